@@ -1,0 +1,306 @@
+//! HTTP on the node's one port: request/response types for process routes, and the server
+//! side of a connection whose first bytes were not the actor-protocol magic.
+//!
+//! Routing, in order: the node's built-ins (`/metrics/snapshot`, `/metrics`,
+//! `/__processes__`); a libprocess-style message POST (`POST /<id>/<name>` with a
+//! `Libprocess-From` header: the body is delivered as that message, answered `202`);
+//! `/<id>/<path>` to process `<id>`'s route `<path>`; otherwise the delegate process's route
+//! for the whole path (so the master can own `/state`). Unknown paths get `404`.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::oneshot;
+
+use crate::node::NodeInner;
+use crate::transport::BoxStream;
+
+/// An HTTP request as a process route sees it.
+#[derive(Debug, Clone)]
+pub struct HttpRequest {
+    /// `GET`, `POST`, …
+    pub method: String,
+    /// The full request path, e.g. `/master/state`.
+    pub path: String,
+    /// Decoded query parameters in order.
+    pub query: Vec<(String, String)>,
+    /// Headers, names lower-cased.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Bytes,
+    /// The client's address.
+    pub peer: SocketAddr,
+}
+
+impl HttpRequest {
+    /// The first query parameter with this name.
+    pub fn query(&self, name: &str) -> Option<&str> {
+        self.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+    /// The first header with this (case-insensitive) name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_str())
+    }
+}
+
+/// An HTTP response from a route.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpResponse {
+    /// Status code.
+    pub status: u16,
+    /// Headers.
+    pub headers: Vec<(String, String)>,
+    /// Body.
+    pub body: Bytes,
+}
+
+impl HttpResponse {
+    /// A response with a status, content type and body.
+    pub fn new(status: u16, content_type: &str, body: impl Into<Bytes>) -> HttpResponse {
+        HttpResponse {
+            status,
+            headers: vec![("content-type".into(), content_type.into())],
+            body: body.into(),
+        }
+    }
+    /// `200` with a JSON body.
+    pub fn json(value: &serde_json::Value) -> HttpResponse {
+        HttpResponse::new(200, "application/json", value.to_string())
+    }
+    /// A plain-text response.
+    pub fn text(status: u16, text: impl Into<String>) -> HttpResponse {
+        HttpResponse::new(status, "text/plain; charset=utf-8", text.into())
+    }
+    /// `404 Not Found`.
+    pub fn not_found() -> HttpResponse {
+        HttpResponse::text(404, "Not Found\n")
+    }
+    /// `400 Bad Request` with the reason.
+    pub fn bad_request(reason: impl std::fmt::Display) -> HttpResponse {
+        HttpResponse::text(400, format!("{reason}\n"))
+    }
+    /// `307 Temporary Redirect` to `location`.
+    pub fn redirect(location: &str) -> HttpResponse {
+        let mut r = HttpResponse::text(307, "");
+        r.headers.push(("location".into(), location.into()));
+        r
+    }
+    /// `503 Service Unavailable` with the reason.
+    pub fn unavailable(reason: impl std::fmt::Display) -> HttpResponse {
+        HttpResponse::text(503, format!("{reason}\n"))
+    }
+    /// Adds a header.
+    pub fn with_header(mut self, name: &str, value: &str) -> HttpResponse {
+        self.headers.push((name.to_ascii_lowercase(), value.into()));
+        self
+    }
+}
+
+/// Answers one HTTP request, now or later. Dropping it unanswered gives the client `503`.
+pub struct Responder(oneshot::Sender<HttpResponse>);
+
+impl Responder {
+    pub(crate) fn new(tx: oneshot::Sender<HttpResponse>) -> Responder {
+        Responder(tx)
+    }
+    /// Sends the response.
+    pub fn respond(self, response: HttpResponse) {
+        let _ = self.0.send(response);
+    }
+}
+
+/// Percent-decodes a URL component (`+` is a space in queries).
+pub fn percent_decode(s: &str, plus_is_space: bool) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' if i + 2 < b.len() => {
+                let hex = std::str::from_utf8(&b[i + 1..i + 3]).ok();
+                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                    Some(v) => {
+                        out.push(v);
+                        i += 3;
+                        continue;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            b'+' if plus_is_space => out.push(b' '),
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Splits a query string into decoded pairs.
+pub fn parse_query(q: &str) -> Vec<(String, String)> {
+    q.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (percent_decode(k, true), percent_decode(v, true))
+        })
+        .collect()
+}
+
+/// A stream that first replays bytes already read while sniffing.
+pub(crate) struct Rewind {
+    prefix: Bytes,
+    inner: BoxStream,
+}
+
+impl Rewind {
+    pub(crate) fn new(prefix: Bytes, inner: BoxStream) -> Rewind {
+        Rewind { prefix, inner }
+    }
+}
+
+impl AsyncRead for Rewind {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        if !self.prefix.is_empty() {
+            let n = self.prefix.len().min(buf.remaining());
+            let chunk = self.prefix.split_to(n);
+            buf.put_slice(&chunk);
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Rewind {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+fn to_hyper(r: HttpResponse) -> hyper::Response<Full<Bytes>> {
+    let mut b = hyper::Response::builder().status(r.status);
+    for (k, v) in &r.headers {
+        b = b.header(k.as_str(), v.as_str());
+    }
+    b.body(Full::new(r.body)).unwrap_or_else(|_| {
+        let mut resp = hyper::Response::new(Full::new(Bytes::from_static(b"bad response headers\n")));
+        *resp.status_mut() = hyper::StatusCode::INTERNAL_SERVER_ERROR;
+        resp
+    })
+}
+
+async fn convert(req: hyper::Request<Incoming>, peer: SocketAddr, limit: usize) -> Result<HttpRequest, HttpResponse> {
+    let (parts, body) = req.into_parts();
+    let body = match Limited::new(body, limit).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) => {
+            return Err(if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+                HttpResponse::text(413, format!("request body larger than {limit} bytes\n"))
+            } else {
+                HttpResponse::bad_request(format!("could not read request body: {e}"))
+            })
+        }
+    };
+    let headers = parts
+        .headers
+        .iter()
+        .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .collect();
+    Ok(HttpRequest {
+        method: parts.method.as_str().to_string(),
+        path: parts.uri.path().to_string(),
+        query: parts.uri.query().map(parse_query).unwrap_or_default(),
+        headers,
+        body,
+        peer,
+    })
+}
+
+/// Serves HTTP/1.1 on one connection until the client closes it.
+pub(crate) async fn serve(node: Arc<NodeInner>, stream: Rewind, peer: SocketAddr) {
+    let limit = node.max_http_body();
+    let svc = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+        let node = node.clone();
+        async move {
+            let resp = match convert(req, peer, limit).await {
+                Ok(req) => node.route_http(req).await,
+                Err(resp) => resp,
+            };
+            Ok::<_, Infallible>(to_hyper(resp))
+        }
+    });
+    let io = hyper_util::rt::TokioIo::new(stream);
+    if let Err(e) = hyper::server::conn::http1::Builder::new()
+        .keep_alive(true)
+        .serve_connection(io, svc)
+        .await
+    {
+        tracing::debug!(%peer, error = %e, "http connection ended with an error");
+    }
+}
+
+/// Splits `/a/b/c` into `("a", "b/c")`, percent-decoding the first segment.
+pub(crate) fn split_path(path: &str) -> (String, String) {
+    let p = path.trim_start_matches('/');
+    let (first, rest) = p.split_once('/').unwrap_or((p, ""));
+    (percent_decode(first, false), rest.trim_end_matches('/').to_string())
+}
+
+/// Minimal JSON list of processes for `/__processes__`.
+pub(crate) fn processes_json(list: Vec<(String, u64)>) -> serde_json::Value {
+    let v: Vec<serde_json::Value> = list
+        .into_iter()
+        .map(|(id, depth)| serde_json::json!({"id": id, "mailbox_depth": depth}))
+        .collect();
+    serde_json::Value::Array(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn decodes_queries() {
+        assert_eq!(
+            parse_query("path=%2Ftmp%2Fx&offset=0&len=+1&flag"),
+            vec![
+                ("path".into(), "/tmp/x".into()),
+                ("offset".into(), "0".into()),
+                ("len".into(), " 1".into()),
+                ("flag".into(), "".into())
+            ]
+        );
+        assert_eq!(percent_decode("slave%281%29", false), "slave(1)");
+        assert_eq!(percent_decode("bad%zz%", false), "bad%zz%");
+    }
+
+    #[test]
+    fn splits_paths() {
+        assert_eq!(split_path("/master/state"), ("master".into(), "state".into()));
+        assert_eq!(split_path("/slave%281%29/state/"), ("slave(1)".into(), "state".into()));
+        assert_eq!(split_path("/state"), ("state".into(), "".into()));
+    }
+
+    proptest! {
+        #[test]
+        fn decoders_never_panic(s in ".*") {
+            let _ = parse_query(&s);
+            let _ = percent_decode(&s, true);
+            let _ = split_path(&s);
+        }
+    }
+}

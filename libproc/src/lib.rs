@@ -1,0 +1,21 @@
+#![doc = include_str!("../RUNTIME.md")]
+#![warn(missing_docs)]
+
+pub mod filter;
+pub mod http;
+pub mod message;
+pub mod metrics;
+pub mod node;
+pub mod pid;
+pub mod process;
+pub mod testing;
+pub mod transport;
+pub mod wire;
+
+pub use filter::{Filters, Match};
+pub use http::{HttpRequest, HttpResponse, Responder};
+pub use message::{Envelope, Exited, Message};
+pub use node::{LinkMode, Node, NodeConfig, NodeStats, SpawnError};
+pub use pid::{Pid, PidParseError};
+pub use process::{Ctx, Gone, Handlers, Process, ProcessActor, ProcessRef, TimerId};
+pub use transport::{MemNetwork, TcpTransport, Transport};

@@ -1,0 +1,416 @@
+//! Processes: actix actors with a PID, per-message-type handlers, links, timers and HTTP
+//! routes.
+//!
+//! A process is a plain struct implementing [`Process`]. `install` declares which message
+//! types it handles (and which HTTP routes it serves); libproc wraps the struct in an actix
+//! actor ([`ProcessActor`]) that decodes each incoming message by name and calls the
+//! handler with a [`Ctx`], the process's view of the runtime: send, link, timers, spawn a
+//! future and come back to the process with its result, stop.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::dev::MessageResult;
+use actix::{Actor, ActorFutureExt, AsyncContext, SpawnHandle};
+use tokio::sync::oneshot;
+
+use crate::http::{HttpRequest, HttpResponse, Responder};
+use crate::message::{DecodeError, Envelope, Message, MessageName, Payload};
+use crate::node::{LinkMode, Node, ProcessEntry};
+use crate::pid::Pid;
+
+/// A process: state plus handlers. See the crate docs for a walk-through.
+pub trait Process: Sized + Unpin + 'static {
+    /// Declares the message handlers and HTTP routes. Called once when the process spawns.
+    fn install(handlers: &mut Handlers<Self>);
+
+    /// Runs once before the first message is handled.
+    fn started(&mut self, _ctx: &mut Ctx<'_, Self>) {}
+
+    /// A linked process exited, or the connection to its node broke.
+    fn exited(&mut self, _ctx: &mut Ctx<'_, Self>, _pid: Pid) {}
+
+    /// Runs after the process has stopped; it will handle nothing more.
+    fn stopped(&mut self) {}
+}
+
+type MessageHandler<P> = Box<dyn Fn(&mut P, &mut Ctx<'_, P>, Pid, Payload) -> Result<(), DecodeError>>;
+type RouteHandler<P> = Box<dyn Fn(&mut P, &mut Ctx<'_, P>, HttpRequest, Responder)>;
+
+/// The table of a process's message handlers (by wire name) and HTTP routes (by path).
+pub struct Handlers<P: Process> {
+    messages: HashMap<&'static str, MessageHandler<P>>,
+    routes: HashMap<String, RouteHandler<P>>,
+}
+
+impl<P: Process> Handlers<P> {
+    fn new() -> Self {
+        Handlers {
+            messages: HashMap::new(),
+            routes: HashMap::new(),
+        }
+    }
+
+    /// Handles messages of type `M`: `h.on(Self::registered)` where
+    /// `fn registered(&mut self, ctx: &mut Ctx<Self>, from: Pid, msg: Registered)`.
+    pub fn on<M: Message>(&mut self, f: impl Fn(&mut P, &mut Ctx<'_, P>, Pid, M) + 'static) -> &mut Self {
+        self.messages.insert(
+            M::NAME,
+            Box::new(move |p, ctx, from, payload| {
+                let m = payload.decode::<M>()?;
+                f(p, ctx, from, m);
+                Ok(())
+            }),
+        );
+        self
+    }
+
+    /// Serves `GET/POST/… /<id>/<path>` (and `/<path>` if this process is the node's
+    /// delegate). The handler answers at once.
+    pub fn route(
+        &mut self,
+        path: &str,
+        f: impl Fn(&mut P, &mut Ctx<'_, P>, &HttpRequest) -> HttpResponse + 'static,
+    ) -> &mut Self {
+        self.routes.insert(
+            path.trim_matches('/').to_string(),
+            Box::new(move |p, ctx, req, responder| responder.respond(f(p, ctx, &req))),
+        );
+        self
+    }
+
+    /// Like [`route`](Handlers::route), but the handler may keep the [`Responder`] and answer
+    /// later (after a future completes, say).
+    pub fn route_deferred(
+        &mut self,
+        path: &str,
+        f: impl Fn(&mut P, &mut Ctx<'_, P>, HttpRequest, Responder) + 'static,
+    ) -> &mut Self {
+        self.routes.insert(path.trim_matches('/').to_string(), Box::new(f));
+        self
+    }
+}
+
+/// A cancellable timer set with [`Ctx::delay`] or [`Ctx::after`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimerId(SpawnHandle);
+
+/// The process's view of the runtime inside a handler.
+pub struct Ctx<'a, P: Process> {
+    actx: &'a mut actix::Context<ProcessActor<P>>,
+    core: &'a Core,
+}
+
+impl<'a, P: Process> Ctx<'a, P> {
+    /// This process's PID.
+    pub fn pid(&self) -> &Pid {
+        &self.core.entry.pid
+    }
+
+    /// The node this process lives on.
+    pub fn node(&self) -> &Node {
+        &self.core.node
+    }
+
+    /// Sends `msg` to `to` with this process as the sender.
+    pub fn send<M: Message>(&self, to: &Pid, msg: M) {
+        self.core.entry.count_sent();
+        self.core.node.inner().send_message(&self.core.entry.pid, to, msg);
+    }
+
+    /// Links to `pid`: [`Process::exited`] runs when it terminates (local) or when the
+    /// connection to its node breaks (remote).
+    pub fn link(&self, pid: &Pid) {
+        self.core.node.link(&self.core.entry.pid, pid, LinkMode::Reuse);
+    }
+
+    /// Links to `pid` over a fresh connection, replacing any existing one to its node
+    /// (libprocess `RECONNECT`); use after a peer restarted to avoid a half-open socket.
+    pub fn relink(&self, pid: &Pid) {
+        self.core.node.link(&self.core.entry.pid, pid, LinkMode::Reconnect);
+    }
+
+    /// Removes this process's link to `pid`.
+    pub fn unlink(&self, pid: &Pid) {
+        self.core.node.unlink(&self.core.entry.pid, pid);
+    }
+
+    /// Delivers `msg` to this process itself after `d` (from itself; filters do not see
+    /// it). Timers fire in deadline order, and follow a paused test clock.
+    pub fn delay<M: Message>(&mut self, d: Duration, msg: M) -> TimerId {
+        TimerId(self.actx.run_later(d, move |act, actx| {
+            let from = act.core.entry.pid.clone();
+            act.handle_payload(actx, from, MessageName::Static(M::NAME), Payload::local(msg));
+        }))
+    }
+
+    /// Runs `f` on this process after `d`.
+    pub fn after(&mut self, d: Duration, f: impl FnOnce(&mut P, &mut Ctx<'_, P>) + 'static) -> TimerId {
+        TimerId(self.actx.run_later(d, move |act, actx| act.with_ctx(actx, f)))
+    }
+
+    /// Cancels a timer; returns whether it had not fired yet.
+    pub fn cancel(&mut self, timer: TimerId) -> bool {
+        self.actx.cancel_future(timer.0)
+    }
+
+    /// Runs `fut` and then `then` on this process with its output (libprocess `defer`).
+    /// The future is dropped if the process stops first.
+    pub fn spawn<F, T>(&mut self, fut: F, then: impl FnOnce(&mut P, &mut Ctx<'_, P>, T) + 'static) -> TimerId
+    where
+        F: Future<Output = T> + 'static,
+        T: 'static,
+    {
+        let f = actix::fut::wrap_future::<_, ProcessActor<P>>(fut).map(move |out, act, actx| {
+            act.with_ctx(actx, move |p, ctx| then(p, ctx, out))
+        });
+        TimerId(self.actx.spawn(f))
+    }
+
+    /// Stops this process after the current handler; it handles nothing more.
+    pub fn stop(&mut self) {
+        use actix::ActorContext;
+        self.actx.stop();
+    }
+
+    /// The underlying actix context, for anything libproc does not wrap.
+    pub fn actix(&mut self) -> &mut actix::Context<ProcessActor<P>> {
+        self.actx
+    }
+}
+
+/// What a process's actor shell knows about itself.
+pub(crate) struct Core {
+    pub(crate) node: Node,
+    pub(crate) entry: Arc<ProcessEntry>,
+}
+
+/// The actix actor that hosts a [`Process`].
+pub struct ProcessActor<P: Process> {
+    state: P,
+    handlers: Rc<Handlers<P>>,
+    core: Core,
+}
+
+impl<P: Process> ProcessActor<P> {
+    pub(crate) fn new(state: P, node: Node, entry: Arc<ProcessEntry>) -> Self {
+        let mut handlers = Handlers::new();
+        P::install(&mut handlers);
+        ProcessActor {
+            state,
+            handlers: Rc::new(handlers),
+            core: Core { node, entry },
+        }
+    }
+
+    fn with_ctx<R>(&mut self, actx: &mut actix::Context<Self>, f: impl FnOnce(&mut P, &mut Ctx<'_, P>) -> R) -> R {
+        let mut ctx = Ctx {
+            actx,
+            core: &self.core,
+        };
+        f(&mut self.state, &mut ctx)
+    }
+
+    /// Whether the process was asked to terminate: then it stops and drops the message, so
+    /// a terminate overtakes everything queued before it.
+    fn terminating(&self, actx: &mut actix::Context<Self>) -> bool {
+        if self.core.entry.is_terminating() {
+            use actix::ActorContext;
+            actx.stop();
+            true
+        } else {
+            false
+        }
+    }
+
+    fn handle_payload(&mut self, actx: &mut actix::Context<Self>, from: Pid, name: MessageName, payload: Payload) {
+        let handlers = self.handlers.clone();
+        match handlers.messages.get(name.as_str()) {
+            Some(h) => {
+                let mut ctx = Ctx {
+                    actx,
+                    core: &self.core,
+                };
+                if let Err(e) = h(&mut self.state, &mut ctx, from.clone(), payload) {
+                    self.core.node.inner().count_undecodable();
+                    tracing::debug!(%from, to = %self.core.entry.pid, error = %e, "dropped undecodable message");
+                }
+            }
+            None => {
+                self.core.node.inner().count_unknown_name();
+                tracing::debug!(%from, to = %self.core.entry.pid, %name, "dropped message with no handler");
+            }
+        }
+    }
+}
+
+impl<P: Process> Actor for ProcessActor<P> {
+    type Context = actix::Context<Self>;
+
+    fn started(&mut self, actx: &mut Self::Context) {
+        self.with_ctx(actx, |p, ctx| p.started(ctx));
+    }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        self.state.stopped();
+        self.core.node.inner().process_terminated(&self.core.entry.pid);
+    }
+}
+
+/// A message for the process (from the node's delivery path).
+pub(crate) struct Deliver(pub(crate) Envelope);
+impl actix::Message for Deliver {
+    type Result = ();
+}
+
+impl<P: Process> actix::Handler<Deliver> for ProcessActor<P> {
+    type Result = ();
+    fn handle(&mut self, Deliver(env): Deliver, actx: &mut Self::Context) {
+        self.core.entry.count_handled();
+        if self.terminating(actx) {
+            return;
+        }
+        self.handle_payload(actx, env.from, env.name, env.payload);
+    }
+}
+
+/// A linked process exited.
+pub(crate) struct ExitedNotice(pub(crate) Pid);
+impl actix::Message for ExitedNotice {
+    type Result = ();
+}
+
+impl<P: Process> actix::Handler<ExitedNotice> for ProcessActor<P> {
+    type Result = ();
+    fn handle(&mut self, ExitedNotice(pid): ExitedNotice, actx: &mut Self::Context) {
+        if self.terminating(actx) {
+            return;
+        }
+        self.with_ctx(actx, |p, ctx| p.exited(ctx, pid));
+    }
+}
+
+/// Asks the process to stop.
+pub(crate) struct Terminate;
+impl actix::Message for Terminate {
+    type Result = ();
+}
+
+impl<P: Process> actix::Handler<Terminate> for ProcessActor<P> {
+    type Result = ();
+    fn handle(&mut self, _: Terminate, actx: &mut Self::Context) {
+        use actix::ActorContext;
+        actx.stop();
+    }
+}
+
+/// An HTTP request for one of the process's routes.
+pub(crate) struct HttpCall {
+    pub(crate) route: String,
+    pub(crate) request: HttpRequest,
+    pub(crate) reply: oneshot::Sender<HttpResponse>,
+}
+impl actix::Message for HttpCall {
+    type Result = ();
+}
+
+impl<P: Process> actix::Handler<HttpCall> for ProcessActor<P> {
+    type Result = ();
+    fn handle(&mut self, call: HttpCall, actx: &mut Self::Context) {
+        if self.terminating(actx) {
+            return;
+        }
+        let handlers = self.handlers.clone();
+        let responder = Responder::new(call.reply);
+        match handlers.routes.get(&call.route) {
+            Some(h) => self.with_ctx(actx, |p, ctx| h(p, ctx, call.request, responder)),
+            None => responder.respond(HttpResponse::not_found()),
+        }
+    }
+}
+
+type CallFn<P, R> = Box<dyn FnOnce(&mut P, &mut Ctx<'_, P>) -> R + Send>;
+
+/// Runs a closure on the process (libprocess `dispatch`).
+struct Call<P: Process, R: Send + 'static>(CallFn<P, R>);
+impl<P: Process, R: Send + 'static> actix::Message for Call<P, R> {
+    type Result = R;
+}
+
+impl<P: Process, R: Send + 'static> actix::Handler<Call<P, R>> for ProcessActor<P> {
+    type Result = MessageResult<Call<P, R>>;
+    fn handle(&mut self, Call(f): Call<P, R>, actx: &mut Self::Context) -> Self::Result {
+        MessageResult(self.with_ctx(actx, f))
+    }
+}
+
+/// The process is gone (stopped before or while handling the call).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("process has terminated")]
+pub struct Gone;
+
+/// A typed handle on a local process: its PID plus a way to run code on it.
+pub struct ProcessRef<P: Process> {
+    pid: Pid,
+    addr: actix::Addr<ProcessActor<P>>,
+}
+
+impl<P: Process> Clone for ProcessRef<P> {
+    fn clone(&self) -> Self {
+        ProcessRef {
+            pid: self.pid.clone(),
+            addr: self.addr.clone(),
+        }
+    }
+}
+
+impl<P: Process> ProcessRef<P> {
+    pub(crate) fn new(pid: Pid, addr: actix::Addr<ProcessActor<P>>) -> Self {
+        ProcessRef { pid, addr }
+    }
+
+    /// The process's PID.
+    pub fn pid(&self) -> &Pid {
+        &self.pid
+    }
+
+    /// Runs `f` on the process, in its turn among its messages, and returns the result
+    /// (libprocess `dispatch`). Tests use it to inspect state.
+    pub async fn call<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut P, &mut Ctx<'_, P>) -> R + Send + 'static,
+    ) -> Result<R, Gone> {
+        self.addr.send(Call(Box::new(f))).await.map_err(|_| Gone)
+    }
+
+    /// Whether the process is still running.
+    pub fn is_alive(&self) -> bool {
+        self.addr.connected()
+    }
+}
+
+/// The node's type-erased handle on a process's mailbox.
+pub(crate) trait Mailbox: Send + Sync {
+    fn deliver(&self, env: Envelope);
+    fn exited(&self, pid: Pid);
+    fn http(&self, call: HttpCall);
+    fn terminate(&self);
+}
+
+impl<P: Process> Mailbox for actix::Addr<ProcessActor<P>> {
+    fn deliver(&self, env: Envelope) {
+        self.do_send(Deliver(env));
+    }
+    fn exited(&self, pid: Pid) {
+        self.do_send(ExitedNotice(pid));
+    }
+    fn http(&self, call: HttpCall) {
+        self.do_send(call);
+    }
+    fn terminate(&self) {
+        self.do_send(Terminate);
+    }
+}
