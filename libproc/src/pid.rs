@@ -202,7 +202,7 @@ mod tests {
             Err(PidParseError::BadAddress(..))
         ));
         let msg = "m@1.2.3.4".parse::<Pid>().unwrap_err().to_string();
-        assert!(msg.contains("id@ip:port"), "{msg}");
+        assert!(msg.contains("ip:port"), "{msg}");
     }
 
     #[test]

@@ -76,13 +76,13 @@ pub async fn next(rx: &mut mpsc::UnboundedReceiver<Event>) -> Event {
 
 /// A minimal HTTP/1.1 GET over a fresh TCP connection; returns (status, body).
 pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
-    http_request(addr, &format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")).await
+    http_request(addr, format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes()).await
 }
 
 /// Sends a raw request and reads the whole response.
-pub async fn http_request(addr: SocketAddr, raw: &str) -> (u16, String) {
+pub async fn http_request(addr: SocketAddr, raw: &[u8]) -> (u16, String) {
     let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    s.write_all(raw.as_bytes()).await.expect("write");
+    s.write_all(raw).await.expect("write");
     let mut buf = Vec::new();
     libproc::testing::within(Duration::from_secs(10), "the HTTP response", s.read_to_end(&mut buf))
         .await
