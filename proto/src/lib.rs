@@ -33,6 +33,7 @@ pub mod health;
 pub mod ids;
 pub mod labels;
 pub mod master;
+pub mod messages;
 pub mod offer;
 pub mod resources;
 pub mod status;
