@@ -17,6 +17,9 @@
 //! * `client_server_rpcs_per_s`: Process_BENCHMARK_ClientServer (1 server, 8 linked clients,
 //!   10,000 requests each, ≤ 250 outstanding, 3-byte bodies).
 //!
+//! `--only local,remote,rtt,remote_base,rtt_base,tp2,tp1,cs_one_arbiter,cs_server_apart,cs_split`
+//! runs a subset (for profiling, e.g. under `perf record`); skipped figures are null.
+//!
 //! Benchmarks may read the wall clock; library code may not.
 
 use std::future::Future;
@@ -52,6 +55,8 @@ const WAIT: Duration = Duration::from_secs(180);
 
 struct Params {
     quick: bool,
+    /// `--only a,b`: run only these sections (for profiling); the others report null.
+    only: Option<Vec<String>>,
     local_msgs: u64,
     remote_msgs: u64,
     remote_warmup: u64,
@@ -67,10 +72,15 @@ struct Params {
 }
 
 impl Params {
+    fn runs(&self, section: &str) -> bool {
+        self.only.as_ref().is_none_or(|o| o.iter().any(|s| s == section))
+    }
+
     fn new(quick: bool) -> Params {
         let full = !quick;
         Params {
             quick,
+            only: None,
             local_msgs: if full { 2_000_000 } else { 300_000 },
             remote_msgs: if full { 1_000_000 } else { 150_000 },
             remote_warmup: if full { 100_000 } else { 20_000 },
@@ -947,51 +957,75 @@ async fn run(p: &Params, arbs: &[actix::ArbiterHandle; 2]) -> anyhow::Result<ser
     let node = Node::bind(NodeConfig::local()).await?;
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
 
-    // Local tells.
-    progress!("local tells: {} messages", p.local_msgs);
-    bench_local(&node, p.local_msgs / 10).await?;
-    let local = bench_local(&node, p.local_msgs).await?;
-    bench_local_baseline(p.local_msgs / 10).await?;
-    let local_base = bench_local_baseline(p.local_msgs).await?;
-    progress!("  libproc {:.0}/s, channel {:.0}/s", local, local_base);
+    let nan = f64::NAN;
+    let (mut local, mut local_base) = (nan, nan);
+    let (mut remote, mut remote_base) = (nan, nan);
+    let (mut rtt50, mut rtt99, mut base50, mut base99) = (nan, nan, nan, nan);
+    let (mut tp_two, mut tp_one) = (nan, nan);
+    let mut cs_by = serde_json::Map::new();
+    let (mut cs_best, mut cs_where) = (nan, "");
+
+    if p.runs("local") {
+        progress!("local tells: {} messages", p.local_msgs);
+        bench_local(&node, p.local_msgs / 10).await?;
+        local = bench_local(&node, p.local_msgs).await?;
+        bench_local_baseline(p.local_msgs / 10).await?;
+        local_base = bench_local_baseline(p.local_msgs).await?;
+        progress!("  libproc {:.0}/s, channel {:.0}/s", local, local_base);
+    }
 
     // Remote, libproc node in a child process.
-    let child = ChildProc::spawn("--child-node")?;
-    let sink = Pid::new("sink", child.addr);
-    let pong = Pid::new("pong", child.addr);
-    progress!("remote tells: {} messages of {BODY} B to {sink}", p.remote_msgs);
-    remote_round(&node, &sink, p.remote_warmup).await?;
-    let remote = remote_round(&node, &sink, p.remote_msgs).await?;
-    progress!("  libproc {:.0}/s", remote);
-    progress!("remote ping-pong: {} + {} warm-up", p.rtt_samples, p.rtt_warmup);
-    let rtts = rtt(&node, &pong, p).await?;
-    let (rtt50, rtt99) = (percentile(&rtts, 0.5), percentile(&rtts, 0.99));
-    progress!("  libproc p50 {:.1} µs, p99 {:.1} µs", rtt50, rtt99);
-    drop(child);
+    if p.runs("remote") || p.runs("rtt") {
+        let child = ChildProc::spawn("--child-node")?;
+        let sink = Pid::new("sink", child.addr);
+        let pong = Pid::new("pong", child.addr);
+        if p.runs("remote") {
+            progress!("remote tells: {} messages of {BODY} B to {sink}", p.remote_msgs);
+            remote_round(&node, &sink, p.remote_warmup).await?;
+            remote = remote_round(&node, &sink, p.remote_msgs).await?;
+            progress!("  libproc {:.0}/s", remote);
+        }
+        if p.runs("rtt") {
+            progress!("remote ping-pong: {} + {} warm-up", p.rtt_samples, p.rtt_warmup);
+            let rtts = rtt(&node, &pong, p).await?;
+            (rtt50, rtt99) = (percentile(&rtts, 0.5), percentile(&rtts, 0.99));
+            progress!("  libproc p50 {:.1} µs, p99 {:.1} µs", rtt50, rtt99);
+        }
+    }
 
     // Remote baseline: raw TCP to a child process.
-    let raw = ChildProc::spawn("--child-raw")?;
-    remote_round_baseline(&node, raw.addr, p.remote_warmup).await?;
-    let remote_base = remote_round_baseline(&node, raw.addr, p.remote_msgs).await?;
-    progress!("  raw TCP {:.0}/s", remote_base);
-    let base_rtts = rtt_baseline(&node, raw.addr, p).await?;
-    let (base50, base99) = (percentile(&base_rtts, 0.5), percentile(&base_rtts, 0.99));
-    progress!("  raw TCP p50 {:.1} µs, p99 {:.1} µs", base50, base99);
-    drop(raw);
+    if p.runs("remote_base") || p.runs("rtt_base") {
+        let raw = ChildProc::spawn("--child-raw")?;
+        if p.runs("remote_base") {
+            remote_round_baseline(&node, raw.addr, p.remote_warmup).await?;
+            remote_base = remote_round_baseline(&node, raw.addr, p.remote_msgs).await?;
+            progress!("  raw TCP {:.0}/s", remote_base);
+        }
+        if p.runs("rtt_base") {
+            let base_rtts = rtt_baseline(&node, raw.addr, p).await?;
+            (base50, base99) = (percentile(&base_rtts, 0.5), percentile(&base_rtts, 0.99));
+            progress!("  raw TCP p50 {:.1} µs, p99 {:.1} µs", base50, base99);
+        }
+    }
 
     // ThroughputPerformance.
-    progress!("throughput: {} round trips, {} pairs, two arbiters", p.tp_total, p.tp_pairs);
-    let tp_two = bench_throughput(&node, p, &arbs[..]).await?;
-    progress!("  {:.0} round trips/s", tp_two);
-    progress!("throughput: one arbiter");
-    let tp_one = bench_throughput(&node, p, &[]).await?;
-    progress!("  {:.0} round trips/s", tp_one);
-    let (tp, tp_where) = if tp_two >= tp_one { (tp_two, "two_arbiters") } else { (tp_one, "one_arbiter") };
+    if p.runs("tp2") {
+        progress!("throughput: {} round trips, {} pairs, two arbiters", p.tp_total, p.tp_pairs);
+        tp_two = bench_throughput(&node, p, &arbs[..]).await?;
+        progress!("  {:.0} round trips/s", tp_two);
+    }
+    if p.runs("tp1") {
+        progress!("throughput: {} round trips, {} pairs, one arbiter", p.tp_total, p.tp_pairs);
+        tp_one = bench_throughput(&node, p, &[]).await?;
+        progress!("  {:.0} round trips/s", tp_one);
+    }
+    let (tp, tp_where) = if tp_one.is_nan() || tp_two >= tp_one { (tp_two, "two_arbiters") } else { (tp_one, "one_arbiter") };
 
     // ClientServer.
-    let mut cs_by = serde_json::Map::new();
-    let (mut cs_best, mut cs_where) = (0.0f64, "");
     for placement in [CsPlacement::OneArbiter, CsPlacement::ServerApart, CsPlacement::Split] {
+        if !p.runs(&format!("cs_{}", placement.name())) {
+            continue;
+        }
         client_server_once(&node, p, placement, arbs).await?; // warm-up
         let mut runs = Vec::new();
         for _ in 0..p.cs_reps {
@@ -1000,7 +1034,7 @@ async fn run(p: &Params, arbs: &[actix::ArbiterHandle; 2]) -> anyhow::Result<ser
         let m = median(&mut runs);
         progress!("client-server {}: median of {} runs {:.0} rpcs/s", placement.name(), p.cs_reps, m);
         cs_by.insert(placement.name().into(), serde_json::json!(m.round()));
-        if m > cs_best {
+        if cs_best.is_nan() || m > cs_best {
             (cs_best, cs_where) = (m, placement.name());
         }
     }
@@ -1057,17 +1091,24 @@ async fn run(p: &Params, arbs: &[actix::ArbiterHandle; 2]) -> anyhow::Result<ser
 fn main() -> anyhow::Result<()> {
     let mut json = false;
     let mut quick = false;
-    for arg in std::env::args().skip(1) {
+    let mut only = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
         match arg.as_str() {
+            "--only" => {
+                let list = args.next().ok_or_else(|| anyhow!("--only needs a comma-separated list"))?;
+                only = Some(list.split(',').map(str::to_string).collect());
+            }
             "--json" => json = true,
             "--quick" => quick = true,
             "--child-node" => return child_node(),
             "--child-raw" => return child_raw(),
             "--bench" => {} // passed by `cargo bench`-style harnesses; ignore
-            other => bail!("unknown argument {other:?} (expected --json and/or --quick)"),
+            other => bail!("unknown argument {other:?} (expected --json, --quick, --only SECTIONS)"),
         }
     }
-    let p = Params::new(quick);
+    let mut p = Params::new(quick);
+    p.only = only;
     let (result, arbiters) = actix::System::new().block_on(async {
         let arbiters = [actix::Arbiter::new(), actix::Arbiter::new()];
         let handles = [arbiters[0].handle(), arbiters[1].handle()];

@@ -2,6 +2,7 @@
 #![warn(missing_docs)]
 
 pub mod filter;
+pub mod flags;
 pub mod http;
 pub mod message;
 pub mod metrics;
