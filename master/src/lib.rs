@@ -1,0 +1,2 @@
+//! The Mesos master.
+pub mod allocator;
