@@ -122,7 +122,9 @@ impl Flags {
             let (name, value) = match body.split_once('=') {
                 Some((n, v)) => (n.to_string(), v.to_string()),
                 None => match body.strip_prefix("no-") {
-                    Some(n) if specs.iter().any(|s| s.name == n) => (n.to_string(), "false".to_string()),
+                    Some(n) if specs.iter().any(|s| s.name == n) => {
+                        (n.to_string(), "false".to_string())
+                    }
                     _ => (body.to_string(), "true".to_string()),
                 },
             };
@@ -167,7 +169,10 @@ impl Flags {
                 (None, true) => " (required)".to_string(),
                 (None, false) => String::new(),
             };
-            out.push_str(&format!("  --{}=VALUE\n      {}{}\n", s.name, s.help, default));
+            out.push_str(&format!(
+                "  --{}=VALUE\n      {}{}\n",
+                s.name, s.help, default
+            ));
         }
         out.push_str("\nEvery flag can also be set through the environment as MESOS_<NAME>.\n");
         out
@@ -196,7 +201,17 @@ impl Flags {
         match self.str(name) {
             None => Ok(None),
             Some(v) => v.parse().map(Some).map_err(|_| {
-                self.invalid(name, v, format!("expected a {}", std::any::type_name::<T>().rsplit("::").next().unwrap_or("value")))
+                self.invalid(
+                    name,
+                    v,
+                    format!(
+                        "expected a {}",
+                        std::any::type_name::<T>()
+                            .rsplit("::")
+                            .next()
+                            .unwrap_or("value")
+                    ),
+                )
             }),
         }
     }
@@ -227,7 +242,13 @@ impl Flags {
     /// A duration in Mesos form (`15secs`, `10mins`, `100ms`, `2hrs`, `1days`, `1.5secs`).
     pub fn duration(&self, name: &str) -> Result<Duration, FlagsError> {
         let v = self.str(name).unwrap_or("");
-        parse_duration(v).ok_or_else(|| self.invalid(name, v, "expected a duration like 15secs, 10mins, 100ms, 2hrs"))
+        parse_duration(v).ok_or_else(|| {
+            self.invalid(
+                name,
+                v,
+                "expected a duration like 15secs, 10mins, 100ms, 2hrs",
+            )
+        })
     }
 
     /// Every flag and its effective value (for `/flags`).
@@ -279,7 +300,13 @@ mod tests {
     ];
 
     fn parse(args: &[&str]) -> Result<Flags, FlagsError> {
-        Flags::parse("t", SPECS, args.iter().map(|s| s.to_string()), "MESOS_", |_| None)
+        Flags::parse(
+            "t",
+            SPECS,
+            args.iter().map(|s| s.to_string()),
+            "MESOS_",
+            |_| None,
+        )
     }
 
     #[test]
@@ -287,7 +314,10 @@ mod tests {
         let f = parse(&["--master=m:1", "--checkpoint"]).unwrap();
         assert_eq!(f.get::<u16>("port").unwrap(), 5050);
         assert!(f.bool("checkpoint").unwrap());
-        assert_eq!(f.duration("agent_ping_timeout").unwrap(), Duration::from_secs(15));
+        assert_eq!(
+            f.duration("agent_ping_timeout").unwrap(),
+            Duration::from_secs(15)
+        );
         assert_eq!(f.opt::<String>("work_dir").unwrap(), None);
         let f = parse(&["--master=m:1", "--no-checkpoint", "--port=1"]).unwrap();
         assert!(!f.bool("checkpoint").unwrap());
@@ -299,15 +329,24 @@ mod tests {
     #[test]
     fn errors_say_what_is_wrong() {
         assert!(matches!(parse(&[]), Err(FlagsError::Missing { .. })));
-        assert_eq!(parse(&["--master=m", "--bogus=1"]).unwrap_err(), FlagsError::Unknown("bogus".into()));
+        assert_eq!(
+            parse(&["--master=m", "--bogus=1"]).unwrap_err(),
+            FlagsError::Unknown("bogus".into())
+        );
         assert!(matches!(parse(&["master"]), Err(FlagsError::NotAFlag(_))));
         let f = parse(&["--master=m", "--port=abc"]).unwrap();
         let e = f.get::<u16>("port").unwrap_err().to_string();
         assert!(e.contains("--port") && e.contains("abc"), "{e}");
         let f = parse(&["--master=m", "--agent_ping_timeout=soon"]).unwrap();
-        assert!(f.duration("agent_ping_timeout").unwrap_err().to_string().contains("15secs"));
+        assert!(f
+            .duration("agent_ping_timeout")
+            .unwrap_err()
+            .to_string()
+            .contains("15secs"));
         match parse(&["--help"]) {
-            Err(FlagsError::Help(h)) => assert!(h.contains("--port=VALUE") && h.contains("(default: 5050)")),
+            Err(FlagsError::Help(h)) => {
+                assert!(h.contains("--port=VALUE") && h.contains("(default: 5050)"))
+            }
             other => panic!("{other:?}"),
         }
     }

@@ -42,12 +42,18 @@ pub struct HttpRequest {
 impl HttpRequest {
     /// The first query parameter with this name.
     pub fn query(&self, name: &str) -> Option<&str> {
-        self.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
     /// The first header with this (case-insensitive) name.
     pub fn header(&self, name: &str) -> Option<&str> {
         let name = name.to_ascii_lowercase();
-        self.headers.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -167,7 +173,11 @@ impl Rewind {
 }
 
 impl AsyncRead for Rewind {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
         if !self.prefix.is_empty() {
             let n = self.prefix.len().min(buf.remaining());
             let chunk = self.prefix.split_to(n);
@@ -179,7 +189,11 @@ impl AsyncRead for Rewind {
 }
 
 impl AsyncWrite for Rewind {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
         Pin::new(&mut self.inner).poll_write(cx, buf)
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
@@ -196,28 +210,42 @@ fn to_hyper(r: HttpResponse) -> hyper::Response<Full<Bytes>> {
         b = b.header(k.as_str(), v.as_str());
     }
     b.body(Full::new(r.body)).unwrap_or_else(|_| {
-        let mut resp = hyper::Response::new(Full::new(Bytes::from_static(b"bad response headers\n")));
+        let mut resp =
+            hyper::Response::new(Full::new(Bytes::from_static(b"bad response headers\n")));
         *resp.status_mut() = hyper::StatusCode::INTERNAL_SERVER_ERROR;
         resp
     })
 }
 
-async fn convert(req: hyper::Request<Incoming>, peer: SocketAddr, limit: usize) -> Result<HttpRequest, HttpResponse> {
+async fn convert(
+    req: hyper::Request<Incoming>,
+    peer: SocketAddr,
+    limit: usize,
+) -> Result<HttpRequest, HttpResponse> {
     let (parts, body) = req.into_parts();
     let body = match Limited::new(body, limit).collect().await {
         Ok(b) => b.to_bytes(),
         Err(e) => {
-            return Err(if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
-                HttpResponse::text(413, format!("request body larger than {limit} bytes\n"))
-            } else {
-                HttpResponse::bad_request(format!("could not read request body: {e}"))
-            })
+            return Err(
+                if e.downcast_ref::<http_body_util::LengthLimitError>()
+                    .is_some()
+                {
+                    HttpResponse::text(413, format!("request body larger than {limit} bytes\n"))
+                } else {
+                    HttpResponse::bad_request(format!("could not read request body: {e}"))
+                },
+            )
         }
     };
     let headers = parts
         .headers
         .iter()
-        .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .map(|(k, v)| {
+            (
+                k.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
         .collect();
     Ok(HttpRequest {
         method: parts.method.as_str().to_string(),
@@ -256,7 +284,10 @@ pub(crate) async fn serve(node: Arc<NodeInner>, stream: Rewind, peer: SocketAddr
 pub(crate) fn split_path(path: &str) -> (String, String) {
     let p = path.trim_start_matches('/');
     let (first, rest) = p.split_once('/').unwrap_or((p, ""));
-    (percent_decode(first, false), rest.trim_end_matches('/').to_string())
+    (
+        percent_decode(first, false),
+        rest.trim_end_matches('/').to_string(),
+    )
 }
 
 /// Minimal JSON list of processes for `/__processes__`.
@@ -290,8 +321,14 @@ mod tests {
 
     #[test]
     fn splits_paths() {
-        assert_eq!(split_path("/master/state"), ("master".into(), "state".into()));
-        assert_eq!(split_path("/slave%281%29/state/"), ("slave(1)".into(), "state".into()));
+        assert_eq!(
+            split_path("/master/state"),
+            ("master".into(), "state".into())
+        );
+        assert_eq!(
+            split_path("/slave%281%29/state/"),
+            ("slave(1)".into(), "state".into())
+        );
         assert_eq!(split_path("/state"), ("state".into(), "".into()));
     }
 

@@ -74,7 +74,9 @@ pub fn registry() -> &'static Registry {
     REGISTRY.get_or_init(|| {
         let r: &'static Registry = Box::leak(Box::default());
         if metrics::set_global_recorder(r).is_err() {
-            tracing::warn!("another metrics recorder is installed; /metrics shows libproc's own registry only");
+            tracing::warn!(
+                "another metrics recorder is installed; /metrics shows libproc's own registry only"
+            );
         }
         r
     })
@@ -96,7 +98,13 @@ fn json_name(key: &Key) -> String {
 fn prom_name(name: &str) -> String {
     let mut out: String = name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     if out.starts_with(|c: char| c.is_ascii_digit()) {
         out.insert(0, '_');
@@ -108,7 +116,11 @@ fn prom_labels(key: &Key) -> String {
     let labels: Vec<String> = key
         .labels()
         .map(|l| {
-            let v = l.value().replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
+            let v = l
+                .value()
+                .replace('\\', "\\\\")
+                .replace('"', "\\\"")
+                .replace('\n', "\\n");
             format!("{}=\"{}\"", prom_name(l.key()), v)
         })
         .collect();
@@ -142,7 +154,10 @@ impl Registry {
         let mut out = BTreeMap::new();
         for e in self.counters.iter() {
             if Self::visible(e.key(), node) {
-                out.insert(json_name(e.key()), serde_json::json!(e.value().load(Ordering::Relaxed)));
+                out.insert(
+                    json_name(e.key()),
+                    serde_json::json!(e.value().load(Ordering::Relaxed)),
+                );
             }
         }
         for e in self.gauges.iter() {
@@ -160,8 +175,14 @@ impl Registry {
                 };
                 v.sort_by(|a, b| a.total_cmp(b));
                 out.insert(format!("{base}/count"), serde_json::json!(count));
-                out.insert(format!("{base}/min"), serde_json::json!(v.first().copied().unwrap_or(0.0)));
-                out.insert(format!("{base}/max"), serde_json::json!(v.last().copied().unwrap_or(0.0)));
+                out.insert(
+                    format!("{base}/min"),
+                    serde_json::json!(v.first().copied().unwrap_or(0.0)),
+                );
+                out.insert(
+                    format!("{base}/max"),
+                    serde_json::json!(v.last().copied().unwrap_or(0.0)),
+                );
                 for (p, s) in [(0.5, "p50"), (0.9, "p90"), (0.99, "p99")] {
                     out.insert(format!("{base}/{s}"), serde_json::json!(percentile(&v, p)));
                 }
@@ -175,11 +196,14 @@ impl Registry {
         let mut lines: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for e in self.counters.iter() {
             let n = prom_name(e.key().name());
-            lines.entry(format!("{n} counter")).or_default().push(format!(
-                "{n}{} {}",
-                prom_labels(e.key()),
-                e.value().load(Ordering::Relaxed)
-            ));
+            lines
+                .entry(format!("{n} counter"))
+                .or_default()
+                .push(format!(
+                    "{n}{} {}",
+                    prom_labels(e.key()),
+                    e.value().load(Ordering::Relaxed)
+                ));
         }
         for e in self.gauges.iter() {
             let n = prom_name(e.key().name());
@@ -229,22 +253,44 @@ mod tests {
     #[test]
     fn renders_json_and_prometheus() {
         let r = Registry::default();
-        let key = Key::from_parts("libproc/messages_sent", vec![metrics::Label::new("node", "1.2.3.4:5")]);
+        let key = Key::from_parts(
+            "libproc/messages_sent",
+            vec![metrics::Label::new("node", "1.2.3.4:5")],
+        );
         let meta = Metadata::new("t", metrics::Level::INFO, None);
         r.register_counter(&key, &meta).absolute(7);
-        let other = Key::from_parts("libproc/messages_sent", vec![metrics::Label::new("node", "9.9.9.9:9")]);
+        let other = Key::from_parts(
+            "libproc/messages_sent",
+            vec![metrics::Label::new("node", "9.9.9.9:9")],
+        );
         r.register_counter(&other, &meta).absolute(1);
-        let g = Key::from_parts("libproc/mailbox_depth", vec![metrics::Label::new("node", "1.2.3.4:5"), metrics::Label::new("process", "master")]);
+        let g = Key::from_parts(
+            "libproc/mailbox_depth",
+            vec![
+                metrics::Label::new("node", "1.2.3.4:5"),
+                metrics::Label::new("process", "master"),
+            ],
+        );
         r.register_gauge(&g, &meta).set(3.0);
-        r.register_histogram(&Key::from_name("allocator/mesos/allocation_run_ms"), &meta).record(2.0);
+        r.register_histogram(&Key::from_name("allocator/mesos/allocation_run_ms"), &meta)
+            .record(2.0);
         let j = r.snapshot_json(Some("1.2.3.4:5"));
         assert_eq!(j["libproc/messages_sent"], 7);
         assert_eq!(j["libproc/mailbox_depth/master"], 3.0);
         assert_eq!(j["allocator/mesos/allocation_run_ms/count"], 1);
         let p = r.render_prometheus();
         assert!(p.contains("# TYPE libproc_messages_sent counter"), "{p}");
-        assert!(p.contains("libproc_messages_sent{node=\"1.2.3.4:5\"} 7"), "{p}");
-        assert!(p.contains("libproc_mailbox_depth{node=\"1.2.3.4:5\",process=\"master\"} 3"), "{p}");
-        assert!(p.contains("allocator_mesos_allocation_run_ms_count 1"), "{p}");
+        assert!(
+            p.contains("libproc_messages_sent{node=\"1.2.3.4:5\"} 7"),
+            "{p}"
+        );
+        assert!(
+            p.contains("libproc_mailbox_depth{node=\"1.2.3.4:5\",process=\"master\"} 3"),
+            "{p}"
+        );
+        assert!(
+            p.contains("allocator_mesos_allocation_run_ms_count 1"),
+            "{p}"
+        );
     }
 }

@@ -275,7 +275,8 @@ impl Node {
                 match accepted {
                     Ok((stream, peer)) => {
                         let n = node.clone();
-                        node.runtime.spawn(async move { n.sniff(stream, peer).await });
+                        node.runtime
+                            .spawn(async move { n.sniff(stream, peer).await });
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "accept failed");
@@ -429,12 +430,20 @@ impl Node {
 
     /// Makes the process `id` the owner of top-level HTTP paths (the master owns `/state`).
     pub fn set_delegate(&self, id: &str) {
-        *self.inner.delegate.lock().unwrap_or_else(|p| p.into_inner()) = Some(id.to_string());
+        *self
+            .inner
+            .delegate
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(id.to_string());
     }
 
     /// The PIDs of the processes on this node.
     pub fn processes(&self) -> Vec<Pid> {
-        self.inner.processes.iter().map(|e| e.value().pid.clone()).collect()
+        self.inner
+            .processes
+            .iter()
+            .map(|e| e.value().pid.clone())
+            .collect()
     }
 
     /// This node's counters.
@@ -580,7 +589,9 @@ impl NodeInner {
             let hello = wire::handshake(self.addr);
             wr.write_all(&hello).await?;
             inc(&self.counters.conns_opened);
-            self.counters.bytes_out.fetch_add(hello.len() as u64, Ordering::Relaxed);
+            self.counters
+                .bytes_out
+                .fetch_add(hello.len() as u64, Ordering::Relaxed);
             let mut probe = [0u8; 64];
             let mut batch = BytesMut::with_capacity(64 * 1024);
             loop {
@@ -797,7 +808,10 @@ impl NodeInner {
         };
         inc(&self.counters.conns_opened);
         let cancel = self.shutdown.child_token();
-        self.inbound.entry(peer_node).or_default().push(cancel.clone());
+        self.inbound
+            .entry(peer_node)
+            .or_default()
+            .push(cancel.clone());
         let mut reader = InboundReader::new(&self);
         let mut buf = BytesMut::with_capacity(64 * 1024);
         'conn: loop {
@@ -808,7 +822,9 @@ impl NodeInner {
             match n {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
-                    self.counters.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
+                    self.counters
+                        .bytes_in
+                        .fetch_add(n as u64, Ordering::Relaxed);
                 }
             }
             loop {
@@ -846,7 +862,9 @@ impl NodeInner {
         match req.path.as_str() {
             "/metrics/snapshot" => {
                 self.publish_metrics();
-                return HttpResponse::json(&crate::metrics::registry().snapshot_json(Some(&self.addr.to_string())));
+                return HttpResponse::json(
+                    &crate::metrics::registry().snapshot_json(Some(&self.addr.to_string())),
+                );
             }
             "/metrics" => {
                 self.publish_metrics();
@@ -871,7 +889,9 @@ impl NodeInner {
         if req.method == "POST" {
             if let Some(from) = req.header("libprocess-from") {
                 let Ok(from) = from.parse::<Pid>() else {
-                    return HttpResponse::bad_request("Libprocess-From is not a PID (expected id@ip:port)");
+                    return HttpResponse::bad_request(
+                        "Libprocess-From is not a PID (expected id@ip:port)",
+                    );
                 };
                 let Some(entry) = self.entry(&first) else {
                     return HttpResponse::not_found();
@@ -888,7 +908,11 @@ impl NodeInner {
         let (target, route) = match self.entry(&first) {
             Some(e) => (e, rest),
             None => {
-                let delegate = self.delegate.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                let delegate = self
+                    .delegate
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone();
                 match delegate.and_then(|d| self.entry(&d)) {
                     Some(e) => (e, req.path.trim_matches('/').to_string()),
                     None => return HttpResponse::not_found(),
@@ -944,12 +968,27 @@ impl NodeInner {
         set("libproc/messages_received", s.messages_received);
         set(
             "libproc/messages_dropped",
-            s.dropped_unknown_process + s.dropped_unknown_name + s.dropped_undecodable + s.dropped_unreachable,
+            s.dropped_unknown_process
+                + s.dropped_unknown_name
+                + s.dropped_undecodable
+                + s.dropped_unreachable,
         );
-        set("libproc/messages_dropped_unknown_process", s.dropped_unknown_process);
-        set("libproc/messages_dropped_unknown_name", s.dropped_unknown_name);
-        set("libproc/messages_dropped_undecodable", s.dropped_undecodable);
-        set("libproc/messages_dropped_unreachable", s.dropped_unreachable);
+        set(
+            "libproc/messages_dropped_unknown_process",
+            s.dropped_unknown_process,
+        );
+        set(
+            "libproc/messages_dropped_unknown_name",
+            s.dropped_unknown_name,
+        );
+        set(
+            "libproc/messages_dropped_undecodable",
+            s.dropped_undecodable,
+        );
+        set(
+            "libproc/messages_dropped_unreachable",
+            s.dropped_unreachable,
+        );
         set("libproc/frames_in", s.frames_in);
         set("libproc/frames_out", s.frames_out);
         set("libproc/bytes_in", s.bytes_in);
@@ -960,7 +999,8 @@ impl NodeInner {
         set("libproc/http_requests", s.http_requests);
         metrics::gauge!("libproc/connections_active", "node" => node.clone())
             .set(s.connections_opened.saturating_sub(s.connections_closed) as f64);
-        metrics::gauge!("libproc/processes", "node" => node.clone()).set(self.processes.len() as f64);
+        metrics::gauge!("libproc/processes", "node" => node.clone())
+            .set(self.processes.len() as f64);
         for e in self.processes.iter() {
             metrics::gauge!("libproc/mailbox_depth", "node" => node.clone(), "process" => e.key().to_string())
                 .set(e.value().depth() as f64);
@@ -987,17 +1027,20 @@ impl InboundReader {
         let from = match &self.last_from {
             Some((text, pid)) if text.as_ref() == f.from.as_bytes() => pid.clone(),
             _ => {
-                let pid: Pid = f
-                    .from
-                    .parse()
-                    .map_err(|e: crate::pid::PidParseError| wire::FrameError::BadFrom(e.to_string()))?;
+                let pid: Pid = f.from.parse().map_err(|e: crate::pid::PidParseError| {
+                    wire::FrameError::BadFrom(e.to_string())
+                })?;
                 self.last_from = Some((Bytes::copy_from_slice(f.from.as_bytes()), pid.clone()));
                 pid
             }
         };
         let Some(entry) = node.entry(f.to_id) else {
             inc(&node.counters.unknown_process);
-            tracing::debug!(to = f.to_id, name = f.name, "dropped message to unknown process");
+            tracing::debug!(
+                to = f.to_id,
+                name = f.name,
+                "dropped message to unknown process"
+            );
             return Ok(());
         };
         let name = match self.names.get(f.name) {

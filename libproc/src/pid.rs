@@ -26,7 +26,9 @@ pub struct Pid {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PidParseError {
     /// No `@` between id and address.
-    #[error("invalid PID '{0}': expected 'id@ip:port' (e.g. 'master@127.0.0.1:5050'), found no '@'")]
+    #[error(
+        "invalid PID '{0}': expected 'id@ip:port' (e.g. 'master@127.0.0.1:5050'), found no '@'"
+    )]
     MissingAt(String),
     /// Nothing before the `@`.
     #[error("invalid PID '{0}': the id before '@' is empty (expected 'id@ip:port')")]

@@ -37,7 +37,8 @@ pub trait Process: Sized + Unpin + 'static {
     fn stopped(&mut self) {}
 }
 
-type MessageHandler<P> = Box<dyn Fn(&mut P, &mut Ctx<'_, P>, Pid, Payload) -> Result<(), DecodeError>>;
+type MessageHandler<P> =
+    Box<dyn Fn(&mut P, &mut Ctx<'_, P>, Pid, Payload) -> Result<(), DecodeError>>;
 type RouteHandler<P> = Box<dyn Fn(&mut P, &mut Ctx<'_, P>, HttpRequest, Responder)>;
 
 /// The table of a process's message handlers (by wire name) and HTTP routes (by path).
@@ -56,7 +57,10 @@ impl<P: Process> Handlers<P> {
 
     /// Handles messages of type `M`: `h.on(Self::registered)` where
     /// `fn registered(&mut self, ctx: &mut Ctx<Self>, from: Pid, msg: Registered)`.
-    pub fn on<M: Message>(&mut self, f: impl Fn(&mut P, &mut Ctx<'_, P>, Pid, M) + 'static) -> &mut Self {
+    pub fn on<M: Message>(
+        &mut self,
+        f: impl Fn(&mut P, &mut Ctx<'_, P>, Pid, M) + 'static,
+    ) -> &mut Self {
         self.messages.insert(
             M::NAME,
             Box::new(move |p, ctx, from, payload| {
@@ -89,7 +93,8 @@ impl<P: Process> Handlers<P> {
         path: &str,
         f: impl Fn(&mut P, &mut Ctx<'_, P>, HttpRequest, Responder) + 'static,
     ) -> &mut Self {
-        self.routes.insert(path.trim_matches('/').to_string(), Box::new(f));
+        self.routes
+            .insert(path.trim_matches('/').to_string(), Box::new(f));
         self
     }
 }
@@ -118,19 +123,26 @@ impl<'a, P: Process> Ctx<'a, P> {
     /// Sends `msg` to `to` with this process as the sender.
     pub fn send<M: Message>(&self, to: &Pid, msg: M) {
         self.core.entry.count_sent();
-        self.core.node.inner().send_message(&self.core.entry.pid, to, msg);
+        self.core
+            .node
+            .inner()
+            .send_message(&self.core.entry.pid, to, msg);
     }
 
     /// Links to `pid`: [`Process::exited`] runs when it terminates (local) or when the
     /// connection to its node breaks (remote).
     pub fn link(&self, pid: &Pid) {
-        self.core.node.link(&self.core.entry.pid, pid, LinkMode::Reuse);
+        self.core
+            .node
+            .link(&self.core.entry.pid, pid, LinkMode::Reuse);
     }
 
     /// Links to `pid` over a fresh connection, replacing any existing one to its node
     /// (libprocess `RECONNECT`); use after a peer restarted to avoid a half-open socket.
     pub fn relink(&self, pid: &Pid) {
-        self.core.node.link(&self.core.entry.pid, pid, LinkMode::Reconnect);
+        self.core
+            .node
+            .link(&self.core.entry.pid, pid, LinkMode::Reconnect);
     }
 
     /// Removes this process's link to `pid`.
@@ -143,13 +155,25 @@ impl<'a, P: Process> Ctx<'a, P> {
     pub fn delay<M: Message>(&mut self, d: Duration, msg: M) -> TimerId {
         TimerId(self.actx.run_later(d, move |act, actx| {
             let from = act.core.entry.pid.clone();
-            act.handle_payload(actx, from, MessageName::Static(M::NAME), Payload::local(msg));
+            act.handle_payload(
+                actx,
+                from,
+                MessageName::Static(M::NAME),
+                Payload::local(msg),
+            );
         }))
     }
 
     /// Runs `f` on this process after `d`.
-    pub fn after(&mut self, d: Duration, f: impl FnOnce(&mut P, &mut Ctx<'_, P>) + 'static) -> TimerId {
-        TimerId(self.actx.run_later(d, move |act, actx| act.with_ctx(actx, f)))
+    pub fn after(
+        &mut self,
+        d: Duration,
+        f: impl FnOnce(&mut P, &mut Ctx<'_, P>) + 'static,
+    ) -> TimerId {
+        TimerId(
+            self.actx
+                .run_later(d, move |act, actx| act.with_ctx(actx, f)),
+        )
     }
 
     /// Cancels a timer; returns whether it had not fired yet.
@@ -159,14 +183,17 @@ impl<'a, P: Process> Ctx<'a, P> {
 
     /// Runs `fut` and then `then` on this process with its output (libprocess `defer`).
     /// The future is dropped if the process stops first.
-    pub fn spawn<F, T>(&mut self, fut: F, then: impl FnOnce(&mut P, &mut Ctx<'_, P>, T) + 'static) -> TimerId
+    pub fn spawn<F, T>(
+        &mut self,
+        fut: F,
+        then: impl FnOnce(&mut P, &mut Ctx<'_, P>, T) + 'static,
+    ) -> TimerId
     where
         F: Future<Output = T> + 'static,
         T: 'static,
     {
-        let f = actix::fut::wrap_future::<_, ProcessActor<P>>(fut).map(move |out, act, actx| {
-            act.with_ctx(actx, move |p, ctx| then(p, ctx, out))
-        });
+        let f = actix::fut::wrap_future::<_, ProcessActor<P>>(fut)
+            .map(move |out, act, actx| act.with_ctx(actx, move |p, ctx| then(p, ctx, out)));
         TimerId(self.actx.spawn(f))
     }
 
@@ -206,7 +233,11 @@ impl<P: Process> ProcessActor<P> {
         }
     }
 
-    fn with_ctx<R>(&mut self, actx: &mut actix::Context<Self>, f: impl FnOnce(&mut P, &mut Ctx<'_, P>) -> R) -> R {
+    fn with_ctx<R>(
+        &mut self,
+        actx: &mut actix::Context<Self>,
+        f: impl FnOnce(&mut P, &mut Ctx<'_, P>) -> R,
+    ) -> R {
         let mut ctx = Ctx {
             actx,
             core: &self.core,
@@ -226,7 +257,13 @@ impl<P: Process> ProcessActor<P> {
         }
     }
 
-    fn handle_payload(&mut self, actx: &mut actix::Context<Self>, from: Pid, name: MessageName, payload: Payload) {
+    fn handle_payload(
+        &mut self,
+        actx: &mut actix::Context<Self>,
+        from: Pid,
+        name: MessageName,
+        payload: Payload,
+    ) {
         let handlers = self.handlers.clone();
         match handlers.messages.get(name.as_str()) {
             Some(h) => {
@@ -256,7 +293,10 @@ impl<P: Process> Actor for ProcessActor<P> {
 
     fn stopped(&mut self, _: &mut Self::Context) {
         self.state.stopped();
-        self.core.node.inner().process_terminated(&self.core.entry.pid);
+        self.core
+            .node
+            .inner()
+            .process_terminated(&self.core.entry.pid);
     }
 }
 

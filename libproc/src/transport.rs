@@ -165,11 +165,9 @@ impl Transport for MemNetwork {
     fn connect(&self, addr: SocketAddr) -> BoxFuture<'_, io::Result<BoxStream>> {
         Box::pin(async move {
             let mut s = self.lock();
-            let inbox = s
-                .listeners
-                .get(&addr)
-                .cloned()
-                .ok_or_else(|| io::Error::new(io::ErrorKind::ConnectionRefused, addr.to_string()))?;
+            let inbox = s.listeners.get(&addr).cloned().ok_or_else(|| {
+                io::Error::new(io::ErrorKind::ConnectionRefused, addr.to_string())
+            })?;
             let local = MemNetwork::ephemeral(&mut s, addr.ip());
             drop(s);
             let (a, b) = tokio::io::duplex(256 * 1024);

@@ -109,14 +109,16 @@ fn read_str<'a>(rest: &mut &'a [u8]) -> Result<&'a str, FrameError> {
 /// Decodes a frame's contents (without the length prefix).
 pub fn decode_frame(frame: &Bytes) -> Result<Frame<'_>, FrameError> {
     let mut rest: &[u8] = frame;
-    let n = rmp::decode::read_array_len(&mut rest).map_err(|_| FrameError::Malformed("not an array"))?;
+    let n = rmp::decode::read_array_len(&mut rest)
+        .map_err(|_| FrameError::Malformed("not an array"))?;
     if n != 4 {
         return Err(FrameError::Malformed("array is not 4 elements"));
     }
     let from = read_str(&mut rest)?;
     let to_id = read_str(&mut rest)?;
     let name = read_str(&mut rest)?;
-    let len = rmp::decode::read_bin_len(&mut rest).map_err(|_| FrameError::Malformed("bad body"))? as usize;
+    let len = rmp::decode::read_bin_len(&mut rest).map_err(|_| FrameError::Malformed("bad body"))?
+        as usize;
     if rest.len() != len {
         return Err(FrameError::Malformed("body length does not match frame"));
     }

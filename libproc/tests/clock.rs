@@ -40,9 +40,18 @@ impl Process for Timed {
 async fn delays_fire_only_when_the_clock_is_advanced() {
     tokio::task::LocalSet::new()
         .run_until(async {
-            let node = Node::bind(NodeConfig::local().transport(MemNetwork::new())).await.unwrap();
+            let node = Node::bind(NodeConfig::local().transport(MemNetwork::new()))
+                .await
+                .unwrap();
             let (tx, mut rx) = mpsc::unbounded_channel();
-            node.spawn("timed", Timed { out: tx, cancel_me: None }).unwrap();
+            node.spawn(
+                "timed",
+                Timed {
+                    out: tx,
+                    cancel_me: None,
+                },
+            )
+            .unwrap();
             node.settle().await;
             assert!(rx.try_recv().is_err(), "nothing may fire before time moves");
 

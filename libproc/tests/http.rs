@@ -44,7 +44,14 @@ async fn http_and_messages_on_one_port() {
     let client = Node::bind(NodeConfig::local()).await.unwrap();
     let (rec, mut events) = Recorder::new();
     let c = client.spawn("client", rec).unwrap();
-    client.send(c.pid(), &server.pid("echo"), Ping { seq: 1, text: String::new() });
+    client.send(
+        c.pid(),
+        &server.pid("echo"),
+        Ping {
+            seq: 1,
+            text: String::new(),
+        },
+    );
     assert_eq!(next(&mut events).await, Event::Pong(server.pid("echo"), 1));
 
     let (status, body) = http_get(server.addr(), "/master/state?q=a%20b").await;
@@ -55,7 +62,10 @@ async fn http_and_messages_on_one_port() {
     // The delegate owns top-level paths.
     let (status, body) = http_get(server.addr(), "/state").await;
     assert_eq!(status, 200);
-    assert_eq!(serde_json::from_str::<serde_json::Value>(&body).unwrap()["hits"], 2);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()["hits"],
+        2
+    );
 
     assert_eq!(http_get(server.addr(), "/master/nope").await.0, 404);
     assert_eq!(http_get(server.addr(), "/nope/nope").await.0, 404);
@@ -67,7 +77,14 @@ async fn http_and_messages_on_one_port() {
     assert!(body.contains("not JSON"), "{body}");
 
     // Actor traffic still flows after all that HTTP.
-    client.send(c.pid(), &server.pid("echo"), Ping { seq: 2, text: String::new() });
+    client.send(
+        c.pid(),
+        &server.pid("echo"),
+        Ping {
+            seq: 2,
+            text: String::new(),
+        },
+    );
     assert_eq!(next(&mut events).await, Event::Pong(server.pid("echo"), 2));
 }
 
@@ -80,7 +97,14 @@ async fn metrics_in_json_and_prometheus() {
     let (rec, mut events) = Recorder::new();
     let c = client.spawn("client", rec).unwrap();
     for seq in 1..=3 {
-        client.send(c.pid(), &server.pid("echo"), Ping { seq, text: String::new() });
+        client.send(
+            c.pid(),
+            &server.pid("echo"),
+            Ping {
+                seq,
+                text: String::new(),
+            },
+        );
         next(&mut events).await;
     }
     let (status, body) = http_get(server.addr(), "/metrics/snapshot").await;
@@ -100,7 +124,11 @@ async fn libprocess_style_post_delivers_a_message() {
     let server = Node::bind(NodeConfig::local()).await.unwrap();
     let (echo, mut events) = Recorder::new();
     server.spawn("echo", echo).unwrap();
-    let body = rmp_serde::to_vec_named(&Ping { seq: 4, text: "curl".into() }).unwrap();
+    let body = rmp_serde::to_vec_named(&Ping {
+        seq: 4,
+        text: "curl".into(),
+    })
+    .unwrap();
     let mut raw = format!(
         "POST /echo/demo.Ping HTTP/1.1\r\nHost: x\r\nLibprocess-From: tool@127.0.0.1:9\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
@@ -109,7 +137,10 @@ async fn libprocess_style_post_delivers_a_message() {
     raw.extend_from_slice(&body);
     let (status, _) = http_request(server.addr(), &raw).await;
     assert_eq!(status, 202);
-    assert_eq!(next(&mut events).await, Event::Ping("tool@127.0.0.1:9".parse().unwrap(), 4));
+    assert_eq!(
+        next(&mut events).await,
+        Event::Ping("tool@127.0.0.1:9".parse().unwrap(), 4)
+    );
     let raw = "POST /echo/demo.Ping HTTP/1.1\r\nHost: x\r\nLibprocess-From: nonsense\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
     assert_eq!(http_request(server.addr(), raw.as_bytes()).await.0, 400);
 }

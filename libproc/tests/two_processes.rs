@@ -48,11 +48,21 @@ async fn typed_messages_flow_both_ways_between_os_processes() {
     let (rec, mut events) = Recorder::new();
     let me = node.spawn("client", rec).unwrap();
     for seq in 1..=100 {
-        node.send(me.pid(), &server.pid, Ping { seq, text: format!("hi {seq}") });
+        node.send(
+            me.pid(),
+            &server.pid,
+            Ping {
+                seq,
+                text: format!("hi {seq}"),
+            },
+        );
     }
     // The server answers over its own connection back to us: order holds per pair.
     for seq in 1..=100 {
-        assert_eq!(next(&mut events).await, Event::Pong(server.pid.clone(), seq));
+        assert_eq!(
+            next(&mut events).await,
+            Event::Pong(server.pid.clone(), seq)
+        );
     }
     let stats = node.stats();
     assert_eq!(stats.frames_out, 100);
@@ -67,12 +77,24 @@ async fn sigkill_of_the_peer_delivers_exited_within_a_second() {
     let me = node.spawn("linker", rec).unwrap();
     node.link(me.pid(), &server.pid, libproc::LinkMode::Reuse);
     // Prove the connection is up before the kill.
-    node.send(me.pid(), &server.pid, Ping { seq: 1, text: "up?".into() });
+    node.send(
+        me.pid(),
+        &server.pid,
+        Ping {
+            seq: 1,
+            text: "up?".into(),
+        },
+    );
     assert_eq!(next(&mut events).await, Event::Pong(server.pid.clone(), 1));
 
     server.child.kill().expect("SIGKILL");
     let started = std::time::Instant::now();
-    let ev = within(Duration::from_secs(1), "exited after SIGKILL", events.recv()).await;
+    let ev = within(
+        Duration::from_secs(1),
+        "exited after SIGKILL",
+        events.recv(),
+    )
+    .await;
     assert_eq!(ev, Some(Event::Exited(server.pid.clone())));
     assert!(started.elapsed() < Duration::from_secs(1));
 }
@@ -81,7 +103,10 @@ async fn sigkill_of_the_peer_delivers_exited_within_a_second() {
 async fn linking_to_an_unreachable_node_exits_at_once() {
     let node = Node::bind(NodeConfig::local()).await.unwrap();
     // Bind then drop a listener to get a port nobody listens on.
-    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let ghost = Pid::new("ghost", free);
     let (rec, mut events) = Recorder::new();
     let me = node.spawn("linker", rec).unwrap();

@@ -71,7 +71,11 @@ pub struct Task {
 
 impl Task {
     /// The record for a task just accepted from a TaskInfo (state `TASK_STAGING`).
-    pub fn from_info(info: &TaskInfo, framework_id: FrameworkId, executor_id: Option<ExecutorId>) -> Task {
+    pub fn from_info(
+        info: &TaskInfo,
+        framework_id: FrameworkId,
+        executor_id: Option<ExecutorId>,
+    ) -> Task {
         Task {
             name: info.name.clone(),
             task_id: info.task_id.clone(),
@@ -489,7 +493,8 @@ mod tests {
     #[test]
     fn an_empty_map_decodes_to_defaults() {
         // Rolling upgrades: a sender that knows no fields still produces a decodable message.
-        let empty = rmp_serde::to_vec_named(&std::collections::HashMap::<String, u8>::new()).unwrap();
+        let empty =
+            rmp_serde::to_vec_named(&std::collections::HashMap::<String, u8>::new()).unwrap();
         let m: PingSlaveMessage = rmp_serde::from_slice(&empty).unwrap();
         assert!(!m.connected);
         let r: ReviveOffersMessage = rmp_serde::from_slice(

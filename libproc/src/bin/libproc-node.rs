@@ -36,12 +36,22 @@ struct Echo {
 
 impl Process for Echo {
     fn install(h: &mut Handlers<Self>) {
-        h.on(|me: &mut Echo, ctx: &mut Ctx<Self>, from: Pid, ping: Ping| {
-            me.answered += 1;
-            ctx.send(&from, Pong { seq: ping.seq, text: format!("pong to {}", ping.text) });
-        });
+        h.on(
+            |me: &mut Echo, ctx: &mut Ctx<Self>, from: Pid, ping: Ping| {
+                me.answered += 1;
+                ctx.send(
+                    &from,
+                    Pong {
+                        seq: ping.seq,
+                        text: format!("pong to {}", ping.text),
+                    },
+                );
+            },
+        );
         h.route("hello", |me: &mut Echo, ctx, _req| {
-            HttpResponse::json(&serde_json::json!({"pid": ctx.pid().to_string(), "answered": me.answered}))
+            HttpResponse::json(
+                &serde_json::json!({"pid": ctx.pid().to_string(), "answered": me.answered}),
+            )
         });
     }
 }
@@ -66,7 +76,13 @@ impl Process for Pinger {
     fn started(&mut self, ctx: &mut Ctx<Self>) {
         ctx.link(&self.target);
         for seq in 1..=self.count {
-            ctx.send(&self.target, Ping { seq, text: format!("ping {seq}") });
+            ctx.send(
+                &self.target,
+                Ping {
+                    seq,
+                    text: format!("ping {seq}"),
+                },
+            );
         }
     }
     fn exited(&mut self, _ctx: &mut Ctx<Self>, pid: Pid) {
@@ -84,17 +100,35 @@ struct Args {
 }
 
 fn parse(args: &[String]) -> Result<Args, String> {
-    let mode = args.first().cloned().ok_or("missing mode (serve or ping)")?;
+    let mode = args
+        .first()
+        .cloned()
+        .ok_or("missing mode (serve or ping)")?;
     if mode != "serve" && mode != "ping" {
         return Err(format!("unknown mode '{mode}': expected 'serve' or 'ping'"));
     }
-    let mut a = Args { mode, listen: SocketAddr::from(([127, 0, 0, 1], 0)), to: None, count: 3 };
+    let mut a = Args {
+        mode,
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        to: None,
+        count: 3,
+    };
     for arg in &args[1..] {
-        let (k, v) = arg.split_once('=').ok_or(format!("'{arg}' is not of the form --name=value"))?;
+        let (k, v) = arg
+            .split_once('=')
+            .ok_or(format!("'{arg}' is not of the form --name=value"))?;
         match k {
-            "--listen" => a.listen = v.parse().map_err(|_| format!("--listen='{v}' is not IP:PORT (e.g. 127.0.0.1:0)"))?,
+            "--listen" => {
+                a.listen = v
+                    .parse()
+                    .map_err(|_| format!("--listen='{v}' is not IP:PORT (e.g. 127.0.0.1:0)"))?
+            }
             "--to" => a.to = Some(v.parse().map_err(|e| format!("--to: {e}"))?),
-            "--count" => a.count = v.parse().map_err(|_| format!("--count='{v}' is not a whole number"))?,
+            "--count" => {
+                a.count = v
+                    .parse()
+                    .map_err(|_| format!("--count='{v}' is not a whole number"))?
+            }
             _ => return Err(format!("unknown flag '{k}'")),
         }
     }
@@ -136,7 +170,14 @@ fn main() -> ExitCode {
         } else {
             let (tx, mut rx) = mpsc::unbounded_channel();
             let target = args.to.clone().expect("checked in parse");
-            let _pinger = node.spawn("pinger", Pinger { target, count: args.count, out: tx });
+            let _pinger = node.spawn(
+                "pinger",
+                Pinger {
+                    target,
+                    count: args.count,
+                    out: tx,
+                },
+            );
             let mut got = 0;
             while let Some(o) = rx.recv().await {
                 match o {

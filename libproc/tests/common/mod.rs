@@ -51,10 +51,18 @@ impl Recorder {
 
 impl Process for Recorder {
     fn install(h: &mut Handlers<Self>) {
-        h.on(|me: &mut Recorder, ctx: &mut Ctx<Self>, from: Pid, p: Ping| {
-            let _ = me.out.send(Event::Ping(from.clone(), p.seq));
-            ctx.send(&from, Pong { seq: p.seq, text: p.text });
-        });
+        h.on(
+            |me: &mut Recorder, ctx: &mut Ctx<Self>, from: Pid, p: Ping| {
+                let _ = me.out.send(Event::Ping(from.clone(), p.seq));
+                ctx.send(
+                    &from,
+                    Pong {
+                        seq: p.seq,
+                        text: p.text,
+                    },
+                );
+            },
+        );
         h.on(|me: &mut Recorder, _ctx, from, p: Pong| {
             let _ = me.out.send(Event::Pong(from, p.seq));
         });
@@ -76,7 +84,11 @@ pub async fn next(rx: &mut mpsc::UnboundedReceiver<Event>) -> Event {
 
 /// A minimal HTTP/1.1 GET over a fresh TCP connection; returns (status, body).
 pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
-    http_request(addr, format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes()).await
+    http_request(
+        addr,
+        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await
 }
 
 /// Sends a raw request and reads the whole response.
@@ -84,15 +96,22 @@ pub async fn http_request(addr: SocketAddr, raw: &[u8]) -> (u16, String) {
     let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
     s.write_all(raw).await.expect("write");
     let mut buf = Vec::new();
-    libproc::testing::within(Duration::from_secs(10), "the HTTP response", s.read_to_end(&mut buf))
-        .await
-        .expect("read");
+    libproc::testing::within(
+        Duration::from_secs(10),
+        "the HTTP response",
+        s.read_to_end(&mut buf),
+    )
+    .await
+    .expect("read");
     let text = String::from_utf8_lossy(&buf).into_owned();
     let status = text
         .split_whitespace()
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
     (status, body)
 }
