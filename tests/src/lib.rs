@@ -1,1 +1,10 @@
-//! Cluster harness.
+//! The cluster harness: start Mesos clusters for tests and demos.
+//!
+//! * [`procs`]: multi-process clusters from the built binaries (`mesos-master`,
+//!   `mesos-agent`, frameworks), each a real OS process on loopback, killed when the
+//!   handle drops.
+//! * [`local`]: the in-process cluster — a master and N agents on one libproc node —
+//!   that `mesos-local` runs and that in-process tests drive with filters and a clock.
+
+pub mod local;
+pub mod procs;

@@ -1,0 +1,1 @@
+//! The in-process cluster (filled in when master and agent land).
