@@ -1,2 +1,95 @@
-//! The Mesos master.
+//! The Mesos master: admits agents and frameworks, turns the allocator's decisions into
+//! resource offers, validates and launches tasks, relays status updates, watches agent
+//! health, and serves the operator HTTP API (`/master/state`, ...).
+//!
+//! Layout: [`core`] is the pure bookkeeping (event in, effects out); [`process`] is the
+//! libproc actor shell around it; [`json`] renders the operator views; [`config`] holds
+//! the `mesos-master` flags; [`allocator`] is the DRF allocator process.
+//!
+//! Start one with [`spawn`] (master + allocator on one node, as `mesos-master` and
+//! `mesos-local` do).
+
 pub mod allocator;
+pub mod config;
+pub mod core;
+pub mod json;
+pub mod process;
+
+pub use config::{MasterConfig, FLAGS};
+pub use process::{MasterProcess, ALLOCATOR_ID, MASTER_ID};
+
+use libproc::{Node, Pid, Process, ProcessRef, SpawnError};
+
+use crate::allocator::protocol::AllocatorConfig;
+
+/// A running master on a node.
+#[derive(Clone)]
+pub struct MasterHandle {
+    /// The master process.
+    pub master: ProcessRef<MasterProcess>,
+    /// The allocator's PID.
+    pub allocator: Pid,
+}
+
+impl MasterHandle {
+    /// The master's PID (`master@ip:port`).
+    pub fn pid(&self) -> &Pid {
+        self.master.pid()
+    }
+}
+
+/// Spawns only the master process (id `master`), talking to whatever process has id
+/// `allocator` on the node, and makes it the node's HTTP delegate (so `/state` works as
+/// well as `/master/state`). Tests use this with a fake allocator.
+pub fn spawn_master(
+    node: &Node,
+    config: MasterConfig,
+) -> Result<ProcessRef<MasterProcess>, SpawnError> {
+    let pid = node.pid(MASTER_ID);
+    let master = node.spawn(
+        MASTER_ID,
+        MasterProcess::new(config, pid, node.pid(ALLOCATOR_ID)),
+    )?;
+    node.set_delegate(MASTER_ID);
+    Ok(master)
+}
+
+/// Spawns the master and an allocator made by `make_allocator(config, master_pid)`,
+/// the allocator on `allocator_arbiter` if given (its own thread), else on the current
+/// arbiter.
+pub fn spawn_with_allocator<A: Process>(
+    node: &Node,
+    config: MasterConfig,
+    allocator_arbiter: Option<&actix::ArbiterHandle>,
+    make_allocator: impl FnOnce(AllocatorConfig, Pid) -> A + Send + 'static,
+) -> Result<MasterHandle, SpawnError> {
+    let alloc_config = config.allocator_config();
+    let master = spawn_master(node, config)?;
+    let master_pid = master.pid().clone();
+    let allocator = match allocator_arbiter {
+        Some(arbiter) => node.spawn_on(arbiter, ALLOCATOR_ID, move || {
+            make_allocator(alloc_config, master_pid)
+        })?,
+        None => node.spawn(ALLOCATOR_ID, make_allocator(alloc_config, master_pid))?,
+    };
+    Ok(MasterHandle {
+        master,
+        allocator: allocator.pid().clone(),
+    })
+}
+
+/// Spawns the master and the DRF allocator on `node` (the allocator on
+/// `allocator_arbiter` if given) and makes the master the node's HTTP delegate. This is
+/// what `mesos-master` runs, and what `mesos-local` calls next to its agents.
+pub fn spawn(
+    node: &Node,
+    config: MasterConfig,
+    allocator_arbiter: Option<&actix::ArbiterHandle>,
+) -> Result<MasterHandle, SpawnError> {
+    spawn_with_allocator(
+        node,
+        config,
+        allocator_arbiter,
+        allocator::AllocatorProcess::new,
+    )
+}

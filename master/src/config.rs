@@ -1,0 +1,375 @@
+//! The master's settings: every `mesos-master` flag (Mesos names, `--name=value`,
+//! `MESOS_NAME` fallback) and its parsed value in [`MasterConfig`].
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use libproc::flags::{Flag, Flags, FlagsError};
+
+use crate::allocator::protocol::AllocatorConfig;
+
+/// The version this master reports (`/master/state` `version`, `MasterInfo.version`).
+pub const MESOS_VERSION: &str = "1.11.0";
+
+/// Every flag `mesos-master` accepts, with its default.
+pub const FLAGS: &[Flag] = &[
+    Flag::new("ip", "127.0.0.1", "IP address to listen on."),
+    Flag::new("port", "5050", "Port to listen on."),
+    Flag::optional(
+        "hostname",
+        "Hostname to advertise (default: the IP address).",
+    ),
+    Flag::optional(
+        "work_dir",
+        "Directory for the registry (unused with --registry=in_memory).",
+    ),
+    Flag::new(
+        "allocation_interval",
+        "1secs",
+        "Time between batch allocations.",
+    ),
+    Flag::new(
+        "agent_ping_timeout",
+        "15secs",
+        "Time to wait for an agent's pong before counting a missed ping (1secs to 15mins).",
+    ),
+    Flag::new(
+        "max_agent_ping_timeouts",
+        "5",
+        "Missed pings after which an agent is marked unreachable.",
+    ),
+    Flag::optional(
+        "offer_timeout",
+        "Time after which an unused offer is rescinded (default: never).",
+    ),
+    Flag::new(
+        "max_completed_frameworks",
+        "50",
+        "Completed frameworks kept for /state.",
+    ),
+    Flag::new(
+        "max_completed_tasks_per_framework",
+        "1000",
+        "Completed tasks kept per framework for /state.",
+    ),
+    Flag::new(
+        "registry",
+        "in_memory",
+        "Registry backend: in_memory (replicated_log is not yet supported).",
+    ),
+    Flag::optional("weights", "Role weights: role1=weight1,role2=weight2."),
+    Flag::new("quiet", "false", "Log warnings and errors only."),
+    Flag::optional(
+        "zk",
+        "ZooKeeper URL zk://host:port/path for leader election (not yet supported).",
+    ),
+    Flag::optional("cluster", "Human-readable cluster name shown in /state."),
+];
+
+/// Parsed master settings. [`MasterConfig::default`] is what the flags default to.
+#[derive(Debug, Clone)]
+pub struct MasterConfig {
+    /// `--ip`.
+    pub ip: IpAddr,
+    /// `--port`.
+    pub port: u16,
+    /// `--hostname` (default: the IP).
+    pub hostname: Option<String>,
+    /// `--work_dir`.
+    pub work_dir: Option<PathBuf>,
+    /// `--allocation_interval`.
+    pub allocation_interval: Duration,
+    /// `--agent_ping_timeout`.
+    pub agent_ping_timeout: Duration,
+    /// `--max_agent_ping_timeouts`.
+    pub max_agent_ping_timeouts: u32,
+    /// `--offer_timeout` (`None`: offers never time out).
+    pub offer_timeout: Option<Duration>,
+    /// `--max_completed_frameworks`.
+    pub max_completed_frameworks: usize,
+    /// `--max_completed_tasks_per_framework`.
+    pub max_completed_tasks_per_framework: usize,
+    /// `--registry` (only `in_memory`).
+    pub registry: String,
+    /// `--weights`.
+    pub weights: Vec<(String, f64)>,
+    /// `--quiet`.
+    pub quiet: bool,
+    /// `--cluster`.
+    pub cluster: Option<String>,
+    /// Seed for the master id (a UUID-shaped string derived from it); the binary passes
+    /// something unique, tests a constant.
+    pub id_seed: u64,
+    /// Wall clock for display timestamps (seconds since the epoch); never used for logic.
+    pub clock: fn() -> f64,
+}
+
+/// The system wall clock, for display timestamps.
+pub fn wall_clock() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+impl Default for MasterConfig {
+    fn default() -> Self {
+        MasterConfig {
+            ip: IpAddr::from([127, 0, 0, 1]),
+            port: 5050,
+            hostname: None,
+            work_dir: None,
+            allocation_interval: Duration::from_secs(1),
+            agent_ping_timeout: Duration::from_secs(15),
+            max_agent_ping_timeouts: 5,
+            offer_timeout: None,
+            max_completed_frameworks: 50,
+            max_completed_tasks_per_framework: 1000,
+            registry: "in_memory".into(),
+            weights: Vec::new(),
+            quiet: false,
+            cluster: None,
+            id_seed: 0,
+            clock: wall_clock,
+        }
+    }
+}
+
+fn invalid(name: &str, value: &str, expected: &str) -> FlagsError {
+    FlagsError::Invalid {
+        name: name.into(),
+        value: value.into(),
+        expected: expected.into(),
+    }
+}
+
+/// Parses `role1=2,role2=1.5`.
+pub fn parse_weights(text: &str) -> Result<Vec<(String, f64)>, FlagsError> {
+    let mut out = Vec::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let bad = || {
+            invalid(
+                "weights",
+                text,
+                "expected role=weight pairs like ads=2,batch=1 with weights > 0",
+            )
+        };
+        let (role, w) = part.split_once('=').ok_or_else(bad)?;
+        let w: f64 = w.trim().parse().map_err(|_| bad())?;
+        if role.trim().is_empty() || !w.is_finite() || w <= 0.0 {
+            return Err(bad());
+        }
+        out.push((role.trim().to_string(), w));
+    }
+    Ok(out)
+}
+
+impl MasterConfig {
+    /// Reads parsed flags. `--zk` and a registry other than `in_memory` are refused with
+    /// a clear error until they are supported.
+    pub fn from_flags(flags: &Flags) -> Result<MasterConfig, FlagsError> {
+        if let Some(zk) = flags.str("zk") {
+            return Err(invalid(
+                "zk",
+                zk,
+                "ZooKeeper leader election is not yet supported; run a single master without --zk",
+            ));
+        }
+        let registry = flags.str("registry").unwrap_or("in_memory").to_string();
+        if registry != "in_memory" {
+            return Err(invalid(
+                "registry",
+                &registry,
+                "only --registry=in_memory is supported for now",
+            ));
+        }
+        let ping = flags.duration("agent_ping_timeout")?;
+        if ping < Duration::from_secs(1) || ping > Duration::from_secs(15 * 60) {
+            return Err(invalid(
+                "agent_ping_timeout",
+                flags.str("agent_ping_timeout").unwrap_or(""),
+                "expected a duration between 1secs and 15mins",
+            ));
+        }
+        let max_pings: u32 = flags.get("max_agent_ping_timeouts")?;
+        if max_pings == 0 {
+            return Err(invalid(
+                "max_agent_ping_timeouts",
+                "0",
+                "expected at least 1",
+            ));
+        }
+        let allocation_interval = flags.duration("allocation_interval")?;
+        if allocation_interval.is_zero() {
+            return Err(invalid(
+                "allocation_interval",
+                "0",
+                "expected a positive duration",
+            ));
+        }
+        let offer_timeout = if flags.has("offer_timeout") {
+            Some(flags.duration("offer_timeout")?)
+        } else {
+            None
+        };
+        Ok(MasterConfig {
+            ip: flags.get("ip")?,
+            port: flags.get("port")?,
+            hostname: flags.opt("hostname")?,
+            work_dir: flags.opt("work_dir")?,
+            allocation_interval,
+            agent_ping_timeout: ping,
+            max_agent_ping_timeouts: max_pings,
+            offer_timeout,
+            max_completed_frameworks: flags.get("max_completed_frameworks")?,
+            max_completed_tasks_per_framework: flags.get("max_completed_tasks_per_framework")?,
+            registry,
+            weights: match flags.str("weights") {
+                Some(w) => parse_weights(w)?,
+                None => Vec::new(),
+            },
+            quiet: flags.bool("quiet")?,
+            cluster: flags.opt("cluster")?,
+            id_seed: 0,
+            clock: wall_clock,
+        })
+    }
+
+    /// The allocator's settings derived from these flags.
+    pub fn allocator_config(&self) -> AllocatorConfig {
+        AllocatorConfig {
+            allocation_interval: self.allocation_interval,
+            weights: self.weights.clone(),
+            ..AllocatorConfig::default()
+        }
+    }
+
+    /// Every flag and its effective value, for `/master/flags`.
+    pub fn to_flags_json(&self) -> serde_json::Value {
+        let secs = |d: Duration| format!("{}secs", d.as_secs_f64());
+        let mut m = serde_json::Map::new();
+        let mut put = |k: &str, v: String| {
+            m.insert(k.to_string(), serde_json::Value::String(v));
+        };
+        put("ip", self.ip.to_string());
+        put("port", self.port.to_string());
+        if let Some(h) = &self.hostname {
+            put("hostname", h.clone());
+        }
+        if let Some(w) = &self.work_dir {
+            put("work_dir", w.display().to_string());
+        }
+        put("allocation_interval", secs(self.allocation_interval));
+        put("agent_ping_timeout", secs(self.agent_ping_timeout));
+        put(
+            "max_agent_ping_timeouts",
+            self.max_agent_ping_timeouts.to_string(),
+        );
+        if let Some(t) = self.offer_timeout {
+            put("offer_timeout", secs(t));
+        }
+        put(
+            "max_completed_frameworks",
+            self.max_completed_frameworks.to_string(),
+        );
+        put(
+            "max_completed_tasks_per_framework",
+            self.max_completed_tasks_per_framework.to_string(),
+        );
+        put("registry", self.registry.clone());
+        if !self.weights.is_empty() {
+            let w: Vec<String> = self
+                .weights
+                .iter()
+                .map(|(r, w)| format!("{r}={w}"))
+                .collect();
+            put("weights", w.join(","));
+        }
+        put("quiet", self.quiet.to_string());
+        if let Some(c) = &self.cluster {
+            put("cluster", c.clone());
+        }
+        serde_json::Value::Object(m)
+    }
+}
+
+/// A UUID-shaped master id from a seed (splitmix64), as Mesos master ids look.
+pub fn master_id_from_seed(seed: u64) -> String {
+    let mut s = seed;
+    let mut next = || {
+        s = s.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = s;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    };
+    let v = ((next() as u128) << 64) | next() as u128;
+    let h = format!("{v:032x}");
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<MasterConfig, FlagsError> {
+        let flags = Flags::parse(
+            "mesos-master",
+            FLAGS,
+            args.iter().map(|s| s.to_string()),
+            "MESOS_",
+            |_| None,
+        )?;
+        MasterConfig::from_flags(&flags)
+    }
+
+    #[test]
+    fn defaults_match_mesos() {
+        let c = parse(&[]).unwrap();
+        assert_eq!(c.port, 5050);
+        assert_eq!(c.agent_ping_timeout, Duration::from_secs(15));
+        assert_eq!(c.max_agent_ping_timeouts, 5);
+        assert_eq!(c.offer_timeout, None);
+        assert_eq!(c.max_completed_frameworks, 50);
+        assert_eq!(c.max_completed_tasks_per_framework, 1000);
+        assert_eq!(c.allocation_interval, Duration::from_secs(1));
+    }
+
+    #[test]
+    fn values_and_errors() {
+        let c = parse(&[
+            "--offer_timeout=30secs",
+            "--weights=a=2,b=0.5",
+            "--port=6060",
+        ])
+        .unwrap();
+        assert_eq!(c.offer_timeout, Some(Duration::from_secs(30)));
+        assert_eq!(
+            c.weights,
+            vec![("a".to_string(), 2.0), ("b".to_string(), 0.5)]
+        );
+        assert_eq!(c.port, 6060);
+        let e = parse(&["--zk=zk://h:2181/mesos"]).unwrap_err().to_string();
+        assert!(e.contains("not yet supported"), "{e}");
+        assert!(parse(&["--registry=replicated_log"]).is_err());
+        assert!(parse(&["--weights=a"]).is_err());
+        assert!(parse(&["--agent_ping_timeout=100ms"]).is_err());
+        assert!(parse(&["--max_agent_ping_timeouts=0"]).is_err());
+    }
+
+    #[test]
+    fn master_ids_are_uuid_shaped_and_seeded() {
+        let a = master_id_from_seed(1);
+        assert_eq!(a.len(), 36);
+        assert_eq!(a, master_id_from_seed(1));
+        assert_ne!(a, master_id_from_seed(2));
+    }
+}

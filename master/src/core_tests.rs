@@ -1,0 +1,859 @@
+//! Unit tests of the pure master core: events in, effects out.
+
+use super::*;
+use crate::allocator::protocol::Allocation;
+use proto::{CommandInfo, FrameworkCapability, StatusUuid};
+
+fn pid(s: &str) -> Pid {
+    s.parse().expect("test pid")
+}
+
+fn config() -> MasterConfig {
+    MasterConfig {
+        clock: || 1000.0,
+        id_seed: 7,
+        max_completed_tasks_per_framework: 3,
+        ..MasterConfig::default()
+    }
+}
+
+fn master() -> Master {
+    Master::new(config(), pid("master@127.0.0.1:5050"))
+}
+
+fn sends(fx: &[Effect]) -> Vec<(Pid, Outbound)> {
+    fx.iter()
+        .filter_map(|e| match e {
+            Effect::Send(p, m) => Some((p.clone(), m.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn alloc_calls(fx: &[Effect]) -> Vec<ToAllocator> {
+    fx.iter()
+        .filter_map(|e| match e {
+            Effect::Allocator(m) => Some(m.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn updates(fx: &[Effect]) -> Vec<TaskStatus> {
+    sends(fx)
+        .into_iter()
+        .filter_map(|(_, m)| match m {
+            Outbound::StatusUpdateMessage(u) => Some(u.update.status),
+            _ => None,
+        })
+        .collect()
+}
+
+fn run_tasks(fx: &[Effect]) -> Vec<(Pid, RunTaskMessage)> {
+    sends(fx)
+        .into_iter()
+        .filter_map(|(p, m)| match m {
+            Outbound::RunTaskMessage(r) => Some((p, r)),
+            _ => None,
+        })
+        .collect()
+}
+
+const AGENT: &str = "slave(1)@127.0.0.1:5051";
+const AGENT2: &str = "slave(2)@127.0.0.1:5052";
+const SCHED: &str = "scheduler-1@127.0.0.1:6000";
+
+fn add_agent(m: &mut Master, at: &str, resources: &str) -> AgentId {
+    let fx = m.register_agent(
+        &pid(at),
+        RegisterSlaveMessage {
+            slave: AgentInfo::new("host1", resources.parse().expect("resources")),
+            checkpointed_resources: Resources::new(),
+            version: "1.11.0".into(),
+        },
+    );
+    match sends(&fx).pop() {
+        Some((_, Outbound::SlaveRegisteredMessage(r))) => r.slave_id,
+        other => panic!("expected SlaveRegistered, got {other:?}"),
+    }
+}
+
+fn add_framework(m: &mut Master, at: &str, info: FrameworkInfo) -> FrameworkId {
+    let fx = m.register_framework(&pid(at), RegisterFrameworkMessage { framework: info });
+    match sends(&fx).pop() {
+        Some((_, Outbound::FrameworkRegisteredMessage(r))) => r.framework_id,
+        other => panic!("expected FrameworkRegistered, got {other:?}"),
+    }
+}
+
+fn offer(m: &mut Master, fid: &FrameworkId, aid: &AgentId, resources: &str) -> OfferId {
+    let fx = m.offers_from_allocator(alloc::Offers {
+        allocations: vec![Allocation {
+            framework_id: fid.clone(),
+            agent_id: aid.clone(),
+            role: "*".into(),
+            resources: resources.parse().expect("resources"),
+        }],
+    });
+    match sends(&fx).pop() {
+        Some((_, Outbound::ResourceOffersMessage(o))) => o.offers[0].id.clone(),
+        other => panic!("expected offers, got {other:?}"),
+    }
+}
+
+fn task(id: &str, agent: &AgentId, resources: &str) -> TaskInfo {
+    TaskInfo::command_task(
+        id,
+        id.into(),
+        agent.clone(),
+        resources.parse().expect("resources"),
+        CommandInfo::shell("sleep 100"),
+    )
+}
+
+fn launch(fid: &FrameworkId, offers: Vec<OfferId>, tasks: Vec<TaskInfo>) -> AcceptOffersMessage {
+    AcceptOffersMessage {
+        framework_id: fid.clone(),
+        offer_ids: offers,
+        operations: vec![OfferOperation::Launch { task_infos: tasks }],
+        filters: proto::Filters::refuse(10.0),
+    }
+}
+
+fn setup() -> (Master, AgentId, FrameworkId, OfferId) {
+    let mut m = master();
+    let a = add_agent(&mut m, AGENT, "cpus:4;mem:1024");
+    let f = add_framework(&mut m, SCHED, FrameworkInfo::new("fw", "root"));
+    let o = offer(&mut m, &f, &a, "cpus:4;mem:1024");
+    (m, a, f, o)
+}
+
+#[test]
+fn ids_follow_mesos_shapes() {
+    let (m, a, f, o) = setup();
+    let mid = &m.info().id;
+    assert_eq!(a.as_str(), format!("{mid}-S0"));
+    assert_eq!(f.as_str(), format!("{mid}-0000"));
+    assert_eq!(o.as_str(), format!("{mid}-O0"));
+}
+
+#[test]
+fn agent_registration_links_adds_to_allocator_and_answers_retries() {
+    let mut m = master();
+    let fx = m.register_agent(
+        &pid(AGENT),
+        RegisterSlaveMessage {
+            slave: AgentInfo::new("h", "cpus:2;mem:512".parse().unwrap()),
+            checkpointed_resources: Resources::new(),
+            version: String::new(),
+        },
+    );
+    assert!(fx.contains(&Effect::Link(pid(AGENT))));
+    assert!(matches!(&alloc_calls(&fx)[..], [ToAllocator::AddAgent(a)] if a.total.cpus() == 2.0));
+    let Some((_, Outbound::SlaveRegisteredMessage(r))) = sends(&fx).pop() else {
+        panic!()
+    };
+    assert_eq!(
+        r.connection.map(|c| c.total_ping_timeout_seconds),
+        Some(75.0)
+    );
+    // The same agent retrying gets the same id and is not added twice.
+    let fx = m.register_agent(
+        &pid(AGENT),
+        RegisterSlaveMessage {
+            slave: AgentInfo::new("h", "cpus:2;mem:512".parse().unwrap()),
+            checkpointed_resources: Resources::new(),
+            version: String::new(),
+        },
+    );
+    assert!(alloc_calls(&fx).is_empty());
+    assert!(
+        matches!(sends(&fx).pop(), Some((_, Outbound::SlaveRegisteredMessage(r2))) if r2.slave_id == r.slave_id)
+    );
+    assert_eq!(m.agents().len(), 1);
+}
+
+#[test]
+fn accept_launches_valid_tasks_and_rejects_invalid_ones() {
+    let (mut m, a, f, o) = setup();
+    let mut bad_shape = task("noresources", &a, "cpus:1;mem:10");
+    bad_shape.resources = Resources::new();
+    let fx = m.accept(
+        &pid(SCHED),
+        launch(
+            &f,
+            vec![o],
+            vec![
+                task("t1", &a, "cpus:1;mem:128"),
+                task("t1", &a, "cpus:1;mem:128"),
+                task("elsewhere", &AgentId::new("other"), "cpus:1;mem:128"),
+                task("huge", &a, "cpus:10;mem:128"),
+                bad_shape,
+                task("t2", &a, "cpus:2;mem:256"),
+            ],
+        ),
+    );
+    let runs = run_tasks(&fx);
+    let launched: Vec<&str> = runs.iter().map(|(_, r)| r.task.task_id.as_str()).collect();
+    assert_eq!(launched, vec!["t1", "t2"]);
+    assert!(runs
+        .iter()
+        .all(|(p, r)| *p == pid(AGENT) && r.pid.as_deref() == Some(SCHED)));
+    let errors = updates(&fx);
+    assert_eq!(errors.len(), 4);
+    for s in &errors {
+        assert_eq!(s.state, TaskState::Error);
+        assert_eq!(s.reason, Some(Reason::TaskInvalid));
+        assert_eq!(s.source, Some(Source::Master));
+        assert_eq!(s.uuid, None);
+    }
+    let msgs: Vec<String> = errors
+        .iter()
+        .map(|s| s.message.clone().unwrap_or_default())
+        .collect();
+    assert!(msgs[0].contains("duplicate ID"), "{msgs:?}");
+    assert!(msgs[1].contains("invalid agent"), "{msgs:?}");
+    assert!(msgs[2].contains("more resources"), "{msgs:?}");
+    assert!(msgs[3].contains("no resources"), "{msgs:?}");
+    // The unused remainder goes back with the accept's filter.
+    let recovered: Vec<_> = alloc_calls(&fx)
+        .into_iter()
+        .filter_map(|c| match c {
+            ToAllocator::RecoverResources(r) => Some(r),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(recovered.len(), 1);
+    assert_eq!(recovered[0].resources.cpus(), 1.0);
+    assert_eq!(recovered[0].resources.mem(), 640.0);
+    assert_eq!(recovered[0].filters, Some(proto::Filters::refuse(10.0)));
+    let fw = &m.frameworks()[&f];
+    assert_eq!(fw.tasks.len(), 2);
+    assert!(fw.tasks.values().all(|t| t.state == TaskState::Staging));
+    assert!(m.offers().is_empty(), "the offer is used up");
+}
+
+#[test]
+fn task_ids_must_be_unique_across_accepts() {
+    let (mut m, a, f, o) = setup();
+    m.accept(
+        &pid(SCHED),
+        launch(&f, vec![o], vec![task("t1", &a, "cpus:1;mem:128")]),
+    );
+    let o2 = offer(&mut m, &f, &a, "cpus:3;mem:896");
+    let fx = m.accept(
+        &pid(SCHED),
+        launch(&f, vec![o2], vec![task("t1", &a, "cpus:1;mem:128")]),
+    );
+    assert!(run_tasks(&fx).is_empty());
+    assert!(updates(&fx)[0]
+        .message
+        .as_deref()
+        .unwrap_or("")
+        .contains("duplicate"));
+}
+
+#[test]
+fn invalid_offers_fail_every_task() {
+    let (mut m, a, f, o) = setup();
+    // Unknown offer id.
+    let fx = m.accept(
+        &pid(SCHED),
+        launch(
+            &f,
+            vec!["nope".into()],
+            vec![task("t1", &a, "cpus:1;mem:1")],
+        ),
+    );
+    let u = updates(&fx);
+    assert_eq!(u.len(), 1);
+    assert_eq!(
+        (u[0].state, u[0].reason),
+        (TaskState::Error, Some(Reason::InvalidOffers))
+    );
+    assert!(run_tasks(&fx).is_empty());
+
+    // Another framework's offer.
+    let f2 = add_framework(
+        &mut m,
+        "scheduler-2@127.0.0.1:6001",
+        FrameworkInfo::new("fw2", "root"),
+    );
+    let fx = m.accept(
+        &pid("scheduler-2@127.0.0.1:6001"),
+        launch(&f2, vec![o.clone()], vec![task("x", &a, "cpus:1;mem:1")]),
+    );
+    assert_eq!(updates(&fx)[0].reason, Some(Reason::InvalidOffers));
+    assert!(
+        m.offers().contains_key(&o),
+        "someone else's offer is untouched"
+    );
+
+    // Offers on two agents.
+    let a2 = add_agent(&mut m, AGENT2, "cpus:1;mem:64");
+    let o2 = offer(&mut m, &f, &a2, "cpus:1;mem:64");
+    let fx = m.accept(
+        &pid(SCHED),
+        launch(
+            &f,
+            vec![o.clone(), o2.clone()],
+            vec![task("t1", &a, "cpus:1;mem:1")],
+        ),
+    );
+    assert!(updates(&fx)[0]
+        .message
+        .as_deref()
+        .unwrap_or("")
+        .contains("one agent"));
+    // Both offers are used up and their resources recovered.
+    assert!(m.offers().is_empty());
+    assert_eq!(alloc_calls(&fx).len(), 2);
+
+    // A rescinded offer is no longer valid.
+    let o3 = offer(&mut m, &f, &a, "cpus:1;mem:64");
+    m.offer_expired(&o3);
+    let fx = m.accept(
+        &pid(SCHED),
+        launch(&f, vec![o3], vec![task("t9", &a, "cpus:1;mem:1")]),
+    );
+    assert_eq!(updates(&fx)[0].reason, Some(Reason::InvalidOffers));
+}
+
+#[test]
+fn accepts_from_another_pid_or_unknown_framework_are_ignored() {
+    let (mut m, a, f, o) = setup();
+    assert!(m
+        .accept(
+            &pid("impostor@127.0.0.1:1"),
+            launch(&f, vec![o.clone()], vec![task("t", &a, "cpus:1;mem:1")])
+        )
+        .is_empty());
+    assert!(m
+        .accept(
+            &pid(SCHED),
+            launch(
+                &"unknown".into(),
+                vec![o.clone()],
+                vec![task("t", &a, "cpus:1;mem:1")]
+            )
+        )
+        .is_empty());
+    assert!(m.offers().contains_key(&o));
+}
+
+#[test]
+fn decline_recovers_with_filters() {
+    let (mut m, _a, f, o) = setup();
+    let fx = m.decline(
+        &pid(SCHED),
+        DeclineOffersMessage {
+            framework_id: f,
+            offer_ids: vec![o],
+            filters: proto::Filters::refuse(60.0),
+        },
+    );
+    assert!(
+        matches!(&alloc_calls(&fx)[..], [ToAllocator::RecoverResources(r)] if r.filters == Some(proto::Filters::refuse(60.0)) && r.resources.cpus() == 4.0)
+    );
+    assert!(m.offers().is_empty());
+}
+
+fn running(
+    m: &mut Master,
+    f: &FrameworkId,
+    a: &AgentId,
+    tid: &str,
+    state: TaskState,
+    uuid: u128,
+) -> Vec<Effect> {
+    let status = TaskStatus::new(tid.into(), state)
+        .with_agent(a.clone())
+        .with_source(Source::Executor)
+        .with_uuid(StatusUuid::from_u128(uuid));
+    m.status_update(
+        &pid(AGENT),
+        StatusUpdateMessage {
+            update: StatusUpdate {
+                framework_id: f.clone(),
+                executor_id: None,
+                agent_id: Some(a.clone()),
+                status,
+                timestamp: 1.0,
+                latest_state: None,
+            },
+            pid: Some(AGENT.into()),
+        },
+    )
+}
+
+#[test]
+fn status_updates_are_recorded_forwarded_and_terminal_ones_release_resources() {
+    let (mut m, a, f, o) = setup();
+    m.accept(
+        &pid(SCHED),
+        launch(&f, vec![o], vec![task("t1", &a, "cpus:1;mem:128")]),
+    );
+    let fx = running(&mut m, &f, &a, "t1", TaskState::Running, 1);
+    assert!(
+        matches!(&sends(&fx)[..], [(p, Outbound::StatusUpdateMessage(u))] if *p == pid(SCHED) && u.update.status.state == TaskState::Running)
+    );
+    assert!(alloc_calls(&fx).is_empty());
+    assert_eq!(
+        m.frameworks()[&f].tasks[&TaskId::new("t1")].state,
+        TaskState::Running
+    );
+
+    let fx = running(&mut m, &f, &a, "t1", TaskState::Finished, 2);
+    assert!(
+        matches!(&alloc_calls(&fx)[..], [ToAllocator::RecoverResources(r)] if r.resources.cpus() == 1.0 && r.filters.is_none())
+    );
+    assert_eq!(updates(&fx)[0].state, TaskState::Finished);
+    let fw = &m.frameworks()[&f];
+    assert!(fw.tasks.is_empty());
+    assert_eq!(fw.completed_tasks.len(), 1);
+    // A retried terminal update is forwarded again but releases nothing twice.
+    let fx = running(&mut m, &f, &a, "t1", TaskState::Finished, 2);
+    assert!(alloc_calls(&fx).is_empty());
+    assert_eq!(updates(&fx).len(), 1);
+
+    // The acknowledgement goes to the agent.
+    let ack = StatusUpdateAcknowledgementMessage {
+        agent_id: a.clone(),
+        framework_id: f.clone(),
+        task_id: "t1".into(),
+        uuid: StatusUuid::from_u128(2),
+    };
+    let fx = m.acknowledge(&pid(SCHED), ack.clone());
+    assert_eq!(
+        sends(&fx),
+        vec![(
+            pid(AGENT),
+            Outbound::StatusUpdateAcknowledgementMessage(ack)
+        )]
+    );
+
+    // Updates from an agent we do not know get "you are not connected".
+    let fx = m.status_update(
+        &pid("slave(9)@127.0.0.1:9"),
+        StatusUpdateMessage {
+            update: StatusUpdate {
+                framework_id: f,
+                executor_id: None,
+                agent_id: None,
+                status: TaskStatus::new("x".into(), TaskState::Running),
+                timestamp: 0.0,
+                latest_state: None,
+            },
+            pid: None,
+        },
+    );
+    assert_eq!(
+        sends(&fx),
+        vec![(
+            pid("slave(9)@127.0.0.1:9"),
+            Outbound::PingSlaveMessage(PingSlaveMessage { connected: false })
+        )]
+    );
+}
+
+#[test]
+fn completed_tasks_are_bounded() {
+    let (mut m, a, f, _o) = setup();
+    for i in 0..5 {
+        let o = offer(&mut m, &f, &a, "cpus:1;mem:32");
+        let id = format!("t{i}");
+        m.accept(
+            &pid(SCHED),
+            launch(&f, vec![o], vec![task(&id, &a, "cpus:1;mem:32")]),
+        );
+        running(&mut m, &f, &a, &id, TaskState::Failed, i as u128);
+    }
+    let fw = &m.frameworks()[&f];
+    let ids: Vec<&str> = fw
+        .completed_tasks
+        .iter()
+        .map(|t| t.task_id.as_str())
+        .collect();
+    assert_eq!(ids, vec!["t2", "t3", "t4"]);
+    assert_eq!(m.terminal_counts[&TaskState::Failed], 5);
+}
+
+#[test]
+fn kill_forwards_known_tasks_and_answers_unknown_ones_with_lost() {
+    let (mut m, a, f, o) = setup();
+    m.accept(
+        &pid(SCHED),
+        launch(&f, vec![o], vec![task("t1", &a, "cpus:1;mem:128")]),
+    );
+    let kill = KillTaskMessage {
+        framework_id: f.clone(),
+        task_id: "t1".into(),
+        kill_policy: None,
+    };
+    assert_eq!(
+        sends(&m.kill_task(&pid(SCHED), kill.clone())),
+        vec![(pid(AGENT), Outbound::KillTaskMessage(kill))]
+    );
+    let fx = m.kill_task(
+        &pid(SCHED),
+        KillTaskMessage {
+            framework_id: f,
+            task_id: "ghost".into(),
+            kill_policy: None,
+        },
+    );
+    let u = updates(&fx);
+    assert_eq!(
+        (u[0].state, u[0].reason, u[0].source),
+        (
+            TaskState::Lost,
+            Some(Reason::Reconciliation),
+            Some(Source::Master)
+        )
+    );
+}
+
+#[test]
+fn reconciliation_answers_latest_states() {
+    let (mut m, a, f, o) = setup();
+    m.accept(
+        &pid(SCHED),
+        launch(
+            &f,
+            vec![o],
+            vec![
+                task("t1", &a, "cpus:1;mem:128"),
+                task("t2", &a, "cpus:1;mem:128"),
+            ],
+        ),
+    );
+    running(&mut m, &f, &a, "t1", TaskState::Running, 1);
+    // Implicit: every task.
+    let fx = m.reconcile(
+        &pid(SCHED),
+        ReconcileTasksMessage {
+            framework_id: f.clone(),
+            statuses: vec![],
+        },
+    );
+    let mut u: Vec<(String, TaskState)> = updates(&fx)
+        .iter()
+        .map(|s| (s.task_id.to_string(), s.state))
+        .collect();
+    u.sort();
+    assert_eq!(
+        u,
+        vec![
+            ("t1".into(), TaskState::Running),
+            ("t2".into(), TaskState::Staging)
+        ]
+    );
+    assert!(updates(&fx)
+        .iter()
+        .all(|s| s.reason == Some(Reason::Reconciliation)
+            && s.source == Some(Source::Master)
+            && s.uuid.is_none()));
+    // Explicit: known, unknown on a registered agent, unknown anywhere.
+    let fx = m.reconcile(
+        &pid(SCHED),
+        ReconcileTasksMessage {
+            framework_id: f,
+            statuses: vec![
+                TaskStatus::new("t1".into(), TaskState::Staging),
+                TaskStatus::new("gone".into(), TaskState::Running).with_agent(a.clone()),
+                TaskStatus::new("never".into(), TaskState::Running),
+            ],
+        },
+    );
+    let states: Vec<TaskState> = updates(&fx).iter().map(|s| s.state).collect();
+    assert_eq!(
+        states,
+        vec![TaskState::Running, TaskState::Lost, TaskState::Lost]
+    );
+
+    // A partition-aware framework hears TASK_GONE / TASK_UNKNOWN instead.
+    let mut info = FrameworkInfo::new("pa", "root");
+    info.capabilities.push(FrameworkCapability::PartitionAware);
+    let pa = add_framework(&mut m, "pa@127.0.0.1:7000", info);
+    let fx = m.reconcile(
+        &pid("pa@127.0.0.1:7000"),
+        ReconcileTasksMessage {
+            framework_id: pa,
+            statuses: vec![
+                TaskStatus::new("gone".into(), TaskState::Running).with_agent(a),
+                TaskStatus::new("never".into(), TaskState::Running),
+            ],
+        },
+    );
+    let states: Vec<TaskState> = updates(&fx).iter().map(|s| s.state).collect();
+    assert_eq!(states, vec![TaskState::Gone, TaskState::Unknown]);
+}
+
+#[test]
+fn missed_pings_make_an_agent_unreachable_and_its_tasks_lost_or_unreachable() {
+    let (mut m, a, f, o) = setup();
+    let mut info = FrameworkInfo::new("pa", "root");
+    info.capabilities.push(FrameworkCapability::PartitionAware);
+    let pa_pid = "pa@127.0.0.1:7000";
+    let pa = add_framework(&mut m, pa_pid, info);
+    m.accept(
+        &pid(SCHED),
+        launch(&f, vec![o], vec![task("t1", &a, "cpus:1;mem:128")]),
+    );
+    let o2 = offer(&mut m, &pa, &a, "cpus:3;mem:896");
+    m.accept(
+        &pid(pa_pid),
+        launch(&pa, vec![o2], vec![task("p1", &a, "cpus:1;mem:128")]),
+    );
+    let o3 = offer(&mut m, &f, &a, "cpus:2;mem:768");
+
+    // First round pings; a pong clears the miss.
+    let fx = m.ping_tick();
+    assert_eq!(
+        sends(&fx),
+        vec![(
+            pid(AGENT),
+            Outbound::PingSlaveMessage(PingSlaveMessage { connected: true })
+        )]
+    );
+    m.pong(&pid(AGENT));
+    for _ in 0..5 {
+        let fx = m.ping_tick();
+        assert_eq!(sends(&fx).len(), 1, "still pinging");
+    }
+    assert_eq!(m.agents()[&a].ping_timeouts, 4);
+    let fx = m.ping_tick();
+    assert!(m.agents().is_empty());
+    assert!(m.unreachable_agents().contains_key(&a));
+    assert!(alloc_calls(&fx)
+        .iter()
+        .any(|c| matches!(c, ToAllocator::RemoveAgent(r) if r.agent_id == a)));
+    let s = sends(&fx);
+    let to = |who: &str| -> Vec<Outbound> {
+        s.iter()
+            .filter(|(p, _)| *p == pid(who))
+            .map(|(_, m)| m.clone())
+            .collect()
+    };
+    let sched = to(SCHED);
+    assert!(sched.contains(&Outbound::RescindResourceOfferMessage(
+        RescindResourceOfferMessage { offer_id: o3 }
+    )));
+    assert!(sched.iter().any(|m| matches!(m, Outbound::StatusUpdateMessage(u) if u.update.status.state == TaskState::Lost && u.update.status.reason == Some(Reason::AgentRemoved))));
+    assert!(
+        sched.contains(&Outbound::LostSlaveMessage(LostSlaveMessage {
+            agent_id: a.clone()
+        }))
+    );
+    let pa_msgs = to(pa_pid);
+    assert!(pa_msgs.iter().any(|m| matches!(m, Outbound::StatusUpdateMessage(u) if u.update.status.state == TaskState::Unreachable)));
+    assert_eq!(m.frameworks()[&pa].unreachable_tasks.len(), 1);
+    assert_eq!(m.frameworks()[&f].completed_tasks[0].state, TaskState::Lost);
+
+    // Pongs from it now get "not connected".
+    assert_eq!(
+        sends(&m.pong(&pid(AGENT))),
+        vec![(
+            pid(AGENT),
+            Outbound::PingSlaveMessage(PingSlaveMessage { connected: false })
+        )]
+    );
+
+    // It re-registers with its tasks: they become known again.
+    let mut t1 =
+        proto::messages::Task::from_info(&task("t1", &a, "cpus:1;mem:128"), f.clone(), None);
+    t1.state = TaskState::Running;
+    let mut p1 =
+        proto::messages::Task::from_info(&task("p1", &a, "cpus:1;mem:128"), pa.clone(), None);
+    p1.state = TaskState::Running;
+    let mut slave = AgentInfo::new("host1", "cpus:4;mem:1024".parse().unwrap());
+    slave.id = Some(a.clone());
+    let fx = m.reregister_agent(
+        &pid(AGENT),
+        ReregisterSlaveMessage {
+            slave,
+            checkpointed_resources: Resources::new(),
+            executor_infos: vec![],
+            tasks: vec![t1, p1],
+            frameworks: vec![],
+            version: String::new(),
+        },
+    );
+    assert!(
+        matches!(sends(&fx).last(), Some((_, Outbound::SlaveReregisteredMessage(r))) if r.slave_id == a)
+    );
+    assert!(alloc_calls(&fx)
+        .iter()
+        .any(|c| matches!(c, ToAllocator::AddAgent(x) if x.used.len() == 2)));
+    assert!(m.unreachable_agents().is_empty());
+    assert_eq!(
+        m.frameworks()[&f].tasks[&TaskId::new("t1")].state,
+        TaskState::Running
+    );
+    assert!(m.frameworks()[&pa].unreachable_tasks.is_empty());
+    assert_eq!(
+        m.frameworks()[&pa].tasks[&TaskId::new("p1")].state,
+        TaskState::Running
+    );
+}
+
+#[test]
+fn scheduler_exit_arms_failover_and_expiry_tears_down() {
+    let (mut m, a, f, o) = setup();
+    let mut info = FrameworkInfo::new("fw", "root");
+    info.failover_timeout = 30.0;
+    m.accept(
+        &pid(SCHED),
+        launch(&f, vec![o], vec![task("t1", &a, "cpus:1;mem:128")]),
+    );
+    // Give it a failover timeout by re-registering the same scheduler with the new info.
+    info.id = Some(f.clone());
+    m.frameworks.get_mut(&f).unwrap().info.failover_timeout = 30.0;
+    let fx = m.exited(&pid(SCHED));
+    let timer = fx.iter().find_map(|e| match e {
+        Effect::FailoverTimer {
+            framework_id,
+            epoch,
+            after,
+        } => Some((framework_id.clone(), *epoch, *after)),
+        _ => None,
+    });
+    let (fid, epoch, after) = timer.expect("failover timer");
+    assert_eq!((fid.clone(), after), (f.clone(), Duration::from_secs(30)));
+    assert!(alloc_calls(&fx)
+        .iter()
+        .any(|c| matches!(c, ToAllocator::DeactivateFramework(_))));
+    assert!(!m.frameworks()[&f].connected);
+
+    // A new scheduler re-registers in time: the timer is void.
+    let new_sched = pid("scheduler-2@127.0.0.1:6001");
+    let fx = m.reregister_framework(
+        &new_sched,
+        ReregisterFrameworkMessage {
+            framework: info.clone(),
+            failover: true,
+        },
+    );
+    assert!(sends(&fx).iter().any(|(p, m)| *p == pid(AGENT) && matches!(m, Outbound::UpdateFrameworkMessage(u) if u.pid.as_deref() == Some(new_sched.as_str()))));
+    assert!(alloc_calls(&fx)
+        .iter()
+        .any(|c| matches!(c, ToAllocator::ActivateFramework(_))));
+    assert!(
+        matches!(sends(&fx).last(), Some((p, Outbound::FrameworkReregisteredMessage(_))) if *p == new_sched)
+    );
+    assert!(m.failover_expired(&f, epoch).is_empty());
+
+    // It goes away again and does not come back.
+    let fx = m.exited(&new_sched);
+    let epoch = fx.iter().find_map(|e| match e {
+        Effect::FailoverTimer { epoch, .. } => Some(*epoch),
+        _ => None,
+    });
+    let fx = m.failover_expired(&f, epoch.expect("timer"));
+    assert!(sends(&fx).contains(&(
+        pid(AGENT),
+        Outbound::ShutdownFrameworkMessage(ShutdownFrameworkMessage {
+            framework_id: f.clone()
+        })
+    )));
+    assert!(alloc_calls(&fx)
+        .iter()
+        .any(|c| matches!(c, ToAllocator::RemoveFramework(_))));
+    assert!(m.frameworks().is_empty());
+    let done = &m.completed_frameworks()[0];
+    assert_eq!(done.completed_tasks[0].state, TaskState::Killed);
+    // Re-registering a removed framework is refused.
+    let fx = m.reregister_framework(
+        &new_sched,
+        ReregisterFrameworkMessage {
+            framework: info,
+            failover: true,
+        },
+    );
+    assert!(
+        matches!(&sends(&fx)[..], [(_, Outbound::FrameworkErrorMessage(e))] if e.message.contains("removed"))
+    );
+}
+
+#[test]
+fn offer_timeout_rescinds() {
+    let mut m = Master::new(
+        MasterConfig {
+            offer_timeout: Some(Duration::from_secs(5)),
+            ..config()
+        },
+        pid("master@127.0.0.1:5050"),
+    );
+    let a = add_agent(&mut m, AGENT, "cpus:1;mem:64");
+    let f = add_framework(&mut m, SCHED, FrameworkInfo::new("fw", "root"));
+    let fx = m.offers_from_allocator(alloc::Offers {
+        allocations: vec![Allocation {
+            framework_id: f.clone(),
+            agent_id: a,
+            role: "*".into(),
+            resources: "cpus:1;mem:64".parse().unwrap(),
+        }],
+    });
+    let Some(Effect::OfferTimer { offer_id, after }) = fx
+        .iter()
+        .find(|e| matches!(e, Effect::OfferTimer { .. }))
+        .cloned()
+    else {
+        panic!("no offer timer")
+    };
+    assert_eq!(after, Duration::from_secs(5));
+    let fx = m.offer_expired(&offer_id);
+    assert_eq!(
+        sends(&fx),
+        vec![(
+            pid(SCHED),
+            Outbound::RescindResourceOfferMessage(RescindResourceOfferMessage {
+                offer_id: offer_id.clone()
+            })
+        )]
+    );
+    assert_eq!(alloc_calls(&fx).len(), 1);
+    assert!(
+        m.offer_expired(&offer_id).is_empty(),
+        "a second expiry does nothing"
+    );
+}
+
+#[test]
+fn allocations_for_gone_frameworks_or_agents_go_back() {
+    let mut m = master();
+    let fx = m.offers_from_allocator(alloc::Offers {
+        allocations: vec![Allocation {
+            framework_id: "nobody".into(),
+            agent_id: "nowhere".into(),
+            role: "*".into(),
+            resources: "cpus:1".parse().unwrap(),
+        }],
+    });
+    assert!(matches!(
+        &alloc_calls(&fx)[..],
+        [ToAllocator::RecoverResources(_)]
+    ));
+    assert!(m.offers().is_empty());
+}
+
+#[test]
+fn unregister_framework_tears_down() {
+    let (mut m, a, f, o) = setup();
+    m.accept(
+        &pid(SCHED),
+        launch(&f, vec![o], vec![task("t1", &a, "cpus:1;mem:128")]),
+    );
+    let fx = m.unregister_framework(
+        &pid(SCHED),
+        UnregisterFrameworkMessage {
+            framework_id: f.clone(),
+        },
+    );
+    assert!(sends(&fx).contains(&(
+        pid(AGENT),
+        Outbound::ShutdownFrameworkMessage(ShutdownFrameworkMessage { framework_id: f })
+    )));
+    assert!(m.frameworks().is_empty());
+    assert_eq!(m.completed_frameworks().len(), 1);
+}

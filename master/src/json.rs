@@ -1,0 +1,200 @@
+//! The operator JSON views of the master's state (`/master/state`, `/master/frameworks`,
+//! `/master/slaves`, `/master/tasks`) with Mesos's field names.
+
+use proto::messages::Task;
+use proto::Resources;
+use serde_json::{json, Value};
+
+use crate::config::MESOS_VERSION;
+use crate::core::{Agent, Framework, Master};
+
+fn task_json(t: &Task) -> Value {
+    let statuses: Vec<Value> = t
+        .statuses
+        .iter()
+        .map(|s| {
+            let mut v = json!({"state": s.state.as_str(), "timestamp": s.timestamp});
+            if let Some(h) = s.healthy {
+                v["healthy"] = json!(h);
+            }
+            v
+        })
+        .collect();
+    let mut v = json!({
+        "id": t.task_id.as_str(),
+        "name": t.name,
+        "framework_id": t.framework_id.as_str(),
+        "executor_id": t.executor_id.as_ref().map(|e| e.as_str()).unwrap_or(""),
+        "slave_id": t.agent_id.as_str(),
+        "state": t.state.as_str(),
+        "resources": t.resources.to_json_map(),
+        "statuses": statuses,
+        "labels": serde_json::to_value(&t.labels).unwrap_or(Value::Null),
+    });
+    if let Some(role) = &t.role {
+        v["role"] = json!(role);
+    }
+    if let Some(s) = t.status_update_state {
+        v["status_update_state"] = json!(s.as_str());
+    }
+    if let Some(u) = t.status_update_uuid {
+        v["status_update_uuid"] = json!(u.to_string());
+    }
+    v
+}
+
+fn agent_json(m: &Master, a: &Agent) -> Value {
+    let used: Resources = m
+        .used_on_agent(&a.id)
+        .values()
+        .fold(Resources::new(), |acc, r| acc + r);
+    let offered = m.offered_on_agent(a);
+    let mut v = json!({
+        "id": a.id.as_str(),
+        "pid": a.pid.to_string(),
+        "hostname": a.info.hostname,
+        "port": a.info.port,
+        "resources": a.info.resources.to_json_map(),
+        "used_resources": used.to_json_map(),
+        "offered_resources": offered.to_json_map(),
+        "reserved_resources": {},
+        "unreserved_resources": a.info.resources.unreserved().to_json_map(),
+        "attributes": a.info.attributes.to_json_map(),
+        "active": a.connected,
+        "deactivated": !a.connected,
+        "version": a.version,
+        "registered_time": a.registered_time,
+        "capabilities": [],
+    });
+    if let Some(t) = a.reregistered_time {
+        v["reregistered_time"] = json!(t);
+    }
+    v
+}
+
+fn framework_json(m: &Master, f: &Framework) -> Value {
+    let used: Resources = f
+        .tasks
+        .values()
+        .fold(Resources::new(), |acc, t| acc + &t.resources);
+    let offers: Vec<Value> = f
+        .offers
+        .iter()
+        .filter_map(|o| m.offers().get(o))
+        .map(|e| {
+            json!({
+                "id": e.offer.id.as_str(),
+                "framework_id": e.offer.framework_id.as_str(),
+                "slave_id": e.offer.agent_id.as_str(),
+                "resources": e.offer.resources.to_json_map(),
+            })
+        })
+        .collect();
+    let offered: Resources = f
+        .offers
+        .iter()
+        .filter_map(|o| m.offers().get(o))
+        .fold(Resources::new(), |acc, e| acc + &e.offer.resources);
+    let capabilities: Vec<Value> = f
+        .info
+        .capabilities
+        .iter()
+        .filter_map(|c| serde_json::to_value(c).ok())
+        .collect();
+    let mut v = json!({
+        "id": f.id.as_str(),
+        "name": f.info.name,
+        "pid": f.pid.as_ref().map(|p| p.to_string()).unwrap_or_default(),
+        "user": f.info.user,
+        "hostname": f.info.hostname.clone().unwrap_or_default(),
+        "webui_url": f.info.webui_url.clone().unwrap_or_default(),
+        "role": f.info.effective_roles().first().cloned().unwrap_or_else(|| "*".into()),
+        "roles": f.info.effective_roles(),
+        "principal": f.info.principal,
+        "active": f.active,
+        "connected": f.connected,
+        "recovered": f.recovered,
+        "failover_timeout": f.info.failover_timeout,
+        "checkpoint": f.info.checkpoint,
+        "capabilities": capabilities,
+        "registered_time": f.registered_time,
+        "unregistered_time": f.unregistered_time.unwrap_or(0.0),
+        "resources": used.to_json_map(),
+        "allocated_resources": used.to_json_map(),
+        "used_resources": used.to_json_map(),
+        "offered_resources": offered.to_json_map(),
+        "tasks": f.tasks.values().map(task_json).collect::<Vec<_>>(),
+        "unreachable_tasks": f.unreachable_tasks.values().map(task_json).collect::<Vec<_>>(),
+        "completed_tasks": f.completed_tasks.iter().map(task_json).collect::<Vec<_>>(),
+        "offers": offers,
+        "executors": [],
+    });
+    if let Some(t) = f.reregistered_time {
+        v["reregistered_time"] = json!(t);
+    }
+    v
+}
+
+/// `/master/state`.
+pub fn state(m: &Master, flags: &Value) -> Value {
+    let agents = m.agents();
+    let active = agents.values().filter(|a| a.connected).count();
+    let mut v = json!({
+        "version": MESOS_VERSION,
+        "build_date": "",
+        "build_time": 0,
+        "build_user": "",
+        "start_time": m.start_time,
+        "elected_time": m.elected_time,
+        "id": m.info.id,
+        "pid": m.pid.to_string(),
+        "hostname": m.info.hostname,
+        "leader": m.pid.to_string(),
+        "leader_info": serde_json::to_value(&m.info).unwrap_or(Value::Null),
+        "activated_slaves": active,
+        "deactivated_slaves": agents.len() - active,
+        "unreachable_slaves": m.unreachable_agents().len(),
+        "flags": flags,
+        "slaves": agents.values().map(|a| agent_json(m, a)).collect::<Vec<_>>(),
+        "frameworks": m.frameworks().values().map(|f| framework_json(m, f)).collect::<Vec<_>>(),
+        "completed_frameworks": m.completed_frameworks().iter().map(|f| framework_json(m, f)).collect::<Vec<_>>(),
+        "orphan_tasks": [],
+        "unregistered_frameworks": [],
+    });
+    if let Some(c) = &m.config.cluster {
+        v["cluster"] = json!(c);
+    }
+    v
+}
+
+/// `/master/frameworks`.
+pub fn frameworks(m: &Master) -> Value {
+    json!({
+        "frameworks": m.frameworks().values().map(|f| framework_json(m, f)).collect::<Vec<_>>(),
+        "completed_frameworks": m.completed_frameworks().iter().map(|f| framework_json(m, f)).collect::<Vec<_>>(),
+        "unregistered_frameworks": [],
+    })
+}
+
+/// `/master/slaves`.
+pub fn slaves(m: &Master) -> Value {
+    json!({
+        "slaves": m.agents().values().map(|a| agent_json(m, a)).collect::<Vec<_>>(),
+        "recovered_slaves": [],
+    })
+}
+
+/// `/master/tasks`: every known task (active, unreachable, completed).
+pub fn tasks(m: &Master) -> Value {
+    let mut out = Vec::new();
+    for f in m
+        .frameworks()
+        .values()
+        .chain(m.completed_frameworks().iter())
+    {
+        out.extend(f.tasks.values().map(task_json));
+        out.extend(f.unreachable_tasks.values().map(task_json));
+        out.extend(f.completed_tasks.iter().map(task_json));
+    }
+    json!({ "tasks": out })
+}

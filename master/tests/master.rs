@@ -1,0 +1,546 @@
+//! The master in-process: a test node with fake agents and schedulers (plain processes
+//! the test drives with `node.send` and watches through filters), a fake or the real
+//! allocator, a paused clock where timers matter, and real HTTP for `/master/state`.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use libproc::filter::Observer;
+use libproc::testing::within;
+use libproc::{Ctx, Handlers, Match, MemNetwork, Node, NodeConfig, Pid, Process};
+use master::allocator::protocol::{Allocation, Offers};
+use master::MasterConfig;
+use proto::messages::*;
+use proto::{
+    AgentId, AgentInfo, CommandInfo, FrameworkCapability, FrameworkId, FrameworkInfo, OfferId,
+    OfferOperation, Reason, Resources, Source, StatusUuid, TaskInfo, TaskState, TaskStatus,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const LIMIT: Duration = Duration::from_secs(300);
+
+/// A fake agent: answers pings with pongs, nothing else (the test watches its mail).
+struct FakeAgent;
+impl Process for FakeAgent {
+    fn install(h: &mut Handlers<Self>) {
+        h.on(
+            |_me: &mut FakeAgent, ctx: &mut Ctx<Self>, from: Pid, _p: PingSlaveMessage| {
+                ctx.send(&from, PongSlaveMessage {});
+            },
+        );
+    }
+}
+
+/// A fake scheduler or allocator: handles nothing; the test watches its mail.
+struct Mute;
+impl Process for Mute {
+    fn install(_h: &mut Handlers<Self>) {}
+}
+
+fn config() -> MasterConfig {
+    MasterConfig {
+        clock: || 1_700_000_000.0,
+        id_seed: 42,
+        ..MasterConfig::default()
+    }
+}
+
+async fn mem_node() -> Node {
+    Node::bind(NodeConfig::new("10.0.0.1:5050".parse().unwrap()).transport(MemNetwork::new()))
+        .await
+        .expect("bind")
+}
+
+async fn next_of<M: libproc::Message>(obs: &mut Observer, what: &str) -> M {
+    loop {
+        let o = within(LIMIT, what, obs.next())
+            .await
+            .expect("observer closed");
+        if o.name == M::NAME {
+            return o.decode::<M>().expect("decodes");
+        }
+    }
+}
+
+fn task(id: &str, agent: &AgentId, resources: &str) -> TaskInfo {
+    TaskInfo::command_task(
+        id,
+        id.into(),
+        agent.clone(),
+        resources.parse().unwrap(),
+        CommandInfo::shell("sleep 1000"),
+    )
+}
+
+struct Cluster {
+    node: Node,
+    master: Pid,
+    allocator: Pid,
+}
+
+impl Cluster {
+    /// Master with a fake allocator (a mute process the test speaks for).
+    async fn fake_allocator(node: Node, config: MasterConfig) -> Cluster {
+        let allocator = node.spawn("allocator", Mute).unwrap().pid().clone();
+        let master = master::spawn_master(&node, config).unwrap().pid().clone();
+        Cluster {
+            node,
+            master,
+            allocator,
+        }
+    }
+
+    async fn agent(&self, id: &str, resources: &str) -> (Pid, AgentId, Observer) {
+        let pid = self.node.spawn(id, FakeAgent).unwrap().pid().clone();
+        let mut mail = self.node.filters().observe(Match::any().to(&pid));
+        self.node.send(
+            &pid,
+            &self.master,
+            RegisterSlaveMessage {
+                slave: AgentInfo::new("agent-host", resources.parse().unwrap()),
+                checkpointed_resources: Resources::new(),
+                version: "1.11.0".into(),
+            },
+        );
+        let reg: SlaveRegisteredMessage = next_of(&mut mail, "SlaveRegistered").await;
+        (pid, reg.slave_id, mail)
+    }
+
+    async fn scheduler(&self, id: &str, info: FrameworkInfo) -> (Pid, FrameworkId, Observer) {
+        let pid = self.node.spawn(id, Mute).unwrap().pid().clone();
+        let mut mail = self.node.filters().observe(Match::any().to(&pid));
+        self.node.send(
+            &pid,
+            &self.master,
+            RegisterFrameworkMessage { framework: info },
+        );
+        let reg: FrameworkRegisteredMessage = next_of(&mut mail, "FrameworkRegistered").await;
+        (pid, reg.framework_id, mail)
+    }
+
+    /// The fake allocator offers `resources` of `agent` to `framework`.
+    async fn offer(
+        &self,
+        sched: &mut Observer,
+        framework: &FrameworkId,
+        agent: &AgentId,
+        resources: &str,
+    ) -> OfferId {
+        self.node.send(
+            &self.allocator,
+            &self.master,
+            Offers {
+                allocations: vec![Allocation {
+                    framework_id: framework.clone(),
+                    agent_id: agent.clone(),
+                    role: "*".into(),
+                    resources: resources.parse().unwrap(),
+                }],
+            },
+        );
+        let offers: ResourceOffersMessage = next_of(sched, "offers").await;
+        offers.offers[0].id.clone()
+    }
+
+    fn accept(&self, sched: &Pid, framework: &FrameworkId, offer: OfferId, tasks: Vec<TaskInfo>) {
+        self.node.send(
+            sched,
+            &self.master,
+            AcceptOffersMessage {
+                framework_id: framework.clone(),
+                offer_ids: vec![offer],
+                operations: vec![OfferOperation::Launch { task_infos: tasks }],
+                filters: proto::Filters::default(),
+            },
+        );
+    }
+
+    fn status(
+        &self,
+        agent: &Pid,
+        framework: &FrameworkId,
+        agent_id: &AgentId,
+        task: &str,
+        state: TaskState,
+        uuid: u128,
+    ) {
+        self.node.send(
+            agent,
+            &self.master,
+            StatusUpdateMessage {
+                update: StatusUpdate {
+                    framework_id: framework.clone(),
+                    executor_id: None,
+                    agent_id: Some(agent_id.clone()),
+                    status: TaskStatus::new(task.into(), state)
+                        .with_source(Source::Executor)
+                        .with_agent(agent_id.clone())
+                        .with_uuid(StatusUuid::from_u128(uuid)),
+                    timestamp: 1.0,
+                    latest_state: None,
+                },
+                pid: Some(agent.to_string()),
+            },
+        );
+    }
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn launch_update_ack_and_kill_through_the_real_allocator() {
+    tokio::task::LocalSet::new()
+        .run_until(async {
+            let node = mem_node().await;
+            let handle = master::spawn(&node, config(), None).expect("spawn");
+            let c = Cluster {
+                node: node.clone(),
+                master: handle.pid().clone(),
+                allocator: handle.allocator.clone(),
+            };
+            let (agent, agent_id, mut agent_mail) = c.agent("slave(1)", "cpus:2;mem:1024").await;
+            let (sched, fid, mut sched_mail) = c
+                .scheduler("scheduler-1", FrameworkInfo::new("fw", "root"))
+                .await;
+
+            // The real allocator offers the whole agent.
+            let offers: ResourceOffersMessage = next_of(&mut sched_mail, "offers").await;
+            let offer = &offers.offers[0];
+            assert_eq!(offer.agent_id, agent_id);
+            assert_eq!(offer.hostname, "agent-host");
+            assert_eq!(offers.pids, vec![agent.to_string()]);
+            assert_eq!(offer.resources.cpus(), 2.0);
+
+            // One valid task, one that asks for too much: the valid one launches.
+            c.accept(
+                &sched,
+                &fid,
+                offer.id.clone(),
+                vec![
+                    task("big", &agent_id, "cpus:8;mem:64"),
+                    task("t1", &agent_id, "cpus:1;mem:128"),
+                ],
+            );
+            let err: StatusUpdateMessage = next_of(&mut sched_mail, "TASK_ERROR").await;
+            assert_eq!(err.update.status.task_id.as_str(), "big");
+            assert_eq!(err.update.status.state, TaskState::Error);
+            assert_eq!(err.update.status.reason, Some(Reason::TaskInvalid));
+            let run: RunTaskMessage = next_of(&mut agent_mail, "RunTask").await;
+            assert_eq!(run.task.task_id.as_str(), "t1");
+            assert_eq!(run.framework_id, fid);
+            assert_eq!(run.pid.as_deref(), Some(sched.as_str()));
+
+            // Status update agent → master → scheduler; ack scheduler → master → agent.
+            c.status(&agent, &fid, &agent_id, "t1", TaskState::Running, 7);
+            let up: StatusUpdateMessage = next_of(&mut sched_mail, "TASK_RUNNING").await;
+            assert_eq!(up.update.status.state, TaskState::Running);
+            assert_eq!(up.pid.as_deref(), Some(agent.as_str()));
+            let ack = StatusUpdateAcknowledgementMessage {
+                agent_id: agent_id.clone(),
+                framework_id: fid.clone(),
+                task_id: "t1".into(),
+                uuid: StatusUuid::from_u128(7),
+            };
+            node.send(&sched, &c.master, ack.clone());
+            let got: StatusUpdateAcknowledgementMessage = next_of(&mut agent_mail, "ack").await;
+            assert_eq!(got, ack);
+
+            // Kill is forwarded to the agent.
+            let kill = KillTaskMessage {
+                framework_id: fid.clone(),
+                task_id: "t1".into(),
+                kill_policy: None,
+            };
+            node.send(&sched, &c.master, kill.clone());
+            let got: KillTaskMessage = next_of(&mut agent_mail, "kill").await;
+            assert_eq!(got, kill);
+
+            let state = handle
+                .master
+                .call(|m, _| {
+                    let f = &m.core().frameworks().values().next().map(|f| f.tasks.len());
+                    *f
+                })
+                .await
+                .unwrap();
+            assert_eq!(state, Some(1));
+            node.shutdown();
+        })
+        .await;
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn scheduler_exit_tears_down_after_the_failover_timeout() {
+    tokio::task::LocalSet::new()
+        .run_until(async {
+            let node = mem_node().await;
+            let c = Cluster::fake_allocator(node.clone(), config()).await;
+            let mut alloc_mail = node.filters().observe(Match::any().to(&c.allocator));
+            let (agent, agent_id, mut agent_mail) = c.agent("slave(1)", "cpus:2;mem:1024").await;
+            let mut info = FrameworkInfo::new("fw", "root");
+            info.failover_timeout = 10.0;
+            let (sched, fid, mut sched_mail) = c.scheduler("scheduler-1", info).await;
+            let offer = c
+                .offer(&mut sched_mail, &fid, &agent_id, "cpus:2;mem:1024")
+                .await;
+            c.accept(
+                &sched,
+                &fid,
+                offer,
+                vec![task("t1", &agent_id, "cpus:1;mem:128")],
+            );
+            let _: RunTaskMessage = next_of(&mut agent_mail, "RunTask").await;
+
+            // The scheduler dies: the framework is deactivated at once...
+            let start = tokio::time::Instant::now();
+            node.terminate(&sched);
+            let _: master::allocator::protocol::DeactivateFramework =
+                next_of(&mut alloc_mail, "DeactivateFramework").await;
+            // ...and torn down when the failover timeout passes.
+            let shutdown: ShutdownFrameworkMessage =
+                next_of(&mut agent_mail, "ShutdownFramework").await;
+            assert_eq!(shutdown.framework_id, fid);
+            assert!(
+                start.elapsed() >= Duration::from_secs(10),
+                "torn down after {:?}",
+                start.elapsed()
+            );
+            let _: master::allocator::protocol::RemoveFramework =
+                next_of(&mut alloc_mail, "RemoveFramework").await;
+            let _ = agent;
+            node.shutdown();
+        })
+        .await;
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_scheduler_failing_over_in_time_keeps_its_framework() {
+    tokio::task::LocalSet::new()
+        .run_until(async {
+            let node = mem_node().await;
+            let c = Cluster::fake_allocator(node.clone(), config()).await;
+            let (_agent, _agent_id, mut agent_mail) = c.agent("slave(1)", "cpus:2;mem:1024").await;
+            let mut info = FrameworkInfo::new("fw", "root");
+            info.failover_timeout = 10.0;
+            let (sched, fid, _sched_mail) = c.scheduler("scheduler-1", info.clone()).await;
+            node.terminate(&sched);
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            let sched2 = node.spawn("scheduler-2", Mute).unwrap().pid().clone();
+            let mut mail2 = node.filters().observe(Match::any().to(&sched2));
+            info.id = Some(fid.clone());
+            node.send(
+                &sched2,
+                &c.master,
+                ReregisterFrameworkMessage {
+                    framework: info,
+                    failover: true,
+                },
+            );
+            let re: FrameworkReregisteredMessage =
+                next_of(&mut mail2, "FrameworkReregistered").await;
+            assert_eq!(re.framework_id, fid);
+            let upd: UpdateFrameworkMessage = next_of(&mut agent_mail, "UpdateFramework").await;
+            assert_eq!(upd.pid.as_deref(), Some(sched2.as_str()));
+            // Well past the old timeout, nothing is torn down.
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            node.settle().await;
+            assert!(agent_mail
+                .drain()
+                .iter()
+                .all(|o| o.name != "mesos.internal.ShutdownFrameworkMessage"));
+            node.shutdown();
+        })
+        .await;
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn missed_pongs_make_the_agent_unreachable() {
+    tokio::task::LocalSet::new()
+        .run_until(async {
+            let node = mem_node().await;
+            let c = Cluster::fake_allocator(node.clone(), config()).await;
+            let (agent, agent_id, mut agent_mail) = c.agent("slave(1)", "cpus:4;mem:1024").await;
+            let (s1, f1, mut m1) = c
+                .scheduler("scheduler-1", FrameworkInfo::new("plain", "root"))
+                .await;
+            let mut pa_info = FrameworkInfo::new("aware", "root");
+            pa_info
+                .capabilities
+                .push(FrameworkCapability::PartitionAware);
+            let (s2, f2, mut m2) = c.scheduler("scheduler-2", pa_info).await;
+            let o1 = c.offer(&mut m1, &f1, &agent_id, "cpus:2;mem:512").await;
+            c.accept(
+                &s1,
+                &f1,
+                o1,
+                vec![task("plain-1", &agent_id, "cpus:1;mem:128")],
+            );
+            let o2 = c.offer(&mut m2, &f2, &agent_id, "cpus:2;mem:512").await;
+            c.accept(
+                &s2,
+                &f2,
+                o2,
+                vec![task("aware-1", &agent_id, "cpus:1;mem:128")],
+            );
+            let _: RunTaskMessage = next_of(&mut agent_mail, "RunTask").await;
+            let _: RunTaskMessage = next_of(&mut agent_mail, "RunTask").await;
+
+            // The agent stops answering (its pongs are dropped).
+            let start = tokio::time::Instant::now();
+            let pongs = node
+                .filters()
+                .drop_all(Match::message::<PongSlaveMessage>());
+            let lost: StatusUpdateMessage = next_of(&mut m1, "TASK_LOST").await;
+            assert_eq!(lost.update.status.state, TaskState::Lost);
+            assert_eq!(lost.update.status.reason, Some(Reason::AgentRemoved));
+            assert_eq!(lost.update.status.source, Some(Source::Master));
+            assert!(
+                start.elapsed() >= Duration::from_secs(75),
+                "after {:?}",
+                start.elapsed()
+            );
+            let _: LostSlaveMessage = next_of(&mut m1, "LostSlave").await;
+            let unreachable: StatusUpdateMessage = next_of(&mut m2, "TASK_UNREACHABLE").await;
+            assert_eq!(unreachable.update.status.state, TaskState::Unreachable);
+            assert_eq!(unreachable.update.status.task_id.as_str(), "aware-1");
+
+            // The master no longer pings it; a message from it (a retried status update)
+            // gets "you are not connected", and it re-registers with its tasks.
+            pongs.remove();
+            c.status(&agent, &f2, &agent_id, "aware-1", TaskState::Running, 9);
+            // (Skip the pings it got while still registered.)
+            while next_of::<PingSlaveMessage>(&mut agent_mail, "Ping{connected:false}")
+                .await
+                .connected
+            {}
+            let mut slave = AgentInfo::new("agent-host", "cpus:4;mem:1024".parse().unwrap());
+            slave.id = Some(agent_id.clone());
+            let mut t = Task::from_info(
+                &task("aware-1", &agent_id, "cpus:1;mem:128"),
+                f2.clone(),
+                None,
+            );
+            t.state = TaskState::Running;
+            node.send(
+                &agent,
+                &c.master,
+                ReregisterSlaveMessage {
+                    slave,
+                    checkpointed_resources: Resources::new(),
+                    executor_infos: vec![],
+                    tasks: vec![t],
+                    frameworks: vec![],
+                    version: String::new(),
+                },
+            );
+            let _: SlaveReregisteredMessage = next_of(&mut agent_mail, "SlaveReregistered").await;
+            node.send(
+                &s2,
+                &c.master,
+                ReconcileTasksMessage {
+                    framework_id: f2.clone(),
+                    statuses: vec![],
+                },
+            );
+            let r: StatusUpdateMessage = next_of(&mut m2, "reconciliation").await;
+            assert_eq!(
+                (r.update.status.task_id.as_str(), r.update.status.state),
+                ("aware-1", TaskState::Running)
+            );
+            node.shutdown();
+        })
+        .await;
+}
+
+async fn http_get(addr: SocketAddr, path: &str) -> (u16, String, String) {
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.expect("write");
+    let mut buf = Vec::new();
+    within(
+        Duration::from_secs(10),
+        "HTTP response",
+        s.read_to_end(&mut buf),
+    )
+    .await
+    .expect("read");
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    (status, head.to_string(), body.to_string())
+}
+
+#[actix_rt::test]
+async fn state_over_http_shows_agents_frameworks_and_tasks() {
+    let node = Node::bind(NodeConfig::local()).await.unwrap();
+    let c = Cluster::fake_allocator(node.clone(), config()).await;
+    let (_agent, agent_id, mut agent_mail) = c
+        .agent("slave(1)", "cpus:2;mem:1024;ports:[31000-32000]")
+        .await;
+    let (sched, fid, mut sched_mail) = c
+        .scheduler("scheduler-1", FrameworkInfo::new("web", "root"))
+        .await;
+    let offer = c
+        .offer(&mut sched_mail, &fid, &agent_id, "cpus:2;mem:1024")
+        .await;
+    c.accept(
+        &sched,
+        &fid,
+        offer,
+        vec![task("t1", &agent_id, "cpus:1;mem:128")],
+    );
+    let _: RunTaskMessage = next_of(&mut agent_mail, "RunTask").await;
+
+    for path in ["/master/state", "/state"] {
+        let (status, _, body) = http_get(node.addr(), path).await;
+        assert_eq!(status, 200, "{path}");
+        let v: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+        assert_eq!(v["leader"], c.master.to_string());
+        assert_eq!(v["pid"], c.master.to_string());
+        assert_eq!(v["activated_slaves"], 1);
+        assert_eq!(v["slaves"][0]["id"], agent_id.as_str());
+        assert_eq!(v["slaves"][0]["resources"]["cpus"], 2.0);
+        assert_eq!(v["slaves"][0]["resources"]["ports"], "[31000-32000]");
+        assert_eq!(v["slaves"][0]["used_resources"]["mem"], 128.0);
+        assert_eq!(v["frameworks"][0]["id"], fid.as_str());
+        assert_eq!(v["frameworks"][0]["name"], "web");
+        assert_eq!(v["frameworks"][0]["active"], true);
+        let t = &v["frameworks"][0]["tasks"][0];
+        assert_eq!(t["id"], "t1");
+        assert_eq!(t["state"], "TASK_STAGING");
+        assert_eq!(t["slave_id"], agent_id.as_str());
+        assert_eq!(t["framework_id"], fid.as_str());
+        assert_eq!(t["resources"]["cpus"], 1.0);
+    }
+    let (status, _, body) = http_get(node.addr(), "/master/health").await;
+    assert_eq!((status, body.as_str()), (200, ""));
+    let (status, head, _) = http_get(node.addr(), "/master/redirect").await;
+    assert_eq!(status, 307);
+    let location = format!("location: //{}:{}", node.addr().ip(), node.addr().port());
+    assert!(head.to_ascii_lowercase().contains(&location), "{head}");
+    let (_, _, body) = http_get(node.addr(), "/master/tasks").await;
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["tasks"][0]["id"], "t1");
+    let (_, _, body) = http_get(node.addr(), "/master/slaves").await;
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()["slaves"][0]["id"],
+        agent_id.as_str()
+    );
+    let (_, _, body) = http_get(node.addr(), "/master/frameworks").await;
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()["frameworks"][0]["id"],
+        fid.as_str()
+    );
+    let (_, _, body) = http_get(node.addr(), "/master/flags").await;
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()["flags"]["agent_ping_timeout"],
+        "15secs"
+    );
+    let (_, _, body) = http_get(node.addr(), "/metrics/snapshot").await;
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["master/elected"], 1.0, "{body}");
+    assert_eq!(v["master/messages_register_slave"], 1, "{body}");
+    node.shutdown();
+}
