@@ -1,1 +1,98 @@
-//! The Mesos agent.
+//! The Mesos agent (`mesos-agent`): registers with the master, runs executors as OS
+//! processes in per-run sandboxes, relays tasks, kills and shutdowns to them, and delivers
+//! their status updates to the master reliably.
+//!
+//! Modules: [`agent`] (the process shell and task bookkeeping), [`registration`] and
+//! [`status_update`] (pure state machines), [`resources`] (detection and `--resources`),
+//! [`paths`] (sandbox layout), [`files`] (`/files/read`, `/files/browse`), [`config`]
+//! (configuration and flags).
+//!
+//! ```ignore
+//! let mut config = slave::AgentConfig::new(master_pid, "/tmp/mesos/agent-1");
+//! let agent = slave::spawn(&node, config)?;   // process slave(N) on this node
+//! agent.stopped().await;                       // after ShutdownMessage
+//! ```
+
+#![warn(missing_docs)]
+
+pub mod agent;
+pub mod config;
+pub mod files;
+pub mod paths;
+pub mod registration;
+pub mod resources;
+pub mod rng;
+pub mod status_update;
+
+pub use agent::AgentProcess;
+pub use config::AgentConfig;
+
+use libproc::{Node, Pid, ProcessRef, SpawnError};
+use tokio::sync::watch;
+
+/// Why an agent could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// The work directory could not be created.
+    #[error("cannot create work_dir '{path}': {source}")]
+    WorkDir {
+        /// The directory.
+        path: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The process could not be spawned.
+    #[error("cannot spawn the agent process: {0}")]
+    Spawn(#[from] SpawnError),
+}
+
+/// A running agent.
+pub struct AgentHandle {
+    /// The agent process.
+    pub process: ProcessRef<AgentProcess>,
+    stopped: watch::Receiver<bool>,
+}
+
+impl AgentHandle {
+    /// The agent's PID (`slave(N)@ip:port`).
+    pub fn pid(&self) -> &Pid {
+        self.process.pid()
+    }
+
+    /// Resolves once the agent process has stopped (e.g. after `ShutdownMessage`).
+    pub async fn stopped(&self) {
+        let mut rx = self.stopped.clone();
+        let _ = rx.wait_for(|s| *s).await;
+    }
+
+    /// Shuts every executor down and stops the agent; resolves when it has stopped.
+    pub async fn shutdown(&self) {
+        let _ = self.process.call(|me, ctx| me.shutdown(ctx)).await;
+        self.stopped().await;
+    }
+}
+
+/// Spawns an agent `slave(N)` on `node` (and, if `config.serve_files`, the node's `files`
+/// process serving this agent's sandboxes, unless one exists already).
+pub fn spawn(node: &Node, config: AgentConfig) -> Result<AgentHandle, AgentError> {
+    let root = paths::slaves_root(&config.work_dir);
+    std::fs::create_dir_all(&root).map_err(|source| AgentError::WorkDir {
+        path: config.work_dir.display().to_string(),
+        source,
+    })?;
+    if config.serve_files {
+        match node.spawn("files", files::FilesProcess::new(vec![root])) {
+            Ok(_) | Err(SpawnError::DuplicateId(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let (tx, rx) = watch::channel(false);
+    let id = node.generate_id("slave");
+    let port = node.addr().port();
+    let process = node.spawn(&id, AgentProcess::new(config, port, tx))?;
+    Ok(AgentHandle {
+        process,
+        stopped: rx,
+    })
+}

@@ -1,0 +1,1300 @@
+//! The agent process (`slave(N)`): a thin libproc shell around the pure pieces
+//! ([`Registration`], [`StatusUpdateManager`]) plus the bookkeeping of frameworks, executors
+//! and tasks. It registers with the master, launches executors as OS processes in their own
+//! process groups with a sandbox each, hands them their tasks once they register, relays
+//! kills and shutdowns, turns executor exits into terminal status updates, and serves
+//! `/state`, `/health` and `/flags`.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::os::unix::process::ExitStatusExt;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use libproc::{Ctx, Handlers, HttpResponse, Pid, Process};
+use proto::messages::*;
+use proto::{
+    AgentId, AgentInfo, CommandInfo, ContainerId, ExecutorId, ExecutorInfo, FrameworkId,
+    FrameworkInfo, Reason, Resources, Source, TaskId, TaskInfo, TaskState, TaskStatus,
+};
+use tokio::sync::watch;
+
+use crate::config::AgentConfig;
+use crate::paths;
+use crate::registration::{RegEffect, Registration};
+use crate::rng::Rng;
+use crate::status_update::{StatusUpdateManager, UpdateEffect};
+
+/// Version reported to the master.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+const MAX_COMPLETED_FRAMEWORKS: usize = 50;
+const MAX_COMPLETED_EXECUTORS: usize = 150;
+const MAX_COMPLETED_TASKS: usize = 1000;
+
+/// Lifecycle of an executor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExecutorState {
+    /// Started, not yet registered.
+    Launching,
+    /// Registered; tasks go straight to it.
+    Running,
+    /// Being shut down or killed.
+    Terminating,
+    /// Its process exited.
+    Terminated,
+}
+
+impl ExecutorState {
+    fn as_str(self) -> &'static str {
+        match self {
+            ExecutorState::Launching => "REGISTERING",
+            ExecutorState::Running => "RUNNING",
+            ExecutorState::Terminating => "TERMINATING",
+            ExecutorState::Terminated => "TERMINATED",
+        }
+    }
+}
+
+/// One executor run on this agent.
+#[derive(Debug)]
+pub struct Executor {
+    /// Its info (as launched).
+    pub info: ExecutorInfo,
+    /// Its framework.
+    pub framework_id: FrameworkId,
+    /// The container (run) id.
+    pub container_id: ContainerId,
+    /// The sandbox.
+    pub directory: PathBuf,
+    /// Lifecycle state.
+    pub state: ExecutorState,
+    /// Its libproc PID once registered.
+    pub pid: Option<Pid>,
+    /// OS pid of its process (also its session and process group id).
+    pub os_pid: Option<i32>,
+    /// Tasks waiting for it to register.
+    pub queued: Vec<TaskInfo>,
+    /// Tasks sent to it and not terminal.
+    pub launched: BTreeMap<TaskId, Task>,
+    /// Terminal tasks whose terminal update is not acknowledged yet.
+    pub terminated: BTreeMap<TaskId, Task>,
+    /// Terminal, acknowledged tasks.
+    pub completed: VecDeque<Task>,
+    /// Resources it and its live tasks use.
+    pub resources: Resources,
+    /// State, reason and message its remaining tasks get when it exits.
+    pub termination: Option<(TaskState, Reason, String)>,
+}
+
+impl Executor {
+    fn find_task_mut(&mut self, task_id: &TaskId) -> Option<&mut Task> {
+        if self.launched.contains_key(task_id) {
+            self.launched.get_mut(task_id)
+        } else {
+            self.terminated.get_mut(task_id)
+        }
+    }
+
+    fn has_task(&self, task_id: &TaskId) -> bool {
+        self.launched.contains_key(task_id)
+            || self.terminated.contains_key(task_id)
+            || self.queued.iter().any(|t| t.task_id == *task_id)
+    }
+}
+
+/// A framework with executors on this agent.
+#[derive(Debug)]
+pub struct Framework {
+    /// Its id.
+    pub id: FrameworkId,
+    /// Its info.
+    pub info: FrameworkInfo,
+    /// The scheduler's PID, if known.
+    pub pid: Option<String>,
+    /// Live executors.
+    pub executors: BTreeMap<ExecutorId, Executor>,
+    /// Exited executors (most recent last).
+    pub completed_executors: VecDeque<Executor>,
+    /// Being shut down: no more tasks, and its tasks get no updates when executors exit.
+    pub terminating: bool,
+}
+
+/// The agent process. Spawn it with [`crate::spawn`].
+pub struct AgentProcess {
+    config: AgentConfig,
+    info: AgentInfo,
+    reg: Registration,
+    updates: StatusUpdateManager,
+    rng: Rng,
+    frameworks: BTreeMap<FrameworkId, Framework>,
+    completed_frameworks: VecDeque<Framework>,
+    shutting_down: bool,
+    start_time: f64,
+    stopped: watch::Sender<bool>,
+}
+
+impl AgentProcess {
+    /// A new agent; `stopped` flips to true when the process stops.
+    pub fn new(config: AgentConfig, port: u16, stopped: watch::Sender<bool>) -> AgentProcess {
+        let info = AgentInfo {
+            hostname: config.hostname.clone(),
+            port,
+            id: None,
+            resources: config.resources.clone(),
+            attributes: config.attributes.clone(),
+        };
+        AgentProcess {
+            reg: Registration::new(config.registration_backoff_factor, config.seed),
+            updates: StatusUpdateManager::new(
+                config.status_update_retry_interval_min,
+                config.status_update_retry_interval_max,
+            ),
+            rng: Rng::new(config.seed.wrapping_add(1)),
+            start_time: (config.clock)(),
+            info,
+            config,
+            frameworks: BTreeMap::new(),
+            completed_frameworks: VecDeque::new(),
+            shutting_down: false,
+            stopped,
+        }
+    }
+
+    /// The id the master assigned, once registered.
+    pub fn agent_id(&self) -> Option<&AgentId> {
+        self.reg.agent_id()
+    }
+
+    /// Whether the agent is registered with its master.
+    pub fn is_registered(&self) -> bool {
+        self.reg.is_registered()
+    }
+
+    /// The frameworks with executors here.
+    pub fn frameworks(&self) -> &BTreeMap<FrameworkId, Framework> {
+        &self.frameworks
+    }
+
+    /// OS pids (= process group ids) of every live executor.
+    pub fn executor_os_pids(&self) -> Vec<i32> {
+        self.frameworks
+            .values()
+            .flat_map(|f| f.executors.values())
+            .filter_map(|e| e.os_pid)
+            .collect()
+    }
+
+    // ---- registration -------------------------------------------------------------------
+
+    fn apply_reg(&mut self, effects: Vec<RegEffect>, ctx: &mut Ctx<'_, Self>) {
+        for e in effects {
+            match e {
+                RegEffect::Register => {
+                    ctx.link(&self.config.master);
+                    let mut slave = self.info.clone();
+                    slave.id = None;
+                    tracing::info!(master = %self.config.master, "registering with the master");
+                    ctx.send(
+                        &self.config.master,
+                        RegisterSlaveMessage {
+                            slave,
+                            checkpointed_resources: Resources::new(),
+                            version: VERSION.into(),
+                        },
+                    );
+                }
+                RegEffect::Reregister => {
+                    ctx.link(&self.config.master);
+                    tracing::info!(master = %self.config.master, "re-registering with the master");
+                    let msg = self.reregister_message();
+                    ctx.send(&self.config.master, msg);
+                }
+                RegEffect::RetryAfter { delay, generation } => {
+                    ctx.after(delay, move |me: &mut Self, ctx| {
+                        let e = me.reg.retry(generation);
+                        me.apply_reg(e, ctx);
+                    });
+                }
+                RegEffect::PingTimeoutAfter { delay, generation } => {
+                    ctx.after(delay, move |me: &mut Self, ctx| {
+                        let e = me.reg.ping_timeout(generation);
+                        me.apply_reg(e, ctx);
+                    });
+                }
+                RegEffect::Pong => ctx.send(&self.config.master, PongSlaveMessage {}),
+                RegEffect::Connected { agent_id, first } => {
+                    tracing::info!(%agent_id, first, "registered with the master");
+                    self.info.id = Some(agent_id.clone());
+                    let dir = paths::slaves_root(&self.config.work_dir).join(agent_id.as_str());
+                    if let Err(e) = std::fs::create_dir_all(&dir) {
+                        tracing::error!(dir = %dir.display(), error = %e, "cannot create the agent's directory");
+                    }
+                    let e = self.updates.resume();
+                    self.apply_updates(e, ctx);
+                }
+                RegEffect::Disconnected => {
+                    tracing::warn!(master = %self.config.master, "lost the master");
+                    self.updates.pause();
+                }
+            }
+        }
+    }
+
+    fn reregister_message(&self) -> ReregisterSlaveMessage {
+        let mut executor_infos = vec![];
+        let mut tasks = vec![];
+        let mut frameworks = vec![];
+        for f in self.frameworks.values() {
+            let mut info = f.info.clone();
+            info.id = Some(f.id.clone());
+            frameworks.push(info);
+            for e in f.executors.values() {
+                executor_infos.push(e.info.clone());
+                for t in e.queued.iter() {
+                    let mut task =
+                        Task::from_info(t, f.id.clone(), Some(e.info.executor_id.clone()));
+                    task.agent_id = self.info.id.clone().unwrap_or_default();
+                    tasks.push(task);
+                }
+                for t in e.launched.values().chain(e.terminated.values()) {
+                    let mut t = t.clone();
+                    if let Some(head) = self.updates.head(&f.id, &t.task_id) {
+                        t.status_update_state = Some(head.status.state);
+                        t.status_update_uuid = head.status.uuid;
+                    }
+                    tasks.push(t);
+                }
+            }
+        }
+        ReregisterSlaveMessage {
+            slave: self.info.clone(),
+            checkpointed_resources: Resources::new(),
+            executor_infos,
+            tasks,
+            frameworks,
+            version: VERSION.into(),
+        }
+    }
+
+    fn is_from_master(&self, from: &Pid, what: &str) -> bool {
+        if *from == self.config.master {
+            true
+        } else {
+            tracing::warn!(%from, master = %self.config.master, "ignoring {what} from a process that is not our master");
+            false
+        }
+    }
+
+    // ---- status updates -----------------------------------------------------------------
+
+    fn apply_updates(&mut self, effects: Vec<UpdateEffect>, ctx: &mut Ctx<'_, Self>) {
+        for e in effects {
+            match e {
+                UpdateEffect::Forward(update) => {
+                    tracing::debug!(task = %update.status.task_id, state = %update.status.state.as_str(), "forwarding status update");
+                    let pid = Some(ctx.pid().to_string());
+                    ctx.send(&self.config.master, StatusUpdateMessage { update, pid });
+                }
+                UpdateEffect::RetryAfter {
+                    framework_id,
+                    task_id,
+                    generation,
+                    delay,
+                } => {
+                    ctx.after(delay, move |me: &mut Self, ctx| {
+                        let e = me.updates.retry(&framework_id, &task_id, generation);
+                        me.apply_updates(e, ctx);
+                    });
+                }
+            }
+        }
+    }
+
+    /// Records an update in the task bookkeeping and hands it to the update manager.
+    fn record_update(&mut self, update: StatusUpdate, ctx: &mut Ctx<'_, Self>) -> bool {
+        let status = update.status.clone();
+        if let Some(f) = self.frameworks.get_mut(&update.framework_id) {
+            let executor = f
+                .executors
+                .values_mut()
+                .find(|e| e.has_task(&status.task_id));
+            if let Some(e) = executor {
+                if let Some(task) = e.find_task_mut(&status.task_id) {
+                    task.state = status.state;
+                    let mut short = status.clone();
+                    short.data = None;
+                    task.statuses.push(short);
+                    if task.statuses.len() > 20 {
+                        task.statuses.remove(0);
+                    }
+                }
+                if status.state.is_terminal() {
+                    if let Some(task) = e.launched.remove(&status.task_id) {
+                        e.resources -= &task.resources;
+                        e.terminated.insert(task.task_id.clone(), task);
+                    }
+                }
+            }
+        }
+        match self.updates.update(update) {
+            Ok(effects) => {
+                self.apply_updates(effects, ctx);
+                true
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "status update not recorded");
+                false
+            }
+        }
+    }
+
+    /// An update the agent makes itself (executor exited, task killed before launch, …).
+    #[allow(clippy::too_many_arguments)]
+    fn agent_update(
+        &mut self,
+        ctx: &mut Ctx<'_, Self>,
+        framework_id: &FrameworkId,
+        executor_id: Option<&ExecutorId>,
+        task_id: &TaskId,
+        state: TaskState,
+        reason: Reason,
+        message: String,
+    ) {
+        let now = (self.config.clock)();
+        let mut status = TaskStatus::new(task_id.clone(), state)
+            .with_source(Source::Agent)
+            .with_reason(reason)
+            .with_message(message)
+            .with_timestamp(now)
+            .with_uuid(self.rng.uuid());
+        if let Some(id) = self.info.id.clone() {
+            status = status.with_agent(id);
+        }
+        if let Some(e) = executor_id {
+            status = status.with_executor(e.clone());
+        }
+        let update = StatusUpdate {
+            framework_id: framework_id.clone(),
+            executor_id: executor_id.cloned(),
+            agent_id: self.info.id.clone(),
+            status,
+            timestamp: now,
+            latest_state: None,
+        };
+        self.record_update(update, ctx);
+    }
+
+    fn status_update(&mut self, ctx: &mut Ctx<'_, Self>, from: Pid, msg: StatusUpdateMessage) {
+        let mut update = msg.update;
+        let reply_to = parse_pid(&msg.pid).unwrap_or(from);
+        if update.agent_id.is_none() {
+            update.agent_id = self.info.id.clone();
+        }
+        if update.status.agent_id.is_none() {
+            update.status.agent_id = self.info.id.clone();
+        }
+        if update.status.executor_id.is_none() {
+            update.status.executor_id = update.executor_id.clone();
+        }
+        if update.status.source.is_none() {
+            update.status.source = Some(Source::Executor);
+        }
+        let Some(uuid) = update.status.uuid else {
+            tracing::warn!(task = %update.status.task_id, "dropping executor status update without a uuid");
+            return;
+        };
+        let ack = StatusUpdateAcknowledgementMessage {
+            agent_id: self.info.id.clone().unwrap_or_default(),
+            framework_id: update.framework_id.clone(),
+            task_id: update.status.task_id.clone(),
+            uuid,
+        };
+        tracing::info!(task = %update.status.task_id, state = %update.status.state.as_str(), "status update from executor");
+        self.record_update(update, ctx);
+        // Recorded (or a duplicate of one recorded): the executor may forget it.
+        ctx.send(&reply_to, ack);
+    }
+
+    fn acknowledgement(
+        &mut self,
+        ctx: &mut Ctx<'_, Self>,
+        from: Pid,
+        msg: StatusUpdateAcknowledgementMessage,
+    ) {
+        if !self.is_from_master(&from, "a status update acknowledgement") {
+            return;
+        }
+        match self
+            .updates
+            .acknowledge(&msg.framework_id, &msg.task_id, msg.uuid)
+        {
+            Err(e) => tracing::warn!(error = %e, "ignoring acknowledgement"),
+            Ok(acked) => {
+                self.apply_updates(acked.effects, ctx);
+                if acked.terminated {
+                    self.complete_task(&msg.framework_id, &msg.task_id);
+                }
+                self.maybe_remove_framework(&msg.framework_id);
+            }
+        }
+    }
+
+    fn complete_task(&mut self, framework_id: &FrameworkId, task_id: &TaskId) {
+        let Some(f) = self.frameworks.get_mut(framework_id) else {
+            return;
+        };
+        for e in f
+            .executors
+            .values_mut()
+            .chain(f.completed_executors.iter_mut())
+        {
+            if let Some(t) = e.terminated.remove(task_id) {
+                e.completed.push_back(t);
+                if e.completed.len() > MAX_COMPLETED_TASKS {
+                    e.completed.pop_front();
+                }
+                return;
+            }
+        }
+    }
+
+    fn maybe_remove_framework(&mut self, framework_id: &FrameworkId) {
+        let done = self.frameworks.get(framework_id).is_some_and(|f| {
+            f.executors.is_empty() && (f.terminating || !self.updates.has_pending(framework_id))
+        });
+        if done {
+            if let Some(f) = self.frameworks.remove(framework_id) {
+                tracing::info!(framework = %framework_id, "framework has no executors left; removing it");
+                self.updates.cleanup(framework_id);
+                self.completed_frameworks.push_back(f);
+                if self.completed_frameworks.len() > MAX_COMPLETED_FRAMEWORKS {
+                    self.completed_frameworks.pop_front();
+                }
+            }
+        }
+    }
+
+    // ---- tasks and executors ------------------------------------------------------------
+
+    fn command_executor_info(&self, task: &TaskInfo, framework_id: &FrameworkId) -> ExecutorInfo {
+        let path = self.config.command_executor_path();
+        let path_text = path.to_string_lossy().into_owned();
+        let mut command = CommandInfo::exec(path_text.clone(), vec![path_text]);
+        if let Some(c) = &task.command {
+            // The task's environment reaches the executor (and through it the task).
+            command.environment = c.environment.clone();
+        }
+        let cmd_text = task
+            .command
+            .as_ref()
+            .and_then(|c| c.value.clone())
+            .unwrap_or_default();
+        let mut info = ExecutorInfo::new(ExecutorId::new(task.task_id.as_str()), command);
+        info.framework_id = Some(framework_id.clone());
+        info.name = Some(format!(
+            "Command Executor (Task: {}) (Command: sh -c '{}')",
+            task.task_id, cmd_text
+        ));
+        info.source = Some(task.task_id.to_string());
+        info
+    }
+
+    fn run_task(&mut self, ctx: &mut Ctx<'_, Self>, from: Pid, msg: RunTaskMessage) {
+        if !self.is_from_master(&from, "RunTaskMessage") {
+            return;
+        }
+        let fw_id = msg.framework_id.clone();
+        let task = msg.task;
+        if !self.reg.is_registered() || self.shutting_down {
+            tracing::warn!(task = %task.task_id, "ignoring RunTaskMessage: the agent is not registered or shutting down");
+            return;
+        }
+        let executor_info = match &task.executor {
+            Some(e) => {
+                let mut e = e.clone();
+                e.framework_id = Some(fw_id.clone());
+                e
+            }
+            None => self.command_executor_info(&task, &fw_id),
+        };
+        let ex_id = executor_info.executor_id.clone();
+        for (what, id) in [
+            ("framework", fw_id.as_str()),
+            ("executor", ex_id.as_str()),
+            ("task", task.task_id.as_str()),
+        ] {
+            if !paths::safe_component(id) {
+                let message =
+                    format!("invalid {what} id '{id}': it cannot name a sandbox directory");
+                self.agent_update(
+                    ctx,
+                    &fw_id,
+                    Some(&ex_id),
+                    &task.task_id,
+                    TaskState::Error,
+                    Reason::TaskInvalid,
+                    message,
+                );
+                return;
+            }
+        }
+        let fw = self
+            .frameworks
+            .entry(fw_id.clone())
+            .or_insert_with(|| Framework {
+                id: fw_id.clone(),
+                info: msg.framework.clone(),
+                pid: msg.pid.clone(),
+                executors: BTreeMap::new(),
+                completed_executors: VecDeque::new(),
+                terminating: false,
+            });
+        if msg.pid.is_some() {
+            fw.pid = msg.pid.clone();
+        }
+        if fw.terminating {
+            tracing::warn!(task = %task.task_id, framework = %fw_id, "ignoring task of a framework being shut down");
+            return;
+        }
+        if fw.executors.values().any(|e| e.has_task(&task.task_id)) {
+            tracing::warn!(task = %task.task_id, "ignoring duplicate RunTaskMessage");
+            return;
+        }
+        tracing::info!(task = %task.task_id, framework = %fw_id, executor = %ex_id, "got a task");
+        let agent_id = self.info.id.clone().unwrap_or_default();
+        match fw.executors.get_mut(&ex_id).map(|e| e.state) {
+            Some(ExecutorState::Running) => {
+                let fw_info = fw.info.clone();
+                let fw_pid = fw.pid.clone();
+                let Some(e) = fw.executors.get_mut(&ex_id) else {
+                    return;
+                };
+                let mut record = Task::from_info(&task, fw_id.clone(), Some(ex_id.clone()));
+                record.agent_id = agent_id;
+                e.resources += &task.resources;
+                e.launched.insert(task.task_id.clone(), record);
+                if let Some(pid) = e.pid.clone() {
+                    ctx.send(
+                        &pid,
+                        RunTaskMessage {
+                            framework: fw_info,
+                            framework_id: fw_id.clone(),
+                            task,
+                            pid: fw_pid,
+                        },
+                    );
+                }
+            }
+            Some(ExecutorState::Launching) => {
+                if let Some(e) = fw.executors.get_mut(&ex_id) {
+                    e.resources += &task.resources;
+                    e.queued.push(task);
+                }
+            }
+            Some(ExecutorState::Terminating | ExecutorState::Terminated) => {
+                let message = format!("Executor {ex_id} is terminating");
+                self.agent_update(
+                    ctx,
+                    &fw_id,
+                    Some(&ex_id),
+                    &task.task_id,
+                    TaskState::Lost,
+                    Reason::ExecutorTerminated,
+                    message,
+                );
+            }
+            None => self.launch_executor(ctx, fw_id, executor_info, task),
+        }
+    }
+
+    fn launch_executor(
+        &mut self,
+        ctx: &mut Ctx<'_, Self>,
+        fw_id: FrameworkId,
+        info: ExecutorInfo,
+        task: TaskInfo,
+    ) {
+        let agent_id = self.info.id.clone().unwrap_or_default();
+        let ex_id = info.executor_id.clone();
+        let container_id = ContainerId::new(self.rng.uuid().to_string());
+        let dir = paths::sandbox(
+            &self.config.work_dir,
+            &agent_id,
+            &fw_id,
+            &ex_id,
+            &container_id,
+        );
+        let checkpoint = self
+            .frameworks
+            .get(&fw_id)
+            .is_some_and(|f| f.info.checkpoint);
+        let spawned = (|| -> std::io::Result<tokio::process::Child> {
+            std::fs::create_dir_all(&dir)?;
+            let stdout = std::fs::File::create(dir.join("stdout"))?;
+            let stderr = std::fs::File::create(dir.join("stderr"))?;
+            let value = info.command.value.clone().unwrap_or_default();
+            let mut cmd = if info.command.shell {
+                let mut c = tokio::process::Command::new("/bin/sh");
+                c.arg("-c").arg(&value);
+                c
+            } else {
+                let mut c = tokio::process::Command::new(&value);
+                if let Some((arg0, rest)) = info.command.arguments.split_first() {
+                    c.arg0(arg0);
+                    c.args(rest);
+                }
+                c
+            };
+            for v in &info.command.environment.variables {
+                cmd.env(&v.name, &v.value);
+            }
+            let agent_addr = ctx.node().addr();
+            cmd.env("MESOS_FRAMEWORK_ID", fw_id.as_str())
+                .env("MESOS_EXECUTOR_ID", ex_id.as_str())
+                .env("MESOS_SLAVE_ID", agent_id.as_str())
+                .env("MESOS_AGENT_ID", agent_id.as_str())
+                .env("MESOS_AGENT_ENDPOINT", agent_addr.to_string())
+                .env("MESOS_SLAVE_PID", ctx.pid().to_string())
+                .env("MESOS_DIRECTORY", &dir)
+                .env("MESOS_SANDBOX", &dir)
+                .env("MESOS_CHECKPOINT", if checkpoint { "1" } else { "0" })
+                .env(
+                    "MESOS_RECOVERY_TIMEOUT",
+                    format!("{}secs", self.config.recovery_timeout.as_secs()),
+                )
+                .env(
+                    "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD",
+                    format!(
+                        "{}ms",
+                        self.config.executor_shutdown_grace_period.as_millis()
+                    ),
+                )
+                .env("MESOS_CONTAINER_ID", container_id.as_str())
+                .env("LIBPROCESS_IP", agent_addr.ip().to_string())
+                .current_dir(&dir)
+                .stdin(Stdio::null())
+                .stdout(stdout)
+                .stderr(stderr)
+                // No PDEATHSIG: executors must outlive an agent restart (recovery).
+                .kill_on_drop(false);
+            // Its own session (and process group), so the agent can kill everything it
+            // started, even tasks the executor put in process groups of their own.
+            // SAFETY: setsid is async-signal-safe and touches no memory of the parent.
+            unsafe {
+                cmd.pre_exec(|| {
+                    nix::unistd::setsid()
+                        .map(|_| ())
+                        .map_err(std::io::Error::from)
+                });
+            }
+            cmd.spawn()
+        })();
+        let mut child = match spawned {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(executor = %ex_id, error = %e, "failed to launch executor");
+                let message = format!("Failed to launch executor {ex_id}: {e}");
+                self.agent_update(
+                    ctx,
+                    &fw_id,
+                    Some(&ex_id),
+                    &task.task_id,
+                    TaskState::Failed,
+                    Reason::ContainerLaunchFailed,
+                    message,
+                );
+                return;
+            }
+        };
+        let os_pid = child.id().map(|p| p as i32);
+        tracing::info!(executor = %ex_id, container = %container_id, pid = ?os_pid, dir = %dir.display(), "launched executor");
+        let resources = info.resources.clone() + &task.resources;
+        let executor = Executor {
+            info,
+            framework_id: fw_id.clone(),
+            container_id: container_id.clone(),
+            directory: dir,
+            state: ExecutorState::Launching,
+            pid: None,
+            os_pid,
+            queued: vec![task],
+            launched: BTreeMap::new(),
+            terminated: BTreeMap::new(),
+            completed: VecDeque::new(),
+            resources,
+            termination: None,
+        };
+        if let Some(f) = self.frameworks.get_mut(&fw_id) {
+            f.executors.insert(ex_id.clone(), executor);
+        }
+        let (f2, e2, c2) = (fw_id.clone(), ex_id.clone(), container_id.clone());
+        ctx.spawn(
+            async move { child.wait().await },
+            move |me: &mut Self, ctx, result| me.executor_exited(ctx, f2, e2, c2, result),
+        );
+        let timeout = self.config.executor_registration_timeout;
+        ctx.after(timeout, move |me: &mut Self, _ctx| {
+            me.registration_timeout(fw_id, ex_id, container_id, timeout)
+        });
+    }
+
+    fn executor_mut(
+        &mut self,
+        fw: &FrameworkId,
+        ex: &ExecutorId,
+        container: &ContainerId,
+    ) -> Option<&mut Executor> {
+        self.frameworks
+            .get_mut(fw)
+            .and_then(|f| f.executors.get_mut(ex))
+            .filter(|e| e.container_id == *container)
+    }
+
+    fn registration_timeout(
+        &mut self,
+        fw: FrameworkId,
+        ex: ExecutorId,
+        container: ContainerId,
+        timeout: Duration,
+    ) {
+        let Some(e) = self.executor_mut(&fw, &ex, &container) else {
+            return;
+        };
+        if e.state != ExecutorState::Launching {
+            return;
+        }
+        tracing::warn!(executor = %ex, ?timeout, "executor did not register in time; killing it");
+        e.state = ExecutorState::Terminating;
+        e.termination = Some((
+            TaskState::Failed,
+            Reason::ExecutorRegistrationTimeout,
+            format!("Executor did not register within {}ms", timeout.as_millis()),
+        ));
+        kill_group(e.os_pid);
+    }
+
+    fn register_executor(
+        &mut self,
+        ctx: &mut Ctx<'_, Self>,
+        from: Pid,
+        msg: RegisterExecutorMessage,
+    ) {
+        let agent_id = self.info.id.clone().unwrap_or_default();
+        let slave_info = self.info.clone();
+        let Some(f) = self.frameworks.get_mut(&msg.framework_id) else {
+            tracing::warn!(executor = %msg.executor_id, %from, "unknown framework of registering executor; shutting it down");
+            ctx.send(
+                &from,
+                ShutdownExecutorMessage {
+                    executor_id: msg.executor_id,
+                    framework_id: msg.framework_id,
+                },
+            );
+            return;
+        };
+        let fw_info = f.info.clone();
+        let fw_pid = f.pid.clone();
+        let terminating = f.terminating;
+        let Some(e) = f
+            .executors
+            .get_mut(&msg.executor_id)
+            .filter(|e| e.state == ExecutorState::Launching)
+        else {
+            tracing::warn!(executor = %msg.executor_id, %from, "unexpected executor registration; shutting it down");
+            ctx.send(
+                &from,
+                ShutdownExecutorMessage {
+                    executor_id: msg.executor_id,
+                    framework_id: msg.framework_id,
+                },
+            );
+            return;
+        };
+        tracing::info!(executor = %msg.executor_id, %from, "executor registered");
+        e.state = ExecutorState::Running;
+        e.pid = Some(from.clone());
+        ctx.link(&from);
+        ctx.send(
+            &from,
+            ExecutorRegisteredMessage {
+                executor_info: e.info.clone(),
+                framework_id: msg.framework_id.clone(),
+                framework_info: fw_info.clone(),
+                slave_id: agent_id.clone(),
+                slave_info,
+            },
+        );
+        let queued = std::mem::take(&mut e.queued);
+        let nothing_to_run = queued.is_empty();
+        for task in queued {
+            let mut record = Task::from_info(
+                &task,
+                msg.framework_id.clone(),
+                Some(msg.executor_id.clone()),
+            );
+            record.agent_id = agent_id.clone();
+            e.launched.insert(task.task_id.clone(), record);
+            ctx.send(
+                &from,
+                RunTaskMessage {
+                    framework: fw_info.clone(),
+                    framework_id: msg.framework_id.clone(),
+                    task,
+                    pid: fw_pid.clone(),
+                },
+            );
+        }
+        if nothing_to_run || terminating {
+            // Every task was killed while it launched: it has nothing to do.
+            self.shutdown_executor(ctx, &msg.framework_id, &msg.executor_id);
+        }
+    }
+
+    fn kill_task(&mut self, ctx: &mut Ctx<'_, Self>, from: Pid, msg: KillTaskMessage) {
+        if !self.is_from_master(&from, "KillTaskMessage") {
+            return;
+        }
+        let Some(f) = self.frameworks.get_mut(&msg.framework_id) else {
+            tracing::warn!(task = %msg.task_id, framework = %msg.framework_id, "cannot kill a task of an unknown framework");
+            return;
+        };
+        let Some(e) = f.executors.values_mut().find(|e| e.has_task(&msg.task_id)) else {
+            tracing::warn!(task = %msg.task_id, "cannot kill an unknown task");
+            return;
+        };
+        let ex_id = e.info.executor_id.clone();
+        if let Some(pos) = e.queued.iter().position(|t| t.task_id == msg.task_id) {
+            let task = e.queued.remove(pos);
+            e.resources -= &task.resources;
+            let idle = e.queued.is_empty() && e.launched.is_empty();
+            tracing::info!(task = %msg.task_id, "killing a task not yet delivered to its executor");
+            self.agent_update(
+                ctx,
+                &msg.framework_id,
+                Some(&ex_id),
+                &msg.task_id,
+                TaskState::Killed,
+                Reason::TaskKilledDuringLaunch,
+                "Killed before delivery to the executor".into(),
+            );
+            if idle {
+                self.shutdown_executor(ctx, &msg.framework_id, &ex_id);
+            }
+            return;
+        }
+        match (e.state, e.pid.clone()) {
+            (ExecutorState::Running, Some(pid)) if e.launched.contains_key(&msg.task_id) => {
+                tracing::info!(task = %msg.task_id, executor = %ex_id, "asking the executor to kill a task");
+                ctx.send(&pid, msg);
+            }
+            _ => {
+                tracing::info!(task = %msg.task_id, "task is already terminal or its executor is terminating")
+            }
+        }
+    }
+
+    fn shutdown_executor(&mut self, ctx: &mut Ctx<'_, Self>, fw: &FrameworkId, ex: &ExecutorId) {
+        let grace = self.config.executor_shutdown_grace_period;
+        let Some(e) = self
+            .frameworks
+            .get_mut(fw)
+            .and_then(|f| f.executors.get_mut(ex))
+        else {
+            return;
+        };
+        match (e.state, e.pid.clone()) {
+            (ExecutorState::Terminating | ExecutorState::Terminated, _) => {}
+            (ExecutorState::Running, Some(pid)) => {
+                tracing::info!(executor = %ex, "shutting down executor");
+                e.state = ExecutorState::Terminating;
+                ctx.send(
+                    &pid,
+                    ShutdownExecutorMessage {
+                        executor_id: ex.clone(),
+                        framework_id: fw.clone(),
+                    },
+                );
+                let (fw, ex, container) = (fw.clone(), ex.clone(), e.container_id.clone());
+                ctx.after(grace, move |me: &mut Self, _ctx| {
+                    if let Some(e) = me.executor_mut(&fw, &ex, &container) {
+                        tracing::warn!(executor = %ex, "executor did not exit within the grace period; killing it");
+                        kill_group(e.os_pid);
+                    }
+                });
+            }
+            _ => {
+                tracing::info!(executor = %ex, "killing unregistered executor");
+                e.state = ExecutorState::Terminating;
+                kill_group(e.os_pid);
+            }
+        }
+    }
+
+    fn executor_exited(
+        &mut self,
+        ctx: &mut Ctx<'_, Self>,
+        fw_id: FrameworkId,
+        ex_id: ExecutorId,
+        container: ContainerId,
+        result: std::io::Result<std::process::ExitStatus>,
+    ) {
+        let (raw, description) = match &result {
+            Ok(s) => (
+                s.into_raw(),
+                match (s.code(), s.signal()) {
+                    (Some(c), _) => format!("exited with status {c}"),
+                    (_, Some(sig)) => format!("terminated by signal {}", signal_name(sig)),
+                    _ => "exited".to_string(),
+                },
+            ),
+            Err(e) => (-1, format!("could not be waited for: {e}")),
+        };
+        let Some(e) = self.executor_mut(&fw_id, &ex_id, &container) else {
+            return;
+        };
+        tracing::info!(executor = %ex_id, %description, "executor exited");
+        // Nothing it started may outlive it.
+        kill_group(e.os_pid);
+        e.state = ExecutorState::Terminated;
+        let (state, reason, message) = e.termination.clone().unwrap_or((
+            TaskState::Failed,
+            Reason::ExecutorTerminated,
+            format!("Executor {description}"),
+        ));
+        let live: Vec<TaskId> = e
+            .queued
+            .iter()
+            .map(|t| t.task_id.clone())
+            .chain(e.launched.keys().cloned())
+            .collect();
+        let terminating = self.frameworks.get(&fw_id).is_some_and(|f| f.terminating);
+        if !terminating {
+            for task_id in &live {
+                self.agent_update(
+                    ctx,
+                    &fw_id,
+                    Some(&ex_id),
+                    task_id,
+                    state,
+                    reason,
+                    message.clone(),
+                );
+            }
+        }
+        if let Some(agent_id) = self.info.id.clone() {
+            ctx.send(
+                &self.config.master,
+                ExitedExecutorMessage {
+                    agent_id,
+                    framework_id: fw_id.clone(),
+                    executor_id: ex_id.clone(),
+                    status: raw,
+                },
+            );
+        }
+        if let Some(f) = self.frameworks.get_mut(&fw_id) {
+            if let Some(mut e) = f.executors.remove(&ex_id) {
+                if terminating {
+                    // Its tasks are dropped with the framework.
+                    e.queued.clear();
+                    let gone: Vec<Task> = std::mem::take(&mut e.launched).into_values().collect();
+                    e.completed.extend(gone);
+                }
+                f.completed_executors.push_back(e);
+                if f.completed_executors.len() > MAX_COMPLETED_EXECUTORS {
+                    f.completed_executors.pop_front();
+                }
+            }
+        }
+        self.maybe_remove_framework(&fw_id);
+        if self.shutting_down && self.frameworks.values().all(|f| f.executors.is_empty()) {
+            self.finish_shutdown(ctx);
+        }
+    }
+
+    fn shutdown_framework(
+        &mut self,
+        ctx: &mut Ctx<'_, Self>,
+        from: Pid,
+        msg: ShutdownFrameworkMessage,
+    ) {
+        if !self.is_from_master(&from, "ShutdownFrameworkMessage") {
+            return;
+        }
+        let Some(f) = self.frameworks.get_mut(&msg.framework_id) else {
+            return;
+        };
+        tracing::info!(framework = %msg.framework_id, "shutting down framework");
+        f.terminating = true;
+        let executors: Vec<ExecutorId> = f.executors.keys().cloned().collect();
+        for ex in executors {
+            self.shutdown_executor(ctx, &msg.framework_id, &ex);
+        }
+        self.maybe_remove_framework(&msg.framework_id);
+    }
+
+    /// Shuts every executor down and stops the agent once they have exited (or after the
+    /// grace period, killing what is left). `ShutdownMessage` from the master ends here.
+    pub fn shutdown(&mut self, ctx: &mut Ctx<'_, Self>) {
+        if self.shutting_down {
+            return;
+        }
+        self.shutting_down = true;
+        let all: Vec<(FrameworkId, ExecutorId)> = self
+            .frameworks
+            .iter()
+            .flat_map(|(f, fw)| fw.executors.keys().map(move |e| (f.clone(), e.clone())))
+            .collect();
+        if all.is_empty() {
+            self.finish_shutdown(ctx);
+            return;
+        }
+        for (f, e) in all {
+            self.shutdown_executor(ctx, &f, &e);
+        }
+        let grace = self.config.executor_shutdown_grace_period + Duration::from_secs(1);
+        ctx.after(grace, |me: &mut Self, ctx| me.finish_shutdown(ctx));
+    }
+
+    fn finish_shutdown(&mut self, ctx: &mut Ctx<'_, Self>) {
+        for pid in self.executor_os_pids() {
+            kill_group(Some(pid));
+        }
+        tracing::info!("agent shut down");
+        ctx.stop();
+    }
+
+    // ---- HTTP ---------------------------------------------------------------------------
+
+    /// The `/state` document (Mesos field names).
+    pub fn state_json(&self, pid: &Pid) -> serde_json::Value {
+        let frameworks: Vec<_> = self.frameworks.values().map(framework_json).collect();
+        let completed: Vec<_> = self
+            .completed_frameworks
+            .iter()
+            .map(framework_json)
+            .collect();
+        serde_json::json!({
+            "version": VERSION,
+            "id": self.info.id.as_ref().map(|i| i.to_string()).unwrap_or_default(),
+            "pid": pid.to_string(),
+            "hostname": self.info.hostname,
+            "port": self.info.port,
+            "start_time": self.start_time,
+            "resources": self.info.resources.to_json_map(),
+            "attributes": self.info.attributes.to_json_map(),
+            "master_hostname": self.config.master.addr().ip().to_string(),
+            "registered": self.reg.is_registered(),
+            "flags": self.config.flags,
+            "frameworks": frameworks,
+            "completed_frameworks": completed,
+        })
+    }
+}
+
+fn task_json(t: &Task) -> serde_json::Value {
+    serde_json::json!({
+        "id": t.task_id,
+        "name": t.name,
+        "framework_id": t.framework_id,
+        "executor_id": t.executor_id.as_ref().map(|e| e.to_string()).unwrap_or_default(),
+        "slave_id": t.agent_id,
+        "state": t.state.as_str(),
+        "resources": t.resources.to_json_map(),
+        "statuses": t.statuses.iter().map(|s| serde_json::json!({
+            "state": s.state.as_str(),
+            "timestamp": s.timestamp,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn executor_json(e: &Executor) -> serde_json::Value {
+    let queued: Vec<_> = e
+        .queued
+        .iter()
+        .map(|t| {
+            serde_json::json!({
+                "id": t.task_id, "name": t.name, "resources": t.resources.to_json_map(), "state": "TASK_STAGING",
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "id": e.info.executor_id,
+        "name": e.info.name.clone().unwrap_or_default(),
+        "source": e.info.source.clone().unwrap_or_default(),
+        "container": e.container_id,
+        "directory": e.directory.to_string_lossy(),
+        "state": e.state.as_str(),
+        "resources": e.resources.to_json_map(),
+        "tasks": e.launched.values().chain(e.terminated.values()).map(task_json).collect::<Vec<_>>(),
+        "queued_tasks": queued,
+        "completed_tasks": e.completed.iter().map(task_json).collect::<Vec<_>>(),
+    })
+}
+
+fn framework_json(f: &Framework) -> serde_json::Value {
+    serde_json::json!({
+        "id": f.id,
+        "name": f.info.name,
+        "user": f.info.user,
+        "checkpoint": f.info.checkpoint,
+        "role": f.info.role.clone().unwrap_or_else(|| "*".into()),
+        "executors": f.executors.values().map(executor_json).collect::<Vec<_>>(),
+        "completed_executors": f.completed_executors.iter().map(executor_json).collect::<Vec<_>>(),
+    })
+}
+
+/// SIGKILLs an executor's whole container: its process group and every process left in
+/// its session (tasks in process groups of their own included). Missing ones are fine.
+fn kill_group(sid: Option<i32>) {
+    use nix::sys::signal::{kill, killpg, Signal};
+    use nix::unistd::Pid as OsPid;
+    let Some(sid) = sid.filter(|p| *p > 1) else {
+        return;
+    };
+    let _ = killpg(OsPid::from_raw(sid), Signal::SIGKILL);
+    for pid in session_members(sid) {
+        let _ = kill(OsPid::from_raw(pid), Signal::SIGKILL);
+    }
+}
+
+/// Processes whose session id is `sid` (read from `/proc/<pid>/stat`).
+pub fn session_members(sid: i32) -> Vec<i32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return vec![];
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()))
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|stat| {
+                    // After the ")" closing the command name: state ppid pgrp session …
+                    let rest = &stat[stat.rfind(')')? + 1..];
+                    rest.split_whitespace().nth(3)?.parse::<i32>().ok()
+                })
+                == Some(sid)
+        })
+        .collect()
+}
+
+fn signal_name(sig: i32) -> String {
+    nix::sys::signal::Signal::try_from(sig)
+        .map(|s| s.as_str().to_string())
+        .unwrap_or_else(|_| sig.to_string())
+}
+
+impl Process for AgentProcess {
+    fn install(h: &mut Handlers<Self>) {
+        h.on(
+            |me: &mut Self, ctx: &mut Ctx<Self>, from: Pid, m: SlaveRegisteredMessage| {
+                if me.is_from_master(&from, "SlaveRegisteredMessage") {
+                    let t = m
+                        .connection
+                        .map(|c| Duration::from_secs_f64(c.total_ping_timeout_seconds.max(0.0)));
+                    let e = me.reg.registered(m.slave_id, t);
+                    me.apply_reg(e, ctx);
+                }
+            },
+        );
+        h.on(
+            |me: &mut Self, ctx: &mut Ctx<Self>, from: Pid, m: SlaveReregisteredMessage| {
+                if me.is_from_master(&from, "SlaveReregisteredMessage") {
+                    let t = m
+                        .connection
+                        .map(|c| Duration::from_secs_f64(c.total_ping_timeout_seconds.max(0.0)));
+                    let e = me.reg.reregistered(m.slave_id, t);
+                    me.apply_reg(e, ctx);
+                }
+            },
+        );
+        h.on(
+            |me: &mut Self, ctx: &mut Ctx<Self>, from: Pid, m: PingSlaveMessage| {
+                if me.is_from_master(&from, "PingSlaveMessage") {
+                    let e = me.reg.ping(m.connected);
+                    me.apply_reg(e, ctx);
+                }
+            },
+        );
+        h.on(|me: &mut Self, ctx: &mut Ctx<Self>, from: Pid, m: ShutdownMessage| {
+            if me.is_from_master(&from, "ShutdownMessage") {
+                tracing::warn!(message = %m.message, "the master asked this agent to shut down");
+                me.shutdown(ctx);
+            }
+        });
+        h.on(Self::run_task);
+        h.on(Self::kill_task);
+        h.on(Self::shutdown_framework);
+        h.on(
+            |me: &mut Self, ctx: &mut Ctx<Self>, from: Pid, m: ShutdownExecutorMessage| {
+                if me.is_from_master(&from, "ShutdownExecutorMessage") {
+                    me.shutdown_executor(ctx, &m.framework_id, &m.executor_id);
+                }
+            },
+        );
+        h.on(
+            |me: &mut Self, _ctx: &mut Ctx<Self>, from: Pid, m: UpdateFrameworkMessage| {
+                if me.is_from_master(&from, "UpdateFrameworkMessage") {
+                    if let Some(f) = me.frameworks.get_mut(&m.framework_id) {
+                        if m.pid.is_some() {
+                            f.pid = m.pid;
+                        }
+                        if let Some(info) = m.framework_info {
+                            f.info = info;
+                        }
+                    }
+                }
+            },
+        );
+        h.on(Self::acknowledgement);
+        h.on(Self::register_executor);
+        h.on(Self::status_update);
+        h.on(
+            |me: &mut Self, ctx: &mut Ctx<Self>, _from: Pid, m: ExecutorToFrameworkMessage| {
+                ctx.send(&me.config.master, m);
+            },
+        );
+        h.on(|me: &mut Self, ctx: &mut Ctx<Self>, from: Pid, m: FrameworkToExecutorMessage| {
+            if !me.is_from_master(&from, "FrameworkToExecutorMessage") {
+                return;
+            }
+            let pid = me
+                .frameworks
+                .get(&m.framework_id)
+                .and_then(|f| f.executors.get(&m.executor_id))
+                .and_then(|e| e.pid.clone());
+            match pid {
+                Some(pid) => ctx.send(&pid, m),
+                None => tracing::warn!(executor = %m.executor_id, "dropping framework message for an unknown executor"),
+            }
+        });
+        h.route("state", |me: &mut Self, ctx: &mut Ctx<Self>, _req| {
+            HttpResponse::json(&me.state_json(ctx.pid()))
+        });
+        h.route("health", |_me: &mut Self, _ctx: &mut Ctx<Self>, _req| {
+            HttpResponse::text(200, "")
+        });
+        h.route("flags", |me: &mut Self, _ctx: &mut Ctx<Self>, _req| {
+            HttpResponse::json(&serde_json::json!({ "flags": me.config.flags }))
+        });
+    }
+
+    fn started(&mut self, ctx: &mut Ctx<'_, Self>) {
+        tracing::info!(pid = %ctx.pid(), master = %self.config.master, "agent started");
+        let e = self.reg.start();
+        self.apply_reg(e, ctx);
+    }
+
+    fn exited(&mut self, ctx: &mut Ctx<'_, Self>, pid: Pid) {
+        if pid == self.config.master {
+            let e = self.reg.master_lost();
+            self.apply_reg(e, ctx);
+        } else {
+            tracing::info!(%pid, "lost the connection to an executor");
+        }
+    }
+
+    fn stopped(&mut self) {
+        let _ = self.stopped.send(true);
+    }
+}

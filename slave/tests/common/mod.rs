@@ -1,0 +1,256 @@
+//! Test fixtures: a fake master process that records what the agent sends, a cluster
+//! helper, and a raw HTTP GET.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use libproc::testing::within;
+use libproc::{Ctx, Handlers, Node, Pid, Process, ProcessRef};
+use proto::messages::*;
+use proto::{
+    AgentId, CommandInfo, FrameworkId, FrameworkInfo, Resources, StatusUuid, TaskId, TaskInfo,
+};
+use slave::{AgentConfig, AgentHandle};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::mpsc;
+
+/// What the fake master saw.
+#[derive(Debug, Clone)]
+pub enum Ev {
+    Register(RegisterSlaveMessage),
+    Reregister(ReregisterSlaveMessage),
+    Update(StatusUpdateMessage),
+    ExitedExecutor(ExitedExecutorMessage),
+    Pong,
+}
+
+/// Records agent messages; answers registrations with agent id `S1`.
+pub struct FakeMaster {
+    pub out: mpsc::UnboundedSender<Ev>,
+}
+
+impl Process for FakeMaster {
+    fn install(h: &mut Handlers<Self>) {
+        h.on(
+            |me: &mut Self, ctx: &mut Ctx<Self>, from: Pid, m: RegisterSlaveMessage| {
+                let _ = me.out.send(Ev::Register(m));
+                ctx.send(
+                    &from,
+                    SlaveRegisteredMessage {
+                        slave_id: AgentId::new("S1"),
+                        connection: None,
+                    },
+                );
+            },
+        );
+        h.on(
+            |me: &mut Self, ctx: &mut Ctx<Self>, from: Pid, m: ReregisterSlaveMessage| {
+                let id = m.slave.id.clone().unwrap_or_default();
+                let _ = me.out.send(Ev::Reregister(m));
+                ctx.send(
+                    &from,
+                    SlaveReregisteredMessage {
+                        slave_id: id,
+                        connection: None,
+                    },
+                );
+            },
+        );
+        h.on(
+            |me: &mut Self, _ctx: &mut Ctx<Self>, _from: Pid, m: StatusUpdateMessage| {
+                let _ = me.out.send(Ev::Update(m));
+            },
+        );
+        h.on(
+            |me: &mut Self, _ctx: &mut Ctx<Self>, _from: Pid, m: ExitedExecutorMessage| {
+                let _ = me.out.send(Ev::ExitedExecutor(m));
+            },
+        );
+        h.on(
+            |me: &mut Self, _ctx: &mut Ctx<Self>, _from: Pid, _m: PongSlaveMessage| {
+                let _ = me.out.send(Ev::Pong);
+            },
+        );
+    }
+}
+
+/// A fresh, empty directory for one test.
+pub fn test_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("slave-test-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A config with short timers and the test executor as the command executor.
+pub fn config(master: &Pid, dir: &Path) -> AgentConfig {
+    let mut c = AgentConfig::new(master.clone(), dir);
+    c.resources = "cpus:2;mem:1024;disk:1024;ports:[31000-32000]"
+        .parse()
+        .unwrap();
+    c.hostname = "test-host".into();
+    c.command_executor = Some(PathBuf::from(env!("CARGO_BIN_EXE_test-executor")));
+    c.registration_backoff_factor = Duration::from_millis(10);
+    c.status_update_retry_interval_min = Duration::from_millis(300);
+    c.status_update_retry_interval_max = Duration::from_secs(2);
+    c.executor_shutdown_grace_period = Duration::from_secs(1);
+    c.executor_registration_timeout = Duration::from_secs(20);
+    c
+}
+
+pub struct Cluster {
+    pub node: Node,
+    pub master: ProcessRef<FakeMaster>,
+    pub agent: AgentHandle,
+    pub events: mpsc::UnboundedReceiver<Ev>,
+    pub dir: PathBuf,
+}
+
+impl Cluster {
+    /// Node with a fake master and an agent; waits until the agent registered.
+    pub async fn start(node: Node, dir: PathBuf, tweak: impl FnOnce(&mut AgentConfig)) -> Cluster {
+        let (tx, mut events) = mpsc::unbounded_channel();
+        let master = node.spawn("master", FakeMaster { out: tx }).unwrap();
+        let mut c = config(master.pid(), &dir);
+        tweak(&mut c);
+        let agent = slave::spawn(&node, c).unwrap();
+        match within(Duration::from_secs(10), "registration", events.recv()).await {
+            Some(Ev::Register(m)) => assert_eq!(m.slave.hostname, "test-host"),
+            other => panic!("expected a registration, got {other:?}"),
+        }
+        wait_registered(&agent).await;
+        Cluster {
+            node,
+            master,
+            agent,
+            events,
+            dir,
+        }
+    }
+
+    /// The next status update the master gets (skipping other events).
+    pub async fn next_update(&mut self) -> StatusUpdate {
+        loop {
+            match within(
+                Duration::from_secs(20),
+                "a status update",
+                self.events.recv(),
+            )
+            .await
+            {
+                Some(Ev::Update(m)) => return m.update,
+                Some(_) => continue,
+                None => panic!("fake master gone"),
+            }
+        }
+    }
+
+    /// Acknowledges an update as the master would.
+    pub fn ack(&self, u: &StatusUpdate) {
+        self.node.send(
+            self.master.pid(),
+            self.agent.pid(),
+            StatusUpdateAcknowledgementMessage {
+                agent_id: AgentId::new("S1"),
+                framework_id: u.framework_id.clone(),
+                task_id: u.status.task_id.clone(),
+                uuid: u.status.uuid.unwrap_or(StatusUuid::from_u128(0)),
+            },
+        );
+    }
+
+    /// Sends a command task as the master would.
+    pub fn run_task(&self, task_id: &str, command: CommandInfo) {
+        let mut framework = FrameworkInfo::new("test-fw", "nobody");
+        framework.id = Some(FrameworkId::new("F1"));
+        let task = TaskInfo::command_task(
+            task_id,
+            TaskId::new(task_id),
+            AgentId::new("S1"),
+            "cpus:0.5;mem:64".parse::<Resources>().unwrap(),
+            command,
+        );
+        self.node.send(
+            self.master.pid(),
+            self.agent.pid(),
+            RunTaskMessage {
+                framework,
+                framework_id: FrameworkId::new("F1"),
+                task,
+                pid: None,
+            },
+        );
+    }
+
+    /// The sandbox of the command executor of `task_id`.
+    pub async fn sandbox(&self, task_id: &str) -> PathBuf {
+        let task_id = task_id.to_string();
+        self.agent
+            .process
+            .call(move |me, _| {
+                me.frameworks()
+                    .values()
+                    .flat_map(|f| f.executors.values().chain(f.completed_executors.iter()))
+                    .find(|e| e.info.executor_id.as_str() == task_id)
+                    .map(|e| e.directory.clone())
+            })
+            .await
+            .unwrap()
+            .expect("executor known")
+    }
+}
+
+/// Waits (bounded) until the agent reports itself registered.
+pub async fn wait_registered(agent: &AgentHandle) {
+    within(Duration::from_secs(10), "agent registered", async {
+        while !agent
+            .process
+            .call(|me, _| me.is_registered())
+            .await
+            .unwrap()
+        {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+}
+
+/// `GET path` over plain HTTP/1.0; returns (status, body).
+pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    within(
+        Duration::from_secs(10),
+        "http response",
+        s.read_to_end(&mut buf),
+    )
+    .await
+    .unwrap();
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// Percent-encodes a query value.
+pub fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
