@@ -1,0 +1,375 @@
+//! `mesos-executor`: the command executor. The agent starts it for a task that has a
+//! `CommandInfo` and no executor of its own; it runs exactly one task.
+//!
+//! It reads its settings from the environment the agent sets (`MESOS_SLAVE_PID`,
+//! `MESOS_FRAMEWORK_ID`, `MESOS_EXECUTOR_ID`, `MESOS_DIRECTORY`/`MESOS_SANDBOX`, …), registers
+//! with the agent, and on `launch_task` runs the command in the sandbox, in its own process
+//! group, with the executor's environment plus the command's plus `MESOS_TASK_ID`. It reports
+//! `TASK_RUNNING`, then `TASK_FINISHED` (exit 0), `TASK_FAILED` (with the exit status or
+//! signal and the last lines of the sandbox `stderr`) or `TASK_KILLED`. A kill sends SIGTERM
+//! to the task's process group and SIGKILL after the grace period. When the task ends, the
+//! whole group is killed, so nothing it started outlives it. After the terminal update is
+//! acknowledged (or a short timeout) the executor exits.
+//!
+//! The executor logs to stdout; the task's stderr is the sandbox `stderr` file alone.
+
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::process::{ExitCode, ExitStatus, Stdio};
+use std::time::Duration;
+
+use frameworks::cli;
+use frameworks::executor::{
+    self, Executor, ExecutorConfig, ExecutorDriver, ExecutorEnv, ExecutorStopReason,
+};
+use libproc::{Node, NodeConfig, TimerId};
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid as OsPid;
+use proto::{FrameworkCapability, KillPolicy, StatusUuid, TaskId, TaskInfo, TaskState, TaskStatus};
+
+/// Mesos's command executor default kill grace period.
+const DEFAULT_KILL_GRACE: Duration = Duration::from_secs(3);
+/// How long to wait for the agent to acknowledge the terminal update before exiting anyway.
+const TERMINAL_ACK_TIMEOUT: Duration = Duration::from_secs(2);
+/// Lines of the task's stderr put in a failure message.
+const STDERR_TAIL_LINES: usize = 10;
+
+struct CommandExecutor {
+    task: Option<TaskInfo>,
+    /// The task's process group (its leader's pid).
+    pgid: Option<i32>,
+    killing: bool,
+    escalation: Option<TimerId>,
+    terminal_uuid: Option<StatusUuid>,
+    /// Size of the sandbox `stderr` when the task started: the task's output follows it.
+    stderr_offset: u64,
+}
+
+impl CommandExecutor {
+    fn new() -> Self {
+        CommandExecutor {
+            task: None,
+            pgid: None,
+            killing: false,
+            escalation: None,
+            terminal_uuid: None,
+            stderr_offset: 0,
+        }
+    }
+
+    fn signal_group(&self, sig: Signal) {
+        if let Some(pgid) = self.pgid {
+            match killpg(OsPid::from_raw(pgid), sig) {
+                Ok(()) => tracing::info!(pgid, ?sig, "signalled the task's process group"),
+                Err(nix::errno::Errno::ESRCH) => {}
+                Err(e) => {
+                    tracing::warn!(pgid, ?sig, error = %e, "could not signal the task's process group")
+                }
+            }
+        }
+    }
+
+    /// Sends the terminal update and arranges to exit once it is acknowledged.
+    fn terminal(&mut self, driver: &mut ExecutorDriver<'_, '_, Self>, status: TaskStatus) {
+        if self.terminal_uuid.is_some() {
+            return;
+        }
+        match driver.send_status_update(status) {
+            Ok(uuid) => self.terminal_uuid = Some(uuid),
+            Err(e) => tracing::error!(error = %e, "could not send the terminal update"),
+        }
+        driver.after(TERMINAL_ACK_TIMEOUT, |_me, d| {
+            tracing::warn!("no acknowledgement for the terminal update; exiting anyway");
+            d.stop();
+        });
+    }
+
+    fn launch(
+        &mut self,
+        driver: &mut ExecutorDriver<'_, '_, Self>,
+        task: &TaskInfo,
+    ) -> Result<(), String> {
+        let command = task.command.clone().ok_or("the task has no command")?;
+        let value = command
+            .value
+            .clone()
+            .ok_or("the task's command has no value")?;
+        let sandbox = driver.env().sandbox.clone();
+        let mut cmd = if command.shell {
+            let mut c = tokio::process::Command::new("/bin/sh");
+            c.arg("-c").arg(&value);
+            c
+        } else {
+            let mut c = tokio::process::Command::new(&value);
+            if let Some((arg0, rest)) = command.arguments.split_first() {
+                c.arg0(arg0).args(rest);
+            }
+            c
+        };
+        for v in &command.environment.variables {
+            cmd.env(&v.name, &v.value);
+        }
+        cmd.env("MESOS_TASK_ID", task.task_id.as_str())
+            .current_dir(&sandbox)
+            .process_group(0)
+            .stdin(Stdio::null())
+            .stdout(Stdio::inherit())
+            .stderr(Stdio::inherit());
+        self.stderr_offset = std::fs::metadata(sandbox.join("stderr"))
+            .map(|m| m.len())
+            .unwrap_or(0);
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| format!("Failed to launch the command '{value}': {e}"))?;
+        let pid = child.id().map(|p| p as i32);
+        self.pgid = pid;
+        tracing::info!(task = %task.task_id, ?pid, command = %value, "started the task");
+        driver.spawn(
+            async move { child.wait().await },
+            |me: &mut Self, d, status| me.exited(d, status),
+        );
+        Ok(())
+    }
+
+    fn exited(
+        &mut self,
+        driver: &mut ExecutorDriver<'_, '_, Self>,
+        status: std::io::Result<ExitStatus>,
+    ) {
+        // Whatever the task left behind in its group goes with it.
+        self.signal_group(Signal::SIGKILL);
+        if let Some(t) = self.escalation.take() {
+            driver.cancel(t);
+        }
+        let Some(task) = self.task.clone() else {
+            return;
+        };
+        let sandbox = driver.env().sandbox.clone();
+        let described = match &status {
+            Ok(s) => describe(s),
+            Err(e) => format!("Failed to wait for the command: {e}"),
+        };
+        let (state, message) = if self.killing {
+            (TaskState::Killed, format!("Command killed: {described}"))
+        } else if matches!(&status, Ok(s) if s.success()) {
+            (TaskState::Finished, described)
+        } else {
+            let tail = stderr_tail(
+                &sandbox.join("stderr"),
+                self.stderr_offset,
+                STDERR_TAIL_LINES,
+            );
+            let message = if tail.is_empty() {
+                described
+            } else {
+                format!("{described}\nLast lines of stderr:\n{tail}")
+            };
+            (TaskState::Failed, message)
+        };
+        tracing::info!(task = %task.task_id, %state, "task ended");
+        self.terminal(
+            driver,
+            TaskStatus::new(task.task_id.clone(), state).with_message(message),
+        );
+    }
+}
+
+/// "Command exited with status N" / "Command terminated with signal SIGX", as Mesos says it.
+fn describe(status: &ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("Command exited with status {code}"),
+        (None, Some(sig)) => {
+            let name = Signal::try_from(sig)
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_else(|_| format!("{sig}"));
+            format!("Command terminated with signal {name}")
+        }
+        (None, None) => "Command ended in an unknown way".to_string(),
+    }
+}
+
+/// The last `n` lines written to `path` after `offset` (at most the last 64 KiB).
+fn stderr_tail(path: &Path, offset: u64, n: usize) -> String {
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return String::new();
+    };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let start = offset.max(len.saturating_sub(64 * 1024)).min(len);
+    if f.seek(SeekFrom::Start(start)).is_err() {
+        return String::new();
+    }
+    let mut buf = Vec::new();
+    if f.read_to_end(&mut buf).is_err() {
+        return String::new();
+    }
+    let text = String::from_utf8_lossy(&buf);
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+impl Executor for CommandExecutor {
+    fn launch_task(&mut self, driver: &mut ExecutorDriver<'_, '_, Self>, task: TaskInfo) {
+        if self.task.is_some() {
+            let status = TaskStatus::new(task.task_id.clone(), TaskState::Failed).with_message(
+                "The command executor runs a single task; launch this task with its own executor",
+            );
+            let _ = driver.send_status_update(status);
+            return;
+        }
+        self.task = Some(task.clone());
+        match self.launch(driver, &task) {
+            Ok(()) => {
+                let _ = driver
+                    .send_status_update(TaskStatus::new(task.task_id.clone(), TaskState::Running));
+            }
+            Err(message) => {
+                tracing::error!(%message, "could not launch the task");
+                self.terminal(
+                    driver,
+                    TaskStatus::new(task.task_id.clone(), TaskState::Failed).with_message(message),
+                );
+            }
+        }
+    }
+
+    fn kill_task(
+        &mut self,
+        driver: &mut ExecutorDriver<'_, '_, Self>,
+        task_id: TaskId,
+        kill_policy: Option<KillPolicy>,
+    ) {
+        let Some(task) = self.task.clone() else {
+            // Killed before it arrived: it never runs.
+            self.task = Some(TaskInfo::command_task(
+                "",
+                task_id.clone(),
+                Default::default(),
+                Default::default(),
+                Default::default(),
+            ));
+            self.terminal(
+                driver,
+                TaskStatus::new(task_id, TaskState::Killed)
+                    .with_message("Killed before it was launched"),
+            );
+            return;
+        };
+        if task.task_id != task_id {
+            tracing::warn!(%task_id, "kill for a task this executor does not run");
+            return;
+        }
+        if self.killing || self.terminal_uuid.is_some() || self.pgid.is_none() {
+            return;
+        }
+        self.killing = true;
+        let grace = kill_policy
+            .and_then(|k| k.grace_period_secs)
+            .or_else(|| task.kill_policy.as_ref().and_then(|k| k.grace_period_secs))
+            .filter(|g| g.is_finite() && *g >= 0.0)
+            .map(Duration::from_secs_f64)
+            .unwrap_or(DEFAULT_KILL_GRACE);
+        if driver
+            .framework_info()
+            .is_some_and(|f| f.has_capability(FrameworkCapability::TaskKillingState))
+        {
+            let _ = driver.send_status_update(TaskStatus::new(task_id, TaskState::Killing));
+        }
+        self.signal_group(Signal::SIGTERM);
+        self.escalation = Some(driver.after(grace, |me, _d| {
+            me.escalation = None;
+            tracing::warn!("the task outlived its kill grace period; sending SIGKILL");
+            me.signal_group(Signal::SIGKILL);
+        }));
+    }
+
+    fn acknowledged(
+        &mut self,
+        driver: &mut ExecutorDriver<'_, '_, Self>,
+        _task_id: &TaskId,
+        uuid: StatusUuid,
+    ) {
+        if self.terminal_uuid == Some(uuid) {
+            driver.stop();
+        }
+    }
+
+    fn shutdown(&mut self, driver: &mut ExecutorDriver<'_, '_, Self>) {
+        match self.task.clone() {
+            Some(task) if self.terminal_uuid.is_none() && self.pgid.is_some() => {
+                let grace = driver.env().shutdown_grace_period.mul_f64(0.8);
+                let policy = KillPolicy {
+                    grace_period_secs: Some(grace.min(DEFAULT_KILL_GRACE).as_secs_f64()),
+                };
+                self.kill_task(driver, task.task_id, Some(policy));
+            }
+            Some(_) if self.terminal_uuid.is_some() => {}
+            _ => driver.stop(),
+        }
+    }
+
+    fn stopped(&mut self, reason: &ExecutorStopReason) {
+        tracing::info!(?reason, "executor stopped");
+        self.signal_group(Signal::SIGKILL);
+    }
+}
+
+fn main() -> ExitCode {
+    if std::env::args().skip(1).any(|a| a == "--help" || a == "-h") {
+        println!(
+            "Usage: mesos-executor\n\nThe command executor. The agent starts it with MESOS_SLAVE_PID, MESOS_FRAMEWORK_ID,\nMESOS_EXECUTOR_ID, MESOS_DIRECTORY (or MESOS_SANDBOX) and optionally MESOS_SLAVE_ID,\nMESOS_CHECKPOINT, MESOS_RECOVERY_TIMEOUT and MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD set."
+        );
+        return ExitCode::SUCCESS;
+    }
+    cli::init_logging_stdout("info");
+    let env = match ExecutorEnv::from_env() {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("mesos-executor: error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    actix::System::new().block_on(async move {
+        let bind = cli::listen_addr_for(env.agent_pid.addr());
+        let node = match Node::bind(NodeConfig::new(bind)).await {
+            Ok(n) => n,
+            Err(e) => {
+                eprintln!("mesos-executor: error: cannot listen on {bind}: {e}");
+                return ExitCode::from(1);
+            }
+        };
+        let config = ExecutorConfig {
+            seed: cli::os_seed(),
+            clock: cli::wall_clock,
+        };
+        let sandbox: PathBuf = env.sandbox.clone();
+        tracing::info!(sandbox = %sandbox.display(), agent = %env.agent_pid, "command executor starting");
+        let handle = match executor::run(&node, env, CommandExecutor::new(), config) {
+            Ok(h) => h,
+            Err(e) => {
+                eprintln!("mesos-executor: error: {e}");
+                return ExitCode::from(1);
+            }
+        };
+        // SIGTERM/SIGINT from the agent: stop the driver, which kills the task's group.
+        let pid = handle.process.pid().clone();
+        let stopper = node.clone();
+        actix::spawn(async move {
+            let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return,
+            };
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+            stopper.terminate(&pid);
+        });
+        let reason = handle.stopped().await;
+        node.shutdown();
+        match reason {
+            ExecutorStopReason::Stopped | ExecutorStopReason::Shutdown => ExitCode::SUCCESS,
+            _ => ExitCode::from(1),
+        }
+    })
+}

@@ -1,0 +1,151 @@
+//! Helpers shared by the framework binaries (`mesos-execute`, the example frameworks, the
+//! command executor): reading `--master`, picking the address to listen on, logging, and
+//! the seed and wall clock that binaries (unlike the library) may take from the OS.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs, UdpSocket};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use libproc::Pid;
+
+/// Parses `--master`: `host:port`, `ip:port` or a full PID `master@ip:port`. ZooKeeper URLs
+/// are not supported yet and say so.
+pub fn parse_master(text: &str) -> Result<Pid, String> {
+    let text = text.trim();
+    if text.starts_with("zk://") {
+        return Err(format!(
+            "--master='{text}': ZooKeeper master detection is not supported yet; pass the leading master as host:port"
+        ));
+    }
+    if text.contains('@') {
+        return text.parse::<Pid>().map_err(|e| format!("--master: {e}"));
+    }
+    let addr = text
+        .to_socket_addrs()
+        .map_err(|e| format!("--master='{text}' is not host:port (e.g. 127.0.0.1:5050): {e}"))?
+        .find(|a| a.is_ipv4())
+        .or_else(|| text.to_socket_addrs().ok().and_then(|mut a| a.next()))
+        .ok_or_else(|| format!("--master='{text}' resolves to no address"))?;
+    if addr.port() == 0 {
+        return Err(format!("--master='{text}': port 0 is not a reachable port"));
+    }
+    Ok(Pid::new("master", addr))
+}
+
+/// The address to listen on so that `peer` can reach us: `LIBPROCESS_IP` if set, otherwise
+/// the local address the OS would route to `peer` from (no packet is sent), with port 0
+/// (or `LIBPROCESS_PORT`).
+pub fn listen_addr_for(peer: SocketAddr) -> SocketAddr {
+    let port = std::env::var("LIBPROCESS_PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    if let Some(ip) = std::env::var("LIBPROCESS_IP")
+        .ok()
+        .and_then(|ip| ip.parse::<IpAddr>().ok())
+    {
+        return SocketAddr::new(ip, port);
+    }
+    let bind: SocketAddr = if peer.is_ipv4() {
+        (Ipv4Addr::UNSPECIFIED, 0).into()
+    } else {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    let ip = UdpSocket::bind(bind)
+        .and_then(|s| {
+            s.connect(peer)?;
+            s.local_addr()
+        })
+        .map(|a| a.ip())
+        .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    SocketAddr::new(ip, port)
+}
+
+/// Logs to stderr with `RUST_LOG`-style filtering (default `default_level`).
+pub fn init_logging(default_level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Logs to stdout (the command executor keeps stderr for the task's own output).
+pub fn init_logging_stdout(default_level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stdout)
+        .try_init();
+}
+
+/// Seconds since the Unix epoch (for display timestamps).
+pub fn wall_clock() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// A seed from the clock and the OS pid: binaries may use ambient entropy, the library never.
+pub fn os_seed() -> u64 {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    nanos ^ ((std::process::id() as u64) << 32) ^ 0x6d65_736f_735f_7273
+}
+
+/// The user to run tasks as: `$USER`, else `root`.
+pub fn current_user() -> String {
+    std::env::var("USER")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "root".to_string())
+}
+
+/// Parses `--name=value` flags or exits: `--help` prints and exits 0; errors print and
+/// exit 2.
+pub fn flags_or_exit(program: &str, specs: &[libproc::flags::Flag]) -> libproc::flags::Flags {
+    let args = std::env::args().skip(1);
+    match libproc::flags::Flags::parse(program, specs, args, "MESOS_", |k| std::env::var(k).ok()) {
+        Ok(f) => f,
+        Err(libproc::flags::FlagsError::Help(h)) => {
+            print!("{h}");
+            std::process::exit(0);
+        }
+        Err(e) => usage_error(program, &e.to_string()),
+    }
+}
+
+/// Prints `error: <message>` with a pointer to `--help` and exits 2.
+pub fn usage_error(program: &str, message: &str) -> ! {
+    eprintln!("{program}: error: {message}\nTry '{program} --help' for the list of flags.");
+    std::process::exit(2);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn master_forms() {
+        assert_eq!(
+            parse_master("127.0.0.1:5050").unwrap().to_string(),
+            "master@127.0.0.1:5050"
+        );
+        assert_eq!(
+            parse_master("master@10.0.0.1:5050").unwrap().to_string(),
+            "master@10.0.0.1:5050"
+        );
+        assert!(parse_master("zk://h:2181/mesos")
+            .unwrap_err()
+            .contains("ZooKeeper"));
+        assert!(parse_master("nonsense").unwrap_err().contains("host:port"));
+        assert!(parse_master("127.0.0.1:0").is_err());
+        assert!(listen_addr_for("127.0.0.1:5050".parse().unwrap())
+            .ip()
+            .is_loopback());
+    }
+}

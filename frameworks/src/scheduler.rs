@@ -1,0 +1,1153 @@
+//! The scheduler driver: writing a framework means implementing [`Scheduler`] (the Mesos
+//! callbacks) and handing it to [`run`].
+//!
+//! The driver is a libproc process (`scheduler-<suffix>`) that subscribes with the master,
+//! retries the subscription with a truncated exponential backoff until the master answers,
+//! links the master, and re-subscribes (with its FrameworkID) whenever the link breaks. Every
+//! callback gets a [`SchedulerDriver`] through which the scheduler talks back: launch/accept,
+//! decline, kill, acknowledge, reconcile, revive, suppress, framework messages, timers, stop.
+//!
+//! The bookkeeping of the (re-)registration protocol is a pure state machine,
+//! [`Registration`], which takes events and returns [`RegEffect`]s; [`SchedulerProcess`] is
+//! the thin shell that carries those effects out.
+
+use std::future::Future;
+use std::time::Duration;
+
+use libproc::{Ctx, Handlers, Node, Pid, Process, ProcessRef, SpawnError, TimerId};
+use proto::messages::{
+    AcceptOffersMessage, DeclineOffersMessage, ExecutorToFrameworkMessage, ExitedExecutorMessage,
+    FrameworkErrorMessage, FrameworkRegisteredMessage, FrameworkReregisteredMessage,
+    FrameworkToExecutorMessage, KillTaskMessage, LostSlaveMessage, ReconcileTasksMessage,
+    RegisterFrameworkMessage, ReregisterFrameworkMessage, RescindResourceOfferMessage,
+    ResourceOffersMessage, ReviveOffersMessage, StatusUpdate, StatusUpdateAcknowledgementMessage,
+    StatusUpdateMessage, SuppressOffersMessage, UnregisterFrameworkMessage,
+};
+use proto::{
+    AgentId, ExecutorId, Filters, FrameworkId, FrameworkInfo, MasterInfo, Offer, OfferId,
+    OfferOperation, Reason, Source, TaskId, TaskInfo, TaskState, TaskStatus,
+};
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+
+use crate::rng::SplitMix64;
+
+/// Mesos `DEFAULT_REGISTRATION_BACKOFF_FACTOR`: the first retry comes within 2 s.
+pub const DEFAULT_REGISTRATION_BACKOFF: Duration = Duration::from_secs(2);
+/// Mesos `REGISTRATION_RETRY_INTERVAL_MAX`: retries back off to at most 1 min.
+pub const DEFAULT_REGISTRATION_BACKOFF_MAX: Duration = Duration::from_secs(60);
+
+/// A framework scheduler: the Mesos callbacks. Every method has a default (offers are
+/// declined, everything else ignored), so a scheduler implements only what it needs.
+///
+/// Each callback runs on the driver's process, one at a time, with a [`SchedulerDriver`]
+/// to act through. Never block in a callback; use [`SchedulerDriver::after`] and
+/// [`SchedulerDriver::spawn`] for anything that takes time.
+#[allow(unused_variables)]
+pub trait Scheduler: Sized + Unpin + 'static {
+    /// The master accepted the subscription and assigned `framework_id`.
+    fn registered(
+        &mut self,
+        driver: &mut SchedulerDriver<'_, '_, Self>,
+        framework_id: &FrameworkId,
+        master_info: &MasterInfo,
+    ) {
+    }
+
+    /// The driver re-subscribed (after a master failover or a broken connection).
+    fn reregistered(
+        &mut self,
+        driver: &mut SchedulerDriver<'_, '_, Self>,
+        master_info: &MasterInfo,
+    ) {
+    }
+
+    /// The connection to the master broke; the driver is re-subscribing.
+    fn disconnected(&mut self, driver: &mut SchedulerDriver<'_, '_, Self>) {}
+
+    /// New offers. The default declines them all (default filter).
+    fn resource_offers(&mut self, driver: &mut SchedulerDriver<'_, '_, Self>, offers: Vec<Offer>) {
+        for o in offers {
+            driver.decline(o.id, Filters::default());
+        }
+    }
+
+    /// An offer is no longer valid.
+    fn offer_rescinded(&mut self, driver: &mut SchedulerDriver<'_, '_, Self>, offer_id: &OfferId) {}
+
+    /// A task status update. With implicit acknowledgements (the default) the driver
+    /// acknowledges it after this returns.
+    fn status_update(&mut self, driver: &mut SchedulerDriver<'_, '_, Self>, status: &TaskStatus) {}
+
+    /// Data from an executor.
+    fn framework_message(
+        &mut self,
+        driver: &mut SchedulerDriver<'_, '_, Self>,
+        agent_id: &AgentId,
+        executor_id: &ExecutorId,
+        data: &[u8],
+    ) {
+    }
+
+    /// An agent was removed or became unreachable.
+    fn agent_lost(&mut self, driver: &mut SchedulerDriver<'_, '_, Self>, agent_id: &AgentId) {}
+
+    /// An executor exited with wait status `status`.
+    fn executor_lost(
+        &mut self,
+        driver: &mut SchedulerDriver<'_, '_, Self>,
+        executor_id: &ExecutorId,
+        agent_id: &AgentId,
+        status: i32,
+    ) {
+    }
+
+    /// An unrecoverable error (e.g. the framework was removed); the driver aborts after this.
+    fn error(&mut self, driver: &mut SchedulerDriver<'_, '_, Self>, message: &str) {}
+
+    /// The driver stopped; nothing more will be called.
+    fn stopped(&mut self, reason: &StopReason) {}
+}
+
+/// Where the leading master is. Only a fixed master for now; a ZooKeeper detector will be a
+/// second variant that watches the leader and tells the driver about changes by sending it a
+/// [`NewMasterDetected`] message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MasterDetector {
+    /// A single, fixed master (`--master=host:port`).
+    Standalone(Pid),
+}
+
+impl MasterDetector {
+    /// The master to talk to first, if known.
+    pub fn initial(&self) -> Option<Pid> {
+        match self {
+            MasterDetector::Standalone(pid) => Some(pid.clone()),
+        }
+    }
+}
+
+/// Tells a scheduler driver that the leading master changed (`None`: no leader now). The
+/// seam for leader detection: a detector process sends it to the driver.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewMasterDetected {
+    /// The new leader's PID, as `master@ip:port` text.
+    pub pid: Option<String>,
+}
+libproc::message!(NewMasterDetected, "frameworks.scheduler.NewMasterDetected");
+
+/// Driver settings.
+#[derive(Debug, Clone)]
+pub struct SchedulerConfig {
+    /// Acknowledge each status update after `status_update` returns (Mesos default: true).
+    /// When false the scheduler must call [`SchedulerDriver::acknowledge`].
+    pub implicit_acknowledgements: bool,
+    /// The first registration retry comes within this long.
+    pub registration_backoff: Duration,
+    /// Retries back off (doubling) up to this long.
+    pub registration_backoff_max: Duration,
+    /// Seed for the process id suffix and the backoff jitter.
+    pub seed: u64,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        SchedulerConfig {
+            implicit_acknowledgements: true,
+            registration_backoff: DEFAULT_REGISTRATION_BACKOFF,
+            registration_backoff_max: DEFAULT_REGISTRATION_BACKOFF_MAX,
+            seed: 0,
+        }
+    }
+}
+
+/// Why a driver stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StopReason {
+    /// [`SchedulerDriver::stop`] was called.
+    Stopped {
+        /// Whether the framework stays registered for a failover scheduler.
+        failover: bool,
+    },
+    /// [`SchedulerDriver::abort`] was called.
+    Aborted,
+    /// The master reported an error (the message).
+    Error(String),
+    /// The process was terminated from outside.
+    Terminated,
+}
+
+// ---------------------------------------------------------------------------------------
+// The pure core: (re-)registration.
+// ---------------------------------------------------------------------------------------
+
+/// A subscription request to send to the master.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RegistrationRequest {
+    /// First subscription of a new framework.
+    Register(RegisterFrameworkMessage),
+    /// Subscription with an existing FrameworkID.
+    Reregister(ReregisterFrameworkMessage),
+}
+
+/// What the shell should do after a [`Registration`] event.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RegEffect {
+    /// Link the master (to learn when it goes away).
+    Link(Pid),
+    /// Send the request to the master.
+    Send(Pid, RegistrationRequest),
+    /// Call [`Registration::retry_fired`] after this long.
+    ArmRetry(Duration),
+    /// Cancel the pending retry timer.
+    CancelRetry,
+    /// Tell the scheduler: registered.
+    Registered(FrameworkId, MasterInfo),
+    /// Tell the scheduler: re-registered.
+    Reregistered(MasterInfo),
+    /// Tell the scheduler: disconnected.
+    Disconnected,
+}
+
+/// The registration protocol of the scheduler driver, without I/O.
+#[derive(Debug, Clone)]
+pub struct Registration {
+    framework: FrameworkInfo,
+    master: Option<Pid>,
+    connected: bool,
+    /// Whether the next re-registration is a scheduler failover (a new driver with an id).
+    failover: bool,
+    backoff: Duration,
+    initial: Duration,
+    max: Duration,
+    retry_armed: bool,
+    rng: SplitMix64,
+}
+
+impl Registration {
+    /// A driver for `framework` (with `id` set if it is failing over) that will talk to
+    /// `master`.
+    pub fn new(
+        framework: FrameworkInfo,
+        master: Option<Pid>,
+        config: &SchedulerConfig,
+    ) -> Registration {
+        Registration {
+            failover: framework.id.is_some(),
+            framework,
+            master,
+            connected: false,
+            backoff: config.registration_backoff,
+            initial: config.registration_backoff,
+            max: config
+                .registration_backoff_max
+                .max(config.registration_backoff),
+            retry_armed: false,
+            rng: SplitMix64::new(config.seed ^ 0x5eed_0fba_c0ff),
+        }
+    }
+
+    /// The framework id, once assigned.
+    pub fn framework_id(&self) -> Option<&FrameworkId> {
+        self.framework.id.as_ref()
+    }
+
+    /// The framework info (with its id once assigned).
+    pub fn framework(&self) -> &FrameworkInfo {
+        &self.framework
+    }
+
+    /// Whether the master has (re-)accepted the subscription and the link holds.
+    pub fn connected(&self) -> bool {
+        self.connected
+    }
+
+    /// The master the driver talks to.
+    pub fn master(&self) -> Option<&Pid> {
+        self.master.as_ref()
+    }
+
+    /// Whether `from` is the current master (same id and port; the IP may differ when the
+    /// master listens on every interface).
+    pub fn is_master(&self, from: &Pid) -> bool {
+        self.master.as_ref().is_some_and(|m| {
+            m == from || (m.id() == from.id() && m.addr().port() == from.addr().port())
+        })
+    }
+
+    fn request(&self) -> RegistrationRequest {
+        match self.framework.id {
+            Some(_) => RegistrationRequest::Reregister(ReregisterFrameworkMessage {
+                framework: self.framework.clone(),
+                failover: self.failover,
+            }),
+            None => RegistrationRequest::Register(RegisterFrameworkMessage {
+                framework: self.framework.clone(),
+            }),
+        }
+    }
+
+    fn attempt(&mut self, out: &mut Vec<RegEffect>) {
+        let Some(master) = self.master.clone() else {
+            return;
+        };
+        if self.connected {
+            return;
+        }
+        out.push(RegEffect::Link(master.clone()));
+        out.push(RegEffect::Send(master, self.request()));
+        // Mesos: wait a uniformly random fraction of the current backoff, then double it.
+        let delay = self
+            .backoff
+            .mul_f64(self.rng.next_f64())
+            .max(Duration::from_millis(1));
+        self.backoff = (self.backoff * 2).min(self.max);
+        self.retry_armed = true;
+        out.push(RegEffect::ArmRetry(delay));
+    }
+
+    /// The driver starts: subscribe.
+    pub fn start(&mut self) -> Vec<RegEffect> {
+        let mut out = Vec::new();
+        self.attempt(&mut out);
+        out
+    }
+
+    /// The retry timer fired: subscribe again unless connected.
+    pub fn retry_fired(&mut self) -> Vec<RegEffect> {
+        self.retry_armed = false;
+        let mut out = Vec::new();
+        self.attempt(&mut out);
+        out
+    }
+
+    fn cancel_retry(&mut self, out: &mut Vec<RegEffect>) {
+        if self.retry_armed {
+            self.retry_armed = false;
+            out.push(RegEffect::CancelRetry);
+        }
+    }
+
+    /// `FrameworkRegisteredMessage` arrived from `from`.
+    pub fn registered(
+        &mut self,
+        from: &Pid,
+        framework_id: FrameworkId,
+        master_info: MasterInfo,
+    ) -> Vec<RegEffect> {
+        let mut out = Vec::new();
+        if self.connected || !self.is_master(from) {
+            return out;
+        }
+        self.framework.id = Some(framework_id.clone());
+        self.connected = true;
+        self.failover = false;
+        self.backoff = self.initial;
+        self.cancel_retry(&mut out);
+        out.push(RegEffect::Registered(framework_id, master_info));
+        out
+    }
+
+    /// `FrameworkReregisteredMessage` arrived from `from`.
+    pub fn reregistered(
+        &mut self,
+        from: &Pid,
+        framework_id: FrameworkId,
+        master_info: MasterInfo,
+    ) -> Vec<RegEffect> {
+        let mut out = Vec::new();
+        if self.connected
+            || !self.is_master(from)
+            || self.framework.id.as_ref() != Some(&framework_id)
+        {
+            return out;
+        }
+        self.connected = true;
+        self.failover = false;
+        self.backoff = self.initial;
+        self.cancel_retry(&mut out);
+        out.push(RegEffect::Reregistered(master_info));
+        out
+    }
+
+    /// A linked process exited (or its connection broke).
+    pub fn exited(&mut self, pid: &Pid) -> Vec<RegEffect> {
+        let mut out = Vec::new();
+        if self.master.as_ref() != Some(pid) {
+            return out;
+        }
+        if self.connected {
+            self.connected = false;
+            self.backoff = self.initial;
+            out.push(RegEffect::Disconnected);
+        }
+        if !self.retry_armed {
+            self.attempt(&mut out);
+        }
+        out
+    }
+
+    /// The detector reports a (possibly) new leading master.
+    pub fn master_detected(&mut self, master: Option<Pid>) -> Vec<RegEffect> {
+        let mut out = Vec::new();
+        if master == self.master {
+            return out;
+        }
+        if self.connected {
+            self.connected = false;
+            out.push(RegEffect::Disconnected);
+        }
+        self.master = master;
+        self.backoff = self.initial;
+        self.cancel_retry(&mut out);
+        self.attempt(&mut out);
+        out
+    }
+
+    /// The acknowledgement for `update`, if it needs one (it carries a uuid) and the
+    /// framework has an id.
+    pub fn ack_for(&self, update: &StatusUpdate) -> Option<StatusUpdateAcknowledgementMessage> {
+        ack_message(
+            self.framework.id.as_ref()?,
+            &update.status,
+            update.agent_id.as_ref(),
+        )
+    }
+}
+
+fn ack_message(
+    framework_id: &FrameworkId,
+    status: &TaskStatus,
+    agent_id: Option<&AgentId>,
+) -> Option<StatusUpdateAcknowledgementMessage> {
+    let uuid = status.uuid?;
+    let agent_id = agent_id.or(status.agent_id.as_ref())?.clone();
+    Some(StatusUpdateAcknowledgementMessage {
+        agent_id,
+        framework_id: framework_id.clone(),
+        task_id: status.task_id.clone(),
+        uuid,
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// The shell: the libproc process and the handle callbacks get.
+// ---------------------------------------------------------------------------------------
+
+/// Driver state besides the user's scheduler.
+struct DriverCore {
+    reg: Registration,
+    config: SchedulerConfig,
+    retry_timer: Option<TimerId>,
+    /// The implicit acknowledgement of the update being delivered right now.
+    pending_ack: Option<StatusUpdateAcknowledgementMessage>,
+    /// Set once stop/abort ran; the process then ignores everything.
+    stop_reason: Option<StopReason>,
+    stop_tx: Option<oneshot::Sender<StopReason>>,
+}
+
+/// The libproc process hosting a [`Scheduler`].
+pub struct SchedulerProcess<S: Scheduler> {
+    scheduler: S,
+    core: DriverCore,
+}
+
+/// The scheduler's handle on the driver inside a callback: the Mesos driver calls, timers,
+/// and the underlying process context.
+pub struct SchedulerDriver<'a, 'c, S: Scheduler> {
+    ctx: &'a mut Ctx<'c, SchedulerProcess<S>>,
+    core: &'a mut DriverCore,
+}
+
+impl<S: Scheduler> SchedulerProcess<S> {
+    /// A driver process for `scheduler`, subscribing `framework` with the master `detector`
+    /// finds.
+    pub fn new(
+        detector: MasterDetector,
+        framework: FrameworkInfo,
+        scheduler: S,
+        config: SchedulerConfig,
+    ) -> Self {
+        SchedulerProcess {
+            scheduler,
+            core: DriverCore {
+                reg: Registration::new(framework, detector.initial(), &config),
+                config,
+                retry_timer: None,
+                pending_ack: None,
+                stop_reason: None,
+                stop_tx: None,
+            },
+        }
+    }
+
+    /// The user's scheduler (for tests and inspection through [`ProcessRef::call`]).
+    pub fn scheduler(&self) -> &S {
+        &self.scheduler
+    }
+
+    /// The user's scheduler, mutably.
+    pub fn scheduler_mut(&mut self) -> &mut S {
+        &mut self.scheduler
+    }
+
+    /// The registration state.
+    pub fn registration(&self) -> &Registration {
+        &self.core.reg
+    }
+
+    /// Runs `f` with the user's object and a driver handle, as a callback would (for code
+    /// outside the callbacks, e.g. through [`ProcessRef::call`]).
+    pub fn with_driver<R>(
+        &mut self,
+        ctx: &mut Ctx<'_, Self>,
+        f: impl FnOnce(&mut S, &mut SchedulerDriver<'_, '_, S>) -> R,
+    ) -> R {
+        let SchedulerProcess { scheduler, core } = self;
+        let mut d = SchedulerDriver { ctx, core };
+        f(scheduler, &mut d)
+    }
+
+    fn active(&self) -> bool {
+        self.core.stop_reason.is_none()
+    }
+
+    fn apply(&mut self, ctx: &mut Ctx<'_, Self>, effects: Vec<RegEffect>) {
+        for e in effects {
+            match e {
+                RegEffect::Link(pid) => ctx.link(&pid),
+                RegEffect::Send(to, RegistrationRequest::Register(m)) => {
+                    tracing::info!(master = %to, framework = %m.framework.name, "registering framework");
+                    ctx.send(&to, m)
+                }
+                RegEffect::Send(to, RegistrationRequest::Reregister(m)) => {
+                    tracing::info!(master = %to, framework_id = ?m.framework.id, "re-registering framework");
+                    ctx.send(&to, m)
+                }
+                RegEffect::ArmRetry(d) => {
+                    if let Some(t) = self.core.retry_timer.take() {
+                        ctx.cancel(t);
+                    }
+                    self.core.retry_timer = Some(ctx.after(d, |me: &mut Self, ctx| {
+                        me.core.retry_timer = None;
+                        if me.active() {
+                            let effects = me.core.reg.retry_fired();
+                            me.apply(ctx, effects);
+                        }
+                    }));
+                }
+                RegEffect::CancelRetry => {
+                    if let Some(t) = self.core.retry_timer.take() {
+                        ctx.cancel(t);
+                    }
+                }
+                RegEffect::Registered(id, info) => {
+                    tracing::info!(framework_id = %id, "framework registered");
+                    self.with_driver(ctx, |s, d| s.registered(d, &id, &info));
+                }
+                RegEffect::Reregistered(info) => {
+                    tracing::info!(framework_id = ?self.core.reg.framework_id(), "framework re-registered");
+                    self.with_driver(ctx, |s, d| s.reregistered(d, &info));
+                }
+                RegEffect::Disconnected => {
+                    tracing::warn!("disconnected from the master");
+                    self.with_driver(ctx, |s, d| s.disconnected(d));
+                }
+            }
+            if !self.active() {
+                return;
+            }
+        }
+    }
+
+    /// Whether a master message should be handled: the driver runs, is connected, and the
+    /// sender is the master.
+    fn accepts_from_master(&self, from: &Pid, what: &str) -> bool {
+        if !self.active() {
+            return false;
+        }
+        if !self.core.reg.connected() || !self.core.reg.is_master(from) {
+            tracing::debug!(%from, what, "ignoring message: not connected or not from the master");
+            return false;
+        }
+        true
+    }
+}
+
+impl<S: Scheduler> Process for SchedulerProcess<S> {
+    fn install(h: &mut Handlers<Self>) {
+        h.on(
+            |me: &mut Self, ctx: &mut Ctx<Self>, from: Pid, m: FrameworkRegisteredMessage| {
+                if me.active() {
+                    let effects = me.core.reg.registered(&from, m.framework_id, m.master_info);
+                    me.apply(ctx, effects);
+                }
+            },
+        );
+        h.on(
+            |me: &mut Self, ctx: &mut Ctx<Self>, from: Pid, m: FrameworkReregisteredMessage| {
+                if me.active() {
+                    let effects = me
+                        .core
+                        .reg
+                        .reregistered(&from, m.framework_id, m.master_info);
+                    me.apply(ctx, effects);
+                }
+            },
+        );
+        h.on(
+            |me: &mut Self, ctx: &mut Ctx<Self>, _from: Pid, m: NewMasterDetected| {
+                if me.active() {
+                    let pid = proto::messages::parse_pid(&m.pid);
+                    let effects = me.core.reg.master_detected(pid);
+                    me.apply(ctx, effects);
+                }
+            },
+        );
+        h.on(
+            |me: &mut Self, ctx: &mut Ctx<Self>, from: Pid, m: ResourceOffersMessage| {
+                if me.accepts_from_master(&from, "offers") {
+                    me.with_driver(ctx, |s, d| s.resource_offers(d, m.offers));
+                }
+            },
+        );
+        h.on(
+            |me: &mut Self, ctx: &mut Ctx<Self>, from: Pid, m: RescindResourceOfferMessage| {
+                if me.accepts_from_master(&from, "rescind") {
+                    me.with_driver(ctx, |s, d| s.offer_rescinded(d, &m.offer_id));
+                }
+            },
+        );
+        h.on(
+            |me: &mut Self, ctx: &mut Ctx<Self>, from: Pid, m: StatusUpdateMessage| {
+                if !me.accepts_from_master(&from, "status update") {
+                    return;
+                }
+                let mut status = m.update.status.clone();
+                if status.agent_id.is_none() {
+                    status.agent_id = m.update.agent_id.clone();
+                }
+                if me.core.config.implicit_acknowledgements {
+                    me.core.pending_ack = me.core.reg.ack_for(&m.update);
+                }
+                me.with_driver(ctx, |s, d| s.status_update(d, &status));
+                // Acknowledge after the callback (unless it aborted; `stop` sends it itself).
+                if let (Some(ack), Some(master)) =
+                    (me.core.pending_ack.take(), me.core.reg.master())
+                {
+                    if me.active() {
+                        ctx.send(master, ack);
+                    }
+                }
+            },
+        );
+        h.on(
+            |me: &mut Self, ctx: &mut Ctx<Self>, from: Pid, m: ExecutorToFrameworkMessage| {
+                if me.accepts_from_master(&from, "framework message") {
+                    me.with_driver(ctx, |s, d| {
+                        s.framework_message(d, &m.agent_id, &m.executor_id, &m.data)
+                    });
+                }
+            },
+        );
+        h.on(
+            |me: &mut Self, ctx: &mut Ctx<Self>, from: Pid, m: LostSlaveMessage| {
+                if me.accepts_from_master(&from, "lost agent") {
+                    me.with_driver(ctx, |s, d| s.agent_lost(d, &m.agent_id));
+                }
+            },
+        );
+        h.on(
+            |me: &mut Self, ctx: &mut Ctx<Self>, from: Pid, m: ExitedExecutorMessage| {
+                if me.accepts_from_master(&from, "exited executor") {
+                    me.with_driver(ctx, |s, d| {
+                        s.executor_lost(d, &m.executor_id, &m.agent_id, m.status)
+                    });
+                }
+            },
+        );
+        h.on(
+            |me: &mut Self, ctx: &mut Ctx<Self>, from: Pid, m: FrameworkErrorMessage| {
+                if !me.active() || !me.core.reg.is_master(&from) {
+                    return;
+                }
+                tracing::error!(message = %m.message, "framework error from the master; aborting");
+                me.with_driver(ctx, |s, d| s.error(d, &m.message));
+                if me.active() {
+                    me.core.stop_reason = Some(StopReason::Error(m.message));
+                    ctx.stop();
+                }
+            },
+        );
+    }
+
+    fn started(&mut self, ctx: &mut Ctx<'_, Self>) {
+        let effects = self.core.reg.start();
+        self.apply(ctx, effects);
+    }
+
+    fn exited(&mut self, ctx: &mut Ctx<'_, Self>, pid: Pid) {
+        if self.active() {
+            let effects = self.core.reg.exited(&pid);
+            self.apply(ctx, effects);
+        }
+    }
+
+    fn stopped(&mut self) {
+        let reason = self
+            .core
+            .stop_reason
+            .take()
+            .unwrap_or(StopReason::Terminated);
+        self.scheduler.stopped(&reason);
+        if let Some(tx) = self.core.stop_tx.take() {
+            let _ = tx.send(reason);
+        }
+    }
+}
+
+impl<'c, S: Scheduler> SchedulerDriver<'_, 'c, S> {
+    /// The underlying process context.
+    pub fn ctx(&mut self) -> &mut Ctx<'c, SchedulerProcess<S>> {
+        self.ctx
+    }
+}
+
+impl<S: Scheduler> SchedulerDriver<'_, '_, S> {
+    /// The framework's id, once registered.
+    pub fn framework_id(&self) -> Option<&FrameworkId> {
+        self.core.reg.framework_id()
+    }
+
+    /// The framework info the driver subscribed with.
+    pub fn framework_info(&self) -> &FrameworkInfo {
+        self.core.reg.framework()
+    }
+
+    /// Whether the driver is connected to a master.
+    pub fn connected(&self) -> bool {
+        self.core.reg.connected()
+    }
+
+    /// The master the driver talks to.
+    pub fn master(&self) -> Option<&Pid> {
+        self.core.reg.master()
+    }
+
+    /// The driver's own PID.
+    pub fn pid(&self) -> &Pid {
+        self.ctx.pid()
+    }
+
+    /// The node the driver runs on.
+    pub fn node(&self) -> &Node {
+        self.ctx.node()
+    }
+
+    /// Sends `msg` to the master if connected and registered; returns whether it was sent.
+    fn to_master<M: libproc::Message>(
+        &self,
+        what: &str,
+        msg: impl FnOnce(FrameworkId) -> M,
+    ) -> bool {
+        match (
+            self.core.reg.connected(),
+            self.core.reg.master(),
+            self.core.reg.framework_id(),
+        ) {
+            (true, Some(master), Some(id)) if self.core.stop_reason.is_none() => {
+                self.ctx.send(master, msg(id.clone()));
+                true
+            }
+            _ => {
+                tracing::warn!(what, "not connected to a master; dropping the call");
+                false
+            }
+        }
+    }
+
+    /// Accepts offers with operations (all offers from one agent).
+    pub fn accept(
+        &mut self,
+        offer_ids: Vec<OfferId>,
+        operations: Vec<OfferOperation>,
+        filters: Filters,
+    ) {
+        let lost: Vec<TaskId> = operations
+            .iter()
+            .flat_map(|op| match op {
+                OfferOperation::Launch { task_infos } => {
+                    task_infos.iter().map(|t| t.task_id.clone()).collect()
+                }
+                OfferOperation::LaunchGroup { tasks, .. } => {
+                    tasks.iter().map(|t| t.task_id.clone()).collect()
+                }
+                _ => Vec::new(),
+            })
+            .collect();
+        let sent = self.to_master("accept", |framework_id| AcceptOffersMessage {
+            framework_id,
+            offer_ids,
+            operations,
+            filters,
+        });
+        if !sent && self.core.stop_reason.is_none() {
+            // Mesos: tasks launched while disconnected are reported TASK_LOST at once.
+            for task_id in lost {
+                let status = TaskStatus::new(task_id, TaskState::Lost)
+                    .with_message("Master disconnected")
+                    .with_source(Source::Master)
+                    .with_reason(Reason::MasterDisconnected);
+                self.ctx
+                    .after(Duration::ZERO, move |me: &mut SchedulerProcess<S>, ctx| {
+                        if me.active() {
+                            me.with_driver(ctx, |s, d| s.status_update(d, &status));
+                        }
+                    });
+            }
+        }
+    }
+
+    /// Launches `tasks` on the offers (Mesos `launchTasks`: ACCEPT with one LAUNCH).
+    pub fn launch(&mut self, offer_ids: Vec<OfferId>, tasks: Vec<TaskInfo>, filters: Filters) {
+        self.accept(
+            offer_ids,
+            vec![OfferOperation::Launch { task_infos: tasks }],
+            filters,
+        );
+    }
+
+    /// Declines an offer; its resources are withheld for `filters.refuse_seconds`.
+    pub fn decline(&mut self, offer_id: OfferId, filters: Filters) {
+        self.to_master("decline", |framework_id| DeclineOffersMessage {
+            framework_id,
+            offer_ids: vec![offer_id],
+            filters,
+        });
+    }
+
+    /// Asks the master to kill a task.
+    pub fn kill(&mut self, task_id: TaskId) {
+        self.to_master("kill", |framework_id| KillTaskMessage {
+            framework_id,
+            task_id,
+            kill_policy: None,
+        });
+    }
+
+    /// Acknowledges a status update explicitly (only with implicit acknowledgements off).
+    pub fn acknowledge(&mut self, status: &TaskStatus) {
+        if self.core.config.implicit_acknowledgements {
+            tracing::warn!(task = %status.task_id, "explicit acknowledge ignored: implicit acknowledgements are on");
+            return;
+        }
+        let Some(id) = self.core.reg.framework_id() else {
+            return;
+        };
+        if let Some(ack) = ack_message(id, status, None) {
+            self.to_master("acknowledge", |_| ack);
+        }
+    }
+
+    /// Asks for the latest state of `statuses`' tasks (empty: all tasks).
+    pub fn reconcile(&mut self, statuses: Vec<TaskStatus>) {
+        self.to_master("reconcile", |framework_id| ReconcileTasksMessage {
+            framework_id,
+            statuses,
+        });
+    }
+
+    /// Clears offer filters and asks for offers again.
+    pub fn revive(&mut self) {
+        self.to_master("revive", |framework_id| ReviveOffersMessage {
+            framework_id,
+            roles: Vec::new(),
+        });
+    }
+
+    /// Asks the master to stop sending offers.
+    pub fn suppress(&mut self) {
+        self.to_master("suppress", |framework_id| SuppressOffersMessage {
+            framework_id,
+            roles: Vec::new(),
+        });
+    }
+
+    /// Sends opaque data to an executor (through the master).
+    pub fn message(&mut self, agent_id: AgentId, executor_id: ExecutorId, data: Vec<u8>) {
+        self.to_master("message", |framework_id| FrameworkToExecutorMessage {
+            agent_id,
+            framework_id,
+            executor_id,
+            data,
+        });
+    }
+
+    /// Stops the driver. Without `failover` the framework is unregistered (its tasks are
+    /// killed); with it the framework stays for a failover scheduler to take over.
+    pub fn stop(&mut self, failover: bool) {
+        if self.core.stop_reason.is_some() {
+            return;
+        }
+        // The update being delivered is acknowledged before the framework goes away.
+        if let Some(ack) = self.core.pending_ack.take() {
+            self.to_master("acknowledge", |_| ack);
+        }
+        if !failover {
+            self.to_master("unregister", |framework_id| UnregisterFrameworkMessage {
+                framework_id,
+            });
+        }
+        self.core.stop_reason = Some(StopReason::Stopped { failover });
+        self.ctx.stop();
+    }
+
+    /// Stops the driver without telling the master anything.
+    pub fn abort(&mut self) {
+        if self.core.stop_reason.is_none() {
+            self.core.pending_ack = None;
+            self.core.stop_reason = Some(StopReason::Aborted);
+            self.ctx.stop();
+        }
+    }
+
+    /// Runs `f` on the scheduler after `d` (for the framework's own retries and deadlines).
+    pub fn after(
+        &mut self,
+        d: Duration,
+        f: impl FnOnce(&mut S, &mut SchedulerDriver<'_, '_, S>) + 'static,
+    ) -> TimerId {
+        self.ctx.after(d, move |me: &mut SchedulerProcess<S>, ctx| {
+            if me.active() {
+                me.with_driver(ctx, f);
+            }
+        })
+    }
+
+    /// Cancels a timer set with [`after`](Self::after) or [`spawn`](Self::spawn).
+    pub fn cancel(&mut self, timer: TimerId) -> bool {
+        self.ctx.cancel(timer)
+    }
+
+    /// Runs `fut`, then `then` on the scheduler with its output.
+    pub fn spawn<F, T>(
+        &mut self,
+        fut: F,
+        then: impl FnOnce(&mut S, &mut SchedulerDriver<'_, '_, S>, T) + 'static,
+    ) -> TimerId
+    where
+        F: Future<Output = T> + 'static,
+        T: 'static,
+    {
+        self.ctx
+            .spawn(fut, move |me: &mut SchedulerProcess<S>, ctx, out| {
+                if me.active() {
+                    me.with_driver(ctx, |s, d| then(s, d, out));
+                }
+            })
+    }
+}
+
+/// A running driver: its process and a way to wait until it stops.
+pub struct SchedulerHandle<S: Scheduler> {
+    /// The driver process (use [`ProcessRef::call`] to inspect the scheduler).
+    pub process: ProcessRef<SchedulerProcess<S>>,
+    stopped: oneshot::Receiver<StopReason>,
+}
+
+impl<S: Scheduler> SchedulerHandle<S> {
+    /// The driver's PID.
+    pub fn pid(&self) -> &Pid {
+        self.process.pid()
+    }
+
+    /// Waits until the driver stops and says why.
+    pub async fn stopped(self) -> StopReason {
+        self.stopped.await.unwrap_or(StopReason::Terminated)
+    }
+}
+
+/// Starts a driver for `scheduler` on `node`, subscribing `framework` with the fixed
+/// `master`, with default settings.
+pub fn run<S: Scheduler>(
+    node: &Node,
+    master: Pid,
+    framework: FrameworkInfo,
+    scheduler: S,
+) -> Result<SchedulerHandle<S>, SpawnError> {
+    run_with(
+        node,
+        MasterDetector::Standalone(master),
+        framework,
+        scheduler,
+        SchedulerConfig::default(),
+    )
+}
+
+/// Starts a driver with a detector and settings. The process id is `scheduler-<suffix>`,
+/// the suffix drawn from `config.seed`.
+pub fn run_with<S: Scheduler>(
+    node: &Node,
+    detector: MasterDetector,
+    framework: FrameworkInfo,
+    scheduler: S,
+    config: SchedulerConfig,
+) -> Result<SchedulerHandle<S>, SpawnError> {
+    let mut rng = SplitMix64::new(config.seed);
+    let mut id = format!("scheduler-{:016x}", rng.next_u64());
+    // A second driver with the same seed on one node gets a fresh suffix.
+    while node.processes().iter().any(|p| p.id() == id) {
+        id = format!("scheduler-{:016x}", rng.next_u64());
+    }
+    let (tx, rx) = oneshot::channel();
+    let mut process = SchedulerProcess::new(detector, framework, scheduler, config);
+    process.core.stop_tx = Some(tx);
+    let process = node.spawn(&id, process)?;
+    Ok(SchedulerHandle {
+        process,
+        stopped: rx,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    fn master() -> Pid {
+        "master@127.0.0.1:5050".parse().unwrap()
+    }
+
+    fn info() -> MasterInfo {
+        MasterInfo::new("m1", Ipv4Addr::LOCALHOST, 5050, "localhost", "test")
+    }
+
+    fn reg(id: Option<&str>) -> Registration {
+        let mut f = FrameworkInfo::new("fw", "u");
+        f.id = id.map(FrameworkId::from);
+        Registration::new(f, Some(master()), &SchedulerConfig::default())
+    }
+
+    fn retry_delay(effects: &[RegEffect]) -> Duration {
+        effects
+            .iter()
+            .find_map(|e| match e {
+                RegEffect::ArmRetry(d) => Some(*d),
+                _ => None,
+            })
+            .expect("a retry is armed")
+    }
+
+    #[test]
+    fn registers_then_retries_with_growing_capped_backoff() {
+        let mut r = reg(None);
+        let e = r.start();
+        assert!(matches!(
+            &e[1],
+            RegEffect::Send(_, RegistrationRequest::Register(_))
+        ));
+        assert!(retry_delay(&e) <= Duration::from_secs(2));
+        let mut caps = Vec::new();
+        for _ in 0..10 {
+            let e = r.retry_fired();
+            caps.push(retry_delay(&e));
+        }
+        assert!(caps.iter().all(|d| *d <= Duration::from_secs(60)));
+        assert!(caps[1] <= Duration::from_secs(8));
+        // Registered: the retry is cancelled and the id kept.
+        let e = r.registered(&master(), "F1".into(), info());
+        assert_eq!(
+            e,
+            vec![
+                RegEffect::CancelRetry,
+                RegEffect::Registered("F1".into(), info())
+            ]
+        );
+        assert!(r.connected());
+        // A duplicate is ignored.
+        assert!(r.registered(&master(), "F1".into(), info()).is_empty());
+    }
+
+    #[test]
+    fn replies_from_strangers_are_ignored() {
+        let mut r = reg(None);
+        r.start();
+        let stranger: Pid = "other@127.0.0.1:1".parse().unwrap();
+        assert!(r.registered(&stranger, "F1".into(), info()).is_empty());
+        assert!(!r.connected());
+    }
+
+    #[test]
+    fn master_exit_disconnects_and_reregisters_with_the_id() {
+        let mut r = reg(None);
+        r.start();
+        r.registered(&master(), "F1".into(), info());
+        let e = r.exited(&master());
+        assert_eq!(e[0], RegEffect::Disconnected);
+        match &e[2] {
+            RegEffect::Send(_, RegistrationRequest::Reregister(m)) => {
+                assert_eq!(m.framework.id, Some("F1".into()));
+                assert!(!m.failover);
+            }
+            other => panic!("{other:?}"),
+        }
+        // Another exit while retrying does not stack retries or repeat `disconnected`.
+        assert!(r.exited(&master()).is_empty());
+        let e = r.reregistered(&master(), "F1".into(), info());
+        assert_eq!(
+            e,
+            vec![RegEffect::CancelRetry, RegEffect::Reregistered(info())]
+        );
+        // An unrelated pid's exit means nothing.
+        assert!(r.exited(&"x@127.0.0.1:2".parse().unwrap()).is_empty());
+    }
+
+    #[test]
+    fn a_driver_with_an_id_fails_over() {
+        let mut r = reg(Some("F9"));
+        match &r.start()[1] {
+            RegEffect::Send(_, RegistrationRequest::Reregister(m)) => assert!(m.failover),
+            other => panic!("{other:?}"),
+        }
+        // A reregistered for another framework is ignored.
+        assert!(r.reregistered(&master(), "F1".into(), info()).is_empty());
+    }
+
+    #[test]
+    fn new_master_moves_the_subscription() {
+        let mut r = reg(None);
+        r.start();
+        r.registered(&master(), "F1".into(), info());
+        let m2: Pid = "master@127.0.0.2:5050".parse().unwrap();
+        let e = r.master_detected(Some(m2.clone()));
+        assert_eq!(e[0], RegEffect::Disconnected);
+        assert!(e.contains(&RegEffect::Link(m2.clone())));
+        assert_eq!(r.master(), Some(&m2));
+        assert!(r.master_detected(Some(m2)).is_empty());
+        let e = r.master_detected(None);
+        assert_eq!(e, vec![RegEffect::CancelRetry]);
+    }
+
+    #[test]
+    fn acks_need_a_uuid_and_an_agent() {
+        let mut r = reg(None);
+        r.start();
+        r.registered(&master(), "F1".into(), info());
+        let status = TaskStatus::new("t".into(), TaskState::Running);
+        let mut u = StatusUpdate {
+            framework_id: "F1".into(),
+            executor_id: None,
+            agent_id: Some("S1".into()),
+            status,
+            timestamp: 0.0,
+            latest_state: None,
+        };
+        assert_eq!(r.ack_for(&u), None);
+        u.status.uuid = Some(proto::StatusUuid::from_u128(5));
+        let ack = r.ack_for(&u).unwrap();
+        assert_eq!((ack.agent_id.as_str(), ack.task_id.as_str()), ("S1", "t"));
+        assert_eq!(ack.uuid, proto::StatusUuid::from_u128(5));
+        u.agent_id = None;
+        assert_eq!(r.ack_for(&u), None);
+    }
+}
