@@ -1,17 +1,40 @@
 #!/usr/bin/env bash
-# Brings up a local node and runs something on it. Until mesos-local lands this is the
-# libproc demo: two OS processes exchanging typed messages over TCP, plus the HTTP
-# endpoints both serve on their one port.
+# Brings up a local cluster (mesos-local: a master and 2 agents on one port), runs a task
+# on it with mesos-execute, and shows the task in /master/state. The cluster stops when
+# the script ends; KEEP=1 leaves it running (stop it with: pkill mesos-local).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --quiet -p libproc --bins
-bin=target/debug/libproc-node
-port=${PORT:-5099}
-"$bin" serve --listen=127.0.0.1:$port > /tmp/libproc-serve.out 2>&1 &
-server=$!
-trap 'kill $server 2>/dev/null || true' EXIT
-for _ in $(seq 50); do grep -q listening /tmp/libproc-serve.out && break; sleep 0.1; done
-echo "server: $(cat /tmp/libproc-serve.out)"
-"$bin" ping --to=echo@127.0.0.1:$port --count=3
-echo "GET /echo/hello:        $(curl -s http://127.0.0.1:$port/echo/hello)"
-echo "GET /metrics/snapshot:  $(curl -s http://127.0.0.1:$port/metrics/snapshot | head -c 300)..."
+port=${PORT:-5050}
+work=${WORK_DIR:-/tmp/mesos-local-demo}
+
+echo "== building"
+cargo build --quiet --workspace --bins
+bin=target/debug
+
+echo "== starting mesos-local on 127.0.0.1:$port (logs: $work/mesos-local.log)"
+mkdir -p "$work"
+"$bin/mesos-local" --num_slaves=2 --port="$port" --work_dir="$work" \
+  --resources='cpus:2;mem:2048;disk:4096;ports:[31000-32000]' >"$work/mesos-local.log" 2>&1 &
+cluster=$!
+if [ "${KEEP:-0}" != 1 ]; then trap 'kill $cluster 2>/dev/null || true' EXIT; fi
+for _ in $(seq 100); do
+  n=$(curl -sf "http://127.0.0.1:$port/master/state" | grep -o '"activated_slaves":[0-9]*' | cut -d: -f2 || true)
+  [ "${n:-0}" = 2 ] && break
+  sleep 0.1
+done
+
+echo "== mesos-execute --name=hello --command='echo hello from a task; uname -n'"
+"$bin/mesos-execute" --master="127.0.0.1:$port" --name=hello --command='echo hello from a task; uname -n'
+
+echo "== the task in /master/state"
+curl -s "http://127.0.0.1:$port/master/state" | python3 -c '
+import json, sys
+s = json.load(sys.stdin)
+print("leader:", s["leader"], "| agents:", s["activated_slaves"])
+for f in s["frameworks"] + s["completed_frameworks"]:
+    for t in f.get("tasks", []) + f.get("completed_tasks", []):
+        print("framework %-28s task %-6s %s" % (f["name"], t["id"], t["state"]))
+'
+echo "== its sandbox stdout"
+cat "$(find "$work" -path '*executors/hello/runs/*' -name stdout | head -1)"
+[ "${KEEP:-0}" = 1 ] && echo "mesos-local keeps running on 127.0.0.1:$port (pkill mesos-local to stop)"

@@ -62,22 +62,12 @@ pub fn listen_addr_for(peer: SocketAddr) -> SocketAddr {
 
 /// Logs to stderr with `RUST_LOG`-style filtering (default `default_level`).
 pub fn init_logging(default_level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+    libproc::logging::init(default_level);
 }
 
 /// Logs to stdout (the command executor keeps stderr for the task's own output).
 pub fn init_logging_stdout(default_level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stdout)
-        .try_init();
+    libproc::logging::init_stdout(default_level);
 }
 
 /// Seconds since the Unix epoch (for display timestamps).

@@ -4,6 +4,7 @@
 pub mod filter;
 pub mod flags;
 pub mod http;
+pub mod logging;
 pub mod message;
 pub mod metrics;
 pub mod node;

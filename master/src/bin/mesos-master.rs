@@ -31,12 +31,7 @@ fn main() -> ExitCode {
         }
     };
     let default_level = if config.quiet { "warn" } else { "info" };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    libproc::logging::init(default_level);
 
     // The master id only needs to differ between runs: seed it from the time and our pid.
     let nanos = std::time::SystemTime::now()

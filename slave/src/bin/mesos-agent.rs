@@ -11,13 +11,7 @@ use libproc::flags::{Flags, FlagsError};
 use libproc::{Node, NodeConfig};
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    libproc::logging::init("info");
     let flags = match Flags::parse(
         "mesos-agent",
         slave::config::FLAGS,

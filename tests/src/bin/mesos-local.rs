@@ -66,12 +66,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    libproc::logging::init("info");
     actix::System::new().block_on(async move {
         let node = match Node::bind(NodeConfig::new(addr)).await {
             Ok(n) => n,
