@@ -30,7 +30,10 @@ use proto::{FrameworkCapability, KillPolicy, StatusUuid, TaskId, TaskInfo, TaskS
 /// Mesos's command executor default kill grace period.
 const DEFAULT_KILL_GRACE: Duration = Duration::from_secs(3);
 /// How long to wait for the agent to acknowledge the terminal update before exiting anyway.
-const TERMINAL_ACK_TIMEOUT: Duration = Duration::from_secs(2);
+/// The agent acknowledges as soon as it has the update, so this only runs out when the
+/// agent is gone or badly overloaded; exiting earlier would race the update: the agent
+/// could see the executor's exit before the update and fail a task that finished.
+const TERMINAL_ACK_TIMEOUT: Duration = Duration::from_secs(30);
 /// Lines of the task's stderr put in a failure message.
 const STDERR_TAIL_LINES: usize = 10;
 
