@@ -3,8 +3,11 @@
 //! * [`procs`]: multi-process clusters from the built binaries (`mesos-master`,
 //!   `mesos-agent`, frameworks), each a real OS process on loopback, killed when the
 //!   handle drops.
+//! * [`testkit`]: helpers for the integration suites (scratch dirs, a multi-process
+//!   cluster, bounded waits on children, process-group checks).
 //! * [`local`]: the in-process cluster — a master and N agents on one libproc node —
 //!   that `mesos-local` runs and that in-process tests drive with filters and a clock.
 
 pub mod local;
 pub mod procs;
+pub mod testkit;

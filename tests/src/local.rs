@@ -78,7 +78,10 @@ impl LocalCluster {
             .map_err(|e| LocalError::Agent(0, e.to_string()))?;
         let mut agents = Vec::new();
         for i in 1..=config.num_agents {
-            let mut a = AgentConfig::new(master.pid().clone(), config.work_dir.join(format!("agent-{i}")));
+            let mut a = AgentConfig::new(
+                master.pid().clone(),
+                config.work_dir.join(format!("agent-{i}")),
+            );
             if let Some(r) = &config.agent_resources {
                 a.resources = r.clone();
             }

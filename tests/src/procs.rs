@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 pub fn bin_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap_or_default();
     let mut dir = exe.parent().map(PathBuf::from).unwrap_or_default();
-    // Test executables live in target/<profile>/deps.
-    if dir.ends_with("deps") {
+    // Test executables live in target/<profile>/deps, examples in target/<profile>/examples.
+    if dir.ends_with("deps") || dir.ends_with("examples") {
         dir.pop();
     }
     dir
@@ -43,7 +43,12 @@ pub struct Proc {
 
 impl Proc {
     /// Starts `program` with `args`, stdout and stderr into `log_dir/<name>.log`.
-    pub fn start(name: &str, program: &str, args: &[String], log_dir: &std::path::Path) -> std::io::Result<Proc> {
+    pub fn start(
+        name: &str,
+        program: &str,
+        args: &[String],
+        log_dir: &std::path::Path,
+    ) -> std::io::Result<Proc> {
         std::fs::create_dir_all(log_dir)?;
         let log = log_dir.join(format!("{name}.log"));
         let out = std::fs::File::create(&log)?;
@@ -113,12 +118,16 @@ pub async fn wait_http(addr: SocketAddr, path: &str, limit: Duration) -> Result<
         // Polling a process we do not control: there is no event to wait for.
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    Err(format!("GET {path} on {addr} did not answer 200 within {limit:?}; last: {last}"))
+    Err(format!(
+        "GET {path} on {addr} did not answer 200 within {limit:?}; last: {last}"
+    ))
 }
 
 /// `GET path` as JSON.
 pub async fn get_json(addr: SocketAddr, path: &str) -> Result<serde_json::Value, String> {
-    let (status, body) = libproc::testing::http_get(addr, path).await.map_err(|e| e.to_string())?;
+    let (status, body) = libproc::testing::http_get(addr, path)
+        .await
+        .map_err(|e| e.to_string())?;
     if status != 200 {
         return Err(format!("GET {path}: {status} {body}"));
     }
@@ -144,5 +153,7 @@ pub async fn wait_json(
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    Err(format!("timed out after {limit:?} waiting for {what}; last {path}: {last}"))
+    Err(format!(
+        "timed out after {limit:?} waiting for {what}; last {path}: {last}"
+    ))
 }

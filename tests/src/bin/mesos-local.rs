@@ -38,17 +38,28 @@ fn config(flags: &Flags) -> Result<(LocalConfig, std::net::SocketAddr), String> 
     c.master.hostname = flags.opt("hostname").map_err(e)?;
     c.master.id_seed = std::process::id() as u64 ^ (master::config::wall_clock() * 1e6) as u64;
     if let Some(r) = flags.str("resources") {
-        c.agent_resources = Some(r.parse().map_err(|err| format!("invalid value for --resources: {err}"))?);
+        c.agent_resources = Some(
+            r.parse()
+                .map_err(|err| format!("invalid value for --resources: {err}"))?,
+        );
     }
     if let Some(a) = flags.str("attributes") {
-        c.agent_attributes = a.parse().map_err(|err| format!("invalid value for --attributes: {err}"))?;
+        c.agent_attributes = a
+            .parse()
+            .map_err(|err| format!("invalid value for --attributes: {err}"))?;
     }
     c.launcher_dir = flags.opt("launcher_dir").map_err(e)?;
     Ok((c, std::net::SocketAddr::new(ip, port)))
 }
 
 fn main() -> ExitCode {
-    let flags = match Flags::parse("mesos-local", FLAGS, std::env::args().skip(1), "MESOS_", |k| std::env::var(k).ok()) {
+    let flags = match Flags::parse(
+        "mesos-local",
+        FLAGS,
+        std::env::args().skip(1),
+        "MESOS_",
+        |k| std::env::var(k).ok(),
+    ) {
         Ok(f) => f,
         Err(FlagsError::Help(h)) => {
             println!("{h}");
