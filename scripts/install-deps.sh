@@ -5,6 +5,9 @@ set -euo pipefail
 need=()
 command -v cc >/dev/null 2>&1 || need+=(build-essential)
 command -v curl >/dev/null 2>&1 || need+=(curl)
+# A real ZooKeeper for the high-availability tests (Debian's package; tests start their
+# own server on a free loopback port).
+[ -x /usr/share/zookeeper/bin/zkServer.sh ] || need+=(zookeeper)
 
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
