@@ -11,14 +11,19 @@
 //! * `remote_msgs_per_s` vs `baseline_remote_msgs_per_s`: one-way 64-byte tells to a node in
 //!   another OS process (this binary re-executed with `--child-node`) vs raw tokio TCP writing
 //!   the same frames (encoded per message) to a child started with `--child-raw`.
-//! * `remote_rtt_*` vs `baseline_rtt_*`: ping-pong with one message in flight.
+//! * `remote_rtt_*` vs `baseline_rtt_*`: ping-pong with one message in flight, 64-byte bodies,
+//!   libproc and raw TCP measured in alternating blocks (loopback RTT on a small VM depends on
+//!   whether the scheduler put both processes on one core, which drifts during a run).
 //! * `throughput_round_trips_per_s`: Process_BENCHMARK_ThroughputPerformance (8 pairs, 15 M
 //!   round trips, ≤ 1,000 in flight per client, clock stops when 7 of 8 clients finish).
 //! * `client_server_rpcs_per_s`: Process_BENCHMARK_ClientServer (1 server, 8 linked clients,
 //!   10,000 requests each, ≤ 250 outstanding, 3-byte bodies).
 //!
-//! `--only local,remote,rtt,remote_base,rtt_base,tp2,tp1,cs_one_arbiter,cs_server_apart,cs_split`
+//! `--only local,remote,remote_base,rtt,tp2,tp1,cs_one_arbiter,cs_server_apart,cs_split`
 //! runs a subset (for profiling, e.g. under `perf record`); skipped figures are null.
+//!
+//! `foreign_cpu_fraction` is the share of the machine other programs used during the run
+//! (from `/proc/stat`); anything above ~0.05 means the figures are skewed: run again.
 //!
 //! Benchmarks may read the wall clock; library code may not.
 
@@ -62,6 +67,7 @@ struct Params {
     remote_warmup: u64,
     rtt_warmup: usize,
     rtt_samples: usize,
+    rtt_blocks: usize,
     tp_total: u64,
     tp_pairs: usize,
     tp_in_flight: u64,
@@ -73,7 +79,9 @@ struct Params {
 
 impl Params {
     fn runs(&self, section: &str) -> bool {
-        self.only.as_ref().is_none_or(|o| o.iter().any(|s| s == section))
+        self.only
+            .as_ref()
+            .is_none_or(|o| o.iter().any(|s| s == section))
     }
 
     fn new(quick: bool) -> Params {
@@ -86,6 +94,7 @@ impl Params {
             remote_warmup: if full { 100_000 } else { 20_000 },
             rtt_warmup: if full { 2_000 } else { 500 },
             rtt_samples: if full { 20_000 } else { 3_000 },
+            rtt_blocks: if full { 10 } else { 3 },
             tp_total: if full { 15_000_000 } else { 1_500_000 },
             tp_pairs: 8,
             tp_in_flight: 1_000,
@@ -173,7 +182,10 @@ message!(Resp, "bench.Resp");
 /// Yields to the runtime once, then runs `then` on the process: lets the receiver (and the
 /// node's connection tasks) run between chunks. (An actix actor drains its whole mailbox in
 /// one poll, so a self-sent "continue" message would never yield.)
-fn yield_then<P: Process>(ctx: &mut Ctx<'_, P>, then: impl FnOnce(&mut P, &mut Ctx<'_, P>) + 'static) {
+fn yield_then<P: Process>(
+    ctx: &mut Ctx<'_, P>,
+    then: impl FnOnce(&mut P, &mut Ctx<'_, P>) + 'static,
+) {
     ctx.spawn(tokio::task::yield_now(), move |p, ctx, ()| then(p, ctx));
 }
 
@@ -245,7 +257,12 @@ impl RemoteSender {
         self.pumping = false;
         let mut n = 0;
         while n < CHUNK && self.can_send() {
-            ctx.send(&self.to, Data { body: self.body.clone() });
+            ctx.send(
+                &self.to,
+                Data {
+                    body: self.body.clone(),
+                },
+            );
             self.sent += 1;
             n += 1;
         }
@@ -289,12 +306,24 @@ impl Sink {
         debug_assert_eq!(d.body.len(), BODY);
         self.count += 1;
         if self.count % ACK_EVERY == 0 {
-            ctx.send(&from, Ack { count: self.count, fin: false });
+            ctx.send(
+                &from,
+                Ack {
+                    count: self.count,
+                    fin: false,
+                },
+            );
         }
     }
 
     fn fin(&mut self, ctx: &mut Ctx<'_, Self>, from: Pid, _: Fin) {
-        ctx.send(&from, Ack { count: self.count, fin: true });
+        ctx.send(
+            &from,
+            Ack {
+                count: self.count,
+                fin: true,
+            },
+        );
         self.count = 0;
     }
 }
@@ -333,9 +362,21 @@ struct Pinger {
 }
 
 impl Pinger {
+    /// Starts a block: `warmup` unrecorded round trips, then `total` recorded ones.
+    fn block(&mut self, ctx: &mut Ctx<'_, Self>, warmup: usize, total: usize) {
+        (self.warmup, self.total, self.done_count) = (warmup, total, 0);
+        self.samples = Vec::with_capacity(total);
+        self.go(ctx);
+    }
+
     fn go(&mut self, ctx: &mut Ctx<'_, Self>) {
         self.t0 = Instant::now();
-        ctx.send(&self.to, Ping { body: self.body.clone() });
+        ctx.send(
+            &self.to,
+            Ping {
+                body: self.body.clone(),
+            },
+        );
     }
 
     fn pong(&mut self, ctx: &mut Ctx<'_, Self>, _: Pid, p: Pong) {
@@ -440,7 +481,12 @@ struct CsClient {
 
 impl CsClient {
     fn request(&mut self, ctx: &mut Ctx<'_, Self>) {
-        ctx.send(&self.server, Req { body: vec![b'a', b'b', b'c'] });
+        ctx.send(
+            &self.server,
+            Req {
+                body: vec![b'a', b'b', b'c'],
+            },
+        );
         self.sent += 1;
     }
 
@@ -560,7 +606,9 @@ impl ChildProc {
             _stdout: BufReader::new(stdout.ok_or_else(|| anyhow!("child has no stdout"))?),
         };
         let mut line = String::new();
-        proc._stdout.read_line(&mut line).context("reading the child's address")?;
+        proc._stdout
+            .read_line(&mut line)
+            .context("reading the child's address")?;
         proc.addr = line
             .trim()
             .parse()
@@ -571,8 +619,68 @@ impl ChildProc {
 
 impl Drop for ChildProc {
     fn drop(&mut self) {
+        CHILD_TICKS.fetch_add(
+            proc_ticks(&format!("/proc/{}/stat", self.child.id())).unwrap_or(0),
+            std::sync::atomic::Ordering::Relaxed,
+        );
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// CPU accounting: how much of the machine other programs used during the run (Linux only)
+// ---------------------------------------------------------------------------------------------
+
+/// CPU ticks used by the children, read just before each is killed.
+static CHILD_TICKS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// utime + stime of a process, in clock ticks, from `/proc/<pid>/stat`.
+fn proc_ticks(path: &str) -> Option<u64> {
+    let stat = std::fs::read_to_string(path).ok()?;
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+}
+
+/// Busy ticks of the whole machine (all CPUs) from `/proc/stat`.
+fn machine_busy_ticks() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let cpu = stat.lines().next()?.strip_prefix("cpu ")?;
+    let v: Vec<u64> = cpu
+        .split_whitespace()
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal ...
+    let total: u64 = v.iter().take(8).sum();
+    Some(total - v.get(3)? - v.get(4)?)
+}
+
+/// Snapshot at the start of a run; `foreign_fraction` then says what share of the machine's
+/// capacity other programs used meanwhile (a run above a few percent is suspect).
+struct CpuWatch {
+    start: Instant,
+    busy: Option<u64>,
+    own: Option<u64>,
+}
+
+impl CpuWatch {
+    fn start() -> CpuWatch {
+        CpuWatch {
+            start: Instant::now(),
+            busy: machine_busy_ticks(),
+            own: proc_ticks("/proc/self/stat"),
+        }
+    }
+
+    fn foreign_fraction(&self, cores: usize) -> Option<f64> {
+        const TICKS_PER_S: f64 = 100.0; // USER_HZ on Linux
+        let busy = machine_busy_ticks()?.checked_sub(self.busy?)?;
+        let own = proc_ticks("/proc/self/stat")?.checked_sub(self.own?)?
+            + CHILD_TICKS.load(std::sync::atomic::Ordering::Relaxed);
+        let capacity = self.start.elapsed().as_secs_f64() * TICKS_PER_S * cores as f64;
+        Some((busy.saturating_sub(own) as f64 / capacity).clamp(0.0, 1.0))
     }
 }
 
@@ -629,8 +737,8 @@ async fn raw_conn(mut s: tokio::net::TcpStream, me: SocketAddr) -> anyhow::Resul
                 if s.read_buf(&mut buf).await? == 0 {
                     bail!("EOF after {count} of {n} frames");
                 }
-                while let Some(_frame) =
-                    wire::split_frame(&mut buf, MAX_FRAME).map_err(|l| anyhow!("oversized frame {l}"))?
+                while let Some(_frame) = wire::split_frame(&mut buf, MAX_FRAME)
+                    .map_err(|l| anyhow!("oversized frame {l}"))?
                 {
                     count += 1;
                 }
@@ -646,8 +754,8 @@ async fn raw_conn(mut s: tokio::net::TcpStream, me: SocketAddr) -> anyhow::Resul
                 if s.read_buf(&mut buf).await? == 0 {
                     return Ok(());
                 }
-                while let Some(frame) =
-                    wire::split_frame(&mut buf, MAX_FRAME).map_err(|l| anyhow!("oversized frame {l}"))?
+                while let Some(frame) = wire::split_frame(&mut buf, MAX_FRAME)
+                    .map_err(|l| anyhow!("oversized frame {l}"))?
                 {
                     let f = wire::decode_frame(&frame)?;
                     let to_id = f.from.split('@').next().unwrap_or_default();
@@ -672,10 +780,21 @@ async fn raw_conn(mut s: tokio::net::TcpStream, me: SocketAddr) -> anyhow::Resul
 async fn bench_local(node: &Node, n: u64) -> anyhow::Result<f64> {
     let (tx, mut rx) = unbounded_channel();
     let counter_id = node.generate_id("counter");
-    let counter = node.spawn(&counter_id, LocalCounter { total: n, count: 0, done: tx })?;
+    let counter = node.spawn(
+        &counter_id,
+        LocalCounter {
+            total: n,
+            count: 0,
+            done: tx,
+        },
+    )?;
     let sender = node.spawn(
         &node.generate_id("lsend"),
-        LocalSender { to: counter.pid().clone(), total: n, sent: 0 },
+        LocalSender {
+            to: counter.pid().clone(),
+            total: n,
+            sent: 0,
+        },
     )?;
     let start = Instant::now();
     call(&sender, |p, ctx| p.pump(ctx)).await?;
@@ -765,66 +884,113 @@ async fn remote_round_baseline(node: &Node, child: SocketAddr, n: u64) -> anyhow
     Ok(n as f64 / elapsed.as_secs_f64())
 }
 
-async fn rtt(node: &Node, pong: &Pid, p: &Params) -> anyhow::Result<Vec<f64>> {
+/// libproc ping-pong and raw-TCP ping-pong, measured in alternating blocks so both see the
+/// same machine state (the scheduler's CPU placement of the two processes dominates
+/// loopback RTT on a small VM and drifts over seconds). Returns sorted samples (µs).
+async fn rtt_interleaved(
+    node: &Node,
+    pong: &Pid,
+    raw: SocketAddr,
+    p: &Params,
+) -> anyhow::Result<(Vec<f64>, Vec<f64>)> {
     let (tx, mut rx) = unbounded_channel();
     let pinger = node.spawn(
         &node.generate_id("pinger"),
         Pinger {
             to: pong.clone(),
-            warmup: p.rtt_warmup,
-            total: p.rtt_samples,
+            warmup: 0,
+            total: 0,
             done_count: 0,
             t0: Instant::now(),
             body: body64(),
-            samples: Vec::with_capacity(p.rtt_samples),
+            samples: Vec::new(),
             done: tx,
         },
     )?;
-    call(&pinger, |p, ctx| p.go(ctx)).await?;
-    let mut samples = recv(&mut rx, "the ping-pong").await?;
+    let mut raw = RawPinger::connect(node, raw).await?;
+    let per_block = p.rtt_samples.div_ceil(p.rtt_blocks);
+    let (mut lib, mut base) = (Vec::new(), Vec::new());
+    for b in 0..p.rtt_blocks {
+        let warmup = if b == 0 {
+            p.rtt_warmup
+        } else {
+            p.rtt_warmup / 10
+        };
+        call(&pinger, move |p, ctx| p.block(ctx, warmup, per_block)).await?;
+        lib.extend(recv(&mut rx, "the ping-pong").await?);
+        base.extend(raw.block(warmup, per_block).await?);
+    }
     node.terminate(pinger.pid());
-    samples.sort_by(|a, b| a.total_cmp(b));
-    Ok(samples)
+    lib.sort_by(|a, b| a.total_cmp(b));
+    base.sort_by(|a, b| a.total_cmp(b));
+    Ok((lib, base))
 }
 
-async fn rtt_baseline(node: &Node, child: SocketAddr, p: &Params) -> anyhow::Result<Vec<f64>> {
-    let mut s = tokio::net::TcpStream::connect(child).await?;
-    s.set_nodelay(true)?;
-    s.write_all(b"P").await?;
-    let from = node.pid("pinger(0)").to_string();
-    let body = body64();
-    let mut buf = BytesMut::with_capacity(64 * 1024);
-    let mut samples = Vec::with_capacity(p.rtt_samples);
-    for i in 0..p.rtt_warmup + p.rtt_samples {
-        let t0 = Instant::now();
-        let frame = frame_for(&from, "pong", &Ping { body: body.clone() })?;
-        s.write_all(&frame).await?;
-        let reply = loop {
-            if let Some(f) = wire::split_frame(&mut buf, MAX_FRAME).map_err(|l| anyhow!("oversized frame {l}"))? {
-                break f;
-            }
-            if buf.capacity() - buf.len() < 1024 {
-                buf.reserve(64 * 1024);
-            }
-            if within("a raw pong", s.read_buf(&mut buf)).await?? == 0 {
-                bail!("raw child closed the ping-pong connection");
-            }
-        };
-        let f = wire::decode_frame(&reply)?;
-        let pong: Pong = rmp_serde::from_slice(&f.body)?;
-        let rtt = t0.elapsed();
-        debug_assert_eq!(pong.body.len(), BODY);
-        if i >= p.rtt_warmup {
-            samples.push(rtt.as_secs_f64() * 1e6);
-        }
+/// Raw-TCP ping-pong client: one connection, frames encoded per message, one in flight.
+struct RawPinger {
+    stream: tokio::net::TcpStream,
+    buf: BytesMut,
+    from: String,
+    body: Vec<u8>,
+}
+
+impl RawPinger {
+    async fn connect(node: &Node, child: SocketAddr) -> anyhow::Result<RawPinger> {
+        let mut stream = tokio::net::TcpStream::connect(child).await?;
+        stream.set_nodelay(true)?;
+        stream.write_all(b"P").await?;
+        Ok(RawPinger {
+            stream,
+            buf: BytesMut::with_capacity(64 * 1024),
+            from: node.pid("pinger(0)").to_string(),
+            body: body64(),
+        })
     }
-    samples.sort_by(|a, b| a.total_cmp(b));
-    Ok(samples)
+
+    async fn block(&mut self, warmup: usize, total: usize) -> anyhow::Result<Vec<f64>> {
+        let mut samples = Vec::with_capacity(total);
+        for i in 0..warmup + total {
+            let t0 = Instant::now();
+            let frame = frame_for(
+                &self.from,
+                "pong",
+                &Ping {
+                    body: self.body.clone(),
+                },
+            )?;
+            self.stream.write_all(&frame).await?;
+            let reply = loop {
+                if let Some(f) = wire::split_frame(&mut self.buf, MAX_FRAME)
+                    .map_err(|l| anyhow!("oversized frame {l}"))?
+                {
+                    break f;
+                }
+                if self.buf.capacity() - self.buf.len() < 1024 {
+                    self.buf.reserve(64 * 1024);
+                }
+                if within("a raw pong", self.stream.read_buf(&mut self.buf)).await?? == 0 {
+                    bail!("raw child closed the ping-pong connection");
+                }
+            };
+            let f = wire::decode_frame(&reply)?;
+            let pong: Pong = rmp_serde::from_slice(&f.body)?;
+            let rtt = t0.elapsed();
+            debug_assert_eq!(pong.body.len(), BODY);
+            if i >= warmup {
+                samples.push(rtt.as_secs_f64() * 1e6);
+            }
+        }
+        Ok(samples)
+    }
 }
 
 /// Process_BENCHMARK_ThroughputPerformance. `arbiters` empty: everything on the current
 /// arbiter; otherwise pair i (client and its destination) on `arbiters[i % len]`.
-async fn bench_throughput(node: &Node, p: &Params, arbiters: &[actix::ArbiterHandle]) -> anyhow::Result<f64> {
+async fn bench_throughput(
+    node: &Node,
+    p: &Params,
+    arbiters: &[actix::ArbiterHandle],
+) -> anyhow::Result<f64> {
     let (tx, mut rx) = unbounded_channel();
     let quota = p.tp_total / p.tp_pairs as u64;
     let mut pids = Vec::new();
@@ -903,7 +1069,10 @@ async fn client_server_once(
     let server_id = node.generate_id("cs_server");
     let server_pid = match placement {
         CsPlacement::OneArbiter => node.spawn(&server_id, CsServer)?.pid().clone(),
-        CsPlacement::ServerApart | CsPlacement::Split => node.spawn_on(&arbs[0], &server_id, || CsServer)?.pid().clone(),
+        CsPlacement::ServerApart | CsPlacement::Split => node
+            .spawn_on(&arbs[0], &server_id, || CsServer)?
+            .pid()
+            .clone(),
     };
     let mut clients = Vec::new();
     for i in 0..p.cs_clients {
@@ -954,8 +1123,20 @@ macro_rules! progress {
 }
 
 async fn run(p: &Params, arbs: &[actix::ArbiterHandle; 2]) -> anyhow::Result<serde_json::Value> {
+    let watch = CpuWatch::start();
     let node = Node::bind(NodeConfig::local()).await?;
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    // Other work on the machine skews every figure; record the load the run started under.
+    let loadavg = std::fs::read_to_string("/proc/loadavg").ok().and_then(|s| {
+        s.split_whitespace()
+            .next()
+            .and_then(|x| x.parse::<f64>().ok())
+    });
+    if let Some(l) = loadavg.filter(|&l| l > 0.5) {
+        progress!("warning: 1-minute load average is {l} at start; figures may be skewed");
+    }
 
     let nan = f64::NAN;
     let (mut local, mut local_base) = (nan, nan);
@@ -974,55 +1155,88 @@ async fn run(p: &Params, arbs: &[actix::ArbiterHandle; 2]) -> anyhow::Result<ser
         progress!("  libproc {:.0}/s, channel {:.0}/s", local, local_base);
     }
 
-    // Remote, libproc node in a child process.
-    if p.runs("remote") || p.runs("rtt") {
-        let child = ChildProc::spawn("--child-node")?;
-        let sink = Pid::new("sink", child.addr);
-        let pong = Pid::new("pong", child.addr);
+    // Remote: a libproc node in one child process, a raw-TCP peer in another.
+    let need_node = p.runs("remote") || p.runs("rtt");
+    let need_raw = p.runs("remote_base") || p.runs("rtt");
+    let child = if need_node {
+        Some(ChildProc::spawn("--child-node")?)
+    } else {
+        None
+    };
+    let raw = if need_raw {
+        Some(ChildProc::spawn("--child-raw")?)
+    } else {
+        None
+    };
+    if let Some(child) = &child {
         if p.runs("remote") {
-            progress!("remote tells: {} messages of {BODY} B to {sink}", p.remote_msgs);
+            let sink = Pid::new("sink", child.addr);
+            progress!(
+                "remote tells: {} messages of {BODY} B to {sink}",
+                p.remote_msgs
+            );
             remote_round(&node, &sink, p.remote_warmup).await?;
             remote = remote_round(&node, &sink, p.remote_msgs).await?;
             progress!("  libproc {:.0}/s", remote);
         }
-        if p.runs("rtt") {
-            progress!("remote ping-pong: {} + {} warm-up", p.rtt_samples, p.rtt_warmup);
-            let rtts = rtt(&node, &pong, p).await?;
-            (rtt50, rtt99) = (percentile(&rtts, 0.5), percentile(&rtts, 0.99));
-            progress!("  libproc p50 {:.1} µs, p99 {:.1} µs", rtt50, rtt99);
-        }
     }
-
-    // Remote baseline: raw TCP to a child process.
-    if p.runs("remote_base") || p.runs("rtt_base") {
-        let raw = ChildProc::spawn("--child-raw")?;
+    if let Some(raw) = &raw {
         if p.runs("remote_base") {
+            progress!("remote tells, raw TCP baseline: {} frames", p.remote_msgs);
             remote_round_baseline(&node, raw.addr, p.remote_warmup).await?;
             remote_base = remote_round_baseline(&node, raw.addr, p.remote_msgs).await?;
             progress!("  raw TCP {:.0}/s", remote_base);
         }
-        if p.runs("rtt_base") {
-            let base_rtts = rtt_baseline(&node, raw.addr, p).await?;
-            (base50, base99) = (percentile(&base_rtts, 0.5), percentile(&base_rtts, 0.99));
+    }
+    if let (Some(child), Some(raw)) = (&child, &raw) {
+        if p.runs("rtt") {
+            progress!(
+                "remote ping-pong: {} round trips each (+ warm-up), libproc and raw TCP in {} alternating blocks",
+                p.rtt_samples,
+                p.rtt_blocks
+            );
+            let (lib, base) =
+                rtt_interleaved(&node, &Pid::new("pong", child.addr), raw.addr, p).await?;
+            (rtt50, rtt99) = (percentile(&lib, 0.5), percentile(&lib, 0.99));
+            (base50, base99) = (percentile(&base, 0.5), percentile(&base, 0.99));
+            progress!("  libproc p50 {:.1} µs, p99 {:.1} µs", rtt50, rtt99);
             progress!("  raw TCP p50 {:.1} µs, p99 {:.1} µs", base50, base99);
         }
     }
+    drop(child);
+    drop(raw);
 
     // ThroughputPerformance.
     if p.runs("tp2") {
-        progress!("throughput: {} round trips, {} pairs, two arbiters", p.tp_total, p.tp_pairs);
+        progress!(
+            "throughput: {} round trips, {} pairs, two arbiters",
+            p.tp_total,
+            p.tp_pairs
+        );
         tp_two = bench_throughput(&node, p, &arbs[..]).await?;
         progress!("  {:.0} round trips/s", tp_two);
     }
     if p.runs("tp1") {
-        progress!("throughput: {} round trips, {} pairs, one arbiter", p.tp_total, p.tp_pairs);
+        progress!(
+            "throughput: {} round trips, {} pairs, one arbiter",
+            p.tp_total,
+            p.tp_pairs
+        );
         tp_one = bench_throughput(&node, p, &[]).await?;
         progress!("  {:.0} round trips/s", tp_one);
     }
-    let (tp, tp_where) = if tp_one.is_nan() || tp_two >= tp_one { (tp_two, "two_arbiters") } else { (tp_one, "one_arbiter") };
+    let (tp, tp_where) = if tp_one.is_nan() || tp_two >= tp_one {
+        (tp_two, "two_arbiters")
+    } else {
+        (tp_one, "one_arbiter")
+    };
 
     // ClientServer.
-    for placement in [CsPlacement::OneArbiter, CsPlacement::ServerApart, CsPlacement::Split] {
+    for placement in [
+        CsPlacement::OneArbiter,
+        CsPlacement::ServerApart,
+        CsPlacement::Split,
+    ] {
         if !p.runs(&format!("cs_{}", placement.name())) {
             continue;
         }
@@ -1032,7 +1246,12 @@ async fn run(p: &Params, arbs: &[actix::ArbiterHandle; 2]) -> anyhow::Result<ser
             runs.push(client_server_once(&node, p, placement, arbs).await?);
         }
         let m = median(&mut runs);
-        progress!("client-server {}: median of {} runs {:.0} rpcs/s", placement.name(), p.cs_reps, m);
+        progress!(
+            "client-server {}: median of {} runs {:.0} rpcs/s",
+            placement.name(),
+            p.cs_reps,
+            m
+        );
         cs_by.insert(placement.name().into(), serde_json::json!(m.round()));
         if cs_best.is_nan() || m > cs_best {
             (cs_best, cs_where) = (m, placement.name());
@@ -1054,10 +1273,19 @@ async fn run(p: &Params, arbs: &[actix::ArbiterHandle; 2]) -> anyhow::Result<ser
         "client_server_rpcs_per_s": cs_best >= 1.4e6,
     });
     node.shutdown();
+    let foreign = watch.foreign_fraction(cores);
+    if let Some(f) = foreign.filter(|&f| f > 0.05) {
+        progress!(
+            "warning: other programs used {:.0}% of the machine during the run; figures are skewed",
+            f * 100.0
+        );
+    }
     let r2 = |x: f64| (x * 100.0).round() / 100.0;
     Ok(serde_json::json!({
         "mode": if p.quick { "quick" } else { "full" },
         "cores": cores,
+        "loadavg_1m_at_start": loadavg,
+        "foreign_cpu_fraction": foreign.map(|f| (f * 1000.0).round() / 1000.0),
         "local_msgs": p.local_msgs,
         "local_msgs_per_s": local.round(),
         "baseline_local_msgs_per_s": local_base.round(),
@@ -1069,6 +1297,7 @@ async fn run(p: &Params, arbs: &[actix::ArbiterHandle; 2]) -> anyhow::Result<ser
         "baseline_remote_msgs_per_s": remote_base.round(),
         "remote_ratio": r2(remote_ratio),
         "rtt_samples": p.rtt_samples,
+        "rtt_blocks": p.rtt_blocks,
         "remote_rtt_p50_us": r2(rtt50),
         "remote_rtt_p99_us": r2(rtt99),
         "baseline_rtt_p50_us": r2(base50),
@@ -1096,7 +1325,9 @@ fn main() -> anyhow::Result<()> {
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--only" => {
-                let list = args.next().ok_or_else(|| anyhow!("--only needs a comma-separated list"))?;
+                let list = args
+                    .next()
+                    .ok_or_else(|| anyhow!("--only needs a comma-separated list"))?;
                 only = Some(list.split(',').map(str::to_string).collect());
             }
             "--json" => json = true,
@@ -1104,7 +1335,9 @@ fn main() -> anyhow::Result<()> {
             "--child-node" => return child_node(),
             "--child-raw" => return child_raw(),
             "--bench" => {} // passed by `cargo bench`-style harnesses; ignore
-            other => bail!("unknown argument {other:?} (expected --json, --quick, --only SECTIONS)"),
+            other => {
+                bail!("unknown argument {other:?} (expected --json, --quick, --only SECTIONS)")
+            }
         }
     }
     let mut p = Params::new(quick);

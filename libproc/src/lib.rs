@@ -3,6 +3,7 @@
 
 pub mod filter;
 pub mod flags;
+mod fxhash;
 pub mod http;
 pub mod logging;
 pub mod message;

@@ -209,7 +209,7 @@ pub struct NodeInner {
     anonymous: Pid,
     config: NodeConfig,
     ids: IdGenerator,
-    processes: DashMap<Box<str>, Arc<ProcessEntry>>,
+    processes: DashMap<Box<str>, Arc<ProcessEntry>, crate::fxhash::FxBuild>,
     peers: DashMap<SocketAddr, Peer>,
     inbound: DashMap<SocketAddr, Vec<CancellationToken>>,
     next_generation: AtomicU64,
@@ -252,7 +252,7 @@ impl Node {
             anonymous: Pid::new("anonymous", addr),
             config,
             ids: IdGenerator::default(),
-            processes: DashMap::new(),
+            processes: DashMap::default(),
             peers: DashMap::new(),
             inbound: DashMap::new(),
             next_generation: AtomicU64::new(1),
@@ -315,9 +315,9 @@ impl Node {
 
     /// Spawns a process under `id` on the current arbiter (or the test's `LocalSet`).
     pub fn spawn<P: Process>(&self, id: &str, process: P) -> Result<ProcessRef<P>, SpawnError> {
-        self.spawn_with(id, move |entry| {
+        self.spawn_with(id, move |entry, events| {
             let node = self.clone();
-            actix::Actor::create(move |_| ProcessActor::new(process, node, entry))
+            actix::Actor::create(move |_| ProcessActor::new(process, node, entry, events))
         })
     }
 
@@ -329,10 +329,10 @@ impl Node {
         id: &str,
         make: impl FnOnce() -> P + Send + 'static,
     ) -> Result<ProcessRef<P>, SpawnError> {
-        self.spawn_with(id, move |entry| {
+        self.spawn_with(id, move |entry, events| {
             let node = self.clone();
             <ProcessActor<P> as actix::Actor>::start_in_arbiter(arbiter, move |_| {
-                ProcessActor::new(make(), node, entry)
+                ProcessActor::new(make(), node, entry, events)
             })
         })
     }
@@ -340,7 +340,10 @@ impl Node {
     fn spawn_with<P: Process>(
         &self,
         id: &str,
-        start: impl FnOnce(Arc<ProcessEntry>) -> actix::Addr<ProcessActor<P>>,
+        start: impl FnOnce(
+            Arc<ProcessEntry>,
+            mpsc::UnboundedReceiver<crate::process::Event<P>>,
+        ) -> actix::Addr<ProcessActor<P>>,
     ) -> Result<ProcessRef<P>, SpawnError> {
         if id.is_empty() || id.contains('@') || id.contains('/') {
             return Err(SpawnError::InvalidId(id.to_string()));
@@ -360,10 +363,15 @@ impl Node {
             handled: Padded::default(),
             sent: Padded::default(),
         });
-        let addr = start(entry.clone());
-        let _ = entry.mailbox.set(Box::new(addr.clone()));
+        let (events, rx) = mpsc::unbounded_channel();
+        let addr = start(entry.clone(), rx);
+        let _ = entry.mailbox.set(Box::new(crate::process::ChannelMailbox {
+            events: events.clone(),
+            addr: addr.clone(),
+        }));
+        pid.cache_route(&entry);
         slot.insert(entry);
-        Ok(ProcessRef::new(pid, addr))
+        Ok(ProcessRef::new(pid, addr, events))
     }
 
     /// Sends `msg` from `from` (which should be a process on this node) to `to`.
@@ -746,18 +754,33 @@ impl NodeInner {
 
     /// Delivers past the filters.
     pub(crate) fn deliver_unfiltered(&self, env: Envelope) {
-        match self.processes.get(env.to.id()) {
-            Some(e) => {
-                e.enqueued.0.fetch_add(1, Ordering::Relaxed);
-                if let Some(m) = e.mailbox() {
-                    m.deliver(env);
-                }
-            }
+        match self.route(&env.to) {
+            Some(e) => Self::enqueue(&e, env),
             None => {
                 inc(&self.counters.unknown_process);
                 tracing::debug!(to = %env.to, name = %env.name, "dropped message to unknown process");
             }
         }
+    }
+
+    #[inline]
+    fn enqueue(e: &ProcessEntry, env: Envelope) {
+        e.enqueued.0.fetch_add(1, Ordering::Relaxed);
+        if let Some(m) = e.mailbox() {
+            m.deliver(env);
+        }
+    }
+
+    /// The live local process a PID names: from the PID's cached route, else the registry
+    /// (caching the answer in the PID).
+    #[inline]
+    fn route(&self, to: &Pid) -> Option<Arc<ProcessEntry>> {
+        if let Some(e) = to.cached_route() {
+            return Some(e);
+        }
+        let e = self.processes.get(to.id()).map(|e| e.value().clone())?;
+        to.cache_route(&e);
+        Some(e)
     }
 
     /// Reads the first bytes of an inbound connection and hands it to the actor protocol
@@ -1008,57 +1031,83 @@ impl NodeInner {
     }
 }
 
-/// Per-connection decoding state: caches the last sender PID and interns message names.
+/// Per-connection decoding state. Frames on one connection mostly repeat the same sender,
+/// target and names, so the reader keeps what it decoded last and compares raw bytes before
+/// validating or looking anything up again.
 struct InboundReader {
     last_from: Option<(Bytes, Pid)>,
-    names: HashMap<Box<str>, Arc<str>>,
+    last_to: Option<(Bytes, std::sync::Weak<ProcessEntry>)>,
+    names: crate::fxhash::FxHashMap<Box<[u8]>, Arc<str>>,
 }
+
+/// Names cached per connection at most (a peer cannot grow it without bound).
+const NAME_CACHE: usize = 4096;
 
 impl InboundReader {
     fn new(_: &Arc<NodeInner>) -> Self {
         InboundReader {
             last_from: None,
-            names: HashMap::new(),
+            last_to: None,
+            names: Default::default(),
         }
     }
 
     fn deliver(&mut self, node: &Arc<NodeInner>, frame: Bytes) -> Result<(), wire::FrameError> {
-        let f = wire::decode_frame(&frame)?;
+        let f = wire::decode_frame_raw(&frame)?;
         let from = match &self.last_from {
-            Some((text, pid)) if text.as_ref() == f.from.as_bytes() => pid.clone(),
+            Some((text, pid)) if text.as_ref() == f.from => pid.clone(),
             _ => {
-                let pid: Pid = f.from.parse().map_err(|e: crate::pid::PidParseError| {
+                let text = std::str::from_utf8(f.from)
+                    .map_err(|_| wire::FrameError::Malformed("sender is not UTF-8"))?;
+                let pid: Pid = text.parse().map_err(|e: crate::pid::PidParseError| {
                     wire::FrameError::BadFrom(e.to_string())
                 })?;
-                self.last_from = Some((Bytes::copy_from_slice(f.from.as_bytes()), pid.clone()));
+                self.last_from = Some((Bytes::copy_from_slice(f.from), pid.clone()));
                 pid
             }
         };
-        let Some(entry) = node.entry(f.to_id) else {
-            inc(&node.counters.unknown_process);
-            tracing::debug!(
-                to = f.to_id,
-                name = f.name,
-                "dropped message to unknown process"
-            );
-            return Ok(());
+        let cached = match &self.last_to {
+            Some((id, weak)) if id.as_ref() == f.to_id => weak.upgrade(),
+            _ => None,
+        };
+        let entry = match cached {
+            Some(e) => e,
+            None => {
+                let found = std::str::from_utf8(f.to_id)
+                    .ok()
+                    .and_then(|id| node.entry(id));
+                let Some(e) = found else {
+                    inc(&node.counters.unknown_process);
+                    tracing::debug!(to = %String::from_utf8_lossy(f.to_id), "dropped message to unknown process");
+                    return Ok(());
+                };
+                self.last_to = Some((Bytes::copy_from_slice(f.to_id), Arc::downgrade(&e)));
+                e
+            }
         };
         let name = match self.names.get(f.name) {
             Some(n) => n.clone(),
             None => {
-                let n: Arc<str> = f.name.into();
-                if self.names.len() < 4096 {
+                let text = std::str::from_utf8(f.name)
+                    .map_err(|_| wire::FrameError::Malformed("name is not UTF-8"))?;
+                let n: Arc<str> = text.into();
+                if self.names.len() < NAME_CACHE {
                     self.names.insert(f.name.into(), n.clone());
                 }
                 n
             }
         };
-        node.deliver(Envelope {
+        let env = Envelope {
             from,
             to: entry.pid.clone(),
             name: MessageName::Owned(name),
             payload: Payload::Remote(f.body),
-        });
+        };
+        if node.config.filters.active() {
+            node.deliver(env);
+        } else {
+            NodeInner::enqueue(&entry, env);
+        }
         Ok(())
     }
 }

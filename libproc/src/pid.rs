@@ -5,7 +5,9 @@ use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::str::FromStr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+
+use crate::node::ProcessEntry;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -15,11 +17,18 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// Ordering is by address, then id, as in libprocess.
 #[derive(Clone)]
 pub struct Pid {
+    inner: Arc<PidInner>,
+}
+
+struct PidInner {
     addr: SocketAddr,
     /// The whole `id@ip:port` text, made once so sends never format it again.
-    text: Arc<str>,
+    text: Box<str>,
     /// Length of the id prefix of `text`.
     id_len: usize,
+    /// The local process this PID was last delivered to (libprocess keeps the same
+    /// "reference" in a UPID): a local send through a PID that has it skips the registry.
+    route: OnceLock<Weak<ProcessEntry>>,
 }
 
 /// Why a string is not a valid [`Pid`].
@@ -45,31 +54,46 @@ impl Pid {
     /// A PID for process `id` on the node listening at `addr`.
     pub fn new(id: &str, addr: SocketAddr) -> Pid {
         Pid {
-            addr,
-            text: format!("{id}@{addr}").into(),
-            id_len: id.len(),
+            inner: Arc::new(PidInner {
+                addr,
+                text: format!("{id}@{addr}").into(),
+                id_len: id.len(),
+                route: OnceLock::new(),
+            }),
         }
     }
 
     /// The process id on its node (`master`, `slave(1)`, …).
     pub fn id(&self) -> &str {
-        &self.text[..self.id_len]
+        &self.inner.text[..self.inner.id_len]
     }
 
     /// The `id@ip:port` text.
     pub fn as_str(&self) -> &str {
-        &self.text
+        &self.inner.text
     }
 
     /// The node's listening address.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.inner.addr
+    }
+
+    /// The cached local process, if this PID has one and it is still alive.
+    #[inline]
+    pub(crate) fn cached_route(&self) -> Option<Arc<ProcessEntry>> {
+        self.inner.route.get().and_then(Weak::upgrade)
+    }
+
+    /// Remembers the local process this PID names (first one wins; a dead one is ignored
+    /// by [`cached_route`](Pid::cached_route) and the registry is asked instead).
+    pub(crate) fn cache_route(&self, entry: &Arc<ProcessEntry>) {
+        let _ = self.inner.route.set(Arc::downgrade(entry));
     }
 }
 
 impl fmt::Display for Pid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.text)
+        f.write_str(&self.inner.text)
     }
 }
 
@@ -102,7 +126,7 @@ impl FromStr for Pid {
 
 impl PartialEq for Pid {
     fn eq(&self, other: &Self) -> bool {
-        self.text == other.text
+        Arc::ptr_eq(&self.inner, &other.inner) || self.inner.text == other.inner.text
     }
 }
 
@@ -110,7 +134,7 @@ impl Eq for Pid {}
 
 impl std::hash::Hash for Pid {
     fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
-        self.text.hash(h)
+        self.inner.text.hash(h)
     }
 }
 
@@ -122,8 +146,8 @@ impl PartialOrd for Pid {
 
 impl Ord for Pid {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.addr
-            .cmp(&other.addr)
+        self.addr()
+            .cmp(&other.addr())
             .then_with(|| self.id().cmp(other.id()))
     }
 }

@@ -13,10 +13,10 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix::dev::MessageResult;
 use actix::{Actor, ActorFutureExt, AsyncContext, SpawnHandle};
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 
+use crate::fxhash::FxHashMap;
 use crate::http::{HttpRequest, HttpResponse, Responder};
 use crate::message::{DecodeError, Envelope, Message, MessageName, Payload};
 use crate::node::{LinkMode, Node, ProcessEntry};
@@ -43,14 +43,14 @@ type RouteHandler<P> = Box<dyn Fn(&mut P, &mut Ctx<'_, P>, HttpRequest, Responde
 
 /// The table of a process's message handlers (by wire name) and HTTP routes (by path).
 pub struct Handlers<P: Process> {
-    messages: HashMap<&'static str, MessageHandler<P>>,
+    messages: FxHashMap<&'static str, MessageHandler<P>>,
     routes: HashMap<String, RouteHandler<P>>,
 }
 
 impl<P: Process> Handlers<P> {
     fn new() -> Self {
         Handlers {
-            messages: HashMap::new(),
+            messages: FxHashMap::default(),
             routes: HashMap::new(),
         }
     }
@@ -220,16 +220,23 @@ pub struct ProcessActor<P: Process> {
     state: P,
     handlers: Rc<Handlers<P>>,
     core: Core,
+    events: Option<mpsc::UnboundedReceiver<Event<P>>>,
 }
 
 impl<P: Process> ProcessActor<P> {
-    pub(crate) fn new(state: P, node: Node, entry: Arc<ProcessEntry>) -> Self {
+    pub(crate) fn new(
+        state: P,
+        node: Node,
+        entry: Arc<ProcessEntry>,
+        events: mpsc::UnboundedReceiver<Event<P>>,
+    ) -> Self {
         let mut handlers = Handlers::new();
         P::install(&mut handlers);
         ProcessActor {
             state,
             handlers: Rc::new(handlers),
             core: Core { node, entry },
+            events: Some(events),
         }
     }
 
@@ -271,9 +278,9 @@ impl<P: Process> ProcessActor<P> {
                     actx,
                     core: &self.core,
                 };
-                if let Err(e) = h(&mut self.state, &mut ctx, from.clone(), payload) {
+                if let Err(e) = h(&mut self.state, &mut ctx, from, payload) {
                     self.core.node.inner().count_undecodable();
-                    tracing::debug!(%from, to = %self.core.entry.pid, error = %e, "dropped undecodable message");
+                    tracing::debug!(to = %self.core.entry.pid, error = %e, "dropped undecodable message");
                 }
             }
             None => {
@@ -288,6 +295,9 @@ impl<P: Process> Actor for ProcessActor<P> {
     type Context = actix::Context<Self>;
 
     fn started(&mut self, actx: &mut Self::Context) {
+        if let Some(mut rx) = self.events.take() {
+            actx.add_stream(futures::stream::poll_fn(move |cx| rx.poll_recv(cx)));
+        }
         self.with_ctx(actx, |p, ctx| p.started(ctx));
     }
 
@@ -300,40 +310,48 @@ impl<P: Process> Actor for ProcessActor<P> {
     }
 }
 
-/// A message for the process (from the node's delivery path).
-pub(crate) struct Deliver(pub(crate) Envelope);
-impl actix::Message for Deliver {
-    type Result = ();
+/// Everything that reaches a process in order: messages, exits of linked processes, HTTP
+/// requests and dispatched calls travel one channel, so they are handled in the order they
+/// were sent (an `exited` never overtakes the messages its peer sent before it died).
+pub(crate) enum Event<P: Process> {
+    Message(Envelope),
+    Exited(Pid),
+    Http(HttpCall),
+    Call(CallFn<P>),
 }
 
-impl<P: Process> actix::Handler<Deliver> for ProcessActor<P> {
-    type Result = ();
-    fn handle(&mut self, Deliver(env): Deliver, actx: &mut Self::Context) {
-        self.core.entry.count_handled();
+type CallFn<P> = Box<dyn FnOnce(&mut ProcessActor<P>, &mut actix::Context<ProcessActor<P>>) + Send>;
+
+impl<P: Process> actix::StreamHandler<Event<P>> for ProcessActor<P> {
+    fn handle(&mut self, event: Event<P>, actx: &mut Self::Context) {
+        if let Event::Message(_) = &event {
+            self.core.entry.count_handled();
+        }
         if self.terminating(actx) {
             return;
         }
-        self.handle_payload(actx, env.from, env.name, env.payload);
-    }
-}
-
-/// A linked process exited.
-pub(crate) struct ExitedNotice(pub(crate) Pid);
-impl actix::Message for ExitedNotice {
-    type Result = ();
-}
-
-impl<P: Process> actix::Handler<ExitedNotice> for ProcessActor<P> {
-    type Result = ();
-    fn handle(&mut self, ExitedNotice(pid): ExitedNotice, actx: &mut Self::Context) {
-        if self.terminating(actx) {
-            return;
+        match event {
+            Event::Message(env) => self.handle_payload(actx, env.from, env.name, env.payload),
+            Event::Exited(pid) => self.with_ctx(actx, |p, ctx| p.exited(ctx, pid)),
+            Event::Http(call) => {
+                let handlers = self.handlers.clone();
+                let responder = Responder::new(call.reply);
+                match handlers.routes.get(&call.route) {
+                    Some(h) => self.with_ctx(actx, |p, ctx| h(p, ctx, call.request, responder)),
+                    None => responder.respond(HttpResponse::not_found()),
+                }
+            }
+            Event::Call(f) => f(self, actx),
         }
-        self.with_ctx(actx, |p, ctx| p.exited(ctx, pid));
     }
+
+    /// The channel only ends when the node forgets the process; stopping is done by
+    /// `Terminate`, not by the stream ending.
+    fn finished(&mut self, _: &mut Self::Context) {}
 }
 
-/// Asks the process to stop.
+/// Asks the process to stop (through actix's own mailbox, so it wakes the actor even when
+/// its event channel is busy; the `terminating` flag makes it overtake queued events).
 pub(crate) struct Terminate;
 impl actix::Message for Terminate {
     type Result = ();
@@ -353,39 +371,6 @@ pub(crate) struct HttpCall {
     pub(crate) request: HttpRequest,
     pub(crate) reply: oneshot::Sender<HttpResponse>,
 }
-impl actix::Message for HttpCall {
-    type Result = ();
-}
-
-impl<P: Process> actix::Handler<HttpCall> for ProcessActor<P> {
-    type Result = ();
-    fn handle(&mut self, call: HttpCall, actx: &mut Self::Context) {
-        if self.terminating(actx) {
-            return;
-        }
-        let handlers = self.handlers.clone();
-        let responder = Responder::new(call.reply);
-        match handlers.routes.get(&call.route) {
-            Some(h) => self.with_ctx(actx, |p, ctx| h(p, ctx, call.request, responder)),
-            None => responder.respond(HttpResponse::not_found()),
-        }
-    }
-}
-
-type CallFn<P, R> = Box<dyn FnOnce(&mut P, &mut Ctx<'_, P>) -> R + Send>;
-
-/// Runs a closure on the process (libprocess `dispatch`).
-struct Call<P: Process, R: Send + 'static>(CallFn<P, R>);
-impl<P: Process, R: Send + 'static> actix::Message for Call<P, R> {
-    type Result = R;
-}
-
-impl<P: Process, R: Send + 'static> actix::Handler<Call<P, R>> for ProcessActor<P> {
-    type Result = MessageResult<Call<P, R>>;
-    fn handle(&mut self, Call(f): Call<P, R>, actx: &mut Self::Context) -> Self::Result {
-        MessageResult(self.with_ctx(actx, f))
-    }
-}
 
 /// The process is gone (stopped before or while handling the call).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -396,6 +381,7 @@ pub struct Gone;
 pub struct ProcessRef<P: Process> {
     pid: Pid,
     addr: actix::Addr<ProcessActor<P>>,
+    events: mpsc::UnboundedSender<Event<P>>,
 }
 
 impl<P: Process> Clone for ProcessRef<P> {
@@ -403,13 +389,18 @@ impl<P: Process> Clone for ProcessRef<P> {
         ProcessRef {
             pid: self.pid.clone(),
             addr: self.addr.clone(),
+            events: self.events.clone(),
         }
     }
 }
 
 impl<P: Process> ProcessRef<P> {
-    pub(crate) fn new(pid: Pid, addr: actix::Addr<ProcessActor<P>>) -> Self {
-        ProcessRef { pid, addr }
+    pub(crate) fn new(
+        pid: Pid,
+        addr: actix::Addr<ProcessActor<P>>,
+        events: mpsc::UnboundedSender<Event<P>>,
+    ) -> Self {
+        ProcessRef { pid, addr, events }
     }
 
     /// The process's PID.
@@ -423,7 +414,15 @@ impl<P: Process> ProcessRef<P> {
         &self,
         f: impl FnOnce(&mut P, &mut Ctx<'_, P>) -> R + Send + 'static,
     ) -> Result<R, Gone> {
-        self.addr.send(Call(Box::new(f))).await.map_err(|_| Gone)
+        let (tx, rx) = oneshot::channel();
+        let call: CallFn<P> = Box::new(move |act, actx| {
+            let _ = tx.send(act.with_ctx(actx, f));
+        });
+        self.events.send(Event::Call(call)).map_err(|_| Gone)?;
+        if !self.addr.connected() {
+            return Err(Gone);
+        }
+        rx.await.map_err(|_| Gone)
     }
 
     /// Whether the process is still running.
@@ -440,17 +439,24 @@ pub(crate) trait Mailbox: Send + Sync {
     fn terminate(&self);
 }
 
-impl<P: Process> Mailbox for actix::Addr<ProcessActor<P>> {
+/// A process's mailbox as the node holds it: its event channel, plus its actix address
+/// for `Terminate`.
+pub(crate) struct ChannelMailbox<P: Process> {
+    pub(crate) events: mpsc::UnboundedSender<Event<P>>,
+    pub(crate) addr: actix::Addr<ProcessActor<P>>,
+}
+
+impl<P: Process> Mailbox for ChannelMailbox<P> {
     fn deliver(&self, env: Envelope) {
-        self.do_send(Deliver(env));
+        let _ = self.events.send(Event::Message(env));
     }
     fn exited(&self, pid: Pid) {
-        self.do_send(ExitedNotice(pid));
+        let _ = self.events.send(Event::Exited(pid));
     }
     fn http(&self, call: HttpCall) {
-        self.do_send(call);
+        let _ = self.events.send(Event::Http(call));
     }
     fn terminate(&self) {
-        self.do_send(Terminate);
+        self.addr.do_send(Terminate);
     }
 }

@@ -70,7 +70,7 @@ pub fn encode_frame<E>(
     name: &str,
     body: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
 ) -> Result<Bytes, E> {
-    let mut buf = Vec::with_capacity(32 + from.len() + to_id.len() + name.len());
+    let mut buf = Vec::with_capacity(48 + from.len() + to_id.len() + name.len() + 128);
     buf.extend_from_slice(&[0, 0, 0, 0]);
     // Writing into a Vec cannot fail.
     let _ = rmp::encode::write_array_len(&mut buf, 4);
@@ -99,35 +99,68 @@ pub fn encode_frame_bytes(from: &str, to_id: &str, name: &str, body: &[u8]) -> B
     .unwrap_or_else(|never| match never {})
 }
 
-fn read_str<'a>(rest: &mut &'a [u8]) -> Result<&'a str, FrameError> {
-    let (s, tail) =
-        rmp::decode::read_str_from_slice(*rest).map_err(|_| FrameError::Malformed("bad string"))?;
+fn read_str_bytes<'a>(rest: &mut &'a [u8]) -> Result<&'a [u8], FrameError> {
+    let len =
+        rmp::decode::read_str_len(rest).map_err(|_| FrameError::Malformed("bad string"))? as usize;
+    if rest.len() < len {
+        return Err(FrameError::Malformed("string runs past the frame"));
+    }
+    let (s, tail) = rest.split_at(len);
     *rest = tail;
     Ok(s)
 }
 
-/// Decodes a frame's contents (without the length prefix).
-pub fn decode_frame(frame: &Bytes) -> Result<Frame<'_>, FrameError> {
+fn utf8(b: &[u8]) -> Result<&str, FrameError> {
+    std::str::from_utf8(b).map_err(|_| FrameError::Malformed("string is not UTF-8"))
+}
+
+/// A decoded frame whose strings are still raw bytes (not yet checked for UTF-8), so a
+/// reader can compare them with what it has cached before paying for validation.
+#[derive(Debug, PartialEq, Eq)]
+pub struct RawFrame<'a> {
+    /// Sender PID bytes.
+    pub from: &'a [u8],
+    /// Target id bytes.
+    pub to_id: &'a [u8],
+    /// Message name bytes.
+    pub name: &'a [u8],
+    /// Encoded message body.
+    pub body: Bytes,
+}
+
+/// Decodes a frame's structure (without the length prefix), leaving strings unvalidated.
+pub fn decode_frame_raw(frame: &Bytes) -> Result<RawFrame<'_>, FrameError> {
     let mut rest: &[u8] = frame;
     let n = rmp::decode::read_array_len(&mut rest)
         .map_err(|_| FrameError::Malformed("not an array"))?;
     if n != 4 {
         return Err(FrameError::Malformed("array is not 4 elements"));
     }
-    let from = read_str(&mut rest)?;
-    let to_id = read_str(&mut rest)?;
-    let name = read_str(&mut rest)?;
+    let from = read_str_bytes(&mut rest)?;
+    let to_id = read_str_bytes(&mut rest)?;
+    let name = read_str_bytes(&mut rest)?;
     let len = rmp::decode::read_bin_len(&mut rest).map_err(|_| FrameError::Malformed("bad body"))?
         as usize;
     if rest.len() != len {
         return Err(FrameError::Malformed("body length does not match frame"));
     }
     let start = frame.len() - rest.len();
-    Ok(Frame {
+    Ok(RawFrame {
         from,
         to_id,
         name,
         body: frame.slice(start..),
+    })
+}
+
+/// Decodes a frame's contents (without the length prefix).
+pub fn decode_frame(frame: &Bytes) -> Result<Frame<'_>, FrameError> {
+    let raw = decode_frame_raw(frame)?;
+    Ok(Frame {
+        from: utf8(raw.from)?,
+        to_id: utf8(raw.to_id)?,
+        name: utf8(raw.name)?,
+        body: raw.body,
     })
 }
 
