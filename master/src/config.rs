@@ -5,6 +5,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use detector::ZkUrl;
 use libproc::flags::{Flag, Flags, FlagsError};
 
 use crate::allocator::protocol::AllocatorConfig;
@@ -22,7 +23,7 @@ pub const FLAGS: &[Flag] = &[
     ),
     Flag::optional(
         "work_dir",
-        "Directory for the registry (unused with --registry=in_memory).",
+        "Directory for the registry file (--registry=replicated_log without --zk).",
     ),
     Flag::new(
         "allocation_interval",
@@ -56,13 +57,27 @@ pub const FLAGS: &[Flag] = &[
     Flag::new(
         "registry",
         "in_memory",
-        "Registry backend: in_memory (replicated_log is not yet supported).",
+        "Registry backend: in_memory, or replicated_log (durable: the <zk path>/registry znode with --zk, else a file in --work_dir).",
+    ),
+    Flag::new(
+        "agent_reregister_timeout",
+        "10mins",
+        "After a failover, time for agents in the registry to re-register before they are marked unreachable (Mesos: at least 10mins; here at least 1secs).",
     ),
     Flag::optional("weights", "Role weights: role1=weight1,role2=weight2."),
     Flag::new("quiet", "false", "Log warnings and errors only."),
     Flag::optional(
         "zk",
-        "ZooKeeper URL zk://host:port/path for leader election (not yet supported).",
+        "ZooKeeper URL zk://host:port[,host:port]/path: contend for leadership there (the leader is the json.info_* znode with the lowest sequence).",
+    ),
+    Flag::optional(
+        "quorum",
+        "Size of a quorum of masters (accepted for compatibility; the registry lives in the one ZooKeeper ensemble).",
+    ),
+    Flag::new(
+        "zk_session_timeout",
+        "10secs",
+        "ZooKeeper session timeout; a leader that loses its session (or is disconnected this long) exits.",
     ),
     Flag::optional("cluster", "Human-readable cluster name shown in /state."),
 ];
@@ -90,8 +105,16 @@ pub struct MasterConfig {
     pub max_completed_frameworks: usize,
     /// `--max_completed_tasks_per_framework`.
     pub max_completed_tasks_per_framework: usize,
-    /// `--registry` (only `in_memory`).
+    /// `--registry`: `in_memory` or `replicated_log`.
     pub registry: String,
+    /// `--zk`: contend for leadership (and keep a replicated registry) in ZooKeeper.
+    pub zk: Option<ZkUrl>,
+    /// `--quorum` (accepted, unused).
+    pub quorum: Option<u32>,
+    /// `--zk_session_timeout`.
+    pub zk_session_timeout: Duration,
+    /// `--agent_reregister_timeout`.
+    pub agent_reregister_timeout: Duration,
     /// `--weights`.
     pub weights: Vec<(String, f64)>,
     /// `--quiet`.
@@ -127,6 +150,10 @@ impl Default for MasterConfig {
             max_completed_frameworks: 50,
             max_completed_tasks_per_framework: 1000,
             registry: "in_memory".into(),
+            zk: None,
+            quorum: None,
+            zk_session_timeout: Duration::from_secs(10),
+            agent_reregister_timeout: Duration::from_secs(600),
             weights: Vec::new(),
             quiet: false,
             cluster: None,
@@ -166,24 +193,60 @@ pub fn parse_weights(text: &str) -> Result<Vec<(String, f64)>, FlagsError> {
 }
 
 impl MasterConfig {
-    /// Reads parsed flags. `--zk` and a registry other than `in_memory` are refused with
-    /// a clear error until they are supported.
+    /// Reads parsed flags.
     pub fn from_flags(flags: &Flags) -> Result<MasterConfig, FlagsError> {
-        if let Some(zk) = flags.str("zk") {
-            return Err(invalid(
-                "zk",
-                zk,
-                "ZooKeeper leader election is not yet supported; run a single master without --zk",
-            ));
-        }
+        let zk = match flags.str("zk") {
+            Some(text) => Some(
+                text.parse::<ZkUrl>()
+                    .map_err(|e| invalid("zk", text, &e.reason))?,
+            ),
+            None => None,
+        };
         let registry = flags.str("registry").unwrap_or("in_memory").to_string();
-        if registry != "in_memory" {
+        match registry.as_str() {
+            "in_memory" => {}
+            "replicated_log" => {
+                if zk.is_none() && !flags.has("work_dir") {
+                    return Err(invalid(
+                        "registry",
+                        &registry,
+                        "--registry=replicated_log needs --zk (registry in ZooKeeper) or --work_dir (registry file)",
+                    ));
+                }
+            }
+            _ => {
+                return Err(invalid(
+                    "registry",
+                    &registry,
+                    "expected in_memory or replicated_log",
+                ))
+            }
+        }
+        let zk_session_timeout = flags.duration("zk_session_timeout")?;
+        if zk_session_timeout < Duration::from_millis(100) {
             return Err(invalid(
-                "registry",
-                &registry,
-                "only --registry=in_memory is supported for now",
+                "zk_session_timeout",
+                flags.str("zk_session_timeout").unwrap_or(""),
+                "expected a duration of at least 100ms",
             ));
         }
+        let agent_reregister_timeout = flags.duration("agent_reregister_timeout")?;
+        if agent_reregister_timeout < Duration::from_secs(1) {
+            return Err(invalid(
+                "agent_reregister_timeout",
+                flags.str("agent_reregister_timeout").unwrap_or(""),
+                "expected a duration of at least 1secs",
+            ));
+        }
+        let quorum = if flags.has("quorum") {
+            let q: u32 = flags.get("quorum")?;
+            if q == 0 {
+                return Err(invalid("quorum", "0", "expected at least 1"));
+            }
+            Some(q)
+        } else {
+            None
+        };
         let ping = flags.duration("agent_ping_timeout")?;
         if ping < Duration::from_secs(1) || ping > Duration::from_secs(15 * 60) {
             return Err(invalid(
@@ -225,6 +288,10 @@ impl MasterConfig {
             max_completed_frameworks: flags.get("max_completed_frameworks")?,
             max_completed_tasks_per_framework: flags.get("max_completed_tasks_per_framework")?,
             registry,
+            zk,
+            quorum,
+            zk_session_timeout,
+            agent_reregister_timeout,
             weights: match flags.str("weights") {
                 Some(w) => parse_weights(w)?,
                 None => Vec::new(),
@@ -234,6 +301,20 @@ impl MasterConfig {
             id_seed: 0,
             clock: wall_clock,
         })
+    }
+
+    /// Where the registry lives, from `--registry`, `--zk` and `--work_dir`.
+    pub fn registry_store(&self) -> crate::registry::RegistryStore {
+        use crate::registry::RegistryStore;
+        match (self.registry.as_str(), &self.zk, &self.work_dir) {
+            ("replicated_log", Some(zk), _) => RegistryStore::ZooKeeper(
+                detector::zk_store::ZkBlobStore::new(zk, "registry", self.zk_session_timeout),
+            ),
+            ("replicated_log", None, Some(dir)) => {
+                RegistryStore::File(dir.join("meta").join("registry.bin"))
+            }
+            _ => RegistryStore::in_memory(),
+        }
     }
 
     /// The allocator's settings derived from these flags.
@@ -278,6 +359,17 @@ impl MasterConfig {
             self.max_completed_tasks_per_framework.to_string(),
         );
         put("registry", self.registry.clone());
+        if let Some(zk) = &self.zk {
+            put("zk", zk.to_string());
+        }
+        if let Some(q) = self.quorum {
+            put("quorum", q.to_string());
+        }
+        put("zk_session_timeout", secs(self.zk_session_timeout));
+        put(
+            "agent_reregister_timeout",
+            secs(self.agent_reregister_timeout),
+        );
         if !self.weights.is_empty() {
             let w: Vec<String> = self
                 .weights
@@ -341,6 +433,10 @@ mod tests {
         assert_eq!(c.max_completed_frameworks, 50);
         assert_eq!(c.max_completed_tasks_per_framework, 1000);
         assert_eq!(c.allocation_interval, Duration::from_secs(1));
+        assert_eq!(c.zk_session_timeout, Duration::from_secs(10));
+        assert_eq!(c.agent_reregister_timeout, Duration::from_secs(600));
+        assert_eq!(c.registry, "in_memory");
+        assert!(c.zk.is_none());
     }
 
     #[test]
@@ -357,9 +453,28 @@ mod tests {
             vec![("a".to_string(), 2.0), ("b".to_string(), 0.5)]
         );
         assert_eq!(c.port, 6060);
-        let e = parse(&["--zk=zk://h:2181/mesos"]).unwrap_err().to_string();
-        assert!(e.contains("not yet supported"), "{e}");
-        assert!(parse(&["--registry=replicated_log"]).is_err());
+        let c = parse(&[
+            "--zk=zk://h:2181,h2:2181/mesos",
+            "--quorum=2",
+            "--zk_session_timeout=2secs",
+            "--registry=replicated_log",
+            "--agent_reregister_timeout=30secs",
+        ])
+        .unwrap();
+        assert_eq!(c.zk.as_ref().map(|z| z.path.as_str()), Some("/mesos"));
+        assert_eq!(c.quorum, Some(2));
+        assert_eq!(c.zk_session_timeout, Duration::from_secs(2));
+        assert_eq!(c.agent_reregister_timeout, Duration::from_secs(30));
+        assert_eq!(c.registry, "replicated_log");
+        let e = parse(&["--zk=zk://h:2181"]).unwrap_err().to_string();
+        assert!(e.contains("path"), "{e}");
+        let e = parse(&["--registry=replicated_log"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--work_dir"), "{e}");
+        assert!(parse(&["--registry=replicated_log", "--work_dir=/tmp/x"]).is_ok());
+        assert!(parse(&["--registry=bogus"]).is_err());
+        assert!(parse(&["--agent_reregister_timeout=0secs"]).is_err());
         assert!(parse(&["--weights=a"]).is_err());
         assert!(parse(&["--agent_ping_timeout=100ms"]).is_err());
         assert!(parse(&["--max_agent_ping_timeouts=0"]).is_err());

@@ -19,6 +19,7 @@ use proto::{
 
 use crate::allocator::protocol as alloc;
 use crate::config::{master_id_from_seed, MasterConfig, MESOS_VERSION};
+use crate::registry::Registry;
 
 /// Something that can carry a typed message to a PID (the actor shell, or a test).
 pub trait Sink {
@@ -101,6 +102,14 @@ pub enum Effect {
         /// The offer.
         offer_id: OfferId,
         /// `--offer_timeout`.
+        after: Duration,
+    },
+    /// The registry changed: persist [`Master::registry`] (the latest state wins, so
+    /// writes may be coalesced).
+    PersistRegistry,
+    /// Call [`Master::reregister_timeout`] after `after` (`--agent_reregister_timeout`).
+    ReregisterTimer {
+        /// How long recovered agents have to re-register.
         after: Duration,
     },
 }
@@ -231,6 +240,10 @@ pub struct Master {
     next_offer: u64,
     /// Terminal task transitions by state, for `master/tasks_<state>` counters.
     pub(crate) terminal_counts: BTreeMap<TaskState, u64>,
+    /// The durable state: admitted and unreachable agents.
+    registry: Registry,
+    /// Agents in the recovered registry that have not re-registered yet.
+    pub(crate) recovered: BTreeMap<AgentId, AgentInfo>,
 }
 
 fn hostname_of(config: &MasterConfig, pid: &Pid) -> String {
@@ -268,12 +281,102 @@ impl Master {
             next_framework: 0,
             next_offer: 0,
             terminal_counts: BTreeMap::new(),
+            registry: Registry::default(),
+            recovered: BTreeMap::new(),
         }
     }
 
     /// This master's info (as sent to schedulers).
     pub fn info(&self) -> &MasterInfo {
         &self.info
+    }
+
+    /// The registry as it should be persisted.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Agents from the recovered registry still expected to re-register.
+    pub fn recovered_agents(&self) -> &BTreeMap<AgentId, AgentInfo> {
+        &self.recovered
+    }
+
+    /// This master was elected leader now (for `elected_time`).
+    pub fn elect(&mut self) {
+        self.elected_time = self.now();
+    }
+
+    /// Adopts the registry a new leader recovered: its admitted agents are expected to
+    /// re-register within `--agent_reregister_timeout`, its unreachable agents stay
+    /// unreachable (and may re-register any time).
+    pub fn recover(&mut self, registry: Registry) -> Vec<Effect> {
+        let mut fx = Vec::new();
+        for (id, e) in &registry.unreachable {
+            self.unreachable
+                .entry(id.clone())
+                .or_insert(UnreachableAgent {
+                    info: e.info.clone(),
+                    time: e.time,
+                });
+        }
+        for (id, info) in &registry.agents {
+            if !self.agents.contains_key(id) {
+                self.recovered.insert(id.clone(), info.clone());
+            }
+        }
+        // Agents that registered before recovery finished are admitted too.
+        let mut merged = registry;
+        for (id, a) in &self.agents {
+            merged.admit(id, &a.info);
+        }
+        let changed = merged != self.registry;
+        self.registry = merged;
+        tracing::info!(
+            admitted = self.registry.agents.len(),
+            unreachable = self.registry.unreachable.len(),
+            expected_to_reregister = self.recovered.len(),
+            "recovered the registry"
+        );
+        if !self.recovered.is_empty() {
+            fx.push(Effect::ReregisterTimer {
+                after: self.config.agent_reregister_timeout,
+            });
+        }
+        if changed {
+            fx.push(Effect::PersistRegistry);
+        }
+        fx
+    }
+
+    /// `--agent_reregister_timeout` passed since recovery: recovered agents that have not
+    /// re-registered are marked unreachable (frameworks learn it from `LostSlaveMessage`
+    /// and, for their tasks there, from reconciliation: `TASK_UNREACHABLE` or
+    /// `TASK_LOST`).
+    pub fn reregister_timeout(&mut self) -> Vec<Effect> {
+        let mut fx = Vec::new();
+        let lost = std::mem::take(&mut self.recovered);
+        if lost.is_empty() {
+            return fx;
+        }
+        let now = self.now();
+        for (id, info) in lost {
+            tracing::warn!(agent = %id, "agent did not re-register within --agent_reregister_timeout after failover; marking it unreachable");
+            self.registry.mark_unreachable(&id, &info, now);
+            self.unreachable
+                .insert(id.clone(), UnreachableAgent { info, time: now });
+            let fids: Vec<FrameworkId> = self.frameworks.keys().cloned().collect();
+            for fid in fids {
+                self.to_framework(
+                    &fid,
+                    LostSlaveMessage {
+                        agent_id: id.clone(),
+                    },
+                    &mut fx,
+                );
+            }
+        }
+        fx.push(Effect::PersistRegistry);
+        fx
     }
 
     /// The registered agents.
@@ -431,6 +534,9 @@ impl Master {
         let total = info.resources.clone();
         tracing::info!(agent = %id, %from, hostname = %info.hostname, resources = %total, "registered agent");
         self.insert_agent(id.clone(), info.clone(), from.clone(), msg.version);
+        if self.registry.admit(&id, &info) {
+            fx.push(Effect::PersistRegistry);
+        }
         fx.push(Effect::Link(from.clone()));
         fx.push(Effect::Allocator(
             AddAgent {
@@ -544,6 +650,7 @@ impl Master {
         }
         // An unreachable agent coming back, or an agent we never saw (master failover).
         let was_unreachable = self.unreachable.remove(&id).is_some();
+        let was_recovered = self.recovered.remove(&id).is_some();
         if let Some(stale) = self.agent_pids.get(from).cloned() {
             // Another agent id at the same PID: the old one is gone for good.
             fx.extend(self.remove_agent(
@@ -570,7 +677,10 @@ impl Master {
         if let Some(a) = self.agents.get_mut(&id) {
             a.reregistered_time = Some(now);
         }
-        tracing::info!(agent = %id, %from, was_unreachable, tasks = msg.tasks.len(), "re-admitted agent");
+        if self.registry.admit(&id, &info) {
+            fx.push(Effect::PersistRegistry);
+        }
+        tracing::info!(agent = %id, %from, was_unreachable, was_recovered, tasks = msg.tasks.len(), "re-admitted agent");
         fx.push(Effect::Link(from.clone()));
         fx.push(Effect::Allocator(
             AddAgent {
@@ -764,6 +874,14 @@ impl Master {
                 },
                 &mut fx,
             );
+        }
+        let changed = if unreachable {
+            self.registry.mark_unreachable(id, &agent.info, self.now())
+        } else {
+            self.registry.remove(id)
+        };
+        if changed {
+            fx.push(Effect::PersistRegistry);
         }
         if unreachable {
             let time = self.now();
@@ -1744,6 +1862,8 @@ impl Master {
                             },
                             "Reconciliation: Task is unknown to the agent",
                         ),
+                        // Failover in progress: the agent may still re-register with it.
+                        Some(a) if self.recovered.contains_key(a) => continue,
                         Some(a) if self.unreachable.contains_key(a) => {
                             (unreachable_state, "Reconciliation: Task is unreachable")
                         }

@@ -857,3 +857,220 @@ fn unregister_framework_tears_down() {
     assert!(m.frameworks().is_empty());
     assert_eq!(m.completed_frameworks().len(), 1);
 }
+
+// ------------------------------------------------------------- failover
+
+fn persists(fx: &[Effect]) -> bool {
+    fx.iter().any(|e| matches!(e, Effect::PersistRegistry))
+}
+
+fn agent_info(id: &AgentId, host: &str) -> AgentInfo {
+    let mut info = AgentInfo::new(host, "cpus:4;mem:1024".parse().unwrap());
+    info.id = Some(id.clone());
+    info
+}
+
+fn reregister(
+    m: &mut Master,
+    at: &str,
+    id: &AgentId,
+    tasks: Vec<Task>,
+    fws: Vec<FrameworkInfo>,
+) -> Vec<Effect> {
+    m.reregister_agent(
+        &pid(at),
+        ReregisterSlaveMessage {
+            slave: agent_info(id, "host1"),
+            checkpointed_resources: Resources::new(),
+            executor_infos: vec![],
+            tasks,
+            frameworks: fws,
+            version: "1.11.0".into(),
+        },
+    )
+}
+
+#[test]
+fn registry_follows_admission_and_removal() {
+    let mut m = master();
+    let fx = m.register_agent(
+        &pid(AGENT),
+        RegisterSlaveMessage {
+            slave: AgentInfo::new("host1", "cpus:1;mem:128".parse().unwrap()),
+            checkpointed_resources: Resources::new(),
+            version: "1.11.0".into(),
+        },
+    );
+    assert!(persists(&fx));
+    let a = m.agent_id_of(&pid(AGENT)).cloned().unwrap();
+    assert_eq!(m.registry().agents[&a].id.as_ref(), Some(&a));
+    // A retry changes nothing durable.
+    let fx = m.register_agent(
+        &pid(AGENT),
+        RegisterSlaveMessage {
+            slave: AgentInfo::new("host1", "cpus:1;mem:128".parse().unwrap()),
+            checkpointed_resources: Resources::new(),
+            version: "1.11.0".into(),
+        },
+    );
+    assert!(!persists(&fx));
+    // Missing pings: unreachable, durably.
+    for _ in 0..=config().max_agent_ping_timeouts {
+        m.ping_tick();
+    }
+    assert!(m.registry().agents.is_empty());
+    assert_eq!(m.registry().unreachable[&a].time, 1000.0);
+    // It comes back: admitted again.
+    let fx = reregister(&mut m, AGENT, &a, vec![], vec![]);
+    assert!(persists(&fx));
+    assert!(m.registry().unreachable.is_empty());
+    assert!(m.registry().agents.contains_key(&a));
+    // It leaves for good: forgotten.
+    let fx = m.unregister_agent(
+        &pid(AGENT),
+        UnregisterSlaveMessage {
+            slave_id: a.clone(),
+        },
+    );
+    assert!(persists(&fx));
+    assert_eq!(*m.registry(), crate::registry::Registry::default());
+}
+
+#[test]
+fn new_leader_rebuilds_from_registry_and_reregistrations() {
+    let a = AgentId::new("old-S0");
+    let b = AgentId::new("old-S1");
+    let gone = AgentId::new("old-S2");
+    let mut reg = crate::registry::Registry::default();
+    reg.admit(&a, &agent_info(&a, "host1"));
+    reg.admit(&b, &agent_info(&b, "host2"));
+    reg.mark_unreachable(&gone, &agent_info(&gone, "host3"), 5.0);
+
+    let mut m = master();
+    let fx = m.recover(reg.clone());
+    assert!(fx.contains(&Effect::ReregisterTimer {
+        after: Duration::from_secs(600)
+    }));
+    assert_eq!(m.recovered_agents().len(), 2);
+    assert!(m.unreachable_agents().contains_key(&gone));
+
+    // Agent A re-registers first, with a running task of framework F (not back yet).
+    let fid = FrameworkId::new("old-0000");
+    let mut finfo = FrameworkInfo::new("f", "user");
+    finfo.id = Some(fid.clone());
+    let mut t1 = Task::from_info(&task("t1", &a, "cpus:1;mem:128"), fid.clone(), None);
+    t1.state = TaskState::Running;
+    let fx = reregister(&mut m, AGENT, &a, vec![t1], vec![finfo.clone()]);
+    assert!(
+        matches!(sends(&fx).last(), Some((_, Outbound::SlaveReregisteredMessage(r))) if r.slave_id == a)
+    );
+    let calls = alloc_calls(&fx);
+    // The framework is known to the allocator (inactive) before the agent's used
+    // resources, which are reported once, with the agent.
+    let add_fw = calls
+        .iter()
+        .position(|c| matches!(c, ToAllocator::AddFramework(x) if !x.active && x.used.is_empty()));
+    let add_agent = calls
+        .iter()
+        .position(|c| matches!(c, ToAllocator::AddAgent(x) if x.used.len() == 1));
+    assert!(
+        add_fw.is_some() && add_agent.is_some() && add_fw < add_agent,
+        "{calls:?}"
+    );
+    assert!(!persists(&fx), "A is already in the registry");
+    let f = &m.frameworks()[&fid];
+    assert!(f.recovered && !f.active && f.pid.is_none());
+    assert_eq!(f.tasks[&TaskId::new("t1")].state, TaskState::Running);
+    assert_eq!(m.recovered_agents().len(), 1);
+
+    // F re-subscribes with its id: re-registered, tasks kept, activated.
+    let fx = m.reregister_framework(
+        &pid(SCHED),
+        ReregisterFrameworkMessage {
+            framework: finfo.clone(),
+            failover: true,
+        },
+    );
+    assert!(sends(&fx).iter().any(|(p, o)| p == &pid(SCHED)
+        && matches!(o, Outbound::FrameworkReregisteredMessage(r) if r.framework_id == fid)));
+    assert!(alloc_calls(&fx)
+        .iter()
+        .any(|c| matches!(c, ToAllocator::ActivateFramework(_))));
+    assert!(!alloc_calls(&fx)
+        .iter()
+        .any(|c| matches!(c, ToAllocator::AddFramework(_))));
+    let f = &m.frameworks()[&fid];
+    assert!(!f.recovered && f.active && f.connected);
+    assert_eq!(f.tasks[&TaskId::new("t1")].state, TaskState::Running);
+
+    // During the window, a task on B (not back yet) gets no reconciliation answer.
+    let ask = |tid: &str, agent: &AgentId| ReconcileTasksMessage {
+        framework_id: fid.clone(),
+        statuses: vec![{
+            let mut s = TaskStatus::new(TaskId::new(tid), TaskState::Running);
+            s.agent_id = Some(agent.clone());
+            s
+        }],
+    };
+    assert!(updates(&m.reconcile(&pid(SCHED), ask("t2", &b))).is_empty());
+    assert_eq!(
+        updates(&m.reconcile(&pid(SCHED), ask("t1", &a)))[0].state,
+        TaskState::Running
+    );
+
+    // B never comes back: unreachable (durably); F hears of it; its task reconciles LOST.
+    let fx = m.reregister_timeout();
+    assert!(persists(&fx));
+    assert!(m.recovered_agents().is_empty());
+    assert!(m.registry().unreachable.contains_key(&b));
+    assert!(!m.registry().agents.contains_key(&b));
+    assert!(sends(&fx)
+        .iter()
+        .any(|(_, o)| matches!(o, Outbound::LostSlaveMessage(l) if l.agent_id == b)));
+    let u = updates(&m.reconcile(&pid(SCHED), ask("t2", &b)));
+    assert_eq!(u[0].state, TaskState::Lost);
+    // A late timer does nothing more.
+    assert!(m.reregister_timeout().is_empty());
+
+    // B re-registers later after all: admitted again (non-strict registry).
+    let fx = reregister(&mut m, AGENT2, &b, vec![], vec![]);
+    assert!(persists(&fx));
+    assert!(m.registry().agents.contains_key(&b));
+}
+
+#[test]
+fn framework_back_before_its_agent_counts_used_once() {
+    let a = AgentId::new("old-S0");
+    let mut reg = crate::registry::Registry::default();
+    reg.admit(&a, &agent_info(&a, "host1"));
+    let mut m = master();
+    m.recover(reg);
+    let fid = FrameworkId::new("old-0000");
+    let mut finfo = FrameworkInfo::new("f", "user");
+    finfo.id = Some(fid.clone());
+    let fx = m.reregister_framework(
+        &pid(SCHED),
+        ReregisterFrameworkMessage {
+            framework: finfo.clone(),
+            failover: true,
+        },
+    );
+    assert!(alloc_calls(&fx)
+        .iter()
+        .any(|c| matches!(c, ToAllocator::AddFramework(x) if x.active && x.used.is_empty())));
+    let mut t1 = Task::from_info(&task("t1", &a, "cpus:1;mem:128"), fid.clone(), None);
+    t1.state = TaskState::Running;
+    let fx = reregister(&mut m, AGENT, &a, vec![t1], vec![finfo]);
+    let calls = alloc_calls(&fx);
+    assert!(
+        !calls
+            .iter()
+            .any(|c| matches!(c, ToAllocator::AddFramework(_))),
+        "{calls:?}"
+    );
+    assert!(calls
+        .iter()
+        .any(|c| matches!(c, ToAllocator::AddAgent(x) if x.used.len() == 1)));
+    assert_eq!(m.frameworks()[&fid].tasks.len(), 1);
+    assert!(m.frameworks()[&fid].connected);
+}

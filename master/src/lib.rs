@@ -4,7 +4,14 @@
 //!
 //! Layout: [`core`] is the pure bookkeeping (event in, effects out); [`process`] is the
 //! libproc actor shell around it; [`json`] renders the operator views; [`config`] holds
-//! the `mesos-master` flags; [`allocator`] is the DRF allocator process.
+//! the `mesos-master` flags; [`allocator`] is the DRF allocator process; [`registry`] is
+//! the durable list of admitted and unreachable agents and where it is stored.
+//!
+//! With `--zk` a master starts as a non-leader: it contends through ZooKeeper
+//! ([`detector::contender`]), answers leader-only HTTP with a redirect to the leader, and
+//! drops framework and agent messages. Once elected it recovers the registry and leads.
+//! If it loses its ZooKeeper session or its candidacy it stops (the binary then exits),
+//! so two masters never act at once.
 //!
 //! Start one with [`spawn`] (master + allocator on one node, as `mesos-master` and
 //! `mesos-local` do).
@@ -14,6 +21,7 @@ pub mod config;
 pub mod core;
 pub mod json;
 pub mod process;
+pub mod registry;
 
 pub use config::{MasterConfig, FLAGS};
 pub use process::{MasterProcess, ALLOCATOR_ID, MASTER_ID};

@@ -1,17 +1,28 @@
 //! The master's actor shell: feeds messages, link breaks and timers into the pure
 //! [`Master`](crate::core::Master) core and carries its effects out (sends, allocator
-//! calls, links, timers). Also serves the operator HTTP routes and publishes metrics.
+//! calls, links, timers, registry writes). Also serves the operator HTTP routes and
+//! publishes metrics.
+//!
+//! Leadership: without `--zk` the master leads from the start (after reading a file
+//! registry, if any). With `--zk` it contends ([`detector::contender::contend`], run
+//! inside a `Ctx::spawn` future) and, until elected and recovered, drops framework and
+//! agent messages (counted in `master/dropped_messages`) and answers leader-only HTTP
+//! with `307` to the leader (or `503` if none is known). Before acting on anything, a
+//! ZooKeeper leader checks its [`Lease`]; when the lease has run out, or the contender
+//! reports the candidacy lost, the master stops at once (the binary then exits).
 
 use std::time::Duration;
 
+use detector::contender::{contend, ContenderEvent, Lease};
 use libproc::{Ctx, Handlers, HttpRequest, HttpResponse, Message, Pid, Process};
 use proto::messages::*;
-use proto::OfferId;
+use proto::{MasterInfo, OfferId};
 
 use crate::allocator::protocol::Offers;
 use crate::config::MasterConfig;
 use crate::core::{Effect, Master, Sink};
 use crate::json;
+use crate::registry::{RegistryError, RegistryStore};
 
 /// The process id of the master (`master@ip:port`).
 pub const MASTER_ID: &str = "master";
@@ -21,6 +32,24 @@ pub const ALLOCATOR_ID: &str = "allocator";
 /// How often the metrics gauges are refreshed.
 const METRICS_INTERVAL: Duration = Duration::from_secs(1);
 
+/// How often a failed registry write is retried.
+const REGISTRY_RETRY: Duration = Duration::from_secs(1);
+/// How many times reading the registry is tried after election before giving up.
+const REGISTRY_LOAD_ATTEMPTS: u32 = 5;
+
+/// Where the master stands in leader election.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Contending through ZooKeeper; not leading.
+    Contending,
+    /// Elected; reading the registry.
+    Recovering,
+    /// Leading.
+    Leading,
+    /// Leadership lost; the process is stopping.
+    Lost,
+}
+
 /// The master process.
 pub struct MasterProcess {
     core: Master,
@@ -29,6 +58,17 @@ pub struct MasterProcess {
     ping_interval: Duration,
     node_label: String,
     started: Option<tokio::time::Instant>,
+    role: Role,
+    /// The leader as last seen by the contender (ZooKeeper mode).
+    leader: Option<MasterInfo>,
+    lease: Lease,
+    /// This master's candidacy znode (fences registry writes).
+    fence: Option<String>,
+    store: RegistryStore,
+    persisting: bool,
+    persist_again: bool,
+    lost_reason: Option<String>,
+    dropped: u64,
 }
 
 struct CtxSink<'a, 'b>(&'a Ctx<'b, MasterProcess>);
@@ -45,6 +85,7 @@ impl MasterProcess {
         let flags = config.to_flags_json();
         let ping_interval = config.agent_ping_timeout;
         let node_label = pid.addr().to_string();
+        let store = config.registry_store();
         MasterProcess {
             core: Master::new(config, pid),
             allocator,
@@ -52,12 +93,219 @@ impl MasterProcess {
             ping_interval,
             node_label,
             started: None,
+            role: Role::Contending,
+            leader: None,
+            lease: Lease::new(),
+            fence: None,
+            store,
+            persisting: false,
+            persist_again: false,
+            lost_reason: None,
+            dropped: 0,
         }
     }
 
     /// The pure core (for inspection in tests).
     pub fn core(&self) -> &Master {
         &self.core
+    }
+
+    /// Where this master stands in leader election.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The leader as this master knows it (itself when leading).
+    pub fn leader(&self) -> Option<&MasterInfo> {
+        if self.role == Role::Leading {
+            Some(self.core.info())
+        } else {
+            self.leader.as_ref()
+        }
+    }
+
+    /// Why leadership was lost (set once the master stops for that reason).
+    pub fn lost_reason(&self) -> Option<&str> {
+        self.lost_reason.as_deref()
+    }
+
+    /// Messages dropped because this master does not lead.
+    pub fn dropped_messages(&self) -> u64 {
+        self.dropped
+    }
+
+    fn zk_mode(&self) -> bool {
+        self.core.config.zk.is_some()
+    }
+
+    /// Whether this master may act as leader now. A ZooKeeper leader whose lease ran out
+    /// (paused or partitioned past the session timeout) stops here, before acting.
+    fn may_act(&mut self, ctx: &mut Ctx<'_, Self>) -> bool {
+        match self.role {
+            Role::Leading if self.zk_mode() && !self.lease.valid() => {
+                self.lose_leadership(
+                    ctx,
+                    "no successful ZooKeeper round trip within the session timeout (the session may have expired while this master was paused or partitioned)".into(),
+                );
+                false
+            }
+            Role::Leading => true,
+            _ => false,
+        }
+    }
+
+    fn drop_message(&mut self, from: &Pid, name: &str) {
+        self.dropped += 1;
+        metrics::counter!("master/dropped_messages", "node" => self.node_label.clone())
+            .increment(1);
+        tracing::debug!(%from, message = name, role = ?self.role, "dropping message: this master is not the leader");
+    }
+
+    /// Leadership (or the candidacy) is gone: stop now. Nothing more is handled.
+    fn lose_leadership(&mut self, ctx: &mut Ctx<'_, Self>, why: String) {
+        if self.role == Role::Lost {
+            return;
+        }
+        tracing::error!(pid = %ctx.pid(), "lost leadership: {why}; stopping the master so that two masters never act at once");
+        self.role = Role::Lost;
+        self.lease.revoke();
+        self.lost_reason = Some(why);
+        metrics::gauge!("master/elected", "node" => self.node_label.clone()).set(0.0);
+        ctx.stop();
+    }
+
+    fn on_contender(&mut self, ctx: &mut Ctx<'_, Self>, event: ContenderEvent) {
+        match event {
+            ContenderEvent::Contending(znode) => {
+                tracing::info!(%znode, "candidacy created; waiting to be elected");
+                self.fence = Some(znode);
+            }
+            ContenderEvent::Leader(info) => {
+                match &info {
+                    Some(i) => tracing::info!(leader = %i.pid, "leading master is {}", i.pid),
+                    None => tracing::info!("no leading master"),
+                }
+                self.leader = info;
+            }
+            ContenderEvent::Elected => {
+                if self.role == Role::Contending {
+                    tracing::info!(pid = %ctx.pid(), "elected leader; recovering the registry from {}", self.store.describe());
+                    self.role = Role::Recovering;
+                    self.load_registry(ctx, 1);
+                }
+            }
+            ContenderEvent::Lost(why) => self.lose_leadership(ctx, why),
+        }
+    }
+
+    fn load_registry(&mut self, ctx: &mut Ctx<'_, Self>, attempt: u32) {
+        let store = self.store.clone();
+        ctx.spawn(
+            async move { store.load().await },
+            move |me: &mut MasterProcess, ctx, result| {
+                if me.role != Role::Recovering {
+                    return;
+                }
+                match result {
+                    Ok(registry) => {
+                        if me.zk_mode() && !me.lease.valid() {
+                            me.lose_leadership(
+                                ctx,
+                                "ZooKeeper lease ran out while recovering the registry".into(),
+                            );
+                            return;
+                        }
+                        me.become_leader(ctx, registry);
+                    }
+                    Err(e) if attempt < REGISTRY_LOAD_ATTEMPTS => {
+                        tracing::warn!(attempt, error = %e, "cannot read the registry; retrying");
+                        ctx.after(REGISTRY_RETRY, move |me: &mut MasterProcess, ctx| {
+                            me.load_registry(ctx, attempt + 1)
+                        });
+                    }
+                    Err(e) => me.lose_leadership(ctx, format!("cannot recover the registry: {e}")),
+                }
+            },
+        );
+    }
+
+    fn become_leader(&mut self, ctx: &mut Ctx<'_, Self>, registry: crate::registry::Registry) {
+        self.core.elect();
+        let fx = self.core.recover(registry);
+        self.role = Role::Leading;
+        tracing::info!(pid = %ctx.pid(), id = %self.core.info().id, "acting as the leading master");
+        self.apply(ctx, fx);
+        self.publish_metrics();
+    }
+
+    /// Writes the registry (one write at a time; changes meanwhile are coalesced into the
+    /// next write).
+    fn persist(&mut self, ctx: &mut Ctx<'_, Self>) {
+        if !self.store.is_durable() || self.role == Role::Lost {
+            return;
+        }
+        if self.persisting {
+            self.persist_again = true;
+            return;
+        }
+        self.persisting = true;
+        self.persist_again = false;
+        let bytes = self.core.registry().encode();
+        let store = self.store.clone();
+        let fence = self.fence.clone();
+        ctx.spawn(
+            async move { store.store(bytes, fence).await },
+            |me: &mut MasterProcess, ctx, result| {
+                me.persisting = false;
+                match result {
+                    Ok(()) => {
+                        if me.persist_again {
+                            me.persist(ctx);
+                        }
+                    }
+                    Err(RegistryError::Zk(detector::zk_store::StoreError::Fenced(f))) => {
+                        me.lose_leadership(
+                            ctx,
+                            format!("registry write fenced: candidacy {f} is gone"),
+                        );
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot write the registry; retrying");
+                        me.persist_again = true;
+                        ctx.after(REGISTRY_RETRY, |me: &mut MasterProcess, ctx| {
+                            if me.persist_again && !me.persisting {
+                                me.persist(ctx);
+                            }
+                        });
+                    }
+                }
+            },
+        );
+    }
+
+    /// For leader-only routes: `None` if this master leads, else the answer (redirect to
+    /// the leader, or 503).
+    fn not_leader_response(
+        &mut self,
+        ctx: &mut Ctx<'_, Self>,
+        req: &HttpRequest,
+    ) -> Option<HttpResponse> {
+        if self.may_act(ctx) {
+            return None;
+        }
+        let own = self.core.info().id.clone();
+        Some(match (&self.role, &self.leader) {
+            (Role::Contending, Some(l)) if l.id != own => {
+                HttpResponse::redirect(&format!("{}{}", leader_location(l), req.path))
+            }
+            (Role::Lost, _) => {
+                HttpResponse::unavailable("this master lost leadership and is stopping")
+            }
+            (Role::Recovering, _) | (Role::Contending, Some(_)) => HttpResponse::unavailable(
+                "this master was elected and is recovering; retry shortly",
+            ),
+            _ => HttpResponse::unavailable("no leading master is known; retry shortly"),
+        })
     }
 
     fn apply(&mut self, ctx: &mut Ctx<'_, Self>, effects: Vec<Effect>) {
@@ -73,8 +321,10 @@ impl MasterProcess {
                     after,
                 } => {
                     ctx.after(after, move |me: &mut MasterProcess, ctx| {
-                        let fx = me.core.failover_expired(&framework_id, epoch);
-                        me.apply(ctx, fx);
+                        if me.may_act(ctx) {
+                            let fx = me.core.failover_expired(&framework_id, epoch);
+                            me.apply(ctx, fx);
+                        }
                     });
                 }
                 Effect::OfferTimer { offer_id, after } => {
@@ -82,11 +332,23 @@ impl MasterProcess {
                         me.offer_expired(ctx, offer_id);
                     });
                 }
+                Effect::PersistRegistry => self.persist(ctx),
+                Effect::ReregisterTimer { after } => {
+                    ctx.after(after, |me: &mut MasterProcess, ctx| {
+                        if me.may_act(ctx) {
+                            let fx = me.core.reregister_timeout();
+                            me.apply(ctx, fx);
+                        }
+                    });
+                }
             }
         }
     }
 
     fn offer_expired(&mut self, ctx: &mut Ctx<'_, Self>, id: OfferId) {
+        if !self.may_act(ctx) {
+            return;
+        }
         let fx = self.core.offer_expired(&id);
         self.apply(ctx, fx);
     }
@@ -96,8 +358,10 @@ impl MasterProcess {
     }
 
     fn ping_tick(&mut self, ctx: &mut Ctx<'_, Self>) {
-        let fx = self.core.ping_tick();
-        self.apply(ctx, fx);
+        if self.may_act(ctx) {
+            let fx = self.core.ping_tick();
+            self.apply(ctx, fx);
+        }
         ctx.after(self.ping_interval, |me: &mut MasterProcess, ctx| {
             me.ping_tick(ctx)
         });
@@ -116,7 +380,10 @@ impl MasterProcess {
         let gauge = |name: String, v: f64| metrics::gauge!(name, "node" => node.clone()).set(v);
         let core = &self.core;
         let active = core.agents().values().filter(|a| a.connected).count();
-        gauge("master/elected".into(), 1.0);
+        gauge(
+            "master/elected".into(),
+            if self.role == Role::Leading { 1.0 } else { 0.0 },
+        );
         if let Some(s) = self.started {
             gauge("master/uptime_secs".into(), s.elapsed().as_secs_f64());
         }
@@ -167,15 +434,32 @@ impl MasterProcess {
         }
     }
 
-    fn http_state(&mut self, _ctx: &mut Ctx<'_, Self>, _req: &HttpRequest) -> HttpResponse {
+    fn http_state(&mut self, ctx: &mut Ctx<'_, Self>, req: &HttpRequest) -> HttpResponse {
+        if let Some(r) = self.not_leader_response(ctx, req) {
+            return r;
+        }
         HttpResponse::json(&json::state(&self.core, &self.flags))
     }
+}
+
+/// `//host:port` of a master (its hostname, else its IP), as Mesos's redirects use.
+pub fn leader_location(info: &MasterInfo) -> String {
+    let host = if info.hostname.is_empty() {
+        info.address.ip.clone()
+    } else {
+        info.hostname.clone()
+    };
+    format!("//{host}:{}", info.port)
 }
 
 macro_rules! handle {
     ($h:ident, $msg:ty, $metric:literal, $method:ident) => {
         $h.on(
             |me: &mut MasterProcess, ctx: &mut Ctx<MasterProcess>, from: Pid, m: $msg| {
+                if !me.may_act(ctx) {
+                    me.drop_message(&from, <$msg as Message>::NAME);
+                    return;
+                }
                 me.count($metric);
                 let fx = me.core.$method(&from, m);
                 me.apply(ctx, fx);
@@ -289,6 +573,10 @@ impl Process for MasterProcess {
              ctx: &mut Ctx<MasterProcess>,
              from: Pid,
              _m: PongSlaveMessage| {
+                if !me.may_act(ctx) {
+                    me.drop_message(&from, <PongSlaveMessage as Message>::NAME);
+                    return;
+                }
                 me.count("master/messages_pong_slave");
                 let fx = me.core.pong(&from);
                 me.apply(ctx, fx);
@@ -298,6 +586,9 @@ impl Process for MasterProcess {
             |me: &mut MasterProcess, ctx: &mut Ctx<MasterProcess>, from: Pid, m: Offers| {
                 if from != me.allocator {
                     tracing::warn!(%from, "ignoring offers not from the allocator");
+                    return;
+                }
+                if !me.may_act(ctx) {
                     return;
                 }
                 let fx = me.core.offers_from_allocator(m);
@@ -315,31 +606,37 @@ impl Process for MasterProcess {
         h.route(
             "redirect",
             |me: &mut MasterProcess, _ctx: &mut Ctx<MasterProcess>, _req| {
-                // This master is the leader (no contender yet): redirect to itself.
-                let info = me.core.info();
-                let host = if info.hostname.is_empty() {
-                    info.address.ip.clone()
-                } else {
-                    info.hostname.clone()
-                };
-                HttpResponse::redirect(&format!("//{host}:{}", info.port))
+                // To the leader as this master knows it (itself when leading).
+                match me.leader() {
+                    Some(info) => HttpResponse::redirect(&leader_location(info)),
+                    None => HttpResponse::unavailable("no leading master is known; retry shortly"),
+                }
             },
         );
         h.route(
             "frameworks",
-            |me: &mut MasterProcess, _ctx: &mut Ctx<MasterProcess>, _req| {
+            |me: &mut MasterProcess, ctx: &mut Ctx<MasterProcess>, req| {
+                if let Some(r) = me.not_leader_response(ctx, req) {
+                    return r;
+                }
                 HttpResponse::json(&json::frameworks(&me.core))
             },
         );
         h.route(
             "slaves",
-            |me: &mut MasterProcess, _ctx: &mut Ctx<MasterProcess>, _req| {
+            |me: &mut MasterProcess, ctx: &mut Ctx<MasterProcess>, req| {
+                if let Some(r) = me.not_leader_response(ctx, req) {
+                    return r;
+                }
                 HttpResponse::json(&json::slaves(&me.core))
             },
         );
         h.route(
             "tasks",
-            |me: &mut MasterProcess, _ctx: &mut Ctx<MasterProcess>, _req| {
+            |me: &mut MasterProcess, ctx: &mut Ctx<MasterProcess>, req| {
+                if let Some(r) = me.not_leader_response(ctx, req) {
+                    return r;
+                }
                 HttpResponse::json(&json::tasks(&me.core))
             },
         );
@@ -353,7 +650,35 @@ impl Process for MasterProcess {
 
     fn started(&mut self, ctx: &mut Ctx<'_, Self>) {
         self.started = Some(tokio::time::Instant::now());
-        tracing::info!(pid = %ctx.pid(), id = %self.core.info().id, "master started (leading)");
+        match self.core.config.zk.clone() {
+            None => {
+                tracing::info!(pid = %ctx.pid(), id = %self.core.info().id, registry = %self.store.describe(), "master started (standalone: leading)");
+                self.role = Role::Recovering;
+                match self.store.load_now() {
+                    Some(Ok(registry)) => self.become_leader(ctx, registry),
+                    Some(Err(e)) => {
+                        self.lose_leadership(ctx, format!("cannot recover the registry: {e}"))
+                    }
+                    None => self.load_registry(ctx, 1),
+                }
+            }
+            Some(url) => {
+                tracing::info!(pid = %ctx.pid(), id = %self.core.info().id, %url, registry = %self.store.describe(), "master started; contending for leadership");
+                self.role = Role::Contending;
+                let timeout = self.core.config.zk_session_timeout;
+                let info = self.core.info().clone();
+                let lease = self.lease.clone();
+                detector::spawn_reporting(
+                    ctx,
+                    move |tx| {
+                        contend(url, timeout, info, lease, move |e| {
+                            let _ = tx.send(e);
+                        })
+                    },
+                    |me: &mut MasterProcess, ctx, e| me.on_contender(ctx, e),
+                );
+            }
+        }
         self.publish_metrics();
         ctx.after(self.ping_interval, |me: &mut MasterProcess, ctx| {
             me.ping_tick(ctx)
@@ -364,6 +689,9 @@ impl Process for MasterProcess {
     }
 
     fn exited(&mut self, ctx: &mut Ctx<'_, Self>, pid: Pid) {
+        if !self.may_act(ctx) {
+            return;
+        }
         let fx = self.core.exited(&pid);
         self.apply(ctx, fx);
     }

@@ -7,10 +7,22 @@
 //! contend through ZooKeeper by creating an ephemeral sequential `json.info_NNNNNNNNNN`
 //! znode holding their `MasterInfo` JSON (the form Mesos writes, so existing tools that
 //! find a Mesos leader in ZooKeeper work unchanged); the lowest sequence leads.
+//!
+//! Modules: [`zk`] (shared ZooKeeper plumbing and the leader-following loop),
+//! [`contender`] (a master's candidacy and its [`contender::Lease`]), [`zk_store`] (a
+//! chunked blob in ZooKeeper, for the registry), [`zk_test_server`] (a real ZooKeeper for
+//! tests). The ZooKeeper client runs inside futures spawned with `Ctx::spawn`, so it stops
+//! with the process that owns it; nothing here creates actix Systems or Arbiters.
+
+pub mod contender;
+pub mod zk;
+pub mod zk_store;
+pub mod zk_test_server;
 
 use std::fmt;
 use std::net::ToSocketAddrs;
 use std::str::FromStr;
+use std::time::Duration;
 
 use libproc::{Ctx, Handlers, Node, Pid, Process, ProcessRef, SpawnError};
 use proto::MasterInfo;
@@ -57,23 +69,33 @@ impl FromStr for ZkUrl {
             text: text.to_string(),
             reason: reason.to_string(),
         };
-        let rest = text.strip_prefix("zk://").ok_or_else(|| err("a ZooKeeper URL starts with zk://"))?;
+        let rest = text
+            .strip_prefix("zk://")
+            .ok_or_else(|| err("a ZooKeeper URL starts with zk://"))?;
         // Credentials (`zk://user:pass@host`) are not supported.
         if rest.contains('@') {
             return Err(err("ZooKeeper credentials are not supported"));
         }
         let (servers, path) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i..]),
-            None => return Err(err("missing the znode path after the servers (e.g. zk://127.0.0.1:2181/mesos)")),
+            None => {
+                return Err(err(
+                    "missing the znode path after the servers (e.g. zk://127.0.0.1:2181/mesos)",
+                ))
+            }
         };
         let path = path.trim_end_matches('/');
         if servers.is_empty() {
             return Err(err("no ZooKeeper servers"));
         }
         for s in servers.split(',') {
-            let (host, port) = s.rsplit_once(':').ok_or_else(|| err("each server needs host:port"))?;
+            let (host, port) = s
+                .rsplit_once(':')
+                .ok_or_else(|| err("each server needs host:port"))?;
             if host.is_empty() || port.parse::<u16>().map(|p| p == 0).unwrap_or(true) {
-                return Err(err("each server needs host:port with a port from 1 to 65535"));
+                return Err(err(
+                    "each server needs host:port with a port from 1 to 65535",
+                ));
             }
         }
         if path.is_empty() {
@@ -98,7 +120,10 @@ impl FromStr for MasterAddress {
             reason,
         };
         if text.contains('@') {
-            return text.parse::<Pid>().map(MasterAddress::Standalone).map_err(|e| err(e.to_string()));
+            return text
+                .parse::<Pid>()
+                .map(MasterAddress::Standalone)
+                .map_err(|e| err(e.to_string()));
         }
         let addr = text
             .to_socket_addrs()
@@ -128,38 +153,151 @@ libproc::message!(NewMasterDetected, "mesos.internal.NewMasterDetectedMessage");
 pub struct DetectorProcess {
     address: MasterAddress,
     notify: Pid,
+    session_timeout: Duration,
+    current: Option<NewMasterDetected>,
 }
 
 impl DetectorProcess {
-    /// A detector for `address` reporting to `notify`.
+    /// A detector for `address` reporting to `notify` (ZooKeeper session timeout: Mesos's
+    /// default 10 s).
     pub fn new(address: MasterAddress, notify: Pid) -> DetectorProcess {
-        DetectorProcess { address, notify }
+        DetectorProcess {
+            address,
+            notify,
+            session_timeout: zk::DEFAULT_SESSION_TIMEOUT,
+            current: None,
+        }
     }
+
+    /// Uses this ZooKeeper session timeout (how long a disconnection is tolerated before
+    /// the leader is reported unknown).
+    pub fn with_session_timeout(mut self, timeout: Duration) -> DetectorProcess {
+        self.session_timeout = timeout;
+        self
+    }
+
+    /// The last report sent (`None` before the first).
+    pub fn current(&self) -> Option<&NewMasterDetected> {
+        self.current.as_ref()
+    }
+
+    fn report(&mut self, ctx: &mut Ctx<'_, Self>, info: Option<MasterInfo>) {
+        let msg = detected(info);
+        if self.current.as_ref() == Some(&msg) {
+            return;
+        }
+        match &msg.master {
+            Some(pid) => tracing::info!(leader = %pid, "new leading master detected"),
+            None => tracing::info!("no leading master detected"),
+        }
+        self.current = Some(msg.clone());
+        ctx.send(&self.notify, msg);
+    }
+}
+
+/// The PID of the master `info` describes: its `pid` field, else `master@ip:port`.
+pub fn master_pid(info: &MasterInfo) -> Option<Pid> {
+    info.pid.parse::<Pid>().ok().or_else(|| {
+        let addr = std::net::SocketAddr::new(info.ipv4().into(), info.port);
+        (info.port != 0).then(|| Pid::new("master", addr))
+    })
+}
+
+/// The report for a leader (or none).
+pub fn detected(info: Option<MasterInfo>) -> NewMasterDetected {
+    match info {
+        Some(info) => match master_pid(&info) {
+            Some(pid) => NewMasterDetected {
+                master: Some(pid),
+                info: Some(info),
+            },
+            None => {
+                tracing::warn!(pid = %info.pid, "leader's MasterInfo has no usable PID; ignoring it");
+                NewMasterDetected {
+                    master: None,
+                    info: None,
+                }
+            }
+        },
+        None => NewMasterDetected {
+            master: None,
+            info: None,
+        },
+    }
+}
+
+/// Runs `fut` on the process (dropped when it stops); every value it sends on the
+/// channel it is given is handed to `on` on the process, in order. This is how the
+/// ZooKeeper loops (plain futures) talk to their processes.
+pub fn spawn_reporting<P, T, F>(
+    ctx: &mut Ctx<'_, P>,
+    make: impl FnOnce(tokio::sync::mpsc::UnboundedSender<T>) -> F,
+    on: fn(&mut P, &mut Ctx<'_, P>, T),
+) where
+    P: Process,
+    T: 'static,
+    F: std::future::Future<Output = ()> + 'static,
+{
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    ctx.spawn(make(tx), |_p: &mut P, _ctx: &mut Ctx<'_, P>, ()| {});
+    pump(ctx, rx, on);
+}
+
+fn pump<P: Process, T: 'static>(
+    ctx: &mut Ctx<'_, P>,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<T>,
+    on: fn(&mut P, &mut Ctx<'_, P>, T),
+) {
+    ctx.spawn(
+        async move {
+            let v = rx.recv().await;
+            (v, rx)
+        },
+        move |p: &mut P, ctx: &mut Ctx<'_, P>, (v, rx)| {
+            if let Some(v) = v {
+                on(p, ctx, v);
+                pump(ctx, rx, on);
+            }
+        },
+    );
 }
 
 impl Process for DetectorProcess {
     fn install(_h: &mut Handlers<Self>) {}
 
-    fn started(&mut self, ctx: &mut Ctx<Self>) {
-        match &self.address {
-            MasterAddress::Standalone(pid) => ctx.send(
-                &self.notify,
-                NewMasterDetected {
-                    master: Some(pid.clone()),
+    fn started(&mut self, ctx: &mut Ctx<'_, Self>) {
+        match self.address.clone() {
+            MasterAddress::Standalone(pid) => {
+                let msg = NewMasterDetected {
+                    master: Some(pid),
                     info: None,
-                },
-            ),
+                };
+                self.current = Some(msg.clone());
+                ctx.send(&self.notify, msg);
+            }
             MasterAddress::ZooKeeper(url) => {
-                // Filled in by the ZooKeeper detector (next change): until then, no leader.
-                tracing::warn!(%url, "ZooKeeper detection is not implemented yet");
-                ctx.send(&self.notify, NewMasterDetected { master: None, info: None });
+                tracing::info!(%url, "detecting the leading master through ZooKeeper");
+                let timeout = self.session_timeout;
+                spawn_reporting(
+                    ctx,
+                    move |tx| {
+                        zk::follow(url.servers, url.path, timeout, move |info| {
+                            let _ = tx.send(info);
+                        })
+                    },
+                    |me: &mut DetectorProcess, ctx, info| me.report(ctx, info),
+                );
             }
         }
     }
 }
 
 /// Spawns a detector (id `detector(N)`) on `node` reporting to `notify`.
-pub fn spawn(node: &Node, address: MasterAddress, notify: Pid) -> Result<ProcessRef<DetectorProcess>, SpawnError> {
+pub fn spawn(
+    node: &Node,
+    address: MasterAddress,
+    notify: Pid,
+) -> Result<ProcessRef<DetectorProcess>, SpawnError> {
     let id = node.generate_id("detector");
     node.spawn(&id, DetectorProcess::new(address, notify))
 }
@@ -180,13 +318,23 @@ mod tests {
             MasterAddress::Standalone("master@10.0.0.1:5050".parse().unwrap())
         );
         assert_eq!(
-            "zk://h1:2181,h2:2182/mesos/".parse::<MasterAddress>().unwrap(),
+            "zk://h1:2181,h2:2182/mesos/"
+                .parse::<MasterAddress>()
+                .unwrap(),
             MasterAddress::ZooKeeper(ZkUrl {
                 servers: "h1:2181,h2:2182".into(),
                 path: "/mesos".into()
             })
         );
-        for bad in ["zk://", "zk://h:1", "zk://h/mesos", "zk://h:0/x", "zk://h:1/", "master@nohost", "127.0.0.1:0"] {
+        for bad in [
+            "zk://",
+            "zk://h:1",
+            "zk://h/mesos",
+            "zk://h:0/x",
+            "zk://h:1/",
+            "master@nohost",
+            "127.0.0.1:0",
+        ] {
             let e = bad.parse::<MasterAddress>().unwrap_err().to_string();
             assert!(e.contains("expected host:port"), "{bad}: {e}");
         }

@@ -1,12 +1,37 @@
 //! `mesos-master`: one master (with its allocator on its own thread) serving the actor
-//! protocol and the operator HTTP API on `--ip:--port` until SIGTERM or ctrl-c.
+//! protocol and the operator HTTP API on `--ip:--port` until SIGTERM or ctrl-c. With
+//! `--zk` it contends for leadership and exits (code 3) when it loses it; see
+//! [`EXIT_CODES`].
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use libproc::flags::{Flags, FlagsError};
-use libproc::{Node, NodeConfig};
+use libproc::{Ctx, Handlers, Node, NodeConfig, Pid, Process};
 use master::{MasterConfig, FLAGS};
+
+/// The exit codes, as `--help` lists them.
+const EXIT_CODES: &str = "\nExit codes:\n  0  stopped by SIGTERM or ctrl-c\n  1  could not start (cannot listen on --ip:--port, cannot start the master)\n  2  invalid flags\n  3  lost leadership: the ZooKeeper session expired, the candidacy znode vanished, or\n     the registry could not be recovered; a supervisor should restart the master\n     (Mesos's \"committing suicide\": two masters must never act at once)\n";
+
+/// Tells `main` when the master process stops on its own (lost leadership).
+struct Watchdog {
+    master: Pid,
+    tx: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Process for Watchdog {
+    fn install(_h: &mut Handlers<Self>) {}
+    fn started(&mut self, ctx: &mut Ctx<'_, Self>) {
+        ctx.link(&self.master);
+    }
+    fn exited(&mut self, _ctx: &mut Ctx<'_, Self>, pid: Pid) {
+        if pid == self.master {
+            if let Some(tx) = self.tx.take() {
+                let _ = tx.send(());
+            }
+        }
+    }
+}
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -15,7 +40,7 @@ fn main() -> ExitCode {
     }) {
         Ok(f) => f,
         Err(FlagsError::Help(text)) => {
-            print!("{text}");
+            print!("{text}{EXIT_CODES}");
             return ExitCode::SUCCESS;
         }
         Err(e) => {
@@ -42,7 +67,7 @@ fn main() -> ExitCode {
 
     let addr = SocketAddr::new(config.ip, config.port);
     let system = actix::System::new();
-    let result: Result<(), String> = system.block_on(async move {
+    let result: Result<ExitCode, String> = system.block_on(async move {
         let node = Node::bind(NodeConfig::new(addr)).await.map_err(|e| {
             format!("cannot listen on {addr}: {e} (is another master running? pick another --port)")
         })?;
@@ -51,14 +76,31 @@ fn main() -> ExitCode {
             .map_err(|e| format!("cannot start the master: {e}"))?;
         tracing::info!(pid = %handle.pid(), "Master started at {}", handle.pid());
         eprintln!("mesos-master: master PID {}", handle.pid());
-        wait_for_shutdown().await;
-        tracing::info!("shutting down");
+        let (tx, lost) = tokio::sync::oneshot::channel();
+        node.spawn(
+            "master-watchdog",
+            Watchdog {
+                master: handle.pid().clone(),
+                tx: Some(tx),
+            },
+        )
+        .map_err(|e| format!("cannot start the master: {e}"))?;
+        let code = tokio::select! {
+            _ = wait_for_shutdown() => {
+                tracing::info!("shutting down");
+                ExitCode::SUCCESS
+            }
+            _ = lost => {
+                eprintln!("mesos-master: lost leadership; exiting (code 3) so a supervisor can restart this master");
+                ExitCode::from(3)
+            }
+        };
         node.shutdown();
         arbiter.stop();
-        Ok(())
+        Ok(code)
     });
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("mesos-master: {e}");
             ExitCode::FAILURE

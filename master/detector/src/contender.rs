@@ -1,0 +1,229 @@
+//! Leadership contention for masters (Mesos's `ZooKeeperMasterContender`): create an
+//! EPHEMERAL_SEQUENTIAL `<path>/json.info_` znode holding this master's `MasterInfo` JSON,
+//! then watch the children until it has the lowest sequence (elected). Leadership is lost
+//! for good when the znode disappears or the session is lost (expired, closed, or
+//! disconnected past the session timeout); the master must then exit, so two masters
+//! never act at once.
+//!
+//! A [`Lease`] makes that safe against pauses: the contender renews it with every
+//! successful round trip to ZooKeeper (valid until the request's *send* time plus the
+//! session timeout, which is no later than ZooKeeper itself could expire the session). A
+//! master checks it before acting, so a leader that was paused (SIGSTOP, a long GC, a
+//! partition) and comes back after its session could have expired stops before handling
+//! anything, even before its ZooKeeper client notices.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use proto::MasterInfo;
+use tokio::time::Instant;
+use zookeeper_client as zk;
+
+use crate::zk::{
+    connect, ensure_path, read_leader, transient, Read, SessionGuard, Wake, LABEL, RETRY_PAUSE,
+};
+use crate::ZkUrl;
+
+/// What the contender reports.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ContenderEvent {
+    /// The candidacy znode exists (its full path); not yet necessarily leading.
+    Contending(String),
+    /// The current leader as seen by this contender (itself once elected).
+    Leader(Option<MasterInfo>),
+    /// This master now leads.
+    Elected,
+    /// Leadership (or candidacy) is lost for good; the reason. Nothing follows.
+    Lost(String),
+}
+
+/// The time until which this master may act as leader (see the module docs).
+#[derive(Debug, Clone, Default)]
+pub struct Lease(Arc<Mutex<Option<Instant>>>);
+
+impl Lease {
+    /// A lease that is not valid yet.
+    pub fn new() -> Lease {
+        Lease::default()
+    }
+
+    /// Extends the lease to `until` (never shortens it).
+    pub fn renew(&self, until: Instant) {
+        if let Ok(mut g) = self.0.lock() {
+            if g.is_none_or(|t| t < until) {
+                *g = Some(until);
+            }
+        }
+    }
+
+    /// Ends the lease.
+    pub fn revoke(&self) {
+        if let Ok(mut g) = self.0.lock() {
+            *g = None;
+        }
+    }
+
+    /// Whether the lease holds now.
+    pub fn valid(&self) -> bool {
+        self.0
+            .lock()
+            .ok()
+            .and_then(|g| *g)
+            .is_some_and(|t| Instant::now() < t)
+    }
+
+    /// When the lease ends, if it is held.
+    pub fn until(&self) -> Option<Instant> {
+        self.0.lock().ok().and_then(|g| *g)
+    }
+}
+
+/// Contends for leadership under `url` with `info`, reporting through `report` until
+/// leadership is lost (the last report is [`ContenderEvent::Lost`]) — then returns.
+/// Connection failures before the candidacy exists are retried (with a fresh session,
+/// so no stray candidacy is left behind). Drop the future to withdraw: the session
+/// closes and the znode disappears.
+pub async fn contend(
+    url: ZkUrl,
+    timeout: Duration,
+    info: MasterInfo,
+    lease: Lease,
+    mut report: impl FnMut(ContenderEvent),
+) {
+    let data = info.to_json();
+    let mut backoff = Duration::from_millis(100);
+    // Connect and create the candidacy.
+    let (client, me) = loop {
+        let client = match connect(&url.servers, timeout).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(%url, error = %e, "cannot connect to ZooKeeper to contend; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+                continue;
+            }
+        };
+        let t0 = Instant::now();
+        let created = async {
+            ensure_path(&client, &url.path).await?;
+            let opts = zk::CreateMode::EphemeralSequential.with_acls(zk::Acls::anyone_all());
+            client
+                .create(&format!("{}/{LABEL}", url.path), data.as_bytes(), &opts)
+                .await
+        }
+        .await;
+        match created {
+            Ok((_, seq)) => {
+                lease.renew(t0 + timeout);
+                break (client, format!("{LABEL}{seq}"));
+            }
+            Err(e) => {
+                // The node may or may not exist; a fresh session makes sure it does not
+                // linger.
+                tracing::warn!(%url, error = %e, "cannot create the candidacy znode; retrying with a new session");
+                drop(client);
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+            }
+        }
+    };
+    let my_path = format!("{}/{me}", url.path);
+    tracing::info!(znode = %my_path, "contending for leadership");
+    report(ContenderEvent::Contending(my_path.clone()));
+    let why = watch(
+        &client,
+        &url.path,
+        &me,
+        &my_path,
+        timeout,
+        &info,
+        &lease,
+        &mut report,
+    )
+    .await;
+    lease.revoke();
+    tracing::error!(znode = %my_path, "lost leadership candidacy: {why}");
+    report(ContenderEvent::Lost(why));
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn watch(
+    client: &zk::Client,
+    path: &str,
+    me: &str,
+    my_path: &str,
+    timeout: Duration,
+    info: &MasterInfo,
+    lease: &Lease,
+    report: &mut impl FnMut(ContenderEvent),
+) -> String {
+    let mut guard = SessionGuard::new(client, timeout);
+    let tick = timeout / 4;
+    let mut elected = false;
+    let mut last_leader: Option<Option<MasterInfo>> = None;
+    loop {
+        let t0 = Instant::now();
+        let read = match read_leader(client, path).await {
+            Ok(r) => r,
+            Err(e) if transient(&e) => {
+                tracing::debug!(error = %e, "ZooKeeper request failed; retrying once connected");
+                tokio::time::sleep(RETRY_PAUSE).await;
+                if let Err(why) = guard.reconnected().await {
+                    return why;
+                }
+                continue;
+            }
+            Err(e) => return format!("ZooKeeper error: {e}"),
+        };
+        let watcher = match read {
+            Read::Retry => continue,
+            Read::NoPath(_) => return format!("the path {path} was deleted"),
+            Read::Leader(leader, watcher, children) => {
+                if !children.iter().any(|c| c == me) {
+                    return format!("the candidacy znode {my_path} disappeared");
+                }
+                lease.renew(t0 + timeout);
+                let leads = leader.as_ref().is_some_and(|(name, _)| name == me);
+                let leader_info = leader.map(|(name, i)| if name == me { info.clone() } else { i });
+                if last_leader.as_ref() != Some(&leader_info) {
+                    last_leader = Some(leader_info.clone());
+                    report(ContenderEvent::Leader(leader_info));
+                }
+                if leads && !elected {
+                    elected = true;
+                    tracing::info!(znode = %my_path, "elected leader");
+                    report(ContenderEvent::Elected);
+                }
+                watcher
+            }
+        };
+        // Wake on a change, a lost session, or the lease tick (which simply reads again:
+        // a successful read renews the lease and re-checks the candidacy).
+        if let Wake::SessionLost(why) = guard.wait(Some(watcher), Some(tick)).await {
+            return why;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn lease_runs_out_unless_renewed() {
+        let lease = Lease::new();
+        assert!(!lease.valid());
+        let t = Duration::from_secs(2);
+        lease.renew(Instant::now() + t);
+        assert!(lease.valid());
+        // Never shortened by an older renewal.
+        lease.renew(Instant::now());
+        tokio::time::advance(Duration::from_millis(1500)).await;
+        assert!(lease.valid());
+        tokio::time::advance(Duration::from_millis(600)).await;
+        assert!(!lease.valid(), "a paused leader's lease has run out");
+        lease.renew(Instant::now() + t);
+        lease.revoke();
+        assert!(!lease.valid());
+    }
+}

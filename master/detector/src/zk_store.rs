@@ -1,0 +1,206 @@
+//! A blob of any size in ZooKeeper (the master's registry): znodes hold at most 1 MB
+//! (`jute.maxbuffer`), so the blob is split into chunk znodes `<node>/g<G>-<i>` of
+//! [`CHUNK_BYTES`] each, and `<node>` itself holds a small JSON manifest naming the current
+//! generation `G`. A write creates the next generation's chunks, then flips the manifest
+//! in one multi-op that also checks a *fence* znode still exists (the writer's candidacy
+//! znode: a master whose session is gone cannot overwrite its successor's registry), and
+//! finally deletes older chunks. A reader that sees a manifest sees all its chunks.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use zookeeper_client as zk;
+
+use crate::zk::{connect, ensure_path};
+use crate::ZkUrl;
+
+/// The size of one chunk znode's data.
+pub const CHUNK_BYTES: usize = 512 * 1024;
+
+/// Why a load or store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// ZooKeeper said no (or could not be reached).
+    #[error("ZooKeeper error on {what}: {source}")]
+    Zk {
+        /// The operation.
+        what: String,
+        /// The client's error.
+        source: zk::Error,
+    },
+    /// The stored data is not what a store wrote.
+    #[error("corrupt registry in ZooKeeper: {0}")]
+    Corrupt(String),
+    /// The fence znode is gone: this writer no longer leads.
+    #[error("not the leader any more: {0} is gone")]
+    Fenced(String),
+}
+
+fn zerr(what: impl Into<String>) -> impl FnOnce(zk::Error) -> StoreError {
+    let what = what.into();
+    move |source| StoreError::Zk { what, source }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+struct Manifest {
+    generation: u64,
+    chunks: u32,
+    bytes: u64,
+}
+
+/// A chunked blob under one znode.
+#[derive(Clone, Debug)]
+pub struct ZkBlobStore {
+    servers: String,
+    node: String,
+    timeout: Duration,
+    client: Arc<tokio::sync::Mutex<Option<zk::Client>>>,
+}
+
+impl ZkBlobStore {
+    /// The blob at `<url.path>/<name>` (e.g. `/mesos/registry`).
+    pub fn new(url: &ZkUrl, name: &str, timeout: Duration) -> ZkBlobStore {
+        ZkBlobStore {
+            servers: url.servers.clone(),
+            node: format!("{}/{name}", url.path),
+            timeout,
+            client: Arc::new(tokio::sync::Mutex::new(None)),
+        }
+    }
+
+    /// The manifest znode's path.
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    async fn client(&self) -> Result<zk::Client, StoreError> {
+        let mut g = self.client.lock().await;
+        if let Some(c) = g.as_ref() {
+            use zk::SessionState::*;
+            if !matches!(c.state(), Expired | Closed | AuthFailed) {
+                return Ok(c.clone());
+            }
+        }
+        let c = connect(&self.servers, self.timeout)
+            .await
+            .map_err(zerr(format!("connect {}", self.servers)))?;
+        *g = Some(c.clone());
+        Ok(c)
+    }
+
+    async fn manifest(&self, c: &zk::Client) -> Result<Option<(Manifest, i32)>, StoreError> {
+        match c.get_data(&self.node).await {
+            Ok((data, stat)) if data.is_empty() => Ok(Some((
+                Manifest {
+                    generation: 0,
+                    chunks: 0,
+                    bytes: 0,
+                },
+                stat.version,
+            ))),
+            Ok((data, stat)) => serde_json::from_slice(&data)
+                .map(|m| Some((m, stat.version)))
+                .map_err(|e| StoreError::Corrupt(format!("manifest {}: {e}", self.node))),
+            Err(zk::Error::NoNode) => Ok(None),
+            Err(e) => Err(zerr(format!("read {}", self.node))(e)),
+        }
+    }
+
+    fn chunk_path(&self, generation: u64, i: u32) -> String {
+        format!("{}/g{generation}-{i}", self.node)
+    }
+
+    /// Reads the blob (`None` if nothing was ever stored).
+    pub async fn load(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        let c = self.client().await?;
+        let Some((m, _)) = self.manifest(&c).await? else {
+            return Ok(None);
+        };
+        if m.generation == 0 {
+            return Ok(None);
+        }
+        let mut out = Vec::with_capacity(m.bytes as usize);
+        for i in 0..m.chunks {
+            let p = self.chunk_path(m.generation, i);
+            let (data, _) = c.get_data(&p).await.map_err(zerr(format!("read {p}")))?;
+            out.extend_from_slice(&data);
+        }
+        if out.len() as u64 != m.bytes {
+            return Err(StoreError::Corrupt(format!(
+                "expected {} bytes, read {}",
+                m.bytes,
+                out.len()
+            )));
+        }
+        Ok(Some(out))
+    }
+
+    /// Replaces the blob, if `fence` (a znode path) still exists at the moment of the
+    /// switch.
+    pub async fn store(&self, bytes: &[u8], fence: Option<&str>) -> Result<(), StoreError> {
+        let c = self.client().await?;
+        let (generation, version) = match self.manifest(&c).await? {
+            Some((m, v)) => (m.generation + 1, v),
+            None => {
+                ensure_path(&c, &self.node)
+                    .await
+                    .map_err(zerr(format!("create {}", self.node)))?;
+                match self.manifest(&c).await? {
+                    Some((m, v)) => (m.generation + 1, v),
+                    None => return Err(StoreError::Corrupt(format!("{} vanished", self.node))),
+                }
+            }
+        };
+        let chunks: Vec<&[u8]> = if bytes.is_empty() {
+            Vec::new()
+        } else {
+            bytes.chunks(CHUNK_BYTES).collect()
+        };
+        let opts = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
+        for (i, chunk) in chunks.iter().enumerate() {
+            let p = self.chunk_path(generation, i as u32);
+            match c.create(&p, chunk, &opts).await {
+                Ok(_) => {}
+                // Left over from a write that failed half way: overwrite.
+                Err(zk::Error::NodeExists) => {
+                    c.set_data(&p, chunk, None)
+                        .await
+                        .map_err(zerr(format!("write {p}")))?;
+                }
+                Err(e) => return Err(zerr(format!("create {p}"))(e)),
+            }
+        }
+        let m = Manifest {
+            generation,
+            chunks: chunks.len() as u32,
+            bytes: bytes.len() as u64,
+        };
+        let manifest = serde_json::to_vec(&m).unwrap_or_default();
+        let mut w = c.new_multi_writer();
+        if let Some(f) = fence {
+            w.add_check_version(f, -1)
+                .map_err(zerr(format!("check {f}")))?;
+        }
+        w.add_set_data(&self.node, &manifest, Some(version))
+            .map_err(zerr(format!("write {}", self.node)))?;
+        match w.commit().await {
+            Ok(_) => {}
+            Err(zk::MultiWriteError::OperationFailed { index: 0, source }) if fence.is_some() => {
+                return Err(match source {
+                    zk::Error::NoNode => StoreError::Fenced(fence.unwrap_or_default().to_string()),
+                    e => zerr("fence check")(e),
+                });
+            }
+            Err(e) => return Err(zerr(format!("switch {}", self.node))(e.into())),
+        }
+        // Old generations are garbage now; failures here only leave garbage behind.
+        if let Ok(children) = c.list_children(&self.node).await {
+            let keep = format!("g{generation}-");
+            for child in children.iter().filter(|ch| !ch.starts_with(&keep)) {
+                let _ = c.delete(&format!("{}/{child}", self.node), None).await;
+            }
+        }
+        Ok(())
+    }
+}
