@@ -3,7 +3,8 @@
 //! and tasks. It registers with the master, launches executors as OS processes in their own
 //! process groups with a sandbox each, hands them their tasks once they register, relays
 //! kills and shutdowns, turns executor exits into terminal status updates, and serves
-//! `/state`, `/health` and `/flags`.
+//! `/state`, `/health` and `/flags`. [`recovery`] holds checkpointing, recovery after a
+//! restart (reconnecting to executors of checkpointing frameworks) and master detection.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::os::unix::process::ExitStatusExt;
@@ -23,7 +24,9 @@ use crate::config::AgentConfig;
 use crate::paths;
 use crate::registration::{RegEffect, Registration};
 use crate::rng::Rng;
-use crate::status_update::{StatusUpdateManager, UpdateEffect};
+use crate::status_update::{StatusUpdateManager, UpdateEffect, UpdateRecord};
+
+pub mod recovery;
 
 /// Version reported to the master.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -131,11 +134,13 @@ pub struct AgentProcess {
     shutting_down: bool,
     start_time: f64,
     stopped: watch::Sender<bool>,
+    rec: recovery::RecoveryState,
 }
 
 impl AgentProcess {
     /// A new agent; `stopped` flips to true when the process stops.
     pub fn new(config: AgentConfig, port: u16, stopped: watch::Sender<bool>) -> AgentProcess {
+        let rec = recovery::RecoveryState::new(&config);
         let info = AgentInfo {
             hostname: config.hostname.clone(),
             port,
@@ -157,6 +162,7 @@ impl AgentProcess {
             completed_frameworks: VecDeque::new(),
             shutting_down: false,
             stopped,
+            rec,
         }
     }
 
@@ -190,12 +196,15 @@ impl AgentProcess {
         for e in effects {
             match e {
                 RegEffect::Register => {
-                    ctx.link(&self.config.master);
+                    let Some(master) = self.rec.master.clone() else {
+                        continue;
+                    };
+                    ctx.link(&master);
                     let mut slave = self.info.clone();
                     slave.id = None;
-                    tracing::info!(master = %self.config.master, "registering with the master");
+                    tracing::info!(%master, "registering with the master");
                     ctx.send(
-                        &self.config.master,
+                        &master,
                         RegisterSlaveMessage {
                             slave,
                             checkpointed_resources: Resources::new(),
@@ -204,10 +213,13 @@ impl AgentProcess {
                     );
                 }
                 RegEffect::Reregister => {
-                    ctx.link(&self.config.master);
-                    tracing::info!(master = %self.config.master, "re-registering with the master");
+                    let Some(master) = self.rec.master.clone() else {
+                        continue;
+                    };
+                    ctx.link(&master);
+                    tracing::info!(%master, "re-registering with the master");
                     let msg = self.reregister_message();
-                    ctx.send(&self.config.master, msg);
+                    ctx.send(&master, msg);
                 }
                 RegEffect::RetryAfter { delay, generation } => {
                     ctx.after(delay, move |me: &mut Self, ctx| {
@@ -221,7 +233,7 @@ impl AgentProcess {
                         me.apply_reg(e, ctx);
                     });
                 }
-                RegEffect::Pong => ctx.send(&self.config.master, PongSlaveMessage {}),
+                RegEffect::Pong => self.send_master(ctx, PongSlaveMessage {}),
                 RegEffect::Connected { agent_id, first } => {
                     tracing::info!(%agent_id, first, "registered with the master");
                     self.info.id = Some(agent_id.clone());
@@ -229,11 +241,12 @@ impl AgentProcess {
                     if let Err(e) = std::fs::create_dir_all(&dir) {
                         tracing::error!(dir = %dir.display(), error = %e, "cannot create the agent's directory");
                     }
+                    self.checkpoint_agent();
                     let e = self.updates.resume();
                     self.apply_updates(e, ctx);
                 }
                 RegEffect::Disconnected => {
-                    tracing::warn!(master = %self.config.master, "lost the master");
+                    tracing::warn!(master = ?self.rec.master, "lost the master");
                     self.updates.pause();
                 }
             }
@@ -277,10 +290,10 @@ impl AgentProcess {
     }
 
     fn is_from_master(&self, from: &Pid, what: &str) -> bool {
-        if *from == self.config.master {
+        if self.rec.master.as_ref() == Some(from) {
             true
         } else {
-            tracing::warn!(%from, master = %self.config.master, "ignoring {what} from a process that is not our master");
+            tracing::warn!(%from, master = ?self.rec.master, "ignoring {what} from a process that is not our master");
             false
         }
     }
@@ -293,7 +306,7 @@ impl AgentProcess {
                 UpdateEffect::Forward(update) => {
                     tracing::debug!(task = %update.status.task_id, state = %update.status.state.as_str(), "forwarding status update");
                     let pid = Some(ctx.pid().to_string());
-                    ctx.send(&self.config.master, StatusUpdateMessage { update, pid });
+                    self.send_master(ctx, StatusUpdateMessage { update, pid });
                 }
                 UpdateEffect::RetryAfter {
                     framework_id,
@@ -336,8 +349,14 @@ impl AgentProcess {
                 }
             }
         }
+        let fw = update.framework_id.clone();
+        let record = UpdateRecord::Update {
+            update: Box::new(update.clone()),
+        };
         match self.updates.update(update) {
             Ok(effects) => {
+                // Checkpointed before it is forwarded (Mesos order).
+                self.checkpoint_update(&fw, &status.task_id, record);
                 self.apply_updates(effects, ctx);
                 true
             }
@@ -410,6 +429,25 @@ impl AgentProcess {
             uuid,
         };
         tracing::info!(task = %update.status.task_id, state = %update.status.state.as_str(), "status update from executor");
+        if update.status.is_terminal() {
+            // A container that hit a limit is destroyed and its tasks fail as the isolator
+            // says (Mesos `MesosContainerizerProcess::limited`).
+            let isolation = self.config.isolation.clone();
+            let container = self.frameworks.get_mut(&update.framework_id).and_then(|f| {
+                f.executors
+                    .values_mut()
+                    .find(|e| e.has_task(&update.status.task_id))
+            });
+            if let Some(e) = container {
+                if let Some(l) = isolation.limitation(&e.container_id) {
+                    tracing::warn!(executor = %e.info.executor_id, message = %l.message, "container limitation; destroying the container");
+                    l.apply(&mut update.status);
+                    e.termination = Some((TaskState::Failed, l.reason, l.message));
+                    e.state = ExecutorState::Terminating;
+                    kill_group(e.os_pid);
+                }
+            }
+        }
         self.record_update(update, ctx);
         // Recorded (or a duplicate of one recorded): the executor may forget it.
         ctx.send(&reply_to, ack);
@@ -430,6 +468,11 @@ impl AgentProcess {
         {
             Err(e) => tracing::warn!(error = %e, "ignoring acknowledgement"),
             Ok(acked) => {
+                self.checkpoint_update(
+                    &msg.framework_id,
+                    &msg.task_id,
+                    UpdateRecord::Ack { uuid: msg.uuid },
+                );
                 self.apply_updates(acked.effects, ctx);
                 if acked.terminated {
                     self.complete_task(&msg.framework_id, &msg.task_id);
@@ -466,6 +509,7 @@ impl AgentProcess {
             if let Some(f) = self.frameworks.remove(framework_id) {
                 tracing::info!(framework = %framework_id, "framework has no executors left; removing it");
                 self.updates.cleanup(framework_id);
+                self.remove_framework_checkpoint(framework_id);
                 self.completed_frameworks.push_back(f);
                 if self.completed_frameworks.len() > MAX_COMPLETED_FRAMEWORKS {
                     self.completed_frameworks.pop_front();
@@ -562,6 +606,7 @@ impl AgentProcess {
         }
         tracing::info!(task = %task.task_id, framework = %fw_id, executor = %ex_id, "got a task");
         let agent_id = self.info.id.clone().unwrap_or_default();
+        let new_task = task.task_id.clone();
         match fw.executors.get_mut(&ex_id).map(|e| e.state) {
             Some(ExecutorState::Running) => {
                 let fw_info = fw.info.clone();
@@ -572,6 +617,7 @@ impl AgentProcess {
                 let mut record = Task::from_info(&task, fw_id.clone(), Some(ex_id.clone()));
                 record.agent_id = agent_id;
                 e.resources += &task.resources;
+                let _ = self.config.isolation.update(&e.container_id, &e.resources);
                 e.launched.insert(task.task_id.clone(), record);
                 if let Some(pid) = e.pid.clone() {
                     ctx.send(
@@ -588,6 +634,7 @@ impl AgentProcess {
             Some(ExecutorState::Launching) => {
                 if let Some(e) = fw.executors.get_mut(&ex_id) {
                     e.resources += &task.resources;
+                    let _ = self.config.isolation.update(&e.container_id, &e.resources);
                     e.queued.push(task);
                 }
             }
@@ -603,8 +650,9 @@ impl AgentProcess {
                     message,
                 );
             }
-            None => self.launch_executor(ctx, fw_id, executor_info, task),
+            None => self.launch_executor(ctx, fw_id.clone(), executor_info, task),
         }
+        self.checkpoint_task(&fw_id, &new_task);
     }
 
     fn launch_executor(
@@ -709,6 +757,16 @@ impl AgentProcess {
         let os_pid = child.id().map(|p| p as i32);
         tracing::info!(executor = %ex_id, container = %container_id, pid = ?os_pid, dir = %dir.display(), "launched executor");
         let resources = info.resources.clone() + &task.resources;
+        let meta = crate::isolation::ContainerMeta::of(&info, &fw_id);
+        let isolated = os_pid.map_or(Ok(()), |pid| {
+            self.config
+                .isolation
+                .launch(&container_id, meta, &resources, pid)
+        });
+        if let Err(message) = &isolated {
+            tracing::error!(executor = %ex_id, %message, "cannot isolate the executor; killing it");
+            kill_group(os_pid);
+        }
         let executor = Executor {
             info,
             framework_id: fw_id.clone(),
@@ -722,11 +780,14 @@ impl AgentProcess {
             terminated: BTreeMap::new(),
             completed: VecDeque::new(),
             resources,
-            termination: None,
+            termination: isolated
+                .err()
+                .map(|m| (TaskState::Failed, Reason::ContainerLaunchFailed, m)),
         };
         if let Some(f) = self.frameworks.get_mut(&fw_id) {
             f.executors.insert(ex_id.clone(), executor);
         }
+        self.checkpoint_executor(&fw_id, &ex_id);
         let (f2, e2, c2) = (fw_id.clone(), ex_id.clone(), container_id.clone());
         ctx.spawn(
             async move { child.wait().await },
@@ -844,6 +905,7 @@ impl AgentProcess {
                 },
             );
         }
+        self.checkpoint_libprocess_pid(&msg.framework_id, &msg.executor_id);
         if nothing_to_run || terminating {
             // Every task was killed while it launched: it has nothing to do.
             self.shutdown_executor(ctx, &msg.framework_id, &msg.executor_id);
@@ -949,6 +1011,7 @@ impl AgentProcess {
             ),
             Err(e) => (-1, format!("could not be waited for: {e}")),
         };
+        let isolation = self.config.isolation.clone();
         let Some(e) = self.executor_mut(&fw_id, &ex_id, &container) else {
             return;
         };
@@ -956,6 +1019,11 @@ impl AgentProcess {
         // Nothing it started may outlive it.
         kill_group(e.os_pid);
         e.state = ExecutorState::Terminated;
+        let limitation = isolation.limitation(&container);
+        isolation.cleanup(&container);
+        if let Some(l) = limitation {
+            e.termination = Some((TaskState::Failed, l.reason, l.message));
+        }
         let (state, reason, message) = e.termination.clone().unwrap_or((
             TaskState::Failed,
             Reason::ExecutorTerminated,
@@ -981,9 +1049,10 @@ impl AgentProcess {
                 );
             }
         }
+        self.checkpoint_sentinel(&fw_id, &ex_id);
         if let Some(agent_id) = self.info.id.clone() {
-            ctx.send(
-                &self.config.master,
+            self.send_master(
+                ctx,
                 ExitedExecutorMessage {
                     agent_id,
                     framework_id: fw_id.clone(),
@@ -1083,7 +1152,7 @@ impl AgentProcess {
             "start_time": self.start_time,
             "resources": self.info.resources.to_json_map(),
             "attributes": self.info.attributes.to_json_map(),
-            "master_hostname": self.config.master.addr().ip().to_string(),
+            "master_hostname": self.rec.master.as_ref().map(|m| m.addr().ip().to_string()).unwrap_or_default(),
             "registered": self.reg.is_registered(),
             "flags": self.config.flags,
             "frameworks": frameworks,
@@ -1248,10 +1317,12 @@ impl Process for AgentProcess {
         );
         h.on(Self::acknowledgement);
         h.on(Self::register_executor);
+        h.on(Self::reregister_executor);
+        h.on(Self::detected);
         h.on(Self::status_update);
         h.on(
             |me: &mut Self, ctx: &mut Ctx<Self>, _from: Pid, m: ExecutorToFrameworkMessage| {
-                ctx.send(&me.config.master, m);
+                me.send_master(ctx, m);
             },
         );
         h.on(|me: &mut Self, ctx: &mut Ctx<Self>, from: Pid, m: FrameworkToExecutorMessage| {
@@ -1280,21 +1351,34 @@ impl Process for AgentProcess {
     }
 
     fn started(&mut self, ctx: &mut Ctx<'_, Self>) {
-        tracing::info!(pid = %ctx.pid(), master = %self.config.master, "agent started");
-        let e = self.reg.start();
-        self.apply_reg(e, ctx);
+        tracing::info!(pid = %ctx.pid(), master = ?self.config.master, "agent started");
+        self.start_recovery(ctx);
+        // Recovered executors keep their cgroups; orphans of a previous run lose theirs.
+        let mut known: Vec<ContainerId> = vec![];
+        for e in self.frameworks.values().flat_map(|f| f.executors.values()) {
+            known.push(e.container_id.clone());
+            if let Some(pid) = e.os_pid {
+                let meta = crate::isolation::ContainerMeta::of(&e.info, &e.framework_id);
+                self.config
+                    .isolation
+                    .recovered(&e.container_id, meta, &e.resources, pid);
+            }
+        }
+        self.config.isolation.recover(&known);
     }
 
     fn exited(&mut self, ctx: &mut Ctx<'_, Self>, pid: Pid) {
-        if pid == self.config.master {
+        if self.rec.master.as_ref() == Some(&pid) {
             let e = self.reg.master_lost();
             self.apply_reg(e, ctx);
         } else {
             tracing::info!(%pid, "lost the connection to an executor");
+            self.executor_link_broke(ctx, &pid);
         }
     }
 
     fn stopped(&mut self) {
+        self.stop_detector();
         let _ = self.stopped.send(true);
     }
 }

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use detector::MasterAddress;
 use libproc::flags::{Flag, Flags};
 use libproc::Pid;
 use proto::{Attributes, Resources};
@@ -14,8 +15,8 @@ use crate::status_update::{STATUS_UPDATE_RETRY_INTERVAL_MAX, STATUS_UPDATE_RETRY
 /// Everything an agent needs to run.
 #[derive(Debug, Clone)]
 pub struct AgentConfig {
-    /// The master's PID (`master@ip:port`).
-    pub master: Pid,
+    /// Where the master is: one fixed PID, or the leader found through ZooKeeper.
+    pub master: MasterAddress,
     /// Host name advertised to the master (and shown in `/state`).
     pub hostname: String,
     /// Where sandboxes (and later checkpoints) live.
@@ -40,12 +41,24 @@ pub struct AgentConfig {
     pub status_update_retry_interval_max: Duration,
     /// Passed to executors as `MESOS_RECOVERY_TIMEOUT` (default 15 min).
     pub recovery_timeout: Duration,
+    /// Time recovered executors have to re-register after a restart before they are
+    /// killed (Mesos `--executor_reregistration_timeout`, 2 s, at most 15 s).
+    pub executor_reregistration_timeout: Duration,
+    /// What to do with a checkpoint found at start (Mesos `--recover`).
+    pub recover: RecoverMode,
+    /// Whether any recovery error is fatal (Mesos `--strict`, default true).
+    pub strict: bool,
+    /// Where to read the current boot id (`/proc/sys/kernel/random/boot_id`; tests point
+    /// it elsewhere to simulate a reboot).
+    pub boot_id_path: PathBuf,
     /// Seed for jitter, container ids and uuids.
     pub seed: u64,
     /// Wall clock for timestamps shown to users (seconds since the epoch).
     pub clock: fn() -> f64,
     /// Serve `/files/*` from a `files` process (one per node; turn off for extra agents).
     pub serve_files: bool,
+    /// The isolators (`--isolation`, `--cgroups_*`); default posix/cpu,posix/mem.
+    pub isolation: crate::isolation::Isolation,
     /// The effective flags, for `/flags`.
     pub flags: serde_json::Value,
 }
@@ -70,7 +83,7 @@ impl AgentConfig {
     pub fn new(master: Pid, work_dir: impl Into<PathBuf>) -> AgentConfig {
         let work_dir = work_dir.into();
         AgentConfig {
-            master,
+            master: MasterAddress::Standalone(master),
             hostname: nix::unistd::gethostname()
                 .ok()
                 .and_then(|h| h.into_string().ok())
@@ -86,9 +99,14 @@ impl AgentConfig {
             status_update_retry_interval_min: STATUS_UPDATE_RETRY_INTERVAL_MIN,
             status_update_retry_interval_max: STATUS_UPDATE_RETRY_INTERVAL_MAX,
             recovery_timeout: Duration::from_secs(15 * 60),
+            executor_reregistration_timeout: Duration::from_secs(2),
+            recover: RecoverMode::Reconnect,
+            strict: true,
+            boot_id_path: PathBuf::from(crate::checkpoint::BOOT_ID_PATH),
             seed: 0x5eed,
             clock: system_clock,
             serve_files: true,
+            isolation: crate::isolation::Isolation::posix(),
             flags: serde_json::json!({}),
         }
     }
@@ -101,9 +119,21 @@ impl AgentConfig {
     }
 }
 
+/// Mesos `--recover`: what a restarted agent does with the executors it finds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecoverMode {
+    /// Reconnect to live executors of checkpointing frameworks (the default).
+    Reconnect,
+    /// Kill every executor found and start as a new agent.
+    Cleanup,
+}
+
 /// The `mesos-agent` flags.
 pub const FLAGS: &[Flag] = &[
-    Flag::required("master", "Master address: host:port (e.g. 127.0.0.1:5050)."),
+    Flag::required(
+        "master",
+        "Master address: host:port (e.g. 127.0.0.1:5050) or zk://host:port[,host:port]/path.",
+    ),
     Flag::new("ip", "127.0.0.1", "IP address to listen on."),
     Flag::new("port", "5051", "Port to listen on."),
     Flag::optional("advertise_ip", "IP address advertised to the master and executors."),
@@ -121,7 +151,13 @@ pub const FLAGS: &[Flag] = &[
     Flag::new("status_update_retry_interval_min", "10secs", "First retry interval of an unacknowledged status update."),
     Flag::new("status_update_retry_interval_max", "10mins", "Cap of the status update retry interval."),
     Flag::new("recovery_timeout", "15mins", "Time executors wait for a restarted agent (MESOS_RECOVERY_TIMEOUT)."),
-    Flag::new("isolation", "posix/cpu,posix/mem", "Isolators; only posix/cpu and posix/mem are supported so far."),
+    Flag::new("recover", "reconnect", "reconnect: reconnect to live executors of checkpointing frameworks after a restart; cleanup: kill them and start as a new agent."),
+    Flag::new("strict", "true", "Whether any error while recovering the checkpoint is fatal."),
+    Flag::new("executor_reregistration_timeout", "2secs", "Time recovered executors have to re-register after an agent restart (at most 15secs)."),
+    Flag::new("isolation", "posix/cpu,posix/mem", "Isolators: posix/cpu, posix/mem (usage only), cgroups/cpu, cgroups/mem (enforced; cgroups/all = both)."),
+    Flag::new("cgroups_hierarchy", "/sys/fs/cgroup", "Where the cgroup hierarchies (v1) or the unified hierarchy (v2) are mounted."),
+    Flag::new("cgroups_root", "mesos", "Cgroup, below the agent's own, holding one cgroup per container."),
+    Flag::new("cgroups_enable_cfs", "false", "Cap CPU with CFS bandwidth control (quota = cpus x 100ms per 100ms)."),
     Flag::new("containerizers", "mesos", "Containerizers; only 'mesos' is supported so far."),
     Flag::new("seed", "0", "Seed for jitter and generated ids (0: derived from the port)."),
 ];
@@ -137,19 +173,14 @@ pub fn from_flags(
     let port: u16 = flags.get("port").map_err(e)?;
     let advertise: Option<std::net::IpAddr> = flags.opt("advertise_ip").map_err(e)?;
     let work_dir = PathBuf::from(flags.str("work_dir").unwrap_or("/tmp/mesos"));
-    for iso in flags
-        .str("isolation")
-        .unwrap_or_default()
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-    {
-        if iso != "posix/cpu" && iso != "posix/mem" {
-            return Err(format!(
-                "--isolation: isolator '{iso}' is not supported yet; use --isolation=posix/cpu,posix/mem"
-            ));
-        }
-    }
+    let isolation = crate::isolation::Isolation::new(&crate::isolation::IsolationConfig {
+        isolation: flags.str("isolation").unwrap_or_default().to_string(),
+        cgroups_hierarchy: PathBuf::from(
+            flags.str("cgroups_hierarchy").unwrap_or("/sys/fs/cgroup"),
+        ),
+        cgroups_root: flags.str("cgroups_root").unwrap_or("mesos").to_string(),
+        cgroups_enable_cfs: flags.bool("cgroups_enable_cfs").map_err(e)?,
+    })?;
     for c in flags
         .str("containerizers")
         .unwrap_or_default()
@@ -163,7 +194,12 @@ pub fn from_flags(
             ));
         }
     }
-    let mut config = AgentConfig::new(master, work_dir.clone());
+    let mut config = AgentConfig::new(
+        Pid::new("master", ([127, 0, 0, 1], 5050).into()),
+        work_dir.clone(),
+    );
+    config.master = master;
+    config.isolation = isolation;
     config.resources = resources::resolve(flags.str("resources"), HostTotals::probe(&work_dir))?;
     config.attributes = resources::parse_attributes(flags.str("attributes"))?;
     if let Some(h) = flags.str("hostname") {
@@ -186,6 +222,26 @@ pub fn from_flags(
         .duration("status_update_retry_interval_max")
         .map_err(e)?;
     config.recovery_timeout = flags.duration("recovery_timeout").map_err(e)?;
+    config.recover = match flags.str("recover").unwrap_or("reconnect") {
+        "reconnect" => RecoverMode::Reconnect,
+        "cleanup" => RecoverMode::Cleanup,
+        other => {
+            return Err(format!(
+                "--recover={other}: expected 'reconnect' or 'cleanup'"
+            ))
+        }
+    };
+    config.strict = flags.get("strict").map_err(e)?;
+    let rereg = flags
+        .duration("executor_reregistration_timeout")
+        .map_err(e)?;
+    if rereg > Duration::from_secs(15) {
+        return Err(format!(
+            "--executor_reregistration_timeout={}secs: at most 15secs is allowed",
+            rereg.as_secs()
+        ));
+    }
+    config.executor_reregistration_timeout = rereg;
     let seed: u64 = flags.get("seed").map_err(e)?;
     config.seed = if seed == 0 {
         0x5eed ^ u64::from(port)
@@ -196,29 +252,12 @@ pub fn from_flags(
     Ok((config, std::net::SocketAddr::new(ip, port), advertise))
 }
 
-/// Turns `--master=host:port` (or `master@ip:port`) into the master's PID, resolving a
-/// host name.
-pub fn parse_master(text: &str) -> Result<Pid, String> {
-    let text = text.trim();
-    if text.starts_with("zk://") {
-        return Err(format!(
-            "--master={text}: ZooKeeper detection is not supported yet; use --master=host:port"
-        ));
-    }
-    if let Ok(pid) = text.parse::<Pid>() {
-        return Ok(pid);
-    }
-    use std::net::ToSocketAddrs;
-    let addr = text
-        .to_socket_addrs()
-        .map_err(|err| {
-            format!("--master={text}: {err}; expected host:port such as 127.0.0.1:5050")
-        })?
-        .find(|a| a.is_ipv4())
-        .ok_or_else(|| {
-            format!("--master={text}: no IPv4 address; expected host:port such as 127.0.0.1:5050")
-        })?;
-    Ok(Pid::new("master", addr))
+/// Parses `--master`: `host:port` (a host name is resolved), `master@ip:port`, or
+/// `zk://host:port[,host:port]/path` (the leader is then found through ZooKeeper).
+pub fn parse_master(text: &str) -> Result<MasterAddress, String> {
+    text.trim()
+        .parse::<MasterAddress>()
+        .map_err(|err| format!("--master: {err}"))
 }
 
 #[cfg(test)]
@@ -246,7 +285,13 @@ mod tests {
         ])
         .unwrap();
         let (c, addr, adv) = from_flags(&f).unwrap();
-        assert_eq!(c.master.to_string(), "master@127.0.0.1:5050");
+        assert_eq!(
+            c.master,
+            MasterAddress::Standalone("master@127.0.0.1:5050".parse().unwrap())
+        );
+        assert_eq!(c.recover, RecoverMode::Reconnect);
+        assert!(c.strict);
+        assert_eq!(c.executor_reregistration_timeout, Duration::from_secs(2));
         assert_eq!(c.resources.cpus(), 3.0);
         assert!(c.resources.mem() > 0.0);
         assert_eq!(c.executor_shutdown_grace_period, Duration::from_secs(2));
@@ -257,14 +302,20 @@ mod tests {
 
     #[test]
     fn unsupported_isolation_and_bad_master_are_clear_errors() {
-        let f = parse(&["--master=127.0.0.1:5050", "--isolation=cgroups/mem"]).unwrap();
+        let f = parse(&["--master=127.0.0.1:5050", "--isolation=network/cni"]).unwrap();
         let err = from_flags(&f).unwrap_err();
-        assert!(err.contains("not supported yet"), "{err}");
+        assert!(err.contains("unknown isolator 'network/cni'"), "{err}");
         let f = parse(&["--master=nohostport"]).unwrap();
         assert!(from_flags(&f).unwrap_err().contains("host:port"));
-        assert!(parse_master("zk://a:2181/mesos")
-            .unwrap_err()
-            .contains("not supported"));
-        assert_eq!(parse_master("localhost:5050").unwrap().addr().port(), 5050);
+        assert!(matches!(
+            parse_master("zk://a:2181/mesos"),
+            Ok(MasterAddress::ZooKeeper(_))
+        ));
+        assert!(matches!(
+            parse_master("localhost:5050"),
+            Ok(MasterAddress::Standalone(p)) if p.addr().port() == 5050
+        ));
+        let f = parse(&["--master=127.0.0.1:5050", "--recover=maybe"]).unwrap();
+        assert!(from_flags(&f).unwrap_err().contains("--recover"));
     }
 }

@@ -4,7 +4,9 @@
 //!
 //! Modules: [`agent`] (the process shell and task bookkeeping), [`registration`] and
 //! [`status_update`] (pure state machines), [`resources`] (detection and `--resources`),
-//! [`paths`] (sandbox layout), [`files`] (`/files/read`, `/files/browse`), [`config`]
+//! [`paths`] (sandbox layout), [`checkpoint`] (the `meta/` checkpoint recovery reads),
+//! [`files`] (`/files/read`, `/files/browse`), [`isolation`] (isolators, cgroups and
+//! `/monitor/statistics`), [`config`]
 //! (configuration and flags).
 //!
 //! ```ignore
@@ -16,8 +18,10 @@
 #![warn(missing_docs)]
 
 pub mod agent;
+pub mod checkpoint;
 pub mod config;
 pub mod files;
+pub mod isolation;
 pub mod paths;
 pub mod registration;
 pub mod resources;
@@ -42,6 +46,14 @@ pub enum AgentError {
         #[source]
         source: std::io::Error,
     },
+    /// The checkpoint could not be recovered (with `--strict`, any error; otherwise only
+    /// an unreadable agent id or info).
+    #[error("cannot recover the agent's checkpoint: {0}; to start as a new agent, remove {1}")]
+    Recovery(#[source] checkpoint::CheckpointError, String),
+    /// The checkpointed agent differs from the configured one (Mesos
+    /// `--reconfiguration_policy=equal`).
+    #[error("the checkpointed agent info is incompatible with the current one: {0}; to start as a new agent, remove {1}")]
+    Incompatible(String, String),
     /// The process could not be spawned.
     #[error("cannot spawn the agent process: {0}")]
     Spawn(#[from] SpawnError),
@@ -87,10 +99,20 @@ pub fn spawn(node: &Node, config: AgentConfig) -> Result<AgentHandle, AgentError
             Err(e) => return Err(e.into()),
         }
     }
+    // `/monitor/statistics` (one per node, like `files`: the first agent's containers).
+    let monitor = isolation::monitor::MonitorProcess::new(config.isolation.clone(), config.clock);
+    match node.spawn(isolation::monitor::MONITOR_ID, monitor) {
+        Ok(_) | Err(SpawnError::DuplicateId(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let recovery = agent::recovery::load(&config, node.addr().port())?;
     let (tx, rx) = watch::channel(false);
     let id = node.generate_id("slave");
     let port = node.addr().port();
-    let process = node.spawn(&id, AgentProcess::new(config, port, tx))?;
+    let process = node.spawn(
+        &id,
+        AgentProcess::new(config, port, tx).with_recovery(recovery),
+    )?;
     Ok(AgentHandle {
         process,
         stopped: rx,

@@ -135,6 +135,29 @@ impl Registration {
         self.begin()
     }
 
+    /// The agent recovered its id from its checkpoint: attempts will re-register.
+    pub fn recovered(&mut self, agent_id: AgentId) {
+        self.agent_id = Some(agent_id);
+    }
+
+    /// The detector reported a leading master (`true`) or that none leads (`false`).
+    /// With a master, (re-)registration starts afresh with backoff; without one, the agent
+    /// waits (no retries) until a master is detected.
+    pub fn detected(&mut self, master: bool) -> Vec<RegEffect> {
+        let mut out = vec![];
+        if self.state == RegState::Registered {
+            self.ping_generation += 1;
+            out.push(RegEffect::Disconnected);
+        }
+        if master {
+            out.extend(self.begin());
+        } else {
+            self.state = RegState::Idle;
+            self.retry_generation += 1;
+        }
+        out
+    }
+
     /// A retry timer fired: send an attempt and arm the next one.
     pub fn retry(&mut self, generation: u64) -> Vec<RegEffect> {
         if generation != self.retry_generation || self.state != RegState::Registering {
@@ -345,6 +368,24 @@ mod tests {
         assert_eq!(r.state(), RegState::Registering);
         // While registering, pings are answered but change nothing.
         assert_eq!(r.ping(false), vec![RegEffect::Pong]);
+    }
+
+    #[test]
+    fn detection_drives_registration_and_recovered_ids_reregister() {
+        let mut r = Registration::new(Duration::from_secs(1), 5);
+        r.recovered(AgentId::new("S7"));
+        let (_, g) = retry_of(&r.detected(true));
+        assert_eq!(r.retry(g)[0], RegEffect::Reregister);
+        r.reregistered(AgentId::new("S7"), None);
+        assert!(r.is_registered());
+        // No leader: disconnected, and no more attempts.
+        let out = r.detected(false);
+        assert_eq!(out, vec![RegEffect::Disconnected]);
+        assert_eq!(r.state(), RegState::Idle);
+        assert!(r.retry(g + 1).is_empty() && r.retry(g + 2).is_empty());
+        // A new leader: register again, with fresh backoff.
+        let (_, g) = retry_of(&r.detected(true));
+        assert_eq!(r.retry(g)[0], RegEffect::Reregister);
     }
 
     #[test]

@@ -4,13 +4,92 @@
 //! doubling to 10 min by default) until the scheduler's acknowledgement, relayed by the
 //! master, arrives; then the next update goes out. Duplicate updates and unexpected
 //! acknowledgements are rejected. While the agent is disconnected the manager is paused
-//! (nothing is forwarded); `resume` forwards every head at once. Kept in memory for now.
+//! (nothing is forwarded); `resume` forwards every head at once.
+//!
+//! Streams of checkpointing frameworks are persisted by the agent as an append-only log of
+//! [`UpdateRecord`]s (`task.updates`); [`replay`] folds such a log back into the stream's
+//! state and [`StatusUpdateManager::recover`] reinstalls it after an agent restart, so the
+//! head is re-sent and duplicates of checkpointed updates are still recognised.
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::time::Duration;
 
 use proto::messages::StatusUpdate;
 use proto::{FrameworkId, StatusUuid, TaskId, TaskState};
+use serde::{Deserialize, Serialize};
+
+/// One entry of a checkpointed stream (`task.updates`): an update as it was accepted, or
+/// the acknowledgement of one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum UpdateRecord {
+    /// An update was accepted into the stream.
+    #[serde(rename = "UPDATE")]
+    Update {
+        /// The update.
+        update: Box<StatusUpdate>,
+    },
+    /// The scheduler acknowledged the update with this uuid.
+    #[serde(rename = "ACK")]
+    Ack {
+        /// The acknowledged uuid.
+        uuid: StatusUuid,
+    },
+}
+
+/// A stream rebuilt from its records.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Replayed {
+    /// Every update accepted, oldest first.
+    pub updates: Vec<StatusUpdate>,
+    /// The unacknowledged ones, oldest first (the first is the head to re-send).
+    pub pending: Vec<StatusUpdate>,
+    /// Whether a terminal update was acknowledged (the stream is finished).
+    pub terminated: bool,
+    /// Records that made no sense (an ack that is not for the head, a duplicate update);
+    /// they are skipped.
+    pub errors: Vec<String>,
+}
+
+/// Folds a checkpointed stream back into its state: updates queue up, an ack pops the head
+/// it names. Inconsistent records are skipped and reported.
+pub fn replay(records: &[UpdateRecord]) -> Replayed {
+    let mut out = Replayed::default();
+    let mut seen = HashSet::new();
+    let mut pending: VecDeque<StatusUpdate> = VecDeque::new();
+    for r in records {
+        match r {
+            UpdateRecord::Update { update } => {
+                let Some(uuid) = update.status.uuid else {
+                    out.errors.push(format!(
+                        "update for task {} without a uuid",
+                        update.status.task_id
+                    ));
+                    continue;
+                };
+                if !seen.insert(uuid) {
+                    out.errors.push(format!("duplicate update {uuid}"));
+                    continue;
+                }
+                out.updates.push((**update).clone());
+                pending.push_back((**update).clone());
+            }
+            UpdateRecord::Ack { uuid } => match pending.front() {
+                Some(head) if head.status.uuid == Some(*uuid) => {
+                    if head.status.state.is_terminal() {
+                        out.terminated = true;
+                    }
+                    pending.pop_front();
+                }
+                _ => out
+                    .errors
+                    .push(format!("acknowledgement {uuid} is not for the head")),
+            },
+        }
+    }
+    out.pending = pending.into();
+    out
+}
 
 /// Default first retry interval (Mesos `STATUS_UPDATE_RETRY_INTERVAL_MIN`).
 pub const STATUS_UPDATE_RETRY_INTERVAL_MIN: Duration = Duration::from_secs(10);
@@ -228,6 +307,34 @@ impl StatusUpdateManager {
         self.forward_head(&key, s)
     }
 
+    /// Reinstalls a stream replayed from its checkpoint (agent recovery). Its head goes out
+    /// on the next [`StatusUpdateManager::resume`]. A stream already known is left alone.
+    pub fn recover(&mut self, framework_id: &FrameworkId, task_id: &TaskId, replayed: &Replayed) {
+        let key = (framework_id.clone(), task_id.clone());
+        if self.streams.contains_key(&key) {
+            return;
+        }
+        let stream = Stream {
+            pending: replayed.pending.iter().cloned().collect(),
+            seen: replayed
+                .updates
+                .iter()
+                .filter_map(|u| u.status.uuid)
+                .collect(),
+            interval: self.min,
+            generation: 0,
+            terminated: replayed.terminated,
+        };
+        self.streams.insert(key, stream);
+    }
+
+    /// Whether the task's stream has delivered its terminal update (acknowledged).
+    pub fn is_terminated(&self, framework_id: &FrameworkId, task_id: &TaskId) -> bool {
+        self.streams
+            .get(&(framework_id.clone(), task_id.clone()))
+            .is_some_and(|s| s.terminated)
+    }
+
     /// Stops forwarding (the master is gone).
     pub fn pause(&mut self) {
         self.paused = true;
@@ -417,6 +524,82 @@ mod tests {
         let mut no_uuid = upd("t", TaskState::Running, 9);
         no_uuid.status.uuid = None;
         assert!(matches!(m.update(no_uuid), Err(UpdateError::NoUuid(_))));
+    }
+
+    #[test]
+    fn replay_rebuilds_pending_and_terminated() {
+        let recs = vec![
+            UpdateRecord::Update {
+                update: Box::new(upd("t", TaskState::Running, 1)),
+            },
+            UpdateRecord::Ack {
+                uuid: StatusUuid::from_u128(1),
+            },
+            UpdateRecord::Update {
+                update: Box::new(upd("t", TaskState::Finished, 2)),
+            },
+            // Out of order or duplicate: skipped and reported.
+            UpdateRecord::Ack {
+                uuid: StatusUuid::from_u128(1),
+            },
+            UpdateRecord::Update {
+                update: Box::new(upd("t", TaskState::Finished, 2)),
+            },
+        ];
+        let r = replay(&recs);
+        assert_eq!(r.updates.len(), 2);
+        assert_eq!(r.pending.len(), 1);
+        assert_eq!(r.pending[0].status.state, TaskState::Finished);
+        assert!(!r.terminated);
+        assert_eq!(r.errors.len(), 2);
+        let mut all = recs.clone();
+        all.push(UpdateRecord::Ack {
+            uuid: StatusUuid::from_u128(2),
+        });
+        let r = replay(&all);
+        assert!(r.terminated && r.pending.is_empty());
+        // Records round-trip through JSON with Mesos-like tags.
+        let text = serde_json::to_string(&all[1]).unwrap();
+        assert!(text.contains("\"ACK\""), "{text}");
+        let back: UpdateRecord = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, all[1]);
+    }
+
+    #[test]
+    fn recover_task_status_update_manager_resends_the_head_and_rejects_duplicates() {
+        // RecoverTaskStatusUpdateManager: the head of a recovered stream is re-sent on
+        // resume; checkpointed updates are duplicates; acks continue the stream.
+        let f = FrameworkId::new("F");
+        let t = TaskId::new("t");
+        let r = replay(&[
+            UpdateRecord::Update {
+                update: Box::new(upd("t", TaskState::Running, 1)),
+            },
+            UpdateRecord::Update {
+                update: Box::new(upd("t", TaskState::Finished, 2)),
+            },
+        ]);
+        let mut m = StatusUpdateManager::new(Duration::from_secs(10), Duration::from_secs(600));
+        m.recover(&f, &t, &r);
+        assert_eq!(m.pending(&f, &t), 2);
+        assert!(matches!(
+            m.update(upd("t", TaskState::Running, 1)),
+            Err(UpdateError::Duplicate { .. })
+        ));
+        let out = m.resume();
+        assert_eq!(
+            forwarded(&out),
+            vec![(TaskState::Running, Some(TaskState::Finished))]
+        );
+        let acked = m.acknowledge(&f, &t, StatusUuid::from_u128(1)).unwrap();
+        assert_eq!(forwarded(&acked.effects)[0].0, TaskState::Finished);
+        assert!(m.acknowledge(&f, &t, StatusUuid::from_u128(1)).is_err());
+        assert!(
+            m.acknowledge(&f, &t, StatusUuid::from_u128(2))
+                .unwrap()
+                .terminated
+        );
+        assert!(m.is_terminated(&f, &t));
     }
 
     #[test]

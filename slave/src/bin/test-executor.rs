@@ -5,17 +5,23 @@
 //! runs each task's command with `sh -c` in its own process group, reports `TASK_RUNNING`
 //! and then `TASK_FINISHED` / `TASK_FAILED` / `TASK_KILLED`, honours `KillTaskMessage`
 //! (SIGTERM to the task's group, SIGKILL after the grace period) and
-//! `ShutdownExecutorMessage`, and exits when the agent goes away.
-//! `TEST_EXECUTOR_NO_REGISTER=1` makes it never register (registration-timeout tests).
+//! `ShutdownExecutorMessage`, and exits when the agent goes away — unless the framework
+//! checkpoints (`MESOS_CHECKPOINT=1`): then it keeps its tasks running, waits up to
+//! `MESOS_RECOVERY_TIMEOUT` for a restarted agent's `ReconnectExecutorMessage`, re-links to
+//! it and re-registers with its tasks and unacknowledged updates.
+//! `TEST_EXECUTOR_NO_REGISTER=1` makes it never register (registration-timeout tests);
+//! `TEST_EXECUTOR_NO_REREGISTER=1` makes it ignore reconnect requests.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use libproc::{Ctx, Handlers, Node, NodeConfig, Pid, Process};
 use nix::sys::signal::{killpg, Signal};
 use proto::messages::*;
-use proto::{AgentId, ExecutorId, FrameworkId, Source, StatusUuid, TaskId, TaskState, TaskStatus};
+use proto::{
+    AgentId, ExecutorId, FrameworkId, Source, StatusUuid, TaskId, TaskInfo, TaskState, TaskStatus,
+};
 
 struct Running {
     pgid: i32,
@@ -28,7 +34,14 @@ struct TestExecutor {
     framework_id: FrameworkId,
     executor_id: ExecutorId,
     tasks: HashMap<TaskId, Running>,
-    unacked: HashSet<StatusUuid>,
+    /// Tasks received and not terminal-and-acknowledged.
+    infos: HashMap<TaskId, TaskInfo>,
+    /// Updates not acknowledged, oldest first.
+    unacked: Vec<StatusUpdate>,
+    checkpoint: bool,
+    recovery_timeout: Duration,
+    /// Bumped on every (re)connection; stale recovery timers do nothing.
+    connection: u64,
     counter: u64,
     shutting_down: bool,
 }
@@ -57,7 +70,6 @@ impl TestExecutor {
             ((u128::from(std::process::id()) << 96) | (u128::from(nanos) << 32))
                 + u128::from(self.counter),
         );
-        self.unacked.insert(uuid);
         let status = TaskStatus::new(task_id, state)
             .with_source(Source::Executor)
             .with_executor(self.executor_id.clone())
@@ -73,12 +85,19 @@ impl TestExecutor {
             timestamp: now(),
             latest_state: None,
         };
+        self.unacked.push(update.clone());
+        println!(
+            "test-executor: sent {} for {}",
+            update.status.state.as_str(),
+            update.status.task_id
+        );
         let pid = Some(ctx.pid().to_string());
         ctx.send(&self.agent, StatusUpdateMessage { update, pid });
     }
 
     fn run(&mut self, ctx: &mut Ctx<'_, Self>, msg: RunTaskMessage) {
         let task_id = msg.task.task_id.clone();
+        self.infos.insert(task_id.clone(), msg.task.clone());
         let Some(command) = msg.task.command.clone() else {
             self.send_status(
                 ctx,
@@ -165,6 +184,33 @@ impl Process for TestExecutor {
         );
         h.on(|me: &mut Self, ctx: &mut Ctx<Self>, _from: Pid, m: RunTaskMessage| me.run(ctx, m));
         h.on(
+            |me: &mut Self, ctx: &mut Ctx<Self>, from: Pid, m: ReconnectExecutorMessage| {
+                if std::env::var("TEST_EXECUTOR_NO_REREGISTER").is_ok() {
+                    println!("test-executor: ignoring the reconnect request");
+                    return;
+                }
+                println!("test-executor: reconnecting to {from}");
+                me.agent = from.clone();
+                me.agent_id = m.slave_id;
+                me.connection += 1;
+                ctx.relink(&from);
+                ctx.send(
+                    &from,
+                    ReregisterExecutorMessage {
+                        executor_id: me.executor_id.clone(),
+                        framework_id: me.framework_id.clone(),
+                        tasks: me.infos.values().cloned().collect(),
+                        updates: me.unacked.clone(),
+                    },
+                );
+            },
+        );
+        h.on(
+            |_me: &mut Self, _ctx: &mut Ctx<Self>, from: Pid, _m: ExecutorReregisteredMessage| {
+                println!("test-executor: re-registered with {from}");
+            },
+        );
+        h.on(
             |me: &mut Self, ctx: &mut Ctx<Self>, _from: Pid, m: KillTaskMessage| {
                 let grace = m
                     .kill_policy
@@ -189,7 +235,16 @@ impl Process for TestExecutor {
              ctx: &mut Ctx<Self>,
              _from: Pid,
              m: StatusUpdateAcknowledgementMessage| {
-                me.unacked.remove(&m.uuid);
+                if let Some(i) = me
+                    .unacked
+                    .iter()
+                    .position(|u| u.status.uuid == Some(m.uuid))
+                {
+                    let u = me.unacked.remove(i);
+                    if u.status.state.is_terminal() {
+                        me.infos.remove(&u.status.task_id);
+                    }
+                }
                 me.maybe_exit(ctx);
             },
         );
@@ -210,8 +265,20 @@ impl Process for TestExecutor {
         );
     }
 
-    fn exited(&mut self, _ctx: &mut Ctx<'_, Self>, pid: Pid) {
-        if pid == self.agent {
+    fn exited(&mut self, ctx: &mut Ctx<'_, Self>, pid: Pid) {
+        if pid == self.agent && self.checkpoint {
+            println!("test-executor: the agent exited; waiting for it to recover");
+            let connection = self.connection;
+            ctx.after(self.recovery_timeout, move |me: &mut Self, _ctx| {
+                if me.connection == connection {
+                    println!("test-executor: recovery timeout; exiting");
+                    for r in me.tasks.values() {
+                        let _ = killpg(nix::unistd::Pid::from_raw(r.pgid), Signal::SIGKILL);
+                    }
+                    std::process::exit(0);
+                }
+            });
+        } else if pid == self.agent {
             for r in self.tasks.values() {
                 let _ = killpg(nix::unistd::Pid::from_raw(r.pgid), Signal::SIGKILL);
             }
@@ -254,7 +321,14 @@ fn main() -> ExitCode {
             framework_id,
             executor_id,
             tasks: HashMap::new(),
-            unacked: HashSet::new(),
+            infos: HashMap::new(),
+            unacked: Vec::new(),
+            checkpoint: std::env::var("MESOS_CHECKPOINT").as_deref() == Ok("1"),
+            recovery_timeout: std::env::var("MESOS_RECOVERY_TIMEOUT")
+                .ok()
+                .and_then(|v| libproc::flags::parse_duration(&v))
+                .unwrap_or(Duration::from_secs(15 * 60)),
+            connection: 0,
             counter: 0,
             shutting_down: false,
         };

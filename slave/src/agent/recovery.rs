@@ -1,0 +1,795 @@
+//! Agent recovery, checkpointing and master detection (Mesos `Slave::recover`,
+//! `Slave::reregisterExecutor`, `Slave::detected`, and the `checkpoint(...)` calls).
+//!
+//! * **Checkpointing.** For frameworks with `FrameworkInfo.checkpoint` the agent writes its
+//!   info, the framework, executor, run (forked and libproc PIDs), task records and each
+//!   task's status update log under `<work_dir>/meta` ([`crate::checkpoint`]).
+//! * **Recovery.** [`load`] reads the checkpoint before the process starts (a reboot, seen
+//!   through the boot id, means starting as a new agent). On start the agent takes its old
+//!   id, rebuilds frameworks, executors, tasks and update streams, and sends
+//!   `ReconnectExecutorMessage` to every executor whose process is still alive. Executors
+//!   answer with `ReregisterExecutorMessage` (their tasks and unacknowledged updates); those
+//!   that do not within `executor_reregistration_timeout` are killed. Executors that died
+//!   while the agent was down, or are killed that way, get their live tasks `TASK_LOST`
+//!   (`TASK_GONE` for partition-aware frameworks), as Mesos's recovery tests expect. Then
+//!   detection starts and the agent re-registers with its tasks; unacknowledged updates go
+//!   out once it is registered.
+//! * **Watching recovered executors.** A restarted agent is not the parent of the executors
+//!   it recovers and cannot wait for them. It polls their liveness every
+//!   [`RECOVERED_EXECUTOR_POLL`] (the process exists, is not a zombie, and still leads its
+//!   own session, which guards against PID reuse) and checks at once when the libproc link
+//!   to the executor breaks. Their exit status is unknown.
+//! * **Detection.** A [`detector::DetectorProcess`] tells the agent who leads; each new
+//!   leader gets a (re-)registration with backoff; with no leader the agent waits.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::time::Duration;
+
+use libproc::{Ctx, Message, Pid};
+use proto::messages::*;
+use proto::{
+    ContainerId, ExecutorId, FrameworkCapability, FrameworkId, FrameworkInfo, Reason, TaskId,
+    TaskState,
+};
+
+use super::{kill_group, AgentProcess, Executor, ExecutorState, Framework};
+use crate::checkpoint::{self, AgentCheckpoint, CheckpointError, Meta, RunKey};
+use crate::config::{AgentConfig, RecoverMode};
+use crate::paths;
+use crate::status_update::{replay, UpdateRecord};
+use crate::AgentError;
+
+/// How often a restarted agent checks that the executors it recovered are still alive.
+pub const RECOVERED_EXECUTOR_POLL: Duration = Duration::from_millis(500);
+
+/// The agent's recovery and detection bookkeeping.
+#[derive(Debug)]
+pub struct RecoveryState {
+    meta: Meta,
+    boot_id: Option<String>,
+    pending: Option<AgentCheckpoint>,
+    recovering: bool,
+    pub(super) master: Option<Pid>,
+    detector: Option<(libproc::Node, Pid)>,
+    /// Executors this agent did not spawn (recovered): watched by polling.
+    recovered: BTreeSet<(FrameworkId, ExecutorId, ContainerId)>,
+    polling: bool,
+}
+
+impl RecoveryState {
+    /// Nothing recovered yet, no master known.
+    pub fn new(config: &AgentConfig) -> RecoveryState {
+        RecoveryState {
+            meta: Meta::new(&config.work_dir),
+            boot_id: checkpoint::read_boot_id(&config.boot_id_path),
+            pending: None,
+            recovering: true,
+            master: None,
+            detector: None,
+            recovered: BTreeSet::new(),
+            polling: false,
+        }
+    }
+}
+
+/// Reads the checkpoint as `config` says (before the agent process starts). `None`: start
+/// as a new agent. `--recover=cleanup` kills the executors found and starts afresh.
+pub fn load(config: &AgentConfig, port: u16) -> Result<Option<AgentCheckpoint>, AgentError> {
+    let meta = Meta::new(&config.work_dir);
+    let boot = checkpoint::read_boot_id(&config.boot_id_path);
+    let latest = meta.latest_agent().display().to_string();
+    let found = checkpoint::recover(&meta, boot.as_deref(), config.strict)
+        .map_err(|e| AgentError::Recovery(e, latest.clone()))?;
+    let Some(agent) = found.agent else {
+        return Ok(None);
+    };
+    if config.recover == RecoverMode::Cleanup {
+        tracing::info!(agent_id = %agent.id, "--recover=cleanup: killing recovered executors and starting as a new agent");
+        for f in agent.frameworks.values() {
+            for e in f.executors.values() {
+                for run in e.runs.values().filter(|r| !r.completed) {
+                    if run.forked_pid.is_some_and(executor_alive) {
+                        kill_group(run.forked_pid);
+                    }
+                }
+            }
+        }
+        let _ = std::fs::remove_file(meta.latest_agent());
+        return Ok(None);
+    }
+    let mut diffs = vec![];
+    if agent.info.hostname != config.hostname {
+        diffs.push(format!(
+            "hostname '{}' is now '{}'",
+            agent.info.hostname, config.hostname
+        ));
+    }
+    if agent.info.port != port {
+        diffs.push(format!("port {} is now {port}", agent.info.port));
+    }
+    if agent.info.resources != config.resources {
+        diffs.push(format!(
+            "resources '{}' are now '{}'",
+            agent.info.resources, config.resources
+        ));
+    }
+    if agent.info.attributes != config.attributes {
+        diffs.push("attributes changed".to_string());
+    }
+    if !diffs.is_empty() {
+        return Err(AgentError::Incompatible(diffs.join("; "), latest));
+    }
+    Ok(Some(agent))
+}
+
+/// Whether the executor whose process (and session) id is `pid` is still alive: the
+/// process exists, is not a zombie, and still leads its own session (a reused PID would
+/// not).
+pub fn executor_alive(pid: i32) -> bool {
+    if pid <= 1 {
+        return false;
+    }
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let Some(close) = stat.rfind(')') else {
+        return false;
+    };
+    // After the command name: state ppid pgrp session …
+    let mut fields = stat[close + 1..].split_whitespace();
+    let state = fields.next().unwrap_or("Z");
+    let session = fields.nth(2).and_then(|s| s.parse::<i32>().ok());
+    state != "Z" && state != "X" && session == Some(pid)
+}
+
+/// The state a task gets when its executor is lost across an agent restart.
+fn lost_state(info: &FrameworkInfo) -> TaskState {
+    if info.has_capability(FrameworkCapability::PartitionAware) {
+        TaskState::Gone
+    } else {
+        TaskState::Lost
+    }
+}
+
+fn log_ckpt(what: &str, r: Result<(), CheckpointError>) {
+    if let Err(e) = r {
+        tracing::error!(error = %e, "failed to checkpoint {what}");
+    }
+}
+
+impl AgentProcess {
+    /// Hands the agent the checkpoint to recover when it starts (see [`load`]).
+    pub fn with_recovery(mut self, agent: Option<AgentCheckpoint>) -> Self {
+        self.rec.pending = agent;
+        self
+    }
+
+    /// The currently detected master.
+    pub fn master(&self) -> Option<&Pid> {
+        self.rec.master.as_ref()
+    }
+
+    /// Whether the agent is still recovering (waiting for executors to re-register).
+    pub fn is_recovering(&self) -> bool {
+        self.rec.recovering
+    }
+
+    pub(super) fn send_master<M: Message>(&self, ctx: &Ctx<'_, Self>, msg: M) {
+        match &self.rec.master {
+            Some(m) => ctx.send(m, msg),
+            None => tracing::debug!(message = M::NAME, "no master detected; dropping"),
+        }
+    }
+
+    // ---- checkpoint writes --------------------------------------------------------------
+
+    fn checkpoints(&self, fw: &FrameworkId) -> bool {
+        self.frameworks.get(fw).is_some_and(|f| f.info.checkpoint)
+    }
+
+    fn run_key(&self, fw: &FrameworkId, e: &Executor) -> Option<RunKey> {
+        Some(RunKey {
+            agent: self.info.id.clone()?,
+            framework: fw.clone(),
+            executor: e.info.executor_id.clone(),
+            container: e.container_id.clone(),
+        })
+    }
+
+    /// The run holding a task (live or completed executors).
+    fn task_run_key(&self, fw: &FrameworkId, task: &TaskId) -> Option<RunKey> {
+        let f = self.frameworks.get(fw)?;
+        let e =
+            f.executors
+                .values()
+                .find(|e| e.has_task(task))
+                .or_else(|| {
+                    f.completed_executors.iter().rev().find(|e| {
+                        e.has_task(task) || e.completed.iter().any(|t| t.task_id == *task)
+                    })
+                })?;
+        self.run_key(fw, e)
+    }
+
+    /// Registered: the agent's info, `latest` and the boot id.
+    pub(super) fn checkpoint_agent(&self) {
+        let Some(id) = self.info.id.clone() else {
+            return;
+        };
+        let meta = &self.rec.meta;
+        log_ckpt(
+            "the agent info",
+            checkpoint::write_json(&meta.agent_info(&id), &self.info),
+        );
+        log_ckpt(
+            "the latest agent link",
+            checkpoint::symlink_atomic(&meta.latest_agent(), id.as_str()),
+        );
+        if let Some(boot) = &self.rec.boot_id {
+            log_ckpt(
+                "the boot id",
+                checkpoint::write_atomic(&meta.boot_id(), boot.as_bytes()),
+            );
+        }
+    }
+
+    /// A new executor run of a checkpointing framework: framework, executor and run.
+    pub(super) fn checkpoint_executor(&self, fw: &FrameworkId, ex: &ExecutorId) {
+        if !self.checkpoints(fw) {
+            return;
+        }
+        let Some(f) = self.frameworks.get(fw) else {
+            return;
+        };
+        let Some(e) = f.executors.get(ex) else {
+            return;
+        };
+        let Some(key) = self.run_key(fw, e) else {
+            return;
+        };
+        let meta = &self.rec.meta;
+        let mut info = f.info.clone();
+        info.id = Some(fw.clone());
+        log_ckpt(
+            "the framework info",
+            checkpoint::write_json(&meta.framework_info(&key.agent, fw), &info),
+        );
+        log_ckpt(
+            "the framework pid",
+            checkpoint::write_atomic(
+                &meta.framework_pid(&key.agent, fw),
+                f.pid.clone().unwrap_or_default().as_bytes(),
+            ),
+        );
+        log_ckpt(
+            "the executor info",
+            checkpoint::write_json(&meta.executor_info(&key.agent, fw, ex), &e.info),
+        );
+        log_ckpt(
+            "the latest run link",
+            checkpoint::symlink_atomic(
+                &meta.latest_run(&key.agent, fw, ex),
+                key.container.as_str(),
+            ),
+        );
+        if let Some(pid) = e.os_pid {
+            log_ckpt(
+                "the forked pid",
+                checkpoint::write_atomic(&meta.forked_pid(&key), pid.to_string().as_bytes()),
+            );
+        }
+    }
+
+    /// A task accepted for a checkpointing framework (queued or launched).
+    pub(super) fn checkpoint_task(&self, fw: &FrameworkId, task_id: &TaskId) {
+        if !self.checkpoints(fw) {
+            return;
+        }
+        let Some(e) = self
+            .frameworks
+            .get(fw)
+            .and_then(|f| f.executors.values().find(|e| e.has_task(task_id)))
+        else {
+            return;
+        };
+        let Some(key) = self.run_key(fw, e) else {
+            return;
+        };
+        let record = match e.launched.get(task_id) {
+            Some(t) => t.clone(),
+            None => match e.queued.iter().find(|t| t.task_id == *task_id) {
+                Some(t) => {
+                    let mut r = Task::from_info(t, fw.clone(), Some(e.info.executor_id.clone()));
+                    r.agent_id = key.agent.clone();
+                    r
+                }
+                None => return,
+            },
+        };
+        log_ckpt(
+            "the task info",
+            checkpoint::write_json(&self.rec.meta.task_info(&key, task_id), &record),
+        );
+    }
+
+    /// The executor registered: its libproc PID.
+    pub(super) fn checkpoint_libprocess_pid(&self, fw: &FrameworkId, ex: &ExecutorId) {
+        if !self.checkpoints(fw) {
+            return;
+        }
+        let Some(e) = self.frameworks.get(fw).and_then(|f| f.executors.get(ex)) else {
+            return;
+        };
+        let (Some(key), Some(pid)) = (self.run_key(fw, e), e.pid.as_ref()) else {
+            return;
+        };
+        log_ckpt(
+            "the executor's libprocess pid",
+            checkpoint::write_atomic(
+                &self.rec.meta.libprocess_pid(&key),
+                pid.to_string().as_bytes(),
+            ),
+        );
+    }
+
+    /// An update accepted or acknowledged: append it to the task's log.
+    pub(super) fn checkpoint_update(&self, fw: &FrameworkId, task: &TaskId, record: UpdateRecord) {
+        if !self.checkpoints(fw) {
+            return;
+        }
+        let Some(key) = self.task_run_key(fw, task) else {
+            return;
+        };
+        log_ckpt(
+            "a status update",
+            checkpoint::append_record(&self.rec.meta.task_updates(&key, task), &record),
+        );
+    }
+
+    /// The executor exited: the run is over.
+    pub(super) fn checkpoint_sentinel(&self, fw: &FrameworkId, ex: &ExecutorId) {
+        if !self.checkpoints(fw) {
+            return;
+        }
+        let Some(e) = self.frameworks.get(fw).and_then(|f| f.executors.get(ex)) else {
+            return;
+        };
+        if let Some(key) = self.run_key(fw, e) {
+            log_ckpt(
+                "the executor sentinel",
+                checkpoint::write_atomic(&self.rec.meta.sentinel(&key), b""),
+            );
+        }
+    }
+
+    /// The framework is gone from this agent: its checkpoint goes too.
+    pub(super) fn remove_framework_checkpoint(&self, fw: &FrameworkId) {
+        let Some(id) = self.info.id.as_ref() else {
+            return;
+        };
+        let dir = self.rec.meta.framework_dir(id, fw);
+        if dir.exists() {
+            if let Err(e) = std::fs::remove_dir_all(&dir) {
+                tracing::warn!(dir = %dir.display(), error = %e, "cannot remove a framework's checkpoint");
+            }
+        }
+    }
+
+    // ---- recovery -----------------------------------------------------------------------
+
+    /// Called when the process starts: recover what the checkpoint holds, then detect.
+    pub(super) fn start_recovery(&mut self, ctx: &mut Ctx<'_, Self>) {
+        match self.rec.pending.take() {
+            Some(agent) => self.recover(ctx, agent),
+            None => self.finish_recovery(ctx),
+        }
+    }
+
+    fn recover(&mut self, ctx: &mut Ctx<'_, Self>, agent: AgentCheckpoint) {
+        tracing::info!(agent_id = %agent.id, frameworks = agent.frameworks.len(), "recovering the agent from its checkpoint");
+        self.info.id = Some(agent.id.clone());
+        self.reg.recovered(agent.id.clone());
+        let mut dead = vec![];
+        let mut reconnect = vec![];
+        for (fw_id, fc) in agent.frameworks {
+            let mut framework = Framework {
+                id: fw_id.clone(),
+                info: fc.info.clone(),
+                pid: fc.pid.clone(),
+                executors: BTreeMap::new(),
+                completed_executors: VecDeque::new(),
+                terminating: false,
+            };
+            for (ex_id, ec) in fc.executors {
+                for (container, run) in ec.runs {
+                    let live = !run.completed && ec.latest.as_ref() == Some(&container);
+                    let mut e = Executor {
+                        info: ec.info.clone(),
+                        framework_id: fw_id.clone(),
+                        container_id: container.clone(),
+                        directory: paths::sandbox(
+                            &self.config.work_dir,
+                            &agent.id,
+                            &fw_id,
+                            &ex_id,
+                            &container,
+                        ),
+                        state: ExecutorState::Launching,
+                        pid: run.libprocess_pid.clone(),
+                        os_pid: run.forked_pid,
+                        queued: vec![],
+                        launched: BTreeMap::new(),
+                        terminated: BTreeMap::new(),
+                        completed: VecDeque::new(),
+                        resources: ec.info.resources.clone(),
+                        termination: None,
+                    };
+                    for (task_id, tc) in run.tasks {
+                        let replayed = replay(&tc.records);
+                        for err in &replayed.errors {
+                            tracing::warn!(task = %task_id, error = %err, "inconsistent status update log");
+                        }
+                        self.updates.recover(&fw_id, &task_id, &replayed);
+                        let mut task = tc.info;
+                        if let Some(last) = replayed.updates.last() {
+                            task.state = last.status.state;
+                        }
+                        task.statuses = replayed
+                            .updates
+                            .iter()
+                            .rev()
+                            .take(20)
+                            .rev()
+                            .map(|u| {
+                                let mut s = u.status.clone();
+                                s.data = None;
+                                s
+                            })
+                            .collect();
+                        if !task.state.is_terminal() {
+                            e.resources += &task.resources;
+                            e.launched.insert(task_id, task);
+                        } else if replayed.terminated {
+                            e.completed.push_back(task);
+                        } else {
+                            e.terminated.insert(task_id, task);
+                        }
+                    }
+                    if !live {
+                        if !e.terminated.is_empty() {
+                            e.state = ExecutorState::Terminated;
+                            framework.completed_executors.push_back(e);
+                        }
+                        continue;
+                    }
+                    let alive = run.forked_pid.is_some_and(executor_alive);
+                    let key = (fw_id.clone(), ex_id.clone(), container.clone());
+                    if alive {
+                        tracing::info!(executor = %ex_id, pid = ?run.forked_pid, libprocess = ?run.libprocess_pid, "recovered a live executor");
+                        self.rec.recovered.insert(key);
+                        if let Some(pid) = run.libprocess_pid.clone() {
+                            reconnect.push(pid);
+                        }
+                    } else {
+                        tracing::info!(executor = %ex_id, pid = ?run.forked_pid, "recovered executor is gone");
+                        e.termination = Some((
+                            lost_state(&fc.info),
+                            Reason::ExecutorTerminated,
+                            "Executor terminated while the agent was down".to_string(),
+                        ));
+                        dead.push(key);
+                    }
+                    framework.executors.insert(ex_id.clone(), e);
+                }
+            }
+            if framework.executors.is_empty()
+                && !framework
+                    .completed_executors
+                    .iter()
+                    .any(|e| !e.terminated.is_empty())
+            {
+                // Nothing left to run or to deliver: forget it.
+                self.frameworks.insert(fw_id.clone(), framework);
+                self.remove_framework_checkpoint(&fw_id);
+                self.frameworks.remove(&fw_id);
+                self.updates.cleanup(&fw_id);
+                continue;
+            }
+            self.frameworks.insert(fw_id, framework);
+        }
+        let slave_id = agent.id.clone();
+        for pid in reconnect {
+            tracing::info!(executor = %pid, "asking the executor to reconnect");
+            ctx.link(&pid);
+            ctx.send(
+                &pid,
+                ReconnectExecutorMessage {
+                    slave_id: slave_id.clone(),
+                },
+            );
+        }
+        for (fw, ex, container) in dead {
+            self.executor_exited(
+                ctx,
+                fw,
+                ex,
+                container,
+                Err(std::io::Error::other(
+                    "it was not running when the agent recovered",
+                )),
+            );
+        }
+        self.ensure_polling(ctx);
+        if self.awaiting_reregistration() {
+            let timeout = self.config.executor_reregistration_timeout;
+            ctx.after(timeout, move |me: &mut Self, ctx| {
+                me.reregistration_timeout(ctx, timeout)
+            });
+        } else {
+            self.finish_recovery(ctx);
+        }
+    }
+
+    fn awaiting_reregistration(&self) -> bool {
+        self.rec.recovered.iter().any(|(f, e, c)| {
+            self.frameworks
+                .get(f)
+                .and_then(|fw| fw.executors.get(e))
+                .is_some_and(|x| x.container_id == *c && x.state == ExecutorState::Launching)
+        })
+    }
+
+    fn reregistration_timeout(&mut self, ctx: &mut Ctx<'_, Self>, timeout: Duration) {
+        let keys: Vec<_> = self.rec.recovered.iter().cloned().collect();
+        for (fw, ex, container) in keys {
+            let lost = self
+                .frameworks
+                .get(&fw)
+                .map(|f| lost_state(&f.info))
+                .unwrap_or(TaskState::Lost);
+            if let Some(e) = self.executor_mut(&fw, &ex, &container) {
+                if e.state == ExecutorState::Launching {
+                    tracing::warn!(executor = %ex, ?timeout, "recovered executor did not re-register in time; killing it");
+                    e.state = ExecutorState::Terminating;
+                    e.termination = Some((
+                        lost,
+                        Reason::ExecutorReregistrationTimeout,
+                        format!(
+                            "Executor did not re-register within {}ms",
+                            timeout.as_millis()
+                        ),
+                    ));
+                    kill_group(e.os_pid);
+                }
+            }
+        }
+        self.finish_recovery(ctx);
+    }
+
+    /// Recovery is over: start detecting the master.
+    fn finish_recovery(&mut self, ctx: &mut Ctx<'_, Self>) {
+        if !self.rec.recovering {
+            return;
+        }
+        self.rec.recovering = false;
+        tracing::info!("recovery finished; detecting the master");
+        match detector::spawn(ctx.node(), self.config.master.clone(), ctx.pid().clone()) {
+            Ok(d) => self.rec.detector = Some((ctx.node().clone(), d.pid().clone())),
+            Err(e) => tracing::error!(error = %e, "cannot start the master detector"),
+        }
+    }
+
+    /// Stops the detector (the agent is stopping).
+    pub(super) fn stop_detector(&mut self) {
+        if let Some((node, pid)) = self.rec.detector.take() {
+            node.terminate(&pid);
+        }
+    }
+
+    /// `NewMasterDetected` from our detector.
+    pub(super) fn detected(
+        &mut self,
+        ctx: &mut Ctx<'_, Self>,
+        from: Pid,
+        m: detector::NewMasterDetected,
+    ) {
+        if self.rec.detector.as_ref().map(|(_, p)| p) != Some(&from) {
+            tracing::warn!(%from, "ignoring a master detection from a process that is not our detector");
+            return;
+        }
+        if m.master.is_some() && m.master == self.rec.master {
+            return;
+        }
+        if let Some(old) = self.rec.master.take() {
+            ctx.unlink(&old);
+        }
+        match &m.master {
+            Some(pid) => tracing::info!(master = %pid, "new master detected"),
+            None => tracing::warn!("no master is leading; waiting for one to be elected"),
+        }
+        self.rec.master = m.master.clone();
+        let e = self.reg.detected(m.master.is_some());
+        self.apply_reg(e, ctx);
+    }
+
+    // ---- executor re-registration -------------------------------------------------------
+
+    /// `ReregisterExecutorMessage`: a recovered executor answers our reconnect.
+    pub(super) fn reregister_executor(
+        &mut self,
+        ctx: &mut Ctx<'_, Self>,
+        from: Pid,
+        msg: ReregisterExecutorMessage,
+    ) {
+        let agent_id = self.info.id.clone().unwrap_or_default();
+        let slave_info = self.info.clone();
+        let known = self
+            .frameworks
+            .get(&msg.framework_id)
+            .and_then(|f| f.executors.get(&msg.executor_id))
+            .filter(|e| {
+                e.state == ExecutorState::Launching
+                    && self.rec.recovered.contains(&(
+                        msg.framework_id.clone(),
+                        msg.executor_id.clone(),
+                        e.container_id.clone(),
+                    ))
+            })
+            .is_some();
+        if !known {
+            tracing::warn!(executor = %msg.executor_id, %from, "unexpected executor re-registration; shutting it down");
+            ctx.send(
+                &from,
+                ShutdownExecutorMessage {
+                    executor_id: msg.executor_id,
+                    framework_id: msg.framework_id,
+                },
+            );
+            return;
+        }
+        let fw_id = msg.framework_id.clone();
+        let ex_id = msg.executor_id.clone();
+        let mut new_tasks = vec![];
+        if let Some(e) = self
+            .frameworks
+            .get_mut(&fw_id)
+            .and_then(|f| f.executors.get_mut(&ex_id))
+        {
+            tracing::info!(executor = %ex_id, %from, tasks = msg.tasks.len(), updates = msg.updates.len(), "executor re-registered");
+            e.state = ExecutorState::Running;
+            e.pid = Some(from.clone());
+            // Tasks the executor runs that the agent did not checkpoint (it died between
+            // sending and checkpointing) are adopted.
+            for t in &msg.tasks {
+                if !e.has_task(&t.task_id) && !e.completed.iter().any(|c| c.task_id == t.task_id) {
+                    let mut record = Task::from_info(t, fw_id.clone(), Some(ex_id.clone()));
+                    record.agent_id = agent_id.clone();
+                    e.resources += &t.resources;
+                    e.launched.insert(t.task_id.clone(), record);
+                    new_tasks.push(t.task_id.clone());
+                }
+            }
+        }
+        ctx.link(&from);
+        self.checkpoint_libprocess_pid(&fw_id, &ex_id);
+        for t in &new_tasks {
+            self.checkpoint_task(&fw_id, t);
+        }
+        ctx.send(
+            &from,
+            ExecutorReregisteredMessage {
+                slave_id: agent_id,
+                slave_info,
+            },
+        );
+        // Updates the executor could not deliver while the agent was down.
+        for update in msg.updates {
+            self.status_update(
+                ctx,
+                from.clone(),
+                StatusUpdateMessage {
+                    update,
+                    pid: Some(from.to_string()),
+                },
+            );
+        }
+        // Tasks the agent accepted but the executor never received.
+        let known: BTreeSet<TaskId> = msg.tasks.iter().map(|t| t.task_id.clone()).collect();
+        let (lost, undelivered) = match self.frameworks.get(&fw_id) {
+            Some(f) => (
+                lost_state(&f.info),
+                f.executors
+                    .get(&ex_id)
+                    .map(|e| {
+                        e.launched
+                            .values()
+                            .filter(|t| {
+                                t.state == TaskState::Staging && !known.contains(&t.task_id)
+                            })
+                            .map(|t| t.task_id.clone())
+                            .collect::<Vec<_>>()
+                    })
+                    .unwrap_or_default(),
+            ),
+            None => (TaskState::Lost, vec![]),
+        };
+        for task_id in undelivered {
+            let state = if lost == TaskState::Gone {
+                TaskState::Dropped
+            } else {
+                TaskState::Lost
+            };
+            self.agent_update(
+                ctx,
+                &fw_id,
+                Some(&ex_id),
+                &task_id,
+                state,
+                Reason::AgentRestarted,
+                "Task was not delivered to the executor before the agent restarted".into(),
+            );
+        }
+        if self.rec.recovering && !self.awaiting_reregistration() {
+            self.finish_recovery(ctx);
+        }
+    }
+
+    // ---- watching recovered executors ---------------------------------------------------
+
+    fn ensure_polling(&mut self, ctx: &mut Ctx<'_, Self>) {
+        if self.rec.polling || self.rec.recovered.is_empty() {
+            return;
+        }
+        self.rec.polling = true;
+        ctx.after(RECOVERED_EXECUTOR_POLL, |me: &mut Self, ctx| {
+            me.rec.polling = false;
+            me.check_recovered(ctx);
+            me.ensure_polling(ctx);
+        });
+    }
+
+    /// Turns every recovered executor whose process is gone into an exit.
+    pub(super) fn check_recovered(&mut self, ctx: &mut Ctx<'_, Self>) {
+        let keys: Vec<_> = self.rec.recovered.iter().cloned().collect();
+        for key in keys {
+            let (fw, ex, container) = key.clone();
+            let os_pid = match self.executor_mut(&fw, &ex, &container) {
+                None => {
+                    self.rec.recovered.remove(&key);
+                    continue;
+                }
+                Some(e) => e.os_pid,
+            };
+            if os_pid.is_some_and(executor_alive) {
+                continue;
+            }
+            self.rec.recovered.remove(&key);
+            tracing::info!(executor = %ex, pid = ?os_pid, "recovered executor exited");
+            self.executor_exited(
+                ctx,
+                fw,
+                ex,
+                container,
+                Err(std::io::Error::other(
+                    "it was recovered after an agent restart, so its exit status is unknown",
+                )),
+            );
+        }
+        if self.rec.recovering && !self.awaiting_reregistration() {
+            self.finish_recovery(ctx);
+        }
+    }
+
+    /// The libproc link to `pid` broke: if it is a recovered executor, check it now.
+    pub(super) fn executor_link_broke(&mut self, ctx: &mut Ctx<'_, Self>, pid: &Pid) {
+        let recovered = self.rec.recovered.iter().any(|(f, e, _)| {
+            self.frameworks
+                .get(f)
+                .and_then(|fw| fw.executors.get(e))
+                .is_some_and(|x| x.pid.as_ref() == Some(pid))
+        });
+        if recovered {
+            self.check_recovered(ctx);
+        }
+    }
+}
