@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! cargo run -p frameworks --example hello_framework -- 127.0.0.1:5050
+//! cargo run -p frameworks --example hello_framework -- zk://127.0.0.1:2181/mesos
 //! ```
 
 use frameworks::scheduler::{self, Scheduler, SchedulerDriver};
@@ -49,16 +50,14 @@ fn main() {
         Err(e) => return eprintln!("{e}"),
     };
     actix::System::new().block_on(async move {
-        let node = Node::bind(NodeConfig::new(frameworks::cli::listen_addr_for(
-            master.addr(),
-        )))
-        .await
-        .expect("listen");
-        let handle = scheduler::run(
+        let bind = frameworks::cli::listen_addr_for_master(&master);
+        let node = Node::bind(NodeConfig::new(bind)).await.expect("listen");
+        let handle = scheduler::run_with(
             &node,
             master,
             FrameworkInfo::new("hello", "root"),
             Hello { launched: false },
+            Default::default(),
         )
         .expect("spawn");
         println!("driver stopped: {:?}", handle.stopped().await);

@@ -1,34 +1,36 @@
 //! Helpers shared by the framework binaries (`mesos-execute`, the example frameworks, the
-//! command executor): reading `--master`, picking the address to listen on, logging, and
+//! command executor): reading `--master` (fixed or ZooKeeper), picking the address to listen on, logging, and
 //! the seed and wall clock that binaries (unlike the library) may take from the OS.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs, UdpSocket};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use libproc::Pid;
+use detector::MasterAddress;
 
-/// Parses `--master`: `host:port`, `ip:port` or a full PID `master@ip:port`. ZooKeeper URLs
-/// are not supported yet and say so.
-pub fn parse_master(text: &str) -> Result<Pid, String> {
-    let text = text.trim();
-    if text.starts_with("zk://") {
-        return Err(format!(
-            "--master='{text}': ZooKeeper master detection is not supported yet; pass the leading master as host:port"
-        ));
+/// Parses `--master`: `host:port`, `ip:port`, a full PID `master@ip:port`, or a ZooKeeper
+/// URL `zk://host:port[,host:port…]/path` (the leader among the masters contending there).
+pub fn parse_master(text: &str) -> Result<MasterAddress, String> {
+    text.parse::<MasterAddress>()
+        .map_err(|e| format!("--master: {e}"))
+}
+
+/// The address to listen on so that the master at `master` can reach us: for a fixed
+/// master, the local address routed to it; for ZooKeeper, the local address routed to the
+/// first ZooKeeper server (the masters are usually on the same network). See
+/// [`listen_addr_for`].
+pub fn listen_addr_for_master(master: &MasterAddress) -> SocketAddr {
+    match master {
+        MasterAddress::Standalone(pid) => listen_addr_for(pid.addr()),
+        MasterAddress::ZooKeeper(url) => {
+            let first = url.servers.split(',').next().unwrap_or_default();
+            let peer = first
+                .to_socket_addrs()
+                .ok()
+                .and_then(|mut addrs| addrs.find(|a| a.is_ipv4()))
+                .unwrap_or(SocketAddr::from((Ipv4Addr::LOCALHOST, 2181)));
+            listen_addr_for(peer)
+        }
     }
-    if text.contains('@') {
-        return text.parse::<Pid>().map_err(|e| format!("--master: {e}"));
-    }
-    let addr = text
-        .to_socket_addrs()
-        .map_err(|e| format!("--master='{text}' is not host:port (e.g. 127.0.0.1:5050): {e}"))?
-        .find(|a| a.is_ipv4())
-        .or_else(|| text.to_socket_addrs().ok().and_then(|mut a| a.next()))
-        .ok_or_else(|| format!("--master='{text}' resolves to no address"))?;
-    if addr.port() == 0 {
-        return Err(format!("--master='{text}': port 0 is not a reachable port"));
-    }
-    Ok(Pid::new("master", addr))
 }
 
 /// The address to listen on so that `peer` can reach us: `LIBPROCESS_IP` if set, otherwise
@@ -121,17 +123,18 @@ mod tests {
 
     #[test]
     fn master_forms() {
-        assert_eq!(
-            parse_master("127.0.0.1:5050").unwrap().to_string(),
-            "master@127.0.0.1:5050"
-        );
-        assert_eq!(
-            parse_master("master@10.0.0.1:5050").unwrap().to_string(),
-            "master@10.0.0.1:5050"
-        );
-        assert!(parse_master("zk://h:2181/mesos")
+        let fixed = |t: &str| match parse_master(t).unwrap() {
+            MasterAddress::Standalone(pid) => pid.to_string(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(fixed("127.0.0.1:5050"), "master@127.0.0.1:5050");
+        assert_eq!(fixed("master@10.0.0.1:5050"), "master@10.0.0.1:5050");
+        let zk = parse_master("zk://127.0.0.1:2181,127.0.0.2:2181/mesos").unwrap();
+        assert!(matches!(&zk, MasterAddress::ZooKeeper(u) if u.path == "/mesos"));
+        assert!(listen_addr_for_master(&zk).ip().is_loopback());
+        assert!(parse_master("zk://h:2181")
             .unwrap_err()
-            .contains("ZooKeeper"));
+            .contains("--master"));
         assert!(parse_master("nonsense").unwrap_err().contains("host:port"));
         assert!(parse_master("127.0.0.1:0").is_err());
         assert!(listen_addr_for("127.0.0.1:5050".parse().unwrap())

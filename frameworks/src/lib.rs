@@ -3,13 +3,14 @@
 
 pub mod cli;
 pub mod executor;
+pub mod health;
 pub mod rng;
 pub mod scheduler;
 
+pub use detector::MasterAddress;
 pub use executor::{
     Executor, ExecutorConfig, ExecutorDriver, ExecutorEnv, ExecutorEnvError, ExecutorProcess,
 };
 pub use scheduler::{
-    MasterDetector, Scheduler, SchedulerConfig, SchedulerDriver, SchedulerHandle, SchedulerProcess,
-    StopReason,
+    Scheduler, SchedulerConfig, SchedulerDriver, SchedulerHandle, SchedulerProcess, StopReason,
 };

@@ -1,11 +1,21 @@
 //! The scheduler driver: writing a framework means implementing [`Scheduler`] (the Mesos
 //! callbacks) and handing it to [`run`].
 //!
-//! The driver is a libproc process (`scheduler-<suffix>`) that subscribes with the master,
-//! retries the subscription with a truncated exponential backoff until the master answers,
-//! links the master, and re-subscribes (with its FrameworkID) whenever the link breaks. Every
-//! callback gets a [`SchedulerDriver`] through which the scheduler talks back: launch/accept,
-//! decline, kill, acknowledge, reconcile, revive, suppress, framework messages, timers, stop.
+//! The driver is a libproc process (`scheduler-<suffix>`). It starts a master detector
+//! (the `detector` crate: a fixed `host:port` master or a `zk://…/path` ZooKeeper URL) that
+//! tells it about every change of leader with a [`NewMasterDetected`] message. It subscribes
+//! with the leader, retries the subscription with a truncated exponential backoff until the
+//! leader answers, links the leader, and re-subscribes (with its FrameworkID) whenever the
+//! link breaks or another master takes over; while no master leads it waits. Messages from
+//! anyone but the current leader are ignored. A driver started with `FrameworkInfo.id` set
+//! is a failover scheduler: it re-subscribes with `failover: true` and takes over the
+//! framework (and its unacknowledged status updates) from its predecessor.
+//!
+//! Every callback gets a [`SchedulerDriver`] through which the scheduler talks back:
+//! launch/accept, decline, kill, acknowledge, reconcile, revive, suppress, framework
+//! messages, timers, stop. With [`SchedulerConfig::reconcile_on_registration`] the driver
+//! runs an implicit reconciliation after every (re-)registration and calls
+//! [`Scheduler::reconciled`] once every answer has arrived.
 //!
 //! The bookkeeping of the (re-)registration protocol is a pure state machine,
 //! [`Registration`], which takes events and returns [`RegEffect`]s; [`SchedulerProcess`] is
@@ -14,6 +24,7 @@
 use std::future::Future;
 use std::time::Duration;
 
+pub use detector::{MasterAddress, NewMasterDetected};
 use libproc::{Ctx, Handlers, Node, Pid, Process, ProcessRef, SpawnError, TimerId};
 use proto::messages::{
     AcceptOffersMessage, DeclineOffersMessage, ExecutorToFrameworkMessage, ExitedExecutorMessage,
@@ -27,7 +38,6 @@ use proto::{
     AgentId, ExecutorId, Filters, FrameworkId, FrameworkInfo, MasterInfo, Offer, OfferId,
     OfferOperation, Reason, Source, TaskId, TaskInfo, TaskState, TaskStatus,
 };
-use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
 use crate::rng::SplitMix64;
@@ -102,39 +112,18 @@ pub trait Scheduler: Sized + Unpin + 'static {
     ) {
     }
 
+    /// Every answer to an implicit reconciliation started by the driver (after a
+    /// (re-)registration with [`SchedulerConfig::reconcile_on_registration`], or by
+    /// [`SchedulerDriver::reconcile_all`]) has been delivered through `status_update`: the
+    /// scheduler now knows every task the master knows.
+    fn reconciled(&mut self, driver: &mut SchedulerDriver<'_, '_, Self>) {}
+
     /// An unrecoverable error (e.g. the framework was removed); the driver aborts after this.
     fn error(&mut self, driver: &mut SchedulerDriver<'_, '_, Self>, message: &str) {}
 
     /// The driver stopped; nothing more will be called.
     fn stopped(&mut self, reason: &StopReason) {}
 }
-
-/// Where the leading master is. Only a fixed master for now; a ZooKeeper detector will be a
-/// second variant that watches the leader and tells the driver about changes by sending it a
-/// [`NewMasterDetected`] message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MasterDetector {
-    /// A single, fixed master (`--master=host:port`).
-    Standalone(Pid),
-}
-
-impl MasterDetector {
-    /// The master to talk to first, if known.
-    pub fn initial(&self) -> Option<Pid> {
-        match self {
-            MasterDetector::Standalone(pid) => Some(pid.clone()),
-        }
-    }
-}
-
-/// Tells a scheduler driver that the leading master changed (`None`: no leader now). The
-/// seam for leader detection: a detector process sends it to the driver.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct NewMasterDetected {
-    /// The new leader's PID, as `master@ip:port` text.
-    pub pid: Option<String>,
-}
-libproc::message!(NewMasterDetected, "frameworks.scheduler.NewMasterDetected");
 
 /// Driver settings.
 #[derive(Debug, Clone)]
@@ -148,6 +137,10 @@ pub struct SchedulerConfig {
     pub registration_backoff_max: Duration,
     /// Seed for the process id suffix and the backoff jitter.
     pub seed: u64,
+    /// After every (re-)registration, ask the master for the latest state of every task
+    /// (implicit reconciliation) and call [`Scheduler::reconciled`] once all answers are in
+    /// (Mesos's advice for every framework; off by default as in the Mesos driver).
+    pub reconcile_on_registration: bool,
 }
 
 impl Default for SchedulerConfig {
@@ -157,6 +150,7 @@ impl Default for SchedulerConfig {
             registration_backoff: DEFAULT_REGISTRATION_BACKOFF,
             registration_backoff_max: DEFAULT_REGISTRATION_BACKOFF_MAX,
             seed: 0,
+            reconcile_on_registration: false,
         }
     }
 }
@@ -195,6 +189,8 @@ pub enum RegistrationRequest {
 pub enum RegEffect {
     /// Link the master (to learn when it goes away).
     Link(Pid),
+    /// Drop the link to a master that no longer leads.
+    Unlink(Pid),
     /// Send the request to the master.
     Send(Pid, RegistrationRequest),
     /// Call [`Registration::retry_fired`] after this long.
@@ -207,6 +203,8 @@ pub enum RegEffect {
     Reregistered(MasterInfo),
     /// Tell the scheduler: disconnected.
     Disconnected,
+    /// Start an implicit reconciliation (after a (re-)registration, when configured).
+    Reconcile,
 }
 
 /// The registration protocol of the scheduler driver, without I/O.
@@ -214,7 +212,14 @@ pub enum RegEffect {
 pub struct Registration {
     framework: FrameworkInfo,
     master: Option<Pid>,
+    /// The id of the leading master instance, when the detector knew its `MasterInfo`.
+    leader_id: Option<String>,
+    /// Only the exact leader PID counts as the master (it came from the detector's
+    /// `MasterInfo`); a `--master=host:port` also accepts the same id and port at another
+    /// IP, as a master listening on every interface advertises an address of its choice.
+    strict: bool,
     connected: bool,
+    reconcile: bool,
     /// Whether the next re-registration is a scheduler failover (a new driver with an id).
     failover: bool,
     backoff: Duration,
@@ -236,7 +241,10 @@ impl Registration {
             failover: framework.id.is_some(),
             framework,
             master,
+            leader_id: None,
+            strict: false,
             connected: false,
+            reconcile: config.reconcile_on_registration,
             backoff: config.registration_backoff,
             initial: config.registration_backoff,
             max: config
@@ -267,11 +275,13 @@ impl Registration {
         self.master.as_ref()
     }
 
-    /// Whether `from` is the current master (same id and port; the IP may differ when the
-    /// master listens on every interface).
+    /// Whether `from` is the current leading master. A leader known from its `MasterInfo`
+    /// must match exactly; a bare `host:port` master also matches the same id and port at
+    /// another IP (a master listening on every interface advertises an address of its own).
     pub fn is_master(&self, from: &Pid) -> bool {
         self.master.as_ref().is_some_and(|m| {
-            m == from || (m.id() == from.id() && m.addr().port() == from.addr().port())
+            m == from
+                || (!self.strict && m.id() == from.id() && m.addr().port() == from.addr().port())
         })
     }
 
@@ -345,6 +355,9 @@ impl Registration {
         self.backoff = self.initial;
         self.cancel_retry(&mut out);
         out.push(RegEffect::Registered(framework_id, master_info));
+        if self.reconcile {
+            out.push(RegEffect::Reconcile);
+        }
         out
     }
 
@@ -367,6 +380,9 @@ impl Registration {
         self.backoff = self.initial;
         self.cancel_retry(&mut out);
         out.push(RegEffect::Reregistered(master_info));
+        if self.reconcile {
+            out.push(RegEffect::Reconcile);
+        }
         out
     }
 
@@ -387,16 +403,41 @@ impl Registration {
         out
     }
 
-    /// The detector reports a (possibly) new leading master.
-    pub fn master_detected(&mut self, master: Option<Pid>) -> Vec<RegEffect> {
+    /// The detector reports the leading master (`None`: no master leads now), with its
+    /// `MasterInfo` when known. A new leader (another PID, or another master instance at
+    /// the same PID) disconnects the driver and starts a re-subscription with it, keeping
+    /// the framework id (`failover` stays false unless this driver has not yet taken over
+    /// its framework); no leader disconnects it and it waits. A repeat report changes
+    /// nothing.
+    pub fn master_detected(
+        &mut self,
+        master: Option<Pid>,
+        info: Option<&MasterInfo>,
+    ) -> Vec<RegEffect> {
         let mut out = Vec::new();
-        if master == self.master {
+        let leader_id = info.map(|i| i.id.clone());
+        let same_instance = match (&leader_id, &self.leader_id) {
+            (Some(new), Some(old)) => new == old,
+            _ => true,
+        };
+        if master == self.master && same_instance {
+            if leader_id.is_some() {
+                self.leader_id = leader_id;
+                self.strict = true;
+            }
             return out;
         }
         if self.connected {
             self.connected = false;
             out.push(RegEffect::Disconnected);
         }
+        if let Some(old) = self.master.take() {
+            if master.as_ref() != Some(&old) {
+                out.push(RegEffect::Unlink(old));
+            }
+        }
+        self.strict = leader_id.is_some();
+        self.leader_id = leader_id;
         self.master = master;
         self.backoff = self.initial;
         self.cancel_retry(&mut out);
@@ -434,10 +475,21 @@ fn ack_message(
 // The shell: the libproc process and the handle callbacks get.
 // ---------------------------------------------------------------------------------------
 
+/// Starts the detector that reports leader changes to the driver (given the driver's PID).
+type DetectorStarter = Box<dyn FnOnce(&Node, &Pid) -> Result<Pid, SpawnError>>;
+
 /// Driver state besides the user's scheduler.
 struct DriverCore {
     reg: Registration,
     config: SchedulerConfig,
+    /// Starts the detector when the driver starts.
+    start_detector: Option<DetectorStarter>,
+    /// The running detector (terminated when the driver stops).
+    detector: Option<(Node, Pid)>,
+    /// The task id of the explicit reconciliation that follows the driver's last implicit
+    /// one: its answer comes after every answer to the implicit one.
+    barrier: Option<TaskId>,
+    barriers: u64,
     retry_timer: Option<TimerId>,
     /// The implicit acknowledgement of the update being delivered right now.
     pending_ack: Option<StatusUpdateAcknowledgementMessage>,
@@ -460,19 +512,19 @@ pub struct SchedulerDriver<'a, 'c, S: Scheduler> {
 }
 
 impl<S: Scheduler> SchedulerProcess<S> {
-    /// A driver process for `scheduler`, subscribing `framework` with the master `detector`
-    /// finds.
-    pub fn new(
-        detector: MasterDetector,
-        framework: FrameworkInfo,
-        scheduler: S,
-        config: SchedulerConfig,
-    ) -> Self {
+    /// A driver process for `scheduler`, subscribing `framework` with the leading master
+    /// that a detector reports (see [`run_with_detector`]: the process started with `new`
+    /// alone waits for [`NewMasterDetected`] messages from a process on its node).
+    pub fn new(framework: FrameworkInfo, scheduler: S, config: SchedulerConfig) -> Self {
         SchedulerProcess {
             scheduler,
             core: DriverCore {
-                reg: Registration::new(framework, detector.initial(), &config),
+                reg: Registration::new(framework, None, &config),
                 config,
+                start_detector: None,
+                detector: None,
+                barrier: None,
+                barriers: 0,
                 retry_timer: None,
                 pending_ack: None,
                 stop_reason: None,
@@ -516,6 +568,7 @@ impl<S: Scheduler> SchedulerProcess<S> {
         for e in effects {
             match e {
                 RegEffect::Link(pid) => ctx.link(&pid),
+                RegEffect::Unlink(pid) => ctx.unlink(&pid),
                 RegEffect::Send(to, RegistrationRequest::Register(m)) => {
                     tracing::info!(master = %to, framework = %m.framework.name, "registering framework");
                     ctx.send(&to, m)
@@ -551,7 +604,13 @@ impl<S: Scheduler> SchedulerProcess<S> {
                 }
                 RegEffect::Disconnected => {
                     tracing::warn!("disconnected from the master");
+                    self.core.barrier = None;
                     self.with_driver(ctx, |s, d| s.disconnected(d));
+                }
+                RegEffect::Reconcile => {
+                    self.with_driver(ctx, |_s, d| {
+                        d.reconcile_all();
+                    });
                 }
             }
             if !self.active() {
@@ -596,12 +655,21 @@ impl<S: Scheduler> Process for SchedulerProcess<S> {
             },
         );
         h.on(
-            |me: &mut Self, ctx: &mut Ctx<Self>, _from: Pid, m: NewMasterDetected| {
-                if me.active() {
-                    let pid = proto::messages::parse_pid(&m.pid);
-                    let effects = me.core.reg.master_detected(pid);
-                    me.apply(ctx, effects);
+            |me: &mut Self, ctx: &mut Ctx<Self>, from: Pid, m: NewMasterDetected| {
+                if !me.active() {
+                    return;
                 }
+                // Only a detector on this node may say who leads.
+                if from.addr() != ctx.pid().addr() {
+                    tracing::warn!(%from, "ignoring a leader report from another node");
+                    return;
+                }
+                match &m.master {
+                    Some(pid) => tracing::info!(master = %pid, "new leading master detected"),
+                    None => tracing::warn!("no leading master; waiting for one"),
+                }
+                let effects = me.core.reg.master_detected(m.master, m.info.as_ref());
+                me.apply(ctx, effects);
             },
         );
         h.on(
@@ -621,6 +689,13 @@ impl<S: Scheduler> Process for SchedulerProcess<S> {
         h.on(
             |me: &mut Self, ctx: &mut Ctx<Self>, from: Pid, m: StatusUpdateMessage| {
                 if !me.accepts_from_master(&from, "status update") {
+                    return;
+                }
+                if me.core.barrier.as_ref() == Some(&m.update.status.task_id) {
+                    // Every answer to the implicit reconciliation has arrived.
+                    me.core.barrier = None;
+                    tracing::debug!("implicit reconciliation complete");
+                    me.with_driver(ctx, |s, d| s.reconciled(d));
                     return;
                 }
                 let mut status = m.update.status.clone();
@@ -682,6 +757,19 @@ impl<S: Scheduler> Process for SchedulerProcess<S> {
     }
 
     fn started(&mut self, ctx: &mut Ctx<'_, Self>) {
+        if let Some(start) = self.core.start_detector.take() {
+            match start(ctx.node(), ctx.pid()) {
+                Ok(pid) => self.core.detector = Some((ctx.node().clone(), pid)),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot start the master detector");
+                    self.core.stop_reason = Some(StopReason::Error(format!(
+                        "cannot start the master detector: {e}"
+                    )));
+                    ctx.stop();
+                    return;
+                }
+            }
+        }
         let effects = self.core.reg.start();
         self.apply(ctx, effects);
     }
@@ -694,6 +782,9 @@ impl<S: Scheduler> Process for SchedulerProcess<S> {
     }
 
     fn stopped(&mut self) {
+        if let Some((node, detector)) = self.core.detector.take() {
+            node.terminate(&detector);
+        }
         let reason = self
             .core
             .stop_reason
@@ -857,6 +948,34 @@ impl<S: Scheduler> SchedulerDriver<'_, '_, S> {
         });
     }
 
+    /// Implicit reconciliation with a completion signal: asks for the latest state of every
+    /// task the master knows, then for one task nobody knows. The master answers in order,
+    /// so when that last answer arrives (the driver swallows it) every real answer has been
+    /// delivered to `status_update`, and [`Scheduler::reconciled`] is called. Returns
+    /// whether the request went out (it needs a connection).
+    pub fn reconcile_all(&mut self) -> bool {
+        let core = &mut *self.core;
+        core.barriers += 1;
+        let barrier = TaskId::from(format!(
+            "reconciliation-barrier-{}-{}",
+            self.ctx.pid().id(),
+            core.barriers
+        ));
+        if !self.to_master("reconcile", |framework_id| ReconcileTasksMessage {
+            framework_id,
+            statuses: Vec::new(),
+        }) {
+            return false;
+        }
+        let probe = TaskStatus::new(barrier.clone(), TaskState::Running);
+        self.to_master("reconcile", |framework_id| ReconcileTasksMessage {
+            framework_id,
+            statuses: vec![probe],
+        });
+        self.core.barrier = Some(barrier);
+        true
+    }
+
     /// Clears offer filters and asks for offers again.
     pub fn revive(&mut self) {
         self.to_master("revive", |framework_id| ReviveOffersMessage {
@@ -977,21 +1096,39 @@ pub fn run<S: Scheduler>(
 ) -> Result<SchedulerHandle<S>, SpawnError> {
     run_with(
         node,
-        MasterDetector::Standalone(master),
+        MasterAddress::Standalone(master),
         framework,
         scheduler,
         SchedulerConfig::default(),
     )
 }
 
-/// Starts a driver with a detector and settings. The process id is `scheduler-<suffix>`,
-/// the suffix drawn from `config.seed`.
+/// Starts a driver that follows the leading master at `master` (a fixed master or a
+/// `zk://…/path` URL) through a `detector` process, with settings. The process id is
+/// `scheduler-<suffix>`, the suffix drawn from `config.seed`. Set `framework.id` (and
+/// usually `failover_timeout`) to take over a framework whose scheduler went away.
 pub fn run_with<S: Scheduler>(
     node: &Node,
-    detector: MasterDetector,
+    master: MasterAddress,
     framework: FrameworkInfo,
     scheduler: S,
     config: SchedulerConfig,
+) -> Result<SchedulerHandle<S>, SpawnError> {
+    run_with_detector(node, framework, scheduler, config, move |node, driver| {
+        detector::spawn(node, master, driver.clone()).map(|d| d.pid().clone())
+    })
+}
+
+/// Starts a driver whose leader detection is `start_detector`: called on the driver's
+/// process when it starts, with the node and the driver's PID, it spawns a process on the
+/// node that sends the driver a [`NewMasterDetected`] on every change of leader, and returns
+/// that process's PID (terminated when the driver stops). Tests use it to play the detector.
+pub fn run_with_detector<S: Scheduler>(
+    node: &Node,
+    framework: FrameworkInfo,
+    scheduler: S,
+    config: SchedulerConfig,
+    start_detector: impl FnOnce(&Node, &Pid) -> Result<Pid, SpawnError> + 'static,
 ) -> Result<SchedulerHandle<S>, SpawnError> {
     let mut rng = SplitMix64::new(config.seed);
     let mut id = format!("scheduler-{:016x}", rng.next_u64());
@@ -1000,8 +1137,9 @@ pub fn run_with<S: Scheduler>(
         id = format!("scheduler-{:016x}", rng.next_u64());
     }
     let (tx, rx) = oneshot::channel();
-    let mut process = SchedulerProcess::new(detector, framework, scheduler, config);
+    let mut process = SchedulerProcess::new(framework, scheduler, config);
     process.core.stop_tx = Some(tx);
+    process.core.start_detector = Some(Box::new(start_detector));
     let process = node.spawn(&id, process)?;
     Ok(SchedulerHandle {
         process,
@@ -1119,13 +1257,100 @@ mod tests {
         r.start();
         r.registered(&master(), "F1".into(), info());
         let m2: Pid = "master@127.0.0.2:5050".parse().unwrap();
-        let e = r.master_detected(Some(m2.clone()));
+        let e = r.master_detected(Some(m2.clone()), None);
         assert_eq!(e[0], RegEffect::Disconnected);
+        assert_eq!(e[1], RegEffect::Unlink(master()));
         assert!(e.contains(&RegEffect::Link(m2.clone())));
+        match &e[3] {
+            RegEffect::Send(to, RegistrationRequest::Reregister(m)) => {
+                assert_eq!(to, &m2);
+                assert_eq!(m.framework.id, Some("F1".into()));
+                assert!(!m.failover, "only the master changed");
+            }
+            other => panic!("{other:?}"),
+        }
         assert_eq!(r.master(), Some(&m2));
-        assert!(r.master_detected(Some(m2)).is_empty());
-        let e = r.master_detected(None);
-        assert_eq!(e, vec![RegEffect::CancelRetry]);
+        assert!(r.master_detected(Some(m2.clone()), None).is_empty());
+        // No leader: the pending retry is cancelled and nothing is sent.
+        let e = r.master_detected(None, None);
+        assert_eq!(e, vec![RegEffect::Unlink(m2), RegEffect::CancelRetry]);
+        assert!(r.retry_fired().is_empty());
+        assert!(!r.connected());
+    }
+
+    #[test]
+    fn no_leader_while_connected_disconnects_and_waits() {
+        let mut r = reg(None);
+        r.start();
+        r.registered(&master(), "F1".into(), info());
+        let e = r.master_detected(None, None);
+        assert_eq!(
+            e,
+            vec![RegEffect::Disconnected, RegEffect::Unlink(master())]
+        );
+        assert!(r.retry_fired().is_empty());
+        assert!(r.exited(&master()).is_empty());
+        // The same master comes back as leader: re-register with it.
+        let e = r.master_detected(Some(master()), Some(&info()));
+        assert!(matches!(
+            &e[1],
+            RegEffect::Send(_, RegistrationRequest::Reregister(m)) if !m.failover
+        ));
+    }
+
+    #[test]
+    fn a_leader_known_by_its_info_must_match_exactly() {
+        let mut r = Registration::new(
+            FrameworkInfo::new("fw", "u"),
+            None,
+            &SchedulerConfig::default(),
+        );
+        assert!(r.start().is_empty(), "no master yet: nothing to do");
+        let a: Pid = "master@10.0.0.1:5050".parse().unwrap();
+        let b: Pid = "master@10.0.0.2:5050".parse().unwrap();
+        let mut info_b = info();
+        info_b.id = "mb".into();
+        r.master_detected(Some(b.clone()), Some(&info_b));
+        assert!(r.is_master(&b));
+        assert!(
+            !r.is_master(&a),
+            "same id and port at another IP is not the leader"
+        );
+        assert!(r.registered(&a, "F1".into(), info()).is_empty());
+        // A bare host:port master accepts the advertised address of a wildcard listener.
+        let r2 = reg(None);
+        assert!(r2.is_master(&"master@10.9.9.9:5050".parse().unwrap()));
+        // Another master instance at the same PID is a new leader.
+        r.registered(&b, "F1".into(), info_b.clone());
+        assert!(r.master_detected(Some(b.clone()), Some(&info_b)).is_empty());
+        let mut info_b2 = info_b.clone();
+        info_b2.id = "mb2".into();
+        let e = r.master_detected(Some(b.clone()), Some(&info_b2));
+        assert_eq!(e[0], RegEffect::Disconnected);
+        assert!(!e.contains(&RegEffect::Unlink(b.clone())));
+        assert!(e
+            .iter()
+            .any(|x| matches!(x, RegEffect::Send(to, _) if to == &b)));
+    }
+
+    #[test]
+    fn reconciliation_follows_registration_when_configured() {
+        let config = SchedulerConfig {
+            reconcile_on_registration: true,
+            ..Default::default()
+        };
+        let mut r = Registration::new(FrameworkInfo::new("fw", "u"), Some(master()), &config);
+        r.start();
+        let e = r.registered(&master(), "F1".into(), info());
+        assert_eq!(e.last(), Some(&RegEffect::Reconcile));
+        r.exited(&master());
+        let e = r.reregistered(&master(), "F1".into(), info());
+        assert_eq!(e.last(), Some(&RegEffect::Reconcile));
+        // Off by default.
+        let mut r = reg(None);
+        r.start();
+        let e = r.registered(&master(), "F1".into(), info());
+        assert!(!e.contains(&RegEffect::Reconcile));
     }
 
     #[test]

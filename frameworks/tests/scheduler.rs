@@ -6,7 +6,7 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use frameworks::scheduler::{
-    self, MasterDetector, Scheduler, SchedulerConfig, SchedulerDriver, StopReason,
+    self, MasterAddress, Scheduler, SchedulerConfig, SchedulerDriver, StopReason,
 };
 use libproc::testing::within;
 use libproc::{Ctx, Handlers, Match, MemNetwork, Node, NodeConfig, Pid, Process, ProcessRef};
@@ -174,7 +174,7 @@ fn spawn_scheduler(
     };
     let h = scheduler::run_with(
         node,
-        MasterDetector::Standalone(node.pid("master")),
+        MasterAddress::Standalone(node.pid("master")),
         framework,
         Recorder { out: tx, launch },
         config,

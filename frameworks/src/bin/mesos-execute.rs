@@ -16,9 +16,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use frameworks::cli;
-use frameworks::scheduler::{
-    self, MasterDetector, Scheduler, SchedulerConfig, SchedulerDriver, StopReason,
-};
+use frameworks::scheduler::{self, Scheduler, SchedulerConfig, SchedulerDriver, StopReason};
 use libproc::flags::Flag;
 use libproc::{Node, NodeConfig};
 use proto::{
@@ -29,7 +27,7 @@ use proto::{
 const FLAGS: &[Flag] = &[
     Flag::required(
         "master",
-        "The master to use: host:port (e.g. 127.0.0.1:5050).",
+        "The master to use: host:port (e.g. 127.0.0.1:5050), or zk://host:port[,host:port]/path to follow the leader.",
     ),
     Flag::required("name", "Name (and id) of the task."),
     Flag::required("command", "Shell command to run, e.g. 'echo hello'."),
@@ -219,7 +217,7 @@ fn main() -> ExitCode {
 
     cli::init_logging("warn");
     actix::System::new().block_on(async move {
-        let bind = cli::listen_addr_for(master.addr());
+        let bind = cli::listen_addr_for_master(&master);
         let node = match Node::bind(NodeConfig::new(bind)).await {
             Ok(n) => n,
             Err(e) => {
@@ -242,13 +240,7 @@ fn main() -> ExitCode {
             seed: cli::os_seed(),
             ..Default::default()
         };
-        let handle = match scheduler::run_with(
-            &node,
-            MasterDetector::Standalone(master),
-            framework,
-            sched,
-            config,
-        ) {
+        let handle = match scheduler::run_with(&node, master, framework, sched, config) {
             Ok(h) => h,
             Err(e) => {
                 eprintln!("mesos-execute: {e}");

@@ -11,6 +11,10 @@
 //! whole group is killed, so nothing it started outlives it. After the terminal update is
 //! acknowledged (or a short timeout) the executor exits.
 //!
+//! A task with a `health_check` is probed as [`frameworks::health`] describes: results go
+//! out as `TASK_RUNNING` updates with `healthy` set, and after too many consecutive failures
+//! the task is killed (its `TASK_KILLED` update carries `healthy = false`).
+//!
 //! The executor logs to stdout; the task's stderr is the sandbox `stderr` file alone.
 
 use std::io::{Read, Seek, SeekFrom};
@@ -22,10 +26,14 @@ use frameworks::cli;
 use frameworks::executor::{
     self, Executor, ExecutorConfig, ExecutorDriver, ExecutorEnv, ExecutorStopReason,
 };
+use frameworks::health::{self, HealthAction, HealthTracker};
 use libproc::{Node, NodeConfig, TimerId};
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid as OsPid;
-use proto::{FrameworkCapability, KillPolicy, StatusUuid, TaskId, TaskInfo, TaskState, TaskStatus};
+use proto::{
+    FrameworkCapability, HealthCheck, KillPolicy, Reason, StatusUuid, TaskId, TaskInfo, TaskState,
+    TaskStatus,
+};
 
 /// Mesos's command executor default kill grace period.
 const DEFAULT_KILL_GRACE: Duration = Duration::from_secs(3);
@@ -46,6 +54,12 @@ struct CommandExecutor {
     terminal_uuid: Option<StatusUuid>,
     /// Size of the sandbox `stderr` when the task started: the task's output follows it.
     stderr_offset: u64,
+    /// The task's health check and its state, if it has one.
+    health: Option<(HealthCheck, HealthTracker)>,
+    /// When the task started (the health check grace period counts from it).
+    launched_at: Option<tokio::time::Instant>,
+    /// Set when the health check killed the task: why.
+    unhealthy: Option<String>,
 }
 
 impl CommandExecutor {
@@ -57,6 +71,86 @@ impl CommandExecutor {
             escalation: None,
             terminal_uuid: None,
             stderr_offset: 0,
+            health: None,
+            launched_at: None,
+            unhealthy: None,
+        }
+    }
+
+    /// Starts probing the task's health check, if it has a valid one.
+    fn start_health_checks(&mut self, driver: &mut ExecutorDriver<'_, '_, Self>, task: &TaskInfo) {
+        let Some(check) = task.health_check.clone() else {
+            return;
+        };
+        if let Err(e) = check.validate() {
+            tracing::warn!(error = %e, "ignoring the task's invalid health check");
+            return;
+        }
+        let tracker = HealthTracker::new(&check);
+        let delay = tracker.delay();
+        tracing::info!(kind = ?check.kind, ?delay, "health checks start");
+        self.health = Some((check, tracker));
+        driver.after(delay, |me, d| me.probe_health(d));
+    }
+
+    fn probe_health(&mut self, driver: &mut ExecutorDriver<'_, '_, Self>) {
+        if self.killing || self.terminal_uuid.is_some() {
+            return;
+        }
+        let (Some((check, _)), Some(task)) = (self.health.clone(), self.task.clone()) else {
+            return;
+        };
+        let sandbox = driver.env().sandbox.clone();
+        let mut env: Vec<(String, String)> = task
+            .command
+            .iter()
+            .flat_map(|c| c.environment.variables.iter())
+            .map(|v| (v.name.clone(), v.value.clone()))
+            .collect();
+        env.push(("MESOS_TASK_ID".into(), task.task_id.to_string()));
+        driver.spawn(
+            async move { health::probe(&check, &sandbox, &env).await },
+            |me: &mut Self, d, result| me.health_result(d, result),
+        );
+    }
+
+    fn health_result(
+        &mut self,
+        driver: &mut ExecutorDriver<'_, '_, Self>,
+        result: Result<(), String>,
+    ) {
+        if self.killing || self.terminal_uuid.is_some() {
+            return;
+        }
+        let (Some(task), Some(started)) = (self.task.clone(), self.launched_at) else {
+            return;
+        };
+        let Some((_, tracker)) = self.health.as_mut() else {
+            return;
+        };
+        if let Err(e) = &result {
+            tracing::info!(error = %e, "health check failed");
+        }
+        let actions = tracker.on_result(started.elapsed(), result);
+        let (done, interval) = (tracker.is_done(), tracker.interval());
+        for action in actions {
+            match action {
+                HealthAction::Report { healthy, message } => {
+                    let status = TaskStatus::new(task.task_id.clone(), TaskState::Running)
+                        .with_healthy(healthy)
+                        .with_reason(Reason::TaskHealthCheckStatusUpdated)
+                        .with_message(message);
+                    let _ = driver.send_status_update(status);
+                }
+                HealthAction::Kill { message } => {
+                    tracing::warn!(%message, "killing the unhealthy task");
+                    self.unhealthy = Some(message);
+                    self.kill_task(driver, task.task_id.clone(), None);
+                }
+            }
+        }
+        if !done {
+            driver.after(interval, |me, d| me.probe_health(d));
         }
     }
 
@@ -124,6 +218,7 @@ impl CommandExecutor {
         let mut child = cmd
             .spawn()
             .map_err(|e| format!("Failed to launch the command '{value}': {e}"))?;
+        self.launched_at = Some(tokio::time::Instant::now());
         let pid = child.id().map(|p| p as i32);
         self.pgid = pid;
         tracing::info!(task = %task.task_id, ?pid, command = %value, "started the task");
@@ -170,10 +265,14 @@ impl CommandExecutor {
             (TaskState::Failed, message)
         };
         tracing::info!(task = %task.task_id, %state, "task ended");
-        self.terminal(
-            driver,
-            TaskStatus::new(task.task_id.clone(), state).with_message(message),
-        );
+        let status = match &self.unhealthy {
+            // Killed by its health check: the last word on its health goes with it.
+            Some(why) => TaskStatus::new(task.task_id.clone(), state)
+                .with_message(format!("{message}; {why}"))
+                .with_healthy(false),
+            None => TaskStatus::new(task.task_id.clone(), state).with_message(message),
+        };
+        self.terminal(driver, status);
     }
 }
 
@@ -225,6 +324,7 @@ impl Executor for CommandExecutor {
             Ok(()) => {
                 let _ = driver
                     .send_status_update(TaskStatus::new(task.task_id.clone(), TaskState::Running));
+                self.start_health_checks(driver, &task);
             }
             Err(message) => {
                 tracing::error!(%message, "could not launch the task");

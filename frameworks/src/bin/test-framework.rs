@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use std::rc::Rc;
 
 use frameworks::cli;
-use frameworks::scheduler::{self, MasterDetector, Scheduler, SchedulerConfig, SchedulerDriver};
+use frameworks::scheduler::{self, Scheduler, SchedulerConfig, SchedulerDriver};
 use libproc::flags::Flag;
 use libproc::{Node, NodeConfig};
 use proto::{
@@ -22,7 +22,10 @@ use proto::{
 };
 
 const FLAGS: &[Flag] = &[
-    Flag::required("master", "The master: host:port."),
+    Flag::required(
+        "master",
+        "The master: host:port, or zk://host:port[,host:port]/path to follow the leader.",
+    ),
     Flag::new("num_tasks", "5", "How many tasks to run."),
     Flag::new("command", "echo hello", "Shell command of each task."),
     Flag::new(
@@ -198,7 +201,7 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     actix::System::new().block_on(async move {
-        let node = match Node::bind(NodeConfig::new(cli::listen_addr_for(master.addr()))).await {
+        let node = match Node::bind(NodeConfig::new(cli::listen_addr_for_master(&master))).await {
             Ok(n) => n,
             Err(e) => {
                 eprintln!("test-framework: cannot listen: {e}");
@@ -214,13 +217,7 @@ fn main() -> ExitCode {
             seed: cli::os_seed(),
             ..Default::default()
         };
-        let handle = match scheduler::run_with(
-            &node,
-            MasterDetector::Standalone(master),
-            framework,
-            sched,
-            config,
-        ) {
+        let handle = match scheduler::run_with(&node, master, framework, sched, config) {
             Ok(h) => h,
             Err(e) => {
                 eprintln!("test-framework: {e}");
