@@ -24,22 +24,16 @@ pub async fn eventually(limit: Duration, what: &str, mut cond: impl FnMut() -> b
     .await
 }
 
-/// A minimal HTTP/1.1 request over a fresh TCP connection (`Connection: close`); returns
-/// the status code and the body. For tests and tools that must not pull in an HTTP client.
-pub async fn http_request(
+/// Sends raw request bytes over a fresh TCP connection and reads the whole response
+/// (send `Connection: close`); returns the status code, the head (status line and headers)
+/// and the body (de-chunked). For tests and tools that must not pull in an HTTP client.
+pub async fn http_exchange(
     addr: std::net::SocketAddr,
-    method: &str,
-    path: &str,
-    body: &[u8],
-) -> std::io::Result<(u16, String)> {
+    raw: &[u8],
+) -> std::io::Result<(u16, String, String)> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut s = tokio::net::TcpStream::connect(addr).await?;
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    s.write_all(head.as_bytes()).await?;
-    s.write_all(body).await?;
+    s.write_all(raw).await?;
     let mut buf = Vec::new();
     s.read_to_end(&mut buf).await?;
     let text = String::from_utf8_lossy(&buf).into_owned();
@@ -54,17 +48,41 @@ pub async fn http_request(
     let chunked = head
         .to_ascii_lowercase()
         .contains("transfer-encoding: chunked");
-    Ok((
-        status,
-        if chunked {
-            dechunk(body)
-        } else {
-            body.to_string()
-        },
-    ))
+    let body = if chunked {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
+    Ok((status, head.to_string(), body))
 }
 
-/// `GET path` with [`http_request`].
+/// A `method path` request with `body` through [`http_exchange`]; returns status and body.
+pub async fn http_request(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    body: &[u8],
+) -> std::io::Result<(u16, String)> {
+    let mut raw = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    raw.extend_from_slice(body);
+    let (status, _, body) = http_exchange(addr, &raw).await?;
+    Ok((status, body))
+}
+
+/// `GET path`; returns status, head and body.
+pub async fn http_get_full(
+    addr: std::net::SocketAddr,
+    path: &str,
+) -> std::io::Result<(u16, String, String)> {
+    let raw = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    http_exchange(addr, raw.as_bytes()).await
+}
+
+/// `GET path`; returns status and body.
 pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
     http_request(addr, "GET", path, b"").await
 }

@@ -15,7 +15,6 @@ use proto::{
     AgentId, AgentInfo, CommandInfo, FrameworkCapability, FrameworkId, FrameworkInfo, OfferId,
     OfferOperation, Reason, Resources, Source, StatusUuid, TaskInfo, TaskState, TaskStatus,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const LIMIT: Duration = Duration::from_secs(300);
 
@@ -451,25 +450,13 @@ async fn missed_pongs_make_the_agent_unreachable() {
 }
 
 async fn http_get(addr: SocketAddr, path: &str) -> (u16, String, String) {
-    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    s.write_all(req.as_bytes()).await.expect("write");
-    let mut buf = Vec::new();
     within(
         Duration::from_secs(10),
         "HTTP response",
-        s.read_to_end(&mut buf),
+        libproc::testing::http_get_full(addr, path),
     )
     .await
-    .expect("read");
-    let text = String::from_utf8_lossy(&buf).into_owned();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    (status, head.to_string(), body.to_string())
+    .expect("HTTP exchange")
 }
 
 #[actix_rt::test]

@@ -14,7 +14,6 @@ use master::process::Role;
 use master::{MasterConfig, MasterHandle};
 use proto::messages::*;
 use proto::{AgentId, AgentInfo, Resources};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
 const LIMIT: Duration = Duration::from_secs(60);
@@ -73,21 +72,13 @@ async fn until_role(h: &MasterHandle, want: Role, what: &str) {
 }
 
 async fn http_get(addr: SocketAddr, path: &str) -> (u16, String, String) {
-    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    s.write_all(req.as_bytes()).await.expect("write");
-    let mut buf = Vec::new();
-    within(LIMIT, "HTTP response", s.read_to_end(&mut buf))
-        .await
-        .expect("read");
-    let text = String::from_utf8_lossy(&buf).into_owned();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    (status, head.to_ascii_lowercase(), body.to_string())
+    within(
+        Duration::from_secs(10),
+        "HTTP response",
+        libproc::testing::http_get_full(addr, path),
+    )
+    .await
+    .expect("HTTP exchange")
 }
 
 fn register(node: &Node, agent: &Pid, master: &Pid) {

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use libproc::{Ctx, Handlers, Pid, Process};
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 /// Same wire names and fields as `libproc-node`'s messages.
@@ -82,36 +81,20 @@ pub async fn next(rx: &mut mpsc::UnboundedReceiver<Event>) -> Event {
         .expect("event channel closed")
 }
 
-/// A minimal HTTP/1.1 GET over a fresh TCP connection; returns (status, body).
+/// `GET path` over a fresh connection, bounded; returns (status, body).
 pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
-    http_request(
-        addr,
-        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
-    )
-    .await
+    let raw = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    http_request(addr, raw.as_bytes()).await
 }
 
-/// Sends a raw request and reads the whole response.
+/// Sends a raw request and reads the whole response, bounded; returns (status, body).
 pub async fn http_request(addr: SocketAddr, raw: &[u8]) -> (u16, String) {
-    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    s.write_all(raw).await.expect("write");
-    let mut buf = Vec::new();
-    libproc::testing::within(
+    let (status, _, body) = libproc::testing::within(
         Duration::from_secs(10),
         "the HTTP response",
-        s.read_to_end(&mut buf),
+        libproc::testing::http_exchange(addr, raw),
     )
     .await
-    .expect("read");
-    let text = String::from_utf8_lossy(&buf).into_owned();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
+    .expect("HTTP exchange");
     (status, body)
 }

@@ -12,7 +12,6 @@ use proto::{
     AgentId, CommandInfo, FrameworkId, FrameworkInfo, Resources, StatusUuid, TaskId, TaskInfo,
 };
 use slave::{AgentConfig, AgentHandle};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 /// What the fake master saw.
@@ -218,29 +217,13 @@ pub async fn wait_registered(agent: &AgentHandle) {
 
 /// `GET path` over plain HTTP/1.0; returns (status, body).
 pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
-        .await
-        .unwrap();
-    let mut buf = Vec::new();
     within(
         Duration::from_secs(10),
         "http response",
-        s.read_to_end(&mut buf),
+        libproc::testing::http_get(addr, path),
     )
     .await
-    .unwrap();
-    let text = String::from_utf8_lossy(&buf).into_owned();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
+    .expect("HTTP exchange")
 }
 
 /// Percent-encodes a query value.
