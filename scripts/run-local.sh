@@ -12,6 +12,7 @@ cargo build --quiet --workspace --bins
 bin=target/debug
 
 echo "== starting mesos-local on 127.0.0.1:$port (logs: $work/mesos-local.log)"
+rm -rf "$work"
 mkdir -p "$work"
 "$bin/mesos-local" --num_slaves=2 --port="$port" --work_dir="$work" \
   --resources='cpus:2;mem:2048;disk:4096;ports:[31000-32000]' >"$work/mesos-local.log" 2>&1 &
@@ -37,4 +38,6 @@ for f in s["frameworks"] + s["completed_frameworks"]:
 '
 echo "== its sandbox stdout"
 cat "$(find "$work" -path '*executors/hello/runs/*' -name stdout | head -1)"
-[ "${KEEP:-0}" = 1 ] && echo "mesos-local keeps running on 127.0.0.1:$port (pkill mesos-local to stop)"
+if [ "${KEEP:-0}" = 1 ]; then
+  echo "mesos-local keeps running on 127.0.0.1:$port (pkill mesos-local to stop)"
+fi
