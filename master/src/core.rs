@@ -1041,7 +1041,8 @@ impl Master {
         let master_info = self.info.clone();
         let Some(f) = self.frameworks.get_mut(&id) else {
             // Unknown (this master failed over): take it back with the id it has.
-            let f = Framework::new(id.clone(), msg.framework, Some(from.clone()), now);
+            let mut f = Framework::new(id.clone(), msg.framework, Some(from.clone()), now);
+            f.reregistered_time = Some(now);
             tracing::info!(framework = %id, %from, "re-admitted framework unknown to this master");
             fx.push(Effect::Link(from.clone()));
             fx.push(Effect::Allocator(

@@ -1074,3 +1074,23 @@ fn framework_back_before_its_agent_counts_used_once() {
     assert_eq!(m.frameworks()[&fid].tasks.len(), 1);
     assert!(m.frameworks()[&fid].connected);
 }
+
+#[test]
+fn a_framework_unknown_to_a_new_leader_is_readmitted_with_its_reregistration_time() {
+    // The scheduler reaches the new leader before any agent has reported its framework.
+    let mut m = master();
+    let mut info = FrameworkInfo::new("fw", "root");
+    info.id = Some(FrameworkId::new("old-master-0007"));
+    let fx = m.reregister_framework(
+        &pid("scheduler-1@127.0.0.1:4000"),
+        ReregisterFrameworkMessage {
+            framework: info,
+            failover: false,
+        },
+    );
+    assert!(sends(&fx)
+        .iter()
+        .any(|(_, o)| matches!(o, Outbound::FrameworkReregisteredMessage(_))));
+    let f = &m.frameworks()[&FrameworkId::new("old-master-0007")];
+    assert!(f.reregistered_time.is_some(), "/master/state shows when it came back");
+}
