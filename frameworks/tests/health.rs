@@ -82,6 +82,21 @@ impl Drop for Harness {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // The task runs in its own process group, which a SIGKILLed executor cannot clean
+        // up: kill every process still working in the sandbox.
+        for p in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Some(pid) = p.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+                continue;
+            };
+            if std::fs::read_link(p.path().join("cwd"))
+                .is_ok_and(|cwd| cwd.starts_with(&self.sandbox))
+            {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+        }
         let _ = std::fs::remove_dir_all(&self.sandbox);
     }
 }
