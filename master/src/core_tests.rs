@@ -1092,5 +1092,8 @@ fn a_framework_unknown_to_a_new_leader_is_readmitted_with_its_reregistration_tim
         .iter()
         .any(|(_, o)| matches!(o, Outbound::FrameworkReregisteredMessage(_))));
     let f = &m.frameworks()[&FrameworkId::new("old-master-0007")];
-    assert!(f.reregistered_time.is_some(), "/master/state shows when it came back");
+    assert!(
+        f.reregistered_time.is_some(),
+        "/master/state shows when it came back"
+    );
 }
