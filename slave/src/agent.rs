@@ -1222,9 +1222,35 @@ fn kill_group(sid: Option<i32>) {
         return;
     };
     let _ = killpg(OsPid::from_raw(sid), Signal::SIGKILL);
-    for pid in session_members(sid) {
-        let _ = kill(OsPid::from_raw(pid), Signal::SIGKILL);
+    // A member may fork between the scan of /proc and its kill, so kill whole process
+    // groups (a child forked late is in its parent's group) and scan again until the
+    // session is empty; killed processes fork no more, so this ends in a round or two.
+    for _ in 0..5 {
+        let members: Vec<i32> = session_members(sid)
+            .into_iter()
+            .filter(|pid| !is_zombie(*pid))
+            .collect();
+        if members.is_empty() {
+            break;
+        }
+        for pid in members {
+            if let Ok(pgrp) = nix::unistd::getpgid(Some(OsPid::from_raw(pid))) {
+                let _ = killpg(pgrp, Signal::SIGKILL);
+            }
+            let _ = kill(OsPid::from_raw(pid), Signal::SIGKILL);
+        }
     }
+}
+
+/// Whether `pid` is a zombie (dead, waiting to be reaped): nothing left to kill.
+fn is_zombie(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            let rest = &stat[stat.rfind(')')? + 1..];
+            rest.split_whitespace().next().map(|state| state == "Z")
+        })
+        .unwrap_or(true)
 }
 
 /// Processes whose session id is `sid` (read from `/proc/<pid>/stat`).
