@@ -993,17 +993,7 @@ impl Master {
         self.next_framework += 1;
         let f = Framework::new(id.clone(), msg.framework, Some(from.clone()), self.now());
         tracing::info!(framework = %id, name = %f.info.name, %from, "registered framework");
-        fx.push(Effect::Link(from.clone()));
-        fx.push(Effect::Allocator(
-            AddFramework {
-                framework_id: id.clone(),
-                info: f.info.clone(),
-                used: Vec::new(),
-                active: true,
-            }
-            .into(),
-        ));
-        self.frameworks.insert(id.clone(), f);
+        self.admit_framework(&mut fx, from, f);
         fx.push(Effect::Send(
             from.clone(),
             FrameworkRegisteredMessage {
@@ -1013,6 +1003,22 @@ impl Master {
             .into(),
         ));
         fx
+    }
+
+    /// Takes in a framework this master did not know: links its scheduler, tells the
+    /// allocator, and records it.
+    fn admit_framework(&mut self, fx: &mut Vec<Effect>, from: &Pid, f: Framework) {
+        fx.push(Effect::Link(from.clone()));
+        fx.push(Effect::Allocator(
+            AddFramework {
+                framework_id: f.id.clone(),
+                info: f.info.clone(),
+                used: Vec::new(),
+                active: true,
+            }
+            .into(),
+        ));
+        self.frameworks.insert(f.id.clone(), f);
     }
 
     /// `ReregisterFrameworkMessage` from `from`.
@@ -1044,17 +1050,7 @@ impl Master {
             let mut f = Framework::new(id.clone(), msg.framework, Some(from.clone()), now);
             f.reregistered_time = Some(now);
             tracing::info!(framework = %id, %from, "re-admitted framework unknown to this master");
-            fx.push(Effect::Link(from.clone()));
-            fx.push(Effect::Allocator(
-                AddFramework {
-                    framework_id: id.clone(),
-                    info: f.info.clone(),
-                    used: Vec::new(),
-                    active: true,
-                }
-                .into(),
-            ));
-            self.frameworks.insert(id.clone(), f);
+            self.admit_framework(&mut fx, from, f);
             fx.push(Effect::Send(
                 from.clone(),
                 FrameworkReregisteredMessage {
