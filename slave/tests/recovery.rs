@@ -9,6 +9,7 @@
 
 mod common;
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -33,6 +34,9 @@ struct Rig {
     anode: Node,
     agent: AgentHandle,
     tweak: fn(&mut AgentConfig),
+    /// Events that reached the fake master before a crash, minus the dead agent's
+    /// registration attempts; read before the channel.
+    backlog: VecDeque<Ev>,
 }
 
 fn base_tweak(c: &mut AgentConfig) {
@@ -61,6 +65,7 @@ impl Rig {
             anode,
             agent,
             tweak,
+            backlog: VecDeque::new(),
         };
         match rig.next_registration().await {
             Ev::Register(_) => {}
@@ -80,6 +85,16 @@ impl Rig {
         )
         .await;
         self.mnode.sever(self.addr);
+        // With a 10 ms backoff the dead agent may have sent (re-)registration retries that
+        // the fake master had not yet read: they are stale, and would pass for the new
+        // agent's first attempt. The cut closed their connection; once the master's mailbox
+        // is empty nothing more of the dead agent can arrive, so drop them now.
+        self.mnode.settle().await;
+        while let Ok(e) = self.events.try_recv() {
+            if !matches!(e, Ev::Register(_) | Ev::Reregister(_) | Ev::Pong) {
+                self.backlog.push_back(e);
+            }
+        }
     }
 
     /// A new agent process on the same address and work_dir.
@@ -106,6 +121,9 @@ impl Rig {
     }
 
     async fn next_event(&mut self) -> Ev {
+        if let Some(e) = self.backlog.pop_front() {
+            return e;
+        }
         loop {
             match within(
                 Duration::from_secs(20),
@@ -411,7 +429,11 @@ async fn recover_task_status_update_manager_delivers_updates_missed_while_down()
     wait_for("executor gone", || !alive(pid)).await;
     // Every update that reached the master is one of the two, the FINISHED one only once
     // as an update (retries would repeat its uuid).
-    while let Ok(ev) = rig.events.try_recv() {
+    while let Some(ev) = rig
+        .backlog
+        .pop_front()
+        .or_else(|| rig.events.try_recv().ok())
+    {
         if let Ev::Update(m) = ev {
             assert_eq!(m.update.status.state, TaskState::Finished);
             finished.push(m.update.status.uuid);
