@@ -17,9 +17,11 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 echo "== build binaries used by multi-process tests"
 cargo build --workspace --bins --examples --quiet
 
+# Tests marked #[ignore] only because they need binaries of another crate built first run
+# here too: the step above built them.
 echo "== tests"
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --workspace --no-fail-fast "$@"
+  cargo nextest run --workspace --no-fail-fast --run-ignored all "$@"
 else
-  cargo test --workspace --no-fail-fast "$@"
+  cargo test --workspace --no-fail-fast "$@" -- --include-ignored
 fi
