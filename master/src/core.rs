@@ -1139,6 +1139,16 @@ impl Master {
                 .into(),
             ));
         }
+        // Offers made to the old scheduler go back to the allocator, which offers them
+        // again to the new one (Mesos `failoverFramework`).
+        let stale: Vec<OfferId> = self
+            .frameworks
+            .get(&id)
+            .map(|f| f.offers.iter().cloned().collect())
+            .unwrap_or_default();
+        for o in stale {
+            fx.extend(self.rescind_offer(&o, false));
+        }
         for a in self.agents.values() {
             fx.push(Effect::Send(
                 a.pid.clone(),
