@@ -78,10 +78,12 @@ impl AllocatorProcess {
         let ms = started.elapsed().as_secs_f64() * 1000.0;
         metrics::counter!("allocator/mesos/allocation_runs").increment(1);
         metrics::histogram!("allocator/mesos/allocation_run_ms").record(ms);
-        metrics::gauge!("allocator/mesos/allocation_run_latency_ms").set(ms);
+        // Mesos shows a timer as its last value plus /count, /p50, …
+        metrics::gauge!("allocator/mesos/allocation_run_ms").set(ms);
         metrics::counter!("allocator/mesos/offers").increment(allocations.len() as u64);
         let stats = self.core.stats();
         metrics::gauge!("allocator/mesos/offer_filters/active").set(stats.filters as f64);
+        self.publish_role_metrics();
         if !allocations.is_empty() {
             tracing::debug!(count = allocations.len(), ms, "allocation run");
             ctx.send(&self.master, Offers { allocations });
@@ -90,13 +92,12 @@ impl AllocatorProcess {
 
     fn tick(&mut self, ctx: &mut Ctx<'_, Self>) {
         self.run(ctx);
-        self.publish_role_metrics();
         let interval = self.core.config().allocation_interval;
         ctx.after(interval, |p: &mut Self, ctx| p.tick(ctx));
     }
 
     /// Per-role gauges, as Mesos names them: `allocator/mesos/roles/<role>/shares/dominant`
-    /// (and the role's weight and quota presence), refreshed once per interval.
+    /// and the role's weight, refreshed after every run.
     fn publish_role_metrics(&self) {
         for (role, share) in self.core.role_shares() {
             metrics::gauge!(format!("allocator/mesos/roles/{role}/shares/dominant")).set(share);
