@@ -647,6 +647,19 @@ impl Master {
                 a.version = msg.version.clone();
             }
             fx.extend(self.reconnect_agent(&id));
+            // The master's record of the agent's reservations wins: a change the agent
+            // missed while disconnected is sent again.
+            if let Some(a) = self.agents.get(&id) {
+                if a.checkpointed != msg.checkpointed_resources {
+                    fx.push(Effect::Send(
+                        from.clone(),
+                        CheckpointResourcesMessage {
+                            resources: a.checkpointed.clone(),
+                        }
+                        .into(),
+                    ));
+                }
+            }
             // Tasks the agent has that we do not know (e.g. launched while we were
             // disconnected) become known; their resources stay with the allocator as is.
             for task in msg.tasks.iter().filter(|t| !t.state.is_terminal()) {

@@ -459,3 +459,24 @@ fn roles_show_weights_frameworks_allocations_reservations_and_quota() {
         "reservations count as consumed"
     );
 }
+
+#[test]
+fn a_reconnecting_agent_that_missed_a_reservation_gets_it_again() {
+    let mut m = master();
+    let a = add_agent(&mut m, AGENT, "cpus:4;mem:1024");
+    m.operator_reserve(&form(&a, CPUS_ADS_2)).expect("reserved");
+    let mut slave = AgentInfo::new("host1", res("cpus:4;mem:1024"));
+    slave.id = Some(a.clone());
+    let fx = m.reregister_agent(
+        &pid(AGENT),
+        ReregisterSlaveMessage {
+            slave,
+            checkpointed_resources: Resources::new(),
+            executor_infos: vec![],
+            tasks: vec![],
+            frameworks: vec![],
+            version: String::new(),
+        },
+    );
+    assert_eq!(checkpoints(&fx), vec![(pid(AGENT), res("cpus(ads):2"))]);
+}
