@@ -266,3 +266,28 @@ async fn roles_endpoint_and_allocator_metrics() {
     assert_eq!(m["allocator/mesos/roles/web/shares/dominant"], 1.0, "{m}");
     c.node.shutdown();
 }
+
+#[actix_rt::test]
+async fn a_master_that_does_not_lead_refuses_the_operator_endpoints() {
+    // Contending through a ZooKeeper that is not there: never elected, no leader known.
+    let c = start(MasterConfig {
+        zk: Some("zk://127.0.0.1:1/mesos".parse().expect("zk url")),
+        ..MasterConfig::default()
+    })
+    .await;
+    let addr = c.node.addr();
+    for (method, path, body) in [
+        ("GET", "/master/weights", ""),
+        ("PUT", "/weights", r#"[{"role":"a","weight":2}]"#),
+        ("GET", "/quota", ""),
+        ("POST", "/master/quota", r#"{"role":"a","guarantees":{"cpus":{"value":1}}}"#),
+        ("DELETE", "/quota/a", ""),
+        ("POST", "/reserve", "slaveId=x&resources=[]"),
+        ("POST", "/unreserve", "slaveId=x&resources=[]"),
+        ("GET", "/roles", ""),
+    ] {
+        let (status, text) = call(addr, method, path, body).await;
+        assert_eq!(status, 503, "{method} {path}: {text}");
+    }
+    c.node.shutdown();
+}
