@@ -340,11 +340,44 @@ impl Master {
                 self.recovered.insert(id.clone(), info.clone());
             }
         }
+        // Weights and quotas the operator set survive failover (over `--weights`).
+        for (role, w) in &registry.weights {
+            self.weights.insert(role.clone(), *w);
+        }
+        for (role, q) in &registry.quotas {
+            self.quotas.insert(
+                role.clone(),
+                crate::operator::QuotaConfig {
+                    guarantee: q.guarantee.clone(),
+                    limit: q.limit.clone(),
+                },
+            );
+        }
+        if !registry.weights.is_empty() {
+            fx.push(Effect::Allocator(
+                UpdateWeights {
+                    weights: registry.weights.clone().into_iter().collect(),
+                }
+                .into(),
+            ));
+        }
+        for (role, q) in &registry.quotas {
+            fx.push(Effect::Allocator(
+                SetQuota {
+                    role: role.clone(),
+                    guarantee: q.guarantee.clone(),
+                    limit: q.limit.clone(),
+                }
+                .into(),
+            ));
+        }
         // Agents that registered before recovery finished are admitted too.
         let mut merged = registry;
         for (id, a) in &self.agents {
             merged.admit(id, &a.info);
         }
+        merged.weights = self.weights.clone();
+        merged.quotas = self.policy_registry_quotas();
         let changed = merged != self.registry;
         self.registry = merged;
         tracing::info!(

@@ -186,6 +186,32 @@ fn reservation_request(body: &[u8]) -> Result<(AgentId, Resources), OpError> {
 }
 
 impl Master {
+    /// The quotas as the registry stores them.
+    pub(crate) fn policy_registry_quotas(&self) -> BTreeMap<String, crate::registry::QuotaEntry> {
+        self.quotas
+            .iter()
+            .map(|(r, q)| {
+                (
+                    r.clone(),
+                    crate::registry::QuotaEntry {
+                        guarantee: q.guarantee.clone(),
+                        limit: q.limit.clone(),
+                    },
+                )
+            })
+            .collect()
+    }
+
+    /// Copies weights and quotas into the registry; `PersistRegistry` if they changed.
+    fn persist_policy(&mut self, fx: &mut Vec<Effect>) {
+        let quotas = self.policy_registry_quotas();
+        if self.registry.weights != self.weights || self.registry.quotas != quotas {
+            self.registry.weights = self.weights.clone();
+            self.registry.quotas = quotas;
+            fx.push(Effect::PersistRegistry);
+        }
+    }
+
     // ------------------------------------------------------------------ weights
 
     /// The weight of `role` (1 unless set).
@@ -234,7 +260,9 @@ impl Master {
             self.weights.insert(role.clone(), *w);
         }
         tracing::info!(?weights, "updated role weights");
-        Ok(vec![Effect::Allocator(UpdateWeights { weights }.into())])
+        let mut fx = vec![Effect::Allocator(UpdateWeights { weights }.into())];
+        self.persist_policy(&mut fx);
+        Ok(fx)
     }
 
     // -------------------------------------------------------------------- quota
@@ -351,14 +379,16 @@ impl Master {
                 limit: limit.clone(),
             },
         );
-        Ok(vec![Effect::Allocator(
+        let mut fx = vec![Effect::Allocator(
             SetQuota {
                 role,
                 guarantee,
                 limit,
             }
             .into(),
-        )])
+        )];
+        self.persist_policy(&mut fx);
+        Ok(fx)
     }
 
     /// `DELETE /quota/<role>`.
@@ -372,12 +402,14 @@ impl Master {
             )));
         }
         tracing::info!(%role, "removed quota");
-        Ok(vec![Effect::Allocator(
+        let mut fx = vec![Effect::Allocator(
             RemoveQuota {
                 role: role.to_string(),
             }
             .into(),
-        )])
+        )];
+        self.persist_policy(&mut fx);
+        Ok(fx)
     }
 
     // ------------------------------------------------------------- reservations

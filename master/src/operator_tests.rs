@@ -480,3 +480,29 @@ fn a_reconnecting_agent_that_missed_a_reservation_gets_it_again() {
     );
     assert_eq!(checkpoints(&fx), vec![(pid(AGENT), res("cpus(ads):2"))]);
 }
+
+#[test]
+fn weights_and_quotas_survive_a_master_failover_through_the_registry() {
+    let mut m = master();
+    add_agent(&mut m, AGENT, "cpus:4;mem:1024");
+    let fx = m.update_weights(br#"[{"role":"ads","weight":2}]"#).unwrap();
+    assert!(fx.contains(&Effect::PersistRegistry));
+    let fx = m
+        .set_quota(br#"{"role":"ads","guarantees":{"cpus":{"value":1}}}"#)
+        .unwrap();
+    assert!(fx.contains(&Effect::PersistRegistry));
+    let registry = Registry::decode(&m.registry().encode()).expect("decodes");
+    // A new leader recovers them and tells its allocator.
+    let mut next = master();
+    let fx = next.recover(registry);
+    assert_eq!(next.weight("ads"), 2.0);
+    assert_eq!(next.quotas()["ads"].guarantee, res("cpus:1"));
+    let calls = alloc_calls(&fx);
+    assert!(calls.iter().any(|c| matches!(c, ToAllocator::UpdateWeights(w) if w.weights == vec![("ads".to_string(), 2.0)])));
+    assert!(calls
+        .iter()
+        .any(|c| matches!(c, ToAllocator::SetQuota(q) if q.role == "ads")));
+    let fx = next.remove_quota("ads").unwrap();
+    assert!(fx.contains(&Effect::PersistRegistry));
+    assert!(next.registry().quotas.is_empty());
+}

@@ -280,7 +280,11 @@ async fn a_master_that_does_not_lead_refuses_the_operator_endpoints() {
         ("GET", "/master/weights", ""),
         ("PUT", "/weights", r#"[{"role":"a","weight":2}]"#),
         ("GET", "/quota", ""),
-        ("POST", "/master/quota", r#"{"role":"a","guarantees":{"cpus":{"value":1}}}"#),
+        (
+            "POST",
+            "/master/quota",
+            r#"{"role":"a","guarantees":{"cpus":{"value":1}}}"#,
+        ),
         ("DELETE", "/quota/a", ""),
         ("POST", "/reserve", "slaveId=x&resources=[]"),
         ("POST", "/unreserve", "slaveId=x&resources=[]"),
