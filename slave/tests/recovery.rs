@@ -594,6 +594,17 @@ async fn checkpointed_resources_survive_an_agent_restart() {
         other => panic!("expected a re-registration, got {other:?}"),
     }
     common::wait_registered(&rig.agent).await;
+    let state = rig
+        .agent
+        .process
+        .call(|a, ctx| a.state_json(ctx.pid()))
+        .await
+        .expect("agent alive");
+    assert_eq!(
+        state["reserved_resources_full"]["ads"][0]["name"], "cpus",
+        "{state}"
+    );
+    assert_eq!(state["resources"]["cpus"], 2.0, "{state}");
     rig.agent.shutdown().await;
 }
 
