@@ -10,7 +10,7 @@ use cluster::testkit::TempDir;
 use frameworks::scheduler::{self, Scheduler, SchedulerDriver, SchedulerHandle};
 use libproc::testing::{eventually, within};
 use libproc::{Node, NodeConfig};
-use proto::{FrameworkInfo, Offer, OfferId, Resources};
+use proto::{Filters, FrameworkInfo, Offer, OfferId, OfferOperation, Resources};
 use tokio::sync::mpsc;
 
 const LIMIT: Duration = Duration::from_secs(30);
@@ -19,6 +19,7 @@ const LIMIT: Duration = Duration::from_secs(30);
 enum Event {
     Offers(Vec<Offer>),
     Rescinded(OfferId),
+    OperationError(String, String),
 }
 
 struct Forward {
@@ -31,6 +32,9 @@ impl Scheduler for Forward {
     }
     fn offer_rescinded(&mut self, _d: &mut SchedulerDriver<'_, '_, Self>, offer_id: &OfferId) {
         let _ = self.tx.send(Event::Rescinded(offer_id.clone()));
+    }
+    fn operation_error(&mut self, _d: &mut SchedulerDriver<'_, '_, Self>, op: &str, msg: &str) {
+        let _ = self.tx.send(Event::OperationError(op.into(), msg.into()));
     }
 }
 
@@ -78,13 +82,42 @@ async fn static_reservations_go_to_their_role_and_operator_reservations_reach_th
         "web: unreserved only"
     );
     let web_offer = o[0].id.clone();
-    let (_ads, mut ads) = framework(&node, &master, "ads");
+    let (ads_handle, mut ads) = framework(&node, &master, "ads");
     let o = next_offers(&mut ads).await;
     assert_eq!(
         o[0].resources,
         res("cpus(ads):1;mem(ads):128"),
         "ads: its reservation"
     );
+
+    // A static reservation cannot be unreserved: the driver reports the refusal.
+    let ids = vec![o[0].id.clone()];
+    ads_handle
+        .process
+        .call(move |p, ctx| {
+            p.with_driver(ctx, |_s, d| {
+                d.accept(
+                    ids,
+                    vec![OfferOperation::Unreserve {
+                        resources: res("cpus(ads):1"),
+                    }],
+                    Filters::refuse(0.0),
+                )
+            })
+        })
+        .await
+        .expect("driver alive");
+    loop {
+        match within(LIMIT, "operation error", ads.recv()).await {
+            Some(Event::OperationError(op, msg)) => {
+                assert_eq!(op, "UNRESERVE");
+                assert!(msg.contains("static reservations"), "{msg}");
+                break;
+            }
+            Some(_) => continue,
+            None => panic!("scheduler gone"),
+        }
+    }
 
     // The operator reserves half a CPU of what web holds in its offer: the offer is
     // rescinded, the agent checkpoints the reservation.
