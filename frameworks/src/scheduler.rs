@@ -33,6 +33,7 @@ use proto::messages::{
     RegisterFrameworkMessage, ReregisterFrameworkMessage, RescindResourceOfferMessage,
     ResourceOffersMessage, ReviveOffersMessage, StatusUpdate, StatusUpdateAcknowledgementMessage,
     StatusUpdateMessage, SuppressOffersMessage, UnregisterFrameworkMessage,
+    UpdateOperationStatusMessage,
 };
 use proto::{
     AgentId, ExecutorId, Filters, FrameworkId, FrameworkInfo, MasterInfo, Offer, OfferId,
@@ -117,6 +118,17 @@ pub trait Scheduler: Sized + Unpin + 'static {
     /// [`SchedulerDriver::reconcile_all`]) has been delivered through `status_update`: the
     /// scheduler now knows every task the master knows.
     fn reconciled(&mut self, driver: &mut SchedulerDriver<'_, '_, Self>) {}
+
+    /// An offer operation of an accept (RESERVE, UNRESERVE, …) was refused by the master
+    /// (`OPERATION_ERROR`); `operation` is its Mesos type name. The rest of the accept
+    /// was carried out.
+    fn operation_error(
+        &mut self,
+        driver: &mut SchedulerDriver<'_, '_, Self>,
+        operation: &str,
+        message: &str,
+    ) {
+    }
 
     /// An unrecoverable error (e.g. the framework was removed); the driver aborts after this.
     fn error(&mut self, driver: &mut SchedulerDriver<'_, '_, Self>, message: &str) {}
@@ -738,6 +750,14 @@ impl<S: Scheduler> Process for SchedulerProcess<S> {
                     me.with_driver(ctx, |s, d| {
                         s.executor_lost(d, &m.executor_id, &m.agent_id, m.status)
                     });
+                }
+            },
+        );
+        h.on(
+            |me: &mut Self, ctx: &mut Ctx<Self>, from: Pid, m: UpdateOperationStatusMessage| {
+                if me.accepts_from_master(&from, "operation status") {
+                    tracing::warn!(operation = %m.operation, state = %m.state, message = %m.message, "offer operation refused");
+                    me.with_driver(ctx, |s, d| s.operation_error(d, &m.operation, &m.message));
                 }
             },
         );

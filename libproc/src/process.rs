@@ -73,7 +73,8 @@ impl<P: Process> Handlers<P> {
     }
 
     /// Serves `GET/POST/… /<id>/<path>` (and `/<path>` if this process is the node's
-    /// delegate). The handler answers at once.
+    /// delegate). The handler answers at once. A path ending in `/*` serves every path
+    /// below it that has no route of its own (the handler reads `HttpRequest::path`).
     pub fn route(
         &mut self,
         path: &str,
@@ -84,6 +85,22 @@ impl<P: Process> Handlers<P> {
             Box::new(move |p, ctx, req, responder| responder.respond(f(p, ctx, &req))),
         );
         self
+    }
+
+    /// The handler for `route`: an exact match, else the route registered as `<prefix>/*`
+    /// for the longest prefix of `route` (so `quota/*` serves `quota/eng/backend`).
+    fn find_route(&self, route: &str) -> Option<&RouteHandler<P>> {
+        if let Some(h) = self.routes.get(route) {
+            return Some(h);
+        }
+        let mut prefix = route;
+        while let Some(i) = prefix.rfind('/') {
+            prefix = &prefix[..i];
+            if let Some(h) = self.routes.get(&format!("{prefix}/*")) {
+                return Some(h);
+            }
+        }
+        None
     }
 
     /// Like [`route`](Handlers::route), but the handler may keep the [`Responder`] and answer
@@ -336,7 +353,7 @@ impl<P: Process> actix::StreamHandler<Event<P>> for ProcessActor<P> {
             Event::Http(call) => {
                 let handlers = self.handlers.clone();
                 let responder = Responder::new(call.reply);
-                match handlers.routes.get(&call.route) {
+                match handlers.find_route(&call.route) {
                     Some(h) => self.with_ctx(actx, |p, ctx| h(p, ctx, call.request, responder)),
                     None => responder.respond(HttpResponse::not_found()),
                 }

@@ -64,7 +64,15 @@ pub const FLAGS: &[Flag] = &[
         "10mins",
         "After a failover, time for agents in the registry to re-register before they are marked unreachable (Mesos: at least 10mins; here at least 1secs).",
     ),
-    Flag::optional("weights", "Role weights: role1=weight1,role2=weight2."),
+    Flag::optional(
+        "weights",
+        "Role weights: role1=weight1,role2=weight2 (also settable at runtime through /weights).",
+    ),
+    Flag::new(
+        "min_allocatable_resources",
+        "cpus:0.01|mem:32",
+        "Resources are offered only if they hold at least one of these '|'-separated quantity sets (each 'name:quantity;...').",
+    ),
     Flag::new("quiet", "false", "Log warnings and errors only."),
     Flag::optional(
         "zk",
@@ -117,6 +125,8 @@ pub struct MasterConfig {
     pub agent_reregister_timeout: Duration,
     /// `--weights`.
     pub weights: Vec<(String, f64)>,
+    /// `--min_allocatable_resources` (alternatives of name/quantity sets).
+    pub min_allocatable_resources: Vec<Vec<(String, f64)>>,
     /// `--quiet`.
     pub quiet: bool,
     /// `--cluster`.
@@ -155,6 +165,7 @@ impl Default for MasterConfig {
             zk_session_timeout: Duration::from_secs(10),
             agent_reregister_timeout: Duration::from_secs(600),
             weights: Vec::new(),
+            min_allocatable_resources: AllocatorConfig::default().min_allocatable_resources,
             quiet: false,
             cluster: None,
             id_seed: 0,
@@ -296,6 +307,11 @@ impl MasterConfig {
                 Some(w) => parse_weights(w)?,
                 None => Vec::new(),
             },
+            min_allocatable_resources: {
+                let text = flags.str("min_allocatable_resources").unwrap_or_default();
+                crate::allocator::protocol::parse_min_allocatable(text)
+                    .map_err(|why| invalid("min_allocatable_resources", text, &why))?
+            },
             quiet: flags.bool("quiet")?,
             cluster: flags.opt("cluster")?,
             id_seed: 0,
@@ -322,7 +338,7 @@ impl MasterConfig {
         AllocatorConfig {
             allocation_interval: self.allocation_interval,
             weights: self.weights.clone(),
-            ..AllocatorConfig::default()
+            min_allocatable_resources: self.min_allocatable_resources.clone(),
         }
     }
 
@@ -378,6 +394,17 @@ impl MasterConfig {
                 .collect();
             put("weights", w.join(","));
         }
+        let min: Vec<String> = self
+            .min_allocatable_resources
+            .iter()
+            .map(|set| {
+                set.iter()
+                    .map(|(n, q)| format!("{n}:{q}"))
+                    .collect::<Vec<_>>()
+                    .join(";")
+            })
+            .collect();
+        put("min_allocatable_resources", min.join("|"));
         put("quiet", self.quiet.to_string());
         if let Some(c) = &self.cluster {
             put("cluster", c.clone());
@@ -437,6 +464,36 @@ mod tests {
         assert_eq!(c.agent_reregister_timeout, Duration::from_secs(600));
         assert_eq!(c.registry, "in_memory");
         assert!(c.zk.is_none());
+        assert_eq!(
+            c.min_allocatable_resources,
+            vec![
+                vec![("cpus".to_string(), 0.01)],
+                vec![("mem".to_string(), 32.0)]
+            ]
+        );
+    }
+
+    #[test]
+    fn min_allocatable_resources_flag() {
+        let c = parse(&["--min_allocatable_resources=cpus:1;mem:64|gpus:1"]).unwrap();
+        assert_eq!(
+            c.min_allocatable_resources,
+            vec![
+                vec![("cpus".to_string(), 1.0), ("mem".to_string(), 64.0)],
+                vec![("gpus".to_string(), 1.0)]
+            ]
+        );
+        assert_eq!(
+            c.to_flags_json()["min_allocatable_resources"],
+            "cpus:1;mem:64|gpus:1"
+        );
+        for bad in ["cpus", "cpus:x", "cpus:1||mem:2", "cpus:-1"] {
+            let err = parse(&[&format!("--min_allocatable_resources={bad}")]).unwrap_err();
+            assert!(
+                err.to_string().contains("min_allocatable_resources"),
+                "{bad}: {err}"
+            );
+        }
     }
 
     #[test]

@@ -58,13 +58,16 @@ message_enum!(
         ExecutorToFrameworkMessage, FrameworkErrorMessage, SlaveRegisteredMessage,
         SlaveReregisteredMessage, PingSlaveMessage, RunTaskMessage, KillTaskMessage,
         StatusUpdateAcknowledgementMessage, ShutdownFrameworkMessage, UpdateFrameworkMessage,
-        ShutdownMessage, FrameworkToExecutorMessage,
+        ShutdownMessage, FrameworkToExecutorMessage, CheckpointResourcesMessage,
+        UpdateOperationStatusMessage,
     }
 );
 
+use crate::allocator::extra::{RemoveQuota, SetQuota};
 use alloc::{
     ActivateAgent, ActivateFramework, AddAgent, AddFramework, DeactivateAgent, DeactivateFramework,
-    RecoverResources, RemoveAgent, RemoveFramework, ReviveOffers, SuppressOffers, UpdateFramework,
+    RecoverResources, RemoveAgent, RemoveFramework, ReviveOffers, SuppressOffers, UpdateAgent,
+    UpdateAllocation, UpdateFramework, UpdateWeights,
 };
 
 message_enum!(
@@ -72,7 +75,7 @@ message_enum!(
     ToAllocator {
         AddFramework, RemoveFramework, ActivateFramework, DeactivateFramework, UpdateFramework,
         AddAgent, RemoveAgent, ActivateAgent, DeactivateAgent, RecoverResources, SuppressOffers,
-        ReviveOffers,
+        ReviveOffers, UpdateAgent, UpdateAllocation, UpdateWeights, SetQuota, RemoveQuota,
     }
 );
 
@@ -137,6 +140,12 @@ pub struct Agent {
     pub ping_timeouts: u32,
     /// Outstanding offers of its resources.
     pub offers: BTreeSet<OfferId>,
+    /// Its dynamic reservations (the agent's checkpointed resources); `info.resources`
+    /// is its total with these applied.
+    pub checkpointed: Resources,
+    /// Its total changed through a reservation: check allocations against what is
+    /// really free before offering them (an allocation may predate the change).
+    pub check_offers: bool,
 }
 
 /// An agent marked unreachable, remembered so it may re-register.
@@ -241,9 +250,13 @@ pub struct Master {
     /// Terminal task transitions by state, for `master/tasks_<state>` counters.
     pub(crate) terminal_counts: BTreeMap<TaskState, u64>,
     /// The durable state: admitted and unreachable agents.
-    registry: Registry,
+    pub(crate) registry: Registry,
     /// Agents in the recovered registry that have not re-registered yet.
     pub(crate) recovered: BTreeMap<AgentId, AgentInfo>,
+    /// Role weights (`--weights`, then `/weights`).
+    pub(crate) weights: BTreeMap<String, f64>,
+    /// Role quotas (`/quota`).
+    pub(crate) quotas: BTreeMap<String, crate::operator::QuotaConfig>,
 }
 
 fn hostname_of(config: &MasterConfig, pid: &Pid) -> String {
@@ -265,7 +278,10 @@ impl Master {
         let mut info = MasterInfo::new(id, ip, pid.addr().port(), hostname, MESOS_VERSION);
         info.pid = pid.to_string();
         let now = (config.clock)();
+        let weights = config.weights.iter().cloned().collect();
         Master {
+            weights,
+            quotas: BTreeMap::new(),
             config,
             pid,
             info,
@@ -324,11 +340,44 @@ impl Master {
                 self.recovered.insert(id.clone(), info.clone());
             }
         }
+        // Weights and quotas the operator set survive failover (over `--weights`).
+        for (role, w) in &registry.weights {
+            self.weights.insert(role.clone(), *w);
+        }
+        for (role, q) in &registry.quotas {
+            self.quotas.insert(
+                role.clone(),
+                crate::operator::QuotaConfig {
+                    guarantee: q.guarantee.clone(),
+                    limit: q.limit.clone(),
+                },
+            );
+        }
+        if !registry.weights.is_empty() {
+            fx.push(Effect::Allocator(
+                UpdateWeights {
+                    weights: registry.weights.clone().into_iter().collect(),
+                }
+                .into(),
+            ));
+        }
+        for (role, q) in &registry.quotas {
+            fx.push(Effect::Allocator(
+                SetQuota {
+                    role: role.clone(),
+                    guarantee: q.guarantee.clone(),
+                    limit: q.limit.clone(),
+                }
+                .into(),
+            ));
+        }
         // Agents that registered before recovery finished are admitted too.
         let mut merged = registry;
         for (id, a) in &self.agents {
             merged.admit(id, &a.info);
         }
+        merged.weights = self.weights.clone();
+        merged.quotas = self.policy_registry_quotas();
         let changed = merged != self.registry;
         self.registry = merged;
         tracing::info!(
@@ -531,9 +580,14 @@ impl Master {
         self.next_agent += 1;
         let mut info = msg.slave;
         info.id = Some(id.clone());
+        info.resources =
+            crate::operator::apply_checkpointed(&info.resources, &msg.checkpointed_resources);
         let total = info.resources.clone();
         tracing::info!(agent = %id, %from, hostname = %info.hostname, resources = %total, "registered agent");
         self.insert_agent(id.clone(), info.clone(), from.clone(), msg.version);
+        if let Some(a) = self.agents.get_mut(&id) {
+            a.checkpointed = msg.checkpointed_resources.clone();
+        }
         if self.registry.admit(&id, &info) {
             fx.push(Effect::PersistRegistry);
         }
@@ -574,6 +628,8 @@ impl Master {
                 ping_outstanding: false,
                 ping_timeouts: 0,
                 offers: BTreeSet::new(),
+                checkpointed: Resources::new(),
+                check_offers: false,
             },
         );
     }
@@ -624,6 +680,19 @@ impl Master {
                 a.version = msg.version.clone();
             }
             fx.extend(self.reconnect_agent(&id));
+            // The master's record of the agent's reservations wins: a change the agent
+            // missed while disconnected is sent again.
+            if let Some(a) = self.agents.get(&id) {
+                if a.checkpointed != msg.checkpointed_resources {
+                    fx.push(Effect::Send(
+                        from.clone(),
+                        CheckpointResourcesMessage {
+                            resources: a.checkpointed.clone(),
+                        }
+                        .into(),
+                    ));
+                }
+            }
             // Tasks the agent has that we do not know (e.g. launched while we were
             // disconnected) become known; their resources stay with the allocator as is.
             for task in msg.tasks.iter().filter(|t| !t.state.is_terminal()) {
@@ -672,10 +741,13 @@ impl Master {
             *used.entry(task.framework_id.clone()).or_default() += &task.resources;
             self.adopt_task(&id, task.clone());
         }
+        info.resources =
+            crate::operator::apply_checkpointed(&info.resources, &msg.checkpointed_resources);
         let total = info.resources.clone();
         self.insert_agent(id.clone(), info.clone(), from.clone(), msg.version);
         if let Some(a) = self.agents.get_mut(&id) {
             a.reregistered_time = Some(now);
+            a.checkpointed = msg.checkpointed_resources.clone();
         }
         if self.registry.admit(&id, &info) {
             fx.push(Effect::PersistRegistry);
@@ -1113,6 +1185,16 @@ impl Master {
                 .into(),
             ));
         }
+        // Offers made to the old scheduler go back to the allocator, which offers them
+        // again to the new one (Mesos `failoverFramework`).
+        let stale: Vec<OfferId> = self
+            .frameworks
+            .get(&id)
+            .map(|f| f.offers.iter().cloned().collect())
+            .unwrap_or_default();
+        for o in stale {
+            fx.extend(self.rescind_offer(&o, false));
+        }
         for a in self.agents.values() {
             fx.push(Effect::Send(
                 a.pid.clone(),
@@ -1301,7 +1383,23 @@ impl Master {
                 .frameworks
                 .get(&a.framework_id)
                 .is_some_and(|f| f.active && f.connected);
-            let agent = self.agents.get(&a.agent_id).filter(|ag| ag.connected);
+            let mut agent = self.agents.get(&a.agent_id).filter(|ag| ag.connected);
+            if agent.is_some_and(|ag| ag.check_offers) {
+                // A reservation changed the agent's total since the allocator decided.
+                let mut free = agent
+                    .map(|ag| ag.info.resources.clone())
+                    .unwrap_or_default();
+                for r in self.used_on_agent(&a.agent_id).values() {
+                    free -= r;
+                }
+                if let Some(ag) = agent {
+                    free -= &self.offered_on_agent(ag);
+                }
+                if !free.contains(&a.resources) {
+                    tracing::debug!(agent = %a.agent_id, "allocation no longer fits the agent; returned to the allocator");
+                    agent = None;
+                }
+            }
             let (Some(agent), true) = (agent, framework_ok) else {
                 // Things changed since the allocator decided: give it back.
                 fx.push(Effect::Allocator(
@@ -1368,7 +1466,7 @@ impl Master {
     }
 
     /// Removes an offer and gives its resources back; tells the scheduler if `notify`.
-    fn rescind_offer(&mut self, id: &OfferId, notify: bool) -> Vec<Effect> {
+    pub(crate) fn rescind_offer(&mut self, id: &OfferId, notify: bool) -> Vec<Effect> {
         let mut fx = Vec::new();
         let Some(e) = self.remove_offer(id) else {
             return fx;
@@ -1585,8 +1683,19 @@ impl Master {
                         self.to_framework(&fid, u, &mut fx);
                     }
                 }
+                op @ (OfferOperation::Reserve { .. } | OfferOperation::Unreserve { .. }) => {
+                    if let Err(why) =
+                        self.offer_operation(&fid, &agent_id, &role, &op, &mut remaining, &mut fx)
+                    {
+                        self.operation_error(&fid, &agent_id, &op, why, &mut fx);
+                    }
+                }
                 other => {
-                    tracing::warn!(framework = %fid, operation = other.type_name(), "offer operation not supported yet; ignored");
+                    let why = format!(
+                        "offer operation {} is not supported by this master yet",
+                        other.type_name()
+                    );
+                    self.operation_error(&fid, &agent_id, &other, why, &mut fx);
                 }
             }
         }

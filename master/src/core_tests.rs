@@ -1097,3 +1097,6 @@ fn a_framework_unknown_to_a_new_leader_is_readmitted_with_its_reregistration_tim
         "/master/state shows when it came back"
     );
 }
+
+#[path = "operator_tests.rs"]
+mod operator_tests;

@@ -4,8 +4,10 @@
 //!
 //! Layout: [`core`] is the pure bookkeeping (event in, effects out); [`process`] is the
 //! libproc actor shell around it; [`json`] renders the operator views; [`config`] holds
-//! the `mesos-master` flags; [`allocator`] is the DRF allocator process; [`registry`] is
-//! the durable list of admitted and unreachable agents and where it is stored.
+//! the `mesos-master` flags; [`allocator`] is the DRF allocator process; [`operator`] is
+//! the allocation policy the operator controls (weights, quota, reservations, `/roles`);
+//! [`registry`] is the durable list of admitted and unreachable agents and where it is
+//! stored.
 //!
 //! With `--zk` a master starts as a non-leader: it contends through ZooKeeper
 //! ([`detector::contender`]), answers leader-only HTTP with a redirect to the leader, and
@@ -20,6 +22,7 @@ pub mod allocator;
 pub mod config;
 pub mod core;
 pub mod json;
+pub mod operator;
 pub mod process;
 pub mod registry;
 

@@ -22,6 +22,7 @@ use crate::allocator::protocol::Offers;
 use crate::config::MasterConfig;
 use crate::core::{Effect, Master, Sink};
 use crate::json;
+use crate::operator::OpError;
 use crate::registry::{RegistryError, RegistryStore};
 
 /// The process id of the master (`master@ip:port`).
@@ -434,12 +435,77 @@ impl MasterProcess {
         }
     }
 
+    /// Runs a leader-only operator call that changes state: its effects are carried out
+    /// and `ok` is the answer; a refused call is answered with its status and message.
+    fn operator_call(
+        &mut self,
+        ctx: &mut Ctx<'_, Self>,
+        req: &HttpRequest,
+        ok: u16,
+        call: impl FnOnce(&mut Master, &HttpRequest) -> Result<Vec<Effect>, OpError>,
+    ) -> HttpResponse {
+        if let Some(r) = self.not_leader_response(ctx, req) {
+            return r;
+        }
+        match call(&mut self.core, req) {
+            Ok(fx) => {
+                self.apply(ctx, fx);
+                HttpResponse::new(ok, "text/plain", "")
+            }
+            Err(e) => HttpResponse::text(e.status, e.message),
+        }
+    }
+
+    fn http_weights(&mut self, ctx: &mut Ctx<'_, Self>, req: &HttpRequest) -> HttpResponse {
+        match req.method.as_str() {
+            "GET" => match self.not_leader_response(ctx, req) {
+                Some(r) => r,
+                None => HttpResponse::json(&self.core.weights_json()),
+            },
+            "PUT" | "POST" => self.operator_call(ctx, req, 200, |m, r| m.update_weights(&r.body)),
+            other => method_not_allowed(other, "GET, PUT"),
+        }
+    }
+
+    fn http_quota(&mut self, ctx: &mut Ctx<'_, Self>, req: &HttpRequest) -> HttpResponse {
+        // The role of `DELETE /quota/<role>` (or `/master/quota/<role>`); roles nest.
+        let path = req.path.trim_matches('/');
+        let path = path.strip_prefix("master/").unwrap_or(path);
+        let role = path
+            .strip_prefix("quota")
+            .unwrap_or("")
+            .trim_start_matches('/');
+        let role = libproc::http::percent_decode(role, false);
+        match (req.method.as_str(), role.is_empty()) {
+            ("GET", true) => match self.not_leader_response(ctx, req) {
+                Some(r) => r,
+                None => HttpResponse::json(&self.core.quota_json()),
+            },
+            ("POST" | "PUT", true) => {
+                self.operator_call(ctx, req, 200, |m, r| m.set_quota(&r.body))
+            }
+            ("DELETE", false) => {
+                self.operator_call(ctx, req, 200, move |m, _| m.remove_quota(&role))
+            }
+            ("DELETE", true) => HttpResponse::bad_request("DELETE needs a role: /quota/<role>"),
+            (other, _) => method_not_allowed(other, "GET, POST, DELETE /quota/<role>"),
+        }
+    }
+
     fn http_state(&mut self, ctx: &mut Ctx<'_, Self>, req: &HttpRequest) -> HttpResponse {
         if let Some(r) = self.not_leader_response(ctx, req) {
             return r;
         }
         HttpResponse::json(&json::state(&self.core, &self.flags))
     }
+}
+
+fn method_not_allowed(method: &str, allowed: &str) -> HttpResponse {
+    HttpResponse::text(
+        405,
+        format!("method {method} is not allowed; use {allowed}"),
+    )
+    .with_header("Allow", allowed)
 }
 
 /// `//host:port` of a master (its hostname, else its IP), as Mesos's redirects use.
@@ -638,6 +704,45 @@ impl Process for MasterProcess {
                     return r;
                 }
                 HttpResponse::json(&json::tasks(&me.core))
+            },
+        );
+        h.route("weights", MasterProcess::http_weights);
+        h.route("quota", MasterProcess::http_quota);
+        h.route("quota/*", MasterProcess::http_quota);
+        h.route(
+            "reserve",
+            |me: &mut MasterProcess, ctx: &mut Ctx<MasterProcess>, req| {
+                if req.method != "POST" {
+                    return method_not_allowed(&req.method, "POST");
+                }
+                me.operator_call(ctx, req, 202, |m, r| m.operator_reserve(&r.body))
+            },
+        );
+        h.route(
+            "unreserve",
+            |me: &mut MasterProcess, ctx: &mut Ctx<MasterProcess>, req| {
+                if req.method != "POST" {
+                    return method_not_allowed(&req.method, "POST");
+                }
+                me.operator_call(ctx, req, 202, |m, r| m.operator_unreserve(&r.body))
+            },
+        );
+        h.route(
+            "roles",
+            |me: &mut MasterProcess, ctx: &mut Ctx<MasterProcess>, req| {
+                if let Some(r) = me.not_leader_response(ctx, req) {
+                    return r;
+                }
+                HttpResponse::json(&me.core.roles_json())
+            },
+        );
+        h.route(
+            "roles.json",
+            |me: &mut MasterProcess, ctx: &mut Ctx<MasterProcess>, req| {
+                if let Some(r) = me.not_leader_response(ctx, req) {
+                    return r;
+                }
+                HttpResponse::json(&me.core.roles_json())
             },
         );
         h.route(

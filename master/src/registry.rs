@@ -1,6 +1,6 @@
 //! The registry: the durable part of the master's state (Mesos's `registry.proto`,
-//! trimmed): the admitted agents and the unreachable agents (with when they became
-//! unreachable). Tasks and frameworks are not in it; a new leader rebuilds them from
+//! trimmed): the admitted agents, the unreachable agents (with when they became
+//! unreachable), and the operator's role weights and quotas. Tasks and frameworks are not in it; a new leader rebuilds them from
 //! re-registration.
 //!
 //! [`Registry`] is pure data with the three mutations the master makes; [`RegistryStore`]
@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use proto::{AgentId, AgentInfo};
+use proto::{AgentId, AgentInfo, Resources};
 use serde::{Deserialize, Serialize};
 
 use detector::zk_store::ZkBlobStore;
@@ -38,6 +38,22 @@ pub struct Registry {
     /// Agents marked unreachable, by id.
     #[serde(default)]
     pub unreachable: BTreeMap<AgentId, UnreachableEntry>,
+    /// Role weights set through `/weights` (or `--weights`).
+    #[serde(default)]
+    pub weights: BTreeMap<String, f64>,
+    /// Role quotas set through `/quota`.
+    #[serde(default)]
+    pub quotas: BTreeMap<String, QuotaEntry>,
+}
+
+/// A role's quota in the registry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QuotaEntry {
+    /// Guaranteed resources.
+    pub guarantee: Resources,
+    /// Upper bound, if any.
+    #[serde(default)]
+    pub limit: Option<Resources>,
 }
 
 /// Why the registry could not be read or written.

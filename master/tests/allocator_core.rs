@@ -475,3 +475,53 @@ fn update_agent_changes_what_is_offered() {
     let out = a.allocate(secs(2));
     assert_eq!(out[0].resources, res("cpus:1;mem:1024;cpus(ads):1"));
 }
+
+#[test]
+fn update_allocation_converts_held_resources_and_reserved_go_to_the_role() {
+    let mut a = alloc();
+    add_agent(&mut a, "a1", "cpus:4;mem:1024");
+    add_fw(&mut a, "ads", "ads");
+    add_fw(&mut a, "web", "web");
+    let out = a.allocate(secs(1));
+    assert_eq!(out.len(), 1);
+    let x = &out[0];
+    // The holder reserves 2 CPUs for its role (a RESERVE in ACCEPT), then returns all.
+    let role = x.role.clone();
+    let reserved = res(&format!("cpus({role}):2"));
+    let total = res(&format!("cpus:2;cpus({role}):2;mem:1024"));
+    a.update_allocation(
+        &x.framework_id,
+        &x.agent_id,
+        &role,
+        &res("cpus:2"),
+        &reserved,
+        &total,
+    );
+    assert_eq!(a.total_of(&x.agent_id), Some(&total));
+    let held = res(&format!("cpus:2;cpus({role}):2;mem:1024"));
+    assert_eq!(a.allocated_on(&x.agent_id), Some(held.clone()));
+    a.recover_resources(&x.framework_id, &x.agent_id, &held, None, secs(1));
+    assert_eq!(a.allocated_on(&x.agent_id), Some(Resources::new()));
+    // The other role is offered only the unreserved part; the reservation stays home.
+    a.suppress_offers(&x.framework_id, &[]);
+    let out = a.allocate(secs(2));
+    assert_eq!(out.len(), 1);
+    assert_ne!(out[0].framework_id, x.framework_id);
+    assert!(out[0].resources.roles().is_empty(), "{}", out[0].resources);
+    assert_eq!(out[0].resources.cpus(), 2.0);
+}
+
+#[test]
+fn min_allocatable_resources_alternatives() {
+    let cfg = AllocatorConfig {
+        min_allocatable_resources: vec![vec![("cpus".into(), 1.0), ("mem".into(), 256.0)]],
+        ..AllocatorConfig::default()
+    };
+    let mut a = Allocator::new(cfg);
+    add_agent(&mut a, "small", "cpus:0.5;mem:4096");
+    add_agent(&mut a, "big", "cpus:2;mem:512");
+    add_fw(&mut a, "f", "*");
+    let out = a.allocate(secs(1));
+    let agents: Vec<&str> = out.iter().map(|x| x.agent_id.as_str()).collect();
+    assert_eq!(agents, vec!["big"], "cpus:1;mem:256 needs both");
+}

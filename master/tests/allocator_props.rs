@@ -54,6 +54,12 @@ enum Op {
     Advance {
         secs: u32,
     },
+    /// RESERVE (or, with `undo`, UNRESERVE) one CPU of the n-th outstanding allocation
+    /// for its framework's role, as the master does on an accepted offer operation.
+    Reserve {
+        pick: usize,
+        undo: bool,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -69,6 +75,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0usize..16).prop_map(|pick| Op::RemoveAgent { pick }),
         1 => (0usize..8).prop_map(|pick| Op::RemoveFramework { pick }),
         2 => (0u32..10).prop_map(|secs| Op::Advance { secs }),
+        2 => (0usize..64, any::<bool>()).prop_map(|(pick, undo)| Op::Reserve { pick, undo }),
     ]
 }
 
@@ -208,6 +215,31 @@ proptest! {
                     m.suppressed.remove(&id);
                 }
                 Op::Advance { secs } => now += Duration::from_secs(u64::from(secs)),
+                Op::Reserve { pick, undo } => {
+                    let mut keys: Vec<_> = m.held.keys().cloned().collect();
+                    keys.sort();
+                    if keys.is_empty() {
+                        continue;
+                    }
+                    let key = keys[pick % keys.len()].clone();
+                    let role = m.frameworks.iter().find(|f| f.0 == key.0).map(|f| f.1.clone());
+                    let Some(role) = role.filter(|r| r != "*") else { continue };
+                    let (from, to) = if undo {
+                        (res(&format!("cpus({role}):1")), res("cpus:1"))
+                    } else {
+                        (res("cpus:1"), res(&format!("cpus({role}):1")))
+                    };
+                    let held = m.held[&key].clone();
+                    if !held.contains(&from) {
+                        continue;
+                    }
+                    let Some(slot) = m.agents.iter_mut().find(|x| x.0 == key.1) else { continue };
+                    slot.1 = &slot.1 - &from + &to;
+                    let total = slot.1.clone();
+                    a.update_allocation(&key.0, &key.1, &role, &from, &to, &total);
+                    m.held.insert(key.clone(), &held - &from + &to);
+                    prop_assert_eq!(a.total_of(&key.1), Some(&total));
+                }
             }
         }
     }

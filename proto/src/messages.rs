@@ -411,6 +411,30 @@ messages! {
         #[serde(default)]
         framework_info: Option<FrameworkInfo>,
     }
+    /// Master → agent: the agent's checkpointed resources (its dynamic reservations) are
+    /// now exactly `resources`; the agent persists them and applies them to its total.
+    CheckpointResourcesMessage "mesos.internal.CheckpointResourcesMessage" {
+        /// Every dynamically reserved resource of the agent.
+        resources: Resources,
+    }
+    /// Master → scheduler: an offer operation (RESERVE, UNRESERVE, …) failed; nothing
+    /// else in the accept is affected (Mesos `UpdateOperationStatusMessage` with
+    /// `OPERATION_ERROR`).
+    UpdateOperationStatusMessage "mesos.internal.UpdateOperationStatusMessage" {
+        /// The framework.
+        framework_id: FrameworkId,
+        /// The agent of the offer.
+        #[serde(default)]
+        agent_id: Option<AgentId>,
+        /// `OPERATION_ERROR` (or another Mesos operation state).
+        state: String,
+        /// The operation type, e.g. `RESERVE`.
+        #[serde(default)]
+        operation: String,
+        /// Why.
+        #[serde(default)]
+        message: String,
+    }
     /// Master → agent: you are refused or removed; shut down.
     ShutdownMessage "mesos.internal.ShutdownMessage" {
         /// Why.

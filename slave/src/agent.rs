@@ -207,7 +207,7 @@ impl AgentProcess {
                         &master,
                         RegisterSlaveMessage {
                             slave,
-                            checkpointed_resources: Resources::new(),
+                            checkpointed_resources: self.rec.checkpointed_resources.clone(),
                             version: VERSION.into(),
                         },
                     );
@@ -281,7 +281,7 @@ impl AgentProcess {
         }
         ReregisterSlaveMessage {
             slave: self.info.clone(),
-            checkpointed_resources: Resources::new(),
+            checkpointed_resources: self.rec.checkpointed_resources.clone(),
             executor_infos,
             tasks,
             frameworks,
@@ -1143,6 +1143,19 @@ impl AgentProcess {
             .iter()
             .map(framework_json)
             .collect();
+        // The total with dynamic reservations applied, and the reservations per role.
+        let total = self
+            .info
+            .resources
+            .with_checkpointed(&self.rec.checkpointed_resources);
+        let reserved_full: serde_json::Map<String, serde_json::Value> = total
+            .roles()
+            .into_iter()
+            .map(|role| {
+                let list = total.reserved(&role).to_json_array();
+                (role, list)
+            })
+            .collect();
         serde_json::json!({
             "version": VERSION,
             "id": self.info.id.as_ref().map(|i| i.to_string()).unwrap_or_default(),
@@ -1150,7 +1163,8 @@ impl AgentProcess {
             "hostname": self.info.hostname,
             "port": self.info.port,
             "start_time": self.start_time,
-            "resources": self.info.resources.to_json_map(),
+            "resources": total.to_json_map(),
+            "reserved_resources_full": reserved_full,
             "attributes": self.info.attributes.to_json_map(),
             "master_hostname": self.rec.master.as_ref().map(|m| m.addr().ip().to_string()).unwrap_or_default(),
             "registered": self.reg.is_registered(),
@@ -1338,6 +1352,13 @@ impl Process for AgentProcess {
                             f.info = info;
                         }
                     }
+                }
+            },
+        );
+        h.on(
+            |me: &mut Self, _ctx: &mut Ctx<Self>, from: Pid, m: CheckpointResourcesMessage| {
+                if me.is_from_master(&from, "CheckpointResourcesMessage") {
+                    me.checkpoint_resources(m.resources);
                 }
             },
         );

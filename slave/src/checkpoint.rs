@@ -26,7 +26,8 @@ use std::path::{Path, PathBuf};
 use libproc::Pid;
 use proto::messages::Task;
 use proto::{
-    AgentId, AgentInfo, ContainerId, ExecutorId, ExecutorInfo, FrameworkId, FrameworkInfo, TaskId,
+    AgentId, AgentInfo, ContainerId, ExecutorId, ExecutorInfo, FrameworkId, FrameworkInfo,
+    Resources, TaskId,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -96,6 +97,12 @@ impl Meta {
     /// `meta/slaves/latest` (symlink to the current agent's directory).
     pub fn latest_agent(&self) -> PathBuf {
         self.root.join("slaves").join("latest")
+    }
+
+    /// `meta/resources/resources.info`: the agent's checkpointed resources (dynamic
+    /// reservations), kept across agent ids and reboots as Mesos keeps them.
+    pub fn resources_info(&self) -> PathBuf {
+        self.root.join("resources").join("resources.info")
     }
 
     /// `meta/slaves/<id>`.
@@ -227,6 +234,20 @@ pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), Checkpoint
         reason: e.to_string(),
     })?;
     write_atomic(path, &bytes)
+}
+
+/// Writes the agent's checkpointed resources (Mesos `CheckpointResourcesMessage`).
+pub fn write_resources(meta: &Meta, resources: &Resources) -> Result<(), CheckpointError> {
+    write_json(&meta.resources_info(), resources)
+}
+
+/// Reads the agent's checkpointed resources (none if never written).
+pub fn read_resources(meta: &Meta) -> Result<Resources, CheckpointError> {
+    let path = meta.resources_info();
+    if !path.exists() {
+        return Ok(Resources::new());
+    }
+    read_json(&path)
 }
 
 /// Points the symlink `link` at `target` (a sibling's name), replacing it atomically.

@@ -560,6 +560,54 @@ async fn incompatible_agent_info_is_refused() {
     );
 }
 
+#[actix_rt::test]
+async fn checkpointed_resources_survive_an_agent_restart() {
+    // The master's CheckpointResourcesMessage (dynamic reservations) is persisted under
+    // meta/resources and reported in the restarted agent's re-registration.
+    let mut rig = Rig::start("checkpointed-resources", |_| {}).await;
+    let reserved: Resources = "cpus(ads):1;mem(ads):64".parse().unwrap();
+    rig.mnode.send(
+        rig.master.pid(),
+        rig.agent.pid(),
+        CheckpointResourcesMessage {
+            resources: reserved.clone(),
+        },
+    );
+    let path = rig.dir.join("meta/resources/resources.info");
+    wait_for("resources checkpointed", || {
+        std::fs::read(&path)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Resources>(&b).ok())
+            == Some(reserved.clone())
+    })
+    .await;
+    rig.crash().await;
+    rig.restart().await;
+    match rig.next_registration().await {
+        Ev::Reregister(m) => {
+            assert_eq!(m.checkpointed_resources, reserved);
+            assert_eq!(
+                m.slave.resources,
+                common::config(rig.master.pid(), &rig.dir).resources
+            );
+        }
+        other => panic!("expected a re-registration, got {other:?}"),
+    }
+    common::wait_registered(&rig.agent).await;
+    let state = rig
+        .agent
+        .process
+        .call(|a, ctx| a.state_json(ctx.pid()))
+        .await
+        .expect("agent alive");
+    assert_eq!(
+        state["reserved_resources_full"]["ads"][0]["name"], "cpus",
+        "{state}"
+    );
+    assert_eq!(state["resources"]["cpus"], 2.0, "{state}");
+    rig.agent.shutdown().await;
+}
+
 // ---- the agent as an OS process, SIGKILLed ---------------------------------------------
 
 fn free_port() -> u16 {

@@ -255,10 +255,20 @@ pub struct AllocatorStats {
     pub frameworks: u64,
 }
 
+/// A resource name of `--min_allocatable_resources`, with the common ones pre-matched.
+#[derive(Debug, Clone)]
+enum MinName {
+    Cpus,
+    Mem,
+    Other(String),
+}
+
 /// The hierarchical DRF allocator state machine. See the module docs.
 #[derive(Debug)]
 pub struct Allocator {
     config: AllocatorConfig,
+    /// `config.min_allocatable_resources`, names pre-matched.
+    min_allocatable: Vec<Vec<(MinName, f64)>>,
     names: Names,
     nodes: Vec<RoleNode>,
     node_index: HashMap<String, usize>,
@@ -285,8 +295,25 @@ pub struct Allocator {
 impl Allocator {
     /// An empty allocator with `config` (its weights applied).
     pub fn new(config: AllocatorConfig) -> Allocator {
+        let min_allocatable = config
+            .min_allocatable_resources
+            .iter()
+            .map(|set| {
+                set.iter()
+                    .map(|(n, q)| {
+                        let name = match n.as_str() {
+                            "cpus" => MinName::Cpus,
+                            "mem" => MinName::Mem,
+                            other => MinName::Other(other.to_string()),
+                        };
+                        (name, *q)
+                    })
+                    .collect()
+            })
+            .collect();
         let mut a = Allocator {
             config: config.clone(),
+            min_allocatable,
             names: Names::default(),
             nodes: vec![RoleNode::new(String::new(), None, 1.0, ROOT)],
             node_index: HashMap::new(),
@@ -1155,6 +1182,62 @@ impl Allocator {
         }
     }
 
+    /// Offer operations converted `from`, held by the framework on the agent for `role`,
+    /// into `to`; the agent's total is now `total` (RESERVE: unreserved → reserved,
+    /// UNRESERVE: the reverse). The framework keeps holding the converted resources until
+    /// they come back through [`Allocator::recover_resources`].
+    pub fn update_allocation(
+        &mut self,
+        fid: &FrameworkId,
+        aid: &AgentId,
+        role: &str,
+        from: &Resources,
+        to: &Resources,
+        total: &Resources,
+    ) {
+        let (Some(&f), Some(&a)) = (self.fw_index.get(fid), self.agent_index.get(aid)) else {
+            // Not held by a known framework: only the total changes.
+            self.update_agent(aid, total);
+            return;
+        };
+        // Release `from` (no filter), change the total, then hold `to` for the same role.
+        let held_before = self.frameworks[f as usize]
+            .as_ref()
+            .and_then(|fw| fw.allocations.get(&a))
+            .map(|parts| parts.iter().fold(Resources::new(), |acc, (_, r)| acc + r))
+            .unwrap_or_default();
+        let released = intersect(&held_before, from);
+        self.recover_resources(fid, aid, &released, None, Duration::ZERO);
+        self.update_agent(aid, total);
+        let node = self.node_index.get(role).copied();
+        let Some(agent) = self.agents[a as usize].as_mut() else {
+            return;
+        };
+        let part = intersect(&agent.free, to);
+        if part.is_empty() {
+            return;
+        }
+        agent.free -= &part;
+        agent.version += 1;
+        agent.holders.insert(f);
+        let Some(fw) = self.frameworks[f as usize].as_ref() else {
+            return;
+        };
+        let ri = node
+            .and_then(|n| fw.role_index(n))
+            .or_else(|| pick_role(fw, &part, &self.nodes));
+        let Some(ri) = ri else { return };
+        let node = fw.roles[ri].node;
+        let Some(agent) = self.agents[a as usize].as_ref() else {
+            return;
+        };
+        let (q, qu) = self.quantities(agent, &part);
+        if let Some(fw) = self.frameworks[f as usize].as_mut() {
+            merge_into(fw.allocations.entry(a).or_default(), node, &part);
+        }
+        self.account(f, ri, &q, &qu, true);
+    }
+
     fn expire_filters(&mut self, now: Duration) {
         while let Some(Reverse((t, seq, f, a))) = self.filter_heap.peek().copied() {
             if t > now {
@@ -1242,7 +1325,16 @@ impl Allocator {
     // ----- allocation --------------------------------------------------------------
 
     fn allocatable(&self, r: &Resources) -> bool {
-        r.cpus() >= self.config.min_allocatable_cpus || r.mem() >= self.config.min_allocatable_mem
+        if self.min_allocatable.is_empty() {
+            return !r.is_empty();
+        }
+        self.min_allocatable.iter().any(|set| {
+            set.iter().all(|(name, q)| match name {
+                MinName::Cpus => r.cpus() >= *q,
+                MinName::Mem => r.mem() >= *q,
+                MinName::Other(n) => r.scalar(n).as_f64() >= *q,
+            })
+        })
     }
 
     /// What `node`'s role may be offered on agent `a` now, after quota limits, headroom
@@ -1624,6 +1716,22 @@ impl Allocator {
         let node = *self.node_index.get(role)?;
         let ri = fw.role_index(node)?;
         Some(fw.roles[ri].alloc.share(&self.total))
+    }
+
+    /// Every role with an allocation, a quota or frameworks, with its dominant share
+    /// (whole subtree, before weighting), sorted by name (for metrics).
+    pub fn role_shares(&self) -> Vec<(String, f64)> {
+        let mut out: Vec<(String, f64)> = self
+            .nodes
+            .iter()
+            .enumerate()
+            .filter(|(i, n)| {
+                *i != ROOT && (n.members > 0 || !n.subtree.is_zero() || n.quota.is_some())
+            })
+            .map(|(_, n)| (n.path.clone(), n.subtree.share(&self.total)))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
     }
 
     /// The role's dominant share (its whole subtree), before weighting.

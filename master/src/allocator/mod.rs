@@ -25,7 +25,7 @@ use self::extra::{RemoveQuota, SetQuota};
 use self::protocol::{
     ActivateAgent, ActivateFramework, AddAgent, AddFramework, AllocatorConfig, DeactivateAgent,
     DeactivateFramework, Offers, RecoverResources, RemoveAgent, RemoveFramework, ReviveOffers,
-    SuppressOffers, UpdateAgent, UpdateFramework, UpdateWeights,
+    SuppressOffers, UpdateAgent, UpdateAllocation, UpdateFramework, UpdateWeights,
 };
 
 /// The allocator process: a libproc shell around [`Allocator`].
@@ -78,9 +78,12 @@ impl AllocatorProcess {
         let ms = started.elapsed().as_secs_f64() * 1000.0;
         metrics::counter!("allocator/mesos/allocation_runs").increment(1);
         metrics::histogram!("allocator/mesos/allocation_run_ms").record(ms);
+        // Mesos shows a timer as its last value plus /count, /p50, …
+        metrics::gauge!("allocator/mesos/allocation_run_ms").set(ms);
         metrics::counter!("allocator/mesos/offers").increment(allocations.len() as u64);
         let stats = self.core.stats();
         metrics::gauge!("allocator/mesos/offer_filters/active").set(stats.filters as f64);
+        self.publish_role_metrics();
         if !allocations.is_empty() {
             tracing::debug!(count = allocations.len(), ms, "allocation run");
             ctx.send(&self.master, Offers { allocations });
@@ -91,6 +94,19 @@ impl AllocatorProcess {
         self.run(ctx);
         let interval = self.core.config().allocation_interval;
         ctx.after(interval, |p: &mut Self, ctx| p.tick(ctx));
+    }
+
+    /// Per-role gauges, as Mesos names them: `allocator/mesos/roles/<role>/shares/dominant`
+    /// and the role's weight, refreshed after every run.
+    fn publish_role_metrics(&self) {
+        for (role, share) in self.core.role_shares() {
+            metrics::gauge!(format!("allocator/mesos/roles/{role}/shares/dominant")).set(share);
+            metrics::gauge!(format!("allocator/mesos/roles/{role}/weight"))
+                .set(self.core.weight(&role));
+        }
+        let stats = self.core.stats();
+        metrics::gauge!("allocator/mesos/agents").set(stats.agents as f64);
+        metrics::gauge!("allocator/mesos/frameworks").set(stats.frameworks as f64);
     }
 
     /// Schedules a run soon (coalesced with any already pending).
@@ -178,6 +194,19 @@ impl Process for AllocatorProcess {
             p.core.revive_offers(&m.framework_id, &m.roles);
             p.soon(ctx);
         });
+        h.on(
+            |p: &mut Self, ctx: &mut Ctx<Self>, _, m: UpdateAllocation| {
+                p.core.update_allocation(
+                    &m.framework_id,
+                    &m.agent_id,
+                    &m.role,
+                    &m.from,
+                    &m.to,
+                    &m.total,
+                );
+                p.soon(ctx);
+            },
+        );
         h.on(|p: &mut Self, ctx: &mut Ctx<Self>, _, m: UpdateWeights| {
             p.core.update_weights(&m.weights);
             p.soon(ctx);

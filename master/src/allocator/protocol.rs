@@ -19,10 +19,42 @@ pub struct AllocatorConfig {
     pub allocation_interval: Duration,
     /// Role weights (`--weights=role1=2,role2=1`); roles not listed weigh 1.
     pub weights: Vec<(String, f64)>,
-    /// Smallest CPU amount worth offering (Mesos `MIN_CPUS` = 0.01).
-    pub min_allocatable_cpus: f64,
-    /// Smallest memory (MB) worth offering (Mesos `MIN_MEM` = 32).
-    pub min_allocatable_mem: f64,
+    /// `--min_allocatable_resources`: resources are worth offering if they hold at least
+    /// one of these quantity sets (default `cpus:0.01|mem:32`, Mesos's `MIN_CPUS` and
+    /// `MIN_MEM`). Empty: anything non-empty is worth offering.
+    pub min_allocatable_resources: Vec<Vec<(String, f64)>>,
+}
+
+/// Parses Mesos's `--min_allocatable_resources` syntax: alternatives separated by `|`,
+/// each a `;`-separated list of `name:quantity` scalars, e.g. `cpus:0.01|mem:32` or
+/// `cpus:1;mem:64|gpus:1`.
+pub fn parse_min_allocatable(text: &str) -> Result<Vec<Vec<(String, f64)>>, String> {
+    let mut out = Vec::new();
+    for alt in text.split('|') {
+        let mut set = Vec::new();
+        for item in alt.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+            let (name, q) = item
+                .split_once(':')
+                .ok_or_else(|| format!("'{item}' is not name:quantity"))?;
+            let name = name.trim();
+            if name.is_empty() || name.contains('(') {
+                return Err(format!("'{item}' needs a plain resource name"));
+            }
+            let q: f64 = q
+                .trim()
+                .parse()
+                .map_err(|_| format!("'{item}': the quantity is not a number"))?;
+            if !(q.is_finite() && q >= 0.0) {
+                return Err(format!("'{item}': the quantity must be a number >= 0"));
+            }
+            set.push((name.to_string(), q));
+        }
+        if set.is_empty() {
+            return Err(format!("an empty alternative in '{text}'"));
+        }
+        out.push(set);
+    }
+    Ok(out)
 }
 
 impl Default for AllocatorConfig {
@@ -30,8 +62,10 @@ impl Default for AllocatorConfig {
         AllocatorConfig {
             allocation_interval: Duration::from_secs(1),
             weights: Vec::new(),
-            min_allocatable_cpus: 0.01,
-            min_allocatable_mem: 32.0,
+            min_allocatable_resources: vec![
+                vec![("cpus".into(), 0.01)],
+                vec![("mem".into(), 32.0)],
+            ],
         }
     }
 }
@@ -140,6 +174,23 @@ local_messages! {
         framework_id: FrameworkId,
         /// Roles.
         roles: Vec<String>,
+    }
+    /// Offer operations (RESERVE, UNRESERVE) converted part of what a framework was
+    /// allocated on an agent: `from` (held by the framework for `role`) is now `to`, and
+    /// the agent's total is `total`.
+    UpdateAllocation {
+        /// The framework holding the resources.
+        framework_id: FrameworkId,
+        /// The agent.
+        agent_id: AgentId,
+        /// The role they were allocated to.
+        role: String,
+        /// What the framework held before.
+        from: Resources,
+        /// What it holds instead.
+        to: Resources,
+        /// The agent's new total.
+        total: Resources,
     }
     /// New role weights.
     UpdateWeights {

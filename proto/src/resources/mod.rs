@@ -443,6 +443,22 @@ impl Resources {
         out
     }
 
+    /// These resources (an agent's `--resources`) with `checkpointed` dynamic
+    /// reservations applied: each reserved resource there replaces the same unreserved
+    /// quantity here. Reservations that do not fit the unreserved resources are skipped.
+    pub fn with_checkpointed(&self, checkpointed: &Resources) -> Resources {
+        let mut out = self.clone();
+        for r in checkpointed.iter().filter(|r| !r.is_unreserved()) {
+            let one: Resources = r.clone().into();
+            let flat = one.flatten();
+            if out.unreserved().contains(&flat) {
+                out -= &flat;
+                out += &one;
+            }
+        }
+        out
+    }
+
     /// The `/master/state` JSON model: an object keyed by resource name with
     /// `cpus`, `gpus`, `mem` and `disk` always present; scalars are numbers
     /// summed over reservations, ranges and sets are strings in Mesos syntax.
@@ -469,6 +485,45 @@ impl Resources {
             map.insert(r.name.clone(), v);
         }
         serde_json::Value::Object(map.into_iter().collect())
+    }
+}
+
+impl Resources {
+    /// The Mesos JSON array form (`[{"name":"cpus","type":"SCALAR","scalar":{"value":1},
+    /// "role":"*"}, …]`; reserved resources also carry `reservations`), as the operator
+    /// endpoints use and as `FromStr` parses back.
+    pub fn to_json_array(&self) -> serde_json::Value {
+        let items: Vec<serde_json::Value> = self
+            .iter()
+            .map(|r| {
+                let mut v = match &r.value {
+                    Value::Scalar(s) => serde_json::json!({
+                        "name": r.name, "type": "SCALAR", "scalar": {"value": s.as_f64()}
+                    }),
+                    Value::Ranges(rs) => {
+                        let list: Vec<serde_json::Value> = rs
+                            .iter()
+                            .map(|x| serde_json::json!({"begin": x.begin, "end": x.end}))
+                            .collect();
+                        serde_json::json!({
+                            "name": r.name, "type": "RANGES", "ranges": {"range": list}
+                        })
+                    }
+                    Value::Set(items) => serde_json::json!({
+                        "name": r.name, "type": "SET", "set": {"item": items}
+                    }),
+                };
+                match r.role() {
+                    Some(role) => {
+                        v["role"] = serde_json::json!(role);
+                        v["reservations"] = serde_json::json!([{"type": "DYNAMIC", "role": role}]);
+                    }
+                    None => v["role"] = serde_json::json!(UNRESERVED_ROLE),
+                }
+                v
+            })
+            .collect();
+        serde_json::Value::Array(items)
     }
 }
 

@@ -418,3 +418,13 @@ proptest! {
         prop_assert_eq!(a.to_string().parse::<Ranges>().unwrap(), a);
     }
 }
+
+#[test]
+fn json_array_form_round_trips() {
+    let r: Resources = "cpus:2;mem(ads):512;ports:[31000-31005];disks:{a,b}"
+        .parse()
+        .unwrap();
+    let text = r.to_json_array().to_string();
+    let back: Resources = text.parse().unwrap();
+    assert_eq!(back, r, "{text}");
+}

@@ -4,6 +4,10 @@
 //! * **Checkpointing.** For frameworks with `FrameworkInfo.checkpoint` the agent writes its
 //!   info, the framework, executor, run (forked and libproc PIDs), task records and each
 //!   task's status update log under `<work_dir>/meta` ([`crate::checkpoint`]).
+//! * **Checkpointed resources.** The master's `CheckpointResourcesMessage` (the agent's
+//!   dynamic reservations) is written to `meta/resources/resources.info` and read back
+//!   when the agent process is created, whatever its agent id or boot; the agent reports
+//!   them in every (re-)registration and its total is its `--resources` with them applied.
 //! * **Recovery.** [`load`] reads the checkpoint before the process starts (a reboot, seen
 //!   through the boot id, means starting as a new agent). On start the agent takes its old
 //!   id, rebuilds frameworks, executors, tasks and update streams, and sends
@@ -28,8 +32,8 @@ use std::time::Duration;
 use libproc::{Ctx, Message, Pid};
 use proto::messages::*;
 use proto::{
-    ContainerId, ExecutorId, FrameworkCapability, FrameworkId, FrameworkInfo, Reason, TaskId,
-    TaskState,
+    ContainerId, ExecutorId, FrameworkCapability, FrameworkId, FrameworkInfo, Reason, Resources,
+    TaskId, TaskState,
 };
 
 use super::{kill_group, AgentProcess, Executor, ExecutorState, Framework};
@@ -54,13 +58,29 @@ pub struct RecoveryState {
     /// Executors this agent did not spawn (recovered): watched by polling.
     recovered: BTreeSet<(FrameworkId, ExecutorId, ContainerId)>,
     polling: bool,
+    /// The dynamic reservations the master asked this agent to checkpoint.
+    pub(super) checkpointed_resources: Resources,
 }
 
 impl RecoveryState {
     /// Nothing recovered yet, no master known.
     pub fn new(config: &AgentConfig) -> RecoveryState {
+        let meta = Meta::new(&config.work_dir);
+        let checkpointed_resources = match checkpoint::read_resources(&meta) {
+            Ok(r) => {
+                if !r.is_empty() {
+                    tracing::info!(resources = %r, "recovered checkpointed resources");
+                }
+                r
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the checkpointed resources; starting without dynamic reservations");
+                Resources::new()
+            }
+        };
         RecoveryState {
-            meta: Meta::new(&config.work_dir),
+            checkpointed_resources,
+            meta,
             boot_id: checkpoint::read_boot_id(&config.boot_id_path),
             pending: None,
             recovering: true,
@@ -231,6 +251,24 @@ impl AgentProcess {
                 checkpoint::write_atomic(&meta.boot_id(), boot.as_bytes()),
             );
         }
+    }
+
+    /// `CheckpointResourcesMessage`: persist the agent's dynamic reservations.
+    pub(super) fn checkpoint_resources(&mut self, resources: Resources) {
+        if resources == self.rec.checkpointed_resources {
+            return;
+        }
+        tracing::info!(%resources, "checkpointing resources");
+        log_ckpt(
+            "the checkpointed resources",
+            checkpoint::write_resources(&self.rec.meta, &resources),
+        );
+        self.rec.checkpointed_resources = resources;
+    }
+
+    /// The agent's checkpointed resources (its dynamic reservations).
+    pub fn checkpointed_resources(&self) -> &Resources {
+        &self.rec.checkpointed_resources
     }
 
     /// A new executor run of a checkpointing framework: framework, executor and run.
