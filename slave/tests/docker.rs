@@ -324,3 +324,179 @@ async fn docker_task_without_the_docker_containerizer_fails_with_a_message() {
         .is_empty());
     c.agent.shutdown().await;
 }
+
+#[actix_rt::test]
+async fn a_docker_executor_survives_an_agent_restart_and_keeps_its_container() {
+    use common::{Ev, FakeMaster};
+    use proto::messages::StatusUpdateAcknowledgementMessage;
+    use proto::StatusUuid;
+    use tokio::sync::mpsc;
+
+    if !docker_ready("a_docker_executor_survives_an_agent_restart") {
+        return;
+    }
+    let dir = test_dir("docker-restart");
+    let executor = docker_executor();
+    let seed = seed_of("docker-restart");
+    let config = move |master: &libproc::Pid| {
+        let mut c = common::config(master, &dir);
+        c.seed = seed;
+        c.executor_reregistration_timeout = Duration::from_secs(10);
+        c.containerizers.docker = Some(DockerConfig {
+            pull_policy: "never".into(),
+            executor: Some(executor.clone()),
+            ..Default::default()
+        });
+        c
+    };
+    let mnode = Node::bind(NodeConfig::local()).await.unwrap();
+    let (tx, mut events) = mpsc::unbounded_channel();
+    let master = mnode.spawn("master", FakeMaster { out: tx }).unwrap();
+    let anode = Node::bind(NodeConfig::local()).await.unwrap();
+    let addr = anode.addr();
+    let agent = slave::spawn(&anode, config(master.pid())).unwrap();
+    common::wait_registered(&agent).await;
+
+    let mut framework = FrameworkInfo::new("ckpt-fw", "nobody");
+    framework.id = Some(FrameworkId::new("F1"));
+    framework.checkpoint = true;
+    let mut task = TaskInfo::command_task(
+        "d5",
+        TaskId::new("d5"),
+        AgentId::new("S1"),
+        "cpus:0.5;mem:64".parse().unwrap(),
+        CommandInfo::shell("sleep 1000"),
+    );
+    task.container = Some(ContainerInfo::docker(IMAGE));
+    mnode.send(
+        master.pid(),
+        agent.pid(),
+        RunTaskMessage {
+            framework,
+            framework_id: FrameworkId::new("F1"),
+            task,
+            pid: None,
+        },
+    );
+    let ack = |agent: &slave::AgentHandle, u: &proto::messages::StatusUpdate| {
+        mnode.send(
+            master.pid(),
+            agent.pid(),
+            StatusUpdateAcknowledgementMessage {
+                agent_id: AgentId::new("S1"),
+                framework_id: u.framework_id.clone(),
+                task_id: u.status.task_id.clone(),
+                uuid: u.status.uuid.unwrap_or(StatusUuid::from_u128(0)),
+            },
+        )
+    };
+    let running = within(LIMIT, "TASK_RUNNING", async {
+        loop {
+            if let Some(Ev::Update(m)) = events.recv().await {
+                return m.update;
+            }
+        }
+    })
+    .await;
+    assert_eq!(running.status.state, TaskState::Running, "{running:?}");
+    ack(&agent, &running);
+    let name = {
+        let id = agent
+            .process
+            .call(|me, _| {
+                me.frameworks()
+                    .values()
+                    .flat_map(|f| f.executors.values())
+                    .map(|e| e.container_id.clone())
+                    .next()
+            })
+            .await
+            .unwrap()
+            .expect("a live executor");
+        proto::docker_container_name(&id)
+    };
+    assert_eq!(container_status(&name).as_deref(), Some("running"));
+
+    // The agent dies without any cleanup and comes back on the same address and work_dir.
+    anode.shutdown();
+    within(LIMIT, "agent stopped", agent.stopped()).await;
+    mnode.sever(addr);
+    let anode = within(LIMIT, "rebind", async move {
+        loop {
+            match Node::bind(NodeConfig::new(addr)).await {
+                Ok(n) => return n,
+                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        }
+    })
+    .await;
+    let agent = slave::spawn(&anode, config(master.pid())).unwrap();
+    let rereg = within(LIMIT, "re-registration", async {
+        loop {
+            match events.recv().await {
+                Some(Ev::Reregister(m)) => return m,
+                Some(Ev::Update(m)) => ack(&agent, &m.update),
+                Some(_) => {}
+                None => panic!("fake master gone"),
+            }
+        }
+    })
+    .await;
+    assert!(
+        rereg
+            .tasks
+            .iter()
+            .any(|t| t.task_id.as_str() == "d5" && t.state == TaskState::Running),
+        "{:?}",
+        rereg.tasks
+    );
+    // Not an orphan: the recovered executor keeps its container.
+    assert_eq!(container_status(&name).as_deref(), Some("running"));
+
+    // And it still answers: a kill stops and removes the container.
+    let reconnected = within(LIMIT, "the executor to re-register", async {
+        loop {
+            let live = agent
+                .process
+                .call(|me, _| {
+                    me.frameworks()
+                        .values()
+                        .flat_map(|f| f.executors.values())
+                        .any(|e| e.pid.is_some() && e.state == slave::agent::ExecutorState::Running)
+                })
+                .await
+                .unwrap();
+            if live {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+    reconnected.await;
+    mnode.send(
+        master.pid(),
+        agent.pid(),
+        KillTaskMessage {
+            framework_id: FrameworkId::new("F1"),
+            task_id: TaskId::new("d5"),
+            kill_policy: Some(KillPolicy {
+                grace_period_secs: Some(1.0),
+            }),
+        },
+    );
+    let killed = within(LIMIT, "TASK_KILLED", async {
+        loop {
+            if let Some(Ev::Update(m)) = events.recv().await {
+                if m.update.status.state.is_terminal() {
+                    return m.update;
+                }
+                ack(&agent, &m.update);
+            }
+        }
+    })
+    .await;
+    assert_eq!(killed.status.state, TaskState::Killed, "{killed:?}");
+    ack(&agent, &killed);
+    assert_eq!(container_status(&name), None, "no container left");
+    agent.shutdown().await;
+}
