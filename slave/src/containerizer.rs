@@ -12,6 +12,10 @@
 //!   `--docker_kill_orphans`). A live executor of a checkpointing framework keeps its
 //!   container across an agent restart and reconnects like any executor.
 //!
+//! A Docker container runs under the engine, outside the executor's session and cgroups:
+//! its limits are Docker's (`--cpu-shares`, `--memory`), and `/monitor/statistics` reports
+//! the executor's own processes only.
+//!
 //! Start-up refuses an unknown containerizer and, for `docker`, an engine that does not
 //! answer.
 
