@@ -752,7 +752,12 @@ impl AgentProcess {
     ) {
         let agent_id = self.info.id.clone().unwrap_or_default();
         let ex_id = info.executor_id.clone();
-        let container_id = ContainerId::new(self.rng.uuid().to_string());
+        // A restarted agent draws ids from the same seed as its previous run: skip those of
+        // containers it recovered (cgroups and Docker names are keyed by them).
+        let mut container_id = ContainerId::new(self.rng.uuid().to_string());
+        while self.container_known(&container_id) {
+            container_id = ContainerId::new(self.rng.uuid().to_string());
+        }
         let dir = paths::sandbox(
             &self.config.work_dir,
             &agent_id,
@@ -885,6 +890,17 @@ impl AgentProcess {
         ctx.after(timeout, move |me: &mut Self, _ctx| {
             me.registration_timeout(fw_id, ex_id, container_id, timeout)
         });
+    }
+
+    /// Whether some executor here (live or completed, recovered ones included) has had
+    /// container `id`.
+    fn container_known(&self, id: &ContainerId) -> bool {
+        self.frameworks.values().any(|f| {
+            f.executors
+                .values()
+                .chain(f.completed_executors.iter())
+                .any(|e| e.container_id == *id)
+        })
     }
 
     fn executor_mut(

@@ -473,6 +473,42 @@ async fn a_docker_executor_survives_an_agent_restart_and_keeps_its_container() {
         }
     });
     reconnected.await;
+    // A new task gets a container of its own: the restarted agent's ids (from the same
+    // seed) must not collide with the recovered container's.
+    let mut framework = FrameworkInfo::new("ckpt-fw", "nobody");
+    framework.id = Some(FrameworkId::new("F1"));
+    framework.checkpoint = true;
+    let mut task = TaskInfo::command_task(
+        "d6",
+        TaskId::new("d6"),
+        AgentId::new("S1"),
+        "cpus:0.5;mem:64".parse().unwrap(),
+        CommandInfo::shell("echo after-restart"),
+    );
+    task.container = Some(ContainerInfo::docker(IMAGE));
+    mnode.send(
+        master.pid(),
+        agent.pid(),
+        RunTaskMessage {
+            framework,
+            framework_id: FrameworkId::new("F1"),
+            task,
+            pid: None,
+        },
+    );
+    let done = within(LIMIT, "d6 to end", async {
+        loop {
+            if let Some(Ev::Update(m)) = events.recv().await {
+                ack(&agent, &m.update);
+                if m.update.status.task_id.as_str() == "d6" && m.update.status.state.is_terminal() {
+                    return m.update;
+                }
+            }
+        }
+    })
+    .await;
+    assert_eq!(done.status.state, TaskState::Finished, "{done:?}");
+    assert_eq!(container_status(&name).as_deref(), Some("running"));
     mnode.send(
         master.pid(),
         agent.pid(),
