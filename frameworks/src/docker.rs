@@ -61,6 +61,9 @@ pub struct RunSpec {
     pub agent_work_dir: String,
     /// Environment besides the task's own (MESOS_TASK_ID, …), in order.
     pub env: Vec<(String, String)>,
+    /// Where `docker run` writes the id of the container it created (`--cidfile`): proof
+    /// that the container of that name is this run's.
+    pub cidfile: Option<PathBuf>,
 }
 
 impl RunSpec {
@@ -72,6 +75,7 @@ impl RunSpec {
             mapped_directory: DOCKER_MAPPED_SANDBOX.to_string(),
             agent_work_dir: String::new(),
             env: vec![],
+            cidfile: None,
         }
     }
 }
@@ -117,6 +121,9 @@ pub fn run_args(task: &TaskInfo, spec: &RunSpec) -> Result<Vec<String>, String> 
         ));
     }
     let mut a: Vec<String> = vec!["run".into(), format!("--name={}", spec.name)];
+    if let Some(f) = &spec.cidfile {
+        a.push(format!("--cidfile={}", f.display()));
+    }
     if !spec.agent_work_dir.is_empty() {
         a.push(format!(
             "--label={DOCKER_AGENT_LABEL}={}",
@@ -514,6 +521,7 @@ mod tests {
         let mut s = RunSpec::new("mesos-c1", "/work/sb");
         s.agent_work_dir = "/var/mesos".into();
         s.env = vec![("MESOS_TASK_ID".into(), "t1".into())];
+        s.cidfile = Some("/work/sb/.cid".into());
         s
     }
 
@@ -530,6 +538,7 @@ mod tests {
         let a = run_args(&task(cmd), &spec()).unwrap();
         assert_eq!(a[0], "run");
         assert_eq!(a[1], "--name=mesos-c1");
+        assert_eq!(a[2], "--cidfile=/work/sb/.cid");
         assert!(a.contains(&"--label=org.mesos.agent.work_dir=/var/mesos".into()));
         assert!(a.contains(&"--cpu-shares=512".into()), "{a:?}");
         assert!(a.contains(&format!("--memory={}", 64u64 << 20)));

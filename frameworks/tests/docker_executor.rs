@@ -307,3 +307,33 @@ async fn missing_image_fails_the_task_with_a_message() {
     assert_eq!(container_status(&h.name), None);
     h.exited().await;
 }
+
+#[actix_rt::test]
+async fn a_name_taken_by_another_container_fails_the_task_and_spares_that_container() {
+    if !docker_ready("a_name_taken_by_another_container") {
+        return;
+    }
+    let mut h = Harness::start("taken").await;
+    let created = Command::new("docker")
+        .args(["create", "--net=none", &format!("--name={}", h.name)])
+        .args([IMAGE, "sleep", "1000"])
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(created.success());
+    h.run(docker_task("t5", IMAGE, "true"));
+    let failed = h.update().await;
+    assert_eq!(failed.state, TaskState::Failed, "{failed:?}");
+    assert_eq!(failed.reason, Some(Reason::ContainerLaunchFailed));
+    assert!(
+        failed
+            .message
+            .as_deref()
+            .unwrap_or("")
+            .contains("already in use"),
+        "{failed:?}"
+    );
+    h.exited().await;
+    // The executor never touched the container it did not create.
+    assert_eq!(container_status(&h.name).as_deref(), Some("created"));
+}

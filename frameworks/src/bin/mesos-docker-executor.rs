@@ -44,6 +44,8 @@ const TERMINAL_ACK_TIMEOUT: Duration = Duration::from_secs(30);
 const CREATE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Between looks at whether the container exists yet.
 const CREATE_POLL: Duration = Duration::from_millis(100);
+/// The sandbox file `docker run --cidfile` writes the container's id into.
+const CIDFILE: &str = ".docker-container-id";
 /// Lines of stderr in a failure message.
 const STDERR_TAIL_LINES: usize = 10;
 
@@ -98,6 +100,8 @@ struct DockerExecutor {
     running_sent: bool,
     terminal_uuid: Option<StatusUuid>,
     stderr_offset: u64,
+    /// Where `docker run` writes the id of the container it created.
+    cidfile: Option<PathBuf>,
 }
 
 impl DockerExecutor {
@@ -110,6 +114,7 @@ impl DockerExecutor {
             running_sent: false,
             terminal_uuid: None,
             stderr_offset: 0,
+            cidfile: None,
         }
     }
 
@@ -193,13 +198,13 @@ impl DockerExecutor {
             async move { child.wait().await },
             |me: &mut Self, d, status| me.run_exited(d, status),
         );
-        // TASK_RUNNING once the engine has the container.
-        let (cli, name) = (self.opts.docker.clone(), self.opts.name.clone());
+        // TASK_RUNNING once the engine has created this run's container.
+        let cidfile = driver.env().directory.join(CIDFILE);
         driver.spawn(
             async move {
                 let start = tokio::time::Instant::now();
                 while start.elapsed() < CREATE_TIMEOUT {
-                    if let Ok(Some(_)) = cli.inspect(&name).await {
+                    if read_cid(&cidfile).is_some() {
                         return true;
                     }
                     tokio::time::sleep(CREATE_POLL).await;
@@ -220,8 +225,14 @@ impl DockerExecutor {
         );
     }
 
+    /// The id of the container this run created, once `docker run` wrote it.
+    fn cid(&self) -> Option<String> {
+        self.cidfile.as_deref().and_then(read_cid)
+    }
+
     fn remove_container(&mut self, driver: &mut ExecutorDriver<'_, '_, Self>) {
-        let (cli, name) = (self.opts.docker.clone(), self.opts.name.clone());
+        let cli = self.opts.docker.clone();
+        let name = self.cid().unwrap_or_else(|| self.opts.name.clone());
         driver.spawn(async move { cli.remove(&name).await }, |_me, _d, r| {
             if let Err(e) = r {
                 tracing::warn!(error = %e, "could not remove the container");
@@ -240,11 +251,17 @@ impl DockerExecutor {
             .ok()
             .and_then(|s| s.code().or(s.signal().map(|n| 128 + n)));
         tracing::info!(?run_exit, "docker run exited");
-        let (cli, name) = (self.opts.docker.clone(), self.opts.name.clone());
+        // Only a container this run created (its id in the cidfile) is looked at and
+        // removed: a name already taken makes docker run fail without creating one.
+        let cid = read_cid(&driver.env().directory.join(CIDFILE));
+        let cli = self.opts.docker.clone();
         driver.spawn(
             async move {
-                let state = cli.inspect(&name).await;
-                let removed = cli.remove(&name).await;
+                let Some(cid) = cid else {
+                    return (Ok(None), Ok(()));
+                };
+                let state = cli.inspect(&cid).await;
+                let removed = cli.remove(&cid).await;
                 (state, removed)
             },
             move |me: &mut Self, d, (state, removed)| {
@@ -291,6 +308,14 @@ impl DockerExecutor {
     }
 }
 
+/// The container id `docker run --cidfile` wrote, once it did.
+fn read_cid(path: &Path) -> Option<String> {
+    std::fs::read_to_string(path)
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
 /// The last `n` lines written to `path` after `offset` (at most the last 64 KiB).
 fn stderr_tail(path: &Path, offset: u64, n: usize) -> String {
     let Ok(mut f) = std::fs::File::open(path) else {
@@ -318,7 +343,12 @@ impl Executor for DockerExecutor {
         }
         self.task = Some(task.clone());
         self.phase = Phase::Preparing;
-        let mut spec = RunSpec::new(self.opts.name.clone(), driver.env().directory.clone());
+        let directory = driver.env().directory.clone();
+        let cidfile = directory.join(CIDFILE);
+        let _ = std::fs::remove_file(&cidfile);
+        self.cidfile = Some(cidfile.clone());
+        let mut spec = RunSpec::new(self.opts.name.clone(), directory);
+        spec.cidfile = Some(cidfile);
         spec.mapped_directory = self.opts.mapped_directory.clone();
         spec.agent_work_dir = self.opts.agent_work_dir.clone();
         let env = driver.env();
@@ -402,7 +432,8 @@ impl Executor for DockerExecutor {
             let _ = driver.send_status_update(TaskStatus::new(task_id, TaskState::Killing));
         }
         tracing::info!(name = %self.opts.name, ?grace, "docker stop");
-        let (cli, name) = (self.opts.docker.clone(), self.opts.name.clone());
+        let cli = self.opts.docker.clone();
+        let name = self.cid().unwrap_or_else(|| self.opts.name.clone());
         driver.spawn(
             async move {
                 let stopped = cli.stop(&name, grace).await;
@@ -445,9 +476,15 @@ impl Executor for DockerExecutor {
 
     fn stopped(&mut self, reason: &ExecutorStopReason) {
         tracing::info!(?reason, "executor stopped");
-        if self.task.is_some() {
-            // Whatever happened, no container outlives its executor.
-            if let Err(e) = self.opts.docker.remove_blocking(&self.opts.name) {
+        // Whatever happened, no container this run created outlives its executor: the one
+        // in the cidfile, or, while docker run may still be creating it, the one by name.
+        let target = match (self.cid(), self.phase) {
+            (Some(cid), _) => Some(cid),
+            (None, Phase::Running) => Some(self.opts.name.clone()),
+            (None, _) => None,
+        };
+        if let Some(target) = target {
+            if let Err(e) = self.opts.docker.remove_blocking(&target) {
                 tracing::warn!(error = %e, "could not remove the container");
             }
         }
