@@ -337,3 +337,36 @@ async fn a_name_taken_by_another_container_fails_the_task_and_spares_that_contai
     // The executor never touched the container it did not create.
     assert_eq!(container_status(&h.name).as_deref(), Some("created"));
 }
+
+#[actix_rt::test]
+async fn a_container_over_its_memory_limit_fails_with_a_memory_limitation() {
+    if !docker_ready("a_container_over_its_memory_limit") {
+        return;
+    }
+    let mut h = Harness::start("oom").await;
+    // mem:32 is the limit; dd's 200 MB buffer cannot fit.
+    h.run(docker_task(
+        "t6",
+        IMAGE,
+        "dd if=/dev/zero of=/dev/null bs=200M count=1",
+    ));
+    let mut last = h.update().await;
+    if last.state == TaskState::Running {
+        last = h.update().await;
+    }
+    assert_eq!(last.state, TaskState::Failed, "{last:?}");
+    assert_eq!(
+        last.reason,
+        Some(Reason::ContainerLimitationMemory),
+        "{last:?}"
+    );
+    assert!(
+        last.message
+            .as_deref()
+            .unwrap_or("")
+            .contains("Memory limit"),
+        "{last:?}"
+    );
+    assert_eq!(container_status(&h.name), None);
+    h.exited().await;
+}
