@@ -8,6 +8,9 @@ command -v curl >/dev/null 2>&1 || need+=(curl)
 # A real ZooKeeper for the high-availability tests (Debian's package; tests start their
 # own server on a free loopback port).
 [ -x /usr/share/zookeeper/bin/zkServer.sh ] || need+=(zookeeper)
+# A static busybox: the Docker containerizer tests build their image from it with no
+# registry (scripts/docker-test-image.sh).
+{ [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1; } || need+=(busybox-static)
 
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then

@@ -2,6 +2,7 @@
 #![warn(missing_docs)]
 
 pub mod cli;
+pub mod docker;
 pub mod executor;
 pub mod health;
 pub mod rng;

@@ -112,6 +112,13 @@ impl Process for FakeMaster {
                     task.task_id,
                     task.command.as_ref().and_then(|c| c.value.clone())
                 ));
+                if let Some(d) = task.container.as_ref().and_then(|c| c.docker.as_ref()) {
+                    let _ = me.out.send(format!(
+                        "image {} {:?}",
+                        d.image,
+                        task.container.as_ref().map(|c| c.kind)
+                    ));
+                }
                 for (i, state) in [TaskState::Running, me.final_state].into_iter().enumerate() {
                     let mut status = TaskStatus::new(task.task_id.clone(), state)
                         .with_uuid(StatusUuid::from_u128(i as u128 + 1));
@@ -146,6 +153,10 @@ impl Process for FakeMaster {
 }
 
 async fn run_against(final_state: TaskState) -> (std::process::Output, Vec<String>) {
+    run_with(final_state, &[]).await
+}
+
+async fn run_with(final_state: TaskState, extra: &[&str]) -> (std::process::Output, Vec<String>) {
     let node = Node::bind(NodeConfig::local()).await.unwrap();
     let (tx, mut rx) = mpsc::unbounded_channel();
     node.spawn(
@@ -159,6 +170,7 @@ async fn run_against(final_state: TaskState) -> (std::process::Output, Vec<Strin
     let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_mesos-execute"))
         .arg(format!("--master={}", node.addr()))
         .args(["--name=hello", "--command=echo hi", "--env={\"A\":\"1\"}"])
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
@@ -225,4 +237,22 @@ async fn failed_task_exits_1_and_prints_the_message() {
         "{stderr}"
     );
     assert!(stderr.contains("boom"), "{stderr}");
+}
+
+#[actix_rt::test]
+async fn docker_image_gives_the_task_a_docker_container() {
+    let (out, seen) = run_with(TaskState::Finished, &["--docker_image=busybox:1.36"]).await;
+    assert_eq!(out.status.code(), Some(0), "{seen:?}");
+    assert!(
+        seen.contains(&"image busybox:1.36 Some(Docker)".to_string()),
+        "{seen:?}"
+    );
+    let out = execute(&[
+        "--master=127.0.0.1:5050",
+        "--name=t",
+        "--command=true",
+        "--docker_image=",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--docker_image"));
 }

@@ -1,7 +1,24 @@
 //! Container descriptions: `ContainerInfo` (Mesos or Docker), volumes and
-//! Docker settings.
+//! Docker settings, and the naming convention the agent and its Docker executor share.
 
 use serde::{Deserialize, Serialize};
+
+use crate::ids::ContainerId;
+
+/// Prefix of the names of Docker containers the agent owns (Mesos `DOCKER_NAME_PREFIX`).
+pub const DOCKER_NAME_PREFIX: &str = "mesos-";
+
+/// Docker label carrying the work directory of the agent that owns a container, so an
+/// agent reaps only its own orphans when several agents share one engine.
+pub const DOCKER_AGENT_LABEL: &str = "org.mesos.agent.work_dir";
+
+/// Where the sandbox is mounted inside a Docker container (Mesos's mapped directory).
+pub const DOCKER_MAPPED_SANDBOX: &str = "/mnt/mesos/sandbox";
+
+/// The Docker container name of `container`: `mesos-<containerId>`.
+pub fn docker_container_name(container: &ContainerId) -> String {
+    format!("{DOCKER_NAME_PREFIX}{}", container.as_str())
+}
 
 /// Which containerizer runs the container.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -118,8 +135,8 @@ impl DockerInfo {
 /// How a task or executor is containerized.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 pub struct ContainerInfo {
-    /// The containerizer kind (JSON field `type` in Mesos).
-    #[serde(default)]
+    /// The containerizer kind (JSON field `type` in Mesos, accepted as an alias).
+    #[serde(default, alias = "type")]
     pub kind: ContainerKind,
     /// Docker settings; required when `kind` is Docker.
     #[serde(default)]
@@ -162,5 +179,13 @@ mod tests {
         assert_eq!(serde_json::from_str::<ContainerInfo>(&json).unwrap(), c);
         let d: ContainerInfo = serde_json::from_str("{}").unwrap();
         assert_eq!(d.kind, ContainerKind::Mesos);
+        // Mesos's own JSON spells the kind `type`.
+        let m: ContainerInfo = serde_json::from_str(
+            r#"{"type":"DOCKER","docker":{"image":"busybox","force_pull_image":true}}"#,
+        )
+        .unwrap();
+        assert_eq!(m.kind, ContainerKind::Docker);
+        assert!(m.docker.unwrap().force_pull_image);
+        assert_eq!(docker_container_name(&ContainerId::new("abc")), "mesos-abc");
     }
 }

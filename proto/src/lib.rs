@@ -45,8 +45,8 @@ pub use agent::AgentInfo;
 pub use attributes::{Attribute, AttributeValue, Attributes, AttributesError};
 pub use command::{CommandInfo, Environment, EnvironmentVariable, Uri};
 pub use container::{
-    ContainerInfo, ContainerKind, DockerInfo, DockerNetwork, DockerParameter, PortMapping, Volume,
-    VolumeMode,
+    docker_container_name, ContainerInfo, ContainerKind, DockerInfo, DockerNetwork,
+    DockerParameter, PortMapping, Volume, VolumeMode,
 };
 pub use executor::ExecutorInfo;
 pub use framework::{FrameworkCapability, FrameworkInfo};

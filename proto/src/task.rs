@@ -212,7 +212,9 @@ impl TaskInfo {
             self.executor.as_ref().and_then(|e| e.container.as_ref()),
         ];
         for c in containers.into_iter().flatten() {
-            if c.kind == ContainerKind::Docker && c.docker.is_none() {
+            if c.kind == ContainerKind::Docker
+                && c.docker.as_ref().is_none_or(|d| d.image.trim().is_empty())
+            {
                 return Err(other(
                     "container of type DOCKER needs 'docker' settings with an image".to_owned(),
                 ));
@@ -328,6 +330,14 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("DOCKER"));
+        t.container = Some(ContainerInfo::docker(" "));
+        assert!(t
+            .validate_shape()
+            .unwrap_err()
+            .to_string()
+            .contains("image"));
+        t.container = Some(ContainerInfo::docker("busybox"));
+        assert!(t.validate_shape().is_ok());
         let mut t = task("a");
         let mut h = HealthCheck::tcp(80);
         h.tcp = None;

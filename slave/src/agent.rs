@@ -543,6 +543,85 @@ impl AgentProcess {
         info
     }
 
+    /// The Docker executor for a command task with a DOCKER container: it carries the
+    /// task's `ContainerInfo`, which marks its container as a Docker one.
+    fn docker_executor_info(&self, task: &TaskInfo, framework_id: &FrameworkId) -> ExecutorInfo {
+        let docker = self
+            .config
+            .containerizers
+            .docker
+            .clone()
+            .unwrap_or_default();
+        let path = self.config.docker_executor_path();
+        let path_text = path.to_string_lossy().into_owned();
+        let args = vec![
+            path_text.clone(),
+            format!("--docker={}", docker.docker.display()),
+            format!("--docker_pull_policy={}", docker.pull_policy),
+            format!(
+                "--agent_work_dir={}",
+                crate::containerizer::owner_label(&self.config.work_dir)
+            ),
+        ];
+        let mut command = CommandInfo::exec(path_text, args);
+        if let Some(c) = &task.command {
+            command.environment = c.environment.clone();
+        }
+        let image = task
+            .container
+            .as_ref()
+            .and_then(|c| c.docker.as_ref())
+            .map(|d| d.image.clone())
+            .unwrap_or_default();
+        let mut info = ExecutorInfo::new(ExecutorId::new(task.task_id.as_str()), command);
+        info.framework_id = Some(framework_id.clone());
+        info.name = Some(format!(
+            "Docker Executor (Task: {}) (Image: {image})",
+            task.task_id
+        ));
+        info.source = Some(task.task_id.to_string());
+        info.container = task.container.clone();
+        info
+    }
+
+    /// Which executor runs `task`, as the enabled containerizers allow (Mesos's composing
+    /// containerizer: the first that supports the task launches it).
+    fn choose_executor(
+        &self,
+        task: &TaskInfo,
+        fw_id: &FrameworkId,
+    ) -> Result<ExecutorInfo, String> {
+        let c = &self.config.containerizers;
+        let docker_task = task
+            .container
+            .as_ref()
+            .is_some_and(|c| c.kind == proto::ContainerKind::Docker);
+        match &task.executor {
+            Some(e) if e.container.as_ref().is_some_and(|c| c.kind == proto::ContainerKind::Docker) => {
+                Err("Custom executors in Docker containers are not supported; give the task a DOCKER container and a command instead".into())
+            }
+            Some(_) if docker_task => Err(
+                "A task with a custom executor cannot have a DOCKER container of its own".into(),
+            ),
+            Some(_) if !c.mesos => {
+                Err("No containerizer can launch the task: custom executors need the mesos containerizer (--containerizers=mesos)".into())
+            }
+            Some(e) => {
+                let mut e = e.clone();
+                e.framework_id = Some(fw_id.clone());
+                Ok(e)
+            }
+            None if docker_task && c.docker.is_none() => Err(
+                "No containerizer can launch the task: its container is of type DOCKER and this agent runs without the Docker containerizer (--containerizers=mesos,docker)".into(),
+            ),
+            None if docker_task => Ok(self.docker_executor_info(task, fw_id)),
+            None if !c.mesos => Err(
+                "No containerizer can launch the task: only the docker containerizer is enabled and the task has no DOCKER container".into(),
+            ),
+            None => Ok(self.command_executor_info(task, fw_id)),
+        }
+    }
+
     fn run_task(&mut self, ctx: &mut Ctx<'_, Self>, from: Pid, msg: RunTaskMessage) {
         if !self.is_from_master(&from, "RunTaskMessage") {
             return;
@@ -553,13 +632,22 @@ impl AgentProcess {
             tracing::warn!(task = %task.task_id, "ignoring RunTaskMessage: the agent is not registered or shutting down");
             return;
         }
-        let executor_info = match &task.executor {
-            Some(e) => {
-                let mut e = e.clone();
-                e.framework_id = Some(fw_id.clone());
-                e
+        let executor_info = match self.choose_executor(&task, &fw_id) {
+            Ok(info) => info,
+            Err(message) => {
+                tracing::warn!(task = %task.task_id, %message, "no containerizer can launch the task");
+                let ex_id = task.executor.as_ref().map(|e| e.executor_id.clone());
+                self.agent_update(
+                    ctx,
+                    &fw_id,
+                    ex_id.as_ref(),
+                    &task.task_id,
+                    TaskState::Failed,
+                    Reason::ContainerLaunchFailed,
+                    message,
+                );
+                return;
             }
-            None => self.command_executor_info(&task, &fw_id),
         };
         let ex_id = executor_info.executor_id.clone();
         for (what, id) in [
@@ -664,7 +752,12 @@ impl AgentProcess {
     ) {
         let agent_id = self.info.id.clone().unwrap_or_default();
         let ex_id = info.executor_id.clone();
-        let container_id = ContainerId::new(self.rng.uuid().to_string());
+        // A restarted agent draws ids from the same seed as its previous run: skip those of
+        // containers it recovered (cgroups and Docker names are keyed by them).
+        let mut container_id = ContainerId::new(self.rng.uuid().to_string());
+        while self.container_known(&container_id) {
+            container_id = ContainerId::new(self.rng.uuid().to_string());
+        }
         let dir = paths::sandbox(
             &self.config.work_dir,
             &agent_id,
@@ -797,6 +890,17 @@ impl AgentProcess {
         ctx.after(timeout, move |me: &mut Self, _ctx| {
             me.registration_timeout(fw_id, ex_id, container_id, timeout)
         });
+    }
+
+    /// Whether some executor here (live or completed, recovered ones included) has had
+    /// container `id`.
+    fn container_known(&self, id: &ContainerId) -> bool {
+        self.frameworks.values().any(|f| {
+            f.executors
+                .values()
+                .chain(f.completed_executors.iter())
+                .any(|e| e.container_id == *id)
+        })
     }
 
     fn executor_mut(
@@ -1012,17 +1116,37 @@ impl AgentProcess {
             Err(e) => (-1, format!("could not be waited for: {e}")),
         };
         let isolation = self.config.isolation.clone();
+        let docker_cli = self
+            .config
+            .containerizers
+            .docker
+            .as_ref()
+            .map(|d| d.docker.clone());
         let Some(e) = self.executor_mut(&fw_id, &ex_id, &container) else {
             return;
         };
         tracing::info!(executor = %ex_id, %description, "executor exited");
         // Nothing it started may outlive it.
         kill_group(e.os_pid);
+        let docker_name = is_docker(&e.info).then(|| proto::docker_container_name(&container));
         e.state = ExecutorState::Terminated;
         let limitation = isolation.limitation(&container);
         isolation.cleanup(&container);
         if let Some(l) = limitation {
             e.termination = Some((TaskState::Failed, l.reason, l.message));
+        }
+        if let (Some(name), Some(cli)) = (docker_name, docker_cli) {
+            // The container lives under the engine, not in the executor's session.
+            ctx.spawn(
+                async move {
+                    let r = crate::containerizer::remove(&cli, &name).await;
+                    (name, r)
+                },
+                |_me: &mut Self, _ctx, (name, r)| match r {
+                    Ok(()) => tracing::info!(container = %name, "removed the executor's Docker container"),
+                    Err(e) => tracing::warn!(container = %name, error = %e, "cannot remove the executor's Docker container"),
+                },
+            );
         }
         let (state, reason, message) = e.termination.clone().unwrap_or((
             TaskState::Failed,
@@ -1129,8 +1253,46 @@ impl AgentProcess {
         for pid in self.executor_os_pids() {
             kill_group(Some(pid));
         }
+        if let Some(docker) = &self.config.containerizers.docker {
+            for e in self.frameworks.values().flat_map(|f| f.executors.values()) {
+                if is_docker(&e.info) {
+                    let name = proto::docker_container_name(&e.container_id);
+                    crate::containerizer::remove_blocking(&docker.docker, &name);
+                }
+            }
+        }
         tracing::info!("agent shut down");
         ctx.stop();
+    }
+
+    /// Removes this agent's Docker containers that are not among `known` (left by a
+    /// previous run whose checkpoint no longer has them).
+    fn remove_docker_orphans(
+        &mut self,
+        ctx: &mut Ctx<'_, Self>,
+        docker: PathBuf,
+        known: Vec<ContainerId>,
+    ) {
+        let work_dir = self.config.work_dir.clone();
+        ctx.spawn(
+            async move {
+                let names = crate::containerizer::owned_containers(&docker, &work_dir).await?;
+                let mut removed = vec![];
+                for name in crate::containerizer::orphans(&names, &known) {
+                    tracing::info!(container = %name, "removing an orphan Docker container");
+                    crate::containerizer::remove(&docker, &name).await?;
+                    removed.push(name);
+                }
+                Ok::<_, String>(removed)
+            },
+            |_me: &mut Self, _ctx, r| match r {
+                Ok(removed) if !removed.is_empty() => {
+                    tracing::info!(?removed, "removed orphan Docker containers")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "cannot recover Docker containers"),
+            },
+        );
     }
 
     // ---- HTTP ---------------------------------------------------------------------------
@@ -1225,6 +1387,13 @@ fn framework_json(f: &Framework) -> serde_json::Value {
         "executors": f.executors.values().map(executor_json).collect::<Vec<_>>(),
         "completed_executors": f.completed_executors.iter().map(executor_json).collect::<Vec<_>>(),
     })
+}
+
+/// Whether the executor runs its task in a Docker container (the Docker executor).
+fn is_docker(info: &ExecutorInfo) -> bool {
+    info.container
+        .as_ref()
+        .is_some_and(|c| c.kind == proto::ContainerKind::Docker)
 }
 
 /// SIGKILLs an executor's whole container: its process group and every process left in
@@ -1412,6 +1581,11 @@ impl Process for AgentProcess {
             }
         }
         self.config.isolation.recover(&known);
+        if let Some(docker) = self.config.containerizers.docker.clone() {
+            if docker.kill_orphans {
+                self.remove_docker_orphans(ctx, docker.docker, known);
+            }
+        }
     }
 
     fn exited(&mut self, ctx: &mut Ctx<'_, Self>, pid: Pid) {

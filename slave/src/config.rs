@@ -59,6 +59,8 @@ pub struct AgentConfig {
     pub serve_files: bool,
     /// The isolators (`--isolation`, `--cgroups_*`); default posix/cpu,posix/mem.
     pub isolation: crate::isolation::Isolation,
+    /// The containerizers (`--containerizers`, `--docker*`); default `mesos` only.
+    pub containerizers: crate::containerizer::Containerizers,
     /// The effective flags, for `/flags`.
     pub flags: serde_json::Value,
 }
@@ -107,6 +109,7 @@ impl AgentConfig {
             clock: system_clock,
             serve_files: true,
             isolation: crate::isolation::Isolation::posix(),
+            containerizers: Default::default(),
             flags: serde_json::json!({}),
         }
     }
@@ -116,6 +119,15 @@ impl AgentConfig {
         self.command_executor
             .clone()
             .unwrap_or_else(|| self.launcher_dir.join("mesos-executor"))
+    }
+
+    /// The Docker executor binary (default `<launcher_dir>/mesos-docker-executor`).
+    pub fn docker_executor_path(&self) -> PathBuf {
+        self.containerizers
+            .docker
+            .as_ref()
+            .and_then(|d| d.executor.clone())
+            .unwrap_or_else(|| self.launcher_dir.join("mesos-docker-executor"))
     }
 }
 
@@ -158,7 +170,10 @@ pub const FLAGS: &[Flag] = &[
     Flag::new("cgroups_hierarchy", "/sys/fs/cgroup", "Where the cgroup hierarchies (v1) or the unified hierarchy (v2) are mounted."),
     Flag::new("cgroups_root", "mesos", "Cgroup, below the agent's own, holding one cgroup per container."),
     Flag::new("cgroups_enable_cfs", "false", "Cap CPU with CFS bandwidth control (quota = cpus x 100ms per 100ms)."),
-    Flag::new("containerizers", "mesos", "Containerizers; only 'mesos' is supported so far."),
+    Flag::new("containerizers", "mesos", "Containerizers: mesos (processes), docker (DOCKER containers through the Docker engine), or both: mesos,docker."),
+    Flag::new("docker", "docker", "The docker CLI used by the Docker containerizer."),
+    Flag::new("docker_kill_orphans", "true", "At start-up, remove this agent's Docker containers that its checkpoint does not know."),
+    Flag::new("docker_pull_policy", "missing", "missing: pull images not present locally (always with force_pull_image); never: run local images only."),
     Flag::new("seed", "0", "Seed for jitter and generated ids (0: derived from the port)."),
 ];
 
@@ -181,25 +196,37 @@ pub fn from_flags(
         cgroups_root: flags.str("cgroups_root").unwrap_or("mesos").to_string(),
         cgroups_enable_cfs: flags.bool("cgroups_enable_cfs").map_err(e)?,
     })?;
-    for c in flags
-        .str("containerizers")
-        .unwrap_or_default()
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-    {
-        if c != "mesos" {
+    let (mesos, docker) =
+        crate::containerizer::parse(flags.str("containerizers").unwrap_or_default())?;
+    let docker = if docker {
+        let pull_policy = flags
+            .str("docker_pull_policy")
+            .unwrap_or("missing")
+            .to_string();
+        if pull_policy != "missing" && pull_policy != "never" {
             return Err(format!(
-                "--containerizers: '{c}' is not supported yet; use --containerizers=mesos"
+                "--docker_pull_policy={pull_policy}: expected 'missing' or 'never'"
             ));
         }
-    }
+        let d = crate::containerizer::DockerConfig {
+            docker: PathBuf::from(flags.str("docker").unwrap_or("docker")),
+            pull_policy,
+            kill_orphans: flags.bool("docker_kill_orphans").map_err(e)?,
+            executor: None,
+        };
+        let version = crate::containerizer::check_engine(&d.docker)?;
+        tracing::info!(%version, "the Docker engine answers");
+        Some(d)
+    } else {
+        None
+    };
     let mut config = AgentConfig::new(
         Pid::new("master", ([127, 0, 0, 1], 5050).into()),
         work_dir.clone(),
     );
     config.master = master;
     config.isolation = isolation;
+    config.containerizers = crate::containerizer::Containerizers { mesos, docker };
     config.resources = resources::resolve(flags.str("resources"), HostTotals::probe(&work_dir))?;
     config.attributes = resources::parse_attributes(flags.str("attributes"))?;
     if let Some(h) = flags.str("hostname") {
@@ -317,5 +344,26 @@ mod tests {
         ));
         let f = parse(&["--master=127.0.0.1:5050", "--recover=maybe"]).unwrap();
         assert!(from_flags(&f).unwrap_err().contains("--recover"));
+    }
+
+    #[test]
+    fn containerizers_are_checked_at_start_up() {
+        let f = parse(&["--master=127.0.0.1:5050", "--containerizers=mesos,lxc"]).unwrap();
+        let err = from_flags(&f).unwrap_err();
+        assert!(
+            err.contains("'lxc'") && err.contains("valid: mesos, docker"),
+            "{err}"
+        );
+        let f = parse(&[
+            "--master=127.0.0.1:5050",
+            "--containerizers=mesos,docker",
+            "--docker=/nonexistent/docker",
+        ])
+        .unwrap();
+        let err = from_flags(&f).unwrap_err();
+        assert!(err.contains("--containerizers=docker"), "{err}");
+        let f = parse(&["--master=127.0.0.1:5050"]).unwrap();
+        let (c, _, _) = from_flags(&f).unwrap();
+        assert!(c.containerizers.mesos && c.containerizers.docker.is_none());
     }
 }

@@ -6,7 +6,8 @@
 //! [`status_update`] (pure state machines), [`resources`] (detection and `--resources`),
 //! [`paths`] (sandbox layout), [`checkpoint`] (the `meta/` checkpoint recovery reads),
 //! [`files`] (`/files/read`, `/files/browse`), [`isolation`] (isolators, cgroups and
-//! `/monitor/statistics`), [`config`]
+//! `/monitor/statistics`), [`containerizer`] (`--containerizers`, the agent's side of
+//! Docker), [`config`]
 //! (configuration and flags).
 //!
 //! ```ignore
@@ -20,6 +21,7 @@
 pub mod agent;
 pub mod checkpoint;
 pub mod config;
+pub mod containerizer;
 pub mod files;
 pub mod isolation;
 pub mod paths;

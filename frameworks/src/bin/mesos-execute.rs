@@ -2,7 +2,11 @@
 //!
 //! ```text
 //! mesos-execute --master=127.0.0.1:5050 --name=hello --command='echo hi'
+//! mesos-execute --master=127.0.0.1:5050 --name=boxed --docker_image=busybox --command='echo hi'
 //! ```
+//!
+//! With `--docker_image` the task gets a DOCKER `ContainerInfo` (host networking), which an
+//! agent run with `--containerizers=mesos,docker` launches through the Docker engine.
 //!
 //! Subscribes a framework, takes the first offer that holds `--resources`, launches the
 //! command as task `<name>`, declines every other offer, prints each status update as it
@@ -20,8 +24,8 @@ use frameworks::scheduler::{self, Scheduler, SchedulerConfig, SchedulerDriver, S
 use libproc::flags::Flag;
 use libproc::{Node, NodeConfig};
 use proto::{
-    CommandInfo, Environment, Filters, FrameworkCapability, FrameworkId, FrameworkInfo, MasterInfo,
-    Offer, Resources, TaskInfo, TaskState, TaskStatus,
+    CommandInfo, ContainerInfo, Environment, Filters, FrameworkCapability, FrameworkId,
+    FrameworkInfo, MasterInfo, Offer, Resources, TaskInfo, TaskState, TaskStatus,
 };
 
 const FLAGS: &[Flag] = &[
@@ -48,6 +52,10 @@ const FLAGS: &[Flag] = &[
         "Environment of the command as a JSON object, e.g. {\"A\":\"1\"}.",
     ),
     Flag::optional("kill_after", "Kill the task after this long, e.g. 10secs."),
+    Flag::optional(
+        "docker_image",
+        "Run the command in a Docker container of this image (needs an agent with --containerizers=docker).",
+    ),
 ];
 
 /// Declined offers are not offered again for this long.
@@ -56,6 +64,7 @@ const DECLINE_SECONDS: f64 = 3600.0;
 struct Execute {
     name: String,
     command: CommandInfo,
+    container: Option<ContainerInfo>,
     resources: Resources,
     role: String,
     kill_after: Option<Duration>,
@@ -95,13 +104,14 @@ impl Scheduler for Execute {
                 continue;
             }
             self.launched = true;
-            let task = TaskInfo::command_task(
+            let mut task = TaskInfo::command_task(
                 self.name.clone(),
                 self.name.as_str().into(),
                 offer.agent_id.clone(),
                 self.resources.clone(),
                 self.command.clone(),
             );
+            task.container = self.container.clone();
             println!(
                 "Submitted task '{}' to agent '{}'",
                 self.name, offer.agent_id
@@ -202,6 +212,11 @@ fn main() -> ExitCode {
     }
     let mut command = CommandInfo::shell(flags.str("command").unwrap_or_default());
     command.environment = environment;
+    let container = match flags.str("docker_image").map(str::trim) {
+        Some("") => cli::usage_error("mesos-execute", "--docker_image is empty"),
+        Some(image) => Some(ContainerInfo::docker(image)),
+        None => None,
+    };
     let role = flags.str("role").unwrap_or("*").to_string();
     let mut framework = FrameworkInfo::new(
         flags
@@ -229,6 +244,7 @@ fn main() -> ExitCode {
         let sched = Execute {
             name,
             command,
+            container,
             resources,
             role,
             kill_after,
