@@ -21,6 +21,8 @@
 //!
 //! `--only local,remote,remote_base,rtt,tp2,tp1,cs_one_arbiter,cs_server_apart,cs_split`
 //! runs a subset (for profiling, e.g. under `perf record`); skipped figures are null.
+//! `--count N` makes every section move about `N` messages (round trips count two), for
+//! instruction counting under `valgrind --tool=callgrind`.
 //!
 //! `foreign_cpu_fraction` is the share of the machine other programs used during the run
 //! (from `/proc/stat`); anything above ~0.05 means the figures are skewed: run again.
@@ -82,6 +84,21 @@ impl Params {
         self.only
             .as_ref()
             .is_none_or(|o| o.iter().any(|s| s == section))
+    }
+
+    /// `--count N`: every section moves about `N` messages (for instruction counting under
+    /// valgrind: the difference between two counts is the cost of the extra messages).
+    fn scale_to(&mut self, n: u64) {
+        self.local_msgs = n;
+        self.remote_msgs = n;
+        self.remote_warmup = n / 10;
+        self.rtt_warmup = 100;
+        self.rtt_samples = (n / 2) as usize;
+        self.rtt_blocks = 1;
+        // Round trips: `n` messages in total.
+        self.tp_total = (n / 2).max(self.tp_pairs as u64 * self.tp_in_flight);
+        self.cs_requests = (n / 2 / self.cs_clients as u64).max(self.cs_outstanding);
+        self.cs_reps = 1;
     }
 
     fn new(quick: bool) -> Params {
@@ -623,6 +640,16 @@ impl Drop for ChildProc {
             proc_ticks(&format!("/proc/{}/stat", self.child.id())).unwrap_or(0),
             std::sync::atomic::Ordering::Relaxed,
         );
+        // Closing stdin ends the child by itself (so a profiler running it can write its
+        // output); kill it if it has not gone after a while.
+        drop(self.child.stdin.take());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            match self.child.try_wait() {
+                Ok(Some(_)) | Err(_) => return,
+                Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -1321,6 +1348,7 @@ fn main() -> anyhow::Result<()> {
     let mut json = false;
     let mut quick = false;
     let mut only = None;
+    let mut count = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -1330,18 +1358,29 @@ fn main() -> anyhow::Result<()> {
                     .ok_or_else(|| anyhow!("--only needs a comma-separated list"))?;
                 only = Some(list.split(',').map(str::to_string).collect());
             }
+            "--count" => {
+                let n = args
+                    .next()
+                    .and_then(|n| n.parse::<u64>().ok())
+                    .filter(|&n| n >= 1_000)
+                    .ok_or_else(|| anyhow!("--count needs a number of messages (>= 1000)"))?;
+                count = Some(n);
+            }
             "--json" => json = true,
             "--quick" => quick = true,
             "--child-node" => return child_node(),
             "--child-raw" => return child_raw(),
             "--bench" => {} // passed by `cargo bench`-style harnesses; ignore
             other => {
-                bail!("unknown argument {other:?} (expected --json, --quick, --only SECTIONS)")
+                bail!("unknown argument {other:?} (expected --json, --quick, --only SECTIONS, --count N)")
             }
         }
     }
     let mut p = Params::new(quick);
     p.only = only;
+    if let Some(n) = count {
+        p.scale_to(n);
+    }
     let (result, arbiters) = actix::System::new().block_on(async {
         let arbiters = [actix::Arbiter::new(), actix::Arbiter::new()];
         let handles = [arbiters[0].handle(), arbiters[1].handle()];

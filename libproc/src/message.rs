@@ -139,7 +139,36 @@ pub enum MessageName {
     Owned(std::sync::Arc<str>),
 }
 
+/// Every message name some handler was installed for, so that a name read from the wire
+/// can become a [`MessageName::Static`] (no reference counting per message).
+fn known_names() -> &'static std::sync::Mutex<std::collections::HashSet<&'static str>> {
+    static NAMES: std::sync::OnceLock<std::sync::Mutex<std::collections::HashSet<&'static str>>> =
+        std::sync::OnceLock::new();
+    NAMES.get_or_init(Default::default)
+}
+
+/// Records a name a handler exists for.
+pub(crate) fn register_name(name: &'static str) {
+    known_names()
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(name);
+}
+
 impl MessageName {
+    /// The name for text read from the wire: static if some handler knows it.
+    pub(crate) fn from_wire(text: &str) -> MessageName {
+        let known = known_names()
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(text)
+            .copied();
+        match known {
+            Some(s) => MessageName::Static(s),
+            None => MessageName::Owned(text.into()),
+        }
+    }
+
     /// The name as text.
     pub fn as_str(&self) -> &str {
         match self {

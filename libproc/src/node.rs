@@ -107,7 +107,6 @@ pub(crate) struct ProcessEntry {
     pub(crate) pid: Pid,
     mailbox: std::sync::OnceLock<Box<dyn Mailbox>>,
     terminating: AtomicBool,
-    enqueued: Padded,
     handled: Padded,
     sent: Padded,
 }
@@ -119,19 +118,23 @@ impl ProcessEntry {
     pub(crate) fn is_terminating(&self) -> bool {
         self.terminating.load(Ordering::Relaxed)
     }
+    /// Counts a send. Only the process itself sends as itself, from its own thread, so a
+    /// plain load and store suffice (no locked read-modify-write on the message path);
+    /// readers elsewhere see a value at most a few messages old.
     #[inline]
     pub(crate) fn count_sent(&self) {
-        self.sent.0.fetch_add(1, Ordering::Relaxed);
+        let c = &self.sent.0;
+        c.store(c.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
     }
+    /// Counts a handled message; single writer, like [`count_sent`](Self::count_sent).
     #[inline]
     pub(crate) fn count_handled(&self) {
-        self.handled.0.fetch_add(1, Ordering::Relaxed);
+        let c = &self.handled.0;
+        c.store(c.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
     }
     fn depth(&self) -> u64 {
-        self.enqueued
-            .0
-            .load(Ordering::Relaxed)
-            .saturating_sub(self.handled.0.load(Ordering::Relaxed))
+        let queued = self.mailbox().map_or(0, |m| m.messages());
+        queued.saturating_sub(self.handled.0.load(Ordering::Relaxed))
     }
 }
 
@@ -193,7 +196,7 @@ fn inc(c: &AtomicU64) {
 
 struct Peer {
     generation: u64,
-    tx: mpsc::UnboundedSender<Bytes>,
+    tx: mpsc::UnboundedSender<Vec<u8>>,
     cancel: CancellationToken,
 }
 
@@ -342,7 +345,7 @@ impl Node {
         id: &str,
         start: impl FnOnce(
             Arc<ProcessEntry>,
-            mpsc::UnboundedReceiver<crate::process::Event<P>>,
+            Arc<crate::process::Queue<P>>,
         ) -> actix::Addr<ProcessActor<P>>,
     ) -> Result<ProcessRef<P>, SpawnError> {
         if id.is_empty() || id.contains('@') || id.contains('/') {
@@ -359,12 +362,11 @@ impl Node {
             pid: pid.clone(),
             mailbox: std::sync::OnceLock::new(),
             terminating: AtomicBool::new(false),
-            enqueued: Padded::default(),
             handled: Padded::default(),
             sent: Padded::default(),
         });
-        let (events, rx) = mpsc::unbounded_channel();
-        let addr = start(entry.clone(), rx);
+        let events = crate::process::Queue::new();
+        let addr = start(entry.clone(), events.clone());
         let _ = entry.mailbox.set(Box::new(crate::process::ChannelMailbox {
             events: events.clone(),
             addr: addr.clone(),
@@ -526,7 +528,7 @@ impl NodeInner {
             });
             return;
         }
-        match wire::encode_frame(from.as_str(), to.id(), M::NAME, |buf| {
+        match wire::encode_frame_vec(from.as_str(), to.id(), M::NAME, |buf| {
             rmp_serde::encode::write_named(buf, &msg)
         }) {
             Ok(frame) => self.send_frame(to.addr(), frame),
@@ -537,7 +539,17 @@ impl NodeInner {
         }
     }
 
-    fn send_frame(self: &Arc<Self>, addr: SocketAddr, frame: Bytes) {
+    fn send_frame(self: &Arc<Self>, addr: SocketAddr, frame: Vec<u8>) {
+        // Usually the connection exists: send under the map's read guard (no sender clone).
+        let frame = match self.peers.get(&addr) {
+            Some(p) => {
+                if p.tx.send(frame).is_err() {
+                    inc(&self.counters.unreachable);
+                }
+                return;
+            }
+            None => frame,
+        };
         let tx = self.peer(addr, false);
         if let Err(e) = tx.send(frame) {
             drop(e);
@@ -547,7 +559,7 @@ impl NodeInner {
 
     /// The sender to the outbound connection for `addr`, opening one if needed (or a
     /// fresh one replacing the current if `fresh`).
-    fn peer(self: &Arc<Self>, addr: SocketAddr, fresh: bool) -> mpsc::UnboundedSender<Bytes> {
+    fn peer(self: &Arc<Self>, addr: SocketAddr, fresh: bool) -> mpsc::UnboundedSender<Vec<u8>> {
         if !fresh {
             if let Some(p) = self.peers.get(&addr) {
                 return p.tx.clone();
@@ -585,7 +597,7 @@ impl NodeInner {
         self: Arc<Self>,
         addr: SocketAddr,
         generation: u64,
-        mut rx: mpsc::UnboundedReceiver<Bytes>,
+        mut rx: mpsc::UnboundedReceiver<Vec<u8>>,
         cancel: CancellationToken,
     ) {
         let result: io::Result<()> = async {
@@ -765,7 +777,6 @@ impl NodeInner {
 
     #[inline]
     fn enqueue(e: &ProcessEntry, env: Envelope) {
-        e.enqueued.0.fetch_add(1, Ordering::Relaxed);
         if let Some(m) = e.mailbox() {
             m.deliver(env);
         }
@@ -850,23 +861,29 @@ impl NodeInner {
                         .fetch_add(n as u64, Ordering::Relaxed);
                 }
             }
-            loop {
+            // Frames are counted once per read, not once each.
+            let mut frames = 0u64;
+            let bad = loop {
                 match wire::split_frame(&mut buf, self.config.max_frame_bytes) {
                     Ok(Some(frame)) => {
-                        inc(&self.counters.frames_in);
+                        frames += 1;
                         if let Err(e) = reader.deliver(&self, frame) {
                             inc(&self.counters.malformed);
                             tracing::warn!(peer = %peer_node, error = %e, "malformed frame; closing connection");
-                            break 'conn;
+                            break true;
                         }
                     }
-                    Ok(None) => break,
+                    Ok(None) => break false,
                     Err(len) => {
                         inc(&self.counters.malformed);
                         tracing::warn!(peer = %peer_node, len, max = self.config.max_frame_bytes, "oversized frame; closing connection");
-                        break 'conn;
+                        break true;
                     }
                 }
+            };
+            self.counters.frames_in.fetch_add(frames, Ordering::Relaxed);
+            if bad {
+                break 'conn;
             }
             if buf.capacity() < 4096 {
                 buf.reserve(64 * 1024);
@@ -1037,7 +1054,7 @@ impl NodeInner {
 struct InboundReader {
     last_from: Option<(Bytes, Pid)>,
     last_to: Option<(Bytes, std::sync::Weak<ProcessEntry>)>,
-    names: crate::fxhash::FxHashMap<Box<[u8]>, Arc<str>>,
+    names: crate::fxhash::FxHashMap<Box<[u8]>, MessageName>,
 }
 
 /// Names cached per connection at most (a peer cannot grow it without bound).
@@ -1090,7 +1107,7 @@ impl InboundReader {
             None => {
                 let text = std::str::from_utf8(f.name)
                     .map_err(|_| wire::FrameError::Malformed("name is not UTF-8"))?;
-                let n: Arc<str> = text.into();
+                let n = MessageName::from_wire(text);
                 if self.names.len() < NAME_CACHE {
                     self.names.insert(f.name.into(), n.clone());
                 }
@@ -1100,7 +1117,7 @@ impl InboundReader {
         let env = Envelope {
             from,
             to: entry.pid.clone(),
-            name: MessageName::Owned(name),
+            name,
             payload: Payload::Remote(f.body),
         };
         if node.config.filters.active() {

@@ -13,8 +13,12 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix::{Actor, ActorFutureExt, AsyncContext, SpawnHandle};
-use tokio::sync::{mpsc, oneshot};
+use std::pin::Pin;
+use std::sync::Mutex;
+use std::task::{Poll, Waker};
+
+use actix::{Actor, ActorContext, ActorFutureExt, AsyncContext, SpawnHandle};
+use tokio::sync::oneshot;
 
 use crate::fxhash::FxHashMap;
 use crate::http::{HttpRequest, HttpResponse, Responder};
@@ -43,7 +47,9 @@ type RouteHandler<P> = Box<dyn Fn(&mut P, &mut Ctx<'_, P>, HttpRequest, Responde
 
 /// The table of a process's message handlers (by wire name) and HTTP routes (by path).
 pub struct Handlers<P: Process> {
-    messages: FxHashMap<&'static str, MessageHandler<P>>,
+    /// Wire name → index into `list`.
+    messages: FxHashMap<&'static str, usize>,
+    list: Vec<MessageHandler<P>>,
     routes: HashMap<String, RouteHandler<P>>,
 }
 
@@ -51,6 +57,7 @@ impl<P: Process> Handlers<P> {
     fn new() -> Self {
         Handlers {
             messages: FxHashMap::default(),
+            list: Vec::new(),
             routes: HashMap::new(),
         }
     }
@@ -61,14 +68,19 @@ impl<P: Process> Handlers<P> {
         &mut self,
         f: impl Fn(&mut P, &mut Ctx<'_, P>, Pid, M) + 'static,
     ) -> &mut Self {
-        self.messages.insert(
-            M::NAME,
-            Box::new(move |p, ctx, from, payload| {
-                let m = payload.decode::<M>()?;
-                f(p, ctx, from, m);
-                Ok(())
-            }),
-        );
+        let h: MessageHandler<P> = Box::new(move |p, ctx, from, payload| {
+            let m = payload.decode::<M>()?;
+            f(p, ctx, from, m);
+            Ok(())
+        });
+        crate::message::register_name(M::NAME);
+        match self.messages.get(M::NAME) {
+            Some(&i) => self.list[i] = h,
+            None => {
+                self.messages.insert(M::NAME, self.list.len());
+                self.list.push(h);
+            }
+        }
         self
     }
 
@@ -237,7 +249,11 @@ pub struct ProcessActor<P: Process> {
     state: P,
     handlers: Rc<Handlers<P>>,
     core: Core,
-    events: Option<mpsc::UnboundedReceiver<Event<P>>>,
+    events: Option<Arc<Queue<P>>>,
+    /// The last static message name looked up (address, length) and its handler index:
+    /// a process mostly receives the same few types, and a static name's address never
+    /// comes to mean another string.
+    last_static: (usize, usize, usize),
 }
 
 impl<P: Process> ProcessActor<P> {
@@ -245,7 +261,7 @@ impl<P: Process> ProcessActor<P> {
         state: P,
         node: Node,
         entry: Arc<ProcessEntry>,
-        events: mpsc::UnboundedReceiver<Event<P>>,
+        events: Arc<Queue<P>>,
     ) -> Self {
         let mut handlers = Handlers::new();
         P::install(&mut handlers);
@@ -254,6 +270,7 @@ impl<P: Process> ProcessActor<P> {
             handlers: Rc::new(handlers),
             core: Core { node, entry },
             events: Some(events),
+            last_static: (0, 0, 0),
         }
     }
 
@@ -289,7 +306,22 @@ impl<P: Process> ProcessActor<P> {
         payload: Payload,
     ) {
         let handlers = self.handlers.clone();
-        match handlers.messages.get(name.as_str()) {
+        let found = match &name {
+            MessageName::Static(s) => {
+                let key = (s.as_ptr() as usize, s.len());
+                if (self.last_static.0, self.last_static.1) == key {
+                    Some(self.last_static.2)
+                } else {
+                    let i = handlers.messages.get(*s).copied();
+                    if let Some(i) = i {
+                        self.last_static = (key.0, key.1, i);
+                    }
+                    i
+                }
+            }
+            MessageName::Owned(s) => handlers.messages.get(&**s).copied(),
+        };
+        match found.map(|i| &handlers.list[i]) {
             Some(h) => {
                 let mut ctx = Ctx {
                     actx,
@@ -312,8 +344,11 @@ impl<P: Process> Actor for ProcessActor<P> {
     type Context = actix::Context<Self>;
 
     fn started(&mut self, actx: &mut Self::Context) {
-        if let Some(mut rx) = self.events.take() {
-            actx.add_stream(futures::stream::poll_fn(move |cx| rx.poll_recv(cx)));
+        if let Some(queue) = self.events.take() {
+            actx.spawn(Drain {
+                queue,
+                batch: Default::default(),
+            });
         }
         self.with_ctx(actx, |p, ctx| p.started(ctx));
     }
@@ -333,14 +368,15 @@ impl<P: Process> Actor for ProcessActor<P> {
 pub(crate) enum Event<P: Process> {
     Message(Envelope),
     Exited(Pid),
-    Http(HttpCall),
+    /// Boxed: a request is large and rare, and every event moves through the queue.
+    Http(Box<HttpCall>),
     Call(CallFn<P>),
 }
 
 type CallFn<P> = Box<dyn FnOnce(&mut ProcessActor<P>, &mut actix::Context<ProcessActor<P>>) + Send>;
 
-impl<P: Process> actix::StreamHandler<Event<P>> for ProcessActor<P> {
-    fn handle(&mut self, event: Event<P>, actx: &mut Self::Context) {
+impl<P: Process> ProcessActor<P> {
+    fn handle_event(&mut self, event: Event<P>, actx: &mut actix::Context<Self>) {
         if let Event::Message(_) = &event {
             self.core.entry.count_handled();
         }
@@ -351,6 +387,7 @@ impl<P: Process> actix::StreamHandler<Event<P>> for ProcessActor<P> {
             Event::Message(env) => self.handle_payload(actx, env.from, env.name, env.payload),
             Event::Exited(pid) => self.with_ctx(actx, |p, ctx| p.exited(ctx, pid)),
             Event::Http(call) => {
+                let call = *call;
                 let handlers = self.handlers.clone();
                 let responder = Responder::new(call.reply);
                 match handlers.find_route(&call.route) {
@@ -361,10 +398,142 @@ impl<P: Process> actix::StreamHandler<Event<P>> for ProcessActor<P> {
             Event::Call(f) => f(self, actx),
         }
     }
+}
 
-    /// The channel only ends when the node forgets the process; stopping is done by
-    /// `Terminate`, not by the stream ending.
-    fn finished(&mut self, _: &mut Self::Context) {}
+/// Most events one poll of a process handles before it lets the other tasks of its thread
+/// (and its own timers) run.
+const EVENTS_PER_POLL: usize = 1024;
+
+/// A process's mailbox: one queue for every kind of event, so they are handled in the order
+/// they were sent. Senders (on any thread) append under a short lock; the process takes the
+/// whole backlog in one swap and handles it without further synchronisation. The process's
+/// task is woken only when it is idle (it left its waker because it found the queue empty).
+pub(crate) struct Queue<P: Process> {
+    state: Mutex<QueueState<P>>,
+}
+
+struct QueueState<P: Process> {
+    items: Vec<Event<P>>,
+    waker: Option<Waker>,
+    closed: bool,
+    /// Messages (not other events) ever queued; `mailbox_depth` = this − handled.
+    messages: u64,
+}
+
+impl<P: Process> Queue<P> {
+    pub(crate) fn new() -> Arc<Self> {
+        Arc::new(Queue {
+            state: Mutex::new(QueueState {
+                items: Vec::new(),
+                waker: None,
+                closed: false,
+                messages: 0,
+            }),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, QueueState<P>> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Appends an event; gives it back if the process is gone.
+    pub(crate) fn push(&self, event: Event<P>) -> Result<(), Event<P>> {
+        let waker = {
+            let mut s = self.lock();
+            if s.closed {
+                return Err(event);
+            }
+            if let Event::Message(_) = &event {
+                s.messages += 1;
+            }
+            s.items.push(event);
+            s.waker.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+        Ok(())
+    }
+
+    fn messages(&self) -> u64 {
+        self.lock().messages
+    }
+
+    /// Moves the backlog into `into` (which must be empty), or leaves the waker and returns
+    /// false if there is none.
+    fn take(&self, into: &mut Vec<Event<P>>, waker: &Waker) -> bool {
+        let mut s = self.lock();
+        if s.items.is_empty() {
+            match &s.waker {
+                Some(w) if w.will_wake(waker) => {}
+                _ => s.waker = Some(waker.clone()),
+            }
+            false
+        } else {
+            std::mem::swap(&mut s.items, into);
+            true
+        }
+    }
+
+    /// No more events: the process is gone. What was queued is dropped (callers waiting on
+    /// a reply see the process gone).
+    fn close(&self) -> Vec<Event<P>> {
+        let mut s = self.lock();
+        s.closed = true;
+        s.waker = None;
+        std::mem::take(&mut s.items)
+    }
+}
+
+/// The actor future that feeds a process its events, in order, a batch at a time.
+struct Drain<P: Process> {
+    queue: Arc<Queue<P>>,
+    /// The batch being handled; a paused batch keeps its remainder here.
+    batch: std::collections::VecDeque<Event<P>>,
+}
+
+impl<P: Process> Drop for Drain<P> {
+    fn drop(&mut self) {
+        drop(self.queue.close());
+    }
+}
+
+impl<P: Process> actix::ActorFuture<ProcessActor<P>> for Drain<P> {
+    type Output = ();
+
+    fn poll(
+        self: Pin<&mut Self>,
+        act: &mut ProcessActor<P>,
+        actx: &mut actix::Context<ProcessActor<P>>,
+        task: &mut std::task::Context<'_>,
+    ) -> Poll<()> {
+        let this = self.get_mut();
+        let mut handled = 0;
+        loop {
+            if this.batch.is_empty() {
+                // Swap buffers with the queue (both keep their capacity; no copying).
+                let mut v = Vec::from(std::mem::take(&mut this.batch));
+                let got = this.queue.take(&mut v, task.waker());
+                this.batch = v.into();
+                if !got {
+                    return Poll::Pending;
+                }
+            }
+            while let Some(event) = this.batch.pop_front() {
+                act.handle_event(event, actx);
+                handled += 1;
+                if actx.state() != actix::ActorState::Running || actx.waiting() {
+                    // Stopping (the rest is dropped with the queue), or waiting on a future
+                    // the handler started: resume from here when polled again.
+                    return Poll::Pending;
+                }
+                if handled >= EVENTS_PER_POLL {
+                    task.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
+            }
+        }
+    }
 }
 
 /// Asks the process to stop (through actix's own mailbox, so it wakes the actor even when
@@ -398,7 +567,7 @@ pub struct Gone;
 pub struct ProcessRef<P: Process> {
     pid: Pid,
     addr: actix::Addr<ProcessActor<P>>,
-    events: mpsc::UnboundedSender<Event<P>>,
+    events: Arc<Queue<P>>,
 }
 
 impl<P: Process> Clone for ProcessRef<P> {
@@ -412,11 +581,7 @@ impl<P: Process> Clone for ProcessRef<P> {
 }
 
 impl<P: Process> ProcessRef<P> {
-    pub(crate) fn new(
-        pid: Pid,
-        addr: actix::Addr<ProcessActor<P>>,
-        events: mpsc::UnboundedSender<Event<P>>,
-    ) -> Self {
+    pub(crate) fn new(pid: Pid, addr: actix::Addr<ProcessActor<P>>, events: Arc<Queue<P>>) -> Self {
         ProcessRef { pid, addr, events }
     }
 
@@ -435,7 +600,7 @@ impl<P: Process> ProcessRef<P> {
         let call: CallFn<P> = Box::new(move |act, actx| {
             let _ = tx.send(act.with_ctx(actx, f));
         });
-        self.events.send(Event::Call(call)).map_err(|_| Gone)?;
+        self.events.push(Event::Call(call)).map_err(|_| Gone)?;
         if !self.addr.connected() {
             return Err(Gone);
         }
@@ -454,26 +619,31 @@ pub(crate) trait Mailbox: Send + Sync {
     fn exited(&self, pid: Pid);
     fn http(&self, call: HttpCall);
     fn terminate(&self);
+    /// Messages ever queued (for `mailbox_depth`).
+    fn messages(&self) -> u64;
 }
 
-/// A process's mailbox as the node holds it: its event channel, plus its actix address
+/// A process's mailbox as the node holds it: its event queue, plus its actix address
 /// for `Terminate`.
 pub(crate) struct ChannelMailbox<P: Process> {
-    pub(crate) events: mpsc::UnboundedSender<Event<P>>,
+    pub(crate) events: Arc<Queue<P>>,
     pub(crate) addr: actix::Addr<ProcessActor<P>>,
 }
 
 impl<P: Process> Mailbox for ChannelMailbox<P> {
     fn deliver(&self, env: Envelope) {
-        let _ = self.events.send(Event::Message(env));
+        let _ = self.events.push(Event::Message(env));
     }
     fn exited(&self, pid: Pid) {
-        let _ = self.events.send(Event::Exited(pid));
+        let _ = self.events.push(Event::Exited(pid));
     }
     fn http(&self, call: HttpCall) {
-        let _ = self.events.send(Event::Http(call));
+        let _ = self.events.push(Event::Http(Box::new(call)));
     }
     fn terminate(&self) {
         self.addr.do_send(Terminate);
+    }
+    fn messages(&self) -> u64 {
+        self.events.messages()
     }
 }

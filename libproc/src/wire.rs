@@ -70,6 +70,17 @@ pub fn encode_frame<E>(
     name: &str,
     body: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
 ) -> Result<Bytes, E> {
+    encode_frame_vec(from, to_id, name, body).map(Bytes::from)
+}
+
+/// [`encode_frame`] into a plain `Vec` (the node's outbound queues take these: no shared
+/// `Bytes` header to allocate per frame).
+pub(crate) fn encode_frame_vec<E>(
+    from: &str,
+    to_id: &str,
+    name: &str,
+    body: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
+) -> Result<Vec<u8>, E> {
     let mut buf = Vec::with_capacity(48 + from.len() + to_id.len() + name.len() + 128);
     buf.extend_from_slice(&[0, 0, 0, 0]);
     // Writing into a Vec cannot fail.
@@ -87,7 +98,7 @@ pub fn encode_frame<E>(
     buf[len_at..len_at + 4].copy_from_slice(&body_len.to_be_bytes());
     let frame_len = (buf.len() - 4) as u32;
     buf[0..4].copy_from_slice(&frame_len.to_be_bytes());
-    Ok(Bytes::from(buf))
+    Ok(buf)
 }
 
 /// Encodes a frame whose body is already bytes.
