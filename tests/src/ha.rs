@@ -51,6 +51,8 @@ pub struct HaConfig {
     pub framework_failover: bool,
     /// `--zk_session_timeout` of the masters.
     pub zk_session_timeout: String,
+    /// Bound on each wait ([`LIMIT`] by default; benchmarks at scale need more).
+    pub limit: Duration,
 }
 
 impl Default for HaConfig {
@@ -63,6 +65,7 @@ impl Default for HaConfig {
             task_resources: "cpus:0.1;mem:32".into(),
             framework_failover: true,
             zk_session_timeout: "2secs".into(),
+            limit: LIMIT,
         }
     }
 }
@@ -385,7 +388,7 @@ impl HaCluster {
     pub async fn wait_framework_log(&self, needle: &str) {
         let start = Instant::now();
         while !self.framework_log().iter().any(|l| l.contains(needle)) {
-            if start.elapsed() > LIMIT {
+            if start.elapsed() > self.config.limit {
                 self.fail(&format!("the framework never printed '{needle}'"));
             }
             // Polling a process we do not control: there is no event to wait for.
@@ -445,7 +448,7 @@ impl HaCluster {
     ) -> (usize, Value) {
         let start = Instant::now();
         let mut last = Value::Null;
-        while start.elapsed() < LIMIT {
+        while start.elapsed() < self.config.limit {
             if let Some((i, s)) = self.leader_state().await {
                 if pred(i, &s) {
                     return (i, s);
@@ -456,7 +459,8 @@ impl HaCluster {
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
         self.fail(&format!(
-            "timed out after {LIMIT:?} waiting for {what}; last leader state: {last}"
+            "timed out after {:?} waiting for {what}; last leader state: {last}",
+            self.config.limit
         ))
     }
 
@@ -470,7 +474,7 @@ impl HaCluster {
             .await;
         let start = Instant::now();
         let mut pids = self.task_pids();
-        while pids.len() < n && start.elapsed() < LIMIT {
+        while pids.len() < n && start.elapsed() < self.config.limit {
             tokio::time::sleep(Duration::from_millis(50)).await;
             pids = self.task_pids();
         }
@@ -663,7 +667,7 @@ impl HaCluster {
             if executors == running.len() && tasks == running.len() && others.is_empty() {
                 break;
             }
-            if start.elapsed() > LIMIT {
+            if start.elapsed() > self.config.limit {
                 self.fail(&format!(
                     "sandbox processes do not match the {} running tasks: {procs:?}",
                     running.len()
@@ -683,7 +687,7 @@ impl HaCluster {
             &self.logs,
         )
         .unwrap_or_else(|e| panic!("{e}"));
-        let status = wait_exit(&mut exec, LIMIT).await;
+        let status = wait_exit(&mut exec, self.config.limit).await;
         let out = exec.log_text();
         self.retired.push(exec);
         match status {
