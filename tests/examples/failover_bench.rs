@@ -392,6 +392,15 @@ async fn scale(num_agents: usize, tasks_per_agent: usize) -> Value {
     let rss_after = rss_mb(new_pid, "VmRSS:");
     let rss_peak = rss_mb(new_pid, "VmHWM:");
     drop(state);
+    // The new leader must still lead (a master that lost its ZooKeeper session exits).
+    let exited = masters[new].child.try_wait().ok().flatten();
+    if let Some(status) = exited {
+        let log = masters[new].log_text();
+        panic!(
+            "the new leader exited ({status}) after the re-registrations:\n{}",
+            cluster::testkit::tail(&log, 30)
+        );
+    }
     json!({
         "simulated_agents": num_agents,
         "tasks_per_agent": tasks_per_agent,

@@ -13,7 +13,7 @@ use cluster::testkit::{dead_or_zombie, live_group_members, proc_stat, require_bi
 use frameworks::scheduler::{self, Scheduler, SchedulerDriver, SchedulerHandle};
 use libproc::testing::within;
 use libproc::{Match, Node, NodeConfig};
-use proto::messages::PongSlaveMessage;
+use proto::messages::{PingSlaveMessage, PongSlaveMessage};
 use proto::{
     AgentId, CommandInfo, ExecutorId, Filters, FrameworkId, FrameworkInfo, MasterInfo, Offer,
     OfferId, Reason, Resources, TaskId, TaskInfo, TaskState, TaskStatus,
@@ -603,9 +603,36 @@ async fn fifty_tasks_report_each_state_exactly_once() {
     setup.shutdown().await;
 }
 
+/// Port of Mesos's `PartitionTest.PartitionedSlave`: the agent's pongs are dropped.
 #[actix_rt::test]
 async fn a_silent_agent_is_lost_and_its_tasks_with_it() {
-    let setup = Setup::start("agent-lost", 2, |c| {
+    partitioned_agent("agent-lost", false, |agent| {
+        Match::message::<PongSlaveMessage>().from(agent)
+    })
+    .await;
+}
+
+/// Port of Mesos's `PartitionTest.OneWayPartitionMasterToSlave`: the master's pings never
+/// reach the agent (the agent → master direction works). The master must treat it as
+/// partitioned all the same: agent unreachable, its task lost, the other agent untouched.
+#[actix_rt::test]
+async fn a_one_way_partition_from_master_to_agent_loses_the_agent() {
+    partitioned_agent("one-way-partition", true, |agent| {
+        Match::message::<PingSlaveMessage>().to(agent)
+    })
+    .await;
+}
+
+/// Two agents with a task each; the traffic `cut(agent 0)` matches is dropped. Agent 0 and
+/// its task are lost (TASK_LOST with a reason, `agent_lost`), agent 1 and its task are not.
+/// With `may_come_back` agent 0 can still reach the master: missing pings make it
+/// re-register on its own (as in Mesos), so the count of activated agents is not checked.
+async fn partitioned_agent(
+    prefix: &str,
+    may_come_back: bool,
+    cut: impl Fn(&libproc::Pid) -> Match,
+) {
+    let setup = Setup::start(prefix, 2, |c| {
         c.master.agent_ping_timeout = Duration::from_secs(1);
         c.master.max_agent_ping_timeouts = 2;
     })
@@ -635,7 +662,7 @@ async fn a_silent_agent_is_lost_and_its_tasks_with_it() {
     // Agent 0 stops answering pings.
     let filters = setup.node.filters();
     let silent = setup.cluster.agents[0].pid().clone();
-    let _pongs = filters.drop_all(Match::message::<PongSlaveMessage>().from(&silent));
+    let _cut = filters.drop_all(cut(&silent));
     fw.until("TASK_LOST and agent_lost", LIMIT, |f| {
         f.has("on-0", TaskState::Lost) && f.lost_agents.contains(&ids[0])
     })
@@ -664,7 +691,9 @@ async fn a_silent_agent_is_lost_and_its_tasks_with_it() {
         "{tasks:?}"
     );
     let state = setup.master_state().await;
-    assert_eq!(state["activated_slaves"], 1, "{}", state["slaves"]);
+    if !may_come_back {
+        assert_eq!(state["activated_slaves"], 1, "{}", state["slaves"]);
+    }
     let sleeper = read_pid(&pid_files[1]).await;
     assert!(
         !dead_or_zombie(sleeper),
