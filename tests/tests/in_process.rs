@@ -2,6 +2,17 @@
 //! ([`LocalCluster`]), driven by a scheduler written here with `frameworks::scheduler`.
 //! Executors are real `mesos-executor` processes (build the binaries first:
 //! `cargo build --workspace --bins`), so time is real; every wait is bounded.
+//!
+//! Mesos tests ported here (by behaviour): `PartitionTest.PartitionedSlave`
+//! (`a_silent_agent_is_lost_and_its_tasks_with_it`: the agent's pongs are dropped) and
+//! `PartitionTest.OneWayPartitionMasterToSlave`
+//! (`a_one_way_partition_from_master_to_agent_loses_the_agent`: the master's pings are
+//! dropped). Other failover ports live next to their component: `MasterFailover` and
+//! `SplitBrainMasters` in `tests/tests/failover.rs` (real processes) and
+//! `master/tests/zk_failover.rs`; `SchedulerFailover`, `SchedulerFailoverStatusUpdate` and
+//! `FrameworkReliableRegistration` in `frameworks/tests/{scheduler,detection}.rs`;
+//! `SlaveReliableRegistration` in `slave/tests/registration.rs`; `ReconnectExecutor`, `RecoverTaskStatusUpdateManager` and `RecoverTerminatedExecutor` in
+//! `slave/tests/recovery.rs`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
