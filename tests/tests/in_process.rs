@@ -2,6 +2,18 @@
 //! ([`LocalCluster`]), driven by a scheduler written here with `frameworks::scheduler`.
 //! Executors are real `mesos-executor` processes (build the binaries first:
 //! `cargo build --workspace --bins`), so time is real; every wait is bounded.
+//!
+//! Mesos tests ported here (by behaviour): `PartitionTest.PartitionedSlave`
+//! (`a_silent_agent_is_lost_and_its_tasks_with_it`: the agent's pongs are dropped) and
+//! `PartitionTest.OneWayPartitionMasterToSlave`
+//! (`a_one_way_partition_from_master_to_agent_loses_the_agent`: the master's pings are
+//! dropped) and `PartitionTest.ReregisterSlavePartitionAware`
+//! (`a_partition_aware_framework_gets_its_task_back_when_the_agent_returns`). Other failover ports live next to their component: `MasterFailover` and
+//! `SplitBrainMasters` in `tests/tests/failover.rs` (real processes) and
+//! `master/tests/zk_failover.rs`; `SchedulerFailover`, `SchedulerFailoverStatusUpdate` and
+//! `FrameworkReliableRegistration` in `frameworks/tests/{scheduler,detection}.rs`;
+//! `SlaveReliableRegistration` in `slave/tests/registration.rs`; `ReconnectExecutor`, `RecoverTaskStatusUpdateManager` and `RecoverTerminatedExecutor` in
+//! `slave/tests/recovery.rs`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -13,7 +25,7 @@ use cluster::testkit::{dead_or_zombie, live_group_members, proc_stat, require_bi
 use frameworks::scheduler::{self, Scheduler, SchedulerDriver, SchedulerHandle};
 use libproc::testing::within;
 use libproc::{Match, Node, NodeConfig};
-use proto::messages::PongSlaveMessage;
+use proto::messages::{PingSlaveMessage, PongSlaveMessage};
 use proto::{
     AgentId, CommandInfo, ExecutorId, Filters, FrameworkId, FrameworkInfo, MasterInfo, Offer,
     OfferId, Reason, Resources, TaskId, TaskInfo, TaskState, TaskStatus,
@@ -94,8 +106,12 @@ struct Framework {
 
 impl Framework {
     fn start(node: &Node, master: &libproc::Pid, name: &str) -> Framework {
-        let (tx, rx) = mpsc::unbounded_channel();
         let info = FrameworkInfo::new(name, frameworks::cli::current_user());
+        Framework::start_with(node, master, info)
+    }
+
+    fn start_with(node: &Node, master: &libproc::Pid, info: FrameworkInfo) -> Framework {
+        let (tx, rx) = mpsc::unbounded_channel();
         let handle = scheduler::run(node, master.clone(), info, Forward { tx })
             .unwrap_or_else(|e| panic!("{e}"));
         Framework {
@@ -187,6 +203,15 @@ impl Framework {
             .call(move |p, ctx| {
                 p.with_driver(ctx, |_s, d| d.launch(offers, tasks, Filters::refuse(0.0)))
             })
+            .await
+            .unwrap_or_else(|_| panic!("the scheduler driver is gone"));
+    }
+
+    /// Explicit reconciliation of `statuses`.
+    async fn reconcile(&self, statuses: Vec<TaskStatus>) {
+        self.handle
+            .process
+            .call(move |p, ctx| p.with_driver(ctx, |_s, d| d.reconcile(statuses)))
             .await
             .unwrap_or_else(|_| panic!("the scheduler driver is gone"));
     }
@@ -603,9 +628,36 @@ async fn fifty_tasks_report_each_state_exactly_once() {
     setup.shutdown().await;
 }
 
+/// Port of Mesos's `PartitionTest.PartitionedSlave`: the agent's pongs are dropped.
 #[actix_rt::test]
 async fn a_silent_agent_is_lost_and_its_tasks_with_it() {
-    let setup = Setup::start("agent-lost", 2, |c| {
+    partitioned_agent("agent-lost", false, |agent| {
+        Match::message::<PongSlaveMessage>().from(agent)
+    })
+    .await;
+}
+
+/// Port of Mesos's `PartitionTest.OneWayPartitionMasterToSlave`: the master's pings never
+/// reach the agent (the agent → master direction works). The master must treat it as
+/// partitioned all the same: agent unreachable, its task lost, the other agent untouched.
+#[actix_rt::test]
+async fn a_one_way_partition_from_master_to_agent_loses_the_agent() {
+    partitioned_agent("one-way-partition", true, |agent| {
+        Match::message::<PingSlaveMessage>().to(agent)
+    })
+    .await;
+}
+
+/// Two agents with a task each; the traffic `cut(agent 0)` matches is dropped. Agent 0 and
+/// its task are lost (TASK_LOST with a reason, `agent_lost`), agent 1 and its task are not.
+/// With `may_come_back` agent 0 can still reach the master: missing pings make it
+/// re-register on its own (as in Mesos), so the count of activated agents is not checked.
+async fn partitioned_agent(
+    prefix: &str,
+    may_come_back: bool,
+    cut: impl Fn(&libproc::Pid) -> Match,
+) {
+    let setup = Setup::start(prefix, 2, |c| {
         c.master.agent_ping_timeout = Duration::from_secs(1);
         c.master.max_agent_ping_timeouts = 2;
     })
@@ -635,7 +687,7 @@ async fn a_silent_agent_is_lost_and_its_tasks_with_it() {
     // Agent 0 stops answering pings.
     let filters = setup.node.filters();
     let silent = setup.cluster.agents[0].pid().clone();
-    let _pongs = filters.drop_all(Match::message::<PongSlaveMessage>().from(&silent));
+    let _cut = filters.drop_all(cut(&silent));
     fw.until("TASK_LOST and agent_lost", LIMIT, |f| {
         f.has("on-0", TaskState::Lost) && f.lost_agents.contains(&ids[0])
     })
@@ -664,11 +716,109 @@ async fn a_silent_agent_is_lost_and_its_tasks_with_it() {
         "{tasks:?}"
     );
     let state = setup.master_state().await;
-    assert_eq!(state["activated_slaves"], 1, "{}", state["slaves"]);
+    if !may_come_back {
+        assert_eq!(state["activated_slaves"], 1, "{}", state["slaves"]);
+    }
     let sleeper = read_pid(&pid_files[1]).await;
     assert!(
         !dead_or_zombie(sleeper),
         "the healthy agent's task process is gone"
     );
+    setup.shutdown().await;
+}
+
+/// Port of Mesos's `PartitionTest.ReregisterSlavePartitionAware`: a partition-aware
+/// framework hears TASK_UNREACHABLE when its agent stops answering pings; when the agent
+/// re-registers the task is the master's again (same process, never restarted) and explicit
+/// reconciliation answers TASK_RUNNING.
+#[actix_rt::test]
+async fn a_partition_aware_framework_gets_its_task_back_when_the_agent_returns() {
+    let setup = Setup::start("partition-aware", 1, |c| {
+        c.master.agent_ping_timeout = Duration::from_secs(1);
+        c.master.max_agent_ping_timeouts = 2;
+    })
+    .await;
+    let pid_file = setup.dir.path().join("pid-pa");
+    let _guard = PidFileGuard(vec![pid_file.clone()]);
+    let agent = setup.agent_id(0).await;
+    let mut info = FrameworkInfo::new("partition-aware", frameworks::cli::current_user());
+    info.capabilities
+        .push(proto::FrameworkCapability::PartitionAware);
+    let mut fw = Framework::start_with(&setup.node, setup.cluster.master_pid(), info);
+    let offer = fw.take_offer("an offer", |o| o.agent_id == agent).await;
+    let cmd = format!("echo $$ > {}; exec sleep 1000", pid_file.display());
+    fw.launch(
+        vec![offer.id],
+        vec![task("pa-task", &agent, "cpus:0.1;mem:32", &cmd)],
+    )
+    .await;
+    fw.until("the task running", LIMIT, |f| {
+        f.has("pa-task", TaskState::Running)
+    })
+    .await;
+    let sleeper = read_pid(&pid_file).await;
+
+    // The agent's pongs are dropped until the master gives up on it.
+    let filters = setup.node.filters();
+    let silent = setup.cluster.agents[0].pid().clone();
+    let cut = filters.drop_all(Match::message::<PongSlaveMessage>().from(&silent));
+    fw.until("TASK_UNREACHABLE", LIMIT, |f| {
+        f.has("pa-task", TaskState::Unreachable)
+    })
+    .await;
+    let unreachable = fw.status("pa-task", TaskState::Unreachable);
+    assert_eq!(
+        unreachable.agent_id.as_ref(),
+        Some(&agent),
+        "{unreachable:?}"
+    );
+    let tasks = master_tasks(&setup.master_state().await);
+    assert_eq!(
+        tasks.get("pa-task").map(|(l, s)| (l.as_str(), s.as_str())),
+        Some(("unreachable_tasks", "TASK_UNREACHABLE")),
+        "{tasks:?}"
+    );
+
+    // The partition heals: the agent, pinged no more, re-registers with its task.
+    drop(cut);
+    within(LIMIT, "the task back with the master", async {
+        loop {
+            let tasks = master_tasks(&setup.master_state().await);
+            if tasks.get("pa-task").map(|(l, s)| (l.as_str(), s.as_str()))
+                == Some(("tasks", "TASK_RUNNING"))
+            {
+                return;
+            }
+            // Polling the master's HTTP state: there is no event to await from outside.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    let state = setup.master_state().await;
+    assert_eq!(state["activated_slaves"], 1, "{}", state["slaves"]);
+    assert!(
+        state["slaves"][0]["reregistered_time"].is_number(),
+        "{}",
+        state["slaves"]
+    );
+    fw.reconcile(vec![
+        TaskStatus::new("pa-task".into(), TaskState::Running).with_agent(agent.clone())
+    ])
+    .await;
+    fw.until("TASK_RUNNING from reconciliation", LIMIT, |f| {
+        f.states("pa-task")
+            .ends_with(&[TaskState::Unreachable, TaskState::Running])
+    })
+    .await;
+    let answer = fw.statuses["pa-task"]
+        .last()
+        .cloned()
+        .expect("checked by the wait");
+    assert_eq!(answer.reason, Some(Reason::Reconciliation), "{answer:?}");
+    assert!(
+        !dead_or_zombie(sleeper),
+        "the task process died; it must run through the partition"
+    );
+    assert_eq!(read_pid(&pid_file).await, sleeper, "the task was restarted");
     setup.shutdown().await;
 }

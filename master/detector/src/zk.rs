@@ -20,15 +20,47 @@ pub const LABEL: &str = "json.info_";
 /// Mesos's default `--zk_session_timeout`.
 pub const DEFAULT_SESSION_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Connects to `servers` with a session of `timeout`, giving up after `timeout`.
+/// The runtime ZooKeeper sessions run on: a thread of its own, so that a busy actor thread
+/// (a master rendering `/state` for 10,000 tasks, or re-admitting 1,000 agents) cannot
+/// starve a session's heartbeats until ZooKeeper expires it and the master steps down.
+/// `None` if the thread cannot be started: sessions then run on the caller's runtime.
+fn session_runtime() -> Option<&'static tokio::runtime::Runtime> {
+    static RUNTIME: std::sync::OnceLock<Option<tokio::runtime::Runtime>> =
+        std::sync::OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("zk-sessions")
+                .enable_all()
+                .build()
+                .map_err(|e| tracing::warn!(error = %e, "no ZooKeeper session thread; sessions share the caller's"))
+                .ok()
+        })
+        .as_ref()
+}
+
+/// Connects to `servers` with a session of `timeout`, giving up after `timeout`. The
+/// session's I/O and heartbeats run on [`session_runtime`]; the client works from any
+/// runtime.
 pub async fn connect(servers: &str, timeout: Duration) -> Result<zk::Client, zk::Error> {
-    let fut = zk::Client::connector()
-        .with_session_timeout(timeout)
-        .with_connection_timeout(timeout.min(Duration::from_secs(5)))
-        .connect(servers);
-    match tokio::time::timeout(timeout, fut).await {
-        Ok(r) => r,
-        Err(_) => Err(zk::Error::Timeout),
+    let servers = servers.to_string();
+    let attempt = async move {
+        let fut = zk::Client::connector()
+            .with_session_timeout(timeout)
+            .with_connection_timeout(timeout.min(Duration::from_secs(5)))
+            .connect(&servers);
+        match tokio::time::timeout(timeout, fut).await {
+            Ok(r) => r,
+            Err(_) => Err(zk::Error::Timeout),
+        }
+    };
+    match session_runtime() {
+        Some(rt) => rt
+            .spawn(attempt)
+            .await
+            .unwrap_or(Err(zk::Error::ConnectionLoss)),
+        None => attempt.await,
     }
 }
 
