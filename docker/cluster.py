@@ -452,14 +452,19 @@ class Suite:
         agent, aid, hit = self.busiest_agent(s0)
         others = {t: a for t, a in running(framework(s0)).items() if a != aid}
         self.c.docker("restart", "-t", "2", self.c.container(agent))
-        _, s1 = self.wait_steady(f"{agent} restarted and {self.n} running tasks")
+        # The restart killed every process in the container, executors and tasks too:
+        # each of its tasks must reach a terminal state and be replaced elsewhere.
+
+        def ended(_m, s):
+            self.check(s)
+            f = framework(s)
+            done = {t["id"] for t in f.get("completed_tasks", []) if t.get("state") in TERMINAL}
+            return hit <= done and steady(self.n)(_m, s)
+        _, s1 = self.c.wait(f"the {len(hit)} task(s) of restarted {agent} ended and replaced",
+                            ended)
+        self.check_framework_log()
         f1 = framework(s1)
         done = {t["id"]: t["state"] for t in f1.get("completed_tasks", [])}
-        for t in hit:
-            if t in running(f1):
-                continue  # reattached by agent recovery
-            if t not in done:
-                raise Failure(f"task {t} of the restarted agent vanished")
         for t, a in others.items():
             if running(f1).get(t) != a:
                 raise Failure(f"task {t} on another agent was disturbed")
