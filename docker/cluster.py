@@ -396,7 +396,9 @@ class Suite:
             if info and (info["RestartCount"] != restarts0
                          or info["State"]["StartedAt"] != started0
                          or not info["State"]["Running"]):
-                outcome = f"exited (code {info['State']['ExitCode']}) and restarted"
+                outcome = ("exited and was restarted by its restart policy"
+                           if info["State"]["Running"] else
+                           f"exited (code {info['State']['ExitCode']})")
             else:
                 code, _ = http_get(self.c.master_url(m0, "/master/state"), 1.0)
                 if code == 307 and "lost leadership" in self.c.logs(m0, tail=50):
