@@ -275,6 +275,11 @@ class Suite:
                 if tid in self.ignore:
                     continue
                 if tid in final and final[tid] != st:
+                    if final[tid] == "TASK_LOST" and st in TERMINAL:
+                        # The kill of a task lost with its unreachable agent, once the agent
+                        # is back: Mesos forwards it; TASK_LOST is not final for a
+                        # non-partition-aware framework. Running again would be a failure.
+                        continue
                     if st in TERMINAL:
                         raise Failure(f"framework saw {tid} {final[tid]} then {st}")
                     raise Failure(f"framework saw {tid} {final[tid]} then {st} again")
