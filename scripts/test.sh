@@ -25,3 +25,10 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --no-fail-fast "$@" -- --include-ignored
 fi
+
+echo "== docker fault suite"
+if docker info >/dev/null 2>&1; then
+  docker/fault-suite.sh
+else
+  echo "SKIPPED: the Docker fault suite (docker/fault-suite.sh): no Docker engine answered 'docker info'"
+fi

@@ -700,10 +700,24 @@ impl Master {
                     .frameworks
                     .get(&task.framework_id)
                     .is_some_and(|f| f.tasks.contains_key(&task.task_id));
-                if !known {
-                    self.ensure_framework(&task.framework_id, &msg.frameworks, &mut fx);
-                    self.adopt_task(&id, task.clone());
+                if known {
+                    continue;
                 }
+                if self.reported_lost(&task.framework_id, &task.task_id) {
+                    // Still there after we asked (a retried re-registration): ask again.
+                    fx.push(Effect::Send(
+                        from.clone(),
+                        KillTaskMessage {
+                            framework_id: task.framework_id.clone(),
+                            task_id: task.task_id.clone(),
+                            kill_policy: None,
+                        }
+                        .into(),
+                    ));
+                    continue;
+                }
+                self.ensure_framework(&task.framework_id, &msg.frameworks, &mut fx);
+                self.adopt_task(&id, task.clone());
             }
             tracing::info!(agent = %id, %from, "agent re-registered");
             fx.push(Effect::Link(from.clone()));
@@ -736,7 +750,20 @@ impl Master {
             }
         }
         let mut used: BTreeMap<FrameworkId, Resources> = BTreeMap::new();
+        let mut kills = Vec::new();
         for task in msg.tasks.iter().filter(|t| !t.state.is_terminal()) {
+            if was_unreachable && self.reported_lost(&task.framework_id, &task.task_id) {
+                // We told a non-partition-aware framework this task is TASK_LOST and it
+                // has replaced it: the task must not run again (Mesos kills it too).
+                tracing::warn!(agent = %id, task = %task.task_id, framework = %task.framework_id,
+                    "task reported TASK_LOST while its agent was unreachable; killing it");
+                kills.push(KillTaskMessage {
+                    framework_id: task.framework_id.clone(),
+                    task_id: task.task_id.clone(),
+                    kill_policy: None,
+                });
+                continue;
+            }
             self.ensure_framework(&task.framework_id, &msg.frameworks, &mut fx);
             *used.entry(task.framework_id.clone()).or_default() += &task.resources;
             self.adopt_task(&id, task.clone());
@@ -771,7 +798,24 @@ impl Master {
             }
             .into(),
         ));
+        fx.extend(
+            kills
+                .into_iter()
+                .map(|k| Effect::Send(from.clone(), k.into())),
+        );
         fx
+    }
+
+    /// Whether this master told the (non-partition-aware) framework that the task is
+    /// `TASK_LOST`.
+    fn reported_lost(&self, fid: &FrameworkId, tid: &TaskId) -> bool {
+        self.frameworks.get(fid).is_some_and(|f| {
+            !f.info.is_partition_aware()
+                && !f.tasks.contains_key(tid)
+                && f.completed_tasks
+                    .iter()
+                    .any(|t| &t.task_id == tid && t.state == TaskState::Lost)
+        })
     }
 
     /// Makes sure a framework known from an agent exists (inactive, no scheduler yet).

@@ -659,7 +659,8 @@ fn missed_pings_make_an_agent_unreachable_and_its_tasks_lost_or_unreachable() {
         )]
     );
 
-    // It re-registers with its tasks: they become known again.
+    // It re-registers with its tasks: the partition-aware one becomes known again; the
+    // one already reported TASK_LOST is killed, not resurrected.
     let mut t1 =
         proto::messages::Task::from_info(&task("t1", &a, "cpus:1;mem:128"), f.clone(), None);
     t1.state = TaskState::Running;
@@ -679,17 +680,35 @@ fn missed_pings_make_an_agent_unreachable_and_its_tasks_lost_or_unreachable() {
             version: String::new(),
         },
     );
+    let s = sends(&fx);
     assert!(
-        matches!(sends(&fx).last(), Some((_, Outbound::SlaveReregisteredMessage(r))) if r.slave_id == a)
+        matches!(s.iter().rev().nth(1), Some((_, Outbound::SlaveReregisteredMessage(r))) if r.slave_id == a)
+    );
+    assert_eq!(
+        s.last(),
+        Some(&(
+            pid(AGENT),
+            Outbound::KillTaskMessage(KillTaskMessage {
+                framework_id: f.clone(),
+                task_id: TaskId::new("t1"),
+                kill_policy: None,
+            })
+        ))
     );
     assert!(alloc_calls(&fx)
         .iter()
-        .any(|c| matches!(c, ToAllocator::AddAgent(x) if x.used.len() == 2)));
+        .any(|c| matches!(c, ToAllocator::AddAgent(x) if x.used.len() == 1)));
     assert!(m.unreachable_agents().is_empty());
-    assert_eq!(
-        m.frameworks()[&f].tasks[&TaskId::new("t1")].state,
-        TaskState::Running
-    );
+    assert!(!m.frameworks()[&f].tasks.contains_key(&TaskId::new("t1")));
+    assert_eq!(m.frameworks()[&f].completed_tasks[0].state, TaskState::Lost);
+    // A retried re-registration, still listing t1 (not killed yet), does not bring it back.
+    let mut t1 =
+        proto::messages::Task::from_info(&task("t1", &a, "cpus:1;mem:128"), f.clone(), None);
+    t1.state = TaskState::Running;
+    let fx = reregister(&mut m, AGENT, &a, vec![t1], vec![]);
+    assert!(sends(&fx).iter().any(|(p, m)| *p == pid(AGENT)
+        && matches!(m, Outbound::KillTaskMessage(k) if k.task_id == TaskId::new("t1"))));
+    assert!(!m.frameworks()[&f].tasks.contains_key(&TaskId::new("t1")));
     assert!(m.frameworks()[&pa].unreachable_tasks.is_empty());
     assert_eq!(
         m.frameworks()[&pa].tasks[&TaskId::new("p1")].state,

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The container-level fault suite: builds the images if needed, starts its own copy of
+# the compose cluster (project mesosfault on ${MESOS_NET:-172.30.51}.0/24, masters
+# published on random loopback ports so it runs beside the demo), and runs each scenario
+# against it (docker/cluster.py suite):
+#
+#   master_kill      SIGKILL the leading master's container
+#   master_pause     pause it past the ZooKeeper session timeout, then unpause it
+#   agent_restart    restart the busiest agent's container
+#   zk_restart       restart ZooKeeper
+#   agent_partition  disconnect the busiest agent from the network past the master's ping
+#                    timeout (it is marked unreachable, its tasks TASK_LOST and replaced),
+#                    then reconnect it: the lost tasks must not run again
+#
+# After each: one leader, every task running or in exactly one terminal state, no task
+# lost or restarted where it should not be, and a mesos-execute task finishes. Prints
+# PASS/FAIL per scenario, then "N passed, M failed"; exits non-zero on any failure.
+# Containers and the network are removed at the end, also on failure or ctrl-c.
+#   docker/fault-suite.sh [--only master_kill,zk_restart]
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+export MESOS_NET="${MESOS_FAULT_NET:-172.30.51}"
+export MESOS_MASTER1_PORT="" MESOS_MASTER2_PORT="" MESOS_MASTER3_PORT=""
+project=mesosfault
+compose() { docker-compose -p "$project" -f "$here/docker-compose.yml" "$@"; }
+
+start=$(date +%s)
+eval "$("$here/build-images.sh" | grep -E '^(MESOS|ZK)_IMAGE=')"
+export MESOS_IMAGE ZK_IMAGE
+echo "fault-suite: images ready after $(( $(date +%s) - start ))s"
+
+cleanup() {
+  docker rm -f "${project}_probe" >/dev/null 2>&1 || true
+  compose down -v --remove-orphans -t 1 >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+cleanup  # leftovers of an interrupted run
+compose up -d --quiet-pull 2>&1 | grep -v '^Creating' || true
+
+rc=0
+python3 "$here/cluster.py" suite --project "$project" --net "$MESOS_NET" "$@" || rc=$?
+echo "fault-suite: finished in $(( $(date +%s) - start ))s"
+exit $rc
