@@ -14,6 +14,27 @@ pub async fn within<F: Future>(limit: Duration, what: &str, fut: F) -> F::Output
     }
 }
 
+/// The next message of type `M` an [`Observer`](crate::filter::Observer) sees, decoded;
+/// messages of other types are skipped. Panics with `what` after `limit`, or if the
+/// observed body does not decode (the `FUTURE_PROTOBUF` of libprocess tests).
+pub async fn next_message<M: crate::Message>(
+    obs: &mut crate::filter::Observer,
+    limit: Duration,
+    what: &str,
+) -> M {
+    within(limit, what, async {
+        loop {
+            let o = obs.next().await.expect("the observer's filter was removed");
+            if o.name == M::NAME {
+                return o
+                    .decode::<M>()
+                    .unwrap_or_else(|e| panic!("{what}: {} does not decode: {e}", M::NAME));
+            }
+        }
+    })
+    .await
+}
+
 /// Polls `cond` (yielding between checks) until it holds, or panics after `limit`.
 pub async fn eventually(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
     within(limit, what, async {

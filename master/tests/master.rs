@@ -2,12 +2,16 @@
 //! the test drives with `node.send` and watches through filters), a fake or the real
 //! allocator, a paused clock where timers matter, and real HTTP for `/master/state`.
 
+mod common;
+
+use common::{config, FakeAgent, Mute};
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use libproc::filter::Observer;
 use libproc::testing::within;
-use libproc::{Ctx, Handlers, Match, MemNetwork, Node, NodeConfig, Pid, Process};
+use libproc::{Match, MemNetwork, Node, NodeConfig, Pid};
 use master::allocator::protocol::{Allocation, Offers};
 use master::MasterConfig;
 use proto::messages::*;
@@ -18,32 +22,6 @@ use proto::{
 
 const LIMIT: Duration = Duration::from_secs(300);
 
-/// A fake agent: answers pings with pongs, nothing else (the test watches its mail).
-struct FakeAgent;
-impl Process for FakeAgent {
-    fn install(h: &mut Handlers<Self>) {
-        h.on(
-            |_me: &mut FakeAgent, ctx: &mut Ctx<Self>, from: Pid, _p: PingSlaveMessage| {
-                ctx.send(&from, PongSlaveMessage {});
-            },
-        );
-    }
-}
-
-/// A fake scheduler or allocator: handles nothing; the test watches its mail.
-struct Mute;
-impl Process for Mute {
-    fn install(_h: &mut Handlers<Self>) {}
-}
-
-fn config() -> MasterConfig {
-    MasterConfig {
-        clock: || 1_700_000_000.0,
-        id_seed: 42,
-        ..MasterConfig::default()
-    }
-}
-
 async fn mem_node() -> Node {
     Node::bind(NodeConfig::new("10.0.0.1:5050".parse().unwrap()).transport(MemNetwork::new()))
         .await
@@ -51,14 +29,7 @@ async fn mem_node() -> Node {
 }
 
 async fn next_of<M: libproc::Message>(obs: &mut Observer, what: &str) -> M {
-    loop {
-        let o = within(LIMIT, what, obs.next())
-            .await
-            .expect("observer closed");
-        if o.name == M::NAME {
-            return o.decode::<M>().expect("decodes");
-        }
-    }
+    libproc::testing::next_message(obs, LIMIT, what).await
 }
 
 fn task(id: &str, agent: &AgentId, resources: &str) -> TaskInfo {

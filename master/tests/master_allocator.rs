@@ -2,11 +2,15 @@
 //! real DRF allocator process on one in-memory node, fake agents and schedulers the test
 //! drives, libproc filters to watch the mail, and a paused clock for filters and timeouts.
 
+mod common;
+
+use common::{config, FakeAgent, Mute};
+
 use std::time::Duration;
 
 use libproc::filter::Observer;
 use libproc::testing::within;
-use libproc::{Ctx, Handlers, Match, MemNetwork, Node, NodeConfig, Pid, Process};
+use libproc::{Match, MemNetwork, Node, NodeConfig, Pid};
 use master::MasterConfig;
 use proto::messages::*;
 use proto::{
@@ -16,45 +20,12 @@ use proto::{
 
 const LIMIT: Duration = Duration::from_secs(300);
 
-/// A fake agent: answers pings with pongs (the test watches its mail).
-struct FakeAgent;
-impl Process for FakeAgent {
-    fn install(h: &mut Handlers<Self>) {
-        h.on(
-            |_me: &mut FakeAgent, ctx: &mut Ctx<Self>, from: Pid, _p: PingSlaveMessage| {
-                ctx.send(&from, PongSlaveMessage {});
-            },
-        );
-    }
-}
-
-/// A fake scheduler: handles nothing; the test watches its mail.
-struct Mute;
-impl Process for Mute {
-    fn install(_h: &mut Handlers<Self>) {}
-}
-
-fn config() -> MasterConfig {
-    MasterConfig {
-        clock: || 1_700_000_000.0,
-        id_seed: 42,
-        ..MasterConfig::default()
-    }
-}
-
 fn res(s: &str) -> Resources {
     s.parse().expect("resources")
 }
 
 async fn next_of<M: libproc::Message>(obs: &mut Observer, what: &str) -> M {
-    loop {
-        let o = within(LIMIT, what, obs.next())
-            .await
-            .expect("observer closed");
-        if o.name == M::NAME {
-            return o.decode::<M>().expect("decodes");
-        }
-    }
+    libproc::testing::next_message(obs, LIMIT, what).await
 }
 
 async fn offers(obs: &mut Observer) -> Vec<Offer> {

@@ -2,43 +2,24 @@
 //! `/quota`, `/reserve`, `/unreserve`, `/roles` (as `/master/<name>` and top-level), each
 //! with its bad-request case, and the allocator's metrics in `/metrics/snapshot`.
 
+mod common;
+
+use common::{FakeAgent, Mute};
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use libproc::filter::Observer;
 use libproc::testing::within;
-use libproc::{Ctx, Handlers, Match, Node, NodeConfig, Pid, Process};
+use libproc::{Match, Node, NodeConfig, Pid};
 use master::MasterConfig;
 use proto::messages::*;
 use proto::{AgentId, AgentInfo, FrameworkInfo, Resources};
 
 const LIMIT: Duration = Duration::from_secs(30);
 
-struct FakeAgent;
-impl Process for FakeAgent {
-    fn install(h: &mut Handlers<Self>) {
-        h.on(
-            |_me: &mut FakeAgent, ctx: &mut Ctx<Self>, from: Pid, _p: PingSlaveMessage| {
-                ctx.send(&from, PongSlaveMessage {});
-            },
-        );
-    }
-}
-
-struct Mute;
-impl Process for Mute {
-    fn install(_h: &mut Handlers<Self>) {}
-}
-
 async fn next_of<M: libproc::Message>(obs: &mut Observer, what: &str) -> M {
-    loop {
-        let o = within(LIMIT, what, obs.next())
-            .await
-            .expect("observer closed");
-        if o.name == M::NAME {
-            return o.decode::<M>().expect("decodes");
-        }
-    }
+    libproc::testing::next_message(obs, LIMIT, what).await
 }
 
 async fn call(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, String) {
