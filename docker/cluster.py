@@ -31,6 +31,9 @@ TERMINAL = {
 # Bounds of the waits (generous for a loaded 2-core machine; a healthy run is far below).
 LIMIT = float(os.environ.get("MESOS_DOCKER_WAIT", "60"))
 POLL = 0.2
+# How long a cluster must stay steady before a scenario starts: past the masters'
+# --zk_session_timeout (5 s), so a lease that is about to run out has run out.
+STABLE = float(os.environ.get("MESOS_DOCKER_STABLE", "7"))
 
 
 class Failure(Exception):
@@ -286,11 +289,32 @@ class Suite:
                 if st in TERMINAL:
                     final[tid] = st
 
-    def wait_steady(self, what, limit=LIMIT, on_poll=None):
+    def wait_steady(self, what, limit=LIMIT, on_poll=None, hold=0.0):
+        """Waits until one leader shows every agent and the framework with its n tasks.
+        With `hold`, that must then stay so, under the same leader, for `hold` seconds:
+        a fault can leave churn behind (a master whose lease runs out a few seconds after
+        a ZooKeeper restart exits and a new leader waits for the agents to re-register),
+        and the next fault must not land in the middle of it."""
         def pred(m, s):
             self.check(s)
             return steady(self.n)(m, s)
-        m, s = self.c.wait(what, pred, limit, on_poll)
+        deadline = time.monotonic() + limit
+        while True:
+            m, s = self.c.wait(what, pred, max(deadline - time.monotonic(), POLL), on_poll)
+            since = time.monotonic()
+            while time.monotonic() - since < hold:
+                ls = self.c.leaders()
+                if on_poll:
+                    on_poll(ls)
+                if len(ls) != 1 or ls[0][0] != m or not pred(*ls[0]):
+                    break
+                s = ls[0][1]
+                time.sleep(POLL)  # watching that nothing changes: no event to wait for
+            else:
+                break
+            if time.monotonic() > deadline:
+                raise Failure(f"timed out after {limit:.0f}s waiting for {what} to hold "
+                              f"for {hold:.0f}s")
         self.check_framework_log()
         return m, s
 
@@ -347,7 +371,7 @@ class Suite:
 
     # -- scenarios ----------------------------------------------------------------------
     def master_kill(self):
-        m0, s0 = self.wait_steady("a steady cluster")
+        m0, s0 = self.wait_steady("a steady cluster", hold=STABLE)
         before = running(framework(s0))
         fid = framework(s0)["id"]
         self.c.docker("kill", self.c.container(m0))
@@ -371,7 +395,7 @@ class Suite:
         return f"{m0} killed, {m1} leads, {len(after)} tasks kept their ids and agents"
 
     def master_pause(self):
-        m0, s0 = self.wait_steady("a steady cluster")
+        m0, s0 = self.wait_steady("a steady cluster", hold=STABLE)
         before = running(framework(s0))
         info0 = self.c.inspect(m0)
         restarts0, started0 = info0["RestartCount"], info0["State"]["StartedAt"]
@@ -421,7 +445,7 @@ class Suite:
         return f"{m0} paused past its session, {m1} leads, {m0} {outcome}; tasks kept"
 
     def agent_partition(self):
-        _, s0 = self.wait_steady("a steady cluster")
+        _, s0 = self.wait_steady("a steady cluster", hold=STABLE)
         agent, aid, cut = self.busiest_agent(s0)
         others = {t: a for t, a in running(framework(s0)).items() if a != aid}
         self.c.docker("network", "disconnect", "-f", self.c.network, self.c.container(agent))
@@ -455,7 +479,7 @@ class Suite:
                 f"{sorted(set(states[t] for t in cut))}, replaced; it rejoined")
 
     def agent_restart(self):
-        _, s0 = self.wait_steady("a steady cluster")
+        _, s0 = self.wait_steady("a steady cluster", hold=STABLE)
         agent, aid, hit = self.busiest_agent(s0)
         others = {t: a for t, a in running(framework(s0)).items() if a != aid}
         self.c.docker("restart", "-t", "2", self.c.container(agent))
@@ -482,7 +506,7 @@ class Suite:
         return f"{agent} restarted (same agent id); its {len(hit)} task(s) ended {ended}, replaced"
 
     def zk_restart(self):
-        m0, s0 = self.wait_steady("a steady cluster")
+        m0, s0 = self.wait_steady("a steady cluster", hold=STABLE)
         before = running(framework(s0))
         self.c.docker("restart", "-t", "2", self.c.container("zk"))
         guard = self.single_leader_guard("after the ZooKeeper restart")
