@@ -2,70 +2,20 @@
 //! test node: a failing command reports its exit status and stderr, a killed command is
 //! TASK_KILLED and leaves no process of its group behind (not even a double-forked one).
 
+mod common;
+
+use common::{AgentEvent as A, FakeAgent};
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use libproc::testing::{eventually, within};
-use libproc::{Ctx, Handlers, Node, NodeConfig, Pid, Process, ProcessRef};
+use libproc::{Node, NodeConfig, Pid, ProcessRef};
 use proto::messages::*;
-use proto::{
-    AgentInfo, CommandInfo, ExecutorInfo, FrameworkCapability, FrameworkInfo, TaskInfo, TaskState,
-    TaskStatus,
-};
+use proto::{CommandInfo, FrameworkCapability, FrameworkInfo, TaskInfo, TaskState, TaskStatus};
 use tokio::sync::mpsc;
-
-#[derive(Debug)]
-enum A {
-    Registered(Pid),
-    Update(TaskStatus),
-}
-
-/// Registers the executor, acknowledges every update, reports both.
-struct FakeAgent {
-    out: mpsc::UnboundedSender<A>,
-    framework: FrameworkInfo,
-}
-
-impl Process for FakeAgent {
-    fn install(h: &mut Handlers<Self>) {
-        h.on(
-            |me: &mut FakeAgent, ctx: &mut Ctx<Self>, from: Pid, m: RegisterExecutorMessage| {
-                ctx.send(
-                    &from,
-                    ExecutorRegisteredMessage {
-                        executor_info: ExecutorInfo::new(
-                            m.executor_id,
-                            CommandInfo::shell("mesos-executor"),
-                        ),
-                        framework_id: m.framework_id,
-                        framework_info: me.framework.clone(),
-                        slave_id: "S1".into(),
-                        slave_info: AgentInfo::new("localhost", "cpus:1;mem:64".parse().unwrap()),
-                    },
-                );
-                let _ = me.out.send(A::Registered(from));
-            },
-        );
-        h.on(
-            |me: &mut FakeAgent, ctx: &mut Ctx<Self>, from: Pid, m: StatusUpdateMessage| {
-                if let Some(uuid) = m.update.status.uuid {
-                    ctx.send(
-                        &from,
-                        StatusUpdateAcknowledgementMessage {
-                            agent_id: "S1".into(),
-                            framework_id: m.update.framework_id.clone(),
-                            task_id: m.update.status.task_id.clone(),
-                            uuid,
-                        },
-                    );
-                }
-                let _ = me.out.send(A::Update(m.update.status));
-            },
-        );
-    }
-}
 
 struct Exec {
     child: Child,
@@ -106,7 +56,14 @@ async fn start(
     let mut framework = FrameworkInfo::new("fw", "u");
     framework.capabilities = capabilities;
     let agent = node
-        .spawn("slave(1)", FakeAgent { out: tx, framework })
+        .spawn(
+            "slave(1)",
+            FakeAgent {
+                out: tx,
+                framework,
+                executor_command: "mesos-executor",
+            },
+        )
         .unwrap();
     let dir = sandbox();
     let child = Command::new(env!("CARGO_BIN_EXE_mesos-executor"))

@@ -5,17 +5,20 @@
 //! task with a message. The image is built locally from busybox with no registry
 //! (`scripts/docker-test-image.sh`). Where no engine answers, each test says so and returns.
 
+mod common;
+
+use common::{AgentEvent as Ev, FakeAgent as Agent};
+
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use libproc::testing::within;
-use libproc::{Ctx, Handlers, Node, NodeConfig, Pid, Process, ProcessRef};
+use libproc::{Node, NodeConfig, Pid, ProcessRef};
 use proto::messages::*;
 use proto::{
-    AgentInfo, CommandInfo, ContainerInfo, ExecutorInfo, FrameworkInfo, KillPolicy, Reason,
-    TaskInfo, TaskState, TaskStatus,
+    CommandInfo, ContainerInfo, FrameworkInfo, KillPolicy, Reason, TaskInfo, TaskState, TaskStatus,
 };
 use tokio::sync::mpsc;
 
@@ -62,56 +65,6 @@ fn container_status(name: &str) -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
-#[derive(Debug)]
-enum Ev {
-    Registered(Pid),
-    Update(TaskStatus),
-}
-
-/// Registers the executor and acknowledges and reports every update.
-struct Agent {
-    out: mpsc::UnboundedSender<Ev>,
-}
-
-impl Process for Agent {
-    fn install(h: &mut Handlers<Self>) {
-        h.on(
-            |me: &mut Agent, ctx: &mut Ctx<Self>, from: Pid, m: RegisterExecutorMessage| {
-                ctx.send(
-                    &from,
-                    ExecutorRegisteredMessage {
-                        executor_info: ExecutorInfo::new(
-                            m.executor_id,
-                            CommandInfo::shell("mesos-docker-executor"),
-                        ),
-                        framework_id: m.framework_id,
-                        framework_info: FrameworkInfo::new("fw", "u"),
-                        slave_id: "S1".into(),
-                        slave_info: AgentInfo::new("localhost", "cpus:1;mem:64".parse().unwrap()),
-                    },
-                );
-                let _ = me.out.send(Ev::Registered(from));
-            },
-        );
-        h.on(
-            |me: &mut Agent, ctx: &mut Ctx<Self>, from: Pid, m: StatusUpdateMessage| {
-                if let Some(uuid) = m.update.status.uuid {
-                    ctx.send(
-                        &from,
-                        StatusUpdateAcknowledgementMessage {
-                            agent_id: "S1".into(),
-                            framework_id: m.update.framework_id.clone(),
-                            task_id: m.update.status.task_id.clone(),
-                            uuid,
-                        },
-                    );
-                }
-                let _ = me.out.send(Ev::Update(m.update.status));
-            },
-        );
-    }
-}
-
 struct Harness {
     node: Node,
     agent: ProcessRef<Agent>,
@@ -147,7 +100,9 @@ impl Harness {
         std::fs::create_dir_all(&sandbox).unwrap();
         let node = Node::bind(NodeConfig::local()).await.unwrap();
         let (tx, mut events) = mpsc::unbounded_channel();
-        let agent = node.spawn("slave(1)", Agent { out: tx }).unwrap();
+        let agent = node
+            .spawn("slave(1)", Agent::new(tx, "mesos-docker-executor"))
+            .unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_mesos-docker-executor"))
             .arg("--docker_pull_policy=never")
             .arg(format!("--agent_work_dir={}", sandbox.display()))
