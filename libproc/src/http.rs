@@ -12,6 +12,7 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
@@ -221,9 +222,17 @@ async fn convert(
     req: hyper::Request<Incoming>,
     peer: SocketAddr,
     limit: usize,
+    timeout: Duration,
 ) -> Result<HttpRequest, HttpResponse> {
     let (parts, body) = req.into_parts();
-    let body = match Limited::new(body, limit).collect().await {
+    let collected = tokio::time::timeout(timeout, Limited::new(body, limit).collect()).await;
+    let Ok(collected) = collected else {
+        return Err(HttpResponse::text(
+            408,
+            format!("request body not received within {timeout:?}\n"),
+        ));
+    };
+    let body = match collected {
         Ok(b) => b.to_bytes(),
         Err(e) => {
             return Err(
@@ -257,13 +266,16 @@ async fn convert(
     })
 }
 
-/// Serves HTTP/1.1 on one connection until the client closes it.
+/// Serves HTTP/1.1 on one connection until the client closes it. Request headers (and
+/// the idle time before the next request on a kept-alive connection) and each request body
+/// must arrive within the node's `inbound_timeout`.
 pub(crate) async fn serve(node: Arc<NodeInner>, stream: Rewind, peer: SocketAddr) {
     let limit = node.max_http_body();
+    let timeout = node.inbound_timeout();
     let svc = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
         let node = node.clone();
         async move {
-            let resp = match convert(req, peer, limit).await {
+            let resp = match convert(req, peer, limit, timeout).await {
                 Ok(req) => node.route_http(req).await,
                 Err(resp) => resp,
             };
@@ -273,6 +285,8 @@ pub(crate) async fn serve(node: Arc<NodeInner>, stream: Rewind, peer: SocketAddr
     let io = hyper_util::rt::TokioIo::new(stream);
     if let Err(e) = hyper::server::conn::http1::Builder::new()
         .keep_alive(true)
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(timeout)
         .serve_connection(io, svc)
         .await
     {

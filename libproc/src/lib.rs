@@ -5,6 +5,7 @@ pub mod filter;
 pub mod flags;
 mod fxhash;
 pub mod http;
+mod limits;
 pub mod logging;
 pub mod message;
 pub mod metrics;

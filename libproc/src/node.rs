@@ -7,7 +7,9 @@ use std::collections::{HashMap, HashSet};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use dashmap::DashMap;
@@ -17,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::filter::{Filters, Verdict};
 use crate::http::{self, HttpRequest, HttpResponse};
+use crate::limits::{Backoff, ByteBudget, Charge, LogLimiter};
 use crate::message::{Envelope, Message, MessageName, Payload};
 use crate::pid::{IdGenerator, Pid};
 use crate::process::{HttpCall, Mailbox, Process, ProcessActor, ProcessRef};
@@ -39,6 +42,47 @@ pub struct NodeConfig {
     pub max_frame_bytes: usize,
     /// Largest HTTP request body accepted.
     pub max_http_body_bytes: usize,
+    /// How long opening a connection to a peer may take; then the peer counts as
+    /// unreachable (queued messages dropped, linkers get `exited`).
+    pub connect_timeout: Duration,
+    /// How long one write to a peer may stall (a peer that stopped reading, a dead host);
+    /// then the connection is broken and linkers get `exited`.
+    pub write_timeout: Duration,
+    /// Bytes that may wait in one peer's outbound queue. A send that would exceed it
+    /// breaks that connection: the message and everything queued are dropped (counted) and
+    /// linkers get `exited`; the next send reconnects.
+    pub max_outbound_queue_bytes: usize,
+    /// Inbound connections (actor protocol and HTTP) open at once; more are closed as
+    /// soon as they are accepted (counted as `connections_refused`).
+    pub max_inbound_connections: usize,
+    /// How long an inbound connection may take to finish what it started: the 4-byte
+    /// protocol sniff and the handshake, a frame once its first byte arrived, HTTP request
+    /// headers (also the idle time between HTTP requests) and an HTTP request body.
+    pub inbound_timeout: Duration,
+    /// Bytes all inbound connections together may hold in partial frames. A connection
+    /// whose partial frame does not fit is closed (counted as `connections_over_budget`).
+    pub max_inbound_buffered_bytes: usize,
+}
+
+/// Defaults of the transport's limits (see `RUNTIME.md`).
+pub mod defaults {
+    use std::time::Duration;
+    /// [`NodeConfig::connect_timeout`](super::NodeConfig::connect_timeout).
+    pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+    /// [`NodeConfig::write_timeout`](super::NodeConfig::write_timeout).
+    pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+    /// [`NodeConfig::max_outbound_queue_bytes`](super::NodeConfig::max_outbound_queue_bytes).
+    pub const MAX_OUTBOUND_QUEUE_BYTES: usize = 64 * 1024 * 1024;
+    /// [`NodeConfig::max_inbound_connections`](super::NodeConfig::max_inbound_connections).
+    pub const MAX_INBOUND_CONNECTIONS: usize = 8192;
+    /// [`NodeConfig::inbound_timeout`](super::NodeConfig::inbound_timeout).
+    pub const INBOUND_TIMEOUT: Duration = Duration::from_secs(30);
+    /// [`NodeConfig::max_inbound_buffered_bytes`](super::NodeConfig::max_inbound_buffered_bytes).
+    pub const MAX_INBOUND_BUFFERED_BYTES: usize = 64 * 1024 * 1024;
+    /// First pause of the accept loop after an accept error (doubling up to the max).
+    pub const ACCEPT_BACKOFF_FIRST: Duration = Duration::from_millis(10);
+    /// Longest pause of the accept loop after accept errors.
+    pub const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 }
 
 impl NodeConfig {
@@ -47,10 +91,16 @@ impl NodeConfig {
         NodeConfig {
             bind,
             advertise: None,
-            transport: Arc::new(TcpTransport),
+            transport: Arc::new(TcpTransport::default()),
             filters: Filters::new(),
             max_frame_bytes: wire::DEFAULT_MAX_FRAME,
             max_http_body_bytes: wire::DEFAULT_MAX_FRAME,
+            connect_timeout: defaults::CONNECT_TIMEOUT,
+            write_timeout: defaults::WRITE_TIMEOUT,
+            max_outbound_queue_bytes: defaults::MAX_OUTBOUND_QUEUE_BYTES,
+            max_inbound_connections: defaults::MAX_INBOUND_CONNECTIONS,
+            inbound_timeout: defaults::INBOUND_TIMEOUT,
+            max_inbound_buffered_bytes: defaults::MAX_INBOUND_BUFFERED_BYTES,
         }
     }
 
@@ -74,6 +124,42 @@ impl NodeConfig {
     /// Sets the frame size limit.
     pub fn max_frame_bytes(mut self, n: usize) -> NodeConfig {
         self.max_frame_bytes = n;
+        self
+    }
+
+    /// Sets [`connect_timeout`](Self::connect_timeout).
+    pub fn connect_timeout(mut self, d: Duration) -> NodeConfig {
+        self.connect_timeout = d;
+        self
+    }
+
+    /// Sets [`write_timeout`](Self::write_timeout).
+    pub fn write_timeout(mut self, d: Duration) -> NodeConfig {
+        self.write_timeout = d;
+        self
+    }
+
+    /// Sets [`max_outbound_queue_bytes`](Self::max_outbound_queue_bytes).
+    pub fn max_outbound_queue_bytes(mut self, n: usize) -> NodeConfig {
+        self.max_outbound_queue_bytes = n;
+        self
+    }
+
+    /// Sets [`max_inbound_connections`](Self::max_inbound_connections).
+    pub fn max_inbound_connections(mut self, n: usize) -> NodeConfig {
+        self.max_inbound_connections = n;
+        self
+    }
+
+    /// Sets [`inbound_timeout`](Self::inbound_timeout).
+    pub fn inbound_timeout(mut self, d: Duration) -> NodeConfig {
+        self.inbound_timeout = d;
+        self
+    }
+
+    /// Sets [`max_inbound_buffered_bytes`](Self::max_inbound_buffered_bytes).
+    pub fn max_inbound_buffered_bytes(mut self, n: usize) -> NodeConfig {
+        self.max_inbound_buffered_bytes = n;
         self
     }
 }
@@ -169,6 +255,27 @@ pub struct NodeStats {
     pub connections_malformed: u64,
     /// HTTP requests served.
     pub http_requests: u64,
+    /// Messages dropped because their peer's outbound queue was full.
+    pub dropped_queue_full: u64,
+    /// Outbound connections broken because their queue overflowed.
+    pub outbound_overflows: u64,
+    /// Outbound connections that timed out connecting or writing.
+    pub outbound_timeouts: u64,
+    /// Bytes waiting in outbound queues now (all peers).
+    pub outbound_queued_bytes: u64,
+    /// Failed `accept` calls (e.g. out of file descriptors).
+    pub accept_errors: u64,
+    /// Inbound connections closed at once because `max_inbound_connections` were open.
+    pub connections_refused: u64,
+    /// Inbound connections closed for not finishing a sniff, handshake, frame or HTTP
+    /// request within `inbound_timeout`.
+    pub connections_timed_out: u64,
+    /// Inbound connections closed because their partial frame did not fit the budget.
+    pub connections_over_budget: u64,
+    /// Inbound connections open now (actor protocol, HTTP, not yet sniffed).
+    pub inbound_connections: u64,
+    /// Bytes of partial frames held by inbound connections now.
+    pub inbound_buffered_bytes: u64,
 }
 
 #[derive(Default)]
@@ -188,6 +295,13 @@ struct Counters {
     conns_closed: AtomicU64,
     malformed: AtomicU64,
     http: AtomicU64,
+    queue_full: AtomicU64,
+    overflows: AtomicU64,
+    out_timeouts: AtomicU64,
+    accept_errors: AtomicU64,
+    refused: AtomicU64,
+    in_timeouts: AtomicU64,
+    over_budget: AtomicU64,
 }
 
 fn inc(c: &AtomicU64) {
@@ -197,6 +311,8 @@ fn inc(c: &AtomicU64) {
 struct Peer {
     generation: u64,
     tx: mpsc::UnboundedSender<Vec<u8>>,
+    /// Bytes in `tx`'s queue, not yet taken by the writer.
+    queued: Arc<AtomicUsize>,
     cancel: CancellationToken,
 }
 
@@ -219,8 +335,21 @@ pub struct NodeInner {
     links: Mutex<Links>,
     delegate: Mutex<Option<String>>,
     counters: Counters,
+    /// Partial inbound frames of every connection together.
+    inbound_budget: ByteBudget,
+    /// Inbound connections open (any protocol).
+    inbound_open: AtomicUsize,
     runtime: tokio::runtime::Handle,
     shutdown: CancellationToken,
+}
+
+/// An accepted connection's place under `max_inbound_connections`; freed when dropped.
+struct InboundSlot(Arc<NodeInner>);
+
+impl Drop for InboundSlot {
+    fn drop(&mut self) {
+        self.0.inbound_open.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// A node: the handle every API call goes through. Clone freely.
@@ -250,6 +379,7 @@ impl Node {
                 bound
             }
         });
+        let budget = config.max_inbound_buffered_bytes;
         let inner = Arc::new(NodeInner {
             addr,
             anonymous: Pid::new("anonymous", addr),
@@ -262,6 +392,8 @@ impl Node {
             links: Mutex::new(Links::default()),
             delegate: Mutex::new(None),
             counters: Counters::default(),
+            inbound_budget: ByteBudget::new(budget),
+            inbound_open: AtomicUsize::new(0),
             runtime: tokio::runtime::Handle::current(),
             shutdown: CancellationToken::new(),
         });
@@ -269,6 +401,13 @@ impl Node {
         let weak = Arc::downgrade(&inner);
         let stop = inner.shutdown.clone();
         inner.runtime.spawn(async move {
+            // An accept error (EMFILE, ENFILE, ENOBUFS...) leaves the pending connection
+            // in the backlog, so retrying at once would spin: back off, and log rarely.
+            let mut backoff = Backoff::new(
+                defaults::ACCEPT_BACKOFF_FIRST,
+                defaults::ACCEPT_BACKOFF_MAX,
+            );
+            let mut log = LogLimiter::new(Duration::from_secs(5));
             loop {
                 let accepted = tokio::select! {
                     _ = stop.cancelled() => break,
@@ -277,13 +416,28 @@ impl Node {
                 let Some(node) = weak.upgrade() else { break };
                 match accepted {
                     Ok((stream, peer)) => {
+                        backoff.succeeded();
+                        let Some(slot) = node.admit() else {
+                            inc(&node.counters.refused);
+                            tracing::debug!(%peer, "too many inbound connections; closing");
+                            drop(stream);
+                            continue;
+                        };
                         let n = node.clone();
                         node.runtime
-                            .spawn(async move { n.sniff(stream, peer).await });
+                            .spawn(async move { n.sniff(stream, peer, slot).await });
                     }
                     Err(e) => {
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::task::yield_now().await;
+                        inc(&node.counters.accept_errors);
+                        let pause = backoff.failed();
+                        if let Some(suppressed) = log.allow(tokio::time::Instant::now()) {
+                            tracing::warn!(error = %e, ?pause, suppressed, "accept failed; backing off");
+                        }
+                        drop(node);
+                        tokio::select! {
+                            _ = stop.cancelled() => break,
+                            _ = tokio::time::sleep(pause) => {}
+                        }
                     }
                 }
             }
@@ -509,6 +663,10 @@ impl NodeInner {
         self.config.max_http_body_bytes
     }
 
+    pub(crate) fn inbound_timeout(&self) -> Duration {
+        self.config.inbound_timeout
+    }
+
     pub(crate) fn count_undecodable(&self) {
         inc(&self.counters.undecodable);
     }
@@ -543,37 +701,58 @@ impl NodeInner {
         // Usually the connection exists: send under the map's read guard (no sender clone).
         let frame = match self.peers.get(&addr) {
             Some(p) => {
-                if p.tx.send(frame).is_err() {
-                    inc(&self.counters.unreachable);
-                }
+                self.queue_frame(addr, &p, frame);
                 return;
             }
             None => frame,
         };
-        let tx = self.peer(addr, false);
-        if let Err(e) = tx.send(frame) {
-            drop(e);
+        self.peer(addr, false);
+        match self.peers.get(&addr) {
+            Some(p) => self.queue_frame(addr, &p, frame),
+            None => inc(&self.counters.unreachable),
+        }
+    }
+
+    /// Queues a frame on a peer's connection, within `max_outbound_queue_bytes`: a frame
+    /// that does not fit breaks the connection (see `RUNTIME.md`).
+    fn queue_frame(&self, addr: SocketAddr, p: &Peer, frame: Vec<u8>) {
+        let len = frame.len();
+        let before = p.queued.fetch_add(len, Ordering::AcqRel);
+        // One frame always fits an empty queue (frames are bounded by the frame limit).
+        if before > 0 && before.saturating_add(len) > self.config.max_outbound_queue_bytes {
+            p.queued.fetch_sub(len, Ordering::AcqRel);
+            inc(&self.counters.queue_full);
+            if !p.cancel.is_cancelled() {
+                inc(&self.counters.overflows);
+                tracing::warn!(peer = %addr, queued = before, max = self.config.max_outbound_queue_bytes,
+                    "outbound queue full; breaking the connection");
+                p.cancel.cancel();
+            }
+            return;
+        }
+        if p.tx.send(frame).is_err() {
+            p.queued.fetch_sub(len, Ordering::AcqRel);
             inc(&self.counters.unreachable);
         }
     }
 
-    /// The sender to the outbound connection for `addr`, opening one if needed (or a
+    /// Makes sure an outbound connection to `addr` exists, opening one if needed (or a
     /// fresh one replacing the current if `fresh`).
-    fn peer(self: &Arc<Self>, addr: SocketAddr, fresh: bool) -> mpsc::UnboundedSender<Vec<u8>> {
-        if !fresh {
-            if let Some(p) = self.peers.get(&addr) {
-                return p.tx.clone();
-            }
+    fn peer(self: &Arc<Self>, addr: SocketAddr, fresh: bool) {
+        if !fresh && self.peers.contains_key(&addr) {
+            return;
         }
         match self.peers.entry(addr) {
-            dashmap::Entry::Occupied(o) if !fresh => o.get().tx.clone(),
+            dashmap::Entry::Occupied(_) if !fresh => {}
             e => {
                 let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
                 let (tx, rx) = mpsc::unbounded_channel();
                 let cancel = self.shutdown.child_token();
+                let queued = Arc::new(AtomicUsize::new(0));
                 let peer = Peer {
                     generation,
-                    tx: tx.clone(),
+                    tx,
+                    queued: queued.clone(),
                     cancel: cancel.clone(),
                 };
                 match e {
@@ -586,9 +765,28 @@ impl NodeInner {
                     }
                 }
                 let node = self.clone();
-                self.runtime
-                    .spawn(async move { node.run_outbound(addr, generation, rx, cancel).await });
-                tx
+                self.runtime.spawn(async move {
+                    node.run_outbound(addr, generation, rx, queued, cancel)
+                        .await
+                });
+            }
+        }
+    }
+
+    /// Writes `bytes` within the write timeout (a stalled write breaks the connection).
+    async fn write_bounded<W: tokio::io::AsyncWrite + Unpin>(
+        &self,
+        wr: &mut W,
+        bytes: &[u8],
+    ) -> io::Result<()> {
+        match tokio::time::timeout(self.config.write_timeout, wr.write_all(bytes)).await {
+            Ok(r) => r,
+            Err(_) => {
+                inc(&self.counters.out_timeouts);
+                Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("write stalled for {:?}", self.config.write_timeout),
+                ))
             }
         }
     }
@@ -598,16 +796,26 @@ impl NodeInner {
         addr: SocketAddr,
         generation: u64,
         mut rx: mpsc::UnboundedReceiver<Vec<u8>>,
+        queued: Arc<AtomicUsize>,
         cancel: CancellationToken,
     ) {
         let result: io::Result<()> = async {
             let stream = tokio::select! {
                 _ = cancel.cancelled() => return Ok(()),
-                s = self.config.transport.connect(addr) => s?,
+                s = tokio::time::timeout(self.config.connect_timeout, self.config.transport.connect(addr)) => match s {
+                    Ok(s) => s?,
+                    Err(_) => {
+                        inc(&self.counters.out_timeouts);
+                        return Err(io::Error::new(io::ErrorKind::TimedOut, format!("connect took over {:?}", self.config.connect_timeout)));
+                    }
+                },
             };
             let (mut rd, mut wr) = tokio::io::split(stream);
             let hello = wire::handshake(self.addr);
-            wr.write_all(&hello).await?;
+            tokio::select! {
+                _ = cancel.cancelled() => return Ok(()),
+                r = self.write_bounded(&mut wr, &hello) => r?,
+            }
             inc(&self.counters.conns_opened);
             self.counters
                 .bytes_out
@@ -634,7 +842,11 @@ impl NodeInner {
                                 Err(_) => break,
                             }
                         }
-                        wr.write_all(&batch).await?;
+                        queued.fetch_sub(batch.len(), Ordering::AcqRel);
+                        tokio::select! {
+                            _ = cancel.cancelled() => return Ok(()),
+                            r = self.write_bounded(&mut wr, &batch) => r?,
+                        }
                         self.counters.frames_out.fetch_add(frames, Ordering::Relaxed);
                         self.counters.bytes_out.fetch_add(batch.len() as u64, Ordering::Relaxed);
                     }
@@ -647,7 +859,8 @@ impl NodeInner {
         }
         rx.close();
         let mut lost = 0;
-        while rx.try_recv().is_ok() {
+        while let Ok(f) = rx.try_recv() {
+            queued.fetch_sub(f.len(), Ordering::AcqRel);
             lost += 1;
         }
         self.counters.unreachable.fetch_add(lost, Ordering::Relaxed);
@@ -794,52 +1007,71 @@ impl NodeInner {
         Some(e)
     }
 
+    /// A place for one more inbound connection, if fewer than the cap are open.
+    fn admit(self: &Arc<Self>) -> Option<InboundSlot> {
+        let max = self.config.max_inbound_connections;
+        self.inbound_open
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1))
+            .ok()
+            .map(|_| InboundSlot(self.clone()))
+    }
+
     /// Reads the first bytes of an inbound connection and hands it to the actor protocol
-    /// or to HTTP.
-    async fn sniff(self: Arc<Self>, mut stream: BoxStream, peer: SocketAddr) {
+    /// or to HTTP. The sniff and the handshake must finish within `inbound_timeout`.
+    async fn sniff(self: Arc<Self>, mut stream: BoxStream, peer: SocketAddr, _slot: InboundSlot) {
         let mut head = [0u8; 4];
-        let mut got = 0;
-        while got < 4 {
-            let n = tokio::select! {
-                _ = self.shutdown.cancelled() => return,
-                n = stream.read(&mut head[got..]) => n,
-            };
-            match n {
-                Ok(0) | Err(_) => {
-                    if got == 0 {
-                        return;
-                    }
-                    break;
+        let sniffed = async {
+            let mut got = 0;
+            while got < 4 {
+                match stream.read(&mut head[got..]).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => got += n,
                 }
-                Ok(n) => got += n,
             }
+            got
+        };
+        let got = tokio::select! {
+            _ = self.shutdown.cancelled() => return,
+            r = tokio::time::timeout(self.config.inbound_timeout, sniffed) => match r {
+                Ok(got) => got,
+                Err(_) => {
+                    inc(&self.counters.in_timeouts);
+                    tracing::debug!(%peer, "no protocol sniff within the inbound timeout; closing");
+                    return;
+                }
+            },
+        };
+        if got == 0 {
+            return;
         }
         if got == 4 && &head == wire::MAGIC {
-            self.run_inbound(stream, peer).await;
+            let hello = tokio::select! {
+                _ = self.shutdown.cancelled() => return,
+                r = tokio::time::timeout(self.config.inbound_timeout, read_handshake(&mut stream)) => r,
+            };
+            match hello {
+                Ok(Some(peer_node)) => self.run_inbound(stream, peer, peer_node).await,
+                Ok(None) => {
+                    inc(&self.counters.malformed);
+                    tracing::debug!(%peer, "bad handshake; closing");
+                }
+                Err(_) => {
+                    inc(&self.counters.in_timeouts);
+                    tracing::debug!(%peer, "no handshake within the inbound timeout; closing");
+                }
+            }
         } else {
             let stream = http::Rewind::new(Bytes::copy_from_slice(&head[..got]), stream);
             http::serve(self, stream, peer).await;
         }
     }
 
-    async fn run_inbound(self: Arc<Self>, mut stream: BoxStream, socket_peer: SocketAddr) {
-        // Version byte and the peer node's address.
-        let mut hdr = [0u8; 3];
-        if stream.read_exact(&mut hdr).await.is_err() || hdr[0] != wire::VERSION {
-            inc(&self.counters.malformed);
-            return;
-        }
-        let len = u16::from_be_bytes([hdr[1], hdr[2]]) as usize;
-        let mut addr = vec![0u8; len];
-        let peer_node = match stream.read_exact(&mut addr).await {
-            Ok(_) => wire::parse_handshake_addr(&addr),
-            Err(_) => None,
-        };
-        let Some(peer_node) = peer_node else {
-            inc(&self.counters.malformed);
-            tracing::debug!(peer = %socket_peer, "bad handshake; closing");
-            return;
-        };
+    async fn run_inbound(
+        self: Arc<Self>,
+        mut stream: BoxStream,
+        socket_peer: SocketAddr,
+        peer_node: SocketAddr,
+    ) {
         inc(&self.counters.conns_opened);
         let cancel = self.shutdown.child_token();
         self.inbound
@@ -847,11 +1079,22 @@ impl NodeInner {
             .or_default()
             .push(cancel.clone());
         let mut reader = InboundReader::new(&self);
-        let mut buf = BytesMut::with_capacity(64 * 1024);
+        let mut buf = BytesMut::with_capacity(READ_CHUNK);
+        // Bytes of the partial frame in `buf`, charged to the node's inbound budget.
+        let mut charge = Charge::new(&self.inbound_budget);
+        // When the partial frame in `buf` must be complete.
+        let partial_deadline = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(partial_deadline);
+        let mut partial = false;
         'conn: loop {
             let n = tokio::select! {
                 _ = cancel.cancelled() => break,
                 n = stream.read_buf(&mut buf) => n,
+                _ = &mut partial_deadline, if partial => {
+                    inc(&self.counters.in_timeouts);
+                    tracing::warn!(peer = %peer_node, %socket_peer, held = buf.len(), timeout = ?self.config.inbound_timeout, "frame not complete within the inbound timeout; closing connection");
+                    break;
+                }
             };
             match n {
                 Ok(0) | Err(_) => break,
@@ -885,10 +1128,28 @@ impl NodeInner {
             if bad {
                 break 'conn;
             }
-            if buf.capacity() < 4096 {
-                buf.reserve(64 * 1024);
+            if !charge.set(buf.len()) {
+                inc(&self.counters.over_budget);
+                tracing::warn!(peer = %peer_node, %socket_peer, held = buf.len(), budget = self.config.max_inbound_buffered_bytes,
+                    "partial frames of all connections exceed the inbound budget; closing connection");
+                break 'conn;
+            }
+            if buf.is_empty() {
+                partial = false;
+            } else if !partial || frames > 0 {
+                // A new frame started: it has `inbound_timeout` to arrive whole.
+                partial = true;
+                partial_deadline
+                    .as_mut()
+                    .reset(tokio::time::Instant::now() + self.config.inbound_timeout);
+            }
+            // Room for the next read; a frame's buffer grows with the bytes that arrive,
+            // never from its announced length.
+            if buf.capacity() - buf.len() < 4096 {
+                buf.reserve(READ_CHUNK);
             }
         }
+        drop(charge);
         inc(&self.counters.conns_closed);
         if let Some(mut list) = self.inbound.get_mut(&peer_node) {
             list.retain(|t| !t.is_cancelled() && !std::ptr::eq(t, &cancel));
@@ -994,6 +1255,20 @@ impl NodeInner {
             connections_closed: l(&c.conns_closed),
             connections_malformed: l(&c.malformed),
             http_requests: l(&c.http),
+            dropped_queue_full: l(&c.queue_full),
+            outbound_overflows: l(&c.overflows),
+            outbound_timeouts: l(&c.out_timeouts),
+            outbound_queued_bytes: self
+                .peers
+                .iter()
+                .map(|p| p.queued.load(Ordering::Relaxed) as u64)
+                .sum(),
+            accept_errors: l(&c.accept_errors),
+            connections_refused: l(&c.refused),
+            connections_timed_out: l(&c.in_timeouts),
+            connections_over_budget: l(&c.over_budget),
+            inbound_connections: self.inbound_open.load(Ordering::Relaxed) as u64,
+            inbound_buffered_bytes: self.inbound_budget.used() as u64,
         }
     }
 
@@ -1011,7 +1286,8 @@ impl NodeInner {
             s.dropped_unknown_process
                 + s.dropped_unknown_name
                 + s.dropped_undecodable
-                + s.dropped_unreachable,
+                + s.dropped_unreachable
+                + s.dropped_queue_full,
         );
         set(
             "libproc/messages_dropped_unknown_process",
@@ -1037,6 +1313,19 @@ impl NodeInner {
         set("libproc/connections_closed", s.connections_closed);
         set("libproc/connections_malformed", s.connections_malformed);
         set("libproc/http_requests", s.http_requests);
+        set("libproc/messages_dropped_queue_full", s.dropped_queue_full);
+        set("libproc/outbound_overflows", s.outbound_overflows);
+        set("libproc/outbound_timeouts", s.outbound_timeouts);
+        set("libproc/accept_errors", s.accept_errors);
+        set("libproc/connections_refused", s.connections_refused);
+        set("libproc/connections_timed_out", s.connections_timed_out);
+        set("libproc/connections_over_budget", s.connections_over_budget);
+        let gauge = |name: &'static str, v: u64| {
+            metrics::gauge!(name, "node" => node.clone()).set(v as f64);
+        };
+        gauge("libproc/outbound_queued_bytes", s.outbound_queued_bytes);
+        gauge("libproc/inbound_connections", s.inbound_connections);
+        gauge("libproc/inbound_buffered_bytes", s.inbound_buffered_bytes);
         metrics::gauge!("libproc/connections_active", "node" => node.clone())
             .set(s.connections_opened.saturating_sub(s.connections_closed) as f64);
         metrics::gauge!("libproc/processes", "node" => node.clone())
@@ -1059,6 +1348,24 @@ struct InboundReader {
 
 /// Names cached per connection at most (a peer cannot grow it without bound).
 const NAME_CACHE: usize = 4096;
+
+/// How much an inbound connection's buffer grows by for the next read.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// Reads the rest of a handshake (after the magic): the version byte and the peer node's
+/// address. `None` if it is malformed or the stream ends.
+async fn read_handshake(stream: &mut BoxStream) -> Option<SocketAddr> {
+    let mut hdr = [0u8; 3];
+    stream.read_exact(&mut hdr).await.ok()?;
+    if hdr[0] != wire::VERSION {
+        return None;
+    }
+    // At most u16::MAX bytes: the length field bounds the allocation.
+    let len = u16::from_be_bytes([hdr[1], hdr[2]]) as usize;
+    let mut addr = vec![0u8; len];
+    stream.read_exact(&mut addr).await.ok()?;
+    wire::parse_handshake_addr(&addr)
+}
 
 impl InboundReader {
     fn new(_: &Arc<NodeInner>) -> Self {

@@ -1,7 +1,8 @@
 //! The connect/listen seam: how a node gets byte streams.
 //!
 //! Nodes never touch sockets directly; they ask a [`Transport`]. [`TcpTransport`] is the
-//! real one (tokio TCP, `TCP_NODELAY` on). [`MemNetwork`] is an in-memory network of
+//! real one (tokio TCP, `TCP_NODELAY` on, TCP keepalive and `TCP_USER_TIMEOUT` set on every
+//! socket so a peer that vanished without a FIN/RST is noticed by the kernel). [`MemNetwork`] is an in-memory network of
 //! duplex pipes for deterministic tests on one thread and a paused clock: no OS sockets, no
 //! timing from the kernel. A simulator backend (e.g. turmoil) plugs in the same way.
 
@@ -11,6 +12,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
@@ -40,17 +42,82 @@ pub trait Transport: Send + Sync + 'static {
     fn connect(&self, addr: SocketAddr) -> BoxFuture<'_, io::Result<BoxStream>>;
 }
 
-/// Real TCP through tokio.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct TcpTransport;
+/// TCP keepalive probing: after `idle` without traffic the kernel sends a probe every
+/// `interval`; `retries` unanswered probes (or `TCP_USER_TIMEOUT`, whichever comes first)
+/// reset the connection, which the node reports as the peer having exited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Keepalive {
+    /// Idle time before the first probe.
+    pub idle: Duration,
+    /// Time between probes.
+    pub interval: Duration,
+    /// Unanswered probes before the connection is reset.
+    pub retries: u32,
+}
 
-struct TcpListener(tokio::net::TcpListener, SocketAddr);
+impl Default for Keepalive {
+    fn default() -> Keepalive {
+        Keepalive {
+            idle: Duration::from_secs(30),
+            interval: Duration::from_secs(10),
+            retries: 3,
+        }
+    }
+}
+
+/// Real TCP through tokio, with keepalive and `TCP_USER_TIMEOUT` on every socket (outbound
+/// and accepted). `TcpTransport::default()` probes after 30 s idle every 10 s, 3 probes,
+/// and gives up on data unacknowledged for 30 s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TcpTransport {
+    /// Keepalive probing (`None`: the OS default, usually off).
+    pub keepalive: Option<Keepalive>,
+    /// `TCP_USER_TIMEOUT` (Linux): how long written data may stay unacknowledged before the
+    /// kernel resets the connection (`None`: the OS default, ~15 minutes of retransmits).
+    pub user_timeout: Option<Duration>,
+}
+
+impl Default for TcpTransport {
+    fn default() -> TcpTransport {
+        TcpTransport {
+            keepalive: Some(Keepalive::default()),
+            user_timeout: Some(Duration::from_secs(30)),
+        }
+    }
+}
+
+impl TcpTransport {
+    /// Applies `TCP_NODELAY`, keepalive and the user timeout to a socket. Failures are
+    /// logged, not fatal: the connection still works without them.
+    pub fn tune(&self, s: &tokio::net::TcpStream) {
+        let _ = s.set_nodelay(true);
+        let sock = socket2::SockRef::from(s);
+        if let Some(k) = self.keepalive {
+            let params = socket2::TcpKeepalive::new()
+                .with_time(k.idle)
+                .with_interval(k.interval);
+            #[cfg(any(target_os = "linux", target_os = "android", target_os = "macos"))]
+            let params = params.with_retries(k.retries);
+            if let Err(e) = sock.set_tcp_keepalive(&params) {
+                tracing::debug!(error = %e, "could not set TCP keepalive");
+            }
+        }
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        if let Some(t) = self.user_timeout {
+            if let Err(e) = sock.set_tcp_user_timeout(Some(t)) {
+                tracing::debug!(error = %e, "could not set TCP_USER_TIMEOUT");
+            }
+        }
+    }
+}
+
+struct TcpListener(tokio::net::TcpListener, SocketAddr, TcpTransport);
 
 impl Listener for TcpListener {
     fn accept(&mut self) -> BoxFuture<'_, io::Result<(BoxStream, SocketAddr)>> {
         Box::pin(async move {
             let (s, peer) = self.0.accept().await?;
-            let _ = s.set_nodelay(true);
+            self.2.tune(&s);
             Ok((Box::new(s) as BoxStream, peer))
         })
     }
@@ -64,13 +131,13 @@ impl Transport for TcpTransport {
         Box::pin(async move {
             let l = tokio::net::TcpListener::bind(addr).await?;
             let local = l.local_addr()?;
-            Ok(Box::new(TcpListener(l, local)) as Box<dyn Listener>)
+            Ok(Box::new(TcpListener(l, local, *self)) as Box<dyn Listener>)
         })
     }
     fn connect(&self, addr: SocketAddr) -> BoxFuture<'_, io::Result<BoxStream>> {
         Box::pin(async move {
             let s = tokio::net::TcpStream::connect(addr).await?;
-            let _ = s.set_nodelay(true);
+            self.tune(&s);
             Ok(Box::new(s) as BoxStream)
         })
     }
@@ -176,5 +243,40 @@ impl Transport for MemNetwork {
                 .map_err(|_| io::Error::new(io::ErrorKind::ConnectionRefused, addr.to_string()))?;
             Ok(Box::new(a) as BoxStream)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn tcp_sockets_get_keepalive_and_user_timeout() {
+        let t = TcpTransport {
+            keepalive: Some(Keepalive {
+                idle: Duration::from_secs(7),
+                interval: Duration::from_secs(3),
+                retries: 4,
+            }),
+            user_timeout: Some(Duration::from_millis(1500)),
+        };
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let s = tokio::net::TcpStream::connect(l.local_addr().unwrap())
+            .await
+            .unwrap();
+        t.tune(&s);
+        let sock = socket2::SockRef::from(&s);
+        assert!(sock.keepalive().unwrap());
+        assert!(s.nodelay().unwrap());
+        #[cfg(target_os = "linux")]
+        {
+            assert_eq!(sock.tcp_keepalive_time().unwrap(), Duration::from_secs(7));
+            assert_eq!(sock.tcp_keepalive_interval().unwrap(), Duration::from_secs(3));
+            assert_eq!(sock.tcp_keepalive_retries().unwrap(), 4);
+            assert_eq!(
+                sock.tcp_user_timeout().unwrap(),
+                Some(Duration::from_millis(1500))
+            );
+        }
     }
 }

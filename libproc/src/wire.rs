@@ -176,7 +176,8 @@ pub fn decode_frame(frame: &Bytes) -> Result<Frame<'_>, FrameError> {
 }
 
 /// Splits complete frames off the front of `buf`. Returns `Ok(None)` when more bytes are
-/// needed, `Err(len)` when the next frame announces more than `max` bytes.
+/// needed, `Err(len)` when the next frame announces more than `max` bytes. Nothing is
+/// allocated from the announced length: the buffer grows only with bytes that arrive.
 pub fn split_frame(buf: &mut BytesMut, max: usize) -> Result<Option<Bytes>, usize> {
     if buf.len() < 4 {
         return Ok(None);
@@ -186,7 +187,6 @@ pub fn split_frame(buf: &mut BytesMut, max: usize) -> Result<Option<Bytes>, usiz
         return Err(len);
     }
     if buf.len() < 4 + len {
-        buf.reserve(4 + len - buf.len());
         return Ok(None);
     }
     let mut frame = buf.split_to(4 + len);
@@ -273,6 +273,38 @@ mod tests {
         fn splitter_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..64), max in 0usize..100) {
             let mut buf = BytesMut::from(&bytes[..]);
             while let Ok(Some(_)) = split_frame(&mut buf, max) {}
+        }
+
+        /// Whatever length a peer announces, splitting never allocates: the buffer holds
+        /// only bytes that arrived, and a frame comes out only when all of it is there.
+        #[test]
+        fn splitter_never_allocates_from_the_announced_length(announced in any::<u32>(), sent in proptest::collection::vec(any::<u8>(), 0..512), max in 0usize..(64 << 20)) {
+            let mut buf = BytesMut::with_capacity(4 + sent.len());
+            buf.put_u32(announced);
+            buf.extend_from_slice(&sent);
+            let cap = buf.capacity();
+            match split_frame(&mut buf, max) {
+                Ok(Some(f)) => {
+                    prop_assert!(announced as usize <= max);
+                    prop_assert_eq!(f.len(), announced as usize);
+                }
+                Ok(None) => {
+                    prop_assert!(announced as usize <= max);
+                    prop_assert!((announced as usize) > sent.len());
+                    prop_assert_eq!(buf.capacity(), cap);
+                }
+                Err(len) => prop_assert!(len == announced as usize && len > max),
+            }
+        }
+
+        #[test]
+        fn decode_never_panics_on_mutated_frames(body in proptest::collection::vec(any::<u8>(), 0..64), flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..8)) {
+            let mut f = strip_len(encode_frame_bytes("a@127.0.0.1:1", "b", "x.Y", &body)).to_vec();
+            for (at, v) in flips {
+                let n = f.len();
+                f[at % n] = v;
+            }
+            let _ = decode_frame(&Bytes::from(f));
         }
     }
 }
