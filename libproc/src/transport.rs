@@ -271,7 +271,10 @@ mod tests {
         #[cfg(target_os = "linux")]
         {
             assert_eq!(sock.tcp_keepalive_time().unwrap(), Duration::from_secs(7));
-            assert_eq!(sock.tcp_keepalive_interval().unwrap(), Duration::from_secs(3));
+            assert_eq!(
+                sock.tcp_keepalive_interval().unwrap(),
+                Duration::from_secs(3)
+            );
             assert_eq!(sock.tcp_keepalive_retries().unwrap(), 4);
             assert_eq!(
                 sock.tcp_user_timeout().unwrap(),
