@@ -12,14 +12,14 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::oneshot;
 
+use crate::limits::Charge;
 use crate::node::NodeInner;
 use crate::transport::BoxStream;
 
@@ -218,23 +218,57 @@ fn to_hyper(r: HttpResponse) -> hyper::Response<Full<Bytes>> {
     })
 }
 
+/// Why a request body could not be read.
+enum BodyError {
+    /// The body did not fit the node's inbound byte budget.
+    OverBudget,
+    /// The body stream failed (or exceeded the size limit).
+    Read(Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// Reads a request body, charging what it holds to the node's inbound budget while it
+/// arrives (the charge ends when the request is handed on).
+async fn collect_body(node: &NodeInner, body: Limited<Incoming>) -> Result<Bytes, BodyError> {
+    let mut body = std::pin::pin!(body);
+    let mut charge = Charge::new(node.inbound_budget());
+    let mut buf = BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(BodyError::Read)?;
+        if let Ok(data) = frame.into_data() {
+            if !charge.set(buf.len() + data.len()) {
+                return Err(BodyError::OverBudget);
+            }
+            buf.extend_from_slice(&data);
+        }
+    }
+    Ok(buf.freeze())
+}
+
 async fn convert(
     req: hyper::Request<Incoming>,
     peer: SocketAddr,
-    limit: usize,
-    timeout: Duration,
+    node: &NodeInner,
 ) -> Result<HttpRequest, HttpResponse> {
+    let (limit, timeout) = (node.max_http_body(), node.inbound_timeout());
     let (parts, body) = req.into_parts();
-    let collected = tokio::time::timeout(timeout, Limited::new(body, limit).collect()).await;
+    let collected =
+        tokio::time::timeout(timeout, collect_body(node, Limited::new(body, limit))).await;
     let Ok(collected) = collected else {
+        node.count_inbound_timeout();
         return Err(HttpResponse::text(
             408,
             format!("request body not received within {timeout:?}\n"),
         ));
     };
     let body = match collected {
-        Ok(b) => b.to_bytes(),
-        Err(e) => {
+        Ok(b) => b,
+        Err(BodyError::OverBudget) => {
+            node.count_over_budget();
+            return Err(HttpResponse::unavailable(
+                "request bodies being received exceed the node's inbound byte budget",
+            ));
+        }
+        Err(BodyError::Read(e)) => {
             return Err(
                 if e.downcast_ref::<http_body_util::LengthLimitError>()
                     .is_some()
@@ -270,12 +304,11 @@ async fn convert(
 /// the idle time before the next request on a kept-alive connection) and each request body
 /// must arrive within the node's `inbound_timeout`.
 pub(crate) async fn serve(node: Arc<NodeInner>, stream: Rewind, peer: SocketAddr) {
-    let limit = node.max_http_body();
     let timeout = node.inbound_timeout();
     let svc = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
         let node = node.clone();
         async move {
-            let resp = match convert(req, peer, limit, timeout).await {
+            let resp = match convert(req, peer, &node).await {
                 Ok(req) => node.route_http(req).await,
                 Err(resp) => resp,
             };

@@ -667,6 +667,18 @@ impl NodeInner {
         self.config.inbound_timeout
     }
 
+    pub(crate) fn inbound_budget(&self) -> &ByteBudget {
+        &self.inbound_budget
+    }
+
+    pub(crate) fn count_inbound_timeout(&self) {
+        inc(&self.counters.in_timeouts);
+    }
+
+    pub(crate) fn count_over_budget(&self) {
+        inc(&self.counters.over_budget);
+    }
+
     pub(crate) fn count_undecodable(&self) {
         inc(&self.counters.undecodable);
     }

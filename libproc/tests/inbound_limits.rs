@@ -103,8 +103,9 @@ async fn slowloris_connections_are_closed_after_the_inbound_timeout() {
         closed_by_node(s).await;
     }
     let st = server.stats();
-    // Four actor-protocol stalls are counted here; hyper closes the HTTP ones itself.
-    assert_eq!(st.connections_timed_out, 4, "{st:?}");
+    // Four actor-protocol stalls and the HTTP body are counted here; hyper closes the
+    // half-sent HTTP head itself.
+    assert_eq!(st.connections_timed_out, 5, "{st:?}");
     assert_eq!(st.connections_malformed, 0, "{st:?}");
     round_trip(&server, &client, 2, &mut events).await;
     eventually(
@@ -208,6 +209,30 @@ async fn partial_big_frames_from_many_connections_stay_within_the_byte_budget() 
         server.stats().inbound_buffered_bytes == 0
     })
     .await;
+}
+
+#[actix_rt::test]
+async fn http_bodies_being_received_count_against_the_byte_budget() {
+    let mut config = NodeConfig::local().max_inbound_buffered_bytes(1024 * 1024);
+    config.max_http_body_bytes = 4 * 1024 * 1024;
+    let (server, client, mut events) = setup(config).await;
+    let mut s = TcpStream::connect(server.addr()).await.unwrap();
+    let head = "POST /echo/x HTTP/1.1\r\nHost: x\r\nContent-Length: 3000000\r\n\r\n";
+    s.write_all(head.as_bytes()).await.unwrap();
+    let _ = s.write_all(&vec![b'a'; 1536 * 1024]).await;
+    let mut resp = Vec::new();
+    let _ = within(
+        Duration::from_secs(5),
+        "the refusal",
+        s.read_to_end(&mut resp),
+    )
+    .await;
+    let resp = String::from_utf8_lossy(&resp);
+    assert!(resp.starts_with("HTTP/1.1 503"), "{resp}");
+    let st = server.stats();
+    assert_eq!(st.connections_over_budget, 1, "{st:?}");
+    assert_eq!(st.inbound_buffered_bytes, 0, "{st:?}");
+    round_trip(&server, &client, 1, &mut events).await;
 }
 
 #[actix_rt::test]
