@@ -268,7 +268,7 @@ pub struct NodeStats {
     /// Inbound connections closed at once because `max_inbound_connections` were open.
     pub connections_refused: u64,
     /// Inbound connections closed for not finishing a sniff, handshake, frame or HTTP
-    /// request within `inbound_timeout`.
+    /// request body within `inbound_timeout` (hyper closes slow HTTP heads uncounted).
     pub connections_timed_out: u64,
     /// Inbound connections closed because their partial frame did not fit the budget.
     pub connections_over_budget: u64,
