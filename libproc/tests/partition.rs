@@ -63,6 +63,7 @@ async fn a_peer_that_stops_reading_exits_within_the_write_timeout() {
     }
     assert_eq!(next(&mut events).await, Event::Exited(peer.clone()));
     let took = start.elapsed();
+    eprintln!("exited {took:?} after the first send (write timeout {write_timeout:?})");
     let st = node.stats();
     assert_eq!(st.outbound_timeouts, 1, "{st:?}");
     // The bound: filling the buffers, then the write timeout (generous slack for a loaded

@@ -137,3 +137,56 @@ fn bad_flags_say_what_is_wrong() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("id@ip:port"), "{err}");
 }
+
+#[actix_rt::test]
+async fn a_sigstopped_peer_exits_within_the_write_timeout_once_it_stops_reading() {
+    let server = start_server();
+    let write_timeout = Duration::from_millis(500);
+    let node = Node::bind(NodeConfig::local().write_timeout(write_timeout))
+        .await
+        .unwrap();
+    let (rec, mut events) = Recorder::new();
+    let me = node.spawn("linker", rec).unwrap();
+    node.link(me.pid(), &server.pid, libproc::LinkMode::Reuse);
+    node.send(
+        me.pid(),
+        &server.pid,
+        Ping {
+            seq: 0,
+            text: "up?".into(),
+        },
+    );
+    assert_eq!(next(&mut events).await, Event::Pong(server.pid.clone(), 0));
+
+    // The peer's process stops; its kernel keeps the socket (no FIN, no RST).
+    let child = libc::pid_t::try_from(server.child.id()).expect("pid fits");
+    // SAFETY: sends a signal to our own child process.
+    assert_eq!(unsafe { libc::kill(child, libc::SIGSTOP) }, 0);
+    let started = std::time::Instant::now();
+    // 16 MiB: more than the socket buffers on both sides hold.
+    for seq in 1..=64 {
+        node.send(
+            me.pid(),
+            &server.pid,
+            Ping {
+                seq,
+                text: "x".repeat(256 * 1024),
+            },
+        );
+    }
+    let ev = within(
+        Duration::from_secs(10),
+        "exited from a stopped peer",
+        events.recv(),
+    )
+    .await;
+    assert_eq!(ev, Some(Event::Exited(server.pid.clone())));
+    let took = started.elapsed();
+    eprintln!("exited {took:?} after the peer stopped (write timeout {write_timeout:?})");
+    assert!(
+        took < write_timeout + Duration::from_secs(5),
+        "took {took:?}"
+    );
+    assert_eq!(node.stats().outbound_timeouts, 1);
+    // Drop SIGKILLs the stopped child.
+}
