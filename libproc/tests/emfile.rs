@@ -57,6 +57,7 @@ async fn out_of_descriptors_the_accept_loop_backs_off_and_recovers() {
     let before = node.stats().accept_errors;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let during = node.stats().accept_errors - before;
+    eprintln!("{during} accept attempts in 1.5 s out of descriptors");
     assert!(
         during <= 12,
         "{during} accept attempts in 1.5 s: the accept loop spins"
