@@ -6,8 +6,7 @@
 use std::collections::{HashMap, HashSet};
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicUsize;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -59,8 +58,9 @@ pub struct NodeConfig {
     /// protocol sniff and the handshake, a frame once its first byte arrived, HTTP request
     /// headers (also the idle time between HTTP requests) and an HTTP request body.
     pub inbound_timeout: Duration,
-    /// Bytes all inbound connections together may hold in partial frames. A connection
-    /// whose partial frame does not fit is closed (counted as `connections_over_budget`).
+    /// Bytes all inbound connections together may hold in partial frames and HTTP request
+    /// bodies being received. A connection whose bytes do not fit is closed (HTTP: `503`),
+    /// counted as `connections_over_budget`.
     pub max_inbound_buffered_bytes: usize,
 }
 
