@@ -1321,8 +1321,7 @@ impl Master {
         f.connected = false;
         f.failover_epoch += 1;
         // Capped at ten years so timer arithmetic cannot overflow.
-        let after = Duration::try_from_secs_f64(f.info.failover_timeout.clamp(0.0, 315_360_000.0))
-            .unwrap_or_default();
+        let after = libproc::duration::secs_clamped(f.info.failover_timeout);
         tracing::warn!(framework = %id, failover_timeout = ?after, "scheduler disconnected; waiting for it to fail over");
         fx.push(Effect::FailoverTimer {
             framework_id: id.clone(),

@@ -93,7 +93,63 @@ mod tests {
         );
     }
 
+    /// A real ACCEPT with one task of `cpus: 0.125`, encoded, with that number's bytes
+    /// replaced by `cpus` (what a forged or buggy scheduler can put on the wire).
+    fn accept_bytes_with_cpus(cpus: f64) -> Vec<u8> {
+        use proto::messages::AcceptOffersMessage;
+        use proto::{CommandInfo, OfferOperation, TaskInfo};
+        let task = TaskInfo::command_task(
+            "t",
+            TaskId::new("t1"),
+            AgentId::new("S1"),
+            "cpus:0.125;mem:64".parse().unwrap(),
+            CommandInfo::shell("true"),
+        );
+        let msg = AcceptOffersMessage {
+            framework_id: FrameworkId::new("F1"),
+            offer_ids: vec![OfferId::new("O1")],
+            operations: vec![OfferOperation::Launch {
+                task_infos: vec![task],
+            }],
+            filters: proto::Filters::default(),
+        };
+        let mut bytes = rmp_serde::to_vec_named(&msg).unwrap();
+        let mut marker = vec![0xcb];
+        marker.extend_from_slice(&0.125f64.to_be_bytes());
+        let at = bytes
+            .windows(9)
+            .position(|w| w == marker.as_slice())
+            .expect("the marker scalar is encoded as an f64");
+        bytes[at + 1..at + 9].copy_from_slice(&cpus.to_be_bytes());
+        bytes
+    }
+
     proptest! {
+        /// Any f64 as a task's cpus: the ACCEPT either decodes with a valid quantity, or
+        /// it does not and its skeleton names the framework, offer and task, so the master
+        /// answers TASK_ERROR and releases the offer instead of dropping it.
+        #[test]
+        fn an_accept_with_any_resource_value_decodes_or_has_a_readable_skeleton(
+            cpus in proptest::num::f64::ANY,
+        ) {
+            let bytes = accept_bytes_with_cpus(cpus);
+            match rmp_serde::from_slice::<proto::messages::AcceptOffersMessage>(&bytes) {
+                Ok(m) => {
+                    let proto::OfferOperation::Launch { task_infos } = &m.operations[0] else {
+                        panic!("not a launch");
+                    };
+                    let c = task_infos[0].resources.cpus();
+                    prop_assert!(c.is_finite() && c >= 0.0, "decoded cpus {c}");
+                }
+                Err(_) => {
+                    let s = AcceptSkeleton::read(&bytes).expect("a skeleton");
+                    prop_assert_eq!(s.framework_id.as_str(), "F1");
+                    prop_assert_eq!(s.offer_ids, vec![OfferId::new("O1")]);
+                    prop_assert_eq!(s.tasks, vec![(TaskId::new("t1"), AgentId::new("S1"))]);
+                }
+            }
+        }
+
         #[test]
         fn arbitrary_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..512)) {
             let _ = AcceptSkeleton::read(&data);
