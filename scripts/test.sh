@@ -2,7 +2,8 @@
 # The one command that runs every test. On a fresh machine it first installs what the
 # tests need (scripts/install-deps.sh), then checks formatting and lints, builds every
 # binary the multi-process tests spawn, and runs the whole suite with cargo-nextest
-# (or cargo test where nextest is missing).
+# (or cargo test where nextest is missing). With CI set (as .ci/run does), a test whose
+# prerequisite is missing (ZooKeeper, Docker, cgroups) fails instead of printing SKIPPED.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,5 +31,11 @@ echo "== docker fault suite"
 if docker info >/dev/null 2>&1; then
   docker/fault-suite.sh
 else
-  echo "SKIPPED: the Docker fault suite (docker/fault-suite.sh): no Docker engine answered 'docker info'"
+  why="the Docker fault suite (docker/fault-suite.sh): no Docker engine answered 'docker info'"
+  # Same rule as libproc::testing::skip_unless_ci: CI's machine has Docker, so there a
+  # missing engine is a failure, never a skip.
+  case "$(printf '%s' "${CI:-}" | tr '[:upper:]' '[:lower:]' | tr -d '[:space:]')" in
+    ""|0|false) echo "SKIPPED: $why" ;;
+    *) echo "FAILED: $why, and CI is set" >&2; exit 1 ;;
+  esac
 fi

@@ -32,6 +32,29 @@ use tokio::sync::oneshot;
 
 use crate::rng::{hash_str, SplitMix64};
 
+/// The grace period between SIGTERM (or `docker stop`) and SIGKILL for a kill: the kill's
+/// own policy, else the task's, else `default`. A value that is not a number of seconds in
+/// `0..=10 years` (NaN, negative, `1e300`) came from a scheduler and is skipped with a
+/// warning, never a panic.
+pub fn kill_grace(
+    kill: Option<&KillPolicy>,
+    task: Option<&KillPolicy>,
+    default: Duration,
+) -> Duration {
+    [kill, task]
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p.grace_period_secs)
+        .find_map(|secs| match libproc::duration::secs(secs) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                tracing::warn!(error = %e, "ignoring an invalid kill grace period");
+                None
+            }
+        })
+        .unwrap_or(default)
+}
+
 /// Mesos `DEFAULT_EXECUTOR_SHUTDOWN_GRACE_PERIOD`.
 pub const DEFAULT_SHUTDOWN_GRACE_PERIOD: Duration = Duration::from_secs(5);
 /// Mesos agent `--recovery_timeout` default.
@@ -835,7 +858,49 @@ pub fn run<E: Executor>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use std::collections::HashMap;
+
+    fn policy(secs: f64) -> KillPolicy {
+        KillPolicy {
+            grace_period_secs: Some(secs),
+        }
+    }
+
+    #[test]
+    fn kill_grace_prefers_the_kill_then_the_task_and_skips_invalid_values() {
+        let d = Duration::from_secs(3);
+        assert_eq!(
+            kill_grace(Some(&policy(1.0)), Some(&policy(2.0)), d),
+            Duration::from_secs(1)
+        );
+        assert_eq!(
+            kill_grace(None, Some(&policy(2.0)), d),
+            Duration::from_secs(2)
+        );
+        assert_eq!(
+            kill_grace(Some(&policy(1e300)), Some(&policy(2.0)), d),
+            Duration::from_secs(2)
+        );
+        assert_eq!(kill_grace(Some(&policy(f64::NAN)), None, d), d);
+        assert_eq!(kill_grace(None, None, d), d);
+    }
+
+    proptest! {
+        /// Any f64 a scheduler puts in a kill policy (NaN, infinities, negatives, 1e300)
+        /// gives a bounded grace period; `from_secs_f64` panicked on 1e300.
+        #[test]
+        fn any_kill_grace_from_the_wire_is_bounded(
+            kill in proptest::option::of(proptest::num::f64::ANY),
+            task in proptest::option::of(proptest::num::f64::ANY),
+        ) {
+            let k = kill.map(policy);
+            let t = task.map(policy);
+            let g = kill_grace(k.as_ref(), t.as_ref(), Duration::from_secs(3));
+            prop_assert!(g.as_secs_f64() <= libproc::duration::MAX_UNTRUSTED_SECS);
+            prop_assert!(std::time::Instant::now().checked_add(g * 2).is_some());
+        }
+    }
 
     fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let m: HashMap<String, String> = pairs

@@ -50,11 +50,7 @@ pub struct HealthTracker {
 }
 
 fn secs(v: f64) -> Duration {
-    if v.is_finite() && v > 0.0 {
-        Duration::from_secs_f64(v.min(1e9))
-    } else {
-        Duration::ZERO
-    }
+    libproc::duration::secs_clamped(v)
 }
 
 impl HealthTracker {
@@ -304,6 +300,25 @@ mod tests {
 
     fn s(x: u64) -> Duration {
         Duration::from_secs(x)
+    }
+
+    proptest::proptest! {
+        /// A check's numbers come from a scheduler: any f64 gives bounded durations.
+        #[test]
+        fn any_check_numbers_give_bounded_durations(
+            v in proptest::array::uniform4(proptest::num::f64::ANY),
+        ) {
+            let mut c = HealthCheck::tcp(1);
+            c.delay_seconds = v[0];
+            c.interval_seconds = v[1];
+            c.timeout_seconds = v[2];
+            c.grace_period_seconds = v[3];
+            let t = HealthTracker::new(&c);
+            let max = libproc::duration::MAX_UNTRUSTED_SECS;
+            for d in [t.delay, t.interval, t.grace, t.timeout.unwrap_or_default()] {
+                proptest::prop_assert!(d.as_secs_f64() <= max);
+            }
+        }
     }
 
     fn fail() -> Result<(), String> {

@@ -262,12 +262,14 @@ async fn long_lived_framework_fails_over_and_adopts_its_running_tasks() {
     let bins = bin_dir();
     let (master_bin, agent_bin) = (bins.join("mesos-master"), bins.join("mesos-agent"));
     if !master_bin.exists() || !agent_bin.exists() {
-        eprintln!(
-            "SKIPPED long_lived_framework_fails_over_and_adopts_its_running_tasks: {} or {} \
-             is missing; build them with `cargo build --workspace --bins` (same target dir) \
-             or point MESOS_TEST_BIN_DIR at a directory holding both",
-            master_bin.display(),
-            agent_bin.display()
+        libproc::testing::skip_unless_ci(
+            "long_lived_framework_fails_over_and_adopts_its_running_tasks",
+            &format!(
+                "{} or {} is missing; build them with `cargo build --workspace --bins` (same \
+                 target dir) or point MESOS_TEST_BIN_DIR at a directory holding both",
+                master_bin.display(),
+                agent_bin.display()
+            ),
         );
         return;
     }

@@ -263,7 +263,8 @@ impl Flags {
 }
 
 /// Parses a Mesos duration: a number and a unit among `ns`, `us`, `ms`, `secs`, `mins`,
-/// `hrs`, `days`, `weeks` (singular forms and `s`/`m`/`h`/`d` accepted too).
+/// `hrs`, `days`, `weeks` (singular forms and `s`/`m`/`h`/`d` accepted too), at most ten
+/// years ([`crate::duration::MAX_UNTRUSTED_SECS`]).
 pub fn parse_duration(s: &str) -> Option<Duration> {
     let s = s.trim();
     let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
@@ -280,10 +281,9 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
         "w" | "week" | "weeks" => n * 604800.0,
         _ => return None,
     };
-    if !secs.is_finite() || secs < 0.0 {
-        return None;
-    }
-    Some(Duration::from_secs_f64(secs))
+    // Out of range (more than ten years, or more digits than an f64 holds) is not a
+    // duration either: never a panic.
+    crate::duration::secs(secs).ok()
 }
 
 #[cfg(test)]
@@ -359,6 +359,13 @@ mod tests {
         assert_eq!(parse_duration("2days"), Some(Duration::from_secs(172800)));
         assert_eq!(parse_duration("5"), None);
         assert_eq!(parse_duration("x5secs"), None);
+        // Overflowing numbers are not durations (they panicked in `from_secs_f64`).
+        assert_eq!(parse_duration(&format!("{}weeks", "9".repeat(300))), None);
+        assert_eq!(parse_duration("99999999999999999999secs"), None);
+        assert_eq!(
+            parse_duration("3650days"),
+            Some(Duration::from_secs(315_360_000))
+        );
     }
 
     proptest! {
@@ -366,6 +373,18 @@ mod tests {
         fn never_panics(args in proptest::collection::vec(".*", 0..5), d in ".*") {
             let _ = parse(&args.iter().map(String::as_str).collect::<Vec<_>>());
             let _ = parse_duration(&d);
+        }
+
+        #[test]
+        fn numeric_durations_of_any_size_never_panic(
+            n in "[0-9]{1,400}(\\.[0-9]{0,20})?",
+            unit in proptest::sample::select(vec![
+                "ns", "us", "ms", "secs", "s", "mins", "hrs", "days", "weeks", "w",
+            ]),
+        ) {
+            if let Some(d) = parse_duration(&format!("{n}{unit}")) {
+                prop_assert!(d.as_secs_f64() <= crate::duration::MAX_UNTRUSTED_SECS);
+            }
         }
     }
 }

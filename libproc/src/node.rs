@@ -615,10 +615,25 @@ impl Node {
         self.inner.stats()
     }
 
-    /// Yields until every local mailbox is empty (or a bound of rounds passes): the
-    /// paused-clock equivalent of libprocess `Clock::settle`.
+    /// Yields until every local mailbox is empty: the paused-clock equivalent of libprocess
+    /// `Clock::settle`. A test hook.
+    ///
+    /// # Panics
+    ///
+    /// If the mailboxes are still busy after 10 000 rounds (a process that keeps sending
+    /// itself messages never settles): an "absent" assertion after a settle that gave up
+    /// would prove nothing, so giving up fails the test loudly, naming the busy processes.
     pub async fn settle(&self) {
-        for _ in 0..10_000 {
+        self.settle_within(10_000).await
+    }
+
+    /// [`settle`](Node::settle) with a bound of `rounds` instead of 10 000.
+    ///
+    /// # Panics
+    ///
+    /// If the mailboxes are still busy after `rounds` rounds.
+    pub async fn settle_within(&self, rounds: usize) {
+        for _ in 0..rounds {
             tokio::task::yield_now().await;
             let busy = self.inner.processes.iter().any(|e| e.value().depth() > 0);
             if !busy {
@@ -631,6 +646,17 @@ impl Node {
                 }
             }
         }
+        let busy: Vec<String> = self
+            .inner
+            .processes
+            .iter()
+            .filter(|e| e.value().depth() > 0)
+            .map(|e| format!("{} ({} queued)", e.value().pid, e.value().depth()))
+            .collect();
+        panic!(
+            "Node::settle gave up after {rounds} rounds: mailboxes still busy: {}",
+            busy.join(", ")
+        );
     }
 
     /// Stops the node: closes the listener and every connection and terminates every

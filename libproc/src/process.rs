@@ -73,11 +73,45 @@ impl<P: Process> Handlers<P> {
             f(p, ctx, from, m);
             Ok(())
         });
-        crate::message::register_name(M::NAME);
-        match self.messages.get(M::NAME) {
+        self.insert(M::NAME, h)
+    }
+
+    /// Like [`on`](Handlers::on), and when bytes from the wire under `M`'s name do not
+    /// decode as `M` (a forged or buggy peer), `undecodable` gets them with the decoder's
+    /// reason, so the process can answer what it can still read (a `TASK_ERROR` for a
+    /// malformed ACCEPT) instead of dropping the message silently.
+    pub fn on_or_undecodable<M: Message>(
+        &mut self,
+        f: impl Fn(&mut P, &mut Ctx<'_, P>, Pid, M) + 'static,
+        undecodable: impl Fn(&mut P, &mut Ctx<'_, P>, Pid, &[u8], &DecodeError) + 'static,
+    ) -> &mut Self {
+        let h: MessageHandler<P> = Box::new(move |p, ctx, from, payload| {
+            let raw = match &payload {
+                Payload::Remote(b) => Some(b.clone()),
+                Payload::Local(_) => None,
+            };
+            match payload.decode::<M>() {
+                Ok(m) => {
+                    f(p, ctx, from, m);
+                    Ok(())
+                }
+                Err(e) => {
+                    if let Some(bytes) = raw {
+                        undecodable(p, ctx, from, &bytes, &e);
+                    }
+                    Err(e)
+                }
+            }
+        });
+        self.insert(M::NAME, h)
+    }
+
+    fn insert(&mut self, name: &'static str, h: MessageHandler<P>) -> &mut Self {
+        crate::message::register_name(name);
+        match self.messages.get(name) {
             Some(&i) => self.list[i] = h,
             None => {
-                self.messages.insert(M::NAME, self.list.len());
+                self.messages.insert(name, self.list.len());
                 self.list.push(h);
             }
         }

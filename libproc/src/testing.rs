@@ -1,7 +1,29 @@
-//! Helpers for tests: bounded waits that fail with a clear message instead of hanging.
+//! Helpers for tests: bounded waits that fail with a clear message instead of hanging, and
+//! the one rule for a test whose prerequisite (ZooKeeper, Docker, cgroups, built binaries)
+//! is missing: skip locally, fail under CI ([`skip_unless_ci`]).
 
 use std::future::Future;
 use std::time::Duration;
+
+/// Whether this run is CI's: the `CI` environment variable is set to anything but empty,
+/// `0` or `false` (CI services set `CI=true`; `.ci/run` sets it too).
+pub fn under_ci() -> bool {
+    ci_value(std::env::var("CI").ok().as_deref())
+}
+
+fn ci_value(v: Option<&str>) -> bool {
+    v.is_some_and(|v| !matches!(v.trim().to_ascii_lowercase().as_str(), "" | "0" | "false"))
+}
+
+/// `test` cannot run here because `why` (a tool or privilege it needs is missing). Under CI
+/// ([`under_ci`]), whose machine has everything, that is a failure: this panics. Elsewhere
+/// it prints `SKIPPED <test>: <why>` and returns, and the caller returns early.
+pub fn skip_unless_ci(test: &str, why: &str) {
+    if under_ci() {
+        panic!("{test} cannot run: {why}; CI is set, so a missing prerequisite is a failure, not a skip");
+    }
+    eprintln!("SKIPPED {test}: {why}");
+}
 
 /// Awaits `fut`, panicking with `what` if it takes longer than `limit`.
 ///
@@ -122,4 +144,20 @@ fn dechunk(body: &str) -> String {
         rest = tail[n..].trim_start_matches("\r\n");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ci_is_any_value_but_empty_zero_or_false() {
+        assert!(!ci_value(None));
+        for off in ["", "0", "false", "FALSE", " "] {
+            assert!(!ci_value(Some(off)), "{off:?}");
+        }
+        for on in ["true", "1", "yes", "github"] {
+            assert!(ci_value(Some(on)), "{on:?}");
+        }
+    }
 }

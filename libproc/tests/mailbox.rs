@@ -134,3 +134,28 @@ async fn stop_inside_a_handler_handles_nothing_more_of_the_batch() {
     .await;
     assert!(c.call(|p, _| p.seen.len()).await.is_err());
 }
+
+/// Sends itself a tick for every tick: its mailbox is never empty.
+struct Spinner;
+impl Process for Spinner {
+    fn install(h: &mut Handlers<Self>) {
+        h.on(
+            |_me: &mut Spinner, ctx: &mut Ctx<Self>, _from: Pid, t: Tick| {
+                let me = ctx.pid().clone();
+                ctx.send(&me, Tick(t.0.wrapping_add(1)));
+            },
+        );
+    }
+}
+
+/// `settle` used to return silently when it gave up, so an "absent" assertion after it
+/// proved nothing; now it fails the test, naming the busy process.
+#[actix_rt::test]
+#[should_panic(expected = "Node::settle gave up after 100 rounds: mailboxes still busy: spinner@")]
+async fn settle_fails_loudly_when_a_mailbox_never_empties() {
+    let node = Node::bind(NodeConfig::local()).await.unwrap();
+    let s = node.spawn("spinner", Spinner).unwrap();
+    node.send(s.pid(), s.pid(), Tick(0));
+    // `settle` is `settle_within(10_000)`; fewer rounds keep this test short.
+    node.settle_within(100).await;
+}

@@ -1321,8 +1321,7 @@ impl Master {
         f.connected = false;
         f.failover_epoch += 1;
         // Capped at ten years so timer arithmetic cannot overflow.
-        let after = Duration::try_from_secs_f64(f.info.failover_timeout.clamp(0.0, 315_360_000.0))
-            .unwrap_or_default();
+        let after = libproc::duration::secs_clamped(f.info.failover_timeout);
         tracing::warn!(framework = %id, failover_timeout = ?after, "scheduler disconnected; waiting for it to fail over");
         fx.push(Effect::FailoverTimer {
             framework_id: id.clone(),
@@ -1643,27 +1642,18 @@ impl Master {
         };
         if let Err(why) = self.validate_offers(&fid, &msg.offer_ids) {
             tracing::warn!(framework = %fid, "invalid accept: {why}");
-            // Offers of this framework among them are used up: return their resources.
-            for id in &msg.offer_ids {
-                if self
-                    .offers
-                    .get(id)
-                    .is_some_and(|e| e.offer.framework_id == fid)
-                {
-                    fx.extend(self.rescind_offer(id, false));
-                }
-            }
-            for t in tasks_of(&msg.operations) {
-                let s = self.master_status(
-                    t.task_id.clone(),
-                    TaskState::Error,
-                    Reason::InvalidOffers,
-                    why.clone(),
-                    Some(t.agent_id.clone()),
-                );
-                let u = self.update_message(&fid, s);
-                self.to_framework(&fid, u, &mut fx);
-            }
+            let tasks = tasks_of(&msg.operations)
+                .into_iter()
+                .map(|t| (t.task_id, t.agent_id))
+                .collect();
+            self.reject_accept(
+                &fid,
+                &msg.offer_ids,
+                tasks,
+                Reason::InvalidOffers,
+                &why,
+                &mut fx,
+            );
             return fx;
         }
         let mut offered = Resources::new();
@@ -1755,6 +1745,60 @@ impl Master {
             ));
         }
         fx
+    }
+
+    /// An `AcceptOffersMessage` whose bytes did not decode (a task with a negative or NaN
+    /// resource, say): every task in it gets `TASK_ERROR` with the decoder's reason, and
+    /// the framework's offers it names go back to the allocator.
+    pub fn accept_undecodable(
+        &mut self,
+        from: &Pid,
+        accept: crate::undecodable::AcceptSkeleton,
+        why: &str,
+    ) -> Vec<Effect> {
+        let mut fx = Vec::new();
+        let fid = accept.framework_id;
+        if self.scheduler(&fid, from, "accept").is_none() {
+            return fx;
+        }
+        let why = format!("Invalid ACCEPT: {why}");
+        tracing::warn!(framework = %fid, "{why}");
+        self.reject_accept(
+            &fid,
+            &accept.offer_ids,
+            accept.tasks,
+            Reason::TaskInvalid,
+            &why,
+            &mut fx,
+        );
+        fx
+    }
+
+    /// Answers each of `tasks` with `TASK_ERROR` (`reason`, `why`) and returns the
+    /// framework's offers among `offer_ids` to the allocator (they are used up).
+    fn reject_accept(
+        &mut self,
+        fid: &FrameworkId,
+        offer_ids: &[OfferId],
+        tasks: Vec<(TaskId, AgentId)>,
+        reason: Reason,
+        why: &str,
+        fx: &mut Vec<Effect>,
+    ) {
+        for id in offer_ids {
+            if self
+                .offers
+                .get(id)
+                .is_some_and(|e| &e.offer.framework_id == fid)
+            {
+                fx.extend(self.rescind_offer(id, false));
+            }
+        }
+        for (task_id, agent_id) in tasks {
+            let s = self.master_status(task_id, TaskState::Error, reason, why, Some(agent_id));
+            let u = self.update_message(fid, s);
+            self.to_framework(fid, u, fx);
+        }
     }
 
     /// Validates one task against the offer; returns the resources it takes (the task's,

@@ -25,6 +25,7 @@ pub mod json;
 pub mod operator;
 pub mod process;
 pub mod registry;
+pub mod undecodable;
 
 pub use config::{MasterConfig, FLAGS};
 pub use process::{MasterProcess, ALLOCATOR_ID, MASTER_ID};

@@ -578,7 +578,41 @@ impl Process for MasterProcess {
             "master/messages_deactivate_framework",
             deactivate_framework
         );
-        handle!(h, AcceptOffersMessage, "master/messages_accept", accept);
+        // An ACCEPT that does not decode (a negative or NaN resource) is answered with
+        // TASK_ERROR and its offers released, not dropped.
+        h.on_or_undecodable(
+            |me: &mut MasterProcess,
+             ctx: &mut Ctx<MasterProcess>,
+             from: Pid,
+             m: AcceptOffersMessage| {
+                if !me.may_act(ctx) {
+                    me.drop_message(&from, AcceptOffersMessage::NAME);
+                    return;
+                }
+                me.count("master/messages_accept");
+                let fx = me.core.accept(&from, m);
+                me.apply(ctx, fx);
+            },
+            |me: &mut MasterProcess,
+             ctx: &mut Ctx<MasterProcess>,
+             from: Pid,
+             bytes: &[u8],
+             e: &libproc::message::DecodeError| {
+                if !me.may_act(ctx) {
+                    return;
+                }
+                let Some(skeleton) = crate::undecodable::AcceptSkeleton::read(bytes) else {
+                    return;
+                };
+                me.count("master/messages_accept");
+                let why = match e {
+                    libproc::message::DecodeError::Body { reason, .. } => reason.clone(),
+                    other => other.to_string(),
+                };
+                let fx = me.core.accept_undecodable(&from, skeleton, &why);
+                me.apply(ctx, fx);
+            },
+        );
         handle!(
             h,
             DeclineOffersMessage,

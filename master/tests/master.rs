@@ -502,3 +502,112 @@ async fn state_over_http_shows_agents_frameworks_and_tasks() {
     assert_eq!(v["master/messages_register_slave"], 1, "{body}");
     node.shutdown();
 }
+
+/// Any MessagePack-able value: lets a test forge an ACCEPT the strict types cannot hold
+/// (a NaN or negative resource) by patching the tree of a real one.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
+enum Forged {
+    Null,
+    Bool(bool),
+    U(u64),
+    I(i64),
+    F(f64),
+    S(String),
+    A(Vec<Forged>),
+    M(std::collections::BTreeMap<String, Forged>),
+}
+
+impl Forged {
+    fn from_json(v: serde_json::Value, patch: f64) -> Forged {
+        use serde_json::Value as J;
+        match v {
+            J::Null => Forged::Null,
+            J::Bool(b) => Forged::Bool(b),
+            // The marker value in the real message becomes the forged one.
+            J::Number(n) if n.as_f64() == Some(0.125) => Forged::F(patch),
+            J::Number(n) => match (n.as_u64(), n.as_i64()) {
+                (Some(u), _) => Forged::U(u),
+                (_, Some(i)) => Forged::I(i),
+                _ => Forged::F(n.as_f64().unwrap_or_default()),
+            },
+            J::String(s) => Forged::S(s),
+            J::Array(a) => Forged::A(a.into_iter().map(|x| Forged::from_json(x, patch)).collect()),
+            J::Object(m) => Forged::M(
+                m.into_iter()
+                    .map(|(k, x)| (k, Forged::from_json(x, patch)))
+                    .collect(),
+            ),
+        }
+    }
+}
+
+/// An `AcceptOffersMessage` on the wire with a forged body.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+struct ForgedAccept(Forged);
+libproc::message!(ForgedAccept, "mesos.scheduler.Call.Accept");
+
+/// An ACCEPT whose task has a negative, NaN or infinite resource does not decode; the
+/// master used to drop it silently (no TASK_ERROR, the offer held). Now the scheduler gets
+/// TASK_ERROR with the reason and the offered resources are offered again.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn an_accept_with_a_negative_or_nan_resource_is_a_task_error_and_frees_the_offer() {
+    tokio::task::LocalSet::new()
+        .run_until(async {
+            let net = MemNetwork::new();
+            let node = Node::bind(
+                NodeConfig::new("10.0.0.1:5050".parse().unwrap()).transport(net.clone()),
+            )
+            .await
+            .unwrap();
+            // The scheduler lives on its own node so its ACCEPT crosses the wire as bytes.
+            let sched_node =
+                Node::bind(NodeConfig::new("10.0.0.2:4000".parse().unwrap()).transport(net))
+                    .await
+                    .unwrap();
+            let c = Cluster::fake_allocator(node.clone(), config()).await;
+            let (_agent, agent_id, _agent_mail) = c.agent("slave(1)", "cpus:2;mem:1024").await;
+            let sched = sched_node.spawn("scheduler-1", Mute).unwrap().pid().clone();
+            let mut mail = sched_node.filters().observe(Match::any().to(&sched));
+            let mut allocator_mail = node.filters().observe(Match::any().to(&c.allocator));
+            sched_node.send(
+                &sched,
+                &c.master,
+                RegisterFrameworkMessage {
+                    framework: FrameworkInfo::new("fw", "root"),
+                },
+            );
+            let reg: FrameworkRegisteredMessage = next_of(&mut mail, "registered").await;
+            let fid = reg.framework_id;
+            for bad in [-1.0, f64::NAN, f64::INFINITY] {
+                let offer = c.offer(&mut mail, &fid, &agent_id, "cpus:2;mem:1024").await;
+                let real = AcceptOffersMessage {
+                    framework_id: fid.clone(),
+                    offer_ids: vec![offer.clone()],
+                    operations: vec![OfferOperation::Launch {
+                        task_infos: vec![task("t", &agent_id, "cpus:0.125;mem:64")],
+                    }],
+                    filters: proto::Filters::default(),
+                };
+                let forged =
+                    ForgedAccept(Forged::from_json(serde_json::to_value(&real).unwrap(), bad));
+                sched_node.send(&sched, &c.master, forged);
+                let err: StatusUpdateMessage = next_of(&mut mail, "TASK_ERROR").await;
+                let s = &err.update.status;
+                assert_eq!(s.task_id.as_str(), "t");
+                assert_eq!(s.state, TaskState::Error, "{bad}");
+                assert_eq!(s.reason, Some(Reason::TaskInvalid));
+                let msg = s.message.clone().unwrap_or_default();
+                assert!(msg.contains("Invalid ACCEPT"), "{msg}");
+                // The offer is released: its resources go back to the allocator.
+                let back: master::allocator::protocol::RecoverResources =
+                    next_of(&mut allocator_mail, "recovered resources").await;
+                assert_eq!(back.framework_id, fid);
+                assert_eq!(back.resources.cpus(), 2.0, "{bad}");
+            }
+            node.shutdown();
+            sched_node.shutdown();
+        })
+        .await;
+}

@@ -22,7 +22,7 @@ use tokio::sync::watch;
 
 use crate::config::AgentConfig;
 use crate::paths;
-use crate::registration::{RegEffect, Registration};
+use crate::registration::{ping_timeout_from_master, RegEffect, Registration};
 use crate::rng::Rng;
 use crate::status_update::{StatusUpdateManager, UpdateEffect, UpdateRecord};
 
@@ -174,6 +174,11 @@ impl AgentProcess {
     /// Whether the agent is registered with its master.
     pub fn is_registered(&self) -> bool {
         self.reg.is_registered()
+    }
+
+    /// How long without a ping before the master is considered lost.
+    pub fn master_ping_timeout(&self) -> Duration {
+        self.reg.master_ping_timeout()
     }
 
     /// The frameworks with executors here.
@@ -1469,7 +1474,7 @@ impl Process for AgentProcess {
                 if me.is_from_master(&from, "SlaveRegisteredMessage") {
                     let t = m
                         .connection
-                        .map(|c| Duration::from_secs_f64(c.total_ping_timeout_seconds.max(0.0)));
+                        .and_then(|c| ping_timeout_from_master(c.total_ping_timeout_seconds));
                     let e = me.reg.registered(m.slave_id, t);
                     me.apply_reg(e, ctx);
                 }
@@ -1480,7 +1485,7 @@ impl Process for AgentProcess {
                 if me.is_from_master(&from, "SlaveReregisteredMessage") {
                     let t = m
                         .connection
-                        .map(|c| Duration::from_secs_f64(c.total_ping_timeout_seconds.max(0.0)));
+                        .and_then(|c| ping_timeout_from_master(c.total_ping_timeout_seconds));
                     let e = me.reg.reregistered(m.slave_id, t);
                     me.apply_reg(e, ctx);
                 }

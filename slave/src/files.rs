@@ -2,19 +2,40 @@
 //! Mesos's files process. Every path is canonicalized (resolving `..` and symlinks) and
 //! must stay inside one of the served roots (`<work_dir>/slaves`); anything else is `403`,
 //! a missing file `404`. Nothing outside the roots is ever read.
+//!
+//! Sandboxes belong to tasks, so nothing in them is trusted: a task can put a FIFO, a
+//! device node or a socket where a log file was. The files process shares the agent's
+//! thread, so all its file system work runs on tokio's blocking pool under a time bound
+//! ([`FILES_IO_TIMEOUT`]), files are opened `O_NONBLOCK | O_NOFOLLOW` and only regular
+//! files (checked with `fstat` on the descriptor, not the path) are read, at most
+//! [`MAX_READ_LENGTH`] bytes at a time.
 
+use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
-use libproc::{Ctx, Handlers, HttpRequest, HttpResponse, Process};
+use libproc::{Ctx, Handlers, HttpRequest, HttpResponse, Process, Responder};
 
 /// Largest chunk `/files/read` returns at once (Mesos: 16 pages).
 pub const MAX_READ_LENGTH: u64 = 16 * 4096;
 
+/// How long one `/files` request may spend in the file system before it is answered
+/// `504` (its blocking work may still finish in the background; nothing waits for it).
+pub const FILES_IO_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Serves sandbox files under a set of roots.
 pub struct FilesProcess {
-    roots: Vec<PathBuf>,
+    roots: Arc<Vec<PathBuf>>,
+}
+
+/// What `/files/read` was asked.
+struct ReadQuery {
+    path: String,
+    offset: Option<String>,
+    length: Option<String>,
 }
 
 impl FilesProcess {
@@ -27,121 +48,191 @@ impl FilesProcess {
                 std::fs::canonicalize(&r).ok()
             })
             .collect();
-        FilesProcess { roots }
+        FilesProcess {
+            roots: Arc::new(roots),
+        }
     }
 
     /// Resolves a requested path, confined to the roots.
     pub fn resolve(&self, requested: &str) -> Result<PathBuf, HttpResponse> {
-        if requested.is_empty() {
-            return Err(HttpResponse::bad_request("Expecting 'path=value' in query"));
-        }
-        let p = Path::new(requested);
-        if !p.is_absolute() {
-            return Err(HttpResponse::bad_request("'path' must be absolute"));
-        }
-        let canonical = match std::fs::canonicalize(p) {
-            Ok(c) => c,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(HttpResponse::not_found())
-            }
-            Err(e) => {
-                return Err(HttpResponse::text(
-                    403,
-                    format!("Cannot access '{requested}': {e}\n"),
-                ))
-            }
-        };
-        if self.roots.iter().any(|r| canonical.starts_with(r)) {
-            Ok(canonical)
-        } else {
-            Err(HttpResponse::text(
+        resolve(&self.roots, requested)
+    }
+
+    /// Runs `work` (blocking file system calls) off this thread, and answers `responder`
+    /// with its response, or `504` if it takes longer than [`FILES_IO_TIMEOUT`].
+    fn off_thread(
+        &self,
+        ctx: &mut Ctx<Self>,
+        responder: Responder,
+        work: impl FnOnce(&[PathBuf]) -> HttpResponse + Send + 'static,
+    ) {
+        let roots = self.roots.clone();
+        let job = tokio::task::spawn_blocking(move || work(&roots));
+        ctx.spawn(
+            tokio::time::timeout(FILES_IO_TIMEOUT, job),
+            move |_me: &mut Self, _ctx, done| {
+                responder.respond(match done {
+                    Ok(Ok(response)) => response,
+                    Ok(Err(e)) => HttpResponse::text(500, format!("File access failed: {e}\n")),
+                    Err(_) => HttpResponse::text(
+                        504,
+                        format!("File access took longer than {FILES_IO_TIMEOUT:?}\n"),
+                    ),
+                })
+            },
+        );
+    }
+}
+
+/// Resolves a requested path, confined to `roots`.
+fn resolve(roots: &[PathBuf], requested: &str) -> Result<PathBuf, HttpResponse> {
+    if requested.is_empty() {
+        return Err(HttpResponse::bad_request("Expecting 'path=value' in query"));
+    }
+    let p = Path::new(requested);
+    if !p.is_absolute() {
+        return Err(HttpResponse::bad_request("'path' must be absolute"));
+    }
+    let canonical = match std::fs::canonicalize(p) {
+        Ok(c) => c,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(HttpResponse::not_found()),
+        Err(e) => {
+            return Err(HttpResponse::text(
                 403,
-                format!("'{requested}' is outside the agent's sandboxes\n"),
+                format!("Cannot access '{requested}': {e}\n"),
+            ))
+        }
+    };
+    if roots.iter().any(|r| canonical.starts_with(r)) {
+        Ok(canonical)
+    } else {
+        Err(HttpResponse::text(
+            403,
+            format!("'{requested}' is outside the agent's sandboxes\n"),
+        ))
+    }
+}
+
+/// Opens `path` for reading without ever blocking or following a last-component symlink,
+/// and only if the descriptor is a regular file (a FIFO, device or socket is refused
+/// before any read: opening a FIFO blocking would wait for a writer forever).
+fn open_regular(path: &Path) -> Result<File, HttpResponse> {
+    // Refuse what is not a regular file before opening it at all (a device's open may
+    // have effects); the check on the descriptor below closes the race with a swap.
+    match path.symlink_metadata() {
+        Ok(md) if md.is_dir() => return Err(HttpResponse::bad_request("Cannot read a directory")),
+        Ok(md) if !md.is_file() => return Err(not_regular(path)),
+        Ok(_) => {}
+        Err(e) => {
+            return Err(HttpResponse::text(
+                403,
+                format!("Failed to open file: {e}\n"),
             ))
         }
     }
-
-    fn read(&self, req: &HttpRequest) -> HttpResponse {
-        let path = match self.resolve(req.query("path").unwrap_or("")) {
-            Ok(p) => p,
-            Err(r) => return r,
-        };
-        let offset: i64 = match req.query("offset").map(str::parse).transpose() {
-            Ok(o) => o.unwrap_or(0),
-            Err(_) => {
-                return HttpResponse::bad_request("Failed to parse offset: expected an integer")
-            }
-        };
-        let length: Option<u64> = match req.query("length").map(str::parse).transpose() {
-            Ok(l) => l,
-            Err(_) => {
-                return HttpResponse::bad_request(
-                    "Failed to parse length: expected a non-negative integer",
-                )
-            }
-        };
-        if path.is_dir() {
-            return HttpResponse::bad_request("Cannot read a directory");
-        }
-        let mut file = match std::fs::File::open(&path) {
-            Ok(f) => f,
-            Err(e) => return HttpResponse::text(403, format!("Failed to open file: {e}\n")),
-        };
-        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-        if offset == -1 {
-            return HttpResponse::json(&serde_json::json!({"data": "", "offset": size}));
-        }
-        if offset < 0 {
-            return HttpResponse::bad_request("Negative offset provided");
-        }
-        let offset = (offset as u64).min(size);
-        let length = length.unwrap_or(MAX_READ_LENGTH).min(MAX_READ_LENGTH);
-        let mut buf = Vec::new();
-        let read = file
-            .seek(SeekFrom::Start(offset))
-            .and_then(|_| file.take(length).read_to_end(&mut buf));
-        if let Err(e) = read {
-            return HttpResponse::text(500, format!("Failed to read file: {e}\n"));
-        }
-        HttpResponse::json(&serde_json::json!({
-            "data": String::from_utf8_lossy(&buf),
-            "offset": offset,
-        }))
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(
+            (nix::fcntl::OFlag::O_NONBLOCK
+                | nix::fcntl::OFlag::O_NOFOLLOW
+                | nix::fcntl::OFlag::O_NOCTTY)
+                .bits(),
+        )
+        .open(path)
+        .map_err(|e| HttpResponse::text(403, format!("Failed to open file: {e}\n")))?;
+    match file.metadata() {
+        Ok(md) if md.is_dir() => Err(HttpResponse::bad_request("Cannot read a directory")),
+        Ok(md) if md.is_file() => Ok(file),
+        Ok(_) => Err(not_regular(path)),
+        Err(e) => Err(HttpResponse::text(
+            403,
+            format!("Failed to stat file: {e}\n"),
+        )),
     }
+}
 
-    fn browse(&self, req: &HttpRequest) -> HttpResponse {
-        let path = match self.resolve(req.query("path").unwrap_or("")) {
-            Ok(p) => p,
-            Err(r) => return r,
-        };
-        let entries = match std::fs::read_dir(&path) {
-            Ok(e) => e,
-            Err(e) => {
-                return HttpResponse::bad_request(format!(
-                    "Cannot browse '{}': {e}",
-                    path.display()
-                ))
-            }
-        };
-        let mut out = vec![];
-        for entry in entries.flatten() {
-            // symlink_metadata: describe links as links, never follow them out.
-            let Ok(md) = entry.path().symlink_metadata() else {
-                continue;
-            };
-            out.push(serde_json::json!({
-                "path": entry.path().to_string_lossy(),
-                "size": md.len(),
-                "mode": mode_string(md.permissions().mode(), md.is_dir(), md.file_type().is_symlink()),
-                "nlink": md.nlink(),
-                "uid": md.uid().to_string(),
-                "gid": md.gid().to_string(),
-                "mtime": md.mtime(),
-            }));
+fn not_regular(path: &Path) -> HttpResponse {
+    HttpResponse::bad_request(format!(
+        "Cannot read '{}': not a regular file (a FIFO, device or socket)",
+        path.display()
+    ))
+}
+
+/// `/files/read` (blocking: runs off the actor thread).
+fn read(roots: &[PathBuf], q: ReadQuery) -> HttpResponse {
+    let path = match resolve(roots, &q.path) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let offset: i64 = match q.offset.as_deref().map(str::parse).transpose() {
+        Ok(o) => o.unwrap_or(0),
+        Err(_) => return HttpResponse::bad_request("Failed to parse offset: expected an integer"),
+    };
+    let length: Option<u64> = match q.length.as_deref().map(str::parse).transpose() {
+        Ok(l) => l,
+        Err(_) => {
+            return HttpResponse::bad_request(
+                "Failed to parse length: expected a non-negative integer",
+            )
         }
-        out.sort_by(|a, b| a["path"].as_str().cmp(&b["path"].as_str()));
-        HttpResponse::json(&serde_json::Value::Array(out))
+    };
+    let mut file = match open_regular(&path) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    if offset == -1 {
+        return HttpResponse::json(&serde_json::json!({"data": "", "offset": size}));
     }
+    if offset < 0 {
+        return HttpResponse::bad_request("Negative offset provided");
+    }
+    let offset = (offset as u64).min(size);
+    let length = length.unwrap_or(MAX_READ_LENGTH).min(MAX_READ_LENGTH);
+    let mut buf = Vec::new();
+    let read = file
+        .seek(SeekFrom::Start(offset))
+        .and_then(|_| file.take(length).read_to_end(&mut buf));
+    if let Err(e) = read {
+        return HttpResponse::text(500, format!("Failed to read file: {e}\n"));
+    }
+    HttpResponse::json(&serde_json::json!({
+        "data": String::from_utf8_lossy(&buf),
+        "offset": offset,
+    }))
+}
+
+/// `/files/browse` (blocking: runs off the actor thread). Entries are described with
+/// `lstat`, never opened.
+fn browse(roots: &[PathBuf], requested: &str) -> HttpResponse {
+    let path = match resolve(roots, requested) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let entries = match std::fs::read_dir(&path) {
+        Ok(e) => e,
+        Err(e) => {
+            return HttpResponse::bad_request(format!("Cannot browse '{}': {e}", path.display()))
+        }
+    };
+    let mut out = vec![];
+    for entry in entries.flatten() {
+        // symlink_metadata: describe links as links, never follow them out.
+        let Ok(md) = entry.path().symlink_metadata() else {
+            continue;
+        };
+        out.push(serde_json::json!({
+            "path": entry.path().to_string_lossy(),
+            "size": md.len(),
+            "mode": mode_string(md.permissions().mode(), md.is_dir(), md.file_type().is_symlink()),
+            "nlink": md.nlink(),
+            "uid": md.uid().to_string(),
+            "gid": md.gid().to_string(),
+            "mtime": md.mtime(),
+        }));
+    }
+    out.sort_by(|a, b| a["path"].as_str().cmp(&b["path"].as_str()));
+    HttpResponse::json(&serde_json::Value::Array(out))
 }
 
 /// `ls -l` style mode string, e.g. `-rw-r--r--`.
@@ -165,13 +256,23 @@ fn mode_string(mode: u32, dir: bool, link: bool) -> String {
 
 impl Process for FilesProcess {
     fn install(h: &mut Handlers<Self>) {
-        h.route(
+        h.route_deferred(
             "read",
-            |me: &mut FilesProcess, _ctx: &mut Ctx<Self>, req| me.read(req),
+            |me: &mut FilesProcess, ctx: &mut Ctx<Self>, req: HttpRequest, responder| {
+                let q = ReadQuery {
+                    path: req.query("path").unwrap_or("").to_string(),
+                    offset: req.query("offset").map(str::to_string),
+                    length: req.query("length").map(str::to_string),
+                };
+                me.off_thread(ctx, responder, move |roots| read(roots, q));
+            },
         );
-        h.route(
+        h.route_deferred(
             "browse",
-            |me: &mut FilesProcess, _ctx: &mut Ctx<Self>, req| me.browse(req),
+            |me: &mut FilesProcess, ctx: &mut Ctx<Self>, req: HttpRequest, responder| {
+                let path = req.query("path").unwrap_or("").to_string();
+                me.off_thread(ctx, responder, move |roots| browse(roots, &path));
+            },
         );
     }
 }

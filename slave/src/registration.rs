@@ -21,6 +21,25 @@ pub const REGISTER_RETRY_INTERVAL_MAX: Duration = Duration::from_secs(60);
 /// Default time without pings after which the master is considered lost (15 s × 5).
 pub const DEFAULT_MASTER_PING_TIMEOUT: Duration = Duration::from_secs(75);
 
+/// The master's `total_ping_timeout_seconds` as a duration, or `None` (keep the current
+/// timeout) with a warning when it is not a positive number of seconds up to ten years:
+/// a forged or corrupt value must not panic the agent nor disable its supervision.
+pub fn ping_timeout_from_master(secs: f64) -> Option<Duration> {
+    match libproc::duration::secs(secs) {
+        Ok(d) if !d.is_zero() => Some(d),
+        Ok(_) => {
+            tracing::warn!(
+                "the master sent a zero total_ping_timeout_seconds; keeping the current timeout"
+            );
+            None
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "the master sent an invalid total_ping_timeout_seconds; keeping the current timeout");
+            None
+        }
+    }
+}
+
 /// What the shell must do.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RegEffect {
@@ -286,6 +305,36 @@ mod tests {
                 _ => None,
             })
             .expect("a retry timer")
+    }
+
+    proptest::proptest! {
+        /// Any f64 from the wire (NaN, infinities, negatives, 1e300) leaves a bounded,
+        /// positive ping timeout, and registering with it never panics.
+        #[test]
+        fn any_ping_timeout_from_the_wire_is_bounded(secs in proptest::num::f64::ANY) {
+            let mut r = Registration::new(Duration::from_secs(1), 1);
+            r.start();
+            let out = r.registered(AgentId::new("S1"), ping_timeout_from_master(secs));
+            let delay = out.iter().find_map(|e| match e {
+                RegEffect::PingTimeoutAfter { delay, .. } => Some(*delay),
+                _ => None,
+            });
+            let delay = delay.expect("ping supervision armed");
+            proptest::prop_assert!(!delay.is_zero());
+            proptest::prop_assert!(delay.as_secs_f64() <= libproc::duration::MAX_UNTRUSTED_SECS);
+            proptest::prop_assert!(std::time::Instant::now().checked_add(delay * 2).is_some());
+        }
+    }
+
+    #[test]
+    fn invalid_ping_timeouts_keep_the_current_one() {
+        for bad in [f64::NAN, f64::INFINITY, -1.0, 1e300, 0.0] {
+            assert_eq!(ping_timeout_from_master(bad), None, "{bad}");
+        }
+        assert_eq!(
+            ping_timeout_from_master(30.0),
+            Some(Duration::from_secs(30))
+        );
     }
 
     #[test]

@@ -282,6 +282,75 @@ async fn files_refuse_paths_outside_the_sandboxes() {
     c.agent.shutdown().await;
 }
 
+/// A task that makes a FIFO in its sandbox used to freeze the whole agent: `/files/read`
+/// opened it blocking on the agent's only thread, waiting for a writer forever. Now it is
+/// refused at once (not a regular file) and the agent keeps serving.
+#[actix_rt::test]
+async fn files_read_of_a_fifo_is_refused_at_once_and_the_agent_keeps_serving() {
+    let c = cluster("files-fifo", |_| {}).await;
+    let inside = c.dir.join("slaves/S1/frameworks/F/executors/e/runs/r");
+    std::fs::create_dir_all(&inside).unwrap();
+    std::fs::write(inside.join("ok.txt"), "fine").unwrap();
+    let fifo = inside.join("stdout.fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+    // Without the fix the agent's thread blocks in open(2); this writer releases it after
+    // a while so the test fails on the elapsed time instead of hanging.
+    let release = fifo.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(8));
+        let _ = std::fs::OpenOptions::new().write(true).open(release);
+    });
+    let addr = c.node.addr();
+    let started = std::time::Instant::now();
+    let (status, body) = http_get(
+        addr,
+        &format!("/files/read?path={}&offset=0", enc(&fifo.to_string_lossy())),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("not a regular file"), "{body}");
+    let (status, body) = http_get(
+        addr,
+        &format!(
+            "/files/read?path={}&offset=-1",
+            enc(&fifo.to_string_lossy())
+        ),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    // Browsing the directory describes the FIFO without opening it.
+    let (status, body) = http_get(
+        addr,
+        &format!("/files/browse?path={}", enc(&inside.to_string_lossy())),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("stdout.fifo"), "{body}");
+    // The agent still serves: another file, and its own actor.
+    let (status, body) = http_get(
+        addr,
+        &format!(
+            "/files/read?path={}",
+            enc(&inside.join("ok.txt").to_string_lossy())
+        ),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(body.contains("fine"));
+    assert!(c
+        .agent
+        .process
+        .call(|me, _| me.is_registered())
+        .await
+        .unwrap());
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed < Duration::from_secs(5),
+        "the FIFO held the agent for {elapsed:?}"
+    );
+    c.agent.shutdown().await;
+}
+
 #[actix_rt::test]
 async fn shutdown_message_stops_executors_and_the_agent() {
     let mut c = cluster("shutdown", |_| {}).await;

@@ -9,7 +9,11 @@ use std::time::Duration;
 use common::{Ev, FakeMaster};
 use libproc::testing::within;
 use libproc::{Match, MemNetwork, Node, NodeConfig};
-use proto::messages::{PingSlaveMessage, RegisterSlaveMessage};
+use proto::messages::{
+    MasterSlaveConnection, PingSlaveMessage, RegisterSlaveMessage, SlaveRegisteredMessage,
+    SlaveReregisteredMessage,
+};
+use proto::AgentId;
 use tokio::sync::mpsc;
 
 fn run(f: impl std::future::Future<Output = ()>) {
@@ -113,5 +117,69 @@ fn registration_is_retried_when_the_first_attempt_is_lost_and_reregisters_on_mas
         )
         .await;
         assert_eq!(ev.slave.id.unwrap().as_str(), "S1");
+    });
+}
+
+/// One forged frame with `total_ping_timeout_seconds: 1e300` (or NaN, or negative) used to
+/// panic the agent in `Duration::from_secs_f64`; now it is ignored and the agent keeps
+/// answering pings and supervising its master with the timeout it had.
+#[test]
+fn a_forged_ping_timeout_does_not_kill_the_agent() {
+    run(async {
+        let node = Node::bind(NodeConfig::local().transport(MemNetwork::new()))
+            .await
+            .unwrap();
+        let (tx, mut events) = mpsc::unbounded_channel();
+        let master = node.spawn("master", FakeMaster { out: tx }).unwrap();
+        let dir = common::test_dir("reg-forged");
+        let agent = slave::spawn(&node, common::config(master.pid(), &dir)).unwrap();
+        common::wait_registered(&agent).await;
+        for bad in [1e300, f64::INFINITY, f64::NAN, -5.0] {
+            let connection = Some(MasterSlaveConnection {
+                total_ping_timeout_seconds: bad,
+            });
+            node.send(
+                master.pid(),
+                agent.pid(),
+                SlaveRegisteredMessage {
+                    slave_id: AgentId::new("S1"),
+                    connection,
+                },
+            );
+            node.send(
+                master.pid(),
+                agent.pid(),
+                SlaveReregisteredMessage {
+                    slave_id: AgentId::new("S1"),
+                    connection,
+                },
+            );
+            node.send(
+                master.pid(),
+                agent.pid(),
+                PingSlaveMessage { connected: true },
+            );
+            let pong = within(Duration::from_secs(5), "pong", async {
+                loop {
+                    match events.recv().await {
+                        Some(Ev::Pong) => return true,
+                        Some(_) => {}
+                        None => return false,
+                    }
+                }
+            })
+            .await;
+            assert!(pong, "the agent died on total_ping_timeout_seconds={bad}");
+        }
+        let timeout = agent
+            .process
+            .call(|me, _| me.master_ping_timeout())
+            .await
+            .expect("the agent is alive");
+        assert_eq!(
+            timeout,
+            Duration::from_secs(75),
+            "the default timeout is kept"
+        );
     });
 }

@@ -14,7 +14,8 @@
 //! | `a_restarted_scheduler_fails_over_and_adopts_its_tasks` | SIGKILL and restart of the scheduler | `SchedulerFailover` (multi-process) |
 //!
 //! Needs Debian's `zookeeper` package (and a `java`); without it each test prints SKIPPED
-//! and passes. Build the binaries first: `cargo build --workspace --bins`.
+//! and passes, unless `CI` is set: then it fails (`libproc::testing::skip_unless_ci`).
+//! Build the binaries first: `cargo build --workspace --bins`.
 
 use std::time::{Duration, Instant};
 
@@ -27,7 +28,10 @@ const SIGCONT: i32 = 18;
 async fn start(prefix: &str, config: HaConfig) -> Option<HaCluster> {
     let c = HaCluster::start(prefix, config).await;
     if c.is_none() {
-        eprintln!("SKIPPED: ZooKeeper is not installed (apt-get install zookeeper)");
+        libproc::testing::skip_unless_ci(
+            prefix,
+            "ZooKeeper is not installed (apt-get install zookeeper)",
+        );
     }
     c
 }

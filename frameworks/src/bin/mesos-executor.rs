@@ -366,12 +366,11 @@ impl Executor for CommandExecutor {
             return;
         }
         self.killing = true;
-        let grace = kill_policy
-            .and_then(|k| k.grace_period_secs)
-            .or_else(|| task.kill_policy.as_ref().and_then(|k| k.grace_period_secs))
-            .filter(|g| g.is_finite() && *g >= 0.0)
-            .map(Duration::from_secs_f64)
-            .unwrap_or(DEFAULT_KILL_GRACE);
+        let grace = frameworks::executor::kill_grace(
+            kill_policy.as_ref(),
+            task.kill_policy.as_ref(),
+            DEFAULT_KILL_GRACE,
+        );
         if driver
             .framework_info()
             .is_some_and(|f| f.has_capability(FrameworkCapability::TaskKillingState))

@@ -49,6 +49,30 @@ struct Manifest {
     bytes: u64,
 }
 
+impl Manifest {
+    /// Parses a manifest read from ZooKeeper and checks it is one a store could have
+    /// written: its byte count fits its chunks, so nothing sized from it (the load buffer)
+    /// can be forged into an absurd allocation.
+    fn parse(data: &[u8]) -> Result<Manifest, String> {
+        let m: Manifest = serde_json::from_slice(data).map_err(|e| e.to_string())?;
+        let room = u64::from(m.chunks).saturating_mul(CHUNK_BYTES as u64);
+        if m.bytes > room {
+            return Err(format!(
+                "{} bytes cannot fit in {} chunks of {CHUNK_BYTES}",
+                m.bytes, m.chunks
+            ));
+        }
+        if m.generation == u64::MAX {
+            // The next write would overflow `generation + 1`.
+            return Err("generation counter exhausted".into());
+        }
+        if m.generation == 0 && (m.chunks != 0 || m.bytes != 0) {
+            return Err("generation 0 holds no chunks".into());
+        }
+        Ok(m)
+    }
+}
+
 /// A chunked blob under one znode.
 #[derive(Clone, Debug)]
 pub struct ZkBlobStore {
@@ -99,7 +123,7 @@ impl ZkBlobStore {
                 },
                 stat.version,
             ))),
-            Ok((data, stat)) => serde_json::from_slice(&data)
+            Ok((data, stat)) => Manifest::parse(&data)
                 .map(|m| Some((m, stat.version)))
                 .map_err(|e| StoreError::Corrupt(format!("manifest {}: {e}", self.node))),
             Err(zk::Error::NoNode) => Ok(None),
@@ -120,7 +144,9 @@ impl ZkBlobStore {
         if m.generation == 0 {
             return Ok(None);
         }
-        let mut out = Vec::with_capacity(m.bytes as usize);
+        // `parse` bounded `bytes` by the chunks; reserve no more than one chunk up front
+        // anyway, and let the buffer grow with what ZooKeeper really returns.
+        let mut out = Vec::with_capacity(usize::try_from(m.bytes).unwrap_or(0).min(CHUNK_BYTES));
         for i in 0..m.chunks {
             let p = self.chunk_path(m.generation, i);
             let (data, _) = c.get_data(&p).await.map_err(zerr(format!("read {p}")))?;
@@ -202,5 +228,55 @@ impl ZkBlobStore {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn manifests_a_store_writes_parse_and_forged_sizes_do_not() {
+        let ok = br#"{"generation":3,"chunks":2,"bytes":600000}"#;
+        assert_eq!(
+            Manifest::parse(ok),
+            Ok(Manifest {
+                generation: 3,
+                chunks: 2,
+                bytes: 600_000
+            })
+        );
+        // One forged manifest used to reserve 2^64-1 bytes and abort the master.
+        let forged = format!(r#"{{"generation":1,"chunks":1,"bytes":{}}}"#, u64::MAX);
+        assert!(Manifest::parse(forged.as_bytes()).is_err());
+        assert!(Manifest::parse(br#"{"generation":0,"chunks":5,"bytes":1}"#).is_err());
+        let last = format!(r#"{{"generation":{},"chunks":0,"bytes":0}}"#, u64::MAX);
+        assert!(Manifest::parse(last.as_bytes()).is_err());
+        assert!(Manifest::parse(b"\xff\x00").is_err());
+    }
+
+    proptest! {
+        /// Arbitrary bytes never panic the parser.
+        #[test]
+        fn arbitrary_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..256)) {
+            let _ = Manifest::parse(&data);
+        }
+
+        /// Arbitrary numbers: whatever parses has its bytes within its chunks.
+        #[test]
+        fn parsed_sizes_fit_their_chunks(generation: u64, chunks: u32, bytes: u64) {
+            let json = format!(r#"{{"generation":{generation},"chunks":{chunks},"bytes":{bytes}}}"#);
+            if let Ok(m) = Manifest::parse(json.as_bytes()) {
+                prop_assert!(m.bytes <= u64::from(m.chunks) * CHUNK_BYTES as u64);
+                prop_assert!(m.generation.checked_add(1).is_some());
+            } else {
+                prop_assert!(
+                    bytes > u64::from(chunks) * CHUNK_BYTES as u64
+                        || generation == 0
+                        || generation == u64::MAX
+                );
+            }
+        }
     }
 }

@@ -73,7 +73,7 @@ impl ZkServer {
     /// (a broken test environment should fail loudly, not skip).
     pub async fn start() -> Option<ZkServer> {
         if let Some(why) = unavailable() {
-            eprintln!("skipping: {why}");
+            libproc::testing::skip_unless_ci("this ZooKeeper test", &why);
             return None;
         }
         let port = free_port().expect("a free loopback port");

@@ -1157,7 +1157,7 @@ impl Allocator {
         if secs <= 0.0 {
             return;
         }
-        let dur = Duration::from_secs_f64(secs.min(MAX_FILTER.as_secs_f64()))
+        let dur = libproc::duration::secs_clamped(secs)
             .max(self.config.allocation_interval)
             .min(MAX_FILTER);
         let expires = now.saturating_add(dur);

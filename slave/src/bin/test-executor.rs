@@ -215,7 +215,7 @@ impl Process for TestExecutor {
                 let grace = m
                     .kill_policy
                     .and_then(|k| k.grace_period_secs)
-                    .map(|s| Duration::from_secs_f64(s.max(0.0)))
+                    .and_then(|s| libproc::duration::secs(s).ok())
                     .unwrap_or(Duration::from_secs(2));
                 me.kill(ctx, &m.task_id, grace);
             },

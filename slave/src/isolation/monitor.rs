@@ -1,13 +1,20 @@
 //! The `monitor` process: serves `/monitor/statistics` and `/monitor/statistics.json`, a
 //! JSON array with one entry per live container (`executor_id`, `executor_name`,
-//! `framework_id`, `source`, `statistics`), as Mesos's resource monitor does.
+//! `framework_id`, `source`, `statistics`), as Mesos's resource monitor does. Gathering
+//! the usage reads `/proc` and cgroup files for every container, so it runs on tokio's
+//! blocking pool (under [`MONITOR_TIMEOUT`]), not on the agent's thread.
 
-use libproc::{Ctx, Handlers, HttpResponse, Process};
+use std::time::Duration;
+
+use libproc::{Ctx, Handlers, HttpRequest, HttpResponse, Process, Responder};
 
 use super::Isolation;
 
 /// The process id Mesos uses (so the URL is `/monitor/statistics`).
 pub const MONITOR_ID: &str = "monitor";
+
+/// How long gathering the statistics may take before the request is answered `504`.
+pub const MONITOR_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Serves the usage of an agent's containers.
 pub struct MonitorProcess {
@@ -25,12 +32,34 @@ impl MonitorProcess {
 impl Process for MonitorProcess {
     fn install(h: &mut Handlers<Self>) {
         for path in ["statistics", "statistics.json"] {
-            h.route(path, |me: &mut Self, _ctx: &mut Ctx<Self>, req| {
-                if req.method != "GET" && req.method != "HEAD" {
-                    return HttpResponse::text(405, "Expecting 'GET'");
-                }
-                HttpResponse::json(&me.isolation.statistics((me.clock)()))
-            });
+            h.route_deferred(
+                path,
+                |me: &mut Self, ctx: &mut Ctx<Self>, req: HttpRequest, responder: Responder| {
+                    if req.method != "GET" && req.method != "HEAD" {
+                        responder.respond(HttpResponse::text(405, "Expecting 'GET'"));
+                        return;
+                    }
+                    let isolation = me.isolation.clone();
+                    let now = (me.clock)();
+                    let job = tokio::task::spawn_blocking(move || isolation.statistics(now));
+                    ctx.spawn(
+                        tokio::time::timeout(MONITOR_TIMEOUT, job),
+                        move |_me: &mut Self, _ctx, done| {
+                            responder.respond(match done {
+                                Ok(Ok(stats)) => HttpResponse::json(&stats),
+                                Ok(Err(e)) => HttpResponse::text(
+                                    500,
+                                    format!("Gathering statistics failed: {e}\n"),
+                                ),
+                                Err(_) => HttpResponse::text(
+                                    504,
+                                    format!("Gathering statistics took longer than {MONITOR_TIMEOUT:?}\n"),
+                                ),
+                            })
+                        },
+                    );
+                },
+            );
         }
     }
 }
