@@ -10,6 +10,12 @@
 //! with `307` to the leader (or `503` if none is known). Before acting on anything, a
 //! ZooKeeper leader checks its [`Lease`]; when the lease has run out, or the contender
 //! reports the candidacy lost, the master stops at once (the binary then exits).
+//!
+//! Registry writes: effects queue behind an [`Effect::PersistRegistry`] until the write
+//! (off the actor thread for the file and ZooKeeper stores) succeeds, so a decision is
+//! durable before it is announced; consecutive writes are coalesced. A new leader writes
+//! once before saying anything. A failed write stops the master (Mesos's registrar
+//! aborts): nothing that waited for it is said, and another master takes over.
 
 use std::time::Duration;
 

@@ -215,7 +215,7 @@ async fn scale(num_agents: usize, tasks_per_agent: usize) -> Value {
                     zk_arg.clone(),
                     "--quorum=1".into(),
                     "--zk_session_timeout=2secs".into(),
-                    "--registry=replicated_log".into(),
+                    "--registry=zookeeper".into(),
                     format!("--work_dir={}", work.display()),
                     "--quiet=true".into(),
                 ]

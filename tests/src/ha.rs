@@ -288,7 +288,7 @@ impl HaCluster {
                     zk_arg.clone(),
                     "--quorum=1".into(),
                     session.clone(),
-                    "--registry=replicated_log".into(),
+                    "--registry=zookeeper".into(),
                     format!("--work_dir={}", work_dir.display()),
                     "--allocation_interval=100ms".into(),
                 ]
