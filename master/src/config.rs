@@ -224,6 +224,18 @@ pub fn parse_weights(text: &str) -> Result<Vec<(String, f64)>, FlagsError> {
     Ok(out)
 }
 
+/// Warnings about deprecated flag values in `flags` (the binary logs them).
+pub fn deprecations(flags: &Flags) -> Vec<String> {
+    let mut out = Vec::new();
+    if flags.str("registry") == Some("replicated_log") {
+        let mapped = if flags.has("zk") { "zookeeper" } else { "file" };
+        out.push(format!(
+            "--registry=replicated_log is deprecated: this master keeps its registry in one ZooKeeper blob or a local file, not a replicated log; using --registry={mapped}"
+        ));
+    }
+    out
+}
+
 impl MasterConfig {
     /// Reads parsed flags.
     pub fn from_flags(flags: &Flags) -> Result<MasterConfig, FlagsError> {
@@ -236,14 +248,10 @@ impl MasterConfig {
         };
         let given = flags.str("registry").unwrap_or("in_memory").to_string();
         let registry = match given.as_str() {
-            "replicated_log" => {
-                // Scripts written for Mesos say replicated_log; ours is not a log.
-                let mapped = if zk.is_some() { "zookeeper" } else { "file" };
-                tracing::warn!(
-                    "--registry=replicated_log is deprecated: this master keeps its registry in one ZooKeeper blob or a local file, not a replicated log; using --registry={mapped}"
-                );
-                mapped.to_string()
-            }
+            // Scripts written for Mesos say replicated_log; ours is not a log (the binary
+            // logs [`deprecations`] once logging is up).
+            "replicated_log" if zk.is_some() => "zookeeper".to_string(),
+            "replicated_log" => "file".to_string(),
             other => other.to_string(),
         };
         match registry.as_str() {
@@ -572,8 +580,23 @@ mod tests {
         assert_eq!(c.quorum, Some(2));
         assert_eq!(c.zk_session_timeout, Duration::from_secs(2));
         assert_eq!(c.agent_reregister_timeout, Duration::from_secs(30));
-        // The deprecated alias names what the registry really is.
+        // The deprecated alias names what the registry really is, and says so.
         assert_eq!(c.registry, "zookeeper");
+        let flags = Flags::parse(
+            "mesos-master",
+            FLAGS,
+            ["--registry=replicated_log", "--zk=zk://h:2181/m"]
+                .iter()
+                .map(|s| s.to_string()),
+            "MESOS_",
+            |_| None,
+        )
+        .unwrap();
+        let warned = deprecations(&flags);
+        assert!(
+            warned.len() == 1 && warned[0].contains("--registry=zookeeper"),
+            "{warned:?}"
+        );
         let e = parse(&["--zk=zk://h:2181"]).unwrap_err().to_string();
         assert!(e.contains("path"), "{e}");
         let e = parse(&["--registry=replicated_log"])

@@ -1312,6 +1312,12 @@ impl Master {
         for id in lost {
             fx.extend(self.remove_agent(&id, true, "missed too many pings"));
         }
+        // The registry GC runs on this clock too (Mesos: every 15 minutes).
+        let before = (self.registry.unreachable.len(), self.registry.gone.len());
+        self.prune_registry();
+        if before != (self.registry.unreachable.len(), self.registry.gone.len()) {
+            fx.push(Effect::PersistRegistry);
+        }
         fx
     }
 

@@ -200,6 +200,25 @@ fn registry_prunes_unreachable_agents_by_age_and_count() {
     assert_eq!(pruned, vec![old]);
     assert!(r.unreachable.contains_key(&new));
     assert!(r.gone.is_empty());
+
+    // The master prunes on its own as time passes (here: on the ping round).
+    let mut m = Master::new(
+        MasterConfig {
+            registry_max_agent_age: Duration::from_secs(500),
+            ..config()
+        },
+        pid("master@127.0.0.1:5050"),
+    );
+    let stale = AgentId::new("x-S3");
+    r.mark_unreachable(&stale, &agent_info(&stale, "h"), 400.0);
+    r.unreachable.remove(&new);
+    m.recover(r);
+    assert!(m.unreachable_agents().contains_key(&stale));
+    let fx = m.ping_tick();
+    assert!(persists(&fx), "nothing to prune yet? {fx:?}");
+    assert!(m.registry().unreachable.is_empty());
+    assert!(m.unreachable_agents().is_empty());
+    assert!(!persists(&m.ping_tick()));
 }
 
 #[test]
