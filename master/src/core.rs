@@ -2089,7 +2089,9 @@ impl Master {
             }
             let running = new_executors.contains(&e.executor_id)
                 || f.tasks.values().any(|x| {
-                    &x.agent_id == agent_id && x.executor_id.as_ref() == Some(&e.executor_id)
+                    &x.agent_id == agent_id
+                        && x.executor_id.as_ref() == Some(&e.executor_id)
+                        && !x.state.is_terminal()
                 });
             if !running {
                 needed += &e.resources;
