@@ -236,6 +236,8 @@ pub struct MemorySlot {
     pub fail_writes: bool,
     /// Writes that succeeded.
     pub writes: u64,
+    /// Test hook: while it holds `true`, writes wait (a write in flight).
+    pub hold: Option<tokio::sync::watch::Sender<bool>>,
 }
 
 /// Where the registry is kept. Cheap to clone (clones share the store).
@@ -265,6 +267,25 @@ impl RegistryStore {
         }
     }
 
+    /// Test hook: writes of an in-memory store wait (are in flight) until
+    /// [`RegistryStore::release_writes`].
+    pub fn hold_writes(&self) {
+        if let RegistryStore::InMemory(m) = self {
+            if let Ok(mut g) = m.lock() {
+                g.hold = Some(tokio::sync::watch::channel(true).0);
+            }
+        }
+    }
+
+    /// Lets held writes of an in-memory store complete.
+    pub fn release_writes(&self) {
+        if let RegistryStore::InMemory(m) = self {
+            if let Some(tx) = m.lock().ok().and_then(|mut g| g.hold.take()) {
+                let _ = tx.send(false);
+            }
+        }
+    }
+
     /// Successful writes of an in-memory store (0 for other stores).
     pub fn writes(&self) -> u64 {
         match self {
@@ -273,19 +294,28 @@ impl RegistryStore {
         }
     }
 
-    /// Writes an in-memory store at once (no I/O); `None` for the other stores, which
-    /// need [`RegistryStore::store`].
+    /// Writes an in-memory store at once (no I/O); `None` for the other stores (and a
+    /// held in-memory one), which need [`RegistryStore::store`].
     pub fn store_now(&self, bytes: &[u8]) -> Option<Result<(), RegistryError>> {
         match self {
-            RegistryStore::InMemory(m) => Some(match m.lock() {
-                Ok(mut g) if !g.fail_writes => {
-                    g.bytes = Some(bytes.to_vec());
-                    g.writes += 1;
-                    Ok(())
+            RegistryStore::InMemory(m) => {
+                if m.lock().is_ok_and(|g| g.hold.is_some()) {
+                    return None;
                 }
-                _ => Err(RegistryError::Unwritable),
-            }),
+                Some(Self::write_memory(m, bytes))
+            }
             _ => None,
+        }
+    }
+
+    fn write_memory(m: &Mutex<MemorySlot>, bytes: &[u8]) -> Result<(), RegistryError> {
+        match m.lock() {
+            Ok(mut g) if !g.fail_writes => {
+                g.bytes = Some(bytes.to_vec());
+                g.writes += 1;
+                Ok(())
+            }
+            _ => Err(RegistryError::Unwritable),
         }
     }
 
@@ -344,7 +374,17 @@ impl RegistryStore {
     /// znode) exists.
     pub async fn store(&self, bytes: Vec<u8>, fence: Option<String>) -> Result<(), RegistryError> {
         match self {
-            RegistryStore::InMemory(_) => self.store_now(&bytes).unwrap_or(Ok(())),
+            RegistryStore::InMemory(m) => {
+                let held = m
+                    .lock()
+                    .ok()
+                    .and_then(|g| g.hold.as_ref().map(|h| h.subscribe()));
+                if let Some(mut rx) = held {
+                    // Released, or the hook dropped: either way the write goes on.
+                    let _ = rx.wait_for(|held| !*held).await;
+                }
+                Self::write_memory(m, &bytes)
+            }
             RegistryStore::File(path) => {
                 let file_err = |error| RegistryError::File {
                     path: path.clone(),

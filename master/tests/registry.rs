@@ -1,5 +1,6 @@
 //! The master's registry in-process (issue 10): a master whose registry cannot be
-//! written stops and tells no agent it is registered; a decision written by one leader
+//! written stops and tells no agent it is registered; a leader killed while a registry
+//! write is in flight has told no one of that decision; a decision written by one leader
 //! (a framework torn down) holds under the next one, which shares the registry; and an
 //! agent the master does not know does not start a ping/pong storm with it.
 //!
@@ -250,6 +251,80 @@ async fn an_unknown_agent_and_the_master_do_not_ping_pong() {
             let pings = received(&mut mail, PingSlaveMessage::NAME);
             assert!(pings <= 1, "{pings} pings for one pong");
             node.shutdown();
+        })
+        .await;
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_leader_killed_during_a_registry_write_has_told_no_one() {
+    tokio::task::LocalSet::new()
+        .run_until(async {
+            let net = MemNetwork::new();
+            let store = RegistryStore::in_memory();
+            let node1 = node_at(&net, "10.0.0.1:5050").await;
+            node1.spawn("allocator", Mute).unwrap();
+            let m1 = master::spawn_master(&node1, with_store(&store)).unwrap();
+            let agents = node_at(&net, "10.0.0.9:5051").await;
+            let a1 = agents.spawn("slave(1)", FakeAgent).unwrap().pid().clone();
+            let mut mail1 = agents.filters().observe(Match::any().to(&a1));
+            register(&agents, &a1, m1.pid(), "cpus:2;mem:1024");
+            let r1: SlaveRegisteredMessage = next_of(&mut mail1, "SlaveRegistered").await;
+
+            // The next admission's write is in flight when the leader dies.
+            store.hold_writes();
+            let a2 = agents.spawn("slave(2)", FakeAgent).unwrap().pid().clone();
+            let mut mail2 = agents.filters().observe(Match::any().to(&a2));
+            register(&agents, &a2, m1.pid(), "cpus:2;mem:1024");
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            agents.settle().await;
+            assert_eq!(
+                received(&mut mail2, SlaveRegisteredMessage::NAME),
+                0,
+                "told before the write completed"
+            );
+            assert!(m1.is_alive());
+            node1.shutdown();
+            store.release_writes();
+
+            // The next leader knows the first agent (it re-registers) and admits the
+            // second one, which simply registers again, as a new agent.
+            let node2 = node_at(&net, "10.0.0.2:5050").await;
+            node2.spawn("allocator", Mute).unwrap();
+            // (Another master id, as a real master's: agent ids start with it.)
+            let m2 = master::spawn_master(
+                &node2,
+                MasterConfig {
+                    id_seed: 43,
+                    ..with_store(&store)
+                },
+            )
+            .unwrap();
+            let mut slave = AgentInfo::new("agent-host", "cpus:2;mem:1024".parse().unwrap());
+            slave.id = Some(r1.slave_id.clone());
+            agents.send(
+                &a1,
+                m2.pid(),
+                ReregisterSlaveMessage {
+                    slave,
+                    checkpointed_resources: Resources::new(),
+                    executor_infos: vec![],
+                    tasks: vec![],
+                    frameworks: vec![],
+                    version: "1.11.0".into(),
+                },
+            );
+            let re: SlaveReregisteredMessage = next_of(&mut mail1, "SlaveReregistered").await;
+            assert_eq!(re.slave_id, r1.slave_id);
+            register(&agents, &a2, m2.pid(), "cpus:2;mem:1024");
+            let r2: SlaveRegisteredMessage = next_of(&mut mail2, "SlaveRegistered").await;
+            assert_ne!(r2.slave_id, r1.slave_id);
+            let recovered = m2
+                .call(|m, _| m.core().registry().agents.len())
+                .await
+                .unwrap();
+            assert_eq!(recovered, 2);
+            node2.shutdown();
+            agents.shutdown();
         })
         .await;
 }
