@@ -91,6 +91,7 @@ async fn cluster_rounds(rounds: usize) -> Value {
         framework_failover: true,
         zk_session_timeout: "2secs".into(),
         limit: Duration::from_secs(180),
+        agent_reregister_timeout: None,
     };
     eprintln!("cluster: starting 3 masters, 5 agents, 100 tasks");
     let setup = Instant::now();
