@@ -20,6 +20,7 @@
 use std::time::Duration;
 
 use detector::contender::{contend, ContenderEvent, Lease};
+use libproc::http::Responder;
 use libproc::{Ctx, Handlers, HttpRequest, HttpResponse, Message, Pid, Process};
 use proto::messages::*;
 use proto::{MasterInfo, OfferId};
@@ -72,9 +73,9 @@ pub struct MasterProcess {
     /// This master's candidacy znode (fences registry writes).
     fence: Option<String>,
     store: RegistryStore,
-    /// Effects waiting for a registry write, in order, each with the number of the
-    /// event that produced it.
-    pending: std::collections::VecDeque<(u64, Effect)>,
+    /// Effects (and operator replies) waiting for a registry write, in order, each with
+    /// the number of the event that produced it.
+    pending: std::collections::VecDeque<(u64, Queued)>,
     /// Events handed to [`MasterProcess::apply`] so far.
     events: u64,
     /// A registry write is under way.
@@ -83,6 +84,13 @@ pub struct MasterProcess {
     written_upto: u64,
     lost_reason: Option<String>,
     dropped: u64,
+}
+
+/// What waits behind a registry write.
+enum Queued {
+    Effect(Effect),
+    /// An operator call's answer: sent once what it changed is written.
+    Reply(Responder, HttpResponse),
 }
 
 struct CtxSink<'a, 'b>(&'a Ctx<'b, MasterProcess>);
@@ -310,9 +318,10 @@ impl MasterProcess {
             };
             match effect {
                 // Already covered by a write that began after this event.
-                Effect::PersistRegistry if event <= self.written_upto => {}
-                Effect::PersistRegistry => self.start_write(ctx),
-                other => self.carry_out(ctx, other),
+                Queued::Effect(Effect::PersistRegistry) if event <= self.written_upto => {}
+                Queued::Effect(Effect::PersistRegistry) => self.start_write(ctx),
+                Queued::Effect(other) => self.carry_out(ctx, other),
+                Queued::Reply(responder, response) => responder.respond(response),
             }
         }
     }
@@ -350,7 +359,25 @@ impl MasterProcess {
         }
         self.events += 1;
         let event = self.events;
-        self.pending.extend(effects.into_iter().map(|e| (event, e)));
+        self.pending
+            .extend(effects.into_iter().map(|e| (event, Queued::Effect(e))));
+        self.drain(ctx);
+    }
+
+    /// Answers an operator request after everything queued before it, so that an
+    /// answer about a change goes out only once the change is written.
+    fn reply_in_order(
+        &mut self,
+        ctx: &mut Ctx<'_, Self>,
+        responder: Responder,
+        response: HttpResponse,
+    ) {
+        if self.pending.is_empty() && !self.writing {
+            responder.respond(response);
+            return;
+        }
+        self.pending
+            .push_back((self.events, Queued::Reply(responder, response)));
         self.drain(ctx);
     }
 
@@ -751,25 +778,42 @@ impl Process for MasterProcess {
                 HttpResponse::json(&json::tasks(&me.core))
             },
         );
-        h.route("weights", MasterProcess::http_weights);
-        h.route("quota", MasterProcess::http_quota);
-        h.route("quota/*", MasterProcess::http_quota);
-        h.route(
-            "reserve",
-            |me: &mut MasterProcess, ctx: &mut Ctx<MasterProcess>, req| {
-                if req.method != "POST" {
-                    return method_not_allowed(&req.method, "POST");
-                }
-                me.operator_call(ctx, req, 202, |m, r| m.operator_reserve(&r.body))
+        h.route_deferred(
+            "weights",
+            |me: &mut MasterProcess, ctx: &mut Ctx<MasterProcess>, req, responder| {
+                let r = me.http_weights(ctx, &req);
+                me.reply_in_order(ctx, responder, r);
             },
         );
-        h.route(
+        for path in ["quota", "quota/*"] {
+            h.route_deferred(
+                path,
+                |me: &mut MasterProcess, ctx: &mut Ctx<MasterProcess>, req, responder| {
+                    let r = me.http_quota(ctx, &req);
+                    me.reply_in_order(ctx, responder, r);
+                },
+            );
+        }
+        h.route_deferred(
+            "reserve",
+            |me: &mut MasterProcess, ctx: &mut Ctx<MasterProcess>, req, responder| {
+                let r = if req.method != "POST" {
+                    method_not_allowed(&req.method, "POST")
+                } else {
+                    me.operator_call(ctx, &req, 202, |m, r| m.operator_reserve(&r.body))
+                };
+                me.reply_in_order(ctx, responder, r);
+            },
+        );
+        h.route_deferred(
             "unreserve",
-            |me: &mut MasterProcess, ctx: &mut Ctx<MasterProcess>, req| {
-                if req.method != "POST" {
-                    return method_not_allowed(&req.method, "POST");
-                }
-                me.operator_call(ctx, req, 202, |m, r| m.operator_unreserve(&r.body))
+            |me: &mut MasterProcess, ctx: &mut Ctx<MasterProcess>, req, responder| {
+                let r = if req.method != "POST" {
+                    method_not_allowed(&req.method, "POST")
+                } else {
+                    me.operator_call(ctx, &req, 202, |m, r| m.operator_unreserve(&r.body))
+                };
+                me.reply_in_order(ctx, responder, r);
             },
         );
         h.route(

@@ -328,3 +328,54 @@ async fn a_leader_killed_during_a_registry_write_has_told_no_one() {
         })
         .await;
 }
+
+#[actix_rt::test]
+async fn an_operator_change_is_answered_once_it_is_written() {
+    let node = Node::bind(NodeConfig::local()).await.unwrap();
+    let store = RegistryStore::in_memory();
+    node.spawn("allocator", Mute).unwrap();
+    let m = master::spawn_master(&node, with_store(&store)).unwrap();
+    let addr = node.addr();
+    // The master leads once its first write is done.
+    libproc::testing::within(LIMIT, "the master leading", async {
+        while store.writes() == 0 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    store.hold_writes();
+    let put = tokio::spawn(async move {
+        libproc::testing::http_request(addr, "PUT", "/weights", br#"[{"role":"ads","weight":2}]"#)
+            .await
+    });
+    // The master has decided (its registry holds the weight)...
+    libproc::testing::within(LIMIT, "the weight decided", async {
+        loop {
+            let decided = m
+                .call(|me, _| me.core().registry().weights.contains_key("ads"))
+                .await
+                .unwrap();
+            if decided {
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    // ...but does not answer while the write is in flight (a bounded wait for an
+    // absence).
+    let early = tokio::time::timeout(Duration::from_millis(300), async {
+        while !put.is_finished() {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    assert!(early.is_err(), "answered before the write completed");
+    store.release_writes();
+    let (status, body) = libproc::testing::within(LIMIT, "the answer", put)
+        .await
+        .unwrap()
+        .expect("HTTP exchange");
+    assert_eq!(status, 200, "{body}");
+    node.shutdown();
+}
