@@ -87,6 +87,7 @@ pub struct MasterProcess {
 }
 
 /// What waits behind a registry write.
+#[allow(clippy::large_enum_variant)] // as `Effect`: short-lived, boxing buys nothing
 enum Queued {
     Effect(Effect),
     /// An operator call's answer: sent once what it changed is written.
