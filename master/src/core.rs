@@ -752,12 +752,16 @@ impl Master {
     /// (Mesos `reconcileKnownSlave`): a non-terminal one never reached the agent or died
     /// with it, and its framework gets `TASK_LOST` (`TASK_DROPPED` if partition-aware);
     /// a terminal one was acknowledged to the agent and is retired. `recover`: give
-    /// their resources back to the allocator (it still counts them).
+    /// their resources back to the allocator (it still counts them). `in_flight`: the
+    /// agent's link never broke, so a task still `TASK_STAGING` may be on its way to it
+    /// (the agent sent this re-registration, a retry, before its `RunTask` arrived): it
+    /// is kept.
     fn drop_unreported_tasks(
         &mut self,
         agent_id: &AgentId,
         reported: &HashSet<(FrameworkId, TaskId)>,
         recover: bool,
+        in_flight: bool,
     ) -> Vec<Effect> {
         let mut fx = Vec::new();
         let fids: Vec<FrameworkId> = self.frameworks.keys().cloned().collect();
@@ -767,7 +771,9 @@ impl Master {
             };
             let aware = f.info.is_partition_aware();
             let missing = |t: &&Task| {
-                &t.agent_id == agent_id && !reported.contains(&(fid.clone(), t.task_id.clone()))
+                &t.agent_id == agent_id
+                    && !reported.contains(&(fid.clone(), t.task_id.clone()))
+                    && !(in_flight && t.state == TaskState::Staging)
             };
             let ids: Vec<(TaskId, bool)> = f
                 .tasks
@@ -897,7 +903,7 @@ impl Master {
                 }
             }
         }
-        fx.extend(self.drop_unreported_tasks(&id, &reported, false));
+        fx.extend(self.drop_unreported_tasks(&id, &reported, false, false));
         let mut used: BTreeMap<FrameworkId, Resources> = BTreeMap::new();
         let mut kills = Vec::new();
         let mut killed = BTreeSet::new();
@@ -994,6 +1000,11 @@ impl Master {
     ) -> Vec<Effect> {
         let mut fx = Vec::new();
         let now = self.now();
+        // Same PID and the link never broke: a retried re-registration.
+        let retry = self
+            .agents
+            .get(&id)
+            .is_some_and(|a| a.connected && &a.pid == from);
         let old_pid = self.agents.get(&id).map(|a| a.pid.clone());
         if let Some(old) = old_pid.filter(|p| p != from) {
             self.agent_pids.remove(&old);
@@ -1021,7 +1032,7 @@ impl Master {
                 ));
             }
         }
-        fx.extend(self.drop_unreported_tasks(&id, reported, true));
+        fx.extend(self.drop_unreported_tasks(&id, reported, true, retry));
         // Tasks the agent has that we do not know (e.g. launched while we were
         // disconnected) become known; their resources stay with the allocator as is.
         // Tasks of torn-down frameworks are shut down, tasks we asked to kill are

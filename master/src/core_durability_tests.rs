@@ -421,3 +421,25 @@ fn an_unknown_agents_pong_is_not_answered() {
     // Answering with a ping made the agent pong back: thousands of messages a second.
     assert!(m.pong(&pid(AGENT)).is_empty());
 }
+
+#[test]
+fn a_retried_reregistration_does_not_lose_a_task_on_its_way_to_the_agent() {
+    let (mut m, a, f, o) = setup();
+    // The agent re-registers (its link never broke) while RunTask for t1 is on its way:
+    // its retry was sent before RunTask arrived. t1 is still STAGING: kept.
+    let fx = m.accept(
+        &pid(SCHED),
+        launch(&f, vec![o], vec![task("t1", &a, "cpus:1;mem:128")]),
+    );
+    assert_eq!(run_tasks(&fx).len(), 1);
+    let fx = reregister(&mut m, AGENT, &a, vec![], vec![]);
+    assert!(updates(&fx).is_empty(), "{fx:?}");
+    assert!(m.frameworks()[&f].tasks.contains_key(&TaskId::new("t1")));
+    // After its link broke, a STAGING task it does not report was lost with the link.
+    m.exited(&pid(AGENT));
+    let fx = reregister(&mut m, AGENT, &a, vec![], vec![]);
+    assert_eq!(
+        updates(&fx).iter().map(|s| s.state).collect::<Vec<_>>(),
+        vec![TaskState::Lost]
+    );
+}
