@@ -23,7 +23,7 @@ pub const FLAGS: &[Flag] = &[
     ),
     Flag::optional(
         "work_dir",
-        "Directory for the registry file (--registry=replicated_log without --zk).",
+        "Directory for the registry file (--registry=file).",
     ),
     Flag::new(
         "allocation_interval",
@@ -57,7 +57,17 @@ pub const FLAGS: &[Flag] = &[
     Flag::new(
         "registry",
         "in_memory",
-        "Registry backend: in_memory, or replicated_log (durable: the <zk path>/registry znode with --zk, else a file in --work_dir).",
+        "Registry backend: in_memory (tests), zookeeper (the <zk path>/registry znode; needs --zk) or file (<work_dir>/meta/registry.bin; needs --work_dir). replicated_log is a deprecated alias: zookeeper with --zk, else file.",
+    ),
+    Flag::new(
+        "registry_max_agent_age",
+        "2weeks",
+        "Unreachable and gone agents are forgotten by the registry after this long.",
+    ),
+    Flag::new(
+        "registry_max_agent_count",
+        "102400",
+        "At most this many unreachable (and this many gone) agents are kept in the registry; the oldest are forgotten first.",
     ),
     Flag::new(
         "agent_reregister_timeout",
@@ -113,8 +123,16 @@ pub struct MasterConfig {
     pub max_completed_frameworks: usize,
     /// `--max_completed_tasks_per_framework`.
     pub max_completed_tasks_per_framework: usize,
-    /// `--registry`: `in_memory` or `replicated_log`.
+    /// `--registry`: `in_memory`, `zookeeper` or `file` (the deprecated
+    /// `replicated_log` is mapped to one of the last two when parsed).
     pub registry: String,
+    /// `--registry_max_agent_age`.
+    pub registry_max_agent_age: Duration,
+    /// `--registry_max_agent_count`.
+    pub registry_max_agent_count: usize,
+    /// A registry store handed in (tests: a shared or failing in-memory store); when set,
+    /// it is used whatever `registry` says.
+    pub registry_store: Option<crate::registry::RegistryStore>,
     /// `--zk`: contend for leadership (and keep a replicated registry) in ZooKeeper.
     pub zk: Option<ZkUrl>,
     /// `--quorum` (accepted, unused).
@@ -160,6 +178,9 @@ impl Default for MasterConfig {
             max_completed_frameworks: 50,
             max_completed_tasks_per_framework: 1000,
             registry: "in_memory".into(),
+            registry_max_agent_age: Duration::from_secs(14 * 86400),
+            registry_max_agent_count: 100 * 1024,
+            registry_store: None,
             zk: None,
             quorum: None,
             zk_session_timeout: Duration::from_secs(10),
@@ -203,6 +224,18 @@ pub fn parse_weights(text: &str) -> Result<Vec<(String, f64)>, FlagsError> {
     Ok(out)
 }
 
+/// Warnings about deprecated flag values in `flags` (the binary logs them).
+pub fn deprecations(flags: &Flags) -> Vec<String> {
+    let mut out = Vec::new();
+    if flags.str("registry") == Some("replicated_log") {
+        let mapped = if flags.has("zk") { "zookeeper" } else { "file" };
+        out.push(format!(
+            "--registry=replicated_log is deprecated: this master keeps its registry in one ZooKeeper blob or a local file, not a replicated log; using --registry={mapped}"
+        ));
+    }
+    out
+}
+
 impl MasterConfig {
     /// Reads parsed flags.
     pub fn from_flags(flags: &Flags) -> Result<MasterConfig, FlagsError> {
@@ -213,26 +246,40 @@ impl MasterConfig {
             ),
             None => None,
         };
-        let registry = flags.str("registry").unwrap_or("in_memory").to_string();
+        let given = flags.str("registry").unwrap_or("in_memory").to_string();
+        let registry = match given.as_str() {
+            // Scripts written for Mesos say replicated_log; ours is not a log (the binary
+            // logs [`deprecations`] once logging is up).
+            "replicated_log" if zk.is_some() => "zookeeper".to_string(),
+            "replicated_log" => "file".to_string(),
+            other => other.to_string(),
+        };
         match registry.as_str() {
             "in_memory" => {}
-            "replicated_log" => {
-                if zk.is_none() && !flags.has("work_dir") {
-                    return Err(invalid(
-                        "registry",
-                        &registry,
-                        "--registry=replicated_log needs --zk (registry in ZooKeeper) or --work_dir (registry file)",
-                    ));
-                }
+            "zookeeper" if zk.is_none() => {
+                return Err(invalid(
+                    "registry",
+                    &given,
+                    "--registry=zookeeper needs --zk=zk://host:port/path",
+                ));
             }
+            "file" if !flags.has("work_dir") => {
+                return Err(invalid(
+                    "registry",
+                    &given,
+                    "--registry=file needs --work_dir (the registry is <work_dir>/meta/registry.bin)",
+                ));
+            }
+            "zookeeper" | "file" => {}
             _ => {
                 return Err(invalid(
                     "registry",
-                    &registry,
-                    "expected in_memory or replicated_log",
+                    &given,
+                    "expected in_memory, zookeeper or file (replicated_log: deprecated alias)",
                 ))
             }
         }
+        let registry_max_agent_count: usize = flags.get("registry_max_agent_count")?;
         let zk_session_timeout = flags.duration("zk_session_timeout")?;
         if zk_session_timeout < Duration::from_millis(100) {
             return Err(invalid(
@@ -299,6 +346,9 @@ impl MasterConfig {
             max_completed_frameworks: flags.get("max_completed_frameworks")?,
             max_completed_tasks_per_framework: flags.get("max_completed_tasks_per_framework")?,
             registry,
+            registry_max_agent_age: flags.duration("registry_max_agent_age")?,
+            registry_max_agent_count,
+            registry_store: None,
             zk,
             quorum,
             zk_session_timeout,
@@ -322,11 +372,14 @@ impl MasterConfig {
     /// Where the registry lives, from `--registry`, `--zk` and `--work_dir`.
     pub fn registry_store(&self) -> crate::registry::RegistryStore {
         use crate::registry::RegistryStore;
+        if let Some(store) = &self.registry_store {
+            return store.clone();
+        }
         match (self.registry.as_str(), &self.zk, &self.work_dir) {
-            ("replicated_log", Some(zk), _) => RegistryStore::ZooKeeper(
+            ("zookeeper" | "replicated_log", Some(zk), _) => RegistryStore::ZooKeeper(
                 detector::zk_store::ZkBlobStore::new(zk, "registry", self.zk_session_timeout),
             ),
-            ("replicated_log", None, Some(dir)) => {
+            ("file" | "replicated_log", _, Some(dir)) => {
                 RegistryStore::File(dir.join("meta").join("registry.bin"))
             }
             _ => RegistryStore::in_memory(),
@@ -375,6 +428,11 @@ impl MasterConfig {
             self.max_completed_tasks_per_framework.to_string(),
         );
         put("registry", self.registry.clone());
+        put("registry_max_agent_age", secs(self.registry_max_agent_age));
+        put(
+            "registry_max_agent_count",
+            self.registry_max_agent_count.to_string(),
+        );
         if let Some(zk) = &self.zk {
             put("zk", zk.to_string());
         }
@@ -522,15 +580,56 @@ mod tests {
         assert_eq!(c.quorum, Some(2));
         assert_eq!(c.zk_session_timeout, Duration::from_secs(2));
         assert_eq!(c.agent_reregister_timeout, Duration::from_secs(30));
-        assert_eq!(c.registry, "replicated_log");
+        // The deprecated alias names what the registry really is, and says so.
+        assert_eq!(c.registry, "zookeeper");
+        let flags = Flags::parse(
+            "mesos-master",
+            FLAGS,
+            ["--registry=replicated_log", "--zk=zk://h:2181/m"]
+                .iter()
+                .map(|s| s.to_string()),
+            "MESOS_",
+            |_| None,
+        )
+        .unwrap();
+        let warned = deprecations(&flags);
+        assert!(
+            warned.len() == 1 && warned[0].contains("--registry=zookeeper"),
+            "{warned:?}"
+        );
         let e = parse(&["--zk=zk://h:2181"]).unwrap_err().to_string();
         assert!(e.contains("path"), "{e}");
         let e = parse(&["--registry=replicated_log"])
             .unwrap_err()
             .to_string();
         assert!(e.contains("--work_dir"), "{e}");
-        assert!(parse(&["--registry=replicated_log", "--work_dir=/tmp/x"]).is_ok());
+        let c = parse(&["--registry=replicated_log", "--work_dir=/tmp/x"]).unwrap();
+        assert_eq!(c.registry, "file");
+        assert!(matches!(
+            c.registry_store(),
+            crate::registry::RegistryStore::File(_)
+        ));
+        let e = parse(&["--registry=zookeeper"]).unwrap_err().to_string();
+        assert!(e.contains("--zk"), "{e}");
+        assert!(parse(&["--registry=file"]).is_err());
+        let c = parse(&["--registry=file", "--work_dir=/tmp/x"]).unwrap();
+        assert_eq!(c.registry, "file");
+        let c = parse(&["--registry=zookeeper", "--zk=zk://h:2181/m"]).unwrap();
+        assert!(matches!(
+            c.registry_store(),
+            crate::registry::RegistryStore::ZooKeeper(_)
+        ));
         assert!(parse(&["--registry=bogus"]).is_err());
+        let c = parse(&[]).unwrap();
+        assert_eq!(c.registry_max_agent_age, Duration::from_secs(14 * 86400));
+        assert_eq!(c.registry_max_agent_count, 102400);
+        let c = parse(&[
+            "--registry_max_agent_age=1days",
+            "--registry_max_agent_count=7",
+        ])
+        .unwrap();
+        assert_eq!(c.registry_max_agent_age, Duration::from_secs(86400));
+        assert_eq!(c.registry_max_agent_count, 7);
         assert!(parse(&["--agent_reregister_timeout=0secs"]).is_err());
         assert!(parse(&["--weights=a"]).is_err());
         assert!(parse(&["--agent_ping_timeout=100ms"]).is_err());

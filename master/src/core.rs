@@ -107,8 +107,11 @@ pub enum Effect {
         /// `--offer_timeout`.
         after: Duration,
     },
-    /// The registry changed: persist [`Master::registry`] (the latest state wins, so
-    /// writes may be coalesced).
+    /// The registry changed: write [`Master::registry`] as it stands after this event,
+    /// and carry out every later effect (of this event and of the events after it) only
+    /// once that write succeeded: decide, write, then speak (Mesos's registrar). A
+    /// failed write means none of them may happen: the master stops. Writes may be
+    /// coalesced (one write of the latest registry covers every earlier decision).
     PersistRegistry,
     /// Call [`Master::reregister_timeout`] after `after` (`--agent_reregister_timeout`).
     ReregisterTimer {
@@ -146,6 +149,12 @@ pub struct Agent {
     /// Its total changed through a reservation: check allocations against what is
     /// really free before offering them (an allocation may predate the change).
     pub check_offers: bool,
+    /// Its info as the agent declared it (no id, no reservations applied): a
+    /// registration from its PID with another info is a new agent.
+    pub declared: AgentInfo,
+    /// Tasks the master told it to kill when it came back (their frameworks were told
+    /// `TASK_LOST`): killed again if a retried re-registration still reports them.
+    pub killed_tasks: BTreeSet<(FrameworkId, TaskId)>,
 }
 
 /// An agent marked unreachable, remembered so it may re-register.
@@ -408,6 +417,8 @@ impl Master {
             return fx;
         }
         let now = self.now();
+        // Written before anyone is told.
+        fx.push(Effect::PersistRegistry);
         for (id, info) in lost {
             tracing::warn!(agent = %id, "agent did not re-register within --agent_reregister_timeout after failover; marking it unreachable");
             self.registry.mark_unreachable(&id, &info, now);
@@ -424,8 +435,49 @@ impl Master {
                 );
             }
         }
-        fx.push(Effect::PersistRegistry);
+        self.prune_registry();
         fx
+    }
+
+    /// Mesos's registry GC: forgets unreachable and gone agents past
+    /// `--registry_max_agent_age` or `--registry_max_agent_count`, and the tasks the
+    /// master kept of them.
+    fn prune_registry(&mut self) {
+        let pruned = self.registry.prune(
+            self.now(),
+            self.config.registry_max_agent_age,
+            self.config.registry_max_agent_count,
+        );
+        for id in pruned {
+            tracing::info!(agent = %id, "forgetting an unreachable agent (--registry_max_agent_age / --registry_max_agent_count)");
+            self.unreachable.remove(&id);
+            let fids: Vec<FrameworkId> = self.frameworks.keys().cloned().collect();
+            for fid in fids {
+                let gone: Vec<Task> = match self.frameworks.get_mut(&fid) {
+                    Some(f) => {
+                        let ids: Vec<TaskId> = f
+                            .unreachable_tasks
+                            .values()
+                            .filter(|t| t.agent_id == id)
+                            .map(|t| t.task_id.clone())
+                            .collect();
+                        ids.iter()
+                            .filter_map(|t| f.unreachable_tasks.remove(t))
+                            .collect()
+                    }
+                    None => Vec::new(),
+                };
+                for t in gone {
+                    self.retire_task(&fid, t);
+                }
+            }
+        }
+    }
+
+    /// Whether the framework was torn down (durably: the registry remembers it).
+    fn framework_removed(&self, id: &FrameworkId) -> bool {
+        self.registry.removed_frameworks.contains_key(id)
+            || self.completed_frameworks.iter().any(|f| &f.id == id)
     }
 
     /// The registered agents.
@@ -532,8 +584,14 @@ impl Master {
         }
     }
 
+    /// Moves a task that just became terminal to the completed tasks, counting it.
     fn complete_task(&mut self, framework_id: &FrameworkId, task: Task) {
         self.count_terminal(task.state);
+        self.retire_task(framework_id, task);
+    }
+
+    /// Moves a task (already counted) to the completed tasks.
+    fn retire_task(&mut self, framework_id: &FrameworkId, task: Task) {
         let max = self.config.max_completed_tasks_per_framework;
         if let Some(f) = self.frameworks.get_mut(framework_id) {
             f.completed_tasks.push_back(task);
@@ -549,22 +607,34 @@ impl Master {
     pub fn register_agent(&mut self, from: &Pid, msg: RegisterSlaveMessage) -> Vec<Effect> {
         let mut fx = Vec::new();
         if let Some(id) = self.agent_pids.get(from).cloned() {
-            // A retry: the agent did not see our answer.
-            tracing::info!(agent = %id, %from, "agent re-sent its registration; answering again");
-            if let Some(a) = self.agents.get_mut(&id) {
-                a.ping_outstanding = false;
-                a.ping_timeouts = 0;
-            }
-            fx.extend(self.reconnect_agent(&id));
-            fx.push(Effect::Send(
-                from.clone(),
-                SlaveRegisteredMessage {
-                    slave_id: id,
-                    connection: Some(self.ping_connection()),
+            let mut declared = msg.slave.clone();
+            declared.id = None;
+            let same = self.agents.get(&id).is_some_and(|a| a.declared == declared);
+            if same {
+                // A retry: the agent did not see our answer.
+                tracing::info!(agent = %id, %from, "agent re-sent its registration; answering again");
+                if let Some(a) = self.agents.get_mut(&id) {
+                    a.ping_outstanding = false;
+                    a.ping_timeouts = 0;
                 }
-                .into(),
+                fx.extend(self.reconnect_agent(&id));
+                fx.push(Effect::Send(
+                    from.clone(),
+                    SlaveRegisteredMessage {
+                        slave_id: id,
+                        connection: Some(self.ping_connection()),
+                    }
+                    .into(),
+                ));
+                return fx;
+            }
+            // Mesos: another agent (a restart with new resources or attributes) at the
+            // same address; the old one is gone for good.
+            fx.extend(self.remove_agent(
+                &id,
+                false,
+                "a new agent registered at its address with another hostname, resources or attributes",
             ));
-            return fx;
         }
         if msg.slave.hostname.is_empty() {
             fx.push(Effect::Send(
@@ -578,19 +648,27 @@ impl Master {
         }
         let id = AgentId::new(format!("{}-S{}", self.info.id, self.next_agent));
         self.next_agent += 1;
-        let mut info = msg.slave;
+        let mut declared = msg.slave;
+        declared.id = None;
+        let mut info = declared.clone();
         info.id = Some(id.clone());
         info.resources =
             crate::operator::apply_checkpointed(&info.resources, &msg.checkpointed_resources);
         let total = info.resources.clone();
         tracing::info!(agent = %id, %from, hostname = %info.hostname, resources = %total, "registered agent");
-        self.insert_agent(id.clone(), info.clone(), from.clone(), msg.version);
+        self.insert_agent(
+            id.clone(),
+            info.clone(),
+            from.clone(),
+            msg.version,
+            declared,
+        );
         if let Some(a) = self.agents.get_mut(&id) {
             a.checkpointed = msg.checkpointed_resources.clone();
         }
-        if self.registry.admit(&id, &info) {
-            fx.push(Effect::PersistRegistry);
-        }
+        // Admitted durably before the agent (or the allocator) hears of it.
+        self.registry.admit(&id, &info);
+        fx.push(Effect::PersistRegistry);
         fx.push(Effect::Link(from.clone()));
         fx.push(Effect::Allocator(
             AddAgent {
@@ -612,7 +690,14 @@ impl Master {
         fx
     }
 
-    fn insert_agent(&mut self, id: AgentId, info: AgentInfo, pid: Pid, version: String) {
+    fn insert_agent(
+        &mut self,
+        id: AgentId,
+        info: AgentInfo,
+        pid: Pid,
+        version: String,
+        declared: AgentInfo,
+    ) {
         let now = self.now();
         self.agent_pids.insert(pid.clone(), id.clone());
         self.agents.insert(
@@ -630,6 +715,8 @@ impl Master {
                 offers: BTreeSet::new(),
                 checkpointed: Resources::new(),
                 check_offers: false,
+                declared,
+                killed_tasks: BTreeSet::new(),
             },
         );
     }
@@ -650,6 +737,108 @@ impl Master {
         }
     }
 
+    /// Whether a framework is partition-aware, by the master's info or else the one the
+    /// agent reported (unknown: not).
+    fn partition_aware(&self, id: &FrameworkId, reported: &[FrameworkInfo]) -> bool {
+        let mine = self.frameworks.get(id).filter(|f| !f.recovered);
+        let theirs = reported.iter().find(|f| f.id.as_ref() == Some(id));
+        mine.map(|f| &f.info)
+            .or(theirs)
+            .or_else(|| self.frameworks.get(id).map(|f| &f.info))
+            .is_some_and(|f| f.is_partition_aware())
+    }
+
+    /// Tasks the master has on `agent_id` that the re-registering agent did not report
+    /// (Mesos `reconcileKnownSlave`): a non-terminal one never reached the agent or died
+    /// with it, and its framework gets `TASK_LOST` (`TASK_DROPPED` if partition-aware);
+    /// a terminal one was acknowledged to the agent and is retired. `recover`: give
+    /// their resources back to the allocator (it still counts them). `in_flight`: the
+    /// agent's link never broke, so a task still `TASK_STAGING` may be on its way to it
+    /// (the agent sent this re-registration, a retry, before its `RunTask` arrived): it
+    /// is kept.
+    fn drop_unreported_tasks(
+        &mut self,
+        agent_id: &AgentId,
+        reported: &HashSet<(FrameworkId, TaskId)>,
+        recover: bool,
+        in_flight: bool,
+    ) -> Vec<Effect> {
+        let mut fx = Vec::new();
+        let fids: Vec<FrameworkId> = self.frameworks.keys().cloned().collect();
+        for fid in fids {
+            let Some(f) = self.frameworks.get_mut(&fid) else {
+                continue;
+            };
+            let aware = f.info.is_partition_aware();
+            let missing = |t: &&Task| {
+                &t.agent_id == agent_id
+                    && !reported.contains(&(fid.clone(), t.task_id.clone()))
+                    && !(in_flight && t.state == TaskState::Staging)
+            };
+            let ids: Vec<(TaskId, bool)> = f
+                .tasks
+                .values()
+                .filter(missing)
+                .map(|t| (t.task_id.clone(), true))
+                .chain(
+                    f.unreachable_tasks
+                        .values()
+                        .filter(missing)
+                        .map(|t| (t.task_id.clone(), false)),
+                )
+                .collect();
+            let mut dropped = Vec::new();
+            for (tid, reachable) in ids {
+                let task = if reachable {
+                    f.tasks.remove(&tid)
+                } else {
+                    f.unreachable_tasks.remove(&tid)
+                };
+                if let Some(t) = task {
+                    dropped.push((t, reachable));
+                }
+            }
+            for (mut task, reachable) in dropped {
+                if task.state.is_terminal() {
+                    self.retire_task(&fid, task);
+                    continue;
+                }
+                let state = if aware {
+                    TaskState::Dropped
+                } else {
+                    TaskState::Lost
+                };
+                tracing::warn!(agent = %agent_id, framework = %fid, task = %task.task_id, ?state,
+                    "the re-registering agent does not have this task");
+                let mut status = self.master_status(
+                    task.task_id.clone(),
+                    state,
+                    Reason::Reconciliation,
+                    "Reconciliation: task is unknown to the agent that re-registered",
+                    Some(agent_id.clone()),
+                );
+                status.executor_id = task.executor_id.clone();
+                task.state = state;
+                task.statuses.push(status.clone());
+                if recover && reachable {
+                    fx.push(Effect::Allocator(
+                        RecoverResources {
+                            framework_id: fid.clone(),
+                            agent_id: agent_id.clone(),
+                            resources: task.resources.clone(),
+                            filters: None,
+                        }
+                        .into(),
+                    ));
+                }
+                let update = self.update_message(&fid, status);
+                self.to_framework(&fid, update, &mut fx);
+                self.complete_task(&fid, task);
+            }
+        }
+        fx
+    }
+
     /// `ReregisterSlaveMessage` from `from`.
     pub fn reregister_agent(&mut self, from: &Pid, msg: ReregisterSlaveMessage) -> Vec<Effect> {
         let mut fx = Vec::new();
@@ -663,75 +852,36 @@ impl Master {
             ));
             return fx;
         };
-        let now = self.now();
-        if self.agents.contains_key(&id) {
-            // A known agent reconnects (link broke, or it was told it is not connected).
-            let old_pid = self.agents.get(&id).map(|a| a.pid.clone());
-            if let Some(old) = old_pid.filter(|p| p != from) {
-                self.agent_pids.remove(&old);
-                fx.push(Effect::Unlink(old));
-            }
-            self.agent_pids.insert(from.clone(), id.clone());
-            if let Some(a) = self.agents.get_mut(&id) {
-                a.pid = from.clone();
-                a.reregistered_time = Some(now);
-                a.ping_outstanding = false;
-                a.ping_timeouts = 0;
-                a.version = msg.version.clone();
-            }
-            fx.extend(self.reconnect_agent(&id));
-            // The master's record of the agent's reservations wins: a change the agent
-            // missed while disconnected is sent again.
-            if let Some(a) = self.agents.get(&id) {
-                if a.checkpointed != msg.checkpointed_resources {
-                    fx.push(Effect::Send(
-                        from.clone(),
-                        CheckpointResourcesMessage {
-                            resources: a.checkpointed.clone(),
-                        }
-                        .into(),
-                    ));
-                }
-            }
-            // Tasks the agent has that we do not know (e.g. launched while we were
-            // disconnected) become known; their resources stay with the allocator as is.
-            for task in msg.tasks.iter().filter(|t| !t.state.is_terminal()) {
-                let known = self
-                    .frameworks
-                    .get(&task.framework_id)
-                    .is_some_and(|f| f.tasks.contains_key(&task.task_id));
-                if known {
-                    continue;
-                }
-                if self.reported_lost(&task.framework_id, &task.task_id) {
-                    // Still there after we asked (a retried re-registration): ask again.
-                    fx.push(Effect::Send(
-                        from.clone(),
-                        KillTaskMessage {
-                            framework_id: task.framework_id.clone(),
-                            task_id: task.task_id.clone(),
-                            kill_policy: None,
-                        }
-                        .into(),
-                    ));
-                    continue;
-                }
-                self.ensure_framework(&task.framework_id, &msg.frameworks, &mut fx);
-                self.adopt_task(&id, task.clone());
-            }
-            tracing::info!(agent = %id, %from, "agent re-registered");
-            fx.push(Effect::Link(from.clone()));
+        if self.registry.gone.contains_key(&id) {
+            // Mesos refuses an agent it removed: it must start over as a new agent.
+            tracing::warn!(agent = %id, %from, "refusing the re-registration of an agent this master removed; telling it to shut down");
             fx.push(Effect::Send(
                 from.clone(),
-                SlaveReregisteredMessage {
-                    slave_id: id,
-                    connection: Some(self.ping_connection()),
+                ShutdownMessage {
+                    message: format!(
+                        "Agent {id} was removed by the master; it must register as a new agent"
+                    ),
                 }
                 .into(),
             ));
             return fx;
         }
+        let reported: HashSet<(FrameworkId, TaskId)> = msg
+            .tasks
+            .iter()
+            .map(|t| (t.framework_id.clone(), t.task_id.clone()))
+            .collect();
+        if self.agents.contains_key(&id) {
+            return self.reregister_known_agent(from, id, msg, &reported);
+        }
         // An unreachable agent coming back, or an agent we never saw (master failover).
+        let now = self.now();
+        let lost_frameworks = self
+            .registry
+            .unreachable
+            .get(&id)
+            .map(|e| e.lost_frameworks.clone())
+            .unwrap_or_default();
         let was_unreachable = self.unreachable.remove(&id).is_some();
         let was_recovered = self.recovered.remove(&id).is_some();
         if let Some(stale) = self.agent_pids.get(from).cloned() {
@@ -742,42 +892,69 @@ impl Master {
                 "agent at the same address re-registered with another id",
             ));
         }
+        let mut declared = msg.slave.clone();
+        declared.id = None;
         let mut info = msg.slave.clone();
         info.id = Some(id.clone());
         for f in &msg.frameworks {
             if let Some(fid) = &f.id {
-                self.ensure_framework(fid, &msg.frameworks, &mut fx);
+                if !self.framework_removed(fid) {
+                    self.ensure_framework(fid, &msg.frameworks, &mut fx);
+                }
             }
         }
+        fx.extend(self.drop_unreported_tasks(&id, &reported, false, false));
         let mut used: BTreeMap<FrameworkId, Resources> = BTreeMap::new();
         let mut kills = Vec::new();
-        for task in msg.tasks.iter().filter(|t| !t.state.is_terminal()) {
-            if was_unreachable && self.reported_lost(&task.framework_id, &task.task_id) {
-                // We told a non-partition-aware framework this task is TASK_LOST and it
-                // has replaced it: the task must not run again (Mesos kills it too).
-                tracing::warn!(agent = %id, task = %task.task_id, framework = %task.framework_id,
+        let mut killed = BTreeSet::new();
+        let mut shutdowns = BTreeSet::new();
+        for task in &msg.tasks {
+            let fid = &task.framework_id;
+            if self.framework_removed(fid) {
+                // Torn down while the agent was away: its tasks must not come back.
+                shutdowns.insert(fid.clone());
+                continue;
+            }
+            let live = !task.state.is_terminal();
+            let told_lost = lost_frameworks.contains(fid)
+                || (was_unreachable && !self.partition_aware(fid, &msg.frameworks));
+            if live && told_lost {
+                // Its framework was told TASK_LOST (the registry says so) and may have
+                // replaced it: the task must not run again (Mesos kills it too).
+                tracing::warn!(agent = %id, task = %task.task_id, framework = %fid,
                     "task reported TASK_LOST while its agent was unreachable; killing it");
+                killed.insert((fid.clone(), task.task_id.clone()));
                 kills.push(KillTaskMessage {
-                    framework_id: task.framework_id.clone(),
+                    framework_id: fid.clone(),
                     task_id: task.task_id.clone(),
                     kill_policy: None,
                 });
                 continue;
             }
-            self.ensure_framework(&task.framework_id, &msg.frameworks, &mut fx);
-            *used.entry(task.framework_id.clone()).or_default() += &task.resources;
+            self.ensure_framework(fid, &msg.frameworks, &mut fx);
+            if live {
+                *used.entry(fid.clone()).or_default() += &task.resources;
+            }
             self.adopt_task(&id, task.clone());
         }
         info.resources =
             crate::operator::apply_checkpointed(&info.resources, &msg.checkpointed_resources);
         let total = info.resources.clone();
-        self.insert_agent(id.clone(), info.clone(), from.clone(), msg.version);
+        self.insert_agent(
+            id.clone(),
+            info.clone(),
+            from.clone(),
+            msg.version,
+            declared,
+        );
         if let Some(a) = self.agents.get_mut(&id) {
             a.reregistered_time = Some(now);
             a.checkpointed = msg.checkpointed_resources.clone();
+            a.killed_tasks = killed;
         }
+        // Re-admitted durably before anyone hears of it (a recovered agent already is).
         if self.registry.admit(&id, &info) {
-            fx.push(Effect::PersistRegistry);
+            fx.insert(0, Effect::PersistRegistry);
         }
         tracing::info!(agent = %id, %from, was_unreachable, was_recovered, tasks = msg.tasks.len(), "re-admitted agent");
         fx.push(Effect::Link(from.clone()));
@@ -803,19 +980,115 @@ impl Master {
                 .into_iter()
                 .map(|k| Effect::Send(from.clone(), k.into())),
         );
+        fx.extend(shutdowns.into_iter().map(|framework_id| {
+            Effect::Send(
+                from.clone(),
+                ShutdownFrameworkMessage { framework_id }.into(),
+            )
+        }));
         fx
     }
 
-    /// Whether this master told the (non-partition-aware) framework that the task is
-    /// `TASK_LOST`.
-    fn reported_lost(&self, fid: &FrameworkId, tid: &TaskId) -> bool {
-        self.frameworks.get(fid).is_some_and(|f| {
-            !f.info.is_partition_aware()
-                && !f.tasks.contains_key(tid)
-                && f.completed_tasks
-                    .iter()
-                    .any(|t| &t.task_id == tid && t.state == TaskState::Lost)
-        })
+    /// A registered agent re-registers (its link broke, or it was told it is not
+    /// connected): reconcile its tasks with the master's.
+    fn reregister_known_agent(
+        &mut self,
+        from: &Pid,
+        id: AgentId,
+        msg: ReregisterSlaveMessage,
+        reported: &HashSet<(FrameworkId, TaskId)>,
+    ) -> Vec<Effect> {
+        let mut fx = Vec::new();
+        let now = self.now();
+        // Same PID and the link never broke: a retried re-registration.
+        let retry = self
+            .agents
+            .get(&id)
+            .is_some_and(|a| a.connected && &a.pid == from);
+        let old_pid = self.agents.get(&id).map(|a| a.pid.clone());
+        if let Some(old) = old_pid.filter(|p| p != from) {
+            self.agent_pids.remove(&old);
+            fx.push(Effect::Unlink(old));
+        }
+        self.agent_pids.insert(from.clone(), id.clone());
+        if let Some(a) = self.agents.get_mut(&id) {
+            a.pid = from.clone();
+            a.reregistered_time = Some(now);
+            a.ping_outstanding = false;
+            a.ping_timeouts = 0;
+            a.version = msg.version.clone();
+        }
+        fx.extend(self.reconnect_agent(&id));
+        // The master's record of the agent's reservations wins: a change the agent
+        // missed while disconnected is sent again.
+        if let Some(a) = self.agents.get(&id) {
+            if a.checkpointed != msg.checkpointed_resources {
+                fx.push(Effect::Send(
+                    from.clone(),
+                    CheckpointResourcesMessage {
+                        resources: a.checkpointed.clone(),
+                    }
+                    .into(),
+                ));
+            }
+        }
+        fx.extend(self.drop_unreported_tasks(&id, reported, true, retry));
+        // Tasks the agent has that we do not know (e.g. launched while we were
+        // disconnected) become known; their resources stay with the allocator as is.
+        // Tasks of torn-down frameworks are shut down, tasks we asked to kill are
+        // killed again.
+        let mut shutdowns = BTreeSet::new();
+        for task in &msg.tasks {
+            let fid = &task.framework_id;
+            let known = self
+                .frameworks
+                .get(fid)
+                .is_some_and(|f| f.tasks.contains_key(&task.task_id));
+            if known {
+                continue;
+            }
+            if self.framework_removed(fid) {
+                shutdowns.insert(fid.clone());
+                continue;
+            }
+            let asked_to_kill = self.agents.get(&id).is_some_and(|a| {
+                a.killed_tasks
+                    .contains(&(fid.clone(), task.task_id.clone()))
+            });
+            if asked_to_kill {
+                if !task.state.is_terminal() {
+                    fx.push(Effect::Send(
+                        from.clone(),
+                        KillTaskMessage {
+                            framework_id: fid.clone(),
+                            task_id: task.task_id.clone(),
+                            kill_policy: None,
+                        }
+                        .into(),
+                    ));
+                }
+                continue;
+            }
+            self.ensure_framework(fid, &msg.frameworks, &mut fx);
+            self.adopt_task(&id, task.clone());
+        }
+        fx.extend(shutdowns.into_iter().map(|framework_id| {
+            Effect::Send(
+                from.clone(),
+                ShutdownFrameworkMessage { framework_id }.into(),
+            )
+        }));
+        tracing::info!(agent = %id, %from, "agent re-registered");
+        fx.push(Effect::Link(from.clone()));
+        fx.push(Effect::Send(
+            from.clone(),
+            SlaveReregisteredMessage {
+                slave_id: id,
+                connection: Some(self.ping_connection()),
+            }
+            .into(),
+        ));
+        fx
     }
 
     /// Makes sure a framework known from an agent exists (inactive, no scheduler yet).
@@ -917,6 +1190,14 @@ impl Master {
         };
         self.agent_pids.remove(&agent.pid);
         tracing::warn!(agent = %id, pid = %agent.pid, unreachable, "removing agent: {why}");
+        // Decided and written before anyone (framework, allocator) hears of it.
+        let now = self.now();
+        if unreachable {
+            self.registry.mark_unreachable(id, &agent.info, now);
+        } else {
+            self.registry.mark_gone(id, now);
+        }
+        fx.push(Effect::PersistRegistry);
         for o in &agent.offers {
             if let Some(e) = self.offers.remove(o) {
                 if let Some(f) = self.frameworks.get_mut(&e.offer.framework_id) {
@@ -958,6 +1239,16 @@ impl Master {
                 else {
                     continue;
                 };
+                if task.state.is_terminal() {
+                    // Its terminal update was sent; nothing more to tell.
+                    self.retire_task(fid, task);
+                    continue;
+                }
+                if unreachable && !aware {
+                    // Durable: if the agent comes back, this framework's tasks there are
+                    // killed, whichever master is leading then.
+                    self.registry.note_lost(id, fid);
+                }
                 let state = match (unreachable, aware) {
                     (true, true) => TaskState::Unreachable,
                     (false, true) => TaskState::Gone,
@@ -991,24 +1282,16 @@ impl Master {
                 &mut fx,
             );
         }
-        let changed = if unreachable {
-            self.registry.mark_unreachable(id, &agent.info, self.now())
-        } else {
-            self.registry.remove(id)
-        };
-        if changed {
-            fx.push(Effect::PersistRegistry);
-        }
         if unreachable {
-            let time = self.now();
             self.unreachable.insert(
                 id.clone(),
                 UnreachableAgent {
                     info: agent.info,
-                    time,
+                    time: now,
                 },
             );
         }
+        self.prune_registry();
         fx
     }
 
@@ -1040,6 +1323,12 @@ impl Master {
         for id in lost {
             fx.extend(self.remove_agent(&id, true, "missed too many pings"));
         }
+        // The registry GC runs on this clock too (Mesos: every 15 minutes).
+        let before = (self.registry.unreachable.len(), self.registry.gone.len());
+        self.prune_registry();
+        if before != (self.registry.unreachable.len(), self.registry.gone.len()) {
+            fx.push(Effect::PersistRegistry);
+        }
         fx
     }
 
@@ -1055,7 +1344,14 @@ impl Master {
                 a.ping_timeouts = 0;
                 Vec::new()
             }
-            None => self.not_registered(from),
+            None => {
+                // Never answered: the agent answers every ping with a pong, so a ping
+                // here would start an endless ping/pong exchange. Pongs only answer our
+                // pings; an unknown agent learns it is not registered from any other
+                // message it sends, or from its ping timeout.
+                tracing::debug!(%from, "ignoring a pong from an agent that is not registered");
+                Vec::new()
+            }
         }
     }
 
@@ -1156,7 +1452,7 @@ impl Master {
         if let Err(why) = validate_framework(&msg.framework) {
             return err(why);
         }
-        if self.completed_frameworks.iter().any(|f| f.id == id) {
+        if self.framework_removed(&id) {
             return err(format!("Framework {id} has been removed"));
         }
         let now = self.now();
@@ -1349,6 +1645,11 @@ impl Master {
             return fx;
         };
         tracing::info!(framework = %id, "removing framework: {why}");
+        // Written before anyone hears of it: a torn-down framework stays torn down
+        // through failovers (its tasks are never adopted back).
+        let now = self.now();
+        self.registry.remove_framework(id, now);
+        fx.push(Effect::PersistRegistry);
         for o in &f.offers {
             if let Some(e) = self.offers.remove(o) {
                 if let Some(a) = self.agents.get_mut(&e.offer.agent_id) {
@@ -1366,12 +1667,15 @@ impl Master {
                 .into(),
             ));
         }
-        let now = self.now();
         let tasks: Vec<Task> = std::mem::take(&mut f.tasks)
             .into_values()
             .chain(std::mem::take(&mut f.unreachable_tasks).into_values())
             .collect();
         for mut t in tasks {
+            if t.state.is_terminal() {
+                f.completed_tasks.push_back(t);
+                continue;
+            }
             let mut s = TaskStatus::new(t.task_id.clone(), TaskState::Killed)
                 .with_source(Source::Master)
                 .with_reason(Reason::FrameworkRemoved)
@@ -1840,7 +2144,9 @@ impl Master {
             }
             let running = new_executors.contains(&e.executor_id)
                 || f.tasks.values().any(|x| {
-                    &x.agent_id == agent_id && x.executor_id.as_ref() == Some(&e.executor_id)
+                    &x.agent_id == agent_id
+                        && x.executor_id.as_ref() == Some(&e.executor_id)
+                        && !x.state.is_terminal()
                 });
             if !running {
                 needed += &e.resources;
@@ -1939,42 +2245,48 @@ impl Master {
             tracing::warn!(framework = %fid, task = %status.task_id, "status update for an unknown framework; dropped");
             return fx;
         };
+        // A task that turns terminal stays in the framework's view (reconciliation
+        // reports it) until its terminal update is acknowledged (Mesos); its resources
+        // go back to the allocator at once.
         let mut finished = None;
+        let reachable = f.tasks.contains_key(&status.task_id);
         let task = match f.tasks.get_mut(&status.task_id) {
             Some(t) => Some(t),
             None => f.unreachable_tasks.get_mut(&status.task_id),
         };
         if let Some(t) = task {
-            t.state = status.state;
-            t.status_update_state = Some(status.state);
-            t.status_update_uuid = status.uuid;
-            t.statuses.push(status.clone());
-            if t.statuses.len() > 32 {
-                t.statuses.remove(0);
+            if !t.state.is_terminal() {
+                t.state = status.state;
+                t.status_update_state = Some(status.state);
+                t.statuses.push(status.clone());
+                if t.statuses.len() > 32 {
+                    t.statuses.remove(0);
+                }
+                if status.state.is_terminal() {
+                    finished = Some((t.agent_id.clone(), t.resources.clone()));
+                }
             }
-            if status.state.is_terminal() {
-                finished = Some(status.task_id.clone());
-            } else if let Some(t) = f.unreachable_tasks.remove(&status.task_id) {
+            // The update the acknowledgement must name.
+            if status.state == t.state {
+                t.status_update_uuid = status.uuid;
+            }
+            if let Some(t) = f.unreachable_tasks.remove(&status.task_id) {
                 f.tasks.insert(t.task_id.clone(), t);
             }
         }
         let pid = f.connected_pid().cloned();
-        if let Some(tid) = finished {
-            let task = f
-                .tasks
-                .remove(&tid)
-                .or_else(|| f.unreachable_tasks.remove(&tid));
-            if let Some(task) = task {
+        if let Some((agent, resources)) = finished {
+            self.count_terminal(status.state);
+            if reachable {
                 fx.push(Effect::Allocator(
                     RecoverResources {
                         framework_id: fid.clone(),
-                        agent_id: task.agent_id.clone(),
-                        resources: task.resources.clone(),
+                        agent_id: agent,
+                        resources,
                         filters: None,
                     }
                     .into(),
                 ));
-                self.complete_task(&fid, task);
             }
         }
         match pid {
@@ -1999,7 +2311,24 @@ impl Master {
             return Vec::new();
         }
         match self.agents.get(&msg.agent_id) {
-            Some(a) if a.connected => vec![Effect::Send(a.pid.clone(), msg.into())],
+            Some(a) if a.connected => {
+                let pid = a.pid.clone();
+                // The terminal update is acknowledged: the task is done.
+                let done = self.frameworks.get_mut(&msg.framework_id).and_then(|f| {
+                    match f.tasks.get(&msg.task_id) {
+                        Some(t)
+                            if t.state.is_terminal() && t.status_update_uuid == Some(msg.uuid) =>
+                        {
+                            f.tasks.remove(&msg.task_id)
+                        }
+                        _ => None,
+                    }
+                });
+                if let Some(t) = done {
+                    self.retire_task(&msg.framework_id, t);
+                }
+                vec![Effect::Send(pid, msg.into())]
+            }
             _ => {
                 tracing::warn!(agent = %msg.agent_id, task = %msg.task_id, "acknowledgement for an unknown or disconnected agent; dropped");
                 Vec::new()
@@ -2171,7 +2500,11 @@ impl Master {
     pub fn used_on_agent(&self, agent: &AgentId) -> BTreeMap<FrameworkId, Resources> {
         let mut out: BTreeMap<FrameworkId, Resources> = BTreeMap::new();
         for f in self.frameworks.values() {
-            for t in f.tasks.values().filter(|t| &t.agent_id == agent) {
+            for t in f
+                .tasks
+                .values()
+                .filter(|t| &t.agent_id == agent && !t.state.is_terminal())
+            {
                 *out.entry(f.id.clone()).or_default() += &t.resources;
             }
         }

@@ -386,6 +386,15 @@ fn running(
     )
 }
 
+fn ack(a: &AgentId, f: &FrameworkId, task: &str, uuid: u128) -> StatusUpdateAcknowledgementMessage {
+    StatusUpdateAcknowledgementMessage {
+        agent_id: a.clone(),
+        framework_id: f.clone(),
+        task_id: task.into(),
+        uuid: StatusUuid::from_u128(uuid),
+    }
+}
+
 #[test]
 fn status_updates_are_recorded_forwarded_and_terminal_ones_release_resources() {
     let (mut m, a, f, o) = setup();
@@ -408,29 +417,43 @@ fn status_updates_are_recorded_forwarded_and_terminal_ones_release_resources() {
         matches!(&alloc_calls(&fx)[..], [ToAllocator::RecoverResources(r)] if r.resources.cpus() == 1.0 && r.filters.is_none())
     );
     assert_eq!(updates(&fx)[0].state, TaskState::Finished);
+    // Until its terminal update is acknowledged the task stays in the framework's view
+    // (Mesos): a scheduler that fails over now learns its fate by reconciliation.
     let fw = &m.frameworks()[&f];
-    assert!(fw.tasks.is_empty());
-    assert_eq!(fw.completed_tasks.len(), 1);
+    assert_eq!(fw.tasks[&TaskId::new("t1")].state, TaskState::Finished);
+    assert!(fw.completed_tasks.is_empty());
+    assert!(m.used_on_agent(&a).is_empty());
     // A retried terminal update is forwarded again but releases nothing twice.
     let fx = running(&mut m, &f, &a, "t1", TaskState::Finished, 2);
     assert!(alloc_calls(&fx).is_empty());
     assert_eq!(updates(&fx).len(), 1);
+    let fx = m.reconcile(
+        &pid(SCHED),
+        ReconcileTasksMessage {
+            framework_id: f.clone(),
+            statuses: vec![],
+        },
+    );
+    assert_eq!(
+        updates(&fx).iter().map(|s| s.state).collect::<Vec<_>>(),
+        vec![TaskState::Finished]
+    );
 
-    // The acknowledgement goes to the agent.
-    let ack = StatusUpdateAcknowledgementMessage {
-        agent_id: a.clone(),
-        framework_id: f.clone(),
-        task_id: "t1".into(),
-        uuid: StatusUuid::from_u128(2),
-    };
-    let fx = m.acknowledge(&pid(SCHED), ack.clone());
+    // An acknowledgement of another update leaves it; the terminal one completes it.
+    m.acknowledge(&pid(SCHED), ack(&a, &f, "t1", 1));
+    assert!(m.frameworks()[&f].tasks.contains_key(&TaskId::new("t1")));
+    let fx = m.acknowledge(&pid(SCHED), ack(&a, &f, "t1", 2));
     assert_eq!(
         sends(&fx),
         vec![(
             pid(AGENT),
-            Outbound::StatusUpdateAcknowledgementMessage(ack)
+            Outbound::StatusUpdateAcknowledgementMessage(ack(&a, &f, "t1", 2))
         )]
     );
+    let fw = &m.frameworks()[&f];
+    assert!(fw.tasks.is_empty());
+    assert_eq!(fw.completed_tasks.len(), 1);
+    assert_eq!(m.terminal_counts[&TaskState::Finished], 1);
 
     // Updates from an agent we do not know get "you are not connected".
     let fx = m.status_update(
@@ -467,6 +490,7 @@ fn completed_tasks_are_bounded() {
             launch(&f, vec![o], vec![task(&id, &a, "cpus:1;mem:32")]),
         );
         running(&mut m, &f, &a, &id, TaskState::Failed, i as u128);
+        m.acknowledge(&pid(SCHED), ack(&a, &f, &id, i as u128));
     }
     let fw = &m.frameworks()[&f];
     let ids: Vec<&str> = fw
@@ -650,14 +674,8 @@ fn missed_pings_make_an_agent_unreachable_and_its_tasks_lost_or_unreachable() {
     assert_eq!(m.frameworks()[&pa].unreachable_tasks.len(), 1);
     assert_eq!(m.frameworks()[&f].completed_tasks[0].state, TaskState::Lost);
 
-    // Pongs from it now get "not connected".
-    assert_eq!(
-        sends(&m.pong(&pid(AGENT))),
-        vec![(
-            pid(AGENT),
-            Outbound::PingSlaveMessage(PingSlaveMessage { connected: false })
-        )]
-    );
+    // Pongs from it are not answered (a ping would be answered by a pong, forever).
+    assert!(m.pong(&pid(AGENT)).is_empty());
 
     // It re-registers with its tasks: the partition-aware one becomes known again; the
     // one already reported TASK_LOST is killed, not resurrected.
@@ -705,7 +723,10 @@ fn missed_pings_make_an_agent_unreachable_and_its_tasks_lost_or_unreachable() {
     let mut t1 =
         proto::messages::Task::from_info(&task("t1", &a, "cpus:1;mem:128"), f.clone(), None);
     t1.state = TaskState::Running;
-    let fx = reregister(&mut m, AGENT, &a, vec![t1], vec![]);
+    let mut p1 =
+        proto::messages::Task::from_info(&task("p1", &a, "cpus:1;mem:128"), pa.clone(), None);
+    p1.state = TaskState::Running;
+    let fx = reregister(&mut m, AGENT, &a, vec![t1, p1], vec![]);
     assert!(sends(&fx).iter().any(|(p, m)| *p == pid(AGENT)
         && matches!(m, Outbound::KillTaskMessage(k) if k.task_id == TaskId::new("t1"))));
     assert!(!m.frameworks()[&f].tasks.contains_key(&TaskId::new("t1")));
@@ -952,7 +973,9 @@ fn registry_follows_admission_and_removal() {
         },
     );
     assert!(persists(&fx));
-    assert_eq!(*m.registry(), crate::registry::Registry::default());
+    assert!(m.registry().agents.is_empty() && m.registry().unreachable.is_empty());
+    // Gone for good: remembered so that it cannot come back under this id.
+    assert_eq!(m.registry().gone.get(&a), Some(&1000.0));
 }
 
 #[test]
@@ -1119,3 +1142,6 @@ fn a_framework_unknown_to_a_new_leader_is_readmitted_with_its_reregistration_tim
 
 #[path = "operator_tests.rs"]
 mod operator_tests;
+
+#[path = "core_durability_tests.rs"]
+mod durability;

@@ -73,9 +73,11 @@ fn agent_json(m: &Master, a: &Agent) -> Value {
 }
 
 fn framework_json(m: &Master, f: &Framework) -> Value {
+    // A terminal task awaiting its acknowledgement holds nothing any more.
     let used: Resources = f
         .tasks
         .values()
+        .filter(|t| !t.state.is_terminal())
         .fold(Resources::new(), |acc, t| acc + &t.resources);
     let offers: Vec<Value> = f
         .offers

@@ -6,8 +6,9 @@
 //! libproc actor shell around it; [`json`] renders the operator views; [`config`] holds
 //! the `mesos-master` flags; [`allocator`] is the DRF allocator process; [`operator`] is
 //! the allocation policy the operator controls (weights, quota, reservations, `/roles`);
-//! [`registry`] is the durable list of admitted and unreachable agents and where it is
-//! stored.
+//! [`registry`] is the durable record (admitted, unreachable and gone agents, torn-down
+//! frameworks, weights and quotas) and where it is stored: every decision in it is
+//! written before the master announces it.
 //!
 //! With `--zk` a master starts as a non-leader: it contends through ZooKeeper
 //! ([`detector::contender`]), answers leader-only HTTP with a redirect to the leader, and

@@ -721,7 +721,7 @@ impl Master {
                 add(r, &|_: &mut Acc| {});
             }
             let first = own.first().cloned().unwrap_or_else(|| "*".into());
-            for t in f.tasks.values() {
+            for t in f.tasks.values().filter(|t| !t.state.is_terminal()) {
                 let role = t.role.clone().unwrap_or_else(|| first.clone());
                 let res = t.resources.clone();
                 add(&role, &|a: &mut Acc| {

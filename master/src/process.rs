@@ -10,10 +10,17 @@
 //! with `307` to the leader (or `503` if none is known). Before acting on anything, a
 //! ZooKeeper leader checks its [`Lease`]; when the lease has run out, or the contender
 //! reports the candidacy lost, the master stops at once (the binary then exits).
+//!
+//! Registry writes: effects queue behind an [`Effect::PersistRegistry`] until the write
+//! (off the actor thread for the file and ZooKeeper stores) succeeds, so a decision is
+//! durable before it is announced; consecutive writes are coalesced. A new leader writes
+//! once before saying anything. A failed write stops the master (Mesos's registrar
+//! aborts): nothing that waited for it is said, and another master takes over.
 
 use std::time::Duration;
 
 use detector::contender::{contend, ContenderEvent, Lease};
+use libproc::http::Responder;
 use libproc::{Ctx, Handlers, HttpRequest, HttpResponse, Message, Pid, Process};
 use proto::messages::*;
 use proto::{MasterInfo, OfferId};
@@ -33,7 +40,7 @@ pub const ALLOCATOR_ID: &str = "allocator";
 /// How often the metrics gauges are refreshed.
 const METRICS_INTERVAL: Duration = Duration::from_secs(1);
 
-/// How often a failed registry write is retried.
+/// How long between two attempts to read the registry after election.
 const REGISTRY_RETRY: Duration = Duration::from_secs(1);
 /// How many times reading the registry is tried after election before giving up.
 const REGISTRY_LOAD_ATTEMPTS: u32 = 5;
@@ -66,10 +73,25 @@ pub struct MasterProcess {
     /// This master's candidacy znode (fences registry writes).
     fence: Option<String>,
     store: RegistryStore,
-    persisting: bool,
-    persist_again: bool,
+    /// Effects (and operator replies) waiting for a registry write, in order, each with
+    /// the number of the event that produced it.
+    pending: std::collections::VecDeque<(u64, Queued)>,
+    /// Events handed to [`MasterProcess::apply`] so far.
+    events: u64,
+    /// A registry write is under way.
+    writing: bool,
+    /// Every event up to this number is in the registry as written.
+    written_upto: u64,
     lost_reason: Option<String>,
     dropped: u64,
+}
+
+/// What waits behind a registry write.
+#[allow(clippy::large_enum_variant)] // as `Effect`: short-lived, boxing buys nothing
+enum Queued {
+    Effect(Effect),
+    /// An operator call's answer: sent once what it changed is written.
+    Reply(Responder, HttpResponse),
 }
 
 struct CtxSink<'a, 'b>(&'a Ctx<'b, MasterProcess>);
@@ -99,8 +121,10 @@ impl MasterProcess {
             lease: Lease::new(),
             fence: None,
             store,
-            persisting: false,
-            persist_again: false,
+            pending: std::collections::VecDeque::new(),
+            events: 0,
+            writing: false,
+            written_upto: 0,
             lost_reason: None,
             dropped: 0,
         }
@@ -169,6 +193,8 @@ impl MasterProcess {
         }
         tracing::error!(pid = %ctx.pid(), "lost leadership: {why}; stopping the master so that two masters never act at once");
         self.role = Role::Lost;
+        // Whatever waited for a registry write is never said.
+        self.pending.clear();
         self.lease.revoke();
         self.lost_reason = Some(why);
         metrics::gauge!("master/elected", "node" => self.node_label.clone()).set(0.0);
@@ -232,56 +258,73 @@ impl MasterProcess {
 
     fn become_leader(&mut self, ctx: &mut Ctx<'_, Self>, registry: crate::registry::Registry) {
         self.core.elect();
-        let fx = self.core.recover(registry);
+        let recovered = self.core.recover(registry);
         self.role = Role::Leading;
         tracing::info!(pid = %ctx.pid(), id = %self.core.info().id, "acting as the leading master");
+        // Like Mesos's registrar, a new leader first proves it can write the registry:
+        // nothing it says goes out before that write, and if it fails the master stops.
+        let mut fx = vec![Effect::PersistRegistry];
+        fx.extend(recovered);
         self.apply(ctx, fx);
         self.publish_metrics();
     }
 
-    /// Writes the registry (one write at a time; changes meanwhile are coalesced into the
-    /// next write).
-    fn persist(&mut self, ctx: &mut Ctx<'_, Self>) {
-        if !self.store.is_durable() || self.role == Role::Lost {
-            return;
-        }
-        if self.persisting {
-            self.persist_again = true;
-            return;
-        }
-        self.persisting = true;
-        self.persist_again = false;
+    /// Starts writing the registry as it stands (every event so far is in it). Queued
+    /// effects wait until [`MasterProcess::written`]. The in-memory store is written at
+    /// once; the file and ZooKeeper stores off the actor thread.
+    fn start_write(&mut self, ctx: &mut Ctx<'_, Self>) {
+        let upto = self.events;
         let bytes = self.core.registry().encode();
+        if let Some(result) = self.store.store_now(&bytes) {
+            self.written(ctx, upto, result);
+            return;
+        }
+        self.writing = true;
         let store = self.store.clone();
         let fence = self.fence.clone();
         ctx.spawn(
             async move { store.store(bytes, fence).await },
-            |me: &mut MasterProcess, ctx, result| {
-                me.persisting = false;
-                match result {
-                    Ok(()) => {
-                        if me.persist_again {
-                            me.persist(ctx);
-                        }
-                    }
-                    Err(RegistryError::Zk(detector::zk_store::StoreError::Fenced(f))) => {
-                        me.lose_leadership(
-                            ctx,
-                            format!("registry write fenced: candidacy {f} is gone"),
-                        );
-                    }
-                    Err(e) => {
-                        tracing::error!(error = %e, "cannot write the registry; retrying");
-                        me.persist_again = true;
-                        ctx.after(REGISTRY_RETRY, |me: &mut MasterProcess, ctx| {
-                            if me.persist_again && !me.persisting {
-                                me.persist(ctx);
-                            }
-                        });
-                    }
-                }
+            move |me: &mut MasterProcess, ctx, result| {
+                me.writing = false;
+                me.written(ctx, upto, result);
+                me.drain(ctx);
             },
         );
+    }
+
+    /// A registry write covering every event up to `upto` finished. A failed write
+    /// stops the master (Mesos's registrar aborts): what waited for it is never said,
+    /// and a new leader recovers from the last good registry.
+    fn written(&mut self, ctx: &mut Ctx<'_, Self>, upto: u64, result: Result<(), RegistryError>) {
+        match result {
+            Ok(()) => self.written_upto = self.written_upto.max(upto),
+            Err(RegistryError::Zk(detector::zk_store::StoreError::Fenced(f))) => {
+                self.lose_leadership(ctx, format!("registry write fenced: candidacy {f} is gone"));
+            }
+            Err(e) => {
+                self.lose_leadership(
+                    ctx,
+                    format!("cannot write the registry ({}): {e}", self.store.describe()),
+                );
+            }
+        }
+    }
+
+    /// Carries out queued effects in order, stopping at a registry write still to be
+    /// made (or under way).
+    fn drain(&mut self, ctx: &mut Ctx<'_, Self>) {
+        while !self.writing && self.role != Role::Lost {
+            let Some((event, effect)) = self.pending.pop_front() else {
+                return;
+            };
+            match effect {
+                // Already covered by a write that began after this event.
+                Queued::Effect(Effect::PersistRegistry) if event <= self.written_upto => {}
+                Queued::Effect(Effect::PersistRegistry) => self.start_write(ctx),
+                Queued::Effect(other) => self.carry_out(ctx, other),
+                Queued::Reply(responder, response) => responder.respond(response),
+            }
+        }
     }
 
     /// For leader-only routes: `None` if this master leads, else the answer (redirect to
@@ -309,9 +352,39 @@ impl MasterProcess {
         })
     }
 
+    /// Carries out the effects of one event, in order; those after a
+    /// [`Effect::PersistRegistry`] (and every later event's) wait for the registry write.
     fn apply(&mut self, ctx: &mut Ctx<'_, Self>, effects: Vec<Effect>) {
-        for e in effects {
-            match e {
+        if effects.is_empty() || self.role == Role::Lost {
+            return;
+        }
+        self.events += 1;
+        let event = self.events;
+        self.pending
+            .extend(effects.into_iter().map(|e| (event, Queued::Effect(e))));
+        self.drain(ctx);
+    }
+
+    /// Answers an operator request after everything queued before it, so that an
+    /// answer about a change goes out only once the change is written.
+    fn reply_in_order(
+        &mut self,
+        ctx: &mut Ctx<'_, Self>,
+        responder: Responder,
+        response: HttpResponse,
+    ) {
+        if self.pending.is_empty() && !self.writing {
+            responder.respond(response);
+            return;
+        }
+        self.pending
+            .push_back((self.events, Queued::Reply(responder, response)));
+        self.drain(ctx);
+    }
+
+    fn carry_out(&mut self, ctx: &mut Ctx<'_, Self>, effect: Effect) {
+        {
+            match effect {
                 Effect::Send(to, msg) => msg.deliver(&to, &mut CtxSink(ctx)),
                 Effect::Allocator(msg) => msg.deliver(&self.allocator, &mut CtxSink(ctx)),
                 Effect::Link(pid) => ctx.link(&pid),
@@ -333,7 +406,7 @@ impl MasterProcess {
                         me.offer_expired(ctx, offer_id);
                     });
                 }
-                Effect::PersistRegistry => self.persist(ctx),
+                Effect::PersistRegistry => self.start_write(ctx),
                 Effect::ReregisterTimer { after } => {
                     ctx.after(after, |me: &mut MasterProcess, ctx| {
                         if me.may_act(ctx) {
@@ -740,25 +813,42 @@ impl Process for MasterProcess {
                 HttpResponse::json(&json::tasks(&me.core))
             },
         );
-        h.route("weights", MasterProcess::http_weights);
-        h.route("quota", MasterProcess::http_quota);
-        h.route("quota/*", MasterProcess::http_quota);
-        h.route(
-            "reserve",
-            |me: &mut MasterProcess, ctx: &mut Ctx<MasterProcess>, req| {
-                if req.method != "POST" {
-                    return method_not_allowed(&req.method, "POST");
-                }
-                me.operator_call(ctx, req, 202, |m, r| m.operator_reserve(&r.body))
+        h.route_deferred(
+            "weights",
+            |me: &mut MasterProcess, ctx: &mut Ctx<MasterProcess>, req, responder| {
+                let r = me.http_weights(ctx, &req);
+                me.reply_in_order(ctx, responder, r);
             },
         );
-        h.route(
+        for path in ["quota", "quota/*"] {
+            h.route_deferred(
+                path,
+                |me: &mut MasterProcess, ctx: &mut Ctx<MasterProcess>, req, responder| {
+                    let r = me.http_quota(ctx, &req);
+                    me.reply_in_order(ctx, responder, r);
+                },
+            );
+        }
+        h.route_deferred(
+            "reserve",
+            |me: &mut MasterProcess, ctx: &mut Ctx<MasterProcess>, req, responder| {
+                let r = if req.method != "POST" {
+                    method_not_allowed(&req.method, "POST")
+                } else {
+                    me.operator_call(ctx, &req, 202, |m, r| m.operator_reserve(&r.body))
+                };
+                me.reply_in_order(ctx, responder, r);
+            },
+        );
+        h.route_deferred(
             "unreserve",
-            |me: &mut MasterProcess, ctx: &mut Ctx<MasterProcess>, req| {
-                if req.method != "POST" {
-                    return method_not_allowed(&req.method, "POST");
-                }
-                me.operator_call(ctx, req, 202, |m, r| m.operator_unreserve(&r.body))
+            |me: &mut MasterProcess, ctx: &mut Ctx<MasterProcess>, req, responder| {
+                let r = if req.method != "POST" {
+                    method_not_allowed(&req.method, "POST")
+                } else {
+                    me.operator_call(ctx, &req, 202, |m, r| m.operator_unreserve(&r.body))
+                };
+                me.reply_in_order(ctx, responder, r);
             },
         );
         h.route(

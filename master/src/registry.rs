@@ -1,21 +1,30 @@
 //! The registry: the durable part of the master's state (Mesos's `registry.proto`,
 //! trimmed): the admitted agents, the unreachable agents (with when they became
-//! unreachable), and the operator's role weights and quotas. Tasks and frameworks are not in it; a new leader rebuilds them from
-//! re-registration.
+//! unreachable and which frameworks were told their tasks there are `TASK_LOST`), the
+//! agents removed for good ("gone"), the frameworks torn down, and the operator's role
+//! weights and quotas. Tasks and live frameworks are not in it; a new leader rebuilds them
+//! from re-registration.
 //!
-//! [`Registry`] is pure data with the three mutations the master makes; [`RegistryStore`]
-//! is where it lives: in memory (`--registry=in_memory`), a file in `--work_dir`
-//! (`--registry=replicated_log` without `--zk`; written to a temp file then renamed), or
-//! ZooKeeper (`--registry=replicated_log` with `--zk`; the `<path>/registry` znode, chunked
-//! by [`detector::zk_store`] past the 1 MB znode limit, and fenced by the leader's
-//! candidacy znode). The encoding is MessagePack with field names (so a newer field with
-//! a default still decodes).
+//! The master decides, writes the registry, and only then speaks (Mesos's registrar): see
+//! `Effect::PersistRegistry` in [`crate::core`].
+//!
+//! [`Registry`] is pure data with the mutations the master makes; [`RegistryStore`] is
+//! where it lives: in memory (`--registry=in_memory`), a file in `--work_dir`
+//! (`--registry=file`; written to a temp file, synced, then renamed), or one ZooKeeper
+//! blob (`--registry=zookeeper`; the `<path>/registry` znode, chunked by
+//! [`detector::zk_store`] past the 1 MB znode limit, and fenced by the leader's candidacy
+//! znode). It is not a replicated log: durability is the file system's or ZooKeeper's.
+//! The encoding is MessagePack with field names (so a newer field with a default still
+//! decodes).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use proto::{AgentId, AgentInfo, Resources};
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use proto::{AgentId, AgentInfo, FrameworkId, Resources};
 use serde::{Deserialize, Serialize};
 
 use detector::zk_store::ZkBlobStore;
@@ -27,7 +36,14 @@ pub struct UnreachableEntry {
     pub info: AgentInfo,
     /// When it was marked unreachable (seconds since the epoch, display clock).
     pub time: f64,
+    /// Frameworks (not partition-aware) that were told their tasks on it are
+    /// `TASK_LOST`: if the agent comes back, those tasks are killed, never adopted.
+    #[serde(default)]
+    pub lost_frameworks: BTreeSet<FrameworkId>,
 }
+
+/// How many torn-down frameworks the registry remembers (oldest forgotten first).
+pub const MAX_REMOVED_FRAMEWORKS: usize = 10_000;
 
 /// The registry's contents.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -38,6 +54,14 @@ pub struct Registry {
     /// Agents marked unreachable, by id.
     #[serde(default)]
     pub unreachable: BTreeMap<AgentId, UnreachableEntry>,
+    /// Agents removed for good (unregistered, or replaced by a new agent at their
+    /// address), with when: they are told to shut down if they try to re-register.
+    #[serde(default)]
+    pub gone: BTreeMap<AgentId, f64>,
+    /// Frameworks torn down, with when: they cannot re-subscribe, and their tasks that
+    /// agents still report are shut down, not adopted.
+    #[serde(default)]
+    pub removed_frameworks: BTreeMap<FrameworkId, f64>,
     /// Role weights set through `/weights` (or `--weights`).
     #[serde(default)]
     pub weights: BTreeMap<String, f64>,
@@ -70,6 +94,9 @@ pub enum RegistryError {
         /// What went wrong.
         error: std::io::Error,
     },
+    /// The store refuses writes (the in-memory store's test hook).
+    #[error("the registry store refuses writes")]
+    Unwritable,
     /// ZooKeeper failed.
     #[error(transparent)]
     Zk(#[from] detector::zk_store::StoreError),
@@ -94,16 +121,97 @@ impl Registry {
             return false;
         }
         let info = admitted.unwrap_or_else(|| info.clone());
-        self.unreachable
-            .insert(id.clone(), UnreachableEntry { info, time });
+        self.unreachable.insert(
+            id.clone(),
+            UnreachableEntry {
+                info,
+                time,
+                lost_frameworks: BTreeSet::new(),
+            },
+        );
         true
     }
 
-    /// Forgets an agent entirely (it unregistered). Returns whether anything changed.
+    /// Records that `framework` was told the tasks it had on unreachable agent `id` are
+    /// `TASK_LOST`. Returns whether anything changed.
+    pub fn note_lost(&mut self, id: &AgentId, framework: &FrameworkId) -> bool {
+        match self.unreachable.get_mut(id) {
+            Some(e) => e.lost_frameworks.insert(framework.clone()),
+            None => false,
+        }
+    }
+
+    /// Forgets an agent entirely. Returns whether anything changed.
     pub fn remove(&mut self, id: &AgentId) -> bool {
         let a = self.agents.remove(id).is_some();
         let u = self.unreachable.remove(id).is_some();
         a || u
+    }
+
+    /// Marks an agent gone at `time`: it may never re-register with this id.
+    pub fn mark_gone(&mut self, id: &AgentId, time: f64) -> bool {
+        self.remove(id);
+        self.gone.insert(id.clone(), time).is_none()
+    }
+
+    /// Records a torn-down framework (the oldest records go past
+    /// [`MAX_REMOVED_FRAMEWORKS`]). Returns whether anything changed.
+    pub fn remove_framework(&mut self, id: &FrameworkId, time: f64) -> bool {
+        if self.removed_frameworks.contains_key(id) {
+            return false;
+        }
+        self.removed_frameworks.insert(id.clone(), time);
+        while self.removed_frameworks.len() > MAX_REMOVED_FRAMEWORKS {
+            let oldest = self
+                .removed_frameworks
+                .iter()
+                .min_by(|a, b| a.1.total_cmp(b.1))
+                .map(|(k, _)| k.clone());
+            match oldest {
+                Some(k) => self.removed_frameworks.remove(&k),
+                None => break,
+            };
+        }
+        true
+    }
+
+    /// Mesos's registry GC (`--registry_max_agent_age`, `--registry_max_agent_count`):
+    /// forgets unreachable and gone agents older than `max_age` at `now`, then the oldest
+    /// of each list until it holds at most `max_count`. Returns the unreachable agents
+    /// forgotten (the master forgets them too).
+    pub fn prune(&mut self, now: f64, max_age: Duration, max_count: usize) -> Vec<AgentId> {
+        let cutoff = now - max_age.as_secs_f64();
+        let mut pruned: Vec<AgentId> = self
+            .unreachable
+            .iter()
+            .filter(|(_, e)| e.time < cutoff)
+            .map(|(id, _)| id.clone())
+            .collect();
+        if self.unreachable.len() - pruned.len() > max_count {
+            let mut rest: Vec<(&AgentId, f64)> = self
+                .unreachable
+                .iter()
+                .filter(|(_, e)| e.time >= cutoff)
+                .map(|(id, e)| (id, e.time))
+                .collect();
+            rest.sort_by(|a, b| a.1.total_cmp(&b.1));
+            let excess = rest.len() - max_count;
+            pruned.extend(rest.into_iter().take(excess).map(|(id, _)| id.clone()));
+        }
+        for id in &pruned {
+            self.unreachable.remove(id);
+        }
+        self.gone.retain(|_, t| *t >= cutoff);
+        if self.gone.len() > max_count {
+            let mut all: Vec<(AgentId, f64)> =
+                self.gone.iter().map(|(k, t)| (k.clone(), *t)).collect();
+            all.sort_by(|a, b| a.1.total_cmp(&b.1));
+            let excess = all.len() - max_count;
+            for (id, _) in all.into_iter().take(excess) {
+                self.gone.remove(&id);
+            }
+        }
+        pruned
     }
 
     /// The stored form.
@@ -118,11 +226,25 @@ impl Registry {
     }
 }
 
+/// An in-memory registry slot, shared by the clones of a store (so masters of one test
+/// process can fail over onto the same registry).
+#[derive(Debug, Default)]
+pub struct MemorySlot {
+    /// The stored bytes.
+    pub bytes: Option<Vec<u8>>,
+    /// Test hook: every write fails while set (a registry that cannot be written).
+    pub fail_writes: bool,
+    /// Writes that succeeded.
+    pub writes: u64,
+    /// Test hook: while it holds `true`, writes wait (a write in flight).
+    pub hold: Option<tokio::sync::watch::Sender<bool>>,
+}
+
 /// Where the registry is kept. Cheap to clone (clones share the store).
 #[derive(Clone, Debug)]
 pub enum RegistryStore {
     /// In this process only (lost with it).
-    InMemory(Arc<Mutex<Option<Vec<u8>>>>),
+    InMemory(Arc<Mutex<MemorySlot>>),
     /// A file (written to `<file>.tmp`, then renamed).
     File(PathBuf),
     /// ZooKeeper, fenced by the leader's candidacy znode when one is given.
@@ -132,7 +254,69 @@ pub enum RegistryStore {
 impl RegistryStore {
     /// A fresh in-memory store.
     pub fn in_memory() -> RegistryStore {
-        RegistryStore::InMemory(Arc::new(Mutex::new(None)))
+        RegistryStore::InMemory(Arc::new(Mutex::new(MemorySlot::default())))
+    }
+
+    /// Test hook: makes every write of an in-memory store fail (or succeed again).
+    /// Does nothing to other stores.
+    pub fn fail_writes(&self, fail: bool) {
+        if let RegistryStore::InMemory(m) = self {
+            if let Ok(mut g) = m.lock() {
+                g.fail_writes = fail;
+            }
+        }
+    }
+
+    /// Test hook: writes of an in-memory store wait (are in flight) until
+    /// [`RegistryStore::release_writes`].
+    pub fn hold_writes(&self) {
+        if let RegistryStore::InMemory(m) = self {
+            if let Ok(mut g) = m.lock() {
+                g.hold = Some(tokio::sync::watch::channel(true).0);
+            }
+        }
+    }
+
+    /// Lets held writes of an in-memory store complete.
+    pub fn release_writes(&self) {
+        if let RegistryStore::InMemory(m) = self {
+            if let Some(tx) = m.lock().ok().and_then(|mut g| g.hold.take()) {
+                let _ = tx.send(false);
+            }
+        }
+    }
+
+    /// Successful writes of an in-memory store (0 for other stores).
+    pub fn writes(&self) -> u64 {
+        match self {
+            RegistryStore::InMemory(m) => m.lock().map(|g| g.writes).unwrap_or(0),
+            _ => 0,
+        }
+    }
+
+    /// Writes an in-memory store at once (no I/O); `None` for the other stores (and a
+    /// held in-memory one), which need [`RegistryStore::store`].
+    pub fn store_now(&self, bytes: &[u8]) -> Option<Result<(), RegistryError>> {
+        match self {
+            RegistryStore::InMemory(m) => {
+                if m.lock().is_ok_and(|g| g.hold.is_some()) {
+                    return None;
+                }
+                Some(Self::write_memory(m, bytes))
+            }
+            _ => None,
+        }
+    }
+
+    fn write_memory(m: &Mutex<MemorySlot>, bytes: &[u8]) -> Result<(), RegistryError> {
+        match m.lock() {
+            Ok(mut g) if !g.fail_writes => {
+                g.bytes = Some(bytes.to_vec());
+                g.writes += 1;
+                Ok(())
+            }
+            _ => Err(RegistryError::Unwritable),
+        }
     }
 
     /// What it is, for logs.
@@ -144,16 +328,11 @@ impl RegistryStore {
         }
     }
 
-    /// Whether writes outlive this process (in-memory stores are not written at all).
-    pub fn is_durable(&self) -> bool {
-        !matches!(self, RegistryStore::InMemory(_))
-    }
-
     /// Reads the registry at once if that needs no network (memory, file); `None` for
     /// ZooKeeper.
     pub fn load_now(&self) -> Option<Result<Registry, RegistryError>> {
         match self {
-            RegistryStore::InMemory(m) => Some(match m.lock().ok().and_then(|g| g.clone()) {
+            RegistryStore::InMemory(m) => Some(match m.lock().ok().and_then(|g| g.bytes.clone()) {
                 Some(b) => Registry::decode(&b),
                 None => Ok(Registry::default()),
             }),
@@ -172,7 +351,7 @@ impl RegistryStore {
     /// Reads the registry (empty if nothing was stored yet).
     pub async fn load(&self) -> Result<Registry, RegistryError> {
         let bytes = match self {
-            RegistryStore::InMemory(m) => m.lock().ok().and_then(|g| g.clone()),
+            RegistryStore::InMemory(m) => m.lock().ok().and_then(|g| g.bytes.clone()),
             RegistryStore::File(path) => match tokio::fs::read(path).await {
                 Ok(b) => Some(b),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
@@ -196,10 +375,15 @@ impl RegistryStore {
     pub async fn store(&self, bytes: Vec<u8>, fence: Option<String>) -> Result<(), RegistryError> {
         match self {
             RegistryStore::InMemory(m) => {
-                if let Ok(mut g) = m.lock() {
-                    *g = Some(bytes);
+                let held = m
+                    .lock()
+                    .ok()
+                    .and_then(|g| g.hold.as_ref().map(|h| h.subscribe()));
+                if let Some(mut rx) = held {
+                    // Released, or the hook dropped: either way the write goes on.
+                    let _ = rx.wait_for(|held| !*held).await;
                 }
-                Ok(())
+                Self::write_memory(m, &bytes)
             }
             RegistryStore::File(path) => {
                 let file_err = |error| RegistryError::File {

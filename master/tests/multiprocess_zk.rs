@@ -40,7 +40,7 @@ fn start(zk: &ZkServer, port: u16, name: &str) -> MasterProc {
         .arg(format!("--port={port}"))
         .arg(format!("--zk=zk://{}/mesos", zk.servers()))
         .arg("--zk_session_timeout=2secs")
-        .arg("--registry=replicated_log")
+        .arg("--registry=zookeeper")
         .env("RUST_LOG", "info")
         .stdin(Stdio::null())
         .stdout(Stdio::null())

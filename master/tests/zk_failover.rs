@@ -45,7 +45,7 @@ fn config(zk: &ZkServer, seed: u64) -> MasterConfig {
         id_seed: seed,
         zk: Some(zk.url("/mesos")),
         zk_session_timeout: Duration::from_secs(2),
-        registry: "replicated_log".into(),
+        registry: "zookeeper".into(),
         ..MasterConfig::default()
     }
 }

@@ -91,6 +91,7 @@ async fn cluster_rounds(rounds: usize) -> Value {
         framework_failover: true,
         zk_session_timeout: "2secs".into(),
         limit: Duration::from_secs(180),
+        agent_reregister_timeout: None,
     };
     eprintln!("cluster: starting 3 masters, 5 agents, 100 tasks");
     let setup = Instant::now();
@@ -215,7 +216,7 @@ async fn scale(num_agents: usize, tasks_per_agent: usize) -> Value {
                     zk_arg.clone(),
                     "--quorum=1".into(),
                     "--zk_session_timeout=2secs".into(),
-                    "--registry=replicated_log".into(),
+                    "--registry=zookeeper".into(),
                     format!("--work_dir={}", work.display()),
                     "--quiet=true".into(),
                 ]

@@ -53,6 +53,8 @@ pub struct HaConfig {
     pub zk_session_timeout: String,
     /// Bound on each wait ([`LIMIT`] by default; benchmarks at scale need more).
     pub limit: Duration,
+    /// `--agent_reregister_timeout` of the masters (their default if `None`).
+    pub agent_reregister_timeout: Option<String>,
 }
 
 impl Default for HaConfig {
@@ -66,6 +68,7 @@ impl Default for HaConfig {
             framework_failover: true,
             zk_session_timeout: "2secs".into(),
             limit: LIMIT,
+            agent_reregister_timeout: None,
         }
     }
 }
@@ -279,19 +282,26 @@ impl HaCluster {
             format!("master-{}.{}", i + 1, slot.starts)
         };
         let session = format!("--zk_session_timeout={}", self.config.zk_session_timeout);
+        let reregister = self
+            .config
+            .agent_reregister_timeout
+            .as_ref()
+            .map(|t| format!("--agent_reregister_timeout={t}"));
         let started = start_server(
             &name,
             "mesos-master",
             |p| {
-                vec![
+                let mut args = vec![
                     format!("--port={p}"),
                     zk_arg.clone(),
                     "--quorum=1".into(),
                     session.clone(),
-                    "--registry=replicated_log".into(),
+                    "--registry=zookeeper".into(),
                     format!("--work_dir={}", work_dir.display()),
                     "--allocation_interval=100ms".into(),
-                ]
+                ];
+                args.extend(reregister.clone());
+                args
             },
             "/master/health",
             &self.logs,
@@ -514,6 +524,16 @@ impl HaCluster {
     /// The OS process of master `i`, if it runs.
     pub fn master_proc(&mut self, i: usize) -> Option<&mut Proc> {
         self.masters[i].proc.as_mut()
+    }
+
+    /// The OS process of agent `i` (0-based), if it runs.
+    pub fn agent_proc(&mut self, i: usize) -> Option<&mut Proc> {
+        self.agents.get_mut(i)
+    }
+
+    /// Where agent `i` (0-based) keeps its work dir (its sandboxes are under it).
+    pub fn agent_dir(&self, i: usize) -> PathBuf {
+        self.work.join(format!("agent-{}", i + 1))
     }
 
     /// Master `i`'s address.

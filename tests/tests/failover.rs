@@ -12,6 +12,7 @@
 //! | `a_zookeeper_restart_loses_no_task` | ZooKeeper killed until the leader gives up, restarted on the same port | `ZooKeeperMasterContenderDetectorTest` session expiry |
 //! | `three_leader_kills_in_a_row_lose_no_task` | leader churn: kill, re-elect, restart, 3 times | – |
 //! | `a_restarted_scheduler_fails_over_and_adopts_its_tasks` | SIGKILL and restart of the scheduler | `SchedulerFailover` (multi-process) |
+//! | `an_agent_partitioned_while_the_new_leader_waits_for_it_loses_its_tasks_cleanly` | SIGSTOP of an agent, then SIGKILL of the leader; the agent is resumed after `--agent_reregister_timeout` | `MasterTest.RecoveredSlaveReregisters…ThenUnreachableRace` (roughly) |
 //!
 //! Needs Debian's `zookeeper` package (and a `java`); without it each test prints SKIPPED
 //! and passes, unless `CI` is set: then it fails (`libproc::testing::skip_unless_ci`).
@@ -232,4 +233,99 @@ async fn a_restarted_scheduler_fails_over_and_adopts_its_tasks() {
         base.tasks,
         "the restarted scheduler launched new tasks"
     );
+}
+
+/// Issue 10: an agent is partitioned (SIGSTOP) while the new leader waits for
+/// re-registrations. The new leader marks it unreachable after
+/// `--agent_reregister_timeout` (durably); when the agent comes back, its tasks of the
+/// (not partition-aware) framework are killed rather than adopted, the framework replaces
+/// them, and nothing runs twice: every task process that ran there before is gone, and
+/// exactly `instances` tasks run, one executor each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_partitioned_while_the_new_leader_waits_for_it_loses_its_tasks_cleanly() {
+    let config = HaConfig {
+        agent_reregister_timeout: Some("3secs".into()),
+        ..HaConfig::default()
+    };
+    let instances = config.instances;
+    let Some(mut cluster) = start("partition-during-failover", config).await else {
+        return;
+    };
+    let base = cluster.baseline().await;
+    // The agent to partition: one that runs tasks.
+    let sleeps_on = |c: &HaCluster, i: usize| -> Vec<i32> {
+        cluster::ha::processes_under(&c.agent_dir(i))
+            .into_iter()
+            .filter(|(_, comm)| comm == "sleep")
+            .map(|(pid, _)| pid)
+            .collect()
+    };
+    let victim = if sleeps_on(&cluster, 0).is_empty() {
+        1
+    } else {
+        0
+    };
+    let before = sleeps_on(&cluster, victim);
+    assert!(!before.is_empty(), "no agent runs a task");
+    let (leader, state) = cluster.wait_leader("the leader", |_, _| true).await;
+    let stopped = cluster
+        .agent_proc(victim)
+        .is_some_and(|p| p.signal(SIGSTOP));
+    assert!(stopped, "cannot SIGSTOP the agent");
+    cluster.kill_master(leader);
+    let old_id = state["id"].clone();
+    // The new leader gives up on the silent agent: unreachable.
+    cluster
+        .wait_leader(
+            "the stopped agent unreachable under the new leader",
+            |i, s| i != leader && s["id"] != old_id && s["unreachable_slaves"].as_u64() == Some(1),
+        )
+        .await;
+    let resumed = cluster
+        .agent_proc(victim)
+        .is_some_and(|p| p.signal(SIGCONT));
+    assert!(resumed, "cannot SIGCONT the agent");
+    // It comes back; its tasks there are killed (the framework was not partition-aware:
+    // for it they are lost), never adopted, and the framework replaces them.
+    let start = Instant::now();
+    let running = loop {
+        let (_, s) = cluster
+            .wait_leader("both agents back and every instance running", |_, s| {
+                s["activated_slaves"].as_u64() == Some(2)
+                    && framework(s).is_some_and(|f| {
+                        f["id"] == base.framework_id.as_str() && running_tasks(f).len() == instances
+                    })
+            })
+            .await;
+        let running = framework(&s).map(running_tasks).unwrap_or_default();
+        let alive: Vec<i32> = before
+            .iter()
+            .copied()
+            .filter(|p| !cluster::testkit::dead_or_zombie(*p))
+            .collect();
+        let procs = cluster::ha::processes_under(cluster.work_dir());
+        let executors = procs.iter().filter(|(_, c)| c == "mesos-executor").count();
+        let sleeps = procs.iter().filter(|(_, c)| c == "sleep").count();
+        if alive.is_empty() && executors == instances && sleeps == instances {
+            break running;
+        }
+        if start.elapsed() > LIMIT {
+            cluster.fail(&format!(
+                "after the partition: running {running:?}, {executors} executors, {sleeps} \
+                 task processes; the partitioned agent's old task processes alive: {alive:?}"
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    // The framework's view: no task ended twice, and no task that ended still runs.
+    let view = cluster::ha::framework_view(&cluster.framework_log());
+    for (id, states) in &view {
+        let ended = states
+            .iter()
+            .filter(|s| cluster::ha::is_terminal(s))
+            .count();
+        if ended > 1 || (ended == 1 && running.contains(id)) {
+            cluster.fail(&format!("task {id}: {states:?}; running: {running:?}"));
+        }
+    }
 }

@@ -8,7 +8,9 @@
 //! `PartitionTest.OneWayPartitionMasterToSlave`
 //! (`a_one_way_partition_from_master_to_agent_loses_the_agent`: the master's pings are
 //! dropped) and `PartitionTest.ReregisterSlavePartitionAware`
-//! (`a_partition_aware_framework_gets_its_task_back_when_the_agent_returns`). Other failover ports live next to their component: `MasterFailover` and
+//! (`a_partition_aware_framework_gets_its_task_back_when_the_agent_returns`), and a
+//! framework torn down during a partition stays torn down when it heals
+//! (`a_framework_torn_down_during_a_partition_does_not_get_its_task_back`). Other failover ports live next to their component: `MasterFailover` and
 //! `SplitBrainMasters` in `tests/tests/failover.rs` (real processes) and
 //! `master/tests/zk_failover.rs`; `SchedulerFailover`, `SchedulerFailoverStatusUpdate` and
 //! `FrameworkReliableRegistration` in `frameworks/tests/{scheduler,detection}.rs`;
@@ -820,5 +822,97 @@ async fn a_partition_aware_framework_gets_its_task_back_when_the_agent_returns()
         "the task process died; it must run through the partition"
     );
     assert_eq!(read_pid(&pid_file).await, sleeper, "the task was restarted");
+    setup.shutdown().await;
+}
+
+/// Issue 10: a framework torn down while its agent is partitioned (longer than the ping
+/// timeout) must not get its task back when the partition heals. The master used to adopt
+/// the task again (the framework showed in both `frameworks` and `completed_frameworks`)
+/// and it ran forever; now the returning agent is told to shut the framework down.
+#[actix_rt::test]
+async fn a_framework_torn_down_during_a_partition_does_not_get_its_task_back() {
+    let setup = Setup::start("teardown-partition", 1, |c| {
+        c.master.agent_ping_timeout = Duration::from_secs(1);
+        c.master.max_agent_ping_timeouts = 2;
+    })
+    .await;
+    let pid_file = setup.dir.path().join("pid-torn");
+    let _guard = PidFileGuard(vec![pid_file.clone()]);
+    let agent = setup.agent_id(0).await;
+    let mut info = FrameworkInfo::new("torn-down", frameworks::cli::current_user());
+    info.capabilities
+        .push(proto::FrameworkCapability::PartitionAware);
+    let mut fw = Framework::start_with(&setup.node, setup.cluster.master_pid(), info);
+    let offer = fw.take_offer("an offer", |o| o.agent_id == agent).await;
+    let cmd = format!("echo $$ > {}; exec sleep 1000", pid_file.display());
+    fw.launch(
+        vec![offer.id],
+        vec![task("torn", &agent, "cpus:0.1;mem:32", &cmd)],
+    )
+    .await;
+    fw.until("the task running", LIMIT, |f| {
+        f.has("torn", TaskState::Running)
+    })
+    .await;
+    let sleeper = read_pid(&pid_file).await;
+    let fid = fw.id.clone().expect("registered");
+
+    // Partitioned past the ping timeout: unreachable.
+    let filters = setup.node.filters();
+    let silent = setup.cluster.agents[0].pid().clone();
+    let cut = filters.drop_all(Match::message::<PongSlaveMessage>().from(&silent));
+    fw.until("TASK_UNREACHABLE", LIMIT, |f| {
+        f.has("torn", TaskState::Unreachable)
+    })
+    .await;
+    // The framework is torn down meanwhile (the agent cannot hear of it).
+    fw.handle
+        .process
+        .call(|p, ctx| p.with_driver(ctx, |_s, d| d.stop(false)))
+        .await
+        .unwrap_or_else(|_| panic!("the scheduler driver is gone"));
+    within(LIMIT, "the teardown", async {
+        loop {
+            let state = setup.master_state().await;
+            let done = state["completed_frameworks"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|f| f["id"] == fid.as_str());
+            if done {
+                return;
+            }
+            // Polling the master's HTTP state: there is no event to await from outside.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+
+    // The partition heals: the agent re-registers, is told to shut the framework down,
+    // and the task's process goes.
+    drop(cut);
+    within(LIMIT, "the torn-down framework's task killed", async {
+        while !dead_or_zombie(sleeper) {
+            // A process's death is not an event this test can await.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    let state = setup.master_state().await;
+    assert!(
+        state["slaves"][0]["reregistered_time"].is_number(),
+        "{}",
+        state["slaves"]
+    );
+    let active = state["frameworks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|f| f["id"] == fid.as_str());
+    assert!(
+        !active,
+        "the torn-down framework is back: {}",
+        state["frameworks"]
+    );
     setup.shutdown().await;
 }

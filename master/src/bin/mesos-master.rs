@@ -57,6 +57,9 @@ fn main() -> ExitCode {
     };
     let default_level = if config.quiet { "warn" } else { "info" };
     libproc::logging::init(default_level);
+    for warning in master::config::deprecations(&flags) {
+        tracing::warn!("{warning}");
+    }
 
     // The master id only needs to differ between runs: seed it from the time and our pid.
     let nanos = std::time::SystemTime::now()
