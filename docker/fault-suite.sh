@@ -11,9 +11,22 @@
 #   agent_partition  disconnect the busiest agent from the network past the master's ping
 #                    timeout (it is marked unreachable, its tasks TASK_LOST and replaced),
 #                    then reconnect it: the lost tasks must not run again
+#   zk_restart_then_leader_kill       restart ZooKeeper, wait until steady, then SIGKILL
+#                    the leader: a standby must take over on its own
+#   zk_restart_while_launching        kill one task per agent as ZooKeeper restarts, so
+#                    the framework launches the replacements meanwhile: none lost or doubled
+#   leader_kill_during_registry_write cut off the busiest agent with the leader's packets
+#                    to ZooKeeper delayed (netem, 500 ms), SIGKILL the leader as it logs
+#                    marking the agent unreachable (its registry write in flight); heal
+#   partition_during_reregistration   cut off the busiest agent and SIGKILL the leader at
+#                    once: the successor waits --agent_reregister_timeout (10 s here) for
+#                    it, marks it unreachable; then reconnect it
+#   two_partitions_reverse_heal       cut off agent A, then agent B; heal B, then A
 #
 # After each: one leader, every task running or in exactly one terminal state, no task
-# lost or restarted where it should not be, and a mesos-execute task finishes. Prints
+# lost or restarted where it should not be, a mesos-execute task finishes, and the agents'
+# containers (their /proc) run exactly the framework's tasks the leader shows there: none
+# twice, no leaked executor, none the framework was told is TASK_LOST. Prints
 # PASS/FAIL per scenario, then "N passed, M failed"; exits non-zero on any failure.
 # Containers and the network are removed at the end, also on failure or ctrl-c.
 #   docker/fault-suite.sh [--only master_kill,zk_restart]
