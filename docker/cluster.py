@@ -196,40 +196,35 @@ class Cluster:
                 out.setdefault((fid, tid), []).append((int(pid), kind))
         return out
 
-    def delay_to(self, service, dest, ms):
-        """Delays every packet `service` sends to `dest` by `ms` (netem in the
-        container's network namespace, entered from the host; other traffic is not
-        touched). Gone with the container's network namespace; undo() removes it early."""
+    def block(self, service, dest):
+        """Drops every packet `service` sends to `dest` (iptables in the container's
+        network namespace, entered from the host; other traffic flows). Gone with the
+        container's network namespace; the returned undo() removes it early."""
         info = self.inspect(service)
         pid = str(info["State"]["Pid"]) if info else "0"
-        ns = ["nsenter", "-t", pid, "-n", "tc"]
-        for args in (["qdisc", "add", "dev", "eth0", "root", "handle", "1:", "prio",
-                      "bands", "4"],
-                     ["qdisc", "add", "dev", "eth0", "parent", "1:4", "handle", "40:",
-                      "netem", "delay", f"{ms}ms"],
-                     ["filter", "add", "dev", "eth0", "parent", "1:0", "protocol", "ip",
-                      "u32", "match", "ip", "dst", f"{self.ips[dest]}/32", "flowid", "1:4"]):
-            r = subprocess.run(ns + args, text=True, capture_output=True)
-            if r.returncode != 0:
-                raise Failure(f"cannot delay {service}'s packets to {dest} "
-                              f"(needs root, nsenter, tc, sch_netem): {r.stderr.strip()}")
+        rule = ["OUTPUT", "-d", f"{self.ips[dest]}/32", "-j", "DROP"]
+        ns = ["nsenter", "-t", pid, "-n", "iptables"]
+        r = subprocess.run(ns + ["-I"] + rule, text=True, capture_output=True)
+        if r.returncode != 0:
+            raise Failure(f"cannot block {service}'s packets to {dest} "
+                          f"(needs root, nsenter, iptables): {r.stderr.strip()}")
 
         def undo():
-            subprocess.run(ns + ["qdisc", "del", "dev", "eth0", "root"], capture_output=True)
+            subprocess.run(ns + ["-D"] + rule, capture_output=True)
         return undo
 
 
 class LogTrigger:
     """Follows a container's log from now on and runs `action` (once, on the reading
-    thread, so with no delay) on the first line containing `needle`."""
+    thread, so with no delay) on the first line containing every string of `needle`."""
 
     def __init__(self, c, service, needle, action):
-        self.needle = needle
+        self.needle = (needle,) if isinstance(needle, str) else tuple(needle)
         self.action = action
         self.fired = threading.Event()
         self.line = None
         self.error = None
-        since = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(time.time() - 1))
+        since = f"{time.time():.6f}"  # lines logged from now on only
         self.proc = subprocess.Popen(
             ["docker", "logs", "-f", "--since", since, c.container(service)],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -238,7 +233,7 @@ class LogTrigger:
 
     def _read(self):
         for line in self.proc.stdout:
-            if self.needle in line:
+            if all(n in line for n in self.needle):
                 try:
                     self.action()
                 except Failure as e:
@@ -539,6 +534,20 @@ class Suite:
                 raise Failure(f"agents' processes after {limit:.0f}s: " + "; ".join(problems))
             time.sleep(POLL)  # polling containers we do not control: no event to wait for
 
+    def lost_guard(self, tasks, guard):
+        """on_poll for a wait: `guard`, and none of `tasks` the framework was told are
+        TASK_LOST (as of now) runs again in the leader's view."""
+        lost = self.told_lost() & set(tasks)
+
+        def on_poll(ls):
+            guard(ls)
+            for m, s in ls:
+                back = lost & set(running(framework(s) or {}))
+                if back:
+                    raise Failure(f"{m} shows task(s) the framework was told are TASK_LOST "
+                                  f"running again: {sorted(back)}")
+        return on_poll
+
     def kill_leader(self, m0, s0):
         """SIGKILLs leading master m0 (whose steady state was s0) and waits for a
         successor with the same framework id and the same tasks on the same agents, then
@@ -666,7 +675,8 @@ class Suite:
         for t, a in others.items():
             if running(f1).get(t) != a:
                 raise Failure(f"task {t} on a healthy agent was disturbed")
-        _, s2 = self.wait_steady(f"{agent} back and {self.n} running tasks")
+        _, s2 = self.wait_steady(f"{agent} back and {self.n} running tasks",
+                                 on_poll=self.lost_guard(cut, lambda _ls: None))
         f2 = framework(s2)
         if any(t in running(f2) for t in cut):
             raise Failure(f"a task lost with the partition runs again: {cut & set(running(f2))}")
@@ -747,21 +757,19 @@ class Suite:
                     pids[tid] = [str(p) for p, kind in procs.get((fid, tid), []) if kind == "task"]
                     if not pids[tid]:
                         raise Failure(f"no process of task {tid} on {a}")
-        # ZooKeeper goes down while the tasks die: the framework hears of it and launches
-        # the replacements while ZooKeeper restarts.
+        # ZooKeeper goes down; then the tasks die, and it starts again once the framework
+        # launches their replacements: they are launched while ZooKeeper restarts.
         t0 = time.time()
-        zk = subprocess.Popen(["docker", "restart", "-t", "2", self.c.container("zk")],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self.c.docker("stop", "-t", "2", self.c.container("zk"))
+        down = time.time() - t0
+        launching = LogTrigger(self.c, "framework", "Launching", lambda: None)
         try:
             for tid, a in victims.items():
                 self.c.docker("exec", self.c.container(a), "kill", "-9", *pids[tid])
-            _, err = zk.communicate(timeout=LIMIT)
-        except subprocess.TimeoutExpired:
-            zk.kill()
-            zk.communicate()
-            raise Failure(f"docker restart of ZooKeeper did not finish within {LIMIT:.0f}s")
-        if zk.returncode != 0:
-            raise Failure(f"docker restart of ZooKeeper failed: {err.strip()}")
+            launching.wait("the framework to launch replacements while ZooKeeper is down")
+        finally:
+            launching.close()
+            self.c.docker("start", self.c.container("zk"))
         guard = self.single_leader_guard("after the ZooKeeper restart")
         m1, s1 = self.wait_steady(f"{len(victims)} killed task(s) replaced after the "
                                   f"ZooKeeper restart", on_poll=guard)
@@ -782,26 +790,33 @@ class Suite:
         zk_up = docker_time(self.c.inspect("zk")["State"]["StartedAt"]) - t0
         self.c.probe("probe-zk-restart-launching")
         when = ", ".join(f"+{x:.1f}s" for x in launches)
-        return (f"killed {sorted(victims)} as ZooKeeper restarted (process up at +{zk_up:.1f}s); "
-                f"launches at {when}; {len(new)} replacement(s), none lost; leader {m0} -> {m1}")
+        return (f"ZooKeeper stopped at +{down:.1f}s, {sorted(victims)} killed, launches at "
+                f"{when}, ZooKeeper started at +{zk_up:.1f}s; {len(new)} replacement(s), "
+                f"none lost; leader {m0} -> {m1}")
 
     def leader_kill_during_registry_write(self):
         m0, s0 = self.wait_steady("a steady cluster", hold=STABLE)
         agent, aid, cut = self.busiest_agent(s0)
         others = {t: a for t, a in running(framework(s0)).items() if a != aid}
-        # The leader's packets to ZooKeeper are held back, so its registry write (marking
-        # the partitioned agent unreachable) is in flight for a while; it is SIGKILLed as
-        # soon as it logs the decision, i.e. during that write.
-        undo = self.c.delay_to(m0, "zk", 500)
-        trigger = LogTrigger(self.c, m0, "removing agent", lambda: self.c.sigkill(m0))
+        # Cut the busiest agent off. One ping round before the leader gives up on it, its
+        # packets to ZooKeeper are dropped, so the registry write that marks the agent
+        # unreachable cannot complete; the leader is SIGKILLed as soon as it logs that
+        # decision: during the write, which never lands.
+        undo = []
+        blocker = LogTrigger(self.c, m0, ("agent missed a ping", aid, "missed=2"),
+                             lambda: undo.append(self.c.block(m0, "zk")))
+        killer = LogTrigger(self.c, m0, ("removing agent", aid), lambda: self.c.sigkill(m0))
         try:
             t0 = time.monotonic()
             self.c.disconnect(agent)
-            line = trigger.wait(f"{m0} to mark {agent} unreachable")
+            blocker.wait(f"{m0} to count a second missed ping of {agent}")
+            killer.wait(f"{m0} to mark {agent} unreachable")
             after_s = time.monotonic() - t0
         except BaseException:
-            trigger.close()
-            undo()
+            blocker.close()
+            killer.close()
+            for u in undo:
+                u()
             self.c.connect(agent, check=False)
             raise
         guard = self.single_leader_guard(f"after the kill of {m0}")
@@ -813,7 +828,8 @@ class Suite:
                                 successor, on_poll=guard, limit=2 * LIMIT)
         finally:
             self.c.connect(agent, check=False)
-        _, s2 = self.wait_steady(f"{agent} back and {self.n} running tasks", on_poll=guard)
+        _, s2 = self.wait_steady(f"{agent} back and {self.n} running tasks",
+                                 on_poll=self.lost_guard(cut, guard))
         f2 = framework(s2)
         lost = self.told_lost() & cut
         for t in cut:
@@ -826,9 +842,9 @@ class Suite:
                 raise Failure(f"task {t} on a healthy agent was disturbed")
         self.rejoin(m0, guard)
         self.c.probe("probe-registry-write")
-        return (f"{agent} cut off; {m0} killed as it logged {line.split('removing agent')[-1][:40]!r} "
-                f"({after_s:.1f}s after the cut); {m1} took over; {len(lost)} of {len(cut)} "
-                f"task(s) reported lost and gone, the rest kept")
+        return (f"{agent} cut off; {m0}, its packets to ZooKeeper dropped, SIGKILLed as it "
+                f"marked {agent} unreachable ({after_s:.1f}s after the cut); {m1} took over; "
+                f"{len(lost)} of {len(cut)} task(s) reported lost and gone, the rest kept")
 
     def partition_during_reregistration(self):
         m0, s0 = self.wait_steady("a steady cluster", hold=STABLE)
@@ -853,7 +869,8 @@ class Suite:
                               f"did not happen as meant")
         finally:
             self.c.connect(agent, check=False)
-        _, s2 = self.wait_steady(f"{agent} back and {self.n} running tasks", on_poll=guard)
+        _, s2 = self.wait_steady(f"{agent} back and {self.n} running tasks",
+                                 on_poll=self.lost_guard(cut, guard))
         f2 = framework(s2)
         lost = self.told_lost() & cut
         for t in cut:
@@ -892,12 +909,14 @@ class Suite:
                 self.check(s)
                 act = active_agents(s)
                 return b_id in act and a_id not in act and len(running(framework(s))) == self.n
-            self.c.wait(f"{b} back while {a} is still cut off", b_back)
+            self.c.wait(f"{b} back while {a} is still cut off", b_back,
+                        on_poll=self.lost_guard(a_cut | b_cut, lambda _ls: None))
         finally:
             self.c.connect(a, check=False)
             if b:
                 self.c.connect(b, check=False)
-        _, s2 = self.wait_steady(f"{a} back after {b}")
+        _, s2 = self.wait_steady(f"{a} back after {b}", on_poll=self.lost_guard(
+            a_cut | b_cut, self.single_leader_guard("after the heals")))
         f2 = framework(s2)
         lost = self.told_lost()
         back = (a_cut | b_cut) & set(running(f2))

@@ -15,9 +15,10 @@
 #                    the leader: a standby must take over on its own
 #   zk_restart_while_launching        kill one task per agent as ZooKeeper restarts, so
 #                    the framework launches the replacements meanwhile: none lost or doubled
-#   leader_kill_during_registry_write cut off the busiest agent with the leader's packets
-#                    to ZooKeeper delayed (netem, 500 ms), SIGKILL the leader as it logs
-#                    marking the agent unreachable (its registry write in flight); heal
+#   leader_kill_during_registry_write cut off the busiest agent; one ping round before the
+#                    leader gives up on it, drop the leader's packets to ZooKeeper
+#                    (iptables in its network namespace), SIGKILL it as it logs marking the
+#                    agent unreachable: its registry write never lands; heal
 #   partition_during_reregistration   cut off the busiest agent and SIGKILL the leader at
 #                    once: the successor waits --agent_reregister_timeout (10 s here) for
 #                    it, marks it unreachable; then reconnect it
@@ -34,6 +35,9 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 export MESOS_NET="${MESOS_FAULT_NET:-172.30.51}"
 export MESOS_MASTER1_PORT="" MESOS_MASTER2_PORT="" MESOS_MASTER3_PORT=""
+# The masters' missed agent pings (debug) are what leader_kill_during_registry_write
+# times its fault by.
+export MESOS_RUST_LOG="${MESOS_RUST_LOG:-info,master::core=debug}"
 project=mesosfault
 compose() { docker-compose -p "$project" -f "$here/docker-compose.yml" "$@"; }
 
