@@ -745,10 +745,15 @@ class Suite:
         f0 = framework(s0)
         fid, before = f0["id"], running(f0)
         host = {a["id"]: a.get("hostname") for a in s0.get("slaves", [])}
-        victims = {}  # one task per agent: its own processes are killed
+        # Three tasks, taken in turn from each agent running some: their processes die.
+        queues = {}
         for tid, aid in sorted(before.items()):
-            if host[aid] not in victims.values():
-                victims[tid] = host[aid]
+            queues.setdefault(aid, []).append(tid)
+        victims = {}
+        while len(victims) < min(3, len(before)):
+            for aid, q in sorted(queues.items()):
+                if q and len(victims) < 3:
+                    victims[q.pop(0)] = host[aid]
         pids = {}
         for a in set(victims.values()):
             procs = self.c.task_processes(a)
@@ -771,8 +776,9 @@ class Suite:
             launching.close()
             self.c.docker("start", self.c.container("zk"))
         guard = self.single_leader_guard("after the ZooKeeper restart")
+        # Steady for a while: a master that loses its lease after the restart does so here.
         m1, s1 = self.wait_steady(f"{len(victims)} killed task(s) replaced after the "
-                                  f"ZooKeeper restart", on_poll=guard)
+                                  f"ZooKeeper restart", on_poll=guard, hold=STABLE)
         after = running(framework(s1))
         for t, a in before.items():
             if t not in victims and after.get(t) != a:
