@@ -350,9 +350,6 @@ class Suite:
         # Every task id ever seen, and the terminal state it reached (at most one, never
         # left again).
         self.terminal = {}
-        self.seen = set()
-        self.log_skip = 0  # framework log lines already judged by a failed scenario
-        self.ignore = set()  # tasks a failed scenario touched
 
     def check(self, state):
         """The invariants on one leader state: each task is in exactly one list, a task
@@ -364,12 +361,9 @@ class Suite:
         where = {}
         for lst, ts in tasks_by_list(f).items():
             for t in ts:
-                if t["id"] in self.ignore:
-                    continue
                 if t["id"] in where:
                     raise Failure(f"task {t['id']} is in both {where[t['id']]} and {lst}")
                 where[t["id"]] = lst
-                self.seen.add(t["id"])
                 st = t.get("state")
                 terms = [x["state"] for x in t.get("statuses", []) if x.get("state") in TERMINAL]
                 if len(set(terms)) > 1:
@@ -388,12 +382,10 @@ class Suite:
         """From the scheduler's side: no task gets two different terminal states, and no
         task is reported active after its terminal state."""
         final = {}
-        for line in self.c.logs("framework").splitlines()[self.log_skip:]:
+        for line in self.c.logs("framework").splitlines():
             parts = line.split()
             if len(parts) >= 6 and parts[0] == "Task" and parts[2:5] == ["is", "in", "state"]:
                 tid, st = parts[1], parts[5]
-                if tid in self.ignore:
-                    continue
                 if tid in final and final[tid] != st:
                     if final[tid] == "TASK_LOST" and st in TERMINAL:
                         # The kill of a task lost with its unreachable agent, once the agent
@@ -467,15 +459,6 @@ class Suite:
             time.sleep(POLL)
         raise Failure(f"{master} did not turn standby (307) within {limit:.0f}s; last answer {code}")
 
-    def reset_history(self):
-        """After a failed scenario: judge the next ones on their own (the tasks that
-        scenario touched are left out of later checks)."""
-        self.ignore |= self.seen
-        for _m, st in self.c.leaders():
-            for lst in tasks_by_list(framework(st) or {}).values():
-                self.ignore |= {t["id"] for t in lst}
-        self.log_skip = len(self.c.logs("framework").splitlines())
-
     def told_lost(self):
         """Ids of the tasks the framework was told are TASK_LOST (from its log)."""
         lost = set()
@@ -484,7 +467,7 @@ class Suite:
             if (len(parts) >= 6 and parts[0] == "Task" and parts[2:5] == ["is", "in", "state"]
                     and parts[5] == "TASK_LOST"):
                 lost.add(parts[1])
-        return lost - self.ignore
+        return lost
 
     def agent_problems(self):
         """What the agents' containers really run that they should not, or do not run
@@ -506,7 +489,6 @@ class Suite:
         problems = []
         for a in AGENTS:
             procs = {tid for (fid, tid) in self.c.task_processes(a) if fid == f["id"]}
-            procs -= self.ignore
             if procs & lost:
                 problems.append(f"{a} still runs task(s) the framework was told are "
                                 f"TASK_LOST: {sorted(procs & lost)}")
@@ -514,7 +496,7 @@ class Suite:
             if extra:
                 problems.append(f"{a} runs task(s) the leader does not show there "
                                 f"(duplicated or leaked): {sorted(extra)}")
-            missing = expected[a] - procs - self.ignore
+            missing = expected[a] - procs
             if missing:
                 problems.append(f"the leader shows {sorted(missing)} on {a}, which runs "
                                 f"no process of them")
@@ -942,6 +924,15 @@ SCENARIOS = ["master_kill", "master_pause", "agent_restart", "zk_restart", "agen
              "two_partitions_reverse_heal"]
 
 
+def recreate(c):
+    """A fresh cluster after a failed scenario, so that the next ones are judged on their
+    own: what a failure leaves behind (tasks running twice, a master that no longer
+    follows ZooKeeper) would fail them too."""
+    c.docker("rm", "-f", f"{c.project}_probe", check=False)
+    c.compose("down", "-v", "--remove-orphans", "-t", "1", capture=True)
+    c.compose("up", "-d", "--quiet-pull", capture=True)
+
+
 def suite(c, n, only):
     s = Suite(c, n)
     passed = failed = 0
@@ -959,7 +950,8 @@ def suite(c, n, only):
             print(f"FAIL {name} ({time.monotonic() - t0:.1f}s): {e}", flush=True)
             for svc in ["zk"] + MASTERS + AGENTS + ["framework"]:
                 print(f"--- {svc} (log tail) ---\n{c.logs(svc, tail=15)}", flush=True)
-            s.reset_history()
+            recreate(c)
+            s = Suite(c, n)
     print(f"{passed} passed, {failed} failed", flush=True)
     return 1 if failed else 0
 

@@ -28,7 +28,8 @@
 # lost or restarted where it should not be, a mesos-execute task finishes, and the agents'
 # containers (their /proc) run exactly the framework's tasks the leader shows there: none
 # twice, no leaked executor, none the framework was told is TASK_LOST. Prints
-# PASS/FAIL per scenario, then "N passed, M failed"; exits non-zero on any failure.
+# PASS/FAIL per scenario, then "N passed, M failed"; exits non-zero on any failure. After a
+# failure the cluster is created anew, so each later scenario is judged on its own.
 # Containers and the network are removed at the end, also on failure or ctrl-c.
 #   docker/fault-suite.sh [--only master_kill,zk_restart]
 set -euo pipefail
