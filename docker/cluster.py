@@ -33,6 +33,8 @@ TERMINAL = {
 # Bounds of the waits (generous for a loaded 2-core machine; a healthy run is far below).
 LIMIT = float(os.environ.get("MESOS_DOCKER_WAIT", "60"))
 POLL = 0.2
+# The masters' --max_agent_ping_timeouts in docker-compose.yml.
+MAX_PING_TIMEOUTS = 3
 # How long a cluster must stay steady before a scenario starts: past the masters'
 # --zk_session_timeout (5 s), so a lease that is about to run out has run out.
 STABLE = float(os.environ.get("MESOS_DOCKER_STABLE", "7"))
@@ -788,12 +790,16 @@ class Suite:
         others = {t: a for t, a in running(framework(s0)).items() if a != aid}
         # Cut the busiest agent off. One ping round before the leader gives up on it, its
         # packets to ZooKeeper are dropped, so the registry write that marks the agent
-        # unreachable cannot complete; the leader is SIGKILLed as soon as it logs that
-        # decision: during the write, which never lands.
+        # unreachable cannot complete; the leader is SIGKILLed as soon as it logs the last
+        # missed ping (the decision follows in the same step): during the write, which
+        # never lands.
         undo = []
-        blocker = LogTrigger(self.c, m0, ("agent missed a ping", aid, "missed=2"),
+        blocker = LogTrigger(self.c, m0, ("agent missed a ping", aid,
+                                          f"missed={MAX_PING_TIMEOUTS - 1}"),
                              lambda: undo.append(self.c.block(m0, "zk")))
-        killer = LogTrigger(self.c, m0, ("removing agent", aid), lambda: self.c.sigkill(m0))
+        killer = LogTrigger(self.c, m0, ("agent missed a ping", aid,
+                                         f"missed={MAX_PING_TIMEOUTS}"),
+                            lambda: self.c.sigkill(m0))
         try:
             t0 = time.monotonic()
             self.c.disconnect(agent)

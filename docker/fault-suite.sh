@@ -17,8 +17,9 @@
 #                    the framework launches the replacements meanwhile: none lost or doubled
 #   leader_kill_during_registry_write cut off the busiest agent; one ping round before the
 #                    leader gives up on it, drop the leader's packets to ZooKeeper
-#                    (iptables in its network namespace), SIGKILL it as it logs marking the
-#                    agent unreachable: its registry write never lands; heal
+#                    (iptables in its network namespace), SIGKILL it as it logs the last
+#                    missed ping (marking the agent unreachable): its registry write never
+#                    lands; heal
 #   partition_during_reregistration   cut off the busiest agent and SIGKILL the leader at
 #                    once: the successor waits --agent_reregister_timeout (10 s here) for
 #                    it, marks it unreachable; then reconnect it
