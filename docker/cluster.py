@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """The demo cluster's driver: `status` (leader, agents, tasks) and `suite` (the
 container-level fault suite). Talks to the cluster's containers only: docker-compose /
-docker CLI for faults, and each master's HTTP API at its fixed address on the compose
-network (the host routes to Docker bridge networks). Every wait polls with a bounded
-timeout; nothing sleeps to synchronise.
+docker CLI for faults (and, for faults Docker has no command for, a SIGKILL or an iptables
+rule applied from the host to a container's process or network namespace), each master's
+HTTP API at its fixed address on the compose network (the host routes to Docker bridge
+networks), and each agent container's /proc for what really runs there. Every wait polls
+with a bounded timeout; nothing sleeps to synchronise.
 
 Usage (normally through docker/demo.sh and docker/fault-suite.sh):
     cluster.py status   [--project P] [--net 172.30.50]

@@ -43,6 +43,16 @@ export MESOS_RUST_LOG="${MESOS_RUST_LOG:-info,master::core=debug}"
 project=mesosfault
 compose() { docker-compose -p "$project" -f "$here/docker-compose.yml" "$@"; }
 
+# leader_kill_during_registry_write drops a master's packets from the host, inside the
+# container's network namespace: it needs root, nsenter and iptables.
+need=()
+command -v nsenter >/dev/null || need+=(util-linux)
+command -v iptables >/dev/null || need+=(iptables)
+if [ ${#need[@]} -gt 0 ]; then
+  [ "$(id -u)" -eq 0 ] || { echo "fault-suite: missing ${need[*]} (run as root or apt-get install them)" >&2; exit 1; }
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
 start=$(date +%s)
 eval "$("$here/build-images.sh" | grep -E '^(MESOS|ZK)_IMAGE=')"
 export MESOS_IMAGE ZK_IMAGE
