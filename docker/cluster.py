@@ -177,10 +177,11 @@ class Cluster:
             self.docker("kill", self.container(service))
 
     def task_processes(self, agent):
-        """{(framework id, task id): [(pid, "task" | "executor"), ...]} of the processes in `agent`'s container
-        that belong to a task: the task's own (MESOS_TASK_ID in its environment) and its
-        command executor (MESOS_EXECUTOR_ID, the task id for a command task). Read from
-        /proc inside the container: what really runs, not what a master believes."""
+        """{(framework id, task id): [(pid, "task" | "executor"), ...]} of the processes in
+        `agent`'s container that belong to a task: the task's own (MESOS_TASK_ID in its
+        environment) and its command executor (MESOS_EXECUTOR_ID, the task id for a command
+        task). Read from /proc inside the container: what really runs, not what a master
+        believes."""
         script = (
             "for d in /proc/[0-9]*; do "
             "v=$(tr '\\0' '\\n' < \"$d/environ\" 2>/dev/null"
@@ -819,7 +820,8 @@ class Suite:
         try:
             def successor(m, s):
                 self.check(s)
-                return m != m0 and aid not in active_agents(s) and s.get("unreachable_slaves", 0) >= 1
+                return (m != m0 and aid not in active_agents(s)
+                        and s.get("unreachable_slaves", 0) >= 1)
             m1, _ = self.c.wait(f"a successor of {m0} that knows {agent} is unreachable",
                                 successor, on_poll=guard, limit=2 * LIMIT)
         finally:

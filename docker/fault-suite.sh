@@ -49,8 +49,12 @@ need=()
 command -v nsenter >/dev/null || need+=(util-linux)
 command -v iptables >/dev/null || need+=(iptables)
 if [ ${#need[@]} -gt 0 ]; then
-  [ "$(id -u)" -eq 0 ] || { echo "fault-suite: missing ${need[*]} (run as root or apt-get install them)" >&2; exit 1; }
-  DEBIAN_FRONTEND=noninteractive apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "fault-suite: missing ${need[*]} (run as root or apt-get install them)" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
 start=$(date +%s)
