@@ -11,18 +11,51 @@
 #   agent_partition  disconnect the busiest agent from the network past the master's ping
 #                    timeout (it is marked unreachable, its tasks TASK_LOST and replaced),
 #                    then reconnect it: the lost tasks must not run again
+#   zk_restart_then_leader_kill       restart ZooKeeper, wait until steady, then SIGKILL
+#                    the leader: a standby must take over on its own
+#   zk_restart_while_launching        kill one task per agent as ZooKeeper restarts, so
+#                    the framework launches the replacements meanwhile: none lost or doubled
+#   leader_kill_during_registry_write cut off the busiest agent; one ping round before the
+#                    leader gives up on it, drop the leader's packets to ZooKeeper
+#                    (iptables in its network namespace), SIGKILL it as it logs the last
+#                    missed ping (marking the agent unreachable): its registry write never
+#                    lands; heal
+#   partition_during_reregistration   cut off the busiest agent and SIGKILL the leader at
+#                    once: the successor waits --agent_reregister_timeout (10 s here) for
+#                    it, marks it unreachable; then reconnect it
+#   two_partitions_reverse_heal       cut off agent A, then agent B; heal B, then A
 #
 # After each: one leader, every task running or in exactly one terminal state, no task
-# lost or restarted where it should not be, and a mesos-execute task finishes. Prints
-# PASS/FAIL per scenario, then "N passed, M failed"; exits non-zero on any failure.
+# lost or restarted where it should not be, a mesos-execute task finishes, and the agents'
+# containers (their /proc) run exactly the framework's tasks the leader shows there: none
+# twice, no leaked executor, none the framework was told is TASK_LOST. Prints
+# PASS/FAIL per scenario, then "N passed, M failed"; exits non-zero on any failure. After a
+# failure the cluster is created anew, so each later scenario is judged on its own.
 # Containers and the network are removed at the end, also on failure or ctrl-c.
 #   docker/fault-suite.sh [--only master_kill,zk_restart]
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 export MESOS_NET="${MESOS_FAULT_NET:-172.30.51}"
 export MESOS_MASTER1_PORT="" MESOS_MASTER2_PORT="" MESOS_MASTER3_PORT=""
+# The masters' missed agent pings (debug) are what leader_kill_during_registry_write
+# times its fault by.
+export MESOS_RUST_LOG="${MESOS_RUST_LOG:-info,master::core=debug}"
 project=mesosfault
 compose() { docker-compose -p "$project" -f "$here/docker-compose.yml" "$@"; }
+
+# leader_kill_during_registry_write drops a master's packets from the host, inside the
+# container's network namespace: it needs root, nsenter and iptables.
+need=()
+command -v nsenter >/dev/null || need+=(util-linux)
+command -v iptables >/dev/null || need+=(iptables)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "fault-suite: missing ${need[*]} (run as root or apt-get install them)" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null
+fi
 
 start=$(date +%s)
 eval "$("$here/build-images.sh" | grep -E '^(MESOS|ZK)_IMAGE=')"
