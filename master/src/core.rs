@@ -737,17 +737,6 @@ impl Master {
         }
     }
 
-    /// Whether a framework is partition-aware, by the master's info or else the one the
-    /// agent reported (unknown: not).
-    fn partition_aware(&self, id: &FrameworkId, reported: &[FrameworkInfo]) -> bool {
-        let mine = self.frameworks.get(id).filter(|f| !f.recovered);
-        let theirs = reported.iter().find(|f| f.id.as_ref() == Some(id));
-        mine.map(|f| &f.info)
-            .or(theirs)
-            .or_else(|| self.frameworks.get(id).map(|f| &f.info))
-            .is_some_and(|f| f.is_partition_aware())
-    }
-
     /// Tasks the master has on `agent_id` that the re-registering agent did not report
     /// (Mesos `reconcileKnownSlave`): a non-terminal one never reached the agent or died
     /// with it, and its framework gets `TASK_LOST` (`TASK_DROPPED` if partition-aware);
@@ -916,8 +905,10 @@ impl Master {
                 continue;
             }
             let live = !task.state.is_terminal();
-            let told_lost = lost_frameworks.contains(fid)
-                || (was_unreachable && !self.partition_aware(fid, &msg.frameworks));
+            // Only what the framework was really told counts: after a failover the new
+            // leader knows none of an unreachable agent's tasks and tells the framework
+            // only that the agent is lost, so such a task is adopted, not killed unseen.
+            let told_lost = lost_frameworks.contains(fid);
             if live && told_lost {
                 // Its framework was told TASK_LOST (the registry says so) and may have
                 // replaced it: the task must not run again (Mesos kills it too).
@@ -2362,6 +2353,8 @@ impl Master {
         } else {
             TaskState::Lost
         };
+        // Unreachable agents on which this framework is now told its tasks are TASK_LOST.
+        let mut lost_on: Vec<AgentId> = Vec::new();
         if msg.statuses.is_empty() {
             answers.extend(f.tasks.values().map(|t| latest(t, t.state)));
             answers.extend(
@@ -2388,6 +2381,9 @@ impl Master {
                         // Failover in progress: the agent may still re-register with it.
                         Some(a) if self.recovered.contains_key(a) => continue,
                         Some(a) if self.unreachable.contains_key(a) => {
+                            if !aware {
+                                lost_on.push(a.clone());
+                            }
                             (unreachable_state, "Reconciliation: Task is unreachable")
                         }
                         _ => (
@@ -2408,6 +2404,15 @@ impl Master {
                     answers.push(s);
                 }
             }
+        }
+        let mut lost_noted = false;
+        for a in &lost_on {
+            // Durable before it is said: if the agent comes back, this framework's tasks
+            // there must not run again.
+            lost_noted |= self.registry.note_lost(a, &msg.framework_id);
+        }
+        if lost_noted {
+            fx.push(Effect::PersistRegistry);
         }
         for s in answers {
             let u = self.update_message(&msg.framework_id, s);

@@ -443,3 +443,68 @@ fn a_retried_reregistration_does_not_lose_a_task_on_its_way_to_the_agent() {
         vec![TaskState::Lost]
     );
 }
+
+#[test]
+fn a_task_nobody_was_told_is_lost_is_adopted_and_one_reconciled_as_lost_is_killed() {
+    // A new leader recovers admitted agents A and B; neither re-registers in time, so
+    // both are marked unreachable. The leader never knew their tasks, so the framework
+    // (not partition-aware) hears only LostSlave, no TASK_LOST.
+    let a = AgentId::new("old-S0");
+    let b = AgentId::new("old-S1");
+    let mut reg = crate::registry::Registry::default();
+    reg.admit(&a, &agent_info(&a, "host1"));
+    reg.admit(&b, &agent_info(&b, "host1"));
+    let mut m = master();
+    m.recover(reg);
+    let f = add_framework(&mut m, SCHED, FrameworkInfo::new("f", "root"));
+    let mut finfo = FrameworkInfo::new("f", "root");
+    finfo.id = Some(f.clone());
+    let fx = m.reregister_timeout();
+    assert!(updates(&fx).is_empty(), "{fx:?}");
+    assert!(m.registry().unreachable[&a].lost_frameworks.is_empty());
+
+    // The framework reconciles its task on B: TASK_LOST, written down before it is said.
+    let fx = m.reconcile(
+        &pid(SCHED),
+        ReconcileTasksMessage {
+            framework_id: f.clone(),
+            statuses: vec![
+                TaskStatus::new(TaskId::new("tb"), TaskState::Running).with_agent(b.clone())
+            ],
+        },
+    );
+    assert_written_before_told(&fx, "reconciliation answering TASK_LOST");
+    assert_eq!(updates(&fx)[0].state, TaskState::Lost);
+    assert!(m.registry().unreachable[&b].lost_frameworks.contains(&f));
+
+    // A comes back with its task: adopted, not killed (nobody was told it is lost).
+    let fx = reregister(
+        &mut m,
+        AGENT,
+        &a,
+        vec![running_task("ta", &a, &f)],
+        vec![finfo.clone()],
+    );
+    assert!(
+        !sends(&fx)
+            .iter()
+            .any(|(_, o)| matches!(o, Outbound::KillTaskMessage(_))),
+        "{fx:?}"
+    );
+    assert_eq!(
+        m.frameworks()[&f].tasks[&TaskId::new("ta")].state,
+        TaskState::Running
+    );
+
+    // B comes back with the task the framework was told is lost: killed.
+    let fx = reregister(
+        &mut m,
+        "slave(2)@127.0.0.1:5052",
+        &b,
+        vec![running_task("tb", &b, &f)],
+        vec![finfo],
+    );
+    assert!(sends(&fx)
+        .iter()
+        .any(|(_, o)| matches!(o, Outbound::KillTaskMessage(k) if k.task_id == TaskId::new("tb"))));
+}
