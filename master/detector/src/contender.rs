@@ -11,6 +11,10 @@
 //! master checks it before acting, so a leader that was paused (SIGSTOP, a long GC, a
 //! partition) and comes back after its session could have expired stops before handling
 //! anything, even before its ZooKeeper client notices.
+//!
+//! After a disconnection the contender reads again as soon as the session is back (and
+//! every read is bounded), so a leader whose session survived a ZooKeeper restart or a
+//! short partition renews its lease at once instead of letting it run out.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -20,7 +24,8 @@ use tokio::time::Instant;
 use zookeeper_client as zk;
 
 use crate::zk::{
-    connect, ensure_path, read_leader, transient, Read, SessionGuard, Wake, LABEL, RETRY_PAUSE,
+    bounded, connect, ensure_path, read_leader, transient, Read, SessionGuard, Wake, LABEL,
+    RETRY_PAUSE,
 };
 use crate::ZkUrl;
 
@@ -105,11 +110,10 @@ pub async fn contend(
         };
         let t0 = Instant::now();
         let created = async {
-            ensure_path(&client, &url.path).await?;
+            ensure_path(&client, &url.path, timeout).await?;
             let opts = zk::CreateMode::EphemeralSequential.with_acls(zk::Acls::anyone_all());
-            client
-                .create(&format!("{}/{LABEL}", url.path), data.as_bytes(), &opts)
-                .await
+            let path = format!("{}/{LABEL}", url.path);
+            bounded(timeout, client.create(&path, data.as_bytes(), &opts)).await
         }
         .await;
         match created {
@@ -163,7 +167,7 @@ async fn watch(
     let mut last_leader: Option<Option<MasterInfo>> = None;
     loop {
         let t0 = Instant::now();
-        let read = match read_leader(client, path).await {
+        let read = match read_leader(client, path, timeout).await {
             Ok(r) => r,
             Err(e) if transient(&e) => {
                 tracing::debug!(error = %e, "ZooKeeper request failed; retrying once connected");
@@ -197,8 +201,9 @@ async fn watch(
                 watcher
             }
         };
-        // Wake on a change, a lost session, or the lease tick (which simply reads again:
-        // a successful read renews the lease and re-checks the candidacy).
+        // Wake on a change, a lost session, a reconnection or the lease tick: all but a
+        // lost session read again (a successful read renews the lease and re-checks the
+        // candidacy; after a reconnection that renewal must not wait for the next tick).
         if let Wake::SessionLost(why) = guard.wait(Some(watcher), Some(tick)).await {
             return why;
         }
