@@ -8,12 +8,14 @@
 //! inside a `Ctx::spawn` future) and, until elected and recovered, drops framework and
 //! agent messages (counted in `master/dropped_messages`) and answers leader-only HTTP
 //! with `307` to the leader (or `503` if none is known). Before acting on anything, a
-//! ZooKeeper leader checks its [`Lease`]; when the lease has run out, or the contender
-//! reports the candidacy lost, the master stops at once (the binary then exits).
+//! ZooKeeper leader checks its [`Lease`]: while it has run out (for less than the session
+//! timeout) the master acts on nothing, delaying timers and broken links until the
+//! contender renews it; when it ran out longer ago, or the contender reports the candidacy
+//! lost, the master stops at once (the binary then exits).
 
 use std::time::Duration;
 
-use detector::contender::{contend, ContenderEvent, Lease};
+use detector::contender::{contend, ContenderEvent, Lease, LeaseState};
 use libproc::{Ctx, Handlers, HttpRequest, HttpResponse, Message, Pid, Process};
 use proto::messages::*;
 use proto::{MasterInfo, OfferId};
@@ -32,6 +34,9 @@ pub const ALLOCATOR_ID: &str = "allocator";
 
 /// How often the metrics gauges are refreshed.
 const METRICS_INTERVAL: Duration = Duration::from_secs(1);
+/// How often a timer or a broken link that came while the lease was suspended is tried
+/// again.
+const SUSPENDED_RETRY: Duration = Duration::from_millis(100);
 
 /// How often a failed registry write is retried.
 const REGISTRY_RETRY: Duration = Duration::from_secs(1);
@@ -140,18 +145,53 @@ impl MasterProcess {
     }
 
     /// Whether this master may act as leader now. A ZooKeeper leader whose lease ran out
-    /// (paused or partitioned past the session timeout) stops here, before acting.
+    /// acts on nothing until its contender renews it (its session came back: a ZooKeeper
+    /// restart, a short partition) or reports it lost; one whose lease ran out longer than
+    /// the session timeout ago (paused or partitioned past it) stops here, before acting.
     fn may_act(&mut self, ctx: &mut Ctx<'_, Self>) -> bool {
         match self.role {
             Role::Leading if self.zk_mode() && !self.lease.valid() => {
-                self.lose_leadership(
-                    ctx,
-                    "no successful ZooKeeper round trip within the session timeout (the session may have expired while this master was paused or partitioned)".into(),
-                );
-                false
+                match self.lease.state(self.core.config.zk_session_timeout) {
+                    LeaseState::Valid => true,
+                    LeaseState::Suspended => {
+                        tracing::debug!("ZooKeeper lease ran out; waiting for the session to come back before acting");
+                        false
+                    }
+                    LeaseState::Expired => {
+                        self.lose_leadership(
+                            ctx,
+                            "no successful ZooKeeper round trip within the session timeout (the session may have expired while this master was paused or partitioned)".into(),
+                        );
+                        false
+                    }
+                }
             }
             Role::Leading => true,
             _ => false,
+        }
+    }
+
+    /// Whether this leader's lease ran out but may still be renewed (see
+    /// [`LeaseState::Suspended`]).
+    fn suspended(&self) -> bool {
+        self.role == Role::Leading
+            && self.zk_mode()
+            && self.lease.state(self.core.config.zk_session_timeout) == LeaseState::Suspended
+    }
+
+    /// Runs `f` once this master may act: now, or (while its lease is suspended) once it
+    /// is renewed; never if leadership is lost. For events that are not repeated (timers,
+    /// broken links), so that a suspension delays them instead of losing them.
+    fn when_acting<F>(&mut self, ctx: &mut Ctx<'_, Self>, f: F)
+    where
+        F: FnOnce(&mut MasterProcess, &mut Ctx<'_, MasterProcess>) + 'static,
+    {
+        if self.may_act(ctx) {
+            f(self, ctx);
+        } else if self.suspended() {
+            ctx.after(SUSPENDED_RETRY, move |me: &mut MasterProcess, ctx| {
+                me.when_acting(ctx, f)
+            });
         }
     }
 
@@ -322,10 +362,10 @@ impl MasterProcess {
                     after,
                 } => {
                     ctx.after(after, move |me: &mut MasterProcess, ctx| {
-                        if me.may_act(ctx) {
+                        me.when_acting(ctx, move |me, ctx| {
                             let fx = me.core.failover_expired(&framework_id, epoch);
                             me.apply(ctx, fx);
-                        }
+                        })
                     });
                 }
                 Effect::OfferTimer { offer_id, after } => {
@@ -336,10 +376,10 @@ impl MasterProcess {
                 Effect::PersistRegistry => self.persist(ctx),
                 Effect::ReregisterTimer { after } => {
                     ctx.after(after, |me: &mut MasterProcess, ctx| {
-                        if me.may_act(ctx) {
+                        me.when_acting(ctx, |me, ctx| {
                             let fx = me.core.reregister_timeout();
                             me.apply(ctx, fx);
-                        }
+                        })
                     });
                 }
             }
@@ -347,11 +387,10 @@ impl MasterProcess {
     }
 
     fn offer_expired(&mut self, ctx: &mut Ctx<'_, Self>, id: OfferId) {
-        if !self.may_act(ctx) {
-            return;
-        }
-        let fx = self.core.offer_expired(&id);
-        self.apply(ctx, fx);
+        self.when_acting(ctx, move |me, ctx| {
+            let fx = me.core.offer_expired(&id);
+            me.apply(ctx, fx);
+        });
     }
 
     fn count(&self, name: &'static str) {
@@ -794,10 +833,9 @@ impl Process for MasterProcess {
     }
 
     fn exited(&mut self, ctx: &mut Ctx<'_, Self>, pid: Pid) {
-        if !self.may_act(ctx) {
-            return;
-        }
-        let fx = self.core.exited(&pid);
-        self.apply(ctx, fx);
+        self.when_acting(ctx, move |me, ctx| {
+            let fx = me.core.exited(&pid);
+            me.apply(ctx, fx);
+        });
     }
 }
