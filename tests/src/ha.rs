@@ -593,13 +593,20 @@ impl HaCluster {
                 }
                 let ask = procs::get_json(m.addr, "/master/state");
                 if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_millis(500), ask).await {
-                    self.fail(&format!("master-{} leads while master-{} should", i + 1, leader + 1));
+                    self.fail(&format!(
+                        "master-{} leads while master-{} should",
+                        i + 1,
+                        leader + 1
+                    ));
                 }
             }
             let ask = procs::get_json(self.masters[leader].addr, "/master/state");
             if let Ok(Ok(s)) = tokio::time::timeout(Duration::from_millis(500), ask).await {
                 if s["id"] != *id {
-                    self.fail(&format!("another master instance leads: {} (was {id})", s["id"]));
+                    self.fail(&format!(
+                        "another master instance leads: {} (was {id})",
+                        s["id"]
+                    ));
                 }
             }
             tokio::time::sleep(Duration::from_millis(25)).await;

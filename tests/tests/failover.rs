@@ -262,7 +262,10 @@ async fn a_zookeeper_restart_then_a_leader_kill_fails_over_on_its_own() {
     let (leader, state) = cluster.wait_leader("the leader", |_, _| true).await;
     let id = state["id"].clone();
     let down = restart_zookeeper(&mut cluster).await;
-    assert!(down < RESTART_SESSION_TIMEOUT / 2, "ZooKeeper restart too slow: {down:?}");
+    assert!(
+        down < RESTART_SESSION_TIMEOUT / 2,
+        "ZooKeeper restart too slow: {down:?}"
+    );
     // Every session survived: the leader keeps leading (it does not exit), for longer
     // than the session timeout and the lease, and the same instance leads afterwards.
     cluster
@@ -353,7 +356,9 @@ async fn zookeeper_unreachable_mid_request_keeps_the_leader() {
         .hold_leader(leader, &id, 2 * RESTART_SESSION_TIMEOUT)
         .await;
     cluster
-        .wait_leader("the same leader after the outage", |i, s| i == leader && s["id"] == id)
+        .wait_leader("the same leader after the outage", |i, s| {
+            i == leader && s["id"] == id
+        })
         .await;
     cluster.check_invariants(&base).await;
 }

@@ -196,7 +196,7 @@ async fn watch(
     let mut last_leader: Option<Option<MasterInfo>> = None;
     loop {
         let t0 = Instant::now();
-        let read = match read_leader(client, path, timeout).await {
+        let read = match read_leader(client, path, timeout, Some((me, info))).await {
             Ok(r) => r,
             Err(e) if transient(&e) => {
                 tracing::debug!(error = %e, "ZooKeeper request failed; retrying once connected");

@@ -6,6 +6,8 @@
 //! * [`TcpProxy::blackhole`] keeps connections open (new ones too) but forwards nothing:
 //!   bytes in flight are lost and nothing answers, as in a network partition; a request
 //!   sent meanwhile stays in flight until the client gives up on the connection.
+//! * [`TcpProxy::refuse_new`] keeps forwarding on open connections but refuses new ones
+//!   (a client's session stays up, its second connection cannot be made).
 //! * [`TcpProxy::restore`] forwards again. Connections that were blackholed are closed
 //!   then (their byte streams lost data), so clients reconnect through the proxy.
 //!
@@ -30,6 +32,8 @@ pub enum Mode {
     Cut,
     /// Keep connections, forward nothing.
     Blackhole,
+    /// Forward on open connections; refuse new ones.
+    RefuseNew,
 }
 
 /// A running proxy; stops (closing every connection) when dropped.
@@ -96,6 +100,12 @@ impl TcpProxy {
         self.set(Mode::Blackhole);
     }
 
+    /// Keeps forwarding on open connections but refuses new ones until
+    /// [`restore`](TcpProxy::restore).
+    pub fn refuse_new(&self) {
+        self.set(Mode::RefuseNew);
+    }
+
     /// Forwards again.
     pub fn restore(&self) {
         self.set(Mode::Open);
@@ -134,7 +144,7 @@ async fn accept_loop(
             conn = listener.accept() => {
                 let Ok((client, _)) = conn else { continue };
                 accepted.fetch_add(1, Ordering::SeqCst);
-                if *mode.borrow() == Mode::Cut {
+                if matches!(*mode.borrow(), Mode::Cut | Mode::RefuseNew) {
                     drop(client);
                     continue;
                 }
@@ -160,8 +170,8 @@ async fn relay(client: TcpStream, target: SocketAddr, mut mode: watch::Receiver<
         match *mode.borrow_and_update() {
             Mode::Cut => return,
             Mode::Blackhole => holed = true,
-            Mode::Open if holed => return,
-            Mode::Open => {}
+            Mode::Open | Mode::RefuseNew if holed => return,
+            Mode::Open | Mode::RefuseNew => {}
         }
         tokio::select! {
             changed = mode.changed() => {
@@ -260,7 +270,18 @@ mod tests {
         assert!(matches!(r, Ok(0) | Err(_)), "{r:?}");
         let mut s5 = TcpStream::connect(proxy.addr()).await.unwrap();
         assert_eq!(roundtrip(&mut s5).await.unwrap(), b"ping");
-        assert_eq!(proxy.accepted(), 5);
+
+        // Refusing new connections keeps the open one working.
+        proxy.refuse_new();
+        let mut s6 = TcpStream::connect(proxy.addr()).await.unwrap();
+        let r = tokio::time::timeout(LIMIT, roundtrip(&mut s6))
+            .await
+            .unwrap();
+        assert!(r.is_err(), "{r:?}");
+        assert_eq!(roundtrip(&mut s5).await.unwrap(), b"ping");
+        proxy.restore();
+        assert_eq!(roundtrip(&mut s5).await.unwrap(), b"ping");
+        assert_eq!(proxy.accepted(), 6);
         assert_eq!(proxy.mode(), Mode::Open);
     }
 }
