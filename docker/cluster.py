@@ -516,8 +516,56 @@ class Suite:
         self.c.probe("probe-zk-restart")
         return f"ZooKeeper restarted; leader {m0} -> {m1}; {len(before)} tasks kept"
 
+    def zk_restart_then_master_kill(self):
+        """ZooKeeper restarts; once the cluster is steady again the leader is SIGKILLed:
+        the standbys went through the same restart and one must take over on its own."""
+        m0, s0 = self.wait_steady("a steady cluster", hold=STABLE)
+        before = running(framework(s0))
+        fid = framework(s0)["id"]
+        self.c.docker("restart", "-t", "2", self.c.container("zk"))
+        guard = self.single_leader_guard("after the ZooKeeper restart")
+        m1, s1 = self.wait_steady("a steady cluster after the ZooKeeper restart",
+                                  on_poll=guard, hold=STABLE)
+        if running(framework(s1)) != before:
+            raise Failure(f"tasks changed: {before} -> {running(framework(s1))}")
+        self.c.docker("kill", self.c.container(m1))
 
-SCENARIOS = ["master_kill", "master_pause", "agent_restart", "zk_restart", "agent_partition"]
+        def new_leader(m, s):
+            self.check(s)
+            return m != m1 and steady(self.n)(m, s)
+        m2, s2 = self.c.wait(f"a leader other than the killed {m1}", new_leader,
+                             on_poll=self.single_leader_guard("after the kill"))
+        if framework(s2)["id"] != fid:
+            raise Failure(f"framework id changed: {fid} -> {framework(s2)['id']}")
+        if running(framework(s2)) != before:
+            raise Failure(f"tasks changed over the failover: {before} -> {running(framework(s2))}")
+        self.c.docker("start", self.c.container(m1))
+        self.wait_container_running(m1)
+        self.wait_standby(m1)
+        self.wait_steady("a steady cluster after the killed leader rejoined",
+                         on_poll=self.single_leader_guard("after the rejoin"))
+        self.c.probe("probe-zk-restart-then-kill")
+        return f"ZooKeeper restarted ({m0} -> {m1} leads); {m1} killed, {m2} took over"
+
+    def zk_restart_during_launch(self):
+        """The framework restarts (fails over, reconciles, and launches what is missing)
+        and ZooKeeper restarts under it while it does."""
+        _, s0 = self.wait_steady("a steady cluster", hold=STABLE)
+        before = running(framework(s0))
+        self.c.docker("restart", "-t", "1", self.c.container("framework"))
+        self.c.docker("restart", "-t", "2", self.c.container("zk"))
+        guard = self.single_leader_guard("after the ZooKeeper restart")
+        _, s1 = self.wait_steady("a steady cluster after the framework and ZooKeeper "
+                                 "restarts", on_poll=guard)
+        after = running(framework(s1))
+        if after != before:
+            raise Failure(f"tasks changed: {before} -> {after}")
+        self.c.probe("probe-zk-restart-launch")
+        return f"framework and ZooKeeper restarted together; {len(after)} tasks kept, none twice"
+
+
+SCENARIOS = ["master_kill", "master_pause", "agent_restart", "zk_restart",
+             "zk_restart_then_master_kill", "zk_restart_during_launch", "agent_partition"]
 
 
 def suite(c, n, only):
