@@ -406,8 +406,8 @@ class Suite:
     def wait_steady(self, what, limit=LIMIT, on_poll=None, hold=0.0):
         """Waits until one leader shows every agent and the framework with its n tasks.
         With `hold`, that must then stay so, under the same leader, for `hold` seconds:
-        a fault can leave churn behind (a master whose lease runs out a few seconds after
-        a ZooKeeper restart exits and a new leader waits for the agents to re-register),
+        a fault can leave churn behind (before issue 10, a leader whose ZooKeeper client
+        reconnected after a restart stopped renewing its lease and exited seconds later),
         and the next fault must not land in the middle of it."""
         def pred(m, s):
             self.check(s)

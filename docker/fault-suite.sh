@@ -8,6 +8,12 @@
 #   master_pause     pause it past the ZooKeeper session timeout, then unpause it
 #   agent_restart    restart the busiest agent's container
 #   zk_restart       restart ZooKeeper
+#   zk_restart_then_master_kill
+#                    restart ZooKeeper, then (steady again) SIGKILL the leader: a standby
+#                    takes over on its own
+#   zk_restart_during_launch
+#                    restart the framework (it fails over and reconciles) and ZooKeeper
+#                    under it
 #   agent_partition  disconnect the busiest agent from the network past the master's ping
 #                    timeout (it is marked unreachable, its tasks TASK_LOST and replaced),
 #                    then reconnect it: the lost tasks must not run again

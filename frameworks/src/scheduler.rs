@@ -1226,6 +1226,33 @@ mod tests {
         assert!(r.registered(&master(), "F1".into(), info()).is_empty());
     }
 
+    /// Master failover: while the old leader is gone the backoff grows, but a newly
+    /// detected leader is tried at once and the next retry comes within the initial
+    /// backoff (Mesos: 0-2 s), so a first attempt dropped by a still-recovering leader
+    /// costs at most 2 s, never the grown backoff.
+    #[test]
+    fn a_new_leader_is_tried_at_once_with_the_backoff_reset() {
+        let mut r = reg(None);
+        r.start();
+        r.registered(&master(), "F1".into(), info());
+        r.exited(&master());
+        for _ in 0..5 {
+            r.retry_fired();
+        }
+        let new: Pid = "master@127.0.0.1:5051".parse().unwrap();
+        let new_info = MasterInfo::new("m2", Ipv4Addr::LOCALHOST, 5051, "localhost", "test");
+        let e = r.master_detected(Some(new.clone()), Some(&new_info));
+        let sent = e.iter().position(
+            |x| matches!(x, RegEffect::Send(to, RegistrationRequest::Reregister(_)) if *to == new),
+        );
+        assert!(sent.is_some(), "not tried at once: {e:?}");
+        assert!(retry_delay(&e) <= DEFAULT_REGISTRATION_BACKOFF, "{e:?}");
+        // The attempt was dropped (the leader was recovering): the next retry is still
+        // bounded by twice the initial backoff, not by what grew during the outage.
+        let e = r.retry_fired();
+        assert!(retry_delay(&e) <= 2 * DEFAULT_REGISTRATION_BACKOFF, "{e:?}");
+    }
+
     #[test]
     fn replies_from_strangers_are_ignored() {
         let mut r = reg(None);

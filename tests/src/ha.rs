@@ -13,6 +13,9 @@
 //!   other processes in the sandboxes);
 //! * the cluster accepts new work (`mesos-execute --command=true` finishes).
 //!
+//! Every node reaches ZooKeeper through a [`TcpProxy`] ([`HaCluster::zk_proxy`]): a test
+//! can cut or blackhole ZooKeeper for everyone without stopping it, as well as restart it.
+//!
 //! Every process is SIGKILLed when the cluster drops, then every process left in the
 //! sandboxes, then ZooKeeper.
 
@@ -21,6 +24,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use detector::tcp_proxy::TcpProxy;
 use detector::zk_test_server::ZkServer;
 use serde_json::Value;
 
@@ -96,6 +100,8 @@ pub struct Baseline {
 pub struct HaCluster {
     /// The ZooKeeper server (stop and start it again for a ZooKeeper restart).
     pub zk: ZkServer,
+    /// The proxy every node reaches ZooKeeper through (cut, blackhole, restore).
+    pub zk_proxy: TcpProxy,
     config: HaConfig,
     masters: Vec<MasterSlot>,
     agents: Vec<Proc>,
@@ -202,6 +208,18 @@ impl HaCluster {
     /// leader counts them all) and, with `instances > 0`, the framework (waiting until all
     /// its tasks run). `None` (after printing why) when ZooKeeper is not installed.
     pub async fn start(prefix: &str, config: HaConfig) -> Option<HaCluster> {
+        let mut cluster = HaCluster::start_without_framework(prefix, config).await?;
+        if cluster.config.instances > 0 {
+            cluster.start_framework();
+            cluster.wait_tasks_running(cluster.config.instances).await;
+        }
+        Some(cluster)
+    }
+
+    /// Starts ZooKeeper, the masters and the agents as [`HaCluster::start`] does, but not
+    /// the framework: start it with [`HaCluster::start_framework`] (and take the
+    /// [`HaCluster::baseline`] once its tasks run).
+    pub async fn start_without_framework(prefix: &str, config: HaConfig) -> Option<HaCluster> {
         require_bins(&[
             "mesos-master",
             "mesos-agent",
@@ -210,11 +228,14 @@ impl HaCluster {
             "mesos-execute",
         ]);
         let zk = ZkServer::start().await?;
+        let zk_proxy = TcpProxy::start(SocketAddr::from(([127, 0, 0, 1], zk.port())))
+            .unwrap_or_else(|e| panic!("cannot start the ZooKeeper proxy: {e}"));
         let dir = TempDir::new(prefix);
         let work = dir.path().join("work");
         let logs = dir.path().join("logs");
         let mut cluster = HaCluster {
             zk,
+            zk_proxy,
             masters: Vec::new(),
             agents: Vec::new(),
             framework: None,
@@ -244,16 +265,13 @@ impl HaCluster {
                 s["activated_slaves"].as_u64() == Some(n as u64)
             })
             .await;
-        if config.instances > 0 {
-            cluster.start_framework();
-            cluster.wait_tasks_running(config.instances).await;
-        }
         Some(cluster)
     }
 
-    /// The ZooKeeper URL of the cluster (`zk://127.0.0.1:PORT/mesos`).
+    /// The ZooKeeper URL every node is given (`zk://127.0.0.1:PORT/mesos`, through the
+    /// proxy).
     pub fn zk_url(&self) -> String {
-        format!("zk://{}/mesos", self.zk.servers())
+        format!("zk://{}/mesos", self.zk_proxy.servers())
     }
 
     /// The number of masters.
@@ -571,6 +589,48 @@ impl HaCluster {
             }
         }
         restarted
+    }
+
+    /// Checks, for `period` (polling: there is no event for "nothing happened"), that
+    /// master `leader` keeps running and stays the one leader with id `id`: no exit, no
+    /// other master answering as leader meanwhile.
+    pub async fn hold_leader(&mut self, leader: usize, id: &Value, period: Duration) {
+        let start = Instant::now();
+        while start.elapsed() < period {
+            let exited = self
+                .master_proc(leader)
+                .is_none_or(|p| p.child.try_wait().ok().flatten().is_some());
+            if exited {
+                self.fail(&format!(
+                    "master-{} exited after {:?} although its session lived",
+                    leader + 1,
+                    start.elapsed()
+                ));
+            }
+            for (i, m) in self.masters.iter().enumerate() {
+                if i == leader || m.proc.is_none() {
+                    continue;
+                }
+                let ask = procs::get_json(m.addr, "/master/state");
+                if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_millis(500), ask).await {
+                    self.fail(&format!(
+                        "master-{} leads while master-{} should",
+                        i + 1,
+                        leader + 1
+                    ));
+                }
+            }
+            let ask = procs::get_json(self.masters[leader].addr, "/master/state");
+            if let Ok(Ok(s)) = tokio::time::timeout(Duration::from_millis(500), ask).await {
+                if s["id"] != *id {
+                    self.fail(&format!(
+                        "another master instance leads: {} (was {id})",
+                        s["id"]
+                    ));
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
     }
 
     /// Waits until a master other than `old` leads, every agent is re-registered with it,

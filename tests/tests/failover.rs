@@ -13,6 +13,9 @@
 //! | `three_leader_kills_in_a_row_lose_no_task` | leader churn: kill, re-elect, restart, 3 times | – |
 //! | `a_restarted_scheduler_fails_over_and_adopts_its_tasks` | SIGKILL and restart of the scheduler | `SchedulerFailover` (multi-process) |
 //! | `an_agent_partitioned_while_the_new_leader_waits_for_it_keeps_tasks_nobody_was_told_lost` | SIGSTOP of an agent, then SIGKILL of the leader; the agent is resumed after `--agent_reregister_timeout` and its tasks are adopted | `MasterTest.RecoveredSlaveReregisters…ThenUnreachableRace` (roughly) |
+//! | `a_zookeeper_restart_then_a_leader_kill_fails_over_on_its_own` | ZooKeeper restarted within the session timeout (the leader keeps leading), then SIGKILL of the leader (the standby takes over unaided) | `ZooKeeperMasterContenderDetectorTest.MasterDetectorTimedoutSession` |
+//! | `a_zookeeper_restart_while_a_framework_launches_loses_nothing` | ZooKeeper restarted while the framework registers and launches its tasks | – |
+//! | `zookeeper_unreachable_mid_request_keeps_the_leader` | every node's ZooKeeper connection silenced (requests in flight) then cut, restored within the session timeout | – |
 //!
 //! Needs Debian's `zookeeper` package (and a `java`); without it each test prints SKIPPED
 //! and passes, unless `CI` is set: then it fails (`libproc::testing::skip_unless_ci`).
@@ -237,10 +240,10 @@ async fn a_restarted_scheduler_fails_over_and_adopts_its_tasks() {
 
 /// Issue 10: an agent is partitioned (SIGSTOP) while the new leader waits for
 /// re-registrations. The new leader marks it unreachable after
-/// `--agent_reregister_timeout` (durably); when the agent comes back, its tasks of the
-/// (not partition-aware) framework are killed rather than adopted, the framework replaces
-/// them, and nothing runs twice: every task process that ran there before is gone, and
-/// exactly `instances` tasks run, one executor each.
+/// `--agent_reregister_timeout` (durably), telling the framework only that the agent is
+/// lost. When the agent comes back its tasks are adopted with their processes (nobody was
+/// told they are lost), and nothing runs twice: exactly `instances` tasks run, one
+/// executor each.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_partitioned_while_the_new_leader_waits_for_it_keeps_tasks_nobody_was_told_lost() {
     let config = HaConfig {
@@ -331,4 +334,145 @@ async fn an_agent_partitioned_while_the_new_leader_waits_for_it_keeps_tasks_nobo
             cluster.fail(&format!("task {id}: {states:?}; running: {running:?}"));
         }
     }
+}
+
+/// The session timeout of the ZooKeeper-restart scenarios: a restart of the test server
+/// takes well under a second on an idle machine, a few seconds when several suites start
+/// JVMs at once; the restart must stay within the lease (3/4 of this) for the leader to
+/// keep leading.
+const RESTART_SESSION: &str = "8secs";
+const RESTART_SESSION_TIMEOUT: Duration = Duration::from_secs(8);
+
+/// The session timeout of the scenario that silences ZooKeeper through the proxy.
+const BLACKHOLE_SESSION: &str = "4secs";
+const BLACKHOLE_SESSION_TIMEOUT: Duration = Duration::from_secs(4);
+
+/// Restarts ZooKeeper (SIGKILL, then start on the same port and data dir); returns how
+/// long it was down.
+async fn restart_zookeeper(cluster: &mut HaCluster) -> Duration {
+    let t0 = Instant::now();
+    cluster.zk.stop();
+    cluster.zk.start_again().await;
+    let down = t0.elapsed();
+    eprintln!("ZooKeeper was down for {down:?}");
+    down
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_zookeeper_restart_then_a_leader_kill_fails_over_on_its_own() {
+    let config = HaConfig {
+        zk_session_timeout: RESTART_SESSION.into(),
+        ..HaConfig::default()
+    };
+    let Some(mut cluster) = start("zk-restart-then-kill", config).await else {
+        return;
+    };
+    let base = cluster.baseline().await;
+    let (leader, state) = cluster.wait_leader("the leader", |_, _| true).await;
+    let id = state["id"].clone();
+    let down = restart_zookeeper(&mut cluster).await;
+    assert!(
+        down < RESTART_SESSION_TIMEOUT / 2,
+        "ZooKeeper restart too slow: {down:?}"
+    );
+    // Every session survived: the leader keeps leading (it does not exit), for longer
+    // than the session timeout and the lease, and the same instance leads afterwards.
+    cluster
+        .hold_leader(
+            leader,
+            &id,
+            RESTART_SESSION_TIMEOUT + Duration::from_secs(2),
+        )
+        .await;
+    cluster
+        .wait_leader("the same leader after the ZooKeeper restart", |i, s| {
+            i == leader && s["id"] == id
+        })
+        .await;
+    // Then the leader dies: the standby, which went through the same restart, must notice
+    // on its own (no supervisor restarts anything) and take over.
+    let killed_at = Instant::now();
+    cluster.kill_master(leader);
+    let (new_leader, times) = cluster
+        .wait_recovered(&base, Some((leader, &id)), killed_at)
+        .await;
+    eprintln!(
+        "after the ZooKeeper restart, SIGKILL of master-{} -> master-{} leads: {times:?}",
+        leader + 1,
+        new_leader + 1
+    );
+    cluster.check_invariants(&base).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_zookeeper_restart_while_a_framework_launches_loses_nothing() {
+    let config = HaConfig {
+        zk_session_timeout: RESTART_SESSION.into(),
+        ..HaConfig::default()
+    };
+    let Some(mut cluster) = HaCluster::start_without_framework("zk-restart-launch", config).await
+    else {
+        eprintln!("SKIPPED: ZooKeeper is not installed (apt-get install zookeeper)");
+        return;
+    };
+    let (leader, state) = cluster.wait_leader("the leader", |_, _| true).await;
+    let id = state["id"].clone();
+    cluster.start_framework();
+    // The framework registered and is being offered resources / launching: restart
+    // ZooKeeper under it.
+    cluster
+        .wait_framework_log("Registered with framework ID")
+        .await;
+    restart_zookeeper(&mut cluster).await;
+    let base = cluster.baseline().await;
+    cluster
+        .wait_leader("the same leader after the ZooKeeper restart", |i, s| {
+            i == leader && s["id"] == id
+        })
+        .await;
+    cluster.check_invariants(&base).await;
+    // Exactly the configured tasks were launched, each once.
+    let view = cluster::ha::framework_view(&cluster.framework_log());
+    assert_eq!(view.len(), HaConfig::default().instances, "{view:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zookeeper_unreachable_mid_request_keeps_the_leader() {
+    let config = HaConfig {
+        zk_session_timeout: BLACKHOLE_SESSION.into(),
+        ..HaConfig::default()
+    };
+    let Some(mut cluster) = start("zk-blackhole", config).await else {
+        return;
+    };
+    let base = cluster.baseline().await;
+    let (leader, state) = cluster.wait_leader("the leader", |_, _| true).await;
+    let id = state["id"].clone();
+    // Silence first, so that the masters' periodic reads are in flight when their clients
+    // give the connections up; then refuse connections; then restore, all within the
+    // session timeout.
+    let accepted = cluster.zk_proxy.accepted();
+    let t0 = Instant::now();
+    cluster.zk_proxy.blackhole();
+    // The masters (session timeout 4 s, reading every second) give their connections up
+    // first, with a read in flight, and try new ones; the agents and the framework
+    // (Mesos's default 10 s) would take longer.
+    while cluster.zk_proxy.accepted() < accepted + 2 {
+        if t0.elapsed() > BLACKHOLE_SESSION_TIMEOUT {
+            cluster.fail("the ZooKeeper clients did not give up their silent connections");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    cluster.zk_proxy.cut();
+    cluster.zk_proxy.restore();
+    eprintln!("ZooKeeper unreachable for {:?}", t0.elapsed());
+    cluster
+        .hold_leader(leader, &id, 2 * BLACKHOLE_SESSION_TIMEOUT)
+        .await;
+    cluster
+        .wait_leader("the same leader after the outage", |i, s| {
+            i == leader && s["id"] == id
+        })
+        .await;
+    cluster.check_invariants(&base).await;
 }

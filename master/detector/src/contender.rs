@@ -11,6 +11,13 @@
 //! master checks it before acting, so a leader that was paused (SIGSTOP, a long GC, a
 //! partition) and comes back after its session could have expired stops before handling
 //! anything, even before its ZooKeeper client notices.
+//!
+//! After a disconnection the contender reads again as soon as the session is back (and
+//! every read is bounded), so a leader whose session survived a ZooKeeper restart or a
+//! short partition renews its lease at once. A lease that ran out during the outage is
+//! [`LeaseState::Suspended`] for a grace period: the master acts on nothing, but keeps
+//! leading if the renewal comes (the session lived, so its znode did and nobody else was
+//! elected).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -20,7 +27,8 @@ use tokio::time::Instant;
 use zookeeper_client as zk;
 
 use crate::zk::{
-    connect, ensure_path, read_leader, transient, Read, SessionGuard, Wake, LABEL, RETRY_PAUSE,
+    bounded, connect, ensure_path, read_leader, transient, Read, SessionGuard, Wake, LABEL,
+    RETRY_PAUSE,
 };
 use crate::ZkUrl;
 
@@ -40,6 +48,20 @@ pub enum ContenderEvent {
 /// The time until which this master may act as leader (see the module docs).
 #[derive(Debug, Clone, Default)]
 pub struct Lease(Arc<Mutex<Option<Instant>>>);
+
+/// Where a lease stands, given a grace period (see [`Lease::state`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeaseState {
+    /// Held: the leader may act.
+    Valid,
+    /// Run out less than the grace period ago: the session may have expired, or may come
+    /// back (a ZooKeeper restart, a short partition) and renew the lease. The leader must
+    /// not act, but need not give up: the contender reports [`ContenderEvent::Lost`] if
+    /// the session is gone.
+    Suspended,
+    /// Never held, revoked, or run out longer than the grace period ago: give up.
+    Expired,
+}
 
 impl Lease {
     /// A lease that is not valid yet.
@@ -76,6 +98,18 @@ impl Lease {
     pub fn until(&self) -> Option<Instant> {
         self.0.lock().ok().and_then(|g| *g)
     }
+
+    /// Where the lease stands now, `grace` being how long a run-out lease may wait for a
+    /// renewal (a master gives its session timeout: by then its contender has seen the
+    /// session come back or declared it lost).
+    pub fn state(&self, grace: Duration) -> LeaseState {
+        let now = Instant::now();
+        match self.until() {
+            Some(t) if now < t => LeaseState::Valid,
+            Some(t) if now < t + grace => LeaseState::Suspended,
+            _ => LeaseState::Expired,
+        }
+    }
 }
 
 /// Contends for leadership under `url` with `info`, reporting through `report` until
@@ -105,11 +139,10 @@ pub async fn contend(
         };
         let t0 = Instant::now();
         let created = async {
-            ensure_path(&client, &url.path).await?;
+            ensure_path(&client, &url.path, timeout).await?;
             let opts = zk::CreateMode::EphemeralSequential.with_acls(zk::Acls::anyone_all());
-            client
-                .create(&format!("{}/{LABEL}", url.path), data.as_bytes(), &opts)
-                .await
+            let path = format!("{}/{LABEL}", url.path);
+            bounded(timeout, client.create(&path, data.as_bytes(), &opts)).await
         }
         .await;
         match created {
@@ -163,7 +196,7 @@ async fn watch(
     let mut last_leader: Option<Option<MasterInfo>> = None;
     loop {
         let t0 = Instant::now();
-        let read = match read_leader(client, path).await {
+        let read = match read_leader(client, path, timeout, Some((me, info))).await {
             Ok(r) => r,
             Err(e) if transient(&e) => {
                 tracing::debug!(error = %e, "ZooKeeper request failed; retrying once connected");
@@ -197,8 +230,9 @@ async fn watch(
                 watcher
             }
         };
-        // Wake on a change, a lost session, or the lease tick (which simply reads again:
-        // a successful read renews the lease and re-checks the candidacy).
+        // Wake on a change, a lost session, a reconnection or the lease tick: all but a
+        // lost session read again (a successful read renews the lease and re-checks the
+        // candidacy; after a reconnection that renewal must not wait for the next tick).
         if let Wake::SessionLost(why) = guard.wait(Some(watcher), Some(tick)).await {
             return why;
         }
@@ -225,5 +259,24 @@ mod tests {
         lease.renew(Instant::now() + t);
         lease.revoke();
         assert!(!lease.valid());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_run_out_lease_is_suspended_for_the_grace_period_then_expired() {
+        let lease = Lease::new();
+        let t = Duration::from_secs(2);
+        assert_eq!(lease.state(t), LeaseState::Expired, "never held");
+        lease.renew(Instant::now() + t);
+        assert_eq!(lease.state(t), LeaseState::Valid);
+        tokio::time::advance(Duration::from_millis(2500)).await;
+        assert_eq!(lease.state(t), LeaseState::Suspended);
+        // A renewal after the reconnection makes it valid again.
+        lease.renew(Instant::now() + t);
+        assert_eq!(lease.state(t), LeaseState::Valid);
+        tokio::time::advance(Duration::from_millis(4100)).await;
+        assert_eq!(lease.state(t), LeaseState::Expired);
+        lease.renew(Instant::now() + t);
+        lease.revoke();
+        assert_eq!(lease.state(t), LeaseState::Expired, "revoked");
     }
 }

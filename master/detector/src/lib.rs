@@ -11,10 +11,12 @@
 //! Modules: [`zk`] (shared ZooKeeper plumbing and the leader-following loop),
 //! [`contender`] (a master's candidacy and its [`contender::Lease`]), [`zk_store`] (a
 //! chunked blob in ZooKeeper, for the registry), [`zk_test_server`] (a real ZooKeeper for
-//! tests). The ZooKeeper client runs inside futures spawned with `Ctx::spawn`, so it stops
+//! tests), [`tcp_proxy`] (a TCP proxy that tests cut, blackhole and restore, between a node
+//! and ZooKeeper or anything else). The ZooKeeper client runs inside futures spawned with `Ctx::spawn`, so it stops
 //! with the process that owns it; nothing here creates actix Systems or Arbiters.
 
 pub mod contender;
+pub mod tcp_proxy;
 pub mod zk;
 pub mod zk_store;
 pub mod zk_test_server;

@@ -6,6 +6,11 @@
 //! Sessions are declared lost by us, not only by ZooKeeper: a client reports expiry only
 //! when it reconnects, so a client that stays disconnected longer than the session
 //! timeout is treated as expired (as Mesos does).
+//!
+//! Nothing here waits without a bound: every request is bounded by [`bounded`] (a request
+//! issued while disconnected is queued by the client until it reconnects, and one in
+//! flight when the connection drops fails), and every wait on the session ends when the
+//! session comes back ([`Wake::Reconnected`]), is lost, or a deadline passes.
 
 use std::time::Duration;
 
@@ -64,10 +69,26 @@ pub async fn connect(servers: &str, timeout: Duration) -> Result<zk::Client, zk:
     }
 }
 
-/// Creates `path` and its parents (persistent), tolerating existing nodes.
-pub async fn ensure_path(client: &zk::Client, path: &str) -> Result<(), zk::Error> {
+/// Runs one ZooKeeper request, giving up with [`zk::Error::Timeout`] (a transient error:
+/// retry once connected) after `limit`.
+pub async fn bounded<T>(
+    limit: Duration,
+    request: impl std::future::Future<Output = Result<T, zk::Error>>,
+) -> Result<T, zk::Error> {
+    tokio::time::timeout(limit, request)
+        .await
+        .unwrap_or(Err(zk::Error::Timeout))
+}
+
+/// Creates `path` and its parents (persistent), tolerating existing nodes; gives up after
+/// `limit`.
+pub async fn ensure_path(
+    client: &zk::Client,
+    path: &str,
+    limit: Duration,
+) -> Result<(), zk::Error> {
     let opts = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
-    match client.mkdir(path, &opts).await {
+    match bounded(limit, client.mkdir(path, &opts)).await {
         Ok(()) | Err(zk::Error::NodeExists) => Ok(()),
         Err(e) => Err(e),
     }
@@ -107,12 +128,21 @@ pub(crate) enum Read {
     Retry,
 }
 
-/// Lists the children of `path` with a watch and reads the leader's `MasterInfo`.
-pub(crate) async fn read_leader(client: &zk::Client, path: &str) -> Result<Read, zk::Error> {
-    let (children, _stat, watcher) = match client.get_and_watch_children(path).await {
+/// Lists the children of `path` with a watch and reads the leader's `MasterInfo`, each
+/// request bounded by `limit`. `own` is a contender's child name and `MasterInfo`: when it
+/// leads, its data is not read back (one round trip less between the old leader's
+/// session expiring and the new one acting).
+pub(crate) async fn read_leader(
+    client: &zk::Client,
+    path: &str,
+    limit: Duration,
+    own: Option<(&str, &MasterInfo)>,
+) -> Result<Read, zk::Error> {
+    let (children, _stat, watcher) = match bounded(limit, client.get_and_watch_children(path)).await
+    {
         Ok(v) => v,
         Err(zk::Error::NoNode) => {
-            let (stat, watcher) = client.check_and_watch_stat(path).await?;
+            let (stat, watcher) = bounded(limit, client.check_and_watch_stat(path)).await?;
             return Ok(match stat {
                 Some(_) => Read::Retry,
                 None => Read::NoPath(watcher),
@@ -123,7 +153,14 @@ pub(crate) async fn read_leader(client: &zk::Client, path: &str) -> Result<Read,
     let Some(leader) = leader_of(&children).map(str::to_string) else {
         return Ok(Read::Leader(None, watcher, children));
     };
-    let data = match client.get_data(&format!("{path}/{leader}")).await {
+    if let Some((name, info)) = own.filter(|(name, _)| *name == leader) {
+        return Ok(Read::Leader(
+            Some((name.to_string(), info.clone())),
+            watcher,
+            children,
+        ));
+    }
+    let data = match bounded(limit, client.get_data(&format!("{path}/{leader}"))).await {
         Ok((data, _)) => data,
         Err(zk::Error::NoNode) => return Ok(Read::Retry),
         Err(e) => return Err(e),
@@ -149,6 +186,20 @@ pub(crate) enum Wake {
     SessionLost(String),
     /// The periodic tick elapsed (only when a tick was asked for).
     Tick,
+    /// The connection came back after a disconnection, within the session timeout: the
+    /// session lives on, but what was read before may be stale (and a request in flight at
+    /// the disconnection failed): read again.
+    Reconnected,
+}
+
+/// What one observed session state means.
+enum Noted {
+    /// Nothing to act on (still connected, or still disconnected within the timeout).
+    Nothing,
+    /// Connected again after a disconnection.
+    Reconnected,
+    /// The session is gone, and why.
+    Lost(String),
 }
 
 /// Tracks the session state and the "disconnected since" deadline.
@@ -171,8 +222,9 @@ impl SessionGuard {
         g
     }
 
-    /// Records a state; returns why the session is lost if it is.
-    fn note(&mut self, s: zk::SessionState) -> Option<String> {
+    /// Records a state: a disconnection starts the session-timeout deadline, a connection
+    /// ends it.
+    fn note(&mut self, s: zk::SessionState) -> Noted {
         use zk::SessionState::*;
         match s {
             Disconnected => {
@@ -180,21 +232,24 @@ impl SessionGuard {
                     tracing::warn!(timeout = ?self.timeout, "disconnected from ZooKeeper; waiting for the session to come back");
                     self.deadline = Some(Instant::now() + self.timeout);
                 }
-                None
+                Noted::Nothing
             }
             SyncConnected | ConnectedReadOnly => {
                 if self.deadline.take().is_some() {
                     tracing::info!("reconnected to ZooKeeper within the session timeout");
+                    Noted::Reconnected
+                } else {
+                    Noted::Nothing
                 }
-                None
             }
-            Expired => Some("ZooKeeper session expired".into()),
-            Closed => Some("ZooKeeper session closed".into()),
-            AuthFailed => Some("ZooKeeper authentication failed".into()),
+            Expired => Noted::Lost("ZooKeeper session expired".into()),
+            Closed => Noted::Lost("ZooKeeper session closed".into()),
+            AuthFailed => Noted::Lost("ZooKeeper authentication failed".into()),
         }
     }
 
-    /// Waits for the first of: the watcher firing, the session being lost, `tick`.
+    /// Waits for the first of: the watcher firing, the session coming back after a
+    /// disconnection, the session being lost, `tick`.
     pub(crate) async fn wait(
         &mut self,
         watcher: Option<zk::OneshotWatcher>,
@@ -227,17 +282,17 @@ impl SessionGuard {
             match ev {
                 Ev::Watch(ev) => {
                     if ev.event_type == zk::EventType::Session {
-                        if let Some(why) = self.note(ev.session_state) {
+                        if let Noted::Lost(why) = self.note(ev.session_state) {
                             return Wake::SessionLost(why);
                         }
                     }
                     return Wake::Changed;
                 }
-                Ev::State(s) => {
-                    if let Some(why) = self.note(s) {
-                        return Wake::SessionLost(why);
-                    }
-                }
+                Ev::State(s) => match self.note(s) {
+                    Noted::Lost(why) => return Wake::SessionLost(why),
+                    Noted::Reconnected => return Wake::Reconnected,
+                    Noted::Nothing => {}
+                },
                 Ev::Deadline => {
                     return Wake::SessionLost(format!(
                         "disconnected from ZooKeeper for longer than the session timeout ({:?})",
@@ -249,21 +304,24 @@ impl SessionGuard {
         }
     }
 
-    /// Waits until connected again (after a connection loss), or the session is lost.
+    /// Waits until connected (at once if connected now), or the session is lost: at most
+    /// the session timeout after the disconnection was first seen.
     pub(crate) async fn reconnected(&mut self) -> Result<(), String> {
+        let s = self.states.state();
+        if let Noted::Lost(why) = self.note(s) {
+            return Err(why);
+        }
+        if matches!(
+            s,
+            zk::SessionState::SyncConnected | zk::SessionState::ConnectedReadOnly
+        ) {
+            return Ok(());
+        }
         loop {
-            let s = self.states.peek_state();
-            if let Some(why) = self.note(s) {
-                return Err(why);
-            }
-            if matches!(
-                s,
-                zk::SessionState::SyncConnected | zk::SessionState::ConnectedReadOnly
-            ) {
-                return Ok(());
-            }
             match self.wait(None, None).await {
                 Wake::SessionLost(why) => return Err(why),
+                Wake::Reconnected => return Ok(()),
+                // No watcher and no tick: only a state change wakes the wait.
                 Wake::Changed | Wake::Tick => {}
             }
         }
@@ -314,7 +372,9 @@ pub async fn follow(
         backoff = Duration::from_millis(100);
         let mut guard = SessionGuard::new(&client, timeout);
         let why = loop {
-            match read_leader(&client, &path).await {
+            // Any wake but a lost session reads again (a reconnection included: the
+            // leader may have changed while the connection was down).
+            match read_leader(&client, &path, timeout, None).await {
                 Ok(Read::Leader(leader, watcher, _)) => {
                     emit(leader.map(|(_, info)| info));
                     if let Wake::SessionLost(why) = guard.wait(Some(watcher), None).await {
@@ -347,6 +407,54 @@ pub async fn follow(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tcp_proxy::TcpProxy;
+    use crate::zk_test_server::ZkServer;
+    use libproc::testing::within;
+
+    /// A wait for the connection must end when the connection is back: before, it saw
+    /// `SyncConnected`, logged "reconnected" and kept waiting for good.
+    #[tokio::test]
+    async fn waiting_for_the_connection_ends_when_it_is_back() {
+        let Some(zk) = ZkServer::start().await else {
+            return;
+        };
+        let t = Duration::from_secs(4);
+        let proxy = TcpProxy::start(([127, 0, 0, 1], zk.port()).into()).unwrap();
+        let client = connect(&proxy.servers(), t).await.unwrap();
+        let mut guard = SessionGuard::new(&client, t);
+        let mut states = client.state_watcher();
+        // Cut while a request is in flight: it fails, and the client is disconnected.
+        let request = client.list_children("/");
+        proxy.cut();
+        let failed = within(2 * t, "the request in flight fails", bounded(t, request)).await;
+        assert!(failed.as_ref().is_err_and(transient), "{failed:?}");
+        within(t, "the client sees the disconnection", async {
+            while states.state() != zk::SessionState::Disconnected {
+                states.changed().await;
+            }
+        })
+        .await;
+        let waiting = guard.reconnected();
+        proxy.restore();
+        let back = within(t, "the wait to end once reconnected", waiting).await;
+        assert_eq!(back, Ok(()));
+        assert!(bounded(t, client.list_children("/")).await.is_ok());
+        // Cut past the session timeout: the wait ends, with the session lost.
+        proxy.cut();
+        within(t, "the client sees the disconnection", async {
+            while states.state() != zk::SessionState::Disconnected {
+                states.changed().await;
+            }
+        })
+        .await;
+        let lost = within(
+            2 * t,
+            "the session to be declared lost",
+            guard.reconnected(),
+        )
+        .await;
+        assert!(lost.is_err(), "{lost:?}");
+    }
 
     #[test]
     fn lowest_sequence_leads() {

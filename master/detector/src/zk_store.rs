@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use zookeeper_client as zk;
 
-use crate::zk::{connect, ensure_path};
+use crate::zk::{bounded, connect, ensure_path};
 use crate::ZkUrl;
 
 /// The size of one chunk znode's data.
@@ -114,7 +114,7 @@ impl ZkBlobStore {
     }
 
     async fn manifest(&self, c: &zk::Client) -> Result<Option<(Manifest, i32)>, StoreError> {
-        match c.get_data(&self.node).await {
+        match bounded(self.timeout, c.get_data(&self.node)).await {
             Ok((data, stat)) if data.is_empty() => Ok(Some((
                 Manifest {
                     generation: 0,
@@ -149,7 +149,9 @@ impl ZkBlobStore {
         let mut out = Vec::with_capacity(usize::try_from(m.bytes).unwrap_or(0).min(CHUNK_BYTES));
         for i in 0..m.chunks {
             let p = self.chunk_path(m.generation, i);
-            let (data, _) = c.get_data(&p).await.map_err(zerr(format!("read {p}")))?;
+            let (data, _) = bounded(self.timeout, c.get_data(&p))
+                .await
+                .map_err(zerr(format!("read {p}")))?;
             out.extend_from_slice(&data);
         }
         if out.len() as u64 != m.bytes {
@@ -169,7 +171,7 @@ impl ZkBlobStore {
         let (generation, version) = match self.manifest(&c).await? {
             Some((m, v)) => (m.generation + 1, v),
             None => {
-                ensure_path(&c, &self.node)
+                ensure_path(&c, &self.node, self.timeout)
                     .await
                     .map_err(zerr(format!("create {}", self.node)))?;
                 match self.manifest(&c).await? {
@@ -186,11 +188,11 @@ impl ZkBlobStore {
         let opts = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
         for (i, chunk) in chunks.iter().enumerate() {
             let p = self.chunk_path(generation, i as u32);
-            match c.create(&p, chunk, &opts).await {
+            match bounded(self.timeout, c.create(&p, chunk, &opts)).await {
                 Ok(_) => {}
                 // Left over from a write that failed half way: overwrite.
                 Err(zk::Error::NodeExists) => {
-                    c.set_data(&p, chunk, None)
+                    bounded(self.timeout, c.set_data(&p, chunk, None))
                         .await
                         .map_err(zerr(format!("write {p}")))?;
                 }
@@ -210,7 +212,11 @@ impl ZkBlobStore {
         }
         w.add_set_data(&self.node, &manifest, Some(version))
             .map_err(zerr(format!("write {}", self.node)))?;
-        match w.commit().await {
+        let committed = match tokio::time::timeout(self.timeout, w.commit()).await {
+            Ok(r) => r,
+            Err(_) => return Err(zerr(format!("switch {}", self.node))(zk::Error::Timeout)),
+        };
+        match committed {
             Ok(_) => {}
             Err(zk::MultiWriteError::OperationFailed { index: 0, source }) if fence.is_some() => {
                 return Err(match source {
@@ -221,10 +227,11 @@ impl ZkBlobStore {
             Err(e) => return Err(zerr(format!("switch {}", self.node))(e.into())),
         }
         // Old generations are garbage now; failures here only leave garbage behind.
-        if let Ok(children) = c.list_children(&self.node).await {
+        if let Ok(children) = bounded(self.timeout, c.list_children(&self.node)).await {
             let keep = format!("g{generation}-");
             for child in children.iter().filter(|ch| !ch.starts_with(&keep)) {
-                let _ = c.delete(&format!("{}/{child}", self.node), None).await;
+                let p = format!("{}/{child}", self.node);
+                let _ = bounded(self.timeout, c.delete(&p, None)).await;
             }
         }
         Ok(())

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use detector::contender::{contend, ContenderEvent, Lease};
+use detector::tcp_proxy::TcpProxy;
 use detector::zk_store::ZkBlobStore;
 use detector::zk_test_server::ZkServer;
 use detector::{MasterAddress, NewMasterDetected};
@@ -43,17 +44,15 @@ struct Candidate {
 }
 
 fn candidate(zk: &ZkServer, n: u16, timeout: Duration) -> Candidate {
+    candidate_at(zk.url("/mesos"), n, timeout)
+}
+
+fn candidate_at(url: detector::ZkUrl, n: u16, timeout: Duration) -> Candidate {
     let (tx, events) = unbounded_channel();
     let lease = Lease::new();
-    let task = tokio::task::spawn_local(contend(
-        zk.url("/mesos"),
-        timeout,
-        info(n),
-        lease.clone(),
-        move |e| {
-            let _ = tx.send(e);
-        },
-    ));
+    let task = tokio::task::spawn_local(contend(url, timeout, info(n), lease.clone(), move |e| {
+        let _ = tx.send(e);
+    }));
     Candidate {
         events,
         task,
@@ -81,16 +80,20 @@ async fn detector(
     zk: &ZkServer,
     timeout: Duration,
 ) -> (Node, UnboundedReceiver<NewMasterDetected>) {
+    detector_at(zk.url("/mesos"), timeout).await
+}
+
+async fn detector_at(
+    url: detector::ZkUrl,
+    timeout: Duration,
+) -> (Node, UnboundedReceiver<NewMasterDetected>) {
     let node = Node::bind(NodeConfig::new("127.0.0.1:0".parse().unwrap()))
         .await
         .expect("bind");
     let (tx, rx) = unbounded_channel();
     let sink = node.spawn("sink", Sink(tx)).expect("spawn sink");
-    let d = detector::DetectorProcess::new(
-        MasterAddress::ZooKeeper(zk.url("/mesos")),
-        sink.pid().clone(),
-    )
-    .with_session_timeout(timeout);
+    let d = detector::DetectorProcess::new(MasterAddress::ZooKeeper(url), sink.pid().clone())
+        .with_session_timeout(timeout);
     node.spawn("detector", d).expect("spawn detector");
     (node, rx)
 }
@@ -260,4 +263,128 @@ async fn blob_store_holds_megabytes_in_chunks_and_fences() {
         "{e}"
     );
     assert_eq!(store.load().await.unwrap().as_deref(), Some(&b"small"[..]));
+}
+
+fn through(proxy: &TcpProxy) -> detector::ZkUrl {
+    detector::ZkUrl {
+        servers: proxy.servers(),
+        path: "/mesos".into(),
+    }
+}
+
+/// The leader's connection to ZooKeeper goes silent while its periodic read is in flight;
+/// the client gives the connection up (the read fails) and reconnects once the network is
+/// back, well within the session timeout. The leader must read again at once and keep its
+/// lease: before, it waited for the connection forever after seeing it come back, its
+/// lease ran out and its master exited although its session (and znode) lived on.
+#[actix_rt::test]
+async fn a_leader_whose_connection_drops_mid_request_keeps_its_lease() {
+    let Some(zk) = ZkServer::start().await else {
+        return;
+    };
+    let t = Duration::from_secs(4);
+    let proxy = TcpProxy::start(([127, 0, 0, 1], zk.port()).into()).unwrap();
+    let mut a = candidate_at(through(&proxy), 1, t);
+    until_event(&mut a, "A elected", |e| *e == ContenderEvent::Elected).await;
+    let (_node, mut rx) = detector_at(through(&proxy), t).await;
+    until_leader(&mut rx, Some(&info(1)), "detector reports A").await;
+
+    // Silence: the contender reads every t/4, so a read is in flight when the clients
+    // give their connections up (after 2/5 of the session timeout without an answer);
+    // they then try new connections through the proxy.
+    let accepted = proxy.accepted();
+    proxy.blackhole();
+    within(t, "the clients to give up their connections", async {
+        while proxy.accepted() < accepted + 2 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    proxy.restore();
+    let restored = tokio::time::Instant::now();
+    within(t, "A's lease renewed after the reconnection", async {
+        while a.lease.until().is_none_or(|u| u <= restored + t) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    while let Ok(e) = a.events.try_recv() {
+        assert!(!matches!(e, ContenderEvent::Lost(_)), "A lost: {e:?}");
+    }
+
+    // The detector still follows: A withdraws, B (direct) leads, the detector says so.
+    let mut b = candidate(&zk, 2, t);
+    until_event(&mut b, "B sees A lead", |e| {
+        *e == ContenderEvent::Leader(Some(info(1)))
+    })
+    .await;
+    a.task.abort();
+    until_event(&mut b, "B elected", |e| *e == ContenderEvent::Elected).await;
+    until_leader(
+        &mut rx,
+        Some(&info(2)),
+        "detector reports B after the outage",
+    )
+    .await;
+}
+
+/// ZooKeeper unreachable (connections refused) for less than the session timeout: the
+/// leader stays leader with a valid lease and the same znode, and nobody else is elected.
+#[actix_rt::test]
+async fn a_cut_shorter_than_the_session_timeout_keeps_the_leader() {
+    let Some(zk) = ZkServer::start().await else {
+        return;
+    };
+    let t = Duration::from_secs(4);
+    let proxy = TcpProxy::start(([127, 0, 0, 1], zk.port()).into()).unwrap();
+    let mut a = candidate_at(through(&proxy), 1, t);
+    let ContenderEvent::Contending(a_path) = until_event(&mut a, "A contending", |e| {
+        matches!(e, ContenderEvent::Contending(_))
+    })
+    .await
+    else {
+        unreachable!()
+    };
+    until_event(&mut a, "A elected", |e| *e == ContenderEvent::Elected).await;
+    let mut b = candidate(&zk, 2, t);
+    until_event(&mut b, "B sees A lead", |e| {
+        *e == ContenderEvent::Leader(Some(info(1)))
+    })
+    .await;
+    for round in 0..3 {
+        let accepted = proxy.accepted();
+        proxy.cut();
+        // Until the client has tried (and been refused) a new connection.
+        within(t, "A's client to try again", async {
+            while proxy.accepted() == accepted {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await;
+        proxy.restore();
+        let restored = tokio::time::Instant::now();
+        within(t, "A's lease renewed after the cut", async {
+            while a.lease.until().is_none_or(|u| u <= restored + t) {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await;
+        while let Ok(e) = a.events.try_recv() {
+            assert!(
+                !matches!(e, ContenderEvent::Lost(_)),
+                "round {round}: A lost: {e:?}"
+            );
+        }
+        while let Ok(e) = b.events.try_recv() {
+            assert_ne!(e, ContenderEvent::Elected, "round {round}: B elected");
+        }
+    }
+    let c = detector::zk::connect(&zk.servers(), t).await.unwrap();
+    let mut children = c.list_children("/mesos").await.unwrap();
+    children.sort();
+    assert_eq!(
+        format!("/mesos/{}", children[0]),
+        a_path,
+        "A's znode still leads"
+    );
 }
