@@ -15,8 +15,8 @@ use std::time::Duration;
 use libproc::{Ctx, Handlers, HttpResponse, Pid, Process};
 use proto::messages::*;
 use proto::{
-    AgentId, AgentInfo, CommandInfo, ContainerId, ExecutorId, ExecutorInfo, FrameworkId,
-    FrameworkInfo, Reason, Resources, Source, TaskId, TaskInfo, TaskState, TaskStatus,
+    AgentId, AgentInfo, CommandInfo, ContainerId, ExecutorId, ExecutorInfo, FrameworkId, Reason,
+    Source, TaskId, TaskInfo, TaskState, TaskStatus,
 };
 use tokio::sync::watch;
 
@@ -24,113 +24,23 @@ use crate::config::AgentConfig;
 use crate::paths;
 use crate::registration::{ping_timeout_from_master, RegEffect, Registration};
 use crate::rng::Rng;
-use crate::status_update::{StatusUpdateManager, UpdateEffect, UpdateRecord};
 
+pub mod core;
 pub mod recovery;
 
 /// Version reported to the master.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
-const MAX_COMPLETED_FRAMEWORKS: usize = 50;
 const MAX_COMPLETED_EXECUTORS: usize = 150;
-const MAX_COMPLETED_TASKS: usize = 1000;
 
-/// Lifecycle of an executor.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExecutorState {
-    /// Started, not yet registered.
-    Launching,
-    /// Registered; tasks go straight to it.
-    Running,
-    /// Being shut down or killed.
-    Terminating,
-    /// Its process exited.
-    Terminated,
-}
-
-impl ExecutorState {
-    fn as_str(self) -> &'static str {
-        match self {
-            ExecutorState::Launching => "REGISTERING",
-            ExecutorState::Running => "RUNNING",
-            ExecutorState::Terminating => "TERMINATING",
-            ExecutorState::Terminated => "TERMINATED",
-        }
-    }
-}
-
-/// One executor run on this agent.
-#[derive(Debug)]
-pub struct Executor {
-    /// Its info (as launched).
-    pub info: ExecutorInfo,
-    /// Its framework.
-    pub framework_id: FrameworkId,
-    /// The container (run) id.
-    pub container_id: ContainerId,
-    /// The sandbox.
-    pub directory: PathBuf,
-    /// Lifecycle state.
-    pub state: ExecutorState,
-    /// Its libproc PID once registered.
-    pub pid: Option<Pid>,
-    /// OS pid of its process (also its session and process group id).
-    pub os_pid: Option<i32>,
-    /// Tasks waiting for it to register.
-    pub queued: Vec<TaskInfo>,
-    /// Tasks sent to it and not terminal.
-    pub launched: BTreeMap<TaskId, Task>,
-    /// Terminal tasks whose terminal update is not acknowledged yet.
-    pub terminated: BTreeMap<TaskId, Task>,
-    /// Terminal, acknowledged tasks.
-    pub completed: VecDeque<Task>,
-    /// Resources it and its live tasks use.
-    pub resources: Resources,
-    /// State, reason and message its remaining tasks get when it exits.
-    pub termination: Option<(TaskState, Reason, String)>,
-}
-
-impl Executor {
-    fn find_task_mut(&mut self, task_id: &TaskId) -> Option<&mut Task> {
-        if self.launched.contains_key(task_id) {
-            self.launched.get_mut(task_id)
-        } else {
-            self.terminated.get_mut(task_id)
-        }
-    }
-
-    fn has_task(&self, task_id: &TaskId) -> bool {
-        self.launched.contains_key(task_id)
-            || self.terminated.contains_key(task_id)
-            || self.queued.iter().any(|t| t.task_id == *task_id)
-    }
-}
-
-/// A framework with executors on this agent.
-#[derive(Debug)]
-pub struct Framework {
-    /// Its id.
-    pub id: FrameworkId,
-    /// Its info.
-    pub info: FrameworkInfo,
-    /// The scheduler's PID, if known.
-    pub pid: Option<String>,
-    /// Live executors.
-    pub executors: BTreeMap<ExecutorId, Executor>,
-    /// Exited executors (most recent last).
-    pub completed_executors: VecDeque<Executor>,
-    /// Being shut down: no more tasks, and its tasks get no updates when executors exit.
-    pub terminating: bool,
-}
+pub use self::core::{AgentCore, Effect, Executor, ExecutorState, Framework};
 
 /// The agent process. Spawn it with [`crate::spawn`].
 pub struct AgentProcess {
     config: AgentConfig,
     info: AgentInfo,
     reg: Registration,
-    updates: StatusUpdateManager,
+    core: AgentCore,
     rng: Rng,
-    frameworks: BTreeMap<FrameworkId, Framework>,
-    completed_frameworks: VecDeque<Framework>,
     shutting_down: bool,
     start_time: f64,
     stopped: watch::Sender<bool>,
@@ -150,7 +60,7 @@ impl AgentProcess {
         };
         AgentProcess {
             reg: Registration::new(config.registration_backoff_factor, config.seed),
-            updates: StatusUpdateManager::new(
+            core: AgentCore::new(
                 config.status_update_retry_interval_min,
                 config.status_update_retry_interval_max,
             ),
@@ -158,8 +68,6 @@ impl AgentProcess {
             start_time: (config.clock)(),
             info,
             config,
-            frameworks: BTreeMap::new(),
-            completed_frameworks: VecDeque::new(),
             shutting_down: false,
             stopped,
             rec,
@@ -183,16 +91,12 @@ impl AgentProcess {
 
     /// The frameworks with executors here.
     pub fn frameworks(&self) -> &BTreeMap<FrameworkId, Framework> {
-        &self.frameworks
+        &self.core.frameworks
     }
 
     /// OS pids (= process group ids) of every live executor.
     pub fn executor_os_pids(&self) -> Vec<i32> {
-        self.frameworks
-            .values()
-            .flat_map(|f| f.executors.values())
-            .filter_map(|e| e.os_pid)
-            .collect()
+        self.core.executor_os_pids()
     }
 
     // ---- registration -------------------------------------------------------------------
@@ -247,43 +151,19 @@ impl AgentProcess {
                         tracing::error!(dir = %dir.display(), error = %e, "cannot create the agent's directory");
                     }
                     self.checkpoint_agent();
-                    let e = self.updates.resume();
-                    self.apply_updates(e, ctx);
+                    let e = self.core.connected();
+                    self.apply(e, ctx);
                 }
                 RegEffect::Disconnected => {
                     tracing::warn!(master = ?self.rec.master, "lost the master");
-                    self.updates.pause();
+                    self.core.disconnected();
                 }
             }
         }
     }
 
     fn reregister_message(&self) -> ReregisterSlaveMessage {
-        let mut executor_infos = vec![];
-        let mut tasks = vec![];
-        let mut frameworks = vec![];
-        for f in self.frameworks.values() {
-            let mut info = f.info.clone();
-            info.id = Some(f.id.clone());
-            frameworks.push(info);
-            for e in f.executors.values() {
-                executor_infos.push(e.info.clone());
-                for t in e.queued.iter() {
-                    let mut task =
-                        Task::from_info(t, f.id.clone(), Some(e.info.executor_id.clone()));
-                    task.agent_id = self.info.id.clone().unwrap_or_default();
-                    tasks.push(task);
-                }
-                for t in e.launched.values().chain(e.terminated.values()) {
-                    let mut t = t.clone();
-                    if let Some(head) = self.updates.head(&f.id, &t.task_id) {
-                        t.status_update_state = Some(head.status.state);
-                        t.status_update_uuid = head.status.uuid;
-                    }
-                    tasks.push(t);
-                }
-            }
-        }
+        let (executor_infos, tasks, frameworks) = self.core.reregistration(&self.info);
         ReregisterSlaveMessage {
             slave: self.info.clone(),
             checkpointed_resources: self.rec.checkpointed_resources.clone(),
@@ -305,71 +185,50 @@ impl AgentProcess {
 
     // ---- status updates -----------------------------------------------------------------
 
-    fn apply_updates(&mut self, effects: Vec<UpdateEffect>, ctx: &mut Ctx<'_, Self>) {
+    /// Carries out what the core asked for, in order.
+    fn apply(&mut self, effects: Vec<Effect>, ctx: &mut Ctx<'_, Self>) {
         for e in effects {
             match e {
-                UpdateEffect::Forward(update) => {
+                Effect::ForwardUpdate(update) => {
                     tracing::debug!(task = %update.status.task_id, state = %update.status.state.as_str(), "forwarding status update");
                     let pid = Some(ctx.pid().to_string());
                     self.send_master(ctx, StatusUpdateMessage { update, pid });
                 }
-                UpdateEffect::RetryAfter {
+                Effect::RetryUpdate {
                     framework_id,
                     task_id,
                     generation,
                     delay,
                 } => {
                     ctx.after(delay, move |me: &mut Self, ctx| {
-                        let e = me.updates.retry(&framework_id, &task_id, generation);
-                        me.apply_updates(e, ctx);
+                        let e = me.core.retry_update(&framework_id, &task_id, generation);
+                        me.apply(e, ctx);
                     });
+                }
+                Effect::CheckpointUpdate {
+                    framework_id,
+                    executor_id,
+                    container_id,
+                    task_id,
+                    record,
+                } => self.checkpoint_update(
+                    framework_id,
+                    executor_id,
+                    container_id,
+                    &task_id,
+                    record,
+                ),
+                Effect::RemoveFrameworkCheckpoint(framework_id) => {
+                    self.remove_framework_checkpoint(&framework_id)
                 }
             }
         }
     }
 
-    /// Records an update in the task bookkeeping and hands it to the update manager.
-    fn record_update(&mut self, update: StatusUpdate, ctx: &mut Ctx<'_, Self>) -> bool {
-        let status = update.status.clone();
-        if let Some(f) = self.frameworks.get_mut(&update.framework_id) {
-            let executor = f
-                .executors
-                .values_mut()
-                .find(|e| e.has_task(&status.task_id));
-            if let Some(e) = executor {
-                if let Some(task) = e.find_task_mut(&status.task_id) {
-                    task.state = status.state;
-                    let mut short = status.clone();
-                    short.data = None;
-                    task.statuses.push(short);
-                    if task.statuses.len() > 20 {
-                        task.statuses.remove(0);
-                    }
-                }
-                if status.state.is_terminal() {
-                    if let Some(task) = e.launched.remove(&status.task_id) {
-                        e.resources -= &task.resources;
-                        e.terminated.insert(task.task_id.clone(), task);
-                    }
-                }
-            }
-        }
-        let fw = update.framework_id.clone();
-        let record = UpdateRecord::Update {
-            update: Box::new(update.clone()),
-        };
-        match self.updates.update(update) {
-            Ok(effects) => {
-                // Checkpointed before it is forwarded (Mesos order).
-                self.checkpoint_update(&fw, &status.task_id, record);
-                self.apply_updates(effects, ctx);
-                true
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "status update not recorded");
-                false
-            }
-        }
+    /// Records an update in the core and carries out what follows.
+    fn record_update(&mut self, update: StatusUpdate, ctx: &mut Ctx<'_, Self>) {
+        let e = self.core.record_update(update);
+        self.apply(e, ctx);
     }
 
     /// An update the agent makes itself (executor exited, task killed before launch, …).
@@ -438,11 +297,15 @@ impl AgentProcess {
             // A container that hit a limit is destroyed and its tasks fail as the isolator
             // says (Mesos `MesosContainerizerProcess::limited`).
             let isolation = self.config.isolation.clone();
-            let container = self.frameworks.get_mut(&update.framework_id).and_then(|f| {
-                f.executors
-                    .values_mut()
-                    .find(|e| e.has_task(&update.status.task_id))
-            });
+            let container = self
+                .core
+                .frameworks
+                .get_mut(&update.framework_id)
+                .and_then(|f| {
+                    f.executors
+                        .values_mut()
+                        .find(|e| e.has_task(&update.status.task_id))
+                });
             if let Some(e) = container {
                 if let Some(l) = isolation.limitation(&e.container_id) {
                     tracing::warn!(executor = %e.info.executor_id, message = %l.message, "container limitation; destroying the container");
@@ -467,60 +330,10 @@ impl AgentProcess {
         if !self.is_from_master(&from, "a status update acknowledgement") {
             return;
         }
-        match self
-            .updates
-            .acknowledge(&msg.framework_id, &msg.task_id, msg.uuid)
-        {
-            Err(e) => tracing::warn!(error = %e, "ignoring acknowledgement"),
-            Ok(acked) => {
-                self.checkpoint_update(
-                    &msg.framework_id,
-                    &msg.task_id,
-                    UpdateRecord::Ack { uuid: msg.uuid },
-                );
-                self.apply_updates(acked.effects, ctx);
-                if acked.terminated {
-                    self.complete_task(&msg.framework_id, &msg.task_id);
-                }
-                self.maybe_remove_framework(&msg.framework_id);
-            }
-        }
-    }
-
-    fn complete_task(&mut self, framework_id: &FrameworkId, task_id: &TaskId) {
-        let Some(f) = self.frameworks.get_mut(framework_id) else {
-            return;
-        };
-        for e in f
-            .executors
-            .values_mut()
-            .chain(f.completed_executors.iter_mut())
-        {
-            if let Some(t) = e.terminated.remove(task_id) {
-                e.completed.push_back(t);
-                if e.completed.len() > MAX_COMPLETED_TASKS {
-                    e.completed.pop_front();
-                }
-                return;
-            }
-        }
-    }
-
-    fn maybe_remove_framework(&mut self, framework_id: &FrameworkId) {
-        let done = self.frameworks.get(framework_id).is_some_and(|f| {
-            f.executors.is_empty() && (f.terminating || !self.updates.has_pending(framework_id))
-        });
-        if done {
-            if let Some(f) = self.frameworks.remove(framework_id) {
-                tracing::info!(framework = %framework_id, "framework has no executors left; removing it");
-                self.updates.cleanup(framework_id);
-                self.remove_framework_checkpoint(framework_id);
-                self.completed_frameworks.push_back(f);
-                if self.completed_frameworks.len() > MAX_COMPLETED_FRAMEWORKS {
-                    self.completed_frameworks.pop_front();
-                }
-            }
-        }
+        let e = self
+            .core
+            .acknowledge(&msg.framework_id, &msg.task_id, msg.uuid);
+        self.apply(e, ctx);
     }
 
     // ---- tasks and executors ------------------------------------------------------------
@@ -676,6 +489,7 @@ impl AgentProcess {
             }
         }
         let fw = self
+            .core
             .frameworks
             .entry(fw_id.clone())
             .or_insert_with(|| Framework {
@@ -760,7 +574,7 @@ impl AgentProcess {
         // A restarted agent draws ids from the same seed as its previous run: skip those of
         // containers it recovered (cgroups and Docker names are keyed by them).
         let mut container_id = ContainerId::new(self.rng.uuid().to_string());
-        while self.container_known(&container_id) {
+        while self.core.container_known(&container_id) {
             container_id = ContainerId::new(self.rng.uuid().to_string());
         }
         let dir = paths::sandbox(
@@ -771,6 +585,7 @@ impl AgentProcess {
             &container_id,
         );
         let checkpoint = self
+            .core
             .frameworks
             .get(&fw_id)
             .is_some_and(|f| f.info.checkpoint);
@@ -882,7 +697,7 @@ impl AgentProcess {
                 .err()
                 .map(|m| (TaskState::Failed, Reason::ContainerLaunchFailed, m)),
         };
-        if let Some(f) = self.frameworks.get_mut(&fw_id) {
+        if let Some(f) = self.core.frameworks.get_mut(&fw_id) {
             f.executors.insert(ex_id.clone(), executor);
         }
         self.checkpoint_executor(&fw_id, &ex_id);
@@ -897,29 +712,6 @@ impl AgentProcess {
         });
     }
 
-    /// Whether some executor here (live or completed, recovered ones included) has had
-    /// container `id`.
-    fn container_known(&self, id: &ContainerId) -> bool {
-        self.frameworks.values().any(|f| {
-            f.executors
-                .values()
-                .chain(f.completed_executors.iter())
-                .any(|e| e.container_id == *id)
-        })
-    }
-
-    fn executor_mut(
-        &mut self,
-        fw: &FrameworkId,
-        ex: &ExecutorId,
-        container: &ContainerId,
-    ) -> Option<&mut Executor> {
-        self.frameworks
-            .get_mut(fw)
-            .and_then(|f| f.executors.get_mut(ex))
-            .filter(|e| e.container_id == *container)
-    }
-
     fn registration_timeout(
         &mut self,
         fw: FrameworkId,
@@ -927,7 +719,7 @@ impl AgentProcess {
         container: ContainerId,
         timeout: Duration,
     ) {
-        let Some(e) = self.executor_mut(&fw, &ex, &container) else {
+        let Some(e) = self.core.executor_mut(&fw, &ex, &container) else {
             return;
         };
         if e.state != ExecutorState::Launching {
@@ -951,7 +743,7 @@ impl AgentProcess {
     ) {
         let agent_id = self.info.id.clone().unwrap_or_default();
         let slave_info = self.info.clone();
-        let Some(f) = self.frameworks.get_mut(&msg.framework_id) else {
+        let Some(f) = self.core.frameworks.get_mut(&msg.framework_id) else {
             tracing::warn!(executor = %msg.executor_id, %from, "unknown framework of registering executor; shutting it down");
             ctx.send(
                 &from,
@@ -1025,7 +817,7 @@ impl AgentProcess {
         if !self.is_from_master(&from, "KillTaskMessage") {
             return;
         }
-        let Some(f) = self.frameworks.get_mut(&msg.framework_id) else {
+        let Some(f) = self.core.frameworks.get_mut(&msg.framework_id) else {
             tracing::warn!(task = %msg.task_id, framework = %msg.framework_id, "cannot kill a task of an unknown framework");
             return;
         };
@@ -1067,6 +859,7 @@ impl AgentProcess {
     fn shutdown_executor(&mut self, ctx: &mut Ctx<'_, Self>, fw: &FrameworkId, ex: &ExecutorId) {
         let grace = self.config.executor_shutdown_grace_period;
         let Some(e) = self
+            .core
             .frameworks
             .get_mut(fw)
             .and_then(|f| f.executors.get_mut(ex))
@@ -1087,7 +880,7 @@ impl AgentProcess {
                 );
                 let (fw, ex, container) = (fw.clone(), ex.clone(), e.container_id.clone());
                 ctx.after(grace, move |me: &mut Self, _ctx| {
-                    if let Some(e) = me.executor_mut(&fw, &ex, &container) {
+                    if let Some(e) = me.core.executor_mut(&fw, &ex, &container) {
                         tracing::warn!(executor = %ex, "executor did not exit within the grace period; killing it");
                         kill_group(e.os_pid);
                     }
@@ -1127,7 +920,7 @@ impl AgentProcess {
             .docker
             .as_ref()
             .map(|d| d.docker.clone());
-        let Some(e) = self.executor_mut(&fw_id, &ex_id, &container) else {
+        let Some(e) = self.core.executor_mut(&fw_id, &ex_id, &container) else {
             return;
         };
         tracing::info!(executor = %ex_id, %description, "executor exited");
@@ -1164,7 +957,11 @@ impl AgentProcess {
             .map(|t| t.task_id.clone())
             .chain(e.launched.keys().cloned())
             .collect();
-        let terminating = self.frameworks.get(&fw_id).is_some_and(|f| f.terminating);
+        let terminating = self
+            .core
+            .frameworks
+            .get(&fw_id)
+            .is_some_and(|f| f.terminating);
         if !terminating {
             for task_id in &live {
                 self.agent_update(
@@ -1190,7 +987,7 @@ impl AgentProcess {
                 },
             );
         }
-        if let Some(f) = self.frameworks.get_mut(&fw_id) {
+        if let Some(f) = self.core.frameworks.get_mut(&fw_id) {
             if let Some(mut e) = f.executors.remove(&ex_id) {
                 if terminating {
                     // Its tasks are dropped with the framework.
@@ -1204,10 +1001,22 @@ impl AgentProcess {
                 }
             }
         }
-        self.maybe_remove_framework(&fw_id);
-        if self.shutting_down && self.frameworks.values().all(|f| f.executors.is_empty()) {
+        self.remove_framework_if_done(&fw_id, ctx);
+        if self.shutting_down
+            && self
+                .core
+                .frameworks
+                .values()
+                .all(|f| f.executors.is_empty())
+        {
             self.finish_shutdown(ctx);
         }
+    }
+
+    /// Removes the framework if nothing of it is left (see the core).
+    fn remove_framework_if_done(&mut self, framework_id: &FrameworkId, ctx: &mut Ctx<'_, Self>) {
+        let e = self.core.maybe_remove_framework(framework_id);
+        self.apply(e, ctx);
     }
 
     fn shutdown_framework(
@@ -1219,7 +1028,7 @@ impl AgentProcess {
         if !self.is_from_master(&from, "ShutdownFrameworkMessage") {
             return;
         }
-        let Some(f) = self.frameworks.get_mut(&msg.framework_id) else {
+        let Some(f) = self.core.frameworks.get_mut(&msg.framework_id) else {
             return;
         };
         tracing::info!(framework = %msg.framework_id, "shutting down framework");
@@ -1228,7 +1037,7 @@ impl AgentProcess {
         for ex in executors {
             self.shutdown_executor(ctx, &msg.framework_id, &ex);
         }
-        self.maybe_remove_framework(&msg.framework_id);
+        self.remove_framework_if_done(&msg.framework_id, ctx);
     }
 
     /// Shuts every executor down and stops the agent once they have exited (or after the
@@ -1239,6 +1048,7 @@ impl AgentProcess {
         }
         self.shutting_down = true;
         let all: Vec<(FrameworkId, ExecutorId)> = self
+            .core
             .frameworks
             .iter()
             .flat_map(|(f, fw)| fw.executors.keys().map(move |e| (f.clone(), e.clone())))
@@ -1259,7 +1069,12 @@ impl AgentProcess {
             kill_group(Some(pid));
         }
         if let Some(docker) = &self.config.containerizers.docker {
-            for e in self.frameworks.values().flat_map(|f| f.executors.values()) {
+            for e in self
+                .core
+                .frameworks
+                .values()
+                .flat_map(|f| f.executors.values())
+            {
                 if is_docker(&e.info) {
                     let name = proto::docker_container_name(&e.container_id);
                     crate::containerizer::remove_blocking(&docker.docker, &name);
@@ -1304,11 +1119,17 @@ impl AgentProcess {
 
     /// The `/state` document (Mesos field names).
     pub fn state_json(&self, pid: &Pid) -> serde_json::Value {
-        let frameworks: Vec<_> = self.frameworks.values().map(framework_json).collect();
+        let frameworks: Vec<_> = self
+            .core
+            .frameworks
+            .values()
+            .map(self::core::framework_json)
+            .collect();
         let completed: Vec<_> = self
+            .core
             .completed_frameworks
             .iter()
-            .map(framework_json)
+            .map(self::core::framework_json)
             .collect();
         // The total with dynamic reservations applied, and the reservations per role.
         let total = self
@@ -1340,58 +1161,6 @@ impl AgentProcess {
             "completed_frameworks": completed,
         })
     }
-}
-
-fn task_json(t: &Task) -> serde_json::Value {
-    serde_json::json!({
-        "id": t.task_id,
-        "name": t.name,
-        "framework_id": t.framework_id,
-        "executor_id": t.executor_id.as_ref().map(|e| e.to_string()).unwrap_or_default(),
-        "slave_id": t.agent_id,
-        "state": t.state.as_str(),
-        "resources": t.resources.to_json_map(),
-        "statuses": t.statuses.iter().map(|s| serde_json::json!({
-            "state": s.state.as_str(),
-            "timestamp": s.timestamp,
-        })).collect::<Vec<_>>(),
-    })
-}
-
-fn executor_json(e: &Executor) -> serde_json::Value {
-    let queued: Vec<_> = e
-        .queued
-        .iter()
-        .map(|t| {
-            serde_json::json!({
-                "id": t.task_id, "name": t.name, "resources": t.resources.to_json_map(), "state": "TASK_STAGING",
-            })
-        })
-        .collect();
-    serde_json::json!({
-        "id": e.info.executor_id,
-        "name": e.info.name.clone().unwrap_or_default(),
-        "source": e.info.source.clone().unwrap_or_default(),
-        "container": e.container_id,
-        "directory": e.directory.to_string_lossy(),
-        "state": e.state.as_str(),
-        "resources": e.resources.to_json_map(),
-        "tasks": e.launched.values().chain(e.terminated.values()).map(task_json).collect::<Vec<_>>(),
-        "queued_tasks": queued,
-        "completed_tasks": e.completed.iter().map(task_json).collect::<Vec<_>>(),
-    })
-}
-
-fn framework_json(f: &Framework) -> serde_json::Value {
-    serde_json::json!({
-        "id": f.id,
-        "name": f.info.name,
-        "user": f.info.user,
-        "checkpoint": f.info.checkpoint,
-        "role": f.info.role.clone().unwrap_or_else(|| "*".into()),
-        "executors": f.executors.values().map(executor_json).collect::<Vec<_>>(),
-        "completed_executors": f.completed_executors.iter().map(executor_json).collect::<Vec<_>>(),
-    })
 }
 
 /// Whether the executor runs its task in a Docker container (the Docker executor).
@@ -1518,7 +1287,7 @@ impl Process for AgentProcess {
         h.on(
             |me: &mut Self, _ctx: &mut Ctx<Self>, from: Pid, m: UpdateFrameworkMessage| {
                 if me.is_from_master(&from, "UpdateFrameworkMessage") {
-                    if let Some(f) = me.frameworks.get_mut(&m.framework_id) {
+                    if let Some(f) = me.core.frameworks.get_mut(&m.framework_id) {
                         if m.pid.is_some() {
                             f.pid = m.pid;
                         }
@@ -1551,7 +1320,8 @@ impl Process for AgentProcess {
                 return;
             }
             let pid = me
-                .frameworks
+                .core
+            .frameworks
                 .get(&m.framework_id)
                 .and_then(|f| f.executors.get(&m.executor_id))
                 .and_then(|e| e.pid.clone());
@@ -1576,7 +1346,12 @@ impl Process for AgentProcess {
         self.start_recovery(ctx);
         // Recovered executors keep their cgroups; orphans of a previous run lose theirs.
         let mut known: Vec<ContainerId> = vec![];
-        for e in self.frameworks.values().flat_map(|f| f.executors.values()) {
+        for e in self
+            .core
+            .frameworks
+            .values()
+            .flat_map(|f| f.executors.values())
+        {
             known.push(e.container_id.clone());
             if let Some(pid) = e.os_pid {
                 let meta = crate::isolation::ContainerMeta::of(&e.info, &e.framework_id);

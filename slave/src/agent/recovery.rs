@@ -204,7 +204,10 @@ impl AgentProcess {
     // ---- checkpoint writes --------------------------------------------------------------
 
     fn checkpoints(&self, fw: &FrameworkId) -> bool {
-        self.frameworks.get(fw).is_some_and(|f| f.info.checkpoint)
+        self.core
+            .frameworks
+            .get(fw)
+            .is_some_and(|f| f.info.checkpoint)
     }
 
     fn run_key(&self, fw: &FrameworkId, e: &Executor) -> Option<RunKey> {
@@ -214,21 +217,6 @@ impl AgentProcess {
             executor: e.info.executor_id.clone(),
             container: e.container_id.clone(),
         })
-    }
-
-    /// The run holding a task (live or completed executors).
-    fn task_run_key(&self, fw: &FrameworkId, task: &TaskId) -> Option<RunKey> {
-        let f = self.frameworks.get(fw)?;
-        let e =
-            f.executors
-                .values()
-                .find(|e| e.has_task(task))
-                .or_else(|| {
-                    f.completed_executors.iter().rev().find(|e| {
-                        e.has_task(task) || e.completed.iter().any(|t| t.task_id == *task)
-                    })
-                })?;
-        self.run_key(fw, e)
     }
 
     /// Registered: the agent's info, `latest` and the boot id.
@@ -276,7 +264,7 @@ impl AgentProcess {
         if !self.checkpoints(fw) {
             return;
         }
-        let Some(f) = self.frameworks.get(fw) else {
+        let Some(f) = self.core.frameworks.get(fw) else {
             return;
         };
         let Some(e) = f.executors.get(ex) else {
@@ -324,6 +312,7 @@ impl AgentProcess {
             return;
         }
         let Some(e) = self
+            .core
             .frameworks
             .get(fw)
             .and_then(|f| f.executors.values().find(|e| e.has_task(task_id)))
@@ -355,7 +344,12 @@ impl AgentProcess {
         if !self.checkpoints(fw) {
             return;
         }
-        let Some(e) = self.frameworks.get(fw).and_then(|f| f.executors.get(ex)) else {
+        let Some(e) = self
+            .core
+            .frameworks
+            .get(fw)
+            .and_then(|f| f.executors.get(ex))
+        else {
             return;
         };
         let (Some(key), Some(pid)) = (self.run_key(fw, e), e.pid.as_ref()) else {
@@ -370,13 +364,24 @@ impl AgentProcess {
         );
     }
 
-    /// An update accepted or acknowledged: append it to the task's log.
-    pub(super) fn checkpoint_update(&self, fw: &FrameworkId, task: &TaskId, record: UpdateRecord) {
-        if !self.checkpoints(fw) {
+    /// An update accepted or acknowledged (the core said the framework checkpoints and
+    /// which run holds the task): append it to the task's log.
+    pub(super) fn checkpoint_update(
+        &self,
+        framework: FrameworkId,
+        executor: ExecutorId,
+        container: ContainerId,
+        task: &TaskId,
+        record: UpdateRecord,
+    ) {
+        let Some(agent) = self.info.id.clone() else {
             return;
-        }
-        let Some(key) = self.task_run_key(fw, task) else {
-            return;
+        };
+        let key = RunKey {
+            agent,
+            framework,
+            executor,
+            container,
         };
         log_ckpt(
             "a status update",
@@ -389,7 +394,12 @@ impl AgentProcess {
         if !self.checkpoints(fw) {
             return;
         }
-        let Some(e) = self.frameworks.get(fw).and_then(|f| f.executors.get(ex)) else {
+        let Some(e) = self
+            .core
+            .frameworks
+            .get(fw)
+            .and_then(|f| f.executors.get(ex))
+        else {
             return;
         };
         if let Some(key) = self.run_key(fw, e) {
@@ -467,7 +477,7 @@ impl AgentProcess {
                         for err in &replayed.errors {
                             tracing::warn!(task = %task_id, error = %err, "inconsistent status update log");
                         }
-                        self.updates.recover(&fw_id, &task_id, &replayed);
+                        self.core.updates.recover(&fw_id, &task_id, &replayed);
                         let mut task = tc.info;
                         if let Some(last) = replayed.updates.last() {
                             task.state = last.status.state;
@@ -527,13 +537,13 @@ impl AgentProcess {
                     .any(|e| !e.terminated.is_empty())
             {
                 // Nothing left to run or to deliver: forget it.
-                self.frameworks.insert(fw_id.clone(), framework);
+                self.core.frameworks.insert(fw_id.clone(), framework);
                 self.remove_framework_checkpoint(&fw_id);
-                self.frameworks.remove(&fw_id);
-                self.updates.cleanup(&fw_id);
+                self.core.frameworks.remove(&fw_id);
+                self.core.updates.cleanup(&fw_id);
                 continue;
             }
-            self.frameworks.insert(fw_id, framework);
+            self.core.frameworks.insert(fw_id, framework);
         }
         let slave_id = agent.id.clone();
         for pid in reconnect {
@@ -570,7 +580,8 @@ impl AgentProcess {
 
     fn awaiting_reregistration(&self) -> bool {
         self.rec.recovered.iter().any(|(f, e, c)| {
-            self.frameworks
+            self.core
+                .frameworks
                 .get(f)
                 .and_then(|fw| fw.executors.get(e))
                 .is_some_and(|x| x.container_id == *c && x.state == ExecutorState::Launching)
@@ -581,11 +592,12 @@ impl AgentProcess {
         let keys: Vec<_> = self.rec.recovered.iter().cloned().collect();
         for (fw, ex, container) in keys {
             let lost = self
+                .core
                 .frameworks
                 .get(&fw)
                 .map(|f| lost_state(&f.info))
                 .unwrap_or(TaskState::Lost);
-            if let Some(e) = self.executor_mut(&fw, &ex, &container) {
+            if let Some(e) = self.core.executor_mut(&fw, &ex, &container) {
                 if e.state == ExecutorState::Launching {
                     tracing::warn!(executor = %ex, ?timeout, "recovered executor did not re-register in time; killing it");
                     e.state = ExecutorState::Terminating;
@@ -662,6 +674,7 @@ impl AgentProcess {
         let agent_id = self.info.id.clone().unwrap_or_default();
         let slave_info = self.info.clone();
         let known = self
+            .core
             .frameworks
             .get(&msg.framework_id)
             .and_then(|f| f.executors.get(&msg.executor_id))
@@ -689,6 +702,7 @@ impl AgentProcess {
         let ex_id = msg.executor_id.clone();
         let mut new_tasks = vec![];
         if let Some(e) = self
+            .core
             .frameworks
             .get_mut(&fw_id)
             .and_then(|f| f.executors.get_mut(&ex_id))
@@ -733,7 +747,7 @@ impl AgentProcess {
         }
         // Tasks the agent accepted but the executor never received.
         let known: BTreeSet<TaskId> = msg.tasks.iter().map(|t| t.task_id.clone()).collect();
-        let (lost, undelivered) = match self.frameworks.get(&fw_id) {
+        let (lost, undelivered) = match self.core.frameworks.get(&fw_id) {
             Some(f) => (
                 lost_state(&f.info),
                 f.executors
@@ -791,7 +805,7 @@ impl AgentProcess {
         let keys: Vec<_> = self.rec.recovered.iter().cloned().collect();
         for key in keys {
             let (fw, ex, container) = key.clone();
-            let os_pid = match self.executor_mut(&fw, &ex, &container) {
+            let os_pid = match self.core.executor_mut(&fw, &ex, &container) {
                 None => {
                     self.rec.recovered.remove(&key);
                     continue;
@@ -821,7 +835,8 @@ impl AgentProcess {
     /// The libproc link to `pid` broke: if it is a recovered executor, check it now.
     pub(super) fn executor_link_broke(&mut self, ctx: &mut Ctx<'_, Self>, pid: &Pid) {
         let recovered = self.rec.recovered.iter().any(|(f, e, _)| {
-            self.frameworks
+            self.core
+                .frameworks
                 .get(f)
                 .and_then(|fw| fw.executors.get(e))
                 .is_some_and(|x| x.pid.as_ref() == Some(pid))

@@ -1,0 +1,686 @@
+//! The agent's bookkeeping as a pure state machine: frameworks, executors, tasks and the
+//! status-update streams ([`StatusUpdateManager`]). Each input (an update to record, an
+//! acknowledgement, a retry timer firing, the master connecting or going away) is a method
+//! call returning the [`Effect`]s for the actor shell ([`super::AgentProcess`]) to carry
+//! out, in order: forward an update to the master, arm a retry timer, append to a
+//! checkpointed update log, remove a framework's checkpoint. Timers are never cancelled:
+//! each carries its stream's generation and is ignored when that no longer matches.
+//!
+//! The core touches no runtime, file or process: no actix, tokio, `std::fs`,
+//! `std::process`, `nix` or libproc context, and reads no clock. The unit test
+//! `core_has_no_runtime_filesystem_or_process_calls` checks this file's text (outside its
+//! tests) for those paths; by hand:
+//! `sed '/^#\[cfg(test)/,$d' slave/src/agent/core.rs | grep -v '^ *//' | grep -nE 'actix|tokio|std::(fs|process|thread|net)|nix::|Ctx<'`
+//! prints nothing.
+//!
+//! Still in the shell, to move here next: launching executors, executor registration,
+//! kills, shutdowns and recovery; they change [`AgentCore::frameworks`] directly.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use libproc::Pid;
+use proto::messages::{StatusUpdate, Task};
+use proto::{
+    AgentInfo, ContainerId, ExecutorId, ExecutorInfo, FrameworkId, FrameworkInfo, Reason,
+    Resources, StatusUuid, TaskId, TaskInfo, TaskState,
+};
+
+use crate::status_update::{StatusUpdateManager, UpdateEffect, UpdateRecord};
+
+const MAX_COMPLETED_FRAMEWORKS: usize = 50;
+const MAX_COMPLETED_TASKS: usize = 1000;
+/// How many of a task's statuses the agent keeps (for `/state`).
+const MAX_TASK_STATUSES: usize = 20;
+
+/// Lifecycle of an executor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExecutorState {
+    /// Started, not yet registered.
+    Launching,
+    /// Registered; tasks go straight to it.
+    Running,
+    /// Being shut down or killed.
+    Terminating,
+    /// Its process exited.
+    Terminated,
+}
+
+impl ExecutorState {
+    /// The name `/state` shows.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExecutorState::Launching => "REGISTERING",
+            ExecutorState::Running => "RUNNING",
+            ExecutorState::Terminating => "TERMINATING",
+            ExecutorState::Terminated => "TERMINATED",
+        }
+    }
+}
+
+/// One executor run on this agent.
+#[derive(Debug)]
+pub struct Executor {
+    /// Its info (as launched).
+    pub info: ExecutorInfo,
+    /// Its framework.
+    pub framework_id: FrameworkId,
+    /// The container (run) id.
+    pub container_id: ContainerId,
+    /// The sandbox.
+    pub directory: PathBuf,
+    /// Lifecycle state.
+    pub state: ExecutorState,
+    /// Its libproc PID once registered.
+    pub pid: Option<Pid>,
+    /// OS pid of its process (also its session and process group id).
+    pub os_pid: Option<i32>,
+    /// Tasks waiting for it to register.
+    pub queued: Vec<TaskInfo>,
+    /// Tasks sent to it and not terminal.
+    pub launched: BTreeMap<TaskId, Task>,
+    /// Terminal tasks whose terminal update is not acknowledged yet.
+    pub terminated: BTreeMap<TaskId, Task>,
+    /// Terminal, acknowledged tasks.
+    pub completed: VecDeque<Task>,
+    /// Resources it and its live tasks use.
+    pub resources: Resources,
+    /// State, reason and message its remaining tasks get when it exits.
+    pub termination: Option<(TaskState, Reason, String)>,
+}
+
+impl Executor {
+    /// A launched or terminated (unacknowledged) task.
+    pub fn find_task_mut(&mut self, task_id: &TaskId) -> Option<&mut Task> {
+        if self.launched.contains_key(task_id) {
+            self.launched.get_mut(task_id)
+        } else {
+            self.terminated.get_mut(task_id)
+        }
+    }
+
+    /// Whether the task is queued, launched or terminated here.
+    pub fn has_task(&self, task_id: &TaskId) -> bool {
+        self.launched.contains_key(task_id)
+            || self.terminated.contains_key(task_id)
+            || self.queued.iter().any(|t| t.task_id == *task_id)
+    }
+}
+
+/// A framework with executors on this agent.
+#[derive(Debug)]
+pub struct Framework {
+    /// Its id.
+    pub id: FrameworkId,
+    /// Its info.
+    pub info: FrameworkInfo,
+    /// The scheduler's PID, if known.
+    pub pid: Option<String>,
+    /// Live executors.
+    pub executors: BTreeMap<ExecutorId, Executor>,
+    /// Exited executors (most recent last).
+    pub completed_executors: VecDeque<Executor>,
+    /// Being shut down: no more tasks, and its tasks get no updates when executors exit.
+    pub terminating: bool,
+}
+
+/// What the shell must do after a core call, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// Send the update to the master (`StatusUpdateMessage` with the agent's PID).
+    ForwardUpdate(StatusUpdate),
+    /// After `delay`, call [`AgentCore::retry_update`] with these arguments.
+    RetryUpdate {
+        /// The stream's framework.
+        framework_id: FrameworkId,
+        /// The stream's task.
+        task_id: TaskId,
+        /// The stream's generation when armed.
+        generation: u64,
+        /// How long to wait.
+        delay: Duration,
+    },
+    /// Append `record` to the task's checkpointed update log (the framework checkpoints).
+    CheckpointUpdate {
+        /// The framework.
+        framework_id: FrameworkId,
+        /// The executor whose run holds the task.
+        executor_id: ExecutorId,
+        /// That run.
+        container_id: ContainerId,
+        /// The task.
+        task_id: TaskId,
+        /// The record to append.
+        record: UpdateRecord,
+    },
+    /// The framework has left this agent: remove its checkpoint.
+    RemoveFrameworkCheckpoint(FrameworkId),
+}
+
+impl From<UpdateEffect> for Effect {
+    fn from(e: UpdateEffect) -> Effect {
+        match e {
+            UpdateEffect::Forward(u) => Effect::ForwardUpdate(u),
+            UpdateEffect::RetryAfter {
+                framework_id,
+                task_id,
+                generation,
+                delay,
+            } => Effect::RetryUpdate {
+                framework_id,
+                task_id,
+                generation,
+                delay,
+            },
+        }
+    }
+}
+
+/// The agent's frameworks, executors, tasks and update streams.
+#[derive(Debug)]
+pub struct AgentCore {
+    /// Frameworks with executors (or undelivered updates) here.
+    pub frameworks: BTreeMap<FrameworkId, Framework>,
+    /// Frameworks that left (most recent last).
+    pub completed_frameworks: VecDeque<Framework>,
+    /// The status-update streams.
+    pub updates: StatusUpdateManager,
+}
+
+impl AgentCore {
+    /// Nothing known; update retries back off from `retry_min` doubling to `retry_max`.
+    pub fn new(retry_min: Duration, retry_max: Duration) -> AgentCore {
+        AgentCore {
+            frameworks: BTreeMap::new(),
+            completed_frameworks: VecDeque::new(),
+            updates: StatusUpdateManager::new(retry_min, retry_max),
+        }
+    }
+
+    /// The agent (re-)registered: every stream's head goes out now.
+    pub fn connected(&mut self) -> Vec<Effect> {
+        self.updates
+            .resume()
+            .into_iter()
+            .map(Effect::from)
+            .collect()
+    }
+
+    /// The master is gone: nothing is forwarded until [`AgentCore::connected`].
+    pub fn disconnected(&mut self) {
+        self.updates.pause();
+    }
+
+    /// A stream's retry timer fired.
+    pub fn retry_update(
+        &mut self,
+        framework_id: &FrameworkId,
+        task_id: &TaskId,
+        generation: u64,
+    ) -> Vec<Effect> {
+        self.updates
+            .retry(framework_id, task_id, generation)
+            .into_iter()
+            .map(Effect::from)
+            .collect()
+    }
+
+    /// The executor (live or completed) whose run holds `task`.
+    pub fn run_of(&self, fw: &FrameworkId, task: &TaskId) -> Option<&Executor> {
+        let f = self.frameworks.get(fw)?;
+        f.executors.values().find(|e| e.has_task(task)).or_else(|| {
+            f.completed_executors
+                .iter()
+                .rev()
+                .find(|e| e.has_task(task) || e.completed.iter().any(|t| t.task_id == *task))
+        })
+    }
+
+    /// The checkpoint of `record` if the framework checkpoints and the task has a run.
+    fn checkpoint_record(
+        &self,
+        fw: &FrameworkId,
+        task: &TaskId,
+        record: UpdateRecord,
+    ) -> Option<Effect> {
+        if !self.frameworks.get(fw).is_some_and(|f| f.info.checkpoint) {
+            return None;
+        }
+        let e = self.run_of(fw, task)?;
+        Some(Effect::CheckpointUpdate {
+            framework_id: fw.clone(),
+            executor_id: e.info.executor_id.clone(),
+            container_id: e.container_id.clone(),
+            task_id: task.clone(),
+            record,
+        })
+    }
+
+    /// Records an update (from an executor or the agent itself) in the task bookkeeping and
+    /// its stream: checkpointed before it is forwarded (Mesos's order). A duplicate, or an
+    /// update of a stream that has terminated, is dropped with a warning.
+    pub fn record_update(&mut self, update: StatusUpdate) -> Vec<Effect> {
+        let status = update.status.clone();
+        if let Some(f) = self.frameworks.get_mut(&update.framework_id) {
+            let executor = f
+                .executors
+                .values_mut()
+                .find(|e| e.has_task(&status.task_id));
+            if let Some(e) = executor {
+                if let Some(task) = e.find_task_mut(&status.task_id) {
+                    task.state = status.state;
+                    let mut short = status.clone();
+                    short.data = None;
+                    task.statuses.push(short);
+                    if task.statuses.len() > MAX_TASK_STATUSES {
+                        task.statuses.remove(0);
+                    }
+                }
+                if status.state.is_terminal() {
+                    if let Some(task) = e.launched.remove(&status.task_id) {
+                        e.resources -= &task.resources;
+                        e.terminated.insert(task.task_id.clone(), task);
+                    }
+                }
+            }
+        }
+        let fw = update.framework_id.clone();
+        let record = UpdateRecord::Update {
+            update: Box::new(update.clone()),
+        };
+        match self.updates.update(update) {
+            Ok(effects) => self
+                .checkpoint_record(&fw, &status.task_id, record)
+                .into_iter()
+                .chain(effects.into_iter().map(Effect::from))
+                .collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "status update not recorded");
+                vec![]
+            }
+        }
+    }
+
+    /// The scheduler's acknowledgement (relayed by the master) of `uuid`: checkpoint it,
+    /// send the stream's next update, complete the task if its terminal update was
+    /// acknowledged, and remove the framework if nothing of it is left.
+    pub fn acknowledge(
+        &mut self,
+        framework_id: &FrameworkId,
+        task_id: &TaskId,
+        uuid: StatusUuid,
+    ) -> Vec<Effect> {
+        match self.updates.acknowledge(framework_id, task_id, uuid) {
+            Err(e) => {
+                tracing::warn!(error = %e, "ignoring acknowledgement");
+                vec![]
+            }
+            Ok(acked) => {
+                let mut out: Vec<Effect> = self
+                    .checkpoint_record(framework_id, task_id, UpdateRecord::Ack { uuid })
+                    .into_iter()
+                    .collect();
+                out.extend(acked.effects.into_iter().map(Effect::from));
+                if acked.terminated {
+                    self.complete_task(framework_id, task_id);
+                }
+                out.extend(self.maybe_remove_framework(framework_id));
+                out
+            }
+        }
+    }
+
+    /// Moves a task whose terminal update was acknowledged to its executor's completed
+    /// tasks.
+    fn complete_task(&mut self, framework_id: &FrameworkId, task_id: &TaskId) {
+        let Some(f) = self.frameworks.get_mut(framework_id) else {
+            return;
+        };
+        for e in f
+            .executors
+            .values_mut()
+            .chain(f.completed_executors.iter_mut())
+        {
+            if let Some(t) = e.terminated.remove(task_id) {
+                e.completed.push_back(t);
+                if e.completed.len() > MAX_COMPLETED_TASKS {
+                    e.completed.pop_front();
+                }
+                return;
+            }
+        }
+    }
+
+    /// Removes the framework if it has no executors left and nothing to deliver (or is
+    /// being shut down).
+    pub fn maybe_remove_framework(&mut self, framework_id: &FrameworkId) -> Vec<Effect> {
+        let done = self.frameworks.get(framework_id).is_some_and(|f| {
+            f.executors.is_empty() && (f.terminating || !self.updates.has_pending(framework_id))
+        });
+        if !done {
+            return vec![];
+        }
+        let Some(f) = self.frameworks.remove(framework_id) else {
+            return vec![];
+        };
+        tracing::info!(framework = %framework_id, "framework has no executors left; removing it");
+        self.updates.cleanup(framework_id);
+        self.completed_frameworks.push_back(f);
+        if self.completed_frameworks.len() > MAX_COMPLETED_FRAMEWORKS {
+            self.completed_frameworks.pop_front();
+        }
+        vec![Effect::RemoveFrameworkCheckpoint(framework_id.clone())]
+    }
+
+    /// The frameworks, executors and tasks a `ReregisterSlaveMessage` reports; each task
+    /// carries the state and uuid of its stream's unacknowledged head.
+    pub fn reregistration(
+        &self,
+        agent: &AgentInfo,
+    ) -> (Vec<ExecutorInfo>, Vec<Task>, Vec<FrameworkInfo>) {
+        let mut executor_infos = vec![];
+        let mut tasks = vec![];
+        let mut frameworks = vec![];
+        for f in self.frameworks.values() {
+            let mut info = f.info.clone();
+            info.id = Some(f.id.clone());
+            frameworks.push(info);
+            for e in f.executors.values() {
+                executor_infos.push(e.info.clone());
+                for t in e.queued.iter() {
+                    let mut task =
+                        Task::from_info(t, f.id.clone(), Some(e.info.executor_id.clone()));
+                    task.agent_id = agent.id.clone().unwrap_or_default();
+                    tasks.push(task);
+                }
+                for t in e.launched.values().chain(e.terminated.values()) {
+                    let mut t = t.clone();
+                    if let Some(head) = self.updates.head(&f.id, &t.task_id) {
+                        t.status_update_state = Some(head.status.state);
+                        t.status_update_uuid = head.status.uuid;
+                    }
+                    tasks.push(t);
+                }
+            }
+        }
+        (executor_infos, tasks, frameworks)
+    }
+
+    /// The live executor of `fw` named `ex` if it still runs `container`.
+    pub fn executor_mut(
+        &mut self,
+        fw: &FrameworkId,
+        ex: &ExecutorId,
+        container: &ContainerId,
+    ) -> Option<&mut Executor> {
+        self.frameworks
+            .get_mut(fw)
+            .and_then(|f| f.executors.get_mut(ex))
+            .filter(|e| e.container_id == *container)
+    }
+
+    /// Whether some executor here (live or completed, recovered ones included) has had
+    /// container `id`.
+    pub fn container_known(&self, id: &ContainerId) -> bool {
+        self.frameworks.values().any(|f| {
+            f.executors
+                .values()
+                .chain(f.completed_executors.iter())
+                .any(|e| e.container_id == *id)
+        })
+    }
+
+    /// OS pids (= process group ids) of every live executor.
+    pub fn executor_os_pids(&self) -> Vec<i32> {
+        self.frameworks
+            .values()
+            .flat_map(|f| f.executors.values())
+            .filter_map(|e| e.os_pid)
+            .collect()
+    }
+}
+
+fn task_json(t: &Task) -> serde_json::Value {
+    serde_json::json!({
+        "id": t.task_id,
+        "name": t.name,
+        "framework_id": t.framework_id,
+        "executor_id": t.executor_id.as_ref().map(|e| e.to_string()).unwrap_or_default(),
+        "slave_id": t.agent_id,
+        "state": t.state.as_str(),
+        "resources": t.resources.to_json_map(),
+        "statuses": t.statuses.iter().map(|s| serde_json::json!({
+            "state": s.state.as_str(),
+            "timestamp": s.timestamp,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn executor_json(e: &Executor) -> serde_json::Value {
+    let queued: Vec<_> = e
+        .queued
+        .iter()
+        .map(|t| {
+            serde_json::json!({
+                "id": t.task_id, "name": t.name, "resources": t.resources.to_json_map(), "state": "TASK_STAGING",
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "id": e.info.executor_id,
+        "name": e.info.name.clone().unwrap_or_default(),
+        "source": e.info.source.clone().unwrap_or_default(),
+        "container": e.container_id,
+        "directory": e.directory.to_string_lossy(),
+        "state": e.state.as_str(),
+        "resources": e.resources.to_json_map(),
+        "tasks": e.launched.values().chain(e.terminated.values()).map(task_json).collect::<Vec<_>>(),
+        "queued_tasks": queued,
+        "completed_tasks": e.completed.iter().map(task_json).collect::<Vec<_>>(),
+    })
+}
+
+pub(super) fn framework_json(f: &Framework) -> serde_json::Value {
+    serde_json::json!({
+        "id": f.id,
+        "name": f.info.name,
+        "user": f.info.user,
+        "checkpoint": f.info.checkpoint,
+        "role": f.info.role.clone().unwrap_or_else(|| "*".into()),
+        "executors": f.executors.values().map(executor_json).collect::<Vec<_>>(),
+        "completed_executors": f.completed_executors.iter().map(executor_json).collect::<Vec<_>>(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proto::{Source, TaskStatus};
+
+    fn core_with_task(checkpoint: bool) -> AgentCore {
+        let mut core = AgentCore::new(Duration::from_secs(10), Duration::from_secs(600));
+        let fw = FrameworkId::new("F");
+        let mut info = FrameworkInfo::new("fw", "user");
+        info.checkpoint = checkpoint;
+        let exec = ExecutorInfo::new(ExecutorId::new("E"), proto::CommandInfo::shell("true"));
+        let task = TaskInfo::command_task(
+            "t",
+            TaskId::new("t"),
+            proto::AgentId::new("A"),
+            Resources::new(),
+            proto::CommandInfo::shell("true"),
+        );
+        let mut e = Executor {
+            info: exec,
+            framework_id: fw.clone(),
+            container_id: ContainerId::new("C"),
+            directory: PathBuf::from("/sandbox"),
+            state: ExecutorState::Running,
+            pid: None,
+            os_pid: None,
+            queued: vec![],
+            launched: BTreeMap::new(),
+            terminated: BTreeMap::new(),
+            completed: VecDeque::new(),
+            resources: Resources::new(),
+            termination: None,
+        };
+        e.launched.insert(
+            task.task_id.clone(),
+            Task::from_info(&task, fw.clone(), Some(ExecutorId::new("E"))),
+        );
+        let mut executors = BTreeMap::new();
+        executors.insert(ExecutorId::new("E"), e);
+        core.frameworks.insert(
+            fw.clone(),
+            Framework {
+                id: fw,
+                info,
+                pid: None,
+                executors,
+                completed_executors: VecDeque::new(),
+                terminating: false,
+            },
+        );
+        core
+    }
+
+    fn update(state: TaskState, uuid: u128) -> StatusUpdate {
+        StatusUpdate {
+            framework_id: FrameworkId::new("F"),
+            executor_id: Some(ExecutorId::new("E")),
+            agent_id: None,
+            status: TaskStatus::new(TaskId::new("t"), state)
+                .with_source(Source::Executor)
+                .with_uuid(StatusUuid::from_u128(uuid)),
+            timestamp: 0.0,
+            latest_state: None,
+        }
+    }
+
+    #[test]
+    fn an_update_is_checkpointed_before_it_is_forwarded_and_retried() {
+        let mut core = core_with_task(true);
+        assert!(core.connected().is_empty());
+        let out = core.record_update(update(TaskState::Running, 1));
+        assert!(matches!(out[0], Effect::CheckpointUpdate { .. }), "{out:?}");
+        assert!(matches!(out[1], Effect::ForwardUpdate(_)), "{out:?}");
+        let Effect::RetryUpdate {
+            generation, delay, ..
+        } = out[2].clone()
+        else {
+            panic!("no retry timer: {out:?}");
+        };
+        assert_eq!(delay, Duration::from_secs(10));
+        let (f, t) = (FrameworkId::new("F"), TaskId::new("t"));
+        let again = core.retry_update(&f, &t, generation);
+        assert!(matches!(again[0], Effect::ForwardUpdate(_)), "{again:?}");
+        assert!(
+            core.retry_update(&f, &t, generation).is_empty(),
+            "a stale timer does nothing"
+        );
+        // While disconnected nothing goes out; reconnecting re-sends the head.
+        core.disconnected();
+        assert!(core.retry_update(&f, &t, generation + 1).is_empty());
+        assert!(matches!(core.connected()[0], Effect::ForwardUpdate(_)));
+        // A framework that does not checkpoint gets no log.
+        let mut plain = core_with_task(false);
+        plain.connected();
+        let out = plain.record_update(update(TaskState::Running, 1));
+        assert!(!out
+            .iter()
+            .any(|e| matches!(e, Effect::CheckpointUpdate { .. })));
+    }
+
+    #[test]
+    fn acknowledged_terminal_update_completes_the_task_and_the_framework() {
+        let mut core = core_with_task(true);
+        core.connected();
+        core.record_update(update(TaskState::Finished, 1));
+        let (f, t) = (FrameworkId::new("F"), TaskId::new("t"));
+        let e = &core.frameworks[&f].executors[&ExecutorId::new("E")];
+        assert!(
+            e.terminated.contains_key(&t),
+            "terminal, not yet acknowledged"
+        );
+        // The executor exits: the framework stays while its update is unacknowledged.
+        let fw = core.frameworks.get_mut(&f).expect("framework");
+        let gone = fw
+            .executors
+            .remove(&ExecutorId::new("E"))
+            .expect("executor");
+        fw.completed_executors.push_back(gone);
+        assert!(core.maybe_remove_framework(&f).is_empty());
+        // An unexpected uuid changes nothing.
+        assert!(core
+            .acknowledge(&f, &t, StatusUuid::from_u128(9))
+            .is_empty());
+        let out = core.acknowledge(&f, &t, StatusUuid::from_u128(1));
+        assert!(
+            matches!(
+                &out[0],
+                Effect::CheckpointUpdate {
+                    record: UpdateRecord::Ack { .. },
+                    ..
+                }
+            ),
+            "the ack is checkpointed in the task's run: {out:?}"
+        );
+        assert_eq!(
+            out.last(),
+            Some(&Effect::RemoveFrameworkCheckpoint(f.clone()))
+        );
+        assert!(core.frameworks.is_empty());
+        assert_eq!(core.completed_frameworks.len(), 1);
+        let done = &core.completed_frameworks[0].completed_executors[0];
+        assert_eq!(done.completed.len(), 1);
+    }
+
+    #[test]
+    fn reregistration_reports_the_unacknowledged_head() {
+        let mut core = core_with_task(false);
+        core.connected();
+        core.record_update(update(TaskState::Running, 1));
+        core.record_update(update(TaskState::Finished, 2));
+        let (infos, tasks, frameworks) =
+            core.reregistration(&AgentInfo::new("host", Resources::new()));
+        assert_eq!((infos.len(), frameworks.len()), (1, 1));
+        assert_eq!(tasks[0].state, TaskState::Finished);
+        assert_eq!(tasks[0].status_update_state, Some(TaskState::Running));
+        assert_eq!(tasks[0].status_update_uuid, Some(StatusUuid::from_u128(1)));
+    }
+
+    #[test]
+    fn core_has_no_runtime_filesystem_or_process_calls() {
+        let source = include_str!("core.rs");
+        // The code before the tests, comments left out (the module doc names the words).
+        let code: String = source
+            .split("#[cfg(test)]")
+            .next()
+            .unwrap_or(source)
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("//"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        // Built from parts so that this list does not match itself.
+        let forbidden = [
+            ["act", "ix"].concat(),
+            ["tok", "io"].concat(),
+            ["std::", "fs"].concat(),
+            ["std::", "process"].concat(),
+            ["std::", "thread"].concat(),
+            ["std::", "net"].concat(),
+            ["ni", "x::"].concat(),
+            ["Ct", "x<"].concat(),
+            ["System", "Time"].concat(),
+            ["Instant", "::now"].concat(),
+        ];
+        for word in &forbidden {
+            assert!(
+                !code.contains(word.as_str()),
+                "slave/src/agent/core.rs must stay pure but mentions `{word}`"
+            );
+        }
+    }
+}
