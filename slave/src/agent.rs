@@ -7,9 +7,8 @@
 //! restart (reconnecting to executors of checkpointing frameworks) and master detection.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
-use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
 use libproc::{Ctx, Handlers, HttpResponse, Pid, Process};
@@ -21,11 +20,15 @@ use proto::{
 use tokio::sync::watch;
 
 use crate::config::AgentConfig;
+use crate::containerizer::{
+    Container, Containerizer, LaunchSpec, PosixContainerizer, Recovered, Termination,
+};
 use crate::paths;
 use crate::registration::{ping_timeout_from_master, RegEffect, Registration};
 use crate::rng::Rng;
 
 pub mod core;
+pub use crate::containerizer::posix::session_members;
 pub mod recovery;
 
 /// Version reported to the master.
@@ -40,6 +43,7 @@ pub struct AgentProcess {
     info: AgentInfo,
     reg: Registration,
     core: AgentCore,
+    containerizer: Arc<dyn Containerizer>,
     rng: Rng,
     shutting_down: bool,
     start_time: f64,
@@ -60,6 +64,10 @@ impl AgentProcess {
         };
         AgentProcess {
             reg: Registration::new(config.registration_backoff_factor, config.seed),
+            containerizer: config
+                .containerizer
+                .clone()
+                .unwrap_or_else(|| Arc::new(PosixContainerizer::new(config.isolation.clone()))),
             core: AgentCore::new(
                 config.status_update_retry_interval_min,
                 config.status_update_retry_interval_max,
@@ -296,7 +304,7 @@ impl AgentProcess {
         if update.status.is_terminal() {
             // A container that hit a limit is destroyed and its tasks fail as the isolator
             // says (Mesos `MesosContainerizerProcess::limited`).
-            let isolation = self.config.isolation.clone();
+            let containerizer = self.containerizer.clone();
             let container = self
                 .core
                 .frameworks
@@ -307,12 +315,12 @@ impl AgentProcess {
                         .find(|e| e.has_task(&update.status.task_id))
                 });
             if let Some(e) = container {
-                if let Some(l) = isolation.limitation(&e.container_id) {
+                if let Some(l) = containerizer.limitation(&e.container_id) {
                     tracing::warn!(executor = %e.info.executor_id, message = %l.message, "container limitation; destroying the container");
                     l.apply(&mut update.status);
                     e.termination = Some((TaskState::Failed, l.reason, l.message));
                     e.state = ExecutorState::Terminating;
-                    kill_group(e.os_pid);
+                    self.containerizer.destroy(&container_of(e));
                 }
             }
         }
@@ -524,7 +532,7 @@ impl AgentProcess {
                 let mut record = Task::from_info(&task, fw_id.clone(), Some(ex_id.clone()));
                 record.agent_id = agent_id;
                 e.resources += &task.resources;
-                let _ = self.config.isolation.update(&e.container_id, &e.resources);
+                let _ = self.containerizer.update(&e.container_id, &e.resources);
                 e.launched.insert(task.task_id.clone(), record);
                 if let Some(pid) = e.pid.clone() {
                     ctx.send(
@@ -541,7 +549,7 @@ impl AgentProcess {
             Some(ExecutorState::Launching) => {
                 if let Some(e) = fw.executors.get_mut(&ex_id) {
                     e.resources += &task.resources;
-                    let _ = self.config.isolation.update(&e.container_id, &e.resources);
+                    let _ = self.containerizer.update(&e.container_id, &e.resources);
                     e.queued.push(task);
                 }
             }
@@ -589,69 +597,55 @@ impl AgentProcess {
             .frameworks
             .get(&fw_id)
             .is_some_and(|f| f.info.checkpoint);
-        let spawned = (|| -> std::io::Result<tokio::process::Child> {
-            std::fs::create_dir_all(&dir)?;
-            let stdout = std::fs::File::create(dir.join("stdout"))?;
-            let stderr = std::fs::File::create(dir.join("stderr"))?;
-            let value = info.command.value.clone().unwrap_or_default();
-            let mut cmd = if info.command.shell {
-                let mut c = tokio::process::Command::new("/bin/sh");
-                c.arg("-c").arg(&value);
-                c
-            } else {
-                let mut c = tokio::process::Command::new(&value);
-                if let Some((arg0, rest)) = info.command.arguments.split_first() {
-                    c.arg0(arg0);
-                    c.args(rest);
-                }
-                c
-            };
-            for v in &info.command.environment.variables {
-                cmd.env(&v.name, &v.value);
-            }
-            let agent_addr = ctx.node().addr();
-            cmd.env("MESOS_FRAMEWORK_ID", fw_id.as_str())
-                .env("MESOS_EXECUTOR_ID", ex_id.as_str())
-                .env("MESOS_SLAVE_ID", agent_id.as_str())
-                .env("MESOS_AGENT_ID", agent_id.as_str())
-                .env("MESOS_AGENT_ENDPOINT", agent_addr.to_string())
-                .env("MESOS_SLAVE_PID", ctx.pid().to_string())
-                .env("MESOS_DIRECTORY", &dir)
-                .env("MESOS_SANDBOX", &dir)
-                .env("MESOS_CHECKPOINT", if checkpoint { "1" } else { "0" })
-                .env(
-                    "MESOS_RECOVERY_TIMEOUT",
-                    format!("{}secs", self.config.recovery_timeout.as_secs()),
-                )
-                .env(
-                    "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD",
-                    format!(
-                        "{}ms",
-                        self.config.executor_shutdown_grace_period.as_millis()
-                    ),
-                )
-                .env("MESOS_CONTAINER_ID", container_id.as_str())
-                .env("LIBPROCESS_IP", agent_addr.ip().to_string())
-                .current_dir(&dir)
-                .stdin(Stdio::null())
-                .stdout(stdout)
-                .stderr(stderr)
-                // No PDEATHSIG: executors must outlive an agent restart (recovery).
-                .kill_on_drop(false);
-            // Its own session (and process group), so the agent can kill everything it
-            // started, even tasks the executor put in process groups of their own.
-            // SAFETY: setsid is async-signal-safe and touches no memory of the parent.
-            unsafe {
-                cmd.pre_exec(|| {
-                    nix::unistd::setsid()
-                        .map(|_| ())
-                        .map_err(std::io::Error::from)
-                });
-            }
-            cmd.spawn()
-        })();
-        let mut child = match spawned {
-            Ok(c) => c,
+        let agent_addr = ctx.node().addr();
+        let mut environment: Vec<(String, String)> = info
+            .command
+            .environment
+            .variables
+            .iter()
+            .map(|v| (v.name.clone(), v.value.clone()))
+            .collect();
+        let sandbox = dir.to_string_lossy().into_owned();
+        for (name, value) in [
+            ("MESOS_FRAMEWORK_ID", fw_id.to_string()),
+            ("MESOS_EXECUTOR_ID", ex_id.to_string()),
+            ("MESOS_SLAVE_ID", agent_id.to_string()),
+            ("MESOS_AGENT_ID", agent_id.to_string()),
+            ("MESOS_AGENT_ENDPOINT", agent_addr.to_string()),
+            ("MESOS_SLAVE_PID", ctx.pid().to_string()),
+            ("MESOS_DIRECTORY", sandbox.clone()),
+            ("MESOS_SANDBOX", sandbox),
+            (
+                "MESOS_CHECKPOINT",
+                if checkpoint { "1" } else { "0" }.into(),
+            ),
+            (
+                "MESOS_RECOVERY_TIMEOUT",
+                format!("{}secs", self.config.recovery_timeout.as_secs()),
+            ),
+            (
+                "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD",
+                format!(
+                    "{}ms",
+                    self.config.executor_shutdown_grace_period.as_millis()
+                ),
+            ),
+            ("MESOS_CONTAINER_ID", container_id.to_string()),
+            ("LIBPROCESS_IP", agent_addr.ip().to_string()),
+        ] {
+            environment.push((name.to_string(), value));
+        }
+        let resources = info.resources.clone() + &task.resources;
+        let spec = LaunchSpec {
+            container_id: container_id.clone(),
+            executor: info.clone(),
+            framework_id: fw_id.clone(),
+            sandbox: dir.clone(),
+            resources: resources.clone(),
+            environment,
+        };
+        let launched = match self.containerizer.launch(spec) {
+            Ok(l) => l,
             Err(e) => {
                 tracing::error!(executor = %ex_id, error = %e, "failed to launch executor");
                 let message = format!("Failed to launch executor {ex_id}: {e}");
@@ -667,19 +661,15 @@ impl AgentProcess {
                 return;
             }
         };
-        let os_pid = child.id().map(|p| p as i32);
+        let os_pid = launched.container.os_pid;
         tracing::info!(executor = %ex_id, container = %container_id, pid = ?os_pid, dir = %dir.display(), "launched executor");
-        let resources = info.resources.clone() + &task.resources;
-        let meta = crate::isolation::ContainerMeta::of(&info, &fw_id);
-        let isolated = os_pid.map_or(Ok(()), |pid| {
-            self.config
-                .isolation
-                .launch(&container_id, meta, &resources, pid)
-        });
-        if let Err(message) = &isolated {
-            tracing::error!(executor = %ex_id, %message, "cannot isolate the executor; killing it");
-            kill_group(os_pid);
+        if let Some(message) = &launched.isolation_error {
+            tracing::error!(executor = %ex_id, %message, "cannot isolate the executor; killed it");
         }
+        let isolated = match launched.isolation_error {
+            Some(m) => Err(m),
+            None => Ok(()),
+        };
         let executor = Executor {
             info,
             framework_id: fw_id.clone(),
@@ -703,8 +693,8 @@ impl AgentProcess {
         self.checkpoint_executor(&fw_id, &ex_id);
         let (f2, e2, c2) = (fw_id.clone(), ex_id.clone(), container_id.clone());
         ctx.spawn(
-            async move { child.wait().await },
-            move |me: &mut Self, ctx, result| me.executor_exited(ctx, f2, e2, c2, result),
+            self.containerizer.wait(&container_id),
+            move |me: &mut Self, ctx, termination| me.executor_exited(ctx, f2, e2, c2, termination),
         );
         let timeout = self.config.executor_registration_timeout;
         ctx.after(timeout, move |me: &mut Self, _ctx| {
@@ -732,7 +722,7 @@ impl AgentProcess {
             Reason::ExecutorRegistrationTimeout,
             format!("Executor did not register within {}ms", timeout.as_millis()),
         ));
-        kill_group(e.os_pid);
+        self.containerizer.destroy(&container_of(e));
     }
 
     fn register_executor(
@@ -882,14 +872,14 @@ impl AgentProcess {
                 ctx.after(grace, move |me: &mut Self, _ctx| {
                     if let Some(e) = me.core.executor_mut(&fw, &ex, &container) {
                         tracing::warn!(executor = %ex, "executor did not exit within the grace period; killing it");
-                        kill_group(e.os_pid);
+                        me.containerizer.destroy(&container_of(e));
                     }
                 });
             }
             _ => {
                 tracing::info!(executor = %ex, "killing unregistered executor");
                 e.state = ExecutorState::Terminating;
-                kill_group(e.os_pid);
+                self.containerizer.destroy(&container_of(e));
             }
         }
     }
@@ -900,20 +890,13 @@ impl AgentProcess {
         fw_id: FrameworkId,
         ex_id: ExecutorId,
         container: ContainerId,
-        result: std::io::Result<std::process::ExitStatus>,
+        termination: Termination,
     ) {
-        let (raw, description) = match &result {
-            Ok(s) => (
-                s.into_raw(),
-                match (s.code(), s.signal()) {
-                    (Some(c), _) => format!("exited with status {c}"),
-                    (_, Some(sig)) => format!("terminated by signal {}", signal_name(sig)),
-                    _ => "exited".to_string(),
-                },
-            ),
-            Err(e) => (-1, format!("could not be waited for: {e}")),
-        };
-        let isolation = self.config.isolation.clone();
+        let Termination {
+            status: raw,
+            description,
+        } = termination;
+        let containerizer = self.containerizer.clone();
         let docker_cli = self
             .config
             .containerizers
@@ -925,11 +908,11 @@ impl AgentProcess {
         };
         tracing::info!(executor = %ex_id, %description, "executor exited");
         // Nothing it started may outlive it.
-        kill_group(e.os_pid);
+        self.containerizer.destroy(&container_of(e));
         let docker_name = is_docker(&e.info).then(|| proto::docker_container_name(&container));
         e.state = ExecutorState::Terminated;
-        let limitation = isolation.limitation(&container);
-        isolation.cleanup(&container);
+        let limitation = containerizer.limitation(&container);
+        containerizer.cleanup(&container);
         if let Some(l) = limitation {
             e.termination = Some((TaskState::Failed, l.reason, l.message));
         }
@@ -1065,8 +1048,13 @@ impl AgentProcess {
     }
 
     fn finish_shutdown(&mut self, ctx: &mut Ctx<'_, Self>) {
-        for pid in self.executor_os_pids() {
-            kill_group(Some(pid));
+        for e in self
+            .core
+            .frameworks
+            .values()
+            .flat_map(|f| f.executors.values())
+        {
+            self.containerizer.destroy(&container_of(e));
         }
         if let Some(docker) = &self.config.containerizers.docker {
             for e in self
@@ -1170,70 +1158,12 @@ fn is_docker(info: &ExecutorInfo) -> bool {
         .is_some_and(|c| c.kind == proto::ContainerKind::Docker)
 }
 
-/// SIGKILLs an executor's whole container: its process group and every process left in
-/// its session (tasks in process groups of their own included). Missing ones are fine.
-fn kill_group(sid: Option<i32>) {
-    use nix::sys::signal::{kill, killpg, Signal};
-    use nix::unistd::Pid as OsPid;
-    let Some(sid) = sid.filter(|p| *p > 1) else {
-        return;
-    };
-    let _ = killpg(OsPid::from_raw(sid), Signal::SIGKILL);
-    // A member may fork between the scan of /proc and its kill, so kill whole process
-    // groups (a child forked late is in its parent's group) and scan again until the
-    // session is empty; killed processes fork no more, so this ends in a round or two.
-    for _ in 0..5 {
-        let members: Vec<i32> = session_members(sid)
-            .into_iter()
-            .filter(|pid| !is_zombie(*pid))
-            .collect();
-        if members.is_empty() {
-            break;
-        }
-        for pid in members {
-            if let Ok(pgrp) = nix::unistd::getpgid(Some(OsPid::from_raw(pid))) {
-                let _ = killpg(pgrp, Signal::SIGKILL);
-            }
-            let _ = kill(OsPid::from_raw(pid), Signal::SIGKILL);
-        }
+/// The containerizer's handle of an executor's container.
+fn container_of(e: &Executor) -> Container {
+    Container {
+        id: e.container_id.clone(),
+        os_pid: e.os_pid,
     }
-}
-
-/// Whether `pid` is a zombie (dead, waiting to be reaped): nothing left to kill.
-fn is_zombie(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|stat| {
-            let rest = &stat[stat.rfind(')')? + 1..];
-            rest.split_whitespace().next().map(|state| state == "Z")
-        })
-        .unwrap_or(true)
-}
-
-/// Processes whose session id is `sid` (read from `/proc/<pid>/stat`).
-pub fn session_members(sid: i32) -> Vec<i32> {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return vec![];
-    };
-    dir.flatten()
-        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()))
-        .filter(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .ok()
-                .and_then(|stat| {
-                    // After the ")" closing the command name: state ppid pgrp session …
-                    let rest = &stat[stat.rfind(')')? + 1..];
-                    rest.split_whitespace().nth(3)?.parse::<i32>().ok()
-                })
-                == Some(sid)
-        })
-        .collect()
-}
-
-fn signal_name(sig: i32) -> String {
-    nix::sys::signal::Signal::try_from(sig)
-        .map(|s| s.as_str().to_string())
-        .unwrap_or_else(|_| sig.to_string())
 }
 
 impl Process for AgentProcess {
@@ -1345,22 +1275,20 @@ impl Process for AgentProcess {
         tracing::info!(pid = %ctx.pid(), master = ?self.config.master, "agent started");
         self.start_recovery(ctx);
         // Recovered executors keep their cgroups; orphans of a previous run lose theirs.
-        let mut known: Vec<ContainerId> = vec![];
-        for e in self
+        let live: Vec<Recovered> = self
             .core
             .frameworks
             .values()
             .flat_map(|f| f.executors.values())
-        {
-            known.push(e.container_id.clone());
-            if let Some(pid) = e.os_pid {
-                let meta = crate::isolation::ContainerMeta::of(&e.info, &e.framework_id);
-                self.config
-                    .isolation
-                    .recovered(&e.container_id, meta, &e.resources, pid);
-            }
-        }
-        self.config.isolation.recover(&known);
+            .map(|e| Recovered {
+                container: container_of(e),
+                executor: e.info.clone(),
+                framework_id: e.framework_id.clone(),
+                resources: e.resources.clone(),
+            })
+            .collect();
+        let known: Vec<ContainerId> = live.iter().map(|r| r.container.id.clone()).collect();
+        self.containerizer.recover(&live);
         if let Some(docker) = self.config.containerizers.docker.clone() {
             if docker.kill_orphans {
                 self.remove_docker_orphans(ctx, docker.docker, known);

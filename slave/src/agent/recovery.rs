@@ -36,9 +36,12 @@ use proto::{
     TaskId, TaskState,
 };
 
-use super::{kill_group, AgentProcess, Executor, ExecutorState, Framework};
+use super::{container_of, AgentProcess, Executor, ExecutorState, Framework};
 use crate::checkpoint::{self, AgentCheckpoint, CheckpointError, Meta, RunKey};
 use crate::config::{AgentConfig, RecoverMode};
+pub use crate::containerizer::posix::executor_alive;
+use crate::containerizer::posix::kill_group;
+use crate::containerizer::{Container, Termination};
 use crate::paths;
 use crate::status_update::{replay, UpdateRecord};
 use crate::AgentError;
@@ -140,26 +143,6 @@ pub fn load(config: &AgentConfig, port: u16) -> Result<Option<AgentCheckpoint>, 
         return Err(AgentError::Incompatible(diffs.join("; "), latest));
     }
     Ok(Some(agent))
-}
-
-/// Whether the executor whose process (and session) id is `pid` is still alive: the
-/// process exists, is not a zombie, and still leads its own session (a reused PID would
-/// not).
-pub fn executor_alive(pid: i32) -> bool {
-    if pid <= 1 {
-        return false;
-    }
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    let Some(close) = stat.rfind(')') else {
-        return false;
-    };
-    // After the command name: state ppid pgrp session …
-    let mut fields = stat[close + 1..].split_whitespace();
-    let state = fields.next().unwrap_or("Z");
-    let session = fields.nth(2).and_then(|s| s.parse::<i32>().ok());
-    state != "Z" && state != "X" && session == Some(pid)
 }
 
 /// The state a task gets when its executor is lost across an agent restart.
@@ -510,7 +493,10 @@ impl AgentProcess {
                         }
                         continue;
                     }
-                    let alive = run.forked_pid.is_some_and(executor_alive);
+                    let alive = self.containerizer.alive(&Container {
+                        id: container.clone(),
+                        os_pid: run.forked_pid,
+                    });
                     let key = (fw_id.clone(), ex_id.clone(), container.clone());
                     if alive {
                         tracing::info!(executor = %ex_id, pid = ?run.forked_pid, libprocess = ?run.libprocess_pid, "recovered a live executor");
@@ -562,9 +548,12 @@ impl AgentProcess {
                 fw,
                 ex,
                 container,
-                Err(std::io::Error::other(
-                    "it was not running when the agent recovered",
-                )),
+                Termination {
+                    status: -1,
+                    description:
+                        "could not be waited for: it was not running when the agent recovered"
+                            .into(),
+                },
             );
         }
         self.ensure_polling(ctx);
@@ -609,7 +598,7 @@ impl AgentProcess {
                             timeout.as_millis()
                         ),
                     ));
-                    kill_group(e.os_pid);
+                    self.containerizer.destroy(&container_of(e));
                 }
             }
         }
@@ -812,7 +801,10 @@ impl AgentProcess {
                 }
                 Some(e) => e.os_pid,
             };
-            if os_pid.is_some_and(executor_alive) {
+            if self.containerizer.alive(&Container {
+                id: container.clone(),
+                os_pid,
+            }) {
                 continue;
             }
             self.rec.recovered.remove(&key);
@@ -822,9 +814,10 @@ impl AgentProcess {
                 fw,
                 ex,
                 container,
-                Err(std::io::Error::other(
-                    "it was recovered after an agent restart, so its exit status is unknown",
-                )),
+                Termination {
+                    status: -1,
+                    description: "could not be waited for: it was recovered after an agent restart, so its exit status is unknown".into(),
+                },
             );
         }
         if self.rec.recovering && !self.awaiting_reregistration() {
