@@ -23,9 +23,11 @@
 
 pub mod posix;
 pub mod seam;
+pub mod testing;
 
 pub use posix::PosixContainerizer;
 pub use seam::{Container, Containerizer, LaunchSpec, Launched, Recovered, Termination};
+pub use testing::TestContainerizer;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
