@@ -1,10 +1,13 @@
-//! The agent process (`slave(N)`): a thin libproc shell around the pure pieces
-//! ([`Registration`], [`StatusUpdateManager`]) plus the bookkeeping of frameworks, executors
-//! and tasks. It registers with the master, launches executors as OS processes in their own
-//! process groups with a sandbox each, hands them their tasks once they register, relays
-//! kills and shutdowns, turns executor exits into terminal status updates, and serves
-//! `/state`, `/health` and `/flags`. [`recovery`] holds checkpointing, recovery after a
-//! restart (reconnecting to executors of checkpointing frameworks) and master detection.
+//! The agent process (`slave(N)`): a libproc shell around the pure pieces ([`core`]'s
+//! [`AgentCore`] for frameworks, executors, tasks and update streams, and
+//! [`Registration`]). It feeds them messages and timers and carries their effects out;
+//! it launches and destroys executors through a [`Containerizer`], hands them their tasks
+//! once they register, relays kills and shutdowns, turns executor exits into terminal
+//! status updates, and serves `/state`, `/health` and `/flags`. [`recovery`] holds
+//! checkpointing, recovery after a restart (reconnecting to executors of checkpointing
+//! frameworks) and master detection. Launching, executor registration, kills and
+//! shutdowns still change the core's tables from here; they are the next to move into
+//! the core.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
