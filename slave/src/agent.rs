@@ -10,7 +10,6 @@
 //! the core.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,7 +23,8 @@ use tokio::sync::watch;
 
 use crate::config::AgentConfig;
 use crate::containerizer::{
-    Container, Containerizer, LaunchSpec, PosixContainerizer, Recovered, Termination,
+    Container, Containerizer, DockerContainerizer, LaunchSpec, PosixContainerizer, Recovered,
+    Termination,
 };
 use crate::paths;
 use crate::registration::{ping_timeout_from_master, RegEffect, Registration};
@@ -67,10 +67,17 @@ impl AgentProcess {
         };
         AgentProcess {
             reg: Registration::new(config.registration_backoff_factor, config.seed),
-            containerizer: config
-                .containerizer
-                .clone()
-                .unwrap_or_else(|| Arc::new(PosixContainerizer::new(config.isolation.clone()))),
+            containerizer: config.containerizer.clone().unwrap_or_else(|| {
+                let posix = PosixContainerizer::new(config.isolation.clone());
+                match &config.containerizers.docker {
+                    Some(docker) => Arc::new(DockerContainerizer::new(
+                        posix,
+                        docker.clone(),
+                        config.work_dir.clone(),
+                    )),
+                    None => Arc::new(posix),
+                }
+            }),
             core: AgentCore::new(
                 config.status_update_retry_interval_min,
                 config.status_update_retry_interval_max,
@@ -900,37 +907,17 @@ impl AgentProcess {
             description,
         } = termination;
         let containerizer = self.containerizer.clone();
-        let docker_cli = self
-            .config
-            .containerizers
-            .docker
-            .as_ref()
-            .map(|d| d.docker.clone());
         let Some(e) = self.core.executor_mut(&fw_id, &ex_id, &container) else {
             return;
         };
         tracing::info!(executor = %ex_id, %description, "executor exited");
         // Nothing it started may outlive it.
         self.containerizer.destroy(&container_of(e));
-        let docker_name = is_docker(&e.info).then(|| proto::docker_container_name(&container));
         e.state = ExecutorState::Terminated;
         let limitation = containerizer.limitation(&container);
         containerizer.cleanup(&container);
         if let Some(l) = limitation {
             e.termination = Some((TaskState::Failed, l.reason, l.message));
-        }
-        if let (Some(name), Some(cli)) = (docker_name, docker_cli) {
-            // The container lives under the engine, not in the executor's session.
-            ctx.spawn(
-                async move {
-                    let r = crate::containerizer::remove(&cli, &name).await;
-                    (name, r)
-                },
-                |_me: &mut Self, _ctx, (name, r)| match r {
-                    Ok(()) => tracing::info!(container = %name, "removed the executor's Docker container"),
-                    Err(e) => tracing::warn!(container = %name, error = %e, "cannot remove the executor's Docker container"),
-                },
-            );
         }
         let (state, reason, message) = e.termination.clone().unwrap_or((
             TaskState::Failed,
@@ -1057,53 +1044,10 @@ impl AgentProcess {
             .values()
             .flat_map(|f| f.executors.values())
         {
-            self.containerizer.destroy(&container_of(e));
-        }
-        if let Some(docker) = &self.config.containerizers.docker {
-            for e in self
-                .core
-                .frameworks
-                .values()
-                .flat_map(|f| f.executors.values())
-            {
-                if is_docker(&e.info) {
-                    let name = proto::docker_container_name(&e.container_id);
-                    crate::containerizer::remove_blocking(&docker.docker, &name);
-                }
-            }
+            self.containerizer.destroy_blocking(&container_of(e));
         }
         tracing::info!("agent shut down");
         ctx.stop();
-    }
-
-    /// Removes this agent's Docker containers that are not among `known` (left by a
-    /// previous run whose checkpoint no longer has them).
-    fn remove_docker_orphans(
-        &mut self,
-        ctx: &mut Ctx<'_, Self>,
-        docker: PathBuf,
-        known: Vec<ContainerId>,
-    ) {
-        let work_dir = self.config.work_dir.clone();
-        ctx.spawn(
-            async move {
-                let names = crate::containerizer::owned_containers(&docker, &work_dir).await?;
-                let mut removed = vec![];
-                for name in crate::containerizer::orphans(&names, &known) {
-                    tracing::info!(container = %name, "removing an orphan Docker container");
-                    crate::containerizer::remove(&docker, &name).await?;
-                    removed.push(name);
-                }
-                Ok::<_, String>(removed)
-            },
-            |_me: &mut Self, _ctx, r| match r {
-                Ok(removed) if !removed.is_empty() => {
-                    tracing::info!(?removed, "removed orphan Docker containers")
-                }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "cannot recover Docker containers"),
-            },
-        );
     }
 
     // ---- HTTP ---------------------------------------------------------------------------
@@ -1152,13 +1096,6 @@ impl AgentProcess {
             "completed_frameworks": completed,
         })
     }
-}
-
-/// Whether the executor runs its task in a Docker container (the Docker executor).
-fn is_docker(info: &ExecutorInfo) -> bool {
-    info.container
-        .as_ref()
-        .is_some_and(|c| c.kind == proto::ContainerKind::Docker)
 }
 
 /// The containerizer's handle of an executor's container.
@@ -1290,13 +1227,7 @@ impl Process for AgentProcess {
                 resources: e.resources.clone(),
             })
             .collect();
-        let known: Vec<ContainerId> = live.iter().map(|r| r.container.id.clone()).collect();
         self.containerizer.recover(&live);
-        if let Some(docker) = self.config.containerizers.docker.clone() {
-            if docker.kill_orphans {
-                self.remove_docker_orphans(ctx, docker.docker, known);
-            }
-        }
     }
 
     fn exited(&mut self, ctx: &mut Ctx<'_, Self>, pid: Pid) {

@@ -21,10 +21,12 @@
 //! Start-up refuses an unknown containerizer and, for `docker`, an engine that does not
 //! answer.
 
+pub mod docker;
 pub mod posix;
 pub mod seam;
 pub mod testing;
 
+pub use docker::DockerContainerizer;
 pub use posix::PosixContainerizer;
 pub use seam::{Container, Containerizer, LaunchSpec, Launched, Recovered, Termination};
 pub use testing::TestContainerizer;

@@ -1,8 +1,8 @@
 //! The containerizer seam: what the agent asks of whatever runs its executors (Mesos's
 //! `Containerizer`: `launch`, `wait`, `update`, `usage`, `destroy`, `recover`). The agent
 //! holds an `Arc<dyn Containerizer>`; [`super::posix::PosixContainerizer`] runs executors
-//! as OS processes in their own sessions under [`crate::isolation`] (Docker tasks too:
-//! their executor is such a process), and a test can supply its own through
+//! as OS processes in their own sessions under [`crate::isolation`],
+//! [`super::docker::DockerContainerizer`] adds Docker containers to it, and a test can supply its own through
 //! [`crate::AgentConfig::containerizer`], e.g. one that runs executors in-process.
 
 use std::future::Future;
@@ -88,6 +88,11 @@ pub trait Containerizer: Send + Sync + std::fmt::Debug {
     fn limitation(&self, container: &ContainerId) -> Option<Limitation>;
     /// Kills everything in the container (idempotent; a container already gone is fine).
     fn destroy(&self, container: &Container);
+    /// [`Containerizer::destroy`], returning only once the container is gone (for the
+    /// agent's last moments, when nothing will run afterwards).
+    fn destroy_blocking(&self, container: &Container) {
+        self.destroy(container);
+    }
     /// The container ended: release what is left of it (cgroups, tables).
     fn cleanup(&self, container: &ContainerId);
     /// After an agent restart: `live` are the containers recovered with their executor
