@@ -38,7 +38,7 @@ pub mod recovery;
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 const MAX_COMPLETED_EXECUTORS: usize = 150;
 
-pub use self::core::{AgentCore, Effect, Executor, ExecutorState, Framework};
+pub use self::core::{AgentCore, Effect, Executor, ExecutorState, Framework, ToExecutor};
 
 /// The agent process. Spawn it with [`crate::spawn`].
 pub struct AgentProcess {
@@ -239,6 +239,37 @@ impl AgentProcess {
                 Effect::RemoveFrameworkCheckpoint(framework_id) => {
                     self.remove_framework_checkpoint(&framework_id)
                 }
+                Effect::SendExecutor { to, message } => match message {
+                    ToExecutor::Registered(m) => ctx.send(&to, m),
+                    ToExecutor::RunTask(m) => ctx.send(&to, m),
+                    ToExecutor::KillTask(m) => ctx.send(&to, m),
+                    ToExecutor::Shutdown(m) => ctx.send(&to, m),
+                },
+                Effect::Link(pid) => ctx.link(&pid),
+                Effect::CheckpointExecutorPid {
+                    framework_id,
+                    executor_id,
+                } => self.checkpoint_libprocess_pid(&framework_id, &executor_id),
+                Effect::AgentUpdate {
+                    framework_id,
+                    executor_id,
+                    task_id,
+                    state,
+                    reason,
+                    message,
+                } => self.agent_update(
+                    ctx,
+                    &framework_id,
+                    Some(&executor_id),
+                    &task_id,
+                    state,
+                    reason,
+                    message,
+                ),
+                Effect::ShutdownExecutor {
+                    framework_id,
+                    executor_id,
+                } => self.shutdown_executor(ctx, &framework_id, &executor_id),
             }
         }
     }
@@ -741,119 +772,16 @@ impl AgentProcess {
         from: Pid,
         msg: RegisterExecutorMessage,
     ) {
-        let agent_id = self.info.id.clone().unwrap_or_default();
-        let slave_info = self.info.clone();
-        let Some(f) = self.core.frameworks.get_mut(&msg.framework_id) else {
-            tracing::warn!(executor = %msg.executor_id, %from, "unknown framework of registering executor; shutting it down");
-            ctx.send(
-                &from,
-                ShutdownExecutorMessage {
-                    executor_id: msg.executor_id,
-                    framework_id: msg.framework_id,
-                },
-            );
-            return;
-        };
-        let fw_info = f.info.clone();
-        let fw_pid = f.pid.clone();
-        let terminating = f.terminating;
-        let Some(e) = f
-            .executors
-            .get_mut(&msg.executor_id)
-            .filter(|e| e.state == ExecutorState::Launching)
-        else {
-            tracing::warn!(executor = %msg.executor_id, %from, "unexpected executor registration; shutting it down");
-            ctx.send(
-                &from,
-                ShutdownExecutorMessage {
-                    executor_id: msg.executor_id,
-                    framework_id: msg.framework_id,
-                },
-            );
-            return;
-        };
-        tracing::info!(executor = %msg.executor_id, %from, "executor registered");
-        e.state = ExecutorState::Running;
-        e.pid = Some(from.clone());
-        ctx.link(&from);
-        ctx.send(
-            &from,
-            ExecutorRegisteredMessage {
-                executor_info: e.info.clone(),
-                framework_id: msg.framework_id.clone(),
-                framework_info: fw_info.clone(),
-                slave_id: agent_id.clone(),
-                slave_info,
-            },
-        );
-        let queued = std::mem::take(&mut e.queued);
-        let nothing_to_run = queued.is_empty();
-        for task in queued {
-            let mut record = Task::from_info(
-                &task,
-                msg.framework_id.clone(),
-                Some(msg.executor_id.clone()),
-            );
-            record.agent_id = agent_id.clone();
-            e.launched.insert(task.task_id.clone(), record);
-            ctx.send(
-                &from,
-                RunTaskMessage {
-                    framework: fw_info.clone(),
-                    framework_id: msg.framework_id.clone(),
-                    task,
-                    pid: fw_pid.clone(),
-                },
-            );
-        }
-        self.checkpoint_libprocess_pid(&msg.framework_id, &msg.executor_id);
-        if nothing_to_run || terminating {
-            // Every task was killed while it launched: it has nothing to do.
-            self.shutdown_executor(ctx, &msg.framework_id, &msg.executor_id);
-        }
+        let e = self.core.register_executor(&from, msg, &self.info);
+        self.apply(e, ctx);
     }
 
     fn kill_task(&mut self, ctx: &mut Ctx<'_, Self>, from: Pid, msg: KillTaskMessage) {
         if !self.is_from_master(&from, "KillTaskMessage") {
             return;
         }
-        let Some(f) = self.core.frameworks.get_mut(&msg.framework_id) else {
-            tracing::warn!(task = %msg.task_id, framework = %msg.framework_id, "cannot kill a task of an unknown framework");
-            return;
-        };
-        let Some(e) = f.executors.values_mut().find(|e| e.has_task(&msg.task_id)) else {
-            tracing::warn!(task = %msg.task_id, "cannot kill an unknown task");
-            return;
-        };
-        let ex_id = e.info.executor_id.clone();
-        if let Some(pos) = e.queued.iter().position(|t| t.task_id == msg.task_id) {
-            let task = e.queued.remove(pos);
-            e.resources -= &task.resources;
-            let idle = e.queued.is_empty() && e.launched.is_empty();
-            tracing::info!(task = %msg.task_id, "killing a task not yet delivered to its executor");
-            self.agent_update(
-                ctx,
-                &msg.framework_id,
-                Some(&ex_id),
-                &msg.task_id,
-                TaskState::Killed,
-                Reason::TaskKilledDuringLaunch,
-                "Killed before delivery to the executor".into(),
-            );
-            if idle {
-                self.shutdown_executor(ctx, &msg.framework_id, &ex_id);
-            }
-            return;
-        }
-        match (e.state, e.pid.clone()) {
-            (ExecutorState::Running, Some(pid)) if e.launched.contains_key(&msg.task_id) => {
-                tracing::info!(task = %msg.task_id, executor = %ex_id, "asking the executor to kill a task");
-                ctx.send(&pid, msg);
-            }
-            _ => {
-                tracing::info!(task = %msg.task_id, "task is already terminal or its executor is terminating")
-            }
-        }
+        let e = self.core.kill_task(msg);
+        self.apply(e, ctx);
     }
 
     fn shutdown_executor(&mut self, ctx: &mut Ctx<'_, Self>, fw: &FrameworkId, ex: &ExecutorId) {

@@ -1,10 +1,11 @@
 //! The agent's bookkeeping as a pure state machine: frameworks, executors, tasks and the
 //! status-update streams ([`StatusUpdateManager`]). Each input (an update to record, an
-//! acknowledgement, a retry timer firing, the master connecting or going away) is a method
-//! call returning the [`Effect`]s for the actor shell ([`super::AgentProcess`]) to carry
-//! out, in order: forward an update to the master, arm a retry timer, append to a
-//! checkpointed update log, remove a framework's checkpoint. Timers are never cancelled:
-//! each carries its stream's generation and is ignored when that no longer matches.
+//! acknowledgement, a retry timer firing, the master connecting or going away, an executor
+//! registering, a kill) is a method call returning the [`Effect`]s for the actor shell
+//! ([`super::AgentProcess`]) to carry out, in order: send to the master or an executor,
+//! arm a retry timer, write a checkpoint, make an update of the agent's own, shut an
+//! executor down. Timers are never cancelled: each carries its stream's generation and is
+//! ignored when that no longer matches.
 //!
 //! The core touches no runtime, file or process: no actix, tokio, `std::fs`,
 //! `std::process`, `nix` or libproc context, and reads no clock. The unit test
@@ -13,15 +14,20 @@
 //! `sed '/^#\[cfg(test)/,$d' slave/src/agent/core.rs | grep -v '^ *//' | grep -nE 'actix|tokio|std::(fs|process|thread|net)|nix::|Ctx<'`
 //! prints nothing.
 //!
-//! Still in the shell, to move here next: launching executors, executor registration,
-//! kills, shutdowns and recovery; they change [`AgentCore::frameworks`] directly.
+//! Also here: executor registration (`register_executor`: infos, queued tasks, shutdown of
+//! unknown or idle executors) and kills (`kill_task`). Still in the shell, to move here
+//! next: launching executors, executor exits, shutdowns and recovery; they change
+//! [`AgentCore::frameworks`] directly.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use libproc::Pid;
-use proto::messages::{StatusUpdate, Task};
+use proto::messages::{
+    ExecutorRegisteredMessage, KillTaskMessage, RegisterExecutorMessage, RunTaskMessage,
+    ShutdownExecutorMessage, StatusUpdate, Task,
+};
 use proto::{
     AgentInfo, ContainerId, ExecutorId, ExecutorInfo, FrameworkId, FrameworkInfo, Reason,
     Resources, StatusUuid, TaskId, TaskInfo, TaskState,
@@ -127,6 +133,7 @@ pub struct Framework {
 
 /// What the shell must do after a core call, in order.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)] // short-lived, carried straight out by the shell
 pub enum Effect {
     /// Send the update to the master (`StatusUpdateMessage` with the agent's PID).
     ForwardUpdate(StatusUpdate),
@@ -156,6 +163,59 @@ pub enum Effect {
     },
     /// The framework has left this agent: remove its checkpoint.
     RemoveFrameworkCheckpoint(FrameworkId),
+    /// Send a message to an executor.
+    SendExecutor {
+        /// The executor's PID.
+        to: Pid,
+        /// The message.
+        message: ToExecutor,
+    },
+    /// Link to the (now registered) executor, to learn when it goes away.
+    Link(Pid),
+    /// Checkpoint the executor's PID (it registered).
+    CheckpointExecutorPid {
+        /// Its framework.
+        framework_id: FrameworkId,
+        /// The executor.
+        executor_id: ExecutorId,
+    },
+    /// Make an update of the agent's own for the task (it stamps uuid and time) and
+    /// record it.
+    AgentUpdate {
+        /// The task's framework.
+        framework_id: FrameworkId,
+        /// Its executor.
+        executor_id: ExecutorId,
+        /// The task.
+        task_id: TaskId,
+        /// The state.
+        state: TaskState,
+        /// Why.
+        reason: Reason,
+        /// The message.
+        message: String,
+    },
+    /// Shut the executor down (gracefully, then by force).
+    ShutdownExecutor {
+        /// Its framework.
+        framework_id: FrameworkId,
+        /// The executor.
+        executor_id: ExecutorId,
+    },
+}
+
+/// A message the agent sends an executor.
+#[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)]
+pub enum ToExecutor {
+    /// Registered, with its infos.
+    Registered(ExecutorRegisteredMessage),
+    /// A task to run.
+    RunTask(RunTaskMessage),
+    /// Kill a task.
+    KillTask(KillTaskMessage),
+    /// Shut down (unknown or unexpected executor).
+    Shutdown(ShutdownExecutorMessage),
 }
 
 impl From<UpdateEffect> for Effect {
@@ -407,6 +467,136 @@ impl AgentCore {
         (executor_infos, tasks, frameworks)
     }
 
+    /// `RegisterExecutorMessage` from `from`: an executor this agent launched is up. It
+    /// gets its infos and the tasks queued for it; an unknown or unexpected one is told to
+    /// shut down. One with nothing left to run (every task killed while it launched), or
+    /// of a framework being shut down, is shut down at once.
+    pub fn register_executor(
+        &mut self,
+        from: &Pid,
+        msg: RegisterExecutorMessage,
+        agent: &AgentInfo,
+    ) -> Vec<Effect> {
+        let shutdown = |msg: RegisterExecutorMessage| Effect::SendExecutor {
+            to: from.clone(),
+            message: ToExecutor::Shutdown(ShutdownExecutorMessage {
+                executor_id: msg.executor_id,
+                framework_id: msg.framework_id,
+            }),
+        };
+        let agent_id = agent.id.clone().unwrap_or_default();
+        let Some(f) = self.frameworks.get_mut(&msg.framework_id) else {
+            tracing::warn!(executor = %msg.executor_id, %from, "unknown framework of registering executor; shutting it down");
+            return vec![shutdown(msg)];
+        };
+        let fw_info = f.info.clone();
+        let fw_pid = f.pid.clone();
+        let terminating = f.terminating;
+        let Some(e) = f
+            .executors
+            .get_mut(&msg.executor_id)
+            .filter(|e| e.state == ExecutorState::Launching)
+        else {
+            tracing::warn!(executor = %msg.executor_id, %from, "unexpected executor registration; shutting it down");
+            return vec![shutdown(msg)];
+        };
+        tracing::info!(executor = %msg.executor_id, %from, "executor registered");
+        e.state = ExecutorState::Running;
+        e.pid = Some(from.clone());
+        let mut out = vec![
+            Effect::Link(from.clone()),
+            Effect::SendExecutor {
+                to: from.clone(),
+                message: ToExecutor::Registered(ExecutorRegisteredMessage {
+                    executor_info: e.info.clone(),
+                    framework_id: msg.framework_id.clone(),
+                    framework_info: fw_info.clone(),
+                    slave_id: agent_id.clone(),
+                    slave_info: agent.clone(),
+                }),
+            },
+        ];
+        let queued = std::mem::take(&mut e.queued);
+        let nothing_to_run = queued.is_empty();
+        for task in queued {
+            let mut record = Task::from_info(
+                &task,
+                msg.framework_id.clone(),
+                Some(msg.executor_id.clone()),
+            );
+            record.agent_id = agent_id.clone();
+            e.launched.insert(task.task_id.clone(), record);
+            out.push(Effect::SendExecutor {
+                to: from.clone(),
+                message: ToExecutor::RunTask(RunTaskMessage {
+                    framework: fw_info.clone(),
+                    framework_id: msg.framework_id.clone(),
+                    task,
+                    pid: fw_pid.clone(),
+                }),
+            });
+        }
+        out.push(Effect::CheckpointExecutorPid {
+            framework_id: msg.framework_id.clone(),
+            executor_id: msg.executor_id.clone(),
+        });
+        if nothing_to_run || terminating {
+            out.push(Effect::ShutdownExecutor {
+                framework_id: msg.framework_id,
+                executor_id: msg.executor_id,
+            });
+        }
+        out
+    }
+
+    /// `KillTaskMessage` from the master: a task not yet delivered is killed here (and its
+    /// executor, left idle, shut down); a delivered one is the executor's to kill.
+    pub fn kill_task(&mut self, msg: KillTaskMessage) -> Vec<Effect> {
+        let Some(f) = self.frameworks.get_mut(&msg.framework_id) else {
+            tracing::warn!(task = %msg.task_id, framework = %msg.framework_id, "cannot kill a task of an unknown framework");
+            return vec![];
+        };
+        let Some(e) = f.executors.values_mut().find(|e| e.has_task(&msg.task_id)) else {
+            tracing::warn!(task = %msg.task_id, "cannot kill an unknown task");
+            return vec![];
+        };
+        let ex_id = e.info.executor_id.clone();
+        if let Some(pos) = e.queued.iter().position(|t| t.task_id == msg.task_id) {
+            let task = e.queued.remove(pos);
+            e.resources -= &task.resources;
+            let idle = e.queued.is_empty() && e.launched.is_empty();
+            tracing::info!(task = %msg.task_id, "killing a task not yet delivered to its executor");
+            let mut out = vec![Effect::AgentUpdate {
+                framework_id: msg.framework_id.clone(),
+                executor_id: ex_id.clone(),
+                task_id: msg.task_id.clone(),
+                state: TaskState::Killed,
+                reason: Reason::TaskKilledDuringLaunch,
+                message: "Killed before delivery to the executor".into(),
+            }];
+            if idle {
+                out.push(Effect::ShutdownExecutor {
+                    framework_id: msg.framework_id,
+                    executor_id: ex_id,
+                });
+            }
+            return out;
+        }
+        match (e.state, e.pid.clone()) {
+            (ExecutorState::Running, Some(pid)) if e.launched.contains_key(&msg.task_id) => {
+                tracing::info!(task = %msg.task_id, executor = %ex_id, "asking the executor to kill a task");
+                vec![Effect::SendExecutor {
+                    to: pid,
+                    message: ToExecutor::KillTask(msg),
+                }]
+            }
+            _ => {
+                tracing::info!(task = %msg.task_id, "task is already terminal or its executor is terminating");
+                vec![]
+            }
+        }
+    }
+
     /// The live executor of `fw` named `ex` if it still runs `container`.
     pub fn executor_mut(
         &mut self,
@@ -649,6 +839,104 @@ mod tests {
         assert_eq!(tasks[0].state, TaskState::Finished);
         assert_eq!(tasks[0].status_update_state, Some(TaskState::Running));
         assert_eq!(tasks[0].status_update_uuid, Some(StatusUuid::from_u128(1)));
+    }
+
+    #[test]
+    fn a_registering_executor_gets_its_queued_tasks_and_a_kill_before_delivery_is_local() {
+        let mut core = core_with_task(false);
+        let (f, ex) = (FrameworkId::new("F"), ExecutorId::new("E"));
+        let pid: Pid = "executor(1)@127.0.0.1:5051".parse().expect("pid");
+        let agent = AgentInfo::new("host", Resources::new());
+        let register = RegisterExecutorMessage {
+            framework_id: f.clone(),
+            executor_id: ex.clone(),
+        };
+        // Not launching (it is running already): told to shut down.
+        let out = core.register_executor(&pid, register.clone(), &agent);
+        assert!(
+            matches!(
+                &out[..],
+                [Effect::SendExecutor {
+                    message: ToExecutor::Shutdown(_),
+                    ..
+                }]
+            ),
+            "{out:?}"
+        );
+        // Launching with two queued tasks: link, registered, both tasks, checkpoint.
+        let e = core
+            .frameworks
+            .get_mut(&f)
+            .and_then(|fw| fw.executors.get_mut(&ex))
+            .expect("executor");
+        e.state = ExecutorState::Launching;
+        let queued: Vec<TaskInfo> = ["q1", "q2"]
+            .iter()
+            .map(|id| {
+                TaskInfo::command_task(
+                    *id,
+                    TaskId::new(*id),
+                    proto::AgentId::new("A"),
+                    Resources::new(),
+                    proto::CommandInfo::shell("true"),
+                )
+            })
+            .collect();
+        e.queued = queued;
+        // A kill before delivery is answered here; the executor still has work.
+        let out = core.kill_task(KillTaskMessage {
+            framework_id: f.clone(),
+            task_id: TaskId::new("q1"),
+            kill_policy: None,
+        });
+        assert!(
+            matches!(
+                &out[..],
+                [Effect::AgentUpdate {
+                    state: TaskState::Killed,
+                    reason: Reason::TaskKilledDuringLaunch,
+                    ..
+                }]
+            ),
+            "{out:?}"
+        );
+        let out = core.register_executor(&pid, register, &agent);
+        let names: Vec<&str> = out
+            .iter()
+            .map(|e| match e {
+                Effect::Link(_) => "link",
+                Effect::SendExecutor {
+                    message: ToExecutor::Registered(_),
+                    ..
+                } => "registered",
+                Effect::SendExecutor {
+                    message: ToExecutor::RunTask(_),
+                    ..
+                } => "run",
+                Effect::CheckpointExecutorPid { .. } => "checkpoint",
+                _ => "other",
+            })
+            .collect();
+        assert_eq!(names, vec!["link", "registered", "run", "checkpoint"]);
+        let e = &core.frameworks[&f].executors[&ex];
+        assert_eq!(e.state, ExecutorState::Running);
+        assert!(e.launched.contains_key(&TaskId::new("q2")));
+        // A delivered task is the executor's to kill.
+        let out = core.kill_task(KillTaskMessage {
+            framework_id: f,
+            task_id: TaskId::new("q2"),
+            kill_policy: None,
+        });
+        assert!(
+            matches!(
+                &out[..],
+                [Effect::SendExecutor {
+                    message: ToExecutor::KillTask(_),
+                    ..
+                }]
+            ),
+            "{out:?}"
+        );
     }
 
     #[test]
