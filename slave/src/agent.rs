@@ -17,7 +17,7 @@ use libproc::{Ctx, Handlers, HttpResponse, Pid, Process};
 use proto::messages::*;
 use proto::{
     AgentId, AgentInfo, CommandInfo, ContainerId, ExecutorId, ExecutorInfo, FrameworkId, Reason,
-    Source, TaskId, TaskInfo, TaskState, TaskStatus,
+    Source, TaskId, TaskInfo, TaskState,
 };
 use tokio::sync::watch;
 
@@ -36,7 +36,6 @@ pub mod recovery;
 
 /// Version reported to the master.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
-const MAX_COMPLETED_EXECUTORS: usize = 150;
 
 pub use self::core::{AgentCore, Effect, Executor, ExecutorState, Framework, ToExecutor};
 
@@ -270,6 +269,12 @@ impl AgentProcess {
                     framework_id,
                     executor_id,
                 } => self.shutdown_executor(ctx, &framework_id, &executor_id),
+                Effect::ExecutorExited(m) => self.send_master(ctx, m),
+                Effect::CheckpointSentinel {
+                    framework_id,
+                    executor_id,
+                    container_id,
+                } => self.checkpoint_sentinel(framework_id, executor_id, container_id),
             }
         }
     }
@@ -293,27 +298,16 @@ impl AgentProcess {
         message: String,
     ) {
         let now = (self.config.clock)();
-        let mut status = TaskStatus::new(task_id.clone(), state)
-            .with_source(Source::Agent)
-            .with_reason(reason)
-            .with_message(message)
-            .with_timestamp(now)
-            .with_uuid(self.rng.uuid());
-        if let Some(id) = self.info.id.clone() {
-            status = status.with_agent(id);
-        }
-        if let Some(e) = executor_id {
-            status = status.with_executor(e.clone());
-        }
-        let update = StatusUpdate {
-            framework_id: framework_id.clone(),
-            executor_id: executor_id.cloned(),
-            agent_id: self.info.id.clone(),
-            status,
-            timestamp: now,
-            latest_state: None,
-        };
-        self.record_update(update, ctx);
+        let uuid = self.rng.uuid();
+        let e = self.core.agent_update(
+            &self.info,
+            framework_id,
+            executor_id,
+            task_id,
+            (state, reason, message),
+            (now, uuid),
+        );
+        self.apply(e, ctx);
     }
 
     fn status_update(&mut self, ctx: &mut Ctx<'_, Self>, from: Pid, msg: StatusUpdateMessage) {
@@ -830,79 +824,29 @@ impl AgentProcess {
         container: ContainerId,
         termination: Termination,
     ) {
-        let Termination {
-            status: raw,
-            description,
-        } = termination;
-        let containerizer = self.containerizer.clone();
         let Some(e) = self.core.executor_mut(&fw_id, &ex_id, &container) else {
             return;
         };
-        tracing::info!(executor = %ex_id, %description, "executor exited");
         // Nothing it started may outlive it.
         self.containerizer.destroy(&container_of(e));
-        e.state = ExecutorState::Terminated;
-        let limitation = containerizer.limitation(&container);
-        containerizer.cleanup(&container);
-        if let Some(l) = limitation {
-            e.termination = Some((TaskState::Failed, l.reason, l.message));
-        }
-        let (state, reason, message) = e.termination.clone().unwrap_or((
-            TaskState::Failed,
-            Reason::ExecutorTerminated,
-            format!("Executor {description}"),
-        ));
-        let live: Vec<TaskId> = e
-            .queued
-            .iter()
-            .map(|t| t.task_id.clone())
-            .chain(e.launched.keys().cloned())
-            .collect();
-        let terminating = self
-            .core
-            .frameworks
-            .get(&fw_id)
-            .is_some_and(|f| f.terminating);
-        if !terminating {
-            for task_id in &live {
-                self.agent_update(
-                    ctx,
-                    &fw_id,
-                    Some(&ex_id),
-                    task_id,
-                    state,
-                    reason,
-                    message.clone(),
-                );
-            }
-        }
-        self.checkpoint_sentinel(&fw_id, &ex_id);
-        if let Some(agent_id) = self.info.id.clone() {
-            self.send_master(
-                ctx,
-                ExitedExecutorMessage {
-                    agent_id,
-                    framework_id: fw_id.clone(),
-                    executor_id: ex_id.clone(),
-                    status: raw,
-                },
-            );
-        }
-        if let Some(f) = self.core.frameworks.get_mut(&fw_id) {
-            if let Some(mut e) = f.executors.remove(&ex_id) {
-                if terminating {
-                    // Its tasks are dropped with the framework.
-                    e.queued.clear();
-                    let gone: Vec<Task> = std::mem::take(&mut e.launched).into_values().collect();
-                    e.completed.extend(gone);
-                }
-                f.completed_executors.push_back(e);
-                if f.completed_executors.len() > MAX_COMPLETED_EXECUTORS {
-                    f.completed_executors.pop_front();
-                }
-            }
-        }
-        self.remove_framework_if_done(&fw_id, ctx);
+        let limitation = self
+            .containerizer
+            .limitation(&container)
+            .map(|l| (l.reason, l.message));
+        self.containerizer.cleanup(&container);
+        let clock = self.config.clock;
+        let rng = &mut self.rng;
+        let mut stamp = || (clock(), rng.uuid());
+        let e = self.core.executor_exited(
+            &self.info,
+            &fw_id,
+            &ex_id,
+            &container,
+            (termination.status, &termination.description),
+            limitation,
+            &mut stamp,
+        );
+        self.apply(e, ctx);
         if self.shutting_down
             && self
                 .core
@@ -912,12 +856,6 @@ impl AgentProcess {
         {
             self.finish_shutdown(ctx);
         }
-    }
-
-    /// Removes the framework if nothing of it is left (see the core).
-    fn remove_framework_if_done(&mut self, framework_id: &FrameworkId, ctx: &mut Ctx<'_, Self>) {
-        let e = self.core.maybe_remove_framework(framework_id);
-        self.apply(e, ctx);
     }
 
     fn shutdown_framework(
@@ -938,7 +876,8 @@ impl AgentProcess {
         for ex in executors {
             self.shutdown_executor(ctx, &msg.framework_id, &ex);
         }
-        self.remove_framework_if_done(&msg.framework_id, ctx);
+        let e = self.core.maybe_remove_framework(&msg.framework_id);
+        self.apply(e, ctx);
     }
 
     /// Shuts every executor down and stops the agent once they have exited (or after the

@@ -1,7 +1,7 @@
 //! The agent's bookkeeping as a pure state machine: frameworks, executors, tasks and the
 //! status-update streams ([`StatusUpdateManager`]). Each input (an update to record, an
 //! acknowledgement, a retry timer firing, the master connecting or going away, an executor
-//! registering, a kill) is a method call returning the [`Effect`]s for the actor shell
+//! registering or exiting, a kill) is a method call returning the [`Effect`]s for the actor shell
 //! ([`super::AgentProcess`]) to carry out, in order: send to the master or an executor,
 //! arm a retry timer, write a checkpoint, make an update of the agent's own, shut an
 //! executor down. Timers are never cancelled: each carries its stream's generation and is
@@ -14,10 +14,11 @@
 //! `sed '/^#\[cfg(test)/,$d' slave/src/agent/core.rs | grep -v '^ *//' | grep -nE 'actix|tokio|std::(fs|process|thread|net)|nix::|Ctx<'`
 //! prints nothing.
 //!
-//! Also here: executor registration (`register_executor`: infos, queued tasks, shutdown of
-//! unknown or idle executors) and kills (`kill_task`). Still in the shell, to move here
-//! next: launching executors, executor exits, shutdowns and recovery; they change
-//! [`AgentCore::frameworks`] directly.
+//! Also here: updates of the agent's own (`agent_update`, stamped by the shell's clock and
+//! RNG), executor registration (`register_executor`), kills (`kill_task`) and executor
+//! exits (`executor_exited`). Still in the shell, to move here next: choosing and
+//! launching executors (`run_task`), shutdowns, executor re-registration and recovery;
+//! they change [`AgentCore::frameworks`] directly.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
@@ -25,17 +26,18 @@ use std::time::Duration;
 
 use libproc::Pid;
 use proto::messages::{
-    ExecutorRegisteredMessage, KillTaskMessage, RegisterExecutorMessage, RunTaskMessage,
-    ShutdownExecutorMessage, StatusUpdate, Task,
+    ExecutorRegisteredMessage, ExitedExecutorMessage, KillTaskMessage, RegisterExecutorMessage,
+    RunTaskMessage, ShutdownExecutorMessage, StatusUpdate, Task,
 };
 use proto::{
     AgentInfo, ContainerId, ExecutorId, ExecutorInfo, FrameworkId, FrameworkInfo, Reason,
-    Resources, StatusUuid, TaskId, TaskInfo, TaskState,
+    Resources, Source, StatusUuid, TaskId, TaskInfo, TaskState, TaskStatus,
 };
 
 use crate::status_update::{StatusUpdateManager, UpdateEffect, UpdateRecord};
 
 const MAX_COMPLETED_FRAMEWORKS: usize = 50;
+const MAX_COMPLETED_EXECUTORS: usize = 150;
 const MAX_COMPLETED_TASKS: usize = 1000;
 /// How many of a task's statuses the agent keeps (for `/state`).
 const MAX_TASK_STATUSES: usize = 20;
@@ -194,6 +196,17 @@ pub enum Effect {
         reason: Reason,
         /// The message.
         message: String,
+    },
+    /// Send the master an `ExitedExecutorMessage`.
+    ExecutorExited(ExitedExecutorMessage),
+    /// Mark the executor run as over in its checkpoint (the framework checkpoints).
+    CheckpointSentinel {
+        /// Its framework.
+        framework_id: FrameworkId,
+        /// The executor.
+        executor_id: ExecutorId,
+        /// The run.
+        container_id: ContainerId,
     },
     /// Shut the executor down (gracefully, then by force).
     ShutdownExecutor {
@@ -597,6 +610,126 @@ impl AgentCore {
         }
     }
 
+    /// An update of the agent's own (executor exited, task killed before launch, …),
+    /// stamped with `now` and `uuid`, recorded like any other.
+    #[allow(clippy::too_many_arguments)]
+    pub fn agent_update(
+        &mut self,
+        agent: &AgentInfo,
+        framework_id: &FrameworkId,
+        executor_id: Option<&ExecutorId>,
+        task_id: &TaskId,
+        (state, reason, message): (TaskState, Reason, String),
+        (now, uuid): (f64, StatusUuid),
+    ) -> Vec<Effect> {
+        let mut status = TaskStatus::new(task_id.clone(), state)
+            .with_source(Source::Agent)
+            .with_reason(reason)
+            .with_message(message)
+            .with_timestamp(now)
+            .with_uuid(uuid);
+        if let Some(id) = agent.id.clone() {
+            status = status.with_agent(id);
+        }
+        if let Some(e) = executor_id {
+            status = status.with_executor(e.clone());
+        }
+        self.record_update(StatusUpdate {
+            framework_id: framework_id.clone(),
+            executor_id: executor_id.cloned(),
+            agent_id: agent.id.clone(),
+            status,
+            timestamp: now,
+            latest_state: None,
+        })
+    }
+
+    /// The executor running `container` ended (`status` and `description` as the
+    /// containerizer saw it; `limitation` if it hit a limit). Its remaining tasks get its
+    /// termination as updates (unless the framework is being shut down), the run is marked
+    /// over, the master told, and the framework removed if nothing of it is left.
+    /// `stamp` gives each update its time and uuid.
+    #[allow(clippy::too_many_arguments)]
+    pub fn executor_exited(
+        &mut self,
+        agent: &AgentInfo,
+        fw_id: &FrameworkId,
+        ex_id: &ExecutorId,
+        container: &ContainerId,
+        (status, description): (i32, &str),
+        limitation: Option<(Reason, String)>,
+        stamp: &mut dyn FnMut() -> (f64, StatusUuid),
+    ) -> Vec<Effect> {
+        let Some(e) = self.executor_mut(fw_id, ex_id, container) else {
+            return vec![];
+        };
+        tracing::info!(executor = %ex_id, %description, "executor exited");
+        e.state = ExecutorState::Terminated;
+        if let Some((reason, message)) = limitation {
+            e.termination = Some((TaskState::Failed, reason, message));
+        }
+        let termination = e.termination.clone().unwrap_or((
+            TaskState::Failed,
+            Reason::ExecutorTerminated,
+            format!("Executor {description}"),
+        ));
+        let live: Vec<TaskId> = e
+            .queued
+            .iter()
+            .map(|t| t.task_id.clone())
+            .chain(e.launched.keys().cloned())
+            .collect();
+        let (terminating, checkpoint) = self
+            .frameworks
+            .get(fw_id)
+            .map_or((false, false), |f| (f.terminating, f.info.checkpoint));
+        let mut out = vec![];
+        if !terminating {
+            for task_id in &live {
+                let e = self.agent_update(
+                    agent,
+                    fw_id,
+                    Some(ex_id),
+                    task_id,
+                    termination.clone(),
+                    stamp(),
+                );
+                out.extend(e);
+            }
+        }
+        if checkpoint && agent.id.is_some() {
+            out.push(Effect::CheckpointSentinel {
+                framework_id: fw_id.clone(),
+                executor_id: ex_id.clone(),
+                container_id: container.clone(),
+            });
+        }
+        if let Some(agent_id) = agent.id.clone() {
+            out.push(Effect::ExecutorExited(ExitedExecutorMessage {
+                agent_id,
+                framework_id: fw_id.clone(),
+                executor_id: ex_id.clone(),
+                status,
+            }));
+        }
+        if let Some(f) = self.frameworks.get_mut(fw_id) {
+            if let Some(mut e) = f.executors.remove(ex_id) {
+                if terminating {
+                    // Its tasks are dropped with the framework.
+                    e.queued.clear();
+                    let gone: Vec<Task> = std::mem::take(&mut e.launched).into_values().collect();
+                    e.completed.extend(gone);
+                }
+                f.completed_executors.push_back(e);
+                if f.completed_executors.len() > MAX_COMPLETED_EXECUTORS {
+                    f.completed_executors.pop_front();
+                }
+            }
+        }
+        out.extend(self.maybe_remove_framework(fw_id));
+        out
+    }
+
     /// The live executor of `fw` named `ex` if it still runs `container`.
     pub fn executor_mut(
         &mut self,
@@ -937,6 +1070,60 @@ mod tests {
             ),
             "{out:?}"
         );
+    }
+
+    #[test]
+    fn an_exited_executor_fails_its_live_tasks_marks_its_run_over_and_tells_the_master() {
+        let mut core = core_with_task(true);
+        core.connected();
+        let mut agent = AgentInfo::new("host", Resources::new());
+        agent.id = Some(proto::AgentId::new("A"));
+        let (f, ex, c) = (
+            FrameworkId::new("F"),
+            ExecutorId::new("E"),
+            ContainerId::new("C"),
+        );
+        let mut stamp = || (7.0, StatusUuid::from_u128(42));
+        // Another run of the executor: nothing happens.
+        let other = ContainerId::new("old");
+        let none = core.executor_exited(&agent, &f, &ex, &other, (0, "exited"), None, &mut stamp);
+        assert!(none.is_empty());
+        let out = core.executor_exited(
+            &agent,
+            &f,
+            &ex,
+            &c,
+            (256, "exited with status 1"),
+            None,
+            &mut stamp,
+        );
+        let Some(Effect::ForwardUpdate(u)) =
+            out.iter().find(|e| matches!(e, Effect::ForwardUpdate(_)))
+        else {
+            panic!("no update forwarded: {out:?}");
+        };
+        assert_eq!(u.status.state, TaskState::Failed);
+        assert_eq!(u.status.reason, Some(Reason::ExecutorTerminated));
+        assert_eq!(
+            u.status.message.as_deref(),
+            Some("Executor exited with status 1")
+        );
+        assert_eq!(u.status.uuid, Some(StatusUuid::from_u128(42)));
+        let tail: Vec<&Effect> = out.iter().rev().take(2).collect();
+        assert!(
+            matches!(tail[0], Effect::ExecutorExited(m) if m.status == 256),
+            "{out:?}"
+        );
+        assert!(
+            matches!(tail[1], Effect::CheckpointSentinel { .. }),
+            "{out:?}"
+        );
+        let fw = &core.frameworks[&f];
+        assert!(fw.executors.is_empty(), "the executor is completed");
+        assert_eq!(fw.completed_executors[0].state, ExecutorState::Terminated);
+        assert!(fw.completed_executors[0]
+            .terminated
+            .contains_key(&TaskId::new("t")));
     }
 
     #[test]

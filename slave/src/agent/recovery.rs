@@ -372,25 +372,26 @@ impl AgentProcess {
         );
     }
 
-    /// The executor exited: the run is over.
-    pub(super) fn checkpoint_sentinel(&self, fw: &FrameworkId, ex: &ExecutorId) {
-        if !self.checkpoints(fw) {
-            return;
-        }
-        let Some(e) = self
-            .core
-            .frameworks
-            .get(fw)
-            .and_then(|f| f.executors.get(ex))
-        else {
+    /// The executor exited: the run is over (the core said the framework checkpoints).
+    pub(super) fn checkpoint_sentinel(
+        &self,
+        framework: FrameworkId,
+        executor: ExecutorId,
+        container: ContainerId,
+    ) {
+        let Some(agent) = self.info.id.clone() else {
             return;
         };
-        if let Some(key) = self.run_key(fw, e) {
-            log_ckpt(
-                "the executor sentinel",
-                checkpoint::write_atomic(&self.rec.meta.sentinel(&key), b""),
-            );
-        }
+        let key = RunKey {
+            agent,
+            framework,
+            executor,
+            container,
+        };
+        log_ckpt(
+            "the executor sentinel",
+            checkpoint::write_atomic(&self.rec.meta.sentinel(&key), b""),
+        );
     }
 
     /// The framework is gone from this agent: its checkpoint goes too.
