@@ -270,6 +270,21 @@ impl AgentProcess {
                     executor_id,
                 } => self.shutdown_executor(ctx, &framework_id, &executor_id),
                 Effect::ExecutorExited(m) => self.send_master(ctx, m),
+                Effect::LaunchExecutor {
+                    framework_id,
+                    executor,
+                    task,
+                } => self.launch_executor(ctx, framework_id, executor, task),
+                Effect::UpdateContainer {
+                    container_id,
+                    resources,
+                } => {
+                    let _ = self.containerizer.update(&container_id, &resources);
+                }
+                Effect::CheckpointTask {
+                    framework_id,
+                    task_id,
+                } => self.checkpoint_task(&framework_id, &task_id),
                 Effect::CheckpointSentinel {
                     framework_id,
                     executor_id,
@@ -531,78 +546,17 @@ impl AgentProcess {
                 return;
             }
         }
-        let fw = self
-            .core
-            .frameworks
-            .entry(fw_id.clone())
-            .or_insert_with(|| Framework {
-                id: fw_id.clone(),
-                info: msg.framework.clone(),
-                pid: msg.pid.clone(),
-                executors: BTreeMap::new(),
-                completed_executors: VecDeque::new(),
-                terminating: false,
-            });
-        if msg.pid.is_some() {
-            fw.pid = msg.pid.clone();
-        }
-        if fw.terminating {
-            tracing::warn!(task = %task.task_id, framework = %fw_id, "ignoring task of a framework being shut down");
-            return;
-        }
-        if fw.executors.values().any(|e| e.has_task(&task.task_id)) {
-            tracing::warn!(task = %task.task_id, "ignoring duplicate RunTaskMessage");
-            return;
-        }
-        tracing::info!(task = %task.task_id, framework = %fw_id, executor = %ex_id, "got a task");
-        let agent_id = self.info.id.clone().unwrap_or_default();
-        let new_task = task.task_id.clone();
-        match fw.executors.get_mut(&ex_id).map(|e| e.state) {
-            Some(ExecutorState::Running) => {
-                let fw_info = fw.info.clone();
-                let fw_pid = fw.pid.clone();
-                let Some(e) = fw.executors.get_mut(&ex_id) else {
-                    return;
-                };
-                let mut record = Task::from_info(&task, fw_id.clone(), Some(ex_id.clone()));
-                record.agent_id = agent_id;
-                e.resources += &task.resources;
-                let _ = self.containerizer.update(&e.container_id, &e.resources);
-                e.launched.insert(task.task_id.clone(), record);
-                if let Some(pid) = e.pid.clone() {
-                    ctx.send(
-                        &pid,
-                        RunTaskMessage {
-                            framework: fw_info,
-                            framework_id: fw_id.clone(),
-                            task,
-                            pid: fw_pid,
-                        },
-                    );
-                }
-            }
-            Some(ExecutorState::Launching) => {
-                if let Some(e) = fw.executors.get_mut(&ex_id) {
-                    e.resources += &task.resources;
-                    let _ = self.containerizer.update(&e.container_id, &e.resources);
-                    e.queued.push(task);
-                }
-            }
-            Some(ExecutorState::Terminating | ExecutorState::Terminated) => {
-                let message = format!("Executor {ex_id} is terminating");
-                self.agent_update(
-                    ctx,
-                    &fw_id,
-                    Some(&ex_id),
-                    &task.task_id,
-                    TaskState::Lost,
-                    Reason::ExecutorTerminated,
-                    message,
-                );
-            }
-            None => self.launch_executor(ctx, fw_id.clone(), executor_info, task),
-        }
-        self.checkpoint_task(&fw_id, &new_task);
+        let e = self.core.run_task(
+            RunTaskMessage {
+                framework: msg.framework,
+                framework_id: fw_id,
+                task,
+                pid: msg.pid,
+            },
+            executor_info,
+            &self.info,
+        );
+        self.apply(e, ctx);
     }
 
     fn launch_executor(

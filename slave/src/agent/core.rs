@@ -1,7 +1,7 @@
 //! The agent's bookkeeping as a pure state machine: frameworks, executors, tasks and the
 //! status-update streams ([`StatusUpdateManager`]). Each input (an update to record, an
 //! acknowledgement, a retry timer firing, the master connecting or going away, an executor
-//! registering or exiting, a kill) is a method call returning the [`Effect`]s for the actor shell
+//! registering or exiting, a task, a kill) is a method call returning the [`Effect`]s for the actor shell
 //! ([`super::AgentProcess`]) to carry out, in order: send to the master or an executor,
 //! arm a retry timer, write a checkpoint, make an update of the agent's own, shut an
 //! executor down. Timers are never cancelled: each carries its stream's generation and is
@@ -16,8 +16,10 @@
 //!
 //! Also here: updates of the agent's own (`agent_update`, stamped by the shell's clock and
 //! RNG), executor registration (`register_executor`), kills (`kill_task`) and executor
-//! exits (`executor_exited`). Still in the shell, to move here next: choosing and
-//! launching executors (`run_task`), shutdowns, executor re-registration and recovery;
+//! exits (`executor_exited`), and where a task goes (`run_task`: to its running
+//! executor, its launching executor's queue, or a new executor). Still in the shell, to
+//! move here next: choosing the executor for a task (it depends on the configured
+//! containerizers), the launch itself, shutdowns, executor re-registration and recovery;
 //! they change [`AgentCore::frameworks`] directly.
 
 use std::collections::{BTreeMap, VecDeque};
@@ -196,6 +198,29 @@ pub enum Effect {
         reason: Reason,
         /// The message.
         message: String,
+    },
+    /// Launch a new executor run for `framework_id` with `task` queued on it.
+    LaunchExecutor {
+        /// The framework.
+        framework_id: FrameworkId,
+        /// The executor to launch.
+        executor: ExecutorInfo,
+        /// Its first task.
+        task: TaskInfo,
+    },
+    /// The container's resources changed (a task joined its executor).
+    UpdateContainer {
+        /// The container.
+        container_id: ContainerId,
+        /// What it and its tasks now use.
+        resources: Resources,
+    },
+    /// Checkpoint the task's record (if its framework checkpoints).
+    CheckpointTask {
+        /// Its framework.
+        framework_id: FrameworkId,
+        /// The task.
+        task_id: TaskId,
     },
     /// Send the master an `ExitedExecutorMessage`.
     ExecutorExited(ExitedExecutorMessage),
@@ -478,6 +503,98 @@ impl AgentCore {
             }
         }
         (executor_infos, tasks, frameworks)
+    }
+
+    /// A task from the master (`RunTaskMessage`, already validated by the shell) for the
+    /// executor `executor`: it goes to that executor if it runs, waits in its queue if it
+    /// is launching, is lost if it is terminating, and starts a new executor otherwise.
+    /// Tasks of a framework being shut down and duplicates are ignored.
+    pub fn run_task(
+        &mut self,
+        msg: RunTaskMessage,
+        executor: ExecutorInfo,
+        agent: &AgentInfo,
+    ) -> Vec<Effect> {
+        let fw_id = msg.framework_id.clone();
+        let task = msg.task;
+        let ex_id = executor.executor_id.clone();
+        let fw = self
+            .frameworks
+            .entry(fw_id.clone())
+            .or_insert_with(|| Framework {
+                id: fw_id.clone(),
+                info: msg.framework.clone(),
+                pid: msg.pid.clone(),
+                executors: BTreeMap::new(),
+                completed_executors: VecDeque::new(),
+                terminating: false,
+            });
+        if msg.pid.is_some() {
+            fw.pid = msg.pid.clone();
+        }
+        if fw.terminating {
+            tracing::warn!(task = %task.task_id, framework = %fw_id, "ignoring task of a framework being shut down");
+            return vec![];
+        }
+        if fw.executors.values().any(|e| e.has_task(&task.task_id)) {
+            tracing::warn!(task = %task.task_id, "ignoring duplicate RunTaskMessage");
+            return vec![];
+        }
+        tracing::info!(task = %task.task_id, framework = %fw_id, executor = %ex_id, "got a task");
+        let agent_id = agent.id.clone().unwrap_or_default();
+        let checkpoint = Effect::CheckpointTask {
+            framework_id: fw_id.clone(),
+            task_id: task.task_id.clone(),
+        };
+        let fw_info = fw.info.clone();
+        let fw_pid = fw.pid.clone();
+        let mut out = vec![];
+        match fw.executors.get_mut(&ex_id) {
+            Some(e) if e.state == ExecutorState::Running => {
+                let mut record = Task::from_info(&task, fw_id.clone(), Some(ex_id.clone()));
+                record.agent_id = agent_id;
+                e.resources += &task.resources;
+                out.push(Effect::UpdateContainer {
+                    container_id: e.container_id.clone(),
+                    resources: e.resources.clone(),
+                });
+                e.launched.insert(task.task_id.clone(), record);
+                if let Some(pid) = e.pid.clone() {
+                    out.push(Effect::SendExecutor {
+                        to: pid,
+                        message: ToExecutor::RunTask(RunTaskMessage {
+                            framework: fw_info,
+                            framework_id: fw_id.clone(),
+                            task,
+                            pid: fw_pid,
+                        }),
+                    });
+                }
+            }
+            Some(e) if e.state == ExecutorState::Launching => {
+                e.resources += &task.resources;
+                out.push(Effect::UpdateContainer {
+                    container_id: e.container_id.clone(),
+                    resources: e.resources.clone(),
+                });
+                e.queued.push(task);
+            }
+            Some(_) => out.push(Effect::AgentUpdate {
+                framework_id: fw_id.clone(),
+                executor_id: ex_id.clone(),
+                task_id: task.task_id.clone(),
+                state: TaskState::Lost,
+                reason: Reason::ExecutorTerminated,
+                message: format!("Executor {ex_id} is terminating"),
+            }),
+            None => out.push(Effect::LaunchExecutor {
+                framework_id: fw_id.clone(),
+                executor,
+                task,
+            }),
+        }
+        out.push(checkpoint);
+        out
     }
 
     /// `RegisterExecutorMessage` from `from`: an executor this agent launched is up. It
@@ -1124,6 +1241,57 @@ mod tests {
         assert!(fw.completed_executors[0]
             .terminated
             .contains_key(&TaskId::new("t")));
+    }
+
+    #[test]
+    fn a_task_goes_to_its_running_executor_or_starts_a_new_one_and_duplicates_are_ignored() {
+        let mut core = core_with_task(false);
+        let agent = AgentInfo::new("host", Resources::new());
+        let pid: Pid = "executor(1)@127.0.0.1:5051".parse().expect("pid");
+        if let Some(e) = core
+            .frameworks
+            .get_mut(&FrameworkId::new("F"))
+            .and_then(|f| f.executors.get_mut(&ExecutorId::new("E")))
+        {
+            e.pid = Some(pid);
+        }
+        let msg = |id: &str| RunTaskMessage {
+            framework: FrameworkInfo::new("fw", "user"),
+            framework_id: FrameworkId::new("F"),
+            task: TaskInfo::command_task(
+                id,
+                TaskId::new(id),
+                proto::AgentId::new("A"),
+                "cpus:1".parse().expect("resources"),
+                proto::CommandInfo::shell("true"),
+            ),
+            pid: None,
+        };
+        let exec = |id: &str| {
+            ExecutorInfo::new(ExecutorId::new(id), proto::CommandInfo::shell("executor"))
+        };
+        let kinds = |out: &[Effect]| -> Vec<&'static str> {
+            out.iter()
+                .map(|e| match e {
+                    Effect::UpdateContainer { .. } => "update",
+                    Effect::SendExecutor {
+                        message: ToExecutor::RunTask(_),
+                        ..
+                    } => "run",
+                    Effect::LaunchExecutor { .. } => "launch",
+                    Effect::CheckpointTask { .. } => "checkpoint",
+                    _ => "other",
+                })
+                .collect()
+        };
+        let out = core.run_task(msg("t2"), exec("E"), &agent);
+        assert_eq!(kinds(&out), vec!["update", "run", "checkpoint"]);
+        let out = core.run_task(msg("t3"), exec("E2"), &agent);
+        assert_eq!(kinds(&out), vec!["launch", "checkpoint"]);
+        assert!(
+            core.run_task(msg("t2"), exec("E"), &agent).is_empty(),
+            "duplicate"
+        );
     }
 
     #[test]
