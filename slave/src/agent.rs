@@ -270,6 +270,34 @@ impl AgentProcess {
                     executor_id,
                 } => self.shutdown_executor(ctx, &framework_id, &executor_id),
                 Effect::ExecutorExited(m) => self.send_master(ctx, m),
+                Effect::Destroy {
+                    framework_id,
+                    executor_id,
+                    container_id,
+                } => {
+                    if let Some(e) =
+                        self.core
+                            .executor_mut(&framework_id, &executor_id, &container_id)
+                    {
+                        self.containerizer.destroy(&container_of(e));
+                    }
+                }
+                Effect::DestroyAfter {
+                    framework_id,
+                    executor_id,
+                    container_id,
+                    delay,
+                } => {
+                    ctx.after(delay, move |me: &mut Self, _ctx| {
+                        if let Some(e) =
+                            me.core
+                                .executor_mut(&framework_id, &executor_id, &container_id)
+                        {
+                            tracing::warn!(executor = %executor_id, "executor did not exit within the grace period; killing it");
+                            me.containerizer.destroy(&container_of(e));
+                        }
+                    });
+                }
                 Effect::LaunchExecutor {
                     framework_id,
                     executor,
@@ -734,40 +762,8 @@ impl AgentProcess {
 
     fn shutdown_executor(&mut self, ctx: &mut Ctx<'_, Self>, fw: &FrameworkId, ex: &ExecutorId) {
         let grace = self.config.executor_shutdown_grace_period;
-        let Some(e) = self
-            .core
-            .frameworks
-            .get_mut(fw)
-            .and_then(|f| f.executors.get_mut(ex))
-        else {
-            return;
-        };
-        match (e.state, e.pid.clone()) {
-            (ExecutorState::Terminating | ExecutorState::Terminated, _) => {}
-            (ExecutorState::Running, Some(pid)) => {
-                tracing::info!(executor = %ex, "shutting down executor");
-                e.state = ExecutorState::Terminating;
-                ctx.send(
-                    &pid,
-                    ShutdownExecutorMessage {
-                        executor_id: ex.clone(),
-                        framework_id: fw.clone(),
-                    },
-                );
-                let (fw, ex, container) = (fw.clone(), ex.clone(), e.container_id.clone());
-                ctx.after(grace, move |me: &mut Self, _ctx| {
-                    if let Some(e) = me.core.executor_mut(&fw, &ex, &container) {
-                        tracing::warn!(executor = %ex, "executor did not exit within the grace period; killing it");
-                        me.containerizer.destroy(&container_of(e));
-                    }
-                });
-            }
-            _ => {
-                tracing::info!(executor = %ex, "killing unregistered executor");
-                e.state = ExecutorState::Terminating;
-                self.containerizer.destroy(&container_of(e));
-            }
-        }
+        let e = self.core.shutdown_executor(fw, ex, grace);
+        self.apply(e, ctx);
     }
 
     fn executor_exited(

@@ -15,11 +15,12 @@
 //! prints nothing.
 //!
 //! Also here: updates of the agent's own (`agent_update`, stamped by the shell's clock and
-//! RNG), executor registration (`register_executor`), kills (`kill_task`) and executor
-//! exits (`executor_exited`), and where a task goes (`run_task`: to its running
+//! RNG), executor registration (`register_executor`), kills (`kill_task`), executor
+//! shutdowns (`shutdown_executor`) and exits (`executor_exited`), and where a task goes (`run_task`: to its running
 //! executor, its launching executor's queue, or a new executor). Still in the shell, to
 //! move here next: choosing the executor for a task (it depends on the configured
-//! containerizers), the launch itself, shutdowns, executor re-registration and recovery;
+//! containerizers), the launch itself, agent and framework shutdown, executor
+//! re-registration and recovery;
 //! they change [`AgentCore::frameworks`] directly.
 
 use std::collections::{BTreeMap, VecDeque};
@@ -198,6 +199,27 @@ pub enum Effect {
         reason: Reason,
         /// The message.
         message: String,
+    },
+    /// Destroy the executor's container now (if that run is still live).
+    Destroy {
+        /// Its framework.
+        framework_id: FrameworkId,
+        /// The executor.
+        executor_id: ExecutorId,
+        /// The run.
+        container_id: ContainerId,
+    },
+    /// After `delay`, destroy the container if that run is still live (the executor did
+    /// not exit within its shutdown grace period).
+    DestroyAfter {
+        /// Its framework.
+        framework_id: FrameworkId,
+        /// The executor.
+        executor_id: ExecutorId,
+        /// The run.
+        container_id: ContainerId,
+        /// How long to wait.
+        delay: Duration,
     },
     /// Launch a new executor run for `framework_id` with `task` queued on it.
     LaunchExecutor {
@@ -847,6 +869,55 @@ impl AgentCore {
         out
     }
 
+    /// Shuts an executor down: a registered one is asked to and destroyed if it has not
+    /// exited after `grace`; an unregistered one is destroyed at once. One already
+    /// terminating is left alone.
+    pub fn shutdown_executor(
+        &mut self,
+        fw: &FrameworkId,
+        ex: &ExecutorId,
+        grace: Duration,
+    ) -> Vec<Effect> {
+        let Some(e) = self
+            .frameworks
+            .get_mut(fw)
+            .and_then(|f| f.executors.get_mut(ex))
+        else {
+            return vec![];
+        };
+        match (e.state, e.pid.clone()) {
+            (ExecutorState::Terminating | ExecutorState::Terminated, _) => vec![],
+            (ExecutorState::Running, Some(pid)) => {
+                tracing::info!(executor = %ex, "shutting down executor");
+                e.state = ExecutorState::Terminating;
+                vec![
+                    Effect::SendExecutor {
+                        to: pid,
+                        message: ToExecutor::Shutdown(ShutdownExecutorMessage {
+                            executor_id: ex.clone(),
+                            framework_id: fw.clone(),
+                        }),
+                    },
+                    Effect::DestroyAfter {
+                        framework_id: fw.clone(),
+                        executor_id: ex.clone(),
+                        container_id: e.container_id.clone(),
+                        delay: grace,
+                    },
+                ]
+            }
+            _ => {
+                tracing::info!(executor = %ex, "killing unregistered executor");
+                e.state = ExecutorState::Terminating;
+                vec![Effect::Destroy {
+                    framework_id: fw.clone(),
+                    executor_id: ex.clone(),
+                    container_id: e.container_id.clone(),
+                }]
+            }
+        }
+    }
+
     /// The live executor of `fw` named `ex` if it still runs `container`.
     pub fn executor_mut(
         &mut self,
@@ -1291,6 +1362,38 @@ mod tests {
         assert!(
             core.run_task(msg("t2"), exec("E"), &agent).is_empty(),
             "duplicate"
+        );
+    }
+
+    #[test]
+    fn shutdown_asks_a_registered_executor_then_destroys_and_destroys_an_unregistered_one() {
+        let mut core = core_with_task(false);
+        let (f, ex) = (FrameworkId::new("F"), ExecutorId::new("E"));
+        let grace = Duration::from_secs(5);
+        // Running but with no PID (never registered): destroyed at once.
+        let out = core.shutdown_executor(&f, &ex, grace);
+        assert!(matches!(&out[..], [Effect::Destroy { .. }]), "{out:?}");
+        assert!(
+            core.shutdown_executor(&f, &ex, grace).is_empty(),
+            "already terminating"
+        );
+        let e = core
+            .frameworks
+            .get_mut(&f)
+            .and_then(|fw| fw.executors.get_mut(&ex))
+            .expect("executor");
+        e.state = ExecutorState::Running;
+        e.pid = Some("executor(1)@127.0.0.1:5051".parse().expect("pid"));
+        let out = core.shutdown_executor(&f, &ex, grace);
+        assert!(
+            matches!(
+                &out[..],
+                [
+                    Effect::SendExecutor { message: ToExecutor::Shutdown(_), .. },
+                    Effect::DestroyAfter { delay, .. }
+                ] if *delay == grace
+            ),
+            "{out:?}"
         );
     }
 
