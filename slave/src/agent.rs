@@ -714,32 +714,23 @@ impl AgentProcess {
             move |me: &mut Self, ctx, termination| me.executor_exited(ctx, f2, e2, c2, termination),
         );
         let timeout = self.config.executor_registration_timeout;
-        ctx.after(timeout, move |me: &mut Self, _ctx| {
-            me.registration_timeout(fw_id, ex_id, container_id, timeout)
+        ctx.after(timeout, move |me: &mut Self, ctx| {
+            me.registration_timeout(ctx, fw_id, ex_id, container_id, timeout)
         });
     }
 
     fn registration_timeout(
         &mut self,
+        ctx: &mut Ctx<'_, Self>,
         fw: FrameworkId,
         ex: ExecutorId,
         container: ContainerId,
         timeout: Duration,
     ) {
-        let Some(e) = self.core.executor_mut(&fw, &ex, &container) else {
-            return;
-        };
-        if e.state != ExecutorState::Launching {
-            return;
-        }
-        tracing::warn!(executor = %ex, ?timeout, "executor did not register in time; killing it");
-        e.state = ExecutorState::Terminating;
-        e.termination = Some((
-            TaskState::Failed,
-            Reason::ExecutorRegistrationTimeout,
-            format!("Executor did not register within {}ms", timeout.as_millis()),
-        ));
-        self.containerizer.destroy(&container_of(e));
+        let e = self
+            .core
+            .registration_timeout(&fw, &ex, &container, timeout);
+        self.apply(e, ctx);
     }
 
     fn register_executor(

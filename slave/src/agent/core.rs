@@ -15,8 +15,8 @@
 //! prints nothing.
 //!
 //! Also here: updates of the agent's own (`agent_update`, stamped by the shell's clock and
-//! RNG), executor registration (`register_executor`), kills (`kill_task`), executor
-//! shutdowns (`shutdown_executor`) and exits (`executor_exited`), and where a task goes (`run_task`: to its running
+//! RNG), executor registration (`register_executor`, `registration_timeout`), kills (`kill_task`),
+//! executor shutdowns (`shutdown_executor`) and exits (`executor_exited`), and where a task goes (`run_task`: to its running
 //! executor, its launching executor's queue, or a new executor). Still in the shell, to
 //! move here next: choosing the executor for a task (it depends on the configured
 //! containerizers), the launch itself, agent and framework shutdown, executor
@@ -869,6 +869,35 @@ impl AgentCore {
         out
     }
 
+    /// The executor of run `container` was given `timeout` to register: if it has not, it
+    /// is destroyed and its tasks will fail with `REASON_EXECUTOR_REGISTRATION_TIMEOUT`.
+    pub fn registration_timeout(
+        &mut self,
+        fw: &FrameworkId,
+        ex: &ExecutorId,
+        container: &ContainerId,
+        timeout: Duration,
+    ) -> Vec<Effect> {
+        let Some(e) = self.executor_mut(fw, ex, container) else {
+            return vec![];
+        };
+        if e.state != ExecutorState::Launching {
+            return vec![];
+        }
+        tracing::warn!(executor = %ex, ?timeout, "executor did not register in time; killing it");
+        e.state = ExecutorState::Terminating;
+        e.termination = Some((
+            TaskState::Failed,
+            Reason::ExecutorRegistrationTimeout,
+            format!("Executor did not register within {}ms", timeout.as_millis()),
+        ));
+        vec![Effect::Destroy {
+            framework_id: fw.clone(),
+            executor_id: ex.clone(),
+            container_id: container.clone(),
+        }]
+    }
+
     /// Shuts an executor down: a registered one is asked to and destroyed if it has not
     /// exited after `grace`; an unregistered one is destroyed at once. One already
     /// terminating is left alone.
@@ -1394,6 +1423,36 @@ mod tests {
                 ] if *delay == grace
             ),
             "{out:?}"
+        );
+    }
+
+    #[test]
+    fn an_executor_that_does_not_register_in_time_is_destroyed_with_the_reason() {
+        let mut core = core_with_task(false);
+        let (f, ex, c) = (
+            FrameworkId::new("F"),
+            ExecutorId::new("E"),
+            ContainerId::new("C"),
+        );
+        let t = Duration::from_secs(20);
+        assert!(
+            core.registration_timeout(&f, &ex, &c, t).is_empty(),
+            "it registered (running)"
+        );
+        if let Some(e) = core.executor_mut(&f, &ex, &c) {
+            e.state = ExecutorState::Launching;
+        }
+        let out = core.registration_timeout(&f, &ex, &c, t);
+        assert!(matches!(&out[..], [Effect::Destroy { .. }]), "{out:?}");
+        let e = &core.frameworks[&f].executors[&ex];
+        assert_eq!(e.state, ExecutorState::Terminating);
+        assert_eq!(
+            e.termination,
+            Some((
+                TaskState::Failed,
+                Reason::ExecutorRegistrationTimeout,
+                "Executor did not register within 20000ms".to_string()
+            ))
         );
     }
 
