@@ -1,136 +1,52 @@
-//! The agent process (`slave(N)`): a thin libproc shell around the pure pieces
-//! ([`Registration`], [`StatusUpdateManager`]) plus the bookkeeping of frameworks, executors
-//! and tasks. It registers with the master, launches executors as OS processes in their own
-//! process groups with a sandbox each, hands them their tasks once they register, relays
-//! kills and shutdowns, turns executor exits into terminal status updates, and serves
-//! `/state`, `/health` and `/flags`. [`recovery`] holds checkpointing, recovery after a
-//! restart (reconnecting to executors of checkpointing frameworks) and master detection.
+//! The agent process (`slave(N)`): a libproc shell around the pure pieces ([`core`]'s
+//! [`AgentCore`] for frameworks, executors, tasks and update streams, and
+//! [`Registration`]). It feeds them messages and timers and carries their effects out;
+//! it launches and destroys executors through a [`Containerizer`], hands them their tasks
+//! once they register, relays kills and shutdowns, turns executor exits into terminal
+//! status updates, and serves `/state`, `/health` and `/flags`. [`recovery`] holds
+//! checkpointing, recovery after a restart (reconnecting to executors of checkpointing
+//! frameworks) and master detection. Launching, executor registration, kills and
+//! shutdowns still change the core's tables from here; they are the next to move into
+//! the core.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::os::unix::process::ExitStatusExt;
-use std::path::PathBuf;
-use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
 use libproc::{Ctx, Handlers, HttpResponse, Pid, Process};
 use proto::messages::*;
 use proto::{
-    AgentId, AgentInfo, CommandInfo, ContainerId, ExecutorId, ExecutorInfo, FrameworkId,
-    FrameworkInfo, Reason, Resources, Source, TaskId, TaskInfo, TaskState, TaskStatus,
+    AgentId, AgentInfo, CommandInfo, ContainerId, ExecutorId, ExecutorInfo, FrameworkId, Reason,
+    Source, TaskId, TaskInfo, TaskState,
 };
 use tokio::sync::watch;
 
 use crate::config::AgentConfig;
+use crate::containerizer::{
+    Container, Containerizer, DockerContainerizer, LaunchSpec, PosixContainerizer, Recovered,
+    Termination,
+};
 use crate::paths;
 use crate::registration::{ping_timeout_from_master, RegEffect, Registration};
 use crate::rng::Rng;
-use crate::status_update::{StatusUpdateManager, UpdateEffect, UpdateRecord};
 
+pub mod core;
+pub use crate::containerizer::posix::session_members;
 pub mod recovery;
 
 /// Version reported to the master.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
-const MAX_COMPLETED_FRAMEWORKS: usize = 50;
-const MAX_COMPLETED_EXECUTORS: usize = 150;
-const MAX_COMPLETED_TASKS: usize = 1000;
 
-/// Lifecycle of an executor.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExecutorState {
-    /// Started, not yet registered.
-    Launching,
-    /// Registered; tasks go straight to it.
-    Running,
-    /// Being shut down or killed.
-    Terminating,
-    /// Its process exited.
-    Terminated,
-}
-
-impl ExecutorState {
-    fn as_str(self) -> &'static str {
-        match self {
-            ExecutorState::Launching => "REGISTERING",
-            ExecutorState::Running => "RUNNING",
-            ExecutorState::Terminating => "TERMINATING",
-            ExecutorState::Terminated => "TERMINATED",
-        }
-    }
-}
-
-/// One executor run on this agent.
-#[derive(Debug)]
-pub struct Executor {
-    /// Its info (as launched).
-    pub info: ExecutorInfo,
-    /// Its framework.
-    pub framework_id: FrameworkId,
-    /// The container (run) id.
-    pub container_id: ContainerId,
-    /// The sandbox.
-    pub directory: PathBuf,
-    /// Lifecycle state.
-    pub state: ExecutorState,
-    /// Its libproc PID once registered.
-    pub pid: Option<Pid>,
-    /// OS pid of its process (also its session and process group id).
-    pub os_pid: Option<i32>,
-    /// Tasks waiting for it to register.
-    pub queued: Vec<TaskInfo>,
-    /// Tasks sent to it and not terminal.
-    pub launched: BTreeMap<TaskId, Task>,
-    /// Terminal tasks whose terminal update is not acknowledged yet.
-    pub terminated: BTreeMap<TaskId, Task>,
-    /// Terminal, acknowledged tasks.
-    pub completed: VecDeque<Task>,
-    /// Resources it and its live tasks use.
-    pub resources: Resources,
-    /// State, reason and message its remaining tasks get when it exits.
-    pub termination: Option<(TaskState, Reason, String)>,
-}
-
-impl Executor {
-    fn find_task_mut(&mut self, task_id: &TaskId) -> Option<&mut Task> {
-        if self.launched.contains_key(task_id) {
-            self.launched.get_mut(task_id)
-        } else {
-            self.terminated.get_mut(task_id)
-        }
-    }
-
-    fn has_task(&self, task_id: &TaskId) -> bool {
-        self.launched.contains_key(task_id)
-            || self.terminated.contains_key(task_id)
-            || self.queued.iter().any(|t| t.task_id == *task_id)
-    }
-}
-
-/// A framework with executors on this agent.
-#[derive(Debug)]
-pub struct Framework {
-    /// Its id.
-    pub id: FrameworkId,
-    /// Its info.
-    pub info: FrameworkInfo,
-    /// The scheduler's PID, if known.
-    pub pid: Option<String>,
-    /// Live executors.
-    pub executors: BTreeMap<ExecutorId, Executor>,
-    /// Exited executors (most recent last).
-    pub completed_executors: VecDeque<Executor>,
-    /// Being shut down: no more tasks, and its tasks get no updates when executors exit.
-    pub terminating: bool,
-}
+pub use self::core::{AgentCore, Effect, Executor, ExecutorState, Framework, ToExecutor};
 
 /// The agent process. Spawn it with [`crate::spawn`].
 pub struct AgentProcess {
     config: AgentConfig,
     info: AgentInfo,
     reg: Registration,
-    updates: StatusUpdateManager,
+    core: AgentCore,
+    containerizer: Arc<dyn Containerizer>,
     rng: Rng,
-    frameworks: BTreeMap<FrameworkId, Framework>,
-    completed_frameworks: VecDeque<Framework>,
     shutting_down: bool,
     start_time: f64,
     stopped: watch::Sender<bool>,
@@ -150,7 +66,18 @@ impl AgentProcess {
         };
         AgentProcess {
             reg: Registration::new(config.registration_backoff_factor, config.seed),
-            updates: StatusUpdateManager::new(
+            containerizer: config.containerizer.clone().unwrap_or_else(|| {
+                let posix = PosixContainerizer::new(config.isolation.clone());
+                match &config.containerizers.docker {
+                    Some(docker) => Arc::new(DockerContainerizer::new(
+                        posix,
+                        docker.clone(),
+                        config.work_dir.clone(),
+                    )),
+                    None => Arc::new(posix),
+                }
+            }),
+            core: AgentCore::new(
                 config.status_update_retry_interval_min,
                 config.status_update_retry_interval_max,
             ),
@@ -158,8 +85,6 @@ impl AgentProcess {
             start_time: (config.clock)(),
             info,
             config,
-            frameworks: BTreeMap::new(),
-            completed_frameworks: VecDeque::new(),
             shutting_down: false,
             stopped,
             rec,
@@ -183,16 +108,12 @@ impl AgentProcess {
 
     /// The frameworks with executors here.
     pub fn frameworks(&self) -> &BTreeMap<FrameworkId, Framework> {
-        &self.frameworks
+        &self.core.frameworks
     }
 
     /// OS pids (= process group ids) of every live executor.
     pub fn executor_os_pids(&self) -> Vec<i32> {
-        self.frameworks
-            .values()
-            .flat_map(|f| f.executors.values())
-            .filter_map(|e| e.os_pid)
-            .collect()
+        self.core.executor_os_pids()
     }
 
     // ---- registration -------------------------------------------------------------------
@@ -247,43 +168,19 @@ impl AgentProcess {
                         tracing::error!(dir = %dir.display(), error = %e, "cannot create the agent's directory");
                     }
                     self.checkpoint_agent();
-                    let e = self.updates.resume();
-                    self.apply_updates(e, ctx);
+                    let e = self.core.connected();
+                    self.apply(e, ctx);
                 }
                 RegEffect::Disconnected => {
                     tracing::warn!(master = ?self.rec.master, "lost the master");
-                    self.updates.pause();
+                    self.core.disconnected();
                 }
             }
         }
     }
 
     fn reregister_message(&self) -> ReregisterSlaveMessage {
-        let mut executor_infos = vec![];
-        let mut tasks = vec![];
-        let mut frameworks = vec![];
-        for f in self.frameworks.values() {
-            let mut info = f.info.clone();
-            info.id = Some(f.id.clone());
-            frameworks.push(info);
-            for e in f.executors.values() {
-                executor_infos.push(e.info.clone());
-                for t in e.queued.iter() {
-                    let mut task =
-                        Task::from_info(t, f.id.clone(), Some(e.info.executor_id.clone()));
-                    task.agent_id = self.info.id.clone().unwrap_or_default();
-                    tasks.push(task);
-                }
-                for t in e.launched.values().chain(e.terminated.values()) {
-                    let mut t = t.clone();
-                    if let Some(head) = self.updates.head(&f.id, &t.task_id) {
-                        t.status_update_state = Some(head.status.state);
-                        t.status_update_uuid = head.status.uuid;
-                    }
-                    tasks.push(t);
-                }
-            }
-        }
+        let (executor_infos, tasks, frameworks) = self.core.reregistration(&self.info);
         ReregisterSlaveMessage {
             slave: self.info.clone(),
             checkpointed_resources: self.rec.checkpointed_resources.clone(),
@@ -305,71 +202,130 @@ impl AgentProcess {
 
     // ---- status updates -----------------------------------------------------------------
 
-    fn apply_updates(&mut self, effects: Vec<UpdateEffect>, ctx: &mut Ctx<'_, Self>) {
+    /// Carries out what the core asked for, in order.
+    fn apply(&mut self, effects: Vec<Effect>, ctx: &mut Ctx<'_, Self>) {
         for e in effects {
             match e {
-                UpdateEffect::Forward(update) => {
+                Effect::ForwardUpdate(update) => {
                     tracing::debug!(task = %update.status.task_id, state = %update.status.state.as_str(), "forwarding status update");
                     let pid = Some(ctx.pid().to_string());
                     self.send_master(ctx, StatusUpdateMessage { update, pid });
                 }
-                UpdateEffect::RetryAfter {
+                Effect::RetryUpdate {
                     framework_id,
                     task_id,
                     generation,
                     delay,
                 } => {
                     ctx.after(delay, move |me: &mut Self, ctx| {
-                        let e = me.updates.retry(&framework_id, &task_id, generation);
-                        me.apply_updates(e, ctx);
+                        let e = me.core.retry_update(&framework_id, &task_id, generation);
+                        me.apply(e, ctx);
                     });
                 }
+                Effect::CheckpointUpdate {
+                    framework_id,
+                    executor_id,
+                    container_id,
+                    task_id,
+                    record,
+                } => self.checkpoint_update(
+                    framework_id,
+                    executor_id,
+                    container_id,
+                    &task_id,
+                    record,
+                ),
+                Effect::RemoveFrameworkCheckpoint(framework_id) => {
+                    self.remove_framework_checkpoint(&framework_id)
+                }
+                Effect::SendExecutor { to, message } => match message {
+                    ToExecutor::Registered(m) => ctx.send(&to, m),
+                    ToExecutor::RunTask(m) => ctx.send(&to, m),
+                    ToExecutor::KillTask(m) => ctx.send(&to, m),
+                    ToExecutor::Shutdown(m) => ctx.send(&to, m),
+                },
+                Effect::Link(pid) => ctx.link(&pid),
+                Effect::CheckpointExecutorPid {
+                    framework_id,
+                    executor_id,
+                } => self.checkpoint_libprocess_pid(&framework_id, &executor_id),
+                Effect::AgentUpdate {
+                    framework_id,
+                    executor_id,
+                    task_id,
+                    state,
+                    reason,
+                    message,
+                } => self.agent_update(
+                    ctx,
+                    &framework_id,
+                    Some(&executor_id),
+                    &task_id,
+                    state,
+                    reason,
+                    message,
+                ),
+                Effect::ShutdownExecutor {
+                    framework_id,
+                    executor_id,
+                } => self.shutdown_executor(ctx, &framework_id, &executor_id),
+                Effect::ExecutorExited(m) => self.send_master(ctx, m),
+                Effect::Destroy {
+                    framework_id,
+                    executor_id,
+                    container_id,
+                } => {
+                    if let Some(e) =
+                        self.core
+                            .executor_mut(&framework_id, &executor_id, &container_id)
+                    {
+                        self.containerizer.destroy(&container_of(e));
+                    }
+                }
+                Effect::DestroyAfter {
+                    framework_id,
+                    executor_id,
+                    container_id,
+                    delay,
+                } => {
+                    ctx.after(delay, move |me: &mut Self, _ctx| {
+                        if let Some(e) =
+                            me.core
+                                .executor_mut(&framework_id, &executor_id, &container_id)
+                        {
+                            tracing::warn!(executor = %executor_id, "executor did not exit within the grace period; killing it");
+                            me.containerizer.destroy(&container_of(e));
+                        }
+                    });
+                }
+                Effect::LaunchExecutor {
+                    framework_id,
+                    executor,
+                    task,
+                } => self.launch_executor(ctx, framework_id, executor, task),
+                Effect::UpdateContainer {
+                    container_id,
+                    resources,
+                } => {
+                    let _ = self.containerizer.update(&container_id, &resources);
+                }
+                Effect::CheckpointTask {
+                    framework_id,
+                    task_id,
+                } => self.checkpoint_task(&framework_id, &task_id),
+                Effect::CheckpointSentinel {
+                    framework_id,
+                    executor_id,
+                    container_id,
+                } => self.checkpoint_sentinel(framework_id, executor_id, container_id),
             }
         }
     }
 
-    /// Records an update in the task bookkeeping and hands it to the update manager.
-    fn record_update(&mut self, update: StatusUpdate, ctx: &mut Ctx<'_, Self>) -> bool {
-        let status = update.status.clone();
-        if let Some(f) = self.frameworks.get_mut(&update.framework_id) {
-            let executor = f
-                .executors
-                .values_mut()
-                .find(|e| e.has_task(&status.task_id));
-            if let Some(e) = executor {
-                if let Some(task) = e.find_task_mut(&status.task_id) {
-                    task.state = status.state;
-                    let mut short = status.clone();
-                    short.data = None;
-                    task.statuses.push(short);
-                    if task.statuses.len() > 20 {
-                        task.statuses.remove(0);
-                    }
-                }
-                if status.state.is_terminal() {
-                    if let Some(task) = e.launched.remove(&status.task_id) {
-                        e.resources -= &task.resources;
-                        e.terminated.insert(task.task_id.clone(), task);
-                    }
-                }
-            }
-        }
-        let fw = update.framework_id.clone();
-        let record = UpdateRecord::Update {
-            update: Box::new(update.clone()),
-        };
-        match self.updates.update(update) {
-            Ok(effects) => {
-                // Checkpointed before it is forwarded (Mesos order).
-                self.checkpoint_update(&fw, &status.task_id, record);
-                self.apply_updates(effects, ctx);
-                true
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "status update not recorded");
-                false
-            }
-        }
+    /// Records an update in the core and carries out what follows.
+    fn record_update(&mut self, update: StatusUpdate, ctx: &mut Ctx<'_, Self>) {
+        let e = self.core.record_update(update);
+        self.apply(e, ctx);
     }
 
     /// An update the agent makes itself (executor exited, task killed before launch, …).
@@ -385,27 +341,16 @@ impl AgentProcess {
         message: String,
     ) {
         let now = (self.config.clock)();
-        let mut status = TaskStatus::new(task_id.clone(), state)
-            .with_source(Source::Agent)
-            .with_reason(reason)
-            .with_message(message)
-            .with_timestamp(now)
-            .with_uuid(self.rng.uuid());
-        if let Some(id) = self.info.id.clone() {
-            status = status.with_agent(id);
-        }
-        if let Some(e) = executor_id {
-            status = status.with_executor(e.clone());
-        }
-        let update = StatusUpdate {
-            framework_id: framework_id.clone(),
-            executor_id: executor_id.cloned(),
-            agent_id: self.info.id.clone(),
-            status,
-            timestamp: now,
-            latest_state: None,
-        };
-        self.record_update(update, ctx);
+        let uuid = self.rng.uuid();
+        let e = self.core.agent_update(
+            &self.info,
+            framework_id,
+            executor_id,
+            task_id,
+            (state, reason, message),
+            (now, uuid),
+        );
+        self.apply(e, ctx);
     }
 
     fn status_update(&mut self, ctx: &mut Ctx<'_, Self>, from: Pid, msg: StatusUpdateMessage) {
@@ -437,19 +382,23 @@ impl AgentProcess {
         if update.status.is_terminal() {
             // A container that hit a limit is destroyed and its tasks fail as the isolator
             // says (Mesos `MesosContainerizerProcess::limited`).
-            let isolation = self.config.isolation.clone();
-            let container = self.frameworks.get_mut(&update.framework_id).and_then(|f| {
-                f.executors
-                    .values_mut()
-                    .find(|e| e.has_task(&update.status.task_id))
-            });
+            let containerizer = self.containerizer.clone();
+            let container = self
+                .core
+                .frameworks
+                .get_mut(&update.framework_id)
+                .and_then(|f| {
+                    f.executors
+                        .values_mut()
+                        .find(|e| e.has_task(&update.status.task_id))
+                });
             if let Some(e) = container {
-                if let Some(l) = isolation.limitation(&e.container_id) {
+                if let Some(l) = containerizer.limitation(&e.container_id) {
                     tracing::warn!(executor = %e.info.executor_id, message = %l.message, "container limitation; destroying the container");
                     l.apply(&mut update.status);
                     e.termination = Some((TaskState::Failed, l.reason, l.message));
                     e.state = ExecutorState::Terminating;
-                    kill_group(e.os_pid);
+                    self.containerizer.destroy(&container_of(e));
                 }
             }
         }
@@ -467,60 +416,10 @@ impl AgentProcess {
         if !self.is_from_master(&from, "a status update acknowledgement") {
             return;
         }
-        match self
-            .updates
-            .acknowledge(&msg.framework_id, &msg.task_id, msg.uuid)
-        {
-            Err(e) => tracing::warn!(error = %e, "ignoring acknowledgement"),
-            Ok(acked) => {
-                self.checkpoint_update(
-                    &msg.framework_id,
-                    &msg.task_id,
-                    UpdateRecord::Ack { uuid: msg.uuid },
-                );
-                self.apply_updates(acked.effects, ctx);
-                if acked.terminated {
-                    self.complete_task(&msg.framework_id, &msg.task_id);
-                }
-                self.maybe_remove_framework(&msg.framework_id);
-            }
-        }
-    }
-
-    fn complete_task(&mut self, framework_id: &FrameworkId, task_id: &TaskId) {
-        let Some(f) = self.frameworks.get_mut(framework_id) else {
-            return;
-        };
-        for e in f
-            .executors
-            .values_mut()
-            .chain(f.completed_executors.iter_mut())
-        {
-            if let Some(t) = e.terminated.remove(task_id) {
-                e.completed.push_back(t);
-                if e.completed.len() > MAX_COMPLETED_TASKS {
-                    e.completed.pop_front();
-                }
-                return;
-            }
-        }
-    }
-
-    fn maybe_remove_framework(&mut self, framework_id: &FrameworkId) {
-        let done = self.frameworks.get(framework_id).is_some_and(|f| {
-            f.executors.is_empty() && (f.terminating || !self.updates.has_pending(framework_id))
-        });
-        if done {
-            if let Some(f) = self.frameworks.remove(framework_id) {
-                tracing::info!(framework = %framework_id, "framework has no executors left; removing it");
-                self.updates.cleanup(framework_id);
-                self.remove_framework_checkpoint(framework_id);
-                self.completed_frameworks.push_back(f);
-                if self.completed_frameworks.len() > MAX_COMPLETED_FRAMEWORKS {
-                    self.completed_frameworks.pop_front();
-                }
-            }
-        }
+        let e = self
+            .core
+            .acknowledge(&msg.framework_id, &msg.task_id, msg.uuid);
+        self.apply(e, ctx);
     }
 
     // ---- tasks and executors ------------------------------------------------------------
@@ -675,77 +574,17 @@ impl AgentProcess {
                 return;
             }
         }
-        let fw = self
-            .frameworks
-            .entry(fw_id.clone())
-            .or_insert_with(|| Framework {
-                id: fw_id.clone(),
-                info: msg.framework.clone(),
-                pid: msg.pid.clone(),
-                executors: BTreeMap::new(),
-                completed_executors: VecDeque::new(),
-                terminating: false,
-            });
-        if msg.pid.is_some() {
-            fw.pid = msg.pid.clone();
-        }
-        if fw.terminating {
-            tracing::warn!(task = %task.task_id, framework = %fw_id, "ignoring task of a framework being shut down");
-            return;
-        }
-        if fw.executors.values().any(|e| e.has_task(&task.task_id)) {
-            tracing::warn!(task = %task.task_id, "ignoring duplicate RunTaskMessage");
-            return;
-        }
-        tracing::info!(task = %task.task_id, framework = %fw_id, executor = %ex_id, "got a task");
-        let agent_id = self.info.id.clone().unwrap_or_default();
-        let new_task = task.task_id.clone();
-        match fw.executors.get_mut(&ex_id).map(|e| e.state) {
-            Some(ExecutorState::Running) => {
-                let fw_info = fw.info.clone();
-                let fw_pid = fw.pid.clone();
-                let Some(e) = fw.executors.get_mut(&ex_id) else {
-                    return;
-                };
-                let mut record = Task::from_info(&task, fw_id.clone(), Some(ex_id.clone()));
-                record.agent_id = agent_id;
-                e.resources += &task.resources;
-                let _ = self.config.isolation.update(&e.container_id, &e.resources);
-                e.launched.insert(task.task_id.clone(), record);
-                if let Some(pid) = e.pid.clone() {
-                    ctx.send(
-                        &pid,
-                        RunTaskMessage {
-                            framework: fw_info,
-                            framework_id: fw_id.clone(),
-                            task,
-                            pid: fw_pid,
-                        },
-                    );
-                }
-            }
-            Some(ExecutorState::Launching) => {
-                if let Some(e) = fw.executors.get_mut(&ex_id) {
-                    e.resources += &task.resources;
-                    let _ = self.config.isolation.update(&e.container_id, &e.resources);
-                    e.queued.push(task);
-                }
-            }
-            Some(ExecutorState::Terminating | ExecutorState::Terminated) => {
-                let message = format!("Executor {ex_id} is terminating");
-                self.agent_update(
-                    ctx,
-                    &fw_id,
-                    Some(&ex_id),
-                    &task.task_id,
-                    TaskState::Lost,
-                    Reason::ExecutorTerminated,
-                    message,
-                );
-            }
-            None => self.launch_executor(ctx, fw_id.clone(), executor_info, task),
-        }
-        self.checkpoint_task(&fw_id, &new_task);
+        let e = self.core.run_task(
+            RunTaskMessage {
+                framework: msg.framework,
+                framework_id: fw_id,
+                task,
+                pid: msg.pid,
+            },
+            executor_info,
+            &self.info,
+        );
+        self.apply(e, ctx);
     }
 
     fn launch_executor(
@@ -760,7 +599,7 @@ impl AgentProcess {
         // A restarted agent draws ids from the same seed as its previous run: skip those of
         // containers it recovered (cgroups and Docker names are keyed by them).
         let mut container_id = ContainerId::new(self.rng.uuid().to_string());
-        while self.container_known(&container_id) {
+        while self.core.container_known(&container_id) {
             container_id = ContainerId::new(self.rng.uuid().to_string());
         }
         let dir = paths::sandbox(
@@ -771,72 +610,59 @@ impl AgentProcess {
             &container_id,
         );
         let checkpoint = self
+            .core
             .frameworks
             .get(&fw_id)
             .is_some_and(|f| f.info.checkpoint);
-        let spawned = (|| -> std::io::Result<tokio::process::Child> {
-            std::fs::create_dir_all(&dir)?;
-            let stdout = std::fs::File::create(dir.join("stdout"))?;
-            let stderr = std::fs::File::create(dir.join("stderr"))?;
-            let value = info.command.value.clone().unwrap_or_default();
-            let mut cmd = if info.command.shell {
-                let mut c = tokio::process::Command::new("/bin/sh");
-                c.arg("-c").arg(&value);
-                c
-            } else {
-                let mut c = tokio::process::Command::new(&value);
-                if let Some((arg0, rest)) = info.command.arguments.split_first() {
-                    c.arg0(arg0);
-                    c.args(rest);
-                }
-                c
-            };
-            for v in &info.command.environment.variables {
-                cmd.env(&v.name, &v.value);
-            }
-            let agent_addr = ctx.node().addr();
-            cmd.env("MESOS_FRAMEWORK_ID", fw_id.as_str())
-                .env("MESOS_EXECUTOR_ID", ex_id.as_str())
-                .env("MESOS_SLAVE_ID", agent_id.as_str())
-                .env("MESOS_AGENT_ID", agent_id.as_str())
-                .env("MESOS_AGENT_ENDPOINT", agent_addr.to_string())
-                .env("MESOS_SLAVE_PID", ctx.pid().to_string())
-                .env("MESOS_DIRECTORY", &dir)
-                .env("MESOS_SANDBOX", &dir)
-                .env("MESOS_CHECKPOINT", if checkpoint { "1" } else { "0" })
-                .env(
-                    "MESOS_RECOVERY_TIMEOUT",
-                    format!("{}secs", self.config.recovery_timeout.as_secs()),
-                )
-                .env(
-                    "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD",
-                    format!(
-                        "{}ms",
-                        self.config.executor_shutdown_grace_period.as_millis()
-                    ),
-                )
-                .env("MESOS_CONTAINER_ID", container_id.as_str())
-                .env("LIBPROCESS_IP", agent_addr.ip().to_string())
-                .current_dir(&dir)
-                .stdin(Stdio::null())
-                .stdout(stdout)
-                .stderr(stderr)
-                // No PDEATHSIG: executors must outlive an agent restart (recovery).
-                .kill_on_drop(false);
-            // Its own session (and process group), so the agent can kill everything it
-            // started, even tasks the executor put in process groups of their own.
-            // SAFETY: setsid is async-signal-safe and touches no memory of the parent.
-            unsafe {
-                cmd.pre_exec(|| {
-                    nix::unistd::setsid()
-                        .map(|_| ())
-                        .map_err(std::io::Error::from)
-                });
-            }
-            cmd.spawn()
-        })();
-        let mut child = match spawned {
-            Ok(c) => c,
+        let agent_addr = ctx.node().addr();
+        let mut environment: Vec<(String, String)> = info
+            .command
+            .environment
+            .variables
+            .iter()
+            .map(|v| (v.name.clone(), v.value.clone()))
+            .collect();
+        let sandbox = dir.to_string_lossy().into_owned();
+        for (name, value) in [
+            ("MESOS_FRAMEWORK_ID", fw_id.to_string()),
+            ("MESOS_EXECUTOR_ID", ex_id.to_string()),
+            ("MESOS_SLAVE_ID", agent_id.to_string()),
+            ("MESOS_AGENT_ID", agent_id.to_string()),
+            ("MESOS_AGENT_ENDPOINT", agent_addr.to_string()),
+            ("MESOS_SLAVE_PID", ctx.pid().to_string()),
+            ("MESOS_DIRECTORY", sandbox.clone()),
+            ("MESOS_SANDBOX", sandbox),
+            (
+                "MESOS_CHECKPOINT",
+                if checkpoint { "1" } else { "0" }.into(),
+            ),
+            (
+                "MESOS_RECOVERY_TIMEOUT",
+                format!("{}secs", self.config.recovery_timeout.as_secs()),
+            ),
+            (
+                "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD",
+                format!(
+                    "{}ms",
+                    self.config.executor_shutdown_grace_period.as_millis()
+                ),
+            ),
+            ("MESOS_CONTAINER_ID", container_id.to_string()),
+            ("LIBPROCESS_IP", agent_addr.ip().to_string()),
+        ] {
+            environment.push((name.to_string(), value));
+        }
+        let resources = info.resources.clone() + &task.resources;
+        let spec = LaunchSpec {
+            container_id: container_id.clone(),
+            executor: info.clone(),
+            framework_id: fw_id.clone(),
+            sandbox: dir.clone(),
+            resources: resources.clone(),
+            environment,
+        };
+        let launched = match self.containerizer.launch(spec) {
+            Ok(l) => l,
             Err(e) => {
                 tracing::error!(executor = %ex_id, error = %e, "failed to launch executor");
                 let message = format!("Failed to launch executor {ex_id}: {e}");
@@ -852,19 +678,15 @@ impl AgentProcess {
                 return;
             }
         };
-        let os_pid = child.id().map(|p| p as i32);
+        let os_pid = launched.container.os_pid;
         tracing::info!(executor = %ex_id, container = %container_id, pid = ?os_pid, dir = %dir.display(), "launched executor");
-        let resources = info.resources.clone() + &task.resources;
-        let meta = crate::isolation::ContainerMeta::of(&info, &fw_id);
-        let isolated = os_pid.map_or(Ok(()), |pid| {
-            self.config
-                .isolation
-                .launch(&container_id, meta, &resources, pid)
-        });
-        if let Err(message) = &isolated {
-            tracing::error!(executor = %ex_id, %message, "cannot isolate the executor; killing it");
-            kill_group(os_pid);
+        if let Some(message) = &launched.isolation_error {
+            tracing::error!(executor = %ex_id, %message, "cannot isolate the executor; killed it");
         }
+        let isolated = match launched.isolation_error {
+            Some(m) => Err(m),
+            None => Ok(()),
+        };
         let executor = Executor {
             info,
             framework_id: fw_id.clone(),
@@ -882,65 +704,33 @@ impl AgentProcess {
                 .err()
                 .map(|m| (TaskState::Failed, Reason::ContainerLaunchFailed, m)),
         };
-        if let Some(f) = self.frameworks.get_mut(&fw_id) {
+        if let Some(f) = self.core.frameworks.get_mut(&fw_id) {
             f.executors.insert(ex_id.clone(), executor);
         }
         self.checkpoint_executor(&fw_id, &ex_id);
         let (f2, e2, c2) = (fw_id.clone(), ex_id.clone(), container_id.clone());
         ctx.spawn(
-            async move { child.wait().await },
-            move |me: &mut Self, ctx, result| me.executor_exited(ctx, f2, e2, c2, result),
+            self.containerizer.wait(&container_id),
+            move |me: &mut Self, ctx, termination| me.executor_exited(ctx, f2, e2, c2, termination),
         );
         let timeout = self.config.executor_registration_timeout;
-        ctx.after(timeout, move |me: &mut Self, _ctx| {
-            me.registration_timeout(fw_id, ex_id, container_id, timeout)
+        ctx.after(timeout, move |me: &mut Self, ctx| {
+            me.registration_timeout(ctx, fw_id, ex_id, container_id, timeout)
         });
-    }
-
-    /// Whether some executor here (live or completed, recovered ones included) has had
-    /// container `id`.
-    fn container_known(&self, id: &ContainerId) -> bool {
-        self.frameworks.values().any(|f| {
-            f.executors
-                .values()
-                .chain(f.completed_executors.iter())
-                .any(|e| e.container_id == *id)
-        })
-    }
-
-    fn executor_mut(
-        &mut self,
-        fw: &FrameworkId,
-        ex: &ExecutorId,
-        container: &ContainerId,
-    ) -> Option<&mut Executor> {
-        self.frameworks
-            .get_mut(fw)
-            .and_then(|f| f.executors.get_mut(ex))
-            .filter(|e| e.container_id == *container)
     }
 
     fn registration_timeout(
         &mut self,
+        ctx: &mut Ctx<'_, Self>,
         fw: FrameworkId,
         ex: ExecutorId,
         container: ContainerId,
         timeout: Duration,
     ) {
-        let Some(e) = self.executor_mut(&fw, &ex, &container) else {
-            return;
-        };
-        if e.state != ExecutorState::Launching {
-            return;
-        }
-        tracing::warn!(executor = %ex, ?timeout, "executor did not register in time; killing it");
-        e.state = ExecutorState::Terminating;
-        e.termination = Some((
-            TaskState::Failed,
-            Reason::ExecutorRegistrationTimeout,
-            format!("Executor did not register within {}ms", timeout.as_millis()),
-        ));
-        kill_group(e.os_pid);
+        let e = self
+            .core
+            .registration_timeout(&fw, &ex, &container, timeout);
+        self.apply(e, ctx);
     }
 
     fn register_executor(
@@ -949,156 +739,22 @@ impl AgentProcess {
         from: Pid,
         msg: RegisterExecutorMessage,
     ) {
-        let agent_id = self.info.id.clone().unwrap_or_default();
-        let slave_info = self.info.clone();
-        let Some(f) = self.frameworks.get_mut(&msg.framework_id) else {
-            tracing::warn!(executor = %msg.executor_id, %from, "unknown framework of registering executor; shutting it down");
-            ctx.send(
-                &from,
-                ShutdownExecutorMessage {
-                    executor_id: msg.executor_id,
-                    framework_id: msg.framework_id,
-                },
-            );
-            return;
-        };
-        let fw_info = f.info.clone();
-        let fw_pid = f.pid.clone();
-        let terminating = f.terminating;
-        let Some(e) = f
-            .executors
-            .get_mut(&msg.executor_id)
-            .filter(|e| e.state == ExecutorState::Launching)
-        else {
-            tracing::warn!(executor = %msg.executor_id, %from, "unexpected executor registration; shutting it down");
-            ctx.send(
-                &from,
-                ShutdownExecutorMessage {
-                    executor_id: msg.executor_id,
-                    framework_id: msg.framework_id,
-                },
-            );
-            return;
-        };
-        tracing::info!(executor = %msg.executor_id, %from, "executor registered");
-        e.state = ExecutorState::Running;
-        e.pid = Some(from.clone());
-        ctx.link(&from);
-        ctx.send(
-            &from,
-            ExecutorRegisteredMessage {
-                executor_info: e.info.clone(),
-                framework_id: msg.framework_id.clone(),
-                framework_info: fw_info.clone(),
-                slave_id: agent_id.clone(),
-                slave_info,
-            },
-        );
-        let queued = std::mem::take(&mut e.queued);
-        let nothing_to_run = queued.is_empty();
-        for task in queued {
-            let mut record = Task::from_info(
-                &task,
-                msg.framework_id.clone(),
-                Some(msg.executor_id.clone()),
-            );
-            record.agent_id = agent_id.clone();
-            e.launched.insert(task.task_id.clone(), record);
-            ctx.send(
-                &from,
-                RunTaskMessage {
-                    framework: fw_info.clone(),
-                    framework_id: msg.framework_id.clone(),
-                    task,
-                    pid: fw_pid.clone(),
-                },
-            );
-        }
-        self.checkpoint_libprocess_pid(&msg.framework_id, &msg.executor_id);
-        if nothing_to_run || terminating {
-            // Every task was killed while it launched: it has nothing to do.
-            self.shutdown_executor(ctx, &msg.framework_id, &msg.executor_id);
-        }
+        let e = self.core.register_executor(&from, msg, &self.info);
+        self.apply(e, ctx);
     }
 
     fn kill_task(&mut self, ctx: &mut Ctx<'_, Self>, from: Pid, msg: KillTaskMessage) {
         if !self.is_from_master(&from, "KillTaskMessage") {
             return;
         }
-        let Some(f) = self.frameworks.get_mut(&msg.framework_id) else {
-            tracing::warn!(task = %msg.task_id, framework = %msg.framework_id, "cannot kill a task of an unknown framework");
-            return;
-        };
-        let Some(e) = f.executors.values_mut().find(|e| e.has_task(&msg.task_id)) else {
-            tracing::warn!(task = %msg.task_id, "cannot kill an unknown task");
-            return;
-        };
-        let ex_id = e.info.executor_id.clone();
-        if let Some(pos) = e.queued.iter().position(|t| t.task_id == msg.task_id) {
-            let task = e.queued.remove(pos);
-            e.resources -= &task.resources;
-            let idle = e.queued.is_empty() && e.launched.is_empty();
-            tracing::info!(task = %msg.task_id, "killing a task not yet delivered to its executor");
-            self.agent_update(
-                ctx,
-                &msg.framework_id,
-                Some(&ex_id),
-                &msg.task_id,
-                TaskState::Killed,
-                Reason::TaskKilledDuringLaunch,
-                "Killed before delivery to the executor".into(),
-            );
-            if idle {
-                self.shutdown_executor(ctx, &msg.framework_id, &ex_id);
-            }
-            return;
-        }
-        match (e.state, e.pid.clone()) {
-            (ExecutorState::Running, Some(pid)) if e.launched.contains_key(&msg.task_id) => {
-                tracing::info!(task = %msg.task_id, executor = %ex_id, "asking the executor to kill a task");
-                ctx.send(&pid, msg);
-            }
-            _ => {
-                tracing::info!(task = %msg.task_id, "task is already terminal or its executor is terminating")
-            }
-        }
+        let e = self.core.kill_task(msg);
+        self.apply(e, ctx);
     }
 
     fn shutdown_executor(&mut self, ctx: &mut Ctx<'_, Self>, fw: &FrameworkId, ex: &ExecutorId) {
         let grace = self.config.executor_shutdown_grace_period;
-        let Some(e) = self
-            .frameworks
-            .get_mut(fw)
-            .and_then(|f| f.executors.get_mut(ex))
-        else {
-            return;
-        };
-        match (e.state, e.pid.clone()) {
-            (ExecutorState::Terminating | ExecutorState::Terminated, _) => {}
-            (ExecutorState::Running, Some(pid)) => {
-                tracing::info!(executor = %ex, "shutting down executor");
-                e.state = ExecutorState::Terminating;
-                ctx.send(
-                    &pid,
-                    ShutdownExecutorMessage {
-                        executor_id: ex.clone(),
-                        framework_id: fw.clone(),
-                    },
-                );
-                let (fw, ex, container) = (fw.clone(), ex.clone(), e.container_id.clone());
-                ctx.after(grace, move |me: &mut Self, _ctx| {
-                    if let Some(e) = me.executor_mut(&fw, &ex, &container) {
-                        tracing::warn!(executor = %ex, "executor did not exit within the grace period; killing it");
-                        kill_group(e.os_pid);
-                    }
-                });
-            }
-            _ => {
-                tracing::info!(executor = %ex, "killing unregistered executor");
-                e.state = ExecutorState::Terminating;
-                kill_group(e.os_pid);
-            }
-        }
+        let e = self.core.shutdown_executor(fw, ex, grace);
+        self.apply(e, ctx);
     }
 
     fn executor_exited(
@@ -1107,105 +763,38 @@ impl AgentProcess {
         fw_id: FrameworkId,
         ex_id: ExecutorId,
         container: ContainerId,
-        result: std::io::Result<std::process::ExitStatus>,
+        termination: Termination,
     ) {
-        let (raw, description) = match &result {
-            Ok(s) => (
-                s.into_raw(),
-                match (s.code(), s.signal()) {
-                    (Some(c), _) => format!("exited with status {c}"),
-                    (_, Some(sig)) => format!("terminated by signal {}", signal_name(sig)),
-                    _ => "exited".to_string(),
-                },
-            ),
-            Err(e) => (-1, format!("could not be waited for: {e}")),
-        };
-        let isolation = self.config.isolation.clone();
-        let docker_cli = self
-            .config
-            .containerizers
-            .docker
-            .as_ref()
-            .map(|d| d.docker.clone());
-        let Some(e) = self.executor_mut(&fw_id, &ex_id, &container) else {
+        let Some(e) = self.core.executor_mut(&fw_id, &ex_id, &container) else {
             return;
         };
-        tracing::info!(executor = %ex_id, %description, "executor exited");
         // Nothing it started may outlive it.
-        kill_group(e.os_pid);
-        let docker_name = is_docker(&e.info).then(|| proto::docker_container_name(&container));
-        e.state = ExecutorState::Terminated;
-        let limitation = isolation.limitation(&container);
-        isolation.cleanup(&container);
-        if let Some(l) = limitation {
-            e.termination = Some((TaskState::Failed, l.reason, l.message));
-        }
-        if let (Some(name), Some(cli)) = (docker_name, docker_cli) {
-            // The container lives under the engine, not in the executor's session.
-            ctx.spawn(
-                async move {
-                    let r = crate::containerizer::remove(&cli, &name).await;
-                    (name, r)
-                },
-                |_me: &mut Self, _ctx, (name, r)| match r {
-                    Ok(()) => tracing::info!(container = %name, "removed the executor's Docker container"),
-                    Err(e) => tracing::warn!(container = %name, error = %e, "cannot remove the executor's Docker container"),
-                },
-            );
-        }
-        let (state, reason, message) = e.termination.clone().unwrap_or((
-            TaskState::Failed,
-            Reason::ExecutorTerminated,
-            format!("Executor {description}"),
-        ));
-        let live: Vec<TaskId> = e
-            .queued
-            .iter()
-            .map(|t| t.task_id.clone())
-            .chain(e.launched.keys().cloned())
-            .collect();
-        let terminating = self.frameworks.get(&fw_id).is_some_and(|f| f.terminating);
-        if !terminating {
-            for task_id in &live {
-                self.agent_update(
-                    ctx,
-                    &fw_id,
-                    Some(&ex_id),
-                    task_id,
-                    state,
-                    reason,
-                    message.clone(),
-                );
-            }
-        }
-        self.checkpoint_sentinel(&fw_id, &ex_id);
-        if let Some(agent_id) = self.info.id.clone() {
-            self.send_master(
-                ctx,
-                ExitedExecutorMessage {
-                    agent_id,
-                    framework_id: fw_id.clone(),
-                    executor_id: ex_id.clone(),
-                    status: raw,
-                },
-            );
-        }
-        if let Some(f) = self.frameworks.get_mut(&fw_id) {
-            if let Some(mut e) = f.executors.remove(&ex_id) {
-                if terminating {
-                    // Its tasks are dropped with the framework.
-                    e.queued.clear();
-                    let gone: Vec<Task> = std::mem::take(&mut e.launched).into_values().collect();
-                    e.completed.extend(gone);
-                }
-                f.completed_executors.push_back(e);
-                if f.completed_executors.len() > MAX_COMPLETED_EXECUTORS {
-                    f.completed_executors.pop_front();
-                }
-            }
-        }
-        self.maybe_remove_framework(&fw_id);
-        if self.shutting_down && self.frameworks.values().all(|f| f.executors.is_empty()) {
+        self.containerizer.destroy(&container_of(e));
+        let limitation = self
+            .containerizer
+            .limitation(&container)
+            .map(|l| (l.reason, l.message));
+        self.containerizer.cleanup(&container);
+        let clock = self.config.clock;
+        let rng = &mut self.rng;
+        let mut stamp = || (clock(), rng.uuid());
+        let e = self.core.executor_exited(
+            &self.info,
+            &fw_id,
+            &ex_id,
+            &container,
+            (termination.status, &termination.description),
+            limitation,
+            &mut stamp,
+        );
+        self.apply(e, ctx);
+        if self.shutting_down
+            && self
+                .core
+                .frameworks
+                .values()
+                .all(|f| f.executors.is_empty())
+        {
             self.finish_shutdown(ctx);
         }
     }
@@ -1219,7 +808,7 @@ impl AgentProcess {
         if !self.is_from_master(&from, "ShutdownFrameworkMessage") {
             return;
         }
-        let Some(f) = self.frameworks.get_mut(&msg.framework_id) else {
+        let Some(f) = self.core.frameworks.get_mut(&msg.framework_id) else {
             return;
         };
         tracing::info!(framework = %msg.framework_id, "shutting down framework");
@@ -1228,7 +817,8 @@ impl AgentProcess {
         for ex in executors {
             self.shutdown_executor(ctx, &msg.framework_id, &ex);
         }
-        self.maybe_remove_framework(&msg.framework_id);
+        let e = self.core.maybe_remove_framework(&msg.framework_id);
+        self.apply(e, ctx);
     }
 
     /// Shuts every executor down and stops the agent once they have exited (or after the
@@ -1239,6 +829,7 @@ impl AgentProcess {
         }
         self.shutting_down = true;
         let all: Vec<(FrameworkId, ExecutorId)> = self
+            .core
             .frameworks
             .iter()
             .flat_map(|(f, fw)| fw.executors.keys().map(move |e| (f.clone(), e.clone())))
@@ -1255,60 +846,33 @@ impl AgentProcess {
     }
 
     fn finish_shutdown(&mut self, ctx: &mut Ctx<'_, Self>) {
-        for pid in self.executor_os_pids() {
-            kill_group(Some(pid));
-        }
-        if let Some(docker) = &self.config.containerizers.docker {
-            for e in self.frameworks.values().flat_map(|f| f.executors.values()) {
-                if is_docker(&e.info) {
-                    let name = proto::docker_container_name(&e.container_id);
-                    crate::containerizer::remove_blocking(&docker.docker, &name);
-                }
-            }
+        for e in self
+            .core
+            .frameworks
+            .values()
+            .flat_map(|f| f.executors.values())
+        {
+            self.containerizer.destroy_blocking(&container_of(e));
         }
         tracing::info!("agent shut down");
         ctx.stop();
-    }
-
-    /// Removes this agent's Docker containers that are not among `known` (left by a
-    /// previous run whose checkpoint no longer has them).
-    fn remove_docker_orphans(
-        &mut self,
-        ctx: &mut Ctx<'_, Self>,
-        docker: PathBuf,
-        known: Vec<ContainerId>,
-    ) {
-        let work_dir = self.config.work_dir.clone();
-        ctx.spawn(
-            async move {
-                let names = crate::containerizer::owned_containers(&docker, &work_dir).await?;
-                let mut removed = vec![];
-                for name in crate::containerizer::orphans(&names, &known) {
-                    tracing::info!(container = %name, "removing an orphan Docker container");
-                    crate::containerizer::remove(&docker, &name).await?;
-                    removed.push(name);
-                }
-                Ok::<_, String>(removed)
-            },
-            |_me: &mut Self, _ctx, r| match r {
-                Ok(removed) if !removed.is_empty() => {
-                    tracing::info!(?removed, "removed orphan Docker containers")
-                }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "cannot recover Docker containers"),
-            },
-        );
     }
 
     // ---- HTTP ---------------------------------------------------------------------------
 
     /// The `/state` document (Mesos field names).
     pub fn state_json(&self, pid: &Pid) -> serde_json::Value {
-        let frameworks: Vec<_> = self.frameworks.values().map(framework_json).collect();
+        let frameworks: Vec<_> = self
+            .core
+            .frameworks
+            .values()
+            .map(self::core::framework_json)
+            .collect();
         let completed: Vec<_> = self
+            .core
             .completed_frameworks
             .iter()
-            .map(framework_json)
+            .map(self::core::framework_json)
             .collect();
         // The total with dynamic reservations applied, and the reservations per role.
         let total = self
@@ -1342,129 +906,12 @@ impl AgentProcess {
     }
 }
 
-fn task_json(t: &Task) -> serde_json::Value {
-    serde_json::json!({
-        "id": t.task_id,
-        "name": t.name,
-        "framework_id": t.framework_id,
-        "executor_id": t.executor_id.as_ref().map(|e| e.to_string()).unwrap_or_default(),
-        "slave_id": t.agent_id,
-        "state": t.state.as_str(),
-        "resources": t.resources.to_json_map(),
-        "statuses": t.statuses.iter().map(|s| serde_json::json!({
-            "state": s.state.as_str(),
-            "timestamp": s.timestamp,
-        })).collect::<Vec<_>>(),
-    })
-}
-
-fn executor_json(e: &Executor) -> serde_json::Value {
-    let queued: Vec<_> = e
-        .queued
-        .iter()
-        .map(|t| {
-            serde_json::json!({
-                "id": t.task_id, "name": t.name, "resources": t.resources.to_json_map(), "state": "TASK_STAGING",
-            })
-        })
-        .collect();
-    serde_json::json!({
-        "id": e.info.executor_id,
-        "name": e.info.name.clone().unwrap_or_default(),
-        "source": e.info.source.clone().unwrap_or_default(),
-        "container": e.container_id,
-        "directory": e.directory.to_string_lossy(),
-        "state": e.state.as_str(),
-        "resources": e.resources.to_json_map(),
-        "tasks": e.launched.values().chain(e.terminated.values()).map(task_json).collect::<Vec<_>>(),
-        "queued_tasks": queued,
-        "completed_tasks": e.completed.iter().map(task_json).collect::<Vec<_>>(),
-    })
-}
-
-fn framework_json(f: &Framework) -> serde_json::Value {
-    serde_json::json!({
-        "id": f.id,
-        "name": f.info.name,
-        "user": f.info.user,
-        "checkpoint": f.info.checkpoint,
-        "role": f.info.role.clone().unwrap_or_else(|| "*".into()),
-        "executors": f.executors.values().map(executor_json).collect::<Vec<_>>(),
-        "completed_executors": f.completed_executors.iter().map(executor_json).collect::<Vec<_>>(),
-    })
-}
-
-/// Whether the executor runs its task in a Docker container (the Docker executor).
-fn is_docker(info: &ExecutorInfo) -> bool {
-    info.container
-        .as_ref()
-        .is_some_and(|c| c.kind == proto::ContainerKind::Docker)
-}
-
-/// SIGKILLs an executor's whole container: its process group and every process left in
-/// its session (tasks in process groups of their own included). Missing ones are fine.
-fn kill_group(sid: Option<i32>) {
-    use nix::sys::signal::{kill, killpg, Signal};
-    use nix::unistd::Pid as OsPid;
-    let Some(sid) = sid.filter(|p| *p > 1) else {
-        return;
-    };
-    let _ = killpg(OsPid::from_raw(sid), Signal::SIGKILL);
-    // A member may fork between the scan of /proc and its kill, so kill whole process
-    // groups (a child forked late is in its parent's group) and scan again until the
-    // session is empty; killed processes fork no more, so this ends in a round or two.
-    for _ in 0..5 {
-        let members: Vec<i32> = session_members(sid)
-            .into_iter()
-            .filter(|pid| !is_zombie(*pid))
-            .collect();
-        if members.is_empty() {
-            break;
-        }
-        for pid in members {
-            if let Ok(pgrp) = nix::unistd::getpgid(Some(OsPid::from_raw(pid))) {
-                let _ = killpg(pgrp, Signal::SIGKILL);
-            }
-            let _ = kill(OsPid::from_raw(pid), Signal::SIGKILL);
-        }
+/// The containerizer's handle of an executor's container.
+fn container_of(e: &Executor) -> Container {
+    Container {
+        id: e.container_id.clone(),
+        os_pid: e.os_pid,
     }
-}
-
-/// Whether `pid` is a zombie (dead, waiting to be reaped): nothing left to kill.
-fn is_zombie(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|stat| {
-            let rest = &stat[stat.rfind(')')? + 1..];
-            rest.split_whitespace().next().map(|state| state == "Z")
-        })
-        .unwrap_or(true)
-}
-
-/// Processes whose session id is `sid` (read from `/proc/<pid>/stat`).
-pub fn session_members(sid: i32) -> Vec<i32> {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return vec![];
-    };
-    dir.flatten()
-        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()))
-        .filter(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .ok()
-                .and_then(|stat| {
-                    // After the ")" closing the command name: state ppid pgrp session …
-                    let rest = &stat[stat.rfind(')')? + 1..];
-                    rest.split_whitespace().nth(3)?.parse::<i32>().ok()
-                })
-                == Some(sid)
-        })
-        .collect()
-}
-
-fn signal_name(sig: i32) -> String {
-    nix::sys::signal::Signal::try_from(sig)
-        .map(|s| s.as_str().to_string())
-        .unwrap_or_else(|_| sig.to_string())
 }
 
 impl Process for AgentProcess {
@@ -1518,7 +965,7 @@ impl Process for AgentProcess {
         h.on(
             |me: &mut Self, _ctx: &mut Ctx<Self>, from: Pid, m: UpdateFrameworkMessage| {
                 if me.is_from_master(&from, "UpdateFrameworkMessage") {
-                    if let Some(f) = me.frameworks.get_mut(&m.framework_id) {
+                    if let Some(f) = me.core.frameworks.get_mut(&m.framework_id) {
                         if m.pid.is_some() {
                             f.pid = m.pid;
                         }
@@ -1551,7 +998,8 @@ impl Process for AgentProcess {
                 return;
             }
             let pid = me
-                .frameworks
+                .core
+            .frameworks
                 .get(&m.framework_id)
                 .and_then(|f| f.executors.get(&m.executor_id))
                 .and_then(|e| e.pid.clone());
@@ -1575,22 +1023,19 @@ impl Process for AgentProcess {
         tracing::info!(pid = %ctx.pid(), master = ?self.config.master, "agent started");
         self.start_recovery(ctx);
         // Recovered executors keep their cgroups; orphans of a previous run lose theirs.
-        let mut known: Vec<ContainerId> = vec![];
-        for e in self.frameworks.values().flat_map(|f| f.executors.values()) {
-            known.push(e.container_id.clone());
-            if let Some(pid) = e.os_pid {
-                let meta = crate::isolation::ContainerMeta::of(&e.info, &e.framework_id);
-                self.config
-                    .isolation
-                    .recovered(&e.container_id, meta, &e.resources, pid);
-            }
-        }
-        self.config.isolation.recover(&known);
-        if let Some(docker) = self.config.containerizers.docker.clone() {
-            if docker.kill_orphans {
-                self.remove_docker_orphans(ctx, docker.docker, known);
-            }
-        }
+        let live: Vec<Recovered> = self
+            .core
+            .frameworks
+            .values()
+            .flat_map(|f| f.executors.values())
+            .map(|e| Recovered {
+                container: container_of(e),
+                executor: e.info.clone(),
+                framework_id: e.framework_id.clone(),
+                resources: e.resources.clone(),
+            })
+            .collect();
+        self.containerizer.recover(&live);
     }
 
     fn exited(&mut self, ctx: &mut Ctx<'_, Self>, pid: Pid) {

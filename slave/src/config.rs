@@ -61,6 +61,9 @@ pub struct AgentConfig {
     pub isolation: crate::isolation::Isolation,
     /// The containerizers (`--containerizers`, `--docker*`); default `mesos` only.
     pub containerizers: crate::containerizer::Containerizers,
+    /// What runs the executors; `None`: processes isolated by `isolation`
+    /// ([`crate::containerizer::PosixContainerizer`]). Tests may run them in-process.
+    pub containerizer: Option<std::sync::Arc<dyn crate::containerizer::Containerizer>>,
     /// The effective flags, for `/flags`.
     pub flags: serde_json::Value,
 }
@@ -110,6 +113,7 @@ impl AgentConfig {
             serve_files: true,
             isolation: crate::isolation::Isolation::posix(),
             containerizers: Default::default(),
+            containerizer: None,
             flags: serde_json::json!({}),
         }
     }

@@ -1,14 +1,29 @@
-//! The Mesos agent (`mesos-agent`): registers with the master, runs executors as OS
-//! processes in per-run sandboxes, relays tasks, kills and shutdowns to them, and delivers
-//! their status updates to the master reliably.
+//! The Mesos agent (`mesos-agent`): registers with the master, runs executors through a
+//! containerizer in per-run sandboxes, relays tasks, kills and shutdowns to them, and
+//! delivers their status updates to the master reliably.
 //!
-//! Modules: [`agent`] (the process shell and task bookkeeping), [`registration`] and
-//! [`status_update`] (pure state machines), [`resources`] (detection and `--resources`),
-//! [`paths`] (sandbox layout), [`checkpoint`] (the `meta/` checkpoint recovery reads),
-//! [`files`] (`/files/read`, `/files/browse`), [`isolation`] (isolators, cgroups and
-//! `/monitor/statistics`), [`containerizer`] (`--containerizers`, the agent's side of
-//! Docker), [`config`]
-//! (configuration and flags).
+//! **Slave or agent.** The crate and its folder are `slave/`, as in Mesos's source tree
+//! (`src/slave/`) and its wire names (`RegisterSlaveMessage`, `slave(N)`, `slave_id`),
+//! which stay as Mesos spells them. Everything a user sees (the binary `mesos-agent`, flags,
+//! logs, `/state` prose, docs) and every identifier in our code (`AgentProcess`,
+//! `AgentCore`, `AgentId`) says **agent**.
+//!
+//! Rooms:
+//!
+//! * [`agent`]: the agent process, a thin actor shell; [`agent::core`] is its pure state
+//!   machine (frameworks, executors, tasks and status-update streams: events in, effects
+//!   out; it touches no runtime, file or process), [`agent::recovery`] checkpointing,
+//!   recovery after a restart and master detection.
+//! * [`registration`] and [`status_update`]: pure state machines the agent drives.
+//! * [`containerizer`]: the [`containerizer::Containerizer`] seam (`launch`, `wait`,
+//!   `update`, `usage`, `destroy`, `recover`) with [`containerizer::PosixContainerizer`]
+//!   (executors as OS processes, Docker tasks through the Docker executor) and
+//!   [`containerizer::TestContainerizer`] (executors in-process, for paused-clock tests);
+//!   also `--containerizers` and the agent's side of Docker.
+//! * [`isolation`]: isolators (posix, cgroups) and `/monitor/statistics`.
+//! * [`resources`] (detection and `--resources`), [`paths`] (sandbox layout),
+//!   [`checkpoint`] (the `meta/` checkpoint recovery reads), [`files`] (`/files/read`,
+//!   `/files/browse`), [`config`] (configuration and flags), [`rng`].
 //!
 //! ```ignore
 //! let mut config = slave::AgentConfig::new(master_pid, "/tmp/mesos/agent-1");

@@ -36,9 +36,12 @@ use proto::{
     TaskId, TaskState,
 };
 
-use super::{kill_group, AgentProcess, Executor, ExecutorState, Framework};
+use super::{container_of, AgentProcess, Executor, ExecutorState, Framework};
 use crate::checkpoint::{self, AgentCheckpoint, CheckpointError, Meta, RunKey};
 use crate::config::{AgentConfig, RecoverMode};
+pub use crate::containerizer::posix::executor_alive;
+use crate::containerizer::posix::kill_group;
+use crate::containerizer::{Container, Termination};
 use crate::paths;
 use crate::status_update::{replay, UpdateRecord};
 use crate::AgentError;
@@ -142,26 +145,6 @@ pub fn load(config: &AgentConfig, port: u16) -> Result<Option<AgentCheckpoint>, 
     Ok(Some(agent))
 }
 
-/// Whether the executor whose process (and session) id is `pid` is still alive: the
-/// process exists, is not a zombie, and still leads its own session (a reused PID would
-/// not).
-pub fn executor_alive(pid: i32) -> bool {
-    if pid <= 1 {
-        return false;
-    }
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    let Some(close) = stat.rfind(')') else {
-        return false;
-    };
-    // After the command name: state ppid pgrp session …
-    let mut fields = stat[close + 1..].split_whitespace();
-    let state = fields.next().unwrap_or("Z");
-    let session = fields.nth(2).and_then(|s| s.parse::<i32>().ok());
-    state != "Z" && state != "X" && session == Some(pid)
-}
-
 /// The state a task gets when its executor is lost across an agent restart.
 fn lost_state(info: &FrameworkInfo) -> TaskState {
     if info.has_capability(FrameworkCapability::PartitionAware) {
@@ -204,7 +187,10 @@ impl AgentProcess {
     // ---- checkpoint writes --------------------------------------------------------------
 
     fn checkpoints(&self, fw: &FrameworkId) -> bool {
-        self.frameworks.get(fw).is_some_and(|f| f.info.checkpoint)
+        self.core
+            .frameworks
+            .get(fw)
+            .is_some_and(|f| f.info.checkpoint)
     }
 
     fn run_key(&self, fw: &FrameworkId, e: &Executor) -> Option<RunKey> {
@@ -214,21 +200,6 @@ impl AgentProcess {
             executor: e.info.executor_id.clone(),
             container: e.container_id.clone(),
         })
-    }
-
-    /// The run holding a task (live or completed executors).
-    fn task_run_key(&self, fw: &FrameworkId, task: &TaskId) -> Option<RunKey> {
-        let f = self.frameworks.get(fw)?;
-        let e =
-            f.executors
-                .values()
-                .find(|e| e.has_task(task))
-                .or_else(|| {
-                    f.completed_executors.iter().rev().find(|e| {
-                        e.has_task(task) || e.completed.iter().any(|t| t.task_id == *task)
-                    })
-                })?;
-        self.run_key(fw, e)
     }
 
     /// Registered: the agent's info, `latest` and the boot id.
@@ -276,7 +247,7 @@ impl AgentProcess {
         if !self.checkpoints(fw) {
             return;
         }
-        let Some(f) = self.frameworks.get(fw) else {
+        let Some(f) = self.core.frameworks.get(fw) else {
             return;
         };
         let Some(e) = f.executors.get(ex) else {
@@ -324,6 +295,7 @@ impl AgentProcess {
             return;
         }
         let Some(e) = self
+            .core
             .frameworks
             .get(fw)
             .and_then(|f| f.executors.values().find(|e| e.has_task(task_id)))
@@ -355,7 +327,12 @@ impl AgentProcess {
         if !self.checkpoints(fw) {
             return;
         }
-        let Some(e) = self.frameworks.get(fw).and_then(|f| f.executors.get(ex)) else {
+        let Some(e) = self
+            .core
+            .frameworks
+            .get(fw)
+            .and_then(|f| f.executors.get(ex))
+        else {
             return;
         };
         let (Some(key), Some(pid)) = (self.run_key(fw, e), e.pid.as_ref()) else {
@@ -370,13 +347,24 @@ impl AgentProcess {
         );
     }
 
-    /// An update accepted or acknowledged: append it to the task's log.
-    pub(super) fn checkpoint_update(&self, fw: &FrameworkId, task: &TaskId, record: UpdateRecord) {
-        if !self.checkpoints(fw) {
+    /// An update accepted or acknowledged (the core said the framework checkpoints and
+    /// which run holds the task): append it to the task's log.
+    pub(super) fn checkpoint_update(
+        &self,
+        framework: FrameworkId,
+        executor: ExecutorId,
+        container: ContainerId,
+        task: &TaskId,
+        record: UpdateRecord,
+    ) {
+        let Some(agent) = self.info.id.clone() else {
             return;
-        }
-        let Some(key) = self.task_run_key(fw, task) else {
-            return;
+        };
+        let key = RunKey {
+            agent,
+            framework,
+            executor,
+            container,
         };
         log_ckpt(
             "a status update",
@@ -384,20 +372,26 @@ impl AgentProcess {
         );
     }
 
-    /// The executor exited: the run is over.
-    pub(super) fn checkpoint_sentinel(&self, fw: &FrameworkId, ex: &ExecutorId) {
-        if !self.checkpoints(fw) {
-            return;
-        }
-        let Some(e) = self.frameworks.get(fw).and_then(|f| f.executors.get(ex)) else {
+    /// The executor exited: the run is over (the core said the framework checkpoints).
+    pub(super) fn checkpoint_sentinel(
+        &self,
+        framework: FrameworkId,
+        executor: ExecutorId,
+        container: ContainerId,
+    ) {
+        let Some(agent) = self.info.id.clone() else {
             return;
         };
-        if let Some(key) = self.run_key(fw, e) {
-            log_ckpt(
-                "the executor sentinel",
-                checkpoint::write_atomic(&self.rec.meta.sentinel(&key), b""),
-            );
-        }
+        let key = RunKey {
+            agent,
+            framework,
+            executor,
+            container,
+        };
+        log_ckpt(
+            "the executor sentinel",
+            checkpoint::write_atomic(&self.rec.meta.sentinel(&key), b""),
+        );
     }
 
     /// The framework is gone from this agent: its checkpoint goes too.
@@ -467,7 +461,7 @@ impl AgentProcess {
                         for err in &replayed.errors {
                             tracing::warn!(task = %task_id, error = %err, "inconsistent status update log");
                         }
-                        self.updates.recover(&fw_id, &task_id, &replayed);
+                        self.core.updates.recover(&fw_id, &task_id, &replayed);
                         let mut task = tc.info;
                         if let Some(last) = replayed.updates.last() {
                             task.state = last.status.state;
@@ -500,7 +494,10 @@ impl AgentProcess {
                         }
                         continue;
                     }
-                    let alive = run.forked_pid.is_some_and(executor_alive);
+                    let alive = self.containerizer.alive(&Container {
+                        id: container.clone(),
+                        os_pid: run.forked_pid,
+                    });
                     let key = (fw_id.clone(), ex_id.clone(), container.clone());
                     if alive {
                         tracing::info!(executor = %ex_id, pid = ?run.forked_pid, libprocess = ?run.libprocess_pid, "recovered a live executor");
@@ -527,13 +524,13 @@ impl AgentProcess {
                     .any(|e| !e.terminated.is_empty())
             {
                 // Nothing left to run or to deliver: forget it.
-                self.frameworks.insert(fw_id.clone(), framework);
+                self.core.frameworks.insert(fw_id.clone(), framework);
                 self.remove_framework_checkpoint(&fw_id);
-                self.frameworks.remove(&fw_id);
-                self.updates.cleanup(&fw_id);
+                self.core.frameworks.remove(&fw_id);
+                self.core.updates.cleanup(&fw_id);
                 continue;
             }
-            self.frameworks.insert(fw_id, framework);
+            self.core.frameworks.insert(fw_id, framework);
         }
         let slave_id = agent.id.clone();
         for pid in reconnect {
@@ -552,9 +549,12 @@ impl AgentProcess {
                 fw,
                 ex,
                 container,
-                Err(std::io::Error::other(
-                    "it was not running when the agent recovered",
-                )),
+                Termination {
+                    status: -1,
+                    description:
+                        "could not be waited for: it was not running when the agent recovered"
+                            .into(),
+                },
             );
         }
         self.ensure_polling(ctx);
@@ -570,7 +570,8 @@ impl AgentProcess {
 
     fn awaiting_reregistration(&self) -> bool {
         self.rec.recovered.iter().any(|(f, e, c)| {
-            self.frameworks
+            self.core
+                .frameworks
                 .get(f)
                 .and_then(|fw| fw.executors.get(e))
                 .is_some_and(|x| x.container_id == *c && x.state == ExecutorState::Launching)
@@ -581,11 +582,12 @@ impl AgentProcess {
         let keys: Vec<_> = self.rec.recovered.iter().cloned().collect();
         for (fw, ex, container) in keys {
             let lost = self
+                .core
                 .frameworks
                 .get(&fw)
                 .map(|f| lost_state(&f.info))
                 .unwrap_or(TaskState::Lost);
-            if let Some(e) = self.executor_mut(&fw, &ex, &container) {
+            if let Some(e) = self.core.executor_mut(&fw, &ex, &container) {
                 if e.state == ExecutorState::Launching {
                     tracing::warn!(executor = %ex, ?timeout, "recovered executor did not re-register in time; killing it");
                     e.state = ExecutorState::Terminating;
@@ -597,7 +599,7 @@ impl AgentProcess {
                             timeout.as_millis()
                         ),
                     ));
-                    kill_group(e.os_pid);
+                    self.containerizer.destroy(&container_of(e));
                 }
             }
         }
@@ -662,6 +664,7 @@ impl AgentProcess {
         let agent_id = self.info.id.clone().unwrap_or_default();
         let slave_info = self.info.clone();
         let known = self
+            .core
             .frameworks
             .get(&msg.framework_id)
             .and_then(|f| f.executors.get(&msg.executor_id))
@@ -689,6 +692,7 @@ impl AgentProcess {
         let ex_id = msg.executor_id.clone();
         let mut new_tasks = vec![];
         if let Some(e) = self
+            .core
             .frameworks
             .get_mut(&fw_id)
             .and_then(|f| f.executors.get_mut(&ex_id))
@@ -733,7 +737,7 @@ impl AgentProcess {
         }
         // Tasks the agent accepted but the executor never received.
         let known: BTreeSet<TaskId> = msg.tasks.iter().map(|t| t.task_id.clone()).collect();
-        let (lost, undelivered) = match self.frameworks.get(&fw_id) {
+        let (lost, undelivered) = match self.core.frameworks.get(&fw_id) {
             Some(f) => (
                 lost_state(&f.info),
                 f.executors
@@ -791,14 +795,17 @@ impl AgentProcess {
         let keys: Vec<_> = self.rec.recovered.iter().cloned().collect();
         for key in keys {
             let (fw, ex, container) = key.clone();
-            let os_pid = match self.executor_mut(&fw, &ex, &container) {
+            let os_pid = match self.core.executor_mut(&fw, &ex, &container) {
                 None => {
                     self.rec.recovered.remove(&key);
                     continue;
                 }
                 Some(e) => e.os_pid,
             };
-            if os_pid.is_some_and(executor_alive) {
+            if self.containerizer.alive(&Container {
+                id: container.clone(),
+                os_pid,
+            }) {
                 continue;
             }
             self.rec.recovered.remove(&key);
@@ -808,9 +815,10 @@ impl AgentProcess {
                 fw,
                 ex,
                 container,
-                Err(std::io::Error::other(
-                    "it was recovered after an agent restart, so its exit status is unknown",
-                )),
+                Termination {
+                    status: -1,
+                    description: "could not be waited for: it was recovered after an agent restart, so its exit status is unknown".into(),
+                },
             );
         }
         if self.rec.recovering && !self.awaiting_reregistration() {
@@ -821,7 +829,8 @@ impl AgentProcess {
     /// The libproc link to `pid` broke: if it is a recovered executor, check it now.
     pub(super) fn executor_link_broke(&mut self, ctx: &mut Ctx<'_, Self>, pid: &Pid) {
         let recovered = self.rec.recovered.iter().any(|(f, e, _)| {
-            self.frameworks
+            self.core
+                .frameworks
                 .get(f)
                 .and_then(|fw| fw.executors.get(e))
                 .is_some_and(|x| x.pid.as_ref() == Some(pid))

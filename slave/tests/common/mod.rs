@@ -74,6 +74,20 @@ impl Process for FakeMaster {
     }
 }
 
+/// Acknowledges an update to `agent` as the master (agent id `S1`) would.
+pub fn ack_from(node: &Node, master: &Pid, agent: &Pid, u: &StatusUpdate) {
+    node.send(
+        master,
+        agent,
+        StatusUpdateAcknowledgementMessage {
+            agent_id: AgentId::new("S1"),
+            framework_id: u.framework_id.clone(),
+            task_id: u.status.task_id.clone(),
+            uuid: u.status.uuid.unwrap_or(StatusUuid::from_u128(0)),
+        },
+    );
+}
+
 /// A fresh, empty directory for one test.
 pub fn test_dir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("slave-test-{name}-{}", std::process::id()));
@@ -147,16 +161,7 @@ impl Cluster {
 
     /// Acknowledges an update as the master would.
     pub fn ack(&self, u: &StatusUpdate) {
-        self.node.send(
-            self.master.pid(),
-            self.agent.pid(),
-            StatusUpdateAcknowledgementMessage {
-                agent_id: AgentId::new("S1"),
-                framework_id: u.framework_id.clone(),
-                task_id: u.status.task_id.clone(),
-                uuid: u.status.uuid.unwrap_or(StatusUuid::from_u128(0)),
-            },
-        );
+        ack_from(&self.node, self.master.pid(), self.agent.pid(), u);
     }
 
     /// Sends a command task as the master would.

@@ -1,5 +1,7 @@
 //! Containerizers (`--containerizers=mesos,docker`): which kinds of container this agent
-//! runs, and the agent's side of the Docker containerizer.
+//! runs, and the agent's side of the Docker containerizer. The seam the agent runs
+//! executors through is [`Containerizer`] ([`seam`]); [`posix`] is its process
+//! implementation.
 //!
 //! * `mesos` (the default): executors are OS processes in their own sessions, isolated as
 //!   [`crate::isolation`] says.
@@ -18,6 +20,16 @@
 //!
 //! Start-up refuses an unknown containerizer and, for `docker`, an engine that does not
 //! answer.
+
+pub mod docker;
+pub mod posix;
+pub mod seam;
+pub mod testing;
+
+pub use docker::DockerContainerizer;
+pub use posix::PosixContainerizer;
+pub use seam::{Container, Containerizer, LaunchSpec, Launched, Recovered, Termination};
+pub use testing::TestContainerizer;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

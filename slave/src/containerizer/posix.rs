@@ -1,0 +1,254 @@
+//! The Mesos containerizer's process side: each executor is an OS process in its own
+//! session (so the agent can kill everything it started, even tasks the executor put in
+//! process groups of their own), with its sandbox as working directory and its output in
+//! the sandbox's `stdout`/`stderr`, isolated by [`crate::isolation`] (posix or cgroups).
+//! Executors survive an agent restart (no parent-death signal): a restarted agent
+//! recovers them and watches them through [`executor_alive`].
+
+use std::collections::HashMap;
+use std::os::unix::process::ExitStatusExt;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+
+use proto::{ContainerId, Resources};
+
+use super::seam::{
+    Container, Containerizer, LaunchSpec, Launched, Recovered, Termination, WaitFuture,
+};
+use crate::isolation::{ContainerMeta, Isolation, Limitation, ResourceStatistics};
+
+/// Runs executors as processes under an [`Isolation`].
+#[derive(Debug)]
+pub struct PosixContainerizer {
+    isolation: Isolation,
+    children: Arc<Mutex<HashMap<ContainerId, tokio::process::Child>>>,
+}
+
+impl PosixContainerizer {
+    /// A containerizer isolating with `isolation`.
+    pub fn new(isolation: Isolation) -> PosixContainerizer {
+        PosixContainerizer {
+            isolation,
+            children: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    fn spawn(spec: &LaunchSpec) -> std::io::Result<tokio::process::Child> {
+        std::fs::create_dir_all(&spec.sandbox)?;
+        let stdout = std::fs::File::create(spec.sandbox.join("stdout"))?;
+        let stderr = std::fs::File::create(spec.sandbox.join("stderr"))?;
+        let command = &spec.executor.command;
+        let value = command.value.clone().unwrap_or_default();
+        let mut cmd = if command.shell {
+            let mut c = tokio::process::Command::new("/bin/sh");
+            c.arg("-c").arg(&value);
+            c
+        } else {
+            let mut c = tokio::process::Command::new(&value);
+            if let Some((arg0, rest)) = command.arguments.split_first() {
+                c.arg0(arg0);
+                c.args(rest);
+            }
+            c
+        };
+        for (name, value) in &spec.environment {
+            cmd.env(name, value);
+        }
+        cmd.current_dir(&spec.sandbox)
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr)
+            // No PDEATHSIG: executors must outlive an agent restart (recovery).
+            .kill_on_drop(false);
+        // Its own session (and process group).
+        // SAFETY: setsid is async-signal-safe and touches no memory of the parent.
+        unsafe {
+            cmd.pre_exec(|| {
+                nix::unistd::setsid()
+                    .map(|_| ())
+                    .map_err(std::io::Error::from)
+            });
+        }
+        cmd.spawn()
+    }
+}
+
+impl Containerizer for PosixContainerizer {
+    fn launch(&self, spec: LaunchSpec) -> Result<Launched, String> {
+        let child = Self::spawn(&spec).map_err(|e| e.to_string())?;
+        let os_pid = child.id().map(|p| p as i32);
+        let container = Container {
+            id: spec.container_id.clone(),
+            os_pid,
+        };
+        self.children
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(spec.container_id.clone(), child);
+        let meta = ContainerMeta::of(&spec.executor, &spec.framework_id);
+        let isolated = os_pid.map_or(Ok(()), |pid| {
+            self.isolation
+                .launch(&spec.container_id, meta, &spec.resources, pid)
+        });
+        if isolated.is_err() {
+            kill_group(os_pid);
+        }
+        Ok(Launched {
+            container,
+            isolation_error: isolated.err(),
+        })
+    }
+
+    fn wait(&self, container: &ContainerId) -> WaitFuture {
+        let child = self
+            .children
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(container);
+        Box::pin(async move {
+            let Some(mut child) = child else {
+                return Termination {
+                    status: -1,
+                    description: "could not be waited for: not launched by this agent".into(),
+                };
+            };
+            match child.wait().await {
+                Ok(s) => Termination {
+                    status: s.into_raw(),
+                    description: match (s.code(), s.signal()) {
+                        (Some(c), _) => format!("exited with status {c}"),
+                        (_, Some(sig)) => format!("terminated by signal {}", signal_name(sig)),
+                        _ => "exited".to_string(),
+                    },
+                },
+                Err(e) => Termination {
+                    status: -1,
+                    description: format!("could not be waited for: {e}"),
+                },
+            }
+        })
+    }
+
+    fn update(&self, container: &ContainerId, resources: &Resources) -> Result<(), String> {
+        self.isolation.update(container, resources)
+    }
+
+    fn usage(&self, container: &ContainerId, timestamp: f64) -> Option<ResourceStatistics> {
+        self.isolation.usage(container, timestamp)
+    }
+
+    fn limitation(&self, container: &ContainerId) -> Option<Limitation> {
+        self.isolation.limitation(container)
+    }
+
+    fn destroy(&self, container: &Container) {
+        kill_group(container.os_pid);
+    }
+
+    fn cleanup(&self, container: &ContainerId) {
+        self.isolation.cleanup(container);
+    }
+
+    fn recover(&self, live: &[Recovered]) {
+        let mut known = vec![];
+        for r in live {
+            known.push(r.container.id.clone());
+            if let Some(pid) = r.container.os_pid {
+                let meta = ContainerMeta::of(&r.executor, &r.framework_id);
+                self.isolation
+                    .recovered(&r.container.id, meta, &r.resources, pid);
+            }
+        }
+        self.isolation.recover(&known);
+    }
+
+    fn alive(&self, container: &Container) -> bool {
+        container.os_pid.is_some_and(executor_alive)
+    }
+}
+
+/// SIGKILLs an executor's whole container: its process group and every process left in
+/// its session (tasks in process groups of their own included). Missing ones are fine.
+pub fn kill_group(sid: Option<i32>) {
+    use nix::sys::signal::{kill, killpg, Signal};
+    use nix::unistd::Pid as OsPid;
+    let Some(sid) = sid.filter(|p| *p > 1) else {
+        return;
+    };
+    let _ = killpg(OsPid::from_raw(sid), Signal::SIGKILL);
+    // A member may fork between the scan of /proc and its kill, so kill whole process
+    // groups (a child forked late is in its parent's group) and scan again until the
+    // session is empty; killed processes fork no more, so this ends in a round or two.
+    for _ in 0..5 {
+        let members: Vec<i32> = session_members(sid)
+            .into_iter()
+            .filter(|pid| !is_zombie(*pid))
+            .collect();
+        if members.is_empty() {
+            break;
+        }
+        for pid in members {
+            if let Ok(pgrp) = nix::unistd::getpgid(Some(OsPid::from_raw(pid))) {
+                let _ = killpg(pgrp, Signal::SIGKILL);
+            }
+            let _ = kill(OsPid::from_raw(pid), Signal::SIGKILL);
+        }
+    }
+}
+
+/// Whether `pid` is a zombie (dead, waiting to be reaped): nothing left to kill.
+pub fn is_zombie(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            let rest = &stat[stat.rfind(')')? + 1..];
+            rest.split_whitespace().next().map(|state| state == "Z")
+        })
+        .unwrap_or(true)
+}
+
+/// Processes whose session id is `sid` (read from `/proc/<pid>/stat`).
+pub fn session_members(sid: i32) -> Vec<i32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return vec![];
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()))
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|stat| {
+                    // After the ")" closing the command name: state ppid pgrp session …
+                    let rest = &stat[stat.rfind(')')? + 1..];
+                    rest.split_whitespace().nth(3)?.parse::<i32>().ok()
+                })
+                == Some(sid)
+        })
+        .collect()
+}
+
+fn signal_name(sig: i32) -> String {
+    nix::sys::signal::Signal::try_from(sig)
+        .map(|s| s.as_str().to_string())
+        .unwrap_or_else(|_| sig.to_string())
+}
+
+/// Whether the executor whose process (and session) id is `pid` is still alive: the
+/// process exists, is not a zombie, and still leads its own session (a reused PID would
+/// not).
+pub fn executor_alive(pid: i32) -> bool {
+    if pid <= 1 {
+        return false;
+    }
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let Some(close) = stat.rfind(')') else {
+        return false;
+    };
+    // After the command name: state ppid pgrp session …
+    let mut fields = stat[close + 1..].split_whitespace();
+    let state = fields.next().unwrap_or("Z");
+    let session = fields.nth(2).and_then(|s| s.parse::<i32>().ok());
+    state != "Z" && state != "X" && session == Some(pid)
+}

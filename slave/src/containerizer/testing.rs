@@ -1,0 +1,262 @@
+//! A containerizer for tests that runs each executor in-process: a libproc process
+//! ([`InProcessExecutor`]) on the agent's own node, so agent tests need no OS processes
+//! and can run on a paused tokio clock with in-memory transport.
+//!
+//! The executor speaks the executor protocol: it registers, answers every task with
+//! `TASK_RUNNING` (and `TASK_KILLED` on a kill), keeps its updates until the agent
+//! acknowledges them, re-registers with its tasks and unacknowledged updates when a
+//! restarted agent asks it to reconnect, and stops on a shutdown. Executors outlive the
+//! agent process (as real ones outlive an agent restart); [`TestContainerizer::destroy`]
+//! stops one, and [`crate::containerizer::Containerizer::wait`] resolves when it stopped.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use libproc::{Ctx, Handlers, Node, Pid, Process};
+use proto::messages::*;
+use proto::{
+    ContainerId, ExecutorId, FrameworkId, Resources, StatusUuid, TaskId, TaskInfo, TaskState,
+    TaskStatus,
+};
+use tokio::sync::oneshot;
+
+use super::seam::{
+    Container, Containerizer, LaunchSpec, Launched, Recovered, Termination, WaitFuture,
+};
+use crate::isolation::{Limitation, ResourceStatistics};
+
+/// Runs executors as [`InProcessExecutor`]s on `node`.
+#[derive(Debug, Clone)]
+pub struct TestContainerizer {
+    node: Node,
+    running: Arc<Mutex<HashMap<ContainerId, Running>>>,
+}
+
+#[derive(Debug)]
+struct Running {
+    pid: Pid,
+    done: Option<oneshot::Receiver<Termination>>,
+}
+
+impl TestContainerizer {
+    /// Executors will run on `node` (the agent's).
+    pub fn new(node: &Node) -> TestContainerizer {
+        TestContainerizer {
+            node: node.clone(),
+            running: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    fn table(&self) -> std::sync::MutexGuard<'_, HashMap<ContainerId, Running>> {
+        self.running.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The PID of the executor running in `container`, while it runs.
+    pub fn executor_pid(&self, container: &ContainerId) -> Option<Pid> {
+        self.table().get(container).map(|r| r.pid.clone())
+    }
+
+    /// How many executors run.
+    pub fn running(&self) -> usize {
+        self.table().len()
+    }
+}
+
+fn env<'a>(spec: &'a LaunchSpec, name: &str) -> Option<&'a str> {
+    spec.environment
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+impl Containerizer for TestContainerizer {
+    fn launch(&self, spec: LaunchSpec) -> Result<Launched, String> {
+        let agent: Pid = env(&spec, "MESOS_SLAVE_PID")
+            .and_then(|p| p.parse().ok())
+            .ok_or("no agent PID in the executor's environment")?;
+        let (tx, rx) = oneshot::channel();
+        let executor = InProcessExecutor {
+            agent,
+            framework_id: spec.framework_id.clone(),
+            executor_id: spec.executor.executor_id.clone(),
+            container_id: spec.container_id.clone(),
+            tasks: BTreeMap::new(),
+            unacknowledged: Vec::new(),
+            done: Some(tx),
+            running: self.running.clone(),
+        };
+        let id = format!("executor-{}", spec.container_id);
+        let process = self
+            .node
+            .spawn(&id, executor)
+            .map_err(|e| format!("cannot spawn the in-process executor: {e}"))?;
+        self.table().insert(
+            spec.container_id.clone(),
+            Running {
+                pid: process.pid().clone(),
+                done: Some(rx),
+            },
+        );
+        Ok(Launched {
+            container: Container {
+                id: spec.container_id,
+                os_pid: None,
+            },
+            isolation_error: None,
+        })
+    }
+
+    fn wait(&self, container: &ContainerId) -> WaitFuture {
+        let done = self.table().get_mut(container).and_then(|r| r.done.take());
+        Box::pin(async move {
+            match done {
+                Some(rx) => rx.await.unwrap_or(Termination {
+                    status: -1,
+                    description: "could not be waited for: the executor vanished".into(),
+                }),
+                None => Termination {
+                    status: -1,
+                    description: "could not be waited for: not launched here".into(),
+                },
+            }
+        })
+    }
+
+    fn update(&self, _container: &ContainerId, _resources: &Resources) -> Result<(), String> {
+        Ok(())
+    }
+
+    fn usage(&self, _container: &ContainerId, _timestamp: f64) -> Option<ResourceStatistics> {
+        None
+    }
+
+    fn limitation(&self, _container: &ContainerId) -> Option<Limitation> {
+        None
+    }
+
+    fn destroy(&self, container: &Container) {
+        let pid = self.table().get(&container.id).map(|r| r.pid.clone());
+        if let Some(pid) = pid {
+            self.node.terminate(&pid);
+        }
+    }
+
+    fn cleanup(&self, _container: &ContainerId) {}
+
+    fn recover(&self, _live: &[Recovered]) {}
+
+    fn alive(&self, container: &Container) -> bool {
+        self.table().contains_key(&container.id)
+    }
+}
+
+/// Unique status update uuids across every in-process executor.
+static NEXT_UUID: AtomicU64 = AtomicU64::new(1);
+
+/// An executor running as a libproc process (see the module doc).
+pub struct InProcessExecutor {
+    agent: Pid,
+    framework_id: FrameworkId,
+    executor_id: ExecutorId,
+    container_id: ContainerId,
+    tasks: BTreeMap<TaskId, TaskInfo>,
+    unacknowledged: Vec<StatusUpdate>,
+    done: Option<oneshot::Sender<Termination>>,
+    running: Arc<Mutex<HashMap<ContainerId, Running>>>,
+}
+
+impl InProcessExecutor {
+    fn send_update(&mut self, ctx: &mut Ctx<'_, Self>, task_id: TaskId, state: TaskState) {
+        let uuid = StatusUuid::from_u128(u128::from(NEXT_UUID.fetch_add(1, Ordering::Relaxed)));
+        let update = StatusUpdate {
+            framework_id: self.framework_id.clone(),
+            executor_id: Some(self.executor_id.clone()),
+            agent_id: None,
+            status: TaskStatus::new(task_id, state).with_uuid(uuid),
+            timestamp: 0.0,
+            latest_state: None,
+        };
+        self.unacknowledged.push(update.clone());
+        ctx.send(
+            &self.agent,
+            StatusUpdateMessage {
+                update,
+                pid: Some(ctx.pid().to_string()),
+            },
+        );
+    }
+}
+
+impl Process for InProcessExecutor {
+    fn install(h: &mut Handlers<Self>) {
+        h.on(
+            |me: &mut Self, ctx: &mut Ctx<Self>, _from: Pid, m: RunTaskMessage| {
+                let id = m.task.task_id.clone();
+                me.tasks.insert(id.clone(), m.task);
+                me.send_update(ctx, id, TaskState::Running);
+            },
+        );
+        h.on(
+            |me: &mut Self, ctx: &mut Ctx<Self>, _from: Pid, m: KillTaskMessage| {
+                if me.tasks.remove(&m.task_id).is_some() {
+                    me.send_update(ctx, m.task_id, TaskState::Killed);
+                }
+            },
+        );
+        h.on(
+            |me: &mut Self,
+             _ctx: &mut Ctx<Self>,
+             _from: Pid,
+             m: StatusUpdateAcknowledgementMessage| {
+                me.unacknowledged.retain(|u| u.status.uuid != Some(m.uuid));
+            },
+        );
+        h.on(|_me: &mut Self, _ctx: &mut Ctx<Self>, _from: Pid, _m: ExecutorRegisteredMessage| {});
+        h.on(
+            |_me: &mut Self, _ctx: &mut Ctx<Self>, _from: Pid, _m: ExecutorReregisteredMessage| {},
+        );
+        h.on(
+            |me: &mut Self, ctx: &mut Ctx<Self>, from: Pid, _m: ReconnectExecutorMessage| {
+                me.agent = from;
+                ctx.send(
+                    &me.agent,
+                    ReregisterExecutorMessage {
+                        executor_id: me.executor_id.clone(),
+                        framework_id: me.framework_id.clone(),
+                        tasks: me.tasks.values().cloned().collect(),
+                        updates: me.unacknowledged.clone(),
+                    },
+                );
+            },
+        );
+        h.on(
+            |_me: &mut Self, ctx: &mut Ctx<Self>, _from: Pid, _m: ShutdownExecutorMessage| {
+                ctx.stop();
+            },
+        );
+    }
+
+    fn started(&mut self, ctx: &mut Ctx<'_, Self>) {
+        ctx.send(
+            &self.agent,
+            RegisterExecutorMessage {
+                framework_id: self.framework_id.clone(),
+                executor_id: self.executor_id.clone(),
+            },
+        );
+    }
+
+    fn stopped(&mut self) {
+        self.running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.container_id);
+        if let Some(done) = self.done.take() {
+            let _ = done.send(Termination {
+                status: 0,
+                description: "exited with status 0".into(),
+            });
+        }
+    }
+}

@@ -1,0 +1,227 @@
+//! The agent on the test containerizer (executors in-process, on the agent's node), with
+//! in-memory transport and a paused clock: status-update retries from a running executor,
+//! and an agent restart that recovers its checkpointed task, has the executor re-register,
+//! and re-sends the update that was never acknowledged.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{Ev, FakeMaster};
+use libproc::testing::within;
+use libproc::{Match, MemNetwork, Node, NodeConfig, Pid};
+use proto::messages::{
+    ReconnectExecutorMessage, ReregisterExecutorMessage, RunTaskMessage, StatusUpdate,
+};
+use proto::{AgentId, CommandInfo, FrameworkId, FrameworkInfo, Resources, TaskId, TaskInfo};
+use proto::{ContainerId, TaskState};
+use slave::containerizer::TestContainerizer;
+use slave::AgentConfig;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+fn run(f: impl std::future::Future<Output = ()>) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    rt.block_on(tokio::task::LocalSet::new().run_until(f));
+}
+
+fn config(master: &Pid, dir: &std::path::Path, tc: &TestContainerizer) -> AgentConfig {
+    let mut c = common::config(master, dir);
+    c.containerizer = Some(Arc::new(tc.clone()));
+    c.status_update_retry_interval_min = Duration::from_secs(10);
+    c.status_update_retry_interval_max = Duration::from_secs(40);
+    c
+}
+
+fn run_task(node: &Node, master: &Pid, agent: &Pid, id: &str, checkpoint: bool) {
+    let mut framework = FrameworkInfo::new("fw", "nobody");
+    framework.id = Some(FrameworkId::new("F1"));
+    framework.checkpoint = checkpoint;
+    let task = TaskInfo::command_task(
+        id,
+        TaskId::new(id),
+        AgentId::new("S1"),
+        "cpus:0.1;mem:16".parse::<Resources>().unwrap(),
+        CommandInfo::shell("sleep 1000"),
+    );
+    node.send(
+        master,
+        agent,
+        RunTaskMessage {
+            framework,
+            framework_id: FrameworkId::new("F1"),
+            task,
+            pid: None,
+        },
+    );
+}
+
+async fn next_update(events: &mut mpsc::UnboundedReceiver<Ev>, what: &str) -> StatusUpdate {
+    loop {
+        match within(Duration::from_secs(60), what, events.recv()).await {
+            Some(Ev::Update(m)) => return m.update,
+            Some(_) => continue,
+            None => panic!("fake master gone"),
+        }
+    }
+}
+
+/// The master pings every 15 s (virtual) as a live master does.
+fn keep_pinging(node: &Node, master: &Pid, agent: &Pid) -> tokio::task::JoinHandle<()> {
+    let (n, m, a) = (node.clone(), master.clone(), agent.clone());
+    tokio::task::spawn_local(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(15)).await;
+            n.send(
+                &m,
+                &a,
+                proto::messages::PingSlaveMessage { connected: true },
+            );
+        }
+    })
+}
+
+#[test]
+fn a_running_executors_update_is_retried_in_virtual_time_until_acknowledged() {
+    run(async {
+        let node = Node::bind(NodeConfig::local().transport(MemNetwork::new()))
+            .await
+            .unwrap();
+        let (tx, mut events) = mpsc::unbounded_channel();
+        let master = node.spawn("master", FakeMaster { out: tx }).unwrap();
+        let dir = common::test_dir("in-process-retries");
+        let tc = TestContainerizer::new(&node);
+        let agent = slave::spawn(&node, config(master.pid(), &dir, &tc)).unwrap();
+        common::wait_registered(&agent).await;
+        let pinger = keep_pinging(&node, master.pid(), agent.pid());
+
+        run_task(&node, master.pid(), agent.pid(), "t1", false);
+        let first = next_update(&mut events, "TASK_RUNNING").await;
+        assert_eq!(first.status.state, TaskState::Running);
+        assert_eq!(tc.running(), 1, "the executor runs in-process");
+        let mut at = Instant::now();
+        for expected in [10, 20, 40] {
+            let again = next_update(&mut events, "a retry").await;
+            assert_eq!(again.status.uuid, first.status.uuid);
+            assert_eq!(Instant::now() - at, Duration::from_secs(expected));
+            at = Instant::now();
+        }
+        common::ack_from(&node, master.pid(), agent.pid(), &first);
+        node.settle().await;
+        tokio::time::sleep(Duration::from_secs(300)).await;
+        while let Ok(ev) = events.try_recv() {
+            assert!(
+                !matches!(ev, Ev::Update(_)),
+                "re-sent after the ack: {ev:?}"
+            );
+        }
+
+        // Shutting the agent down stops the in-process executor.
+        pinger.abort();
+        within(Duration::from_secs(30), "agent shutdown", agent.shutdown()).await;
+        assert_eq!(tc.running(), 0);
+        node.shutdown();
+    });
+}
+
+#[test]
+fn a_restarted_agent_recovers_its_checkpointed_task_and_the_executor_reregisters() {
+    run(async {
+        let node = Node::bind(NodeConfig::local().transport(MemNetwork::new()))
+            .await
+            .unwrap();
+        let (tx, mut events) = mpsc::unbounded_channel();
+        let master = node.spawn("master", FakeMaster { out: tx }).unwrap();
+        let dir = common::test_dir("in-process-recovery");
+        let tc = TestContainerizer::new(&node);
+        let agent = slave::spawn(&node, config(master.pid(), &dir, &tc)).unwrap();
+        common::wait_registered(&agent).await;
+
+        run_task(&node, master.pid(), agent.pid(), "t1", true);
+        let running = next_update(&mut events, "TASK_RUNNING").await;
+        assert_eq!(running.status.state, TaskState::Running);
+        let container: ContainerId = agent
+            .process
+            .call(|me, _| {
+                me.frameworks()
+                    .values()
+                    .flat_map(|f| f.executors.values())
+                    .map(|e| e.container_id.clone())
+                    .next()
+            })
+            .await
+            .unwrap()
+            .expect("an executor");
+
+        // The agent process dies (its executor lives on), unacknowledged update and all.
+        node.terminate(agent.pid());
+        within(Duration::from_secs(10), "agent stopped", agent.stopped()).await;
+        assert_eq!(tc.running(), 1);
+        while events.try_recv().is_ok() {}
+
+        let filters = node.filters();
+        let mut reconnects = filters.observe(Match::message::<ReconnectExecutorMessage>());
+        let mut reregisters = filters.observe(Match::message::<ReregisterExecutorMessage>());
+        let agent = slave::spawn(&node, config(master.pid(), &dir, &tc)).unwrap();
+
+        // The agent asks the live executor to reconnect; it re-registers with its task.
+        let _: ReconnectExecutorMessage =
+            libproc::testing::next_message(&mut reconnects, Duration::from_secs(30), "reconnect")
+                .await;
+        let rereg: ReregisterExecutorMessage = libproc::testing::next_message(
+            &mut reregisters,
+            Duration::from_secs(30),
+            "executor re-registration",
+        )
+        .await;
+        assert_eq!(rereg.tasks.len(), 1);
+        // The agent acknowledged the executor's update when it recorded it: the
+        // unacknowledged one is in the agent's checkpointed stream, not the executor's.
+        assert!(rereg.updates.is_empty());
+
+        // The agent re-registers with the recovered task and re-sends its update.
+        loop {
+            match within(Duration::from_secs(30), "re-registration", events.recv()).await {
+                Some(Ev::Reregister(m)) => {
+                    assert_eq!(m.slave.id, Some(AgentId::new("S1")));
+                    let t = m.tasks.iter().find(|t| t.task_id.as_str() == "t1");
+                    assert_eq!(t.map(|t| t.state), Some(TaskState::Running), "{m:?}");
+                    break;
+                }
+                Some(Ev::Register(m)) => panic!("registered as a new agent: {m:?}"),
+                Some(_) => continue,
+                None => panic!("fake master gone"),
+            }
+        }
+        let again = next_update(&mut events, "the recovered update").await;
+        assert_eq!(again.status.uuid, running.status.uuid);
+        let executor_state = agent
+            .process
+            .call(|me, _| {
+                me.frameworks()
+                    .values()
+                    .flat_map(|f| f.executors.values())
+                    .map(|e| (e.container_id.clone(), e.state, e.pid.is_some()))
+                    .next()
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            executor_state,
+            Some((container, slave::agent::ExecutorState::Running, true))
+        );
+        assert!(!agent
+            .process
+            .call(|me, _| me.is_recovering())
+            .await
+            .unwrap());
+        within(Duration::from_secs(30), "agent shutdown", agent.shutdown()).await;
+        assert_eq!(tc.running(), 0);
+        node.shutdown();
+    });
+}
