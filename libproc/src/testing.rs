@@ -25,6 +25,18 @@ pub fn skip_unless_ci(test: &str, why: &str) {
     eprintln!("SKIPPED {test}: {why}");
 }
 
+/// Runs `fut` to completion on a fresh single-threaded runtime whose clock starts paused,
+/// inside a `LocalSet` (so `spawn_local` works, as actix needs): the one preamble of every
+/// virtual-time test. Timers then fire as soon as every task is idle, in virtual time.
+pub fn paused<F: Future>(fut: F) -> F::Output {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .expect("a current-thread runtime for a paused-clock test");
+    rt.block_on(tokio::task::LocalSet::new().run_until(fut))
+}
+
 /// Awaits `fut`, panicking with `what` if it takes longer than `limit`.
 ///
 /// Under a paused clock the limit is virtual time, so a test that forgets to make progress

@@ -8,27 +8,16 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Ev, FakeMaster};
-use libproc::testing::within;
+use common::{keep_pinging, next_update, Ev, FakeMaster};
+use libproc::testing::{paused, within};
 use libproc::{Match, MemNetwork, Node, NodeConfig, Pid};
-use proto::messages::{
-    ReconnectExecutorMessage, ReregisterExecutorMessage, RunTaskMessage, StatusUpdate,
-};
+use proto::messages::{ReconnectExecutorMessage, ReregisterExecutorMessage, RunTaskMessage};
 use proto::{AgentId, CommandInfo, FrameworkId, FrameworkInfo, Resources, TaskId, TaskInfo};
 use proto::{ContainerId, TaskState};
 use slave::containerizer::TestContainerizer;
 use slave::AgentConfig;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-
-fn run(f: impl std::future::Future<Output = ()>) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .start_paused(true)
-        .build()
-        .unwrap();
-    rt.block_on(tokio::task::LocalSet::new().run_until(f));
-}
 
 fn config(master: &Pid, dir: &std::path::Path, tc: &TestContainerizer) -> AgentConfig {
     let mut c = common::config(master, dir);
@@ -61,34 +50,9 @@ fn run_task(node: &Node, master: &Pid, agent: &Pid, id: &str, checkpoint: bool) 
     );
 }
 
-async fn next_update(events: &mut mpsc::UnboundedReceiver<Ev>, what: &str) -> StatusUpdate {
-    loop {
-        match within(Duration::from_secs(60), what, events.recv()).await {
-            Some(Ev::Update(m)) => return m.update,
-            Some(_) => continue,
-            None => panic!("fake master gone"),
-        }
-    }
-}
-
-/// The master pings every 15 s (virtual) as a live master does.
-fn keep_pinging(node: &Node, master: &Pid, agent: &Pid) -> tokio::task::JoinHandle<()> {
-    let (n, m, a) = (node.clone(), master.clone(), agent.clone());
-    tokio::task::spawn_local(async move {
-        loop {
-            tokio::time::sleep(Duration::from_secs(15)).await;
-            n.send(
-                &m,
-                &a,
-                proto::messages::PingSlaveMessage { connected: true },
-            );
-        }
-    })
-}
-
 #[test]
 fn a_running_executors_update_is_retried_in_virtual_time_until_acknowledged() {
-    run(async {
+    paused(async {
         let node = Node::bind(NodeConfig::local().transport(MemNetwork::new()))
             .await
             .unwrap();
@@ -131,7 +95,7 @@ fn a_running_executors_update_is_retried_in_virtual_time_until_acknowledged() {
 
 #[test]
 fn a_restarted_agent_recovers_its_checkpointed_task_and_the_executor_reregisters() {
-    run(async {
+    paused(async {
         let node = Node::bind(NodeConfig::local().transport(MemNetwork::new()))
             .await
             .unwrap();

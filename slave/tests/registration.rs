@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::{Ev, FakeMaster};
-use libproc::testing::within;
+use libproc::testing::{paused, within};
 use libproc::{Match, MemNetwork, Node, NodeConfig};
 use proto::messages::{
     MasterSlaveConnection, PingSlaveMessage, RegisterSlaveMessage, SlaveRegisteredMessage,
@@ -16,18 +16,9 @@ use proto::messages::{
 use proto::AgentId;
 use tokio::sync::mpsc;
 
-fn run(f: impl std::future::Future<Output = ()>) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .start_paused(true)
-        .build()
-        .unwrap();
-    rt.block_on(tokio::task::LocalSet::new().run_until(f));
-}
-
 #[test]
 fn registration_is_retried_when_the_first_attempt_is_lost_and_reregisters_on_master_loss() {
-    run(async {
+    paused(async {
         let node = Node::bind(NodeConfig::local().transport(MemNetwork::new()))
             .await
             .unwrap();
@@ -125,7 +116,7 @@ fn registration_is_retried_when_the_first_attempt_is_lost_and_reregisters_on_mas
 /// answering pings and supervising its master with the timeout it had.
 #[test]
 fn a_forged_ping_timeout_does_not_kill_the_agent() {
-    run(async {
+    paused(async {
         let node = Node::bind(NodeConfig::local().transport(MemNetwork::new()))
             .await
             .unwrap();

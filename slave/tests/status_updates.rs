@@ -8,25 +8,16 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Ev, FakeMaster};
-use libproc::testing::within;
+use common::{keep_pinging, next_update, Ev, FakeMaster};
+use libproc::testing::{paused, within};
 use libproc::{Match, MemNetwork, Node, NodeConfig};
-use proto::messages::{PingSlaveMessage, RunTaskMessage, StatusUpdate, StatusUpdateMessage};
+use proto::messages::{PingSlaveMessage, RunTaskMessage, StatusUpdateMessage};
 use proto::{
     AgentId, CommandInfo, ContainerInfo, FrameworkId, FrameworkInfo, Reason, Resources, TaskId,
     TaskInfo, TaskState,
 };
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-
-fn run(f: impl std::future::Future<Output = ()>) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .start_paused(true)
-        .build()
-        .unwrap();
-    rt.block_on(tokio::task::LocalSet::new().run_until(f));
-}
 
 /// A command task in a DOCKER container: an agent without the Docker containerizer fails
 /// it with an update of its own, no executor involved.
@@ -53,19 +44,9 @@ fn docker_task(node: &Node, master: &libproc::Pid, agent: &libproc::Pid, id: &st
     );
 }
 
-async fn next_update(events: &mut mpsc::UnboundedReceiver<Ev>, what: &str) -> StatusUpdate {
-    loop {
-        match within(Duration::from_secs(60), what, events.recv()).await {
-            Some(Ev::Update(m)) => return m.update,
-            Some(_) => continue,
-            None => panic!("fake master gone"),
-        }
-    }
-}
-
 #[test]
 fn unacknowledged_update_is_resent_with_backoff_in_virtual_time_until_acked() {
-    run(async {
+    paused(async {
         let node = Node::bind(NodeConfig::local().transport(MemNetwork::new()))
             .await
             .unwrap();
@@ -80,13 +61,7 @@ fn unacknowledged_update_is_resent_with_backoff_in_virtual_time_until_acked() {
 
         // The master pings as a live master does, so the agent never re-registers (which
         // would re-send the update early).
-        let (n, m, a) = (node.clone(), master.pid().clone(), agent.pid().clone());
-        tokio::task::spawn_local(async move {
-            loop {
-                tokio::time::sleep(Duration::from_secs(15)).await;
-                n.send(&m, &a, PingSlaveMessage { connected: true });
-            }
-        });
+        keep_pinging(&node, master.pid(), agent.pid());
         docker_task(&node, master.pid(), agent.pid(), "t1");
         let first = next_update(&mut events, "TASK_FAILED").await;
         let sent_at = Instant::now();
@@ -124,7 +99,7 @@ fn unacknowledged_update_is_resent_with_backoff_in_virtual_time_until_acked() {
 
 #[test]
 fn update_dropped_while_the_master_is_away_goes_out_on_reregistration() {
-    run(async {
+    paused(async {
         let node = Node::bind(NodeConfig::local().transport(MemNetwork::new()))
             .await
             .unwrap();

@@ -242,3 +242,27 @@ pub fn enc(s: &str) -> String {
         })
         .collect()
 }
+
+/// The next status update the fake master receives (other events are skipped); panics
+/// with `what` after 60 s (virtual time under a paused clock).
+pub async fn next_update(events: &mut mpsc::UnboundedReceiver<Ev>, what: &str) -> StatusUpdate {
+    loop {
+        match within(Duration::from_secs(60), what, events.recv()).await {
+            Some(Ev::Update(m)) => return m.update,
+            Some(_) => continue,
+            None => panic!("fake master gone"),
+        }
+    }
+}
+
+/// Pings the agent every 15 s from `master`, as a live master does, so it never decides
+/// the master is gone and re-registers. Drop (abort) the handle to stop.
+pub fn keep_pinging(node: &Node, master: &Pid, agent: &Pid) -> tokio::task::JoinHandle<()> {
+    let (n, m, a) = (node.clone(), master.clone(), agent.clone());
+    tokio::task::spawn_local(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(15)).await;
+            n.send(&m, &a, PingSlaveMessage { connected: true });
+        }
+    })
+}
