@@ -28,6 +28,8 @@ pub fn skip_unless_ci(test: &str, why: &str) {
 /// Runs `fut` to completion on a fresh single-threaded runtime whose clock starts paused,
 /// inside a `LocalSet` (so `spawn_local` works, as actix needs): the one preamble of every
 /// virtual-time test. Timers then fire as soon as every task is idle, in virtual time.
+/// Needs the `test-util` feature (enable it in a dev-dependency).
+#[cfg(feature = "test-util")]
 pub fn paused<F: Future>(fut: F) -> F::Output {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -186,7 +186,13 @@ impl Transport for DeafPipes {
 
 #[test]
 fn under_a_paused_clock_exited_comes_exactly_one_write_timeout_after_the_stall() {
-    libproc::testing::paused(async {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&rt, async {
         let write_timeout = Duration::from_secs(7);
         let node = Node::bind(
             NodeConfig::local()

@@ -89,6 +89,11 @@ pub enum Effect {
     Allocator(ToAllocator),
     /// Link to a process (scheduler or agent) to learn when it exits.
     Link(Pid),
+    /// Link to a process over a fresh connection that replaces the one to its node
+    /// (libprocess `RECONNECT`): for an agent that re-registers, whose old connection may
+    /// be half-open after a partition (pings written into it would be lost until TCP gives
+    /// up, and the agent marked unreachable again).
+    Relink(Pid),
     /// Drop a link.
     Unlink(Pid),
     /// Call [`Master::failover_expired`] with these arguments after `after`.
@@ -948,7 +953,7 @@ impl Master {
             fx.insert(0, Effect::PersistRegistry);
         }
         tracing::info!(agent = %id, %from, was_unreachable, was_recovered, tasks = msg.tasks.len(), "re-admitted agent");
-        fx.push(Effect::Link(from.clone()));
+        fx.push(Effect::Relink(from.clone()));
         fx.push(Effect::Allocator(
             AddAgent {
                 agent_id: id.clone(),
@@ -1070,7 +1075,7 @@ impl Master {
             )
         }));
         tracing::info!(agent = %id, %from, "agent re-registered");
-        fx.push(Effect::Link(from.clone()));
+        fx.push(Effect::Relink(from.clone()));
         fx.push(Effect::Send(
             from.clone(),
             SlaveReregisteredMessage {

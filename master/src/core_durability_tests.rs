@@ -477,7 +477,8 @@ fn a_task_nobody_was_told_is_lost_is_adopted_and_one_reconciled_as_lost_is_kille
     assert_eq!(updates(&fx)[0].state, TaskState::Lost);
     assert!(m.registry().unreachable[&b].lost_frameworks.contains(&f));
 
-    // A comes back with its task: adopted, not killed (nobody was told it is lost).
+    // A comes back with its task: adopted, not killed (nobody was told it is lost), over
+    // a fresh connection (the old one may be half-open after the partition).
     let fx = reregister(
         &mut m,
         AGENT,
@@ -485,6 +486,7 @@ fn a_task_nobody_was_told_is_lost_is_adopted_and_one_reconciled_as_lost_is_kille
         vec![running_task("ta", &a, &f)],
         vec![finfo.clone()],
     );
+    assert!(fx.contains(&Effect::Relink(pid(AGENT))), "{fx:?}");
     assert!(
         !sends(&fx)
             .iter()

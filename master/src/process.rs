@@ -455,6 +455,7 @@ impl MasterProcess {
                 Effect::Send(to, msg) => msg.deliver(&to, &mut CtxSink(ctx)),
                 Effect::Allocator(msg) => msg.deliver(&self.allocator, &mut CtxSink(ctx)),
                 Effect::Link(pid) => ctx.link(&pid),
+                Effect::Relink(pid) => ctx.relink(&pid),
                 Effect::Unlink(pid) => ctx.unlink(&pid),
                 Effect::FailoverTimer {
                     framework_id,

@@ -418,28 +418,50 @@ mod tests {
         let Some(zk) = ZkServer::start().await else {
             return;
         };
-        let t = Duration::from_secs(4);
         let proxy = TcpProxy::start(([127, 0, 0, 1], zk.port()).into()).unwrap();
+        // The client library reconnects on its own schedule (its backoff doubles while the
+        // proxy refuses) and, rarely on a loaded machine, declares the session expired
+        // before its reconnect lands: then our wait rightly ends with "lost", which proves
+        // nothing about reconnection. So up to 3 fresh sessions; one must come back and end
+        // the wait with Ok. (On main, every attempt waited for good.)
+        let t = Duration::from_secs(8);
+        let mut outcomes = Vec::new();
+        for _ in 0..3 {
+            let client = connect(&proxy.servers(), t).await.unwrap();
+            let mut guard = SessionGuard::new(&client, t);
+            let mut states = client.state_watcher();
+            // Cut while a request is in flight: it fails, and the client is disconnected.
+            let request = client.list_children("/");
+            proxy.cut();
+            let failed = within(2 * t, "the request in flight fails", bounded(t, request)).await;
+            assert!(failed.as_ref().is_err_and(transient), "{failed:?}");
+            within(t, "the client sees the disconnection", async {
+                while states.state() != zk::SessionState::Disconnected {
+                    states.changed().await;
+                }
+            })
+            .await;
+            let waiting = guard.reconnected();
+            proxy.restore();
+            let back = within(2 * t, "the wait to end once reconnected", waiting).await;
+            if back.is_ok() {
+                assert!(bounded(t, client.list_children("/")).await.is_ok());
+            }
+            outcomes.push(back);
+            if outcomes.last().is_some_and(|b| b.is_ok()) {
+                break;
+            }
+        }
+        assert!(
+            outcomes.last().is_some_and(|b| b.is_ok()),
+            "no session came back: {outcomes:?}"
+        );
+        // Cut past the session timeout: the wait ends, with the session lost (a second
+        // client with a short session, so the test does not wait 20 s).
+        let t = Duration::from_secs(2);
         let client = connect(&proxy.servers(), t).await.unwrap();
         let mut guard = SessionGuard::new(&client, t);
         let mut states = client.state_watcher();
-        // Cut while a request is in flight: it fails, and the client is disconnected.
-        let request = client.list_children("/");
-        proxy.cut();
-        let failed = within(2 * t, "the request in flight fails", bounded(t, request)).await;
-        assert!(failed.as_ref().is_err_and(transient), "{failed:?}");
-        within(t, "the client sees the disconnection", async {
-            while states.state() != zk::SessionState::Disconnected {
-                states.changed().await;
-            }
-        })
-        .await;
-        let waiting = guard.reconnected();
-        proxy.restore();
-        let back = within(t, "the wait to end once reconnected", waiting).await;
-        assert_eq!(back, Ok(()));
-        assert!(bounded(t, client.list_children("/")).await.is_ok());
-        // Cut past the session timeout: the wait ends, with the session lost.
         proxy.cut();
         within(t, "the client sees the disconnection", async {
             while states.state() != zk::SessionState::Disconnected {
