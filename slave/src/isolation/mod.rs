@@ -461,7 +461,16 @@ mod tests {
         };
         iso.launch(&c, meta, &"cpus:0.5;mem:64".parse().unwrap(), pid)
             .unwrap();
-        let s = iso.usage(&c, 7.0).unwrap();
+        // Right after spawn the child may still be in exec (no resident pages yet): wait,
+        // bounded, for it to show memory.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let s = loop {
+            let s = iso.usage(&c, 7.0).unwrap();
+            if s.mem_rss_bytes > 0 || std::time::Instant::now() > deadline {
+                break s;
+            }
+            std::thread::yield_now();
+        };
         assert_eq!(s.cpus_limit, 0.5);
         assert_eq!(s.mem_limit_bytes, 64 << 20);
         assert!(s.mem_rss_bytes > 0, "{s:?}");
