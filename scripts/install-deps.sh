@@ -11,6 +11,11 @@ command -v curl >/dev/null 2>&1 || need+=(curl)
 # A static busybox: the Docker containerizer tests build their image from it with no
 # registry (scripts/docker-test-image.sh).
 { [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1; } || need+=(busybox-static)
+# Python for the third-party clients' tests (scripts/python-env.sh builds their virtualenv).
+python3 -m venv --help >/dev/null 2>&1 || need+=(python3-venv)
+# Headless Chromium and its WebDriver: the web UIs are tested in a real browser.
+[ -x /usr/bin/chromium ] || need+=(chromium)
+[ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
 
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then

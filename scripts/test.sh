@@ -8,6 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/install-deps.sh
+echo "== python virtualenv for third-party clients"
+scripts/python-env.sh
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

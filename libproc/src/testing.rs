@@ -175,3 +175,46 @@ mod tests {
         }
     }
 }
+
+/// The repository's root (where `scripts/` and `target/` are), from this crate's location.
+pub fn repo_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_else(|| std::path::PathBuf::from("."))
+}
+
+/// The Python interpreter of the tests' virtualenv (`target/pyenv`, built by
+/// `scripts/python-env.sh`, which `scripts/test.sh` runs): pymesos, marathon,
+/// chronos-python and selenium are importable from it. `None` (after
+/// [`skip_unless_ci`]) when it has not been built.
+pub fn python_env(test: &str) -> Option<std::path::PathBuf> {
+    let py = repo_root().join("target/pyenv/bin/python");
+    if py.is_file() {
+        return Some(py);
+    }
+    skip_unless_ci(
+        test,
+        &format!(
+            "no Python virtualenv at {} (run scripts/python-env.sh)",
+            py.display()
+        ),
+    );
+    None
+}
+
+/// Headless Chromium and its WebDriver (Debian's `chromium` and `chromium-driver`, installed
+/// by `scripts/install-deps.sh`): `(browser, driver)`. `None` (after [`skip_unless_ci`])
+/// when either is missing.
+pub fn chromium(test: &str) -> Option<(std::path::PathBuf, std::path::PathBuf)> {
+    let browser = std::path::PathBuf::from("/usr/bin/chromium");
+    let driver = std::path::PathBuf::from("/usr/bin/chromedriver");
+    if browser.is_file() && driver.is_file() {
+        return Some((browser, driver));
+    }
+    skip_unless_ci(
+        test,
+        "chromium and chromedriver are not installed (Debian: chromium chromium-driver)",
+    );
+    None
+}
