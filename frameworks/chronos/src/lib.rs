@@ -1,0 +1,8 @@
+//! Chronos on our Mesos: a distributed cron with ISO 8601 schedules, dependent jobs and
+//! exactly-once runs across failover. A pure core ([`core`], [`iso8601`], [`job`]) inside a
+//! thin shell: the framework ([`framework`]), the REST API ([`api`], [`http`]), the store
+//! ([`store`]) and leader election ([`leader`]).
+
+pub mod core;
+pub mod iso8601;
+pub mod job;
