@@ -6,3 +6,9 @@
 pub mod core;
 pub mod iso8601;
 pub mod job;
+pub mod api;
+pub mod framework;
+pub mod http;
+pub mod leader;
+pub mod store;
+pub mod ui;
