@@ -46,7 +46,10 @@ pub enum Route {
 
 /// Whether a route reads or changes jobs only on the leader (others answer 307).
 pub fn leader_only(r: &Route) -> bool {
-    !matches!(r, Route::Leader | Route::Ping | Route::Metrics | Route::Ui(_))
+    !matches!(
+        r,
+        Route::Leader | Route::Ping | Route::Metrics | Route::Ui(_)
+    )
 }
 
 /// Maps a request to a route: `Err(405)` for a known path with the wrong method, `Err(404)`
@@ -89,8 +92,14 @@ pub fn route(method: &str, path: &str) -> Result<Route, u16> {
         ("GET", ["leader"]) => Route::Leader,
         (
             _,
-            ["jobs"] | ["jobs", "summary" | "search"] | ["iso8601"] | ["dependency"] | ["job", ..]
-            | ["task", "kill", _] | ["graph", _] | ["leader"],
+            ["jobs"]
+            | ["jobs", "summary" | "search"]
+            | ["iso8601"]
+            | ["dependency"]
+            | ["job", ..]
+            | ["task", "kill", _]
+            | ["graph", _]
+            | ["leader"],
         ) => return Err(405),
         _ => return Err(404),
     };
@@ -166,7 +175,12 @@ pub fn last_status(j: &Job) -> &'static str {
 pub fn graph_csv(c: &Chronos) -> String {
     let mut out = String::new();
     for j in c.jobs().values() {
-        let state = if j.state.runs.iter().any(|r| r.state != crate::core::RunState::Queued) {
+        let state = if j
+            .state
+            .runs
+            .iter()
+            .any(|r| r.state != crate::core::RunState::Queued)
+        {
             "running"
         } else if j.busy() {
             "queued"
@@ -195,11 +209,20 @@ mod tests {
             assert_eq!(route("GET", &p("/jobs")), Ok(Route::Jobs));
             assert_eq!(route("POST", &p("/iso8601")), Ok(Route::AddScheduled));
             assert_eq!(route("POST", &p("/dependency")), Ok(Route::AddDependent));
-            assert_eq!(route("PUT", &p("/job/a%20b")), Ok(Route::RunNow("a b".into())));
+            assert_eq!(
+                route("PUT", &p("/job/a%20b")),
+                Ok(Route::RunNow("a b".into()))
+            );
             assert_eq!(route("DELETE", &p("/job/x")), Ok(Route::Delete("x".into())));
             assert_eq!(route("GET", &p("/job/stat/x")), Ok(Route::Stat("x".into())));
-            assert_eq!(route("PUT", &p("/job/success/x")), Ok(Route::MarkSuccess("x".into())));
-            assert_eq!(route("DELETE", &p("/task/kill/x")), Ok(Route::Kill("x".into())));
+            assert_eq!(
+                route("PUT", &p("/job/success/x")),
+                Ok(Route::MarkSuccess("x".into()))
+            );
+            assert_eq!(
+                route("DELETE", &p("/task/kill/x")),
+                Ok(Route::Kill("x".into()))
+            );
             assert_eq!(route("GET", &p("/graph/dot")), Ok(Route::GraphDot));
             assert_eq!(route("GET", &p("/jobs/search")), Ok(Route::Search));
             assert_eq!(route("GET", &p("/leader")), Ok(Route::Leader));
@@ -215,8 +238,10 @@ mod tests {
     fn graph_and_search() {
         let now = chrono::Utc::now();
         let mut c = Chronos::new();
-        c.put(JobDef::scheduled("a", "echo a", "R//PT1M"), now).unwrap();
-        c.put(JobDef::dependent("b", "echo \"b\"", &["a"]), now).unwrap();
+        c.put(JobDef::scheduled("a", "echo a", "R//PT1M"), now)
+            .unwrap();
+        c.put(JobDef::dependent("b", "echo \"b\"", &["a"]), now)
+            .unwrap();
         let dot = graph_dot(&c);
         assert!(dot.contains("\"a\" -> \"b\";"), "{dot}");
         assert!(graph_csv(&c).contains("link,a,b"));

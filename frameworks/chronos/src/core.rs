@@ -585,7 +585,12 @@ impl Chronos {
     }
 
     /// Run now (`PUT /job/{name}`): queues a manual run.
-    pub fn run_now(&mut self, name: &str, arguments: Vec<String>, now: DateTime<Utc>) -> Option<u64> {
+    pub fn run_now(
+        &mut self,
+        name: &str,
+        arguments: Vec<String>,
+        now: DateTime<Utc>,
+    ) -> Option<u64> {
         let job = self.jobs.get_mut(name)?;
         job.state.triggers += 1;
         let seq = job.state.triggers;
@@ -629,7 +634,12 @@ impl Chronos {
         Some(revs)
     }
 
-    fn parent_succeeded(&mut self, parent: &str, task_id: &str, now: DateTime<Utc>) -> Vec<(String, u64)> {
+    fn parent_succeeded(
+        &mut self,
+        parent: &str,
+        task_id: &str,
+        now: DateTime<Utc>,
+    ) -> Vec<(String, u64)> {
         let mut revs = Vec::new();
         for child in self.children(parent) {
             let Some(c) = self.jobs.get_mut(&child) else {
@@ -638,9 +648,15 @@ impl Chronos {
             if c.state.counted.get(parent).map(String::as_str) == Some(task_id) {
                 continue; // already counted (an outcome delivered again)
             }
-            c.state.counted.insert(parent.to_string(), task_id.to_string());
+            c.state
+                .counted
+                .insert(parent.to_string(), task_id.to_string());
             c.state.parents_done.insert(parent.to_string());
-            if c.def.parents.iter().all(|p| c.state.parents_done.contains(p)) {
+            if c.def
+                .parents
+                .iter()
+                .all(|p| c.state.parents_done.contains(p))
+            {
                 c.state.parents_done.clear();
                 if !c.def.disabled {
                     c.state.triggers += 1;
@@ -746,11 +762,10 @@ impl Chronos {
     /// the run waits for another offer.
     pub fn unmatch(&mut self, job: &str, task_id: &str) {
         if let Some(j) = self.jobs.get_mut(job) {
-            if let Some(r) = j
-                .state
-                .runs
-                .iter_mut()
-                .find(|r| r.task_id.as_deref() == Some(task_id) && r.state == RunState::Launched)
+            if let Some(r) =
+                j.state.runs.iter_mut().find(|r| {
+                    r.task_id.as_deref() == Some(task_id) && r.state == RunState::Launched
+                })
             {
                 r.state = RunState::Queued;
                 r.task_id = None;
@@ -902,7 +917,10 @@ impl Chronos {
         if let Some(o) = v.as_object_mut() {
             o.insert("successCount".into(), s.success_count.into());
             o.insert("errorCount".into(), s.error_count.into());
-            o.insert("errorsSinceLastSuccess".into(), s.errors_since_last_success.into());
+            o.insert(
+                "errorsSinceLastSuccess".into(),
+                s.errors_since_last_success.into(),
+            );
             o.insert("lastSuccess".into(), t(s.last_success).into());
             o.insert("lastError".into(), t(s.last_error).into());
             o.insert("missedCount".into(), s.missed_count.into());

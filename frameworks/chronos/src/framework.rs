@@ -323,7 +323,12 @@ impl ChronosScheduler {
         let no_content = HttpResponse::new(204, "text/plain", "");
         let revs: Vec<(String, u64)> = match req.route {
             Route::Jobs => {
-                let v: Vec<_> = self.core.jobs().values().map(|j| self.core.job_json(j)).collect();
+                let v: Vec<_> = self
+                    .core
+                    .jobs()
+                    .values()
+                    .map(|j| self.core.job_json(j))
+                    .collect();
                 return ApiReply::Now(HttpResponse::json(&json!(v)));
             }
             Route::Search => {
@@ -373,10 +378,18 @@ impl ChronosScheduler {
                 })
             }
             Route::GraphDot => {
-                return ApiReply::Now(HttpResponse::new(200, "text/plain", api::graph_dot(&self.core)))
+                return ApiReply::Now(HttpResponse::new(
+                    200,
+                    "text/plain",
+                    api::graph_dot(&self.core),
+                ))
             }
             Route::GraphCsv => {
-                return ApiReply::Now(HttpResponse::new(200, "text/plain", api::graph_csv(&self.core)))
+                return ApiReply::Now(HttpResponse::new(
+                    200,
+                    "text/plain",
+                    api::graph_csv(&self.core),
+                ))
             }
             Route::AddScheduled | Route::AddDependent => {
                 let dependent = req.route == Route::AddDependent;
@@ -542,13 +555,9 @@ impl Scheduler for ChronosScheduler {
                 continue;
             }
             let r = &offer.resources;
-            let launches = self.core.match_offer(
-                offer.agent_id.as_str(),
-                r.cpus(),
-                r.mem(),
-                r.disk(),
-                now,
-            );
+            let launches =
+                self.core
+                    .match_offer(offer.agent_id.as_str(), r.cpus(), r.mem(), r.disk(), now);
             if launches.is_empty() {
                 let busy = self.core.jobs().values().any(|j| j.busy());
                 driver.decline(offer.id, Filters::refuse(if busy { 1.0 } else { 5.0 }));

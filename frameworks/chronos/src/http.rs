@@ -84,9 +84,7 @@ pub async fn handle(
     let me = state.me.lock().map(|g| g.clone()).unwrap_or_default();
     match (&route, &backend) {
         (Route::Ping, _) => return HttpResponse::new(200, "text/plain", "pong\n"),
-        (Route::Leader, Backend::Leader(_)) => {
-            return HttpResponse::json(&json!({ "leader": me }))
-        }
+        (Route::Leader, Backend::Leader(_)) => return HttpResponse::json(&json!({ "leader": me })),
         (Route::Leader, Backend::Follower(l)) => {
             return HttpResponse::json(&json!({ "leader": l }))
         }
@@ -98,7 +96,9 @@ pub async fn handle(
                 .unwrap_or_else(|_| json!({}));
             return HttpResponse::json(&json!({ "gauges": m, "leader": true }));
         }
-        (Route::Metrics, _) => return HttpResponse::json(&json!({ "gauges": {}, "leader": false })),
+        (Route::Metrics, _) => {
+            return HttpResponse::json(&json!({ "gauges": {}, "leader": false }))
+        }
         (_, Backend::Follower(l)) if api::leader_only(&route) => {
             let q = if query.is_empty() {
                 String::new()
@@ -124,9 +124,9 @@ pub async fn handle(
         .await;
     match reply {
         Ok(ApiReply::Now(r)) => r,
-        Ok(ApiReply::Later(rx)) => rx
-            .await
-            .unwrap_or_else(|_| HttpResponse::unavailable("the scheduler stopped before the change was stored")),
+        Ok(ApiReply::Later(rx)) => rx.await.unwrap_or_else(|_| {
+            HttpResponse::unavailable("the scheduler stopped before the change was stored")
+        }),
         Err(_) => HttpResponse::unavailable("the scheduler is not running"),
     }
 }

@@ -12,8 +12,9 @@
 
 use std::fmt;
 
-use chrono::{Offset, 
-    DateTime, Datelike, Duration, FixedOffset, LocalResult, Months, NaiveDateTime, TimeZone, Utc,
+use chrono::{
+    DateTime, Datelike, Duration, FixedOffset, LocalResult, Months, NaiveDateTime, Offset,
+    TimeZone, Utc,
 };
 use chrono_tz::Tz;
 
@@ -57,7 +58,9 @@ impl Period {
     pub fn parse(text: &str) -> Result<Period, ParseError> {
         let t = text.trim();
         let Some(rest) = t.strip_prefix('P') else {
-            return err(format!("'{t}' is not an ISO 8601 duration: it must start with P"));
+            return err(format!(
+                "'{t}' is not an ISO 8601 duration: it must start with P"
+            ));
         };
         if rest.is_empty() || rest == "T" {
             return err(format!("'{t}' is not an ISO 8601 duration: no fields"));
@@ -75,8 +78,9 @@ impl Period {
                         return err(format!("'{t}': a number must come before '{c}'"));
                     }
                     let whole = |n: &str| -> Result<u64, ParseError> {
-                        n.parse::<u64>()
-                            .map_err(|_| ParseError(format!("'{t}': '{n}{c}' is not a whole number")))
+                        n.parse::<u64>().map_err(|_| {
+                            ParseError(format!("'{t}': '{n}{c}' is not a whole number"))
+                        })
                     };
                     let small = |n: &str| -> Result<u32, ParseError> {
                         whole(n).and_then(|v| {
@@ -138,7 +142,9 @@ impl Period {
     /// The period as elapsed time, counting a day as 24 h, a month as 30 days, a year as
     /// 365 days (for epsilons and sanity checks, never for schedules).
     pub fn approx(&self) -> Duration {
-        let days = self.years as i64 * 365 + self.months as i64 * 30 + self.weeks as i64 * 7
+        let days = self.years as i64 * 365
+            + self.months as i64 * 30
+            + self.weeks as i64 * 7
             + self.days as i64;
         Duration::days(days) + self.clock()
     }
@@ -147,7 +153,12 @@ impl Period {
 impl fmt::Display for Period {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("P")?;
-        for (v, u) in [(self.years, 'Y'), (self.months, 'M'), (self.weeks, 'W'), (self.days, 'D')] {
+        for (v, u) in [
+            (self.years, 'Y'),
+            (self.months, 'M'),
+            (self.weeks, 'W'),
+            (self.days, 'D'),
+        ] {
             if v > 0 {
                 write!(f, "{v}{u}")?;
             }
@@ -184,10 +195,11 @@ pub enum Zone {
 impl Zone {
     /// Parses a tz database name such as `Europe/Berlin` (or `UTC`).
     pub fn named(name: &str) -> Result<Zone, ParseError> {
-        name.trim()
-            .parse::<Tz>()
-            .map(Zone::Named)
-            .map_err(|_| ParseError(format!("unknown time zone '{name}' (use a tz database name such as Europe/Berlin)")))
+        name.trim().parse::<Tz>().map(Zone::Named).map_err(|_| {
+            ParseError(format!(
+                "unknown time zone '{name}' (use a tz database name such as Europe/Berlin)"
+            ))
+        })
     }
 
     fn local(&self, t: DateTime<Utc>) -> NaiveDateTime {
@@ -247,7 +259,11 @@ pub fn parse_datetime(text: &str) -> Result<DateTime<FixedOffset>, ParseError> {
     if let Ok(d) = DateTime::parse_from_rfc3339(t) {
         return Ok(d);
     }
-    for fmt in ["%Y-%m-%dT%H:%M%#z", "%Y-%m-%dT%H:%M:%S%.f%#z", "%Y%m%dT%H%M%S%#z"] {
+    for fmt in [
+        "%Y-%m-%dT%H:%M%#z",
+        "%Y-%m-%dT%H:%M:%S%.f%#z",
+        "%Y%m%dT%H%M%S%#z",
+    ] {
         if let Ok(d) = DateTime::parse_from_str(&t.replace('Z', "+00:00"), fmt) {
             return Ok(d);
         }
@@ -275,7 +291,10 @@ impl Schedule {
             None
         } else {
             Some(rep.parse::<u64>().map_err(|_| {
-                ParseError(format!("schedule '{s}': '{}' is not R or Rn with a whole n", parts[0]))
+                ParseError(format!(
+                    "schedule '{s}': '{}' is not R or Rn with a whole n",
+                    parts[0]
+                ))
             })?)
         };
         let period = Period::parse(parts[2])
@@ -291,14 +310,19 @@ impl Schedule {
         let (start, start_local, zone) = if parts[1].trim().is_empty() {
             (None, None, named.unwrap_or(Zone::Fixed(Utc.fix())))
         } else {
-            let d = parse_datetime(parts[1]).map_err(|e| ParseError(format!("schedule '{s}': start {e}")))?;
+            let d = parse_datetime(parts[1])
+                .map_err(|e| ParseError(format!("schedule '{s}': start {e}")))?;
             match named {
                 // The zone overrides the written offset: same wall-clock fields, its zone.
                 Some(z) => {
                     let local = d.naive_local();
                     (Some(z.instant(local)), Some(local), z)
                 }
-                None => (Some(d.with_timezone(&Utc)), Some(d.naive_local()), Zone::Fixed(*d.offset())),
+                None => (
+                    Some(d.with_timezone(&Utc)),
+                    Some(d.naive_local()),
+                    Zone::Fixed(*d.offset()),
+                ),
             }
         };
         Ok(Schedule {
@@ -379,7 +403,12 @@ pub fn format_instant(t: DateTime<Utc>) -> String {
 /// The local date of an instant in a zone (for tests and the UI).
 pub fn local_date(t: DateTime<Utc>, zone: &Zone) -> (i32, u32, u32, String) {
     let l = zone.local(t);
-    (l.year(), l.month(), l.day(), l.format("%H:%M:%S").to_string())
+    (
+        l.year(),
+        l.month(),
+        l.day(),
+        l.format("%H:%M:%S").to_string(),
+    )
 }
 
 #[cfg(test)]
@@ -393,12 +422,17 @@ mod tests {
     #[test]
     fn periods() {
         let p = Period::parse("P1Y2M3DT4H5M6S").unwrap();
-        assert_eq!((p.years, p.months, p.days, p.hours, p.minutes, p.millis), (1, 2, 3, 4, 5, 6000));
+        assert_eq!(
+            (p.years, p.months, p.days, p.hours, p.minutes, p.millis),
+            (1, 2, 3, 4, 5, 6000)
+        );
         assert_eq!(Period::parse("P2W").unwrap().weeks, 2);
         assert_eq!(Period::parse("PT0.5S").unwrap().millis, 500);
         assert_eq!(Period::parse("PT24H").unwrap().to_string(), "PT24H");
         assert_eq!(Period::parse("P1DT1M").unwrap().to_string(), "P1DT1M");
-        for bad in ["", "P", "PT", "1D", "P1H", "PTD", "P1", "PxD", "P1DT", "P-1D"] {
+        for bad in [
+            "", "P", "PT", "1D", "P1H", "PTD", "P1", "PxD", "P1DT", "P-1D",
+        ] {
             assert!(Period::parse(bad).is_err(), "{bad} should be refused");
         }
         assert!(Period::parse("P1H").unwrap_err().0.contains("need a T"));

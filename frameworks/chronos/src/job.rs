@@ -183,7 +183,10 @@ impl JobDef {
                 )));
             }
             if self.parents.iter().any(|p| p == &self.name) {
-                return Err(Invalid(format!("job '{}' cannot be its own parent", self.name)));
+                return Err(Invalid(format!(
+                    "job '{}' cannot be its own parent",
+                    self.name
+                )));
             }
         } else {
             if self.schedule.trim().is_empty() {
@@ -272,15 +275,27 @@ mod tests {
     fn refuses_with_reasons() {
         let bad = |body: &str, dep: bool| JobDef::from_json(body.as_bytes(), dep).unwrap_err().0;
         assert!(bad("{", false).contains("invalid job definition"));
-        assert!(bad(r#"{"name":"a b","command":"x","schedule":"R//PT1M"}"#, false).contains("name"));
+        assert!(bad(
+            r#"{"name":"a b","command":"x","schedule":"R//PT1M"}"#,
+            false
+        )
+        .contains("name"));
         assert!(bad(r#"{"name":"a","command":"x","schedule":"R//1M"}"#, false).contains("period"));
         assert!(bad(r#"{"name":"a","command":"x"}"#, false).contains("no schedule"));
         assert!(bad(r#"{"name":"a","command":"x","parents":[]}"#, true).contains("parent"));
         assert!(bad(r#"{"name":"a","command":"x","parents":["a"]}"#, true).contains("own parent"));
-        assert!(bad(r#"{"name":"a","command":"x","schedule":"R//PT1M","epsilon":"soon"}"#, false)
-            .contains("epsilon"));
-        assert!(bad(r#"{"name":"a","command":"x","schedule":"R//PT1M","cpus":-1}"#, false)
-            .contains("cpus"));
-        assert!(bad(r#"{"name":"a","command":"","schedule":"R//PT1M"}"#, false).contains("command"));
+        assert!(bad(
+            r#"{"name":"a","command":"x","schedule":"R//PT1M","epsilon":"soon"}"#,
+            false
+        )
+        .contains("epsilon"));
+        assert!(bad(
+            r#"{"name":"a","command":"x","schedule":"R//PT1M","cpus":-1}"#,
+            false
+        )
+        .contains("cpus"));
+        assert!(
+            bad(r#"{"name":"a","command":"","schedule":"R//PT1M"}"#, false).contains("command")
+        );
     }
 }

@@ -3,12 +3,12 @@
 //! thin shell: the framework ([`framework`]), the REST API ([`api`], [`http`]), the store
 //! ([`store`]) and leader election ([`leader`]).
 
-pub mod core;
-pub mod iso8601;
-pub mod job;
 pub mod api;
+pub mod core;
 pub mod framework;
 pub mod http;
+pub mod iso8601;
+pub mod job;
 pub mod leader;
 pub mod store;
 pub mod ui;

@@ -60,7 +60,9 @@ fn main() -> ExitCode {
     let bad = |m: String| -> ! { cli::usage_error("chronos", &m) };
     let master =
         cli::parse_master(flags.str("master").unwrap_or_default()).unwrap_or_else(|e| bad(e));
-    let http_port: u16 = flags.get("http_port").unwrap_or_else(|e| bad(e.to_string()));
+    let http_port: u16 = flags
+        .get("http_port")
+        .unwrap_or_else(|e| bad(e.to_string()));
     let http_ip: Ipv4Addr = flags
         .str("http_address")
         .unwrap_or("127.0.0.1")
@@ -70,7 +72,9 @@ fn main() -> ExitCode {
         "" => http_ip.to_string(),
         h => h.to_string(),
     };
-    let zk_timeout: f64 = flags.get("zk_timeout").unwrap_or_else(|e| bad(e.to_string()));
+    let zk_timeout: f64 = flags
+        .get("zk_timeout")
+        .unwrap_or_else(|e| bad(e.to_string()));
     if !zk_timeout.is_finite() || zk_timeout <= 0.0 {
         bad("--zk_timeout must be a number of seconds > 0".into());
     }
@@ -98,7 +102,9 @@ fn main() -> ExitCode {
     );
     framework.failover_timeout = failover_timeout;
     framework.checkpoint = true;
-    framework.capabilities.push(FrameworkCapability::PartitionAware);
+    framework
+        .capabilities
+        .push(FrameworkCapability::PartitionAware);
     let role = flags.str("mesos_role").unwrap_or("*");
     if role != "*" {
         framework.role = Some(role.to_string());
@@ -109,7 +115,9 @@ fn main() -> ExitCode {
     actix::System::new().block_on(async move {
         let local = tokio::task::LocalSet::new();
         local
-            .run_until(run(master, framework, zk, zk_timeout, http_ip, http_port, hostname))
+            .run_until(run(
+                master, framework, zk, zk_timeout, http_ip, http_port, hostname,
+            ))
             .await
     })
 }
@@ -147,9 +155,18 @@ async fn run(
             None
         }
         Some(url) => {
-            let id = format!("chronos-{}-{}", std::process::id(), cli::os_seed() % 1_000_000);
+            let id = format!(
+                "chronos-{}-{}",
+                std::process::id(),
+                cli::os_seed() % 1_000_000
+            );
             let info = chronos::leader::candidacy(&id, http_ip, http_port, &hostname);
-            Some(chronos::leader::start(url.clone(), zk_timeout, info, lease.clone()))
+            Some(chronos::leader::start(
+                url.clone(),
+                zk_timeout,
+                info,
+                lease.clone(),
+            ))
         }
     };
     if let Some(rx) = events.as_mut() {

@@ -34,10 +34,13 @@ pub trait Store: 'static {
     fn set_framework_id(&self, id: String) -> Fut<StoreResult<()>>;
 }
 
+/// The jobs and the FrameworkID of a [`MemStore`].
+type MemData = (BTreeMap<String, JobRecord>, Option<String>);
+
 /// An in-memory store (tests); clones share the data.
 #[derive(Debug, Clone, Default)]
 pub struct MemStore {
-    inner: Arc<Mutex<(BTreeMap<String, JobRecord>, Option<String>)>>,
+    inner: Arc<Mutex<MemData>>,
     /// When set, every write fails (to test the durability rule).
     pub fail: Arc<std::sync::atomic::AtomicBool>,
 }
@@ -207,7 +210,9 @@ impl Store for ZkStore {
                 match bounded(me.timeout, c.get_data(&p)).await {
                     Ok((data, _)) => match serde_json::from_slice::<JobRecord>(&data) {
                         Ok(r) => out.push(r),
-                        Err(e) => tracing::error!(znode = %p, error = %e, "unreadable job record; skipped"),
+                        Err(e) => {
+                            tracing::error!(znode = %p, error = %e, "unreadable job record; skipped")
+                        }
                     },
                     Err(zk::Error::NoNode) => {}
                     Err(e) => return Err(format!("read {p}: {e}")),

@@ -95,7 +95,13 @@ async fn chronos_python_adds_a_periodic_job_and_a_child_that_follows_it() {
     )
     .await
     .unwrap_or_else(|e| panic!("{e}\n{}", cluster.logs()));
-    let logs = |c: &procs::Proc| format!("{}\n--- chronos ---\n{}", cluster.logs(), tail(&c.log_text(), 60));
+    let logs = |c: &procs::Proc| {
+        format!(
+            "{}\n--- chronos ---\n{}",
+            cluster.logs(),
+            tail(&c.log_text(), 60)
+        )
+    };
 
     // Add both jobs with the stock client.
     let listed = python(
@@ -134,9 +140,13 @@ except chronos.ChronosAPIError as e:
     );
 
     // Three runs of the parent, and the child after each.
-    let jobs = procs::wait_json(addr, "/v1/scheduler/jobs", LIMIT, "3 parent and 3 child runs", |j| {
-        count(j, "parent", "successCount") >= 3 && count(j, "child", "successCount") >= 3
-    })
+    let jobs = procs::wait_json(
+        addr,
+        "/v1/scheduler/jobs",
+        LIMIT,
+        "3 parent and 3 child runs",
+        |j| count(j, "parent", "successCount") >= 3 && count(j, "child", "successCount") >= 3,
+    )
     .await
     .unwrap_or_else(|e| panic!("{e}\n{}", logs(&chronos)));
     assert_eq!(count(&jobs, "parent", "errorCount"), 0);
@@ -177,8 +187,16 @@ out = True"#,
         .unwrap_or_else(|e| panic!("{e}"));
     let parents = tasks_of(&state, "parent");
     let children = tasks_of(&state, "child");
-    assert_eq!(parents.len(), parents_at_delete, "the parent ran after deletion");
-    assert_eq!(children.len(), children_at_delete, "the child ran after deletion");
+    assert_eq!(
+        parents.len(),
+        parents_at_delete,
+        "the parent ran after deletion"
+    );
+    assert_eq!(
+        children.len(),
+        children_at_delete,
+        "the child ran after deletion"
+    );
     // Every task finished; each child task started after a parent task finished, and
     // between two child tasks there was another parent run.
     for (id, st, _, _) in parents.iter().chain(children.iter()) {

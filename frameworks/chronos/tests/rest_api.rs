@@ -22,9 +22,13 @@ use serde_json::Value;
 const LIMIT: Duration = Duration::from_secs(20);
 
 async fn req(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, String) {
-    within(LIMIT, path, http_request(addr, method, path, body.as_bytes()))
-        .await
-        .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+    within(
+        LIMIT,
+        path,
+        http_request(addr, method, path, body.as_bytes()),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
 }
 
 async fn json(addr: SocketAddr, path: &str) -> Value {
@@ -65,21 +69,51 @@ async fn chronos_rest_api() {
     let addr = start_server(state).await;
 
     let parent = r#"{"name":"p","command":"echo p","schedule":"R/2030-01-01T00:00:00Z/PT1H","owner":"o@x","disabled":false,"scheduleTimeZone":"Europe/Berlin"}"#;
-    assert_eq!(req(addr, "POST", "/v1/scheduler/iso8601", parent).await.0, 204);
+    assert_eq!(
+        req(addr, "POST", "/v1/scheduler/iso8601", parent).await.0,
+        204
+    );
     // Answered only once stored.
     assert!(store.records().contains_key("p"));
     let child = r#"{"name":"c","command":"echo c","parents":["p"],"owner":"o@x"}"#;
-    assert_eq!(req(addr, "POST", "/scheduler/dependency", child).await.0, 204);
+    assert_eq!(
+        req(addr, "POST", "/scheduler/dependency", child).await.0,
+        204
+    );
 
     // Bad bodies: 400 with the reason.
     for (path, body, why) in [
         ("/v1/scheduler/iso8601", "{", "invalid job definition"),
-        ("/v1/scheduler/iso8601", r#"{"name":"x","command":"y","schedule":"R/2030-01-01T00:00:00Z/P1H"}"#, "need a T"),
-        ("/v1/scheduler/iso8601", r#"{"name":"x","command":"y","schedule":"R//PT1M","scheduleTimeZone":"Nowhere/City"}"#, "unknown time zone"),
-        ("/v1/scheduler/dependency", r#"{"name":"x","command":"y","parents":["nope"]}"#, "does not exist"),
-        ("/v1/scheduler/dependency", r#"{"name":"p","command":"y","parents":["c"]}"#, "cycle"),
-        ("/v1/scheduler/dependency", r#"{"name":"x","command":"y","parents":[]}"#, "at least one parent"),
-        ("/v1/scheduler/iso8601", r#"{"name":"a/b","command":"y","schedule":"R//PT1M"}"#, "invalid job name"),
+        (
+            "/v1/scheduler/iso8601",
+            r#"{"name":"x","command":"y","schedule":"R/2030-01-01T00:00:00Z/P1H"}"#,
+            "need a T",
+        ),
+        (
+            "/v1/scheduler/iso8601",
+            r#"{"name":"x","command":"y","schedule":"R//PT1M","scheduleTimeZone":"Nowhere/City"}"#,
+            "unknown time zone",
+        ),
+        (
+            "/v1/scheduler/dependency",
+            r#"{"name":"x","command":"y","parents":["nope"]}"#,
+            "does not exist",
+        ),
+        (
+            "/v1/scheduler/dependency",
+            r#"{"name":"p","command":"y","parents":["c"]}"#,
+            "cycle",
+        ),
+        (
+            "/v1/scheduler/dependency",
+            r#"{"name":"x","command":"y","parents":[]}"#,
+            "at least one parent",
+        ),
+        (
+            "/v1/scheduler/iso8601",
+            r#"{"name":"a/b","command":"y","schedule":"R//PT1M"}"#,
+            "invalid job name",
+        ),
     ] {
         let (s, b) = req(addr, "POST", path, body).await;
         assert_eq!(s, 400, "{body}: {b}");
@@ -90,12 +124,36 @@ async fn chronos_rest_api() {
 
     // Reading: Chronos's field names, both prefixes.
     let jobs = json(addr, "/scheduler/jobs").await;
-    let p = jobs.as_array().unwrap().iter().find(|j| j["name"] == "p").unwrap();
+    let p = jobs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["name"] == "p")
+        .unwrap();
     for field in [
-        "name", "command", "schedule", "scheduleTimeZone", "epsilon", "owner", "ownerName",
-        "description", "cpus", "mem", "disk", "retries", "disabled", "concurrent", "shell",
-        "arguments", "environmentVariables", "uris", "fetch", "lastSuccess", "lastError",
-        "successCount", "errorCount",
+        "name",
+        "command",
+        "schedule",
+        "scheduleTimeZone",
+        "epsilon",
+        "owner",
+        "ownerName",
+        "description",
+        "cpus",
+        "mem",
+        "disk",
+        "retries",
+        "disabled",
+        "concurrent",
+        "shell",
+        "arguments",
+        "environmentVariables",
+        "uris",
+        "fetch",
+        "lastSuccess",
+        "lastError",
+        "successCount",
+        "errorCount",
     ] {
         assert!(p.get(field).is_some(), "GET /jobs lacks {field}: {p}");
     }
@@ -103,22 +161,40 @@ async fn chronos_rest_api() {
     let c = json(addr, "/v1/scheduler/job/c").await;
     assert_eq!(c["parents"], serde_json::json!(["p"]));
     assert_eq!(req(addr, "GET", "/v1/scheduler/job/zz", "").await.0, 404);
-    assert_eq!(json(addr, "/v1/scheduler/jobs/search?name=C").await.as_array().unwrap().len(), 1);
+    assert_eq!(
+        json(addr, "/v1/scheduler/jobs/search?name=C")
+            .await
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
     let (_, dot) = req(addr, "GET", "/v1/scheduler/graph/dot", "").await;
     assert!(dot.contains("\"p\" -> \"c\""), "{dot}");
     let (_, csv) = req(addr, "GET", "/v1/scheduler/graph/csv", "").await;
     assert!(csv.contains("link,p,c"), "{csv}");
     assert_eq!(req(addr, "GET", "/ping", "").await, (200, "pong\n".into()));
     let m = json(addr, "/metrics").await;
-    assert!(m["gauges"].get("chronos.schedule.drift_ms.max").is_some(), "{m}");
+    assert!(
+        m["gauges"].get("chronos.schedule.drift_ms.max").is_some(),
+        "{m}"
+    );
     assert!(json(addr, "/v1/scheduler/leader").await["leader"].is_string());
     assert_eq!(req(addr, "DELETE", "/v1/scheduler/jobs", "").await.0, 405);
 
     // Run now: queued (no master here), and stored before the answer.
-    assert_eq!(req(addr, "PUT", "/v1/scheduler/job/p?arguments=-v", "").await.0, 204);
+    assert_eq!(
+        req(addr, "PUT", "/v1/scheduler/job/p?arguments=-v", "")
+            .await
+            .0,
+        204
+    );
     assert_eq!(store.records()["p"].state.runs.len(), 1);
     assert_eq!(store.records()["p"].state.runs[0].arguments, vec!["-v"]);
-    assert_eq!(req(addr, "DELETE", "/v1/scheduler/task/kill/p", "").await.0, 204);
+    assert_eq!(
+        req(addr, "DELETE", "/v1/scheduler/task/kill/p", "").await.0,
+        204
+    );
     assert!(store.records()["p"].state.runs.is_empty());
 
     // While the store refuses writes, a change is not answered; it is once the store is back.
@@ -155,7 +231,9 @@ async fn chronos_rest_api() {
     let follower = Arc::new(HttpState::default());
     follower.set(Backend::Follower("leader.example:4400".into()));
     let faddr = start_server(follower).await;
-    let (s, head, _) = http_get_full(faddr, "/v1/scheduler/jobs?x=1").await.unwrap();
+    let (s, head, _) = http_get_full(faddr, "/v1/scheduler/jobs?x=1")
+        .await
+        .unwrap();
     assert_eq!(s, 307);
     assert!(
         head.to_ascii_lowercase()

@@ -74,16 +74,23 @@ impl Sim {
         self.persist();
         for l in launches {
             assert!(self.c.launchable(&l));
-            let d = self.durations.get(&l.job).copied().unwrap_or(Duration::seconds(1));
+            let d = self
+                .durations
+                .get(&l.job)
+                .copied()
+                .unwrap_or(Duration::seconds(1));
             assert!(
                 !self.running.contains_key(&l.task_id),
                 "task id {} launched twice",
                 l.task_id
             );
-            self.running.insert(l.task_id.clone(), (l.job.clone(), self.now + d));
-            self.c.status(&l.task_id, TaskEnd::Alive, "TASK_RUNNING", "", self.now);
+            self.running
+                .insert(l.task_id.clone(), (l.job.clone(), self.now + d));
+            self.c
+                .status(&l.task_id, TaskEnd::Alive, "TASK_RUNNING", "", self.now);
             let due = self.c.find(&l.task_id).map(|(_, r)| r.due).unwrap();
-            self.launched.push((l.job.clone(), l.task_id, due, self.now));
+            self.launched
+                .push((l.job.clone(), l.task_id, due, self.now));
             let n = self.running.values().filter(|(j, _)| *j == l.job).count();
             let m = self.max_overlap.entry(l.job).or_default();
             *m = (*m).max(n);
@@ -133,12 +140,18 @@ fn a_year_of_daily_runs_across_two_dst_changes_keeps_the_wall_clock() {
     let mut offsets = BTreeSet::new();
     for (i, r) in runs.iter().enumerate() {
         let (_, _, _, wall) = local_date(*r, &zone);
-        assert_eq!(wall, "09:00:00", "run {i} at {r} is not at 09:00 New York time");
+        assert_eq!(
+            wall, "09:00:00",
+            "run {i} at {r} is not at 09:00 New York time"
+        );
         offsets.insert(r.format("%H").to_string());
     }
     // EST (UTC-5, 14:00Z) in winter and EDT (UTC-4, 13:00Z) in summer: both DST changes
     // (2021-03-14 and 2021-11-07) were crossed.
-    assert_eq!(offsets, BTreeSet::from(["13".to_string(), "14".to_string()]));
+    assert_eq!(
+        offsets,
+        BTreeSet::from(["13".to_string(), "14".to_string()])
+    );
     // The launches were on time (virtual time: no drift at all).
     assert_eq!(sim.c.drift.max_ms, 0);
     assert_eq!(sim.c.job("daily").unwrap().state.missed_count, 0);
@@ -147,7 +160,11 @@ fn a_year_of_daily_runs_across_two_dst_changes_keeps_the_wall_clock() {
 #[test]
 fn r5_stops_after_five() {
     let mut sim = Sim::new(utc("2021-01-01T00:00:00Z"));
-    sim.put(JobDef::scheduled("five", "true", "R5/2021-01-01T00:00:10Z/PT10S"));
+    sim.put(JobDef::scheduled(
+        "five",
+        "true",
+        "R5/2021-01-01T00:00:10Z/PT10S",
+    ));
     sim.run_until(utc("2021-01-01T01:00:00Z"));
     assert_eq!(sim.runs_of("five").len(), 5);
     let j = sim.c.job("five").unwrap();
@@ -167,7 +184,11 @@ fn non_concurrent_runs_never_overlap_and_late_ones_are_recorded_as_missed() {
     assert_eq!(sim.max_overlap["slow"], 1, "runs overlapped");
     let j = sim.c.job("slow").unwrap();
     assert!(j.state.missed_count > 0);
-    assert!(j.state.missed[0].reason.contains("concurrent: false"), "{:?}", j.state.missed[0]);
+    assert!(
+        j.state.missed[0].reason.contains("concurrent: false"),
+        "{:?}",
+        j.state.missed[0]
+    );
     // Every instant is accounted for: run or missed, never both, none skipped.
     let ran: BTreeSet<u64> = j
         .state
@@ -215,30 +236,58 @@ fn instants_older_than_epsilon_are_missed_with_a_reason_and_younger_ones_run() {
 #[test]
 fn a_child_runs_once_after_each_time_all_its_parents_succeeded() {
     let mut sim = Sim::new(utc("2021-01-01T00:00:00Z"));
-    sim.put(JobDef::scheduled("a", "true", "R/2021-01-01T00:00:00Z/PT10S"));
-    sim.put(JobDef::scheduled("b", "true", "R/2021-01-01T00:00:00Z/PT20S"));
+    sim.put(JobDef::scheduled(
+        "a",
+        "true",
+        "R/2021-01-01T00:00:00Z/PT10S",
+    ));
+    sim.put(JobDef::scheduled(
+        "b",
+        "true",
+        "R/2021-01-01T00:00:00Z/PT20S",
+    ));
     sim.put(JobDef::dependent("c", "true", &["a", "b"]));
     sim.run_until(utc("2021-01-01T00:01:00Z"));
     // b ran 4 times (00, 20, 40, 60 s); a ran each time before b finished too.
     let b = sim.runs_of("b").len();
     assert_eq!(b, 4);
     let c = sim.runs_of("c").len();
-    assert!(c == 3 || c == 4, "child ran {c} times for 4 runs of its slower parent");
+    assert!(
+        c == 3 || c == 4,
+        "child ran {c} times for 4 runs of its slower parent"
+    );
     // Every child launch came after a success of each parent since the previous one.
     let launches = sim.launched.clone();
     let mut since: BTreeSet<String> = BTreeSet::new();
     for (job, _, _, at) in &launches {
         if job == "c" {
             for p in ["a", "b"] {
-                let ok = sim.c.job(p).unwrap().state.history.iter().any(|o| o.ended <= *at);
+                let ok = sim
+                    .c
+                    .job(p)
+                    .unwrap()
+                    .state
+                    .history
+                    .iter()
+                    .any(|o| o.ended <= *at);
                 assert!(ok);
             }
             since.clear();
         }
     }
     // A cycle is refused, as is an unknown parent.
-    assert!(sim.c.put(JobDef::dependent("a", "true", &["c"]), sim.now).unwrap_err().0.contains("cycle"));
-    assert!(sim.c.put(JobDef::dependent("d", "true", &["zz"]), sim.now).unwrap_err().0.contains("does not exist"));
+    assert!(sim
+        .c
+        .put(JobDef::dependent("a", "true", &["c"]), sim.now)
+        .unwrap_err()
+        .0
+        .contains("cycle"));
+    assert!(sim
+        .c
+        .put(JobDef::dependent("d", "true", &["zz"]), sim.now)
+        .unwrap_err()
+        .0
+        .contains("does not exist"));
 }
 
 #[test]
@@ -246,7 +295,11 @@ fn a_repeated_parent_outcome_triggers_the_child_once() {
     let now = utc("2021-01-01T00:00:00Z");
     let mut c = Chronos::new();
     c.reconciled();
-    c.put(JobDef::scheduled("p", "true", "R1/2021-01-01T00:00:00Z/PT1M"), now).unwrap();
+    c.put(
+        JobDef::scheduled("p", "true", "R1/2021-01-01T00:00:00Z/PT1M"),
+        now,
+    )
+    .unwrap();
     c.put(JobDef::dependent("k", "true", &["p"]), now).unwrap();
     c.tick(now);
     let l = c.match_offer("a1", 10.0, 1e5, 1e5, now);
@@ -310,14 +363,24 @@ fn disabled_jobs_do_not_run_and_nothing_launches_before_reconciliation_or_durabi
     let mut def = JobDef::scheduled("off", "true", "R/2021-01-01T00:00:00Z/PT1M");
     def.disabled = true;
     c.put(def, now).unwrap();
-    c.put(JobDef::scheduled("on", "true", "R/2021-01-01T00:00:00Z/PT1M"), now).unwrap();
+    c.put(
+        JobDef::scheduled("on", "true", "R/2021-01-01T00:00:00Z/PT1M"),
+        now,
+    )
+    .unwrap();
     c.tick(now + Duration::seconds(30));
-    assert!(c.match_offer("a", 10.0, 1e5, 1e5, now).is_empty(), "launched while reconciling");
+    assert!(
+        c.match_offer("a", 10.0, 1e5, 1e5, now).is_empty(),
+        "launched while reconciling"
+    );
     c.reconciled();
     let l = c.match_offer("a", 10.0, 1e5, 1e5, now);
     assert_eq!(l.len(), 1);
     assert_eq!(l[0].job, "on");
-    assert!(!c.launchable(&l[0]), "launchable before its record is written");
+    assert!(
+        !c.launchable(&l[0]),
+        "launchable before its record is written"
+    );
     let d = c.dirty(&BTreeSet::new());
     for (n, r, _) in d {
         c.written(&n, r);
