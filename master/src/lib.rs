@@ -5,7 +5,7 @@
 //! Layout: [`core`] is the pure bookkeeping (event in, effects out); [`process`] is the
 //! libproc actor shell around it; [`leadership`] is where the master stands in leader
 //! election and [`write_queue`] holds effects back until the registry write covering them
-//! succeeded (both pure, driven by the shell); [`json`] renders the operator views; [`config`] holds
+//! succeeded (both pure, driven by the shell); [`state_json`] renders the operator views; [`config`] holds
 //! the `mesos-master` flags; [`allocator`] is the DRF allocator process; [`operator`] is
 //! the allocation policy the operator controls (weights, quota, reservations, `/roles`);
 //! [`registry`] is the durable record (admitted, unreachable and gone agents, torn-down
@@ -24,11 +24,11 @@
 pub mod allocator;
 pub mod config;
 pub mod core;
-pub mod json;
 pub mod leadership;
 pub mod operator;
 pub mod process;
 pub mod registry;
+pub mod state_json;
 pub mod undecodable;
 pub mod write_queue;
 

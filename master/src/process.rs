@@ -30,11 +30,11 @@ use proto::{MasterInfo, OfferId};
 
 use crate::allocator::protocol::Offers;
 use crate::config::MasterConfig;
-use crate::core::{Effect, Master, Sink};
-use crate::json;
+use crate::core::{Courier, Effect, Master};
 use crate::leadership::{Acting, Leadership, NotLeading};
 use crate::operator::OpError;
 use crate::registry::{RegistryError, RegistryStore};
+use crate::state_json;
 use crate::write_queue::{Next, WriteQueue};
 
 /// The process id of the master (`master@ip:port`).
@@ -84,9 +84,9 @@ pub struct MasterProcess {
     dropped: u64,
 }
 
-struct CtxSink<'a, 'b>(&'a Ctx<'b, MasterProcess>);
+struct CtxCourier<'a, 'b>(&'a Ctx<'b, MasterProcess>);
 
-impl Sink for CtxSink<'_, '_> {
+impl Courier for CtxCourier<'_, '_> {
     fn send<M: Message>(&mut self, to: &Pid, msg: M) {
         self.0.send(to, msg);
     }
@@ -414,8 +414,8 @@ impl MasterProcess {
     fn carry_out(&mut self, ctx: &mut Ctx<'_, Self>, effect: Effect) {
         {
             match effect {
-                Effect::Send(to, msg) => msg.deliver(&to, &mut CtxSink(ctx)),
-                Effect::Allocator(msg) => msg.deliver(&self.allocator, &mut CtxSink(ctx)),
+                Effect::Send(to, msg) => msg.deliver(&to, &mut CtxCourier(ctx)),
+                Effect::Allocator(msg) => msg.deliver(&self.allocator, &mut CtxCourier(ctx)),
                 Effect::Link(pid) => ctx.link(&pid),
                 Effect::Relink(pid) => ctx.relink(&pid),
                 Effect::Unlink(pid) => ctx.unlink(&pid),
@@ -603,7 +603,7 @@ impl MasterProcess {
         if let Some(r) = self.not_leader_response(ctx, req) {
             return r;
         }
-        HttpResponse::json(&json::state(&self.core, &self.flags))
+        HttpResponse::json(&state_json::state(&self.core, &self.flags))
     }
 }
 
@@ -838,7 +838,7 @@ impl Process for MasterProcess {
                 if let Some(r) = me.not_leader_response(ctx, req) {
                     return r;
                 }
-                HttpResponse::json(&json::frameworks(&me.core))
+                HttpResponse::json(&state_json::frameworks(&me.core))
             },
         );
         h.route(
@@ -847,7 +847,7 @@ impl Process for MasterProcess {
                 if let Some(r) = me.not_leader_response(ctx, req) {
                     return r;
                 }
-                HttpResponse::json(&json::slaves(&me.core))
+                HttpResponse::json(&state_json::slaves(&me.core))
             },
         );
         h.route(
@@ -856,7 +856,7 @@ impl Process for MasterProcess {
                 if let Some(r) = me.not_leader_response(ctx, req) {
                     return r;
                 }
-                HttpResponse::json(&json::tasks(&me.core))
+                HttpResponse::json(&state_json::tasks(&me.core))
             },
         );
         h.route_deferred(
