@@ -32,6 +32,7 @@ use crate::rng::Rng;
 
 pub mod core;
 pub use crate::containerizer::posix::session_members;
+mod gc;
 pub mod recovery;
 
 /// Version reported to the master.
@@ -51,6 +52,7 @@ pub struct AgentProcess {
     start_time: f64,
     stopped: watch::Sender<bool>,
     rec: recovery::RecoveryState,
+    gc: gc::GcState,
 }
 
 impl AgentProcess {
@@ -83,6 +85,7 @@ impl AgentProcess {
             ),
             rng: Rng::new(config.seed.wrapping_add(1)),
             start_time: (config.clock)(),
+            gc: gc::GcState::new(&config.gc, (config.clock)()),
             info,
             config,
             shutting_down: false,
@@ -318,6 +321,21 @@ impl AgentProcess {
                     executor_id,
                     container_id,
                 } => self.checkpoint_sentinel(framework_id, executor_id, container_id),
+                Effect::RunFinished {
+                    framework_id,
+                    executor_id,
+                    container_id,
+                    directory,
+                    checkpoint,
+                } => self.gc_run_finished(
+                    ctx,
+                    (framework_id, executor_id, container_id),
+                    directory,
+                    checkpoint,
+                ),
+                Effect::FrameworkFinished(framework_id) => {
+                    self.gc_framework_finished(ctx, &framework_id)
+                }
             }
         }
     }
@@ -609,6 +627,7 @@ impl AgentProcess {
             &ex_id,
             &container_id,
         );
+        self.gc_reuse((&fw_id, &ex_id, &container_id), &dir);
         let checkpoint = self
             .core
             .frameworks
@@ -1036,6 +1055,7 @@ impl Process for AgentProcess {
             })
             .collect();
         self.containerizer.recover(&live);
+        self.gc_start(ctx);
     }
 
     fn exited(&mut self, ctx: &mut Ctx<'_, Self>, pid: Pid) {
