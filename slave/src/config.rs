@@ -64,6 +64,11 @@ pub struct AgentConfig {
     /// What runs the executors; `None`: processes isolated by `isolation`
     /// ([`crate::containerizer::PosixContainerizer`]). Tests may run them in-process.
     pub containerizer: Option<std::sync::Arc<dyn crate::containerizer::Containerizer>>,
+    /// Run executors and tasks as their user (`CommandInfo.user`, else
+    /// `FrameworkInfo.user`), Mesos `--switch_user` (default true).
+    pub switch_user: bool,
+    /// The fetcher (`--fetcher_cache_dir`, `--fetcher_cache_size`, `--fetcher_stall_timeout`).
+    pub fetcher: crate::fetcher::FetcherConfig,
     /// The effective flags, for `/flags`.
     pub flags: serde_json::Value,
 }
@@ -114,6 +119,8 @@ impl AgentConfig {
             isolation: crate::isolation::Isolation::posix(),
             containerizers: Default::default(),
             containerizer: None,
+            switch_user: true,
+            fetcher: Default::default(),
             flags: serde_json::json!({}),
         }
     }
@@ -178,6 +185,10 @@ pub const FLAGS: &[Flag] = &[
     Flag::new("docker", "docker", "The docker CLI used by the Docker containerizer."),
     Flag::new("docker_kill_orphans", "true", "At start-up, remove this agent's Docker containers that its checkpoint does not know."),
     Flag::new("docker_pull_policy", "missing", "missing: pull images not present locally (always with force_pull_image); never: run local images only."),
+    Flag::new("switch_user", "true", "Run each task as its user (CommandInfo.user, else FrameworkInfo.user): uid, gid and groups switched, sandbox owned by it; an unknown user fails the task. false: tasks run as the agent's user."),
+    Flag::new("fetcher_cache_dir", "/tmp/mesos/fetch", "Directory of the fetcher cache (URIs with cache=true); emptied when the agent first uses it."),
+    Flag::new("fetcher_cache_size", "2GB", "Most bytes the fetcher cache holds; least recently used files are evicted, larger ones bypass it."),
+    Flag::new("fetcher_stall_timeout", "1mins", "A download that receives nothing for this long fails (and its task with it)."),
     Flag::new("seed", "0", "Seed for jitter and generated ids (0: derived from the port)."),
 ];
 
@@ -263,6 +274,14 @@ pub fn from_flags(
         }
     };
     config.strict = flags.get("strict").map_err(e)?;
+    config.switch_user = flags.bool("switch_user").map_err(e)?;
+    config.fetcher.cache_dir = PathBuf::from(
+        flags
+            .str("fetcher_cache_dir")
+            .unwrap_or(crate::fetcher::DEFAULT_CACHE_DIR),
+    );
+    config.fetcher.cache_size = flags.bytes("fetcher_cache_size").map_err(e)?;
+    config.fetcher.stall_timeout = flags.duration("fetcher_stall_timeout").map_err(e)?;
     let rereg = flags
         .duration("executor_reregistration_timeout")
         .map_err(e)?;
@@ -329,6 +348,29 @@ mod tests {
         assert_eq!(addr.port(), 5051);
         assert!(adv.is_none());
         assert_eq!(c.flags["work_dir"], "/tmp/x");
+        assert!(c.switch_user, "Mesos's default");
+        assert_eq!(c.fetcher.cache_size, 2 << 30);
+        assert_eq!(c.fetcher.cache_dir, PathBuf::from("/tmp/mesos/fetch"));
+        assert_eq!(c.fetcher.stall_timeout, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn user_and_fetcher_flags() {
+        let f = parse(&[
+            "--master=127.0.0.1:5050",
+            "--switch_user=false",
+            "--fetcher_cache_dir=/var/cache/f",
+            "--fetcher_cache_size=100MB",
+            "--fetcher_stall_timeout=5secs",
+        ])
+        .unwrap();
+        let (c, _, _) = from_flags(&f).unwrap();
+        assert!(!c.switch_user);
+        assert_eq!(c.fetcher.cache_dir, PathBuf::from("/var/cache/f"));
+        assert_eq!(c.fetcher.cache_size, 100 << 20);
+        assert_eq!(c.fetcher.stall_timeout, Duration::from_secs(5));
+        let f = parse(&["--master=127.0.0.1:5050", "--fetcher_cache_size=lots"]).unwrap();
+        assert!(from_flags(&f).unwrap_err().contains("fetcher_cache_size"));
     }
 
     #[test]

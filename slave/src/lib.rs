@@ -37,13 +37,16 @@ pub mod agent;
 pub mod checkpoint;
 pub mod config;
 pub mod containerizer;
+pub mod fetcher;
 pub mod files;
 pub mod isolation;
 pub mod paths;
 pub mod registration;
 pub mod resources;
 pub mod rng;
+pub mod sandbox;
 pub mod status_update;
+pub mod user;
 
 pub use agent::AgentProcess;
 pub use config::AgentConfig;

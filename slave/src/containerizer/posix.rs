@@ -35,8 +35,9 @@ impl PosixContainerizer {
 
     fn spawn(spec: &LaunchSpec) -> std::io::Result<tokio::process::Child> {
         std::fs::create_dir_all(&spec.sandbox)?;
-        let stdout = std::fs::File::create(spec.sandbox.join("stdout"))?;
-        let stderr = std::fs::File::create(spec.sandbox.join("stderr"))?;
+        // Appended to: the fetcher may have logged into them already.
+        let stdout = crate::sandbox::output_file(&spec.sandbox, "stdout", spec.user.as_ref())?;
+        let stderr = crate::sandbox::output_file(&spec.sandbox, "stderr", spec.user.as_ref())?;
         let command = &spec.executor.command;
         let value = command.value.clone().unwrap_or_default();
         let mut cmd = if command.shell {
@@ -60,13 +61,24 @@ impl PosixContainerizer {
             .stderr(stderr)
             // No PDEATHSIG: executors must outlive an agent restart (recovery).
             .kill_on_drop(false);
-        // Its own session (and process group).
-        // SAFETY: setsid is async-signal-safe and touches no memory of the parent.
+        // Its own session (and process group), then its user (`--switch_user`).
+        let user = spec.user.as_ref().map(|u| {
+            let groups: Vec<nix::unistd::Gid> = u
+                .groups
+                .iter()
+                .map(|g| nix::unistd::Gid::from_raw(*g))
+                .collect();
+            (u.uid, u.gid, groups)
+        });
+        // SAFETY: setsid, setgroups, setgid and setuid are async-signal-safe system calls;
+        // the closure only reads memory prepared before the fork.
         unsafe {
-            cmd.pre_exec(|| {
-                nix::unistd::setsid()
-                    .map(|_| ())
-                    .map_err(std::io::Error::from)
+            cmd.pre_exec(move || {
+                nix::unistd::setsid().map_err(std::io::Error::from)?;
+                if let Some((uid, gid, groups)) = &user {
+                    crate::user::RunAs::switch(*uid, *gid, groups)?;
+                }
+                Ok(())
             });
         }
         cmd.spawn()
