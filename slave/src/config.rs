@@ -92,6 +92,7 @@ impl AgentConfig {
     /// A configuration with Mesos defaults: detected resources, the local host name.
     pub fn new(master: Pid, work_dir: impl Into<PathBuf>) -> AgentConfig {
         let work_dir = work_dir.into();
+        let fetch_dir = work_dir.join("fetch");
         AgentConfig {
             master: MasterAddress::Standalone(master),
             hostname: nix::unistd::gethostname()
@@ -120,7 +121,12 @@ impl AgentConfig {
             containerizers: Default::default(),
             containerizer: None,
             switch_user: true,
-            fetcher: Default::default(),
+            // Per agent (`/tmp/mesos/fetch` for the default work directory, Mesos's
+            // default): agents sharing one process must not share a cache directory.
+            fetcher: crate::fetcher::FetcherConfig {
+                cache_dir: fetch_dir,
+                ..Default::default()
+            },
             flags: serde_json::json!({}),
         }
     }
