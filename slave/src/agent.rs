@@ -1,7 +1,8 @@
 //! The agent process (`slave(N)`): a libproc shell around the pure pieces ([`core`]'s
 //! [`AgentCore`] for frameworks, executors, tasks and update streams, and
 //! [`Registration`]). It feeds them messages and timers and carries their effects out;
-//! it launches and destroys executors through a [`Containerizer`], hands them their tasks
+//! it launches and destroys executors through a [`Containerizer`] (as their user, after
+//! [`crate::fetcher`] brought their URIs into the sandbox), hands them their tasks
 //! once they register, relays kills and shutdowns, turns executor exits into terminal
 //! status updates, and serves `/state`, `/health` and `/flags`. [`recovery`] holds
 //! checkpointing, recovery after a restart (reconnecting to executors of checkpointing

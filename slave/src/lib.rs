@@ -21,6 +21,9 @@
 //!   [`containerizer::TestContainerizer`] (executors in-process, for paused-clock tests);
 //!   also `--containerizers` and the agent's side of Docker.
 //! * [`isolation`]: isolators (posix, cgroups) and `/monitor/statistics`.
+//! * [`fetcher`]: brings `CommandInfo.uris` into the sandbox before launch (downloads,
+//!   archives, the cache); [`user`] (`--switch_user`: which user a task runs as) and
+//!   [`sandbox`] (its directory, owned by that user).
 //! * [`resources`] (detection and `--resources`), [`paths`] (sandbox layout),
 //!   [`checkpoint`] (the `meta/` checkpoint recovery reads), [`files`] (`/files/read`,
 //!   `/files/browse`), [`config`] (configuration and flags), [`rng`].

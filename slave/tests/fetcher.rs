@@ -10,16 +10,22 @@ use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 use std::sync::{Arc, Mutex};
 
-use common::{test_dir, Cluster};
+use common::{test_dir, Cluster, Ev};
+use libproc::testing::within;
 use libproc::{Node, NodeConfig};
+use proto::messages::KillTaskMessage;
 use proto::{CommandInfo, Reason, TaskState, Uri};
+use proto::{FrameworkId, TaskId};
+use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// A tiny HTTP/1.1 server: serves `files` by path (404 otherwise) and counts requests
-/// per path.
+/// per path. Paths starting with `/slow` are answered only once [`Server::release`] is
+/// called.
 struct Server {
     addr: std::net::SocketAddr,
     hits: Arc<Mutex<HashMap<String, usize>>>,
+    gate: Arc<tokio::sync::Semaphore>,
 }
 
 impl Server {
@@ -28,9 +34,11 @@ impl Server {
         let addr = listener.local_addr().unwrap();
         let hits: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
         let (files, h) = (Arc::new(files), hits.clone());
+        let gate = Arc::new(tokio::sync::Semaphore::new(0));
+        let g = gate.clone();
         tokio::spawn(async move {
             while let Ok((mut conn, _)) = listener.accept().await {
-                let (files, hits) = (files.clone(), h.clone());
+                let (files, hits, gate) = (files.clone(), h.clone(), g.clone());
                 tokio::spawn(async move {
                     let mut req = vec![];
                     let mut buf = [0u8; 1024];
@@ -43,6 +51,9 @@ impl Server {
                     let text = String::from_utf8_lossy(&req);
                     let path = text.split_whitespace().nth(1).unwrap_or("/").to_string();
                     *hits.lock().unwrap().entry(path.clone()).or_default() += 1;
+                    if path.starts_with("/slow") {
+                        let _ = gate.acquire().await.map(|p| p.forget());
+                    }
                     let (status, body) = match files.get(&path) {
                         Some(b) => ("200 OK", b.clone()),
                         None => ("404 Not Found", b"no such file".to_vec()),
@@ -56,7 +67,12 @@ impl Server {
                 });
             }
         });
-        Server { addr, hits }
+        Server { addr, hits, gate }
+    }
+
+    /// Lets one held `/slow` request be answered.
+    fn release(&self) {
+        self.gate.add_permits(1);
     }
 
     fn url(&self, path: &str) -> String {
@@ -264,5 +280,66 @@ async fn a_local_file_is_copied_to_its_output_file() {
         let message = failed.status.message.unwrap_or_default();
         assert!(message.contains("may not read"), "{message}");
     }
+    c.agent.shutdown().await;
+}
+
+#[actix_rt::test]
+async fn a_task_killed_while_its_uris_are_fetched_never_starts() {
+    let server = Server::start(HashMap::from([("/slow.tar.gz".to_string(), app_tar_gz())])).await;
+    let mut c = cluster("fetch-kill", |_| {}).await;
+    c.run_task(
+        "late",
+        with_uris("./app/run.sh", vec![Uri::new(server.url("/slow.tar.gz"))]),
+    );
+    within(Duration::from_secs(20), "the download started", async {
+        while server.hits("/slow.tar.gz") == 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    c.node.send(
+        c.master.pid(),
+        c.agent.pid(),
+        KillTaskMessage {
+            framework_id: FrameworkId::new("F1"),
+            task_id: TaskId::new("late"),
+            kill_policy: None,
+        },
+    );
+    let killed = c.next_update().await;
+    assert_eq!(killed.status.state, TaskState::Killed);
+    c.ack(&killed);
+    // The download finishes; the executor is not started, and the master hears it is gone.
+    server.release();
+    within(
+        Duration::from_secs(20),
+        "the executor is reported gone",
+        async {
+            loop {
+                match c.events.recv().await {
+                    Some(Ev::ExitedExecutor(m)) => break m,
+                    Some(_) => continue,
+                    None => panic!("fake master gone"),
+                }
+            }
+        },
+    )
+    .await;
+    let runs = c.dir.join("slaves/S1/frameworks/F1/executors/late/runs");
+    let run = std::fs::read_dir(&runs)
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .path();
+    let stdout = std::fs::read_to_string(run.join("stdout")).unwrap_or_default();
+    assert!(!stdout.contains("fetched-script-ran"), "{stdout}");
+    let pids = c
+        .agent
+        .process
+        .call(|me, _| me.executor_os_pids())
+        .await
+        .unwrap();
+    assert!(pids.is_empty(), "{pids:?}");
     c.agent.shutdown().await;
 }

@@ -1,6 +1,7 @@
 //! The Mesos containerizer's process side: each executor is an OS process in its own
 //! session (so the agent can kill everything it started, even tasks the executor put in
-//! process groups of their own), with its sandbox as working directory and its output in
+//! process groups of their own), as the task's user when the spec names one (uid, gid and
+//! supplementary groups set just before `exec`), with its sandbox as working directory and its output in
 //! the sandbox's `stdout`/`stderr`, isolated by [`crate::isolation`] (posix or cgroups).
 //! Executors survive an agent restart (no parent-death signal): a restarted agent
 //! recovers them and watches them through [`executor_alive`].

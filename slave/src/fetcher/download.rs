@@ -242,6 +242,104 @@ pub async fn copy(from: &Path, dest: &Path, max_size: u64) -> Result<u64, String
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::AsyncReadExt;
+
+    /// A loopback server answering each request with `answer(path)` raw bytes (`None`:
+    /// never answer), then holding the connection open.
+    async fn serve(answer: fn(&str) -> Option<Vec<u8>>) -> std::net::SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut req = vec![];
+                    let mut buf = [0u8; 512];
+                    while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match conn.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => req.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let text = String::from_utf8_lossy(&req).to_string();
+                    let path = text.split_whitespace().nth(1).unwrap_or("/").to_string();
+                    if let Some(bytes) = answer(&path) {
+                        let _ = conn.write_all(&bytes).await;
+                    }
+                    // The connection stays open: only the answer says where a body ends.
+                    std::future::pending::<()>().await
+                });
+            }
+        });
+        addr
+    }
+
+    fn limits() -> Limits {
+        Limits {
+            max_size: 100,
+            stall_timeout: Duration::from_millis(300),
+            timeout: Duration::from_secs(20),
+        }
+    }
+
+    fn scratch(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("download-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        d.join("out")
+    }
+
+    #[tokio::test]
+    async fn redirects_are_followed_and_bodies_written() {
+        let addr = serve(|path| {
+            Some(match path {
+                "/old" => {
+                    b"HTTP/1.1 302 Found\r\nLocation: /new\r\nContent-Length: 0\r\n\r\n".to_vec()
+                }
+                "/new" => b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello".to_vec(),
+                _ => b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_vec(),
+            })
+        })
+        .await;
+        let out = scratch("redirect");
+        let n = http(&format!("http://{addr}/old"), &out, limits())
+            .await
+            .unwrap();
+        assert_eq!(n, 5);
+        assert_eq!(std::fs::read(&out).unwrap(), b"hello");
+        let err = http(&format!("http://{addr}/nope"), &out, limits())
+            .await
+            .unwrap_err();
+        assert!(err.contains("404"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn downloads_are_bounded_in_size_and_time() {
+        let addr = serve(|path| match path {
+            // Announces more than the limit: refused before reading.
+            "/declared" => Some(b"HTTP/1.1 200 OK\r\nContent-Length: 99999999999\r\n\r\n".to_vec()),
+            // No length, a body past the limit.
+            "/endless" => {
+                let mut r = b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n".to_vec();
+                r.extend(std::iter::repeat_n(b'x', 1000));
+                Some(r)
+            }
+            // Headers, then nothing.
+            "/stall" => Some(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc".to_vec()),
+            _ => None,
+        })
+        .await;
+        let out = scratch("bounded");
+        for (path, expect) in [
+            ("/declared", "larger than"),
+            ("/endless", "larger than"),
+            ("/stall", "stalled"),
+            ("/silent", "no response"),
+        ] {
+            let err = http(&format!("http://{addr}{path}"), &out, limits())
+                .await
+                .unwrap_err();
+            assert!(err.contains(expect), "{path}: {err}");
+        }
+    }
 
     #[test]
     fn uris_are_classified_and_named() {
