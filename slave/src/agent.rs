@@ -6,9 +6,8 @@
 //! once they register, relays kills and shutdowns, turns executor exits into terminal
 //! status updates, and serves `/state`, `/health` and `/flags`. [`recovery`] holds
 //! checkpointing, recovery after a restart (reconnecting to executors of checkpointing
-//! frameworks) and master detection. Launching, executor registration, kills and
-//! shutdowns still change the core's tables from here; they are the next to move into
-//! the core.
+//! frameworks) and master detection. Only the launch itself still changes the core's
+//! tables from here (it adds the launched executor).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -246,6 +245,7 @@ impl AgentProcess {
                 }
                 Effect::SendExecutor { to, message } => match message {
                     ToExecutor::Registered(m) => ctx.send(&to, m),
+                    ToExecutor::Reregistered(m) => ctx.send(&to, m),
                     ToExecutor::RunTask(m) => ctx.send(&to, m),
                     ToExecutor::KillTask(m) => ctx.send(&to, m),
                     ToExecutor::Shutdown(m) => ctx.send(&to, m),
@@ -403,24 +403,24 @@ impl AgentProcess {
         if update.status.is_terminal() {
             // A container that hit a limit is destroyed and its tasks fail as the isolator
             // says (Mesos `MesosContainerizerProcess::limited`).
-            let containerizer = self.containerizer.clone();
             let container = self
                 .core
                 .frameworks
-                .get_mut(&update.framework_id)
+                .get(&update.framework_id)
                 .and_then(|f| {
                     f.executors
-                        .values_mut()
+                        .values()
                         .find(|e| e.has_task(&update.status.task_id))
-                });
-            if let Some(e) = container {
-                if let Some(l) = containerizer.limitation(&e.container_id) {
-                    tracing::warn!(executor = %e.info.executor_id, message = %l.message, "container limitation; destroying the container");
-                    l.apply(&mut update.status);
-                    e.termination = Some((TaskState::Failed, l.reason, l.message));
-                    e.state = ExecutorState::Terminating;
-                    self.containerizer.destroy(&container_of(e));
-                }
+                })
+                .map(|e| e.container_id.clone());
+            if let Some(l) = container.and_then(|c| self.containerizer.limitation(&c)) {
+                l.apply(&mut update.status);
+                let e = self.core.container_limited(
+                    &update.framework_id,
+                    &update.status.task_id,
+                    (l.reason, l.message),
+                );
+                self.apply(e, ctx);
             }
         }
         self.record_update(update, ctx);
@@ -990,16 +990,8 @@ impl AgentProcess {
         if !self.is_from_master(&from, "ShutdownFrameworkMessage") {
             return;
         }
-        let Some(f) = self.core.frameworks.get_mut(&msg.framework_id) else {
-            return;
-        };
-        tracing::info!(framework = %msg.framework_id, "shutting down framework");
-        f.terminating = true;
-        let executors: Vec<ExecutorId> = f.executors.keys().cloned().collect();
-        for ex in executors {
-            self.shutdown_executor(ctx, &msg.framework_id, &ex);
-        }
-        let e = self.core.maybe_remove_framework(&msg.framework_id);
+        let grace = self.config.executor_shutdown_grace_period;
+        let e = self.core.shutdown_framework(&msg.framework_id, grace);
         self.apply(e, ctx);
     }
 
@@ -1147,14 +1139,7 @@ impl Process for AgentProcess {
         h.on(
             |me: &mut Self, _ctx: &mut Ctx<Self>, from: Pid, m: UpdateFrameworkMessage| {
                 if me.is_from_master(&from, "UpdateFrameworkMessage") {
-                    if let Some(f) = me.core.frameworks.get_mut(&m.framework_id) {
-                        if m.pid.is_some() {
-                            f.pid = m.pid;
-                        }
-                        if let Some(info) = m.framework_info {
-                            f.info = info;
-                        }
-                    }
+                    me.core.update_framework(m);
                 }
             },
         );
