@@ -22,6 +22,7 @@
 pub mod allocator;
 pub mod config;
 pub mod core;
+pub mod http_api;
 pub mod json;
 pub mod operator;
 pub mod process;
