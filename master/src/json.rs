@@ -134,6 +134,12 @@ fn framework_json(m: &Master, f: &Framework) -> Value {
     if let Some(t) = f.reregistered_time {
         v["reregistered_time"] = json!(t);
     }
+    // An HTTP framework has no PID (Mesos omits the key; readers parse it as a UPID).
+    if f.pid.as_ref().is_some_and(crate::http_api::is_stream_pid) {
+        if let Some(o) = v.as_object_mut() {
+            o.remove("pid");
+        }
+    }
     v
 }
 

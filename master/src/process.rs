@@ -31,9 +31,12 @@ use proto::{MasterInfo, OfferId};
 use crate::allocator::protocol::Offers;
 use crate::config::MasterConfig;
 use crate::core::{Effect, Master, Sink};
+use crate::http_api::is_stream_pid;
 use crate::json;
 use crate::operator::OpError;
 use crate::registry::{RegistryError, RegistryStore};
+
+mod scheduler_api;
 
 /// The process id of the master (`master@ip:port`).
 pub const MASTER_ID: &str = "master";
@@ -100,6 +103,8 @@ pub struct MasterProcess {
     deferred: Vec<Deferred>,
     lost_reason: Option<String>,
     dropped: u64,
+    /// Open v1 scheduler API streams.
+    http: scheduler_api::Streams,
 }
 
 /// What waits behind a registry write.
@@ -144,6 +149,7 @@ impl MasterProcess {
             deferred: Vec::new(),
             lost_reason: None,
             dropped: 0,
+            http: scheduler_api::Streams::default(),
         }
     }
 
@@ -452,6 +458,10 @@ impl MasterProcess {
     fn carry_out(&mut self, ctx: &mut Ctx<'_, Self>, effect: Effect) {
         {
             match effect {
+                // An HTTP scheduler's "PID" is its event stream.
+                Effect::Send(to, msg) if is_stream_pid(&to) => self.send_to_stream(ctx, &to, msg),
+                Effect::Link(pid) | Effect::Relink(pid) if is_stream_pid(&pid) => {}
+                Effect::Unlink(pid) if is_stream_pid(&pid) => self.close_stream(&pid),
                 Effect::Send(to, msg) => msg.deliver(&to, &mut CtxSink(ctx)),
                 Effect::Allocator(msg) => msg.deliver(&self.allocator, &mut CtxSink(ctx)),
                 Effect::Link(pid) => ctx.link(&pid),
@@ -847,6 +857,7 @@ impl Process for MasterProcess {
                 me.apply(ctx, fx);
             },
         );
+        h.route("api/v1/scheduler", MasterProcess::scheduler_api);
         h.route("state", MasterProcess::http_state);
         h.route("state.json", MasterProcess::http_state);
         h.route(
