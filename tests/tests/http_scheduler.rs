@@ -426,3 +426,155 @@ async fn pymesos_scheduler_launches_tasks_that_finish() {
         .count();
     assert_eq!(finished, 4, "{f}");
 }
+
+/// A running Python script whose stdout lines are collected as they come.
+struct Script {
+    child: tokio::process::Child,
+    lines: tokio::sync::mpsc::UnboundedReceiver<String>,
+    seen: Vec<String>,
+}
+
+impl Script {
+    fn start(python: &std::path::Path, script: &str, args: &[String]) -> Script {
+        use tokio::io::AsyncBufReadExt;
+        let path = libproc::testing::repo_root()
+            .join("tests/python")
+            .join(script);
+        let mut child = tokio::process::Command::new(python)
+            .arg(&path)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start the Python script");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, lines) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut r = tokio::io::BufReader::new(stdout).lines();
+            while let Ok(Some(line)) = r.next_line().await {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Script {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits (bounded) for a line starting with `prefix`; returns the rest of it.
+    async fn wait_line(&mut self, prefix: &str, limit: Duration) -> Result<String, String> {
+        let found = tokio::time::timeout(limit, async {
+            while let Some(line) = self.lines.recv().await {
+                self.seen.push(line.clone());
+                if let Some(rest) = line.strip_prefix(prefix) {
+                    return Some(rest.trim().to_string());
+                }
+            }
+            None
+        })
+        .await;
+        match found {
+            Ok(Some(rest)) => Ok(rest),
+            Ok(None) => Err(format!(
+                "the script ended before {prefix:?}:\n{}",
+                self.seen.join("\n")
+            )),
+            Err(_) => Err(format!(
+                "no {prefix:?} within {limit:?}:\n{}",
+                self.seen.join("\n")
+            )),
+        }
+    }
+}
+
+#[tokio::test]
+async fn pymesos_survives_a_master_failover_through_zk() {
+    let Some(python) =
+        libproc::testing::python_env("pymesos_survives_a_master_failover_through_zk")
+    else {
+        return;
+    };
+    let config = cluster::ha::HaConfig {
+        masters: 2,
+        agents: 1,
+        instances: 0,
+        ..cluster::ha::HaConfig::default()
+    };
+    let Some(mut cluster) =
+        cluster::ha::HaCluster::start_without_framework("pymesos-ha", config).await
+    else {
+        return;
+    };
+    let mut script = Script::start(
+        &python,
+        "pymesos_failover.py",
+        &[cluster.zk_url(), "3".into()],
+    );
+    let limit = Duration::from_secs(60);
+    let fid = match script.wait_line("LONG RUNNING ", limit).await {
+        Ok(fid) => fid,
+        Err(e) => cluster.fail(&e),
+    };
+
+    // A standby redirects scheduler calls to the leader, as Mesos does.
+    let leader = cluster.leader().await;
+    let standby = 1 - leader;
+    let sub =
+        json!({"type": "SUBSCRIBE", "subscribe": {"framework_info": {"name": "x", "user": "x"}}});
+    let raw = format!(
+        "POST /api/v1/scheduler HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{sub}",
+        sub.to_string().len()
+    );
+    // (The standby learns who leads from ZooKeeper shortly after the election: until then
+    // it answers 503, which pymesos retries.)
+    let standby_addr = cluster.master_addr(standby);
+    let head = within(LIMIT, "a 307 from the standby", async {
+        loop {
+            let (status, head, _) = libproc::testing::http_exchange(standby_addr, raw.as_bytes())
+                .await
+                .unwrap();
+            if status == 307 {
+                return head;
+            }
+            assert_eq!(status, 503, "{head}");
+            // Polling a process we do not control: there is no event to wait for.
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    })
+    .await;
+    let location = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("location: ")
+                .map(str::to_string)
+        })
+        .expect("a Location header");
+    let port = cluster.master_addr(leader).port();
+    assert!(
+        location.starts_with("//") && location.ends_with(&format!(":{port}/api/v1/scheduler")),
+        "{location}"
+    );
+
+    // Kill the leader: pymesos finds the new one through ZooKeeper and re-subscribes with
+    // its framework id; its long task keeps running and new tasks run.
+    cluster.kill_master(leader);
+    match script.wait_line("REREGISTERED ", limit).await {
+        Ok(again) => assert_eq!(again, fid),
+        Err(e) => cluster.fail(&e),
+    }
+    if let Err(e) = script.wait_line("ALL DONE ", limit).await {
+        cluster.fail(&e);
+    }
+    let status = tokio::time::timeout(LIMIT, script.child.wait())
+        .await
+        .expect("the script exits")
+        .unwrap();
+    assert!(status.success(), "{}", script.seen.join("\n"));
+}
