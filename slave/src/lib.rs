@@ -44,6 +44,7 @@ pub mod registration;
 pub mod resources;
 pub mod rng;
 pub mod status_update;
+pub mod v1_executor;
 
 pub use agent::AgentProcess;
 pub use config::AgentConfig;

@@ -1,16 +1,19 @@
 """A stock pymesos scheduler: launches N command tasks on our master through the v1
 scheduler API and exits 0 once all of them finished (1 on a failed task or an error).
 
-Usage: pymesos_scheduler.py MASTER NUM_TASKS
-MASTER is host:port or zk://host:port/path.
+Usage: pymesos_scheduler.py MASTER NUM_TASKS [--executor]
+MASTER is host:port or zk://host:port/path. With --executor the tasks run in a custom
+executor written with pymesos (pymesos_executor.py, the v1 executor API), and each must
+also send a framework message back.
 """
+import os
 import getpass
 import logging
 import sys
 import threading
 import uuid
 
-from pymesos import MesosSchedulerDriver, Scheduler
+from pymesos import MesosSchedulerDriver, Scheduler, decode_data
 
 logging.basicConfig(level=logging.INFO, stream=sys.stdout,
                     format="%(asctime)s %(name)s %(message)s")
@@ -23,8 +26,10 @@ def scalar(resources, name):
 
 
 class Counter(Scheduler):
-    def __init__(self, total):
+    def __init__(self, total, executor):
         self.total = total
+        self.executor = executor
+        self.messages = set()
         self.launched = 0
         self.finished = set()
         self.failed = None
@@ -50,8 +55,22 @@ class Counter(Scheduler):
                         {"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.1}},
                         {"name": "mem", "type": "SCALAR", "scalar": {"value": 32}},
                     ],
-                    "command": {"value": "echo hello from pymesos task %d" % self.launched},
                 })
+                if self.executor:
+                    script = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                          "pymesos_executor.py")
+                    tasks[-1]["executor"] = {
+                        "executor_id": {"value": "pymesos-executor"},
+                        "name": "pymesos executor",
+                        "command": {"value": "%s %s" % (sys.executable, script)},
+                        "resources": [
+                            {"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.1}},
+                            {"name": "mem", "type": "SCALAR", "scalar": {"value": 64}},
+                        ],
+                    }
+                else:
+                    tasks[-1]["command"] = {
+                        "value": "echo hello from pymesos task %d" % self.launched}
             if tasks:
                 log.info("LAUNCH %d tasks on %s", len(tasks), offer["agent_id"]["value"])
                 driver.launchTasks(offer["id"], tasks)
@@ -64,11 +83,21 @@ class Counter(Scheduler):
         log.info("STATUS %s %s %s", task, state, status.get("message", ""))
         if state == "TASK_FINISHED":
             self.finished.add(task)
-            if len(self.finished) == self.total:
-                self.done.set()
+            self.check_done()
         elif state in ("TASK_FAILED", "TASK_KILLED", "TASK_LOST", "TASK_ERROR",
                        "TASK_DROPPED", "TASK_GONE"):
             self.failed = "%s %s: %s" % (task, state, status.get("message", ""))
+            self.done.set()
+
+    def frameworkMessage(self, driver, executor_id, agent_id, data):
+        text = decode_data(data).decode()
+        log.info("MESSAGE from %s: %s", executor_id["value"], text)
+        self.messages.add(text)
+        self.check_done()
+
+    def check_done(self):
+        if len(self.finished) == self.total and (
+                not self.executor or len(self.messages) == self.total):
             self.done.set()
 
     def error(self, driver, message):
@@ -79,7 +108,7 @@ class Counter(Scheduler):
 
 def main():
     master, total = sys.argv[1], int(sys.argv[2])
-    sched = Counter(total)
+    sched = Counter(total, "--executor" in sys.argv[3:])
     framework = {"user": getpass.getuser(), "name": "pymesos-test", "hostname": "localhost"}
     driver = MesosSchedulerDriver(sched, framework, master, use_addict=False)
     driver.start()
@@ -93,6 +122,8 @@ def main():
         print("FAILED " + sched.failed)
         return 1
     print("ALL FINISHED %d" % len(sched.finished))
+    if sched.executor:
+        print("MESSAGES %d" % len(sched.messages))
     return 0
 
 

@@ -578,3 +578,63 @@ async fn pymesos_survives_a_master_failover_through_zk() {
         .unwrap();
     assert!(status.success(), "{}", script.seen.join("\n"));
 }
+
+#[tokio::test]
+async fn pymesos_executor_runs_as_a_custom_executor() {
+    let Some(python) = libproc::testing::python_env("pymesos_executor_runs_as_a_custom_executor")
+    else {
+        return;
+    };
+    let cluster = MultiCluster::start("pymesos-exec", 1, "cpus:2;mem:1024;disk:512").await;
+    let mut script = Script::start(
+        &python,
+        "pymesos_scheduler.py",
+        &[
+            cluster.master_addr.to_string(),
+            "3".into(),
+            "--executor".into(),
+        ],
+    );
+    if let Err(e) = script
+        .wait_line("MESSAGES 3", Duration::from_secs(90))
+        .await
+    {
+        panic!("{e}\n{}", cluster.logs());
+    }
+    assert!(
+        script.seen.iter().any(|l| l == "ALL FINISHED 3"),
+        "{}",
+        script.seen.join("\n")
+    );
+    let status = tokio::time::timeout(LIMIT, script.child.wait())
+        .await
+        .expect("the scheduler exits")
+        .unwrap();
+    assert!(status.success(), "{}", script.seen.join("\n"));
+    // The tasks ran in the custom executor: their statuses came from it.
+    let state = procs::wait_json(
+        cluster.master_addr,
+        "/master/state",
+        LIMIT,
+        "the completed framework",
+        |s| {
+            s["completed_frameworks"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|f| f["name"] == "pymesos-test")
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", cluster.logs()));
+    let f = state["completed_frameworks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "pymesos-test")
+        .unwrap();
+    for t in f["completed_tasks"].as_array().unwrap() {
+        assert_eq!(t["state"], "TASK_FINISHED", "{t}");
+        assert_eq!(t["executor_id"], "pymesos-executor", "{t}");
+    }
+}

@@ -10,16 +10,9 @@ pub mod scheduler;
 use libproc::Pid;
 use std::net::SocketAddr;
 
-/// The id prefix of the PIDs that stand for HTTP scheduler streams.
-const STREAM_PID_PREFIX: &str = "scheduler-http-";
-
 /// The PID standing for HTTP scheduler stream `stream_id` on the master at `addr`.
 pub fn stream_pid(stream_id: &str, addr: SocketAddr) -> Pid {
-    Pid::new(&format!("{STREAM_PID_PREFIX}{stream_id}"), addr)
+    proto::v1::stream_pid("scheduler", stream_id, addr)
 }
 
-/// Whether `pid` stands for an HTTP scheduler stream (such a framework has no PID to
-/// show: Mesos omits `pid` for HTTP frameworks).
-pub fn is_stream_pid(pid: &Pid) -> bool {
-    pid.id().starts_with(STREAM_PID_PREFIX)
-}
+pub use proto::v1::is_stream_pid;

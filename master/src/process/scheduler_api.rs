@@ -36,21 +36,10 @@ struct Stream {
 }
 
 impl Streams {
-    /// A new stream id, unique to this master (UUID-shaped, as Mesos's are).
+    /// A new stream id, unique to this master.
     fn new_id(&mut self, master_id: &str) -> String {
-        use std::hash::{Hash, Hasher};
         self.opened += 1;
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        master_id.hash(&mut h);
-        let a = h.finish();
-        format!(
-            "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
-            a >> 32,
-            (a >> 16) & 0xffff,
-            a & 0xfff,
-            (self.opened >> 48) & 0xfff,
-            self.opened & 0xffff_ffff_ffff
-        )
+        proto::v1::stream_id(master_id, self.opened)
     }
 
     fn remove(&mut self, pid: &Pid) -> bool {
