@@ -36,6 +36,7 @@ use crate::json;
 use crate::operator::OpError;
 use crate::registry::{RegistryError, RegistryStore};
 
+mod operator_api;
 mod scheduler_api;
 
 /// The process id of the master (`master@ip:port`).
@@ -105,6 +106,8 @@ pub struct MasterProcess {
     dropped: u64,
     /// Open v1 scheduler API streams.
     http: scheduler_api::Streams,
+    /// v1 operator API subscribers.
+    operators: operator_api::Subscribers,
 }
 
 /// What waits behind a registry write.
@@ -150,6 +153,7 @@ impl MasterProcess {
             lost_reason: None,
             dropped: 0,
             http: scheduler_api::Streams::default(),
+            operators: operator_api::Subscribers::default(),
         }
     }
 
@@ -456,6 +460,7 @@ impl MasterProcess {
     }
 
     fn carry_out(&mut self, ctx: &mut Ctx<'_, Self>, effect: Effect) {
+        self.observe_for_operators(&effect);
         {
             match effect {
                 // An HTTP scheduler's "PID" is its event stream.
@@ -858,6 +863,8 @@ impl Process for MasterProcess {
             },
         );
         h.route("api/v1/scheduler", MasterProcess::scheduler_api);
+        h.route("api/v1", MasterProcess::operator_api);
+        h.route("api/v1/operator", MasterProcess::operator_api);
         h.route("state", MasterProcess::http_state);
         h.route("state.json", MasterProcess::http_state);
         h.route(

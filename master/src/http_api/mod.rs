@@ -5,6 +5,7 @@
 //! events instead of over the wire. This module holds the pure parts: decoding calls and
 //! encoding events; the shell's glue is `process::scheduler_api`.
 
+pub mod operator;
 pub mod scheduler;
 
 use libproc::Pid;

@@ -1,7 +1,10 @@
-//! Mesos's v1 scheduler API (`POST /api/v1/scheduler`) against the built binaries: a stock
-//! pymesos scheduler launches tasks that finish, and a scripted client checks the status
-//! codes Mesos gives (200 stream with `Mesos-Stream-Id`, 202, 400 with the reason, 403,
-//! 405, 415) and that a malformed call leaves the stream up.
+//! Mesos's v1 HTTP APIs against the built binaries. Scheduler API (`POST
+//! /api/v1/scheduler`): a stock pymesos scheduler launches tasks that finish (by host:port,
+//! and by `zk://` across a master failover), a scripted client checks the status codes
+//! Mesos gives (200 stream with `Mesos-Stream-Id`, 202, 400 with the reason, 403, 405, 415,
+//! 307 from a standby) and that a malformed call leaves the stream up. Executor API: a
+//! stock pymesos executor runs as a custom executor. Operator API (`POST /api/v1`): the
+//! getters, and a scripted RecordIO client following a task's life on SUBSCRIBE.
 //!
 //! Build the binaries first: `cargo build --workspace --bins`; the pymesos test needs
 //! `scripts/python-env.sh`.
@@ -57,11 +60,16 @@ struct Subscription {
 
 impl Subscription {
     async fn open(addr: SocketAddr, framework_info: Value) -> Subscription {
-        let body = json!({"type": "SUBSCRIBE", "subscribe": {"framework_info": framework_info}})
-            .to_string();
+        let body = json!({"type": "SUBSCRIBE", "subscribe": {"framework_info": framework_info}});
+        Subscription::open_at(addr, "/api/v1/scheduler", &body).await
+    }
+
+    /// POSTs `body` to `path` and reads the head of the streamed answer.
+    async fn open_at(addr: SocketAddr, path: &str, body: &Value) -> Subscription {
+        let body = body.to_string();
         let mut sock = tokio::net::TcpStream::connect(addr).await.unwrap();
         let req = format!(
-            "POST /api/v1/scheduler HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
              Accept: application/json\r\nContent-Length: {}\r\n\r\n{body}",
             body.len()
         );
@@ -89,7 +97,7 @@ impl Subscription {
         let stream_id = head
             .lines()
             .find_map(|l| l.strip_prefix("mesos-stream-id: "))
-            .expect("a Mesos-Stream-Id header")
+            .unwrap_or_default()
             .trim()
             .to_string();
         let rest = raw[head_end + 4..].to_vec();
@@ -189,6 +197,7 @@ async fn scripted_client_gets_mesos_status_codes_and_events() {
 
     // SUBSCRIBE: a 200 stream whose first event is SUBSCRIBED, then offers.
     let mut sub = Subscription::open(addr, fw.clone()).await;
+    assert!(!sub.stream_id.is_empty(), "a Mesos-Stream-Id header");
     let subscribed = sub.next_of("SUBSCRIBED").await;
     let fid = subscribed["subscribed"]["framework_id"]["value"]
         .as_str()
@@ -637,4 +646,103 @@ async fn pymesos_executor_runs_as_a_custom_executor() {
         assert_eq!(t["state"], "TASK_FINISHED", "{t}");
         assert_eq!(t["executor_id"], "pymesos-executor", "{t}");
     }
+}
+
+#[tokio::test]
+async fn operator_api_getters_and_a_subscriber_following_a_task() {
+    let cluster = MultiCluster::start("v1-operator", 1, "cpus:2;mem:1024;disk:512").await;
+    let addr = cluster.master_addr;
+    let call = |ty: &str| json!({ "type": ty }).to_string();
+
+    for (ty, key) in [
+        ("GET_HEALTH", "get_health"),
+        ("GET_VERSION", "get_version"),
+        ("GET_FLAGS", "get_flags"),
+        ("GET_METRICS", "get_metrics"),
+        ("GET_MASTER", "get_master"),
+        ("GET_AGENTS", "get_agents"),
+        ("GET_FRAMEWORKS", "get_frameworks"),
+        ("GET_TASKS", "get_tasks"),
+        ("GET_ROLES", "get_roles"),
+        ("GET_STATE", "get_state"),
+    ] {
+        let (status, body) = post(addr, "/api/v1", &call(ty), &[]).await;
+        assert_eq!(status, 200, "{ty}: {body}");
+        let v: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["type"], ty, "{body}");
+        assert!(v[key].is_object(), "{ty}: {body}");
+    }
+    let (_, body) = post(addr, "/api/v1", &call("GET_HEALTH"), &[]).await;
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["get_health"]["healthy"],
+        true
+    );
+    let (_, body) = post(addr, "/api/v1", &call("GET_AGENTS"), &[]).await;
+    let agents: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        agents["get_agents"]["agents"].as_array().unwrap().len(),
+        1,
+        "{agents}"
+    );
+    let (_, body) = post(addr, "/api/v1", &call("GET_METRICS"), &[]).await;
+    assert!(body.contains("master/elected"), "{body}");
+    let (status, body) = post(addr, "/api/v1", &call("DROP_TABLES"), &[]).await;
+    assert_eq!(status, 400);
+    assert!(body.contains("DROP_TABLES"), "{body}");
+
+    // A subscriber sees the state, then a task's whole life.
+    let mut ops = Subscription::open_at(addr, "/api/v1", &json!({"type": "SUBSCRIBE"})).await;
+    let first = ops.next_of("SUBSCRIBED").await;
+    assert_eq!(
+        first["subscribed"]["get_state"]["get_agents"]["agents"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1,
+        "{first}"
+    );
+    let mut exec = cluster.start_proc(
+        "mesos-execute",
+        "mesos-execute",
+        &[
+            cluster.master_arg(),
+            "--name=watched".into(),
+            "--command=true".into(),
+        ],
+    );
+    let added = ops.next_of("FRAMEWORK_ADDED").await;
+    let fid = added["framework_added"]["framework"]["framework_info"]["id"]["value"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let task = ops.next_of("TASK_ADDED").await;
+    assert_eq!(
+        task["task_added"]["task"]["task_id"]["value"], "watched",
+        "{task}"
+    );
+    assert_eq!(
+        task["task_added"]["task"]["framework_id"]["value"],
+        fid.as_str()
+    );
+    let mut states = Vec::new();
+    while states.last().map(String::as_str) != Some("TASK_FINISHED") {
+        let u = ops.next_of("TASK_UPDATED").await;
+        assert_eq!(
+            u["task_updated"]["status"]["task_id"]["value"], "watched",
+            "{u}"
+        );
+        states.push(u["task_updated"]["state"].as_str().unwrap().to_string());
+    }
+    assert!(states.contains(&"TASK_RUNNING".to_string()), "{states:?}");
+    let removed = ops.next_of("FRAMEWORK_REMOVED").await;
+    assert_eq!(
+        removed["framework_removed"]["framework_info"]["id"]["value"],
+        fid.as_str()
+    );
+    let done = cluster::testkit::wait_exit(&mut exec, LIMIT).await;
+    assert!(
+        matches!(done, Ok(s) if s.success()),
+        "{done:?}\n{}",
+        exec.log_text()
+    );
 }
