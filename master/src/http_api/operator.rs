@@ -261,11 +261,11 @@ pub fn answer(
     })
 }
 
-/// The first event of a SUBSCRIBE stream.
-pub fn subscribed(m: &Master) -> Value {
+/// The first event of a SUBSCRIBE stream (heartbeats every `heartbeat_secs`).
+pub fn subscribed(m: &Master, heartbeat_secs: f64) -> Value {
     json!({"type": "SUBSCRIBED", "subscribed": {
         "get_state": get_state(m),
-        "heartbeat_interval_seconds": crate::http_api::scheduler::HEARTBEAT_INTERVAL_SECS as f64,
+        "heartbeat_interval_seconds": heartbeat_secs,
     }})
 }
 

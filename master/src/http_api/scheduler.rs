@@ -10,9 +10,6 @@ use serde_json::{json, Value};
 
 use crate::core::Outbound;
 
-/// Seconds between HEARTBEAT events (Mesos's `DEFAULT_HEARTBEAT_INTERVAL`).
-pub const HEARTBEAT_INTERVAL_SECS: u64 = 15;
-
 /// A decoded call.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Call {
@@ -328,9 +325,9 @@ pub fn heartbeat() -> Value {
     json!({"type": "HEARTBEAT"})
 }
 
-/// The v1 event for a message the core sends a scheduler; `None` for messages that are
-/// not for schedulers.
-pub fn event(msg: &Outbound) -> Option<Value> {
+/// The v1 event for a message the core sends a scheduler (SUBSCRIBED announces heartbeats
+/// every `heartbeat_secs`); `None` for messages that are not for schedulers.
+pub fn event(msg: &Outbound, heartbeat_secs: f64) -> Option<Value> {
     Some(match msg {
         Outbound::FrameworkRegisteredMessage(FrameworkRegisteredMessage {
             framework_id,
@@ -341,7 +338,7 @@ pub fn event(msg: &Outbound) -> Option<Value> {
             master_info,
         }) => json!({"type": "SUBSCRIBED", "subscribed": {
             "framework_id": j::id(framework_id.as_str()),
-            "heartbeat_interval_seconds": HEARTBEAT_INTERVAL_SECS as f64,
+            "heartbeat_interval_seconds": heartbeat_secs,
             "master_info": j::master_info(master_info),
         }}),
         Outbound::ResourceOffersMessage(m) => {
@@ -478,7 +475,7 @@ mod tests {
             },
             pid: None,
         };
-        let v = event(&m.into()).unwrap();
+        let v = event(&m.into(), 15.0).unwrap();
         assert_eq!(v["type"], "UPDATE");
         assert_eq!(v["update"]["status"]["agent_id"]["value"], "S1");
         assert_eq!(v["update"]["status"]["state"], "TASK_FINISHED");
@@ -488,10 +485,11 @@ mod tests {
                 message: "bye".into(),
             }
             .into(),
+            15.0,
         )
         .unwrap();
         assert_eq!(v, json!({"type": "ERROR", "error": {"message": "bye"}}));
-        assert!(event(&PingSlaveMessage { connected: true }.into()).is_none());
+        assert!(event(&PingSlaveMessage { connected: true }.into(), 15.0).is_none());
         assert_eq!(&frame(&heartbeat())[..], b"20\n{\"type\":\"HEARTBEAT\"}");
     }
 

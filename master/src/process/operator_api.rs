@@ -3,15 +3,13 @@
 //! events of every effect carried out ([`crate::http_api::operator::events`]) and a
 //! HEARTBEAT every 15 s. A subscriber that goes away or cannot keep up is dropped.
 
-use std::time::Duration;
-
 use libproc::http::{body_channel, BodySender};
 use libproc::{Ctx, HttpRequest, HttpResponse};
 
 use super::MasterProcess;
 use crate::core::Effect;
 use crate::http_api::operator::{self, Call};
-use crate::http_api::scheduler::{frame, heartbeat, HEARTBEAT_INTERVAL_SECS};
+use crate::http_api::scheduler::{frame, heartbeat};
 
 /// How many events a subscriber may fall behind before it is dropped.
 const STREAM_CAPACITY: usize = 10_000;
@@ -74,7 +72,8 @@ impl MasterProcess {
 
     fn operator_subscribe(&mut self, ctx: &mut Ctx<'_, Self>) -> HttpResponse {
         let (sender, _closed, body) = body_channel(STREAM_CAPACITY);
-        let _ = sender.send(frame(&operator::subscribed(&self.core)));
+        let secs = self.core.config.http_heartbeat_interval.as_secs_f64();
+        let _ = sender.send(frame(&operator::subscribed(&self.core, secs)));
         self.operators.opened += 1;
         let id = self.operators.opened;
         self.operators.list.push((id, sender));
@@ -85,7 +84,7 @@ impl MasterProcess {
 
     fn arm_operator_heartbeat(&mut self, ctx: &mut Ctx<'_, Self>, id: u64) {
         ctx.after(
-            Duration::from_secs(HEARTBEAT_INTERVAL_SECS),
+            self.core.config.http_heartbeat_interval,
             move |me: &mut MasterProcess, ctx| {
                 let beat = frame(&heartbeat());
                 let mut alive = false;

@@ -7,7 +7,6 @@
 //! event. Heartbeats go out every 15 s.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use libproc::http::{body_channel, BodySender};
 use libproc::{Ctx, HttpRequest, HttpResponse, Pid};
@@ -16,7 +15,7 @@ use proto::FrameworkId;
 
 use super::MasterProcess;
 use crate::core::Outbound;
-use crate::http_api::scheduler::{self, Call, HEARTBEAT_INTERVAL_SECS};
+use crate::http_api::scheduler::{self, Call};
 use crate::http_api::stream_pid;
 
 /// How many events a stream holds for a slow client before it is dropped.
@@ -189,7 +188,7 @@ impl MasterProcess {
 
     fn arm_heartbeat(&mut self, ctx: &mut Ctx<'_, Self>, pid: Pid) {
         ctx.after(
-            Duration::from_secs(HEARTBEAT_INTERVAL_SECS),
+            self.core.config.http_heartbeat_interval,
             move |me: &mut MasterProcess, ctx| {
                 if me.http.by_pid.contains_key(&pid) {
                     me.push_event(ctx, &pid, &scheduler::heartbeat());
@@ -218,7 +217,8 @@ impl MasterProcess {
 
     /// Carries out a core send to a stream PID.
     pub(super) fn send_to_stream(&mut self, ctx: &mut Ctx<'_, Self>, pid: &Pid, msg: Outbound) {
-        let Some(event) = scheduler::event(&msg) else {
+        let secs = self.core.config.http_heartbeat_interval.as_secs_f64();
+        let Some(event) = scheduler::event(&msg, secs) else {
             tracing::debug!(%pid, message = msg.name(), "no v1 event for this message; dropped");
             return;
         };
