@@ -439,7 +439,10 @@ pub(crate) async fn serve(node: Arc<NodeInner>, stream: Rewind, peer: SocketAddr
         let node = node.clone();
         async move {
             let resp = match convert(req, peer, &node).await {
-                Ok(req) => node.route_http(req).await,
+                Ok(req) => {
+                    let jsonp = req.query("jsonp").map(str::to_owned);
+                    with_jsonp(node.route_http(req).await, jsonp.as_deref())
+                }
                 Err(resp) => resp,
             };
             Ok::<_, Infallible>(to_hyper(resp))
@@ -455,6 +458,44 @@ pub(crate) async fn serve(node: Arc<NodeInner>, stream: Rewind, peer: SocketAddr
     {
         tracing::debug!(%peer, error = %e, "http connection ended with an error");
     }
+}
+
+/// `?jsonp=<callback>` on a JSON answer (how Mesos's old web UI fetched across origins):
+/// the body becomes `<callback>(<json>);` as JavaScript. A callback that is not a plain
+/// (dotted) JavaScript name is refused with `400`, so it cannot inject script.
+pub fn with_jsonp(resp: HttpResponse, callback: Option<&str>) -> HttpResponse {
+    let Some(cb) = callback else {
+        return resp;
+    };
+    let is_json = resp
+        .headers
+        .iter()
+        .any(|(k, v)| k == "content-type" && v.starts_with("application/json"));
+    if !is_json || resp.stream.is_some() {
+        return resp;
+    }
+    let valid = !cb.is_empty()
+        && cb.len() <= 128
+        && cb
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$' || c == '.');
+    if !valid {
+        return HttpResponse::bad_request(
+            "jsonp must be a JavaScript function name (letters, digits, '_', '$', '.')",
+        );
+    }
+    let mut body = BytesMut::with_capacity(resp.body.len() + cb.len() + 3);
+    body.extend_from_slice(cb.as_bytes());
+    body.extend_from_slice(b"(");
+    body.extend_from_slice(&resp.body);
+    body.extend_from_slice(b");");
+    let mut out = HttpResponse::new(resp.status, "text/javascript", body.freeze());
+    out.headers.extend(
+        resp.headers
+            .into_iter()
+            .filter(|(k, _)| k != "content-type"),
+    );
+    out
 }
 
 /// Splits `/a/b/c` into `("a", "b/c")`, percent-decoding the first segment.
@@ -494,6 +535,18 @@ mod tests {
         );
         assert_eq!(percent_decode("slave%281%29", false), "slave(1)");
         assert_eq!(percent_decode("bad%zz%", false), "bad%zz%");
+    }
+
+    #[test]
+    fn jsonp_wraps_json_only_with_a_plain_callback() {
+        let json = HttpResponse::json(&serde_json::json!({"a": 1}));
+        let r = with_jsonp(json.clone(), Some("angular.callbacks._0"));
+        assert_eq!(&r.body[..], b"angular.callbacks._0({\"a\":1});");
+        assert_eq!(r.headers[0].1, "text/javascript");
+        assert_eq!(with_jsonp(json.clone(), None), json);
+        assert_eq!(with_jsonp(json, Some("x);alert(1")).status, 400);
+        let text = HttpResponse::text(200, "hi");
+        assert_eq!(with_jsonp(text.clone(), Some("cb")), text);
     }
 
     #[test]

@@ -866,6 +866,21 @@ impl Process for MasterProcess {
         h.route("api/v1", MasterProcess::operator_api);
         h.route("api/v1/operator", MasterProcess::operator_api);
         h.route("state", MasterProcess::http_state);
+        h.route(
+            "state-summary",
+            |me: &mut MasterProcess, ctx: &mut Ctx<MasterProcess>, req| {
+                if let Some(r) = me.not_leader_response(ctx, req) {
+                    return r;
+                }
+                HttpResponse::json(&json::state_summary(&me.core))
+            },
+        );
+        h.route(
+            "version",
+            |_me: &mut MasterProcess, _ctx: &mut Ctx<MasterProcess>, _req| {
+                HttpResponse::json(&json::version())
+            },
+        );
         h.route("state.json", MasterProcess::http_state);
         h.route(
             "health",
