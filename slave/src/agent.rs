@@ -33,6 +33,7 @@ use crate::rng::Rng;
 pub mod core;
 pub use crate::containerizer::posix::session_members;
 mod executor_http;
+mod gc;
 pub mod recovery;
 
 /// Version reported to the master.
@@ -52,6 +53,7 @@ pub struct AgentProcess {
     start_time: f64,
     stopped: watch::Sender<bool>,
     rec: recovery::RecoveryState,
+    gc: gc::GcState,
     /// Open v1 executor API streams.
     http: executor_http::Streams,
 }
@@ -86,6 +88,7 @@ impl AgentProcess {
             ),
             rng: Rng::new(config.seed.wrapping_add(1)),
             start_time: (config.clock)(),
+            gc: gc::GcState::new(&config.gc, (config.clock)()),
             info,
             config,
             shutting_down: false,
@@ -327,6 +330,21 @@ impl AgentProcess {
                     executor_id,
                     container_id,
                 } => self.checkpoint_sentinel(framework_id, executor_id, container_id),
+                Effect::RunFinished {
+                    framework_id,
+                    executor_id,
+                    container_id,
+                    directory,
+                    checkpoint,
+                } => self.gc_run_finished(
+                    ctx,
+                    (framework_id, executor_id, container_id),
+                    directory,
+                    checkpoint,
+                ),
+                Effect::FrameworkFinished(framework_id) => {
+                    self.gc_framework_finished(ctx, &framework_id)
+                }
             }
         }
     }
@@ -622,6 +640,7 @@ impl AgentProcess {
             &ex_id,
             &container_id,
         );
+        self.gc_reuse((&fw_id, &ex_id, &container_id), &dir);
         let checkpoint = self
             .core
             .frameworks
@@ -1053,6 +1072,7 @@ impl Process for AgentProcess {
             })
             .collect();
         self.containerizer.recover(&live);
+        self.gc_start(ctx);
     }
 
     fn exited(&mut self, ctx: &mut Ctx<'_, Self>, pid: Pid) {

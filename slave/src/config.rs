@@ -64,6 +64,9 @@ pub struct AgentConfig {
     /// What runs the executors; `None`: processes isolated by `isolation`
     /// ([`crate::containerizer::PosixContainerizer`]). Tests may run them in-process.
     pub containerizer: Option<std::sync::Arc<dyn crate::containerizer::Containerizer>>,
+    /// Sandbox garbage collection (`--gc_delay`, `--gc_disk_headroom`,
+    /// `--disk_watch_interval`).
+    pub gc: crate::gc::GcConfig,
     /// The effective flags, for `/flags`.
     pub flags: serde_json::Value,
 }
@@ -114,6 +117,7 @@ impl AgentConfig {
             isolation: crate::isolation::Isolation::posix(),
             containerizers: Default::default(),
             containerizer: None,
+            gc: Default::default(),
             flags: serde_json::json!({}),
         }
     }
@@ -179,6 +183,9 @@ pub const FLAGS: &[Flag] = &[
     Flag::new("docker_kill_orphans", "true", "At start-up, remove this agent's Docker containers that its checkpoint does not know."),
     Flag::new("docker_pull_policy", "missing", "missing: pull images not present locally (always with force_pull_image); never: run local images only."),
     Flag::new("seed", "0", "Seed for jitter and generated ids (0: derived from the port)."),
+    Flag::new("gc_delay", "1weeks", "Longest time a finished executor's sandbox (and checkpoint) is kept before it is removed; sooner when the disk fills (see --gc_disk_headroom)."),
+    Flag::new("gc_disk_headroom", "0.1", "Fraction of the disk to keep free: a finished sandbox is kept at most gc_delay * max(0, 1 - gc_disk_headroom - disk usage)."),
+    Flag::new("disk_watch_interval", "1mins", "How often the disk usage is checked to garbage collect sandboxes sooner."),
 ];
 
 /// Reads flags into a configuration and the address to listen on (and advertise).
@@ -273,6 +280,7 @@ pub fn from_flags(
         ));
     }
     config.executor_reregistration_timeout = rereg;
+    config.gc = crate::gc::GcConfig::from_flags(flags)?;
     let seed: u64 = flags.get("seed").map_err(e)?;
     config.seed = if seed == 0 {
         0x5eed ^ u64::from(port)

@@ -21,6 +21,8 @@
 //!   [`containerizer::TestContainerizer`] (executors in-process, for paused-clock tests);
 //!   also `--containerizers` and the agent's side of Docker.
 //! * [`isolation`]: isolators (posix, cgroups) and `/monitor/statistics`.
+//! * [`gc`]: sandbox garbage collection (`--gc_delay`, `--gc_disk_headroom`): the pure
+//!   schedule and the file system side; the agent's shell drives them.
 //! * [`resources`] (detection and `--resources`), [`paths`] (sandbox layout),
 //!   [`checkpoint`] (the `meta/` checkpoint recovery reads), [`files`] (`/files/read`,
 //!   `/files/browse`), [`config`] (configuration and flags), [`rng`].
@@ -38,6 +40,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod containerizer;
 pub mod files;
+pub mod gc;
 pub mod isolation;
 pub mod paths;
 pub mod registration;
