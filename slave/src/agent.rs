@@ -32,6 +32,7 @@ use crate::rng::Rng;
 
 pub mod core;
 pub use crate::containerizer::posix::session_members;
+mod executor_http;
 mod gc;
 pub mod recovery;
 
@@ -54,6 +55,8 @@ pub struct AgentProcess {
     stopped: watch::Sender<bool>,
     rec: recovery::RecoveryState,
     gc: gc::GcState,
+    /// Open v1 executor API streams.
+    http: executor_http::Streams,
 }
 
 impl AgentProcess {
@@ -93,6 +96,7 @@ impl AgentProcess {
             shutting_down: false,
             stopped,
             rec,
+            http: executor_http::Streams::default(),
         }
     }
 
@@ -243,6 +247,11 @@ impl AgentProcess {
                 Effect::RemoveFrameworkCheckpoint(framework_id) => {
                     self.remove_framework_checkpoint(&framework_id)
                 }
+                // An HTTP executor's "PID" is its event stream.
+                Effect::SendExecutor { to, message } if proto::v1::is_stream_pid(&to) => {
+                    self.send_to_executor_stream(ctx, &to, &message)
+                }
+                Effect::Link(pid) if proto::v1::is_stream_pid(&pid) => {}
                 Effect::SendExecutor { to, message } => match message {
                     ToExecutor::Registered(m) => ctx.send(&to, m),
                     ToExecutor::Reregistered(m) => ctx.send(&to, m),
@@ -425,7 +434,11 @@ impl AgentProcess {
         }
         self.record_update(update, ctx);
         // Recorded (or a duplicate of one recorded): the executor may forget it.
-        ctx.send(&reply_to, ack);
+        if proto::v1::is_stream_pid(&reply_to) {
+            self.ack_executor_stream(ctx, &reply_to, &ack);
+        } else {
+            ctx.send(&reply_to, ack);
+        }
     }
 
     fn acknowledgement(
@@ -1171,10 +1184,14 @@ impl Process for AgentProcess {
                 .and_then(|f| f.executors.get(&m.executor_id))
                 .and_then(|e| e.pid.clone());
             match pid {
+                Some(pid) if proto::v1::is_stream_pid(&pid) => {
+                    me.message_executor_stream(ctx, &pid, &m)
+                }
                 Some(pid) => ctx.send(&pid, m),
                 None => tracing::warn!(executor = %m.executor_id, "dropping framework message for an unknown executor"),
             }
         });
+        h.route("api/v1/executor", Self::executor_api);
         h.route("state", |me: &mut Self, ctx: &mut Ctx<Self>, _req| {
             HttpResponse::json(&me.state_json(ctx.pid()))
         });

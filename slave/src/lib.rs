@@ -53,6 +53,7 @@ pub mod rng;
 pub mod sandbox;
 pub mod status_update;
 pub mod user;
+pub mod v1_executor;
 
 pub use agent::AgentProcess;
 pub use config::AgentConfig;
