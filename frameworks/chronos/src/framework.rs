@@ -179,6 +179,19 @@ impl ChronosScheduler {
                 tracing::info!(tasks = ?h.launches.iter().map(|l| &l.task_id).collect::<Vec<_>>(), "launching");
                 self.launched
                     .extend(h.launches.iter().map(|l| l.task_id.clone()));
+                for l in &h.launches {
+                    if l.def.max_completion_time > 0 {
+                        // maxCompletionTime (ms): kill a run that outlives it.
+                        let task = l.task_id.clone();
+                        let limit = Duration::from_millis(l.def.max_completion_time);
+                        driver.after(limit, move |s: &mut Self, d| {
+                            if s.core.find(&task).is_some() {
+                                tracing::warn!(task = %task, "maxCompletionTime reached; killing");
+                                d.kill(TaskId::from(task));
+                            }
+                        });
+                    }
+                }
                 driver.launch(vec![h.offer], h.tasks, Filters::default());
             } else if h.until < now {
                 for l in &h.launches {

@@ -112,10 +112,12 @@ c.add({"name": "parent", "command": "echo parent", "schedule": "R//PT5S",
        "owner": "ops@example.com", "disabled": False, "epsilon": "PT30S", "cpus": 0.1, "mem": 32})
 c.add({"name": "child", "command": "echo child", "parents": ["parent"],
        "owner": "ops@example.com", "disabled": False, "cpus": 0.1, "mem": 32})
+c.add({"name": "slowpoke", "command": "sleep 600", "schedule": "R1//PT1H", "retries": 0,
+       "maxCompletionTime": 300, "owner": "o", "disabled": False, "mem": 32})
 out = sorted(j["name"] for j in c.list())
 "#,
     );
-    assert_eq!(listed, serde_json::json!(["child", "parent"]));
+    assert_eq!(listed, serde_json::json!(["child", "parent", "slowpoke"]));
     // A bad schedule is refused with the reason, through the client too.
     let refused = python(
         &py,
@@ -150,6 +152,12 @@ except chronos.ChronosAPIError as e:
     .await
     .unwrap_or_else(|e| panic!("{e}\n{}", logs(&chronos)));
     assert_eq!(count(&jobs, "parent", "errorCount"), 0);
+    // maxCompletionTime: the 600 s run was killed after 300 ms (no retries).
+    procs::wait_json(addr, "/v1/scheduler/jobs", LIMIT, "slowpoke killed", |j| {
+        count(j, "slowpoke", "errorCount") == 1 && count(j, "slowpoke", "running") == 0
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", logs(&chronos)));
 
     // Delete both with the client; then nothing of theirs runs again.
     let left = python(
@@ -158,6 +166,7 @@ except chronos.ChronosAPIError as e:
         r#"
 c.delete("child")
 c.delete("parent")
+c.delete("slowpoke")
 out = [j["name"] for j in c.list()]
 "#,
     );
