@@ -23,7 +23,8 @@
 //! * [`isolation`]: isolators (posix, cgroups) and `/monitor/statistics`.
 //! * [`resources`] (detection and `--resources`), [`paths`] (sandbox layout),
 //!   [`checkpoint`] (the `meta/` checkpoint recovery reads), [`files`] (`/files/read`,
-//!   `/files/browse`), [`config`] (configuration and flags), [`rng`].
+//!   `/files/browse`), [`config`] (configuration and flags).
+//!   Randomness (jitter, ids, uuids) comes from the one seeded `libproc::rng`.
 //!
 //! ```ignore
 //! let mut config = slave::AgentConfig::new(master_pid, "/tmp/mesos/agent-1");
@@ -42,7 +43,6 @@ pub mod isolation;
 pub mod paths;
 pub mod registration;
 pub mod resources;
-pub mod rng;
 pub mod status_update;
 
 pub use agent::AgentProcess;
