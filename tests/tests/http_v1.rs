@@ -268,6 +268,29 @@ async fn scripted_client_gets_mesos_status_codes_and_events() {
         }
     }
 
+    // UPDATE_FRAMEWORK changes what may change, and refuses the rest with the reason.
+    let mut renamed = fw.clone();
+    renamed["name"] = json!("scripted-renamed");
+    let update = json!({"type": "UPDATE_FRAMEWORK", "framework_id": {"value": fid},
+        "update_framework": {"framework_info": renamed}});
+    let (status, body) = post(addr, path, &update.to_string(), &with_stream).await;
+    assert_eq!(status, 202, "{body}");
+    let state = procs::get_json(addr, "/master/state").await.unwrap();
+    assert!(
+        state["frameworks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["id"] == fid.as_str() && f["name"] == "scripted-renamed"),
+        "{state}"
+    );
+    renamed["user"] = json!("someone-else");
+    let update = json!({"type": "UPDATE_FRAMEWORK", "framework_id": {"value": fid},
+        "update_framework": {"framework_info": renamed}});
+    let (status, body) = post(addr, path, &update.to_string(), &with_stream).await;
+    assert_eq!(status, 400);
+    assert!(body.contains("user"), "{body}");
+
     // Ignored calls are accepted.
     let req =
         json!({"type": "REQUEST", "framework_id": {"value": fid}, "request": {"requests": []}});
