@@ -643,6 +643,16 @@ async fn pymesos_executor_runs_as_a_custom_executor() {
         .expect("the scheduler exits")
         .unwrap();
     assert!(status.success(), "{}", script.seen.join("\n"));
+    // The agent's executor API refuses malformed calls with the reason, and calls for an
+    // executor that did not subscribe.
+    let agent = cluster.agent_addrs[0];
+    let (status, body) = post(agent, "/api/v1/executor", "{\"type\": \"UPDATE\"}", &[]).await;
+    assert_eq!(status, 400);
+    assert!(body.contains("framework_id"), "{body}");
+    let msg = json!({"type": "MESSAGE", "framework_id": {"value": "F"}, "executor_id": {"value": "E"},
+        "message": {"data": "aGk="}});
+    let (status, body) = post(agent, "/api/v1/executor", &msg.to_string(), &[]).await;
+    assert_eq!(status, 403, "{body}");
     // The tasks ran in the custom executor: their statuses came from it.
     let state = procs::wait_json(
         cluster.master_addr,
