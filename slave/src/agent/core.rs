@@ -9,19 +9,20 @@
 //!
 //! The core touches no runtime, file or process: no actix, tokio, `std::fs`,
 //! `std::process`, `nix` or libproc context, and reads no clock. The unit test
-//! `core_has_no_runtime_filesystem_or_process_calls` checks this file's text (outside its
-//! tests) for those paths; by hand:
-//! `sed '/^#\[cfg(test)/,$d' slave/src/agent/core.rs | grep -v '^ *//' | grep -nE 'actix|tokio|std::(fs|process|thread|net)|nix::|Ctx<'`
+//! `core_has_no_runtime_filesystem_or_process_calls` checks the text of this file and of
+//! `core/recovered.rs` (outside their tests) for those paths; by hand:
+//! `for f in slave/src/agent/core.rs slave/src/agent/core/*.rs; do sed '/^#\[cfg(test)/,$d' $f | grep -v '^ *//' | grep -nE 'actix|tokio|std::(fs|process|thread|net)|nix::|Ctx<'; done`
 //! prints nothing.
 //!
 //! Also here: updates of the agent's own (`agent_update`, stamped by the shell's clock and
 //! RNG), executor registration (`register_executor`, `registration_timeout`), kills (`kill_task`),
 //! executor shutdowns (`shutdown_executor`) and exits (`executor_exited`), and where a task goes (`run_task`: to its running
-//! executor, its launching executor's queue, or a new executor). Still in the shell, to
-//! move here next: choosing the executor for a task (it depends on the configured
-//! containerizers), the launch itself, agent and framework shutdown, executor
-//! re-registration and recovery;
-//! they change [`AgentCore::frameworks`] directly.
+//! executor, its launching executor's queue, or a new executor). [`recovered`] holds
+//! recovery from a checkpoint (`recover`), executor re-registration and its timeout, the
+//! tasks lost across a restart, framework shutdown and updates, and container limits.
+//! Still in the shell: choosing the executor for a task (it depends on the configured
+//! containerizers) and the launch itself, which adds the launched [`Executor`] to
+//! [`AgentCore::frameworks`].
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
@@ -29,8 +30,8 @@ use std::time::Duration;
 
 use libproc::Pid;
 use proto::messages::{
-    ExecutorRegisteredMessage, ExitedExecutorMessage, KillTaskMessage, RegisterExecutorMessage,
-    RunTaskMessage, ShutdownExecutorMessage, StatusUpdate, Task,
+    ExecutorRegisteredMessage, ExecutorReregisteredMessage, ExitedExecutorMessage, KillTaskMessage,
+    RegisterExecutorMessage, RunTaskMessage, ShutdownExecutorMessage, StatusUpdate, Task,
 };
 use proto::{
     AgentInfo, ContainerId, ExecutorId, ExecutorInfo, FrameworkId, FrameworkInfo, Reason,
@@ -38,6 +39,9 @@ use proto::{
 };
 
 use crate::status_update::{StatusUpdateManager, UpdateEffect, UpdateRecord};
+
+mod recovered;
+pub use recovered::{lost_state, Recovery, RunId};
 
 const MAX_COMPLETED_FRAMEWORKS: usize = 50;
 const MAX_COMPLETED_EXECUTORS: usize = 150;
@@ -286,6 +290,8 @@ pub enum Effect {
 pub enum ToExecutor {
     /// Registered, with its infos.
     Registered(ExecutorRegisteredMessage),
+    /// Re-registered after an agent restart.
+    Reregistered(ExecutorReregisteredMessage),
     /// A task to run.
     RunTask(RunTaskMessage),
     /// Kill a task.
@@ -1517,14 +1523,19 @@ mod tests {
 
     #[test]
     fn core_has_no_runtime_filesystem_or_process_calls() {
-        let source = include_str!("core.rs");
         // The code before the tests, comments left out (the module doc names the words).
-        let code: String = source
-            .split("#[cfg(test)]")
-            .next()
-            .unwrap_or(source)
-            .lines()
-            .filter(|l| !l.trim_start().starts_with("//"))
+        let code: String = [include_str!("core.rs"), include_str!("core/recovered.rs")]
+            .iter()
+            .map(|source| {
+                source
+                    .split("#[cfg(test)]")
+                    .next()
+                    .unwrap_or(source)
+                    .lines()
+                    .filter(|l| !l.trim_start().starts_with("//"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
             .collect::<Vec<_>>()
             .join("\n");
         // Built from parts so that this list does not match itself.
