@@ -7,3 +7,8 @@ pub mod app;
 pub mod constraints;
 pub mod core;
 pub mod store;
+pub mod api;
+pub mod events;
+pub mod server;
+pub mod shell;
+pub mod ui;
