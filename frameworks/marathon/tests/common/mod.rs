@@ -9,8 +9,8 @@ use std::net::SocketAddr;
 use cluster::procs::Proc;
 use cluster::testkit::{start_server, MultiCluster};
 
-/// A master and one agent per entry of `attributes` (`""` for none); agent `i` offers
-/// ports `[31000+1000i, 31999+1000i]`.
+/// A master and one agent per entry of `attributes` (`""` for none); agent `i` (from 1)
+/// advertises host name `agent<i>` and offers ports `[30000+1000i, 30999+1000i]`.
 pub async fn cluster(prefix: &str, attributes: &[&str]) -> MultiCluster {
     cluster::testkit::require_bins(&["marathon", "mesos-master", "mesos-agent", "mesos-executor"]);
     let mut c = MultiCluster::start(prefix, 0, "").await;
@@ -18,6 +18,7 @@ pub async fn cluster(prefix: &str, attributes: &[&str]) -> MultiCluster {
         let work_dir = c.agent_work_dir(i + 1);
         let master = c.master_arg();
         let lo = 31000 + 1000 * i;
+        let hostname = format!("agent{}", i + 1);
         let resources = format!("cpus:4;mem:2048;disk:1000;ports:[{lo}-{}]", lo + 999);
         let attrs = attrs.to_string();
         let started = start_server(
@@ -29,6 +30,7 @@ pub async fn cluster(prefix: &str, attributes: &[&str]) -> MultiCluster {
                     format!("--port={p}"),
                     format!("--work_dir={}", work_dir.display()),
                     format!("--resources={resources}"),
+                    format!("--hostname={hostname}"),
                 ];
                 if !attrs.is_empty() {
                     a.push(format!("--attributes={attrs}"));
@@ -51,6 +53,15 @@ pub async fn cluster(prefix: &str, attributes: &[&str]) -> MultiCluster {
         panic!("{e}\n{}", c.logs());
     }
     c
+}
+
+/// Sends `method path` with a JSON body; returns status and parsed JSON (Null if none).
+pub async fn call(addr: SocketAddr, method: &str, path: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+    let raw = if body.is_null() { Vec::new() } else { body.to_string().into_bytes() };
+    let (status, text) = libproc::testing::http_request(addr, method, path, &raw)
+        .await
+        .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+    (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::Null))
 }
 
 /// Starts `marathon` on the cluster with `extra` flags; waits for `/ping`.
