@@ -31,7 +31,10 @@ fn flag(query: &[(String, String)], name: &str) -> bool {
 }
 
 fn param<'a>(query: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    query
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
 }
 
 fn embeds_tasks(query: &[(String, String)]) -> bool {
@@ -120,7 +123,8 @@ pub async fn route(
                         .filter(|a| !a.deleting)
                         .filter(|a| id_filter.is_none_or(|f| a.def.id.contains(f)))
                         .filter(|a| {
-                            cmd_filter.is_none_or(|f| a.def.cmd.as_deref().is_some_and(|c| c.contains(f)))
+                            cmd_filter
+                                .is_none_or(|f| a.def.cmd.as_deref().is_some_and(|c| c.contains(f)))
                         })
                         .map(|a| core.app_json(a, embeds_tasks(query), t))
                         .collect();
@@ -134,7 +138,8 @@ pub async fn route(
                     Ok(Value::Array(items)) => {
                         let mut last = Reply::Json(200, json!({}));
                         for item in items {
-                            last = execute(shared, |c, t| c.plan_put(&item, None, false, force, t)).await;
+                            last = execute(shared, |c, t| c.plan_put(&item, None, false, force, t))
+                                .await;
                             if let Reply::Json(s, _) = &last {
                                 if *s >= 400 {
                                     return last;
@@ -161,7 +166,10 @@ pub async fn route(
             ("PUT" | "PATCH", []) => match json_body() {
                 Ok(v) => {
                     let id2 = id.clone();
-                    execute(shared, move |c, t| c.plan_put(&v, Some(&id2), false, force, t)).await
+                    execute(shared, move |c, t| {
+                        c.plan_put(&v, Some(&id2), false, force, t)
+                    })
+                    .await
                 }
                 Err(e) => err(e),
             },
@@ -231,7 +239,8 @@ pub async fn route(
                 .instances
                 .values()
                 .filter(|i| {
-                    status.is_none_or(|s| i.state.as_str().eq_ignore_ascii_case(&format!("TASK_{s}")))
+                    status
+                        .is_none_or(|s| i.state.as_str().eq_ignore_ascii_case(&format!("TASK_{s}")))
                 })
                 .map(|i| core.task_json(i, t))
                 .collect();
@@ -240,7 +249,10 @@ pub async fn route(
         ("POST", "/v2/tasks/delete") => {
             let ids: Vec<String> = match json_body() {
                 Ok(v) => match v.get("ids").and_then(Value::as_array) {
-                    Some(a) => a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect(),
+                    Some(a) => a
+                        .iter()
+                        .filter_map(|x| x.as_str().map(str::to_string))
+                        .collect(),
                     None => return err(ApiError::invalid("/ids", "expected a list of task ids")),
                 },
                 Err(e) => return err(e),
@@ -250,7 +262,11 @@ pub async fn route(
         }
         ("GET", "/v2/deployments") => {
             let core = shared.core.borrow();
-            let list: Vec<Value> = core.deployments.values().map(|d| core.deployment_json(d)).collect();
+            let list: Vec<Value> = core
+                .deployments
+                .values()
+                .map(|d| core.deployment_json(d))
+                .collect();
             Reply::Json(200, Value::Array(list))
         }
         ("GET", "/v2/queue") => Reply::Json(200, shared.core.borrow().queue_json(t)),
@@ -320,15 +336,135 @@ fn metrics(shared: &Shared) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::Core;
+    use crate::shell::Info;
+    use crate::store::MemStore;
 
     #[test]
     fn app_paths() {
         assert_eq!(split_app_path("/a/b"), ("/a/b".to_string(), vec![]));
-        assert_eq!(split_app_path("/a/b/tasks"), ("/a/b".to_string(), vec!["tasks"]));
+        assert_eq!(
+            split_app_path("/a/b/tasks"),
+            ("/a/b".to_string(), vec!["tasks"])
+        );
         assert_eq!(
             split_app_path("/a/tasks/a.1"),
             ("/a".to_string(), vec!["tasks", "a.1"])
         );
-        assert_eq!(split_app_path("/a/restart"), ("/a".to_string(), vec!["restart"]));
+        assert_eq!(
+            split_app_path("/a/restart"),
+            ("/a".to_string(), vec!["restart"])
+        );
+    }
+
+    fn shared() -> (Rc<Shared>, MemStore) {
+        let store = MemStore::default();
+        let s = Shared::new(Core::new(3), Rc::new(store.clone()), Info::default());
+        (s, store)
+    }
+
+    async fn call(s: &Rc<Shared>, method: &str, path: &str, body: Value) -> (u16, Value) {
+        let (path, q) = path.split_once('?').unwrap_or((path, ""));
+        let query = libproc::http::parse_query(q);
+        let raw = if body.is_null() {
+            Vec::new()
+        } else {
+            body.to_string().into_bytes()
+        };
+        match route(s, method, path, &query, &raw).await {
+            Reply::Json(st, v) => (st, v),
+            Reply::Text(st, _, t) => (st, Value::String(t)),
+            Reply::Events => (200, Value::Null),
+        }
+    }
+
+    #[tokio::test]
+    async fn nothing_is_answered_or_applied_before_it_is_stored() {
+        let (s, store) = shared();
+        *store.fail.lock().unwrap() = true;
+        let (st, _) = call(&s, "POST", "/v2/apps", json!({"id": "/a", "cmd": "x"})).await;
+        assert_eq!(st, 503);
+        assert!(
+            s.core.borrow().apps.is_empty(),
+            "an unstored change is not applied"
+        );
+        *store.fail.lock().unwrap() = false;
+        let (st, app) = call(&s, "POST", "/v2/apps", json!({"id": "/a", "cmd": "x"})).await;
+        assert_eq!(st, 201);
+        assert_eq!(app["id"], "/a");
+        assert_eq!(app["deployments"].as_array().map(Vec::len), Some(1));
+        let keys: Vec<String> = store.data.lock().unwrap().keys().cloned().collect();
+        assert!(keys.contains(&"apps/%2Fa".to_string()), "{keys:?}");
+        assert!(keys.iter().any(|k| k.starts_with("deployments/")));
+    }
+
+    #[tokio::test]
+    async fn rest_surface() {
+        let (s, _) = shared();
+        assert_eq!(call(&s, "GET", "/ping", Value::Null).await.1, "pong\n");
+        let (st, e) = call(&s, "POST", "/v2/apps", json!({"id": "/a", "cpus": -1})).await;
+        assert_eq!(st, 422);
+        assert_eq!(e["message"], "Object is not valid");
+        assert_eq!(call(&s, "GET", "/v2/apps/nope", Value::Null).await.0, 404);
+        assert_eq!(
+            call(
+                &s,
+                "POST",
+                "/v2/apps",
+                json!({"id": "/a", "cmd": "x", "instances": 2})
+            )
+            .await
+            .0,
+            201
+        );
+        let (st, apps) = call(&s, "GET", "/v2/apps?embed=apps.tasks", Value::Null).await;
+        assert_eq!(st, 200);
+        assert_eq!(apps["apps"][0]["instances"], 2);
+        assert_eq!(apps["apps"][0]["mem"], 128.0);
+        assert!(apps["apps"][0]["tasks"].is_array());
+        let (st, e) = call(&s, "PUT", "/v2/apps/a", json!({"instances": 3})).await;
+        assert_eq!(st, 409, "{e}");
+        let (st, r) = call(&s, "PUT", "/v2/apps/a?force=true", json!({"cmd": "y"})).await;
+        assert_eq!(st, 200);
+        assert!(r["deploymentId"].is_string() && r["version"].is_string());
+        let (_, deps) = call(&s, "GET", "/v2/deployments", Value::Null).await;
+        assert_eq!(deps.as_array().map(Vec::len), Some(1));
+        assert_eq!(deps[0]["affectedApps"][0], "/a");
+        let dep = deps[0]["id"].as_str().unwrap().to_string();
+        let (st, _) = call(&s, "DELETE", &format!("/v2/deployments/{dep}"), Value::Null).await;
+        assert_eq!(st, 200);
+        let (_, app) = call(&s, "GET", "/v2/apps/a", Value::Null).await;
+        assert_eq!(app["app"]["cmd"], "x", "rolled back");
+        assert_eq!(
+            call(&s, "POST", "/v2/apps/a/restart?force=true", Value::Null)
+                .await
+                .0,
+            200
+        );
+        assert_eq!(
+            call(&s, "GET", "/v2/apps/a/tasks", Value::Null).await.1["tasks"],
+            json!([])
+        );
+        assert_eq!(
+            call(&s, "GET", "/v2/queue", Value::Null).await.1["queue"][0]["count"],
+            2
+        );
+        assert_eq!(
+            call(&s, "DELETE", "/v2/apps/a?force=true", Value::Null)
+                .await
+                .0,
+            200
+        );
+        assert_eq!(call(&s, "GET", "/v2/apps/a", Value::Null).await.0, 404);
+        assert_eq!(
+            call(&s, "GET", "/v2/info", Value::Null).await.1["name"],
+            "marathon"
+        );
+        assert_eq!(
+            call(&s, "POST", "/v2/apps", Value::String("{".into()))
+                .await
+                .0,
+            400
+        );
     }
 }

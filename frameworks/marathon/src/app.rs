@@ -424,12 +424,16 @@ pub fn from_json(
     if let Some(id) = path_id {
         merged.insert("id".into(), Value::String(id.to_string()));
     }
-    let mut app: AppDef = serde_json::from_value(Value::Object(merged)).map_err(|e| {
-        ApiError::invalid("/", format!("{e}"))
-    })?;
+    let mut app: AppDef = serde_json::from_value(Value::Object(merged))
+        .map_err(|e| ApiError::invalid("/", format!("{e}")))?;
     app.id = normalize_id(&app.id);
     validate(&app)?;
     Ok(app)
+}
+
+/// `x >= min`, false for NaN.
+fn at_least(x: f64, min: f64) -> bool {
+    x >= min
 }
 
 /// Marathon's validation rules for the fields we support.
@@ -454,40 +458,58 @@ pub fn validate(app: &AppDef) -> Result<(), ApiError> {
         .and_then(Value::as_str)
         .is_some_and(|s| !s.is_empty());
     match (&app.cmd, &app.args) {
-        (Some(_), Some(_)) => bad("/", "AppDefinition must either contain one of 'cmd' or 'args', and/or a 'container'."),
-        (None, None) if !has_image => bad("/", "AppDefinition must either contain one of 'cmd' or 'args', and/or a 'container'."),
+        (Some(_), Some(_)) => bad(
+            "/",
+            "AppDefinition must either contain one of 'cmd' or 'args', and/or a 'container'.",
+        ),
+        (None, None) if !has_image => bad(
+            "/",
+            "AppDefinition must either contain one of 'cmd' or 'args', and/or a 'container'.",
+        ),
         (Some(c), None) if c.trim().is_empty() => bad("/cmd", "must not be empty"),
         _ => {}
     }
-    if !(app.cpus >= 0.001) || !app.cpus.is_finite() {
-        bad("/cpus", &format!("got {}, expected 0.001 or more", app.cpus));
+    if !at_least(app.cpus, 0.001) || !app.cpus.is_finite() {
+        bad(
+            "/cpus",
+            &format!("got {}, expected 0.001 or more", app.cpus),
+        );
     }
-    if !(app.mem >= 0.0) || !app.mem.is_finite() {
+    if !at_least(app.mem, 0.0) || !app.mem.is_finite() {
         bad("/mem", "must be 0 or more");
     }
-    if !(app.disk >= 0.0) || !app.disk.is_finite() {
+    if !at_least(app.disk, 0.0) || !app.disk.is_finite() {
         bad("/disk", "must be 0 or more");
     }
     if app.gpus != 0.0 {
         bad("/gpus", "GPUs are not supported by this scheduler");
     }
     if app.instances < 0 {
-        bad("/instances", &format!("got {}, expected 0 or more", app.instances));
+        bad(
+            "/instances",
+            &format!("got {}, expected 0 or more", app.instances),
+        );
     }
     let us = app.upgrade_strategy;
     if !(0.0..=1.0).contains(&us.minimum_health_capacity) {
-        bad("/upgradeStrategy/minimumHealthCapacity", "is greater than 1 or less than 0");
+        bad(
+            "/upgradeStrategy/minimumHealthCapacity",
+            "is greater than 1 or less than 0",
+        );
     }
     if !(0.0..=1.0).contains(&us.maximum_over_capacity) {
-        bad("/upgradeStrategy/maximumOverCapacity", "is greater than 1 or less than 0");
+        bad(
+            "/upgradeStrategy/maximumOverCapacity",
+            "is greater than 1 or less than 0",
+        );
     }
-    if !(app.backoff_seconds >= 0.0) {
+    if !at_least(app.backoff_seconds, 0.0) {
         bad("/backoffSeconds", "must be 0 or more");
     }
-    if !(app.backoff_factor >= 1.0) {
+    if !at_least(app.backoff_factor, 1.0) {
         bad("/backoffFactor", "must be 1 or more");
     }
-    if !(app.max_launch_delay_seconds >= 0.0) {
+    if !at_least(app.max_launch_delay_seconds, 0.0) {
         bad("/maxLaunchDelaySeconds", "must be 0 or more");
     }
     for (i, c) in app.constraints.iter().enumerate() {
@@ -496,7 +518,10 @@ pub fn validate(app: &AppDef) -> Result<(), ApiError> {
         }
     }
     if app.health_checks.len() > 1 {
-        bad("/healthChecks", "at most one health check is supported per app");
+        bad(
+            "/healthChecks",
+            "at most one health check is supported per app",
+        );
     }
     for (i, h) in app.health_checks.iter().enumerate() {
         let p = format!("/healthChecks({i})");
@@ -509,22 +534,38 @@ pub fn validate(app: &AppDef) -> Result<(), ApiError> {
             }
             "COMMAND" => {
                 if h.command.as_ref().is_none_or(|c| c.value.trim().is_empty()) {
-                    bad(&format!("{p}/command"), "is required for COMMAND health checks");
+                    bad(
+                        &format!("{p}/command"),
+                        "is required for COMMAND health checks",
+                    );
                 }
             }
-            other => bad(&format!("{p}/protocol"), &format!("'{other}' is not supported (use MESOS_HTTP, MESOS_TCP or COMMAND)")),
+            other => bad(
+                &format!("{p}/protocol"),
+                &format!("'{other}' is not supported (use MESOS_HTTP, MESOS_TCP or COMMAND)"),
+            ),
         }
-        if !(h.interval_seconds > 0.0) || !(h.timeout_seconds > 0.0) || !(h.grace_period_seconds >= 0.0) || !(h.delay_seconds >= 0.0) {
+        if !at_least(h.interval_seconds, f64::MIN_POSITIVE)
+            || !at_least(h.timeout_seconds, f64::MIN_POSITIVE)
+            || !at_least(h.grace_period_seconds, 0.0)
+            || !at_least(h.delay_seconds, 0.0)
+        {
             bad(&p, "intervals and timeouts must be positive");
         }
     }
     let mut names = std::collections::BTreeSet::new();
     for (i, pd) in app.port_definitions.iter().enumerate() {
         if pd.port > 65535 {
-            bad(&format!("/portDefinitions({i})/port"), "must be 65535 or less");
+            bad(
+                &format!("/portDefinitions({i})/port"),
+                "must be 65535 or less",
+            );
         }
         if !matches!(pd.protocol.as_str(), "tcp" | "udp" | "udp,tcp" | "tcp,udp") {
-            bad(&format!("/portDefinitions({i})/protocol"), "must be tcp or udp");
+            bad(
+                &format!("/portDefinitions({i})/protocol"),
+                "must be tcp or udp",
+            );
         }
         if let Some(n) = &pd.name {
             if !names.insert(n.clone()) {
@@ -533,7 +574,10 @@ pub fn validate(app: &AppDef) -> Result<(), ApiError> {
         }
     }
     if app.require_ports && app.port_definitions.iter().any(|p| p.port == 0) {
-        bad("/portDefinitions", "requirePorts needs every port to be non-zero");
+        bad(
+            "/portDefinitions",
+            "requirePorts needs every port to be non-zero",
+        );
     }
     if let Some(c) = &app.container {
         match c.get("type").and_then(Value::as_str) {
@@ -643,12 +687,26 @@ mod tests {
 
     #[test]
     fn partial_update_keeps_other_fields_and_ignores_read_only() {
-        let base = from_json(&json!({"id": "/a", "cmd": "run", "mem": 64, "env": {"A": "1"}}), None, None).unwrap();
-        let up = from_json(&json!({"instances": 3, "tasksRunning": 9, "version": "x"}), Some(&base), Some("/a")).unwrap();
+        let base = from_json(
+            &json!({"id": "/a", "cmd": "run", "mem": 64, "env": {"A": "1"}}),
+            None,
+            None,
+        )
+        .unwrap();
+        let up = from_json(
+            &json!({"instances": 3, "tasksRunning": 9, "version": "x"}),
+            Some(&base),
+            Some("/a"),
+        )
+        .unwrap();
         assert_eq!(up.instances, 3);
         assert_eq!(up.mem, 64.0);
         assert_eq!(up.env.get("A").map(String::as_str), Some("1"));
-        assert_eq!(config_key(&up), config_key(&base), "a scale is not a config change");
+        assert_eq!(
+            config_key(&up),
+            config_key(&base),
+            "a scale is not a config change"
+        );
         let up2 = from_json(&json!({"args": ["x"]}), Some(&base), Some("/a")).unwrap();
         assert_eq!(up2.cmd, None, "args replace cmd");
         assert_ne!(config_key(&up2), config_key(&base));

@@ -54,7 +54,8 @@ pub struct Constraint {
 }
 
 fn full(re: &str) -> Result<Regex, String> {
-    Regex::new(&format!("^(?:{re})$")).map_err(|e| format!("'{re}' is not a valid regular expression: {e}"))
+    Regex::new(&format!("^(?:{re})$"))
+        .map_err(|e| format!("'{re}' is not a valid regular expression: {e}"))
 }
 
 impl Constraint {
@@ -170,7 +171,8 @@ mod tests {
 
     #[test]
     fn parse_errors() {
-        let p = |v: &[&str]| Constraint::parse(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        let p =
+            |v: &[&str]| Constraint::parse(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
         assert!(p(&["hostname"]).is_err());
         assert!(p(&["hostname", "FOO"]).is_err());
         assert!(p(&["rack", "LIKE"]).is_err());
@@ -190,9 +192,18 @@ mod tests {
         assert!(!c(&["rack", "CLUSTER", "r1"]).allows(&b, &[]));
         assert!(!c(&["rack", "CLUSTER"]).allows(&b, &[&a]));
         assert!(c(&["rack", "LIKE", "r[12]"]).allows(&b, &[]));
-        assert!(!c(&["rack", "LIKE", "r"]).allows(&b, &[]), "full match only");
-        assert!(!c(&["rack", "LIKE", "r.*"]).allows(&n, &[]), "missing field never matches LIKE");
-        assert!(c(&["rack", "UNLIKE", "r1"]).allows(&n, &[]), "UNLIKE accepts a missing field");
+        assert!(
+            !c(&["rack", "LIKE", "r"]).allows(&b, &[]),
+            "full match only"
+        );
+        assert!(
+            !c(&["rack", "LIKE", "r.*"]).allows(&n, &[]),
+            "missing field never matches LIKE"
+        );
+        assert!(
+            c(&["rack", "UNLIKE", "r1"]).allows(&n, &[]),
+            "UNLIKE accepts a missing field"
+        );
         assert!(!c(&["rack", "UNLIKE", "r1"]).allows(&a, &[]));
         assert!(c(&["rack", "MAX_PER", "2"]).allows(&a, &[&a]));
         assert!(!c(&["rack", "MAX_PER", "2"]).allows(&a, &[&a, &a]));

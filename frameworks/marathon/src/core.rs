@@ -500,7 +500,12 @@ impl Core {
     }
 
     /// Plans destroying an app: its instances are killed, then it is forgotten.
-    pub fn plan_delete(&mut self, app_id: &str, force: bool, now: f64) -> Result<Planned, ApiError> {
+    pub fn plan_delete(
+        &mut self,
+        app_id: &str,
+        force: bool,
+        now: f64,
+    ) -> Result<Planned, ApiError> {
         let old = self.existing(app_id)?;
         let mut planned = self.take_locks(app_id, force)?;
         let version = self.new_version(now);
@@ -524,7 +529,12 @@ impl Core {
     }
 
     /// Plans a rolling restart: same definition, new config version.
-    pub fn plan_restart(&mut self, app_id: &str, force: bool, now: f64) -> Result<Planned, ApiError> {
+    pub fn plan_restart(
+        &mut self,
+        app_id: &str,
+        force: bool,
+        now: f64,
+    ) -> Result<Planned, ApiError> {
         let old = self.existing(app_id)?;
         let mut planned = self.take_locks(app_id, force)?;
         let version = self.new_version(now);
@@ -554,12 +564,16 @@ impl Core {
 
     /// Plans cancelling a deployment: with `force` it is just dropped; otherwise a new
     /// deployment restores the app as it was before (or destroys an app it created).
-    pub fn plan_rollback(&mut self, dep_id: &str, force: bool, now: f64) -> Result<Planned, ApiError> {
-        let dep = self
-            .deployments
-            .get(dep_id)
-            .cloned()
-            .ok_or_else(|| ApiError::NotFound(format!("DeploymentPlan {dep_id} does not exist")))?;
+    pub fn plan_rollback(
+        &mut self,
+        dep_id: &str,
+        force: bool,
+        now: f64,
+    ) -> Result<Planned, ApiError> {
+        let dep =
+            self.deployments.get(dep_id).cloned().ok_or_else(|| {
+                ApiError::NotFound(format!("DeploymentPlan {dep_id} does not exist"))
+            })?;
         let mut planned = Planned {
             ops: vec![StoreOp::Delete(deployment_key(dep_id))],
             cancelled: vec![dep_id.into()],
@@ -605,7 +619,13 @@ impl Core {
 
     /// Plans killing tasks; with `scale` the apps' `instances` shrink by as many (never
     /// below 0), otherwise replacements are launched.
-    pub fn plan_kill(&mut self, task_ids: &[String], scale: bool, force: bool, now: f64) -> Result<Planned, ApiError> {
+    pub fn plan_kill(
+        &mut self,
+        task_ids: &[String],
+        scale: bool,
+        force: bool,
+        now: f64,
+    ) -> Result<Planned, ApiError> {
         let mut planned = Planned::default();
         let mut per_app: BTreeMap<String, i64> = BTreeMap::new();
         let mut killed = Vec::new();
@@ -623,7 +643,9 @@ impl Core {
         }
         let mut last = json!({});
         for (app_id, n) in per_app {
-            let Ok(old) = self.existing(&app_id) else { continue };
+            let Ok(old) = self.existing(&app_id) else {
+                continue;
+            };
             let locks = self.take_locks(&app_id, force)?;
             planned.ops.extend(locks.ops);
             planned.cancelled.extend(locks.cancelled);
@@ -680,7 +702,9 @@ impl Core {
     }
 
     fn app_instances<'a>(&'a self, app_id: &'a str) -> impl Iterator<Item = &'a Instance> + 'a {
-        self.instances.values().filter(move |i| i.rec.app_id == app_id)
+        self.instances
+            .values()
+            .filter(move |i| i.rec.app_id == app_id)
     }
 
     fn is_healthy(app: &AppDef, i: &Instance) -> bool {
@@ -760,7 +784,9 @@ impl Core {
         ranges.sort();
         let app_ids: Vec<String> = self.apps.keys().cloned().collect();
         for app_id in app_ids {
-            let Some(rec) = self.apps.get(&app_id).cloned() else { continue };
+            let Some(rec) = self.apps.get(&app_id).cloned() else {
+                continue;
+            };
             let mut need = self.launch_need(&rec, now);
             if need == 0 || !self.dependencies_ready(&rec.def) {
                 continue;
@@ -784,7 +810,9 @@ impl Core {
                 if !all_allow(&constraints, &offer.place, &refs) {
                     break;
                 }
-                let Some(ports) = take_ports(&ranges, &mut free, def) else { break };
+                let Some(ports) = take_ports(&ranges, &mut free, def) else {
+                    break;
+                };
                 cpus -= def.cpus;
                 mem -= def.mem;
                 disk -= def.disk;
@@ -839,10 +867,15 @@ impl Core {
             };
         };
         if gone {
-            let inst = self.instances.remove(task_id).unwrap_or_else(|| unreachable!());
+            let inst = self
+                .instances
+                .remove(task_id)
+                .unwrap_or_else(|| unreachable!());
             let app_id = inst.rec.app_id.clone();
-            if matches!(state, TaskState::Failed | TaskState::Finished | TaskState::Error)
-                && inst.kill_sent_at.is_none()
+            if matches!(
+                state,
+                TaskState::Failed | TaskState::Finished | TaskState::Error
+            ) && inst.kill_sent_at.is_none()
             {
                 if let Some(rec) = self.apps.get(&app_id) {
                     let b = self.backoff.entry(app_id.clone()).or_default();
@@ -890,7 +923,7 @@ impl Core {
                 inst.consecutive_failures += 1;
             }
         }
-        let app_alive = self.apps.get(&inst.rec.app_id).is_some();
+        let app_alive = self.apps.contains_key(&inst.rec.app_id);
         if !app_alive {
             return StatusEffect::KillUnknown;
         }
@@ -917,7 +950,11 @@ impl Core {
                 continue;
             }
             let n = def.instances.max(0) as usize;
-            let live: Vec<&Instance> = all.iter().copied().filter(|i| i.kill_sent_at.is_none()).collect();
+            let live: Vec<&Instance> = all
+                .iter()
+                .copied()
+                .filter(|i| i.kill_sent_at.is_none())
+                .collect();
             let (mut new, mut old): (Vec<&Instance>, Vec<&Instance>) = live
                 .iter()
                 .copied()
@@ -956,7 +993,9 @@ impl Core {
         // Kills: new ones, and retries of earlier ones.
         for (id, i) in self.instances.iter_mut() {
             let fresh = kill.contains(id) && i.kill_sent_at.is_none();
-            let retry = i.kill_sent_at.is_some_and(|t| now - t >= KILL_RETRY_SECONDS);
+            let retry = i
+                .kill_sent_at
+                .is_some_and(|t| now - t >= KILL_RETRY_SECONDS);
             if fresh || retry {
                 i.kill_sent_at = Some(now);
                 actions.kills.push(id.clone());
@@ -996,9 +1035,9 @@ impl Core {
         let n = rec.def.instances.max(0) as usize;
         let all: Vec<&Instance> = self.app_instances(app_id).collect();
         all.len() == n
-            && all
-                .iter()
-                .all(|i| i.rec.config_version == rec.config_version && Self::is_healthy(&rec.def, i))
+            && all.iter().all(|i| {
+                i.rec.config_version == rec.config_version && Self::is_healthy(&rec.def, i)
+            })
     }
 
     /// Explicit reconciliation: every instance the core knows.
@@ -1057,11 +1096,20 @@ impl Core {
         self.app_json_with(rec, &deps, embed_tasks, now)
     }
 
-    fn app_json_with(&self, rec: &AppRecord, deps: &[String], embed_tasks: bool, now: f64) -> Value {
+    fn app_json_with(
+        &self,
+        rec: &AppRecord,
+        deps: &[String],
+        embed_tasks: bool,
+        now: f64,
+    ) -> Value {
         let mut v = serde_json::to_value(&rec.def).unwrap_or_else(|_| json!({}));
         let insts: Vec<&Instance> = self.app_instances(&rec.def.id).collect();
         let checks = !rec.def.health_checks.is_empty();
-        let running = insts.iter().filter(|i| i.state == TaskState::Running).count();
+        let running = insts
+            .iter()
+            .filter(|i| i.state == TaskState::Running)
+            .count();
         let staged = insts
             .iter()
             .filter(|i| matches!(i.state, TaskState::Staging | TaskState::Starting))
@@ -1070,7 +1118,10 @@ impl Core {
             .iter()
             .filter(|i| checks && i.healthy == Some(true) && i.state == TaskState::Running)
             .count();
-        let unhealthy = insts.iter().filter(|i| checks && i.healthy == Some(false)).count();
+        let unhealthy = insts
+            .iter()
+            .filter(|i| checks && i.healthy == Some(false))
+            .count();
         if let Value::Object(m) = &mut v {
             m.insert("version".into(), json!(rec.version));
             m.insert(
@@ -1088,7 +1139,10 @@ impl Core {
             if embed_tasks {
                 m.insert(
                     "tasks".into(),
-                    json!(insts.iter().map(|i| self.task_json(i, now)).collect::<Vec<_>>()),
+                    json!(insts
+                        .iter()
+                        .map(|i| self.task_json(i, now))
+                        .collect::<Vec<_>>()),
                 );
             }
             if let Some(f) = self.failures.get(&rec.def.id) {

@@ -3,12 +3,12 @@
 //! queue, constraints) in a thin shell (driver callbacks, HTTP server, state store).
 #![warn(missing_docs)]
 
+pub mod api;
 pub mod app;
 pub mod constraints;
 pub mod core;
-pub mod store;
-pub mod api;
 pub mod events;
 pub mod server;
 pub mod shell;
+pub mod store;
 pub mod ui;

@@ -56,7 +56,9 @@ fn main() -> ExitCode {
     let bad = |m: String| -> ! { cli::usage_error("marathon", &m) };
     let master_text = flags.str("master").unwrap_or_default().to_string();
     let master = cli::parse_master(&master_text).unwrap_or_else(|e| bad(e));
-    let http_port: u16 = flags.get("http_port").unwrap_or_else(|e| bad(e.to_string()));
+    let http_port: u16 = flags
+        .get("http_port")
+        .unwrap_or_else(|e| bad(e.to_string()));
     let failover_timeout: f64 = flags
         .get("failover_timeout")
         .unwrap_or_else(|e| bad(e.to_string()));
@@ -66,14 +68,23 @@ fn main() -> ExitCode {
     let zk_timeout: f64 = flags
         .get("zk_session_timeout")
         .unwrap_or_else(|e| bad(e.to_string()));
-    if !(reconcile > 0.0) || !(zk_timeout > 0.0) || !(failover_timeout >= 0.0) {
+    let positive = |x: f64| x.is_finite() && x > 0.0;
+    let valid = positive(reconcile)
+        && positive(zk_timeout)
+        && failover_timeout.is_finite()
+        && failover_timeout >= 0.0;
+    if !valid {
         bad("intervals and timeouts must be positive".into());
     }
-    let zk_url: Option<detector::ZkUrl> = flags
-        .str("zk")
-        .map(|z| z.parse().unwrap_or_else(|e: detector::MasterAddressError| bad(e.to_string())));
+    let zk_url: Option<detector::ZkUrl> = flags.str("zk").map(|z| {
+        z.parse()
+            .unwrap_or_else(|e: detector::MasterAddressError| bad(e.to_string()))
+    });
     let hostname = flags.str("hostname").unwrap_or("127.0.0.1").to_string();
-    let name = flags.str("framework_name").unwrap_or("marathon").to_string();
+    let name = flags
+        .str("framework_name")
+        .unwrap_or("marathon")
+        .to_string();
     let user = flags
         .str("mesos_user")
         .map(str::to_string)

@@ -25,7 +25,8 @@ type Body = UnsyncBoxBody<Bytes, Infallible>;
 
 fn full(status: u16, ctype: &str, body: impl Into<Bytes>) -> Response<Body> {
     let mut r = Response::new(Full::new(body.into()).boxed_unsync());
-    *r.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
+    *r.status_mut() =
+        hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
     if let Ok(v) = hyper::header::HeaderValue::from_str(ctype) {
         r.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
     }
@@ -35,7 +36,8 @@ fn full(status: u16, ctype: &str, body: impl Into<Bytes>) -> Response<Body> {
 fn events(shared: &Shared) -> Response<Body> {
     let rx = shared.events.subscribe();
     let hello = crate::events::frame("event_stream_attached", json!({"remoteAddress": ""}));
-    let first = futures::stream::once(async move { Ok::<_, Infallible>(Frame::data(Bytes::from(hello))) });
+    let first =
+        futures::stream::once(async move { Ok::<_, Infallible>(Frame::data(Bytes::from(hello))) });
     let rest = futures::stream::unfold(rx, |mut rx| async move {
         loop {
             match rx.recv().await {
@@ -54,7 +56,13 @@ fn events(shared: &Shared) -> Response<Body> {
 }
 
 /// Forwards a request to the leader over a fresh HTTP/1.1 connection.
-async fn proxy(leader: &str, method: &str, path_and_query: &str, ctype: Option<&str>, body: &[u8]) -> Response<Body> {
+async fn proxy(
+    leader: &str,
+    method: &str,
+    path_and_query: &str,
+    ctype: Option<&str>,
+    body: &[u8],
+) -> Response<Body> {
     let attempt = async {
         let mut s = TcpStream::connect(leader).await?;
         let mut head = format!(
@@ -73,10 +81,25 @@ async fn proxy(leader: &str, method: &str, path_and_query: &str, ctype: Option<&
     };
     let raw = match tokio::time::timeout(std::time::Duration::from_secs(10), attempt).await {
         Ok(Ok(raw)) => raw,
-        Ok(Err(e)) => return full(502, "application/json", json!({"message": format!("leader {leader}: {e}")}).to_string()),
-        Err(_) => return full(504, "application/json", json!({"message": format!("leader {leader} timed out")}).to_string()),
+        Ok(Err(e)) => {
+            return full(
+                502,
+                "application/json",
+                json!({"message": format!("leader {leader}: {e}")}).to_string(),
+            )
+        }
+        Err(_) => {
+            return full(
+                504,
+                "application/json",
+                json!({"message": format!("leader {leader} timed out")}).to_string(),
+            )
+        }
     };
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(raw.len());
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(raw.len());
     let head = String::from_utf8_lossy(&raw[..split]).to_string();
     let body = raw.get(split + 4..).unwrap_or_default().to_vec();
     let status = head
@@ -88,7 +111,8 @@ async fn proxy(leader: &str, method: &str, path_and_query: &str, ctype: Option<&
         .lines()
         .find_map(|l| {
             let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case("content-type").then(|| v.trim().to_string())
+            k.eq_ignore_ascii_case("content-type")
+                .then(|| v.trim().to_string())
         })
         .unwrap_or_else(|| "application/json".into());
     let mut r = full(status, &ctype, body);
@@ -116,14 +140,26 @@ pub async fn handle(shared: Rc<Shared>, req: Request<Incoming>) -> Response<Body
     let proxied = req.headers().contains_key("x-marathon-via");
     let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
         Ok(b) => b.to_bytes(),
-        Err(e) => return full(400, "application/json", json!({"message": format!("cannot read the body: {e}")}).to_string()),
+        Err(e) => {
+            return full(
+                400,
+                "application/json",
+                json!({"message": format!("cannot read the body: {e}")}).to_string(),
+            )
+        }
     };
     let local_only = path == "/ping" || path == "/v2/leader" || path == "/metrics";
     if !shared.is_leader() && !local_only {
         let leader = shared.leader.borrow().clone();
         return match leader {
-            Some(l) if !proxied && l != shared.info.me => proxy(&l, &method, &pq, ctype.as_deref(), &body).await,
-            _ => full(503, "application/json", json!({"message": "Could not determine the current leader"}).to_string()),
+            Some(l) if !proxied && l != shared.info.me => {
+                proxy(&l, &method, &pq, ctype.as_deref(), &body).await
+            }
+            _ => full(
+                503,
+                "application/json",
+                json!({"message": "Could not determine the current leader"}).to_string(),
+            ),
         };
     }
     match route(&shared, &method, &path, &query, &body).await {

@@ -221,7 +221,11 @@ pub fn task_info(plan: &LaunchPlan, agent_id: &proto::AgentId) -> Result<TaskInf
     env = env
         .with(
             "PORTS",
-            ports.iter().map(u64::to_string).collect::<Vec<_>>().join(","),
+            ports
+                .iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(","),
         )
         .with("HOST", plan.rec.host.clone())
         .with("MARATHON_APP_ID", def.id.clone())
@@ -291,7 +295,9 @@ pub fn task_info(plan: &LaunchPlan, agent_id: &proto::AgentId) -> Result<TaskInf
                 HealthCheckKind::Command,
                 None,
                 None,
-                h.command.as_ref().map(|c| CommandInfo::shell(c.value.clone())),
+                h.command
+                    .as_ref()
+                    .map(|c| CommandInfo::shell(c.value.clone())),
             ),
         };
         task.health_check = Some(HealthCheck {
@@ -324,13 +330,21 @@ pub fn task_info(plan: &LaunchPlan, agent_id: &proto::AgentId) -> Result<TaskInf
 }
 
 impl Scheduler for Marathon {
-    fn registered(&mut self, d: &mut SchedulerDriver<'_, '_, Self>, id: &FrameworkId, _m: &MasterInfo) {
+    fn registered(
+        &mut self,
+        d: &mut SchedulerDriver<'_, '_, Self>,
+        id: &FrameworkId,
+        _m: &MasterInfo,
+    ) {
         tracing::info!(framework_id = %id, "registered");
         self.shared.core.borrow_mut().framework_id = Some(id.to_string());
         self.shared.core.borrow_mut().ready = false;
         self.write(
             d,
-            vec![StoreOp::Put(FRAMEWORK_ID_KEY.into(), id.to_string().into_bytes())],
+            vec![StoreOp::Put(
+                FRAMEWORK_ID_KEY.into(),
+                id.to_string().into_bytes(),
+            )],
         );
         if !self.stepping {
             self.stepping = true;
@@ -381,7 +395,11 @@ impl Scheduler for Marathon {
     fn resource_offers(&mut self, d: &mut SchedulerDriver<'_, '_, Self>, offers: Vec<Offer>) {
         let t = now();
         for offer in offers {
-            let plans = self.shared.core.borrow_mut().match_offer(&offer_view(&offer), t);
+            let plans = self
+                .shared
+                .core
+                .borrow_mut()
+                .match_offer(&offer_view(&offer), t);
             if plans.is_empty() {
                 d.decline(offer.id, Filters::refuse(IDLE_REFUSE_SECONDS));
                 continue;

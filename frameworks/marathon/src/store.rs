@@ -86,7 +86,11 @@ impl ZkStore {
             .await
             .map_err(|e| zerr("connect", e))?;
         let root = root.trim_end_matches('/').to_string();
-        let root = if root.is_empty() { "/marathon".to_string() } else { root };
+        let root = if root.is_empty() {
+            "/marathon".to_string()
+        } else {
+            root
+        };
         let store = ZkStore {
             client,
             root,
@@ -109,11 +113,14 @@ impl ZkStore {
     async fn put(&self, key: &str, value: &[u8]) -> Result<(), String> {
         let path = format!("{}/{key}", self.root);
         let opts = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
-        let set = detector::zk::bounded(self.timeout, self.client.set_data(&path, value, None)).await;
+        let set =
+            detector::zk::bounded(self.timeout, self.client.set_data(&path, value, None)).await;
         match set {
             Ok(_) => Ok(()),
             Err(zk::Error::NoNode) => {
-                match detector::zk::bounded(self.timeout, self.client.create(&path, value, &opts)).await {
+                match detector::zk::bounded(self.timeout, self.client.create(&path, value, &opts))
+                    .await
+                {
                     Ok(_) => Ok(()),
                     Err(zk::Error::NodeExists) => detector::zk::bounded(
                         self.timeout,
@@ -195,8 +202,14 @@ mod tests {
         ])
         .await
         .unwrap();
-        assert_eq!(s.load().await.unwrap(), vec![("apps/b".to_string(), b"2".to_vec())]);
+        assert_eq!(
+            s.load().await.unwrap(),
+            vec![("apps/b".to_string(), b"2".to_vec())]
+        );
         *s.fail.lock().unwrap() = true;
-        assert!(s.apply(vec![StoreOp::Delete("apps/b".into())]).await.is_err());
+        assert!(s
+            .apply(vec![StoreOp::Delete("apps/b".into())])
+            .await
+            .is_err());
     }
 }

@@ -20,7 +20,11 @@ fn rack_of(host: &str) -> &'static str {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn constraints_hold_for_every_placement() {
-    let c = common::cluster("marathon-racks", &["rack:r1", "rack:r1", "rack:r2", "rack:r3"]).await;
+    let c = common::cluster(
+        "marathon-racks",
+        &["rack:r1", "rack:r1", "rack:r2", "rack:r3"],
+    )
+    .await;
     let (mut m, addr) = common::marathon(&c, "marathon", &[]).await;
     let apps = [
         ("/unique", 4, json!([["hostname", "UNIQUE"]])),
@@ -52,11 +56,17 @@ async fn constraints_hold_for_every_placement() {
     assert_eq!(body["details"][0]["path"], "/constraints(0)");
 
     let want: usize = 4 + 6 + 4 + 3 + 3 + 4;
-    let tasks = cluster::procs::wait_json(addr, "/v2/tasks", Duration::from_secs(90), "every placeable instance running", |v| {
-        v["tasks"].as_array().is_some_and(|t| {
-            t.len() == want && t.iter().all(|x| x["state"] == "TASK_RUNNING")
-        })
-    })
+    let tasks = cluster::procs::wait_json(
+        addr,
+        "/v2/tasks",
+        Duration::from_secs(90),
+        "every placeable instance running",
+        |v| {
+            v["tasks"]
+                .as_array()
+                .is_some_and(|t| t.len() == want && t.iter().all(|x| x["state"] == "TASK_RUNNING"))
+        },
+    )
     .await
     .unwrap_or_else(|e| panic!("{e}\n{}", c.logs()));
     let mut by_app: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -74,15 +84,38 @@ async fn constraints_hold_for_every_placement() {
         m
     };
     let unique = count(&by_app["/unique"], &|h| h);
-    assert!(unique.values().all(|&n| n == 1) && unique.len() == 4, "UNIQUE hostname: {unique:?}");
+    assert!(
+        unique.values().all(|&n| n == 1) && unique.len() == 4,
+        "UNIQUE hostname: {unique:?}"
+    );
     let toomany = count(&by_app["/toomany"], &|h| h);
-    assert!(toomany.values().all(|&n| n == 1) && toomany.len() == 4, "UNIQUE with 5 > 4 hosts: {toomany:?}");
+    assert!(
+        toomany.values().all(|&n| n == 1) && toomany.len() == 4,
+        "UNIQUE with 5 > 4 hosts: {toomany:?}"
+    );
     let group = count(&by_app["/groupby"], &|h| rack_of(h));
-    assert_eq!(group.values().copied().collect::<Vec<_>>(), vec![2, 2, 2], "GROUP_BY rack 3: {group:?}");
+    assert_eq!(
+        group.values().copied().collect::<Vec<_>>(),
+        vec![2, 2, 2],
+        "GROUP_BY rack 3: {group:?}"
+    );
     let maxper = count(&by_app["/maxper"], &|h| rack_of(h));
-    assert!(maxper.values().all(|&n| n <= 2), "MAX_PER rack 2: {maxper:?}");
-    assert!(by_app["/like"].iter().all(|h| matches!(rack_of(h), "r1" | "r2")), "LIKE: {:?}", by_app["/like"]);
-    assert!(by_app["/unlike"].iter().all(|h| rack_of(h) != "r1"), "UNLIKE: {:?}", by_app["/unlike"]);
+    assert!(
+        maxper.values().all(|&n| n <= 2),
+        "MAX_PER rack 2: {maxper:?}"
+    );
+    assert!(
+        by_app["/like"]
+            .iter()
+            .all(|h| matches!(rack_of(h), "r1" | "r2")),
+        "LIKE: {:?}",
+        by_app["/like"]
+    );
+    assert!(
+        by_app["/unlike"].iter().all(|h| rack_of(h) != "r1"),
+        "UNLIKE: {:?}",
+        by_app["/unlike"]
+    );
     // The fifth /toomany instance waits in the launch queue.
     let (s, q) = common::call(addr, "GET", "/v2/queue", &Value::Null).await;
     assert_eq!(s, 200);

@@ -22,17 +22,25 @@ async fn leader_killed_mid_deployment_follower_takes_over() {
     let zk_flag = format!("--zk=zk://{}/marathon", zk.servers());
     let flags = vec![zk_flag, "--zk_session_timeout=3".to_string()];
     let (mut a, a_addr) = common::marathon(&c, "marathon-a", &flags).await;
-    let info = wait_json(a_addr, "/v2/info", LIMIT, "marathon-a elected and registered", |v| {
-        v["elected"] == true && v["frameworkId"].is_string()
-    })
+    let info = wait_json(
+        a_addr,
+        "/v2/info",
+        LIMIT,
+        "marathon-a elected and registered",
+        |v| v["elected"] == true && v["frameworkId"].is_string(),
+    )
     .await
     .unwrap_or_else(|e| panic!("{e}\n{}", a.log_text()));
     let framework_id = info["frameworkId"].clone();
     let (mut b, b_addr) = common::marathon(&c, "marathon-b", &flags).await;
     let a_name = format!("127.0.0.1:{}", a_addr.port());
-    wait_json(b_addr, "/v2/leader", LIMIT, "marathon-b follows marathon-a", |v| {
-        v["leader"] == a_name.as_str()
-    })
+    wait_json(
+        b_addr,
+        "/v2/leader",
+        LIMIT,
+        "marathon-b follows marathon-a",
+        |v| v["leader"] == a_name.as_str(),
+    )
     .await
     .unwrap_or_else(|e| panic!("{e}\n{}", b.log_text()));
 
@@ -48,22 +56,42 @@ async fn leader_killed_mid_deployment_follower_takes_over() {
     .await;
     assert_eq!(s, 201, "{body}");
     let (_, deps) = common::call(a_addr, "GET", "/v2/deployments", &Value::Null).await;
-    assert_eq!(deps.as_array().map(Vec::len), Some(1), "the deployment is under way: {deps}");
+    assert_eq!(
+        deps.as_array().map(Vec::len),
+        Some(1),
+        "the deployment is under way: {deps}"
+    );
     a.kill();
 
-    let info = wait_json(b_addr, "/v2/info", LIMIT, "marathon-b elected", |v| v["elected"] == true)
-        .await
-        .unwrap_or_else(|e| panic!("{e}\n{}", b.log_text()));
-    assert_eq!(info["frameworkId"], framework_id, "the new leader keeps the FrameworkID");
-    wait_json(b_addr, "/v2/apps/svc", LIMIT, "4 healthy instances, deployment done", |v| {
-        v["app"]["tasksHealthy"] == 4 && v["app"]["deployments"].as_array().is_some_and(Vec::is_empty)
+    let info = wait_json(b_addr, "/v2/info", LIMIT, "marathon-b elected", |v| {
+        v["elected"] == true
     })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", b.log_text()));
+    assert_eq!(
+        info["frameworkId"], framework_id,
+        "the new leader keeps the FrameworkID"
+    );
+    wait_json(
+        b_addr,
+        "/v2/apps/svc",
+        LIMIT,
+        "4 healthy instances, deployment done",
+        |v| {
+            v["app"]["tasksHealthy"] == 4
+                && v["app"]["deployments"]
+                    .as_array()
+                    .is_some_and(Vec::is_empty)
+        },
+    )
     .await
     .unwrap_or_else(|e| panic!("{e}\n{}\n{}", b.log_text(), c.logs()));
     let (_, leader) = common::call(b_addr, "GET", "/v2/leader", &Value::Null).await;
     assert_eq!(leader["leader"], format!("127.0.0.1:{}", b_addr.port()));
     // Mesos agrees: one framework, 4 running tasks, nothing launched twice or killed.
-    let state = cluster::procs::get_json(c.master_addr, "/master/state").await.unwrap();
+    let state = cluster::procs::get_json(c.master_addr, "/master/state")
+        .await
+        .unwrap();
     let fws: Vec<&Value> = state["frameworks"]
         .as_array()
         .into_iter()

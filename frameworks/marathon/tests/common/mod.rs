@@ -56,12 +56,24 @@ pub async fn cluster(prefix: &str, attributes: &[&str]) -> MultiCluster {
 }
 
 /// Sends `method path` with a JSON body; returns status and parsed JSON (Null if none).
-pub async fn call(addr: SocketAddr, method: &str, path: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
-    let raw = if body.is_null() { Vec::new() } else { body.to_string().into_bytes() };
+pub async fn call(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: &serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let raw = if body.is_null() {
+        Vec::new()
+    } else {
+        body.to_string().into_bytes()
+    };
     let (status, text) = libproc::testing::http_request(addr, method, path, &raw)
         .await
         .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
-    (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::Null))
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+    )
 }
 
 /// Starts `marathon` on the cluster with `extra` flags; waits for `/ping`.
