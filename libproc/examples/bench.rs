@@ -314,11 +314,11 @@ impl Process for RemoteSender {
 
 /// Child side: counts `Data`, acknowledges every `ACK_EVERY` and at `Fin` (then resets).
 #[derive(Default)]
-struct Sink {
+struct Acker {
     count: u64,
 }
 
-impl Sink {
+impl Acker {
     fn data(&mut self, ctx: &mut Ctx<'_, Self>, from: Pid, d: Data) {
         debug_assert_eq!(d.body.len(), BODY);
         self.count += 1;
@@ -345,7 +345,7 @@ impl Sink {
     }
 }
 
-impl Process for Sink {
+impl Process for Acker {
     fn install(h: &mut Handlers<Self>) {
         h.on(Self::data).on(Self::fin);
     }
@@ -719,7 +719,7 @@ fn child_node() -> anyhow::Result<()> {
     exit_when_stdin_closes();
     actix::System::new().block_on(async {
         let node = Node::bind(NodeConfig::local()).await?;
-        node.spawn("sink", Sink::default())?;
+        node.spawn("sink", Acker::default())?;
         node.spawn("pong", Ponger)?;
         let mut out = std::io::stdout();
         writeln!(out, "{}", node.addr())?;
