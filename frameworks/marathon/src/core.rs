@@ -248,6 +248,8 @@ pub struct Core {
     pub framework_id: Option<String>,
     /// Every task the master knows has been reported since the last (re-)registration.
     pub ready: bool,
+    /// Task ids per app (an index over `instances`).
+    by_app: BTreeMap<String, BTreeSet<String>>,
     /// Id generator state.
     pub seq: u64,
     /// Seed mixed into ids (differs per process).
@@ -305,7 +307,7 @@ impl Core {
             } else if key.starts_with("instances/") {
                 let rec: InstanceRecord =
                     serde_json::from_slice(&bytes).map_err(|e| format!("{key}: {e}"))?;
-                self.instances.insert(rec.task_id.clone(), Self::fresh(rec));
+                self.add_instance(Self::fresh(rec));
             }
         }
         self.last_version = self
@@ -702,9 +704,30 @@ impl Core {
     }
 
     fn app_instances<'a>(&'a self, app_id: &'a str) -> impl Iterator<Item = &'a Instance> + 'a {
-        self.instances
-            .values()
-            .filter(move |i| i.rec.app_id == app_id)
+        self.by_app
+            .get(app_id)
+            .into_iter()
+            .flatten()
+            .filter_map(|t| self.instances.get(t))
+    }
+
+    fn add_instance(&mut self, i: Instance) {
+        self.by_app
+            .entry(i.rec.app_id.clone())
+            .or_default()
+            .insert(i.rec.task_id.clone());
+        self.instances.insert(i.rec.task_id.clone(), i);
+    }
+
+    fn remove_instance(&mut self, task_id: &str) -> Option<Instance> {
+        let i = self.instances.remove(task_id)?;
+        if let Some(set) = self.by_app.get_mut(&i.rec.app_id) {
+            set.remove(task_id);
+            if set.is_empty() {
+                self.by_app.remove(&i.rec.app_id);
+            }
+        }
+        Some(i)
     }
 
     fn is_healthy(app: &AppDef, i: &Instance) -> bool {
@@ -831,7 +854,7 @@ impl Core {
                     ports,
                     staged_at: now,
                 };
-                self.instances.insert(task_id, Self::fresh(irec.clone()));
+                self.add_instance(Self::fresh(irec.clone()));
                 plans.push(LaunchPlan {
                     rec: irec,
                     app: rec.clone(),
@@ -845,7 +868,7 @@ impl Core {
     /// Drops instances whose launch did not happen (their records could not be stored).
     pub fn forget(&mut self, task_ids: &[String]) {
         for t in task_ids {
-            self.instances.remove(t);
+            self.remove_instance(t);
         }
     }
 
@@ -867,10 +890,9 @@ impl Core {
             };
         };
         if gone {
-            let inst = self
-                .instances
-                .remove(task_id)
-                .unwrap_or_else(|| unreachable!());
+            let Some(inst) = self.remove_instance(task_id) else {
+                return StatusEffect::None;
+            };
             let app_id = inst.rec.app_id.clone();
             if matches!(
                 state,
