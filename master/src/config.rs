@@ -154,6 +154,9 @@ pub struct MasterConfig {
     pub id_seed: u64,
     /// Wall clock for display timestamps (seconds since the epoch); never used for logic.
     pub clock: fn() -> f64,
+    /// How often v1 API streams (scheduler and operator SUBSCRIBE) get a HEARTBEAT event
+    /// (Mesos: 15 s, not a flag; tests shorten it).
+    pub http_heartbeat_interval: Duration,
 }
 
 /// The system wall clock, for display timestamps.
@@ -191,6 +194,7 @@ impl Default for MasterConfig {
             cluster: None,
             id_seed: 0,
             clock: wall_clock,
+            http_heartbeat_interval: Duration::from_secs(15),
         }
     }
 }
@@ -366,6 +370,7 @@ impl MasterConfig {
             cluster: flags.opt("cluster")?,
             id_seed: 0,
             clock: wall_clock,
+            http_heartbeat_interval: Duration::from_secs(15),
         })
     }
 

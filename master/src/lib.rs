@@ -24,6 +24,7 @@
 pub mod allocator;
 pub mod config;
 pub mod core;
+pub mod http_api;
 pub mod leadership;
 pub mod operator;
 pub mod process;

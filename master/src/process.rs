@@ -31,11 +31,15 @@ use proto::{MasterInfo, OfferId};
 use crate::allocator::protocol::Offers;
 use crate::config::MasterConfig;
 use crate::core::{Courier, Effect, Master};
+use crate::http_api::is_stream_pid;
 use crate::leadership::{Acting, Leadership, NotLeading};
 use crate::operator::OpError;
 use crate::registry::{RegistryError, RegistryStore};
 use crate::state_json;
 use crate::write_queue::{Next, WriteQueue};
+
+mod operator_api;
+mod scheduler_api;
 
 /// The process id of the master (`master@ip:port`).
 pub const MASTER_ID: &str = "master";
@@ -82,6 +86,10 @@ pub struct MasterProcess {
     deferred: Vec<Deferred>,
     lost_reason: Option<String>,
     dropped: u64,
+    /// Open v1 scheduler API streams.
+    http: scheduler_api::Streams,
+    /// v1 operator API subscribers.
+    operators: operator_api::Subscribers,
 }
 
 struct CtxCourier<'a, 'b>(&'a Ctx<'b, MasterProcess>);
@@ -115,6 +123,8 @@ impl MasterProcess {
             deferred: Vec::new(),
             lost_reason: None,
             dropped: 0,
+            http: scheduler_api::Streams::default(),
+            operators: operator_api::Subscribers::default(),
         }
     }
 
@@ -412,8 +422,13 @@ impl MasterProcess {
     }
 
     fn carry_out(&mut self, ctx: &mut Ctx<'_, Self>, effect: Effect) {
+        self.observe_for_operators(&effect);
         {
             match effect {
+                // An HTTP scheduler's "PID" is its event stream.
+                Effect::Send(to, msg) if is_stream_pid(&to) => self.send_to_stream(ctx, &to, msg),
+                Effect::Link(pid) | Effect::Relink(pid) if is_stream_pid(&pid) => {}
+                Effect::Unlink(pid) if is_stream_pid(&pid) => self.close_stream(&pid),
                 Effect::Send(to, msg) => msg.deliver(&to, &mut CtxCourier(ctx)),
                 Effect::Allocator(msg) => msg.deliver(&self.allocator, &mut CtxCourier(ctx)),
                 Effect::Link(pid) => ctx.link(&pid),
@@ -814,7 +829,25 @@ impl Process for MasterProcess {
                 me.apply(ctx, fx);
             },
         );
+        h.route("api/v1/scheduler", MasterProcess::scheduler_api);
+        h.route("api/v1", MasterProcess::operator_api);
+        h.route("api/v1/operator", MasterProcess::operator_api);
         h.route("state", MasterProcess::http_state);
+        h.route(
+            "state-summary",
+            |me: &mut MasterProcess, ctx: &mut Ctx<MasterProcess>, req| {
+                if let Some(r) = me.not_leader_response(ctx, req) {
+                    return r;
+                }
+                HttpResponse::json(&state_json::state_summary(&me.core))
+            },
+        );
+        h.route(
+            "version",
+            |_me: &mut MasterProcess, _ctx: &mut Ctx<MasterProcess>, _req| {
+                HttpResponse::json(&state_json::version())
+            },
+        );
         h.route("state.json", MasterProcess::http_state);
         h.route(
             "health",
