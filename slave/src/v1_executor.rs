@@ -150,13 +150,6 @@ pub fn event(msg: &ToExecutor) -> Value {
             json!({"type": "KILL", "kill": kill})
         }
         ToExecutor::Shutdown(_) => json!({"type": "SHUTDOWN"}),
-        // Only executors that re-registered with `ReregisterExecutorMessage` (libprocess
-        // ones) are answered this way; a v1 executor re-subscribes instead.
-        ToExecutor::Reregistered(m) => {
-            let mut agent = j::agent_info(&m.slave_info);
-            agent["id"] = j::id(m.slave_id.as_str());
-            json!({"type": "SUBSCRIBED", "subscribed": {"agent_info": agent}})
-        }
     }
 }
 
