@@ -67,6 +67,81 @@ pub struct HttpResponse {
     pub headers: Vec<(String, String)>,
     /// Body.
     pub body: Bytes,
+    /// A body that keeps arriving after the response is sent (sent chunked, after
+    /// `body`); `None` for an ordinary response.
+    pub stream: Option<BodyStream>,
+}
+
+/// The receiving end of a streamed response body (see [`body_channel`]): what a
+/// [`BodySender`] sends goes out as chunks until every sender is dropped.
+#[derive(Clone)]
+pub struct BodyStream(Arc<std::sync::Mutex<Option<StreamParts>>>);
+
+/// The channel and the guard whose drop tells [`BodyClosed`] the body is gone.
+struct StreamParts {
+    rx: tokio::sync::mpsc::Receiver<Bytes>,
+    _gone: oneshot::Sender<()>,
+}
+
+impl std::fmt::Debug for BodyStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BodyStream")
+    }
+}
+
+impl PartialEq for BodyStream {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+/// The sending end of a streamed response body. Dropping every clone ends the body.
+#[derive(Debug, Clone)]
+pub struct BodySender(tokio::sync::mpsc::Sender<Bytes>);
+
+/// Why a chunk could not be queued on a streamed body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum BodySendError {
+    /// The client reads slower than the body is written: the queue is full.
+    #[error("the client does not keep up: its queue is full")]
+    Full,
+    /// The client is gone (or the response was never sent).
+    #[error("the client is gone")]
+    Closed,
+}
+
+impl BodySender {
+    /// Queues one chunk without waiting.
+    pub fn send(&self, chunk: impl Into<Bytes>) -> Result<(), BodySendError> {
+        use tokio::sync::mpsc::error::TrySendError;
+        self.0.try_send(chunk.into()).map_err(|e| match e {
+            TrySendError::Full(_) => BodySendError::Full,
+            TrySendError::Closed(_) => BodySendError::Closed,
+        })
+    }
+}
+
+/// Resolves once the streamed body is gone: the client disconnected, the body ended, or
+/// the response carrying it was dropped unsent.
+pub struct BodyClosed(oneshot::Receiver<()>);
+
+impl std::future::Future for BodyClosed {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        Pin::new(&mut self.0).poll(cx).map(|_| ())
+    }
+}
+
+/// A streamed body holding at most `capacity` unsent chunks: the sender (never blocks),
+/// a future for the body's end, and the stream to put in [`HttpResponse::streaming`].
+pub fn body_channel(capacity: usize) -> (BodySender, BodyClosed, BodyStream) {
+    let (tx, rx) = tokio::sync::mpsc::channel(capacity.max(1));
+    let (gone_tx, gone_rx) = oneshot::channel();
+    let stream = BodyStream(Arc::new(std::sync::Mutex::new(Some(StreamParts {
+        rx,
+        _gone: gone_tx,
+    }))));
+    (BodySender(tx), BodyClosed(gone_rx), stream)
 }
 
 impl HttpResponse {
@@ -76,7 +151,14 @@ impl HttpResponse {
             status,
             headers: vec![("content-type".into(), content_type.into())],
             body: body.into(),
+            stream: None,
         }
+    }
+    /// A response whose body is `stream`, sent chunked as it arrives.
+    pub fn streaming(status: u16, content_type: &str, stream: BodyStream) -> HttpResponse {
+        let mut r = HttpResponse::new(status, content_type, Bytes::new());
+        r.stream = Some(stream);
+        r
     }
     /// `200` with a JSON body.
     pub fn json(value: &serde_json::Value) -> HttpResponse {
@@ -205,14 +287,62 @@ impl AsyncWrite for Rewind {
     }
 }
 
-fn to_hyper(r: HttpResponse) -> hyper::Response<Full<Bytes>> {
+/// A response body: all at once, or streamed chunk by chunk.
+enum ResponseBody {
+    Full(Full<Bytes>),
+    Stream(Option<Bytes>, StreamParts),
+}
+
+impl hyper::body::Body for ResponseBody {
+    type Data = Bytes;
+    type Error = Infallible;
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Bytes>, Infallible>>> {
+        match self.get_mut() {
+            ResponseBody::Full(f) => Pin::new(f).poll_frame(cx),
+            ResponseBody::Stream(first, parts) => {
+                if let Some(b) = first.take().filter(|b| !b.is_empty()) {
+                    return Poll::Ready(Some(Ok(hyper::body::Frame::data(b))));
+                }
+                parts
+                    .rx
+                    .poll_recv(cx)
+                    .map(|c| c.map(|b| Ok(hyper::body::Frame::data(b))))
+            }
+        }
+    }
+    fn is_end_stream(&self) -> bool {
+        match self {
+            ResponseBody::Full(f) => f.is_end_stream(),
+            ResponseBody::Stream(..) => false,
+        }
+    }
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        match self {
+            ResponseBody::Full(f) => f.size_hint(),
+            ResponseBody::Stream(..) => hyper::body::SizeHint::default(),
+        }
+    }
+}
+
+fn to_hyper(r: HttpResponse) -> hyper::Response<ResponseBody> {
     let mut b = hyper::Response::builder().status(r.status);
     for (k, v) in &r.headers {
         b = b.header(k.as_str(), v.as_str());
     }
-    b.body(Full::new(r.body)).unwrap_or_else(|_| {
-        let mut resp =
-            hyper::Response::new(Full::new(Bytes::from_static(b"bad response headers\n")));
+    let parts = r
+        .stream
+        .and_then(|s| s.0.lock().unwrap_or_else(|p| p.into_inner()).take());
+    let body = match parts {
+        Some(parts) => ResponseBody::Stream(Some(r.body), parts),
+        None => ResponseBody::Full(Full::new(r.body)),
+    };
+    b.body(body).unwrap_or_else(|_| {
+        let mut resp = hyper::Response::new(ResponseBody::Full(Full::new(Bytes::from_static(
+            b"bad response headers\n",
+        ))));
         *resp.status_mut() = hyper::StatusCode::INTERNAL_SERVER_ERROR;
         resp
     })
@@ -309,7 +439,10 @@ pub(crate) async fn serve(node: Arc<NodeInner>, stream: Rewind, peer: SocketAddr
         let node = node.clone();
         async move {
             let resp = match convert(req, peer, &node).await {
-                Ok(req) => node.route_http(req).await,
+                Ok(req) => {
+                    let jsonp = req.query("jsonp").map(str::to_owned);
+                    with_jsonp(node.route_http(req).await, jsonp.as_deref())
+                }
                 Err(resp) => resp,
             };
             Ok::<_, Infallible>(to_hyper(resp))
@@ -325,6 +458,44 @@ pub(crate) async fn serve(node: Arc<NodeInner>, stream: Rewind, peer: SocketAddr
     {
         tracing::debug!(%peer, error = %e, "http connection ended with an error");
     }
+}
+
+/// `?jsonp=<callback>` on a JSON answer (how Mesos's old web UI fetched across origins):
+/// the body becomes `<callback>(<json>);` as JavaScript. A callback that is not a plain
+/// (dotted) JavaScript name is refused with `400`, so it cannot inject script.
+pub fn with_jsonp(resp: HttpResponse, callback: Option<&str>) -> HttpResponse {
+    let Some(cb) = callback else {
+        return resp;
+    };
+    let is_json = resp
+        .headers
+        .iter()
+        .any(|(k, v)| k == "content-type" && v.starts_with("application/json"));
+    if !is_json || resp.stream.is_some() {
+        return resp;
+    }
+    let valid = !cb.is_empty()
+        && cb.len() <= 128
+        && cb
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$' || c == '.');
+    if !valid {
+        return HttpResponse::bad_request(
+            "jsonp must be a JavaScript function name (letters, digits, '_', '$', '.')",
+        );
+    }
+    let mut body = BytesMut::with_capacity(resp.body.len() + cb.len() + 3);
+    body.extend_from_slice(cb.as_bytes());
+    body.extend_from_slice(b"(");
+    body.extend_from_slice(&resp.body);
+    body.extend_from_slice(b");");
+    let mut out = HttpResponse::new(resp.status, "text/javascript", body.freeze());
+    out.headers.extend(
+        resp.headers
+            .into_iter()
+            .filter(|(k, _)| k != "content-type"),
+    );
+    out
 }
 
 /// Splits `/a/b/c` into `("a", "b/c")`, percent-decoding the first segment.
@@ -364,6 +535,18 @@ mod tests {
         );
         assert_eq!(percent_decode("slave%281%29", false), "slave(1)");
         assert_eq!(percent_decode("bad%zz%", false), "bad%zz%");
+    }
+
+    #[test]
+    fn jsonp_wraps_json_only_with_a_plain_callback() {
+        let json = HttpResponse::json(&serde_json::json!({"a": 1}));
+        let r = with_jsonp(json.clone(), Some("angular.callbacks._0"));
+        assert_eq!(&r.body[..], b"angular.callbacks._0({\"a\":1});");
+        assert_eq!(r.headers[0].1, "text/javascript");
+        assert_eq!(with_jsonp(json.clone(), None), json);
+        assert_eq!(with_jsonp(json, Some("x);alert(1")).status, 400);
+        let text = HttpResponse::text(200, "hi");
+        assert_eq!(with_jsonp(text.clone(), Some("cb")), text);
     }
 
     #[test]

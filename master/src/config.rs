@@ -154,6 +154,9 @@ pub struct MasterConfig {
     pub id_seed: u64,
     /// Wall clock for display timestamps (seconds since the epoch); never used for logic.
     pub clock: fn() -> f64,
+    /// How often v1 API streams (scheduler and operator SUBSCRIBE) get a HEARTBEAT event
+    /// (Mesos: 15 s, not a flag; tests shorten it).
+    pub http_heartbeat_interval: Duration,
 }
 
 /// The system wall clock, for display timestamps.
@@ -191,6 +194,7 @@ impl Default for MasterConfig {
             cluster: None,
             id_seed: 0,
             clock: wall_clock,
+            http_heartbeat_interval: Duration::from_secs(15),
         }
     }
 }
@@ -366,6 +370,7 @@ impl MasterConfig {
             cluster: flags.opt("cluster")?,
             id_seed: 0,
             clock: wall_clock,
+            http_heartbeat_interval: Duration::from_secs(15),
         })
     }
 
@@ -473,15 +478,8 @@ impl MasterConfig {
 
 /// A UUID-shaped master id from a seed (splitmix64), as Mesos master ids look.
 pub fn master_id_from_seed(seed: u64) -> String {
-    let mut s = seed;
-    let mut next = || {
-        s = s.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = s;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    };
-    let v = ((next() as u128) << 64) | next() as u128;
+    let mut rng = libproc::rng::SplitMix64::new(seed);
+    let v = ((rng.next_u64() as u128) << 64) | rng.next_u64() as u128;
     let h = format!("{v:032x}");
     format!(
         "{}-{}-{}-{}-{}",

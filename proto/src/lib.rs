@@ -39,6 +39,7 @@ pub mod resources;
 pub mod status;
 pub mod task;
 pub mod task_state;
+pub mod v1;
 pub mod value;
 
 pub use agent::AgentInfo;

@@ -6,9 +6,8 @@
 //! once they register, relays kills and shutdowns, turns executor exits into terminal
 //! status updates, and serves `/state`, `/health` and `/flags`. [`recovery`] holds
 //! checkpointing, recovery after a restart (reconnecting to executors of checkpointing
-//! frameworks) and master detection. Launching, executor registration, kills and
-//! shutdowns still change the core's tables from here; they are the next to move into
-//! the core.
+//! frameworks) and master detection. Only the launch itself still changes the core's
+//! tables from here (it adds the launched executor).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -29,10 +28,12 @@ use crate::containerizer::{
 };
 use crate::paths;
 use crate::registration::{ping_timeout_from_master, RegEffect, Registration};
-use crate::rng::Rng;
+use libproc::rng::SplitMix64;
 
 pub mod core;
 pub use crate::containerizer::posix::session_members;
+mod executor_http;
+mod gc;
 pub mod recovery;
 
 /// Version reported to the master.
@@ -48,11 +49,14 @@ pub struct AgentProcess {
     core: AgentCore,
     containerizer: Arc<dyn Containerizer>,
     fetcher: crate::fetcher::Fetcher,
-    rng: Rng,
+    rng: SplitMix64,
     shutting_down: bool,
     start_time: f64,
     stopped: watch::Sender<bool>,
     rec: recovery::RecoveryState,
+    gc: gc::GcState,
+    /// Open v1 executor API streams.
+    http: executor_http::Streams,
 }
 
 impl AgentProcess {
@@ -84,13 +88,15 @@ impl AgentProcess {
                 config.status_update_retry_interval_min,
                 config.status_update_retry_interval_max,
             ),
-            rng: Rng::new(config.seed.wrapping_add(1)),
+            rng: SplitMix64::new(config.seed.wrapping_add(1)),
             start_time: (config.clock)(),
+            gc: gc::GcState::new(&config.gc, (config.clock)()),
             info,
             config,
             shutting_down: false,
             stopped,
             rec,
+            http: executor_http::Streams::default(),
         }
     }
 
@@ -241,8 +247,14 @@ impl AgentProcess {
                 Effect::RemoveFrameworkCheckpoint(framework_id) => {
                     self.remove_framework_checkpoint(&framework_id)
                 }
+                // An HTTP executor's "PID" is its event stream.
+                Effect::SendExecutor { to, message } if proto::v1::is_stream_pid(&to) => {
+                    self.send_to_executor_stream(ctx, &to, &message)
+                }
+                Effect::Link(pid) if proto::v1::is_stream_pid(&pid) => {}
                 Effect::SendExecutor { to, message } => match message {
                     ToExecutor::Registered(m) => ctx.send(&to, m),
+                    ToExecutor::Reregistered(m) => ctx.send(&to, m),
                     ToExecutor::RunTask(m) => ctx.send(&to, m),
                     ToExecutor::KillTask(m) => ctx.send(&to, m),
                     ToExecutor::Shutdown(m) => ctx.send(&to, m),
@@ -321,6 +333,21 @@ impl AgentProcess {
                     executor_id,
                     container_id,
                 } => self.checkpoint_sentinel(framework_id, executor_id, container_id),
+                Effect::RunFinished {
+                    framework_id,
+                    executor_id,
+                    container_id,
+                    directory,
+                    checkpoint,
+                } => self.gc_run_finished(
+                    ctx,
+                    (framework_id, executor_id, container_id),
+                    directory,
+                    checkpoint,
+                ),
+                Effect::FrameworkFinished(framework_id) => {
+                    self.gc_framework_finished(ctx, &framework_id)
+                }
             }
         }
     }
@@ -344,7 +371,7 @@ impl AgentProcess {
         message: String,
     ) {
         let now = (self.config.clock)();
-        let uuid = self.rng.uuid();
+        let uuid = proto::StatusUuid::from_bytes(self.rng.uuid_bytes());
         let e = self.core.agent_update(
             &self.info,
             framework_id,
@@ -385,29 +412,33 @@ impl AgentProcess {
         if update.status.is_terminal() {
             // A container that hit a limit is destroyed and its tasks fail as the isolator
             // says (Mesos `MesosContainerizerProcess::limited`).
-            let containerizer = self.containerizer.clone();
             let container = self
                 .core
                 .frameworks
-                .get_mut(&update.framework_id)
+                .get(&update.framework_id)
                 .and_then(|f| {
                     f.executors
-                        .values_mut()
+                        .values()
                         .find(|e| e.has_task(&update.status.task_id))
-                });
-            if let Some(e) = container {
-                if let Some(l) = containerizer.limitation(&e.container_id) {
-                    tracing::warn!(executor = %e.info.executor_id, message = %l.message, "container limitation; destroying the container");
-                    l.apply(&mut update.status);
-                    e.termination = Some((TaskState::Failed, l.reason, l.message));
-                    e.state = ExecutorState::Terminating;
-                    self.containerizer.destroy(&container_of(e));
-                }
+                })
+                .map(|e| e.container_id.clone());
+            if let Some(l) = container.and_then(|c| self.containerizer.limitation(&c)) {
+                l.apply(&mut update.status);
+                let e = self.core.container_limited(
+                    &update.framework_id,
+                    &update.status.task_id,
+                    (l.reason, l.message),
+                );
+                self.apply(e, ctx);
             }
         }
         self.record_update(update, ctx);
         // Recorded (or a duplicate of one recorded): the executor may forget it.
-        ctx.send(&reply_to, ack);
+        if proto::v1::is_stream_pid(&reply_to) {
+            self.ack_executor_stream(ctx, &reply_to, &ack);
+        } else {
+            ctx.send(&reply_to, ack);
+        }
     }
 
     fn acknowledgement(
@@ -606,9 +637,11 @@ impl AgentProcess {
         let ex_id = info.executor_id.clone();
         // A restarted agent draws ids from the same seed as its previous run: skip those of
         // containers it recovered (cgroups and Docker names are keyed by them).
-        let mut container_id = ContainerId::new(self.rng.uuid().to_string());
+        let mut container_id =
+            ContainerId::new(proto::StatusUuid::from_bytes(self.rng.uuid_bytes()).to_string());
         while self.core.container_known(&container_id) {
-            container_id = ContainerId::new(self.rng.uuid().to_string());
+            container_id =
+                ContainerId::new(proto::StatusUuid::from_bytes(self.rng.uuid_bytes()).to_string());
         }
         let dir = paths::sandbox(
             &self.config.work_dir,
@@ -617,6 +650,7 @@ impl AgentProcess {
             &ex_id,
             &container_id,
         );
+        self.gc_reuse((&fw_id, &ex_id, &container_id), &dir);
         let checkpoint = self
             .core
             .frameworks
@@ -944,7 +978,7 @@ impl AgentProcess {
         self.containerizer.cleanup(&container);
         let clock = self.config.clock;
         let rng = &mut self.rng;
-        let mut stamp = || (clock(), rng.uuid());
+        let mut stamp = || (clock(), proto::StatusUuid::from_bytes(rng.uuid_bytes()));
         let e = self.core.executor_exited(
             &self.info,
             &fw_id,
@@ -975,16 +1009,8 @@ impl AgentProcess {
         if !self.is_from_master(&from, "ShutdownFrameworkMessage") {
             return;
         }
-        let Some(f) = self.core.frameworks.get_mut(&msg.framework_id) else {
-            return;
-        };
-        tracing::info!(framework = %msg.framework_id, "shutting down framework");
-        f.terminating = true;
-        let executors: Vec<ExecutorId> = f.executors.keys().cloned().collect();
-        for ex in executors {
-            self.shutdown_executor(ctx, &msg.framework_id, &ex);
-        }
-        let e = self.core.maybe_remove_framework(&msg.framework_id);
+        let grace = self.config.executor_shutdown_grace_period;
+        let e = self.core.shutdown_framework(&msg.framework_id, grace);
         self.apply(e, ctx);
     }
 
@@ -1132,14 +1158,7 @@ impl Process for AgentProcess {
         h.on(
             |me: &mut Self, _ctx: &mut Ctx<Self>, from: Pid, m: UpdateFrameworkMessage| {
                 if me.is_from_master(&from, "UpdateFrameworkMessage") {
-                    if let Some(f) = me.core.frameworks.get_mut(&m.framework_id) {
-                        if m.pid.is_some() {
-                            f.pid = m.pid;
-                        }
-                        if let Some(info) = m.framework_info {
-                            f.info = info;
-                        }
-                    }
+                    me.core.update_framework(m);
                 }
             },
         );
@@ -1171,10 +1190,14 @@ impl Process for AgentProcess {
                 .and_then(|f| f.executors.get(&m.executor_id))
                 .and_then(|e| e.pid.clone());
             match pid {
+                Some(pid) if proto::v1::is_stream_pid(&pid) => {
+                    me.message_executor_stream(ctx, &pid, &m)
+                }
                 Some(pid) => ctx.send(&pid, m),
                 None => tracing::warn!(executor = %m.executor_id, "dropping framework message for an unknown executor"),
             }
         });
+        h.route("api/v1/executor", Self::executor_api);
         h.route("state", |me: &mut Self, ctx: &mut Ctx<Self>, _req| {
             HttpResponse::json(&me.state_json(ctx.pid()))
         });
@@ -1203,6 +1226,7 @@ impl Process for AgentProcess {
             })
             .collect();
         self.containerizer.recover(&live);
+        self.gc_start(ctx);
     }
 
     fn exited(&mut self, ctx: &mut Ctx<'_, Self>, pid: Pid) {

@@ -64,6 +64,9 @@ pub struct AgentConfig {
     /// What runs the executors; `None`: processes isolated by `isolation`
     /// ([`crate::containerizer::PosixContainerizer`]). Tests may run them in-process.
     pub containerizer: Option<std::sync::Arc<dyn crate::containerizer::Containerizer>>,
+    /// Sandbox garbage collection (`--gc_delay`, `--gc_disk_headroom`,
+    /// `--disk_watch_interval`).
+    pub gc: crate::gc::GcConfig,
     /// Run executors and tasks as their user (`CommandInfo.user`, else
     /// `FrameworkInfo.user`), Mesos `--switch_user` (default true).
     pub switch_user: bool,
@@ -120,6 +123,7 @@ impl AgentConfig {
             isolation: crate::isolation::Isolation::posix(),
             containerizers: Default::default(),
             containerizer: None,
+            gc: Default::default(),
             switch_user: true,
             // Per agent (`/tmp/mesos/fetch` for the default work directory, Mesos's
             // default): agents sharing one process must not share a cache directory.
@@ -196,6 +200,9 @@ pub const FLAGS: &[Flag] = &[
     Flag::new("fetcher_cache_size", "2GB", "Most bytes the fetcher cache holds; least recently used files are evicted, larger ones bypass it."),
     Flag::new("fetcher_stall_timeout", "1mins", "A download that receives nothing for this long fails (and its task with it)."),
     Flag::new("seed", "0", "Seed for jitter and generated ids (0: derived from the port)."),
+    Flag::new("gc_delay", "1weeks", "Longest time a finished executor's sandbox (and checkpoint) is kept before it is removed; sooner when the disk fills (see --gc_disk_headroom)."),
+    Flag::new("gc_disk_headroom", "0.1", "Fraction of the disk to keep free: a finished sandbox is kept at most gc_delay * max(0, 1 - gc_disk_headroom - disk usage)."),
+    Flag::new("disk_watch_interval", "1mins", "How often the disk usage is checked to garbage collect sandboxes sooner."),
 ];
 
 /// Reads flags into a configuration and the address to listen on (and advertise).
@@ -298,6 +305,7 @@ pub fn from_flags(
         ));
     }
     config.executor_reregistration_timeout = rereg;
+    config.gc = crate::gc::GcConfig::from_flags(flags)?;
     let seed: u64 = flags.get("seed").map_err(e)?;
     config.seed = if seed == 0 {
         0x5eed ^ u64::from(port)

@@ -9,19 +9,20 @@
 //!
 //! The core touches no runtime, file or process: no actix, tokio, `std::fs`,
 //! `std::process`, `nix` or libproc context, and reads no clock. The unit test
-//! `core_has_no_runtime_filesystem_or_process_calls` checks this file's text (outside its
-//! tests) for those paths; by hand:
-//! `sed '/^#\[cfg(test)/,$d' slave/src/agent/core.rs | grep -v '^ *//' | grep -nE 'actix|tokio|std::(fs|process|thread|net)|nix::|Ctx<'`
+//! `core_has_no_runtime_filesystem_or_process_calls` checks the text of this file and of
+//! `core/recovered.rs` (outside their tests) for those paths; by hand:
+//! `for f in slave/src/agent/core.rs slave/src/agent/core/*.rs; do sed '/^#\[cfg(test)/,$d' $f | grep -v '^ *//' | grep -nE 'actix|tokio|std::(fs|process|thread|net)|nix::|Ctx<'; done`
 //! prints nothing.
 //!
 //! Also here: updates of the agent's own (`agent_update`, stamped by the shell's clock and
 //! RNG), executor registration (`register_executor`, `registration_timeout`), kills (`kill_task`),
 //! executor shutdowns (`shutdown_executor`) and exits (`executor_exited`), and where a task goes (`run_task`: to its running
-//! executor, its launching executor's queue, or a new executor). Still in the shell, to
-//! move here next: choosing the executor for a task (it depends on the configured
-//! containerizers), the launch itself, agent and framework shutdown, executor
-//! re-registration and recovery;
-//! they change [`AgentCore::frameworks`] directly.
+//! executor, its launching executor's queue, or a new executor). [`recovered`] holds
+//! recovery from a checkpoint (`recover`), executor re-registration and its timeout, the
+//! tasks lost across a restart, framework shutdown and updates, and container limits.
+//! Still in the shell: choosing the executor for a task (it depends on the configured
+//! containerizers) and the launch itself, which adds the launched [`Executor`] to
+//! [`AgentCore::frameworks`].
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
@@ -29,8 +30,8 @@ use std::time::Duration;
 
 use libproc::Pid;
 use proto::messages::{
-    ExecutorRegisteredMessage, ExitedExecutorMessage, KillTaskMessage, RegisterExecutorMessage,
-    RunTaskMessage, ShutdownExecutorMessage, StatusUpdate, Task,
+    ExecutorRegisteredMessage, ExecutorReregisteredMessage, ExitedExecutorMessage, KillTaskMessage,
+    RegisterExecutorMessage, RunTaskMessage, ShutdownExecutorMessage, StatusUpdate, Task,
 };
 use proto::{
     AgentInfo, ContainerId, ExecutorId, ExecutorInfo, FrameworkId, FrameworkInfo, Reason,
@@ -38,6 +39,9 @@ use proto::{
 };
 
 use crate::status_update::{StatusUpdateManager, UpdateEffect, UpdateRecord};
+
+mod recovered;
+pub use recovered::{lost_state, Recovery, RunId};
 
 const MAX_COMPLETED_FRAMEWORKS: usize = 50;
 const MAX_COMPLETED_EXECUTORS: usize = 150;
@@ -262,6 +266,22 @@ pub enum Effect {
         /// The executor.
         executor_id: ExecutorId,
     },
+    /// The executor run is over: its sandbox (and checkpointed run) may be garbage
+    /// collected.
+    RunFinished {
+        /// Its framework.
+        framework_id: FrameworkId,
+        /// The executor.
+        executor_id: ExecutorId,
+        /// The run.
+        container_id: ContainerId,
+        /// Its sandbox.
+        directory: PathBuf,
+        /// Whether its framework checkpoints (the run has a checkpoint too).
+        checkpoint: bool,
+    },
+    /// The framework left this agent: its sandbox directory may be garbage collected.
+    FrameworkFinished(FrameworkId),
 }
 
 /// A message the agent sends an executor.
@@ -270,6 +290,8 @@ pub enum Effect {
 pub enum ToExecutor {
     /// Registered, with its infos.
     Registered(ExecutorRegisteredMessage),
+    /// Re-registered after an agent restart.
+    Reregistered(ExecutorReregisteredMessage),
     /// A task to run.
     RunTask(RunTaskMessage),
     /// Kill a task.
@@ -490,7 +512,10 @@ impl AgentCore {
         if self.completed_frameworks.len() > MAX_COMPLETED_FRAMEWORKS {
             self.completed_frameworks.pop_front();
         }
-        vec![Effect::RemoveFrameworkCheckpoint(framework_id.clone())]
+        vec![
+            Effect::FrameworkFinished(framework_id.clone()),
+            Effect::RemoveFrameworkCheckpoint(framework_id.clone()),
+        ]
     }
 
     /// The frameworks, executors and tasks a `ReregisterSlaveMessage` reports; each task
@@ -812,6 +837,7 @@ impl AgentCore {
             Reason::ExecutorTerminated,
             format!("Executor {description}"),
         ));
+        let directory = e.directory.clone();
         let live: Vec<TaskId> = e
             .queued
             .iter()
@@ -836,6 +862,13 @@ impl AgentCore {
                 out.extend(e);
             }
         }
+        out.push(Effect::RunFinished {
+            framework_id: fw_id.clone(),
+            executor_id: ex_id.clone(),
+            container_id: container.clone(),
+            directory,
+            checkpoint,
+        });
         if checkpoint && agent.id.is_some() {
             out.push(Effect::CheckpointSentinel {
                 framework_id: fw_id.clone(),
@@ -1457,15 +1490,52 @@ mod tests {
     }
 
     #[test]
+    fn a_finished_run_and_a_departed_framework_are_handed_to_garbage_collection() {
+        let mut core = core_with_task(false);
+        core.connected();
+        let agent = AgentInfo::new("host", Resources::new());
+        let (f, ex, c) = (
+            FrameworkId::new("F"),
+            ExecutorId::new("E"),
+            ContainerId::new("C"),
+        );
+        if let Some(fw) = core.frameworks.get_mut(&f) {
+            fw.terminating = true;
+        }
+        let mut stamp = || (7.0, StatusUuid::from_u128(42));
+        let out = core.executor_exited(&agent, &f, &ex, &c, (0, "exited"), None, &mut stamp);
+        assert!(
+            out.contains(&Effect::RunFinished {
+                framework_id: f.clone(),
+                executor_id: ex,
+                container_id: c,
+                directory: PathBuf::from("/sandbox"),
+                checkpoint: false,
+            }),
+            "{out:?}"
+        );
+        let gone = out
+            .iter()
+            .position(|e| *e == Effect::FrameworkFinished(f.clone()))
+            .expect("the framework left");
+        assert_eq!(out[gone + 1], Effect::RemoveFrameworkCheckpoint(f));
+    }
+
+    #[test]
     fn core_has_no_runtime_filesystem_or_process_calls() {
-        let source = include_str!("core.rs");
         // The code before the tests, comments left out (the module doc names the words).
-        let code: String = source
-            .split("#[cfg(test)]")
-            .next()
-            .unwrap_or(source)
-            .lines()
-            .filter(|l| !l.trim_start().starts_with("//"))
+        let code: String = [include_str!("core.rs"), include_str!("core/recovered.rs")]
+            .iter()
+            .map(|source| {
+                source
+                    .split("#[cfg(test)]")
+                    .next()
+                    .unwrap_or(source)
+                    .lines()
+                    .filter(|l| !l.trim_start().starts_with("//"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
             .collect::<Vec<_>>()
             .join("\n");
         // Built from parts so that this list does not match itself.

@@ -26,24 +26,20 @@
 //! * **Detection.** A [`detector::DetectorProcess`] tells the agent who leads; each new
 //!   leader gets a (re-)registration with backoff; with no leader the agent waits.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use libproc::{Ctx, Message, Pid};
 use proto::messages::*;
-use proto::{
-    ContainerId, ExecutorId, FrameworkCapability, FrameworkId, FrameworkInfo, Reason, Resources,
-    TaskId, TaskState,
-};
+use proto::{ContainerId, ExecutorId, FrameworkId, Resources, TaskId};
 
-use super::{container_of, AgentProcess, Executor, ExecutorState, Framework};
+use super::{AgentProcess, Executor};
 use crate::checkpoint::{self, AgentCheckpoint, CheckpointError, Meta, RunKey};
 use crate::config::{AgentConfig, RecoverMode};
 pub use crate::containerizer::posix::executor_alive;
 use crate::containerizer::posix::kill_group;
 use crate::containerizer::{Container, Termination};
-use crate::paths;
-use crate::status_update::{replay, UpdateRecord};
+use crate::status_update::UpdateRecord;
 use crate::AgentError;
 
 /// How often a restarted agent checks that the executors it recovered are still alive.
@@ -143,15 +139,6 @@ pub fn load(config: &AgentConfig, port: u16) -> Result<Option<AgentCheckpoint>, 
         return Err(AgentError::Incompatible(diffs.join("; "), latest));
     }
     Ok(Some(agent))
-}
-
-/// The state a task gets when its executor is lost across an agent restart.
-fn lost_state(info: &FrameworkInfo) -> TaskState {
-    if info.has_capability(FrameworkCapability::PartitionAware) {
-        TaskState::Gone
-    } else {
-        TaskState::Lost
-    }
 }
 
 fn log_ckpt(what: &str, r: Result<(), CheckpointError>) {
@@ -421,119 +408,18 @@ impl AgentProcess {
         tracing::info!(agent_id = %agent.id, frameworks = agent.frameworks.len(), "recovering the agent from its checkpoint");
         self.info.id = Some(agent.id.clone());
         self.reg.recovered(agent.id.clone());
-        let mut dead = vec![];
-        let mut reconnect = vec![];
-        for (fw_id, fc) in agent.frameworks {
-            let mut framework = Framework {
-                id: fw_id.clone(),
-                info: fc.info.clone(),
-                pid: fc.pid.clone(),
-                executors: BTreeMap::new(),
-                completed_executors: VecDeque::new(),
-                terminating: false,
-            };
-            for (ex_id, ec) in fc.executors {
-                for (container, run) in ec.runs {
-                    let live = !run.completed && ec.latest.as_ref() == Some(&container);
-                    let mut e = Executor {
-                        info: ec.info.clone(),
-                        framework_id: fw_id.clone(),
-                        container_id: container.clone(),
-                        directory: paths::sandbox(
-                            &self.config.work_dir,
-                            &agent.id,
-                            &fw_id,
-                            &ex_id,
-                            &container,
-                        ),
-                        state: ExecutorState::Launching,
-                        pid: run.libprocess_pid.clone(),
-                        os_pid: run.forked_pid,
-                        queued: vec![],
-                        launched: BTreeMap::new(),
-                        terminated: BTreeMap::new(),
-                        completed: VecDeque::new(),
-                        resources: ec.info.resources.clone(),
-                        termination: None,
-                    };
-                    for (task_id, tc) in run.tasks {
-                        let replayed = replay(&tc.records);
-                        for err in &replayed.errors {
-                            tracing::warn!(task = %task_id, error = %err, "inconsistent status update log");
-                        }
-                        self.core.updates.recover(&fw_id, &task_id, &replayed);
-                        let mut task = tc.info;
-                        if let Some(last) = replayed.updates.last() {
-                            task.state = last.status.state;
-                        }
-                        task.statuses = replayed
-                            .updates
-                            .iter()
-                            .rev()
-                            .take(20)
-                            .rev()
-                            .map(|u| {
-                                let mut s = u.status.clone();
-                                s.data = None;
-                                s
-                            })
-                            .collect();
-                        if !task.state.is_terminal() {
-                            e.resources += &task.resources;
-                            e.launched.insert(task_id, task);
-                        } else if replayed.terminated {
-                            e.completed.push_back(task);
-                        } else {
-                            e.terminated.insert(task_id, task);
-                        }
-                    }
-                    if !live {
-                        if !e.terminated.is_empty() {
-                            e.state = ExecutorState::Terminated;
-                            framework.completed_executors.push_back(e);
-                        }
-                        continue;
-                    }
-                    let alive = self.containerizer.alive(&Container {
-                        id: container.clone(),
-                        os_pid: run.forked_pid,
-                    });
-                    let key = (fw_id.clone(), ex_id.clone(), container.clone());
-                    if alive {
-                        tracing::info!(executor = %ex_id, pid = ?run.forked_pid, libprocess = ?run.libprocess_pid, "recovered a live executor");
-                        self.rec.recovered.insert(key);
-                        if let Some(pid) = run.libprocess_pid.clone() {
-                            reconnect.push(pid);
-                        }
-                    } else {
-                        tracing::info!(executor = %ex_id, pid = ?run.forked_pid, "recovered executor is gone");
-                        e.termination = Some((
-                            lost_state(&fc.info),
-                            Reason::ExecutorTerminated,
-                            "Executor terminated while the agent was down".to_string(),
-                        ));
-                        dead.push(key);
-                    }
-                    framework.executors.insert(ex_id.clone(), e);
-                }
-            }
-            if framework.executors.is_empty()
-                && !framework
-                    .completed_executors
-                    .iter()
-                    .any(|e| !e.terminated.is_empty())
-            {
-                // Nothing left to run or to deliver: forget it.
-                self.core.frameworks.insert(fw_id.clone(), framework);
-                self.remove_framework_checkpoint(&fw_id);
-                self.core.frameworks.remove(&fw_id);
-                self.core.updates.cleanup(&fw_id);
-                continue;
-            }
-            self.core.frameworks.insert(fw_id, framework);
-        }
-        let slave_id = agent.id.clone();
-        for pid in reconnect {
+        let containerizer = self.containerizer.clone();
+        let alive = |id: &ContainerId, os_pid: Option<i32>| {
+            containerizer.alive(&Container {
+                id: id.clone(),
+                os_pid,
+            })
+        };
+        let found = self.core.recover(agent, &self.config.work_dir, &alive);
+        self.apply(found.effects, ctx);
+        self.rec.recovered.extend(found.live);
+        let slave_id = self.info.id.clone().unwrap_or_default();
+        for pid in found.reconnect {
             tracing::info!(executor = %pid, "asking the executor to reconnect");
             ctx.link(&pid);
             ctx.send(
@@ -543,7 +429,7 @@ impl AgentProcess {
                 },
             );
         }
-        for (fw, ex, container) in dead {
+        for (fw, ex, container) in found.dead {
             self.executor_exited(
                 ctx,
                 fw,
@@ -569,40 +455,14 @@ impl AgentProcess {
     }
 
     fn awaiting_reregistration(&self) -> bool {
-        self.rec.recovered.iter().any(|(f, e, c)| {
-            self.core
-                .frameworks
-                .get(f)
-                .and_then(|fw| fw.executors.get(e))
-                .is_some_and(|x| x.container_id == *c && x.state == ExecutorState::Launching)
-        })
+        self.core.awaiting_reregistration(&self.rec.recovered)
     }
 
     fn reregistration_timeout(&mut self, ctx: &mut Ctx<'_, Self>, timeout: Duration) {
-        let keys: Vec<_> = self.rec.recovered.iter().cloned().collect();
-        for (fw, ex, container) in keys {
-            let lost = self
-                .core
-                .frameworks
-                .get(&fw)
-                .map(|f| lost_state(&f.info))
-                .unwrap_or(TaskState::Lost);
-            if let Some(e) = self.core.executor_mut(&fw, &ex, &container) {
-                if e.state == ExecutorState::Launching {
-                    tracing::warn!(executor = %ex, ?timeout, "recovered executor did not re-register in time; killing it");
-                    e.state = ExecutorState::Terminating;
-                    e.termination = Some((
-                        lost,
-                        Reason::ExecutorReregistrationTimeout,
-                        format!(
-                            "Executor did not re-register within {}ms",
-                            timeout.as_millis()
-                        ),
-                    ));
-                    self.containerizer.destroy(&container_of(e));
-                }
-            }
-        }
+        let e = self
+            .core
+            .reregistration_timeout(&self.rec.recovered, timeout);
+        self.apply(e, ctx);
         self.finish_recovery(ctx);
     }
 
@@ -654,77 +514,22 @@ impl AgentProcess {
 
     // ---- executor re-registration -------------------------------------------------------
 
-    /// `ReregisterExecutorMessage`: a recovered executor answers our reconnect.
+    /// `ReregisterExecutorMessage`: a recovered executor answers our reconnect. The core
+    /// takes it back (or tells it to shut down); the updates it could not deliver while
+    /// the agent was down are recorded; tasks it never received are lost.
     pub(super) fn reregister_executor(
         &mut self,
         ctx: &mut Ctx<'_, Self>,
         from: Pid,
         msg: ReregisterExecutorMessage,
     ) {
-        let agent_id = self.info.id.clone().unwrap_or_default();
-        let slave_info = self.info.clone();
-        let known = self
-            .core
-            .frameworks
-            .get(&msg.framework_id)
-            .and_then(|f| f.executors.get(&msg.executor_id))
-            .filter(|e| {
-                e.state == ExecutorState::Launching
-                    && self.rec.recovered.contains(&(
-                        msg.framework_id.clone(),
-                        msg.executor_id.clone(),
-                        e.container_id.clone(),
-                    ))
-            })
-            .is_some();
-        if !known {
-            tracing::warn!(executor = %msg.executor_id, %from, "unexpected executor re-registration; shutting it down");
-            ctx.send(
-                &from,
-                ShutdownExecutorMessage {
-                    executor_id: msg.executor_id,
-                    framework_id: msg.framework_id,
-                },
-            );
+        let (taken, e) =
+            self.core
+                .reregister_executor(&from, &msg, &self.info, &self.rec.recovered);
+        self.apply(e, ctx);
+        if !taken {
             return;
         }
-        let fw_id = msg.framework_id.clone();
-        let ex_id = msg.executor_id.clone();
-        let mut new_tasks = vec![];
-        if let Some(e) = self
-            .core
-            .frameworks
-            .get_mut(&fw_id)
-            .and_then(|f| f.executors.get_mut(&ex_id))
-        {
-            tracing::info!(executor = %ex_id, %from, tasks = msg.tasks.len(), updates = msg.updates.len(), "executor re-registered");
-            e.state = ExecutorState::Running;
-            e.pid = Some(from.clone());
-            // Tasks the executor runs that the agent did not checkpoint (it died between
-            // sending and checkpointing) are adopted.
-            for t in &msg.tasks {
-                if !e.has_task(&t.task_id) && !e.completed.iter().any(|c| c.task_id == t.task_id) {
-                    let mut record = Task::from_info(t, fw_id.clone(), Some(ex_id.clone()));
-                    record.agent_id = agent_id.clone();
-                    e.resources += &t.resources;
-                    e.launched.insert(t.task_id.clone(), record);
-                    new_tasks.push(t.task_id.clone());
-                }
-            }
-        }
-        ctx.link(&from);
-        self.checkpoint_libprocess_pid(&fw_id, &ex_id);
-        for t in &new_tasks {
-            self.checkpoint_task(&fw_id, t);
-        }
-        ctx.send(
-            &from,
-            ExecutorReregisteredMessage {
-                slave_id: agent_id,
-                slave_info,
-            },
-        );
-        // Updates the executor could not deliver while the agent was down.
         for update in msg.updates {
             self.status_update(
                 ctx,
@@ -735,42 +540,11 @@ impl AgentProcess {
                 },
             );
         }
-        // Tasks the agent accepted but the executor never received.
         let known: BTreeSet<TaskId> = msg.tasks.iter().map(|t| t.task_id.clone()).collect();
-        let (lost, undelivered) = match self.core.frameworks.get(&fw_id) {
-            Some(f) => (
-                lost_state(&f.info),
-                f.executors
-                    .get(&ex_id)
-                    .map(|e| {
-                        e.launched
-                            .values()
-                            .filter(|t| {
-                                t.state == TaskState::Staging && !known.contains(&t.task_id)
-                            })
-                            .map(|t| t.task_id.clone())
-                            .collect::<Vec<_>>()
-                    })
-                    .unwrap_or_default(),
-            ),
-            None => (TaskState::Lost, vec![]),
-        };
-        for task_id in undelivered {
-            let state = if lost == TaskState::Gone {
-                TaskState::Dropped
-            } else {
-                TaskState::Lost
-            };
-            self.agent_update(
-                ctx,
-                &fw_id,
-                Some(&ex_id),
-                &task_id,
-                state,
-                Reason::AgentRestarted,
-                "Task was not delivered to the executor before the agent restarted".into(),
-            );
-        }
+        let e = self
+            .core
+            .lost_undelivered(&msg.framework_id, &msg.executor_id, &known);
+        self.apply(e, ctx);
         if self.rec.recovering && !self.awaiting_reregistration() {
             self.finish_recovery(ctx);
         }

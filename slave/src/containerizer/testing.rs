@@ -1,6 +1,8 @@
 //! A containerizer for tests that runs each executor in-process: a libproc process
 //! ([`InProcessExecutor`]) on the agent's own node, so agent tests need no OS processes
-//! and can run on a paused tokio clock with in-memory transport.
+//! and can run on a paused tokio clock with in-memory transport. It does make each run's
+//! sandbox directory, with a `stdout` naming the executor, as a real containerizer would
+//! (sandbox garbage collection and `/files` act on it).
 //!
 //! The executor speaks the executor protocol: it registers, answers every task with
 //! `TASK_RUNNING` (and `TASK_KILLED` on a kill), keeps its updates until the agent
@@ -10,7 +12,7 @@
 //! stops one, and [`crate::containerizer::Containerizer::wait`] resolves when it stopped.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use libproc::{Ctx, Handlers, Node, Pid, Process};
@@ -31,6 +33,7 @@ use crate::isolation::{Limitation, ResourceStatistics};
 pub struct TestContainerizer {
     node: Node,
     running: Arc<Mutex<HashMap<ContainerId, Running>>>,
+    deaf: Arc<AtomicBool>,
 }
 
 #[derive(Debug)]
@@ -45,7 +48,14 @@ impl TestContainerizer {
         TestContainerizer {
             node: node.clone(),
             running: Arc::new(Mutex::new(HashMap::new())),
+            deaf: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// Whether the executors (running or to come) ignore a restarted agent's
+    /// `ReconnectExecutorMessage` (re-registration timeout tests).
+    pub fn ignore_reconnects(&self, ignore: bool) {
+        self.deaf.store(ignore, Ordering::SeqCst);
     }
 
     fn table(&self) -> std::sync::MutexGuard<'_, HashMap<ContainerId, Running>> {
@@ -75,6 +85,14 @@ impl Containerizer for TestContainerizer {
         let agent: Pid = env(&spec, "MESOS_SLAVE_PID")
             .and_then(|p| p.parse().ok())
             .ok_or("no agent PID in the executor's environment")?;
+        std::fs::create_dir_all(&spec.sandbox)
+            .and_then(|()| {
+                std::fs::write(
+                    spec.sandbox.join("stdout"),
+                    format!("in-process executor {}\n", spec.executor.executor_id),
+                )
+            })
+            .map_err(|e| format!("cannot make the sandbox {}: {e}", spec.sandbox.display()))?;
         let (tx, rx) = oneshot::channel();
         let executor = InProcessExecutor {
             agent,
@@ -85,6 +103,7 @@ impl Containerizer for TestContainerizer {
             unacknowledged: Vec::new(),
             done: Some(tx),
             running: self.running.clone(),
+            deaf: self.deaf.clone(),
         };
         let id = format!("executor-{}", spec.container_id);
         let process = self
@@ -164,6 +183,7 @@ pub struct InProcessExecutor {
     unacknowledged: Vec<StatusUpdate>,
     done: Option<oneshot::Sender<Termination>>,
     running: Arc<Mutex<HashMap<ContainerId, Running>>>,
+    deaf: Arc<AtomicBool>,
 }
 
 impl InProcessExecutor {
@@ -218,6 +238,9 @@ impl Process for InProcessExecutor {
         );
         h.on(
             |me: &mut Self, ctx: &mut Ctx<Self>, from: Pid, _m: ReconnectExecutorMessage| {
+                if me.deaf.load(Ordering::SeqCst) {
+                    return;
+                }
                 me.agent = from;
                 ctx.send(
                     &me.agent,

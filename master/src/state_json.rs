@@ -134,6 +134,12 @@ fn framework_json(m: &Master, f: &Framework) -> Value {
     if let Some(t) = f.reregistered_time {
         v["reregistered_time"] = json!(t);
     }
+    // An HTTP framework has no PID (Mesos omits the key; readers parse it as a UPID).
+    if f.pid.as_ref().is_some_and(crate::http_api::is_stream_pid) {
+        if let Some(o) = v.as_object_mut() {
+            o.remove("pid");
+        }
+    }
     v
 }
 
@@ -162,6 +168,92 @@ pub fn state(m: &Master, flags: &Value) -> Value {
         "completed_frameworks": m.completed_frameworks().iter().map(|f| framework_json(m, f)).collect::<Vec<_>>(),
         "orphan_tasks": [],
         "unregistered_frameworks": [],
+    });
+    if let Some(c) = &m.config.cluster {
+        v["cluster"] = json!(c);
+    }
+    v
+}
+
+/// `/version` (Mesos's libprocess `version` endpoint).
+pub fn version() -> Value {
+    json!({
+        "version": MESOS_VERSION,
+        "build_date": "",
+        "build_time": 0,
+        "build_user": "",
+    })
+}
+
+/// Task counts by state (`TASK_RUNNING: n`, …) into `v`, every state present.
+fn add_state_counts<'a>(v: &mut Value, tasks: impl Iterator<Item = &'a Task>) {
+    let mut counts = std::collections::BTreeMap::new();
+    for s in proto::TaskState::ALL {
+        counts.insert(s.as_str(), 0u64);
+    }
+    for t in tasks {
+        *counts.entry(t.state.as_str()).or_default() += 1;
+    }
+    for (k, n) in counts {
+        v[k] = json!(n);
+    }
+}
+
+/// `/master/state-summary`: agents and frameworks without their tasks, with task counts
+/// by state and the ids linking them (what Mesos's web UI's overview reads).
+pub fn state_summary(m: &Master) -> Value {
+    let tasks_of = |f: &'_ Framework| -> Vec<Task> {
+        f.tasks
+            .values()
+            .chain(f.unreachable_tasks.values())
+            .chain(f.completed_tasks.iter())
+            .cloned()
+            .collect()
+    };
+    let all: Vec<Task> = m.frameworks().values().flat_map(tasks_of).collect();
+    let slaves: Vec<Value> = m
+        .agents()
+        .values()
+        .map(|a| {
+            let mut v = agent_json(m, a);
+            let here: Vec<&Task> = all.iter().filter(|t| t.agent_id == a.id).collect();
+            add_state_counts(&mut v, here.iter().copied());
+            let mut fids: Vec<&str> = here.iter().map(|t| t.framework_id.as_str()).collect();
+            fids.sort_unstable();
+            fids.dedup();
+            v["framework_ids"] = json!(fids);
+            v
+        })
+        .collect();
+    let frameworks: Vec<Value> = m
+        .frameworks()
+        .values()
+        .map(|f| {
+            let mut v = framework_json(m, f);
+            if let Some(o) = v.as_object_mut() {
+                for k in [
+                    "tasks",
+                    "unreachable_tasks",
+                    "completed_tasks",
+                    "offers",
+                    "executors",
+                ] {
+                    o.remove(k);
+                }
+            }
+            let own = tasks_of(f);
+            add_state_counts(&mut v, own.iter());
+            let mut aids: Vec<&str> = own.iter().map(|t| t.agent_id.as_str()).collect();
+            aids.sort_unstable();
+            aids.dedup();
+            v["slave_ids"] = json!(aids);
+            v
+        })
+        .collect();
+    let mut v = json!({
+        "hostname": m.info.hostname,
+        "slaves": slaves,
+        "frameworks": frameworks,
     });
     if let Some(c) = &m.config.cluster {
         v["cluster"] = json!(c);

@@ -1,0 +1,362 @@
+//! The v1 operator API (`POST /api/v1`) in JSON: the getters' answers built from the
+//! core's state, and the SUBSCRIBE stream's events, derived from the effects the shell
+//! carries out (a task is added when its `RunTaskMessage` goes to the agent, updated when
+//! its status goes to the scheduler; agents and frameworks are added, updated and removed
+//! as the allocator is told), so the core keeps no second record for subscribers.
+
+use proto::messages::Task;
+use proto::v1::json as j;
+use serde_json::{json, Value};
+
+use crate::allocator::protocol::*;
+use crate::config::MESOS_VERSION;
+use crate::core::{Agent, Effect, Framework, Master, Outbound, ToAllocator};
+
+/// An operator call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Call {
+    /// GET_HEALTH.
+    GetHealth,
+    /// GET_FLAGS.
+    GetFlags,
+    /// GET_VERSION.
+    GetVersion,
+    /// GET_METRICS.
+    GetMetrics,
+    /// GET_STATE.
+    GetState,
+    /// GET_AGENTS.
+    GetAgents,
+    /// GET_FRAMEWORKS.
+    GetFrameworks,
+    /// GET_TASKS.
+    GetTasks,
+    /// GET_EXECUTORS (none are tracked by the master: always empty).
+    GetExecutors,
+    /// GET_ROLES.
+    GetRoles,
+    /// GET_MASTER.
+    GetMaster,
+    /// SUBSCRIBE.
+    Subscribe,
+}
+
+const TYPES: &[(&str, Call)] = &[
+    ("GET_HEALTH", Call::GetHealth),
+    ("GET_FLAGS", Call::GetFlags),
+    ("GET_VERSION", Call::GetVersion),
+    ("GET_METRICS", Call::GetMetrics),
+    ("GET_STATE", Call::GetState),
+    ("GET_AGENTS", Call::GetAgents),
+    ("GET_FRAMEWORKS", Call::GetFrameworks),
+    ("GET_TASKS", Call::GetTasks),
+    ("GET_EXECUTORS", Call::GetExecutors),
+    ("GET_ROLES", Call::GetRoles),
+    ("GET_MASTER", Call::GetMaster),
+    ("SUBSCRIBE", Call::Subscribe),
+];
+
+/// Decodes an operator call body.
+pub fn decode_call(body: &[u8]) -> Result<Call, String> {
+    let v: Value =
+        serde_json::from_slice(body).map_err(|e| format!("the body is not JSON: {e}"))?;
+    let ty = v
+        .get("type")
+        .and_then(Value::as_str)
+        .ok_or("'type' is required and must be a string")?;
+    TYPES
+        .iter()
+        .find(|(name, _)| *name == ty)
+        .map(|(_, c)| *c)
+        .ok_or_else(|| {
+            let names: Vec<&str> = TYPES.iter().map(|(n, _)| *n).collect();
+            format!(
+                "unknown or unsupported call type '{ty}'; supported: {}",
+                names.join(", ")
+            )
+        })
+}
+
+fn time(secs: f64) -> Value {
+    json!({ "nanoseconds": (secs * 1e9) as i64 })
+}
+
+/// A task.
+pub fn task(t: &Task) -> Value {
+    let statuses: Vec<Value> = t.statuses.iter().map(j::task_status).collect();
+    let mut v = json!({
+        "name": t.name,
+        "task_id": j::id(t.task_id.as_str()),
+        "framework_id": j::id(t.framework_id.as_str()),
+        "agent_id": j::id(t.agent_id.as_str()),
+        "state": t.state.as_str(),
+        "resources": t.resources.to_json_array(),
+        "statuses": statuses,
+    });
+    if let Some(e) = &t.executor_id {
+        v["executor_id"] = j::id(e.as_str());
+    }
+    if let Some(s) = t.status_update_state {
+        v["status_update_state"] = json!(s.as_str());
+    }
+    if let Some(u) = &t.status_update_uuid {
+        v["status_update_uuid"] = json!(proto::v1::base64::encode(u.as_bytes()));
+    }
+    if !t.labels.is_empty() {
+        v["labels"] = j::labels(&t.labels);
+    }
+    if let Some(r) = &t.role {
+        v["role"] = json!(r);
+    }
+    v
+}
+
+/// A framework as GET_FRAMEWORKS lists it.
+pub fn framework(f: &Framework) -> Value {
+    let mut v = json!({
+        "framework_info": j::framework_info(&f.info),
+        "active": f.active,
+        "connected": f.connected,
+        "recovered": f.recovered,
+        "registered_time": time(f.registered_time),
+    });
+    v["framework_info"]["id"] = j::id(f.id.as_str());
+    if let Some(t) = f.reregistered_time {
+        v["reregistered_time"] = time(t);
+    }
+    if let Some(t) = f.unregistered_time {
+        v["unregistered_time"] = time(t);
+    }
+    v
+}
+
+/// An agent as GET_AGENTS lists it.
+pub fn agent(a: &Agent) -> Value {
+    let mut info = j::agent_info(&a.info);
+    info["id"] = j::id(a.id.as_str());
+    let mut v = json!({
+        "agent_info": info,
+        "active": a.connected,
+        "deactivated": !a.connected,
+        "pid": a.pid.to_string(),
+        "version": a.version,
+        "registered_time": time(a.registered_time),
+        "total_resources": a.info.resources.to_json_array(),
+    });
+    if let Some(t) = a.reregistered_time {
+        v["reregistered_time"] = time(t);
+    }
+    v
+}
+
+/// GET_AGENTS's body.
+pub fn get_agents(m: &Master) -> Value {
+    let agents: Vec<Value> = m.agents().values().map(agent).collect();
+    let recovered: Vec<Value> = m
+        .unreachable_agents()
+        .keys()
+        .map(|id| json!({"id": j::id(id.as_str())}))
+        .collect();
+    json!({ "agents": agents, "recovered_agents": recovered })
+}
+
+/// GET_FRAMEWORKS's body.
+pub fn get_frameworks(m: &Master) -> Value {
+    let frameworks: Vec<Value> = m.frameworks().values().map(framework).collect();
+    let completed: Vec<Value> = m.completed_frameworks().iter().map(framework).collect();
+    json!({ "frameworks": frameworks, "completed_frameworks": completed })
+}
+
+/// GET_TASKS's body.
+pub fn get_tasks(m: &Master) -> Value {
+    let all = m
+        .frameworks()
+        .values()
+        .chain(m.completed_frameworks().iter());
+    let (mut tasks, mut unreachable, mut completed) = (Vec::new(), Vec::new(), Vec::new());
+    for f in all {
+        tasks.extend(f.tasks.values().map(task));
+        unreachable.extend(f.unreachable_tasks.values().map(task));
+        completed.extend(f.completed_tasks.iter().map(task));
+    }
+    json!({ "tasks": tasks, "unreachable_tasks": unreachable, "completed_tasks": completed })
+}
+
+/// GET_STATE's body.
+pub fn get_state(m: &Master) -> Value {
+    json!({
+        "get_tasks": get_tasks(m),
+        "get_executors": { "executors": [] },
+        "get_frameworks": get_frameworks(m),
+        "get_agents": get_agents(m),
+    })
+}
+
+/// The answer to a getter (`None` for SUBSCRIBE), given the flags and the metrics
+/// snapshot (`/metrics/snapshot`'s JSON object).
+pub fn answer(
+    call: Call,
+    m: &Master,
+    flags: &Value,
+    metrics: impl FnOnce() -> Value,
+) -> Option<Value> {
+    Some(match call {
+        Call::GetHealth => json!({"type": "GET_HEALTH", "get_health": {"healthy": true}}),
+        Call::GetFlags => {
+            let list: Vec<Value> = flags
+                .as_object()
+                .map(|o| {
+                    o.iter()
+                        .map(|(k, v)| {
+                            let value = v
+                                .as_str()
+                                .map(str::to_owned)
+                                .unwrap_or_else(|| v.to_string());
+                            json!({"name": k, "value": value})
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            json!({"type": "GET_FLAGS", "get_flags": {"flags": list}})
+        }
+        Call::GetVersion => json!({"type": "GET_VERSION", "get_version": {"version_info": {
+            "version": MESOS_VERSION, "build_date": "", "build_time": 0.0, "build_user": ""}}}),
+        Call::GetMetrics => {
+            let list: Vec<Value> = metrics()
+                .as_object()
+                .map(|o| {
+                    o.iter()
+                        .filter_map(|(k, v)| v.as_f64().map(|x| json!({"name": k, "value": x})))
+                        .collect()
+                })
+                .unwrap_or_default();
+            json!({"type": "GET_METRICS", "get_metrics": {"metrics": list}})
+        }
+        Call::GetState => json!({"type": "GET_STATE", "get_state": get_state(m)}),
+        Call::GetAgents => json!({"type": "GET_AGENTS", "get_agents": get_agents(m)}),
+        Call::GetFrameworks => {
+            json!({"type": "GET_FRAMEWORKS", "get_frameworks": get_frameworks(m)})
+        }
+        Call::GetTasks => json!({"type": "GET_TASKS", "get_tasks": get_tasks(m)}),
+        Call::GetExecutors => json!({"type": "GET_EXECUTORS", "get_executors": {"executors": []}}),
+        Call::GetRoles => {
+            let roles: Vec<Value> = m
+                .roles_json()
+                .get("roles")
+                .and_then(Value::as_array)
+                .map(|rs| {
+                    rs.iter()
+                        .map(|r| json!({"name": r["name"], "weight": r["weight"]}))
+                        .collect()
+                })
+                .unwrap_or_default();
+            json!({"type": "GET_ROLES", "get_roles": {"roles": roles}})
+        }
+        Call::GetMaster => json!({"type": "GET_MASTER", "get_master": {
+            "master_info": j::master_info(m.info()),
+            "start_time": m.start_time,
+            "elected_time": m.elected_time,
+        }}),
+        Call::Subscribe => return None,
+    })
+}
+
+/// The first event of a SUBSCRIBE stream (heartbeats every `heartbeat_secs`).
+pub fn subscribed(m: &Master, heartbeat_secs: f64) -> Value {
+    json!({"type": "SUBSCRIBED", "subscribed": {
+        "get_state": get_state(m),
+        "heartbeat_interval_seconds": heartbeat_secs,
+    }})
+}
+
+/// The SUBSCRIBE events an effect stands for, read against the core's state after the
+/// event that produced it.
+pub fn events(effect: &Effect, m: &Master) -> Vec<Value> {
+    let framework_event = |ty: &str, id: &proto::FrameworkId| -> Option<Value> {
+        let f = m.frameworks().get(id)?;
+        let key = ty.to_ascii_lowercase();
+        Some(json!({"type": ty, key: {"framework": framework(f)}}))
+    };
+    let mut out = Vec::new();
+    match effect {
+        Effect::Send(_, Outbound::RunTaskMessage(r)) => {
+            let executor = r.task.executor.as_ref().map(|e| e.executor_id.clone());
+            let t = m
+                .frameworks()
+                .get(&r.framework_id)
+                .and_then(|f| f.tasks.get(&r.task.task_id))
+                .cloned()
+                .unwrap_or_else(|| Task::from_info(&r.task, r.framework_id.clone(), executor));
+            out.push(json!({"type": "TASK_ADDED", "task_added": {"task": task(&t)}}));
+        }
+        Effect::Send(_, Outbound::StatusUpdateMessage(u)) => {
+            let mut status = u.update.status.clone();
+            if status.agent_id.is_none() {
+                status.agent_id = u.update.agent_id.clone();
+            }
+            out.push(json!({"type": "TASK_UPDATED", "task_updated": {
+                "framework_id": j::id(u.update.framework_id.as_str()),
+                "status": j::task_status(&status),
+                "state": status.state.as_str(),
+            }}));
+        }
+        Effect::Allocator(ToAllocator::AddAgent(a)) => {
+            if let Some(agent) = m.agents().get(&a.agent_id) {
+                out.push(
+                    json!({"type": "AGENT_ADDED", "agent_added": {"agent": self::agent(agent)}}),
+                );
+            }
+        }
+        Effect::Allocator(ToAllocator::RemoveAgent(a)) => {
+            out.push(json!({"type": "AGENT_REMOVED", "agent_removed": {"agent_id": j::id(a.agent_id.as_str())}}));
+        }
+        Effect::Allocator(ToAllocator::AddFramework(f)) => {
+            out.extend(framework_event("FRAMEWORK_ADDED", &f.framework_id));
+        }
+        Effect::Allocator(ToAllocator::UpdateFramework(UpdateFramework {
+            framework_id, ..
+        }))
+        | Effect::Allocator(ToAllocator::ActivateFramework(ActivateFramework { framework_id }))
+        | Effect::Allocator(ToAllocator::DeactivateFramework(DeactivateFramework {
+            framework_id,
+        })) => out.extend(framework_event("FRAMEWORK_UPDATED", framework_id)),
+        Effect::Allocator(ToAllocator::RemoveFramework(f)) => {
+            let mut info = m
+                .completed_frameworks()
+                .iter()
+                .rev()
+                .find(|c| c.id == f.framework_id)
+                .map(|c| j::framework_info(&c.info))
+                .unwrap_or_else(|| json!({"name": ""}));
+            info["id"] = j::id(f.framework_id.as_str());
+            out.push(
+                json!({"type": "FRAMEWORK_REMOVED", "framework_removed": {"framework_info": info}}),
+            );
+        }
+        _ => {}
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn decodes_calls() {
+        assert_eq!(decode_call(br#"{"type":"GET_STATE"}"#), Ok(Call::GetState));
+        assert_eq!(decode_call(br#"{"type":"SUBSCRIBE"}"#), Ok(Call::Subscribe));
+        let e = decode_call(br#"{"type":"DROP_ALL"}"#).unwrap_err();
+        assert!(e.contains("DROP_ALL") && e.contains("GET_HEALTH"), "{e}");
+        assert!(decode_call(b"[]").unwrap_err().contains("'type'"));
+        assert!(decode_call(b"{").unwrap_err().contains("not JSON"));
+    }
+
+    proptest! {
+        #[test]
+        fn decoding_never_panics(s in "[\\[\\]{}\":,a-zA-Z0-9_. -]{0,100}") {
+            let _ = decode_call(s.as_bytes());
+        }
+    }
+}
