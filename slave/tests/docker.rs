@@ -76,6 +76,22 @@ fn container_status(name: &str) -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
+/// Waits (bounded) until `name` no longer exists. The agent has asked Docker to remove it by
+/// the time the task is reported terminal, but Docker may still show it as `removing` for a
+/// moment on a loaded machine.
+fn wait_container_gone(name: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match container_status(name) {
+            None => return,
+            Some(s) if s == "removing" && std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(100))
+            }
+            Some(s) => panic!("no container left expected, {name} is {s:?}"),
+        }
+    }
+}
+
 fn rm(name: &str) {
     let _ = Command::new("docker")
         .args(["rm", "-f", name])
@@ -225,7 +241,7 @@ async fn killing_a_docker_task_leaves_no_container() {
     let killed = c.next_update().await;
     assert_eq!(killed.status.state, TaskState::Killed, "{killed:?}");
     c.ack(&killed);
-    assert_eq!(container_status(&name), None, "no container left");
+    wait_container_gone(&name);
     c.agent.shutdown().await;
 }
 
@@ -534,6 +550,6 @@ async fn a_docker_executor_survives_an_agent_restart_and_keeps_its_container() {
     .await;
     assert_eq!(killed.status.state, TaskState::Killed, "{killed:?}");
     ack(&agent, &killed);
-    assert_eq!(container_status(&name), None, "no container left");
+    wait_container_gone(&name);
     agent.shutdown().await;
 }
