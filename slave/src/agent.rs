@@ -731,7 +731,11 @@ impl AgentProcess {
                 return;
             }
         };
-        if let Err(e) = crate::sandbox::create(&dir, user.as_ref()) {
+        // With URIs to fetch, the sandbox stays the agent's until the fetcher is done (it
+        // then gives it all to the user): no process of that user can plant links in it
+        // while files are written there as root.
+        let owner = user.as_ref().filter(|_| info.command.uris.is_empty());
+        if let Err(e) = crate::sandbox::create(&dir, owner) {
             let message = format!(
                 "Failed to create executor directory '{}': {e}",
                 dir.display()
