@@ -13,6 +13,8 @@ pub mod metrics;
 pub mod node;
 pub mod pid;
 pub mod process;
+pub mod procfs;
+pub mod rng;
 pub mod testing;
 pub mod transport;
 pub mod wire;

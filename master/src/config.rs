@@ -478,15 +478,8 @@ impl MasterConfig {
 
 /// A UUID-shaped master id from a seed (splitmix64), as Mesos master ids look.
 pub fn master_id_from_seed(seed: u64) -> String {
-    let mut s = seed;
-    let mut next = || {
-        s = s.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = s;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    };
-    let v = ((next() as u128) << 64) | next() as u128;
+    let mut rng = libproc::rng::SplitMix64::new(seed);
+    let v = ((rng.next_u64() as u128) << 64) | rng.next_u64() as u128;
     let h = format!("{v:032x}");
     format!(
         "{}-{}-{}-{}-{}",

@@ -1,5 +1,6 @@
 //! v0 endpoints existing clients read: `/version` (pymesos asks it before subscribing),
-//! `/master/state-summary` (Mesos's web UI overview) and `?jsonp=` on JSON endpoints.
+//! `/master/state-summary` (Mesos's web UI overview) and `?jsonp=` on JSON endpoints; and
+//! the v1 APIs' answer when no leader is known.
 
 mod common;
 
@@ -76,4 +77,35 @@ async fn version_state_summary_and_jsonp() {
     assert!(serde_json::from_str::<Value>(inner).unwrap()["frameworks"].is_array());
     let (status, _, _) = get(&node, "/master/state?jsonp=alert(1)").await;
     assert_eq!(status, 400);
+}
+
+/// A master that knows no leader (its ZooKeeper is unreachable) answers the v1 scheduler
+/// and operator APIs with `503`, which clients retry.
+#[actix_rt::test]
+async fn without_a_known_leader_v1_calls_are_503() {
+    let node = Node::bind(NodeConfig::local()).await.unwrap();
+    node.spawn("allocator", Mute).unwrap();
+    // Nothing listens on port 1: the contender never connects, so no leader is known.
+    let config = master::MasterConfig {
+        zk: Some("zk://127.0.0.1:1/mesos".parse().unwrap()),
+        ..config()
+    };
+    master::spawn_master(&node, config).unwrap();
+    let sub =
+        json!({"type": "SUBSCRIBE", "subscribe": {"framework_info": {"name": "x", "user": "x"}}})
+            .to_string();
+    for (path, body) in [
+        ("/api/v1/scheduler", sub),
+        ("/api/v1", json!({"type": "GET_STATE"}).to_string()),
+    ] {
+        let raw = format!(
+            "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let (status, _, text) = within(LIMIT, path, http_exchange(node.addr(), raw.as_bytes()))
+            .await
+            .unwrap();
+        assert_eq!(status, 503, "{path}: {text}");
+        assert!(text.contains("no leading master"), "{path}: {text}");
+    }
 }

@@ -28,7 +28,7 @@ use crate::containerizer::{
 };
 use crate::paths;
 use crate::registration::{ping_timeout_from_master, RegEffect, Registration};
-use crate::rng::Rng;
+use libproc::rng::SplitMix64;
 
 pub mod core;
 pub use crate::containerizer::posix::session_members;
@@ -49,7 +49,7 @@ pub struct AgentProcess {
     core: AgentCore,
     containerizer: Arc<dyn Containerizer>,
     fetcher: crate::fetcher::Fetcher,
-    rng: Rng,
+    rng: SplitMix64,
     shutting_down: bool,
     start_time: f64,
     stopped: watch::Sender<bool>,
@@ -88,7 +88,7 @@ impl AgentProcess {
                 config.status_update_retry_interval_min,
                 config.status_update_retry_interval_max,
             ),
-            rng: Rng::new(config.seed.wrapping_add(1)),
+            rng: SplitMix64::new(config.seed.wrapping_add(1)),
             start_time: (config.clock)(),
             gc: gc::GcState::new(&config.gc, (config.clock)()),
             info,
@@ -371,7 +371,7 @@ impl AgentProcess {
         message: String,
     ) {
         let now = (self.config.clock)();
-        let uuid = self.rng.uuid();
+        let uuid = proto::StatusUuid::from_bytes(self.rng.uuid_bytes());
         let e = self.core.agent_update(
             &self.info,
             framework_id,
@@ -637,9 +637,11 @@ impl AgentProcess {
         let ex_id = info.executor_id.clone();
         // A restarted agent draws ids from the same seed as its previous run: skip those of
         // containers it recovered (cgroups and Docker names are keyed by them).
-        let mut container_id = ContainerId::new(self.rng.uuid().to_string());
+        let mut container_id =
+            ContainerId::new(proto::StatusUuid::from_bytes(self.rng.uuid_bytes()).to_string());
         while self.core.container_known(&container_id) {
-            container_id = ContainerId::new(self.rng.uuid().to_string());
+            container_id =
+                ContainerId::new(proto::StatusUuid::from_bytes(self.rng.uuid_bytes()).to_string());
         }
         let dir = paths::sandbox(
             &self.config.work_dir,
@@ -729,7 +731,11 @@ impl AgentProcess {
                 return;
             }
         };
-        if let Err(e) = crate::sandbox::create(&dir, user.as_ref()) {
+        // With URIs to fetch, the sandbox stays the agent's until the fetcher is done (it
+        // then gives it all to the user): no process of that user can plant links in it
+        // while files are written there as root.
+        let owner = user.as_ref().filter(|_| info.command.uris.is_empty());
+        if let Err(e) = crate::sandbox::create(&dir, owner) {
             let message = format!(
                 "Failed to create executor directory '{}': {e}",
                 dir.display()
@@ -972,7 +978,7 @@ impl AgentProcess {
         self.containerizer.cleanup(&container);
         let clock = self.config.clock;
         let rng = &mut self.rng;
-        let mut stamp = || (clock(), rng.uuid());
+        let mut stamp = || (clock(), proto::StatusUuid::from_bytes(rng.uuid_bytes()));
         let e = self.core.executor_exited(
             &self.info,
             &fw_id,

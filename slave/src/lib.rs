@@ -28,7 +28,8 @@
 //!   [`sandbox`] (its directory, owned by that user).
 //! * [`resources`] (detection and `--resources`), [`paths`] (sandbox layout),
 //!   [`checkpoint`] (the `meta/` checkpoint recovery reads), [`files`] (`/files/read`,
-//!   `/files/browse`), [`config`] (configuration and flags), [`rng`].
+//!   `/files/browse`), [`config`] (configuration and flags).
+//!   Randomness (jitter, ids, uuids) comes from the one seeded `libproc::rng`.
 //!
 //! ```ignore
 //! let mut config = slave::AgentConfig::new(master_pid, "/tmp/mesos/agent-1");
@@ -49,7 +50,6 @@ pub mod isolation;
 pub mod paths;
 pub mod registration;
 pub mod resources;
-pub mod rng;
 pub mod sandbox;
 pub mod status_update;
 pub mod user;

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use proto::AgentId;
 
-use crate::rng::Rng;
+use libproc::rng::SplitMix64;
 
 /// Cap of the registration backoff (Mesos `REGISTER_RETRY_INTERVAL_MAX`).
 pub const REGISTER_RETRY_INTERVAL_MAX: Duration = Duration::from_secs(60);
@@ -95,7 +95,7 @@ pub struct Registration {
     bound: Duration,
     retry_generation: u64,
     ping_generation: u64,
-    rng: Rng,
+    rng: SplitMix64,
 }
 
 impl Registration {
@@ -110,7 +110,7 @@ impl Registration {
             bound: factor,
             retry_generation: 0,
             ping_generation: 0,
-            rng: Rng::new(seed),
+            rng: SplitMix64::new(seed),
         }
     }
 
@@ -135,7 +135,7 @@ impl Registration {
     }
 
     fn jitter(&mut self, bound: Duration) -> Duration {
-        bound.mul_f64(self.rng.unit())
+        bound.mul_f64(self.rng.next_f64())
     }
 
     fn begin(&mut self) -> Vec<RegEffect> {

@@ -132,6 +132,13 @@ pub fn event(msg: &ToExecutor) -> Value {
                 "agent_info": agent,
             }})
         }
+        // Only a libprocess executor re-registers this way (an HTTP executor re-subscribes
+        // with SUBSCRIBE); should one get here, it learns the agent it is on.
+        ToExecutor::Reregistered(m) => {
+            let mut agent = j::agent_info(&m.slave_info);
+            agent["id"] = j::id(m.slave_id.as_str());
+            json!({"type": "SUBSCRIBED", "subscribed": {"agent_info": agent}})
+        }
         ToExecutor::RunTask(m) => {
             json!({"type": "LAUNCH", "launch": {"task": j::task_info(&m.task)}})
         }

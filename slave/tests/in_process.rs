@@ -1,7 +1,8 @@
 //! The agent on the test containerizer (executors in-process, on the agent's node), with
 //! in-memory transport and a paused clock: status-update retries from a running executor,
 //! and an agent restart that recovers its checkpointed task, has the executor re-register,
-//! and re-sends the update that was never acknowledged.
+//! and re-sends the update that was never acknowledged; a recovered executor that does not
+//! re-register in time is killed and its task lost.
 
 mod common;
 
@@ -186,6 +187,43 @@ fn a_restarted_agent_recovers_its_checkpointed_task_and_the_executor_reregisters
             .unwrap());
         within(Duration::from_secs(30), "agent shutdown", agent.shutdown()).await;
         assert_eq!(tc.running(), 0);
+        node.shutdown();
+    });
+}
+
+#[test]
+fn a_recovered_executor_that_does_not_reregister_is_killed_and_its_task_lost() {
+    paused(async {
+        let node = Node::bind(NodeConfig::local().transport(MemNetwork::new()))
+            .await
+            .unwrap();
+        let (tx, mut events) = mpsc::unbounded_channel();
+        let master = node.spawn("master", FakeMaster { out: tx }).unwrap();
+        let dir = common::test_dir("in-process-rereg-timeout");
+        let tc = TestContainerizer::new(&node);
+        let agent = slave::spawn(&node, config(master.pid(), &dir, &tc)).unwrap();
+        common::wait_registered(&agent).await;
+        run_task(&node, master.pid(), agent.pid(), "t1", true);
+        let running = next_update(&mut events, "TASK_RUNNING").await;
+        common::ack_from(&node, master.pid(), agent.pid(), &running);
+        node.settle().await;
+
+        // The agent dies; its executor lives on but will not answer the new agent.
+        node.terminate(agent.pid());
+        within(Duration::from_secs(10), "agent stopped", agent.stopped()).await;
+        tc.ignore_reconnects(true);
+        let started = Instant::now();
+        let agent = slave::spawn(&node, config(master.pid(), &dir, &tc)).unwrap();
+        let lost = next_update(&mut events, "TASK_LOST").await;
+        assert_eq!(lost.status.task_id, TaskId::new("t1"));
+        assert_eq!(lost.status.state, TaskState::Lost);
+        assert_eq!(
+            lost.status.reason,
+            Some(proto::Reason::ExecutorReregistrationTimeout)
+        );
+        assert!(Instant::now() - started >= Duration::from_secs(2));
+        assert_eq!(tc.running(), 0, "the executor was killed");
+        within(Duration::from_secs(30), "agent shutdown", agent.shutdown()).await;
         node.shutdown();
     });
 }

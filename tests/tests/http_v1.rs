@@ -268,6 +268,29 @@ async fn scripted_client_gets_mesos_status_codes_and_events() {
         }
     }
 
+    // UPDATE_FRAMEWORK changes what may change, and refuses the rest with the reason.
+    let mut renamed = fw.clone();
+    renamed["name"] = json!("scripted-renamed");
+    let update = json!({"type": "UPDATE_FRAMEWORK", "framework_id": {"value": fid},
+        "update_framework": {"framework_info": renamed}});
+    let (status, body) = post(addr, path, &update.to_string(), &with_stream).await;
+    assert_eq!(status, 202, "{body}");
+    let state = procs::get_json(addr, "/master/state").await.unwrap();
+    assert!(
+        state["frameworks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["id"] == fid.as_str() && f["name"] == "scripted-renamed"),
+        "{state}"
+    );
+    renamed["user"] = json!("someone-else");
+    let update = json!({"type": "UPDATE_FRAMEWORK", "framework_id": {"value": fid},
+        "update_framework": {"framework_info": renamed}});
+    let (status, body) = post(addr, path, &update.to_string(), &with_stream).await;
+    assert_eq!(status, 400);
+    assert!(body.contains("user"), "{body}");
+
     // Ignored calls are accepted.
     let req =
         json!({"type": "REQUEST", "framework_id": {"value": fid}, "request": {"requests": []}});
@@ -620,6 +643,16 @@ async fn pymesos_executor_runs_as_a_custom_executor() {
         .expect("the scheduler exits")
         .unwrap();
     assert!(status.success(), "{}", script.seen.join("\n"));
+    // The agent's executor API refuses malformed calls with the reason, and calls for an
+    // executor that did not subscribe.
+    let agent = cluster.agent_addrs[0];
+    let (status, body) = post(agent, "/api/v1/executor", "{\"type\": \"UPDATE\"}", &[]).await;
+    assert_eq!(status, 400);
+    assert!(body.contains("framework_id"), "{body}");
+    let msg = json!({"type": "MESSAGE", "framework_id": {"value": "F"}, "executor_id": {"value": "E"},
+        "message": {"data": "aGk="}});
+    let (status, body) = post(agent, "/api/v1/executor", &msg.to_string(), &[]).await;
+    assert_eq!(status, 403, "{body}");
     // The tasks ran in the custom executor: their statuses came from it.
     let state = procs::wait_json(
         cluster.master_addr,

@@ -44,7 +44,7 @@ impl UpdateBook {
         if status.state == TaskState::Staging {
             return Err(UpdateError::Staging(status.task_id));
         }
-        status.uuid = Some(self.rng.next_uuid());
+        status.uuid = Some(StatusUuid::from_bytes(self.rng.uuid_bytes()));
         status.source = Some(Source::Executor);
         status.executor_id = Some(self.executor_id.clone());
         if status.agent_id.is_none() {

@@ -428,6 +428,65 @@ impl Master {
     }
 }
 
+impl Master {
+    /// UPDATE_FRAMEWORK (v1 scheduler API): the connected scheduler changes its
+    /// FrameworkInfo without failing over. The allocator and the agents learn the new
+    /// info. `Err` (the HTTP `400` reason) for an invalid info, an unknown or unconnected
+    /// framework, or a change to what Mesos keeps fixed (`user`, `principal`,
+    /// `checkpoint`).
+    pub fn update_framework(
+        &mut self,
+        from: &Pid,
+        info: FrameworkInfo,
+    ) -> Result<Vec<Effect>, String> {
+        let Some(id) = info.id.clone() else {
+            return Err("'framework_info.id' is required".into());
+        };
+        validate_framework(&info)?;
+        let Some(f) = self.frameworks.get_mut(&id) else {
+            return Err(format!("framework {id} is not known"));
+        };
+        if f.connected_pid() != Some(from) {
+            return Err(format!(
+                "framework {id} is not subscribed on this connection"
+            ));
+        }
+        for (what, same) in [
+            ("user", info.user == f.info.user),
+            ("principal", info.principal == f.info.principal),
+            ("checkpoint", info.checkpoint == f.info.checkpoint),
+        ] {
+            if !same {
+                return Err(format!("'framework_info.{what}' cannot be updated"));
+            }
+        }
+        if info == f.info {
+            return Ok(Vec::new());
+        }
+        tracing::info!(framework = %id, "framework info updated");
+        f.info = info.clone();
+        let mut fx = vec![Effect::Allocator(
+            UpdateFramework {
+                framework_id: id.clone(),
+                info: info.clone(),
+            }
+            .into(),
+        )];
+        for a in self.agents.values() {
+            fx.push(Effect::Send(
+                a.pid.clone(),
+                UpdateFrameworkMessage {
+                    framework_id: id.clone(),
+                    pid: Some(from.to_string()),
+                    framework_info: Some(info.clone()),
+                }
+                .into(),
+            ));
+        }
+        Ok(fx)
+    }
+}
+
 /// Offer-independent checks of a FrameworkInfo.
 fn validate_framework(info: &FrameworkInfo) -> Result<(), String> {
     for role in info.effective_roles() {

@@ -1140,6 +1140,48 @@ fn a_framework_unknown_to_a_new_leader_is_readmitted_with_its_reregistration_tim
     );
 }
 
+#[test]
+fn update_framework_changes_the_info_for_the_allocator_and_agents() {
+    let mut m = master();
+    let agent = add_agent(&mut m, "slave(1)@10.0.0.2:5051", "cpus:2;mem:1024");
+    let fid = add_framework(&mut m, "sched@10.0.0.3:1", FrameworkInfo::new("fw", "root"));
+    let mut info = m.frameworks()[&fid].info.clone();
+    info.name = "renamed".into();
+    info.roles = vec!["ads".into()];
+    // Only the connected scheduler may update it.
+    let e = m
+        .update_framework(&pid("other@10.0.0.9:1"), info.clone())
+        .unwrap_err();
+    assert!(e.contains("not subscribed"), "{e}");
+    let fx = m
+        .update_framework(&pid("sched@10.0.0.3:1"), info.clone())
+        .unwrap();
+    assert_eq!(m.frameworks()[&fid].info.name, "renamed");
+    assert!(alloc_calls(&fx)
+        .iter()
+        .any(|c| matches!(c, ToAllocator::UpdateFramework(u) if u.info.roles == vec!["ads"])));
+    let to_agents: Vec<_> = sends(&fx)
+        .into_iter()
+        .filter(|(_, o)| matches!(o, Outbound::UpdateFrameworkMessage(_)))
+        .collect();
+    assert_eq!(to_agents.len(), 1);
+    assert_eq!(m.agents()[&agent].pid, to_agents[0].0);
+    // Nothing changed: nothing to do. Fixed fields and bad infos are refused.
+    assert!(m
+        .update_framework(&pid("sched@10.0.0.3:1"), info.clone())
+        .unwrap()
+        .is_empty());
+    let mut other_user = info.clone();
+    other_user.user = "nobody".into();
+    let e = m
+        .update_framework(&pid("sched@10.0.0.3:1"), other_user)
+        .unwrap_err();
+    assert!(e.contains("user"), "{e}");
+    let mut bad = info;
+    bad.failover_timeout = -1.0;
+    assert!(m.update_framework(&pid("sched@10.0.0.3:1"), bad).is_err());
+}
+
 mod operator;
 
 mod durability;

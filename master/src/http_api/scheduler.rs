@@ -40,8 +40,10 @@ pub enum Call {
     Reconcile(ReconcileTasksMessage),
     /// MESSAGE (to an executor).
     Message(FrameworkToExecutorMessage),
+    /// UPDATE_FRAMEWORK: the new info (its `id` is the call's framework).
+    UpdateFramework(FrameworkInfo),
     /// A call accepted and not acted on (REQUEST, the inverse-offer and operation-status
-    /// calls, UPDATE_FRAMEWORK): its type.
+    /// calls): its type.
     Ignored(String),
 }
 
@@ -59,6 +61,7 @@ impl Call {
             Call::Acknowledge(m) => &m.framework_id,
             Call::Reconcile(m) => &m.framework_id,
             Call::Message(m) => &m.framework_id,
+            Call::UpdateFramework(f) => return f.id.as_ref(),
             Call::Shutdown { .. } | Call::Ignored(_) => return None,
         })
     }
@@ -211,10 +214,26 @@ fn decode_value(v: &Value) -> R<Decoded> {
         | "ACCEPT_INVERSE_OFFERS"
         | "DECLINE_INVERSE_OFFERS"
         | "ACKNOWLEDGE_OPERATION_STATUS"
-        | "RECONCILE_OPERATIONS"
-        | "UPDATE_FRAMEWORK" => {
+        | "RECONCILE_OPERATIONS" => {
             fid()?;
             Call::Ignored(ty.to_owned())
+        }
+        "UPDATE_FRAMEWORK" => {
+            let u = sub("update_framework")?;
+            let fi = u
+                .obj("framework_info")?
+                .ok_or_else(|| missing("update_framework.framework_info"))?;
+            let mut info = j::read_framework_info(fi)?;
+            let id = fid()?;
+            match &info.id {
+                Some(given) if *given != id => {
+                    return Err(FieldError(format!(
+                        "'update_framework.framework_info.id' ({given}) differs from 'framework_id' ({id})"
+                    )))
+                }
+                _ => info.id = Some(id),
+            }
+            Call::UpdateFramework(info)
         }
         other => {
             return Err(FieldError(format!(
@@ -436,6 +455,14 @@ mod tests {
         let d = decode(json!({"type": "DECLINE_INVERSE_OFFERS", "framework_id": {"value": "F1"}}))
             .unwrap();
         assert_eq!(d.call, Call::Ignored("DECLINE_INVERSE_OFFERS".into()));
+        let d = decode(
+            json!({"type": "UPDATE_FRAMEWORK", "framework_id": {"value": "F1"},
+            "update_framework": {"framework_info": {"name": "new", "user": "u"}}}),
+        )
+        .unwrap();
+        assert!(
+            matches!(&d.call, Call::UpdateFramework(f) if f.name == "new" && f.id.as_ref().unwrap().as_str() == "F1")
+        );
     }
 
     #[test]
@@ -502,7 +529,7 @@ mod tests {
         #[test]
         fn decoding_typed_garbage_never_panics(
             ty in prop::sample::select(vec!["SUBSCRIBE", "ACCEPT", "DECLINE", "KILL", "ACKNOWLEDGE",
-                "RECONCILE", "MESSAGE", "SHUTDOWN", "REVIVE", "TEARDOWN"]),
+                "RECONCILE", "MESSAGE", "SHUTDOWN", "REVIVE", "TEARDOWN", "UPDATE_FRAMEWORK"]),
             inner in "[\\[\\]{}\":,a-z0-9_. -]{0,120}",
         ) {
             let body = format!(

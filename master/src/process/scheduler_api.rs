@@ -123,6 +123,12 @@ impl MasterProcess {
                 }
                 Vec::new()
             }
+            Call::UpdateFramework(info) => match self.core.update_framework(&pid, info) {
+                Ok(fx) => fx,
+                Err(why) => {
+                    return HttpResponse::bad_request(format!("Failed to update framework: {why}"))
+                }
+            },
             Call::Ignored(ty) => {
                 tracing::debug!(call = %ty, framework = %framework_id, "scheduler call accepted and ignored");
                 Vec::new()

@@ -12,7 +12,7 @@
 //! stops one, and [`crate::containerizer::Containerizer::wait`] resolves when it stopped.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use libproc::{Ctx, Handlers, Node, Pid, Process};
@@ -33,6 +33,7 @@ use crate::isolation::{Limitation, ResourceStatistics};
 pub struct TestContainerizer {
     node: Node,
     running: Arc<Mutex<HashMap<ContainerId, Running>>>,
+    deaf: Arc<AtomicBool>,
 }
 
 #[derive(Debug)]
@@ -47,7 +48,14 @@ impl TestContainerizer {
         TestContainerizer {
             node: node.clone(),
             running: Arc::new(Mutex::new(HashMap::new())),
+            deaf: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// Whether the executors (running or to come) ignore a restarted agent's
+    /// `ReconnectExecutorMessage` (re-registration timeout tests).
+    pub fn ignore_reconnects(&self, ignore: bool) {
+        self.deaf.store(ignore, Ordering::SeqCst);
     }
 
     fn table(&self) -> std::sync::MutexGuard<'_, HashMap<ContainerId, Running>> {
@@ -95,6 +103,7 @@ impl Containerizer for TestContainerizer {
             unacknowledged: Vec::new(),
             done: Some(tx),
             running: self.running.clone(),
+            deaf: self.deaf.clone(),
         };
         let id = format!("executor-{}", spec.container_id);
         let process = self
@@ -174,6 +183,7 @@ pub struct InProcessExecutor {
     unacknowledged: Vec<StatusUpdate>,
     done: Option<oneshot::Sender<Termination>>,
     running: Arc<Mutex<HashMap<ContainerId, Running>>>,
+    deaf: Arc<AtomicBool>,
 }
 
 impl InProcessExecutor {
@@ -228,6 +238,9 @@ impl Process for InProcessExecutor {
         );
         h.on(
             |me: &mut Self, ctx: &mut Ctx<Self>, from: Pid, _m: ReconnectExecutorMessage| {
+                if me.deaf.load(Ordering::SeqCst) {
+                    return;
+                }
                 me.agent = from;
                 ctx.send(
                     &me.agent,

@@ -1,0 +1,458 @@
+//! Unit and property tests of the core's decisions.
+
+use super::*;
+use proptest::prelude::*;
+
+fn ready_core() -> Core {
+    let mut c = Core::new(7);
+    c.ready = true;
+    c
+}
+
+fn offer(host: &str, rack: &str) -> OfferView {
+    let mut attributes = BTreeMap::new();
+    attributes.insert("rack".to_string(), rack.to_string());
+    OfferView {
+        agent_id: format!("agent-{host}"),
+        place: Place {
+            hostname: host.into(),
+            attributes,
+        },
+        cpus: 8.0,
+        mem: 4096.0,
+        disk: 1000.0,
+        ports: vec![(31000, 31100)],
+    }
+}
+
+fn apply(c: &mut Core, p: Result<Planned, ApiError>, now: f64) -> Planned {
+    let p = p.expect("planned");
+    c.commit(&p, now);
+    p
+}
+
+fn create(c: &mut Core, body: Value, now: f64) -> Planned {
+    let p = c.plan_put(&body, None, true, false, now);
+    apply(c, p, now)
+}
+
+/// Launches what the offer takes and reports each new task running (and healthy).
+fn launch_all(c: &mut Core, o: &OfferView, now: f64) -> Vec<String> {
+    let plans = c.match_offer(o, now);
+    let ids: Vec<String> = plans.iter().map(|p| p.rec.task_id.clone()).collect();
+    for id in &ids {
+        c.status(id, TaskState::Running, Some(true), "", now);
+    }
+    ids
+}
+
+fn healthy_count(c: &Core, app: &str) -> usize {
+    let rec = &c.apps[app];
+    c.instances
+        .values()
+        .filter(|i| i.rec.app_id == app && Core::is_healthy(&rec.def, i))
+        .count()
+}
+
+fn kill_all(c: &mut Core, kills: &[String], now: f64) {
+    for k in kills {
+        c.status(k, TaskState::Killed, None, "", now);
+    }
+}
+
+#[test]
+fn create_launches_instances_and_finishes_the_deployment() {
+    let mut c = Core::new(1);
+    let p = create(
+        &mut c,
+        json!({"id": "/web", "cmd": "sleep 100", "instances": 3, "cpus": 0.1, "mem": 16}),
+        1.0,
+    );
+    assert_eq!(p.status, 201);
+    assert_eq!(p.ops.len(), 2, "app and deployment records are written");
+    assert!(
+        c.match_offer(&offer("a", "r1"), 1.0).is_empty(),
+        "nothing launches before reconciliation"
+    );
+    c.ready = true;
+    let ids = launch_all(&mut c, &offer("a", "r1"), 2.0);
+    assert_eq!(ids.len(), 3);
+    assert!(
+        c.match_offer(&offer("b", "r1"), 2.0).is_empty(),
+        "never more than instances"
+    );
+    let a = c.step(3.0);
+    assert_eq!(a.finished.len(), 1);
+    assert!(c.deployments.is_empty());
+    assert!(a.kills.is_empty());
+}
+
+#[test]
+fn a_second_deployment_is_409_unless_forced() {
+    let mut c = ready_core();
+    create(&mut c, json!({"id": "/a", "cmd": "x", "instances": 2}), 1.0);
+    let e = c
+        .plan_put(&json!({"instances": 3}), Some("/a"), false, false, 2.0)
+        .unwrap_err();
+    assert_eq!(e.status(), 409);
+    assert!(e.body()["deployments"][0]["id"].is_string());
+    let p = c
+        .plan_put(&json!({"instances": 3}), Some("/a"), false, true, 2.0)
+        .unwrap();
+    assert_eq!(p.cancelled.len(), 1);
+    c.commit(&p, 2.0);
+    assert_eq!(c.deployments.len(), 1);
+    assert_eq!(c.apps["/a"].def.instances, 3);
+    assert_eq!(
+        c.plan_put(&json!({"id": "/a", "cmd": "x"}), None, true, true, 3.0)
+            .unwrap_err()
+            .status(),
+        409,
+        "POST of an existing app"
+    );
+}
+
+#[test]
+fn scale_down_kills_youngest_first_and_unhealthy_before_healthy() {
+    let mut c = ready_core();
+    create(
+        &mut c,
+        json!({"id": "/a", "cmd": "x", "instances": 3, "cpus": 0.1, "mem": 1}),
+        0.0,
+    );
+    let first = launch_all(&mut c, &offer("a", "r1"), 1.0);
+    assert_eq!(first.len(), 3);
+    // Stagger launch times: re-stamp for a clear order.
+    for (k, id) in first.iter().enumerate() {
+        c.instances.get_mut(id).unwrap().rec.staged_at = k as f64;
+    }
+    c.step(2.0);
+    let p = c.plan_put(&json!({"instances": 2}), Some("/a"), false, false, 3.0);
+    apply(&mut c, p, 3.0);
+    let a = c.step(3.0);
+    assert_eq!(a.kills, vec![first[2].clone()], "youngest goes");
+    kill_all(&mut c, &a.kills, 3.0);
+    // An unhealthy instance goes before a younger healthy one.
+    let mut c2 = ready_core();
+    create(
+        &mut c2,
+        json!({"id": "/b", "cmd": "x", "instances": 2, "cpus": 0.1, "mem": 1, "killSelection": "OLDEST_FIRST",
+        "healthChecks": [{"protocol": "MESOS_TCP"}]}),
+        0.0,
+    );
+    let ids = launch_all(&mut c2, &offer("a", "r1"), 1.0);
+    c2.instances.get_mut(&ids[0]).unwrap().rec.staged_at = 0.0;
+    c2.instances.get_mut(&ids[1]).unwrap().rec.staged_at = 5.0;
+    c2.status(&ids[1], TaskState::Running, Some(false), "", 6.0);
+    let p = c2.plan_put(&json!({"instances": 1}), Some("/b"), false, true, 7.0);
+    apply(&mut c2, p, 7.0);
+    assert_eq!(c2.step(7.0).kills, vec![ids[1].clone()]);
+}
+
+#[test]
+fn rolling_upgrade_with_full_health_capacity_never_drops_below_target() {
+    let mut c = ready_core();
+    create(
+        &mut c,
+        json!({"id": "/a", "cmd": "v1", "instances": 3, "cpus": 0.1, "mem": 1,
+        "upgradeStrategy": {"minimumHealthCapacity": 1.0, "maximumOverCapacity": 0.0}}),
+        0.0,
+    );
+    launch_all(&mut c, &offer("a", "r1"), 1.0);
+    c.step(1.0);
+    let p = c
+        .plan_put(&json!({"cmd": "v2"}), Some("/a"), false, false, 2.0)
+        .unwrap();
+    assert_eq!(c.deployments.len(), 0);
+    c.commit(&p, 2.0);
+    let v2 = c.apps["/a"].config_version.clone();
+    let mut now = 3.0;
+    for _ in 0..20 {
+        let plans = c.match_offer(&offer("a", "r1"), now);
+        assert!(plans.len() <= 1, "over capacity is one instance at most");
+        for pl in &plans {
+            c.status(&pl.rec.task_id, TaskState::Running, None, "", now);
+        }
+        assert!(healthy_count(&c, "/a") >= 3);
+        // Health arrives a little later.
+        for pl in &plans {
+            c.status(
+                &pl.rec.task_id,
+                TaskState::Running,
+                Some(true),
+                "",
+                now + 0.5,
+            );
+        }
+        let a = c.step(now + 1.0);
+        kill_all(&mut c, &a.kills, now + 1.0);
+        assert!(healthy_count(&c, "/a") >= 3, "healthy dropped below target");
+        now += 2.0;
+        if c.deployments.is_empty() {
+            break;
+        }
+    }
+    assert!(c.deployments.is_empty(), "the upgrade finished");
+    assert_eq!(c.instances.len(), 3);
+    assert!(c.instances.values().all(|i| i.rec.config_version == v2));
+}
+
+#[test]
+fn scale_only_changes_do_not_restart() {
+    let mut c = ready_core();
+    create(
+        &mut c,
+        json!({"id": "/a", "cmd": "v1", "instances": 1, "cpus": 0.1, "mem": 1}),
+        0.0,
+    );
+    launch_all(&mut c, &offer("a", "r1"), 1.0);
+    c.step(1.0);
+    let p = c
+        .plan_put(&json!({"instances": 2}), Some("/a"), false, false, 2.0)
+        .unwrap();
+    assert_eq!(p.deployments[0].action, "ScaleApplication");
+    c.commit(&p, 2.0);
+    assert_eq!(c.match_offer(&offer("a", "r1"), 2.0).len(), 1);
+    assert!(c.step(2.0).kills.is_empty());
+}
+
+#[test]
+fn unknown_tasks_are_killed_and_failures_back_off() {
+    let mut c = ready_core();
+    assert_eq!(
+        c.status("ghost.1", TaskState::Running, None, "", 0.0),
+        StatusEffect::KillUnknown
+    );
+    assert_eq!(
+        c.status("ghost.1", TaskState::Failed, None, "", 0.0),
+        StatusEffect::None
+    );
+    create(
+        &mut c,
+        json!({"id": "/a", "cmd": "false", "instances": 1, "cpus": 0.1, "mem": 1,
+        "backoffSeconds": 10, "backoffFactor": 2, "maxLaunchDelaySeconds": 30}),
+        0.0,
+    );
+    let ids = launch_all(&mut c, &offer("a", "r1"), 0.0);
+    let eff = c.status(&ids[0], TaskState::Failed, None, "boom", 1.0);
+    assert_eq!(
+        eff,
+        StatusEffect::Ended(StoreOp::Delete(instance_key(&ids[0])))
+    );
+    assert!(
+        c.match_offer(&offer("a", "r1"), 5.0).is_empty(),
+        "backing off"
+    );
+    assert_eq!(c.queue_json(5.0)["queue"][0]["delay"]["timeLeftSeconds"], 6);
+    let ids = c.match_offer(&offer("a", "r1"), 11.5);
+    assert_eq!(ids.len(), 1);
+    c.status(&ids[0].rec.task_id, TaskState::Failed, None, "boom", 12.0);
+    assert_eq!(c.backoff["/a"].delay, 20.0);
+    assert!(c.app_json(&c.apps["/a"].clone(), false, 12.0)["lastTaskFailure"]["message"] == "boom");
+    // Killed tasks are replaced without backoff.
+    let mut k = ready_core();
+    create(
+        &mut k,
+        json!({"id": "/k", "cmd": "x", "cpus": 0.1, "mem": 1}),
+        0.0,
+    );
+    let ids = launch_all(&mut k, &offer("a", "r1"), 0.0);
+    k.status(&ids[0], TaskState::Killed, None, "", 1.0);
+    assert_eq!(k.match_offer(&offer("a", "r1"), 1.0).len(), 1);
+}
+
+#[test]
+fn rollback_restores_the_previous_config_and_delete_stops_everything() {
+    let mut c = ready_core();
+    create(
+        &mut c,
+        json!({"id": "/a", "cmd": "v1", "instances": 2, "cpus": 0.1, "mem": 1}),
+        0.0,
+    );
+    launch_all(&mut c, &offer("a", "r1"), 0.0);
+    c.step(0.5);
+    let v1 = c.apps["/a"].config_version.clone();
+    let p = c
+        .plan_put(&json!({"cmd": "v2-broken"}), Some("/a"), false, false, 1.0)
+        .unwrap();
+    c.commit(&p, 1.0);
+    let dep = p.deployments[0].id.clone();
+    let p = c.plan_rollback(&dep, false, 2.0);
+    let p = apply(&mut c, p, 2.0);
+    assert_eq!(p.status, 200);
+    assert_eq!(c.apps["/a"].def.cmd.as_deref(), Some("v1"));
+    assert_eq!(
+        c.apps["/a"].config_version, v1,
+        "the old instances are current again"
+    );
+    let a = c.step(3.0);
+    assert!(a.kills.is_empty());
+    assert!(c.deployments.is_empty(), "already converged");
+    // Destroy.
+    let p = c.plan_delete("/a", false, 4.0);
+    apply(&mut c, p, 4.0);
+    let a = c.step(4.0);
+    assert_eq!(a.kills.len(), 2);
+    kill_all(&mut c, &a.kills, 5.0);
+    let a = c.step(5.0);
+    assert!(a.ops.contains(&StoreOp::Delete(app_key("/a"))));
+    assert!(c.apps.is_empty() && c.deployments.is_empty());
+    assert_eq!(c.plan_delete("/a", false, 6.0).unwrap_err().status(), 404);
+}
+
+#[test]
+fn kill_with_and_without_scale() {
+    let mut c = ready_core();
+    create(
+        &mut c,
+        json!({"id": "/a", "cmd": "x", "instances": 2, "cpus": 0.1, "mem": 1}),
+        0.0,
+    );
+    let ids = launch_all(&mut c, &offer("a", "r1"), 0.0);
+    c.step(0.5);
+    let p = c.plan_kill(&ids[..1], false, false, 1.0);
+    let p = apply(&mut c, p, 1.0);
+    assert_eq!(p.reply["tasks"].as_array().unwrap().len(), 1);
+    assert_eq!(c.step(1.0).kills, vec![ids[0].clone()]);
+    kill_all(&mut c, &ids[..1], 1.5);
+    assert_eq!(c.match_offer(&offer("a", "r1"), 2.0).len(), 1, "replaced");
+    let p = c.plan_kill(&ids[1..], true, true, 3.0);
+    apply(&mut c, p, 3.0);
+    assert_eq!(c.apps["/a"].def.instances, 1);
+    assert_eq!(
+        c.step(3.0).kills,
+        vec![ids[1].clone()],
+        "exactly the named task goes"
+    );
+}
+
+#[test]
+fn constraints_hold_for_placements() {
+    let mut c = ready_core();
+    create(
+        &mut c,
+        json!({"id": "/u", "cmd": "x", "instances": 3, "cpus": 0.1, "mem": 1,
+        "constraints": [["hostname", "UNIQUE"]]}),
+        0.0,
+    );
+    assert_eq!(c.match_offer(&offer("a", "r1"), 0.0).len(), 1);
+    assert_eq!(c.match_offer(&offer("a", "r1"), 0.0).len(), 0);
+    assert_eq!(c.match_offer(&offer("b", "r1"), 0.0).len(), 1);
+    create(
+        &mut c,
+        json!({"id": "/m", "cmd": "x", "instances": 5, "cpus": 0.1, "mem": 1,
+        "constraints": [["rack", "MAX_PER", "2"]]}),
+        0.0,
+    );
+    let n = c
+        .match_offer(&offer("c", "r9"), 0.0)
+        .iter()
+        .filter(|p| p.app.def.id == "/m")
+        .count();
+    assert_eq!(n, 2);
+}
+
+#[test]
+fn ports_and_required_ports() {
+    let mut c = ready_core();
+    create(
+        &mut c,
+        json!({"id": "/p", "cmd": "x", "instances": 2, "cpus": 0.1, "mem": 1,
+        "portDefinitions": [{"port": 0}, {"port": 0}]}),
+        0.0,
+    );
+    assert_eq!(
+        c.apps["/p"].def.port_definitions[0].port, 10000,
+        "service ports are assigned"
+    );
+    let plans = c.match_offer(&offer("a", "r1"), 0.0);
+    assert_eq!(plans[0].rec.ports, vec![31000, 31001]);
+    assert_eq!(plans[1].rec.ports, vec![31002, 31003]);
+    create(
+        &mut c,
+        json!({"id": "/r", "cmd": "x", "instances": 2, "cpus": 0.1, "mem": 1,
+        "requirePorts": true, "portDefinitions": [{"port": 31050}]}),
+        0.0,
+    );
+    assert_eq!(
+        c.match_offer(&offer("b", "r1"), 0.0).len(),
+        1,
+        "one per host with a fixed port"
+    );
+}
+
+#[test]
+fn restored_instances_wait_for_reconciliation() {
+    let mut c = ready_core();
+    create(
+        &mut c,
+        json!({"id": "/a", "cmd": "x", "instances": 2, "cpus": 0.1, "mem": 1}),
+        0.0,
+    );
+    let plans = c.match_offer(&offer("a", "r1"), 0.0);
+    let mut entries: Vec<(String, Vec<u8>)> = vec![
+        (app_key("/a"), serde_json::to_vec(&c.apps["/a"]).unwrap()),
+        (FRAMEWORK_ID_KEY.into(), b"fw-1".to_vec()),
+    ];
+    for p in &plans {
+        entries.push((
+            instance_key(&p.rec.task_id),
+            serde_json::to_vec(&p.rec).unwrap(),
+        ));
+    }
+    let mut d = Core::new(8);
+    d.load(entries).unwrap();
+    assert_eq!(d.framework_id.as_deref(), Some("fw-1"));
+    assert!(d.step(1.0).kills.is_empty());
+    assert!(d.match_offer(&offer("a", "r1"), 1.0).is_empty());
+    d.ready = true;
+    assert!(
+        d.match_offer(&offer("a", "r1"), 1.0).is_empty(),
+        "the restored instances count"
+    );
+    // The master does not know one of them: it is replaced, once.
+    d.status(&plans[0].rec.task_id, TaskState::Lost, None, "", 2.0);
+    assert_eq!(d.match_offer(&offer("a", "r1"), 2.0).len(), 1);
+}
+
+proptest! {
+    /// Whatever order offers, health reports and failures come in during a rolling upgrade
+    /// with minimumHealthCapacity 1, live instances never exceed instances + over-capacity,
+    /// and the count of healthy instances never drops below target while no task fails.
+    #[test]
+    fn upgrades_keep_bounds(events in proptest::collection::vec(0u8..4, 1..80), n in 1i64..5, over in 0u8..3) {
+        let moc = f64::from(over) / 2.0;
+        let mut c = ready_core();
+        create(&mut c, json!({"id": "/a", "cmd": "v1", "instances": n, "cpus": 0.1, "mem": 1,
+            "upgradeStrategy": {"minimumHealthCapacity": 1.0, "maximumOverCapacity": moc}}), 0.0);
+        launch_all(&mut c, &offer("a", "r1"), 0.0);
+        c.step(0.0);
+        let p = c.plan_put(&json!({"cmd": "v2"}), Some("/a"), false, false, 1.0).unwrap();
+        c.commit(&p, 1.0);
+        let max_total = (n as usize + (n as f64 * moc).floor() as usize).max(n as usize + 1);
+        let mut now = 2.0;
+        let mut pending: Vec<String> = Vec::new();
+        for e in events {
+            now += 1.0;
+            match e {
+                0 => {
+                    for p in c.match_offer(&offer("a", "r1"), now) {
+                        c.status(&p.rec.task_id, TaskState::Running, None, "", now);
+                        pending.push(p.rec.task_id);
+                    }
+                }
+                1 => {
+                    if let Some(t) = pending.pop() {
+                        c.status(&t, TaskState::Running, Some(true), "", now);
+                    }
+                }
+                _ => {
+                    let a = c.step(now);
+                    kill_all(&mut c, &a.kills, now);
+                }
+            }
+            prop_assert!(c.instances.len() <= max_total, "{} live > {}", c.instances.len(), max_total);
+            prop_assert!(healthy_count(&c, "/a") >= n as usize);
+        }
+    }
+}

@@ -1,0 +1,96 @@
+//! Shared fixture of the marathon suites: a multi-process cluster whose agents share the
+//! host but not their port ranges (tasks bind their `$PORT0`), optionally with attributes,
+//! and `marathon` processes on it.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+
+use cluster::procs::Proc;
+use cluster::testkit::{start_server, MultiCluster};
+
+/// A master and one agent per entry of `attributes` (`""` for none); agent `i` (from 1)
+/// advertises host name `agent<i>` and offers ports `[30000+1000i, 30999+1000i]`.
+pub async fn cluster(prefix: &str, attributes: &[&str]) -> MultiCluster {
+    cluster::testkit::require_bins(&["marathon", "mesos-master", "mesos-agent", "mesos-executor"]);
+    let mut c = MultiCluster::start(prefix, 0, "").await;
+    for (i, attrs) in attributes.iter().enumerate() {
+        let work_dir = c.agent_work_dir(i + 1);
+        let master = c.master_arg();
+        let lo = 31000 + 1000 * i;
+        let hostname = format!("agent{}", i + 1);
+        let resources = format!("cpus:4;mem:2048;disk:1000;ports:[{lo}-{}]", lo + 999);
+        let attrs = attrs.to_string();
+        let started = start_server(
+            &format!("agent-{}", i + 1),
+            "mesos-agent",
+            |p| {
+                let mut a = vec![
+                    master.clone(),
+                    format!("--port={p}"),
+                    format!("--work_dir={}", work_dir.display()),
+                    format!("--resources={resources}"),
+                    format!("--hostname={hostname}"),
+                ];
+                if !attrs.is_empty() {
+                    a.push(format!("--attributes={attrs}"));
+                }
+                a
+            },
+            "/state",
+            &c.log_dir(),
+        )
+        .await;
+        match started {
+            Ok((p, addr)) => {
+                c.agents.push(p);
+                c.agent_addrs.push(addr);
+            }
+            Err(e) => panic!("{e}\n{}", c.logs()),
+        }
+    }
+    if let Err(e) = c.wait_activated(attributes.len()).await {
+        panic!("{e}\n{}", c.logs());
+    }
+    c
+}
+
+/// Sends `method path` with a JSON body; returns status and parsed JSON (Null if none).
+pub async fn call(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: &serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let raw = if body.is_null() {
+        Vec::new()
+    } else {
+        body.to_string().into_bytes()
+    };
+    let (status, text) = libproc::testing::http_request(addr, method, path, &raw)
+        .await
+        .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// Starts `marathon` on the cluster with `extra` flags; waits for `/ping`.
+pub async fn marathon(c: &MultiCluster, name: &str, extra: &[String]) -> (Proc, SocketAddr) {
+    let master = c.master_arg();
+    let extra = extra.to_vec();
+    start_server(
+        name,
+        "marathon",
+        |p| {
+            let mut a = vec![master.clone(), format!("--http_port={p}")];
+            a.extend(extra.iter().cloned());
+            a
+        },
+        "/ping",
+        &c.log_dir(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"))
+}

@@ -1,0 +1,165 @@
+//! The one reader of Linux's `/proc` process table: a process's `/proc/<pid>/stat` line
+//! ([`stat`], [`parse_stat`]), the pids on the host ([`pids`], [`all`]) and the machine's
+//! CPU time from `/proc/stat` ([`cpu_times`]). Anything unreadable or malformed is `None`
+//! (a process may exit between listing and reading); nothing here panics.
+
+/// One process as `/proc/<pid>/stat` describes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcStat {
+    /// Its pid.
+    pub pid: i32,
+    /// Its state (`R`, `S`, `D`, `Z` for a zombie, `X` dead, ...).
+    pub state: char,
+    /// Parent pid.
+    pub ppid: i32,
+    /// Process group id.
+    pub pgrp: i32,
+    /// Session id.
+    pub session: i32,
+    /// User time in clock ticks.
+    pub utime: u64,
+    /// System time in clock ticks.
+    pub stime: u64,
+    /// Resident set in pages.
+    pub rss_pages: u64,
+}
+
+impl ProcStat {
+    /// Whether it is a zombie or dead (exited, not yet reaped): nothing left to run or kill.
+    pub fn is_zombie(&self) -> bool {
+        matches!(self.state, 'Z' | 'X')
+    }
+}
+
+/// Parses the `/proc/<pid>/stat` line of process `pid`. The command name is in parentheses
+/// and may itself hold spaces and parentheses, so the fields are read after the last `)`.
+pub fn parse_stat(pid: i32, text: &str) -> Option<ProcStat> {
+    let rest = &text[text.rfind(')')? + 1..];
+    // Fields after ")": 0 state, 1 ppid, 2 pgrp, 3 session, ..., 11 utime, 12 stime, ...,
+    // 21 rss.
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    Some(ProcStat {
+        pid,
+        state: f.first()?.chars().next()?,
+        ppid: f.get(1)?.parse().ok()?,
+        pgrp: f.get(2)?.parse().ok()?,
+        session: f.get(3)?.parse().ok()?,
+        utime: f.get(11)?.parse().ok()?,
+        stime: f.get(12)?.parse().ok()?,
+        rss_pages: f.get(21)?.parse().ok()?,
+    })
+}
+
+/// Process `pid` as it stands now, if it exists.
+pub fn stat(pid: i32) -> Option<ProcStat> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_stat(pid, &text)
+}
+
+/// This process as it stands now.
+pub fn self_stat() -> Option<ProcStat> {
+    let text = std::fs::read_to_string("/proc/self/stat").ok()?;
+    parse_stat(i32::try_from(std::process::id()).ok()?, &text)
+}
+
+/// The pids of the processes on the host (empty without `/proc`).
+pub fn pids() -> Vec<i32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return vec![];
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()))
+        .collect()
+}
+
+/// Every readable process on the host.
+pub fn all() -> Vec<ProcStat> {
+    pids().into_iter().filter_map(stat).collect()
+}
+
+/// The machine's CPU time (all CPUs) in clock ticks, from the `cpu` line of `/proc/stat`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CpuTimes {
+    /// user + nice + system + idle + iowait + irq + softirq + steal.
+    pub total: u64,
+    /// The total less idle and iowait.
+    pub busy: u64,
+}
+
+/// Parses the text of `/proc/stat`.
+pub fn parse_cpu_times(text: &str) -> Option<CpuTimes> {
+    let cpu = text.lines().next()?.strip_prefix("cpu ")?;
+    let v: Vec<u64> = cpu
+        .split_whitespace()
+        .map(|x| x.parse().ok())
+        .collect::<Option<_>>()?;
+    let total: u64 = v.iter().take(8).sum();
+    let idle = v.get(3)? + v.get(4)?;
+    Some(CpuTimes {
+        total,
+        busy: total.saturating_sub(idle),
+    })
+}
+
+/// The machine's CPU time now.
+pub fn cpu_times() -> Option<CpuTimes> {
+    parse_cpu_times(&std::fs::read_to_string("/proc/stat").ok()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_lines_with_odd_names() {
+        let line = "42 (a) b (c)) S 1 40 42 0 -1 4194560 100 0 0 0 7 3 0 0 20 0 1 0 123 4096 9 18446744073709551615";
+        let s = parse_stat(42, line).unwrap();
+        assert_eq!(
+            (
+                s.state,
+                s.ppid,
+                s.pgrp,
+                s.session,
+                s.utime,
+                s.stime,
+                s.rss_pages
+            ),
+            ('S', 1, 40, 42, 7, 3, 9)
+        );
+        assert!(!s.is_zombie());
+        assert!(parse_stat(1, "garbage").is_none());
+        assert!(parse_stat(1, "1 (x) S 1").is_none());
+        assert!(parse_stat(1, "1 (x)").is_none());
+    }
+
+    #[test]
+    fn zombies_are_recognised() {
+        let line = "7 (z) Z 1 7 7 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5 0 0 0";
+        assert!(parse_stat(7, line).unwrap().is_zombie());
+    }
+
+    #[test]
+    fn this_process_is_found_and_alive() {
+        let me = self_stat().expect("/proc/self/stat");
+        assert_eq!(me.pid, std::process::id() as i32);
+        assert!(!me.is_zombie());
+        assert_eq!(stat(me.pid).map(|s| s.session), Some(me.session));
+        assert!(pids().contains(&me.pid));
+    }
+
+    #[test]
+    fn machine_cpu_times() {
+        let t = parse_cpu_times("cpu  10 1 5 100 4 1 1 0 0 0\ncpu0 1 2 3\n").unwrap();
+        assert_eq!(
+            t,
+            CpuTimes {
+                total: 122,
+                busy: 18
+            }
+        );
+        assert!(parse_cpu_times("intr 1 2").is_none());
+        assert!(parse_cpu_times("cpu  1 x").is_none());
+        let now = cpu_times().expect("/proc/stat");
+        assert!(now.busy <= now.total);
+    }
+}
