@@ -8,7 +8,7 @@
 //! the allocation policy the operator controls (weights, quota, reservations, `/roles`);
 //! [`registry`] is the durable record (admitted, unreachable and gone agents, torn-down
 //! frameworks, weights and quotas) and where it is stored: every decision in it is
-//! written before the master announces it.
+//! written before the master announces it. [`webui`] serves the browser dashboard at `/`.
 //!
 //! With `--zk` a master starts as a non-leader: it contends through ZooKeeper
 //! ([`detector::contender`]), answers leader-only HTTP with a redirect to the leader, and
@@ -27,6 +27,7 @@ pub mod operator;
 pub mod process;
 pub mod registry;
 pub mod undecodable;
+pub mod webui;
 
 pub use config::{MasterConfig, FLAGS};
 pub use process::{MasterProcess, ALLOCATOR_ID, MASTER_ID};

@@ -847,6 +847,19 @@ impl Process for MasterProcess {
                 me.apply(ctx, fx);
             },
         );
+        // The web UI: served by every master, leading or not (see `webui`).
+        for path in ["", "index.html", "static/*"] {
+            h.route(
+                path,
+                |me: &mut MasterProcess, _ctx: &mut Ctx<MasterProcess>, req| {
+                    if req.method != "GET" && req.method != "HEAD" {
+                        return method_not_allowed(&req.method, "GET");
+                    }
+                    let route = req.path.trim_start_matches('/');
+                    crate::webui::serve(route, me.core.config.webui_dir.as_deref())
+                },
+            );
+        }
         h.route("state", MasterProcess::http_state);
         h.route("state.json", MasterProcess::http_state);
         h.route(

@@ -1008,8 +1008,10 @@ impl Process for AgentProcess {
                 None => tracing::warn!(executor = %m.executor_id, "dropping framework message for an unknown executor"),
             }
         });
+        // Read-only, and read by the master's web UI from another origin.
         h.route("state", |me: &mut Self, ctx: &mut Ctx<Self>, _req| {
             HttpResponse::json(&me.state_json(ctx.pid()))
+                .with_header("Access-Control-Allow-Origin", "*")
         });
         h.route("health", |_me: &mut Self, _ctx: &mut Ctx<Self>, _req| {
             HttpResponse::text(200, "")
