@@ -66,7 +66,17 @@ function onSnapshot(snapshot) {
   status.textContent = snapshot.error
     ? snapshot.error
     : `updated ${time(snapshot.at / 1000)}`;
-  if (snapshot.state && current) current.update(snapshot);
+  if (snapshot.state && current) render(snapshot);
+}
+
+/** Updates the mounted page, recording how long it took (data-render-ms, for benchmarks). */
+function render(snapshot) {
+  const start = performance.now();
+  current.update(snapshot);
+  const end = performance.now();
+  document.body.dataset.renderMs = String(Math.round(end - start));
+  document.body.dataset.firstRenderAt ??= String(Math.round(end));
+  document.body.dataset.renders = String(Number(document.body.dataset.renders ?? 0) + 1);
 }
 
 function navigate() {
@@ -84,7 +94,7 @@ function navigate() {
   }
   current = found.route.page.mount(view, { params: found.params, query: parsed.query, app });
   const latest = source.latest();
-  if (latest?.state) current.update(latest);
+  if (latest?.state) render(latest);
   window.scrollTo(0, 0);
 }
 

@@ -6,7 +6,7 @@ const COLORS = ['#1f5fa8', '#b3261e', '#23803a', '#9a6700', '#6f42c1', '#0a7d8c'
 
 /**
  * An SVG line chart. `series` is [{ name, points: [[t_ms, value], ...] }]; `format`
- * formats y values for the axis. Fewer than two points draw an empty frame.
+ * formats y values for the axis. A series needs two samples to show as a line.
  */
 export function lineChart({ title, series, format = String, width = 560, height = 180 }) {
   const pad = { l: 64, r: 12, t: 22, b: 24 };
@@ -18,7 +18,8 @@ export function lineChart({ title, series, format = String, width = 560, height 
   const yMax = Math.max(1e-9, ...all.map((p) => p[1])) * 1.1;
   const x = (t) => pad.l + (tMax > tMin ? ((t - tMin) / (tMax - tMin)) * w : 0);
   const y = (v) => pad.t + h - (v / yMax) * h;
-  const lines = all.length < 2 ? '' : series.map((s, i) => {
+  const enough = series.some((s) => s.points.length >= 2);
+  const lines = !enough ? '' : series.map((s, i) => {
     const d = s.points.map((p, j) => `${j ? 'L' : 'M'}${x(p[0]).toFixed(1)},${y(p[1]).toFixed(1)}`).join('');
     return `<path d="${d}" fill="none" stroke="${COLORS[i % COLORS.length]}" stroke-width="1.6"/>`;
   }).join('');
@@ -27,7 +28,7 @@ export function lineChart({ title, series, format = String, width = 560, height 
     return `<line x1="${pad.l}" x2="${pad.l + w}" y1="${y(v)}" y2="${y(v)}" stroke="#e3e8ee"/>` +
       `<text x="${pad.l - 6}" y="${y(v) + 4}" text-anchor="end">${esc(format(v))}</text>`;
   }).join('');
-  const span = all.length >= 2 ? `${Math.round((tMax - tMin) / 1000)} s` : 'collecting samples…';
+  const span = enough ? `${Math.round((tMax - tMin) / 1000)} s` : 'collecting samples…';
   const legend = series.map((s, i) =>
     `<span><i class="swatch" style="background:${COLORS[i % COLORS.length]}"></i>${esc(s.name)}</span>`).join('');
   return `<figure class="chart-box">

@@ -9,7 +9,8 @@ import { agentState, monitorStatistics } from '../agent_api.js';
 
 /** A link to an executor's sandbox in the browser page. */
 export function sandboxLink(agentId, directory, text = 'Sandbox') {
-  return link(`/agents/${seg(agentId)}/browse?path=${encodeURIComponent(directory)}`, text);
+  const d = encodeURIComponent(directory);
+  return link(`/agents/${seg(agentId)}/browse?sandbox=${d}&path=${d}`, text);
 }
 
 export function mount(root, { params }) {

@@ -90,7 +90,6 @@ export function mount(root, { app }) {
         maxShare: Math.max(scalar(f.used_resources, 'cpus') / totalCpus, scalar(f.used_resources, 'mem') / totalMem),
       })));
       agents.setRows(state.slaves ?? []);
-      document.body.dataset.rendered = String(Date.now());
     },
     destroy() {},
   };

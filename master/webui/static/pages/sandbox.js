@@ -1,7 +1,7 @@
 // An executor's sandbox on its agent: a directory listing (/files/browse) and a file
 // viewer that shows the end of a file and follows it as it grows (Mesos's "pailer"),
 // reading /files/read in chunks; every file has a download link (/files/download).
-// URL: #/agents/<agent id>/browse?path=<directory>[&file=<file path>]
+// URL: #/agents/<agent id>/browse?sandbox=<executor directory>&path=<directory>[&file=<file path>]
 
 import { esc, bytes, time, link, seg, findAgent } from '../format.js';
 import { browse, read, downloadUrl } from '../agent_api.js';
@@ -15,18 +15,23 @@ const KEEP_BYTES = 1024 * 1024;
 /** Time between reads while following. */
 const FOLLOW_MS = 1000;
 
-function browseUrl(agentId, path, file) {
-  return `/agents/${seg(agentId)}/browse?path=${encodeURIComponent(path)}` + (file ? `&file=${encodeURIComponent(file)}` : '');
+/** The page's URL for a directory (and maybe a file in it) under the sandbox `root`. */
+function browseUrl(agentId, root, path, file) {
+  return `/agents/${seg(agentId)}/browse?sandbox=${encodeURIComponent(root)}&path=${encodeURIComponent(path)}` +
+    (file ? `&file=${encodeURIComponent(file)}` : '');
 }
 
-/** The breadcrumb of a directory path, each ancestor a link. */
-function crumbs(agentId, path) {
-  const parts = path.split('/').filter(Boolean);
-  return parts.map((p, i) => link(browseUrl(agentId, `/${parts.slice(0, i + 1).join('/')}`), p)).join(' / ');
+/** The breadcrumb of a directory from the sandbox's root down, each step a link. */
+function crumbs(agentId, root, path) {
+  const rel = path.startsWith(root) ? path.slice(root.length) : '';
+  const parts = rel.split('/').filter(Boolean);
+  return [link(browseUrl(agentId, root, root), 'sandbox'),
+    ...parts.map((p, i) => link(browseUrl(agentId, root, `${root}/${parts.slice(0, i + 1).join('/')}`), p))].join(' / ');
 }
 
 export function mount(root, { params, query }) {
   const dir = query.get('path') ?? '';
+  const top = (query.get('sandbox') ?? dir).replace(/\/+$/, '');
   const file = query.get('file');
   root.innerHTML = `<div class="breadcrumb">${link('/agents', 'Agents')} › ${link(`/agents/${seg(params.id)}`, params.id)} › sandbox</div>
     <h1>Sandbox</h1>
@@ -54,13 +59,13 @@ export function mount(root, { params, query }) {
   let offset = 0;
 
   async function list() {
-    root.querySelector('#crumbs').innerHTML = crumbs(params.id, dir);
+    root.querySelector('#crumbs').innerHTML = crumbs(params.id, top, dir);
     try {
       const entries = await browse(agent, dir);
       root.querySelector('#listing tbody').innerHTML = entries.map((e) => {
         const name = e.path.split('/').pop();
         const isDir = e.mode.startsWith('d');
-        const target = isDir ? browseUrl(params.id, e.path) : browseUrl(params.id, dir, e.path);
+        const target = isDir ? browseUrl(params.id, top, e.path) : browseUrl(params.id, top, dir, e.path);
         return `<tr><td><code>${esc(e.mode)}</code></td>
           <td>${link(target, name + (isDir ? '/' : ''), `data-entry="${esc(name)}"`)}</td>
           <td class="num">${esc(bytes(e.size))}</td><td>${esc(time(e.mtime))}</td>
