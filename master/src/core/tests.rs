@@ -1140,8 +1140,6 @@ fn a_framework_unknown_to_a_new_leader_is_readmitted_with_its_reregistration_tim
     );
 }
 
-#[path = "operator_tests.rs"]
-mod operator_tests;
+mod operator;
 
-#[path = "core_durability_tests.rs"]
 mod durability;

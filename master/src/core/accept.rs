@@ -1,0 +1,275 @@
+//! Accepting offers: validating the offers and the operations on them, launching
+//! tasks (with their validation), and giving back what was not used.
+
+use super::*;
+
+impl Master {
+    /// invalid ones with `TASK_ERROR`, and give the unused remainder back.
+    pub fn accept(&mut self, from: &Pid, msg: AcceptOffersMessage) -> Vec<Effect> {
+        let mut fx = Vec::new();
+        let fid = msg.framework_id.clone();
+        if self.scheduler(&fid, from, "accept").is_none() {
+            return fx;
+        }
+        let tasks_of = |ops: &[OfferOperation]| -> Vec<TaskInfo> {
+            ops.iter()
+                .flat_map(|op| match op {
+                    OfferOperation::Launch { task_infos } => task_infos.clone(),
+                    OfferOperation::LaunchGroup { tasks, .. } => tasks.clone(),
+                    _ => Vec::new(),
+                })
+                .collect()
+        };
+        if let Err(why) = self.validate_offers(&fid, &msg.offer_ids) {
+            tracing::warn!(framework = %fid, "invalid accept: {why}");
+            let tasks = tasks_of(&msg.operations)
+                .into_iter()
+                .map(|t| (t.task_id, t.agent_id))
+                .collect();
+            self.reject_accept(
+                &fid,
+                &msg.offer_ids,
+                tasks,
+                Reason::InvalidOffers,
+                &why,
+                &mut fx,
+            );
+            return fx;
+        }
+        let mut offered = Resources::new();
+        let mut agent_id = AgentId::default();
+        let mut role = String::from("*");
+        for id in &msg.offer_ids {
+            if let Some(e) = self.remove_offer(id) {
+                offered += &e.offer.resources;
+                agent_id = e.offer.agent_id;
+                role = e.role;
+            }
+        }
+        let mut remaining = offered;
+        let mut launched: HashSet<TaskId> = HashSet::new();
+        let mut new_executors: HashSet<ExecutorId> = HashSet::new();
+        for op in msg.operations {
+            match op {
+                OfferOperation::Launch { task_infos } => {
+                    for t in task_infos {
+                        match self.validate_task(
+                            &fid,
+                            &agent_id,
+                            &t,
+                            &remaining,
+                            &launched,
+                            &new_executors,
+                        ) {
+                            Ok(needed) => {
+                                remaining -= &needed;
+                                launched.insert(t.task_id.clone());
+                                if let Some(e) = &t.executor {
+                                    new_executors.insert(e.executor_id.clone());
+                                }
+                                fx.extend(self.launch(&fid, &agent_id, &role, t, needed));
+                            }
+                            Err(why) => {
+                                tracing::warn!(framework = %fid, task = %t.task_id, "invalid task: {why}");
+                                let s = self.master_status(
+                                    t.task_id.clone(),
+                                    TaskState::Error,
+                                    Reason::TaskInvalid,
+                                    why,
+                                    Some(t.agent_id.clone()),
+                                );
+                                let u = self.update_message(&fid, s);
+                                self.to_framework(&fid, u, &mut fx);
+                            }
+                        }
+                    }
+                }
+                OfferOperation::LaunchGroup { tasks, .. } => {
+                    for t in tasks {
+                        let s = self.master_status(
+                            t.task_id.clone(),
+                            TaskState::Error,
+                            Reason::TaskGroupInvalid,
+                            "LAUNCH_GROUP is not supported by this master yet",
+                            Some(t.agent_id.clone()),
+                        );
+                        let u = self.update_message(&fid, s);
+                        self.to_framework(&fid, u, &mut fx);
+                    }
+                }
+                op @ (OfferOperation::Reserve { .. } | OfferOperation::Unreserve { .. }) => {
+                    if let Err(why) =
+                        self.offer_operation(&fid, &agent_id, &role, &op, &mut remaining, &mut fx)
+                    {
+                        self.operation_error(&fid, &agent_id, &op, why, &mut fx);
+                    }
+                }
+                other => {
+                    let why = format!(
+                        "offer operation {} is not supported by this master yet",
+                        other.type_name()
+                    );
+                    self.operation_error(&fid, &agent_id, &other, why, &mut fx);
+                }
+            }
+        }
+        if !remaining.is_empty() {
+            fx.push(Effect::Allocator(
+                RecoverResources {
+                    framework_id: fid,
+                    agent_id,
+                    resources: remaining,
+                    filters: Some(msg.filters),
+                }
+                .into(),
+            ));
+        }
+        fx
+    }
+
+    /// An `AcceptOffersMessage` whose bytes did not decode (a task with a negative or NaN
+    /// resource, say): every task in it gets `TASK_ERROR` with the decoder's reason, and
+    /// the framework's offers it names go back to the allocator.
+    pub fn accept_undecodable(
+        &mut self,
+        from: &Pid,
+        accept: crate::undecodable::AcceptSkeleton,
+        why: &str,
+    ) -> Vec<Effect> {
+        let mut fx = Vec::new();
+        let fid = accept.framework_id;
+        if self.scheduler(&fid, from, "accept").is_none() {
+            return fx;
+        }
+        let why = format!("Invalid ACCEPT: {why}");
+        tracing::warn!(framework = %fid, "{why}");
+        self.reject_accept(
+            &fid,
+            &accept.offer_ids,
+            accept.tasks,
+            Reason::TaskInvalid,
+            &why,
+            &mut fx,
+        );
+        fx
+    }
+
+    /// Answers each of `tasks` with `TASK_ERROR` (`reason`, `why`) and returns the
+    /// framework's offers among `offer_ids` to the allocator (they are used up).
+    pub(super) fn reject_accept(
+        &mut self,
+        fid: &FrameworkId,
+        offer_ids: &[OfferId],
+        tasks: Vec<(TaskId, AgentId)>,
+        reason: Reason,
+        why: &str,
+        fx: &mut Vec<Effect>,
+    ) {
+        for id in offer_ids {
+            if self
+                .offers
+                .get(id)
+                .is_some_and(|e| &e.offer.framework_id == fid)
+            {
+                fx.extend(self.rescind_offer(id, false));
+            }
+        }
+        for (task_id, agent_id) in tasks {
+            let s = self.master_status(task_id, TaskState::Error, reason, why, Some(agent_id));
+            let u = self.update_message(fid, s);
+            self.to_framework(fid, u, fx);
+        }
+    }
+
+    /// Validates one task against the offer; returns the resources it takes (the task's,
+    /// plus its executor's if that executor is not yet running on the agent).
+    pub(super) fn validate_task(
+        &self,
+        fid: &FrameworkId,
+        agent_id: &AgentId,
+        t: &TaskInfo,
+        remaining: &Resources,
+        launched: &HashSet<TaskId>,
+        new_executors: &HashSet<ExecutorId>,
+    ) -> Result<Resources, String> {
+        t.validate_shape().map_err(|e| e.to_string())?;
+        let f = self
+            .frameworks
+            .get(fid)
+            .ok_or_else(|| format!("Framework {fid} is unknown"))?;
+        if launched.contains(&t.task_id)
+            || f.tasks.contains_key(&t.task_id)
+            || f.unreachable_tasks.contains_key(&t.task_id)
+        {
+            return Err(format!("Task has duplicate ID: {}", t.task_id));
+        }
+        if &t.agent_id != agent_id {
+            return Err(format!(
+                "Task uses invalid agent {}; the offer is for agent {agent_id}",
+                t.agent_id
+            ));
+        }
+        let mut needed = t.resources.clone();
+        if let Some(e) = &t.executor {
+            if let Some(efid) = &e.framework_id {
+                if efid != fid {
+                    return Err(format!(
+                        "ExecutorInfo has an invalid framework id {efid}; expected {fid}"
+                    ));
+                }
+            }
+            let running = new_executors.contains(&e.executor_id)
+                || f.tasks.values().any(|x| {
+                    &x.agent_id == agent_id
+                        && x.executor_id.as_ref() == Some(&e.executor_id)
+                        && !x.state.is_terminal()
+                });
+            if !running {
+                needed += &e.resources;
+            }
+        }
+        if !remaining.contains(&needed) {
+            return Err(format!(
+                "Task uses more resources {needed} than available {remaining}"
+            ));
+        }
+        Ok(needed)
+    }
+
+    pub(super) fn launch(
+        &mut self,
+        fid: &FrameworkId,
+        agent_id: &AgentId,
+        role: &str,
+        t: TaskInfo,
+        needed: Resources,
+    ) -> Vec<Effect> {
+        let mut fx = Vec::new();
+        let (Some(agent_pid), Some(f)) = (
+            self.agents.get(agent_id).map(|a| a.pid.clone()),
+            self.frameworks.get_mut(fid),
+        ) else {
+            return fx;
+        };
+        let mut task = Task::from_info(
+            &t,
+            fid.clone(),
+            t.executor.as_ref().map(|e| e.executor_id.clone()),
+        );
+        task.resources = needed;
+        task.role = Some(role.to_string());
+        f.tasks.insert(t.task_id.clone(), task);
+        tracing::info!(framework = %fid, task = %t.task_id, agent = %agent_id, "launching task");
+        fx.push(Effect::Send(
+            agent_pid,
+            RunTaskMessage {
+                framework: f.info.clone(),
+                framework_id: fid.clone(),
+                task: t,
+                pid: f.pid.as_ref().map(|p| p.to_string()),
+            }
+            .into(),
+        ));
+        fx
+    }
+}

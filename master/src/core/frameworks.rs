@@ -1,0 +1,451 @@
+//! Frameworks: registration, failover (re-registration), deactivation, the failover
+//! timeout, and teardown.
+
+use super::*;
+
+/// A framework (active, disconnected, or recovered from a re-registering agent).
+#[derive(Debug, Clone)]
+pub struct Framework {
+    /// Its id.
+    pub id: FrameworkId,
+    /// Its info (with `id` set).
+    pub info: FrameworkInfo,
+    /// Its scheduler's PID (None for a framework only known from agents).
+    pub pid: Option<Pid>,
+    /// Whether offers go to it.
+    pub active: bool,
+    /// Whether its scheduler is connected.
+    pub connected: bool,
+    /// Whether it ever subscribed with this master (false: recovered from agents).
+    pub recovered: bool,
+    /// When it registered.
+    pub registered_time: f64,
+    /// When it last re-registered.
+    pub reregistered_time: Option<f64>,
+    /// When it was removed.
+    pub unregistered_time: Option<f64>,
+    /// Non-terminal tasks on reachable agents.
+    pub tasks: BTreeMap<TaskId, Task>,
+    /// Tasks on unreachable agents (partition-aware frameworks: `TASK_UNREACHABLE`).
+    pub unreachable_tasks: BTreeMap<TaskId, Task>,
+    /// Terminal tasks, oldest first, bounded.
+    pub completed_tasks: VecDeque<Task>,
+    /// Outstanding offers.
+    pub offers: BTreeSet<OfferId>,
+    /// Bumped on every (dis)connection; a failover timer armed in an older epoch is void.
+    pub failover_epoch: u64,
+}
+
+impl Framework {
+    pub(super) fn new(
+        id: FrameworkId,
+        mut info: FrameworkInfo,
+        pid: Option<Pid>,
+        now: f64,
+    ) -> Framework {
+        info.id = Some(id.clone());
+        let connected = pid.is_some();
+        Framework {
+            id,
+            info,
+            pid,
+            active: connected,
+            connected,
+            recovered: !connected,
+            registered_time: now,
+            reregistered_time: None,
+            unregistered_time: None,
+            tasks: BTreeMap::new(),
+            unreachable_tasks: BTreeMap::new(),
+            completed_tasks: VecDeque::new(),
+            offers: BTreeSet::new(),
+            failover_epoch: 0,
+        }
+    }
+
+    /// The scheduler's PID if it is connected.
+    pub fn connected_pid(&self) -> Option<&Pid> {
+        if self.connected {
+            self.pid.as_ref()
+        } else {
+            None
+        }
+    }
+}
+
+impl Master {
+    /// `RegisterFrameworkMessage` from `from`.
+    pub fn register_framework(&mut self, from: &Pid, msg: RegisterFrameworkMessage) -> Vec<Effect> {
+        if msg.framework.id.is_some() {
+            return self.reregister_framework(
+                from,
+                ReregisterFrameworkMessage {
+                    framework: msg.framework,
+                    failover: true,
+                },
+            );
+        }
+        let mut fx = Vec::new();
+        if let Err(why) = validate_framework(&msg.framework) {
+            fx.push(Effect::Send(
+                from.clone(),
+                FrameworkErrorMessage { message: why }.into(),
+            ));
+            return fx;
+        }
+        // A retry from a scheduler we already registered.
+        if let Some(f) = self
+            .frameworks
+            .values()
+            .find(|f| f.connected_pid() == Some(from))
+        {
+            fx.push(Effect::Send(
+                from.clone(),
+                FrameworkRegisteredMessage {
+                    framework_id: f.id.clone(),
+                    master_info: self.info.clone(),
+                }
+                .into(),
+            ));
+            return fx;
+        }
+        let id = FrameworkId::new(format!("{}-{:04}", self.info.id, self.next_framework));
+        self.next_framework += 1;
+        let f = Framework::new(id.clone(), msg.framework, Some(from.clone()), self.now());
+        tracing::info!(framework = %id, name = %f.info.name, %from, "registered framework");
+        self.admit_framework(&mut fx, from, f);
+        fx.push(Effect::Send(
+            from.clone(),
+            FrameworkRegisteredMessage {
+                framework_id: id,
+                master_info: self.info.clone(),
+            }
+            .into(),
+        ));
+        fx
+    }
+
+    /// Takes in a framework this master did not know: links its scheduler, tells the
+    /// allocator, and records it.
+    pub(super) fn admit_framework(&mut self, fx: &mut Vec<Effect>, from: &Pid, f: Framework) {
+        fx.push(Effect::Link(from.clone()));
+        fx.push(Effect::Allocator(
+            AddFramework {
+                framework_id: f.id.clone(),
+                info: f.info.clone(),
+                used: Vec::new(),
+                active: true,
+            }
+            .into(),
+        ));
+        self.frameworks.insert(f.id.clone(), f);
+    }
+
+    /// `ReregisterFrameworkMessage` from `from`.
+    pub fn reregister_framework(
+        &mut self,
+        from: &Pid,
+        msg: ReregisterFrameworkMessage,
+    ) -> Vec<Effect> {
+        let mut fx = Vec::new();
+        let err = |message: String| {
+            vec![Effect::Send(
+                from.clone(),
+                FrameworkErrorMessage { message }.into(),
+            )]
+        };
+        let Some(id) = msg.framework.id.clone() else {
+            return err("re-registration needs the framework id".into());
+        };
+        if let Err(why) = validate_framework(&msg.framework) {
+            return err(why);
+        }
+        if self.framework_removed(&id) {
+            return err(format!("Framework {id} has been removed"));
+        }
+        let now = self.now();
+        let master_info = self.info.clone();
+        let Some(f) = self.frameworks.get_mut(&id) else {
+            // Unknown (this master failed over): take it back with the id it has.
+            let mut f = Framework::new(id.clone(), msg.framework, Some(from.clone()), now);
+            f.reregistered_time = Some(now);
+            tracing::info!(framework = %id, %from, "re-admitted framework unknown to this master");
+            self.admit_framework(&mut fx, from, f);
+            fx.push(Effect::Send(
+                from.clone(),
+                FrameworkReregisteredMessage {
+                    framework_id: id,
+                    master_info,
+                }
+                .into(),
+            ));
+            return fx;
+        };
+        if f.connected_pid() == Some(from) {
+            // A retry (or a re-registration of the connected scheduler): answer again.
+            fx.push(Effect::Send(
+                from.clone(),
+                FrameworkReregisteredMessage {
+                    framework_id: id,
+                    master_info,
+                }
+                .into(),
+            ));
+            return fx;
+        }
+        if let Some(old) = f.connected_pid().cloned() {
+            fx.push(Effect::Send(
+                old.clone(),
+                FrameworkErrorMessage {
+                    message: "Framework failed over".into(),
+                }
+                .into(),
+            ));
+            fx.push(Effect::Unlink(old));
+        }
+        let mut info = msg.framework;
+        info.id = Some(id.clone());
+        let info_changed = info != f.info;
+        f.info = info.clone();
+        f.pid = Some(from.clone());
+        f.connected = true;
+        f.recovered = false;
+        f.reregistered_time = Some(now);
+        f.failover_epoch += 1;
+        let was_active = f.active;
+        f.active = true;
+        tracing::info!(framework = %id, %from, "framework re-registered (scheduler failover)");
+        fx.push(Effect::Link(from.clone()));
+        if info_changed {
+            fx.push(Effect::Allocator(
+                UpdateFramework {
+                    framework_id: id.clone(),
+                    info: info.clone(),
+                }
+                .into(),
+            ));
+        }
+        if !was_active {
+            fx.push(Effect::Allocator(
+                ActivateFramework {
+                    framework_id: id.clone(),
+                }
+                .into(),
+            ));
+        }
+        // Offers made to the old scheduler go back to the allocator, which offers them
+        // again to the new one (Mesos `failoverFramework`).
+        let stale: Vec<OfferId> = self
+            .frameworks
+            .get(&id)
+            .map(|f| f.offers.iter().cloned().collect())
+            .unwrap_or_default();
+        for o in stale {
+            fx.extend(self.rescind_offer(&o, false));
+        }
+        for a in self.agents.values() {
+            fx.push(Effect::Send(
+                a.pid.clone(),
+                UpdateFrameworkMessage {
+                    framework_id: id.clone(),
+                    pid: Some(from.to_string()),
+                    framework_info: Some(info.clone()),
+                }
+                .into(),
+            ));
+        }
+        fx.push(Effect::Send(
+            from.clone(),
+            FrameworkReregisteredMessage {
+                framework_id: id,
+                master_info,
+            }
+            .into(),
+        ));
+        fx
+    }
+
+    /// `UnregisterFrameworkMessage`: tear the framework down.
+    pub fn unregister_framework(
+        &mut self,
+        from: &Pid,
+        msg: UnregisterFrameworkMessage,
+    ) -> Vec<Effect> {
+        if self
+            .scheduler(&msg.framework_id, from, "teardown")
+            .is_none()
+        {
+            return Vec::new();
+        }
+        self.remove_framework(&msg.framework_id, "the framework unregistered")
+    }
+
+    /// `DeactivateFrameworkMessage`: no offers until it re-registers.
+    pub fn deactivate_framework(
+        &mut self,
+        from: &Pid,
+        msg: DeactivateFrameworkMessage,
+    ) -> Vec<Effect> {
+        if self
+            .scheduler(&msg.framework_id, from, "deactivation")
+            .is_none()
+        {
+            return Vec::new();
+        }
+        let mut fx = Vec::new();
+        self.deactivate(&msg.framework_id, true, &mut fx);
+        fx
+    }
+
+    pub(super) fn deactivate(&mut self, id: &FrameworkId, rescind: bool, fx: &mut Vec<Effect>) {
+        let Some(f) = self.frameworks.get_mut(id) else {
+            return;
+        };
+        if f.active {
+            f.active = false;
+            fx.push(Effect::Allocator(
+                DeactivateFramework {
+                    framework_id: id.clone(),
+                }
+                .into(),
+            ));
+        }
+        let offers: Vec<OfferId> = f.offers.iter().cloned().collect();
+        for o in offers {
+            fx.extend(self.rescind_offer(&o, rescind));
+        }
+    }
+
+    pub(super) fn disconnect_framework(&mut self, id: &FrameworkId) -> Vec<Effect> {
+        let mut fx = Vec::new();
+        self.deactivate(id, false, &mut fx);
+        let Some(f) = self.frameworks.get_mut(id) else {
+            return fx;
+        };
+        f.connected = false;
+        f.failover_epoch += 1;
+        // Capped at ten years so timer arithmetic cannot overflow.
+        let after = libproc::duration::secs_clamped(f.info.failover_timeout);
+        tracing::warn!(framework = %id, failover_timeout = ?after, "scheduler disconnected; waiting for it to fail over");
+        fx.push(Effect::FailoverTimer {
+            framework_id: id.clone(),
+            epoch: f.failover_epoch,
+            after,
+        });
+        fx
+    }
+
+    /// A failover timer fired.
+    pub fn failover_expired(&mut self, id: &FrameworkId, epoch: u64) -> Vec<Effect> {
+        match self.frameworks.get(id) {
+            Some(f) if !f.connected && f.failover_epoch == epoch => {
+                self.remove_framework(id, "its scheduler did not fail over in time")
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Tears a framework down: its executors are shut down, its tasks killed, its offers
+    /// dropped, and the allocator forgets it.
+    pub(super) fn remove_framework(&mut self, id: &FrameworkId, why: &str) -> Vec<Effect> {
+        let mut fx = Vec::new();
+        let Some(mut f) = self.frameworks.remove(id) else {
+            return fx;
+        };
+        tracing::info!(framework = %id, "removing framework: {why}");
+        // Written before anyone hears of it: a torn-down framework stays torn down
+        // through failovers (its tasks are never adopted back).
+        let now = self.now();
+        self.registry.remove_framework(id, now);
+        fx.push(Effect::PersistRegistry);
+        for o in &f.offers {
+            if let Some(e) = self.offers.remove(o) {
+                if let Some(a) = self.agents.get_mut(&e.offer.agent_id) {
+                    a.offers.remove(o);
+                }
+            }
+        }
+        f.offers.clear();
+        for a in self.agents.values() {
+            fx.push(Effect::Send(
+                a.pid.clone(),
+                ShutdownFrameworkMessage {
+                    framework_id: id.clone(),
+                }
+                .into(),
+            ));
+        }
+        let tasks: Vec<Task> = std::mem::take(&mut f.tasks)
+            .into_values()
+            .chain(std::mem::take(&mut f.unreachable_tasks).into_values())
+            .collect();
+        for mut t in tasks {
+            if t.state.is_terminal() {
+                f.completed_tasks.push_back(t);
+                continue;
+            }
+            let mut s = TaskStatus::new(t.task_id.clone(), TaskState::Killed)
+                .with_source(Source::Master)
+                .with_reason(Reason::FrameworkRemoved)
+                .with_message(format!("Framework {id} removed"))
+                .with_agent(t.agent_id.clone())
+                .with_timestamp(now);
+            s.executor_id = t.executor_id.clone();
+            t.state = TaskState::Killed;
+            t.statuses.push(s);
+            *self.terminal_counts.entry(TaskState::Killed).or_default() += 1;
+            f.completed_tasks.push_back(t);
+        }
+        while f.completed_tasks.len() > self.config.max_completed_tasks_per_framework {
+            f.completed_tasks.pop_front();
+        }
+        if let Some(pid) = f.pid.clone() {
+            if f.connected {
+                fx.push(Effect::Send(
+                    pid.clone(),
+                    FrameworkErrorMessage {
+                        message: format!("Framework {id} removed: {why}"),
+                    }
+                    .into(),
+                ));
+            }
+            fx.push(Effect::Unlink(pid));
+        }
+        fx.push(Effect::Allocator(
+            RemoveFramework {
+                framework_id: id.clone(),
+            }
+            .into(),
+        ));
+        f.active = false;
+        f.connected = false;
+        f.unregistered_time = Some(now);
+        self.completed_frameworks.push_back(f);
+        while self.completed_frameworks.len() > self.config.max_completed_frameworks {
+            self.completed_frameworks.pop_front();
+        }
+        fx
+    }
+}
+
+/// Offer-independent checks of a FrameworkInfo.
+fn validate_framework(info: &FrameworkInfo) -> Result<(), String> {
+    for role in info.effective_roles() {
+        let bad = role.is_empty()
+            || role == "."
+            || role == ".."
+            || role.starts_with('/')
+            || role.ends_with('/')
+            || role.chars().any(|c| c.is_whitespace() || c.is_control());
+        if bad {
+            return Err(format!("Framework role '{role}' is invalid"));
+        }
+    }
+    if info.failover_timeout.is_nan() || info.failover_timeout < 0.0 {
+        return Err(format!(
+            "failover_timeout must be a number >= 0, got {}",
+            info.failover_timeout
+        ));
+    }
+    Ok(())
+}

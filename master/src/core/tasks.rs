@@ -1,0 +1,284 @@
+//! Tasks and executors: kills, status updates and their acknowledgements,
+//! reconciliation, and the messages relayed between schedulers and executors.
+
+use super::*;
+
+impl Master {
+    /// `KillTaskMessage` from a scheduler.
+    pub fn kill_task(&mut self, from: &Pid, msg: KillTaskMessage) -> Vec<Effect> {
+        let mut fx = Vec::new();
+        let Some(f) = self.scheduler(&msg.framework_id, from, "kill") else {
+            return fx;
+        };
+        match f.tasks.get(&msg.task_id) {
+            Some(t) => match self.agents.get(&t.agent_id) {
+                Some(a) if a.connected => fx.push(Effect::Send(a.pid.clone(), msg.into())),
+                _ => {
+                    tracing::warn!(task = %msg.task_id, "cannot kill a task on a disconnected agent; reconcile later")
+                }
+            },
+            None if f.unreachable_tasks.contains_key(&msg.task_id) => {
+                tracing::warn!(task = %msg.task_id, "cannot kill a task on an unreachable agent");
+            }
+            None => {
+                let s = self.master_status(
+                    msg.task_id.clone(),
+                    TaskState::Lost,
+                    Reason::Reconciliation,
+                    "Attempted to kill an unknown task",
+                    None,
+                );
+                let u = self.update_message(&msg.framework_id, s);
+                fx.push(Effect::Send(from.clone(), u.into()));
+            }
+        }
+        fx
+    }
+
+    /// `StatusUpdateMessage` from an agent: record and forward to the scheduler.
+    pub fn status_update(&mut self, from: &Pid, mut msg: StatusUpdateMessage) -> Vec<Effect> {
+        let mut fx = Vec::new();
+        let Some(agent_id) = self.agent_pids.get(from).cloned() else {
+            return self.not_registered(from);
+        };
+        let fid = msg.update.framework_id.clone();
+        let status = msg.update.status.clone();
+        if msg.pid.is_none() {
+            msg.pid = Some(from.to_string());
+        }
+        let Some(f) = self.frameworks.get_mut(&fid) else {
+            tracing::warn!(framework = %fid, task = %status.task_id, "status update for an unknown framework; dropped");
+            return fx;
+        };
+        // A task that turns terminal stays in the framework's view (reconciliation
+        // reports it) until its terminal update is acknowledged (Mesos); its resources
+        // go back to the allocator at once.
+        let mut finished = None;
+        let reachable = f.tasks.contains_key(&status.task_id);
+        let task = match f.tasks.get_mut(&status.task_id) {
+            Some(t) => Some(t),
+            None => f.unreachable_tasks.get_mut(&status.task_id),
+        };
+        if let Some(t) = task {
+            if !t.state.is_terminal() {
+                t.state = status.state;
+                t.status_update_state = Some(status.state);
+                t.statuses.push(status.clone());
+                if t.statuses.len() > 32 {
+                    t.statuses.remove(0);
+                }
+                if status.state.is_terminal() {
+                    finished = Some((t.agent_id.clone(), t.resources.clone()));
+                }
+            }
+            // The update the acknowledgement must name.
+            if status.state == t.state {
+                t.status_update_uuid = status.uuid;
+            }
+            if let Some(t) = f.unreachable_tasks.remove(&status.task_id) {
+                f.tasks.insert(t.task_id.clone(), t);
+            }
+        }
+        let pid = f.connected_pid().cloned();
+        if let Some((agent, resources)) = finished {
+            self.count_terminal(status.state);
+            if reachable {
+                fx.push(Effect::Allocator(
+                    RecoverResources {
+                        framework_id: fid.clone(),
+                        agent_id: agent,
+                        resources,
+                        filters: None,
+                    }
+                    .into(),
+                ));
+            }
+        }
+        match pid {
+            Some(pid) => fx.push(Effect::Send(pid, msg.into())),
+            None => {
+                tracing::debug!(framework = %fid, agent = %agent_id, "framework disconnected; the agent will retry the update")
+            }
+        }
+        fx
+    }
+
+    /// `StatusUpdateAcknowledgementMessage` from a scheduler: forward to the agent.
+    pub fn acknowledge(
+        &mut self,
+        from: &Pid,
+        msg: StatusUpdateAcknowledgementMessage,
+    ) -> Vec<Effect> {
+        if self
+            .scheduler(&msg.framework_id, from, "acknowledgement")
+            .is_none()
+        {
+            return Vec::new();
+        }
+        match self.agents.get(&msg.agent_id) {
+            Some(a) if a.connected => {
+                let pid = a.pid.clone();
+                // The terminal update is acknowledged: the task is done.
+                let done = self.frameworks.get_mut(&msg.framework_id).and_then(|f| {
+                    match f.tasks.get(&msg.task_id) {
+                        Some(t)
+                            if t.state.is_terminal() && t.status_update_uuid == Some(msg.uuid) =>
+                        {
+                            f.tasks.remove(&msg.task_id)
+                        }
+                        _ => None,
+                    }
+                });
+                if let Some(t) = done {
+                    self.retire_task(&msg.framework_id, t);
+                }
+                vec![Effect::Send(pid, msg.into())]
+            }
+            _ => {
+                tracing::warn!(agent = %msg.agent_id, task = %msg.task_id, "acknowledgement for an unknown or disconnected agent; dropped");
+                Vec::new()
+            }
+        }
+    }
+
+    /// `ReconcileTasksMessage`: answer with the latest known state of the named tasks
+    /// (explicit) or of every task (implicit, empty list).
+    pub fn reconcile(&mut self, from: &Pid, msg: ReconcileTasksMessage) -> Vec<Effect> {
+        let mut fx = Vec::new();
+        let Some(f) = self.scheduler(&msg.framework_id, from, "reconciliation") else {
+            return fx;
+        };
+        let aware = f.info.is_partition_aware();
+        let mut answers: Vec<TaskStatus> = Vec::new();
+        let latest = |t: &Task, state: TaskState| -> TaskStatus {
+            let last = t.statuses.last();
+            let mut s = TaskStatus::new(t.task_id.clone(), state)
+                .with_source(Source::Master)
+                .with_reason(Reason::Reconciliation)
+                .with_message("Reconciliation: Latest task state")
+                .with_agent(t.agent_id.clone())
+                .with_timestamp(self.now());
+            s.executor_id = t.executor_id.clone();
+            s.healthy = last.and_then(|l| l.healthy);
+            s
+        };
+        let unreachable_state = if aware {
+            TaskState::Unreachable
+        } else {
+            TaskState::Lost
+        };
+        // Unreachable agents on which this framework is now told its tasks are TASK_LOST.
+        let mut lost_on: Vec<AgentId> = Vec::new();
+        if msg.statuses.is_empty() {
+            answers.extend(f.tasks.values().map(|t| latest(t, t.state)));
+            answers.extend(
+                f.unreachable_tasks
+                    .values()
+                    .map(|t| latest(t, unreachable_state)),
+            );
+        } else {
+            for asked in &msg.statuses {
+                if let Some(t) = f.tasks.get(&asked.task_id) {
+                    answers.push(latest(t, t.state));
+                } else if let Some(t) = f.unreachable_tasks.get(&asked.task_id) {
+                    answers.push(latest(t, unreachable_state));
+                } else {
+                    let (state, why) = match &asked.agent_id {
+                        Some(a) if self.agents.contains_key(a) => (
+                            if aware {
+                                TaskState::Gone
+                            } else {
+                                TaskState::Lost
+                            },
+                            "Reconciliation: Task is unknown to the agent",
+                        ),
+                        // Failover in progress: the agent may still re-register with it.
+                        Some(a) if self.recovered.contains_key(a) => continue,
+                        Some(a) if self.unreachable.contains_key(a) => {
+                            if !aware {
+                                lost_on.push(a.clone());
+                            }
+                            (unreachable_state, "Reconciliation: Task is unreachable")
+                        }
+                        _ => (
+                            if aware {
+                                TaskState::Unknown
+                            } else {
+                                TaskState::Lost
+                            },
+                            "Reconciliation: Task is unknown",
+                        ),
+                    };
+                    let mut s = TaskStatus::new(asked.task_id.clone(), state)
+                        .with_source(Source::Master)
+                        .with_reason(Reason::Reconciliation)
+                        .with_message(why)
+                        .with_timestamp(self.now());
+                    s.agent_id = asked.agent_id.clone();
+                    answers.push(s);
+                }
+            }
+        }
+        let mut lost_noted = false;
+        for a in &lost_on {
+            // Durable before it is said: if the agent comes back, this framework's tasks
+            // there must not run again.
+            lost_noted |= self.registry.note_lost(a, &msg.framework_id);
+        }
+        if lost_noted {
+            fx.push(Effect::PersistRegistry);
+        }
+        for s in answers {
+            let u = self.update_message(&msg.framework_id, s);
+            fx.push(Effect::Send(from.clone(), u.into()));
+        }
+        fx
+    }
+
+    /// `FrameworkToExecutorMessage` from a scheduler: forward to the agent.
+    pub fn framework_to_executor(
+        &mut self,
+        from: &Pid,
+        msg: FrameworkToExecutorMessage,
+    ) -> Vec<Effect> {
+        if self
+            .scheduler(&msg.framework_id, from, "framework message")
+            .is_none()
+        {
+            return Vec::new();
+        }
+        match self.agents.get(&msg.agent_id) {
+            Some(a) if a.connected => vec![Effect::Send(a.pid.clone(), msg.into())],
+            _ => {
+                tracing::warn!(agent = %msg.agent_id, "framework message for an unknown or disconnected agent; dropped");
+                Vec::new()
+            }
+        }
+    }
+
+    /// `ExecutorToFrameworkMessage` from an agent: forward to the scheduler.
+    pub fn executor_to_framework(
+        &mut self,
+        from: &Pid,
+        msg: ExecutorToFrameworkMessage,
+    ) -> Vec<Effect> {
+        if !self.agent_pids.contains_key(from) {
+            return self.not_registered(from);
+        }
+        let mut fx = Vec::new();
+        let fid = msg.framework_id.clone();
+        self.to_framework(&fid, msg, &mut fx);
+        fx
+    }
+
+    /// `ExitedExecutorMessage` from an agent: forward to the scheduler.
+    pub fn executor_exited(&mut self, from: &Pid, msg: ExitedExecutorMessage) -> Vec<Effect> {
+        if !self.agent_pids.contains_key(from) {
+            return self.not_registered(from);
+        }
+        let mut fx = Vec::new();
+        let fid = msg.framework_id.clone();
+        self.to_framework(&fid, msg, &mut fx);
+        fx
+    }
+}
