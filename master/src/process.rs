@@ -860,6 +860,40 @@ impl Process for MasterProcess {
                 },
             );
         }
+        // The leader's read-only JSON through a standby, for a browser that cannot reach
+        // the leader's advertised address (see `leader_proxy`).
+        h.route_deferred(
+            "webui/leader/*",
+            |me: &mut MasterProcess, ctx: &mut Ctx<MasterProcess>, req, responder| {
+                let route = req.path.trim_start_matches('/');
+                let Some(path) = crate::leader_proxy::proxied_path(route) else {
+                    responder.respond(HttpResponse::not_found());
+                    return;
+                };
+                if req.method != "GET" {
+                    responder.respond(method_not_allowed(&req.method, "GET"));
+                    return;
+                }
+                let own = me.core.info().id.clone();
+                let leader = match (&me.role, &me.leader) {
+                    (Role::Contending, Some(l)) if l.id != own => detector::master_pid(l),
+                    _ => None,
+                };
+                match leader {
+                    Some(pid) => {
+                        ctx.spawn(
+                            crate::leader_proxy::forward(pid.addr(), path),
+                            move |_me: &mut MasterProcess, _ctx, response| {
+                                responder.respond(response)
+                            },
+                        );
+                    }
+                    None => responder.respond(HttpResponse::unavailable(
+                        "this master is not a standby that knows another leader; read its own endpoints",
+                    )),
+                }
+            },
+        );
         h.route("state", MasterProcess::http_state);
         h.route("state.json", MasterProcess::http_state);
         h.route(

@@ -2,7 +2,7 @@
 
 Run by tests/tests/webui.rs, which starts the cluster and the tasks first:
   python webui_test.py --master URL --browser PATH --driver PATH --screenshots DIR
-                       [--ticker TASK_ID] [--failed TASK_ID] [--standby URL]
+                       [--ticker TASK_ID] [--failed TASK_ID] [--standby URL [--leader-unreachable HOST]]
 
 Checks (each wait bounded; the script exits non-zero with a reason on the first failure):
 - the home page's agent, task and resource figures equal /master/state's;
@@ -10,7 +10,9 @@ Checks (each wait bounded; the script exits non-zero with a reason on the first 
   its sandbox lists stdout, whose viewer shows the task's output and grows while followed;
 - back and forward move between the sandbox, the agent page and the file viewer;
 - a failed task's page shows its status history (source, reason, message);
-- with --standby, the standby master's page ends up on the leader's;
+- with --standby, the standby master's page ends up on the leader's; with
+  --leader-unreachable too (the leader advertises that unresolvable host), it stays on the
+  standby and shows the leader's state read through it;
 - the browser console holds no errors.
 Screenshots of the home, framework, agent and sandbox pages go to --screenshots.
 """
@@ -222,6 +224,25 @@ def check_not_found_and_nav(driver, master):
         wait_for(driver, f"the {page} page ({needle} in #{table})", lambda d: needle in d.find_element(By.ID, table).text)
 
 
+def check_standby_proxied(driver, master):
+    driver.get(f"{ARGS.standby}/#/agents")
+    standby = urllib.parse.urlparse(ARGS.standby)
+    state = get_json(f"{master}/master/state")
+    wait_for(driver, "the standby's page to show the leader's agents read through it",
+             lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-leader") == "proxied"
+             and f"{len(state['slaves'])} rows" in d.find_element(By.ID, "agents").text
+             and state["slaves"][0]["id"] in d.find_element(By.ID, "agents").text, timeout=WAIT * 2)
+    if urllib.parse.urlparse(driver.current_url).port != standby.port or hash_of(driver) != "/agents":
+        fail(f"the page left the standby: {driver.current_url}")
+    if "not reachable" not in driver.find_element(By.ID, "banner").text:
+        fail(f"the banner does not say why: {driver.find_element(By.ID, 'banner').text}")
+    # The home page's figures are the leader's.
+    driver.get(f"{ARGS.standby}/#/")
+    wait_for(driver, "the leader's master id on the standby's home page",
+             lambda d: d.find_element(By.CSS_SELECTOR, '[data-figure="master-id"]').text == state["id"])
+    print(f"standby {ARGS.standby} shows the leader's state (leader advertised as {ARGS.leader_unreachable})", flush=True)
+
+
 def check_standby(driver, master):
     driver.get(f"{ARGS.standby}/#/agents")
     leader = urllib.parse.urlparse(master)
@@ -245,7 +266,13 @@ def main():
     driver.set_page_load_timeout(WAIT)
     try:
         master = ARGS.master.rstrip("/")
-        if ARGS.standby:
+        if ARGS.standby and ARGS.leader_unreachable:
+            check_standby_proxied(driver, master)
+            drain_console(driver)
+            # The probe of the unresolvable leader is expected to fail, and says so.
+            console[:] = [e for e in console if ARGS.leader_unreachable not in e.get("message", "")
+                          and "ERR_NAME_NOT_RESOLVED" not in e.get("message", "")]
+        elif ARGS.standby:
             check_standby(driver, master)
             drain_console(driver)
         else:
@@ -273,5 +300,6 @@ if __name__ == "__main__":
     parser.add_argument("--ticker")
     parser.add_argument("--failed")
     parser.add_argument("--standby")
+    parser.add_argument("--leader-unreachable", dest="leader_unreachable")
     ARGS = parser.parse_args()
     main()

@@ -1,7 +1,8 @@
 //! The master's web UI in a real browser: headless Chromium driven by selenium
 //! (`tests/python/webui_test.py`) against a real multi-process cluster (the master and two
-//! agents on their own ports, so the UI reads the agents' sandboxes cross-origin), and an
-//! HA cluster with real ZooKeeper for the standby master's redirect.
+//! agents on their own ports, so the UI reads the agents' sandboxes cross-origin), and HA
+//! clusters with real ZooKeeper for a standby master's page: sent to the leader when the
+//! browser reaches it, else showing the leader's state read through the standby.
 //!
 //! Needs the workspace binaries (`cargo build --workspace --bins`), the Python virtualenv
 //! (`scripts/python-env.sh`) and Debian's chromium and chromium-driver; without the last
@@ -194,6 +195,39 @@ async fn a_standby_masters_page_lands_on_the_leader() {
         &[
             format!("--master=http://{}", ha.master_addr(leader)),
             format!("--standby=http://{}", ha.master_addr(standby)),
+        ],
+        || ha.logs(),
+    )
+    .await;
+}
+
+/// A standby whose leader advertises a host the browser cannot resolve (as the Docker
+/// demo's `masterN`): its page stays on the standby and shows the leader's state, read
+/// through the standby.
+#[tokio::test]
+async fn a_standby_shows_an_unreachable_leaders_state_through_itself() {
+    let test = "a_standby_shows_an_unreachable_leaders_state_through_itself";
+    let Some(b) = browser(test) else { return };
+    let config = HaConfig {
+        masters: 2,
+        agents: 1,
+        instances: 0,
+        // RFC 2606: `.invalid` never resolves.
+        master_hostname: Some("leader.invalid".into()),
+        ..HaConfig::default()
+    };
+    let Some(ha) = HaCluster::start_without_framework("webui-ha-proxy", config).await else {
+        return;
+    };
+    let leader = ha.leader().await;
+    let standby = (leader + 1) % ha.num_masters();
+    run_script(
+        &b,
+        &ha.dir().join("logs"),
+        &[
+            format!("--master=http://{}", ha.master_addr(leader)),
+            format!("--standby=http://{}", ha.master_addr(standby)),
+            "--leader-unreachable=leader.invalid".into(),
         ],
         || ha.logs(),
     )

@@ -31,6 +31,8 @@ const ROUTES = [
 
 /** How long the "not the leader" notice shows before the browser goes to the leader. */
 const LEADER_REDIRECT_MS = 1500;
+/** How long the browser may take to reach the leader before the UI reads it through this master. */
+const LEADER_PROBE_MS = 4000;
 
 const view = document.getElementById('view');
 const banner = document.getElementById('banner');
@@ -47,20 +49,48 @@ function showBanner(html) {
   banner.hidden = !html;
 }
 
-function onSnapshot(snapshot) {
-  history.record(snapshot);
-  if (snapshot.leader === 'other' && !redirecting) {
-    // A standby master: /master/redirect answers a redirect to the leader, and the browser
-    // keeps this page's #fragment across it, so the same page opens on the leader.
-    redirecting = true;
-    showBanner('This master is not the leader. Taking you to the <a href="/master/redirect">leading master</a>…');
-    document.body.dataset.leader = 'other';
+/** Whether the browser reaches the leader at the address the standby's redirect names. */
+async function leaderReachable() {
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), LEADER_PROBE_MS);
+  try {
+    // An opaque answer is enough: it means the redirect's host resolved and answered.
+    await fetch('/master/redirect', { mode: 'no-cors', cache: 'no-store', signal: abort.signal });
+    return true;
+  } catch {
+    return false;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** A standby master: send the browser to the leader, or read the leader through this master. */
+async function followLeader() {
+  redirecting = true;
+  document.body.dataset.leader = 'other';
+  showBanner('This master is not the leader. Taking you to the <a href="/master/redirect">leading master</a>…');
+  if (await leaderReachable()) {
+    // /master/redirect answers a redirect to the leader, and the browser keeps this
+    // page's #fragment across it, so the same page opens on the leader.
     setTimeout(() => location.replace(`/master/redirect${location.hash}`), LEADER_REDIRECT_MS);
     return;
   }
-  if (snapshot.leader === 'self') {
-    document.body.dataset.leader = 'self';
-    showBanner('');
+  // The leader's advertised address does not resolve or answer from here (the Docker
+  // demo's masterN names): this master reads the leader's state for the page instead.
+  showBanner('This master is not the leader, and the leader\'s advertised address is not reachable ' +
+    'from this browser: showing the leader\'s state, read through this master.');
+  source.useLeaderProxy();
+}
+
+function onSnapshot(snapshot) {
+  history.record(snapshot);
+  if (snapshot.leader === 'other' && !redirecting) {
+    followLeader();
+    return;
+  }
+  if (snapshot.leader === 'self' || snapshot.leader === 'proxied') {
+    document.body.dataset.leader = snapshot.leader;
+    if (snapshot.leader === 'self') showBanner('');
   }
   status.classList.toggle('error', Boolean(snapshot.error));
   status.textContent = snapshot.error

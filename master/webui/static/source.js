@@ -1,5 +1,5 @@
 // Where the UI's data comes from. A source delivers snapshots
-//   { state, metrics, roles, at, leader: 'self' | 'other' | 'unknown', error }
+//   { state, metrics, roles, at, leader: 'self' | 'other' | 'proxied' | 'unknown', error }
 // to its listeners. `PollingSource` polls the master's public endpoints; a source reading
 // the v1 operator API's SUBSCRIBE stream can replace it later by offering the same
 // interface (subscribe / start / stop / refresh / latest), the pages do not change.
@@ -30,6 +30,9 @@ async function getJson(path) {
 export class PollingSource {
   constructor({ interval = MIN_INTERVAL_MS } = {}) {
     this.interval = interval;
+    // '' reads this master's endpoints; '/webui/leader' reads the leader's through this
+    // standby (when the browser cannot reach the leader itself).
+    this.base = '';
     this.delay = interval;
     this.listeners = new Set();
     this.snapshot = null;
@@ -72,19 +75,30 @@ export class PollingSource {
     return this.inFlight;
   }
 
+  /** From now on, read the leader's endpoints through this (standby) master. */
+  useLeaderProxy() {
+    this.base = '/webui/leader';
+    this.delay = this.interval;
+    return this.refresh();
+  }
+
   async poll() {
     let snapshot;
+    const base = this.base;
     try {
       const [state, metrics, roles] = await Promise.all([
-        getJson('/master/state'),
-        getJson('/metrics/snapshot').catch(() => ({ body: {} })),
-        getJson('/roles').catch(() => ({ body: { roles: [] } })),
+        getJson(`${base}/master/state`),
+        getJson(`${base}/metrics/snapshot`).catch(() => ({ body: {} })),
+        getJson(`${base}/roles`).catch(() => ({ body: { roles: [] } })),
       ]);
+      if (state.redirected && base) {
+        throw new Error('the leader redirects: leadership is changing');
+      }
       if (state.redirected) {
         snapshot = { leader: 'other', at: Date.now(), state: null, metrics: metrics.body ?? {}, roles: null };
       } else {
         snapshot = {
-          leader: 'self',
+          leader: base ? 'proxied' : 'self',
           at: Date.now(),
           state: state.body,
           metrics: metrics.body ?? {},
@@ -93,6 +107,8 @@ export class PollingSource {
       }
       this.delay = this.interval;
     } catch (e) {
+      // Through a standby that no longer is one (it leads, or lost its leader): read its own.
+      if (base && e.status === 503) this.base = '';
       // Keep showing the last good data, say what is wrong, and back off.
       this.delay = Math.min(MAX_INTERVAL_MS, this.delay * 2);
       snapshot = {
