@@ -251,6 +251,12 @@ impl Flags {
         })
     }
 
+    /// A byte size in Mesos form (`2GB`, `512MB`, `64KB`, `100B`; a bare number is bytes).
+    pub fn bytes(&self, name: &str) -> Result<u64, FlagsError> {
+        let v = self.str(name).unwrap_or("");
+        parse_bytes(v).ok_or_else(|| self.invalid(name, v, "expected a size like 2GB, 512MB, 100B"))
+    }
+
     /// Every flag and its effective value (for `/flags`).
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::Value::Object(
@@ -286,10 +292,40 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
     crate::duration::secs(secs).ok()
 }
 
+/// Parses a Mesos byte size: a whole number and a unit among `B`, `KB`, `MB`, `GB`,
+/// `TB` (powers of 1024, as Mesos's `Bytes`); a bare number is bytes. Overflow is `None`.
+pub fn parse_bytes(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    let shift = match unit.trim().to_ascii_uppercase().as_str() {
+        "" | "B" => 0,
+        "KB" => 10,
+        "MB" => 20,
+        "GB" => 30,
+        "TB" => 40,
+        _ => return None,
+    };
+    n.checked_mul(1u64 << shift)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn byte_sizes_parse_as_mesos_writes_them() {
+        assert_eq!(parse_bytes("2GB"), Some(2 << 30));
+        assert_eq!(parse_bytes("512MB"), Some(512 << 20));
+        assert_eq!(parse_bytes("64KB"), Some(64 << 10));
+        assert_eq!(parse_bytes("100B"), Some(100));
+        assert_eq!(parse_bytes("100"), Some(100));
+        for bad in ["", "GB", "1.5GB", "2PB", "-1B", "99999999999999999TB"] {
+            assert_eq!(parse_bytes(bad), None, "{bad}");
+        }
+    }
 
     const SPECS: &[Flag] = &[
         Flag::new("port", "5050", "Port."),

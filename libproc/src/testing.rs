@@ -160,22 +160,6 @@ fn dechunk(body: &str) -> String {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ci_is_any_value_but_empty_zero_or_false() {
-        assert!(!ci_value(None));
-        for off in ["", "0", "false", "FALSE", " "] {
-            assert!(!ci_value(Some(off)), "{off:?}");
-        }
-        for on in ["true", "1", "yes", "github"] {
-            assert!(ci_value(Some(on)), "{on:?}");
-        }
-    }
-}
-
 /// The repository's root (where `scripts/` and `target/` are), from this crate's location.
 pub fn repo_root() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -217,4 +201,20 @@ pub fn chromium(test: &str) -> Option<(std::path::PathBuf, std::path::PathBuf)> 
         "chromium and chromedriver are not installed (Debian: chromium chromium-driver)",
     );
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ci_is_any_value_but_empty_zero_or_false() {
+        assert!(!ci_value(None));
+        for off in ["", "0", "false", "FALSE", " "] {
+            assert!(!ci_value(Some(off)), "{off:?}");
+        }
+        for on in ["true", "1", "yes", "github"] {
+            assert!(ci_value(Some(on)), "{on:?}");
+        }
+    }
 }

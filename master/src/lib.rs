@@ -3,7 +3,9 @@
 //! health, and serves the operator HTTP API (`/master/state`, ...).
 //!
 //! Layout: [`core`] is the pure bookkeeping (event in, effects out); [`process`] is the
-//! libproc actor shell around it; [`json`] renders the operator views; [`config`] holds
+//! libproc actor shell around it; [`leadership`] is where the master stands in leader
+//! election and [`write_queue`] holds effects back until the registry write covering them
+//! succeeded (both pure, driven by the shell); [`state_json`] renders the operator views; [`config`] holds
 //! the `mesos-master` flags; [`allocator`] is the DRF allocator process; [`operator`] is
 //! the allocation policy the operator controls (weights, quota, reservations, `/roles`);
 //! [`registry`] is the durable record (admitted, unreachable and gone agents, torn-down
@@ -23,13 +25,15 @@
 pub mod allocator;
 pub mod config;
 pub mod core;
-pub mod json;
 pub mod leader_proxy;
+pub mod leadership;
 pub mod operator;
 pub mod process;
 pub mod registry;
+pub mod state_json;
 pub mod undecodable;
 pub mod webui;
+pub mod write_queue;
 
 pub use config::{MasterConfig, FLAGS};
 pub use process::{MasterProcess, ALLOCATOR_ID, MASTER_ID};

@@ -18,8 +18,8 @@ use proto::messages::{CheckpointResourcesMessage, UpdateOperationStatusMessage};
 use proto::{AgentId, FrameworkId, OfferId, OfferOperation, Resources, Value};
 use serde_json::{json, Value as Json};
 
-use crate::allocator::extra::{RemoveQuota, SetQuota};
 use crate::allocator::protocol::{UpdateAgent, UpdateAllocation, UpdateWeights};
+use crate::allocator::quota_messages::{RemoveQuota, SetQuota};
 use crate::core::{Effect, Master};
 
 /// A role's quota as the operator set it (scalar, unreserved resources).

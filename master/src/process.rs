@@ -30,10 +30,12 @@ use proto::{MasterInfo, OfferId};
 
 use crate::allocator::protocol::Offers;
 use crate::config::MasterConfig;
-use crate::core::{Effect, Master, Sink};
-use crate::json;
+use crate::core::{Courier, Effect, Master};
+use crate::leadership::{Acting, Leadership, NotLeading};
 use crate::operator::OpError;
 use crate::registry::{RegistryError, RegistryStore};
+use crate::state_json;
+use crate::write_queue::{Next, WriteQueue};
 
 /// The process id of the master (`master@ip:port`).
 pub const MASTER_ID: &str = "master";
@@ -55,19 +57,6 @@ const REGISTRY_RETRY: Duration = Duration::from_secs(1);
 /// How many times reading the registry is tried after election before giving up.
 const REGISTRY_LOAD_ATTEMPTS: u32 = 5;
 
-/// Where the master stands in leader election.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    /// Contending through ZooKeeper; not leading.
-    Contending,
-    /// Elected; reading the registry.
-    Recovering,
-    /// Leading.
-    Leading,
-    /// Leadership lost; the process is stopping.
-    Lost,
-}
-
 /// A message kept for after recovery.
 type Deferred = Box<dyn FnOnce(&mut MasterProcess, &mut Ctx<'_, MasterProcess>)>;
 
@@ -79,22 +68,15 @@ pub struct MasterProcess {
     ping_interval: Duration,
     node_label: String,
     started: Option<tokio::time::Instant>,
-    role: Role,
+    leadership: Leadership,
     /// The leader as last seen by the contender (ZooKeeper mode).
     leader: Option<MasterInfo>,
     lease: Lease,
     /// This master's candidacy znode (fences registry writes).
     fence: Option<String>,
     store: RegistryStore,
-    /// Effects (and operator replies) waiting for a registry write, in order, each with
-    /// the number of the event that produced it.
-    pending: std::collections::VecDeque<(u64, Queued)>,
-    /// Events handed to [`MasterProcess::apply`] so far.
-    events: u64,
-    /// A registry write is under way.
-    writing: bool,
-    /// Every event up to this number is in the registry as written.
-    written_upto: u64,
+    /// Effects (and operator replies) waiting for a registry write.
+    writes: WriteQueue<(Responder, HttpResponse)>,
     /// Messages that came while this master, elected, was recovering the registry: handled
     /// once it leads (at most [`MAX_DEFERRED`]; more are dropped).
     deferred: Vec<Deferred>,
@@ -102,17 +84,9 @@ pub struct MasterProcess {
     dropped: u64,
 }
 
-/// What waits behind a registry write.
-#[allow(clippy::large_enum_variant)] // as `Effect`: short-lived, boxing buys nothing
-enum Queued {
-    Effect(Effect),
-    /// An operator call's answer: sent once what it changed is written.
-    Reply(Responder, HttpResponse),
-}
+struct CtxCourier<'a, 'b>(&'a Ctx<'b, MasterProcess>);
 
-struct CtxSink<'a, 'b>(&'a Ctx<'b, MasterProcess>);
-
-impl Sink for CtxSink<'_, '_> {
+impl Courier for CtxCourier<'_, '_> {
     fn send<M: Message>(&mut self, to: &Pid, msg: M) {
         self.0.send(to, msg);
     }
@@ -132,15 +106,12 @@ impl MasterProcess {
             ping_interval,
             node_label,
             started: None,
-            role: Role::Contending,
+            leadership: Leadership::Contending,
             leader: None,
             lease: Lease::new(),
             fence: None,
             store,
-            pending: std::collections::VecDeque::new(),
-            events: 0,
-            writing: false,
-            written_upto: 0,
+            writes: WriteQueue::new(),
             deferred: Vec::new(),
             lost_reason: None,
             dropped: 0,
@@ -158,13 +129,13 @@ impl MasterProcess {
     }
 
     /// Where this master stands in leader election.
-    pub fn role(&self) -> Role {
-        self.role
+    pub fn leadership(&self) -> Leadership {
+        self.leadership
     }
 
     /// The leader as this master knows it (itself when leading).
     pub fn leader(&self) -> Option<&MasterInfo> {
-        if self.role == Role::Leading {
+        if self.leadership == Leadership::Leading {
             Some(self.core.info())
         } else {
             self.leader.as_ref()
@@ -190,34 +161,38 @@ impl MasterProcess {
     /// restart, a short partition) or reports it lost; one whose lease ran out longer than
     /// the session timeout ago (paused or partitioned past it) stops here, before acting.
     fn may_act(&mut self, ctx: &mut Ctx<'_, Self>) -> bool {
-        match self.role {
-            Role::Leading if self.zk_mode() && !self.lease.valid() => {
-                match self.lease.state(self.core.config.zk_session_timeout) {
-                    LeaseState::Valid => true,
-                    LeaseState::Suspended => {
-                        tracing::debug!("ZooKeeper lease ran out; waiting for the session to come back before acting");
-                        false
-                    }
-                    LeaseState::Expired => {
-                        self.lose_leadership(
-                            ctx,
-                            "no successful ZooKeeper round trip within the session timeout (the session may have expired while this master was paused or partitioned)".into(),
-                        );
-                        false
-                    }
-                }
+        match self.leadership.may_act(self.lease_state()) {
+            Acting::Act => true,
+            Acting::Wait => {
+                tracing::debug!(
+                    "ZooKeeper lease ran out; waiting for the session to come back before acting"
+                );
+                false
             }
-            Role::Leading => true,
-            _ => false,
+            Acting::GiveUp => {
+                self.lose_leadership(
+                    ctx,
+                    "no successful ZooKeeper round trip within the session timeout (the session may have expired while this master was paused or partitioned)".into(),
+                );
+                false
+            }
+            Acting::NotLeading => false,
+        }
+    }
+
+    /// The ZooKeeper lease as it stands now (always valid without ZooKeeper).
+    fn lease_state(&self) -> LeaseState {
+        if self.zk_mode() {
+            self.lease.state(self.core.config.zk_session_timeout)
+        } else {
+            LeaseState::Valid
         }
     }
 
     /// Whether this leader's lease ran out but may still be renewed (see
     /// [`LeaseState::Suspended`]).
     fn suspended(&self) -> bool {
-        self.role == Role::Leading
-            && self.zk_mode()
-            && self.lease.state(self.core.config.zk_session_timeout) == LeaseState::Suspended
+        self.leadership.may_act(self.lease_state()) == Acting::Wait
     }
 
     /// Runs `f` once this master may act: now, or (while its lease is suspended) once it
@@ -240,18 +215,17 @@ impl MasterProcess {
         self.dropped += 1;
         metrics::counter!("master/dropped_messages", "node" => self.node_label.clone())
             .increment(1);
-        tracing::debug!(%from, message = name, role = ?self.role, "dropping message: this master is not the leader");
+        tracing::debug!(%from, message = name, leadership = ?self.leadership, "dropping message: this master is not the leader");
     }
 
     /// Leadership (or the candidacy) is gone: stop now. Nothing more is handled.
     fn lose_leadership(&mut self, ctx: &mut Ctx<'_, Self>, why: String) {
-        if self.role == Role::Lost {
+        if !self.leadership.lose() {
             return;
         }
         tracing::error!(pid = %ctx.pid(), "lost leadership: {why}; stopping the master so that two masters never act at once");
-        self.role = Role::Lost;
         // Whatever waited for a registry write is never said.
-        self.pending.clear();
+        self.writes.clear();
         self.lease.revoke();
         self.lost_reason = Some(why);
         metrics::gauge!("master/elected", "node" => self.node_label.clone()).set(0.0);
@@ -272,9 +246,8 @@ impl MasterProcess {
                 self.leader = info;
             }
             ContenderEvent::Elected => {
-                if self.role == Role::Contending {
+                if self.leadership.elected() {
                     tracing::info!(pid = %ctx.pid(), "elected leader; recovering the registry from {}", self.store.describe());
-                    self.role = Role::Recovering;
                     self.load_registry(ctx, 1);
                 }
             }
@@ -287,7 +260,7 @@ impl MasterProcess {
         ctx.spawn(
             async move { store.load().await },
             move |me: &mut MasterProcess, ctx, result| {
-                if me.role != Role::Recovering {
+                if me.leadership != Leadership::Recovering {
                     return;
                 }
                 match result {
@@ -316,7 +289,7 @@ impl MasterProcess {
     fn become_leader(&mut self, ctx: &mut Ctx<'_, Self>, registry: crate::registry::Registry) {
         self.core.elect();
         let recovered = self.core.recover(registry);
-        self.role = Role::Leading;
+        self.leadership.lead();
         tracing::info!(pid = %ctx.pid(), id = %self.core.info().id, "acting as the leading master");
         // Like Mesos's registrar, a new leader first proves it can write the registry:
         // nothing it says goes out before that write, and if it fails the master stops.
@@ -336,23 +309,20 @@ impl MasterProcess {
         self.publish_metrics();
     }
 
-    /// Starts writing the registry as it stands (every event so far is in it). Queued
-    /// effects wait until [`MasterProcess::written`]. The in-memory store is written at
-    /// once; the file and ZooKeeper stores off the actor thread.
-    fn start_write(&mut self, ctx: &mut Ctx<'_, Self>) {
-        let upto = self.events;
+    /// Starts writing the registry as it stands (every event up to `upto` is in it).
+    /// Queued effects wait until [`MasterProcess::written`]. The in-memory store is
+    /// written at once; the file and ZooKeeper stores off the actor thread.
+    fn start_write(&mut self, ctx: &mut Ctx<'_, Self>, upto: u64) {
         let bytes = self.core.registry().encode();
         if let Some(result) = self.store.store_now(&bytes) {
             self.written(ctx, upto, result);
             return;
         }
-        self.writing = true;
         let store = self.store.clone();
         let fence = self.fence.clone();
         ctx.spawn(
             async move { store.store(bytes, fence).await },
             move |me: &mut MasterProcess, ctx, result| {
-                me.writing = false;
                 me.written(ctx, upto, result);
                 me.drain(ctx);
             },
@@ -363,8 +333,9 @@ impl MasterProcess {
     /// stops the master (Mesos's registrar aborts): what waited for it is never said,
     /// and a new leader recovers from the last good registry.
     fn written(&mut self, ctx: &mut Ctx<'_, Self>, upto: u64, result: Result<(), RegistryError>) {
+        self.writes.written(upto, result.is_ok());
         match result {
-            Ok(()) => self.written_upto = self.written_upto.max(upto),
+            Ok(()) => {}
             Err(RegistryError::Zk(detector::zk_store::StoreError::Fenced(f))) => {
                 self.lose_leadership(ctx, format!("registry write fenced: candidacy {f} is gone"));
             }
@@ -380,16 +351,14 @@ impl MasterProcess {
     /// Carries out queued effects in order, stopping at a registry write still to be
     /// made (or under way).
     fn drain(&mut self, ctx: &mut Ctx<'_, Self>) {
-        while !self.writing && self.role != Role::Lost {
-            let Some((event, effect)) = self.pending.pop_front() else {
+        while self.leadership != Leadership::Lost {
+            let Some(next) = self.writes.pop() else {
                 return;
             };
-            match effect {
-                // Already covered by a write that began after this event.
-                Queued::Effect(Effect::PersistRegistry) if event <= self.written_upto => {}
-                Queued::Effect(Effect::PersistRegistry) => self.start_write(ctx),
-                Queued::Effect(other) => self.carry_out(ctx, other),
-                Queued::Reply(responder, response) => responder.respond(response),
+            match next {
+                Next::Write { upto } => self.start_write(ctx, upto),
+                Next::CarryOut(effect) => self.carry_out(ctx, effect),
+                Next::Reply((responder, response)) => responder.respond(response),
             }
         }
     }
@@ -404,31 +373,26 @@ impl MasterProcess {
         if self.may_act(ctx) {
             return None;
         }
-        let own = self.core.info().id.clone();
-        Some(match (&self.role, &self.leader) {
-            (Role::Contending, Some(l)) if l.id != own => {
-                HttpResponse::redirect(&format!("{}{}", leader_location(l), req.path))
-            }
-            (Role::Lost, _) => {
-                HttpResponse::unavailable("this master lost leadership and is stopping")
-            }
-            (Role::Recovering, _) | (Role::Contending, Some(_)) => HttpResponse::unavailable(
-                "this master was elected and is recovering; retry shortly",
-            ),
-            _ => HttpResponse::unavailable("no leading master is known; retry shortly"),
-        })
+        Some(
+            match self
+                .leadership
+                .not_leading(self.leader.as_ref(), self.core.info())
+            {
+                NotLeading::Redirect(l) => {
+                    HttpResponse::redirect(&format!("{}{}", leader_location(l), req.path))
+                }
+                NotLeading::Unavailable(why) => HttpResponse::unavailable(why),
+            },
+        )
     }
 
     /// Carries out the effects of one event, in order; those after a
     /// [`Effect::PersistRegistry`] (and every later event's) wait for the registry write.
     fn apply(&mut self, ctx: &mut Ctx<'_, Self>, effects: Vec<Effect>) {
-        if effects.is_empty() || self.role == Role::Lost {
+        if effects.is_empty() || self.leadership == Leadership::Lost {
             return;
         }
-        self.events += 1;
-        let event = self.events;
-        self.pending
-            .extend(effects.into_iter().map(|e| (event, Queued::Effect(e))));
+        self.writes.push(effects);
         self.drain(ctx);
     }
 
@@ -440,20 +404,18 @@ impl MasterProcess {
         responder: Responder,
         response: HttpResponse,
     ) {
-        if self.pending.is_empty() && !self.writing {
+        if let Some((responder, response)) = self.writes.reply((responder, response)) {
             responder.respond(response);
             return;
         }
-        self.pending
-            .push_back((self.events, Queued::Reply(responder, response)));
         self.drain(ctx);
     }
 
     fn carry_out(&mut self, ctx: &mut Ctx<'_, Self>, effect: Effect) {
         {
             match effect {
-                Effect::Send(to, msg) => msg.deliver(&to, &mut CtxSink(ctx)),
-                Effect::Allocator(msg) => msg.deliver(&self.allocator, &mut CtxSink(ctx)),
+                Effect::Send(to, msg) => msg.deliver(&to, &mut CtxCourier(ctx)),
+                Effect::Allocator(msg) => msg.deliver(&self.allocator, &mut CtxCourier(ctx)),
                 Effect::Link(pid) => ctx.link(&pid),
                 Effect::Relink(pid) => ctx.relink(&pid),
                 Effect::Unlink(pid) => ctx.unlink(&pid),
@@ -474,7 +436,8 @@ impl MasterProcess {
                         me.offer_expired(ctx, offer_id);
                     });
                 }
-                Effect::PersistRegistry => self.start_write(ctx),
+                // Never here: the write queue turns it into `Next::Write`.
+                Effect::PersistRegistry => {}
                 Effect::ReregisterTimer { after } => {
                     ctx.after(after, |me: &mut MasterProcess, ctx| {
                         me.when_acting(ctx, |me, ctx| {
@@ -523,7 +486,11 @@ impl MasterProcess {
         let active = core.agents().values().filter(|a| a.connected).count();
         gauge(
             "master/elected".into(),
-            if self.role == Role::Leading { 1.0 } else { 0.0 },
+            if self.leadership == Leadership::Leading {
+                1.0
+            } else {
+                0.0
+            },
         );
         if let Some(s) = self.started {
             gauge("master/uptime_secs".into(), s.elapsed().as_secs_f64());
@@ -636,7 +603,7 @@ impl MasterProcess {
         if let Some(r) = self.not_leader_response(ctx, req) {
             return r;
         }
-        HttpResponse::json(&json::state(&self.core, &self.flags))
+        HttpResponse::json(&state_json::state(&self.core, &self.flags))
     }
 }
 
@@ -664,7 +631,7 @@ macro_rules! handle {
             |me: &mut MasterProcess, ctx: &mut Ctx<MasterProcess>, from: Pid, m: $msg| {
                 // Elected and recovering: a leader's message, kept for when it leads
                 // (Mesos drops it, and the sender's retry backoff costs up to seconds).
-                if me.role == Role::Recovering && me.deferred.len() < MAX_DEFERRED {
+                if me.leadership == Leadership::Recovering && me.deferred.len() < MAX_DEFERRED {
                     me.deferred.push(Box::new(move |me, ctx| {
                         if me.may_act(ctx) {
                             me.count($metric);
@@ -874,10 +841,10 @@ impl Process for MasterProcess {
                     responder.respond(method_not_allowed(&req.method, "GET"));
                     return;
                 }
-                let own = me.core.info().id.clone();
-                let leader = match (&me.role, &me.leader) {
-                    (Role::Contending, Some(l)) if l.id != own => detector::master_pid(l),
-                    _ => None,
+                // Only a standby that knows another leader (the one it would redirect to).
+                let leader = match me.leadership.not_leading(me.leader.as_ref(), me.core.info()) {
+                    NotLeading::Redirect(l) => detector::master_pid(l),
+                    NotLeading::Unavailable(_) => None,
                 };
                 match leader {
                     Some(pid) => {
@@ -918,7 +885,7 @@ impl Process for MasterProcess {
                 if let Some(r) = me.not_leader_response(ctx, req) {
                     return r;
                 }
-                HttpResponse::json(&json::frameworks(&me.core))
+                HttpResponse::json(&state_json::frameworks(&me.core))
             },
         );
         h.route(
@@ -927,7 +894,7 @@ impl Process for MasterProcess {
                 if let Some(r) = me.not_leader_response(ctx, req) {
                     return r;
                 }
-                HttpResponse::json(&json::slaves(&me.core))
+                HttpResponse::json(&state_json::slaves(&me.core))
             },
         );
         h.route(
@@ -936,7 +903,7 @@ impl Process for MasterProcess {
                 if let Some(r) = me.not_leader_response(ctx, req) {
                     return r;
                 }
-                HttpResponse::json(&json::tasks(&me.core))
+                HttpResponse::json(&state_json::tasks(&me.core))
             },
         );
         h.route_deferred(
@@ -1008,7 +975,8 @@ impl Process for MasterProcess {
         match self.core.config.zk.clone() {
             None => {
                 tracing::info!(pid = %ctx.pid(), id = %self.core.info().id, registry = %self.store.describe(), "master started (standalone: leading)");
-                self.role = Role::Recovering;
+                // Standalone: elected at once.
+                self.leadership.elected();
                 match self.store.load_now() {
                     Some(Ok(registry)) => self.become_leader(ctx, registry),
                     Some(Err(e)) => {
@@ -1019,7 +987,6 @@ impl Process for MasterProcess {
             }
             Some(url) => {
                 tracing::info!(pid = %ctx.pid(), id = %self.core.info().id, %url, registry = %self.store.describe(), "master started; contending for leadership");
-                self.role = Role::Contending;
                 let timeout = self.core.config.zk_session_timeout;
                 let info = self.core.info().clone();
                 let lease = self.lease.clone();

@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use libproc::testing::within;
 use libproc::{Ctx, Handlers, MemNetwork, Node, NodeConfig, Process};
-use master::allocator::extra::SetQuota;
 use master::allocator::protocol::{
     AddAgent, AddFramework, AllocatorConfig, Offers, RecoverResources, SuppressOffers,
 };
+use master::allocator::quota_messages::SetQuota;
 use master::allocator::AllocatorProcess;
 use proto::{AgentId, AgentInfo, Filters, FrameworkId, FrameworkInfo, Resources};
 use tokio::sync::mpsc;

@@ -10,7 +10,7 @@ use std::time::Duration;
 use detector::zk_test_server::ZkServer;
 use libproc::testing::within;
 use libproc::{Ctx, Handlers, Node, NodeConfig, Pid, Process};
-use master::process::Role;
+use master::leadership::Leadership;
 use master::{MasterConfig, MasterHandle};
 use proto::messages::*;
 use proto::{AgentId, AgentInfo, Resources};
@@ -58,13 +58,13 @@ async fn start_master(zk: &ZkServer, seed: u64) -> (Node, MasterHandle) {
     (node, h)
 }
 
-async fn role(h: &MasterHandle) -> Option<Role> {
-    h.master.call(|m, _| m.role()).await.ok()
+async fn leadership(h: &MasterHandle) -> Option<Leadership> {
+    h.master.call(|m, _| m.leadership()).await.ok()
 }
 
-async fn until_role(h: &MasterHandle, want: Role, what: &str) {
+async fn until_leadership(h: &MasterHandle, want: Leadership, what: &str) {
     within(LIMIT, what, async {
-        while role(h).await != Some(want) {
+        while leadership(h).await != Some(want) {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     })
@@ -103,7 +103,7 @@ async fn two_masters_fail_over_through_zookeeper() {
         return;
     };
     let (node_a, a) = start_master(&zk, 1).await;
-    until_role(&a, Role::Leading, "A leads").await;
+    until_leadership(&a, Leadership::Leading, "A leads").await;
     let (node_b, b) = start_master(&zk, 2).await;
     // B knows A leads.
     within(LIMIT, "B sees A", async {
@@ -116,7 +116,7 @@ async fn two_masters_fail_over_through_zookeeper() {
         }
     })
     .await;
-    assert_eq!(role(&b).await, Some(Role::Contending));
+    assert_eq!(leadership(&b).await, Some(Leadership::Contending));
 
     // The non-leader redirects leader-only routes, keeps health and redirect.
     let (status, head, _) = http_get(node_b.addr(), "/master/state").await;
@@ -176,7 +176,7 @@ async fn two_masters_fail_over_through_zookeeper() {
 
     // A goes away (its session closes): B is elected and recovers the registry.
     node_a.terminate(a.pid());
-    until_role(&b, Role::Leading, "B leads").await;
+    until_leadership(&b, Leadership::Leading, "B leads").await;
     let recovered = b
         .master
         .call(|m, _| {

@@ -12,7 +12,7 @@ use detector::zk_test_server::ZkServer;
 use detector::ZkUrl;
 use libproc::testing::within;
 use libproc::{Ctx, Handlers, Node, NodeConfig, Pid, Process};
-use master::process::Role;
+use master::leadership::Leadership;
 use master::{MasterConfig, MasterHandle};
 use proto::messages::*;
 use proto::{AgentId, AgentInfo, Resources};
@@ -52,9 +52,9 @@ async fn start_master(url: ZkUrl, seed: u64) -> (Node, MasterHandle) {
     (node, h)
 }
 
-async fn until_role(h: &MasterHandle, want: Role, what: &str) {
+async fn until_leadership(h: &MasterHandle, want: Leadership, what: &str) {
     within(LIMIT, what, async {
-        while h.master.call(|m, _| m.role()).await.ok() != Some(want) {
+        while h.master.call(|m, _| m.leadership()).await.ok() != Some(want) {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     })
@@ -68,7 +68,7 @@ async fn a_registration_during_recovery_is_handled_once_the_master_leads() {
     };
     let proxy = TcpProxy::start(([127, 0, 0, 1], zk.port()).into()).unwrap();
     let (node_a, a) = start_master(zk.url("/mesos"), 1).await;
-    until_role(&a, Role::Leading, "A leads").await;
+    until_leadership(&a, Leadership::Leading, "A leads").await;
     let (node_b, b) = start_master(
         ZkUrl {
             servers: proxy.servers(),
@@ -86,7 +86,7 @@ async fn a_registration_during_recovery_is_handled_once_the_master_leads() {
     // B's session stays up; the registry connection it opens once elected is refused.
     proxy.refuse_new();
     node_a.terminate(a.pid());
-    until_role(&b, Role::Recovering, "B elected and recovering").await;
+    until_leadership(&b, Leadership::Recovering, "B elected and recovering").await;
 
     let (tx, mut rx) = unbounded_channel();
     let agent = node_b
@@ -110,7 +110,8 @@ async fn a_registration_during_recovery_is_handled_once_the_master_leads() {
             let seen = b
                 .master
                 .call(|m, _| {
-                    m.role() == Role::Recovering && m.deferred_messages() + m.dropped_messages() > 0
+                    m.leadership() == Leadership::Recovering
+                        && m.deferred_messages() + m.dropped_messages() > 0
                 })
                 .await
                 .unwrap_or(false);
@@ -122,7 +123,7 @@ async fn a_registration_during_recovery_is_handled_once_the_master_leads() {
     })
     .await;
     proxy.restore();
-    until_role(&b, Role::Leading, "B leads").await;
+    until_leadership(&b, Leadership::Leading, "B leads").await;
     let id = within(LIMIT, "the agent registered without retrying", rx.recv())
         .await
         .expect("agent gone");

@@ -1,7 +1,8 @@
 //! The agent process (`slave(N)`): a libproc shell around the pure pieces ([`core`]'s
 //! [`AgentCore`] for frameworks, executors, tasks and update streams, and
 //! [`Registration`]). It feeds them messages and timers and carries their effects out;
-//! it launches and destroys executors through a [`Containerizer`], hands them their tasks
+//! it launches and destroys executors through a [`Containerizer`] (as their user, after
+//! [`crate::fetcher`] brought their URIs into the sandbox), hands them their tasks
 //! once they register, relays kills and shutdowns, turns executor exits into terminal
 //! status updates, and serves `/state`, `/health` and `/flags`. [`recovery`] holds
 //! checkpointing, recovery after a restart (reconnecting to executors of checkpointing
@@ -32,6 +33,7 @@ use crate::rng::Rng;
 
 pub mod core;
 pub use crate::containerizer::posix::session_members;
+mod gc;
 pub mod recovery;
 
 /// Version reported to the master.
@@ -46,11 +48,13 @@ pub struct AgentProcess {
     reg: Registration,
     core: AgentCore,
     containerizer: Arc<dyn Containerizer>,
+    fetcher: crate::fetcher::Fetcher,
     rng: Rng,
     shutting_down: bool,
     start_time: f64,
     stopped: watch::Sender<bool>,
     rec: recovery::RecoveryState,
+    gc: gc::GcState,
 }
 
 impl AgentProcess {
@@ -77,12 +81,14 @@ impl AgentProcess {
                     None => Arc::new(posix),
                 }
             }),
+            fetcher: crate::fetcher::Fetcher::new(config.fetcher.clone()),
             core: AgentCore::new(
                 config.status_update_retry_interval_min,
                 config.status_update_retry_interval_max,
             ),
             rng: Rng::new(config.seed.wrapping_add(1)),
             start_time: (config.clock)(),
+            gc: gc::GcState::new(&config.gc, (config.clock)()),
             info,
             config,
             shutting_down: false,
@@ -318,6 +324,21 @@ impl AgentProcess {
                     executor_id,
                     container_id,
                 } => self.checkpoint_sentinel(framework_id, executor_id, container_id),
+                Effect::RunFinished {
+                    framework_id,
+                    executor_id,
+                    container_id,
+                    directory,
+                    checkpoint,
+                } => self.gc_run_finished(
+                    ctx,
+                    (framework_id, executor_id, container_id),
+                    directory,
+                    checkpoint,
+                ),
+                Effect::FrameworkFinished(framework_id) => {
+                    self.gc_framework_finished(ctx, &framework_id)
+                }
             }
         }
     }
@@ -429,8 +450,11 @@ impl AgentProcess {
         let path_text = path.to_string_lossy().into_owned();
         let mut command = CommandInfo::exec(path_text.clone(), vec![path_text]);
         if let Some(c) = &task.command {
-            // The task's environment reaches the executor (and through it the task).
+            // The task's environment reaches the executor (and through it the task); its
+            // URIs are fetched for it and its user runs it (as Mesos's command executor).
             command.environment = c.environment.clone();
+            command.uris = c.uris.clone();
+            command.user = c.user.clone();
         }
         let cmd_text = task
             .command
@@ -470,6 +494,8 @@ impl AgentProcess {
         let mut command = CommandInfo::exec(path_text, args);
         if let Some(c) = &task.command {
             command.environment = c.environment.clone();
+            command.uris = c.uris.clone();
+            command.user = c.user.clone();
         }
         let image = task
             .container
@@ -609,6 +635,7 @@ impl AgentProcess {
             &ex_id,
             &container_id,
         );
+        self.gc_reuse((&fw_id, &ex_id, &container_id), &dir);
         let checkpoint = self
             .core
             .frameworks
@@ -653,6 +680,58 @@ impl AgentProcess {
             environment.push((name.to_string(), value));
         }
         let resources = info.resources.clone() + &task.resources;
+        // The user the executor runs as (`--switch_user`), and its sandbox.
+        let framework_user = self
+            .core
+            .frameworks
+            .get(&fw_id)
+            .map(|f| f.info.user.clone())
+            .unwrap_or_default();
+        let user = match crate::user::task_user(
+            self.config.switch_user,
+            info.command.user.as_deref(),
+            &framework_user,
+        )
+        .map(|name| crate::user::RunAs::lookup(&name))
+        .transpose()
+        {
+            Ok(user) => user,
+            Err(e) => {
+                // Mesos fails to create the sandbox for an unknown user and drops the task
+                // with REASON_EXECUTOR_TERMINATED; here the task fails with that reason.
+                tracing::warn!(executor = %ex_id, error = %e, "cannot run the executor as its user");
+                let message = format!(
+                    "Failed to create executor directory '{}': {e}",
+                    dir.display()
+                );
+                self.agent_update(
+                    ctx,
+                    &fw_id,
+                    Some(&ex_id),
+                    &task.task_id,
+                    TaskState::Failed,
+                    Reason::ExecutorTerminated,
+                    message,
+                );
+                return;
+            }
+        };
+        if let Err(e) = crate::sandbox::create(&dir, user.as_ref()) {
+            let message = format!(
+                "Failed to create executor directory '{}': {e}",
+                dir.display()
+            );
+            self.agent_update(
+                ctx,
+                &fw_id,
+                Some(&ex_id),
+                &task.task_id,
+                TaskState::Failed,
+                Reason::ExecutorTerminated,
+                message,
+            );
+            return;
+        }
         let spec = LaunchSpec {
             container_id: container_id.clone(),
             executor: info.clone(),
@@ -660,7 +739,47 @@ impl AgentProcess {
             sandbox: dir.clone(),
             resources: resources.clone(),
             environment,
+            user,
         };
+        if !info.command.uris.is_empty() {
+            // Fetch first, off the event loop; the executor waits as launching.
+            let executor = Executor {
+                info,
+                framework_id: fw_id.clone(),
+                container_id: container_id.clone(),
+                directory: dir,
+                state: ExecutorState::Launching,
+                pid: None,
+                os_pid: None,
+                queued: vec![task],
+                launched: BTreeMap::new(),
+                terminated: BTreeMap::new(),
+                completed: VecDeque::new(),
+                resources,
+                termination: None,
+            };
+            if let Some(f) = self.core.frameworks.get_mut(&fw_id) {
+                f.executors.insert(ex_id.clone(), executor);
+            }
+            self.checkpoint_executor(&fw_id, &ex_id);
+            tracing::info!(executor = %ex_id, container = %container_id, uris = spec.executor.command.uris.len(), "fetching the executor's URIs");
+            let fetcher = self.fetcher.clone();
+            let (uris, sandbox, user) = (
+                spec.executor.command.uris.clone(),
+                spec.sandbox.clone(),
+                spec.user.clone(),
+            );
+            let fetch = async move { fetcher.fetch(uris, sandbox, user).await };
+            ctx.spawn(
+                async move {
+                    tokio::spawn(fetch)
+                        .await
+                        .unwrap_or_else(|e| Err(format!("the fetcher failed: {e}")))
+                },
+                move |me: &mut Self, ctx, fetched| me.fetched(ctx, spec, fetched),
+            );
+            return;
+        }
         let launched = match self.containerizer.launch(spec) {
             Ok(l) => l,
             Err(e) => {
@@ -708,6 +827,17 @@ impl AgentProcess {
             f.executors.insert(ex_id.clone(), executor);
         }
         self.checkpoint_executor(&fw_id, &ex_id);
+        self.watch_executor(ctx, fw_id, ex_id, container_id);
+    }
+
+    /// Waits for a launched executor's exit and bounds its registration.
+    fn watch_executor(
+        &mut self,
+        ctx: &mut Ctx<'_, Self>,
+        fw_id: FrameworkId,
+        ex_id: ExecutorId,
+        container_id: ContainerId,
+    ) {
         let (f2, e2, c2) = (fw_id.clone(), ex_id.clone(), container_id.clone());
         ctx.spawn(
             self.containerizer.wait(&container_id),
@@ -717,6 +847,58 @@ impl AgentProcess {
         ctx.after(timeout, move |me: &mut Self, ctx| {
             me.registration_timeout(ctx, fw_id, ex_id, container_id, timeout)
         });
+    }
+
+    /// The executor's URIs are in its sandbox (or could not be fetched): launch it, unless
+    /// it was shut down meanwhile. A failure fails its tasks with
+    /// `REASON_CONTAINER_LAUNCH_FAILED`, as Mesos does.
+    fn fetched(&mut self, ctx: &mut Ctx<'_, Self>, spec: LaunchSpec, fetched: Result<(), String>) {
+        let fw_id = spec.framework_id.clone();
+        let ex_id = spec.executor.executor_id.clone();
+        let container_id = spec.container_id.clone();
+        let Some(e) = self.core.executor_mut(&fw_id, &ex_id, &container_id) else {
+            return;
+        };
+        let failure = match fetched {
+            Err(message) => Some((message, "could not fetch its URIs")),
+            Ok(()) if e.state != ExecutorState::Launching => Some((
+                "Executor was shut down before it was launched".to_string(),
+                "was shut down before it was launched",
+            )),
+            Ok(()) => match self.containerizer.launch(spec) {
+                Err(err) => Some((
+                    format!("Failed to launch executor {ex_id}: {err}"),
+                    "could not be launched",
+                )),
+                Ok(launched) => {
+                    e.os_pid = launched.container.os_pid;
+                    tracing::info!(executor = %ex_id, container = %container_id, pid = ?e.os_pid, "launched executor");
+                    if let Some(m) = launched.isolation_error {
+                        tracing::error!(executor = %ex_id, message = %m, "cannot isolate the executor; killed it");
+                        e.termination = Some((TaskState::Failed, Reason::ContainerLaunchFailed, m));
+                    }
+                    None
+                }
+            },
+        };
+        match failure {
+            None => {
+                self.checkpoint_executor(&fw_id, &ex_id);
+                self.watch_executor(ctx, fw_id, ex_id, container_id);
+            }
+            Some((message, description)) => {
+                tracing::warn!(executor = %ex_id, %message, "executor not launched");
+                if e.termination.is_none() && e.state == ExecutorState::Launching {
+                    e.termination =
+                        Some((TaskState::Failed, Reason::ContainerLaunchFailed, message));
+                }
+                let termination = Termination {
+                    status: -1,
+                    description: description.to_string(),
+                };
+                self.executor_exited(ctx, fw_id, ex_id, container_id, termination);
+            }
+        }
     }
 
     fn registration_timeout(
@@ -1038,6 +1220,7 @@ impl Process for AgentProcess {
             })
             .collect();
         self.containerizer.recover(&live);
+        self.gc_start(ctx);
     }
 
     fn exited(&mut self, ctx: &mut Ctx<'_, Self>, pid: Pid) {

@@ -64,6 +64,14 @@ pub struct AgentConfig {
     /// What runs the executors; `None`: processes isolated by `isolation`
     /// ([`crate::containerizer::PosixContainerizer`]). Tests may run them in-process.
     pub containerizer: Option<std::sync::Arc<dyn crate::containerizer::Containerizer>>,
+    /// Sandbox garbage collection (`--gc_delay`, `--gc_disk_headroom`,
+    /// `--disk_watch_interval`).
+    pub gc: crate::gc::GcConfig,
+    /// Run executors and tasks as their user (`CommandInfo.user`, else
+    /// `FrameworkInfo.user`), Mesos `--switch_user` (default true).
+    pub switch_user: bool,
+    /// The fetcher (`--fetcher_cache_dir`, `--fetcher_cache_size`, `--fetcher_stall_timeout`).
+    pub fetcher: crate::fetcher::FetcherConfig,
     /// The effective flags, for `/flags`.
     pub flags: serde_json::Value,
 }
@@ -87,6 +95,7 @@ impl AgentConfig {
     /// A configuration with Mesos defaults: detected resources, the local host name.
     pub fn new(master: Pid, work_dir: impl Into<PathBuf>) -> AgentConfig {
         let work_dir = work_dir.into();
+        let fetch_dir = work_dir.join("fetch");
         AgentConfig {
             master: MasterAddress::Standalone(master),
             hostname: nix::unistd::gethostname()
@@ -114,6 +123,14 @@ impl AgentConfig {
             isolation: crate::isolation::Isolation::posix(),
             containerizers: Default::default(),
             containerizer: None,
+            gc: Default::default(),
+            switch_user: true,
+            // Per agent (`/tmp/mesos/fetch` for the default work directory, Mesos's
+            // default): agents sharing one process must not share a cache directory.
+            fetcher: crate::fetcher::FetcherConfig {
+                cache_dir: fetch_dir,
+                ..Default::default()
+            },
             flags: serde_json::json!({}),
         }
     }
@@ -178,7 +195,14 @@ pub const FLAGS: &[Flag] = &[
     Flag::new("docker", "docker", "The docker CLI used by the Docker containerizer."),
     Flag::new("docker_kill_orphans", "true", "At start-up, remove this agent's Docker containers that its checkpoint does not know."),
     Flag::new("docker_pull_policy", "missing", "missing: pull images not present locally (always with force_pull_image); never: run local images only."),
+    Flag::new("switch_user", "true", "Run each task as its user (CommandInfo.user, else FrameworkInfo.user): uid, gid and groups switched, sandbox owned by it; an unknown user fails the task. false: tasks run as the agent's user."),
+    Flag::new("fetcher_cache_dir", "/tmp/mesos/fetch", "Directory of the fetcher cache (URIs with cache=true); emptied when the agent first uses it."),
+    Flag::new("fetcher_cache_size", "2GB", "Most bytes the fetcher cache holds; least recently used files are evicted, larger ones bypass it."),
+    Flag::new("fetcher_stall_timeout", "1mins", "A download that receives nothing for this long fails (and its task with it)."),
     Flag::new("seed", "0", "Seed for jitter and generated ids (0: derived from the port)."),
+    Flag::new("gc_delay", "1weeks", "Longest time a finished executor's sandbox (and checkpoint) is kept before it is removed; sooner when the disk fills (see --gc_disk_headroom)."),
+    Flag::new("gc_disk_headroom", "0.1", "Fraction of the disk to keep free: a finished sandbox is kept at most gc_delay * max(0, 1 - gc_disk_headroom - disk usage)."),
+    Flag::new("disk_watch_interval", "1mins", "How often the disk usage is checked to garbage collect sandboxes sooner."),
 ];
 
 /// Reads flags into a configuration and the address to listen on (and advertise).
@@ -263,6 +287,14 @@ pub fn from_flags(
         }
     };
     config.strict = flags.get("strict").map_err(e)?;
+    config.switch_user = flags.bool("switch_user").map_err(e)?;
+    config.fetcher.cache_dir = PathBuf::from(
+        flags
+            .str("fetcher_cache_dir")
+            .unwrap_or(crate::fetcher::DEFAULT_CACHE_DIR),
+    );
+    config.fetcher.cache_size = flags.bytes("fetcher_cache_size").map_err(e)?;
+    config.fetcher.stall_timeout = flags.duration("fetcher_stall_timeout").map_err(e)?;
     let rereg = flags
         .duration("executor_reregistration_timeout")
         .map_err(e)?;
@@ -273,6 +305,7 @@ pub fn from_flags(
         ));
     }
     config.executor_reregistration_timeout = rereg;
+    config.gc = crate::gc::GcConfig::from_flags(flags)?;
     let seed: u64 = flags.get("seed").map_err(e)?;
     config.seed = if seed == 0 {
         0x5eed ^ u64::from(port)
@@ -329,6 +362,29 @@ mod tests {
         assert_eq!(addr.port(), 5051);
         assert!(adv.is_none());
         assert_eq!(c.flags["work_dir"], "/tmp/x");
+        assert!(c.switch_user, "Mesos's default");
+        assert_eq!(c.fetcher.cache_size, 2 << 30);
+        assert_eq!(c.fetcher.cache_dir, PathBuf::from("/tmp/mesos/fetch"));
+        assert_eq!(c.fetcher.stall_timeout, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn user_and_fetcher_flags() {
+        let f = parse(&[
+            "--master=127.0.0.1:5050",
+            "--switch_user=false",
+            "--fetcher_cache_dir=/var/cache/f",
+            "--fetcher_cache_size=100MB",
+            "--fetcher_stall_timeout=5secs",
+        ])
+        .unwrap();
+        let (c, _, _) = from_flags(&f).unwrap();
+        assert!(!c.switch_user);
+        assert_eq!(c.fetcher.cache_dir, PathBuf::from("/var/cache/f"));
+        assert_eq!(c.fetcher.cache_size, 100 << 20);
+        assert_eq!(c.fetcher.stall_timeout, Duration::from_secs(5));
+        let f = parse(&["--master=127.0.0.1:5050", "--fetcher_cache_size=lots"]).unwrap();
+        assert!(from_flags(&f).unwrap_err().contains("fetcher_cache_size"));
     }
 
     #[test]

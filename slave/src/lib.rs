@@ -21,6 +21,11 @@
 //!   [`containerizer::TestContainerizer`] (executors in-process, for paused-clock tests);
 //!   also `--containerizers` and the agent's side of Docker.
 //! * [`isolation`]: isolators (posix, cgroups) and `/monitor/statistics`.
+//! * [`gc`]: sandbox garbage collection (`--gc_delay`, `--gc_disk_headroom`): the pure
+//!   schedule and the file system side; the agent's shell drives them.
+//! * [`fetcher`]: brings `CommandInfo.uris` into the sandbox before launch (downloads,
+//!   archives, the cache); [`user`] (`--switch_user`: which user a task runs as) and
+//!   [`sandbox`] (its directory, owned by that user).
 //! * [`resources`] (detection and `--resources`), [`paths`] (sandbox layout),
 //!   [`checkpoint`] (the `meta/` checkpoint recovery reads), [`files`] (`/files/read`,
 //!   `/files/browse`), [`config`] (configuration and flags), [`rng`].
@@ -37,13 +42,17 @@ pub mod agent;
 pub mod checkpoint;
 pub mod config;
 pub mod containerizer;
+pub mod fetcher;
 pub mod files;
+pub mod gc;
 pub mod isolation;
 pub mod paths;
 pub mod registration;
 pub mod resources;
 pub mod rng;
+pub mod sandbox;
 pub mod status_update;
+pub mod user;
 
 pub use agent::AgentProcess;
 pub use config::AgentConfig;

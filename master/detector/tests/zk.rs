@@ -16,11 +16,11 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 const LIMIT: Duration = Duration::from_secs(60);
 
 /// Forwards every `NewMasterDetected` to the test.
-struct Sink(UnboundedSender<NewMasterDetected>);
-impl Process for Sink {
+struct Forwarder(UnboundedSender<NewMasterDetected>);
+impl Process for Forwarder {
     fn install(h: &mut Handlers<Self>) {
         h.on(
-            |me: &mut Sink, _ctx: &mut Ctx<Self>, _from: Pid, m: NewMasterDetected| {
+            |me: &mut Forwarder, _ctx: &mut Ctx<Self>, _from: Pid, m: NewMasterDetected| {
                 let _ = me.0.send(m);
             },
         );
@@ -91,7 +91,7 @@ async fn detector_at(
         .await
         .expect("bind");
     let (tx, rx) = unbounded_channel();
-    let sink = node.spawn("sink", Sink(tx)).expect("spawn sink");
+    let sink = node.spawn("sink", Forwarder(tx)).expect("spawn sink");
     let d = detector::DetectorProcess::new(MasterAddress::ZooKeeper(url), sink.pid().clone())
         .with_session_timeout(timeout);
     node.spawn("detector", d).expect("spawn detector");

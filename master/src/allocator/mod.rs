@@ -2,7 +2,7 @@
 //!
 //! [`Allocator`] is the pure state machine (events in, [`protocol::Allocation`]s out,
 //! time passed in); [`AllocatorProcess`] is its thin libproc shell: it feeds the
-//! [`protocol`] (and [`extra`]) messages from the master into the core, runs a batch
+//! [`protocol`] (and [`quota_messages`]) messages from the master into the core, runs a batch
 //! allocation every `allocation_interval` and soon after events that add or free
 //! resources (coalesced: at most one extra run pending), and sends the results to the
 //! master as [`protocol::Offers`].
@@ -11,9 +11,9 @@
 //! `ProcessRef<AllocatorProcess>::call(|p, _| p.allocator().roles_json())`.
 
 pub mod drf;
-pub mod extra;
 pub mod protocol;
 pub mod quantities;
+pub mod quota_messages;
 
 use std::time::{Duration, Instant as StdInstant};
 
@@ -21,12 +21,12 @@ use libproc::{Ctx, Handlers, Pid, Process};
 use tokio::time::Instant;
 
 pub use self::drf::{Allocator, AllocatorStats};
-use self::extra::{RemoveQuota, SetQuota};
 use self::protocol::{
     ActivateAgent, ActivateFramework, AddAgent, AddFramework, AllocatorConfig, DeactivateAgent,
     DeactivateFramework, Offers, RecoverResources, RemoveAgent, RemoveFramework, ReviveOffers,
     SuppressOffers, UpdateAgent, UpdateAllocation, UpdateFramework, UpdateWeights,
 };
+use self::quota_messages::{RemoveQuota, SetQuota};
 
 /// The allocator process: a libproc shell around [`Allocator`].
 pub struct AllocatorProcess {

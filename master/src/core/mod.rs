@@ -40,7 +40,7 @@ pub use frameworks::Framework;
 pub use offers::OfferEntry;
 
 /// Something that can carry a typed message to a PID (the actor shell, or a test).
-pub trait Sink {
+pub trait Courier {
     /// Sends `msg` to `to`.
     fn send<M: Message>(&mut self, to: &Pid, msg: M);
 }
@@ -55,9 +55,9 @@ macro_rules! message_enum {
             $v($v),
         )* }
         impl $name {
-            /// Sends the wrapped message through `sink`.
-            pub fn deliver(self, to: &Pid, sink: &mut impl Sink) {
-                match self { $($name::$v(m) => sink.send(to, m),)* }
+            /// Sends the wrapped message through `courier`.
+            pub fn deliver(self, to: &Pid, courier: &mut impl Courier) {
+                match self { $($name::$v(m) => courier.send(to, m),)* }
             }
             /// The wrapped message's wire name.
             pub fn name(&self) -> &'static str {
@@ -81,7 +81,7 @@ message_enum!(
     }
 );
 
-use crate::allocator::extra::{RemoveQuota, SetQuota};
+use crate::allocator::quota_messages::{RemoveQuota, SetQuota};
 use alloc::{
     ActivateAgent, ActivateFramework, AddAgent, AddFramework, DeactivateAgent, DeactivateFramework,
     RecoverResources, RemoveAgent, RemoveFramework, ReviveOffers, SuppressOffers, UpdateAgent,

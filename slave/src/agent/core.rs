@@ -262,6 +262,22 @@ pub enum Effect {
         /// The executor.
         executor_id: ExecutorId,
     },
+    /// The executor run is over: its sandbox (and checkpointed run) may be garbage
+    /// collected.
+    RunFinished {
+        /// Its framework.
+        framework_id: FrameworkId,
+        /// The executor.
+        executor_id: ExecutorId,
+        /// The run.
+        container_id: ContainerId,
+        /// Its sandbox.
+        directory: PathBuf,
+        /// Whether its framework checkpoints (the run has a checkpoint too).
+        checkpoint: bool,
+    },
+    /// The framework left this agent: its sandbox directory may be garbage collected.
+    FrameworkFinished(FrameworkId),
 }
 
 /// A message the agent sends an executor.
@@ -490,7 +506,10 @@ impl AgentCore {
         if self.completed_frameworks.len() > MAX_COMPLETED_FRAMEWORKS {
             self.completed_frameworks.pop_front();
         }
-        vec![Effect::RemoveFrameworkCheckpoint(framework_id.clone())]
+        vec![
+            Effect::FrameworkFinished(framework_id.clone()),
+            Effect::RemoveFrameworkCheckpoint(framework_id.clone()),
+        ]
     }
 
     /// The frameworks, executors and tasks a `ReregisterSlaveMessage` reports; each task
@@ -812,6 +831,7 @@ impl AgentCore {
             Reason::ExecutorTerminated,
             format!("Executor {description}"),
         ));
+        let directory = e.directory.clone();
         let live: Vec<TaskId> = e
             .queued
             .iter()
@@ -836,6 +856,13 @@ impl AgentCore {
                 out.extend(e);
             }
         }
+        out.push(Effect::RunFinished {
+            framework_id: fw_id.clone(),
+            executor_id: ex_id.clone(),
+            container_id: container.clone(),
+            directory,
+            checkpoint,
+        });
         if checkpoint && agent.id.is_some() {
             out.push(Effect::CheckpointSentinel {
                 framework_id: fw_id.clone(),
@@ -1454,6 +1481,38 @@ mod tests {
                 "Executor did not register within 20000ms".to_string()
             ))
         );
+    }
+
+    #[test]
+    fn a_finished_run_and_a_departed_framework_are_handed_to_garbage_collection() {
+        let mut core = core_with_task(false);
+        core.connected();
+        let agent = AgentInfo::new("host", Resources::new());
+        let (f, ex, c) = (
+            FrameworkId::new("F"),
+            ExecutorId::new("E"),
+            ContainerId::new("C"),
+        );
+        if let Some(fw) = core.frameworks.get_mut(&f) {
+            fw.terminating = true;
+        }
+        let mut stamp = || (7.0, StatusUuid::from_u128(42));
+        let out = core.executor_exited(&agent, &f, &ex, &c, (0, "exited"), None, &mut stamp);
+        assert!(
+            out.contains(&Effect::RunFinished {
+                framework_id: f.clone(),
+                executor_id: ex,
+                container_id: c,
+                directory: PathBuf::from("/sandbox"),
+                checkpoint: false,
+            }),
+            "{out:?}"
+        );
+        let gone = out
+            .iter()
+            .position(|e| *e == Effect::FrameworkFinished(f.clone()))
+            .expect("the framework left");
+        assert_eq!(out[gone + 1], Effect::RemoveFrameworkCheckpoint(f));
     }
 
     #[test]

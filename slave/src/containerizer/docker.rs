@@ -50,9 +50,13 @@ impl DockerContainerizer {
 }
 
 impl Containerizer for DockerContainerizer {
-    fn launch(&self, spec: LaunchSpec) -> Result<Launched, String> {
+    fn launch(&self, mut spec: LaunchSpec) -> Result<Launched, String> {
         if is_docker(&spec.executor) {
             self.table().insert(spec.container_id.clone());
+            // As Mesos's Docker containerizer: the sandbox and fetched files belong to the
+            // task's user, but the Docker executor (a `docker` client) and `docker run`
+            // keep the agent's user.
+            spec.user = None;
         }
         self.inner.launch(spec)
     }

@@ -1,6 +1,7 @@
 //! The Mesos containerizer's process side: each executor is an OS process in its own
 //! session (so the agent can kill everything it started, even tasks the executor put in
-//! process groups of their own), with its sandbox as working directory and its output in
+//! process groups of their own), as the task's user when the spec names one (uid, gid and
+//! supplementary groups set just before `exec`), with its sandbox as working directory and its output in
 //! the sandbox's `stdout`/`stderr`, isolated by [`crate::isolation`] (posix or cgroups).
 //! Executors survive an agent restart (no parent-death signal): a restarted agent
 //! recovers them and watches them through [`executor_alive`].
@@ -35,8 +36,9 @@ impl PosixContainerizer {
 
     fn spawn(spec: &LaunchSpec) -> std::io::Result<tokio::process::Child> {
         std::fs::create_dir_all(&spec.sandbox)?;
-        let stdout = std::fs::File::create(spec.sandbox.join("stdout"))?;
-        let stderr = std::fs::File::create(spec.sandbox.join("stderr"))?;
+        // Appended to: the fetcher may have logged into them already.
+        let stdout = crate::sandbox::output_file(&spec.sandbox, "stdout", spec.user.as_ref())?;
+        let stderr = crate::sandbox::output_file(&spec.sandbox, "stderr", spec.user.as_ref())?;
         let command = &spec.executor.command;
         let value = command.value.clone().unwrap_or_default();
         let mut cmd = if command.shell {
@@ -60,13 +62,24 @@ impl PosixContainerizer {
             .stderr(stderr)
             // No PDEATHSIG: executors must outlive an agent restart (recovery).
             .kill_on_drop(false);
-        // Its own session (and process group).
-        // SAFETY: setsid is async-signal-safe and touches no memory of the parent.
+        // Its own session (and process group), then its user (`--switch_user`).
+        let user = spec.user.as_ref().map(|u| {
+            let groups: Vec<nix::unistd::Gid> = u
+                .groups
+                .iter()
+                .map(|g| nix::unistd::Gid::from_raw(*g))
+                .collect();
+            (u.uid, u.gid, groups)
+        });
+        // SAFETY: setsid, setgroups, setgid and setuid are async-signal-safe system calls;
+        // the closure only reads memory prepared before the fork.
         unsafe {
-            cmd.pre_exec(|| {
-                nix::unistd::setsid()
-                    .map(|_| ())
-                    .map_err(std::io::Error::from)
+            cmd.pre_exec(move || {
+                nix::unistd::setsid().map_err(std::io::Error::from)?;
+                if let Some((uid, gid, groups)) = &user {
+                    crate::user::RunAs::switch(*uid, *gid, groups)?;
+                }
+                Ok(())
             });
         }
         cmd.spawn()

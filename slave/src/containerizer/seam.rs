@@ -28,6 +28,8 @@ pub struct LaunchSpec {
     pub resources: Resources,
     /// The executor's environment (`MESOS_*`, `LIBPROCESS_IP`, the command's variables).
     pub environment: Vec<(String, String)>,
+    /// The user the executor runs as (`--switch_user`); `None`: the agent's user.
+    pub user: Option<crate::user::RunAs>,
 }
 
 /// A container the containerizer started (or recovered).

@@ -1,6 +1,8 @@
 //! A containerizer for tests that runs each executor in-process: a libproc process
 //! ([`InProcessExecutor`]) on the agent's own node, so agent tests need no OS processes
-//! and can run on a paused tokio clock with in-memory transport.
+//! and can run on a paused tokio clock with in-memory transport. It does make each run's
+//! sandbox directory, with a `stdout` naming the executor, as a real containerizer would
+//! (sandbox garbage collection and `/files` act on it).
 //!
 //! The executor speaks the executor protocol: it registers, answers every task with
 //! `TASK_RUNNING` (and `TASK_KILLED` on a kill), keeps its updates until the agent
@@ -75,6 +77,14 @@ impl Containerizer for TestContainerizer {
         let agent: Pid = env(&spec, "MESOS_SLAVE_PID")
             .and_then(|p| p.parse().ok())
             .ok_or("no agent PID in the executor's environment")?;
+        std::fs::create_dir_all(&spec.sandbox)
+            .and_then(|()| {
+                std::fs::write(
+                    spec.sandbox.join("stdout"),
+                    format!("in-process executor {}\n", spec.executor.executor_id),
+                )
+            })
+            .map_err(|e| format!("cannot make the sandbox {}: {e}", spec.sandbox.display()))?;
         let (tx, rx) = oneshot::channel();
         let executor = InProcessExecutor {
             agent,

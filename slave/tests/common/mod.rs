@@ -109,6 +109,11 @@ pub fn config(master: &Pid, dir: &Path) -> AgentConfig {
     c.status_update_retry_interval_max = Duration::from_secs(2);
     c.executor_shutdown_grace_period = Duration::from_secs(1);
     c.executor_registration_timeout = Duration::from_secs(20);
+    // Sandboxes are never removed early because of how full this machine's disk is.
+    c.gc.disk_usage = slave::gc::DiskUsage::fixed(0.0);
+    // Tasks run as their framework's user (nobody) when the tests run as root, as on CI;
+    // elsewhere they cannot switch and run as the tester.
+    c.switch_user = slave::user::can_switch();
     c
 }
 

@@ -1,0 +1,349 @@
+//! Inbound: admitting connections, sniffing each into the actor protocol or HTTP,
+//! decoding frames into deliveries, and routing HTTP requests to processes.
+
+use super::*;
+
+/// An accepted connection's place under `max_inbound_connections`; freed when dropped.
+pub(super) struct InboundSlot(Arc<NodeInner>);
+
+impl Drop for InboundSlot {
+    fn drop(&mut self) {
+        self.0.inbound_open.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl NodeInner {
+    /// A place for one more inbound connection, if fewer than the cap are open.
+    pub(super) fn admit(self: &Arc<Self>) -> Option<InboundSlot> {
+        let max = self.config.max_inbound_connections;
+        self.inbound_open
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| InboundSlot(self.clone()))
+    }
+
+    /// Reads the first bytes of an inbound connection and hands it to the actor protocol
+    /// or to HTTP. The sniff and the handshake must finish within `inbound_timeout`.
+    pub(super) async fn sniff(
+        self: Arc<Self>,
+        mut stream: BoxStream,
+        peer: SocketAddr,
+        _slot: InboundSlot,
+    ) {
+        let mut head = [0u8; 4];
+        let sniffed = async {
+            let mut got = 0;
+            while got < 4 {
+                match stream.read(&mut head[got..]).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => got += n,
+                }
+            }
+            got
+        };
+        let got = tokio::select! {
+            _ = self.shutdown.cancelled() => return,
+            r = tokio::time::timeout(self.config.inbound_timeout, sniffed) => match r {
+                Ok(got) => got,
+                Err(_) => {
+                    inc(&self.counters.in_timeouts);
+                    tracing::debug!(%peer, "no protocol sniff within the inbound timeout; closing");
+                    return;
+                }
+            },
+        };
+        if got == 0 {
+            return;
+        }
+        if got == 4 && &head == wire::MAGIC {
+            let hello = tokio::select! {
+                _ = self.shutdown.cancelled() => return,
+                r = tokio::time::timeout(self.config.inbound_timeout, read_handshake(&mut stream)) => r,
+            };
+            match hello {
+                Ok(Some(peer_node)) => self.run_inbound(stream, peer, peer_node).await,
+                Ok(None) => {
+                    inc(&self.counters.malformed);
+                    tracing::debug!(%peer, "bad handshake; closing");
+                }
+                Err(_) => {
+                    inc(&self.counters.in_timeouts);
+                    tracing::debug!(%peer, "no handshake within the inbound timeout; closing");
+                }
+            }
+        } else {
+            let stream = http::Rewind::new(Bytes::copy_from_slice(&head[..got]), stream);
+            http::serve(self, stream, peer).await;
+        }
+    }
+
+    pub(super) async fn run_inbound(
+        self: Arc<Self>,
+        mut stream: BoxStream,
+        socket_peer: SocketAddr,
+        peer_node: SocketAddr,
+    ) {
+        inc(&self.counters.conns_opened);
+        let cancel = self.shutdown.child_token();
+        self.inbound
+            .entry(peer_node)
+            .or_default()
+            .push(cancel.clone());
+        let mut reader = InboundReader::new(&self);
+        let mut buf = BytesMut::with_capacity(READ_CHUNK);
+        // Bytes of the partial frame in `buf`, charged to the node's inbound budget.
+        let mut charge = Charge::new(&self.inbound_budget);
+        // When the partial frame in `buf` must be complete.
+        let partial_deadline = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(partial_deadline);
+        let mut partial = false;
+        'conn: loop {
+            let n = tokio::select! {
+                // Bytes that are there win over the deadline (a clock advanced in a test
+                // must not close a connection whose data already arrived).
+                biased;
+                _ = cancel.cancelled() => break,
+                n = stream.read_buf(&mut buf) => n,
+                _ = &mut partial_deadline, if partial => {
+                    inc(&self.counters.in_timeouts);
+                    tracing::warn!(peer = %peer_node, %socket_peer, held = buf.len(), timeout = ?self.config.inbound_timeout, "frame not complete within the inbound timeout; closing connection");
+                    break;
+                }
+            };
+            match n {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    self.counters
+                        .bytes_in
+                        .fetch_add(n as u64, Ordering::Relaxed);
+                }
+            }
+            // Frames are counted once per read, not once each.
+            let mut frames = 0u64;
+            let bad = loop {
+                match wire::split_frame(&mut buf, self.config.max_frame_bytes) {
+                    Ok(Some(frame)) => {
+                        frames += 1;
+                        if let Err(e) = reader.deliver(&self, frame) {
+                            inc(&self.counters.malformed);
+                            tracing::warn!(peer = %peer_node, error = %e, "malformed frame; closing connection");
+                            break true;
+                        }
+                    }
+                    Ok(None) => break false,
+                    Err(len) => {
+                        inc(&self.counters.malformed);
+                        tracing::warn!(peer = %peer_node, len, max = self.config.max_frame_bytes, "oversized frame; closing connection");
+                        break true;
+                    }
+                }
+            };
+            self.counters.frames_in.fetch_add(frames, Ordering::Relaxed);
+            if bad {
+                break 'conn;
+            }
+            if !charge.set(buf.len()) {
+                inc(&self.counters.over_budget);
+                tracing::warn!(peer = %peer_node, %socket_peer, held = buf.len(), budget = self.config.max_inbound_buffered_bytes,
+                    "partial frames of all connections exceed the inbound budget; closing connection");
+                break 'conn;
+            }
+            if buf.is_empty() {
+                partial = false;
+            } else if !partial || frames > 0 {
+                // A new frame started: it has `inbound_timeout` to arrive whole.
+                partial = true;
+                partial_deadline
+                    .as_mut()
+                    .reset(tokio::time::Instant::now() + self.config.inbound_timeout);
+            }
+            // Room for the next read; a frame's buffer grows with the bytes that arrive,
+            // never from its announced length.
+            if buf.capacity() - buf.len() < 4096 {
+                buf.reserve(READ_CHUNK);
+            }
+        }
+        drop(charge);
+        inc(&self.counters.conns_closed);
+        if let Some(mut list) = self.inbound.get_mut(&peer_node) {
+            list.retain(|t| !t.is_cancelled() && !std::ptr::eq(t, &cancel));
+        }
+        cancel.cancel();
+    }
+
+    /// Routes one HTTP request.
+    pub(crate) async fn route_http(self: Arc<Self>, req: HttpRequest) -> HttpResponse {
+        inc(&self.counters.http);
+        match req.path.as_str() {
+            "/metrics/snapshot" => {
+                self.publish_metrics();
+                return HttpResponse::json(
+                    &crate::metrics::registry().snapshot_json(Some(&self.addr.to_string())),
+                );
+            }
+            "/metrics" => {
+                self.publish_metrics();
+                return HttpResponse::new(
+                    200,
+                    "text/plain; version=0.0.4",
+                    crate::metrics::registry().render_prometheus(),
+                );
+            }
+            "/__processes__" => {
+                let list = self
+                    .processes
+                    .iter()
+                    .map(|e| (e.key().to_string(), e.value().depth()))
+                    .collect();
+                return HttpResponse::json(&http::processes_json(list));
+            }
+            _ => {}
+        }
+        let (first, rest) = http::split_path(&req.path);
+        // A libprocess-style message: POST /<id>/<name> with Libprocess-From.
+        if req.method == "POST" {
+            if let Some(from) = req.header("libprocess-from") {
+                let Ok(from) = from.parse::<Pid>() else {
+                    return HttpResponse::bad_request(
+                        "Libprocess-From is not a PID (expected id@ip:port)",
+                    );
+                };
+                let Some(entry) = self.entry(&first) else {
+                    return HttpResponse::not_found();
+                };
+                self.deliver(Envelope {
+                    from,
+                    to: entry.pid.clone(),
+                    name: MessageName::Owned(rest.as_str().into()),
+                    payload: Payload::Remote(req.body.clone()),
+                });
+                return HttpResponse::text(202, "");
+            }
+        }
+        let (target, route) = match self.entry(&first) {
+            Some(e) => (e, rest),
+            None => {
+                let delegate = self
+                    .delegate
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone();
+                match delegate.and_then(|d| self.entry(&d)) {
+                    Some(e) => (e, req.path.trim_matches('/').to_string()),
+                    None => return HttpResponse::not_found(),
+                }
+            }
+        };
+        let (tx, rx) = oneshot::channel();
+        if let Some(m) = target.mailbox() {
+            m.http(HttpCall {
+                route,
+                request: req,
+                reply: tx,
+            });
+        }
+        rx.await
+            .unwrap_or_else(|_| HttpResponse::unavailable("the process did not answer"))
+    }
+}
+
+/// Per-connection decoding state. Frames on one connection mostly repeat the same sender,
+/// target and names, so the reader keeps what it decoded last and compares raw bytes before
+/// validating or looking anything up again.
+struct InboundReader {
+    last_from: Option<(Bytes, Pid)>,
+    last_to: Option<(Bytes, std::sync::Weak<ProcessEntry>)>,
+    names: crate::fxhash::FxHashMap<Box<[u8]>, MessageName>,
+}
+
+/// Names cached per connection at most (a peer cannot grow it without bound).
+const NAME_CACHE: usize = 4096;
+
+/// How much an inbound connection's buffer grows by for the next read.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// Reads the rest of a handshake (after the magic): the version byte and the peer node's
+/// address. `None` if it is malformed or the stream ends.
+async fn read_handshake(stream: &mut BoxStream) -> Option<SocketAddr> {
+    let mut hdr = [0u8; 3];
+    stream.read_exact(&mut hdr).await.ok()?;
+    if hdr[0] != wire::VERSION {
+        return None;
+    }
+    // At most u16::MAX bytes: the length field bounds the allocation.
+    let len = u16::from_be_bytes([hdr[1], hdr[2]]) as usize;
+    let mut addr = vec![0u8; len];
+    stream.read_exact(&mut addr).await.ok()?;
+    wire::parse_handshake_addr(&addr)
+}
+
+impl InboundReader {
+    fn new(_: &Arc<NodeInner>) -> Self {
+        InboundReader {
+            last_from: None,
+            last_to: None,
+            names: Default::default(),
+        }
+    }
+
+    fn deliver(&mut self, node: &Arc<NodeInner>, frame: Bytes) -> Result<(), wire::FrameError> {
+        let f = wire::decode_frame_raw(&frame)?;
+        let from = match &self.last_from {
+            Some((text, pid)) if text.as_ref() == f.from => pid.clone(),
+            _ => {
+                let text = std::str::from_utf8(f.from)
+                    .map_err(|_| wire::FrameError::Malformed("sender is not UTF-8"))?;
+                let pid: Pid = text.parse().map_err(|e: crate::pid::PidParseError| {
+                    wire::FrameError::BadFrom(e.to_string())
+                })?;
+                self.last_from = Some((Bytes::copy_from_slice(f.from), pid.clone()));
+                pid
+            }
+        };
+        let cached = match &self.last_to {
+            Some((id, weak)) if id.as_ref() == f.to_id => weak.upgrade(),
+            _ => None,
+        };
+        let entry = match cached {
+            Some(e) => e,
+            None => {
+                let found = std::str::from_utf8(f.to_id)
+                    .ok()
+                    .and_then(|id| node.entry(id));
+                let Some(e) = found else {
+                    inc(&node.counters.unknown_process);
+                    tracing::debug!(to = %String::from_utf8_lossy(f.to_id), "dropped message to unknown process");
+                    return Ok(());
+                };
+                self.last_to = Some((Bytes::copy_from_slice(f.to_id), Arc::downgrade(&e)));
+                e
+            }
+        };
+        let name = match self.names.get(f.name) {
+            Some(n) => n.clone(),
+            None => {
+                let text = std::str::from_utf8(f.name)
+                    .map_err(|_| wire::FrameError::Malformed("name is not UTF-8"))?;
+                let n = MessageName::from_wire(text);
+                if self.names.len() < NAME_CACHE {
+                    self.names.insert(f.name.into(), n.clone());
+                }
+                n
+            }
+        };
+        let env = Envelope {
+            from,
+            to: entry.pid.clone(),
+            name,
+            payload: Payload::Remote(f.body),
+        };
+        if node.config.filters.active() {
+            node.deliver(env);
+        } else {
+            NodeInner::enqueue(&entry, env);
+        }
+        Ok(())
+    }
+}

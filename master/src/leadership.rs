@@ -1,0 +1,179 @@
+//! Where a master stands in leader election, as a pure state machine: contending, elected
+//! and recovering the registry, leading, or lost (stopping). The actor shell
+//! ([`crate::process`]) feeds it elections, losses and the state of its ZooKeeper lease,
+//! and asks it whether the master may act and what a leader-only request gets instead.
+//! Not to be confused with resource roles (`FrameworkInfo.roles`, weights, quota).
+
+use detector::contender::LeaseState;
+use proto::MasterInfo;
+
+/// Where the master stands in leader election.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Leadership {
+    /// Contending through ZooKeeper; not leading.
+    #[default]
+    Contending,
+    /// Elected; reading the registry.
+    Recovering,
+    /// Leading.
+    Leading,
+    /// Leadership lost; the process is stopping.
+    Lost,
+}
+
+/// Whether a master may act as leader now (see [`Leadership::may_act`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Acting {
+    /// It leads and its lease holds: act.
+    Act,
+    /// It leads but its lease ran out recently: act on nothing until it is renewed.
+    Wait,
+    /// It leads but its lease ran out longer ago than the session timeout: stop.
+    GiveUp,
+    /// It does not lead.
+    NotLeading,
+}
+
+/// What a leader-only request gets from a master that may not act.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotLeading<'a> {
+    /// Redirect to the leader (`307`).
+    Redirect(&'a MasterInfo),
+    /// Unavailable (`503`), with why.
+    Unavailable(&'static str),
+}
+
+impl Leadership {
+    /// Elected (or standalone, which leads without an election): a contender starts
+    /// recovering the registry. Returns whether it did (an election reported while
+    /// recovering, leading or lost changes nothing).
+    pub fn elected(&mut self) -> bool {
+        if *self == Leadership::Contending {
+            *self = Leadership::Recovering;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// The registry is recovered: lead.
+    pub fn lead(&mut self) {
+        *self = Leadership::Leading;
+    }
+
+    /// Leadership or the candidacy is gone. Returns whether this is news (it was not
+    /// lost already).
+    pub fn lose(&mut self) -> bool {
+        if *self == Leadership::Lost {
+            false
+        } else {
+            *self = Leadership::Lost;
+            true
+        }
+    }
+
+    /// Whether the master may act now, given its lease (a master without ZooKeeper
+    /// passes [`LeaseState::Valid`]).
+    pub fn may_act(self, lease: LeaseState) -> Acting {
+        match (self, lease) {
+            (Leadership::Leading, LeaseState::Valid) => Acting::Act,
+            (Leadership::Leading, LeaseState::Suspended) => Acting::Wait,
+            (Leadership::Leading, LeaseState::Expired) => Acting::GiveUp,
+            _ => Acting::NotLeading,
+        }
+    }
+
+    /// What a leader-only request gets from a master that may not act: a redirect to
+    /// the leader it knows (`leader`, unless that is this master, `own`), else why it
+    /// cannot answer.
+    pub fn not_leading<'a>(
+        self,
+        leader: Option<&'a MasterInfo>,
+        own: &MasterInfo,
+    ) -> NotLeading<'a> {
+        match (self, leader) {
+            (Leadership::Contending, Some(l)) if l.id != own.id => NotLeading::Redirect(l),
+            (Leadership::Lost, _) => {
+                NotLeading::Unavailable("this master lost leadership and is stopping")
+            }
+            (Leadership::Recovering, _) | (Leadership::Contending, Some(_)) => {
+                NotLeading::Unavailable("this master was elected and is recovering; retry shortly")
+            }
+            _ => NotLeading::Unavailable("no leading master is known; retry shortly"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(id: &str) -> MasterInfo {
+        MasterInfo::new(id, std::net::Ipv4Addr::LOCALHOST, 5050, "h", "1")
+    }
+
+    #[test]
+    fn a_contender_is_elected_recovers_then_leads() {
+        let mut l = Leadership::default();
+        assert_eq!(l, Leadership::Contending);
+        assert!(l.elected());
+        assert_eq!(l, Leadership::Recovering);
+        assert!(!l.elected(), "a second election changes nothing");
+        l.lead();
+        assert_eq!(l, Leadership::Leading);
+        assert!(!l.elected());
+        assert_eq!(l, Leadership::Leading);
+    }
+
+    #[test]
+    fn leadership_is_lost_once() {
+        let mut l = Leadership::Leading;
+        assert!(l.lose());
+        assert!(!l.lose());
+        assert!(!l.elected(), "a lost master is never elected again");
+        assert_eq!(l, Leadership::Lost);
+    }
+
+    #[test]
+    fn only_a_leader_with_a_valid_lease_acts() {
+        use LeaseState::*;
+        assert_eq!(Leadership::Leading.may_act(Valid), Acting::Act);
+        assert_eq!(Leadership::Leading.may_act(Suspended), Acting::Wait);
+        assert_eq!(Leadership::Leading.may_act(Expired), Acting::GiveUp);
+        for l in [
+            Leadership::Contending,
+            Leadership::Recovering,
+            Leadership::Lost,
+        ] {
+            for s in [Valid, Suspended, Expired] {
+                assert_eq!(l.may_act(s), Acting::NotLeading, "{l:?} {s:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_contender_redirects_to_another_leader_only() {
+        let own = info("me");
+        let other = info("other");
+        assert_eq!(
+            Leadership::Contending.not_leading(Some(&other), &own),
+            NotLeading::Redirect(&other)
+        );
+        assert!(matches!(
+            Leadership::Contending.not_leading(Some(&own), &own),
+            NotLeading::Unavailable(m) if m.contains("recovering")
+        ));
+        assert!(matches!(
+            Leadership::Contending.not_leading(None, &own),
+            NotLeading::Unavailable(m) if m.contains("no leading master")
+        ));
+        assert!(matches!(
+            Leadership::Recovering.not_leading(Some(&other), &own),
+            NotLeading::Unavailable(m) if m.contains("recovering")
+        ));
+        assert!(matches!(
+            Leadership::Lost.not_leading(Some(&other), &own),
+            NotLeading::Unavailable(m) if m.contains("lost leadership")
+        ));
+    }
+}

@@ -1,0 +1,390 @@
+//! Getting one URI's bytes into a file: `http://` with a small HTTP/1.1 client on hyper
+//! (following up to five redirects, like `curl -L`), `file://` and absolute paths by
+//! copying. Downloads are bounded: at most `max_size` bytes (a larger `Content-Length`
+//! fails at once, a body growing past it fails when it does; nothing is allocated from a
+//! length the server sends), a stall timeout between reads (Mesos
+//! `--fetcher_stall_timeout`) and an overall deadline.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Bytes;
+use tokio::io::AsyncWriteExt;
+
+/// Bounds on one download.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest body accepted, in bytes.
+    pub max_size: u64,
+    /// Longest wait for the connection or the next piece of the body.
+    pub stall_timeout: Duration,
+    /// Longest whole download.
+    pub timeout: Duration,
+}
+
+/// Where a URI's bytes come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// An `http://` URL.
+    Http(String),
+    /// A local file (`file://` or an absolute path).
+    Local(PathBuf),
+}
+
+/// Classifies a URI; anything but `http://`, `file://` and absolute paths is refused.
+pub fn source_of(uri: &str) -> Result<Source, String> {
+    let uri = uri.trim();
+    if uri.starts_with("http://") {
+        Ok(Source::Http(uri.to_string()))
+    } else if let Some(path) = uri.strip_prefix("file://") {
+        if path.starts_with('/') {
+            Ok(Source::Local(PathBuf::from(path)))
+        } else {
+            Err("a file:// URI needs an absolute path".into())
+        }
+    } else if uri.starts_with('/') {
+        Ok(Source::Local(PathBuf::from(uri)))
+    } else if uri.starts_with("https://") {
+        Err("https is not supported by this agent's fetcher; use http:// or a local path".into())
+    } else {
+        Err("unsupported URI: expected http://, file:// or an absolute path".into())
+    }
+}
+
+/// The file name a URI gives (the last segment of its path, without query or fragment).
+pub fn basename(uri: &str) -> Option<String> {
+    let uri = uri.trim();
+    let path = match uri.find("://") {
+        Some(i) => {
+            let rest = &uri[i + 3..];
+            let rest = rest.split(['?', '#']).next().unwrap_or("");
+            rest.find('/').map_or("", |j| &rest[j..])
+        }
+        None => uri,
+    };
+    path.rsplit('/')
+        .next()
+        .filter(|n| !n.is_empty() && *n != "." && *n != "..")
+        .map(str::to_string)
+}
+
+/// Splits `http://host[:port]/path?q` into ("host:port", "host", "/path?q").
+fn split_url(url: &str) -> Result<(String, String, String), String> {
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| format!("not an http URL: {url}"))?;
+    let rest = rest.split('#').next().unwrap_or("");
+    let (authority, path) = match rest.find(['/', '?']) {
+        Some(i) if rest.as_bytes()[i] == b'/' => (&rest[..i], rest[i..].to_string()),
+        Some(i) => (&rest[..i], format!("/{}", &rest[i..])),
+        None => (rest, "/".to_string()),
+    };
+    if authority.is_empty() || authority.contains('@') {
+        return Err(format!("bad host in URL: {url}"));
+    }
+    let has_port = match authority.rfind(':') {
+        Some(i) => !authority[i..].contains(']'),
+        None => false,
+    };
+    let connect = if has_port {
+        authority.to_string()
+    } else {
+        format!("{authority}:80")
+    };
+    Ok((connect, authority.to_string(), path))
+}
+
+/// Downloads `url` into `dest`; returns the number of bytes written.
+pub async fn http(url: &str, dest: &Path, limits: Limits) -> Result<u64, String> {
+    match tokio::time::timeout(limits.timeout, http_following(url, dest, limits)).await {
+        Ok(r) => r,
+        Err(_) => Err(format!(
+            "download did not finish within {}s",
+            limits.timeout.as_secs()
+        )),
+    }
+}
+
+async fn http_following(url: &str, dest: &Path, limits: Limits) -> Result<u64, String> {
+    let mut url = url.to_string();
+    for _ in 0..=5 {
+        match get(&url, dest, limits).await? {
+            Fetched::Body(n) => return Ok(n),
+            Fetched::Redirect(location) => {
+                url = if location.starts_with("http://") {
+                    location
+                } else if location.starts_with('/') {
+                    let (_, host, _) = split_url(&url)?;
+                    format!("http://{host}{location}")
+                } else {
+                    return Err(format!("unsupported redirect to '{location}'"));
+                };
+            }
+        }
+    }
+    Err("too many redirects".into())
+}
+
+enum Fetched {
+    Body(u64),
+    Redirect(String),
+}
+
+async fn get(url: &str, dest: &Path, limits: Limits) -> Result<Fetched, String> {
+    let (connect, host, path) = split_url(url)?;
+    let stall = limits.stall_timeout;
+    let stream = tokio::time::timeout(stall, tokio::net::TcpStream::connect(connect.as_str()))
+        .await
+        .map_err(|_| format!("cannot connect to {connect}: timed out"))?
+        .map_err(|e| format!("cannot connect to {connect}: {e}"))?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake::<_, Empty<Bytes>>(
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .map_err(|e| format!("HTTP handshake with {connect} failed: {e}"))?;
+    let driver = tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    let result = async {
+        let request = hyper::Request::get(path.as_str())
+            .header(hyper::header::HOST, host.as_str())
+            .header(hyper::header::USER_AGENT, "mesos-fetcher")
+            .body(Empty::<Bytes>::new())
+            .map_err(|e| format!("bad request for {url}: {e}"))?;
+        let response = tokio::time::timeout(stall, sender.send_request(request))
+            .await
+            .map_err(|_| format!("no response from {connect} within {}s", stall.as_secs()))?
+            .map_err(|e| format!("request to {connect} failed: {e}"))?;
+        let status = response.status();
+        if status.is_redirection() {
+            if let Some(location) = response
+                .headers()
+                .get(hyper::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+            {
+                return Ok(Fetched::Redirect(location.to_string()));
+            }
+        }
+        if !status.is_success() {
+            return Err(format!("HTTP {status}"));
+        }
+        let declared = response
+            .headers()
+            .get(hyper::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > limits.max_size) {
+            return Err(format!(
+                "the resource is larger than the fetcher's limit of {} bytes",
+                limits.max_size
+            ));
+        }
+        let mut file = tokio::fs::File::create(dest)
+            .await
+            .map_err(|e| format!("cannot create {}: {e}", dest.display()))?;
+        let mut body = response.into_body();
+        let mut written: u64 = 0;
+        loop {
+            let frame = tokio::time::timeout(stall, body.frame())
+                .await
+                .map_err(|_| format!("download stalled for {}s", stall.as_secs()))?;
+            let Some(frame) = frame else { break };
+            let frame = frame.map_err(|e| format!("download failed: {e}"))?;
+            if let Ok(data) = frame.into_data() {
+                written = written.saturating_add(data.len() as u64);
+                if written > limits.max_size {
+                    return Err(format!(
+                        "the resource is larger than the fetcher's limit of {} bytes",
+                        limits.max_size
+                    ));
+                }
+                file.write_all(&data)
+                    .await
+                    .map_err(|e| format!("cannot write {}: {e}", dest.display()))?;
+            }
+        }
+        if declared.is_some_and(|n| n != written) {
+            return Err(format!(
+                "download cut short: got {written} of {} bytes",
+                declared.unwrap_or(0)
+            ));
+        }
+        file.flush()
+            .await
+            .map_err(|e| format!("cannot write {}: {e}", dest.display()))?;
+        Ok(Fetched::Body(written))
+    }
+    .await;
+    driver.abort();
+    result
+}
+
+/// Copies the local file `from` into `dest` (off the async threads); returns its size.
+pub async fn copy(from: &Path, dest: &Path, max_size: u64) -> Result<u64, String> {
+    let (from, dest) = (from.to_path_buf(), dest.to_path_buf());
+    tokio::task::spawn_blocking(move || {
+        let meta = std::fs::metadata(&from).map_err(|e| format!("{}: {e}", from.display()))?;
+        if !meta.is_file() {
+            return Err(format!("{} is not a regular file", from.display()));
+        }
+        if meta.len() > max_size {
+            return Err(format!(
+                "the resource is larger than the fetcher's limit of {max_size} bytes"
+            ));
+        }
+        std::fs::copy(&from, &dest).map_err(|e| format!("cannot copy {}: {e}", from.display()))
+    })
+    .await
+    .map_err(|e| format!("copy task failed: {e}"))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+
+    /// A loopback server answering each request with `answer(path)` raw bytes (`None`:
+    /// never answer), then holding the connection open.
+    async fn serve(answer: fn(&str) -> Option<Vec<u8>>) -> std::net::SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut req = vec![];
+                    let mut buf = [0u8; 512];
+                    while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match conn.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => req.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let text = String::from_utf8_lossy(&req).to_string();
+                    let path = text.split_whitespace().nth(1).unwrap_or("/").to_string();
+                    if let Some(bytes) = answer(&path) {
+                        let _ = conn.write_all(&bytes).await;
+                    }
+                    // The connection stays open: only the answer says where a body ends.
+                    std::future::pending::<()>().await
+                });
+            }
+        });
+        addr
+    }
+
+    fn limits() -> Limits {
+        Limits {
+            max_size: 100,
+            stall_timeout: Duration::from_millis(300),
+            timeout: Duration::from_secs(20),
+        }
+    }
+
+    fn scratch(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("download-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        d.join("out")
+    }
+
+    #[tokio::test]
+    async fn redirects_are_followed_and_bodies_written() {
+        let addr = serve(|path| {
+            Some(match path {
+                "/old" => {
+                    b"HTTP/1.1 302 Found\r\nLocation: /new\r\nContent-Length: 0\r\n\r\n".to_vec()
+                }
+                "/new" => b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello".to_vec(),
+                _ => b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_vec(),
+            })
+        })
+        .await;
+        let out = scratch("redirect");
+        let n = http(&format!("http://{addr}/old"), &out, limits())
+            .await
+            .unwrap();
+        assert_eq!(n, 5);
+        assert_eq!(std::fs::read(&out).unwrap(), b"hello");
+        let err = http(&format!("http://{addr}/nope"), &out, limits())
+            .await
+            .unwrap_err();
+        assert!(err.contains("404"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn downloads_are_bounded_in_size_and_time() {
+        let addr = serve(|path| match path {
+            // Announces more than the limit: refused before reading.
+            "/declared" => Some(b"HTTP/1.1 200 OK\r\nContent-Length: 99999999999\r\n\r\n".to_vec()),
+            // No length, a body past the limit.
+            "/endless" => {
+                let mut r = b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n".to_vec();
+                r.extend(std::iter::repeat_n(b'x', 1000));
+                Some(r)
+            }
+            // Headers, then nothing.
+            "/stall" => Some(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc".to_vec()),
+            _ => None,
+        })
+        .await;
+        let out = scratch("bounded");
+        for (path, expect) in [
+            ("/declared", "larger than"),
+            ("/endless", "larger than"),
+            ("/stall", "stalled"),
+            ("/silent", "no response"),
+        ] {
+            let err = http(&format!("http://{addr}{path}"), &out, limits())
+                .await
+                .unwrap_err();
+            assert!(err.contains(expect), "{path}: {err}");
+        }
+    }
+
+    #[test]
+    fn uris_are_classified_and_named() {
+        assert_eq!(
+            source_of("http://h:80/a.tgz"),
+            Ok(Source::Http("http://h:80/a.tgz".into()))
+        );
+        assert_eq!(
+            source_of("file:///opt/a"),
+            Ok(Source::Local("/opt/a".into()))
+        );
+        assert_eq!(source_of("/opt/a"), Ok(Source::Local("/opt/a".into())));
+        assert!(source_of("https://h/a").unwrap_err().contains("https"));
+        assert!(source_of("hdfs://h/a").is_err());
+        assert!(source_of("relative/a").is_err());
+        assert!(source_of("file://relative").is_err());
+        assert_eq!(
+            basename("http://h:1/x/app.tgz?sig=1#f"),
+            Some("app.tgz".into())
+        );
+        assert_eq!(basename("/opt/run.sh"), Some("run.sh".into()));
+        assert_eq!(basename("http://h/"), None);
+        assert_eq!(basename("http://h"), None);
+        assert_eq!(basename("http://h/a/.."), None);
+    }
+
+    #[test]
+    fn urls_split_into_address_host_and_path() {
+        assert_eq!(
+            split_url("http://127.0.0.1:8080/a/b?x=1").unwrap(),
+            (
+                "127.0.0.1:8080".into(),
+                "127.0.0.1:8080".into(),
+                "/a/b?x=1".into()
+            )
+        );
+        assert_eq!(
+            split_url("http://example.org").unwrap(),
+            ("example.org:80".into(), "example.org".into(), "/".into())
+        );
+        assert_eq!(
+            split_url("http://[::1]/x").unwrap().0,
+            "[::1]:80".to_string()
+        );
+        assert!(split_url("http:///x").is_err());
+        assert!(split_url("http://user@h/x").is_err());
+    }
+}
