@@ -1198,8 +1198,10 @@ impl Process for AgentProcess {
             }
         });
         h.route("api/v1/executor", Self::executor_api);
+        // Read-only, and read by the master's web UI from another origin.
         h.route("state", |me: &mut Self, ctx: &mut Ctx<Self>, _req| {
             HttpResponse::json(&me.state_json(ctx.pid()))
+                .with_header("Access-Control-Allow-Origin", "*")
         });
         h.route("health", |_me: &mut Self, _ctx: &mut Ctx<Self>, _req| {
             HttpResponse::text(200, "")
