@@ -17,13 +17,14 @@ use libproc::testing::{chromium, http_request, python_env, repo_root};
 use libproc::{Node, NodeConfig};
 use proto::FrameworkInfo;
 
-const SCRIPT: &str = r#"
+const SCRIPT: &str = r##"
 import sys, os
 from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.support.ui import WebDriverWait
 from selenium.webdriver.support import expected_conditions as EC
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 
 url, browser, driver_path, shots = sys.argv[1:5]
 os.makedirs(shots, exist_ok=True)
@@ -32,7 +33,9 @@ opts.binary_location = browser
 for a in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1200,900"]:
     opts.add_argument(a)
 d = webdriver.Chrome(service=Service(driver_path), options=opts)
-wait = WebDriverWait(d, 30)
+# Each hash change re-renders the page after a fetch: an element found on the old page may be
+# replaced while it is read, so waits retry on stale elements.
+wait = WebDriverWait(d, 30, ignored_exceptions=[NoSuchElementException, StaleElementReferenceException])
 try:
     d.get(url + "/")
     wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "tr[data-job='nightly']")))
@@ -51,15 +54,20 @@ try:
     d.find_element(By.ID, "save").click()
     wait.until(lambda d: "soon" in d.find_element(By.ID, "form-error").text)
 
-    # A dependent job through the form.
-    d.get(url + "/#/new")
+    # A dependent job through the form. A fresh form comes from the list's "+ New job" link:
+    # getting "/#/new" again would only be a same-document fragment navigation (the page stays,
+    # no hashchange), keeping the refused job's typed values in the inputs.
+    d.get(url + "/")
+    wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "tr[data-job='nightly']")))
+    d.find_element(By.ID, "new-job").click()
     wait.until(EC.presence_of_element_located((By.ID, "job-form")))
+    assert d.find_element(By.ID, "name").get_attribute("value") == "", "stale form"
     d.find_element(By.ID, "name").send_keys("report")
     d.find_element(By.ID, "command").send_keys("echo report")
     d.find_element(By.ID, "parents").send_keys("nightly")
     d.find_element(By.ID, "owner").send_keys("ops@example.com")
     d.find_element(By.ID, "save").click()
-    wait.until(lambda d: d.find_elements(By.ID, "job-name") and d.find_element(By.ID, "job-name").text == "report")
+    wait.until(lambda d: d.find_element(By.ID, "job-name").text == "report")
     svg = d.find_element(By.ID, "graph")
     labels = [t.text for t in svg.find_elements(By.TAG_NAME, "text")]
     assert sorted(labels) == ["nightly", "report"], labels
@@ -67,9 +75,11 @@ try:
     d.save_screenshot(shots + "/job.png")
 
     # The parent's page: schedule and next run; run now.
+    # From "#/job/report" this is a fragment navigation: report's page (with its own
+    # "next-run") stays until nightly's is rendered, so wait for nightly's content.
     d.get(url + "/#/job/nightly")
-    wait.until(lambda d: d.find_elements(By.ID, "next-run"))
-    assert "2030-" in d.find_element(By.ID, "next-run").text, d.find_element(By.ID, "next-run").text
+    wait.until(lambda d: d.find_element(By.ID, "job-name").text == "nightly")
+    wait.until(lambda d: "2030-" in d.find_element(By.ID, "next-run").text)
     d.find_element(By.CSS_SELECTOR, "button.run").click()
     import json, urllib.request
     def queued(_):
@@ -82,12 +92,16 @@ try:
     assert "child of nightly" in d.find_element(By.CSS_SELECTOR, "tr[data-job='report']").text
     d.save_screenshot(shots + "/list2.png")
     print("ok")
+except Exception:
+    # Where it stopped: the page's URL and text, and a screenshot.
+    print("failed at", d.current_url, "page:", d.find_element(By.TAG_NAME, "body").text, file=sys.stderr)
+    d.save_screenshot(shots + "/failure.png")
+    raise
 finally:
     d.quit()
-"#;
+"##;
 
 #[actix_rt::test]
-#[ignore = "unfinished: the list step passes, the refused-schedule form step times out in Selenium (not yet debugged)"]
 async fn the_web_ui_lists_creates_shows_and_runs_jobs() {
     let Some(py) = python_env("chronos_ui") else {
         return;
