@@ -33,7 +33,8 @@ except cluster.Failure as e:
 ' "$project" "$MESOS_NET" "${MESOS_DEMO_TASKS:-6}"
     python3 "$here/cluster.py" status --project "$project" --net "$MESOS_NET"
     echo
-    echo "Leader UI/API: curl -s http://127.0.0.1:5050/master/state (or :5060, :5070; see 'leader' above)"
+    echo "Web UI: http://127.0.0.1:5050/ (any master's shows the leader's state)"
+    echo "Leader API: curl -s http://127.0.0.1:5050/master/state (or :5060, :5070; see 'leader' above)"
     ;;
   status)
     python3 "$here/cluster.py" status --project "$project" --net "$MESOS_NET"

@@ -14,7 +14,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use libproc::testing::within;
+use libproc::testing::{
+    docker_container_status as container_status, wait_docker_container_gone, within,
+};
 use libproc::{Node, NodeConfig, Pid, ProcessRef};
 use proto::messages::*;
 use proto::{
@@ -48,22 +50,6 @@ fn docker_ready(test: &str) -> bool {
         script.display()
     );
     true
-}
-
-/// The state of container `name`, or `None` if it does not exist.
-fn container_status(name: &str) -> Option<String> {
-    let out = Command::new("docker")
-        .args([
-            "inspect",
-            "--type=container",
-            "--format={{.State.Status}}",
-            name,
-        ])
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
 struct Harness {
@@ -241,7 +227,7 @@ async fn kill_stops_the_container_and_leaves_none_behind() {
     );
     let killed = h.update().await;
     assert_eq!(killed.state, TaskState::Killed, "{killed:?}");
-    assert_eq!(container_status(&h.name), None, "no container left");
+    wait_docker_container_gone(&h.name, Duration::from_secs(30));
     h.exited().await;
 }
 

@@ -203,6 +203,39 @@ pub fn chromium(test: &str) -> Option<(std::path::PathBuf, std::path::PathBuf)> 
     None
 }
 
+/// The state Docker reports for container `name` (`running`, `exited`, `removing`, …), or
+/// `None` when no such container exists (or Docker does not answer).
+pub fn docker_container_status(name: &str) -> Option<String> {
+    let out = std::process::Command::new("docker")
+        .args([
+            "inspect",
+            "--type=container",
+            "--format={{.State.Status}}",
+            name,
+        ])
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// Waits, at most `limit`, until container `name` no longer exists; panics if it is still
+/// there in any state other than `removing` (Docker may show a removed container as
+/// `removing` for a moment on a loaded machine), or still `removing` after `limit`.
+pub fn wait_docker_container_gone(name: &str, limit: Duration) {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        match docker_container_status(name) {
+            None => return,
+            Some(s) if s == "removing" && std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(100))
+            }
+            Some(s) => panic!("container {name} should be gone, Docker shows it {s:?}"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -98,6 +98,10 @@ pub const FLAGS: &[Flag] = &[
         "ZooKeeper session timeout; a leader that loses its session (or is disconnected this long) exits.",
     ),
     Flag::optional("cluster", "Human-readable cluster name shown in /state."),
+    Flag::optional(
+        "webui_dir",
+        "Serve the web UI (at / and /static/...) from this directory instead of the copy built into the binary; for developing the UI without rebuilding.",
+    ),
 ];
 
 /// Parsed master settings. [`MasterConfig::default`] is what the flags default to.
@@ -149,6 +153,8 @@ pub struct MasterConfig {
     pub quiet: bool,
     /// `--cluster`.
     pub cluster: Option<String>,
+    /// `--webui_dir` (`None`: the web UI built into the binary).
+    pub webui_dir: Option<PathBuf>,
     /// Seed for the master id (a UUID-shaped string derived from it); the binary passes
     /// something unique, tests a constant.
     pub id_seed: u64,
@@ -192,6 +198,7 @@ impl Default for MasterConfig {
             min_allocatable_resources: AllocatorConfig::default().min_allocatable_resources,
             quiet: false,
             cluster: None,
+            webui_dir: None,
             id_seed: 0,
             clock: wall_clock,
             http_heartbeat_interval: Duration::from_secs(15),
@@ -368,6 +375,7 @@ impl MasterConfig {
             },
             quiet: flags.bool("quiet")?,
             cluster: flags.opt("cluster")?,
+            webui_dir: flags.opt("webui_dir")?,
             id_seed: 0,
             clock: wall_clock,
             http_heartbeat_interval: Duration::from_secs(15),
@@ -471,6 +479,9 @@ impl MasterConfig {
         put("quiet", self.quiet.to_string());
         if let Some(c) = &self.cluster {
             put("cluster", c.clone());
+        }
+        if let Some(d) = &self.webui_dir {
+            put("webui_dir", d.display().to_string());
         }
         serde_json::Value::Object(m)
     }

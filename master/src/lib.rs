@@ -10,7 +10,8 @@
 //! the allocation policy the operator controls (weights, quota, reservations, `/roles`);
 //! [`registry`] is the durable record (admitted, unreachable and gone agents, torn-down
 //! frameworks, weights and quotas) and where it is stored: every decision in it is
-//! written before the master announces it.
+//! written before the master announces it. [`webui`] serves the browser dashboard at `/`;
+//! [`leader_proxy`] lets a standby's dashboard read the leader's state through it.
 //!
 //! With `--zk` a master starts as a non-leader: it contends through ZooKeeper
 //! ([`detector::contender`]), answers leader-only HTTP with a redirect to the leader, and
@@ -25,12 +26,14 @@ pub mod allocator;
 pub mod config;
 pub mod core;
 pub mod http_api;
+pub mod leader_proxy;
 pub mod leadership;
 pub mod operator;
 pub mod process;
 pub mod registry;
 pub mod state_json;
 pub mod undecodable;
+pub mod webui;
 pub mod write_queue;
 
 pub use config::{MasterConfig, FLAGS};

@@ -832,6 +832,53 @@ impl Process for MasterProcess {
         h.route("api/v1/scheduler", MasterProcess::scheduler_api);
         h.route("api/v1", MasterProcess::operator_api);
         h.route("api/v1/operator", MasterProcess::operator_api);
+        // The web UI: served by every master, leading or not (see `webui`).
+        for path in ["", "index.html", "static/*"] {
+            h.route(
+                path,
+                |me: &mut MasterProcess, _ctx: &mut Ctx<MasterProcess>, req| {
+                    if req.method != "GET" && req.method != "HEAD" {
+                        return method_not_allowed(&req.method, "GET");
+                    }
+                    let route = req.path.trim_start_matches('/');
+                    crate::webui::serve(route, me.core.config.webui_dir.as_deref())
+                },
+            );
+        }
+        // The leader's read-only JSON through a standby, for a browser that cannot reach
+        // the leader's advertised address (see `leader_proxy`).
+        h.route_deferred(
+            "webui/leader/*",
+            |me: &mut MasterProcess, ctx: &mut Ctx<MasterProcess>, req, responder| {
+                let route = req.path.trim_start_matches('/');
+                let Some(path) = crate::leader_proxy::proxied_path(route) else {
+                    responder.respond(HttpResponse::not_found());
+                    return;
+                };
+                if req.method != "GET" {
+                    responder.respond(method_not_allowed(&req.method, "GET"));
+                    return;
+                }
+                // Only a standby that knows another leader (the one it would redirect to).
+                let leader = match me.leadership.not_leading(me.leader.as_ref(), me.core.info()) {
+                    NotLeading::Redirect(l) => detector::master_pid(l),
+                    NotLeading::Unavailable(_) => None,
+                };
+                match leader {
+                    Some(pid) => {
+                        ctx.spawn(
+                            crate::leader_proxy::forward(pid.addr(), path),
+                            move |_me: &mut MasterProcess, _ctx, response| {
+                                responder.respond(response)
+                            },
+                        );
+                    }
+                    None => responder.respond(HttpResponse::unavailable(
+                        "this master is not a standby that knows another leader; read its own endpoints",
+                    )),
+                }
+            },
+        );
         h.route("state", MasterProcess::http_state);
         h.route(
             "state-summary",

@@ -17,6 +17,16 @@ fn task_json(t: &Task) -> Value {
             if let Some(h) = s.healthy {
                 v["healthy"] = json!(h);
             }
+            // Beyond Mesos's fields: why and from whom, for the web UI's status history.
+            if let Some(r) = s.reason {
+                v["reason"] = json!(r.as_str());
+            }
+            if let Some(src) = s.source {
+                v["source"] = json!(src.as_str());
+            }
+            if let Some(m) = &s.message {
+                v["message"] = json!(m);
+            }
             v
         })
         .collect();

@@ -731,7 +731,11 @@ impl AgentProcess {
                 return;
             }
         };
-        if let Err(e) = crate::sandbox::create(&dir, user.as_ref()) {
+        // With URIs to fetch, the sandbox stays the agent's until the fetcher is done (it
+        // then gives it all to the user): no process of that user can plant links in it
+        // while files are written there as root.
+        let owner = user.as_ref().filter(|_| info.command.uris.is_empty());
+        if let Err(e) = crate::sandbox::create(&dir, owner) {
             let message = format!(
                 "Failed to create executor directory '{}': {e}",
                 dir.display()
@@ -1194,8 +1198,10 @@ impl Process for AgentProcess {
             }
         });
         h.route("api/v1/executor", Self::executor_api);
+        // Read-only, and read by the master's web UI from another origin.
         h.route("state", |me: &mut Self, ctx: &mut Ctx<Self>, _req| {
             HttpResponse::json(&me.state_json(ctx.pid()))
+                .with_header("Access-Control-Allow-Origin", "*")
         });
         h.route("health", |_me: &mut Self, _ctx: &mut Ctx<Self>, _req| {
             HttpResponse::text(200, "")

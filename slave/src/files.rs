@@ -22,6 +22,10 @@ use libproc::{Ctx, Handlers, HttpRequest, HttpResponse, Process, Responder};
 /// Largest chunk `/files/read` returns at once (Mesos: 16 pages).
 pub const MAX_READ_LENGTH: u64 = 16 * 4096;
 
+/// Largest file `/files/download` sends (it is answered from memory, not streamed);
+/// larger files are `413`, and `/files/read` pages through them.
+pub const MAX_DOWNLOAD_BYTES: u64 = 64 * 1024 * 1024;
+
 /// How long one `/files` request may spend in the file system before it is answered
 /// `504` (its blocking work may still finish in the background; nothing waits for it).
 pub const FILES_IO_TIMEOUT: Duration = Duration::from_secs(10);
@@ -71,14 +75,15 @@ impl FilesProcess {
         ctx.spawn(
             tokio::time::timeout(FILES_IO_TIMEOUT, job),
             move |_me: &mut Self, _ctx, done| {
-                responder.respond(match done {
+                let response = match done {
                     Ok(Ok(response)) => response,
                     Ok(Err(e)) => HttpResponse::text(500, format!("File access failed: {e}\n")),
                     Err(_) => HttpResponse::text(
                         504,
                         format!("File access took longer than {FILES_IO_TIMEOUT:?}\n"),
                     ),
-                })
+                };
+                responder.respond(response.with_header("Access-Control-Allow-Origin", "*"))
             },
         );
     }
@@ -202,6 +207,47 @@ fn read(roots: &[PathBuf], q: ReadQuery) -> HttpResponse {
     }))
 }
 
+/// `/files/download` (blocking: runs off the actor thread): the whole file as an
+/// attachment named after it, up to [`MAX_DOWNLOAD_BYTES`].
+fn download(roots: &[PathBuf], requested: &str) -> HttpResponse {
+    let path = match resolve(roots, requested) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let file = match open_regular(&path) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let mut buf = Vec::new();
+    if let Err(e) = file.take(MAX_DOWNLOAD_BYTES + 1).read_to_end(&mut buf) {
+        return HttpResponse::text(500, format!("Failed to read file: {e}\n"));
+    }
+    if buf.len() as u64 > MAX_DOWNLOAD_BYTES {
+        return HttpResponse::text(
+            413,
+            format!("The file is larger than {MAX_DOWNLOAD_BYTES} bytes; page through it with /files/read\n"),
+        );
+    }
+    // The name as a quoted-string: only characters that need no escaping.
+    let name: String = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    HttpResponse::new(200, "application/octet-stream", buf).with_header(
+        "Content-Disposition",
+        &format!("attachment; filename=\"{name}\""),
+    )
+}
+
 /// `/files/browse` (blocking: runs off the actor thread). Entries are described with
 /// `lstat`, never opened.
 fn browse(roots: &[PathBuf], requested: &str) -> HttpResponse {
@@ -268,6 +314,13 @@ impl Process for FilesProcess {
             },
         );
         h.route_deferred(
+            "download",
+            |me: &mut FilesProcess, ctx: &mut Ctx<Self>, req: HttpRequest, responder| {
+                let path = req.query("path").unwrap_or("").to_string();
+                me.off_thread(ctx, responder, move |roots| download(roots, &path));
+            },
+        );
+        h.route_deferred(
             "browse",
             |me: &mut FilesProcess, ctx: &mut Ctx<Self>, req: HttpRequest, responder| {
                 let path = req.query("path").unwrap_or("").to_string();
@@ -280,6 +333,39 @@ impl Process for FilesProcess {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn sandbox() -> (PathBuf, Vec<PathBuf>) {
+        let root = std::env::temp_dir().join(format!(
+            "files-download-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        std::fs::create_dir_all(&root).unwrap();
+        let roots = vec![std::fs::canonicalize(&root).unwrap()];
+        (root, roots)
+    }
+
+    #[test]
+    fn download_sends_the_file_as_an_attachment() {
+        let (root, roots) = sandbox();
+        std::fs::write(root.join("std\"out"), b"line 1\nline 2\n").unwrap();
+        let r = download(&roots, &root.join("std\"out").to_string_lossy());
+        assert_eq!(r.status, 200);
+        assert_eq!(&r.body[..], b"line 1\nline 2\n");
+        let disposition = r
+            .headers
+            .iter()
+            .find(|(k, _)| k == "content-disposition")
+            .map(|(_, v)| v.as_str());
+        assert_eq!(disposition, Some("attachment; filename=\"std_out\""));
+        assert_eq!(download(&roots, "/etc/passwd").status, 403);
+        assert_eq!(download(&roots, &root.to_string_lossy()).status, 400);
+        assert_eq!(
+            download(&roots, &root.join("missing").to_string_lossy()).status,
+            404
+        );
+        let _ = std::fs::remove_dir_all(&root);
+    }
 
     #[test]
     fn modes_read_like_ls() {

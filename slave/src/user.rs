@@ -76,25 +76,34 @@ impl RunAs {
     /// Whether this user may read the file `path` by its mode bits: search permission on
     /// every directory above it and read permission on it (ACLs are not consulted).
     pub fn may_read(&self, path: &Path) -> bool {
+        self.may_reach(path) && std::fs::metadata(path).is_ok_and(|m| self.may_read_meta(&m))
+    }
+
+    /// Whether this user may search every directory above `path`.
+    pub fn may_reach(&self, path: &Path) -> bool {
+        path.ancestors()
+            .skip(1)
+            .all(|d| std::fs::metadata(d).is_ok_and(|m| self.allows(&m, 0o1)))
+    }
+
+    /// Whether this user may read a file with these metadata (of an opened file, say).
+    pub fn may_read_meta(&self, meta: &std::fs::Metadata) -> bool {
+        self.allows(meta, 0o4)
+    }
+
+    fn allows(&self, meta: &std::fs::Metadata, bit: u32) -> bool {
+        use std::os::unix::fs::MetadataExt;
         if self.uid == 0 {
             return true;
         }
-        let allows = |meta: &std::fs::Metadata, bit: u32| {
-            use std::os::unix::fs::MetadataExt;
-            let mode = meta.mode();
-            if meta.uid() == self.uid {
-                mode & (bit << 6) != 0
-            } else if meta.gid() == self.gid || self.groups.contains(&meta.gid()) {
-                mode & (bit << 3) != 0
-            } else {
-                mode & bit != 0
-            }
-        };
-        let dirs_ok = path
-            .ancestors()
-            .skip(1)
-            .all(|d| std::fs::metadata(d).is_ok_and(|m| allows(&m, 0o1)));
-        dirs_ok && std::fs::metadata(path).is_ok_and(|m| allows(&m, 0o4))
+        let mode = meta.mode();
+        if meta.uid() == self.uid {
+            mode & (bit << 6) != 0
+        } else if meta.gid() == self.gid || self.groups.contains(&meta.gid()) {
+            mode & (bit << 3) != 0
+        } else {
+            mode & bit != 0
+        }
     }
 }
 

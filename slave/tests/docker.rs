@@ -13,7 +13,9 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::{test_dir, Cluster};
-use libproc::testing::within;
+use libproc::testing::{
+    docker_container_status as container_status, wait_docker_container_gone, within,
+};
 use libproc::{Node, NodeConfig};
 use proto::container::DOCKER_AGENT_LABEL;
 use proto::messages::{KillTaskMessage, RunTaskMessage};
@@ -59,21 +61,6 @@ fn docker_executor() -> PathBuf {
         p.display()
     );
     p
-}
-
-fn container_status(name: &str) -> Option<String> {
-    let out = Command::new("docker")
-        .args([
-            "inspect",
-            "--type=container",
-            "--format={{.State.Status}}",
-            name,
-        ])
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
 fn rm(name: &str) {
@@ -225,7 +212,7 @@ async fn killing_a_docker_task_leaves_no_container() {
     let killed = c.next_update().await;
     assert_eq!(killed.status.state, TaskState::Killed, "{killed:?}");
     c.ack(&killed);
-    assert_eq!(container_status(&name), None, "no container left");
+    wait_docker_container_gone(&name, LIMIT);
     c.agent.shutdown().await;
 }
 
@@ -534,6 +521,6 @@ async fn a_docker_executor_survives_an_agent_restart_and_keeps_its_container() {
     .await;
     assert_eq!(killed.status.state, TaskState::Killed, "{killed:?}");
     ack(&agent, &killed);
-    assert_eq!(container_status(&name), None, "no container left");
+    wait_docker_container_gone(&name, LIMIT);
     agent.shutdown().await;
 }

@@ -297,6 +297,17 @@ async fn a_task_killed_while_its_uris_are_fetched_never_starts() {
         }
     })
     .await;
+    let runs = c.dir.join("slaves/S1/frameworks/F1/executors/late/runs");
+    let run = std::fs::read_dir(&runs)
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .path();
+    if slave::user::can_switch() {
+        // Until the fetch is done the sandbox is the agent's, not yet the task's user's.
+        assert_eq!(std::fs::metadata(&run).unwrap().uid(), 0);
+    }
     c.node.send(
         c.master.pid(),
         c.agent.pid(),

@@ -102,6 +102,7 @@ async fn cluster_rounds(rounds: usize) -> Value {
         zk_session_timeout: "2secs".into(),
         limit: Duration::from_secs(180),
         agent_reregister_timeout: None,
+        master_hostname: None,
     };
     eprintln!("cluster: starting 3 masters, 5 agents, 100 tasks");
     let setup = Instant::now();

@@ -59,6 +59,8 @@ pub struct HaConfig {
     pub limit: Duration,
     /// `--agent_reregister_timeout` of the masters (their default if `None`).
     pub agent_reregister_timeout: Option<String>,
+    /// `--hostname` of the masters (their IP if `None`): the host their redirects name.
+    pub master_hostname: Option<String>,
 }
 
 impl Default for HaConfig {
@@ -73,6 +75,7 @@ impl Default for HaConfig {
             zk_session_timeout: "2secs".into(),
             limit: LIMIT,
             agent_reregister_timeout: None,
+            master_hostname: None,
         }
     }
 }
@@ -305,6 +308,11 @@ impl HaCluster {
             .agent_reregister_timeout
             .as_ref()
             .map(|t| format!("--agent_reregister_timeout={t}"));
+        let hostname = self
+            .config
+            .master_hostname
+            .as_ref()
+            .map(|h| format!("--hostname={h}"));
         let started = start_server(
             &name,
             "mesos-master",
@@ -319,6 +327,7 @@ impl HaCluster {
                     "--allocation_interval=100ms".into(),
                 ];
                 args.extend(reregister.clone());
+                args.extend(hostname.clone());
                 args
             },
             "/master/health",

@@ -12,6 +12,8 @@ use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
 use tokio::io::AsyncWriteExt;
 
+use crate::user::RunAs;
+
 /// Bounds on one download.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -221,22 +223,55 @@ async fn get(url: &str, dest: &Path, limits: Limits) -> Result<Fetched, String> 
 }
 
 /// Copies the local file `from` into `dest` (off the async threads); returns its size.
-pub async fn copy(from: &Path, dest: &Path, max_size: u64) -> Result<u64, String> {
+/// With `reader`, the file must be one that user may read: a symbolic link as the last
+/// component is refused, and the permission is checked on the file actually opened.
+pub async fn copy(
+    from: &Path,
+    dest: &Path,
+    max_size: u64,
+    reader: Option<RunAs>,
+) -> Result<u64, String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
     let (from, dest) = (from.to_path_buf(), dest.to_path_buf());
     tokio::task::spawn_blocking(move || {
-        let meta = std::fs::metadata(&from).map_err(|e| format!("{}: {e}", from.display()))?;
+        let mut open = std::fs::OpenOptions::new();
+        open.read(true);
+        if reader.is_some() {
+            open.custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits());
+        }
+        let file = open
+            .open(&from)
+            .map_err(|e| format!("{}: {e}", from.display()))?;
+        let meta = file
+            .metadata()
+            .map_err(|e| format!("{}: {e}", from.display()))?;
+        if let Some(u) = &reader {
+            if !(u.may_reach(&from) && u.may_read_meta(&meta)) {
+                return Err(format!("user '{}' may not read {}", u.name, from.display()));
+            }
+        }
         if !meta.is_file() {
             return Err(format!("{} is not a regular file", from.display()));
         }
         if meta.len() > max_size {
-            return Err(format!(
-                "the resource is larger than the fetcher's limit of {max_size} bytes"
-            ));
+            return Err(too_large(max_size));
         }
-        std::fs::copy(&from, &dest).map_err(|e| format!("cannot copy {}: {e}", from.display()))
+        let mut out = std::fs::File::create(&dest)
+            .map_err(|e| format!("cannot create {}: {e}", dest.display()))?;
+        let n = std::io::copy(&mut file.take(max_size.saturating_add(1)), &mut out)
+            .map_err(|e| format!("cannot copy {}: {e}", from.display()))?;
+        if n > max_size {
+            return Err(too_large(max_size));
+        }
+        Ok(n)
     })
     .await
     .map_err(|e| format!("copy task failed: {e}"))?
+}
+
+fn too_large(max_size: u64) -> String {
+    format!("the resource is larger than the fetcher's limit of {max_size} bytes")
 }
 
 #[cfg(test)]
@@ -285,6 +320,45 @@ mod tests {
         let d = std::env::temp_dir().join(format!("download-{name}-{}", std::process::id()));
         std::fs::create_dir_all(&d).unwrap();
         d.join("out")
+    }
+
+    #[tokio::test]
+    async fn local_copies_for_a_user_follow_its_permissions_and_no_final_link() {
+        let out = scratch("local");
+        let dir = out.with_file_name("src");
+        std::fs::create_dir_all(&dir).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let (open, secret, link) = (dir.join("open"), dir.join("secret"), dir.join("link"));
+        std::fs::write(&open, "shared").unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o644)).unwrap();
+        std::fs::write(&secret, "private").unwrap();
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(&open, &link).unwrap();
+        let other = RunAs {
+            name: "other".into(),
+            uid: 4_000_000,
+            gid: 4_000_000,
+            groups: vec![4_000_000],
+        };
+        assert_eq!(copy(&open, &out, 100, Some(other.clone())).await, Ok(6));
+        assert_eq!(std::fs::read(&out).unwrap(), b"shared");
+        let err = copy(&secret, &out, 100, Some(other.clone()))
+            .await
+            .unwrap_err();
+        assert!(err.contains("may not read"), "{err}");
+        assert!(
+            copy(&link, &out, 100, Some(other)).await.is_err(),
+            "a final link is refused"
+        );
+        assert_eq!(
+            copy(&link, &out, 100, None).await,
+            Ok(6),
+            "the agent's own fetches follow it"
+        );
+        let err = copy(&open, &out, 3, None).await.unwrap_err();
+        assert!(err.contains("larger than"), "{err}");
     }
 
     #[tokio::test]

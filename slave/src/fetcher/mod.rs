@@ -160,12 +160,6 @@ impl Fetcher {
                 "cannot derive a file name from the URI; set output_file".to_string()
             })?,
         };
-        if let (Source::Local(path), Some(u)) = (&source, user) {
-            let (p, u2) = (path.clone(), u.clone());
-            if !blocking(move || Ok(u2.may_read(&p))).await? {
-                return Err(format!("user '{}' may not read {}", u.name, path.display()));
-            }
-        }
         let target = sandbox.join(&name);
         if let Some(parent) = target.parent() {
             let parent = parent.to_path_buf();
@@ -193,7 +187,7 @@ impl Fetcher {
             let hit = self.cache().get(&key);
             let (file, fresh) = match hit {
                 Some(f) => (f, false),
-                None => match self.download_into_cache(&key, &source, log).await? {
+                None => match self.download_into_cache(&key, &source, user, log).await? {
                     Some(f) => (f, true),
                     None => {
                         log.line("Not enough room in the fetcher cache; fetching around it".into())
@@ -206,6 +200,7 @@ impl Fetcher {
                                 sandbox,
                                 uri.executable,
                                 archive,
+                                user,
                                 log,
                             )
                             .await;
@@ -230,6 +225,7 @@ impl Fetcher {
                 sandbox,
                 uri.executable,
                 archive,
+                user,
                 log,
             )
             .await
@@ -250,9 +246,10 @@ impl Fetcher {
         sandbox: &Path,
         executable: bool,
         archive: Option<extract::Kind>,
+        user: Option<&RunAs>,
         log: &Log,
     ) -> Result<(), String> {
-        let n = self.download(source, target).await?;
+        let n = self.download(source, target, user).await?;
         log.line(format!("Downloaded {n} bytes into '{name}'"))
             .await;
         let (target, sandbox, max) = (
@@ -285,7 +282,12 @@ impl Fetcher {
         Ok(())
     }
 
-    async fn download(&self, source: &Source, dest: &Path) -> Result<u64, String> {
+    async fn download(
+        &self,
+        source: &Source,
+        dest: &Path,
+        user: Option<&RunAs>,
+    ) -> Result<u64, String> {
         self.inner.downloads.fetch_add(1, Ordering::Relaxed);
         let c = &self.inner.config;
         match source {
@@ -297,7 +299,7 @@ impl Fetcher {
                 };
                 download::http(url, dest, limits).await
             }
-            Source::Local(path) => download::copy(path, dest, c.max_size).await,
+            Source::Local(path) => download::copy(path, dest, c.max_size, user.cloned()).await,
         }
     }
 
@@ -307,6 +309,7 @@ impl Fetcher {
         &self,
         key: &CacheKey,
         source: &Source,
+        user: Option<&RunAs>,
         log: &Log,
     ) -> Result<Option<String>, String> {
         let dir = self.inner.config.cache_dir.clone();
@@ -326,7 +329,7 @@ impl Fetcher {
             })
             .await?;
         let temp = dir.join(self.cache().temp_name());
-        let size = match self.download(source, &temp).await {
+        let size = match self.download(source, &temp, user).await {
             Ok(n) => n,
             Err(e) => {
                 let _ = tokio::fs::remove_file(&temp).await;

@@ -1,6 +1,7 @@
 //! The `monitor` process: serves `/monitor/statistics` and `/monitor/statistics.json`, a
 //! JSON array with one entry per live container (`executor_id`, `executor_name`,
-//! `framework_id`, `source`, `statistics`), as Mesos's resource monitor does. Gathering
+//! `framework_id`, `source`, `statistics`), as Mesos's resource monitor does (with
+//! `Access-Control-Allow-Origin: *`, for the master's web UI). Gathering
 //! the usage reads `/proc` and cgroup files for every container, so it runs on tokio's
 //! blocking pool (under [`MONITOR_TIMEOUT`]), not on the agent's thread.
 
@@ -45,7 +46,7 @@ impl Process for MonitorProcess {
                     ctx.spawn(
                         tokio::time::timeout(MONITOR_TIMEOUT, job),
                         move |_me: &mut Self, _ctx, done| {
-                            responder.respond(match done {
+                            let response = match done {
                                 Ok(Ok(stats)) => HttpResponse::json(&stats),
                                 Ok(Err(e)) => HttpResponse::text(
                                     500,
@@ -55,7 +56,11 @@ impl Process for MonitorProcess {
                                     504,
                                     format!("Gathering statistics took longer than {MONITOR_TIMEOUT:?}\n"),
                                 ),
-                            })
+                            };
+                            // Read-only, and read by the master's web UI from another origin.
+                            responder.respond(
+                                response.with_header("Access-Control-Allow-Origin", "*"),
+                            )
                         },
                     );
                 },
