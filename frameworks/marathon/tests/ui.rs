@@ -13,6 +13,7 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support import expected_conditions as EC
 from selenium.common.exceptions import StaleElementReferenceException
 
 url, browser, driver, shots = sys.argv[1:5]
@@ -29,15 +30,23 @@ def row():
             return r
     return None
 
-def row_has(text):
+def row_has(*texts):
     # The list re-renders every second: a row found may be replaced before it is read.
+    # All texts are checked on one reading of the row (one rendered state).
     def check(_):
         try:
             r = row()
-            return r is not None and text in r.text
+            t = r.text if r is not None else ''
+            return r is not None and all(x in t for x in texts)
         except StaleElementReferenceException:
             return False
     return check
+
+def row_gone(_):
+    try:
+        return row() is None
+    except StaleElementReferenceException:
+        return False
 
 def click(css):
     def attempt(_):
@@ -55,8 +64,7 @@ try:
     n = d.find_element(By.ID, 'new-instances'); n.clear(); n.send_keys('2')
     m = d.find_element(By.ID, 'new-mem'); m.clear(); m.send_keys('16')
     d.find_element(By.ID, 'create-button').click()
-    wait.until(row_has('2 of 2'))
-    wait.until(row_has('Running'))
+    wait.until(row_has('2 of 2', 'Running'))
     d.save_screenshot(shots + '/list.png')
     click('a.app-link')
     def two_running(_):
@@ -67,20 +75,19 @@ try:
     wait.until(two_running)
     d.save_screenshot(shots + '/app.png')
     d.find_element(By.LINK_TEXT, '\u2190 All applications').click()
-    wait.until(row_has('2 of 2'))
-    wait.until(row_has('Running'))
+    wait.until(row_has('2 of 2', 'Running'))
     click('button.scale')
-    alert = wait.until(lambda _: d.switch_to.alert)
+    # switch_to.alert raises NoAlertPresentException (not ignored by WebDriverWait) while
+    # the prompt is not open yet; alert_is_present waits for it.
+    alert = wait.until(EC.alert_is_present())
     alert.send_keys('1'); alert.accept()
-    wait.until(row_has('1 of 1'))
-    wait.until(row_has('Running'))
+    wait.until(row_has('1 of 1', 'Running'))
     click('button.suspend')
-    wait.until(row_has('0 of 0'))
-    wait.until(row_has('Suspended'))
+    wait.until(row_has('0 of 0', 'Suspended'))
     d.save_screenshot(shots + '/suspended.png')
     click('button.destroy')
-    wait.until(lambda _: d.switch_to.alert).accept()
-    wait.until(lambda _: row() is None)
+    wait.until(EC.alert_is_present()).accept()
+    wait.until(row_gone)
     print('OK', flush=True)
 finally:
     d.quit()
@@ -96,6 +103,17 @@ async fn ui_creates_scales_suspends_and_destroys() {
     };
     let c = common::cluster("marathon-ui", &[""]).await;
     let (mut m, addr) = common::marathon(&c, "marathon", &[]).await;
+    // `/ping` answers before the election and the framework's registration; until then the
+    // API answers 503 and the form's create would fail (the cause of this test's flakiness).
+    cluster::procs::wait_json(
+        addr,
+        "/v2/info",
+        Duration::from_secs(90),
+        "marathon elected and registered",
+        |v| v["elected"] == true && v["frameworkId"].is_string(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", m.log_text()));
     let shots = libproc::testing::repo_root().join("target/screenshots/marathon");
     std::fs::create_dir_all(&shots).unwrap();
     let script = c.dir.path().join("ui.py");
