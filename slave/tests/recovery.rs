@@ -623,7 +623,8 @@ fn spawn_agent(dir: &Path, master: &Pid, port: u16, n: u32) -> tokio::process::C
     std::fs::create_dir_all(&launcher).unwrap();
     let link = launcher.join("mesos-executor");
     if !link.exists() {
-        std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_test-executor"), &link).unwrap();
+        let executor = common::reachable_copy(Path::new(env!("CARGO_BIN_EXE_test-executor")));
+        std::os::unix::fs::symlink(executor, &link).unwrap();
     }
     let log = std::fs::File::create(dir.join(format!("agent-{n}.log"))).unwrap();
     tokio::process::Command::new(env!("CARGO_BIN_EXE_mesos-agent"))
@@ -764,7 +765,9 @@ async fn sigkilled_agent_process_recovers_and_reconnects() {
 }
 
 fn real_command_executor() -> PathBuf {
-    Path::new(env!("CARGO_BIN_EXE_test-executor")).with_file_name("mesos-executor")
+    common::reachable_copy(
+        &Path::new(env!("CARGO_BIN_EXE_test-executor")).with_file_name("mesos-executor"),
+    )
 }
 
 #[actix_rt::test]

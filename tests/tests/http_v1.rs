@@ -167,11 +167,24 @@ impl Subscription {
     }
 }
 
+/// The user this test runs as: its tasks run as that user, who can reach the executor
+/// binaries in this checkout (`nobody` may not: the checkout can sit below a directory only
+/// its owner may enter).
+fn this_user() -> String {
+    std::process::Command::new("id")
+        .arg("-un")
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "root".to_string())
+}
+
 #[tokio::test]
 async fn scripted_client_gets_mesos_status_codes_and_events() {
     let cluster = MultiCluster::start("v1-sched", 1, "cpus:2;mem:1024;disk:1024").await;
     let addr = cluster.master_addr;
-    let fw = json!({"user": "nobody", "name": "scripted", "failover_timeout": 60});
+    let fw = json!({"user": this_user(), "name": "scripted", "failover_timeout": 60});
 
     // 405, 415, 400 and 403 before anything is subscribed.
     let raw =
@@ -324,7 +337,7 @@ async fn scripted_client_gets_mesos_status_codes_and_events() {
 async fn a_closed_stream_disconnects_and_resubscribing_fails_over() {
     let cluster = MultiCluster::start("v1-failover", 1, "cpus:2;mem:1024;disk:1024").await;
     let addr = cluster.master_addr;
-    let fw = json!({"user": "nobody", "name": "failover", "failover_timeout": 600});
+    let fw = json!({"user": this_user(), "name": "failover", "failover_timeout": 600});
     let mut first = Subscription::open(addr, fw.clone()).await;
     let fid = first.next_of("SUBSCRIBED").await["subscribed"]["framework_id"]["value"]
         .as_str()

@@ -96,6 +96,32 @@ pub fn test_dir(name: &str) -> PathBuf {
     d
 }
 
+/// A copy of `binary` in a directory every user may enter (under the system's temporary
+/// directory, mode 0755), made once per test process. When the tests run as root, tasks run
+/// as `nobody` (`--switch_user`), and nobody must be able to execute their executor; the
+/// checkout (and so `target/`) may sit below a directory only root may enter, as in a CI
+/// clone under a private temporary directory.
+pub fn reachable_copy(binary: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("slave-test-bin-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let name = binary.file_name().expect("a binary's path names a file");
+    let dest = dir.join(name);
+    if !dest.exists() {
+        // Copy, then rename into place: tests of one process may ask at the same time.
+        let tmp = dir.join(format!(
+            "{}.{:?}",
+            name.to_string_lossy(),
+            std::thread::current().id()
+        ));
+        std::fs::copy(binary, &tmp).unwrap();
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::rename(&tmp, &dest).unwrap();
+    }
+    dest
+}
+
 /// A config with short timers and the test executor as the command executor.
 pub fn config(master: &Pid, dir: &Path) -> AgentConfig {
     let mut c = AgentConfig::new(master.clone(), dir);
@@ -103,7 +129,9 @@ pub fn config(master: &Pid, dir: &Path) -> AgentConfig {
         .parse()
         .unwrap();
     c.hostname = "test-host".into();
-    c.command_executor = Some(PathBuf::from(env!("CARGO_BIN_EXE_test-executor")));
+    c.command_executor = Some(reachable_copy(Path::new(env!(
+        "CARGO_BIN_EXE_test-executor"
+    ))));
     c.registration_backoff_factor = Duration::from_millis(10);
     c.status_update_retry_interval_min = Duration::from_millis(300);
     c.status_update_retry_interval_max = Duration::from_secs(2);
