@@ -142,20 +142,7 @@ fn group_alive(pgid: i32) -> bool {
     if killpg(nix::unistd::Pid::from_raw(pgid), None) == Err(nix::errno::Errno::ESRCH) {
         return false;
     }
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return true;
-    };
-    dir.flatten().any(|e| {
-        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
-            return false;
-        };
-        // Fields after the ")" of the command name: state ppid pgrp ...
-        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
-            return false;
-        };
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        f.len() > 2 && f[2] == pgid.to_string() && f[0] != "Z"
-    })
+    !libproc::procfs::live_group_members(pgid).is_empty()
 }
 
 async fn read_pgid(dir: &Path) -> i32 {

@@ -252,19 +252,7 @@ async fn failures_in_the_grace_period_are_not_reported() {
 
 /// Whether any live (non-zombie) process is in group `pgid`.
 fn group_alive(pgid: i32) -> bool {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return true;
-    };
-    dir.flatten().any(|e| {
-        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
-            return false;
-        };
-        let Some((_, rest)) = stat.rsplit_once(')') else {
-            return false;
-        };
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        f.len() > 2 && f[2] == pgid.to_string() && f[0] != "Z"
-    })
+    !libproc::procfs::live_group_members(pgid).is_empty()
 }
 
 async fn read_pgid(dir: &Path) -> i32 {

@@ -1,6 +1,7 @@
 //! The one reader of Linux's `/proc` process table: a process's `/proc/<pid>/stat` line
 //! ([`stat`], [`parse_stat`]), the pids on the host ([`pids`], [`all`]) and the machine's
-//! CPU time from `/proc/stat` ([`cpu_times`]). Anything unreadable or malformed is `None`
+//! CPU time from `/proc/stat` ([`cpu_times`]), and a process's memory from
+//! `/proc/<pid>/status` ([`memory`]). Anything unreadable or malformed is `None`
 //! (a process may exit between listing and reading); nothing here panics.
 
 /// One process as `/proc/<pid>/stat` describes it.
@@ -77,6 +78,15 @@ pub fn all() -> Vec<ProcStat> {
     pids().into_iter().filter_map(stat).collect()
 }
 
+/// The live (not zombie) members of process group `pgid`.
+pub fn live_group_members(pgid: i32) -> Vec<i32> {
+    all()
+        .into_iter()
+        .filter(|p| p.pgrp == pgid && !p.is_zombie())
+        .map(|p| p.pid)
+        .collect()
+}
+
 /// The machine's CPU time (all CPUs) in clock ticks, from the `cpu` line of `/proc/stat`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CpuTimes {
@@ -104,6 +114,39 @@ pub fn parse_cpu_times(text: &str) -> Option<CpuTimes> {
 /// The machine's CPU time now.
 pub fn cpu_times() -> Option<CpuTimes> {
     parse_cpu_times(&std::fs::read_to_string("/proc/stat").ok()?)
+}
+
+/// A process's memory, from `/proc/<pid>/status`, in KiB.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Memory {
+    /// Resident set now (`VmRSS`).
+    pub rss_kib: u64,
+    /// Peak resident set (`VmHWM`).
+    pub peak_rss_kib: u64,
+}
+
+/// Parses the text of `/proc/<pid>/status`; a missing line reads as 0.
+pub fn parse_memory(text: &str) -> Memory {
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    Memory {
+        rss_kib: field("VmRSS:"),
+        peak_rss_kib: field("VmHWM:"),
+    }
+}
+
+/// The memory of process `pid` (`None`: this process), if it exists.
+pub fn memory(pid: Option<i32>) -> Option<Memory> {
+    let path = match pid {
+        Some(pid) => format!("/proc/{pid}/status"),
+        None => "/proc/self/status".to_string(),
+    };
+    Some(parse_memory(&std::fs::read_to_string(path).ok()?))
 }
 
 #[cfg(test)]
@@ -145,6 +188,7 @@ mod tests {
         assert!(!me.is_zombie());
         assert_eq!(stat(me.pid).map(|s| s.session), Some(me.session));
         assert!(pids().contains(&me.pid));
+        assert!(live_group_members(me.pgrp).contains(&me.pid));
     }
 
     #[test]
@@ -161,5 +205,14 @@ mod tests {
         assert!(parse_cpu_times("cpu  1 x").is_none());
         let now = cpu_times().expect("/proc/stat");
         assert!(now.busy <= now.total);
+    }
+
+    #[test]
+    fn process_memory() {
+        let m = parse_memory("Name:\tx\nVmHWM:\t  2048 kB\nVmRSS:\t  1024 kB\n");
+        assert_eq!((m.rss_kib, m.peak_rss_kib), (1024, 2048));
+        assert_eq!(parse_memory("garbage"), Memory::default());
+        let me = memory(None).expect("/proc/self/status");
+        assert!(me.rss_kib > 0 && me.peak_rss_kib >= me.rss_kib);
     }
 }

@@ -28,22 +28,7 @@ fn group_of(stdout: &str) -> i32 {
 /// Whether no live process is left in group `pgid`. Zombies do not count: a killed task
 /// whose executor died is reparented to PID 1, which on some machines never reaps it.
 fn group_gone(pgid: i32) -> bool {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return true;
-    };
-    !dir.flatten().any(|e| {
-        std::fs::read_to_string(e.path().join("stat"))
-            .ok()
-            .and_then(|stat| {
-                // After the ")" closing the command name: state ppid pgrp …
-                let rest = stat[stat.rfind(')')? + 1..].to_string();
-                let mut f = rest.split_whitespace();
-                let state = f.next()?.to_string();
-                let pgrp: i32 = f.nth(1)?.parse().ok()?;
-                Some(pgrp == pgid && state != "Z")
-            })
-            .unwrap_or(false)
-    })
+    libproc::procfs::live_group_members(pgid).is_empty()
 }
 
 #[actix_rt::test]

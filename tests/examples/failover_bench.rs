@@ -63,32 +63,16 @@ fn ms(d: Duration) -> f64 {
     (d.as_secs_f64() * 1e4).round() / 10.0
 }
 
-fn rss_mb(pid: i32, field: &str) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse::<f64>().ok())
-        .unwrap_or(0.0)
-        / 1024.0
+/// (resident, peak resident) MiB of process `pid`.
+fn rss_mb(pid: i32) -> (f64, f64) {
+    let m = libproc::procfs::memory(Some(pid)).unwrap_or_default();
+    (m.rss_kib as f64 / 1024.0, m.peak_rss_kib as f64 / 1024.0)
 }
 
 /// (total, busy) CPU time of the machine from `/proc/stat`: the run's busy share, the
 /// benchmark's own processes included, says how loaded the machine was.
 fn cpu_times() -> (u64, u64) {
-    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
-    let fields: Vec<u64> = stat
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .split_whitespace()
-        .skip(1)
-        .filter_map(|v| v.parse().ok())
-        .collect();
-    let total: u64 = fields.iter().take(8).sum();
-    let idle = fields.get(3).copied().unwrap_or(0) + fields.get(4).copied().unwrap_or(0);
-    (total, total.saturating_sub(idle))
+    libproc::procfs::cpu_times().map_or((0, 0), |t| (t.total, t.busy))
 }
 
 async fn cluster_rounds(rounds: usize) -> Value {
@@ -354,7 +338,7 @@ async fn scale(num_agents: usize, tasks_per_agent: usize) -> Value {
             version: "1.11.0".into(),
         });
     }
-    let old_rss_mb = rss_mb(masters[first].pid(), "VmRSS:");
+    let old_rss_mb = rss_mb(masters[first].pid()).0;
 
     eprintln!("scale: SIGKILL of master-{}", first + 1);
     let killed_at = Instant::now();
@@ -365,7 +349,7 @@ async fn scale(num_agents: usize, tasks_per_agent: usize) -> Value {
     .await;
     let to_leader_ms = ms(killed_at.elapsed());
     let new_pid = masters[new].pid();
-    let rss_before = rss_mb(new_pid, "VmRSS:");
+    let rss_before = rss_mb(new_pid).0;
 
     eprintln!(
         "scale: {num_agents} agents re-register with master-{} ({tasks_per_agent} tasks each)",
@@ -407,8 +391,8 @@ async fn scale(num_agents: usize, tasks_per_agent: usize) -> Value {
         .map(|(_, b)| b.len())
         .unwrap_or(0);
     let state_ms = ms(t.elapsed());
-    let rss_after = rss_mb(new_pid, "VmRSS:");
-    let rss_peak = rss_mb(new_pid, "VmHWM:");
+    let rss_after = rss_mb(new_pid).0;
+    let rss_peak = rss_mb(new_pid).1;
     drop(state);
     // The new leader must still lead (a master that lost its ZooKeeper session exits).
     let exited = masters[new].child.try_wait().ok().flatten();

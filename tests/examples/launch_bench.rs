@@ -128,14 +128,10 @@ fn percentile(mut v: Vec<f64>, p: f64) -> f64 {
     v[((v.len() - 1) as f64 * p).round() as usize]
 }
 
-fn rss_kb(pid: i32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
+/// (resident, peak resident) KiB of process `pid`.
+fn rss_kb(pid: i32) -> (u64, u64) {
+    let m = libproc::procfs::memory(Some(pid)).unwrap_or_default();
+    (m.rss_kib, m.peak_rss_kib)
 }
 
 fn main() {
@@ -172,7 +168,7 @@ fn main() {
         )
         .await
         .expect("cluster up");
-        let rss_idle = rss_kb(master_pid, "VmRSS:");
+        let rss_idle = rss_kb(master_pid).0;
         let node = Node::bind(NodeConfig::local()).await.expect("bind");
         let (tx, rx) = tokio::sync::oneshot::channel();
         let launcher = Launcher {
@@ -199,8 +195,8 @@ fn main() {
             .expect("all tasks within 10 minutes")
             .expect("done");
         drop(handle);
-        let rss_peak = rss_kb(master_pid, "VmHWM:");
-        let rss_now = rss_kb(master_pid, "VmRSS:");
+        let rss_peak = rss_kb(master_pid).1;
+        let rss_now = rss_kb(master_pid).0;
         let mut report = report;
         report["cluster_process_rss_idle_mb"] = serde_json::json!(rss_idle as f64 / 1024.0);
         report["cluster_process_rss_after_mb"] = serde_json::json!(rss_now as f64 / 1024.0);

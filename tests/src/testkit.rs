@@ -259,30 +259,12 @@ impl MultiCluster {
     }
 }
 
-/// One line of `/proc/<pid>/stat`: (state, process group), if the process exists.
-pub fn proc_stat(pid: i32) -> Option<(char, i32)> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name is in parentheses and may contain spaces: parse after the last ')'.
-    let rest = &text[text.rfind(')')? + 1..];
-    let mut fields = rest.split_whitespace();
-    let state = fields.next()?.chars().next()?;
-    let _ppid = fields.next()?;
-    let pgrp = fields.next()?.parse().ok()?;
-    Some((state, pgrp))
-}
+/// Process `pid` as `/proc/<pid>/stat` shows it, if it exists.
+pub use libproc::procfs::stat as proc_stat;
 
 /// Whether `pid` is gone or a zombie (dead, waiting to be reaped).
 pub fn dead_or_zombie(pid: i32) -> bool {
-    !matches!(proc_stat(pid), Some((state, _)) if state != 'Z')
+    proc_stat(pid).is_none_or(|p| p.is_zombie())
 }
 
-/// The live (non-zombie) members of process group `pgid`.
-pub fn live_group_members(pgid: i32) -> Vec<i32> {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    dir.flatten()
-        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()))
-        .filter(|pid| matches!(proc_stat(*pid), Some((state, g)) if g == pgid && state != 'Z'))
-        .collect()
-}
+pub use libproc::procfs::live_group_members;

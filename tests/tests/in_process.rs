@@ -24,13 +24,14 @@ use std::time::Duration;
 use cluster::local::{LocalCluster, LocalConfig};
 use cluster::procs;
 use cluster::testkit::{dead_or_zombie, live_group_members, proc_stat, require_bins, TempDir};
-use frameworks::scheduler::{self, Scheduler, SchedulerDriver, SchedulerHandle};
+use frameworks::scheduler::recorder::{Recorder, SchedulerEvent as Event};
+use frameworks::scheduler::{self, SchedulerHandle};
 use libproc::testing::within;
 use libproc::{Match, Node, NodeConfig};
 use proto::messages::{PingSlaveMessage, PongSlaveMessage};
 use proto::{
-    AgentId, CommandInfo, ExecutorId, Filters, FrameworkId, FrameworkInfo, MasterInfo, Offer,
-    OfferId, Reason, Resources, TaskId, TaskInfo, TaskState, TaskStatus,
+    AgentId, CommandInfo, Filters, FrameworkId, FrameworkInfo, Offer, OfferId, Reason, Resources,
+    TaskId, TaskInfo, TaskState, TaskStatus,
 };
 use serde_json::Value;
 use tokio::sync::mpsc;
@@ -42,60 +43,9 @@ const LIMIT: Duration = Duration::from_secs(30);
 // A scheduler that forwards every callback to the test, which acts through the driver.
 // ---------------------------------------------------------------------------------------
 
-#[derive(Debug)]
-enum Event {
-    Registered(FrameworkId),
-    Offers(Vec<Offer>),
-    Rescinded(OfferId),
-    Status(TaskStatus),
-    AgentLost(AgentId),
-    ExecutorLost,
-    Error(String),
-}
-
-struct Forward {
-    tx: mpsc::UnboundedSender<Event>,
-}
-
-impl Scheduler for Forward {
-    fn registered(
-        &mut self,
-        _d: &mut SchedulerDriver<'_, '_, Self>,
-        id: &FrameworkId,
-        _m: &MasterInfo,
-    ) {
-        let _ = self.tx.send(Event::Registered(id.clone()));
-    }
-    fn resource_offers(&mut self, _d: &mut SchedulerDriver<'_, '_, Self>, offers: Vec<Offer>) {
-        // The test decides; unused offers simply stay outstanding.
-        let _ = self.tx.send(Event::Offers(offers));
-    }
-    fn offer_rescinded(&mut self, _d: &mut SchedulerDriver<'_, '_, Self>, offer_id: &OfferId) {
-        let _ = self.tx.send(Event::Rescinded(offer_id.clone()));
-    }
-    fn status_update(&mut self, _d: &mut SchedulerDriver<'_, '_, Self>, status: &TaskStatus) {
-        let _ = self.tx.send(Event::Status(status.clone()));
-    }
-    fn agent_lost(&mut self, _d: &mut SchedulerDriver<'_, '_, Self>, agent_id: &AgentId) {
-        let _ = self.tx.send(Event::AgentLost(agent_id.clone()));
-    }
-    fn executor_lost(
-        &mut self,
-        _d: &mut SchedulerDriver<'_, '_, Self>,
-        _e: &ExecutorId,
-        _a: &AgentId,
-        _s: i32,
-    ) {
-        let _ = self.tx.send(Event::ExecutorLost);
-    }
-    fn error(&mut self, _d: &mut SchedulerDriver<'_, '_, Self>, message: &str) {
-        let _ = self.tx.send(Event::Error(message.to_string()));
-    }
-}
-
 /// The test's view of its framework: every event recorded, offers kept until used.
 struct Framework {
-    handle: SchedulerHandle<Forward>,
+    handle: SchedulerHandle<Recorder>,
     rx: mpsc::UnboundedReceiver<Event>,
     id: Option<FrameworkId>,
     /// Offers received and not yet taken by the test.
@@ -113,9 +63,9 @@ impl Framework {
     }
 
     fn start_with(node: &Node, master: &libproc::Pid, info: FrameworkInfo) -> Framework {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let handle = scheduler::run(node, master.clone(), info, Forward { tx })
-            .unwrap_or_else(|e| panic!("{e}"));
+        let (recorder, rx) = Recorder::new();
+        let handle =
+            scheduler::run(node, master.clone(), info, recorder).unwrap_or_else(|e| panic!("{e}"));
         Framework {
             handle,
             rx,
@@ -129,7 +79,7 @@ impl Framework {
 
     fn record(&mut self, e: Event) {
         match e {
-            Event::Registered(id) => self.id = Some(id),
+            Event::Registered(id, _) => self.id = Some(id),
             Event::Offers(o) => self.offers.extend(o),
             Event::Rescinded(id) => self.offers.retain(|o| o.id != id),
             Event::Status(s) => self
@@ -138,8 +88,8 @@ impl Framework {
                 .or_default()
                 .push(s),
             Event::AgentLost(a) => self.lost_agents.push(a),
-            Event::ExecutorLost => {}
             Event::Error(m) => self.errors.push(m),
+            _ => {}
         }
     }
 
@@ -398,12 +348,12 @@ async fn killing_a_running_task_kills_its_process_group() {
     .await;
     let pid = read_pid(&pid_file).await;
     let child = read_pid(&child_file).await;
-    let (state, pgid) =
-        proc_stat(pid).unwrap_or_else(|| panic!("the task's shell {pid} is not running"));
-    assert_ne!(state, 'Z');
+    let shell = proc_stat(pid).unwrap_or_else(|| panic!("the task's shell {pid} is not running"));
+    assert!(!shell.is_zombie());
+    let pgid = shell.pgrp;
     assert_eq!(pgid, pid, "the task leads its own process group");
     assert_eq!(
-        proc_stat(child).map(|(_, g)| g),
+        proc_stat(child).map(|p| p.pgrp),
         Some(pgid),
         "the child is in the task's group"
     );

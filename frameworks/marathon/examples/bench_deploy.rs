@@ -26,15 +26,7 @@ fn arg(name: &str, default: usize) -> usize {
 }
 
 fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
+    libproc::procfs::memory(None).map_or(0, |m| m.rss_kib)
 }
 
 struct Agent {

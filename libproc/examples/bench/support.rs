@@ -114,7 +114,7 @@ impl ChildProc {
 impl Drop for ChildProc {
     fn drop(&mut self) {
         CHILD_TICKS.fetch_add(
-            proc_ticks(&format!("/proc/{}/stat", self.child.id())).unwrap_or(0),
+            proc_ticks(Some(self.child.id())).unwrap_or(0),
             std::sync::atomic::Ordering::Relaxed,
         );
         // Closing stdin ends the child by itself (so a profiler running it can write its

@@ -11,6 +11,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 
+use libproc::procfs;
 use proto::{ContainerId, Resources};
 
 use super::seam::{
@@ -209,34 +210,17 @@ pub fn kill_group(sid: Option<i32>) {
     }
 }
 
-/// Whether `pid` is a zombie (dead, waiting to be reaped): nothing left to kill.
+/// Whether `pid` is a zombie (dead, waiting to be reaped) or gone: nothing left to kill.
 pub fn is_zombie(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|stat| {
-            let rest = &stat[stat.rfind(')')? + 1..];
-            rest.split_whitespace().next().map(|state| state == "Z")
-        })
-        .unwrap_or(true)
+    procfs::stat(pid).is_none_or(|p| p.is_zombie())
 }
 
-/// Processes whose session id is `sid` (read from `/proc/<pid>/stat`).
+/// Processes whose session id is `sid`.
 pub fn session_members(sid: i32) -> Vec<i32> {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return vec![];
-    };
-    dir.flatten()
-        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()))
-        .filter(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .ok()
-                .and_then(|stat| {
-                    // After the ")" closing the command name: state ppid pgrp session …
-                    let rest = &stat[stat.rfind(')')? + 1..];
-                    rest.split_whitespace().nth(3)?.parse::<i32>().ok()
-                })
-                == Some(sid)
-        })
+    procfs::all()
+        .into_iter()
+        .filter(|p| p.session == sid)
+        .map(|p| p.pid)
         .collect()
 }
 
@@ -253,15 +237,5 @@ pub fn executor_alive(pid: i32) -> bool {
     if pid <= 1 {
         return false;
     }
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    let Some(close) = stat.rfind(')') else {
-        return false;
-    };
-    // After the command name: state ppid pgrp session …
-    let mut fields = stat[close + 1..].split_whitespace();
-    let state = fields.next().unwrap_or("Z");
-    let session = fields.nth(2).and_then(|s| s.parse::<i32>().ok());
-    state != "Z" && state != "X" && session == Some(pid)
+    procfs::stat(pid).is_some_and(|p| !p.is_zombie() && p.session == pid)
 }

@@ -1,56 +1,11 @@
 //! The posix isolators' usage: CPU times and resident memory of a container's processes,
-//! read from `/proc`. A container's processes are the executor's session (the agent starts
+//! read from `/proc` through [`libproc::procfs`]. A container's processes are the executor's session (the agent starts
 //! every executor as a session leader, so double-forked task children stay in it) plus any
 //! descendant of the executor that started a session of its own. Nothing is enforced.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-/// One process as `/proc/<pid>/stat` describes it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ProcStat {
-    /// Its pid.
-    pub pid: i32,
-    /// Parent pid.
-    pub ppid: i32,
-    /// Session id.
-    pub session: i32,
-    /// User time in clock ticks.
-    pub utime: u64,
-    /// System time in clock ticks.
-    pub stime: u64,
-    /// Resident set in pages.
-    pub rss_pages: u64,
-}
-
-/// Parses a `/proc/<pid>/stat` line (the command name may hold spaces and parentheses).
-pub fn parse_stat(pid: i32, text: &str) -> Option<ProcStat> {
-    let rest = &text[text.rfind(')')? + 1..];
-    // Fields after ")": 0 state, 1 ppid, 2 pgrp, 3 session, ..., 11 utime, 12 stime, ...,
-    // 21 rss.
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    Some(ProcStat {
-        pid,
-        ppid: f.get(1)?.parse().ok()?,
-        session: f.get(3)?.parse().ok()?,
-        utime: f.get(11)?.parse().ok()?,
-        stime: f.get(12)?.parse().ok()?,
-        rss_pages: f.get(21)?.parse().ok()?,
-    })
-}
-
-/// Every readable process on the host.
-pub fn all_processes() -> Vec<ProcStat> {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return vec![];
-    };
-    dir.flatten()
-        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()))
-        .filter_map(|pid| {
-            let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-            parse_stat(pid, &text)
-        })
-        .collect()
-}
+pub use libproc::procfs::{all as all_processes, ProcStat};
 
 /// The processes of the container whose executor is `root`: its session and its
 /// descendants.
@@ -145,24 +100,14 @@ mod tests {
     fn p(pid: i32, ppid: i32, session: i32, utime: u64) -> ProcStat {
         ProcStat {
             pid,
+            state: 'S',
             ppid,
+            pgrp: session,
             session,
             utime,
             stime: 1,
             rss_pages: 2,
         }
-    }
-
-    #[test]
-    fn stat_lines_with_odd_names() {
-        let line = "42 (a) b (c)) S 1 42 42 0 -1 4194560 100 0 0 0 7 3 0 0 20 0 1 0 123 4096 9 18446744073709551615";
-        let s = parse_stat(42, line).unwrap();
-        assert_eq!(
-            (s.ppid, s.session, s.utime, s.stime, s.rss_pages),
-            (1, 42, 7, 3, 9)
-        );
-        assert!(parse_stat(1, "garbage").is_none());
-        assert!(parse_stat(1, "1 (x) S 1").is_none());
     }
 
     #[test]
