@@ -1,7 +1,7 @@
 //! Docker for the Docker executor (`mesos-docker-executor`): the pure translation of a
 //! task into `docker run` arguments ([`run_args`]), the pure mapping of how a container
-//! ended to a terminal task state ([`outcome`]), and a thin async wrapper over the `docker`
-//! CLI ([`DockerCli`]: image checks, pull, inspect, stop, remove).
+//! ended to a terminal task state ([`outcome`]), and what the executor asks of the `docker`
+//! CLI beyond [`libproc::docker::DockerCli`] (image checks and pulls, the container's state).
 //!
 //! Mesos's shape (`src/docker/docker.cpp`): `--cpu-shares` = 1024 × cpus (min 2),
 //! `--memory` = mem (min 32 MB), the sandbox mounted at `/mnt/mesos/sandbox` and set as
@@ -10,8 +10,9 @@
 //! and labelled with their agent's work directory (see [`proto::container`]).
 
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::Duration;
+
+pub use libproc::docker::{DockerCli, CLI_TIMEOUT};
 
 use proto::container::{DOCKER_AGENT_LABEL, DOCKER_MAPPED_SANDBOX};
 use proto::{ContainerKind, DockerNetwork, Reason, TaskInfo, TaskState, VolumeMode};
@@ -20,8 +21,6 @@ use proto::{ContainerKind, DockerNetwork, Reason, TaskInfo, TaskState, VolumeMod
 pub const MIN_CPU_SHARES: u64 = 2;
 /// Mesos's minimum memory limit (32 MB).
 pub const MIN_MEMORY_BYTES: u64 = 32 << 20;
-/// Bound on one ordinary CLI call (inspect, stop without grace, rm).
-pub const CLI_TIMEOUT: Duration = Duration::from_secs(60);
 /// Bound on a pull.
 pub const PULL_TIMEOUT: Duration = Duration::from_secs(600);
 
@@ -344,157 +343,62 @@ pub fn outcome(
     }
 }
 
-/// The `docker` command-line client.
-#[derive(Debug, Clone)]
-pub struct DockerCli {
-    /// The `docker` binary (Mesos `--docker`).
-    pub path: PathBuf,
+/// Whether `image` is present locally.
+pub async fn image_present(cli: &DockerCli, image: &str) -> Result<bool, String> {
+    let out = cli
+        .call(
+            &["image", "inspect", "--format={{.Id}}", image],
+            CLI_TIMEOUT,
+        )
+        .await?;
+    if out.ok {
+        Ok(true)
+    } else if out.stderr.to_lowercase().contains("no such image") {
+        Ok(false)
+    } else {
+        Err(format!("cannot inspect image '{image}': {}", out.stderr))
+    }
 }
 
-/// The output of one CLI call.
-#[derive(Debug)]
-struct Output {
-    ok: bool,
-    stdout: String,
-    stderr: String,
+/// Pulls `image`.
+pub async fn pull(cli: &DockerCli, image: &str) -> Result<(), String> {
+    let out = cli.call(&["pull", image], PULL_TIMEOUT).await?;
+    if out.ok {
+        Ok(())
+    } else {
+        Err(format!("Failed to pull image '{image}': {}", out.stderr))
+    }
 }
 
-impl DockerCli {
-    /// The client at `path`.
-    pub fn new(path: impl Into<PathBuf>) -> DockerCli {
-        DockerCli { path: path.into() }
-    }
-
-    async fn call(&self, args: &[&str], limit: Duration) -> Result<Output, String> {
-        let mut cmd = tokio::process::Command::new(&self.path);
-        cmd.args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        let what = format!("{} {}", self.path.display(), args.join(" "));
-        let out = tokio::time::timeout(limit, cmd.output())
-            .await
-            .map_err(|_| format!("'{what}' did not answer within {limit:?}"))?
-            .map_err(|e| format!("cannot run '{what}': {e}"))?;
-        Ok(Output {
-            ok: out.status.success(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        })
-    }
-
-    /// Whether `image` is present locally.
-    pub async fn image_present(&self, image: &str) -> Result<bool, String> {
-        let out = self
-            .call(
-                &["image", "inspect", "--format={{.Id}}", image],
-                CLI_TIMEOUT,
-            )
-            .await?;
-        if out.ok {
-            Ok(true)
-        } else if out.stderr.to_lowercase().contains("no such image") {
-            Ok(false)
-        } else {
-            Err(format!("cannot inspect image '{image}': {}", out.stderr))
-        }
-    }
-
-    /// Pulls `image`.
-    pub async fn pull(&self, image: &str) -> Result<(), String> {
-        let out = self.call(&["pull", image], PULL_TIMEOUT).await?;
-        if out.ok {
+/// Makes sure `image` is present as `policy` and `force_pull` allow.
+pub async fn ensure_image(
+    cli: &DockerCli,
+    image: &str,
+    policy: PullPolicy,
+    force_pull: bool,
+) -> Result<(), String> {
+    let present = image_present(cli, image).await?;
+    match (policy, present, force_pull) {
+        (_, true, false) => Ok(()),
+        (PullPolicy::Missing, _, _) => pull(cli, image).await,
+        (PullPolicy::Never, true, true) => {
+            tracing::warn!(%image, "force_pull_image ignored: pulling is disabled on this agent; using the local image");
             Ok(())
-        } else {
-            Err(format!("Failed to pull image '{image}': {}", out.stderr))
         }
+        (PullPolicy::Never, false, _) => Err(format!(
+            "Image '{image}' is not present locally and this agent does not pull images (--docker_pull_policy=never)"
+        )),
     }
+}
 
-    /// Makes sure `image` is present as `policy` and `force_pull` allow.
-    pub async fn ensure_image(
-        &self,
-        image: &str,
-        policy: PullPolicy,
-        force_pull: bool,
-    ) -> Result<(), String> {
-        let present = self.image_present(image).await?;
-        match (policy, present, force_pull) {
-            (_, true, false) => Ok(()),
-            (PullPolicy::Missing, _, _) => self.pull(image).await,
-            (PullPolicy::Never, true, true) => {
-                tracing::warn!(%image, "force_pull_image ignored: pulling is disabled on this agent; using the local image");
-                Ok(())
-            }
-            (PullPolicy::Never, false, _) => Err(format!(
-                "Image '{image}' is not present locally and this agent does not pull images (--docker_pull_policy=never)"
-            )),
-        }
-    }
-
-    /// The state of container `name` (`None`: no such container).
-    pub async fn inspect(&self, name: &str) -> Result<Option<ContainerState>, String> {
-        let out = self
-            .call(
-                &[
-                    "inspect",
-                    "--type=container",
-                    "--format={{json .State}}",
-                    name,
-                ],
-                CLI_TIMEOUT,
-            )
-            .await?;
-        if out.ok {
-            ContainerState::from_json(&out.stdout).map(Some)
-        } else if out.stderr.to_lowercase().contains("no such") {
-            Ok(None)
-        } else {
-            Err(format!("cannot inspect container '{name}': {}", out.stderr))
-        }
-    }
-
-    /// `docker stop -t <grace> name`: SIGTERM, then SIGKILL after `grace` (whole seconds,
-    /// rounded up).
-    pub async fn stop(&self, name: &str, grace: Duration) -> Result<(), String> {
-        let secs = grace.as_secs() + u64::from(grace.subsec_nanos() > 0);
-        let t = format!("--time={secs}");
-        let out = self
-            .call(&["stop", &t, name], CLI_TIMEOUT + Duration::from_secs(secs))
-            .await?;
-        if out.ok {
-            Ok(())
-        } else {
-            Err(format!("cannot stop container '{name}': {}", out.stderr))
-        }
-    }
-
-    /// `docker rm -f name`; a container that does not exist is fine.
-    pub async fn remove(&self, name: &str) -> Result<(), String> {
-        let out = self.call(&["rm", "-f", name], CLI_TIMEOUT).await?;
-        if out.ok || out.stderr.to_lowercase().contains("no such") {
-            Ok(())
-        } else {
-            Err(format!("cannot remove container '{name}': {}", out.stderr))
-        }
-    }
-
-    /// [`DockerCli::remove`], blocking (for exit paths without a runtime).
-    pub fn remove_blocking(&self, name: &str) -> Result<(), String> {
-        let out = std::process::Command::new(&self.path)
-            .args(["rm", "-f", name])
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| format!("cannot run {}: {e}", self.path.display()))?;
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        if out.status.success() || stderr.to_lowercase().contains("no such") {
-            Ok(())
-        } else {
-            Err(format!(
-                "cannot remove container '{name}': {}",
-                stderr.trim()
-            ))
-        }
+/// The state of container `name` (`None`: no such container).
+pub async fn container_state(
+    cli: &DockerCli,
+    name: &str,
+) -> Result<Option<ContainerState>, String> {
+    match cli.inspect(name, "{{json .State}}").await? {
+        Some(json) => ContainerState::from_json(&json).map(Some),
+        None => Ok(None),
     }
 }
 

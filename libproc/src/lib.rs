@@ -1,6 +1,7 @@
 #![doc = include_str!("../RUNTIME.md")]
 #![warn(missing_docs)]
 
+pub mod docker;
 pub mod duration;
 pub mod filter;
 pub mod flags;

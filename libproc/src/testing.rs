@@ -206,18 +206,7 @@ pub fn chromium(test: &str) -> Option<(std::path::PathBuf, std::path::PathBuf)> 
 /// The state Docker reports for container `name` (`running`, `exited`, `removing`, …), or
 /// `None` when no such container exists (or Docker does not answer).
 pub fn docker_container_status(name: &str) -> Option<String> {
-    let out = std::process::Command::new("docker")
-        .args([
-            "inspect",
-            "--type=container",
-            "--format={{.State.Status}}",
-            name,
-        ])
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    crate::docker::DockerCli::default().inspect_blocking(name, "{{.State.Status}}")
 }
 
 /// Waits, at most `limit`, until container `name` no longer exists; panics if it is still

@@ -260,7 +260,7 @@ impl DockerExecutor {
                 let Some(cid) = cid else {
                     return (Ok(None), Ok(()));
                 };
-                let state = cli.inspect(&cid).await;
+                let state = docker::container_state(&cli, &cid).await;
                 let removed = cli.remove(&cid).await;
                 (state, removed)
             },
@@ -376,7 +376,7 @@ impl Executor for DockerExecutor {
         let (cli, policy) = (self.opts.docker.clone(), self.opts.pull);
         tracing::info!(%image, ?policy, force, "preparing the image");
         driver.spawn(
-            async move { cli.ensure_image(&image, policy, force).await },
+            async move { docker::ensure_image(&cli, &image, policy, force).await },
             move |me: &mut Self, d, ready| me.prepared(d, args, ready),
         );
     }

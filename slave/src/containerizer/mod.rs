@@ -32,17 +32,13 @@ pub use seam::{Container, Containerizer, LaunchSpec, Launched, Recovered, Termin
 pub use testing::TestContainerizer;
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::time::Duration;
 
+use libproc::docker::DockerCli;
 use proto::container::DOCKER_AGENT_LABEL;
 use proto::ContainerId;
 
 /// The containerizers this build knows.
 pub const SUPPORTED: &[&str] = &["mesos", "docker"];
-
-/// Bound on one `docker` CLI call made by the agent.
-const CLI_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Docker containerizer settings (`--docker`, `--docker_*`).
 #[derive(Debug, Clone, PartialEq)]
@@ -115,26 +111,15 @@ pub fn parse(text: &str) -> Result<(bool, bool), String> {
 /// Checks, at start-up, that the Docker engine answers through `docker`; returns its
 /// version.
 pub fn check_engine(docker: &Path) -> Result<String, String> {
-    let out = std::process::Command::new(docker)
-        .args(["version", "--format={{.Server.Version}}"])
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| {
-            format!(
-                "--containerizers=docker: cannot run '{}': {e}; install the Docker CLI or set --docker",
-                docker.display()
-            )
-        })?;
-    let version = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    if out.status.success() && !version.is_empty() {
-        Ok(version)
-    } else {
-        Err(format!(
-            "--containerizers=docker: the Docker engine does not answer ('{} version' failed: {}); start dockerd or drop docker from --containerizers",
-            docker.display(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
+    let cli = DockerCli::new(docker);
+    cli.call_blocking(&["version"]).map_err(|e| {
+        format!("--containerizers=docker: {e}; install the Docker CLI or set --docker")
+    })?;
+    cli.server_version().map_err(|e| {
+        format!(
+            "--containerizers=docker: the Docker engine does not answer ({e}); start dockerd or drop docker from --containerizers"
+        )
+    })
 }
 
 /// The label value marking the containers of the agent with `work_dir`.
@@ -151,61 +136,25 @@ pub fn orphans(names: &[String], known: &[ContainerId]) -> Vec<String> {
         .collect()
 }
 
-async fn call(docker: &Path, args: &[&str]) -> Result<(bool, String, String), String> {
-    let mut cmd = tokio::process::Command::new(docker);
-    cmd.args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    let out = tokio::time::timeout(CLI_TIMEOUT, cmd.output())
-        .await
-        .map_err(|_| format!("'docker {}' did not answer in time", args.join(" ")))?
-        .map_err(|e| format!("cannot run {}: {e}", docker.display()))?;
-    Ok((
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).trim().to_string(),
-    ))
-}
-
 /// Names of every container (running or not) labelled as the agent with `work_dir`'s.
 pub async fn owned_containers(docker: &Path, work_dir: &Path) -> Result<Vec<String>, String> {
-    let filter = format!("label={DOCKER_AGENT_LABEL}={}", owner_label(work_dir));
-    let (ok, stdout, stderr) = call(
-        docker,
-        &["ps", "-a", "--filter", &filter, "--format={{.Names}}"],
-    )
-    .await?;
-    if !ok {
-        return Err(format!("docker ps failed: {stderr}"));
-    }
-    Ok(stdout
-        .lines()
-        .map(str::trim)
+    let names = DockerCli::new(docker)
+        .names_labelled(DOCKER_AGENT_LABEL, &owner_label(work_dir))
+        .await?;
+    Ok(names
+        .into_iter()
         .filter(|n| n.starts_with(proto::container::DOCKER_NAME_PREFIX))
-        .map(String::from)
         .collect())
 }
 
 /// `docker rm -f name`; a container that does not exist is fine.
 pub async fn remove(docker: &Path, name: &str) -> Result<(), String> {
-    let (ok, _, stderr) = call(docker, &["rm", "-f", name]).await?;
-    if ok || stderr.to_lowercase().contains("no such") {
-        Ok(())
-    } else {
-        Err(format!("cannot remove container {name}: {stderr}"))
-    }
+    DockerCli::new(docker).remove(name).await
 }
 
 /// [`remove`], blocking (for the agent's last moments).
 pub fn remove_blocking(docker: &Path, name: &str) {
-    let _ = std::process::Command::new(docker)
-        .args(["rm", "-f", name])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
+    let _ = DockerCli::new(docker).remove_blocking(name);
 }
 
 #[cfg(test)]
