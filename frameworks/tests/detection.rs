@@ -13,9 +13,9 @@ use std::net::Ipv4Addr;
 use std::rc::Rc;
 use std::time::Duration;
 
+use frameworks::scheduler::recorder::{Recorder, SchedulerEvent};
 use frameworks::scheduler::{
-    self, MasterAddress, NewMasterDetected, Scheduler, SchedulerConfig, SchedulerDriver,
-    SchedulerHandle, StopReason,
+    self, MasterAddress, NewMasterDetected, SchedulerConfig, SchedulerHandle, StopReason,
 };
 use libproc::testing::within;
 use libproc::{
@@ -23,8 +23,7 @@ use libproc::{
 };
 use proto::messages::*;
 use proto::{
-    FrameworkId, FrameworkInfo, MasterInfo, Offer, Reason, Source, StatusUuid, TaskState,
-    TaskStatus,
+    FrameworkId, FrameworkInfo, MasterInfo, Reason, Source, StatusUuid, TaskState, TaskStatus,
 };
 use tokio::sync::mpsc;
 
@@ -129,44 +128,26 @@ enum S {
     Stopped(StopReason),
 }
 
-struct Recorder {
-    out: mpsc::UnboundedSender<S>,
+impl S {
+    /// The part of a recorded callback these tests check (`None`: not checked).
+    fn of(event: SchedulerEvent) -> Option<S> {
+        Some(match event {
+            SchedulerEvent::Registered(id, m) => S::Registered(id, m.id),
+            SchedulerEvent::Reregistered(m) => S::Reregistered(m.id),
+            SchedulerEvent::Disconnected => S::Disconnected,
+            SchedulerEvent::Offers(o) => S::Offers(o.len()),
+            SchedulerEvent::Status(s) => S::Status(s.task_id.to_string(), s.state, s.uuid),
+            SchedulerEvent::Reconciled => S::Reconciled,
+            SchedulerEvent::Error(m) => S::Error(m),
+            SchedulerEvent::Stopped(r) => S::Stopped(r),
+            _ => return None,
+        })
+    }
 }
 
-impl Scheduler for Recorder {
-    fn registered(
-        &mut self,
-        _d: &mut SchedulerDriver<'_, '_, Self>,
-        id: &FrameworkId,
-        m: &MasterInfo,
-    ) {
-        let _ = self.out.send(S::Registered(id.clone(), m.id.clone()));
-    }
-    fn reregistered(&mut self, _d: &mut SchedulerDriver<'_, '_, Self>, m: &MasterInfo) {
-        let _ = self.out.send(S::Reregistered(m.id.clone()));
-    }
-    fn disconnected(&mut self, _d: &mut SchedulerDriver<'_, '_, Self>) {
-        let _ = self.out.send(S::Disconnected);
-    }
-    fn resource_offers(&mut self, _d: &mut SchedulerDriver<'_, '_, Self>, offers: Vec<Offer>) {
-        let _ = self.out.send(S::Offers(offers.len()));
-    }
-    fn status_update(&mut self, _d: &mut SchedulerDriver<'_, '_, Self>, status: &TaskStatus) {
-        let _ = self.out.send(S::Status(
-            status.task_id.to_string(),
-            status.state,
-            status.uuid,
-        ));
-    }
-    fn reconciled(&mut self, _d: &mut SchedulerDriver<'_, '_, Self>) {
-        let _ = self.out.send(S::Reconciled);
-    }
-    fn error(&mut self, _d: &mut SchedulerDriver<'_, '_, Self>, message: &str) {
-        let _ = self.out.send(S::Error(message.to_string()));
-    }
-    fn stopped(&mut self, reason: &StopReason) {
-        let _ = self.out.send(S::Stopped(reason.clone()));
-    }
+/// A recording scheduler (offers stay outstanding) and what it saw, as [`S`].
+fn recorder() -> (Recorder, mpsc::UnboundedReceiver<S>) {
+    Recorder::mapped(S::of)
 }
 
 /// The detector the test plays: it sends whatever the test tells it to.
@@ -236,22 +217,17 @@ async fn driver_with_fake_detector(
     mpsc::UnboundedReceiver<S>,
     ProcessRef<FakeDetector>,
 ) {
-    let (tx, rx) = mpsc::unbounded_channel();
+    let (recorder, rx) = recorder();
     let slot: Rc<RefCell<Option<ProcessRef<FakeDetector>>>> = Rc::default();
     let slot2 = slot.clone();
-    let h = scheduler::run_with_detector(
-        node,
-        framework,
-        Recorder { out: tx },
-        config,
-        move |node, _driver| {
+    let h =
+        scheduler::run_with_detector(node, framework, recorder, config, move |node, _driver| {
             let d = node.spawn(&node.generate_id("fake-detector"), FakeDetector)?;
             let pid = d.pid().clone();
             *slot2.borrow_mut() = Some(d);
             Ok(pid)
-        },
-    )
-    .unwrap();
+        })
+        .unwrap();
     node.settle().await;
     let detector = slot
         .borrow_mut()
@@ -435,12 +411,12 @@ async fn a_failover_scheduler_gets_the_unacknowledged_updates() {
             fw.failover_timeout = 60.0;
 
             // The first scheduler registers through a standalone detector.
-            let (tx, mut srx) = mpsc::unbounded_channel();
+            let (rec, mut srx) = recorder();
             let first = scheduler::run_with(
                 &node,
                 MasterAddress::Standalone(master.pid().clone()),
                 fw.clone(),
-                Recorder { out: tx },
+                rec,
                 config(),
             )
             .unwrap();
@@ -480,12 +456,12 @@ async fn a_failover_scheduler_gets_the_unacknowledged_updates() {
 
             // A new scheduler with the framework id fails over.
             fw.id = Some("F1".into());
-            let (tx, mut srx) = mpsc::unbounded_channel();
+            let (rec, mut srx) = recorder();
             let second = scheduler::run_with(
                 &node,
                 MasterAddress::Standalone(master.pid().clone()),
                 fw,
-                Recorder { out: tx },
+                rec,
                 SchedulerConfig {
                     seed: 8,
                     ..Default::default()

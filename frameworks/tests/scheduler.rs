@@ -5,9 +5,8 @@
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use frameworks::scheduler::{
-    self, MasterAddress, Scheduler, SchedulerConfig, SchedulerDriver, StopReason,
-};
+use frameworks::scheduler::recorder::{Recorder, SchedulerEvent};
+use frameworks::scheduler::{self, MasterAddress, SchedulerConfig, StopReason};
 use libproc::testing::within;
 use libproc::{Ctx, Handlers, Match, MemNetwork, Node, NodeConfig, Pid, Process, ProcessRef};
 use proto::messages::*;
@@ -98,31 +97,27 @@ enum S {
     Stopped(StopReason),
 }
 
-struct Recorder {
-    out: mpsc::UnboundedSender<S>,
-    /// Launch one task on each offer.
-    launch: bool,
+impl S {
+    /// The part of a recorded callback these tests check (`None`: not checked).
+    fn of(event: SchedulerEvent) -> Option<S> {
+        Some(match event {
+            SchedulerEvent::Registered(id, _) => S::Registered(id),
+            SchedulerEvent::Reregistered(_) => S::Reregistered,
+            SchedulerEvent::Disconnected => S::Disconnected,
+            SchedulerEvent::Offers(o) => S::Offers(o.len()),
+            SchedulerEvent::Status(s) => S::Status(s.state, s.uuid),
+            SchedulerEvent::Stopped(r) => S::Stopped(r),
+            _ => return None,
+        })
+    }
 }
 
-impl Scheduler for Recorder {
-    fn registered(
-        &mut self,
-        _d: &mut SchedulerDriver<'_, '_, Self>,
-        id: &FrameworkId,
-        _m: &MasterInfo,
-    ) {
-        let _ = self.out.send(S::Registered(id.clone()));
-    }
-    fn reregistered(&mut self, _d: &mut SchedulerDriver<'_, '_, Self>, _m: &MasterInfo) {
-        let _ = self.out.send(S::Reregistered);
-    }
-    fn disconnected(&mut self, _d: &mut SchedulerDriver<'_, '_, Self>) {
-        let _ = self.out.send(S::Disconnected);
-    }
-    fn resource_offers(&mut self, d: &mut SchedulerDriver<'_, '_, Self>, offers: Vec<Offer>) {
-        let _ = self.out.send(S::Offers(offers.len()));
+/// A recording scheduler that launches one task on each offer (`launch`) or declines it.
+fn recorder(launch: bool) -> (Recorder, mpsc::UnboundedReceiver<S>) {
+    let (recorder, rx) = Recorder::mapped(S::of);
+    let recorder = recorder.on_offers(move |d, offers| {
         for o in offers {
-            if self.launch {
+            if launch {
                 let task = TaskInfo::command_task(
                     "t",
                     "t1".into(),
@@ -130,18 +125,13 @@ impl Scheduler for Recorder {
                     "cpus:1;mem:32".parse().unwrap(),
                     CommandInfo::shell("true"),
                 );
-                d.launch(vec![o.id], vec![task], Filters::refuse(1.0));
+                d.launch(vec![o.id.clone()], vec![task], Filters::refuse(1.0));
             } else {
-                d.decline(o.id, Filters::refuse(30.0));
+                d.decline(o.id.clone(), Filters::refuse(30.0));
             }
         }
-    }
-    fn status_update(&mut self, _d: &mut SchedulerDriver<'_, '_, Self>, status: &TaskStatus) {
-        let _ = self.out.send(S::Status(status.state, status.uuid));
-    }
-    fn stopped(&mut self, reason: &StopReason) {
-        let _ = self.out.send(S::Stopped(reason.clone()));
-    }
+    });
+    (recorder, rx)
 }
 
 fn spawn_master(node: &Node) -> (ProcessRef<FakeMaster>, mpsc::UnboundedReceiver<M>) {
@@ -167,7 +157,7 @@ fn spawn_scheduler(
     scheduler::SchedulerHandle<Recorder>,
     mpsc::UnboundedReceiver<S>,
 ) {
-    let (tx, rx) = mpsc::unbounded_channel();
+    let (recorder, rx) = recorder(launch);
     let config = SchedulerConfig {
         seed: 42,
         ..Default::default()
@@ -176,7 +166,7 @@ fn spawn_scheduler(
         node,
         MasterAddress::Standalone(node.pid("master")),
         framework,
-        Recorder { out: tx, launch },
+        recorder,
         config,
     )
     .unwrap();

@@ -7,47 +7,25 @@ use std::time::Duration;
 
 use cluster::local::{LocalCluster, LocalConfig};
 use cluster::testkit::TempDir;
-use frameworks::scheduler::{self, Scheduler, SchedulerDriver, SchedulerHandle};
+use frameworks::scheduler::recorder::{Recorder, SchedulerEvent as Event};
+use frameworks::scheduler::{self, SchedulerHandle};
 use libproc::testing::{eventually, within};
 use libproc::{Node, NodeConfig};
-use proto::{Filters, FrameworkInfo, Offer, OfferId, OfferOperation, Resources};
+use proto::{Filters, FrameworkInfo, Offer, OfferOperation, Resources};
 use tokio::sync::mpsc;
 
 const LIMIT: Duration = Duration::from_secs(30);
-
-#[derive(Debug)]
-enum Event {
-    Offers(Vec<Offer>),
-    Rescinded(OfferId),
-    OperationError(String, String),
-}
-
-struct Forward {
-    tx: mpsc::UnboundedSender<Event>,
-}
-
-impl Scheduler for Forward {
-    fn resource_offers(&mut self, _d: &mut SchedulerDriver<'_, '_, Self>, offers: Vec<Offer>) {
-        let _ = self.tx.send(Event::Offers(offers));
-    }
-    fn offer_rescinded(&mut self, _d: &mut SchedulerDriver<'_, '_, Self>, offer_id: &OfferId) {
-        let _ = self.tx.send(Event::Rescinded(offer_id.clone()));
-    }
-    fn operation_error(&mut self, _d: &mut SchedulerDriver<'_, '_, Self>, op: &str, msg: &str) {
-        let _ = self.tx.send(Event::OperationError(op.into(), msg.into()));
-    }
-}
 
 fn framework(
     node: &Node,
     master: &libproc::Pid,
     role: &str,
-) -> (SchedulerHandle<Forward>, mpsc::UnboundedReceiver<Event>) {
-    let (tx, rx) = mpsc::unbounded_channel();
+) -> (SchedulerHandle<Recorder>, mpsc::UnboundedReceiver<Event>) {
+    let (recorder, rx) = Recorder::new();
     let mut info = FrameworkInfo::new(format!("fw-{role}"), frameworks::cli::current_user());
     info.role = Some(role.into());
-    let handle = scheduler::run(node, master.clone(), info, Forward { tx })
-        .unwrap_or_else(|e| panic!("{e}"));
+    let handle =
+        scheduler::run(node, master.clone(), info, recorder).unwrap_or_else(|e| panic!("{e}"));
     (handle, rx)
 }
 

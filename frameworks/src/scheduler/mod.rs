@@ -21,8 +21,8 @@
 //! [`Registration`], which takes events and returns [`RegEffect`]s; [`SchedulerProcess`] is
 //! the thin shell that carries those effects out.
 //!
-//! Layout: `registration` (the pure core), `process` (the actor shell) and `driver` (the
-//! API callbacks get).
+//! Layout: `registration` (the pure core), `process` (the actor shell), `driver` (the
+//! API callbacks get) and `recorder` (a scheduler that records its callbacks, for tests).
 
 use std::future::Future;
 use std::time::Duration;
@@ -48,6 +48,7 @@ use crate::rng::SplitMix64;
 
 mod driver;
 mod process;
+pub mod recorder;
 mod registration;
 
 pub use process::{SchedulerDriver, SchedulerProcess};
