@@ -9,7 +9,7 @@ use common::{config, FakeAgent, Mute};
 use std::time::Duration;
 
 use libproc::filter::Observer;
-use libproc::testing::within;
+use libproc::testing::{paused, within};
 use libproc::{Match, MemNetwork, Node, NodeConfig, Pid};
 use master::MasterConfig;
 use proto::messages::*;
@@ -151,15 +151,9 @@ impl Cluster {
     }
 }
 
-macro_rules! paused {
-    ($body:block) => {
-        tokio::task::LocalSet::new().run_until(async move $body).await
-    };
-}
-
-#[tokio::test(flavor = "current_thread", start_paused = true)]
-async fn resources_reoffered_after_the_decline_filter_expires() {
-    paused!({
+#[test]
+fn resources_reoffered_after_the_decline_filter_expires() {
+    paused(async {
         let c = Cluster::start(config()).await;
         let (_a, agent_id, _am) = c.agent("slave(1)", "cpus:2;mem:1024").await;
         let (s, f, mut m) = c
@@ -180,9 +174,9 @@ async fn resources_reoffered_after_the_decline_filter_expires() {
     });
 }
 
-#[tokio::test(flavor = "current_thread", start_paused = true)]
-async fn revive_clears_the_filter_and_suppress_stops_offers() {
-    paused!({
+#[test]
+fn revive_clears_the_filter_and_suppress_stops_offers() {
+    paused(async {
         let c = Cluster::start(config()).await;
         let _agent = c.agent("slave(1)", "cpus:2;mem:1024").await;
         let (s, f, mut m) = c
@@ -221,9 +215,9 @@ async fn revive_clears_the_filter_and_suppress_stops_offers() {
     });
 }
 
-#[tokio::test(flavor = "current_thread", start_paused = true)]
-async fn framework_exited_its_resources_go_to_the_other_framework() {
-    paused!({
+#[test]
+fn framework_exited_its_resources_go_to_the_other_framework() {
+    paused(async {
         let c = Cluster::start(config()).await;
         let (_a, agent_id, mut am) = c.agent("slave(1)", "cpus:2;mem:1024").await;
         let (s1, f1, mut m1) = c
@@ -256,9 +250,9 @@ async fn framework_exited_its_resources_go_to_the_other_framework() {
     });
 }
 
-#[tokio::test(flavor = "current_thread", start_paused = true)]
-async fn scheduler_failover_rescinds_and_reoffers_to_the_new_scheduler() {
-    paused!({
+#[test]
+fn scheduler_failover_rescinds_and_reoffers_to_the_new_scheduler() {
+    paused(async {
         let c = Cluster::start(config()).await;
         let _agent = c.agent("slave(1)", "cpus:2;mem:1024").await;
         let mut info = FrameworkInfo::new("fw", "root");
@@ -285,9 +279,9 @@ async fn scheduler_failover_rescinds_and_reoffers_to_the_new_scheduler() {
     });
 }
 
-#[tokio::test(flavor = "current_thread", start_paused = true)]
-async fn slave_added_is_offered_and_slave_lost_is_recovered() {
-    paused!({
+#[test]
+fn slave_added_is_offered_and_slave_lost_is_recovered() {
+    paused(async {
         let c = Cluster::start(config()).await;
         let (a1, id1, mut am1) = c.agent("slave(1)", "cpus:2;mem:1024").await;
         let (s, f, mut m) = c
@@ -320,9 +314,9 @@ async fn slave_added_is_offered_and_slave_lost_is_recovered() {
     });
 }
 
-#[tokio::test(flavor = "current_thread", start_paused = true)]
-async fn task_finished_its_resources_are_reoffered() {
-    paused!({
+#[test]
+fn task_finished_its_resources_are_reoffered() {
+    paused(async {
         let c = Cluster::start(config()).await;
         let (a, id, mut am) = c.agent("slave(1)", "cpus:3;mem:1024").await;
         let (s, f, mut m) = c
@@ -344,9 +338,9 @@ async fn task_finished_its_resources_are_reoffered() {
     });
 }
 
-#[tokio::test(flavor = "current_thread", start_paused = true)]
-async fn cpus_only_offered_and_task_launched() {
-    paused!({
+#[test]
+fn cpus_only_offered_and_task_launched() {
+    paused(async {
         let c = Cluster::start(config()).await;
         // Memory below the 32 MB minimum: offered for its CPUs.
         let (_a, id, mut am) = c.agent("slave(1)", "cpus:2;mem:30").await;
@@ -362,9 +356,9 @@ async fn cpus_only_offered_and_task_launched() {
     });
 }
 
-#[tokio::test(flavor = "current_thread", start_paused = true)]
-async fn memory_only_offered_and_task_launched() {
-    paused!({
+#[test]
+fn memory_only_offered_and_task_launched() {
+    paused(async {
         let c = Cluster::start(config()).await;
         // CPUs below the 0.01 minimum: offered for its memory.
         let (_a, id, mut am) = c.agent("slave(1)", "cpus:0.001;mem:200").await;
@@ -380,9 +374,9 @@ async fn memory_only_offered_and_task_launched() {
     });
 }
 
-#[tokio::test(flavor = "current_thread", start_paused = true)]
-async fn min_allocatable_resources_flag_keeps_small_agents_unoffered() {
-    paused!({
+#[test]
+fn min_allocatable_resources_flag_keeps_small_agents_unoffered() {
+    paused(async {
         let c = Cluster::start(MasterConfig {
             min_allocatable_resources: vec![vec![("cpus".into(), 1.0), ("mem".into(), 64.0)]],
             ..config()
@@ -406,9 +400,9 @@ async fn min_allocatable_resources_flag_keeps_small_agents_unoffered() {
     });
 }
 
-#[tokio::test(flavor = "current_thread", start_paused = true)]
-async fn statically_reserved_resources_are_offered_only_to_their_role() {
-    paused!({
+#[test]
+fn statically_reserved_resources_are_offered_only_to_their_role() {
+    paused(async {
         let c = Cluster::start(config()).await;
         let (_a, _id, _am) = c
             .agent("slave(1)", "cpus(ads):2;mem(ads):512;cpus:1;mem:256")
@@ -427,9 +421,9 @@ async fn statically_reserved_resources_are_offered_only_to_their_role() {
     });
 }
 
-#[tokio::test(flavor = "current_thread", start_paused = true)]
-async fn reserve_in_accept_checkpoints_and_reoffers_reserved_to_the_role() {
-    paused!({
+#[test]
+fn reserve_in_accept_checkpoints_and_reoffers_reserved_to_the_role() {
+    paused(async {
         let c = Cluster::start(config()).await;
         let (_a, _id, mut am) = c.agent("slave(1)", "cpus:4;mem:1024").await;
         let (s, f, mut m) = c.scheduler("scheduler-ads", with_role("ads")).await;
@@ -469,9 +463,9 @@ async fn reserve_in_accept_checkpoints_and_reoffers_reserved_to_the_role() {
     });
 }
 
-#[tokio::test(flavor = "current_thread", start_paused = true)]
-async fn offer_timeout_rescinds_unanswered_offers() {
-    paused!({
+#[test]
+fn offer_timeout_rescinds_unanswered_offers() {
+    paused(async {
         let c = Cluster::start(MasterConfig {
             offer_timeout: Some(Duration::from_secs(30)),
             ..config()
@@ -496,9 +490,9 @@ async fn offer_timeout_rescinds_unanswered_offers() {
     });
 }
 
-#[tokio::test(flavor = "current_thread", start_paused = true)]
-async fn out_of_order_dispatch_offers_for_a_removed_framework_go_back() {
-    paused!({
+#[test]
+fn out_of_order_dispatch_offers_for_a_removed_framework_go_back() {
+    paused(async {
         let c = Cluster::start(config()).await;
         // Hold the allocator's first offers while the framework leaves.
         let mut held = c
