@@ -9,7 +9,7 @@
 //! frameworks) and master detection. Only the launch itself still changes the core's
 //! tables from here (it adds the launched executor).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -762,24 +762,15 @@ impl AgentProcess {
         };
         if !info.command.uris.is_empty() {
             // Fetch first, off the event loop; the executor waits as launching.
-            let executor = Executor {
+            let executor = Executor::launching(
                 info,
-                framework_id: fw_id.clone(),
-                container_id: container_id.clone(),
-                directory: dir,
-                state: ExecutorState::Launching,
-                pid: None,
-                os_pid: None,
-                queued: vec![task],
-                launched: BTreeMap::new(),
-                terminated: BTreeMap::new(),
-                completed: VecDeque::new(),
+                fw_id.clone(),
+                container_id.clone(),
+                dir,
+                task,
                 resources,
-                termination: None,
-            };
-            if let Some(f) = self.core.frameworks.get_mut(&fw_id) {
-                f.executors.insert(ex_id.clone(), executor);
-            }
+            );
+            self.core.add_executor(ex_id.clone(), executor);
             self.checkpoint_executor(&fw_id, &ex_id);
             tracing::info!(executor = %ex_id, container = %container_id, uris = spec.executor.command.uris.len(), "fetching the executor's URIs");
             let fetcher = self.fetcher.clone();
@@ -825,26 +816,19 @@ impl AgentProcess {
             Some(m) => Err(m),
             None => Ok(()),
         };
-        let executor = Executor {
+        let mut executor = Executor::launching(
             info,
-            framework_id: fw_id.clone(),
-            container_id: container_id.clone(),
-            directory: dir,
-            state: ExecutorState::Launching,
-            pid: None,
-            os_pid,
-            queued: vec![task],
-            launched: BTreeMap::new(),
-            terminated: BTreeMap::new(),
-            completed: VecDeque::new(),
+            fw_id.clone(),
+            container_id.clone(),
+            dir,
+            task,
             resources,
-            termination: isolated
-                .err()
-                .map(|m| (TaskState::Failed, Reason::ContainerLaunchFailed, m)),
-        };
-        if let Some(f) = self.core.frameworks.get_mut(&fw_id) {
-            f.executors.insert(ex_id.clone(), executor);
-        }
+        );
+        executor.os_pid = os_pid;
+        executor.termination = isolated
+            .err()
+            .map(|m| (TaskState::Failed, Reason::ContainerLaunchFailed, m));
+        self.core.add_executor(ex_id.clone(), executor);
         self.checkpoint_executor(&fw_id, &ex_id);
         self.watch_executor(ctx, fw_id, ex_id, container_id);
     }

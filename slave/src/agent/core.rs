@@ -21,8 +21,8 @@
 //! recovery from a checkpoint (`recover`), executor re-registration and its timeout, the
 //! tasks lost across a restart, framework shutdown and updates, and container limits.
 //! Still in the shell: choosing the executor for a task (it depends on the configured
-//! containerizers) and the launch itself, which adds the launched [`Executor`] to
-//! [`AgentCore::frameworks`].
+//! containerizers) and the launch itself, which records the starting [`Executor`] with
+//! [`AgentCore::add_executor`].
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
@@ -106,6 +106,33 @@ pub struct Executor {
 }
 
 impl Executor {
+    /// An executor of `framework_id` starting in `container_id` with its sandbox at
+    /// `directory`, to run `task` first once it registers.
+    pub fn launching(
+        info: ExecutorInfo,
+        framework_id: FrameworkId,
+        container_id: ContainerId,
+        directory: PathBuf,
+        task: TaskInfo,
+        resources: Resources,
+    ) -> Executor {
+        Executor {
+            info,
+            framework_id,
+            container_id,
+            directory,
+            state: ExecutorState::Launching,
+            pid: None,
+            os_pid: None,
+            queued: vec![task],
+            launched: BTreeMap::new(),
+            terminated: BTreeMap::new(),
+            completed: VecDeque::new(),
+            resources,
+            termination: None,
+        }
+    }
+
     /// A launched or terminated (unacknowledged) task.
     pub fn find_task_mut(&mut self, task_id: &TaskId) -> Option<&mut Task> {
         if self.launched.contains_key(task_id) {
@@ -331,6 +358,18 @@ pub struct AgentCore {
 }
 
 impl AgentCore {
+    /// Records a starting executor (see [`Executor::launching`]) under `id`; `false` if
+    /// its framework is gone (then nothing is recorded).
+    pub fn add_executor(&mut self, id: ExecutorId, executor: Executor) -> bool {
+        match self.frameworks.get_mut(&executor.framework_id) {
+            Some(f) => {
+                f.executors.insert(id, executor);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Nothing known; update retries back off from `retry_min` doubling to `retry_max`.
     pub fn new(retry_min: Duration, retry_max: Duration) -> AgentCore {
         AgentCore {
