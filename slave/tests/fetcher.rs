@@ -21,53 +21,90 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// A tiny HTTP/1.1 server: serves `files` by path (404 otherwise) and counts requests
 /// per path. Paths starting with `/slow` are answered only once [`Server::release`] is
-/// called.
+/// called. With TLS it serves `https://`.
 struct Server {
     addr: std::net::SocketAddr,
     hits: Arc<Mutex<HashMap<String, usize>>>,
     gate: Arc<tokio::sync::Semaphore>,
+    tls: bool,
+}
+
+/// Shared by the connections of one [`Server`].
+#[derive(Clone)]
+struct Served {
+    files: Arc<HashMap<String, Vec<u8>>>,
+    hits: Arc<Mutex<HashMap<String, usize>>>,
+    gate: Arc<tokio::sync::Semaphore>,
+}
+
+impl Served {
+    async fn answer<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(&self, mut conn: S) {
+        let mut req = vec![];
+        let mut buf = [0u8; 1024];
+        while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+            match conn.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => req.extend_from_slice(&buf[..n]),
+            }
+        }
+        let text = String::from_utf8_lossy(&req);
+        let path = text.split_whitespace().nth(1).unwrap_or("/").to_string();
+        *self.hits.lock().unwrap().entry(path.clone()).or_default() += 1;
+        if path.starts_with("/slow") {
+            let _ = self.gate.acquire().await.map(|p| p.forget());
+        }
+        let (status, body) = match self.files.get(&path) {
+            Some(b) => ("200 OK", b.clone()),
+            None => ("404 Not Found", b"no such file".to_vec()),
+        };
+        let head = format!(
+            "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        let _ = conn.write_all(head.as_bytes()).await;
+        let _ = conn.write_all(&body).await;
+        let _ = conn.shutdown().await;
+    }
 }
 
 impl Server {
     async fn start(files: HashMap<String, Vec<u8>>) -> Server {
+        Server::start_with(files, None).await
+    }
+
+    async fn start_with(
+        files: HashMap<String, Vec<u8>>,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+    ) -> Server {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let hits: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
-        let (files, h) = (Arc::new(files), hits.clone());
-        let gate = Arc::new(tokio::sync::Semaphore::new(0));
-        let g = gate.clone();
+        let served = Served {
+            files: Arc::new(files),
+            hits: Arc::default(),
+            gate: Arc::new(tokio::sync::Semaphore::new(0)),
+        };
+        let (hits, gate, is_tls) = (served.hits.clone(), served.gate.clone(), tls.is_some());
         tokio::spawn(async move {
-            while let Ok((mut conn, _)) = listener.accept().await {
-                let (files, hits, gate) = (files.clone(), h.clone(), g.clone());
+            while let Ok((conn, _)) = listener.accept().await {
+                let (served, tls) = (served.clone(), tls.clone());
                 tokio::spawn(async move {
-                    let mut req = vec![];
-                    let mut buf = [0u8; 1024];
-                    while !req.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match conn.read(&mut buf).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => req.extend_from_slice(&buf[..n]),
+                    match tls {
+                        None => served.answer(conn).await,
+                        Some(acceptor) => {
+                            if let Ok(conn) = acceptor.accept(conn).await {
+                                served.answer(conn).await;
+                            }
                         }
                     }
-                    let text = String::from_utf8_lossy(&req);
-                    let path = text.split_whitespace().nth(1).unwrap_or("/").to_string();
-                    *hits.lock().unwrap().entry(path.clone()).or_default() += 1;
-                    if path.starts_with("/slow") {
-                        let _ = gate.acquire().await.map(|p| p.forget());
-                    }
-                    let (status, body) = match files.get(&path) {
-                        Some(b) => ("200 OK", b.clone()),
-                        None => ("404 Not Found", b"no such file".to_vec()),
-                    };
-                    let head = format!(
-                        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                        body.len()
-                    );
-                    let _ = conn.write_all(head.as_bytes()).await;
-                    let _ = conn.write_all(&body).await;
                 });
             }
         });
-        Server { addr, hits, gate }
+        Server {
+            addr,
+            hits,
+            gate,
+            tls: is_tls,
+        }
     }
 
     /// Lets one held `/slow` request be answered.
@@ -76,7 +113,8 @@ impl Server {
     }
 
     fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}{path}", self.addr)
     }
 
     fn hits(&self, path: &str) -> usize {
@@ -353,4 +391,78 @@ async fn a_task_killed_while_its_uris_are_fetched_never_starts() {
         .unwrap();
     assert!(pids.is_empty(), "{pids:?}");
     c.agent.shutdown().await;
+}
+
+/// A self-signed certificate for 127.0.0.1: the server's TLS acceptor and client settings
+/// that trust it.
+fn test_tls() -> (tokio_rustls::TlsAcceptor, Arc<rustls::ClientConfig>) {
+    let ck = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let der = ck.cert.der().clone();
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(ck.key_pair.serialize_der().into());
+    #[allow(deprecated)]
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let server = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![der.clone()], key)
+        .unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(der).unwrap();
+    (
+        tokio_rustls::TlsAcceptor::from(Arc::new(server)),
+        slave::fetcher::download::tls_trusting(roots),
+    )
+}
+
+fn limits() -> slave::fetcher::download::Limits {
+    slave::fetcher::download::Limits {
+        max_size: 1 << 20,
+        stall_timeout: Duration::from_secs(10),
+        timeout: Duration::from_secs(20),
+    }
+}
+
+#[actix_rt::test]
+async fn an_https_uri_is_downloaded_from_a_server_the_host_trusts() {
+    let (acceptor, trusted) = test_tls();
+    let files = HashMap::from([("/app.tar.gz".to_string(), app_tar_gz())]);
+    let server = Server::start_with(files, Some(acceptor)).await;
+    let dir = test_dir("fetch-https");
+    let dest = dir.join("app.tar.gz");
+    let url = server.url("/app.tar.gz");
+    assert!(url.starts_with("https://127.0.0.1:"), "{url}");
+    let n = within(
+        Duration::from_secs(30),
+        "the https download",
+        slave::fetcher::download::http_with(&url, &dest, limits(), trusted),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(std::fs::read(&dest).unwrap(), app_tar_gz());
+    assert_eq!(n, app_tar_gz().len() as u64);
+    assert_eq!(server.hits("/app.tar.gz"), 1);
+}
+
+#[actix_rt::test]
+async fn an_https_server_the_host_does_not_trust_is_refused() {
+    let (acceptor, _trusted) = test_tls();
+    let files = HashMap::from([("/secret".to_string(), b"x".to_vec())]);
+    let server = Server::start_with(files, Some(acceptor)).await;
+    let dir = test_dir("fetch-https-untrusted");
+    let dest = dir.join("secret");
+    // The host's own trust store does not hold the test's self-signed certificate.
+    let err = within(
+        Duration::from_secs(30),
+        "the refused download",
+        slave::fetcher::download::http(&server.url("/secret"), &dest, limits()),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.contains("TLS handshake") && err.to_lowercase().contains("certificate"),
+        "{err}"
+    );
+    assert!(!dest.exists(), "nothing written from an untrusted server");
+    assert_eq!(server.hits("/secret"), 0, "no request sent before trust");
 }

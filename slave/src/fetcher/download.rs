@@ -1,11 +1,14 @@
-//! Getting one URI's bytes into a file: `http://` with a small HTTP/1.1 client on hyper
-//! (following up to five redirects, like `curl -L`), `file://` and absolute paths by
-//! copying. Downloads are bounded: at most `max_size` bytes (a larger `Content-Length`
+//! Getting one URI's bytes into a file: `http://` and `https://` with a small HTTP/1.1
+//! client on hyper (following up to five redirects, like `curl -L`), `file://` and absolute
+//! paths by copying. `https://` verifies the server against the host's trusted
+//! certificates (the system store; `SSL_CERT_FILE` / `SSL_CERT_DIR` override it, as for
+//! curl, which Mesos's fetcher uses) with rustls. Downloads are bounded: at most `max_size` bytes (a larger `Content-Length`
 //! fails at once, a body growing past it fails when it does; nothing is allocated from a
 //! length the server sends), a stall timeout between reads (Mesos
 //! `--fetcher_stall_timeout`) and an overall deadline.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use http_body_util::{BodyExt, Empty};
@@ -28,16 +31,17 @@ pub struct Limits {
 /// Where a URI's bytes come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
-    /// An `http://` URL.
+    /// An `http://` or `https://` URL.
     Http(String),
     /// A local file (`file://` or an absolute path).
     Local(PathBuf),
 }
 
-/// Classifies a URI; anything but `http://`, `file://` and absolute paths is refused.
+/// Classifies a URI; anything but `http://`, `https://`, `file://` and absolute paths is
+/// refused.
 pub fn source_of(uri: &str) -> Result<Source, String> {
     let uri = uri.trim();
-    if uri.starts_with("http://") {
+    if uri.starts_with("http://") || uri.starts_with("https://") {
         Ok(Source::Http(uri.to_string()))
     } else if let Some(path) = uri.strip_prefix("file://") {
         if path.starts_with('/') {
@@ -47,10 +51,8 @@ pub fn source_of(uri: &str) -> Result<Source, String> {
         }
     } else if uri.starts_with('/') {
         Ok(Source::Local(PathBuf::from(uri)))
-    } else if uri.starts_with("https://") {
-        Err("https is not supported by this agent's fetcher; use http:// or a local path".into())
     } else {
-        Err("unsupported URI: expected http://, file:// or an absolute path".into())
+        Err("unsupported URI: expected http://, https://, file:// or an absolute path".into())
     }
 }
 
@@ -71,35 +73,124 @@ pub fn basename(uri: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-/// Splits `http://host[:port]/path?q` into ("host:port", "host", "/path?q").
-fn split_url(url: &str) -> Result<(String, String, String), String> {
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| format!("not an http URL: {url}"))?;
-    let rest = rest.split('#').next().unwrap_or("");
-    let (authority, path) = match rest.find(['/', '?']) {
-        Some(i) if rest.as_bytes()[i] == b'/' => (&rest[..i], rest[i..].to_string()),
-        Some(i) => (&rest[..i], format!("/{}", &rest[i..])),
-        None => (rest, "/".to_string()),
-    };
-    if authority.is_empty() || authority.contains('@') {
-        return Err(format!("bad host in URL: {url}"));
+/// An `http(s)://` URL taken apart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Url {
+    /// `https://`.
+    tls: bool,
+    /// What to connect to: `host:port` (the scheme's port when none is given).
+    connect: String,
+    /// The authority as written (`host[:port]`): the `Host` header.
+    authority: String,
+    /// The host alone (without brackets for IPv6): the name the certificate must show.
+    host: String,
+    /// Path and query (`/` when empty).
+    path: String,
+}
+
+impl Url {
+    fn parse(url: &str) -> Result<Url, String> {
+        let (tls, rest) = if let Some(rest) = url.strip_prefix("http://") {
+            (false, rest)
+        } else if let Some(rest) = url.strip_prefix("https://") {
+            (true, rest)
+        } else {
+            return Err(format!("not an http(s) URL: {url}"));
+        };
+        let rest = rest.split('#').next().unwrap_or("");
+        let (authority, path) = match rest.find(['/', '?']) {
+            Some(i) if rest.as_bytes()[i] == b'/' => (&rest[..i], rest[i..].to_string()),
+            Some(i) => (&rest[..i], format!("/{}", &rest[i..])),
+            None => (rest, "/".to_string()),
+        };
+        if authority.is_empty() || authority.contains('@') {
+            return Err(format!("bad host in URL: {url}"));
+        }
+        let port_at = authority
+            .rfind(':')
+            .filter(|i| !authority[*i..].contains(']'));
+        let host = port_at.map_or(authority, |i| &authority[..i]);
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if host.is_empty() {
+            return Err(format!("bad host in URL: {url}"));
+        }
+        let connect = match port_at {
+            Some(_) => authority.to_string(),
+            None => format!("{authority}:{}", if tls { 443 } else { 80 }),
+        };
+        Ok(Url {
+            tls,
+            connect,
+            authority: authority.to_string(),
+            host: host.to_string(),
+            path,
+        })
     }
-    let has_port = match authority.rfind(':') {
-        Some(i) => !authority[i..].contains(']'),
-        None => false,
-    };
-    let connect = if has_port {
-        authority.to_string()
-    } else {
-        format!("{authority}:80")
-    };
-    Ok((connect, authority.to_string(), path))
+
+    /// Where a `Location` header sends a request for this URL.
+    fn redirect(&self, location: &str) -> Result<String, String> {
+        if location.starts_with("http://") || location.starts_with("https://") {
+            Ok(location.to_string())
+        } else if location.starts_with('/') {
+            let scheme = if self.tls { "https" } else { "http" };
+            Ok(format!("{scheme}://{}{location}", self.authority))
+        } else {
+            Err(format!("unsupported redirect to '{location}'"))
+        }
+    }
+}
+
+/// The TLS client settings for `https://`: the host's trusted certificates, read once.
+/// Certificates that cannot be parsed are skipped (and logged); none at all means every
+/// `https://` download fails verification, with a message that says so.
+pub fn system_tls() -> Arc<rustls::ClientConfig> {
+    static TLS: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
+    TLS.get_or_init(|| {
+        let found = rustls_native_certs::load_native_certs();
+        for e in &found.errors {
+            tracing::warn!(error = %e, "fetcher: cannot load a trusted certificate");
+        }
+        let mut roots = rustls::RootCertStore::empty();
+        let (added, ignored) = roots.add_parsable_certificates(found.certs);
+        if ignored > 0 {
+            tracing::warn!(ignored, "fetcher: unusable trusted certificates skipped");
+        }
+        tracing::debug!(added, "fetcher: trusted certificates loaded");
+        tls_trusting(roots)
+    })
+    .clone()
+}
+
+/// TLS client settings trusting exactly `roots`.
+pub fn tls_trusting(roots: rustls::RootCertStore) -> Arc<rustls::ClientConfig> {
+    // ring rather than rustls's default aws-lc-rs (a cmake C build); ring has no
+    // post-quantum key exchange, which a download of a task's files does not need.
+    #[allow(deprecated)]
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map(|b| b.with_root_certificates(roots).with_no_client_auth());
+    match config {
+        Ok(c) => Arc::new(c),
+        // The ring provider supports the default versions; unreachable in practice, and
+        // an empty provider list would then fail every handshake with a clear error.
+        Err(e) => panic!("rustls cannot use the ring provider: {e}"),
+    }
 }
 
 /// Downloads `url` into `dest`; returns the number of bytes written.
 pub async fn http(url: &str, dest: &Path, limits: Limits) -> Result<u64, String> {
-    match tokio::time::timeout(limits.timeout, http_following(url, dest, limits)).await {
+    http_with(url, dest, limits, system_tls()).await
+}
+
+/// [`http`] with the TLS settings `tls` for `https://`.
+pub async fn http_with(
+    url: &str,
+    dest: &Path,
+    limits: Limits,
+    tls: Arc<rustls::ClientConfig>,
+) -> Result<u64, String> {
+    match tokio::time::timeout(limits.timeout, http_following(url, dest, limits, &tls)).await {
         Ok(r) => r,
         Err(_) => Err(format!(
             "download did not finish within {}s",
@@ -108,21 +199,18 @@ pub async fn http(url: &str, dest: &Path, limits: Limits) -> Result<u64, String>
     }
 }
 
-async fn http_following(url: &str, dest: &Path, limits: Limits) -> Result<u64, String> {
+async fn http_following(
+    url: &str,
+    dest: &Path,
+    limits: Limits,
+    tls: &Arc<rustls::ClientConfig>,
+) -> Result<u64, String> {
     let mut url = url.to_string();
     for _ in 0..=5 {
-        match get(&url, dest, limits).await? {
+        let parsed = Url::parse(&url)?;
+        match get(&parsed, dest, limits, tls).await? {
             Fetched::Body(n) => return Ok(n),
-            Fetched::Redirect(location) => {
-                url = if location.starts_with("http://") {
-                    location
-                } else if location.starts_with('/') {
-                    let (_, host, _) = split_url(&url)?;
-                    format!("http://{host}{location}")
-                } else {
-                    return Err(format!("unsupported redirect to '{location}'"));
-                };
-            }
+            Fetched::Redirect(location) => url = parsed.redirect(&location)?,
         }
     }
     Err("too many redirects".into())
@@ -133,13 +221,40 @@ enum Fetched {
     Redirect(String),
 }
 
-async fn get(url: &str, dest: &Path, limits: Limits) -> Result<Fetched, String> {
-    let (connect, host, path) = split_url(url)?;
+async fn get(
+    url: &Url,
+    dest: &Path,
+    limits: Limits,
+    tls: &Arc<rustls::ClientConfig>,
+) -> Result<Fetched, String> {
+    let connect = url.connect.as_str();
     let stall = limits.stall_timeout;
-    let stream = tokio::time::timeout(stall, tokio::net::TcpStream::connect(connect.as_str()))
+    let stream = tokio::time::timeout(stall, tokio::net::TcpStream::connect(connect))
         .await
         .map_err(|_| format!("cannot connect to {connect}: timed out"))?
         .map_err(|e| format!("cannot connect to {connect}: {e}"))?;
+    if !url.tls {
+        return exchange(stream, url, dest, limits).await;
+    }
+    let name = rustls::pki_types::ServerName::try_from(url.host.clone())
+        .map_err(|e| format!("bad host name '{}' for TLS: {e}", url.host))?;
+    let stream = tokio::time::timeout(
+        stall,
+        tokio_rustls::TlsConnector::from(tls.clone()).connect(name, stream),
+    )
+    .await
+    .map_err(|_| format!("TLS handshake with {connect} timed out"))?
+    .map_err(|e| format!("TLS handshake with {connect} failed: {e}"))?;
+    exchange(stream, url, dest, limits).await
+}
+
+/// One request and its response over `stream` (plain or TLS).
+async fn exchange<S>(stream: S, url: &Url, dest: &Path, limits: Limits) -> Result<Fetched, String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (connect, host, path) = (&url.connect, &url.authority, &url.path);
+    let stall = limits.stall_timeout;
     let (mut sender, conn) = hyper::client::conn::http1::handshake::<_, Empty<Bytes>>(
         hyper_util::rt::TokioIo::new(stream),
     )
@@ -153,7 +268,7 @@ async fn get(url: &str, dest: &Path, limits: Limits) -> Result<Fetched, String> 
             .header(hyper::header::HOST, host.as_str())
             .header(hyper::header::USER_AGENT, "mesos-fetcher")
             .body(Empty::<Bytes>::new())
-            .map_err(|e| format!("bad request for {url}: {e}"))?;
+            .map_err(|e| format!("bad request for {path}: {e}"))?;
         let response = tokio::time::timeout(stall, sender.send_request(request))
             .await
             .map_err(|_| format!("no response from {connect} within {}s", stall.as_secs()))?
@@ -426,7 +541,10 @@ mod tests {
             Ok(Source::Local("/opt/a".into()))
         );
         assert_eq!(source_of("/opt/a"), Ok(Source::Local("/opt/a".into())));
-        assert!(source_of("https://h/a").unwrap_err().contains("https"));
+        assert_eq!(
+            source_of("https://h/a"),
+            Ok(Source::Http("https://h/a".into()))
+        );
         assert!(source_of("hdfs://h/a").is_err());
         assert!(source_of("relative/a").is_err());
         assert!(source_of("file://relative").is_err());
@@ -442,23 +560,40 @@ mod tests {
 
     #[test]
     fn urls_split_into_address_host_and_path() {
+        let u = Url::parse("http://127.0.0.1:8080/a/b?x=1").unwrap();
         assert_eq!(
-            split_url("http://127.0.0.1:8080/a/b?x=1").unwrap(),
             (
-                "127.0.0.1:8080".into(),
-                "127.0.0.1:8080".into(),
-                "/a/b?x=1".into()
-            )
+                u.tls,
+                u.connect.as_str(),
+                u.authority.as_str(),
+                u.host.as_str()
+            ),
+            (false, "127.0.0.1:8080", "127.0.0.1:8080", "127.0.0.1")
         );
+        assert_eq!(u.path, "/a/b?x=1");
+        let u = Url::parse("http://example.org").unwrap();
         assert_eq!(
-            split_url("http://example.org").unwrap(),
-            ("example.org:80".into(), "example.org".into(), "/".into())
+            (u.connect.as_str(), u.path.as_str()),
+            ("example.org:80", "/")
         );
+        let u = Url::parse("https://example.org?q").unwrap();
         assert_eq!(
-            split_url("http://[::1]/x").unwrap().0,
-            "[::1]:80".to_string()
+            (u.tls, u.connect.as_str(), u.host.as_str(), u.path.as_str()),
+            (true, "example.org:443", "example.org", "/?q")
         );
-        assert!(split_url("http:///x").is_err());
-        assert!(split_url("http://user@h/x").is_err());
+        let u = Url::parse("https://[::1]/x").unwrap();
+        assert_eq!((u.connect.as_str(), u.host.as_str()), ("[::1]:443", "::1"));
+        assert!(Url::parse("http:///x").is_err());
+        assert!(Url::parse("http://user@h/x").is_err());
+        assert!(Url::parse("https://:443/x").is_err());
+        assert!(Url::parse("ftp://h/x").is_err());
+    }
+
+    #[test]
+    fn redirects_keep_the_scheme_and_host() {
+        let u = Url::parse("https://h:8443/a").unwrap();
+        assert_eq!(u.redirect("/b").unwrap(), "https://h:8443/b");
+        assert_eq!(u.redirect("http://x/c").unwrap(), "http://x/c");
+        assert!(u.redirect("relative").is_err());
     }
 }

@@ -1,6 +1,6 @@
 //! The fetcher (Mesos `docs/fetcher.md`): before an executor starts, the URIs of its
 //! command (`CommandInfo.uris`) are brought into its sandbox, in order. Each URI is
-//! downloaded ([`download`]: `http://`, `file://`, absolute paths), then made executable
+//! downloaded ([`download`]: `http://`, `https://`, `file://`, absolute paths), then made executable
 //! (`executable`, which wins over `extract`), or unpacked if its name says it is an
 //! archive ([`extract`]), and stored as `output_file` (a relative path) or its base name.
 //! With `cache`, the download goes through a cache directory shared by all tasks
