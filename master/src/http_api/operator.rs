@@ -12,69 +12,39 @@ use crate::allocator::protocol::*;
 use crate::config::MESOS_VERSION;
 use crate::core::{Agent, Effect, Framework, Master, Outbound, ToAllocator};
 
-/// An operator call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Call {
-    /// GET_HEALTH.
-    GetHealth,
-    /// GET_FLAGS.
-    GetFlags,
-    /// GET_VERSION.
-    GetVersion,
-    /// GET_METRICS.
-    GetMetrics,
-    /// GET_STATE.
-    GetState,
-    /// GET_AGENTS.
-    GetAgents,
-    /// GET_FRAMEWORKS.
-    GetFrameworks,
-    /// GET_TASKS.
-    GetTasks,
-    /// GET_EXECUTORS (none are tracked by the master: always empty).
-    GetExecutors,
-    /// GET_ROLES.
-    GetRoles,
-    /// GET_MASTER.
-    GetMaster,
-    /// SUBSCRIBE.
-    Subscribe,
-}
+pub use proto::v1::operator::OperatorCall as Call;
 
-const TYPES: &[(&str, Call)] = &[
-    ("GET_HEALTH", Call::GetHealth),
-    ("GET_FLAGS", Call::GetFlags),
-    ("GET_VERSION", Call::GetVersion),
-    ("GET_METRICS", Call::GetMetrics),
-    ("GET_STATE", Call::GetState),
-    ("GET_AGENTS", Call::GetAgents),
-    ("GET_FRAMEWORKS", Call::GetFrameworks),
-    ("GET_TASKS", Call::GetTasks),
-    ("GET_EXECUTORS", Call::GetExecutors),
-    ("GET_ROLES", Call::GetRoles),
-    ("GET_MASTER", Call::GetMaster),
-    ("SUBSCRIBE", Call::Subscribe),
+/// The call types the master serves.
+pub const SERVED: &[&str] = &[
+    "GET_HEALTH",
+    "GET_FLAGS",
+    "GET_VERSION",
+    "GET_METRICS",
+    "GET_LOGGING_LEVEL",
+    "SET_LOGGING_LEVEL",
+    "GET_STATE",
+    "GET_AGENTS",
+    "GET_FRAMEWORKS",
+    "GET_EXECUTORS",
+    "GET_TASKS",
+    "GET_ROLES",
+    "GET_WEIGHTS",
+    "UPDATE_WEIGHTS",
+    "GET_MASTER",
+    "SUBSCRIBE",
+    "RESERVE_RESOURCES",
+    "UNRESERVE_RESOURCES",
+    "GET_QUOTA",
+    "UPDATE_QUOTA",
+    "SET_QUOTA",
+    "REMOVE_QUOTA",
+    "TEARDOWN",
+    "MARK_AGENT_GONE",
 ];
 
-/// Decodes an operator call body.
+/// Decodes an operator call body (see [`proto::v1::operator::decode`]).
 pub fn decode_call(body: &[u8]) -> Result<Call, String> {
-    let v: Value =
-        serde_json::from_slice(body).map_err(|e| format!("the body is not JSON: {e}"))?;
-    let ty = v
-        .get("type")
-        .and_then(Value::as_str)
-        .ok_or("'type' is required and must be a string")?;
-    TYPES
-        .iter()
-        .find(|(name, _)| *name == ty)
-        .map(|(_, c)| *c)
-        .ok_or_else(|| {
-            let names: Vec<&str> = TYPES.iter().map(|(n, _)| *n).collect();
-            format!(
-                "unknown or unsupported call type '{ty}'; supported: {}",
-                names.join(", ")
-            )
-        })
+    proto::v1::operator::decode(body, SERVED)
 }
 
 fn time(secs: f64) -> Value {
@@ -192,10 +162,10 @@ pub fn get_state(m: &Master) -> Value {
     })
 }
 
-/// The answer to a getter (`None` for SUBSCRIBE), given the flags and the metrics
-/// snapshot (`/metrics/snapshot`'s JSON object).
+/// The answer to a getter (`None` for SUBSCRIBE and the calls that change state), given
+/// the flags and the metrics snapshot (`/metrics/snapshot`'s JSON object).
 pub fn answer(
-    call: Call,
+    call: &Call,
     m: &Master,
     flags: &Value,
     metrics: impl FnOnce() -> Value,
@@ -257,7 +227,14 @@ pub fn answer(
             "start_time": m.start_time,
             "elected_time": m.elected_time,
         }}),
-        Call::Subscribe => return None,
+        Call::GetWeights => json!({"type": "GET_WEIGHTS", "get_weights": {
+            "weight_infos": m.weights_json(),
+        }}),
+        Call::GetQuota => json!({"type": "GET_QUOTA", "get_quota": {"status": m.quota_json()}}),
+        Call::GetLoggingLevel => json!({"type": "GET_LOGGING_LEVEL", "get_logging_level": {
+            "level": libproc::logging::verbosity(),
+        }}),
+        _ => return None,
     })
 }
 
@@ -346,10 +323,13 @@ mod tests {
     #[test]
     fn decodes_calls() {
         assert_eq!(decode_call(br#"{"type":"GET_STATE"}"#), Ok(Call::GetState));
+        // The agent's calls are not the master's.
+        let e = decode_call(br#"{"type":"GET_CONTAINERS"}"#).unwrap_err();
+        assert!(e.contains("GET_CONTAINERS"), "{e}");
         assert_eq!(decode_call(br#"{"type":"SUBSCRIBE"}"#), Ok(Call::Subscribe));
         let e = decode_call(br#"{"type":"DROP_ALL"}"#).unwrap_err();
         assert!(e.contains("DROP_ALL") && e.contains("GET_HEALTH"), "{e}");
-        assert!(decode_call(b"[]").unwrap_err().contains("'type'"));
+        assert!(decode_call(b"[]").unwrap_err().contains("JSON object"));
         assert!(decode_call(b"{").unwrap_err().contains("not JSON"));
     }
 
