@@ -31,10 +31,15 @@ async fn next_of<M: libproc::Message>(obs: &mut Observer, what: &str) -> M {
 
 /// POSTs a v1 call; returns status and body.
 async fn v1(addr: SocketAddr, call: Value) -> (u16, String) {
+    http(addr, "POST", "/api/v1", call.to_string().as_bytes()).await
+}
+
+/// A v0 request; returns status and body.
+async fn http(addr: SocketAddr, method: &str, path: &str, body: &[u8]) -> (u16, String) {
     within(
         LIMIT,
-        "v1 call",
-        libproc::testing::http_request(addr, "POST", "/api/v1", call.to_string().as_bytes()),
+        path,
+        libproc::testing::http_request(addr, method, path, body),
     )
     .await
     .expect("HTTP exchange")
@@ -120,9 +125,7 @@ async fn weights_and_quota_are_updated_and_read_back() {
         json!([{"role": "ads", "weight": 2.5}, {"role": "eng/web", "weight": 0.5}])
     );
     // The v0 endpoint reads the same weights.
-    let (_, v0) = libproc::testing::http_request(addr, "GET", "/weights", b"")
-        .await
-        .unwrap();
+    let (_, v0) = http(addr, "GET", "/weights", b"").await;
     assert_eq!(
         serde_json::from_str::<Value>(&v0).unwrap(),
         w["get_weights"]["weight_infos"]
@@ -246,9 +249,7 @@ async fn reservations_reach_the_agent_and_show_in_state() {
             .any(|r| r["name"] == "cpus" && r["reservations"][0]["role"] == "ads"),
         "{agents}"
     );
-    let (_, roles) = libproc::testing::http_request(addr, "GET", "/roles", b"")
-        .await
-        .unwrap();
+    let (_, roles) = http(addr, "GET", "/roles", b"").await;
     let roles: Value = serde_json::from_str(&roles).unwrap();
     let ads = roles["roles"]
         .as_array()
@@ -326,20 +327,13 @@ async fn teardown_by_v1_and_by_v0_removes_the_framework() {
     );
 
     // v0: form field frameworkId, POST only.
-    let (status, _) = libproc::testing::http_request(addr, "GET", "/master/teardown", b"")
-        .await
-        .unwrap();
+    let (status, _) = http(addr, "GET", "/master/teardown", b"").await;
     assert_eq!(status, 405);
-    let (status, body) = libproc::testing::http_request(addr, "POST", "/master/teardown", b"x=1")
-        .await
-        .unwrap();
+    let (status, body) = http(addr, "POST", "/master/teardown", b"x=1").await;
     assert_eq!(status, 400);
     assert!(body.contains("frameworkId"), "{body}");
     let form = format!("frameworkId={f2}");
-    let (status, body) =
-        libproc::testing::http_request(addr, "POST", "/master/teardown", form.as_bytes())
-            .await
-            .unwrap();
+    let (status, body) = http(addr, "POST", "/master/teardown", form.as_bytes()).await;
     assert_eq!(status, 200, "{body}");
     let _: FrameworkErrorMessage = next_of(&mut mail2, "FrameworkError").await;
 
@@ -445,16 +439,10 @@ async fn logging_level_is_set_for_a_while_then_reverts() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(level().await, 2);
     // v0: level and duration are required.
-    let (status, body) =
-        libproc::testing::http_request(addr, "GET", "/logging/toggle?level=1", b"")
-            .await
-            .unwrap();
+    let (status, body) = http(addr, "GET", "/logging/toggle?level=1", b"").await;
     assert_eq!(status, 400);
     assert!(body.contains("duration"), "{body}");
-    let (status, _) =
-        libproc::testing::http_request(addr, "POST", "/logging/toggle?level=1&duration=200ms", b"")
-            .await
-            .unwrap();
+    let (status, _) = http(addr, "POST", "/logging/toggle?level=1&duration=200ms", b"").await;
     assert_eq!(status, 200);
     assert_eq!(level().await, 1);
     // The latest toggle runs out and the level goes back to 0 (the hour-long one no

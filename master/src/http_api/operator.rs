@@ -6,6 +6,7 @@
 
 use proto::messages::Task;
 use proto::v1::json as j;
+use proto::v1::operator as ops;
 use serde_json::{json, Value};
 
 use crate::allocator::protocol::*;
@@ -14,72 +15,16 @@ use crate::core::{Agent, Effect, Framework, Master, Outbound, ToAllocator};
 
 pub use proto::v1::operator::OperatorCall as Call;
 
-/// The call types the master serves.
-pub const SERVED: &[&str] = &[
-    "GET_HEALTH",
-    "GET_FLAGS",
-    "GET_VERSION",
-    "GET_METRICS",
-    "GET_LOGGING_LEVEL",
-    "SET_LOGGING_LEVEL",
-    "GET_STATE",
-    "GET_AGENTS",
-    "GET_FRAMEWORKS",
-    "GET_EXECUTORS",
-    "GET_TASKS",
-    "GET_ROLES",
-    "GET_WEIGHTS",
-    "UPDATE_WEIGHTS",
-    "GET_MASTER",
-    "SUBSCRIBE",
-    "RESERVE_RESOURCES",
-    "UNRESERVE_RESOURCES",
-    "GET_QUOTA",
-    "UPDATE_QUOTA",
-    "SET_QUOTA",
-    "REMOVE_QUOTA",
-    "TEARDOWN",
-    "MARK_AGENT_GONE",
-];
-
 /// Decodes an operator call body (see [`proto::v1::operator::decode`]).
 pub fn decode_call(body: &[u8]) -> Result<Call, String> {
-    proto::v1::operator::decode(body, SERVED)
+    proto::v1::operator::decode(body, proto::v1::operator::MASTER_TYPES)
 }
 
 fn time(secs: f64) -> Value {
     json!({ "nanoseconds": (secs * 1e9) as i64 })
 }
 
-/// A task.
-pub fn task(t: &Task) -> Value {
-    let statuses: Vec<Value> = t.statuses.iter().map(j::task_status).collect();
-    let mut v = json!({
-        "name": t.name,
-        "task_id": j::id(t.task_id.as_str()),
-        "framework_id": j::id(t.framework_id.as_str()),
-        "agent_id": j::id(t.agent_id.as_str()),
-        "state": t.state.as_str(),
-        "resources": t.resources.to_json_array(),
-        "statuses": statuses,
-    });
-    if let Some(e) = &t.executor_id {
-        v["executor_id"] = j::id(e.as_str());
-    }
-    if let Some(s) = t.status_update_state {
-        v["status_update_state"] = json!(s.as_str());
-    }
-    if let Some(u) = &t.status_update_uuid {
-        v["status_update_uuid"] = json!(proto::v1::base64::encode(u.as_bytes()));
-    }
-    if !t.labels.is_empty() {
-        v["labels"] = j::labels(&t.labels);
-    }
-    if let Some(r) = &t.role {
-        v["role"] = json!(r);
-    }
-    v
-}
+pub use proto::v1::json::task;
 
 /// A framework as GET_FRAMEWORKS lists it.
 pub fn framework(f: &Framework) -> Value {
@@ -171,37 +116,10 @@ pub fn answer(
     metrics: impl FnOnce() -> Value,
 ) -> Option<Value> {
     Some(match call {
-        Call::GetHealth => json!({"type": "GET_HEALTH", "get_health": {"healthy": true}}),
-        Call::GetFlags => {
-            let list: Vec<Value> = flags
-                .as_object()
-                .map(|o| {
-                    o.iter()
-                        .map(|(k, v)| {
-                            let value = v
-                                .as_str()
-                                .map(str::to_owned)
-                                .unwrap_or_else(|| v.to_string());
-                            json!({"name": k, "value": value})
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            json!({"type": "GET_FLAGS", "get_flags": {"flags": list}})
-        }
-        Call::GetVersion => json!({"type": "GET_VERSION", "get_version": {"version_info": {
-            "version": MESOS_VERSION, "build_date": "", "build_time": 0.0, "build_user": ""}}}),
-        Call::GetMetrics => {
-            let list: Vec<Value> = metrics()
-                .as_object()
-                .map(|o| {
-                    o.iter()
-                        .filter_map(|(k, v)| v.as_f64().map(|x| json!({"name": k, "value": x})))
-                        .collect()
-                })
-                .unwrap_or_default();
-            json!({"type": "GET_METRICS", "get_metrics": {"metrics": list}})
-        }
+        Call::GetHealth => ops::get_health(),
+        Call::GetFlags => ops::get_flags(flags),
+        Call::GetVersion => ops::get_version(MESOS_VERSION),
+        Call::GetMetrics => ops::get_metrics(&metrics()),
         Call::GetState => json!({"type": "GET_STATE", "get_state": get_state(m)}),
         Call::GetAgents => json!({"type": "GET_AGENTS", "get_agents": get_agents(m)}),
         Call::GetFrameworks => {
@@ -231,9 +149,7 @@ pub fn answer(
             "weight_infos": m.weights_json(),
         }}),
         Call::GetQuota => json!({"type": "GET_QUOTA", "get_quota": {"status": m.quota_json()}}),
-        Call::GetLoggingLevel => json!({"type": "GET_LOGGING_LEVEL", "get_logging_level": {
-            "level": libproc::logging::verbosity(),
-        }}),
+        Call::GetLoggingLevel => ops::get_logging_level(),
         _ => return None,
     })
 }

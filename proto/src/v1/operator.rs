@@ -5,7 +5,7 @@
 //! path of the bad field), for a `400`; decoding never panics and never allocates from a
 //! length it did not check.
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use super::json::{FieldError, Obj};
 use crate::Resources;
@@ -102,16 +102,14 @@ pub enum OperatorCall {
     GetContainers,
 }
 
-/// Every call type this decoder knows, in Mesos's order.
-pub const ALL_TYPES: &[&str] = &[
+/// The call types the master serves.
+pub const MASTER_TYPES: &[&str] = &[
     "GET_HEALTH",
     "GET_FLAGS",
     "GET_VERSION",
     "GET_METRICS",
     "GET_LOGGING_LEVEL",
     "SET_LOGGING_LEVEL",
-    "LIST_FILES",
-    "READ_FILE",
     "GET_STATE",
     "GET_AGENTS",
     "GET_FRAMEWORKS",
@@ -130,8 +128,76 @@ pub const ALL_TYPES: &[&str] = &[
     "REMOVE_QUOTA",
     "TEARDOWN",
     "MARK_AGENT_GONE",
-    "GET_CONTAINERS",
 ];
+
+/// The call types the agent serves.
+pub const AGENT_TYPES: &[&str] = &[
+    "GET_HEALTH",
+    "GET_FLAGS",
+    "GET_VERSION",
+    "GET_METRICS",
+    "GET_LOGGING_LEVEL",
+    "SET_LOGGING_LEVEL",
+    "LIST_FILES",
+    "READ_FILE",
+    "GET_STATE",
+    "GET_CONTAINERS",
+    "GET_FRAMEWORKS",
+    "GET_EXECUTORS",
+    "GET_TASKS",
+];
+
+// ------------------------------------------------------------- shared answers
+
+/// GET_HEALTH's answer (a process that answers is healthy).
+pub fn get_health() -> Value {
+    json!({"type": "GET_HEALTH", "get_health": {"healthy": true}})
+}
+
+/// GET_FLAGS's answer from a `{"name": value}` object (values as strings).
+pub fn get_flags(flags: &Value) -> Value {
+    let list: Vec<Value> = flags
+        .as_object()
+        .map(|o| {
+            o.iter()
+                .map(|(k, v)| {
+                    let value = v
+                        .as_str()
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| v.to_string());
+                    json!({"name": k, "value": value})
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    json!({"type": "GET_FLAGS", "get_flags": {"flags": list}})
+}
+
+/// GET_VERSION's answer.
+pub fn get_version(version: &str) -> Value {
+    json!({"type": "GET_VERSION", "get_version": {"version_info": {
+        "version": version, "build_date": "", "build_time": 0.0, "build_user": ""}}})
+}
+
+/// GET_METRICS's answer from a `/metrics/snapshot` object (numeric values only).
+pub fn get_metrics(snapshot: &Value) -> Value {
+    let list: Vec<Value> = snapshot
+        .as_object()
+        .map(|o| {
+            o.iter()
+                .filter_map(|(k, v)| v.as_f64().map(|x| json!({"name": k, "value": x})))
+                .collect()
+        })
+        .unwrap_or_default();
+    json!({"type": "GET_METRICS", "get_metrics": {"metrics": list}})
+}
+
+/// GET_LOGGING_LEVEL's answer: this process's verbosity.
+pub fn get_logging_level() -> Value {
+    json!({"type": "GET_LOGGING_LEVEL", "get_logging_level": {
+        "level": libproc::logging::verbosity(),
+    }})
+}
 
 type R<T> = Result<T, FieldError>;
 
@@ -301,7 +367,44 @@ fn decode_typed(o: &Obj<'_>, ty: &str) -> R<OperatorCall> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
-    use serde_json::json;
+
+    /// Every type either side serves.
+    const ALL_TYPES: &[&str] = &[
+        "GET_HEALTH",
+        "GET_FLAGS",
+        "GET_VERSION",
+        "GET_METRICS",
+        "GET_LOGGING_LEVEL",
+        "SET_LOGGING_LEVEL",
+        "LIST_FILES",
+        "READ_FILE",
+        "GET_STATE",
+        "GET_AGENTS",
+        "GET_FRAMEWORKS",
+        "GET_EXECUTORS",
+        "GET_TASKS",
+        "GET_ROLES",
+        "GET_WEIGHTS",
+        "UPDATE_WEIGHTS",
+        "GET_MASTER",
+        "SUBSCRIBE",
+        "RESERVE_RESOURCES",
+        "UNRESERVE_RESOURCES",
+        "GET_QUOTA",
+        "UPDATE_QUOTA",
+        "SET_QUOTA",
+        "REMOVE_QUOTA",
+        "TEARDOWN",
+        "MARK_AGENT_GONE",
+        "GET_CONTAINERS",
+    ];
+
+    #[test]
+    fn every_served_type_is_known() {
+        for ty in MASTER_TYPES.iter().chain(AGENT_TYPES) {
+            assert!(ALL_TYPES.contains(ty), "{ty}");
+        }
+    }
 
     fn call(v: Value) -> Result<OperatorCall, String> {
         decode(v.to_string().as_bytes(), ALL_TYPES)
