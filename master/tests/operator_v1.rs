@@ -258,29 +258,18 @@ async fn reservations_reach_the_agent_and_show_in_state() {
         .find(|r| r["name"] == "ads")
         .unwrap_or_else(|| panic!("{roles}"));
     assert_eq!(ads["reserved"]["cpus"], 1.0, "{roles}");
+    let unreserve = reserve(
+        "UNRESERVE_RESOURCES",
+        "unreserve_resources",
+        agent_id.as_str(),
+    );
 
-    let (status, body) = v1(
-        addr,
-        reserve(
-            "UNRESERVE_RESOURCES",
-            "unreserve_resources",
-            agent_id.as_str(),
-        ),
-    )
-    .await;
+    let (status, body) = v1(addr, unreserve.clone()).await;
     assert_eq!(status, 202, "{body}");
     let cp: CheckpointResourcesMessage = next_of(&mut mail, "CheckpointResources").await;
     assert!(cp.resources.is_empty(), "{}", cp.resources);
     // Nothing is reserved any more: a second unreserve is a conflict.
-    let (status, body) = v1(
-        addr,
-        reserve(
-            "UNRESERVE_RESOURCES",
-            "unreserve_resources",
-            agent_id.as_str(),
-        ),
-    )
-    .await;
+    let (status, body) = v1(addr, unreserve).await;
     assert_eq!(status, 409, "{body}");
     c.node.shutdown();
 }

@@ -63,23 +63,34 @@ impl FilesProcess {
         responder: Responder,
         work: impl FnOnce(&[PathBuf]) -> HttpResponse + Send + 'static,
     ) {
-        let roots = self.roots.clone();
-        let job = tokio::task::spawn_blocking(move || work(&roots));
-        ctx.spawn(
-            tokio::time::timeout(FILES_IO_TIMEOUT, job),
-            move |_me: &mut Self, _ctx, done| {
-                let response = match done {
-                    Ok(Ok(response)) => response,
-                    Ok(Err(e)) => HttpResponse::text(500, format!("File access failed: {e}\n")),
-                    Err(_) => HttpResponse::text(
-                        504,
-                        format!("File access took longer than {FILES_IO_TIMEOUT:?}\n"),
-                    ),
-                };
-                responder.respond(response.with_header("Access-Control-Allow-Origin", "*"))
-            },
-        );
+        in_roots(ctx, self.roots.clone(), responder, work)
     }
+}
+
+/// Runs `work` over `roots` (blocking file system calls) on tokio's blocking pool, not on
+/// the process's thread, and answers `responder` with its response, or `504` if it takes
+/// longer than [`FILES_IO_TIMEOUT`]. Any origin may read the answer (the web UI).
+pub fn in_roots<P: Process>(
+    ctx: &mut Ctx<'_, P>,
+    roots: Arc<Vec<PathBuf>>,
+    responder: Responder,
+    work: impl FnOnce(&[PathBuf]) -> HttpResponse + Send + 'static,
+) {
+    let job = tokio::task::spawn_blocking(move || work(&roots));
+    ctx.spawn(
+        tokio::time::timeout(FILES_IO_TIMEOUT, job),
+        move |_me: &mut P, _ctx, done| {
+            let response = match done {
+                Ok(Ok(response)) => response,
+                Ok(Err(e)) => HttpResponse::text(500, format!("File access failed: {e}\n")),
+                Err(_) => HttpResponse::text(
+                    504,
+                    format!("File access took longer than {FILES_IO_TIMEOUT:?}\n"),
+                ),
+            };
+            responder.respond(response.with_header("Access-Control-Allow-Origin", "*"))
+        },
+    );
 }
 
 /// Resolves a requested path, confined to `roots`.

@@ -44,18 +44,8 @@ impl MasterProcess {
 
     /// The answer to an operator call, and whether it must wait its turn.
     fn operator_api(&mut self, ctx: &mut Ctx<'_, Self>, req: &HttpRequest) -> (HttpResponse, bool) {
-        if req.method != "POST" {
-            return (super::method_not_allowed(&req.method, "POST"), false);
-        }
-        let ctype = req.header("content-type").unwrap_or("application/json");
-        if !ctype.starts_with("application/json") {
-            return (
-                HttpResponse::text(
-                    415,
-                    format!("content type '{ctype}' is not supported; send application/json\n"),
-                ),
-                false,
-            );
+        if let Some(refused) = proto::v1::operator::refuse_request(req) {
+            return (refused, false);
         }
         let call = match operator::decode_call(&req.body) {
             Ok(c) => c,

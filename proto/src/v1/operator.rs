@@ -149,6 +149,28 @@ pub const AGENT_TYPES: &[&str] = &[
 
 // ------------------------------------------------------------- shared answers
 
+/// The answer to a request the operator API does not take (`405` for a method other
+/// than POST, `415` for a content type other than JSON), or `None` to decode it.
+pub fn refuse_request(req: &libproc::HttpRequest) -> Option<libproc::HttpResponse> {
+    if req.method != "POST" {
+        return Some(
+            libproc::HttpResponse::text(
+                405,
+                format!("method {} is not allowed; use POST\n", req.method),
+            )
+            .with_header("Allow", "POST"),
+        );
+    }
+    let ctype = req.header("content-type").unwrap_or("application/json");
+    if !ctype.starts_with("application/json") {
+        return Some(libproc::HttpResponse::text(
+            415,
+            format!("content type '{ctype}' is not supported; send application/json\n"),
+        ));
+    }
+    None
+}
+
 /// GET_HEALTH's answer (a process that answers is healthy).
 pub fn get_health() -> Value {
     json!({"type": "GET_HEALTH", "get_health": {"healthy": true}})
@@ -369,45 +391,24 @@ mod tests {
     use proptest::prelude::*;
 
     /// Every type either side serves.
-    const ALL_TYPES: &[&str] = &[
-        "GET_HEALTH",
-        "GET_FLAGS",
-        "GET_VERSION",
-        "GET_METRICS",
-        "GET_LOGGING_LEVEL",
-        "SET_LOGGING_LEVEL",
-        "LIST_FILES",
-        "READ_FILE",
-        "GET_STATE",
-        "GET_AGENTS",
-        "GET_FRAMEWORKS",
-        "GET_EXECUTORS",
-        "GET_TASKS",
-        "GET_ROLES",
-        "GET_WEIGHTS",
-        "UPDATE_WEIGHTS",
-        "GET_MASTER",
-        "SUBSCRIBE",
-        "RESERVE_RESOURCES",
-        "UNRESERVE_RESOURCES",
-        "GET_QUOTA",
-        "UPDATE_QUOTA",
-        "SET_QUOTA",
-        "REMOVE_QUOTA",
-        "TEARDOWN",
-        "MARK_AGENT_GONE",
-        "GET_CONTAINERS",
-    ];
+    fn all_types() -> Vec<&'static str> {
+        let mut all: Vec<&'static str> = MASTER_TYPES.iter().chain(AGENT_TYPES).copied().collect();
+        all.sort_unstable();
+        all.dedup();
+        all
+    }
 
     #[test]
-    fn every_served_type_is_known() {
-        for ty in MASTER_TYPES.iter().chain(AGENT_TYPES) {
-            assert!(ALL_TYPES.contains(ty), "{ty}");
+    fn every_served_type_is_decoded() {
+        for ty in all_types() {
+            if let Err(e) = call(json!({ "type": ty })) {
+                assert!(e.contains("is required"), "{ty}: {e}");
+            }
         }
     }
 
     fn call(v: Value) -> Result<OperatorCall, String> {
-        decode(v.to_string().as_bytes(), ALL_TYPES)
+        decode(v.to_string().as_bytes(), &all_types())
     }
 
     #[test]
@@ -477,11 +478,11 @@ mod tests {
         assert!(e.contains("at least one resource"), "{e}");
         let e = decode(br#"{"type":"GET_QUOTA"}"#, &["GET_HEALTH"]).unwrap_err();
         assert!(e.contains("'GET_QUOTA'") && e.contains("GET_HEALTH"), "{e}");
-        assert!(decode(b"[]", ALL_TYPES)
+        assert!(decode(b"[]", &all_types())
             .unwrap_err()
             .contains("must be a JSON object"));
-        assert!(decode(b"{", ALL_TYPES).unwrap_err().contains("not JSON"));
-        assert!(decode(b"\xff\xfe", ALL_TYPES).is_err());
+        assert!(decode(b"{", &all_types()).unwrap_err().contains("not JSON"));
+        assert!(decode(b"\xff\xfe", &all_types()).is_err());
     }
 
     /// A JSON value of bounded depth: any shape, with the field names calls use.
@@ -512,7 +513,7 @@ mod tests {
             any::<bool>().prop_map(Value::Bool),
             any::<i64>().prop_map(|n| json!(n)),
             any::<f64>().prop_map(|f| json!(f)),
-            prop::sample::select(ALL_TYPES.to_vec()).prop_map(|s| json!(s)),
+            prop::sample::select(all_types()).prop_map(|s| json!(s)),
             "[a-zA-Z0-9/*._-]{0,12}".prop_map(Value::String),
         ];
         leaf.prop_recursive(4, 48, 6, move |inner| {
@@ -529,14 +530,14 @@ mod tests {
         /// Arbitrary bytes never panic the decoder.
         #[test]
         fn bytes_never_panic(b in prop::collection::vec(any::<u8>(), 0..200)) {
-            let _ = decode(&b, ALL_TYPES);
+            let _ = decode(&b, &all_types());
         }
 
         /// Any call type with an arbitrary body: decoded, or an error with a reason.
         #[test]
-        fn typed_json_never_panics(ty in prop::sample::select(ALL_TYPES.to_vec()), sub in arb_json()) {
+        fn typed_json_never_panics(ty in prop::sample::select(all_types()), sub in arb_json()) {
             let v = json!({"type": ty, (ty.to_ascii_lowercase()): sub});
-            if let Err(e) = decode(v.to_string().as_bytes(), ALL_TYPES) {
+            if let Err(e) = decode(v.to_string().as_bytes(), &all_types()) {
                 prop_assert!(!e.is_empty());
             }
         }

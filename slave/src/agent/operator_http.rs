@@ -118,19 +118,8 @@ impl AgentProcess {
         req: HttpRequest,
         responder: Responder,
     ) {
-        if req.method != "POST" {
-            responder.respond(
-                HttpResponse::text(405, "method not allowed; use POST\n")
-                    .with_header("Allow", "POST"),
-            );
-            return;
-        }
-        let ctype = req.header("content-type").unwrap_or("application/json");
-        if !ctype.starts_with("application/json") {
-            responder.respond(HttpResponse::text(
-                415,
-                format!("content type '{ctype}' is not supported; send application/json\n"),
-            ));
+        if let Some(refused) = ops::refuse_request(&req) {
+            responder.respond(refused);
             return;
         }
         let call = match ops::decode(&req.body, ops::AGENT_TYPES) {
@@ -212,7 +201,7 @@ impl AgentProcess {
     }
 
     /// Runs `work` over the sandboxes' root off the agent's thread, bounded by
-    /// [`files::FILES_IO_TIMEOUT`].
+    /// [`files::FILES_IO_TIMEOUT`]. The root is canonicalized there too (a syscall).
     fn in_sandboxes(
         &self,
         ctx: &mut Ctx<'_, Self>,
@@ -220,22 +209,11 @@ impl AgentProcess {
         work: impl FnOnce(&[std::path::PathBuf]) -> HttpResponse + Send + 'static,
     ) {
         let root = paths::slaves_root(&self.config.work_dir);
-        let job = tokio::task::spawn_blocking(move || work(&files::canonical_roots(vec![root])));
-        ctx.spawn(
-            tokio::time::timeout(files::FILES_IO_TIMEOUT, job),
-            move |_me: &mut Self, _ctx, done| {
-                responder.respond(match done {
-                    Ok(Ok(response)) => response,
-                    Ok(Err(e)) => HttpResponse::text(500, format!("File access failed: {e}\n")),
-                    Err(_) => HttpResponse::text(
-                        504,
-                        format!(
-                            "File access took longer than {:?}\n",
-                            files::FILES_IO_TIMEOUT
-                        ),
-                    ),
-                })
-            },
+        files::in_roots(
+            ctx,
+            std::sync::Arc::new(vec![root]),
+            responder,
+            move |roots| work(&files::canonical_roots(roots.to_vec())),
         );
     }
 
