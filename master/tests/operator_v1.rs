@@ -478,6 +478,98 @@ async fn malformed_calls_are_400_and_the_connection_goes_on() {
     c.node.shutdown();
 }
 
+/// A random JSON value of bounded depth, built from the names calls use.
+fn random_json(rng: &mut libproc::rng::SplitMix64, depth: u32) -> Value {
+    const KEYS: &[&str] = &[
+        "value",
+        "agent_id",
+        "framework_id",
+        "resources",
+        "weight_infos",
+        "role",
+        "weight",
+        "quota_configs",
+        "guarantees",
+        "limits",
+        "force",
+        "quota_request",
+        "name",
+        "type",
+        "scalar",
+        "reservations",
+    ];
+    let pick = rng.next_u64();
+    match (pick % if depth == 0 { 5 } else { 7 }, depth) {
+        (0, _) => Value::Null,
+        (1, _) => json!(pick % 2 == 0),
+        (2, _) => json!((rng.next_u64() as i64) >> (pick % 60)),
+        (3, _) => json!(rng.next_f64() * 1e3 - 500.0),
+        (4, _) => json!(["", "ads", "*", "cpus", "SCALAR", "a/b", "x"][(pick % 7) as usize]),
+        (5, d) => Value::Array((0..pick % 4).map(|_| random_json(rng, d - 1)).collect()),
+        (_, d) => Value::Object(
+            (0..pick % 5)
+                .map(|_| {
+                    let k = KEYS[(rng.next_u64() % KEYS.len() as u64) as usize];
+                    (k.to_string(), random_json(rng, d - 1))
+                })
+                .collect(),
+        ),
+    }
+}
+
+/// Hundreds of random calls of every type the master serves (but SUBSCRIBE, a stream,
+/// and SET_LOGGING_LEVEL, process-wide) on one kept-alive connection: each gets a
+/// deliberate answer (never a 5xx), and the connection then still serves a getter.
+#[actix_rt::test]
+async fn random_calls_on_one_connection_get_answers_and_leave_it_serving() {
+    let c = start(config()).await;
+    let _agent = c.agent("slave(1)", "cpus:4;mem:1024").await;
+    let mut sock = tokio::net::TcpStream::connect(c.addr()).await.unwrap();
+    let mut rng = libproc::rng::SplitMix64::new(12);
+    let types: Vec<&str> = proto::v1::operator::MASTER_TYPES
+        .iter()
+        .copied()
+        .filter(|t| !matches!(*t, "SUBSCRIBE" | "SET_LOGGING_LEVEL"))
+        .collect();
+    for i in 0..400 {
+        let ty = types[(rng.next_u64() % types.len() as u64) as usize];
+        let body = match i % 3 {
+            0 => json!({"type": ty, (ty.to_ascii_lowercase()): random_json(&mut rng, 3)}),
+            1 => {
+                let mut v = random_json(&mut rng, 3);
+                if let Value::Object(m) = &mut v {
+                    m.insert("type".into(), json!(ty));
+                }
+                v
+            }
+            _ => random_json(&mut rng, 4),
+        }
+        .to_string();
+        let req = format!(
+            "POST /api/v1 HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        sock.write_all(req.as_bytes()).await.unwrap();
+        let (status, text) = within(LIMIT, "an answer", read_response(&mut sock)).await;
+        assert!(
+            [200, 202, 400, 404, 409].contains(&status),
+            "{body}: {status} {text}"
+        );
+        if status == 400 {
+            assert!(!text.trim().is_empty(), "a 400 without a reason: {body}");
+        }
+    }
+    let health = json!({"type": "GET_HEALTH"}).to_string();
+    let req = format!(
+        "POST /api/v1 HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{health}",
+        health.len()
+    );
+    sock.write_all(req.as_bytes()).await.unwrap();
+    let (status, text) = within(LIMIT, "the last answer", read_response(&mut sock)).await;
+    assert_eq!((status, text.contains("healthy")), (200, true), "{text}");
+    c.node.shutdown();
+}
+
 /// Reads one `Content-Length` response off a kept-alive connection.
 async fn read_response(sock: &mut tokio::net::TcpStream) -> (u16, String) {
     let mut raw = Vec::new();
