@@ -2,7 +2,7 @@
 //! side of a connection whose first bytes were not the actor-protocol magic.
 //!
 //! Routing, in order: the node's built-ins (`/metrics/snapshot`, `/metrics`,
-//! `/__processes__`); a libprocess-style message POST (`POST /<id>/<name>` with a
+//! `/logging/toggle`, `/__processes__`); a libprocess-style message POST (`POST /<id>/<name>` with a
 //! `Libprocess-From` header: the body is delivered as that message, answered `202`);
 //! `/<id>/<path>` to process `<id>`'s route `<path>`; otherwise the delegate process's route
 //! for the whole path (so the master can own `/state`). Unknown paths get `404`.

@@ -172,6 +172,24 @@ fn reservation_request(body: &[u8]) -> Result<(AgentId, Resources), OpError> {
         .ok_or_else(|| bad("missing form field 'slaveId'"))?;
     let resources = resources.ok_or_else(|| bad("missing form field 'resources'"))?;
     let resources = parse_resources("resources", &resources)?;
+    check_reservation(&resources)?;
+    Ok((AgentId::new(slave), resources))
+}
+
+/// The form field `frameworkId` of `POST /master/teardown`.
+pub fn teardown_request(body: &[u8]) -> Result<FrameworkId, OpError> {
+    let text = std::str::from_utf8(body).map_err(|_| bad("the body is not UTF-8"))?;
+    libproc::http::parse_query(text)
+        .into_iter()
+        .find(|(k, _)| k == "frameworkId")
+        .map(|(_, v)| v)
+        .filter(|v| !v.is_empty())
+        .map(FrameworkId::new)
+        .ok_or_else(|| bad("Missing 'frameworkId' query parameter in the request body"))
+}
+
+/// Reservation resources: not empty, and each with a role.
+fn check_reservation(resources: &Resources) -> Result<(), OpError> {
     if resources.is_empty() {
         return Err(bad("'resources' is empty"));
     }
@@ -182,7 +200,47 @@ fn reservation_request(body: &[u8]) -> Result<(AgentId, Resources), OpError> {
             )));
         }
     }
-    Ok((AgentId::new(slave), resources))
+    Ok(())
+}
+
+/// A role's quota from a `QuotaRequest` (`guarantee`/`limit` arrays) or a `QuotaConfig`
+/// (`guarantees`/`limits` maps): the role and its config, `None` if it sets neither.
+fn read_quota(v: &Json) -> Result<(String, Option<QuotaConfig>), OpError> {
+    let role = v
+        .get("role")
+        .and_then(Json::as_str)
+        .ok_or_else(|| bad("missing string field 'role'"))?
+        .to_string();
+    if !role_valid(&role) || role == "*" {
+        return Err(bad(format!("role '{role}' is invalid for quota")));
+    }
+    let guarantee = match (v.get("guarantee"), v.get("guarantees")) {
+        (Some(g), _) => parse_resources("guarantee", g)?,
+        (None, Some(g)) => parse_quantity_map("guarantees", g)?,
+        (None, None) => Resources::new(),
+    };
+    let limit = match (v.get("limit"), v.get("limits")) {
+        (Some(l), _) => Some(parse_resources("limit", l)?),
+        (None, Some(l)) => Some(parse_quantity_map("limits", l)?).filter(|l| !l.is_empty()),
+        (None, None) => None,
+    };
+    if guarantee.is_empty() && limit.is_none() {
+        return Ok((role, None));
+    }
+    check_quota_resources("guarantee", &guarantee)?;
+    if let Some(l) = &limit {
+        check_quota_resources("limit", l)?;
+        for name in scalar_names(&guarantee) {
+            let g = guarantee.scalar(&name).as_f64();
+            if scalar_names(l).contains(&name) && l.scalar(&name).as_f64() + 1e-9 < g {
+                return Err(bad(format!(
+                    "the guarantee of {name} ({g}) exceeds its limit ({})",
+                    l.scalar(&name).as_f64()
+                )));
+            }
+        }
+    }
+    Ok((role, Some(QuotaConfig { guarantee, limit })))
 }
 
 impl Master {
@@ -246,6 +304,15 @@ impl Master {
                 .get("weight")
                 .and_then(Json::as_f64)
                 .ok_or_else(|| bad(format!("entry {i} has no numeric 'weight'")))?;
+            weights.push((role.to_string(), weight));
+        }
+        self.set_weights(weights)
+    }
+
+    /// Sets the weights of roles (UPDATE_WEIGHTS, `PUT /weights`): all or nothing.
+    pub fn set_weights(&mut self, weights: Vec<(String, f64)>) -> Result<Vec<Effect>, OpError> {
+        for (i, (role, weight)) in weights.iter().enumerate() {
+            let (role, weight) = (role.as_str(), *weight);
             if !role_valid(role) || role == "*" {
                 return Err(bad(format!("entry {i}: role '{role}' is invalid")));
             }
@@ -254,7 +321,6 @@ impl Master {
                     "entry {i}: weight {weight} of role '{role}' must be a number > 0"
                 )));
             }
-            weights.push((role.to_string(), weight));
         }
         for (role, w) in &weights {
             self.weights.insert(role.clone(), *w);
@@ -314,53 +380,58 @@ impl Master {
     pub fn set_quota(&mut self, body: &[u8]) -> Result<Vec<Effect>, OpError> {
         let v: Json =
             serde_json::from_slice(body).map_err(|e| bad(format!("the body is not JSON: {e}")))?;
+        self.set_quota_json(&v)
+    }
+
+    /// [`Master::set_quota`] of a parsed `QuotaRequest` (also SET_QUOTA's).
+    pub fn set_quota_json(&mut self, v: &Json) -> Result<Vec<Effect>, OpError> {
         if !v.is_object() {
             return Err(bad(
                 "expected a JSON object like {\"role\":\"ads\",\"guarantee\":[…]}",
             ));
         }
-        let role = v
-            .get("role")
-            .and_then(Json::as_str)
-            .ok_or_else(|| bad("missing string field 'role'"))?
-            .to_string();
-        if !role_valid(&role) || role == "*" {
-            return Err(bad(format!("role '{role}' is invalid for quota")));
-        }
-        let guarantee = match (v.get("guarantee"), v.get("guarantees")) {
-            (Some(g), _) => parse_resources("guarantee", g)?,
-            (None, Some(g)) => parse_quantity_map("guarantees", g)?,
-            (None, None) => Resources::new(),
-        };
-        let limit = match (v.get("limit"), v.get("limits")) {
-            (Some(l), _) => Some(parse_resources("limit", l)?),
-            (None, Some(l)) => Some(parse_quantity_map("limits", l)?),
-            (None, None) => None,
-        };
-        if guarantee.is_empty() && limit.is_none() {
-            return Err(bad("the quota has neither a guarantee nor a limit"));
-        }
-        check_quota_resources("guarantee", &guarantee)?;
-        if let Some(l) = &limit {
-            check_quota_resources("limit", l)?;
-            for name in scalar_names(&guarantee) {
-                let g = guarantee.scalar(&name).as_f64();
-                if scalar_names(l).contains(&name) && l.scalar(&name).as_f64() + 1e-9 < g {
-                    return Err(bad(format!(
-                        "the guarantee of {name} ({g}) exceeds its limit ({})",
-                        l.scalar(&name).as_f64()
-                    )));
-                }
-            }
-        }
+        let (role, config) = read_quota(v)?;
+        let config = config.ok_or_else(|| bad("the quota has neither a guarantee nor a limit"))?;
         let force = v.get("force").and_then(Json::as_bool).unwrap_or(false);
-        if !force {
-            let mut wanted = guarantee.clone();
-            for (r, q) in &self.quotas {
-                if *r != role {
-                    wanted += &q.guarantee;
-                }
+        self.change_quotas(force, vec![(role, Some(config))])
+    }
+
+    /// UPDATE_QUOTA: `quota.QuotaConfig`s (`role`, `guarantees`, `limits`), all or nothing;
+    /// a config with neither guarantees nor limits removes the role's quota (Mesos's
+    /// default quota). Without `force`, all guarantees together must fit the cluster.
+    pub fn update_quota(&mut self, force: bool, configs: &[Json]) -> Result<Vec<Effect>, OpError> {
+        let mut changes: Vec<(String, Option<QuotaConfig>)> = Vec::new();
+        for (i, c) in configs.iter().enumerate() {
+            let (role, config) =
+                read_quota(c).map_err(|e| bad(format!("quota_configs[{i}]: {}", e.message)))?;
+            if changes.iter().any(|(r, _)| *r == role) {
+                return Err(bad(format!(
+                    "quota_configs[{i}]: role '{role}' appears twice"
+                )));
             }
+            changes.push((role, config));
+        }
+        self.change_quotas(force, changes)
+    }
+
+    /// Checks that the quotas with `changes` applied fit the cluster (unless `force`),
+    /// then applies them, telling the allocator and writing the registry.
+    fn change_quotas(
+        &mut self,
+        force: bool,
+        changes: Vec<(String, Option<QuotaConfig>)>,
+    ) -> Result<Vec<Effect>, OpError> {
+        if !force {
+            let mut proposed = self.quotas.clone();
+            for (role, c) in &changes {
+                match c {
+                    Some(c) => proposed.insert(role.clone(), c.clone()),
+                    None => proposed.remove(role),
+                };
+            }
+            let wanted = proposed
+                .values()
+                .fold(Resources::new(), |acc, q| acc + &q.guarantee);
             let capacity = self
                 .agents
                 .values()
@@ -371,22 +442,35 @@ impl Master {
                 )));
             }
         }
-        tracing::info!(%role, %guarantee, limit = ?limit.as_ref().map(|l| l.to_string()), "set quota");
-        self.quotas.insert(
-            role.clone(),
-            QuotaConfig {
-                guarantee: guarantee.clone(),
-                limit: limit.clone(),
-            },
-        );
-        let mut fx = vec![Effect::Allocator(
-            SetQuota {
-                role,
-                guarantee,
-                limit,
+        let mut fx = Vec::new();
+        for (role, config) in changes {
+            match config {
+                Some(QuotaConfig { guarantee, limit }) => {
+                    tracing::info!(%role, %guarantee, limit = ?limit.as_ref().map(|l| l.to_string()), "set quota");
+                    self.quotas.insert(
+                        role.clone(),
+                        QuotaConfig {
+                            guarantee: guarantee.clone(),
+                            limit: limit.clone(),
+                        },
+                    );
+                    fx.push(Effect::Allocator(
+                        SetQuota {
+                            role,
+                            guarantee,
+                            limit,
+                        }
+                        .into(),
+                    ));
+                }
+                None => {
+                    if self.quotas.remove(&role).is_some() {
+                        tracing::info!(%role, "removed quota");
+                        fx.push(Effect::Allocator(RemoveQuota { role }.into()));
+                    }
+                }
             }
-            .into(),
-        )];
+        }
         self.persist_policy(&mut fx);
         Ok(fx)
     }
@@ -534,6 +618,16 @@ impl Master {
     /// by tasks, or not on the agent, are a 409.
     pub fn operator_reserve(&mut self, body: &[u8]) -> Result<Vec<Effect>, OpError> {
         let (id, resources) = reservation_request(body)?;
+        self.reserve_resources(id, resources)
+    }
+
+    /// RESERVE_RESOURCES (and `/reserve`): see [`Master::operator_reserve`].
+    pub fn reserve_resources(
+        &mut self,
+        id: AgentId,
+        resources: Resources,
+    ) -> Result<Vec<Effect>, OpError> {
+        check_reservation(&resources)?;
         self.registered_agent(&id)?;
         let flat = resources.flatten();
         let total = self.agents[&id].info.resources.clone();
@@ -555,6 +649,16 @@ impl Master {
     /// reserved resources in use by tasks are a 409.
     pub fn operator_unreserve(&mut self, body: &[u8]) -> Result<Vec<Effect>, OpError> {
         let (id, resources) = reservation_request(body)?;
+        self.unreserve_resources(id, resources)
+    }
+
+    /// UNRESERVE_RESOURCES (and `/unreserve`): see [`Master::operator_unreserve`].
+    pub fn unreserve_resources(
+        &mut self,
+        id: AgentId,
+        resources: Resources,
+    ) -> Result<Vec<Effect>, OpError> {
+        check_reservation(&resources)?;
         self.registered_agent(&id)?;
         let agent = &self.agents[&id];
         if !agent.checkpointed.contains(&resources) {

@@ -830,8 +830,9 @@ impl Process for MasterProcess {
             },
         );
         h.route("api/v1/scheduler", MasterProcess::scheduler_api);
-        h.route("api/v1", MasterProcess::operator_api);
-        h.route("api/v1/operator", MasterProcess::operator_api);
+        for path in ["api/v1", "api/v1/operator"] {
+            h.route_deferred(path, MasterProcess::operator_api_deferred);
+        }
         // The web UI: served by every master, leading or not (see `webui`).
         for path in ["", "index.html", "static/*"] {
             h.route(
@@ -962,6 +963,19 @@ impl Process for MasterProcess {
                     method_not_allowed(&req.method, "POST")
                 } else {
                     me.operator_call(ctx, &req, 202, |m, r| m.operator_reserve(&r.body))
+                };
+                me.reply_in_order(ctx, responder, r);
+            },
+        );
+        h.route_deferred(
+            "teardown",
+            |me: &mut MasterProcess, ctx: &mut Ctx<MasterProcess>, req, responder| {
+                let r = if req.method != "POST" {
+                    method_not_allowed(&req.method, "POST")
+                } else {
+                    me.operator_call(ctx, &req, 200, |m, r| {
+                        m.operator_teardown(&crate::operator::teardown_request(&r.body)?)
+                    })
                 };
                 me.reply_in_order(ctx, responder, r);
             },

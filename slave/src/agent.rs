@@ -4,7 +4,8 @@
 //! it launches and destroys executors through a [`Containerizer`] (as their user, after
 //! [`crate::fetcher`] brought their URIs into the sandbox), hands them their tasks
 //! once they register, relays kills and shutdowns, turns executor exits into terminal
-//! status updates, and serves `/state`, `/health` and `/flags`. [`recovery`] holds
+//! status updates, and serves `/state`, `/health` and `/flags` (and, in
+//! [`operator_http`], the v1 operator API and the container endpoints). [`recovery`] holds
 //! checkpointing, recovery after a restart (reconnecting to executors of checkpointing
 //! frameworks) and master detection. Only the launch itself still changes the core's
 //! tables from here (it adds the launched executor).
@@ -34,6 +35,7 @@ pub mod core;
 pub use crate::containerizer::posix::session_members;
 mod executor_http;
 mod gc;
+mod operator_http;
 pub mod recovery;
 
 /// Version reported to the master.
@@ -1182,6 +1184,14 @@ impl Process for AgentProcess {
             }
         });
         h.route("api/v1/executor", Self::executor_api);
+        h.route_deferred("api/v1", Self::operator_api);
+        for path in [
+            "monitor/statistics",
+            "monitor/statistics.json",
+            "containers",
+        ] {
+            h.route_deferred(path, Self::container_statistics);
+        }
         // Read-only, and read by the master's web UI from another origin.
         h.route("state", |me: &mut Self, ctx: &mut Ctx<Self>, _req| {
             HttpResponse::json(&me.state_json(ctx.pid()))

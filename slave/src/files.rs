@@ -45,15 +45,8 @@ struct ReadQuery {
 impl FilesProcess {
     /// A files process serving everything under `roots` (created if missing).
     pub fn new(roots: Vec<PathBuf>) -> FilesProcess {
-        let roots = roots
-            .into_iter()
-            .filter_map(|r| {
-                let _ = std::fs::create_dir_all(&r);
-                std::fs::canonicalize(&r).ok()
-            })
-            .collect();
         FilesProcess {
-            roots: Arc::new(roots),
+            roots: Arc::new(canonical_roots(roots)),
         }
     }
 
@@ -70,23 +63,34 @@ impl FilesProcess {
         responder: Responder,
         work: impl FnOnce(&[PathBuf]) -> HttpResponse + Send + 'static,
     ) {
-        let roots = self.roots.clone();
-        let job = tokio::task::spawn_blocking(move || work(&roots));
-        ctx.spawn(
-            tokio::time::timeout(FILES_IO_TIMEOUT, job),
-            move |_me: &mut Self, _ctx, done| {
-                let response = match done {
-                    Ok(Ok(response)) => response,
-                    Ok(Err(e)) => HttpResponse::text(500, format!("File access failed: {e}\n")),
-                    Err(_) => HttpResponse::text(
-                        504,
-                        format!("File access took longer than {FILES_IO_TIMEOUT:?}\n"),
-                    ),
-                };
-                responder.respond(response.with_header("Access-Control-Allow-Origin", "*"))
-            },
-        );
+        in_roots(ctx, self.roots.clone(), responder, work)
     }
+}
+
+/// Runs `work` over `roots` (blocking file system calls) on tokio's blocking pool, not on
+/// the process's thread, and answers `responder` with its response, or `504` if it takes
+/// longer than [`FILES_IO_TIMEOUT`]. Any origin may read the answer (the web UI).
+pub fn in_roots<P: Process>(
+    ctx: &mut Ctx<'_, P>,
+    roots: Arc<Vec<PathBuf>>,
+    responder: Responder,
+    work: impl FnOnce(&[PathBuf]) -> HttpResponse + Send + 'static,
+) {
+    let job = tokio::task::spawn_blocking(move || work(&roots));
+    ctx.spawn(
+        tokio::time::timeout(FILES_IO_TIMEOUT, job),
+        move |_me: &mut P, _ctx, done| {
+            let response = match done {
+                Ok(Ok(response)) => response,
+                Ok(Err(e)) => HttpResponse::text(500, format!("File access failed: {e}\n")),
+                Err(_) => HttpResponse::text(
+                    504,
+                    format!("File access took longer than {FILES_IO_TIMEOUT:?}\n"),
+                ),
+            };
+            responder.respond(response.with_header("Access-Control-Allow-Origin", "*"))
+        },
+    );
 }
 
 /// Resolves a requested path, confined to `roots`.
@@ -165,10 +169,6 @@ fn not_regular(path: &Path) -> HttpResponse {
 
 /// `/files/read` (blocking: runs off the actor thread).
 fn read(roots: &[PathBuf], q: ReadQuery) -> HttpResponse {
-    let path = match resolve(roots, &q.path) {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
     let offset: i64 = match q.offset.as_deref().map(str::parse).transpose() {
         Ok(o) => o.unwrap_or(0),
         Err(_) => return HttpResponse::bad_request("Failed to parse offset: expected an integer"),
@@ -181,30 +181,65 @@ fn read(roots: &[PathBuf], q: ReadQuery) -> HttpResponse {
             )
         }
     };
-    let mut file = match open_regular(&path) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
-    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-    if offset == -1 {
-        return HttpResponse::json(&serde_json::json!({"data": "", "offset": size}));
-    }
-    if offset < 0 {
+    if offset < -1 {
         return HttpResponse::bad_request("Negative offset provided");
     }
-    let offset = (offset as u64).min(size);
-    let length = length.unwrap_or(MAX_READ_LENGTH).min(MAX_READ_LENGTH);
-    let mut buf = Vec::new();
-    let read = file
-        .seek(SeekFrom::Start(offset))
-        .and_then(|_| file.take(length).read_to_end(&mut buf));
-    if let Err(e) = read {
-        return HttpResponse::text(500, format!("Failed to read file: {e}\n"));
+    // Offset -1 asks for the size only.
+    let (from, length) = match offset {
+        -1 => (u64::MAX, 0),
+        o => (o as u64, length.unwrap_or(MAX_READ_LENGTH)),
+    };
+    match read_range(roots, &q.path, from, length) {
+        Ok(r) if offset == -1 => {
+            HttpResponse::json(&serde_json::json!({"data": "", "offset": r.size}))
+        }
+        Ok(r) => HttpResponse::json(&serde_json::json!({
+            "data": String::from_utf8_lossy(&r.data),
+            "offset": r.offset,
+        })),
+        Err(response) => response,
     }
-    HttpResponse::json(&serde_json::json!({
-        "data": String::from_utf8_lossy(&buf),
-        "offset": offset,
-    }))
+}
+
+/// What [`read_range`] read.
+struct Chunk {
+    /// The file's size.
+    size: u64,
+    /// Where the data starts (the offset asked, at most the size).
+    offset: u64,
+    /// The bytes.
+    data: Vec<u8>,
+}
+
+/// Up to `length` (at most [`MAX_READ_LENGTH`]) bytes of a regular file under the roots
+/// from `offset` (blocking).
+fn read_range(
+    roots: &[PathBuf],
+    requested: &str,
+    offset: u64,
+    length: u64,
+) -> Result<Chunk, HttpResponse> {
+    let path = resolve(roots, requested)?;
+    let mut file = open_regular(&path)?;
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let offset = offset.min(size);
+    let length = length.min(MAX_READ_LENGTH);
+    let mut data = Vec::new();
+    file.seek(SeekFrom::Start(offset))
+        .and_then(|_| file.take(length).read_to_end(&mut data))
+        .map_err(|e| HttpResponse::text(500, format!("Failed to read file: {e}\n")))?;
+    Ok(Chunk { size, offset, data })
+}
+
+/// READ_FILE (v1 operator API; blocking): `size` and base64 `data`.
+pub fn read_file_v1(roots: &[PathBuf], path: &str, offset: u64, length: u64) -> HttpResponse {
+    match read_range(roots, path, offset, length) {
+        Ok(c) => HttpResponse::json(&serde_json::json!({"type": "READ_FILE", "read_file": {
+            "size": c.size,
+            "data": proto::v1::base64::encode(&c.data),
+        }})),
+        Err(response) => response,
+    }
 }
 
 /// `/files/download` (blocking: runs off the actor thread): the whole file as an
@@ -248,37 +283,84 @@ fn download(roots: &[PathBuf], requested: &str) -> HttpResponse {
     )
 }
 
-/// `/files/browse` (blocking: runs off the actor thread). Entries are described with
-/// `lstat`, never opened.
+/// A directory's entries under the roots, described with `lstat` (never opened or
+/// followed), sorted by path (blocking).
+fn entries(
+    roots: &[PathBuf],
+    requested: &str,
+) -> Result<Vec<(PathBuf, std::fs::Metadata)>, HttpResponse> {
+    let path = resolve(roots, requested)?;
+    let listing = std::fs::read_dir(&path).map_err(|e| {
+        HttpResponse::bad_request(format!("Cannot browse '{}': {e}", path.display()))
+    })?;
+    let mut out: Vec<(PathBuf, std::fs::Metadata)> = listing
+        .flatten()
+        .filter_map(|entry| {
+            let md = entry.path().symlink_metadata().ok()?;
+            Some((entry.path(), md))
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
+
+/// `/files/browse` (blocking: runs off the actor thread).
 fn browse(roots: &[PathBuf], requested: &str) -> HttpResponse {
-    let path = match resolve(roots, requested) {
-        Ok(p) => p,
+    let listing = match entries(roots, requested) {
+        Ok(l) => l,
         Err(r) => return r,
     };
-    let entries = match std::fs::read_dir(&path) {
-        Ok(e) => e,
-        Err(e) => {
-            return HttpResponse::bad_request(format!("Cannot browse '{}': {e}", path.display()))
-        }
-    };
-    let mut out = vec![];
-    for entry in entries.flatten() {
-        // symlink_metadata: describe links as links, never follow them out.
-        let Ok(md) = entry.path().symlink_metadata() else {
-            continue;
-        };
-        out.push(serde_json::json!({
-            "path": entry.path().to_string_lossy(),
-            "size": md.len(),
-            "mode": mode_string(md.permissions().mode(), md.is_dir(), md.file_type().is_symlink()),
-            "nlink": md.nlink(),
-            "uid": md.uid().to_string(),
-            "gid": md.gid().to_string(),
-            "mtime": md.mtime(),
-        }));
-    }
-    out.sort_by(|a, b| a["path"].as_str().cmp(&b["path"].as_str()));
+    let out: Vec<serde_json::Value> = listing
+        .into_iter()
+        .map(|(path, md)| {
+            serde_json::json!({
+                "path": path.to_string_lossy(),
+                "size": md.len(),
+                "mode": mode_string(md.permissions().mode(), md.is_dir(), md.file_type().is_symlink()),
+                "nlink": md.nlink(),
+                "uid": md.uid().to_string(),
+                "gid": md.gid().to_string(),
+                "mtime": md.mtime(),
+            })
+        })
+        .collect();
     HttpResponse::json(&serde_json::Value::Array(out))
+}
+
+/// LIST_FILES (v1 operator API; blocking): `file_infos` as Mesos's `FileInfo`.
+pub fn list_files_v1(roots: &[PathBuf], requested: &str) -> HttpResponse {
+    let listing = match entries(roots, requested) {
+        Ok(l) => l,
+        Err(r) => return r,
+    };
+    let infos: Vec<serde_json::Value> = listing
+        .into_iter()
+        .map(|(path, md)| {
+            serde_json::json!({
+                "path": path.to_string_lossy(),
+                "nlink": md.nlink(),
+                "size": md.len(),
+                "mtime": {"nanoseconds": md.mtime().saturating_mul(1_000_000_000)},
+                "mode": md.mode(),
+                "uid": md.uid().to_string(),
+                "gid": md.gid().to_string(),
+            })
+        })
+        .collect();
+    HttpResponse::json(
+        &serde_json::json!({"type": "LIST_FILES", "list_files": {"file_infos": infos}}),
+    )
+}
+
+/// The roots as [`resolve`] compares them: canonical (created if missing).
+pub fn canonical_roots(roots: Vec<PathBuf>) -> Vec<PathBuf> {
+    roots
+        .into_iter()
+        .filter_map(|r| {
+            let _ = std::fs::create_dir_all(&r);
+            std::fs::canonicalize(&r).ok()
+        })
+        .collect()
 }
 
 /// `ls -l` style mode string, e.g. `-rw-r--r--`.

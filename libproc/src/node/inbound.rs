@@ -191,6 +191,18 @@ impl NodeInner {
                     crate::metrics::registry().render_prometheus(),
                 );
             }
+            "/logging/toggle" => {
+                return match crate::logging::toggle_request(
+                    req.query("level"),
+                    req.query("duration"),
+                ) {
+                    Ok((level, duration)) => {
+                        crate::logging::set_verbosity(level, duration);
+                        HttpResponse::new(200, "text/plain", "")
+                    }
+                    Err(why) => HttpResponse::bad_request(why),
+                };
+            }
             "/__processes__" => {
                 let list = self
                     .processes

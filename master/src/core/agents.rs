@@ -39,6 +39,17 @@ pub struct Agent {
     pub killed_tasks: BTreeSet<(FrameworkId, TaskId)>,
 }
 
+/// How an agent leaves the master.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Removal {
+    /// It missed its pings: remembered, it may come back.
+    Unreachable,
+    /// It left (unregistered, or replaced by another agent at its address).
+    Gone,
+    /// The operator marked it gone (MARK_AGENT_GONE): it never comes back.
+    GoneByOperator,
+}
+
 /// An agent marked unreachable, remembered so it may re-register.
 #[derive(Debug, Clone)]
 pub struct UnreachableAgent {
@@ -78,7 +89,7 @@ impl Master {
             // same address; the old one is gone for good.
             fx.extend(self.remove_agent(
                 &id,
-                false,
+                Removal::Gone,
                 "a new agent registered at its address with another hostname, resources or attributes",
             ));
         }
@@ -323,7 +334,7 @@ impl Master {
             // Another agent id at the same PID: the old one is gone for good.
             fx.extend(self.remove_agent(
                 &stale,
-                false,
+                Removal::Gone,
                 "agent at the same address re-registered with another id",
             ));
         }
@@ -569,7 +580,7 @@ impl Master {
     pub fn unregister_agent(&mut self, from: &Pid, msg: UnregisterSlaveMessage) -> Vec<Effect> {
         match self.agents.get(&msg.slave_id) {
             Some(a) if &a.pid == from => {
-                self.remove_agent(&msg.slave_id, false, "agent unregistered")
+                self.remove_agent(&msg.slave_id, Removal::Gone, "agent unregistered")
             }
             _ => {
                 tracing::warn!(agent = %msg.slave_id, %from, "ignoring unregistration of unknown agent");
@@ -619,13 +630,15 @@ impl Master {
         fx
     }
 
-    /// Removes an agent: unreachable (remembered, may come back) or gone (unregistered).
+    /// Removes an agent: unreachable (remembered, may come back) or gone (unregistered,
+    /// or marked gone by the operator).
     pub(super) fn remove_agent(
         &mut self,
         id: &AgentId,
-        unreachable: bool,
+        removal: Removal,
         why: &str,
     ) -> Vec<Effect> {
+        let unreachable = removal == Removal::Unreachable;
         let mut fx = Vec::new();
         let Some(agent) = self.agents.remove(id) else {
             return fx;
@@ -691,15 +704,18 @@ impl Master {
                     // killed, whichever master is leading then.
                     self.registry.note_lost(id, fid);
                 }
-                let state = match (unreachable, aware) {
-                    (true, true) => TaskState::Unreachable,
-                    (false, true) => TaskState::Gone,
-                    (_, false) => TaskState::Lost,
+                let (state, reason) = match (removal, aware) {
+                    (Removal::Unreachable, true) => (TaskState::Unreachable, Reason::AgentRemoved),
+                    (Removal::Gone, true) => (TaskState::Gone, Reason::AgentRemoved),
+                    (Removal::GoneByOperator, true) => {
+                        (TaskState::GoneByOperator, Reason::AgentRemovedByOperator)
+                    }
+                    (_, false) => (TaskState::Lost, Reason::AgentRemoved),
                 };
                 let mut status = self.master_status(
                     tid.clone(),
                     state,
-                    Reason::AgentRemoved,
+                    reason,
                     format!("Agent {id} removed: {why}"),
                     Some(id.clone()),
                 );
@@ -763,7 +779,7 @@ impl Master {
             ));
         }
         for id in lost {
-            fx.extend(self.remove_agent(&id, true, "missed too many pings"));
+            fx.extend(self.remove_agent(&id, Removal::Unreachable, "missed too many pings"));
         }
         // The registry GC runs on this clock too (Mesos: every 15 minutes).
         let before = (self.registry.unreachable.len(), self.registry.gone.len());
@@ -804,5 +820,86 @@ impl Master {
             from.clone(),
             PingSlaveMessage { connected: false }.into(),
         )]
+    }
+}
+
+impl Master {
+    /// MARK_AGENT_GONE: the operator asserts that the agent (registered, unreachable or
+    /// recovered) is never coming back. Written to the registry before anyone hears of
+    /// it; a registered agent is told to shut down; its tasks become
+    /// `TASK_GONE_BY_OPERATOR` (`TASK_LOST` for frameworks that are not partition-aware).
+    /// Marking a gone agent again changes nothing; an unknown agent is a 404.
+    pub fn mark_agent_gone(&mut self, id: &AgentId) -> Result<Vec<Effect>, OpError> {
+        const WHY: &str = "Agent has been marked gone";
+        if self.registry.gone.contains_key(id) {
+            tracing::warn!(agent = %id, "not marking the agent gone: it is gone already");
+            return Ok(Vec::new());
+        }
+        if let Some(a) = self.agents.get(id) {
+            let pid = a.pid.clone();
+            let mut fx = self.remove_agent(id, Removal::GoneByOperator, WHY);
+            let at = fx
+                .iter()
+                .position(|e| matches!(e, Effect::PersistRegistry))
+                .map_or(0, |i| i + 1);
+            fx.insert(
+                at,
+                Effect::Send(
+                    pid,
+                    ShutdownMessage {
+                        message: WHY.into(),
+                    }
+                    .into(),
+                ),
+            );
+            return Ok(fx);
+        }
+        let unreachable = self.unreachable.remove(id).is_some();
+        let recovered = self.recovered.remove(id).is_some();
+        if !unreachable && !recovered {
+            return Err(OpError {
+                status: 404,
+                message: format!("Agent '{id}' not found"),
+            });
+        }
+        tracing::warn!(agent = %id, unreachable, recovered, "marking agent gone");
+        let now = self.now();
+        self.registry.mark_gone(id, now);
+        let mut fx = vec![Effect::PersistRegistry];
+        let fids: Vec<FrameworkId> = self.frameworks.keys().cloned().collect();
+        for fid in &fids {
+            let Some(f) = self.frameworks.get_mut(fid) else {
+                continue;
+            };
+            let aware = f.info.is_partition_aware();
+            let ids: Vec<TaskId> = f
+                .unreachable_tasks
+                .values()
+                .filter(|t| &t.agent_id == id)
+                .map(|t| t.task_id.clone())
+                .collect();
+            for tid in ids {
+                let Some(mut task) = self
+                    .frameworks
+                    .get_mut(fid)
+                    .and_then(|f| f.unreachable_tasks.remove(&tid))
+                else {
+                    continue;
+                };
+                let (state, reason) = if aware {
+                    (TaskState::GoneByOperator, Reason::AgentRemovedByOperator)
+                } else {
+                    (TaskState::Lost, Reason::AgentRemoved)
+                };
+                let mut status = self.master_status(tid, state, reason, WHY, Some(id.clone()));
+                status.executor_id = task.executor_id.clone();
+                task.state = state;
+                task.statuses.push(status.clone());
+                let update = self.update_message(fid, status);
+                self.to_framework(fid, update, &mut fx);
+                self.complete_task(fid, task);
+            }
+        }
+        Ok(fx)
     }
 }

@@ -280,6 +280,19 @@ impl Master {
         self.remove_framework(&msg.framework_id, "the framework unregistered")
     }
 
+    /// TEARDOWN (v1 operator API) and `POST /master/teardown`: the operator removes a
+    /// framework (its tasks killed, its executors shut down), written to the registry
+    /// before anyone hears of it. An unknown framework is a 400, as in Mesos.
+    pub fn operator_teardown(&mut self, id: &FrameworkId) -> Result<Vec<Effect>, OpError> {
+        if !self.frameworks.contains_key(id) {
+            return Err(OpError {
+                status: 400,
+                message: format!("No framework found with ID {id}"),
+            });
+        }
+        Ok(self.remove_framework(id, "torn down by the operator"))
+    }
+
     /// `DeactivateFrameworkMessage`: no offers until it re-registers.
     pub fn deactivate_framework(
         &mut self,

@@ -26,6 +26,7 @@ use proto::{
 
 use crate::allocator::protocol as alloc;
 use crate::config::{master_id_from_seed, MasterConfig, MESOS_VERSION};
+use crate::operator::OpError;
 use crate::registry::Registry;
 
 mod accept;

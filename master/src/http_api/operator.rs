@@ -6,110 +6,25 @@
 
 use proto::messages::Task;
 use proto::v1::json as j;
+use proto::v1::operator as ops;
 use serde_json::{json, Value};
 
 use crate::allocator::protocol::*;
 use crate::config::MESOS_VERSION;
 use crate::core::{Agent, Effect, Framework, Master, Outbound, ToAllocator};
 
-/// An operator call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Call {
-    /// GET_HEALTH.
-    GetHealth,
-    /// GET_FLAGS.
-    GetFlags,
-    /// GET_VERSION.
-    GetVersion,
-    /// GET_METRICS.
-    GetMetrics,
-    /// GET_STATE.
-    GetState,
-    /// GET_AGENTS.
-    GetAgents,
-    /// GET_FRAMEWORKS.
-    GetFrameworks,
-    /// GET_TASKS.
-    GetTasks,
-    /// GET_EXECUTORS (none are tracked by the master: always empty).
-    GetExecutors,
-    /// GET_ROLES.
-    GetRoles,
-    /// GET_MASTER.
-    GetMaster,
-    /// SUBSCRIBE.
-    Subscribe,
-}
+pub use proto::v1::operator::OperatorCall as Call;
 
-const TYPES: &[(&str, Call)] = &[
-    ("GET_HEALTH", Call::GetHealth),
-    ("GET_FLAGS", Call::GetFlags),
-    ("GET_VERSION", Call::GetVersion),
-    ("GET_METRICS", Call::GetMetrics),
-    ("GET_STATE", Call::GetState),
-    ("GET_AGENTS", Call::GetAgents),
-    ("GET_FRAMEWORKS", Call::GetFrameworks),
-    ("GET_TASKS", Call::GetTasks),
-    ("GET_EXECUTORS", Call::GetExecutors),
-    ("GET_ROLES", Call::GetRoles),
-    ("GET_MASTER", Call::GetMaster),
-    ("SUBSCRIBE", Call::Subscribe),
-];
-
-/// Decodes an operator call body.
+/// Decodes an operator call body (see [`proto::v1::operator::decode`]).
 pub fn decode_call(body: &[u8]) -> Result<Call, String> {
-    let v: Value =
-        serde_json::from_slice(body).map_err(|e| format!("the body is not JSON: {e}"))?;
-    let ty = v
-        .get("type")
-        .and_then(Value::as_str)
-        .ok_or("'type' is required and must be a string")?;
-    TYPES
-        .iter()
-        .find(|(name, _)| *name == ty)
-        .map(|(_, c)| *c)
-        .ok_or_else(|| {
-            let names: Vec<&str> = TYPES.iter().map(|(n, _)| *n).collect();
-            format!(
-                "unknown or unsupported call type '{ty}'; supported: {}",
-                names.join(", ")
-            )
-        })
+    proto::v1::operator::decode(body, proto::v1::operator::MASTER_TYPES)
 }
 
 fn time(secs: f64) -> Value {
     json!({ "nanoseconds": (secs * 1e9) as i64 })
 }
 
-/// A task.
-pub fn task(t: &Task) -> Value {
-    let statuses: Vec<Value> = t.statuses.iter().map(j::task_status).collect();
-    let mut v = json!({
-        "name": t.name,
-        "task_id": j::id(t.task_id.as_str()),
-        "framework_id": j::id(t.framework_id.as_str()),
-        "agent_id": j::id(t.agent_id.as_str()),
-        "state": t.state.as_str(),
-        "resources": t.resources.to_json_array(),
-        "statuses": statuses,
-    });
-    if let Some(e) = &t.executor_id {
-        v["executor_id"] = j::id(e.as_str());
-    }
-    if let Some(s) = t.status_update_state {
-        v["status_update_state"] = json!(s.as_str());
-    }
-    if let Some(u) = &t.status_update_uuid {
-        v["status_update_uuid"] = json!(proto::v1::base64::encode(u.as_bytes()));
-    }
-    if !t.labels.is_empty() {
-        v["labels"] = j::labels(&t.labels);
-    }
-    if let Some(r) = &t.role {
-        v["role"] = json!(r);
-    }
-    v
-}
+pub use proto::v1::json::task;
 
 /// A framework as GET_FRAMEWORKS lists it.
 pub fn framework(f: &Framework) -> Value {
@@ -192,46 +107,19 @@ pub fn get_state(m: &Master) -> Value {
     })
 }
 
-/// The answer to a getter (`None` for SUBSCRIBE), given the flags and the metrics
-/// snapshot (`/metrics/snapshot`'s JSON object).
+/// The answer to a getter (`None` for SUBSCRIBE and the calls that change state), given
+/// the flags and the metrics snapshot (`/metrics/snapshot`'s JSON object).
 pub fn answer(
-    call: Call,
+    call: &Call,
     m: &Master,
     flags: &Value,
     metrics: impl FnOnce() -> Value,
 ) -> Option<Value> {
     Some(match call {
-        Call::GetHealth => json!({"type": "GET_HEALTH", "get_health": {"healthy": true}}),
-        Call::GetFlags => {
-            let list: Vec<Value> = flags
-                .as_object()
-                .map(|o| {
-                    o.iter()
-                        .map(|(k, v)| {
-                            let value = v
-                                .as_str()
-                                .map(str::to_owned)
-                                .unwrap_or_else(|| v.to_string());
-                            json!({"name": k, "value": value})
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            json!({"type": "GET_FLAGS", "get_flags": {"flags": list}})
-        }
-        Call::GetVersion => json!({"type": "GET_VERSION", "get_version": {"version_info": {
-            "version": MESOS_VERSION, "build_date": "", "build_time": 0.0, "build_user": ""}}}),
-        Call::GetMetrics => {
-            let list: Vec<Value> = metrics()
-                .as_object()
-                .map(|o| {
-                    o.iter()
-                        .filter_map(|(k, v)| v.as_f64().map(|x| json!({"name": k, "value": x})))
-                        .collect()
-                })
-                .unwrap_or_default();
-            json!({"type": "GET_METRICS", "get_metrics": {"metrics": list}})
-        }
+        Call::GetHealth => ops::get_health(),
+        Call::GetFlags => ops::get_flags(flags),
+        Call::GetVersion => ops::get_version(MESOS_VERSION),
+        Call::GetMetrics => ops::get_metrics(&metrics()),
         Call::GetState => json!({"type": "GET_STATE", "get_state": get_state(m)}),
         Call::GetAgents => json!({"type": "GET_AGENTS", "get_agents": get_agents(m)}),
         Call::GetFrameworks => {
@@ -257,7 +145,12 @@ pub fn answer(
             "start_time": m.start_time,
             "elected_time": m.elected_time,
         }}),
-        Call::Subscribe => return None,
+        Call::GetWeights => json!({"type": "GET_WEIGHTS", "get_weights": {
+            "weight_infos": m.weights_json(),
+        }}),
+        Call::GetQuota => json!({"type": "GET_QUOTA", "get_quota": {"status": m.quota_json()}}),
+        Call::GetLoggingLevel => ops::get_logging_level(),
+        _ => return None,
     })
 }
 
@@ -346,10 +239,13 @@ mod tests {
     #[test]
     fn decodes_calls() {
         assert_eq!(decode_call(br#"{"type":"GET_STATE"}"#), Ok(Call::GetState));
+        // The agent's calls are not the master's.
+        let e = decode_call(br#"{"type":"GET_CONTAINERS"}"#).unwrap_err();
+        assert!(e.contains("GET_CONTAINERS"), "{e}");
         assert_eq!(decode_call(br#"{"type":"SUBSCRIBE"}"#), Ok(Call::Subscribe));
         let e = decode_call(br#"{"type":"DROP_ALL"}"#).unwrap_err();
         assert!(e.contains("DROP_ALL") && e.contains("GET_HEALTH"), "{e}");
-        assert!(decode_call(b"[]").unwrap_err().contains("'type'"));
+        assert!(decode_call(b"[]").unwrap_err().contains("JSON object"));
         assert!(decode_call(b"{").unwrap_err().contains("not JSON"));
     }
 

@@ -1,10 +1,13 @@
 //! The shell's side of the v1 operator API (`POST /api/v1`): getters answered from the
-//! core's state, and SUBSCRIBE streams that get SUBSCRIBED (the whole state), then the
+//! core's state, changes (weights, quota, reservations, teardown, agents marked gone)
+//! made through the same core calls as the v0 endpoints and answered once written, and
+//! SUBSCRIBE streams that get SUBSCRIBED (the whole state), then the
 //! events of every effect carried out ([`crate::http_api::operator::events`]) and a
 //! HEARTBEAT every 15 s. A subscriber that goes away or cannot keep up is dropped.
 
 use libproc::http::{body_channel, BodySender};
-use libproc::{Ctx, HttpRequest, HttpResponse};
+use libproc::{Ctx, HttpRequest, HttpResponse, Responder};
+use proto::{AgentId, FrameworkId};
 
 use super::MasterProcess;
 use crate::core::Effect;
@@ -22,52 +25,107 @@ pub(super) struct Subscribers {
 }
 
 impl MasterProcess {
-    /// `POST /api/v1`.
-    pub(super) fn operator_api(
+    /// `POST /api/v1`: answered once everything decided before it is written (a getter
+    /// after a change sees it durable; a change is answered only once it is written),
+    /// except SUBSCRIBE, whose stream starts at once.
+    pub(super) fn operator_api_deferred(
         &mut self,
         ctx: &mut Ctx<'_, Self>,
-        req: &HttpRequest,
-    ) -> HttpResponse {
-        if req.method != "POST" {
-            return super::method_not_allowed(&req.method, "POST");
+        req: HttpRequest,
+        responder: Responder,
+    ) {
+        let (response, in_order) = self.operator_api(ctx, &req);
+        if in_order {
+            self.reply_in_order(ctx, responder, response);
+        } else {
+            responder.respond(response);
         }
-        let ctype = req.header("content-type").unwrap_or("application/json");
-        if !ctype.starts_with("application/json") {
-            return HttpResponse::text(
-                415,
-                format!("content type '{ctype}' is not supported; send application/json\n"),
-            );
+    }
+
+    /// The answer to an operator call, and whether it must wait its turn.
+    fn operator_api(&mut self, ctx: &mut Ctx<'_, Self>, req: &HttpRequest) -> (HttpResponse, bool) {
+        if let Some(refused) = proto::v1::operator::refuse_request(req) {
+            return (refused, false);
         }
         let call = match operator::decode_call(&req.body) {
             Ok(c) => c,
             Err(why) => {
-                return HttpResponse::bad_request(format!("Failed to validate call: {why}"))
+                return (
+                    HttpResponse::bad_request(format!("Failed to validate call: {why}")),
+                    false,
+                )
             }
         };
-        // Health, flags, version and metrics are this master's own; the rest the leader's.
+        // Health, flags, version, metrics and logging are this master's own; the rest
+        // the leader's.
         let local = matches!(
             call,
-            Call::GetHealth | Call::GetFlags | Call::GetVersion | Call::GetMetrics
+            Call::GetHealth
+                | Call::GetFlags
+                | Call::GetVersion
+                | Call::GetMetrics
+                | Call::GetLoggingLevel
+                | Call::SetLoggingLevel { .. }
         );
         if !local {
             if let Some(r) = self.not_leader_response(ctx, req) {
-                return r;
+                return (r, false);
             }
         }
-        if call == Call::Subscribe {
-            return self.operator_subscribe(ctx);
-        }
-        if call == Call::GetMetrics {
-            self.publish_metrics();
-        }
-        let node = self.node_label.clone();
-        let answer = operator::answer(call, &self.core, &self.flags, || {
-            libproc::metrics::registry().snapshot_json(Some(&node))
-        });
-        match answer {
-            Some(v) => HttpResponse::json(&v),
-            None => HttpResponse::bad_request("this call has no answer"),
-        }
+        let response = match call {
+            Call::Subscribe => return (self.operator_subscribe(ctx), false),
+            Call::SetLoggingLevel {
+                level,
+                duration_secs,
+            } => {
+                libproc::logging::set_verbosity(
+                    level,
+                    libproc::duration::secs_clamped(duration_secs),
+                );
+                HttpResponse::new(200, "text/plain", "")
+            }
+            // Changes: the same core paths as the v0 endpoints.
+            Call::UpdateWeights(w) => self.operator_call(ctx, req, 200, |m, _| m.set_weights(w)),
+            Call::UpdateQuota { force, configs } => {
+                self.operator_call(ctx, req, 200, |m, _| m.update_quota(force, &configs))
+            }
+            Call::SetQuota(q) => self.operator_call(ctx, req, 200, |m, _| m.set_quota_json(&q)),
+            Call::RemoveQuota(role) => {
+                self.operator_call(ctx, req, 200, |m, _| m.remove_quota(&role))
+            }
+            Call::ReserveResources {
+                agent_id,
+                resources,
+            } => self.operator_call(ctx, req, 202, |m, _| {
+                m.reserve_resources(AgentId::new(agent_id), resources)
+            }),
+            Call::UnreserveResources {
+                agent_id,
+                resources,
+            } => self.operator_call(ctx, req, 202, |m, _| {
+                m.unreserve_resources(AgentId::new(agent_id), resources)
+            }),
+            Call::Teardown(id) => self.operator_call(ctx, req, 200, |m, _| {
+                m.operator_teardown(&FrameworkId::new(id))
+            }),
+            Call::MarkAgentGone(id) => {
+                self.operator_call(ctx, req, 200, |m, _| m.mark_agent_gone(&AgentId::new(id)))
+            }
+            getter => {
+                if getter == Call::GetMetrics {
+                    self.publish_metrics();
+                }
+                let node = self.node_label.clone();
+                let answer = operator::answer(&getter, &self.core, &self.flags, || {
+                    libproc::metrics::registry().snapshot_json(Some(&node))
+                });
+                match answer {
+                    Some(v) => HttpResponse::json(&v),
+                    None => HttpResponse::bad_request("this call has no answer"),
+                }
+            }
+        };
+        (response, true)
     }
 
     fn operator_subscribe(&mut self, ctx: &mut Ctx<'_, Self>) -> HttpResponse {

@@ -9,6 +9,7 @@ use crate::command::{CommandInfo, Environment, EnvironmentVariable, Uri};
 use crate::executor::ExecutorInfo;
 use crate::framework::{FrameworkCapability, FrameworkInfo};
 use crate::labels::{Label, Labels};
+use crate::messages::Task;
 use crate::offer::{Filters, Offer};
 use crate::status::{StatusUuid, TaskStatus};
 use crate::task::{KillPolicy, TaskInfo};
@@ -581,6 +582,36 @@ pub fn agent_info(a: &AgentInfo) -> Value {
     });
     if let Some(i) = &a.id {
         v["id"] = id(i.as_str());
+    }
+    v
+}
+
+/// A `Task` as the master and agent operator APIs list it.
+pub fn task(t: &Task) -> Value {
+    let statuses: Vec<Value> = t.statuses.iter().map(task_status).collect();
+    let mut v = json!({
+        "name": t.name,
+        "task_id": id(t.task_id.as_str()),
+        "framework_id": id(t.framework_id.as_str()),
+        "agent_id": id(t.agent_id.as_str()),
+        "state": t.state.as_str(),
+        "resources": t.resources.to_json_array(),
+        "statuses": statuses,
+    });
+    if let Some(e) = &t.executor_id {
+        v["executor_id"] = id(e.as_str());
+    }
+    if let Some(s) = t.status_update_state {
+        v["status_update_state"] = json!(s.as_str());
+    }
+    if let Some(u) = &t.status_update_uuid {
+        v["status_update_uuid"] = json!(base64::encode(u.as_bytes()));
+    }
+    if !t.labels.is_empty() {
+        v["labels"] = labels(&t.labels);
+    }
+    if let Some(r) = &t.role {
+        v["role"] = json!(r);
     }
     v
 }

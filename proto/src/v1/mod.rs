@@ -5,6 +5,7 @@
 
 pub mod base64;
 pub mod json;
+pub mod operator;
 pub mod recordio;
 
 pub use json::{FieldError, Obj};

@@ -30,6 +30,36 @@ impl MonitorProcess {
     }
 }
 
+/// Gathers the containers' statistics (the `/monitor/statistics` document) off the
+/// process's thread, bounded by [`MONITOR_TIMEOUT`], and answers `responder` with
+/// `answer(statistics)` (`500`/`504` if gathering failed or took too long). Read-only,
+/// and read by the master's web UI from another origin: CORS allows any.
+pub fn respond_with_statistics<P: Process>(
+    ctx: &mut Ctx<'_, P>,
+    isolation: Isolation,
+    now: f64,
+    responder: Responder,
+    answer: impl FnOnce(serde_json::Value) -> HttpResponse + 'static,
+) {
+    let job = tokio::task::spawn_blocking(move || isolation.statistics(now));
+    ctx.spawn(
+        tokio::time::timeout(MONITOR_TIMEOUT, job),
+        move |_me: &mut P, _ctx, done| {
+            let response = match done {
+                Ok(Ok(stats)) => answer(stats),
+                Ok(Err(e)) => {
+                    HttpResponse::text(500, format!("Gathering statistics failed: {e}\n"))
+                }
+                Err(_) => HttpResponse::text(
+                    504,
+                    format!("Gathering statistics took longer than {MONITOR_TIMEOUT:?}\n"),
+                ),
+            };
+            responder.respond(response.with_header("Access-Control-Allow-Origin", "*"))
+        },
+    );
+}
+
 impl Process for MonitorProcess {
     fn install(h: &mut Handlers<Self>) {
         for path in ["statistics", "statistics.json"] {
@@ -40,29 +70,10 @@ impl Process for MonitorProcess {
                         responder.respond(HttpResponse::text(405, "Expecting 'GET'"));
                         return;
                     }
-                    let isolation = me.isolation.clone();
                     let now = (me.clock)();
-                    let job = tokio::task::spawn_blocking(move || isolation.statistics(now));
-                    ctx.spawn(
-                        tokio::time::timeout(MONITOR_TIMEOUT, job),
-                        move |_me: &mut Self, _ctx, done| {
-                            let response = match done {
-                                Ok(Ok(stats)) => HttpResponse::json(&stats),
-                                Ok(Err(e)) => HttpResponse::text(
-                                    500,
-                                    format!("Gathering statistics failed: {e}\n"),
-                                ),
-                                Err(_) => HttpResponse::text(
-                                    504,
-                                    format!("Gathering statistics took longer than {MONITOR_TIMEOUT:?}\n"),
-                                ),
-                            };
-                            // Read-only, and read by the master's web UI from another origin.
-                            responder.respond(
-                                response.with_header("Access-Control-Allow-Origin", "*"),
-                            )
-                        },
-                    );
+                    respond_with_statistics(ctx, me.isolation.clone(), now, responder, |s| {
+                        HttpResponse::json(&s)
+                    });
                 },
             );
         }

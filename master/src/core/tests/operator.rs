@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::operator::OpError;
+use serde_json::json;
 
 fn ads_framework(m: &mut Master) -> FrameworkId {
     let mut info = FrameworkInfo::new("ads-fw", "root");
@@ -505,4 +506,130 @@ fn weights_and_quotas_survive_a_master_failover_through_the_registry() {
     let fx = next.remove_quota("ads").unwrap();
     assert!(fx.contains(&Effect::PersistRegistry));
     assert!(next.registry().quotas.is_empty());
+}
+
+fn partition_aware(m: &mut Master) -> (FrameworkId, &'static str) {
+    let mut info = FrameworkInfo::new("pa", "root");
+    info.capabilities.push(FrameworkCapability::PartitionAware);
+    let at = "pa@127.0.0.1:7000";
+    (add_framework(m, at, info), at)
+}
+
+#[test]
+fn an_agent_marked_gone_is_written_then_shut_down_and_its_tasks_gone_by_operator() {
+    let (mut m, a, f, o) = setup();
+    m.accept(
+        &pid(SCHED),
+        launch(&f, vec![o], vec![task("t1", &a, "cpus:1;mem:128")]),
+    );
+    let (pa, pa_at) = partition_aware(&mut m);
+    let o2 = offer(&mut m, &pa, &a, "cpus:3;mem:896");
+    m.accept(
+        &pid(pa_at),
+        launch(&pa, vec![o2], vec![task("p1", &a, "cpus:1;mem:128")]),
+    );
+    let fx = m.mark_agent_gone(&a).expect("marked gone");
+    // Written before anything is said: the registry write comes first.
+    assert!(
+        matches!(fx.first(), Some(Effect::PersistRegistry)),
+        "{fx:?}"
+    );
+    assert!(m.registry().gone.contains_key(&a));
+    let s = sends(&fx);
+    assert!(
+        matches!(&s[0], (p, Outbound::ShutdownMessage(x)) if *p == pid(AGENT) && x.message == "Agent has been marked gone")
+    );
+    let states: Vec<(TaskState, Option<Reason>)> =
+        updates(&fx).iter().map(|s| (s.state, s.reason)).collect();
+    assert!(
+        states.contains(&(TaskState::Lost, Some(Reason::AgentRemoved))),
+        "{states:?}"
+    );
+    assert!(
+        states.contains(&(
+            TaskState::GoneByOperator,
+            Some(Reason::AgentRemovedByOperator)
+        )),
+        "{states:?}"
+    );
+    assert!(m.agents().is_empty() && m.unreachable_agents().is_empty());
+    // Again: nothing more to do. Unknown: 404.
+    assert_eq!(m.mark_agent_gone(&a).map(|fx| fx.len()), Ok(0));
+    assert_eq!(
+        m.mark_agent_gone(&AgentId::new("nope")).unwrap_err().status,
+        404
+    );
+}
+
+#[test]
+fn an_unreachable_agent_marked_gone_completes_its_unreachable_tasks() {
+    let mut m = master();
+    let a = add_agent(&mut m, AGENT, "cpus:4;mem:1024");
+    let (pa, pa_at) = partition_aware(&mut m);
+    let o = offer(&mut m, &pa, &a, "cpus:4;mem:1024");
+    m.accept(
+        &pid(pa_at),
+        launch(&pa, vec![o], vec![task("p1", &a, "cpus:1;mem:128")]),
+    );
+    for _ in 0..7 {
+        m.ping_tick();
+    }
+    assert!(m.unreachable_agents().contains_key(&a));
+    assert_eq!(m.frameworks()[&pa].unreachable_tasks.len(), 1);
+    let fx = m.mark_agent_gone(&a).expect("marked gone");
+    assert!(matches!(fx.first(), Some(Effect::PersistRegistry)));
+    let states: Vec<TaskState> = updates(&fx).iter().map(|s| s.state).collect();
+    assert_eq!(states, vec![TaskState::GoneByOperator]);
+    assert!(m.unreachable_agents().is_empty());
+    assert!(m.frameworks()[&pa].unreachable_tasks.is_empty());
+    assert_eq!(
+        m.frameworks()[&pa].completed_tasks.back().map(|t| t.state),
+        Some(TaskState::GoneByOperator)
+    );
+    assert!(m.registry().gone.contains_key(&a) && !m.registry().unreachable.contains_key(&a));
+}
+
+#[test]
+fn update_quota_is_all_or_nothing_and_an_empty_config_removes() {
+    let mut m = master();
+    add_agent(&mut m, AGENT, "cpus:4;mem:1024");
+    let cfg =
+        |role: &str, cpus: f64| json!({"role": role, "guarantees": {"cpus": {"value": cpus}}});
+    let e = m
+        .update_quota(false, &[cfg("a", 1.0), cfg("b", 10.0)])
+        .unwrap_err();
+    assert_eq!(e.status, 409, "{e:?}");
+    assert!(m.quotas().is_empty());
+    let e = m
+        .update_quota(true, &[cfg("a", 1.0), cfg("a", 2.0)])
+        .unwrap_err();
+    assert!(e.message.contains("appears twice"), "{e:?}");
+    let e = m
+        .update_quota(true, &[cfg("a", 1.0), json!({"role": "*"})])
+        .unwrap_err();
+    assert!(e.message.contains("quota_configs[1]"), "{e:?}");
+    assert!(m.quotas().is_empty());
+    let fx = m
+        .update_quota(false, &[cfg("a", 1.0), cfg("b", 2.0)])
+        .unwrap();
+    assert!(fx.iter().any(|e| matches!(e, Effect::PersistRegistry)));
+    assert_eq!(m.quotas().len(), 2);
+    m.update_quota(false, &[json!({"role": "a"})]).unwrap();
+    assert_eq!(m.quotas().keys().collect::<Vec<_>>(), ["b"]);
+    assert_eq!(m.registry().quotas.keys().collect::<Vec<_>>(), ["b"]);
+}
+
+#[test]
+fn operator_teardown_writes_before_it_speaks() {
+    let (mut m, _a, f, _o) = setup();
+    let fx = m.operator_teardown(&f).expect("torn down");
+    assert!(matches!(fx.first(), Some(Effect::PersistRegistry)));
+    assert!(m.registry().removed_frameworks.contains_key(&f));
+    assert_eq!(
+        m.operator_teardown(&f).unwrap_err(),
+        OpError {
+            status: 400,
+            message: format!("No framework found with ID {f}")
+        }
+    );
 }
