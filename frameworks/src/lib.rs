@@ -5,8 +5,10 @@ pub mod cli;
 pub mod docker;
 pub mod executor;
 pub mod health;
+pub mod offers;
 pub mod rng;
 pub mod scheduler;
+pub mod task;
 
 pub use detector::MasterAddress;
 pub use executor::{
