@@ -49,10 +49,12 @@ use crate::rng::SplitMix64;
 mod driver;
 mod process;
 mod registration;
+mod suppression;
 
 pub use process::{SchedulerDriver, SchedulerProcess};
 use registration::ack_message;
 pub use registration::{RegEffect, Registration, RegistrationRequest};
+pub use suppression::{Delivery, Suppression};
 
 /// Mesos `DEFAULT_REGISTRATION_BACKOFF_FACTOR`: the first retry comes within 2 s.
 pub const DEFAULT_REGISTRATION_BACKOFF: Duration = Duration::from_secs(2);

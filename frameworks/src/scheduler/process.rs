@@ -24,6 +24,8 @@ pub(super) struct DriverCore {
     /// Set once stop/abort ran; the process then ignores everything.
     pub(super) stop_reason: Option<StopReason>,
     pub(super) stop_tx: Option<oneshot::Sender<StopReason>>,
+    /// The roles the scheduler suppressed (re-applied after every registration).
+    pub(super) suppression: Suppression,
 }
 
 /// The libproc process hosting a [`Scheduler`].
@@ -57,6 +59,7 @@ impl<S: Scheduler> SchedulerProcess<S> {
                 pending_ack: None,
                 stop_reason: None,
                 stop_tx: None,
+                suppression: Suppression::default(),
             },
         }
     }
@@ -124,11 +127,17 @@ impl<S: Scheduler> SchedulerProcess<S> {
                 }
                 RegEffect::Registered(id, info) => {
                     tracing::info!(framework_id = %id, "framework registered");
-                    self.with_driver(ctx, |s, d| s.registered(d, &id, &info));
+                    self.with_driver(ctx, |s, d| {
+                        d.reapply_suppression();
+                        s.registered(d, &id, &info)
+                    });
                 }
                 RegEffect::Reregistered(info) => {
                     tracing::info!(framework_id = ?self.core.reg.framework_id(), "framework re-registered");
-                    self.with_driver(ctx, |s, d| s.reregistered(d, &info));
+                    self.with_driver(ctx, |s, d| {
+                        d.reapply_suppression();
+                        s.reregistered(d, &info)
+                    });
                 }
                 RegEffect::Disconnected => {
                     tracing::warn!("disconnected from the master");
