@@ -30,9 +30,16 @@ pub(super) struct DriverCore {
 
 /// The libproc process hosting a [`Scheduler`].
 pub struct SchedulerProcess<S: Scheduler> {
-    pub(super) scheduler: S,
+    /// The user's scheduler: present until the process stops, then handed back.
+    pub(super) scheduler: Option<S>,
     pub(super) core: DriverCore,
+    /// Where the scheduler goes when the process stops.
+    pub(super) handback: Option<oneshot::Sender<S>>,
 }
+
+/// The scheduler is only taken out of its process in `stopped`, after which nothing runs
+/// on the process.
+const PRESENT: &str = "the scheduler is present until its driver process stops";
 
 /// The scheduler's handle on the driver inside a callback: the Mesos driver calls, timers,
 /// and the underlying process context.
@@ -47,7 +54,8 @@ impl<S: Scheduler> SchedulerProcess<S> {
     /// alone waits for [`NewMasterDetected`] messages from a process on its node).
     pub fn new(framework: FrameworkInfo, scheduler: S, config: SchedulerConfig) -> Self {
         SchedulerProcess {
-            scheduler,
+            scheduler: Some(scheduler),
+            handback: None,
             core: DriverCore {
                 reg: Registration::new(framework, None, &config),
                 config,
@@ -66,12 +74,12 @@ impl<S: Scheduler> SchedulerProcess<S> {
 
     /// The user's scheduler (for tests and inspection through [`ProcessRef::call`]).
     pub fn scheduler(&self) -> &S {
-        &self.scheduler
+        self.scheduler.as_ref().expect(PRESENT)
     }
 
     /// The user's scheduler, mutably.
     pub fn scheduler_mut(&mut self) -> &mut S {
-        &mut self.scheduler
+        self.scheduler.as_mut().expect(PRESENT)
     }
 
     /// The registration state.
@@ -86,7 +94,10 @@ impl<S: Scheduler> SchedulerProcess<S> {
         ctx: &mut Ctx<'_, Self>,
         f: impl FnOnce(&mut S, &mut SchedulerDriver<'_, '_, S>) -> R,
     ) -> R {
-        let SchedulerProcess { scheduler, core } = self;
+        let SchedulerProcess {
+            scheduler, core, ..
+        } = self;
+        let scheduler = scheduler.as_mut().expect(PRESENT);
         let mut d = SchedulerDriver { ctx, core };
         f(scheduler, &mut d)
     }
@@ -335,7 +346,12 @@ impl<S: Scheduler> Process for SchedulerProcess<S> {
             .stop_reason
             .take()
             .unwrap_or(StopReason::Terminated);
-        self.scheduler.stopped(&reason);
+        if let Some(mut scheduler) = self.scheduler.take() {
+            scheduler.stopped(&reason);
+            if let Some(tx) = self.handback.take() {
+                let _ = tx.send(scheduler);
+            }
+        }
         if let Some(tx) = self.core.stop_tx.take() {
             let _ = tx.send(reason);
         }
