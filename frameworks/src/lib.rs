@@ -10,6 +10,8 @@ pub mod offers;
 pub mod rng;
 pub mod scheduler;
 pub mod task;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use detector::MasterAddress;
 pub use executor::{
