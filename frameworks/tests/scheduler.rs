@@ -448,6 +448,8 @@ async fn a_scheduler_with_an_id_fails_over_and_launches_while_disconnected_are_l
                 next(&mut srx, "registered").await,
                 S::Registered("F7".into())
             );
+            // Taking over, the driver revives what its predecessor may have suppressed.
+            assert!(matches!(next(&mut mrx, "revive").await, M::Revive(r) if r == ["*"]));
             // Declines go to the master with the filter.
             let s2 = h.pid().clone();
             _master

@@ -53,6 +53,10 @@ impl<S: Scheduler> SchedulerProcess<S> {
     /// that a detector reports (see [`run_with_detector`]: the process started with `new`
     /// alone waits for [`NewMasterDetected`] messages from a process on its node).
     pub fn new(framework: FrameworkInfo, scheduler: S, config: SchedulerConfig) -> Self {
+        let suppression = match &framework.id {
+            Some(_) => Suppression::taking_over(&framework.effective_roles()),
+            None => Suppression::default(),
+        };
         SchedulerProcess {
             scheduler: Some(scheduler),
             handback: None,
@@ -67,7 +71,7 @@ impl<S: Scheduler> SchedulerProcess<S> {
                 pending_ack: None,
                 stop_reason: None,
                 stop_tx: None,
-                suppression: Suppression::default(),
+                suppression,
             },
         }
     }

@@ -43,6 +43,17 @@ fn pick(roles: &[String], all: &[String]) -> BTreeSet<String> {
 }
 
 impl Suppression {
+    /// The state of a driver taking over an existing framework (a scheduler failover):
+    /// its predecessor may have left `roles` suppressed on the master, but the new
+    /// scheduler has asked for nothing yet, so they are revived on registration (as a
+    /// Mesos master unsuppresses the roles a failed-over scheduler does not name).
+    pub fn taking_over(roles: &[String]) -> Suppression {
+        Suppression {
+            suppressed: BTreeSet::new(),
+            owed_revive: roles.iter().cloned().collect(),
+        }
+    }
+
     /// The roles now suppressed.
     pub fn suppressed(&self) -> &BTreeSet<String> {
         &self.suppressed
@@ -110,5 +121,10 @@ mod tests {
         x.revive(&[], &all, false);
         x.suppress(&s(&["b"]), &all);
         assert_eq!(x.registered(), (s(&["b"]), s(&["a"])));
+        // Taking over a framework: everything is revived once, unless suppressed first.
+        let mut x = Suppression::taking_over(&all);
+        x.suppress(&s(&["a"]), &all);
+        assert_eq!(x.registered(), (s(&["a"]), s(&["b"])));
+        assert_eq!(x.registered(), (s(&["a"]), vec![]));
     }
 }
