@@ -9,6 +9,8 @@ use std::time::Duration;
 use batch::{Batch, MAX_ATTEMPTS};
 use frameworks::testing::{paused, TaskOutcome, TestCluster};
 use frameworks::StopReason;
+use libproc::Match;
+use proto::messages::{ReviveOffersMessage, SuppressOffersMessage};
 use proto::{FrameworkInfo, TaskInfo};
 
 /// (index, try) from a task id `task-<index>-try-<try>`.
@@ -39,6 +41,14 @@ fn fifty_tasks_finish_and_the_ones_failing_once_are_retried() {
             .start()
             .await
             .expect("the cluster starts");
+        let mut suppresses = cluster
+            .node
+            .filters()
+            .observe(Match::message::<SuppressOffersMessage>());
+        let mut revives = cluster
+            .node
+            .filters()
+            .observe(Match::message::<ReviveOffersMessage>());
         let started = std::time::Instant::now();
         let (job, reason) = cluster
             .run_until_stopped(FrameworkInfo::new("batch", "root"), Batch::new(50, "true"))
@@ -47,6 +57,14 @@ fn fifty_tasks_finish_and_the_ones_failing_once_are_retried() {
         assert_eq!(job.finished.len(), 50);
         assert!(job.gave_up.is_empty());
         assert_eq!(job.launched, 55, "5 tasks failed once and ran again");
+        // One revive per retry at most, and a suppress only after each revive (the
+        // driver sends nothing for a repeated suppress).
+        let (suppresses, revives) = (suppresses.drain().len(), revives.drain().len());
+        assert!(revives <= 5, "{revives} revives");
+        assert!(
+            (1..=revives + 1).contains(&suppresses),
+            "{suppresses} suppresses for {revives} revives"
+        );
         assert!(
             started.elapsed() < Duration::from_secs(20),
             "virtual time: took {:?}",
