@@ -419,7 +419,9 @@ async fn shutdown_message_calls_shutdown_then_stops_after_the_grace_period() {
                 .await
                 .unwrap();
             assert_eq!(next(&mut erx, "shutdown").await, E::Shutdown);
-            assert_eq!(exec.stopped().await, ExecutorStopReason::Shutdown);
+            // The executor is handed back with the reason.
+            let (_recorder, reason) = exec.finished().await.expect("the executor back");
+            assert_eq!(reason, ExecutorStopReason::Shutdown);
         })
         .await;
 }

@@ -365,10 +365,7 @@ async fn long_lived_framework_fails_over_and_adopts_its_running_tasks() {
     // Restart it with the same id file: it fails over and adopts both tasks.
     cluster.framework = Some(Proc::start("framework-2", &framework_bin, &args, &logs));
     cluster
-        .wait_framework_log(
-            &format!("Re-registered with framework ID {framework_id}"),
-            1,
-        )
+        .wait_framework_log(&format!("Registered with framework ID {framework_id}"), 1)
         .await;
     let out = cluster
         .wait_framework_log("Reconciled: 2 task(s) running", 1)

@@ -6,7 +6,9 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use frameworks::scheduler::recorder::{Recorder, SchedulerEvent};
-use frameworks::scheduler::{self, MasterAddress, SchedulerConfig, StopReason};
+use frameworks::scheduler::{
+    self, Delivery, MasterAddress, SchedulerConfig, SchedulerDriver, StopReason,
+};
 use libproc::testing::within;
 use libproc::{Ctx, Handlers, Match, MemNetwork, Node, NodeConfig, Pid, Process, ProcessRef};
 use proto::messages::*;
@@ -25,6 +27,8 @@ enum M {
     Decline(DeclineOffersMessage),
     Ack(StatusUpdateAcknowledgementMessage),
     Unregister(UnregisterFrameworkMessage),
+    Suppress(Vec<String>),
+    Revive(Vec<String>),
 }
 
 struct FakeMaster {
@@ -55,14 +59,26 @@ impl Process for FakeMaster {
             |me: &mut FakeMaster, ctx: &mut Ctx<Self>, from: Pid, m: ReregisterFrameworkMessage| {
                 me.scheduler = Some(from.clone());
                 let id = m.framework.id.clone().unwrap_or_default();
+                let failover = m.failover;
                 let _ = me.out.send(M::Reregister(m));
-                ctx.send(
-                    &from,
-                    FrameworkReregisteredMessage {
-                        framework_id: id,
-                        master_info: master_info(),
-                    },
-                );
+                // As Mesos: a scheduler failover is answered as a registration.
+                if failover {
+                    ctx.send(
+                        &from,
+                        FrameworkRegisteredMessage {
+                            framework_id: id,
+                            master_info: master_info(),
+                        },
+                    );
+                } else {
+                    ctx.send(
+                        &from,
+                        FrameworkReregisteredMessage {
+                            framework_id: id,
+                            master_info: master_info(),
+                        },
+                    );
+                }
             },
         );
         h.on(|me: &mut FakeMaster, _ctx, _from, m: AcceptOffersMessage| {
@@ -83,6 +99,14 @@ impl Process for FakeMaster {
                 let _ = me.out.send(M::Unregister(m));
             },
         );
+        h.on(
+            |me: &mut FakeMaster, _ctx, _from, m: SuppressOffersMessage| {
+                let _ = me.out.send(M::Suppress(m.roles));
+            },
+        );
+        h.on(|me: &mut FakeMaster, _ctx, _from, m: ReviveOffersMessage| {
+            let _ = me.out.send(M::Revive(m.roles));
+        });
     }
 }
 
@@ -410,7 +434,14 @@ async fn a_scheduler_with_an_id_fails_over_and_launches_while_disconnected_are_l
                 M::Reregister(m) => assert!(m.failover && m.framework.id == Some("F7".into())),
                 other => panic!("{other:?}"),
             }
-            assert_eq!(next(&mut srx, "reregistered").await, S::Reregistered);
+            // Mesos answers a failed-over scheduler with FrameworkRegisteredMessage, and
+            // the driver calls `registered` with the id it kept.
+            assert_eq!(
+                next(&mut srx, "registered").await,
+                S::Registered("F7".into())
+            );
+            // Taking over, the driver revives what its predecessor may have suppressed.
+            assert!(matches!(next(&mut mrx, "revive").await, M::Revive(r) if r == ["*"]));
             // Declines go to the master with the filter.
             let s2 = h.pid().clone();
             _master
@@ -440,6 +471,73 @@ async fn a_scheduler_with_an_id_fails_over_and_launches_while_disconnected_are_l
                 .await
                 .unwrap();
             assert_eq!(next(&mut srx, "lost").await, S::Status(TaskState::Lost, None));
+        })
+        .await;
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn suppression_survives_reregistration_and_revives_owed_while_away_are_paid() {
+    tokio::task::LocalSet::new()
+        .run_until(async {
+            let node = paused_node().await;
+            let (master, mut mrx) = spawn_master(&node);
+            let (h, mut srx) = spawn_scheduler(&node, FrameworkInfo::new("fw", "u"), false);
+            assert_eq!(
+                next(&mut srx, "registered").await,
+                S::Registered("F1".into())
+            );
+            assert!(matches!(next(&mut mrx, "register").await, M::Register(_)));
+            let driver = |f: fn(&mut SchedulerDriver<'_, '_, Recorder>) -> Delivery| {
+                h.process
+                    .call(move |p, ctx| p.with_driver(ctx, |_s, d| f(d)))
+            };
+            // Suppress goes out once; a repeat costs nothing.
+            assert_eq!(driver(|d| d.suppress()).await.unwrap(), Delivery::Sent);
+            assert!(matches!(next(&mut mrx, "suppress").await, M::Suppress(r) if r == ["*"]));
+            assert_eq!(driver(|d| d.suppress()).await.unwrap(), Delivery::Unchanged);
+
+            // The master fails over: the new one hears of the suppression at once.
+            node.terminate(master.pid());
+            assert_eq!(next(&mut srx, "disconnected").await, S::Disconnected);
+            assert_eq!(
+                driver(|d| d.decline("O1".into(), Filters::default()))
+                    .await
+                    .unwrap(),
+                Delivery::NotConnected
+            );
+            node.settle().await;
+            let (master2, mut mrx2) = spawn_master(&node);
+            assert!(matches!(
+                next(&mut mrx2, "reregister").await,
+                M::Reregister(_)
+            ));
+            assert!(
+                matches!(next(&mut mrx2, "suppress again").await, M::Suppress(r) if r == ["*"])
+            );
+            assert_eq!(next(&mut srx, "reregistered").await, S::Reregistered);
+            assert_eq!(
+                driver(|d| d.decline("O1".into(), Filters::default()))
+                    .await
+                    .unwrap(),
+                Delivery::Sent
+            );
+            assert!(matches!(next(&mut mrx2, "decline").await, M::Decline(_)));
+
+            // Revived while disconnected: deferred, then sent on re-registration, and
+            // nothing is suppressed again.
+            node.terminate(master2.pid());
+            assert_eq!(next(&mut srx, "disconnected").await, S::Disconnected);
+            assert_eq!(driver(|d| d.revive()).await.unwrap(), Delivery::Deferred);
+            node.settle().await;
+            let (_master3, mut mrx3) = spawn_master(&node);
+            assert!(matches!(
+                next(&mut mrx3, "reregister").await,
+                M::Reregister(_)
+            ));
+            assert!(matches!(next(&mut mrx3, "owed revive").await, M::Revive(r) if r == ["*"]));
+            assert_eq!(next(&mut srx, "reregistered").await, S::Reregistered);
+            node.settle().await;
+            assert!(mrx3.try_recv().is_err(), "no suppress after the revive");
         })
         .await;
 }

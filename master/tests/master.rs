@@ -304,8 +304,8 @@ async fn a_scheduler_failing_over_in_time_keeps_its_framework() {
                     failover: true,
                 },
             );
-            let re: FrameworkReregisteredMessage =
-                next_of(&mut mail2, "FrameworkReregistered").await;
+            // Mesos's failoverFramework answers a failed-over scheduler as registered.
+            let re: FrameworkRegisteredMessage = next_of(&mut mail2, "FrameworkRegistered").await;
             assert_eq!(re.framework_id, fid);
             let upd: UpdateFrameworkMessage = next_of(&mut agent_mail, "UpdateFramework").await;
             assert_eq!(upd.pid.as_deref(), Some(sched2.as_str()));

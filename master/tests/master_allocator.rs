@@ -271,7 +271,7 @@ fn scheduler_failover_rescinds_and_reoffers_to_the_new_scheduler() {
                 failover: true,
             },
         );
-        let _: FrameworkReregisteredMessage = next_of(&mut m2, "FrameworkReregistered").await;
+        let _: FrameworkRegisteredMessage = next_of(&mut m2, "FrameworkRegistered").await;
         let o2 = offers(&mut m2).await;
         assert_ne!(o2[0].id, o[0].id, "a new offer of the recovered resources");
         assert_eq!(o2[0].resources, res("cpus:2;mem:1024"));

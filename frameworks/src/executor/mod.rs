@@ -182,6 +182,7 @@ pub struct ExecutorHandle<E: Executor> {
     /// The driver process.
     pub process: ProcessRef<ExecutorProcess<E>>,
     stopped: oneshot::Receiver<ExecutorStopReason>,
+    handback: oneshot::Receiver<E>,
 }
 
 impl<E: Executor> ExecutorHandle<E> {
@@ -189,6 +190,22 @@ impl<E: Executor> ExecutorHandle<E> {
     pub async fn stopped(self) -> ExecutorStopReason {
         self.stopped.await.unwrap_or(ExecutorStopReason::Terminated)
     }
+
+    /// Waits until the driver stops, and hands back the executor with the reason
+    /// (`None` if the process was dropped without stopping, e.g. its node shut down).
+    pub async fn finished(self) -> Option<(E, ExecutorStopReason)> {
+        let reason = self.stopped.await.unwrap_or(ExecutorStopReason::Terminated);
+        self.handback.await.ok().map(|e| (e, reason))
+    }
+}
+
+/// Runs `executor` in the environment the agent gave this process (default settings)
+/// until the driver stops, blocking this thread; returns the executor and why it
+/// stopped. See [`crate::blocking`].
+pub fn run_blocking<E: Executor>(
+    executor: E,
+) -> Result<(E, ExecutorStopReason), crate::blocking::RunError> {
+    crate::blocking::run_executor(executor, ExecutorConfig::default())
 }
 
 /// Starts an executor driver on `node` (as process `executor(N)`).
@@ -199,13 +216,16 @@ pub fn run<E: Executor>(
     config: ExecutorConfig,
 ) -> Result<ExecutorHandle<E>, SpawnError> {
     let (tx, rx) = oneshot::channel();
+    let (handback_tx, handback) = oneshot::channel();
     let mut process = ExecutorProcess::new(env, executor, config);
     process.core.stop_tx = Some(tx);
+    process.handback = Some(handback_tx);
     let id = node.generate_id("executor");
     let process = node.spawn(&id, process)?;
     Ok(ExecutorHandle {
         process,
         stopped: rx,
+        handback,
     })
 }
 

@@ -22,9 +22,16 @@ pub(super) struct ExecCore {
 
 /// The libproc process hosting an [`Executor`].
 pub struct ExecutorProcess<E: Executor> {
-    pub(super) executor: E,
+    /// The user's executor: present until the process stops, then handed back.
+    pub(super) executor: Option<E>,
     pub(super) core: ExecCore,
+    /// Where the executor goes when the process stops.
+    pub(super) handback: Option<oneshot::Sender<E>>,
 }
+
+/// The executor is only taken out of its process in `stopped`, after which nothing runs
+/// on the process.
+const PRESENT: &str = "the executor is present until its driver process stops";
 
 /// The executor's handle on the driver inside a callback.
 pub struct ExecutorDriver<'a, 'c, E: Executor> {
@@ -41,7 +48,8 @@ impl<E: Executor> ExecutorProcess<E> {
             config.seed,
         );
         ExecutorProcess {
-            executor,
+            executor: Some(executor),
+            handback: None,
             core: ExecCore {
                 agent: env.agent_pid.clone(),
                 agent_id: env.agent_id.clone(),
@@ -62,7 +70,7 @@ impl<E: Executor> ExecutorProcess<E> {
 
     /// The user's executor.
     pub fn executor(&self) -> &E {
-        &self.executor
+        self.executor.as_ref().expect(PRESENT)
     }
 
     /// The unacknowledged updates, oldest first.
@@ -86,7 +94,8 @@ impl<E: Executor> ExecutorProcess<E> {
         ctx: &mut Ctx<'_, Self>,
         f: impl FnOnce(&mut E, &mut ExecutorDriver<'_, '_, E>) -> R,
     ) -> R {
-        let ExecutorProcess { executor, core } = self;
+        let ExecutorProcess { executor, core, .. } = self;
+        let executor = executor.as_mut().expect(PRESENT);
         let mut d = ExecutorDriver { ctx, core };
         f(executor, &mut d)
     }
@@ -251,7 +260,12 @@ impl<E: Executor> Process for ExecutorProcess<E> {
             .stop_reason
             .take()
             .unwrap_or(ExecutorStopReason::Terminated);
-        self.executor.stopped(&reason);
+        if let Some(mut executor) = self.executor.take() {
+            executor.stopped(&reason);
+            if let Some(tx) = self.handback.take() {
+                let _ = tx.send(executor);
+            }
+        }
         if let Some(tx) = self.core.stop_tx.take() {
             let _ = tx.send(reason);
         }

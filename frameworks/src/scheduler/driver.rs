@@ -114,12 +114,19 @@ impl<S: Scheduler> SchedulerDriver<'_, '_, S> {
     }
 
     /// Declines an offer; its resources are withheld for `filters.refuse_seconds`.
-    pub fn decline(&mut self, offer_id: OfferId, filters: Filters) {
-        self.to_master("decline", |framework_id| DeclineOffersMessage {
+    /// Says whether the decline went out ([`Delivery::NotConnected`] when the driver is
+    /// disconnected: the offer is void then anyway).
+    pub fn decline(&mut self, offer_id: OfferId, filters: Filters) -> Delivery {
+        let sent = self.to_master("decline", |framework_id| DeclineOffersMessage {
             framework_id,
             offer_ids: vec![offer_id],
             filters,
         });
+        if sent {
+            Delivery::Sent
+        } else {
+            Delivery::NotConnected
+        }
     }
 
     /// Asks the master to kill a task.
@@ -181,20 +188,78 @@ impl<S: Scheduler> SchedulerDriver<'_, '_, S> {
         true
     }
 
-    /// Clears offer filters and asks for offers again.
-    pub fn revive(&mut self) {
-        self.to_master("revive", |framework_id| ReviveOffersMessage {
-            framework_id,
-            roles: Vec::new(),
-        });
+    /// Clears offer filters and asks for offers again, for all the framework's roles
+    /// (see [`revive_roles`](Self::revive_roles)).
+    pub fn revive(&mut self) -> Delivery {
+        self.revive_roles(&[])
     }
 
-    /// Asks the master to stop sending offers.
-    pub fn suppress(&mut self) {
+    /// Clears offer filters and asks for offers again for `roles` (empty: all the
+    /// framework's roles). The driver remembers them as unsuppressed; while it is
+    /// disconnected the revive is [`Delivery::Deferred`] and sent once it re-registers.
+    pub fn revive_roles(&mut self, roles: &[String]) -> Delivery {
+        let all = self.core.reg.framework().effective_roles();
+        let connected = self.core.reg.connected();
+        let roles = self.core.suppression.revive(roles, &all, connected);
+        if !connected {
+            return Delivery::Deferred;
+        }
+        self.to_master("revive", |framework_id| ReviveOffersMessage {
+            framework_id,
+            roles,
+        });
+        Delivery::Sent
+    }
+
+    /// Asks the master to stop sending offers for all the framework's roles (see
+    /// [`suppress_roles`](Self::suppress_roles)).
+    pub fn suppress(&mut self) -> Delivery {
+        self.suppress_roles(&[])
+    }
+
+    /// Asks the master to stop sending offers for `roles` (empty: all the framework's
+    /// roles) until [`revive`](Self::revive). The driver remembers the suppression and
+    /// applies it again after every (re-)registration, so it survives a master failover;
+    /// suppressing roles already suppressed sends nothing ([`Delivery::Unchanged`]);
+    /// while disconnected it is [`Delivery::Deferred`].
+    pub fn suppress_roles(&mut self, roles: &[String]) -> Delivery {
+        let all = self.core.reg.framework().effective_roles();
+        let roles = self.core.suppression.suppress(roles, &all);
+        if !self.core.reg.connected() {
+            return Delivery::Deferred;
+        }
+        if roles.is_empty() {
+            return Delivery::Unchanged;
+        }
         self.to_master("suppress", |framework_id| SuppressOffersMessage {
             framework_id,
-            roles: Vec::new(),
+            roles,
         });
+        Delivery::Sent
+    }
+
+    /// The roles the driver keeps suppressed.
+    pub fn suppressed_roles(&self) -> Vec<String> {
+        self.core.suppression.suppressed().iter().cloned().collect()
+    }
+
+    /// Tells a master the driver just (re-)registered with what the scheduler suppressed
+    /// and revived (it may be a new master that knows nothing of it).
+    pub(super) fn reapply_suppression(&mut self) {
+        let (suppress, revive) = self.core.suppression.registered();
+        if !suppress.is_empty() {
+            tracing::info!(roles = ?suppress, "suppressing offers again after registration");
+            self.to_master("suppress", |framework_id| SuppressOffersMessage {
+                framework_id,
+                roles: suppress,
+            });
+        }
+        if !revive.is_empty() {
+            self.to_master("revive", |framework_id| ReviveOffersMessage {
+                framework_id,
+                roles: revive,
+            });
+        }
     }
 
     /// Sends opaque data to an executor (through the master).

@@ -50,10 +50,12 @@ mod driver;
 mod process;
 pub mod recorder;
 mod registration;
+mod suppression;
 
 pub use process::{SchedulerDriver, SchedulerProcess};
 use registration::ack_message;
 pub use registration::{RegEffect, Registration, RegistrationRequest};
+pub use suppression::{Delivery, Suppression};
 
 /// Mesos `DEFAULT_REGISTRATION_BACKOFF_FACTOR`: the first retry comes within 2 s.
 pub const DEFAULT_REGISTRATION_BACKOFF: Duration = Duration::from_secs(2);
@@ -200,6 +202,7 @@ pub struct SchedulerHandle<S: Scheduler> {
     /// The driver process (use [`ProcessRef::call`] to inspect the scheduler).
     pub process: ProcessRef<SchedulerProcess<S>>,
     stopped: oneshot::Receiver<StopReason>,
+    handback: oneshot::Receiver<S>,
 }
 
 impl<S: Scheduler> SchedulerHandle<S> {
@@ -212,6 +215,24 @@ impl<S: Scheduler> SchedulerHandle<S> {
     pub async fn stopped(self) -> StopReason {
         self.stopped.await.unwrap_or(StopReason::Terminated)
     }
+
+    /// Waits until the driver stops, and hands back the scheduler with the reason
+    /// (`None` if the process was dropped without stopping, e.g. its node shut down).
+    pub async fn finished(self) -> Option<(S, StopReason)> {
+        let reason = self.stopped.await.unwrap_or(StopReason::Terminated);
+        self.handback.await.ok().map(|s| (s, reason))
+    }
+}
+
+/// Runs `scheduler` against `master` (`host:port` or `zk://host:port/path`) with
+/// default settings until the driver stops, blocking this thread; returns the scheduler
+/// and why it stopped. See [`crate::blocking`].
+pub fn run_blocking<S: Scheduler>(
+    master: &str,
+    framework: FrameworkInfo,
+    scheduler: S,
+) -> Result<(S, StopReason), crate::blocking::RunError> {
+    crate::blocking::run_scheduler(master, framework, scheduler, SchedulerConfig::default())
 }
 
 /// Starts a driver for `scheduler` on `node`, subscribing `framework` with the fixed
@@ -265,12 +286,15 @@ pub fn run_with_detector<S: Scheduler>(
         id = format!("scheduler-{:016x}", rng.next_u64());
     }
     let (tx, rx) = oneshot::channel();
+    let (handback_tx, handback) = oneshot::channel();
     let mut process = SchedulerProcess::new(framework, scheduler, config);
     process.core.stop_tx = Some(tx);
+    process.handback = Some(handback_tx);
     process.core.start_detector = Some(Box::new(start_detector));
     let process = node.spawn(&id, process)?;
     Ok(SchedulerHandle {
         process,
         stopped: rx,
+        handback,
     })
 }

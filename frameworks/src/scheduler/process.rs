@@ -24,13 +24,22 @@ pub(super) struct DriverCore {
     /// Set once stop/abort ran; the process then ignores everything.
     pub(super) stop_reason: Option<StopReason>,
     pub(super) stop_tx: Option<oneshot::Sender<StopReason>>,
+    /// The roles the scheduler suppressed (re-applied after every registration).
+    pub(super) suppression: Suppression,
 }
 
 /// The libproc process hosting a [`Scheduler`].
 pub struct SchedulerProcess<S: Scheduler> {
-    pub(super) scheduler: S,
+    /// The user's scheduler: present until the process stops, then handed back.
+    pub(super) scheduler: Option<S>,
     pub(super) core: DriverCore,
+    /// Where the scheduler goes when the process stops.
+    pub(super) handback: Option<oneshot::Sender<S>>,
 }
+
+/// The scheduler is only taken out of its process in `stopped`, after which nothing runs
+/// on the process.
+const PRESENT: &str = "the scheduler is present until its driver process stops";
 
 /// The scheduler's handle on the driver inside a callback: the Mesos driver calls, timers,
 /// and the underlying process context.
@@ -44,8 +53,13 @@ impl<S: Scheduler> SchedulerProcess<S> {
     /// that a detector reports (see [`run_with_detector`]: the process started with `new`
     /// alone waits for [`NewMasterDetected`] messages from a process on its node).
     pub fn new(framework: FrameworkInfo, scheduler: S, config: SchedulerConfig) -> Self {
+        let suppression = match &framework.id {
+            Some(_) => Suppression::taking_over(&framework.effective_roles()),
+            None => Suppression::default(),
+        };
         SchedulerProcess {
-            scheduler,
+            scheduler: Some(scheduler),
+            handback: None,
             core: DriverCore {
                 reg: Registration::new(framework, None, &config),
                 config,
@@ -57,18 +71,19 @@ impl<S: Scheduler> SchedulerProcess<S> {
                 pending_ack: None,
                 stop_reason: None,
                 stop_tx: None,
+                suppression,
             },
         }
     }
 
     /// The user's scheduler (for tests and inspection through [`ProcessRef::call`]).
     pub fn scheduler(&self) -> &S {
-        &self.scheduler
+        self.scheduler.as_ref().expect(PRESENT)
     }
 
     /// The user's scheduler, mutably.
     pub fn scheduler_mut(&mut self) -> &mut S {
-        &mut self.scheduler
+        self.scheduler.as_mut().expect(PRESENT)
     }
 
     /// The registration state.
@@ -83,7 +98,10 @@ impl<S: Scheduler> SchedulerProcess<S> {
         ctx: &mut Ctx<'_, Self>,
         f: impl FnOnce(&mut S, &mut SchedulerDriver<'_, '_, S>) -> R,
     ) -> R {
-        let SchedulerProcess { scheduler, core } = self;
+        let SchedulerProcess {
+            scheduler, core, ..
+        } = self;
+        let scheduler = scheduler.as_mut().expect(PRESENT);
         let mut d = SchedulerDriver { ctx, core };
         f(scheduler, &mut d)
     }
@@ -124,11 +142,17 @@ impl<S: Scheduler> SchedulerProcess<S> {
                 }
                 RegEffect::Registered(id, info) => {
                     tracing::info!(framework_id = %id, "framework registered");
-                    self.with_driver(ctx, |s, d| s.registered(d, &id, &info));
+                    self.with_driver(ctx, |s, d| {
+                        d.reapply_suppression();
+                        s.registered(d, &id, &info)
+                    });
                 }
                 RegEffect::Reregistered(info) => {
                     tracing::info!(framework_id = ?self.core.reg.framework_id(), "framework re-registered");
-                    self.with_driver(ctx, |s, d| s.reregistered(d, &info));
+                    self.with_driver(ctx, |s, d| {
+                        d.reapply_suppression();
+                        s.reregistered(d, &info)
+                    });
                 }
                 RegEffect::Disconnected => {
                     tracing::warn!("disconnected from the master");
@@ -326,7 +350,12 @@ impl<S: Scheduler> Process for SchedulerProcess<S> {
             .stop_reason
             .take()
             .unwrap_or(StopReason::Terminated);
-        self.scheduler.stopped(&reason);
+        if let Some(mut scheduler) = self.scheduler.take() {
+            scheduler.stopped(&reason);
+            if let Some(tx) = self.handback.take() {
+                let _ = tx.send(scheduler);
+            }
+        }
         if let Some(tx) = self.core.stop_tx.take() {
             let _ = tx.send(reason);
         }

@@ -183,14 +183,7 @@ impl Master {
         };
         if f.connected_pid() == Some(from) {
             // A retry (or a re-registration of the connected scheduler): answer again.
-            fx.push(Effect::Send(
-                from.clone(),
-                FrameworkReregisteredMessage {
-                    framework_id: id,
-                    master_info,
-                }
-                .into(),
-            ));
+            fx.push(reregistration_answer(from, msg.failover, id, master_info));
             return fx;
         }
         if let Some(old) = f.connected_pid().cloned() {
@@ -206,6 +199,9 @@ impl Master {
         let mut info = msg.framework;
         info.id = Some(id.clone());
         let info_changed = info != f.info;
+        // A framework this master only knows from its agents meets its scheduler for
+        // the first time here: that is a master failover, answered as a re-registration.
+        let scheduler_failover = msg.failover && !f.recovered;
         f.info = info.clone();
         f.pid = Some(from.clone());
         f.connected = true;
@@ -254,13 +250,11 @@ impl Master {
                 .into(),
             ));
         }
-        fx.push(Effect::Send(
-            from.clone(),
-            FrameworkReregisteredMessage {
-                framework_id: id,
-                master_info,
-            }
-            .into(),
+        fx.push(reregistration_answer(
+            from,
+            scheduler_failover,
+            id,
+            master_info,
         ));
         fx
     }
@@ -520,4 +514,31 @@ fn validate_framework(info: &FrameworkInfo) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// The answer to a re-registration with a framework this master knows: a scheduler
+/// failover (`failover: true`, a new scheduler instance taking over) is answered with
+/// `FrameworkRegisteredMessage`, as Mesos's `failoverFramework` does, so the new
+/// scheduler gets its `registered` callback; a re-registration of the same scheduler
+/// instance gets `FrameworkReregisteredMessage`.
+fn reregistration_answer(
+    to: &Pid,
+    failover: bool,
+    framework_id: FrameworkId,
+    master_info: MasterInfo,
+) -> Effect {
+    let msg = if failover {
+        FrameworkRegisteredMessage {
+            framework_id,
+            master_info,
+        }
+        .into()
+    } else {
+        FrameworkReregisteredMessage {
+            framework_id,
+            master_info,
+        }
+        .into()
+    };
+    Effect::Send(to.clone(), msg)
 }

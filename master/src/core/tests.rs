@@ -779,7 +779,8 @@ fn scheduler_exit_arms_failover_and_expiry_tears_down() {
         .iter()
         .any(|c| matches!(c, ToAllocator::ActivateFramework(_))));
     assert!(
-        matches!(sends(&fx).last(), Some((p, Outbound::FrameworkReregisteredMessage(_))) if *p == new_sched)
+        matches!(sends(&fx).last(), Some((p, Outbound::FrameworkRegisteredMessage(_))) if *p == new_sched),
+        "a scheduler failover is answered as Mesos's failoverFramework does: registered"
     );
     assert!(m.failover_expired(&f, epoch).is_empty());
 

@@ -29,7 +29,7 @@ pub mod testing;
 pub use docker::DockerContainerizer;
 pub use posix::PosixContainerizer;
 pub use seam::{Container, Containerizer, LaunchSpec, Launched, Recovered, Termination};
-pub use testing::TestContainerizer;
+pub use testing::{TaskOutcome, TaskScript, TestContainerizer};
 
 use std::path::{Path, PathBuf};
 

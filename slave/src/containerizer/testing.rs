@@ -10,10 +10,17 @@
 //! restarted agent asks it to reconnect, and stops on a shutdown. Executors outlive the
 //! agent process (as real ones outlive an agent restart); [`TestContainerizer::destroy`]
 //! stops one, and [`crate::containerizer::Containerizer::wait`] resolves when it stopped.
+//!
+//! By default a task runs until it is killed. A [`TaskScript`]
+//! ([`TestContainerizer::with_script`]) makes tasks end by themselves: for each task it
+//! says after how long (virtual time on a paused clock) and in which state
+//! ([`TaskOutcome`]). A command executor (a task without its own `ExecutorInfo`) then
+//! exits once its last task's terminal update is acknowledged, as the real one does.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use libproc::{Ctx, Handlers, Node, Pid, Process};
 use proto::messages::*;
@@ -28,12 +35,62 @@ use super::seam::{
 };
 use crate::isolation::{Limitation, ResourceStatistics};
 
+/// What becomes of a task in an in-process executor.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TaskOutcome {
+    /// It runs until killed.
+    Runs,
+    /// It ends by itself `after` it started running, in `state` (e.g. `TASK_FINISHED`,
+    /// `TASK_FAILED`), with `message`.
+    Ends {
+        /// How long it runs.
+        after: Duration,
+        /// Its terminal state.
+        state: TaskState,
+        /// The update's message.
+        message: String,
+    },
+}
+
+impl TaskOutcome {
+    /// Finishes (`TASK_FINISHED`) after `after`.
+    pub fn finishes_after(after: Duration) -> TaskOutcome {
+        TaskOutcome::Ends {
+            after,
+            state: TaskState::Finished,
+            message: "Command exited with status 0".into(),
+        }
+    }
+
+    /// Fails (`TASK_FAILED`) after `after`.
+    pub fn fails_after(after: Duration) -> TaskOutcome {
+        TaskOutcome::Ends {
+            after,
+            state: TaskState::Failed,
+            message: "Command exited with status 1".into(),
+        }
+    }
+}
+
+/// Decides each task's [`TaskOutcome`] (called once per launched task).
+pub type TaskScript = Arc<dyn Fn(&TaskInfo) -> TaskOutcome + Send + Sync>;
+
 /// Runs executors as [`InProcessExecutor`]s on `node`.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct TestContainerizer {
     node: Node,
     running: Arc<Mutex<HashMap<ContainerId, Running>>>,
     deaf: Arc<AtomicBool>,
+    script: Option<TaskScript>,
+}
+
+impl std::fmt::Debug for TestContainerizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestContainerizer")
+            .field("node", &self.node)
+            .field("scripted", &self.script.is_some())
+            .finish()
+    }
 }
 
 #[derive(Debug)]
@@ -49,7 +106,14 @@ impl TestContainerizer {
             node: node.clone(),
             running: Arc::new(Mutex::new(HashMap::new())),
             deaf: Arc::new(AtomicBool::new(false)),
+            script: None,
         }
+    }
+
+    /// The same containerizer with tasks ending as `script` says (see the module doc).
+    pub fn with_script(mut self, script: TaskScript) -> TestContainerizer {
+        self.script = Some(script);
+        self
     }
 
     /// Whether the executors (running or to come) ignore a restarted agent's
@@ -104,6 +168,9 @@ impl Containerizer for TestContainerizer {
             done: Some(tx),
             running: self.running.clone(),
             deaf: self.deaf.clone(),
+            script: self.script.clone(),
+            command_executor: false,
+            ended_some: false,
         };
         let id = format!("executor-{}", spec.container_id);
         let process = self
@@ -184,16 +251,46 @@ pub struct InProcessExecutor {
     done: Option<oneshot::Sender<Termination>>,
     running: Arc<Mutex<HashMap<ContainerId, Running>>>,
     deaf: Arc<AtomicBool>,
+    script: Option<TaskScript>,
+    /// Runs a task without its own `ExecutorInfo`: exits after its task ended.
+    command_executor: bool,
+    /// Some task ended by itself (so an idle command executor exits).
+    ended_some: bool,
 }
 
 impl InProcessExecutor {
+    /// A command executor whose tasks all ended and were acknowledged exits.
+    fn exit_if_done(&mut self, ctx: &mut Ctx<'_, Self>) {
+        if self.command_executor
+            && self.ended_some
+            && self.tasks.is_empty()
+            && self.unacknowledged.is_empty()
+        {
+            ctx.stop();
+        }
+    }
+
     fn send_update(&mut self, ctx: &mut Ctx<'_, Self>, task_id: TaskId, state: TaskState) {
+        self.send_update_with(ctx, task_id, state, String::new());
+    }
+
+    fn send_update_with(
+        &mut self,
+        ctx: &mut Ctx<'_, Self>,
+        task_id: TaskId,
+        state: TaskState,
+        message: String,
+    ) {
         let uuid = StatusUuid::from_u128(u128::from(NEXT_UUID.fetch_add(1, Ordering::Relaxed)));
+        let mut status = TaskStatus::new(task_id, state).with_uuid(uuid);
+        if !message.is_empty() {
+            status = status.with_message(message);
+        }
         let update = StatusUpdate {
             framework_id: self.framework_id.clone(),
             executor_id: Some(self.executor_id.clone()),
             agent_id: None,
-            status: TaskStatus::new(task_id, state).with_uuid(uuid),
+            status,
             timestamp: 0.0,
             latest_state: None,
         };
@@ -213,8 +310,26 @@ impl Process for InProcessExecutor {
         h.on(
             |me: &mut Self, ctx: &mut Ctx<Self>, _from: Pid, m: RunTaskMessage| {
                 let id = m.task.task_id.clone();
+                let outcome = me
+                    .script
+                    .as_ref()
+                    .map_or(TaskOutcome::Runs, |script| script(&m.task));
+                me.command_executor = m.task.executor.is_none();
                 me.tasks.insert(id.clone(), m.task);
-                me.send_update(ctx, id, TaskState::Running);
+                me.send_update(ctx, id.clone(), TaskState::Running);
+                if let TaskOutcome::Ends {
+                    after,
+                    state,
+                    message,
+                } = outcome
+                {
+                    ctx.after(after, move |me: &mut Self, ctx| {
+                        if me.tasks.remove(&id).is_some() {
+                            me.ended_some = true;
+                            me.send_update_with(ctx, id, state, message);
+                        }
+                    });
+                }
             },
         );
         h.on(
@@ -226,10 +341,11 @@ impl Process for InProcessExecutor {
         );
         h.on(
             |me: &mut Self,
-             _ctx: &mut Ctx<Self>,
+             ctx: &mut Ctx<Self>,
              _from: Pid,
              m: StatusUpdateAcknowledgementMessage| {
                 me.unacknowledged.retain(|u| u.status.uuid != Some(m.uuid));
+                me.exit_if_done(ctx);
             },
         );
         h.on(|_me: &mut Self, _ctx: &mut Ctx<Self>, _from: Pid, _m: ExecutorRegisteredMessage| {});
