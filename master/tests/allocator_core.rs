@@ -345,33 +345,46 @@ fn multi_role_framework_gets_one_allocation_per_role() {
     info.roles = vec!["x".into(), "y".into()];
     a.add_framework(&FrameworkId::new("m"), &info, &[], true);
     let out = a.allocate(secs(1));
-    assert_eq!(out.len(), 2);
-    let on = |agent: &str| {
-        out.iter()
-            .find(|x| x.agent_id.as_str() == agent)
-            .expect("offer")
-    };
-    assert_eq!(on("a1").role, "x");
-    assert_eq!(
-        on("a1").resources,
-        res("cpus:2;mem:1024;cpus(x):1;mem(x):256")
-    );
-    assert_eq!(on("a2").role, "y");
+    // Whatever order the shuffled agents are visited in: every resource goes out, each
+    // reservation only to its own role, and no role gets two allocations on one agent.
+    let mut pairs = std::collections::BTreeSet::new();
+    for x in &out {
+        assert!(
+            pairs.insert((x.agent_id.to_string(), x.role.clone())),
+            "one allocation per role and agent: {out:?}"
+        );
+        assert!(
+            x.resources.allocatable_to(&x.role).contains(&x.resources),
+            "another role's reservation offered: {x:?}"
+        );
+    }
+    assert!(pairs.iter().any(|(_, r)| r == "x") && pairs.iter().any(|(_, r)| r == "y"));
+    for (agent, total) in [
+        ("a1", "cpus:2;mem:1024;cpus(x):1;mem(x):256"),
+        ("a2", "cpus:2;mem:1024;cpus(y):1;mem(y):256"),
+    ] {
+        let mut offered = Resources::default();
+        for x in out.iter().filter(|x| x.agent_id.as_str() == agent) {
+            for r in x.resources.iter() {
+                offered.push(&r);
+            }
+        }
+        let total = res(total);
+        assert!(
+            offered.contains(&total) && total.contains(&offered),
+            "{agent}: offered {offered:?}, has {total:?}"
+        );
+    }
     // Suppressing one role leaves the other.
-    a.recover_resources(
-        &FrameworkId::new("m"),
-        &AgentId::new("a1"),
-        &on("a1").resources,
-        None,
-        secs(1),
-    );
-    a.recover_resources(
-        &FrameworkId::new("m"),
-        &AgentId::new("a2"),
-        &on("a2").resources,
-        None,
-        secs(1),
-    );
+    for x in &out {
+        a.recover_resources(
+            &FrameworkId::new("m"),
+            &x.agent_id,
+            &x.resources,
+            None,
+            secs(1),
+        );
+    }
     a.suppress_offers(&FrameworkId::new("m"), &["x".into()]);
     let out = a.allocate(secs(2));
     assert!(out.iter().all(|x| x.role == "y"));

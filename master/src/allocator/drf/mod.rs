@@ -299,8 +299,8 @@ pub struct Allocator {
     filter_count: u64,
     quota_roles: Vec<usize>,
     stats: AllocatorStats,
-    /// State of the xorshift generator shuffling the agent order of each run.
-    rng: u64,
+    /// The generator shuffling the agent order of each run (the workspace's one RNG).
+    rng: libproc::rng::SplitMix64,
     order: Vec<u32>,
 }
 
@@ -343,7 +343,7 @@ impl Allocator {
             filter_count: 0,
             quota_roles: Vec::new(),
             stats: AllocatorStats::default(),
-            rng: 0x9e37_79b9_7f4a_7c15,
+            rng: libproc::rng::SplitMix64::new(0x9e37_79b9_7f4a_7c15),
             order: Vec::new(),
         };
         // Common scalars first so their indices are small.
@@ -357,16 +357,7 @@ impl Allocator {
     /// Seeds the generator that shuffles the agent order of each run (as Mesos
     /// shuffles agents so no agent is always offered first).
     pub fn set_seed(&mut self, seed: u64) {
-        self.rng = seed | 1;
-    }
-
-    fn next_random(&mut self) -> u64 {
-        let mut x = self.rng;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.rng = x;
-        x
+        self.rng = libproc::rng::SplitMix64::new(seed);
     }
 
     /// A fresh random permutation of the agent slots.
@@ -375,7 +366,7 @@ impl Allocator {
         order.clear();
         order.extend(0..self.agents.len() as u32);
         for i in (1..order.len()).rev() {
-            let j = (self.next_random() % (i as u64 + 1)) as usize;
+            let j = (self.rng.next_u64() % (i as u64 + 1)) as usize;
             order.swap(i, j);
         }
         order
