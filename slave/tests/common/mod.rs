@@ -97,22 +97,36 @@ pub fn test_dir(name: &str) -> PathBuf {
 }
 
 /// A copy of `binary` in a directory every user may enter (under the system's temporary
-/// directory, mode 0755), made once per test process. When the tests run as root, tasks run
-/// as `nobody` (`--switch_user`), and nobody must be able to execute their executor; the
-/// checkout (and so `target/`) may sit below a directory only root may enter, as in a CI
-/// clone under a private temporary directory.
+/// directory, mode 0755), shared by every test process of one build of `binary` (the
+/// directory is named after its path, size and modification time, so a rebuild gets a fresh
+/// copy and repeated runs add nothing). When the tests run as root, tasks run as `nobody`
+/// (`--switch_user`), and nobody must be able to execute their executor; the checkout (and
+/// so `target/`) may sit below a directory only root may enter, as in a CI clone under a
+/// private temporary directory.
 pub fn reachable_copy(binary: &Path) -> PathBuf {
     use std::os::unix::fs::PermissionsExt;
-    let dir = std::env::temp_dir().join(format!("slave-test-bin-{}", std::process::id()));
+    let meta = std::fs::metadata(binary).unwrap();
+    let built = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .unwrap_or_default();
+    let identity = format!("{}:{}:{}", binary.display(), meta.len(), built.as_nanos());
+    let dir = std::env::temp_dir().join(format!(
+        "slave-test-bin-{:016x}",
+        libproc::rng::hash_str(0, &identity)
+    ));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
     let name = binary.file_name().expect("a binary's path names a file");
     let dest = dir.join(name);
     if !dest.exists() {
-        // Copy, then rename into place: tests of one process may ask at the same time.
+        // Copy, then rename into place: tests of this and other processes may ask at the
+        // same time, and a rename never shows a half-written file.
         let tmp = dir.join(format!(
-            "{}.{:?}",
+            "{}.{}.{:?}",
             name.to_string_lossy(),
+            std::process::id(),
             std::thread::current().id()
         ));
         std::fs::copy(binary, &tmp).unwrap();
