@@ -463,27 +463,20 @@ impl AgentProcess {
     fn command_executor_info(&self, task: &TaskInfo, framework_id: &FrameworkId) -> ExecutorInfo {
         let path = self.config.command_executor_path();
         let path_text = path.to_string_lossy().into_owned();
-        let mut command = CommandInfo::exec(path_text.clone(), vec![path_text]);
-        if let Some(c) = &task.command {
-            // The task's environment reaches the executor (and through it the task); its
-            // URIs are fetched for it and its user runs it (as Mesos's command executor).
-            command.environment = c.environment.clone();
-            command.uris = c.uris.clone();
-            command.user = c.user.clone();
-        }
         let cmd_text = task
             .command
             .as_ref()
             .and_then(|c| c.value.clone())
             .unwrap_or_default();
-        let mut info = ExecutorInfo::new(ExecutorId::new(task.task_id.as_str()), command);
-        info.framework_id = Some(framework_id.clone());
-        info.name = Some(format!(
-            "Command Executor (Task: {}) (Command: sh -c '{}')",
-            task.task_id, cmd_text
-        ));
-        info.source = Some(task.task_id.to_string());
-        info
+        generated_executor(
+            task,
+            framework_id,
+            CommandInfo::exec(path_text.clone(), vec![path_text]),
+            format!(
+                "Command Executor (Task: {}) (Command: sh -c '{}')",
+                task.task_id, cmd_text
+            ),
+        )
     }
 
     /// The Docker executor for a command task with a DOCKER container: it carries the
@@ -506,25 +499,18 @@ impl AgentProcess {
                 crate::containerizer::owner_label(&self.config.work_dir)
             ),
         ];
-        let mut command = CommandInfo::exec(path_text, args);
-        if let Some(c) = &task.command {
-            command.environment = c.environment.clone();
-            command.uris = c.uris.clone();
-            command.user = c.user.clone();
-        }
         let image = task
             .container
             .as_ref()
             .and_then(|c| c.docker.as_ref())
             .map(|d| d.image.clone())
             .unwrap_or_default();
-        let mut info = ExecutorInfo::new(ExecutorId::new(task.task_id.as_str()), command);
-        info.framework_id = Some(framework_id.clone());
-        info.name = Some(format!(
-            "Docker Executor (Task: {}) (Image: {image})",
-            task.task_id
-        ));
-        info.source = Some(task.task_id.to_string());
+        let mut info = generated_executor(
+            task,
+            framework_id,
+            CommandInfo::exec(path_text, args),
+            format!("Docker Executor (Task: {}) (Image: {image})", task.task_id),
+        );
         info.container = task.container.clone();
         info
     }
@@ -1239,4 +1225,26 @@ impl Process for AgentProcess {
         self.stop_detector();
         let _ = self.stopped.send(true);
     }
+}
+
+/// The executor the agent makes to run command task `task` with `command` (its program):
+/// named `name`, its id and source the task's id, and the task's environment, URIs and user
+/// carried over (the task's environment reaches it and through it the task; its URIs are
+/// fetched for it and its user runs it, as for Mesos's command executor).
+fn generated_executor(
+    task: &TaskInfo,
+    framework_id: &FrameworkId,
+    mut command: CommandInfo,
+    name: String,
+) -> ExecutorInfo {
+    if let Some(c) = &task.command {
+        command.environment = c.environment.clone();
+        command.uris = c.uris.clone();
+        command.user = c.user.clone();
+    }
+    let mut info = ExecutorInfo::new(ExecutorId::new(task.task_id.as_str()), command);
+    info.framework_id = Some(framework_id.clone());
+    info.name = Some(name);
+    info.source = Some(task.task_id.to_string());
+    info
 }
