@@ -57,6 +57,8 @@ pub struct AgentProcess {
     gc: gc::GcState,
     /// Open v1 executor API streams.
     http: executor_http::Streams,
+    /// This agent's node address, the `node` label of its metrics (set when it starts).
+    node_label: String,
 }
 
 impl AgentProcess {
@@ -97,6 +99,7 @@ impl AgentProcess {
             stopped,
             rec,
             http: executor_http::Streams::default(),
+            node_label: String::new(),
         }
     }
 
@@ -200,10 +203,14 @@ impl AgentProcess {
         }
     }
 
+    /// Whether `from` is the master this agent follows; if not, the message is refused and
+    /// counted (`slave/messages_refused_sender`).
     fn is_from_master(&self, from: &Pid, what: &str) -> bool {
         if self.rec.master.as_ref() == Some(from) {
             true
         } else {
+            metrics::counter!("slave/messages_refused_sender", "node" => self.node_label.clone())
+                .increment(1);
             tracing::warn!(%from, master = ?self.rec.master, "ignoring {what} from a process that is not our master");
             false
         }
@@ -1213,6 +1220,7 @@ impl Process for AgentProcess {
 
     fn started(&mut self, ctx: &mut Ctx<'_, Self>) {
         tracing::info!(pid = %ctx.pid(), master = ?self.config.master, "agent started");
+        self.node_label = ctx.pid().addr().to_string();
         self.start_recovery(ctx);
         // Recovered executors keep their cgroups; orphans of a previous run lose theirs.
         let live: Vec<Recovered> = self

@@ -2,6 +2,7 @@
 //! decoding frames into deliveries, and routing HTTP requests to processes.
 
 use super::*;
+use crate::process::Reach;
 
 /// An accepted connection's place under `max_inbound_connections`; freed when dropped.
 pub(super) struct InboundSlot(Arc<NodeInner>);
@@ -173,6 +174,35 @@ impl NodeInner {
         cancel.cancel();
     }
 
+    /// Whether a message from the network, claiming to come from `from`, may reach
+    /// `entry`: not if the process is [`Reach::LocalOnly`], nor if `from` claims a process
+    /// of this node (a local process never speaks over the network). A refusal is counted.
+    fn admits_remote(&self, from: &Pid, entry: &ProcessEntry, name: &str) -> bool {
+        if entry.reach == Reach::LocalOnly {
+            inc(&self.counters.local_only);
+            tracing::debug!(%from, to = %entry.pid, name, "dropped a message from the network to a local-only process");
+            return false;
+        }
+        if self.is_own_addr(from.addr()) {
+            inc(&self.counters.forged_local);
+            tracing::debug!(%from, to = %entry.pid, name, "dropped a message from the network claiming a sender of this node");
+            return false;
+        }
+        true
+    }
+
+    /// Whether `addr` names this node: its advertised or bound address, or its port on a
+    /// wildcard address, or (when it advertises a loopback address) its port on any
+    /// loopback address. Other nodes on the same host have other ports.
+    pub(super) fn is_own_addr(&self, addr: SocketAddr) -> bool {
+        if addr == self.addr || addr == self.config.bind {
+            return true;
+        }
+        addr.port() == self.addr.port()
+            && (addr.ip().is_unspecified()
+                || (addr.ip().is_loopback() && self.addr.ip().is_loopback()))
+    }
+
     /// Routes one HTTP request.
     pub(crate) async fn route_http(self: Arc<Self>, req: HttpRequest) -> HttpResponse {
         inc(&self.counters.http);
@@ -213,6 +243,12 @@ impl NodeInner {
                 let Some(entry) = self.entry(&first) else {
                     return HttpResponse::not_found();
                 };
+                if !self.admits_remote(&from, &entry, &rest) {
+                    return HttpResponse::text(
+                        403,
+                        "this process accepts no message from the network claiming that sender",
+                    );
+                }
                 self.deliver(Envelope {
                     from,
                     to: entry.pid.clone(),
@@ -333,6 +369,9 @@ impl InboundReader {
                 n
             }
         };
+        if !node.admits_remote(&from, &entry, name.as_str()) {
+            return Ok(());
+        }
         let env = Envelope {
             from,
             to: entry.pid.clone(),

@@ -64,6 +64,8 @@ struct Padded(AtomicU64);
 /// A registered process as the node sees it.
 pub(crate) struct ProcessEntry {
     pub(crate) pid: Pid,
+    /// Whether messages from other nodes may reach it ([`Process::REACH`]).
+    reach: crate::process::Reach,
     mailbox: std::sync::OnceLock<Box<dyn Mailbox>>,
     terminating: AtomicBool,
     handled: Padded,
@@ -121,6 +123,8 @@ struct Counters {
     refused: AtomicU64,
     in_timeouts: AtomicU64,
     over_budget: AtomicU64,
+    local_only: AtomicU64,
+    forged_local: AtomicU64,
 }
 
 fn inc(c: &AtomicU64) {
@@ -324,6 +328,7 @@ impl Node {
         };
         let entry = Arc::new(ProcessEntry {
             pid: pid.clone(),
+            reach: P::REACH,
             mailbox: std::sync::OnceLock::new(),
             terminating: AtomicBool::new(false),
             handled: Padded::default(),

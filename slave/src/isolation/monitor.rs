@@ -31,6 +31,8 @@ impl MonitorProcess {
 }
 
 impl Process for MonitorProcess {
+    /// Serves HTTP only; no message from the network.
+    const REACH: libproc::Reach = libproc::Reach::LocalOnly;
     fn install(h: &mut Handlers<Self>) {
         for path in ["statistics", "statistics.json"] {
             h.route_deferred(
