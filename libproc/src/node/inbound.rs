@@ -4,25 +4,46 @@
 use super::*;
 use crate::process::Reach;
 
-/// An accepted connection's place under `max_inbound_connections`; freed when dropped.
-pub(super) struct InboundSlot(Arc<NodeInner>);
+/// An accepted connection's place under `max_inbound_connections` and its peer's
+/// `max_connections_per_peer`; freed when dropped.
+pub(super) struct InboundSlot(Arc<NodeInner>, std::net::IpAddr);
 
 impl Drop for InboundSlot {
     fn drop(&mut self) {
         self.0.inbound_open.fetch_sub(1, Ordering::AcqRel);
+        self.0.inbound_per_peer.remove_if_mut(&self.1, |_, n| {
+            *n -= 1;
+            *n == 0
+        });
     }
 }
 
+/// Why an accepted connection gets no place.
+pub(super) enum Refusal {
+    /// `max_inbound_connections` are open.
+    Full,
+    /// Its peer holds `max_connections_per_peer`.
+    PeerFull,
+}
+
 impl NodeInner {
-    /// A place for one more inbound connection, if fewer than the cap are open.
-    pub(super) fn admit(self: &Arc<Self>) -> Option<InboundSlot> {
+    /// A place for one more inbound connection from `peer`, if fewer than the caps are open.
+    pub(super) fn admit(self: &Arc<Self>, peer: std::net::IpAddr) -> Result<InboundSlot, Refusal> {
         let max = self.config.max_inbound_connections;
         self.inbound_open
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
                 (n < max).then_some(n + 1)
             })
-            .ok()
-            .map(|_| InboundSlot(self.clone()))
+            .map_err(|_| Refusal::Full)?;
+        let mut held = self.inbound_per_peer.entry(peer).or_insert(0);
+        if *held >= self.config.max_connections_per_peer {
+            drop(held);
+            self.inbound_open.fetch_sub(1, Ordering::AcqRel);
+            return Err(Refusal::PeerFull);
+        }
+        *held += 1;
+        drop(held);
+        Ok(InboundSlot(self.clone(), peer))
     }
 
     /// Reads the first bytes of an inbound connection and hands it to the actor protocol

@@ -124,6 +124,7 @@ struct Counters {
     in_timeouts: AtomicU64,
     over_budget: AtomicU64,
     local_only: AtomicU64,
+    refused_per_peer: AtomicU64,
     forged_local: AtomicU64,
 }
 
@@ -162,6 +163,8 @@ pub struct NodeInner {
     inbound_budget: ByteBudget,
     /// Inbound connections open (any protocol).
     inbound_open: AtomicUsize,
+    /// Inbound connections open per peer IP address.
+    inbound_per_peer: DashMap<std::net::IpAddr, usize>,
     runtime: tokio::runtime::Handle,
     shutdown: CancellationToken,
 }
@@ -208,6 +211,7 @@ impl Node {
             counters: Counters::default(),
             inbound_budget: ByteBudget::new(budget),
             inbound_open: AtomicUsize::new(0),
+            inbound_per_peer: DashMap::new(),
             runtime: tokio::runtime::Handle::current(),
             shutdown: CancellationToken::new(),
         });
@@ -231,11 +235,18 @@ impl Node {
                 match accepted {
                     Ok((stream, peer)) => {
                         backoff.succeeded();
-                        let Some(slot) = node.admit() else {
-                            inc(&node.counters.refused);
-                            tracing::debug!(%peer, "too many inbound connections; closing");
-                            drop(stream);
-                            continue;
+                        let slot = match node.admit(peer.ip()) {
+                            Ok(slot) => slot,
+                            Err(inbound::Refusal::Full) => {
+                                inc(&node.counters.refused);
+                                tracing::debug!(%peer, "too many inbound connections; closing");
+                                continue;
+                            }
+                            Err(inbound::Refusal::PeerFull) => {
+                                inc(&node.counters.refused_per_peer);
+                                tracing::debug!(%peer, "too many inbound connections from this peer; closing");
+                                continue;
+                            }
                         };
                         let n = node.clone();
                         node.runtime
@@ -502,6 +513,10 @@ impl NodeInner {
 
     pub(crate) fn max_http_body(&self) -> usize {
         self.config.max_http_body_bytes
+    }
+
+    pub(crate) fn max_http_headers(&self) -> usize {
+        self.config.max_http_headers
     }
 
     pub(crate) fn inbound_timeout(&self) -> Duration {

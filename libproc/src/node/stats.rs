@@ -45,6 +45,9 @@ pub struct NodeStats {
     pub accept_errors: u64,
     /// Inbound connections closed at once because `max_inbound_connections` were open.
     pub connections_refused: u64,
+    /// Inbound connections closed at once because their peer IP address held
+    /// `max_connections_per_peer`.
+    pub connections_refused_per_peer: u64,
     /// Inbound connections closed for not finishing a sniff, handshake, frame or HTTP
     /// request body within `inbound_timeout` (hyper closes slow HTTP heads uncounted).
     pub connections_timed_out: u64,
@@ -97,6 +100,7 @@ impl NodeInner {
                 .sum(),
             accept_errors: l(&c.accept_errors),
             connections_refused: l(&c.refused),
+            connections_refused_per_peer: l(&c.refused_per_peer),
             connections_timed_out: l(&c.in_timeouts),
             connections_over_budget: l(&c.over_budget),
             dropped_local_only: l(&c.local_only),
@@ -154,6 +158,10 @@ impl NodeInner {
         set("libproc/outbound_timeouts", s.outbound_timeouts);
         set("libproc/accept_errors", s.accept_errors);
         set("libproc/connections_refused", s.connections_refused);
+        set(
+            "libproc/connections_refused_per_peer",
+            s.connections_refused_per_peer,
+        );
         set("libproc/connections_timed_out", s.connections_timed_out);
         set("libproc/connections_over_budget", s.connections_over_budget);
         set("libproc/messages_dropped_local_only", s.dropped_local_only);
