@@ -119,15 +119,14 @@ async fn a_message_from_the_network_claiming_a_local_sender_is_refused() {
     let port = server.addr().port();
 
     // Over a raw actor connection: frames claiming the master (this node's own address,
-    // the same port on another loopback address, a wildcard address) are dropped; one
-    // from a foreign PID after them is delivered.
+    // or its port on the wildcard address) are dropped; one from a foreign PID after them
+    // is delivered.
     let mut s = TcpStream::connect(server.addr()).await.unwrap();
     s.write_all(&wire::handshake("127.0.0.1:1".parse().unwrap()))
         .await
         .unwrap();
     let forged = [
         server.pid("master").to_string(),
-        format!("master@127.0.0.2:{port}"),
         format!("master@0.0.0.0:{port}"),
     ];
     for (i, from) in forged.iter().enumerate() {
@@ -140,7 +139,7 @@ async fn a_message_from_the_network_claiming_a_local_sender_is_refused() {
         next(&mut events).await,
         Event::Ping("tool@127.0.0.1:1".parse().unwrap(), 9)
     );
-    assert_eq!(server.stats().dropped_forged_local, 3);
+    assert_eq!(server.stats().dropped_forged_local, 2);
 
     // Over HTTP: 403 and counted; a foreign sender still gets 202.
     let me = server.pid("master").to_string();
@@ -148,7 +147,7 @@ async fn a_message_from_the_network_claiming_a_local_sender_is_refused() {
         post(&server, "echo", "demo.Ping", &me, &ping_body(10)).await,
         403
     );
-    assert_eq!(server.stats().dropped_forged_local, 4);
+    assert_eq!(server.stats().dropped_forged_local, 3);
     assert_eq!(
         post(
             &server,
@@ -182,7 +181,7 @@ async fn a_message_from_the_network_claiming_a_local_sender_is_refused() {
         Event::Pong(server.pid("echo"), 12)
     );
     eventually(Duration::from_secs(5), "the counters", || {
-        server.stats().dropped_forged_local == 4
+        server.stats().dropped_forged_local == 3
     })
     .await;
 }

@@ -118,10 +118,12 @@ async fn forged_run_task_allocation_kill_and_unregister_change_nothing() {
     let dir = std::env::temp_dir().join(format!("attacker-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let node = Node::bind(NodeConfig::local()).await.unwrap();
-    let mut mc = MasterConfig::default();
-    mc.ip = node.addr().ip();
-    mc.port = node.addr().port();
-    mc.allocation_interval = Duration::from_millis(50);
+    let mc = MasterConfig {
+        ip: node.addr().ip(),
+        port: node.addr().port(),
+        allocation_interval: Duration::from_millis(50),
+        ..Default::default()
+    };
     let master = master::spawn(&node, mc, None).unwrap();
     let mut ac = AgentConfig::new(master.pid().clone(), dir.join("agent"));
     ac.resources = resources("cpus:2;mem:1024;disk:1024");

@@ -212,16 +212,12 @@ impl NodeInner {
         true
     }
 
-    /// Whether `addr` names this node: its advertised or bound address, or its port on a
-    /// wildcard address, or (when it advertises a loopback address) its port on any
-    /// loopback address. Other nodes on the same host have other ports.
+    /// Whether `addr` names this node: its advertised or bound address, or its port on the
+    /// wildcard address. Other nodes of the same host have other ports.
     pub(super) fn is_own_addr(&self, addr: SocketAddr) -> bool {
-        if addr == self.addr || addr == self.config.bind {
-            return true;
-        }
-        addr.port() == self.addr.port()
-            && (addr.ip().is_unspecified()
-                || (addr.ip().is_loopback() && self.addr.ip().is_loopback()))
+        addr == self.addr
+            || (addr == self.config.bind && addr.port() != 0)
+            || (addr.port() == self.addr.port() && addr.ip().is_unspecified())
     }
 
     /// Routes one HTTP request.
