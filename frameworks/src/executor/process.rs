@@ -82,7 +82,7 @@ impl<E: Executor> ExecutorProcess<E> {
     /// Whether a message came from the agent this executor belongs to (agent → executor
     /// messages from anyone else are ignored: a forged `RunTaskMessage` would run a task
     /// as the framework's user).
-    fn from_agent(&self, from: &Pid, what: &str) -> bool {
+    fn is_from_agent(&self, from: &Pid, what: &str) -> bool {
         let ok = *from == self.core.agent;
         if !ok {
             tracing::warn!(%from, agent = %self.core.agent, "ignoring {what}: not from this executor's agent");
@@ -126,7 +126,7 @@ impl<E: Executor> Process for ExecutorProcess<E> {
     fn install(h: &mut Handlers<Self>) {
         h.on(
             |me: &mut Self, ctx: &mut Ctx<Self>, from: Pid, m: ExecutorRegisteredMessage| {
-                if !me.active() || me.core.connected || !me.from_agent(&from, "a registration") {
+                if !me.active() || me.core.connected || !me.is_from_agent(&from, "a registration") {
                     return;
                 }
                 tracing::info!(agent_id = %m.slave_id, "executor registered");
@@ -160,7 +160,7 @@ impl<E: Executor> Process for ExecutorProcess<E> {
         );
         h.on(
             |me: &mut Self, ctx: &mut Ctx<Self>, from: Pid, m: ExecutorReregisteredMessage| {
-                if !me.active() || !me.from_agent(&from, "a re-registration") {
+                if !me.active() || !me.is_from_agent(&from, "a re-registration") {
                     return;
                 }
                 tracing::info!(agent_id = %m.slave_id, "executor re-registered");
@@ -174,7 +174,7 @@ impl<E: Executor> Process for ExecutorProcess<E> {
             },
         );
         h.on(|me: &mut Self, ctx: &mut Ctx<Self>, from: Pid, m: RunTaskMessage| {
-            if !me.active() || !me.from_agent(&from, "a task") {
+            if !me.active() || !me.is_from_agent(&from, "a task") {
                 return;
             }
             if !me.core.connected {
@@ -189,13 +189,13 @@ impl<E: Executor> Process for ExecutorProcess<E> {
         });
         h.on(
             |me: &mut Self, ctx: &mut Ctx<Self>, from: Pid, m: KillTaskMessage| {
-                if me.active() && me.from_agent(&from, "a kill") {
+                if me.active() && me.is_from_agent(&from, "a kill") {
                     me.with_driver(ctx, |e, d| e.kill_task(d, m.task_id, m.kill_policy));
                 }
             },
         );
         h.on(|me: &mut Self, ctx: &mut Ctx<Self>, from: Pid, m: StatusUpdateAcknowledgementMessage| {
-            if !me.active() || !me.from_agent(&from, "an acknowledgement") {
+            if !me.active() || !me.is_from_agent(&from, "an acknowledgement") {
                 return;
             }
             match me.core.book.acknowledge(&m.task_id, m.uuid) {
@@ -205,14 +205,14 @@ impl<E: Executor> Process for ExecutorProcess<E> {
         });
         h.on(
             |me: &mut Self, ctx: &mut Ctx<Self>, from: Pid, m: FrameworkToExecutorMessage| {
-                if me.active() && me.from_agent(&from, "a framework message") {
+                if me.active() && me.is_from_agent(&from, "a framework message") {
                     me.with_driver(ctx, |e, d| e.framework_message(d, m.data));
                 }
             },
         );
         h.on(
             |me: &mut Self, ctx: &mut Ctx<Self>, from: Pid, _m: ShutdownExecutorMessage| {
-                if me.active() && me.from_agent(&from, "a shutdown") {
+                if me.active() && me.is_from_agent(&from, "a shutdown") {
                     tracing::info!("the agent asks the executor to shut down");
                     me.begin_shutdown(ctx, ExecutorStopReason::Shutdown);
                 }
