@@ -8,10 +8,16 @@
 //! refuse them too (the agent takes master-only messages from its master alone, the master
 //! takes a framework's calls from its scheduler alone): that proves the forged bodies were
 //! well-formed, i.e. that the refusals above are what stopped them.
+//!
+//! The second test does the same against real `mesos-master` and `mesos-agent` processes
+//! (build the binaries first: `cargo build --workspace --bins`).
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use cluster::procs::{get_json, wait_json};
+use cluster::testkit::MultiCluster;
 use frameworks::scheduler::{self, Scheduler, SchedulerDriver};
 use libproc::testing::{eventually, http_exchange, http_get, within};
 use libproc::{wire, Message, Node, NodeConfig, Pid};
@@ -90,6 +96,16 @@ fn frame<M: Message + serde::Serialize>(from: &str, to_id: &str, m: &M) -> bytes
 
 /// `POST /<to_id>/<name>` with `Libprocess-From: from`; returns the status.
 async fn post<M: Message + serde::Serialize>(node: &Node, to_id: &str, from: &str, m: &M) -> u16 {
+    post_to(node.addr(), to_id, from, m).await
+}
+
+/// [`post`] to any address.
+async fn post_to<M: Message + serde::Serialize>(
+    addr: SocketAddr,
+    to_id: &str,
+    from: &str,
+    m: &M,
+) -> u16 {
     let b = body(m);
     let mut raw = format!(
         "POST /{to_id}/{} HTTP/1.1\r\nHost: x\r\nLibprocess-From: {from}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
@@ -98,7 +114,7 @@ async fn post<M: Message + serde::Serialize>(node: &Node, to_id: &str, from: &st
     )
     .into_bytes();
     raw.extend_from_slice(&b);
-    within(LIMIT, "the HTTP answer", http_exchange(node.addr(), &raw))
+    within(LIMIT, "the HTTP answer", http_exchange(addr, &raw))
         .await
         .expect("HTTP exchange")
         .0
@@ -289,4 +305,127 @@ async fn forged_run_task_allocation_kill_and_unregister_change_nothing() {
     }
     node.shutdown();
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn forgeries_against_real_master_and_agent_processes_change_nothing() {
+    let c = MultiCluster::start("attacker", 1, "cpus:2;mem:1024;disk:1024").await;
+    let state = get_json(c.master_addr, "/master/state").await.unwrap();
+    let agent_pid: Pid = state["slaves"][0]["pid"].as_str().unwrap().parse().unwrap();
+    let agent_id = AgentId::from(state["slaves"][0]["id"].as_str().unwrap());
+    let master_pid = format!("master@{}", c.master_addr);
+    let evil = "evil@127.0.0.1:1";
+
+    let mut evil_fw = FrameworkInfo::new("evil", "root");
+    evil_fw.id = Some(FrameworkId::from("evil-framework"));
+    let run = RunTaskMessage {
+        framework: evil_fw,
+        framework_id: FrameworkId::from("evil-framework"),
+        task: TaskInfo::command_task(
+            "pwned",
+            TaskId::from("pwned"),
+            agent_id.clone(),
+            resources("cpus:1;mem:64"),
+            CommandInfo::shell("id > /tmp/pwned"),
+        ),
+        pid: Some(evil.into()),
+    };
+    let allocate = AddAgent {
+        agent_id: AgentId::from("evil-agent"),
+        info: AgentInfo::new("evil", resources("cpus:500;mem:500000")),
+        total: resources("cpus:500;mem:500000"),
+        used: Vec::new(),
+    };
+    let unregister = UnregisterSlaveMessage {
+        slave_id: agent_id.clone(),
+    };
+
+    // The agent: a task "from" someone who is not its master reaches the handler and is
+    // refused; one claiming the agent itself is refused by the transport.
+    assert_eq!(
+        post_to(agent_pid.addr(), agent_pid.id(), evil, &run).await,
+        202
+    );
+    assert_eq!(
+        post_to(
+            agent_pid.addr(),
+            agent_pid.id(),
+            &agent_pid.to_string(),
+            &run
+        )
+        .await,
+        403
+    );
+    // The master: its allocator is not reachable (HTTP and a raw frame), an unregistration
+    // not from the agent is refused, and one claiming the master itself too.
+    assert_eq!(
+        post_to(c.master_addr, master::ALLOCATOR_ID, evil, &allocate).await,
+        403
+    );
+    let mut s = TcpStream::connect(c.master_addr).await.unwrap();
+    s.write_all(&wire::handshake("127.0.0.1:1".parse().unwrap()))
+        .await
+        .unwrap();
+    s.write_all(&frame(evil, master::ALLOCATOR_ID, &allocate))
+        .await
+        .unwrap();
+    assert_eq!(
+        post_to(c.master_addr, master::MASTER_ID, evil, &unregister).await,
+        202
+    );
+    assert_eq!(
+        post_to(c.master_addr, master::MASTER_ID, &master_pid, &unregister).await,
+        403
+    );
+
+    let counted = |v: &Value, name: &str, n: u64| count(v, name) >= n;
+    wait_json(
+        agent_pid.addr(),
+        "/metrics/snapshot",
+        LIMIT,
+        "the agent's refusals",
+        |v| {
+            counted(v, "slave/messages_refused_sender", 1)
+                && counted(v, "libproc/messages_dropped_forged_local", 1)
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", c.logs()));
+    wait_json(
+        c.master_addr,
+        "/metrics/snapshot",
+        LIMIT,
+        "the master's refusals",
+        |v| {
+            counted(v, "libproc/messages_dropped_local_only", 2)
+                && counted(v, "libproc/messages_dropped_forged_local", 1)
+                && counted(v, "master/messages_refused_sender", 1)
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", c.logs()));
+
+    // Nothing changed: the agent is still registered and active, the allocator knows one
+    // agent (after a later allocation run), and the agent runs nothing.
+    let runs = count(
+        &get_json(c.master_addr, "/metrics/snapshot").await.unwrap(),
+        "allocator/mesos/allocation_runs",
+    );
+    let m = wait_json(
+        c.master_addr,
+        "/metrics/snapshot",
+        LIMIT,
+        "two more allocation runs",
+        |v| count(v, "allocator/mesos/allocation_runs") >= runs + 2,
+    )
+    .await
+    .unwrap();
+    assert_eq!(m["allocator/mesos/agents"].as_f64(), Some(1.0), "{m}");
+    let state = get_json(c.master_addr, "/master/state").await.unwrap();
+    assert_eq!(state["activated_slaves"].as_u64(), Some(1), "{state}");
+    let agent_state = get_json(agent_pid.addr(), "/state").await.unwrap();
+    assert!(
+        !agent_state.to_string().contains("evil-framework"),
+        "{agent_state}"
+    );
 }
