@@ -1,8 +1,9 @@
 //! Issue 17's forgeries, replayed as an attacker would over a raw TCP socket and plain
 //! HTTP against a running cluster (master, allocator, agent and a framework on one node,
 //! as `mesos-local` runs them; executors in-process): a forged `RunTaskMessage` "from the
-//! master", a forged allocator message, a forged kill "from the framework" and a forged
-//! unregistration "from the agent". None changes anything, and each is counted.
+//! master", a forged allocator message, a forged kill "from the framework", a forged
+//! unregistration "from the agent" and a fake `TASK_FINISHED` sent to the agent. None
+//! changes anything, and each is counted.
 //!
 //! The same messages claiming a sender that is *not* local reach their handlers, which
 //! refuse them too (the agent takes master-only messages from its master alone, the master
@@ -23,10 +24,12 @@ use libproc::testing::{eventually, http_exchange, http_get, within};
 use libproc::{wire, Message, Node, NodeConfig, Pid};
 use master::allocator::protocol::AddAgent;
 use master::config::MasterConfig;
-use proto::messages::{KillTaskMessage, RunTaskMessage, UnregisterSlaveMessage};
+use proto::messages::{
+    KillTaskMessage, RunTaskMessage, StatusUpdate, StatusUpdateMessage, UnregisterSlaveMessage,
+};
 use proto::{
     AgentId, AgentInfo, CommandInfo, Filters, FrameworkId, FrameworkInfo, MasterInfo, Offer,
-    Resources, TaskId, TaskInfo, TaskState, TaskStatus,
+    Resources, StatusUuid, TaskId, TaskInfo, TaskState, TaskStatus,
 };
 use serde_json::Value;
 use slave::config::AgentConfig;
@@ -213,6 +216,20 @@ async fn forged_run_task_allocation_kill_and_unregister_change_nothing() {
     let unregister = UnregisterSlaveMessage {
         slave_id: agent_id.clone(),
     };
+    // A fake TASK_FINISHED "from the executor" (whose PID is not this one).
+    let mut finished = TaskStatus::new(TaskId::from("t1"), TaskState::Finished);
+    finished.uuid = Some(StatusUuid::from_bytes([7; 16]));
+    let fake_update = StatusUpdateMessage {
+        update: StatusUpdate {
+            framework_id: fid.clone(),
+            executor_id: None,
+            agent_id: Some(agent_id.clone()),
+            status: finished,
+            timestamp: 0.0,
+            latest_state: None,
+        },
+        pid: None,
+    };
 
     // Over the actor protocol, from a raw socket.
     let mut s = TcpStream::connect(node.addr()).await.unwrap();
@@ -229,6 +246,7 @@ async fn forged_run_task_allocation_kill_and_unregister_change_nothing() {
         frame(&evil_s, &agent_id_s, &run),
         frame(&evil_s, master::MASTER_ID, &kill),
         frame(&evil_s, master::MASTER_ID, &unregister),
+        frame(&evil_s, &agent_id_s, &fake_update),
     ] {
         s.write_all(&f).await.unwrap();
     }
@@ -250,7 +268,7 @@ async fn forged_run_task_allocation_kill_and_unregister_change_nothing() {
     within(LIMIT, "the refusals to be counted", async {
         loop {
             m = metrics(&node).await;
-            if count(&m, "slave/messages_refused_sender") >= 1
+            if count(&m, "slave/messages_refused_sender") >= 2
                 && count(&m, "master/messages_refused_sender") >= 2
             {
                 return;
