@@ -425,3 +425,53 @@ async fn shutdown_message_calls_shutdown_then_stops_after_the_grace_period() {
         })
         .await;
 }
+
+/// Agent → executor messages from anyone but the agent are ignored: a forged task, kill
+/// or shutdown does nothing; the agent's own task after them runs.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn messages_not_from_the_agent_are_ignored() {
+    tokio::task::LocalSet::new()
+        .run_until(async {
+            let Setup {
+                node,
+                agent,
+                arx: _arx,
+                exec: _exec,
+                mut erx,
+                exec_pid,
+            } = setup(false).await;
+            let (tx, _rx) = mpsc::unbounded_channel();
+            let evil = node.spawn("evil", FakeAgent { out: tx }).unwrap();
+            let to = exec_pid.clone();
+            evil.call(move |_, ctx| {
+                ctx.send(&to, run_task("forged"));
+                ctx.send(
+                    &to,
+                    KillTaskMessage {
+                        framework_id: "F1".into(),
+                        task_id: "t1".into(),
+                        kill_policy: None,
+                    },
+                );
+                ctx.send(
+                    &to,
+                    ShutdownExecutorMessage {
+                        executor_id: "E1".into(),
+                        framework_id: "F1".into(),
+                    },
+                );
+            })
+            .await
+            .unwrap();
+            node.settle().await;
+            let to = exec_pid.clone();
+            agent
+                .call(move |_, ctx| ctx.send(&to, run_task("t1")))
+                .await
+                .unwrap();
+            assert_eq!(next(&mut erx, "launch").await, E::Launch("t1".into()));
+            node.settle().await;
+            assert!(erx.try_recv().is_err());
+        })
+        .await;
+}

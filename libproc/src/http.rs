@@ -435,6 +435,7 @@ async fn convert(
 /// must arrive within the node's `inbound_timeout`.
 pub(crate) async fn serve(node: Arc<NodeInner>, stream: Rewind, peer: SocketAddr) {
     let timeout = node.inbound_timeout();
+    let max_headers = node.max_http_headers();
     let svc = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
         let node = node.clone();
         async move {
@@ -453,6 +454,7 @@ pub(crate) async fn serve(node: Arc<NodeInner>, stream: Rewind, peer: SocketAddr
         .keep_alive(true)
         .timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(timeout)
+        .max_headers(max_headers)
         .serve_connection(io, svc)
         .await
     {

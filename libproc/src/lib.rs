@@ -25,5 +25,5 @@ pub use http::{HttpRequest, HttpResponse, Responder};
 pub use message::{Envelope, Exited, Message};
 pub use node::{LinkMode, Node, NodeConfig, NodeStats, SpawnError};
 pub use pid::{Pid, PidParseError};
-pub use process::{Ctx, Gone, Handlers, Process, ProcessActor, ProcessRef, TimerId};
+pub use process::{Ctx, Gone, Handlers, Process, ProcessActor, ProcessRef, Reach, TimerId};
 pub use transport::{MemNetwork, TcpTransport, Transport};

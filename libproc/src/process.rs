@@ -28,6 +28,12 @@ use crate::pid::Pid;
 
 /// A process: state plus handlers. See the crate docs for a walk-through.
 pub trait Process: Sized + Unpin + 'static {
+    /// Who may send this process messages: [`Reach::Network`] (any node; the master, an
+    /// agent, a scheduler, an executor) or [`Reach::LocalOnly`] (processes of its own node
+    /// only; the allocator and every other internal helper). Declared per process type;
+    /// see RUNTIME.md, "Who can reach a process".
+    const REACH: Reach = Reach::Network;
+
     /// Declares the message handlers and HTTP routes. Called once when the process spawns.
     fn install(handlers: &mut Handlers<Self>);
 
@@ -39,6 +45,17 @@ pub trait Process: Sized + Unpin + 'static {
 
     /// Runs after the process has stopped; it will handle nothing more.
     fn stopped(&mut self) {}
+}
+
+/// Whether messages from other nodes reach a process (see [`Process::REACH`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// Messages from any node are delivered (frames and HTTP `Libprocess-From` posts).
+    Network,
+    /// Only processes of the same node can message it: a frame or an HTTP post addressed
+    /// to it from the network is dropped and counted (`dropped_local_only`). Its HTTP
+    /// routes still serve.
+    LocalOnly,
 }
 
 type MessageHandler<P> =

@@ -252,3 +252,129 @@ async fn many_malformed_connections_close_only_themselves() {
     assert_eq!(server.stats().connections_malformed, 20);
     round_trip(&server, &client, 1, &mut events).await;
 }
+
+/// A TCP connection to `node` from the loopback address `source` (another "host").
+async fn connect_from(source: &str, node: &Node) -> TcpStream {
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.bind(format!("{source}:0").parse().unwrap()).unwrap();
+    sock.connect(node.addr()).await.unwrap()
+}
+
+#[actix_rt::test]
+async fn one_peer_cannot_take_every_connection_place() {
+    let (server, client, mut events) = setup(NodeConfig::local().max_connections_per_peer(3)).await;
+    // The client node (127.0.0.1) holds one place; two idle connections take the rest.
+    round_trip(&server, &client, 1, &mut events).await;
+    let idle1 = TcpStream::connect(server.addr()).await.unwrap();
+    let idle2 = TcpStream::connect(server.addr()).await.unwrap();
+    eventually(Duration::from_secs(5), "three connections in", || {
+        server.stats().inbound_connections == 3
+    })
+    .await;
+    let over = TcpStream::connect(server.addr()).await.unwrap();
+    closed_by_node(over).await;
+    let st = server.stats();
+    assert_eq!(
+        (st.connections_refused_per_peer, st.connections_refused),
+        (1, 0),
+        "{st:?}"
+    );
+    // Another host still gets in.
+    let mut other = connect_from("127.0.0.2", &server).await;
+    other
+        .write_all(b"GET /__processes__ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    within(
+        Duration::from_secs(5),
+        "the other host's answer",
+        other.read_to_end(&mut answer),
+    )
+    .await
+    .unwrap();
+    assert!(answer.starts_with(b"HTTP/1.1 200"), "{answer:?}");
+    // A place freed is taken again; the good peer kept working all along.
+    drop(idle1);
+    eventually(Duration::from_secs(5), "a place freed", || {
+        server.stats().inbound_connections == 2
+    })
+    .await;
+    let (status, _) = common::http_get(server.addr(), "/__processes__").await;
+    assert_eq!(status, 200);
+    round_trip(&server, &client, 2, &mut events).await;
+    drop(idle2);
+}
+
+#[actix_rt::test]
+async fn too_many_http_headers_get_431() {
+    let (server, _client, _events) = setup(NodeConfig::local().max_http_headers(10)).await;
+    let many: String = (0..20).map(|i| format!("X-H{i}: v\r\n")).collect();
+    let raw = format!("GET /__processes__ HTTP/1.1\r\nHost: x\r\n{many}Connection: close\r\n\r\n");
+    assert_eq!(
+        common::http_request(server.addr(), raw.as_bytes()).await.0,
+        431
+    );
+    let few = "GET /__processes__ HTTP/1.1\r\nHost: x\r\nX-A: 1\r\nConnection: close\r\n\r\n";
+    assert_eq!(
+        common::http_request(server.addr(), few.as_bytes()).await.0,
+        200
+    );
+}
+
+#[actix_rt::test]
+async fn an_http_head_sent_byte_by_byte_is_cut_off_at_the_inbound_timeout() {
+    let (server, _client, _events) = setup(NodeConfig::local().inbound_timeout(TIMEOUT)).await;
+    let mut s = TcpStream::connect(server.addr()).await.unwrap();
+    // A byte every TIMEOUT / 6: each read is "recent", but the head as a whole is not.
+    let head = format!(
+        "GET /__processes__ HTTP/1.1\r\nHost: x\r\n{}",
+        "X-Slow: 1\r\n".repeat(20)
+    );
+    let started = std::time::Instant::now();
+    let mut sent = 0;
+    for b in head.as_bytes() {
+        if s.write_all(&[*b]).await.is_err() {
+            break;
+        }
+        sent += 1;
+        tokio::time::sleep(TIMEOUT / 6).await;
+        if started.elapsed() > TIMEOUT * 8 {
+            break;
+        }
+    }
+    assert!(
+        started.elapsed() < TIMEOUT * 8,
+        "the node took {sent} bytes over {:?} and still reads",
+        started.elapsed()
+    );
+    closed_by_node(s).await;
+    let (status, _) = common::http_get(server.addr(), "/__processes__").await;
+    assert_eq!(status, 200);
+}
+
+#[actix_rt::test]
+async fn an_http_body_over_the_cap_gets_413_announced_or_chunked() {
+    let mut config = NodeConfig::local();
+    config.max_http_body_bytes = 1024;
+    let (server, _client, _events) = setup(config).await;
+    let big = "x".repeat(2000);
+    let raw = format!(
+        "POST /echo/demo.Ping HTTP/1.1\r\nHost: x\r\nLibprocess-From: a@127.0.0.1:1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{big}",
+        big.len()
+    );
+    assert_eq!(
+        common::http_request(server.addr(), raw.as_bytes()).await.0,
+        413
+    );
+    // Chunked: no length announced, the cap still holds.
+    let raw = format!(
+        "POST /echo/demo.Ping HTTP/1.1\r\nHost: x\r\nLibprocess-From: a@127.0.0.1:1\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n{:x}\r\n{big}\r\n0\r\n\r\n",
+        big.len()
+    );
+    assert_eq!(
+        common::http_request(server.addr(), raw.as_bytes()).await.0,
+        413
+    );
+    assert_eq!(server.stats().inbound_buffered_bytes, 0);
+}

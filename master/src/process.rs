@@ -540,6 +540,8 @@ impl MasterProcess {
             "master/outstanding_offers".into(),
             core.offers().len() as f64,
         );
+        metrics::counter!("master/messages_refused_sender", "node" => node.clone())
+            .absolute(core.refused_senders());
         let counts = core.task_state_counts();
         for s in [
             proto::TaskState::Staging,

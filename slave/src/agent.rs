@@ -59,6 +59,8 @@ pub struct AgentProcess {
     gc: gc::GcState,
     /// Open v1 executor API streams.
     http: executor_http::Streams,
+    /// This agent's node address, the `node` label of its metrics (set when it starts).
+    node_label: String,
 }
 
 impl AgentProcess {
@@ -99,6 +101,7 @@ impl AgentProcess {
             stopped,
             rec,
             http: executor_http::Streams::default(),
+            node_label: String::new(),
         }
     }
 
@@ -202,10 +205,19 @@ impl AgentProcess {
         }
     }
 
+    /// Counts a message refused for its sender (`slave/messages_refused_sender`).
+    fn count_refused_sender(&self) {
+        metrics::counter!("slave/messages_refused_sender", "node" => self.node_label.clone())
+            .increment(1);
+    }
+
+    /// Whether `from` is the master this agent follows; if not, the message is refused and
+    /// counted (`slave/messages_refused_sender`).
     fn is_from_master(&self, from: &Pid, what: &str) -> bool {
         if self.rec.master.as_ref() == Some(from) {
             true
         } else {
+            self.count_refused_sender();
             tracing::warn!(%from, master = ?self.rec.master, "ignoring {what} from a process that is not our master");
             false
         }
@@ -387,6 +399,23 @@ impl AgentProcess {
 
     fn status_update(&mut self, ctx: &mut Ctx<'_, Self>, from: Pid, msg: StatusUpdateMessage) {
         let mut update = msg.update;
+        // Only the executor running a task speaks for it (a forged TASK_FINISHED would
+        // free its resources while it runs).
+        let from_its_executor = self
+            .core
+            .frameworks
+            .get(&update.framework_id)
+            .and_then(|f| {
+                f.executors
+                    .values()
+                    .find(|e| e.has_task(&update.status.task_id))
+            })
+            .is_some_and(|e| e.pid.as_ref() == Some(&from));
+        if !from_its_executor {
+            self.count_refused_sender();
+            tracing::warn!(%from, task = %update.status.task_id, framework = %update.framework_id, "ignoring a status update not from the executor running the task");
+            return;
+        }
         let reply_to = parse_pid(&msg.pid).unwrap_or(from);
         if update.agent_id.is_none() {
             update.agent_id = self.info.id.clone();
@@ -1193,6 +1222,7 @@ impl Process for AgentProcess {
 
     fn started(&mut self, ctx: &mut Ctx<'_, Self>) {
         tracing::info!(pid = %ctx.pid(), master = ?self.config.master, "agent started");
+        self.node_label = ctx.pid().addr().to_string();
         self.start_recovery(ctx);
         // Recovered executors keep their cgroups; orphans of a previous run lose theirs.
         let live: Vec<Recovered> = self

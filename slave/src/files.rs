@@ -1,19 +1,29 @@
-//! The `files` process: `/files/read` and `/files/browse` over the agent's sandboxes, like
-//! Mesos's files process. Every path is canonicalized (resolving `..` and symlinks) and
-//! must stay inside one of the served roots (`<work_dir>/slaves`); anything else is `403`,
-//! a missing file `404`. Nothing outside the roots is ever read.
+//! The `files` process: `/files/read`, `/files/download` and `/files/browse` over the
+//! agent's sandboxes, like Mesos's files process.
 //!
-//! Sandboxes belong to tasks, so nothing in them is trusted: a task can put a FIFO, a
-//! device node or a socket where a log file was. The files process shares the agent's
-//! thread, so all its file system work runs on tokio's blocking pool under a time bound
-//! ([`FILES_IO_TIMEOUT`]), files are opened `O_NONBLOCK | O_NOFOLLOW` and only regular
-//! files (checked with `fstat` on the descriptor, not the path) are read, at most
-//! [`MAX_READ_LENGTH`] bytes at a time.
+//! Sandboxes belong to tasks, so nothing in them is trusted: a task can swap a file for a
+//! symlink to `/etc/passwd` while a request is being served, or put a FIFO, a device node
+//! or a socket where a log file was. So a path is never resolved by name from `/`: the
+//! request must name a path under one of the served roots (`<work_dir>/slaves`), the
+//! agent-owned part up to the sandbox (`<agent>/frameworks/<f>/executors/<e>/runs/<run>`)
+//! is opened beneath the root, and everything inside the sandbox is opened beneath the
+//! sandbox's directory descriptor by the kernel ([`crate::beneath`]: `openat2` with
+//! `RESOLVE_BENEATH`), checked with `fstat` on the descriptor, never as a FIFO or device.
+//! Outside and absent get the same `404`, so the answers reveal nothing about the host.
+//! The files process shares the agent's thread, so all its file system work runs on
+//! tokio's blocking pool under a time bound ([`FILES_IO_TIMEOUT`]), and reads are bounded
+//! ([`MAX_READ_LENGTH`], [`MAX_DOWNLOAD_BYTES`]).
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Component, Path, PathBuf};
+
+use nix::fcntl::AtFlags;
+use nix::sys::stat::SFlag;
+
+use crate::beneath::{self, BeneathError, Opened};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -43,16 +53,13 @@ struct ReadQuery {
 }
 
 impl FilesProcess {
-    /// A files process serving everything under `roots` (created if missing).
+    /// A files process serving everything under `roots` (created if missing). A root is
+    /// matched as given and canonicalized, so a work directory reached through a symlink
+    /// serves the paths `/state` shows.
     pub fn new(roots: Vec<PathBuf>) -> FilesProcess {
         FilesProcess {
             roots: Arc::new(canonical_roots(roots)),
         }
-    }
-
-    /// Resolves a requested path, confined to the roots.
-    pub fn resolve(&self, requested: &str) -> Result<PathBuf, HttpResponse> {
-        resolve(&self.roots, requested)
     }
 
     /// Runs `work` (blocking file system calls) off this thread, and answers `responder`
@@ -93,8 +100,33 @@ pub fn in_roots<P: Process>(
     );
 }
 
-/// Resolves a requested path, confined to `roots`.
-fn resolve(roots: &[PathBuf], requested: &str) -> Result<PathBuf, HttpResponse> {
+/// The roots as requests are matched against them (created if missing): each as given
+/// and canonicalized, so a work directory reached through a symlink serves the paths
+/// `/state` shows.
+pub fn canonical_roots(roots: Vec<PathBuf>) -> Vec<PathBuf> {
+    let mut all = Vec::new();
+    for r in roots {
+        let _ = std::fs::create_dir_all(&r);
+        let Ok(canonical) = std::fs::canonicalize(&r) else {
+            continue;
+        };
+        if r.is_absolute() && r != canonical && !all.contains(&r) {
+            all.push(r);
+        }
+        if !all.contains(&canonical) {
+            all.push(canonical);
+        }
+    }
+    all
+}
+
+/// How many components of a path below a root name a sandbox:
+/// `<agent>/frameworks/<f>/executors/<e>/runs/<run>`.
+const SANDBOX_DEPTH: usize = 7;
+
+/// Opens the directory a requested path must stay beneath (its sandbox, or the root for
+/// the agent-owned directories above sandboxes) and returns it with the rest of the path.
+fn locate(roots: &[PathBuf], requested: &str) -> Result<(OwnedFd, PathBuf), HttpResponse> {
     if requested.is_empty() {
         return Err(HttpResponse::bad_request("Expecting 'path=value' in query"));
     }
@@ -102,69 +134,53 @@ fn resolve(roots: &[PathBuf], requested: &str) -> Result<PathBuf, HttpResponse> 
     if !p.is_absolute() {
         return Err(HttpResponse::bad_request("'path' must be absolute"));
     }
-    let canonical = match std::fs::canonicalize(p) {
-        Ok(c) => c,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(HttpResponse::not_found()),
-        Err(e) => {
-            return Err(HttpResponse::text(
-                403,
-                format!("Cannot access '{requested}': {e}\n"),
-            ))
-        }
+    let Some((root, rel)) = roots
+        .iter()
+        .find_map(|r| p.strip_prefix(r).ok().map(|rel| (r, rel)))
+    else {
+        return Err(HttpResponse::not_found());
     };
-    if roots.iter().any(|r| canonical.starts_with(r)) {
-        Ok(canonical)
-    } else {
-        Err(HttpResponse::text(
-            403,
-            format!("'{requested}' is outside the agent's sandboxes\n"),
-        ))
+    let root = beneath::open_root(root).map_err(refusal)?;
+    let parts: Vec<Component> = rel.components().collect();
+    let is_sandbox = parts.len() >= SANDBOX_DEPTH
+        && parts[..SANDBOX_DEPTH]
+            .iter()
+            .all(|c| matches!(c, Component::Normal(_)))
+        && [(1, "frameworks"), (3, "executors"), (5, "runs")]
+            .iter()
+            .all(|(i, name)| parts[*i].as_os_str() == *name);
+    if !is_sandbox {
+        return Ok((root, rel.to_path_buf()));
+    }
+    let sandbox: PathBuf = parts[..SANDBOX_DEPTH].iter().collect();
+    let rest: PathBuf = parts[SANDBOX_DEPTH..].iter().collect();
+    let dir = beneath::open_dir_beneath(root.as_fd(), &sandbox).map_err(refusal)?;
+    Ok((dir, rest))
+}
+
+/// Opens a requested path for reading, confined to its sandbox.
+fn open(roots: &[PathBuf], requested: &str) -> Result<Opened, HttpResponse> {
+    let (dir, rest) = locate(roots, requested)?;
+    beneath::open_beneath(dir.as_fd(), &rest).map_err(refusal)
+}
+
+/// Opens a requested regular file for reading.
+fn open_regular(roots: &[PathBuf], requested: &str) -> Result<File, HttpResponse> {
+    match open(roots, requested)? {
+        Opened::File(f) => Ok(f),
+        Opened::Dir(_) => Err(HttpResponse::bad_request("Cannot read a directory")),
     }
 }
 
-/// Opens `path` for reading without ever blocking or following a last-component symlink,
-/// and only if the descriptor is a regular file (a FIFO, device or socket is refused
-/// before any read: opening a FIFO blocking would wait for a writer forever).
-fn open_regular(path: &Path) -> Result<File, HttpResponse> {
-    // Refuse what is not a regular file before opening it at all (a device's open may
-    // have effects); the check on the descriptor below closes the race with a swap.
-    match path.symlink_metadata() {
-        Ok(md) if md.is_dir() => return Err(HttpResponse::bad_request("Cannot read a directory")),
-        Ok(md) if !md.is_file() => return Err(not_regular(path)),
-        Ok(_) => {}
-        Err(e) => {
-            return Err(HttpResponse::text(
-                403,
-                format!("Failed to open file: {e}\n"),
-            ))
-        }
+/// The answer to a path that cannot be opened: outside and absent alike are `404`.
+fn refusal(e: BeneathError) -> HttpResponse {
+    match e {
+        BeneathError::NotFound => HttpResponse::not_found(),
+        BeneathError::NotRegular => HttpResponse::bad_request(
+            "Cannot read this path: not a regular file (a FIFO, device or socket)",
+        ),
+        BeneathError::Io(e) => HttpResponse::text(403, format!("Failed to open: {e}\n")),
     }
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(
-            (nix::fcntl::OFlag::O_NONBLOCK
-                | nix::fcntl::OFlag::O_NOFOLLOW
-                | nix::fcntl::OFlag::O_NOCTTY)
-                .bits(),
-        )
-        .open(path)
-        .map_err(|e| HttpResponse::text(403, format!("Failed to open file: {e}\n")))?;
-    match file.metadata() {
-        Ok(md) if md.is_dir() => Err(HttpResponse::bad_request("Cannot read a directory")),
-        Ok(md) if md.is_file() => Ok(file),
-        Ok(_) => Err(not_regular(path)),
-        Err(e) => Err(HttpResponse::text(
-            403,
-            format!("Failed to stat file: {e}\n"),
-        )),
-    }
-}
-
-fn not_regular(path: &Path) -> HttpResponse {
-    HttpResponse::bad_request(format!(
-        "Cannot read '{}': not a regular file (a FIFO, device or socket)",
-        path.display()
-    ))
 }
 
 /// `/files/read` (blocking: runs off the actor thread).
@@ -211,16 +227,15 @@ struct Chunk {
     data: Vec<u8>,
 }
 
-/// Up to `length` (at most [`MAX_READ_LENGTH`]) bytes of a regular file under the roots
-/// from `offset` (blocking).
+/// Up to `length` (at most [`MAX_READ_LENGTH`]) bytes of a regular file in a sandbox from
+/// `offset` (blocking).
 fn read_range(
     roots: &[PathBuf],
     requested: &str,
     offset: u64,
     length: u64,
 ) -> Result<Chunk, HttpResponse> {
-    let path = resolve(roots, requested)?;
-    let mut file = open_regular(&path)?;
+    let mut file = open_regular(roots, requested)?;
     let size = file.metadata().map(|m| m.len()).unwrap_or(0);
     let offset = offset.min(size);
     let length = length.min(MAX_READ_LENGTH);
@@ -245,11 +260,7 @@ pub fn read_file_v1(roots: &[PathBuf], path: &str, offset: u64, length: u64) -> 
 /// `/files/download` (blocking: runs off the actor thread): the whole file as an
 /// attachment named after it, up to [`MAX_DOWNLOAD_BYTES`].
 fn download(roots: &[PathBuf], requested: &str) -> HttpResponse {
-    let path = match resolve(roots, requested) {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
-    let file = match open_regular(&path) {
+    let file = match open_regular(roots, requested) {
         Ok(f) => f,
         Err(r) => return r,
     };
@@ -264,7 +275,7 @@ fn download(roots: &[PathBuf], requested: &str) -> HttpResponse {
         );
     }
     // The name as a quoted-string: only characters that need no escaping.
-    let name: String = path
+    let name: String = Path::new(requested)
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default()
@@ -283,23 +294,38 @@ fn download(roots: &[PathBuf], requested: &str) -> HttpResponse {
     )
 }
 
-/// A directory's entries under the roots, described with `lstat` (never opened or
-/// followed), sorted by path (blocking).
+/// A directory's entries in a sandbox, described relative to the open directory with
+/// `lstat` semantics (links are shown as links, never followed out; nothing is opened),
+/// sorted by path (blocking).
 fn entries(
     roots: &[PathBuf],
     requested: &str,
-) -> Result<Vec<(PathBuf, std::fs::Metadata)>, HttpResponse> {
-    let path = resolve(roots, requested)?;
-    let listing = std::fs::read_dir(&path).map_err(|e| {
-        HttpResponse::bad_request(format!("Cannot browse '{}': {e}", path.display()))
-    })?;
-    let mut out: Vec<(PathBuf, std::fs::Metadata)> = listing
-        .flatten()
-        .filter_map(|entry| {
-            let md = entry.path().symlink_metadata().ok()?;
-            Some((entry.path(), md))
-        })
-        .collect();
+) -> Result<Vec<(PathBuf, nix::sys::stat::FileStat)>, HttpResponse> {
+    let dir = match open(roots, requested)? {
+        Opened::Dir(fd) => fd,
+        Opened::File(_) => {
+            return Err(HttpResponse::bad_request(format!(
+                "Cannot browse '{requested}': not a directory"
+            )))
+        }
+    };
+    let mut listing = dir
+        .try_clone()
+        .map_err(|e| nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0)))
+        .and_then(nix::dir::Dir::from_fd)
+        .map_err(|e| HttpResponse::bad_request(format!("Cannot browse '{requested}': {e}")))?;
+    let base = Path::new(requested);
+    let mut out = vec![];
+    for entry in listing.iter().flatten() {
+        let name = entry.file_name();
+        if name.to_bytes() == b"." || name.to_bytes() == b".." {
+            continue;
+        }
+        let Ok(st) = nix::sys::stat::fstatat(&dir, name, AtFlags::AT_SYMLINK_NOFOLLOW) else {
+            continue;
+        };
+        out.push((base.join(std::ffi::OsStr::from_bytes(name.to_bytes())), st));
+    }
     out.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(out)
 }
@@ -312,15 +338,16 @@ fn browse(roots: &[PathBuf], requested: &str) -> HttpResponse {
     };
     let out: Vec<serde_json::Value> = listing
         .into_iter()
-        .map(|(path, md)| {
+        .map(|(path, st)| {
+            let fmt = st.st_mode & SFlag::S_IFMT.bits();
             serde_json::json!({
                 "path": path.to_string_lossy(),
-                "size": md.len(),
-                "mode": mode_string(md.permissions().mode(), md.is_dir(), md.file_type().is_symlink()),
-                "nlink": md.nlink(),
-                "uid": md.uid().to_string(),
-                "gid": md.gid().to_string(),
-                "mtime": md.mtime(),
+                "size": st.st_size,
+                "mode": mode_string(st.st_mode, fmt == SFlag::S_IFDIR.bits(), fmt == SFlag::S_IFLNK.bits()),
+                "nlink": st.st_nlink,
+                "uid": st.st_uid.to_string(),
+                "gid": st.st_gid.to_string(),
+                "mtime": st.st_mtime,
             })
         })
         .collect();
@@ -335,32 +362,21 @@ pub fn list_files_v1(roots: &[PathBuf], requested: &str) -> HttpResponse {
     };
     let infos: Vec<serde_json::Value> = listing
         .into_iter()
-        .map(|(path, md)| {
+        .map(|(path, st)| {
             serde_json::json!({
                 "path": path.to_string_lossy(),
-                "nlink": md.nlink(),
-                "size": md.len(),
-                "mtime": {"nanoseconds": md.mtime().saturating_mul(1_000_000_000)},
-                "mode": md.mode(),
-                "uid": md.uid().to_string(),
-                "gid": md.gid().to_string(),
+                "nlink": st.st_nlink,
+                "size": st.st_size,
+                "mtime": {"nanoseconds": st.st_mtime.saturating_mul(1_000_000_000)},
+                "mode": st.st_mode,
+                "uid": st.st_uid.to_string(),
+                "gid": st.st_gid.to_string(),
             })
         })
         .collect();
     HttpResponse::json(
         &serde_json::json!({"type": "LIST_FILES", "list_files": {"file_infos": infos}}),
     )
-}
-
-/// The roots as [`resolve`] compares them: canonical (created if missing).
-pub fn canonical_roots(roots: Vec<PathBuf>) -> Vec<PathBuf> {
-    roots
-        .into_iter()
-        .filter_map(|r| {
-            let _ = std::fs::create_dir_all(&r);
-            std::fs::canonicalize(&r).ok()
-        })
-        .collect()
 }
 
 /// `ls -l` style mode string, e.g. `-rw-r--r--`.
@@ -383,6 +399,8 @@ fn mode_string(mode: u32, dir: bool, link: bool) -> String {
 }
 
 impl Process for FilesProcess {
+    /// Serves HTTP only; no message from the network.
+    const REACH: libproc::Reach = libproc::Reach::LocalOnly;
     fn install(h: &mut Handlers<Self>) {
         h.route_deferred(
             "read",
@@ -440,7 +458,7 @@ mod tests {
             .find(|(k, _)| k == "content-disposition")
             .map(|(_, v)| v.as_str());
         assert_eq!(disposition, Some("attachment; filename=\"std_out\""));
-        assert_eq!(download(&roots, "/etc/passwd").status, 403);
+        assert_eq!(download(&roots, "/etc/passwd").status, 404);
         assert_eq!(download(&roots, &root.to_string_lossy()).status, 400);
         assert_eq!(
             download(&roots, &root.join("missing").to_string_lossy()).status,
@@ -453,5 +471,93 @@ mod tests {
     fn modes_read_like_ls() {
         assert_eq!(mode_string(0o644, false, false), "-rw-r--r--");
         assert_eq!(mode_string(0o755, true, false), "drwxr-xr-x");
+    }
+
+    /// Points `link` at `target` atomically (a new link renamed over the old one).
+    fn swap_link(dir: &Path, target: &str, link: &str) {
+        let tmp = dir.join(format!("{link}.tmp"));
+        let _ = std::fs::remove_file(&tmp);
+        std::os::unix::fs::symlink(target, &tmp).unwrap();
+        std::fs::rename(&tmp, dir.join(link)).unwrap();
+    }
+
+    /// The race of issue 17 (2,717 of 20,000 reads leaked `/etc/passwd` when paths were
+    /// checked by name, then opened): a task swaps a sandbox symlink between a file of
+    /// its own and `/etc/passwd`, and a directory symlink between a directory of its own
+    /// and `/etc`, in a tight loop, while the reads run. Nothing of `/etc/passwd` leaks.
+    #[test]
+    fn a_symlink_swapped_in_a_tight_loop_never_leaks_a_file_outside_the_sandbox() {
+        let root = std::env::temp_dir().join(format!("files-race-{}", std::process::id()));
+        let sandbox = root.join("S1/frameworks/F/executors/E/runs/R");
+        std::fs::create_dir_all(sandbox.join("own")).unwrap();
+        std::fs::write(sandbox.join("own.txt"), "SAFE").unwrap();
+        std::fs::write(sandbox.join("own/passwd"), "SAFE").unwrap();
+        let roots = vec![std::fs::canonicalize(&root).unwrap()];
+        let sandbox = roots[0].join("S1/frameworks/F/executors/E/runs/R");
+        swap_link(&sandbox, "own.txt", "victim");
+        swap_link(&sandbox, "own", "dir");
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let swapper = {
+            let (stop, sandbox) = (stop.clone(), sandbox.clone());
+            std::thread::spawn(move || {
+                let mut swaps = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let outside = swaps % 2 == 0;
+                    swap_link(
+                        &sandbox,
+                        if outside { "/etc/passwd" } else { "own.txt" },
+                        "victim",
+                    );
+                    swap_link(&sandbox, if outside { "/etc" } else { "own" }, "dir");
+                    swaps += 1;
+                }
+                swaps
+            })
+        };
+        let victim = sandbox.join("victim").to_string_lossy().into_owned();
+        let through_dir = sandbox.join("dir/passwd").to_string_lossy().into_owned();
+        let (mut served, mut refused) = (0u64, 0u64);
+        // 100,000 tries, or as many as fit in 10 s on a loaded machine.
+        const TRIES: u64 = 100_000;
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let mut tries = 0;
+        for i in 0..TRIES {
+            if std::time::Instant::now() > deadline {
+                break;
+            }
+            tries += 1;
+            let path = if i % 2 == 0 { &victim } else { &through_dir };
+            let r = if i % 4 < 2 {
+                read(
+                    &roots,
+                    ReadQuery {
+                        path: path.clone(),
+                        offset: None,
+                        length: None,
+                    },
+                )
+            } else {
+                download(&roots, path)
+            };
+            let body = String::from_utf8_lossy(&r.body);
+            assert!(!body.contains("root:"), "leaked on try {i}: {body}");
+            match r.status {
+                200 => {
+                    assert!(body.contains("SAFE"), "{body}");
+                    served += 1
+                }
+                404 => refused += 1,
+                other => panic!("unexpected {other} on try {i}: {body}"),
+            }
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let swaps = swapper.join().unwrap();
+        println!("{tries} reads during {swaps} swaps: {served} served from the sandbox, {refused} refused (404), 0 leaked");
+        // Both sides of the swap were hit, or the race was not exercised.
+        assert!(
+            served > 0 && refused > 0,
+            "served {served}, refused {refused}"
+        );
+        let _ = std::fs::remove_dir_all(&root);
     }
 }

@@ -40,6 +40,7 @@
 #![warn(missing_docs)]
 
 pub mod agent;
+pub mod beneath;
 pub mod checkpoint;
 pub mod config;
 pub mod containerizer;

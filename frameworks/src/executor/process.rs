@@ -87,6 +87,17 @@ impl<E: Executor> ExecutorProcess<E> {
         self.core.stop_reason.is_none()
     }
 
+    /// Whether a message came from the agent this executor belongs to (agent → executor
+    /// messages from anyone else are ignored: a forged `RunTaskMessage` would run a task
+    /// as the framework's user).
+    fn is_from_agent(&self, from: &Pid, what: &str) -> bool {
+        let ok = *from == self.core.agent;
+        if !ok {
+            tracing::warn!(%from, agent = %self.core.agent, "ignoring {what}: not from this executor's agent");
+        }
+        ok
+    }
+
     /// Runs `f` with the user's object and a driver handle, as a callback would (for code
     /// outside the callbacks, e.g. through [`ProcessRef::call`]).
     pub fn with_driver<R>(
@@ -123,8 +134,8 @@ impl<E: Executor> ExecutorProcess<E> {
 impl<E: Executor> Process for ExecutorProcess<E> {
     fn install(h: &mut Handlers<Self>) {
         h.on(
-            |me: &mut Self, ctx: &mut Ctx<Self>, _from: Pid, m: ExecutorRegisteredMessage| {
-                if !me.active() || me.core.connected {
+            |me: &mut Self, ctx: &mut Ctx<Self>, from: Pid, m: ExecutorRegisteredMessage| {
+                if !me.active() || me.core.connected || !me.is_from_agent(&from, "a registration") {
                     return;
                 }
                 tracing::info!(agent_id = %m.slave_id, "executor registered");
@@ -143,6 +154,11 @@ impl<E: Executor> Process for ExecutorProcess<E> {
                 if !me.active() {
                     return;
                 }
+                // A restarted agent has a new process but the same address.
+                if _from.addr() != me.core.agent.addr() {
+                    tracing::warn!(from = %_from, agent = %me.core.agent, "ignoring a reconnect request: not from this executor's agent's address");
+                    return;
+                }
                 tracing::info!(agent = %_from, "agent asks the executor to reconnect");
                 me.core.agent = _from.clone();
                 me.core.agent_id = Some(m.slave_id);
@@ -152,8 +168,8 @@ impl<E: Executor> Process for ExecutorProcess<E> {
             },
         );
         h.on(
-            |me: &mut Self, ctx: &mut Ctx<Self>, _from: Pid, m: ExecutorReregisteredMessage| {
-                if !me.active() {
+            |me: &mut Self, ctx: &mut Ctx<Self>, from: Pid, m: ExecutorReregisteredMessage| {
+                if !me.active() || !me.is_from_agent(&from, "a re-registration") {
                     return;
                 }
                 tracing::info!(agent_id = %m.slave_id, "executor re-registered");
@@ -166,8 +182,8 @@ impl<E: Executor> Process for ExecutorProcess<E> {
                 me.with_driver(ctx, |e, d| e.reregistered(d, &m.slave_info));
             },
         );
-        h.on(|me: &mut Self, ctx: &mut Ctx<Self>, _from: Pid, m: RunTaskMessage| {
-            if !me.active() {
+        h.on(|me: &mut Self, ctx: &mut Ctx<Self>, from: Pid, m: RunTaskMessage| {
+            if !me.active() || !me.is_from_agent(&from, "a task") {
                 return;
             }
             if !me.core.connected {
@@ -181,14 +197,14 @@ impl<E: Executor> Process for ExecutorProcess<E> {
             me.with_driver(ctx, |e, d| e.launch_task(d, m.task));
         });
         h.on(
-            |me: &mut Self, ctx: &mut Ctx<Self>, _from: Pid, m: KillTaskMessage| {
-                if me.active() {
+            |me: &mut Self, ctx: &mut Ctx<Self>, from: Pid, m: KillTaskMessage| {
+                if me.active() && me.is_from_agent(&from, "a kill") {
                     me.with_driver(ctx, |e, d| e.kill_task(d, m.task_id, m.kill_policy));
                 }
             },
         );
-        h.on(|me: &mut Self, ctx: &mut Ctx<Self>, _from: Pid, m: StatusUpdateAcknowledgementMessage| {
-            if !me.active() {
+        h.on(|me: &mut Self, ctx: &mut Ctx<Self>, from: Pid, m: StatusUpdateAcknowledgementMessage| {
+            if !me.active() || !me.is_from_agent(&from, "an acknowledgement") {
                 return;
             }
             match me.core.book.acknowledge(&m.task_id, m.uuid) {
@@ -197,15 +213,15 @@ impl<E: Executor> Process for ExecutorProcess<E> {
             }
         });
         h.on(
-            |me: &mut Self, ctx: &mut Ctx<Self>, _from: Pid, m: FrameworkToExecutorMessage| {
-                if me.active() {
+            |me: &mut Self, ctx: &mut Ctx<Self>, from: Pid, m: FrameworkToExecutorMessage| {
+                if me.active() && me.is_from_agent(&from, "a framework message") {
                     me.with_driver(ctx, |e, d| e.framework_message(d, m.data));
                 }
             },
         );
         h.on(
-            |me: &mut Self, ctx: &mut Ctx<Self>, _from: Pid, _m: ShutdownExecutorMessage| {
-                if me.active() {
+            |me: &mut Self, ctx: &mut Ctx<Self>, from: Pid, _m: ShutdownExecutorMessage| {
+                if me.active() && me.is_from_agent(&from, "a shutdown") {
                     tracing::info!("the agent asks the executor to shut down");
                     me.begin_shutdown(ctx, ExecutorStopReason::Shutdown);
                 }

@@ -39,6 +39,12 @@ pub struct NodeConfig {
     /// bodies being received. A connection whose bytes do not fit is closed (HTTP: `503`),
     /// counted as `connections_over_budget`.
     pub max_inbound_buffered_bytes: usize,
+    /// Inbound connections one peer IP address may hold open at once (within
+    /// `max_inbound_connections`), so one host cannot take every place; more from it are
+    /// closed as soon as they are accepted (counted as `connections_refused_per_peer`).
+    pub max_connections_per_peer: usize,
+    /// Header fields one HTTP request may have; more get `431`.
+    pub max_http_headers: usize,
 }
 
 /// Defaults of the transport's limits (see `RUNTIME.md`).
@@ -56,6 +62,10 @@ pub mod defaults {
     pub const INBOUND_TIMEOUT: Duration = Duration::from_secs(30);
     /// [`NodeConfig::max_inbound_buffered_bytes`](super::NodeConfig::max_inbound_buffered_bytes).
     pub const MAX_INBOUND_BUFFERED_BYTES: usize = 64 * 1024 * 1024;
+    /// [`NodeConfig::max_connections_per_peer`](super::NodeConfig::max_connections_per_peer).
+    pub const MAX_CONNECTIONS_PER_PEER: usize = 1024;
+    /// [`NodeConfig::max_http_headers`](super::NodeConfig::max_http_headers).
+    pub const MAX_HTTP_HEADERS: usize = 100;
     /// First pause of the accept loop after an accept error (doubling up to the max).
     pub const ACCEPT_BACKOFF_FIRST: Duration = Duration::from_millis(10);
     /// Longest pause of the accept loop after accept errors.
@@ -78,6 +88,8 @@ impl NodeConfig {
             max_inbound_connections: defaults::MAX_INBOUND_CONNECTIONS,
             inbound_timeout: defaults::INBOUND_TIMEOUT,
             max_inbound_buffered_bytes: defaults::MAX_INBOUND_BUFFERED_BYTES,
+            max_connections_per_peer: defaults::MAX_CONNECTIONS_PER_PEER,
+            max_http_headers: defaults::MAX_HTTP_HEADERS,
         }
     }
 
@@ -137,6 +149,18 @@ impl NodeConfig {
     /// Sets [`max_inbound_buffered_bytes`](Self::max_inbound_buffered_bytes).
     pub fn max_inbound_buffered_bytes(mut self, n: usize) -> NodeConfig {
         self.max_inbound_buffered_bytes = n;
+        self
+    }
+
+    /// Sets [`max_connections_per_peer`](Self::max_connections_per_peer).
+    pub fn max_connections_per_peer(mut self, n: usize) -> NodeConfig {
+        self.max_connections_per_peer = n;
+        self
+    }
+
+    /// Sets [`max_http_headers`](Self::max_http_headers).
+    pub fn max_http_headers(mut self, n: usize) -> NodeConfig {
+        self.max_http_headers = n;
         self
     }
 }

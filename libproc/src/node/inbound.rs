@@ -2,26 +2,48 @@
 //! decoding frames into deliveries, and routing HTTP requests to processes.
 
 use super::*;
+use crate::process::Reach;
 
-/// An accepted connection's place under `max_inbound_connections`; freed when dropped.
-pub(super) struct InboundSlot(Arc<NodeInner>);
+/// An accepted connection's place under `max_inbound_connections` and its peer's
+/// `max_connections_per_peer`; freed when dropped.
+pub(super) struct InboundSlot(Arc<NodeInner>, std::net::IpAddr);
 
 impl Drop for InboundSlot {
     fn drop(&mut self) {
         self.0.inbound_open.fetch_sub(1, Ordering::AcqRel);
+        self.0.inbound_per_peer.remove_if_mut(&self.1, |_, n| {
+            *n -= 1;
+            *n == 0
+        });
     }
 }
 
+/// Why an accepted connection gets no place.
+pub(super) enum Refusal {
+    /// `max_inbound_connections` are open.
+    Full,
+    /// Its peer holds `max_connections_per_peer`.
+    PeerFull,
+}
+
 impl NodeInner {
-    /// A place for one more inbound connection, if fewer than the cap are open.
-    pub(super) fn admit(self: &Arc<Self>) -> Option<InboundSlot> {
+    /// A place for one more inbound connection from `peer`, if fewer than the caps are open.
+    pub(super) fn admit(self: &Arc<Self>, peer: std::net::IpAddr) -> Result<InboundSlot, Refusal> {
         let max = self.config.max_inbound_connections;
         self.inbound_open
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
                 (n < max).then_some(n + 1)
             })
-            .ok()
-            .map(|_| InboundSlot(self.clone()))
+            .map_err(|_| Refusal::Full)?;
+        let mut held = self.inbound_per_peer.entry(peer).or_insert(0);
+        if *held >= self.config.max_connections_per_peer {
+            drop(held);
+            self.inbound_open.fetch_sub(1, Ordering::AcqRel);
+            return Err(Refusal::PeerFull);
+        }
+        *held += 1;
+        drop(held);
+        Ok(InboundSlot(self.clone(), peer))
     }
 
     /// Reads the first bytes of an inbound connection and hands it to the actor protocol
@@ -173,6 +195,31 @@ impl NodeInner {
         cancel.cancel();
     }
 
+    /// Whether a message from the network, claiming to come from `from`, may reach
+    /// `entry`: not if the process is [`Reach::LocalOnly`], nor if `from` claims a process
+    /// of this node (a local process never speaks over the network). A refusal is counted.
+    fn admits_remote(&self, from: &Pid, entry: &ProcessEntry, name: &str) -> bool {
+        if entry.reach == Reach::LocalOnly {
+            inc(&self.counters.local_only);
+            tracing::debug!(%from, to = %entry.pid, name, "dropped a message from the network to a local-only process");
+            return false;
+        }
+        if self.is_own_addr(from.addr()) {
+            inc(&self.counters.forged_local);
+            tracing::debug!(%from, to = %entry.pid, name, "dropped a message from the network claiming a sender of this node");
+            return false;
+        }
+        true
+    }
+
+    /// Whether `addr` names this node: its advertised or bound address, or its port on the
+    /// wildcard address. Other nodes of the same host have other ports.
+    pub(super) fn is_own_addr(&self, addr: SocketAddr) -> bool {
+        addr == self.addr
+            || (addr == self.config.bind && addr.port() != 0)
+            || (addr.port() == self.addr.port() && addr.ip().is_unspecified())
+    }
+
     /// Routes one HTTP request.
     pub(crate) async fn route_http(self: Arc<Self>, req: HttpRequest) -> HttpResponse {
         inc(&self.counters.http);
@@ -225,6 +272,12 @@ impl NodeInner {
                 let Some(entry) = self.entry(&first) else {
                     return HttpResponse::not_found();
                 };
+                if !self.admits_remote(&from, &entry, &rest) {
+                    return HttpResponse::text(
+                        403,
+                        "this process accepts no message from the network claiming that sender",
+                    );
+                }
                 self.deliver(Envelope {
                     from,
                     to: entry.pid.clone(),
@@ -345,6 +398,9 @@ impl InboundReader {
                 n
             }
         };
+        if !node.admits_remote(&from, &entry, name.as_str()) {
+            return Ok(());
+        }
         let env = Envelope {
             from,
             to: entry.pid.clone(),

@@ -64,6 +64,8 @@ struct Padded(AtomicU64);
 /// A registered process as the node sees it.
 pub(crate) struct ProcessEntry {
     pub(crate) pid: Pid,
+    /// Whether messages from other nodes may reach it ([`Process::REACH`]).
+    reach: crate::process::Reach,
     mailbox: std::sync::OnceLock<Box<dyn Mailbox>>,
     terminating: AtomicBool,
     handled: Padded,
@@ -121,6 +123,9 @@ struct Counters {
     refused: AtomicU64,
     in_timeouts: AtomicU64,
     over_budget: AtomicU64,
+    local_only: AtomicU64,
+    refused_per_peer: AtomicU64,
+    forged_local: AtomicU64,
 }
 
 fn inc(c: &AtomicU64) {
@@ -158,6 +163,8 @@ pub struct NodeInner {
     inbound_budget: ByteBudget,
     /// Inbound connections open (any protocol).
     inbound_open: AtomicUsize,
+    /// Inbound connections open per peer IP address.
+    inbound_per_peer: DashMap<std::net::IpAddr, usize>,
     runtime: tokio::runtime::Handle,
     shutdown: CancellationToken,
 }
@@ -204,6 +211,7 @@ impl Node {
             counters: Counters::default(),
             inbound_budget: ByteBudget::new(budget),
             inbound_open: AtomicUsize::new(0),
+            inbound_per_peer: DashMap::new(),
             runtime: tokio::runtime::Handle::current(),
             shutdown: CancellationToken::new(),
         });
@@ -227,11 +235,18 @@ impl Node {
                 match accepted {
                     Ok((stream, peer)) => {
                         backoff.succeeded();
-                        let Some(slot) = node.admit() else {
-                            inc(&node.counters.refused);
-                            tracing::debug!(%peer, "too many inbound connections; closing");
-                            drop(stream);
-                            continue;
+                        let slot = match node.admit(peer.ip()) {
+                            Ok(slot) => slot,
+                            Err(inbound::Refusal::Full) => {
+                                inc(&node.counters.refused);
+                                tracing::debug!(%peer, "too many inbound connections; closing");
+                                continue;
+                            }
+                            Err(inbound::Refusal::PeerFull) => {
+                                inc(&node.counters.refused_per_peer);
+                                tracing::debug!(%peer, "too many inbound connections from this peer; closing");
+                                continue;
+                            }
                         };
                         let n = node.clone();
                         node.runtime
@@ -324,6 +339,7 @@ impl Node {
         };
         let entry = Arc::new(ProcessEntry {
             pid: pid.clone(),
+            reach: P::REACH,
             mailbox: std::sync::OnceLock::new(),
             terminating: AtomicBool::new(false),
             handled: Padded::default(),
@@ -497,6 +513,10 @@ impl NodeInner {
 
     pub(crate) fn max_http_body(&self) -> usize {
         self.config.max_http_body_bytes
+    }
+
+    pub(crate) fn max_http_headers(&self) -> usize {
+        self.config.max_http_headers
     }
 
     pub(crate) fn inbound_timeout(&self) -> Duration {

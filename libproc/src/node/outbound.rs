@@ -6,7 +6,9 @@ use super::*;
 impl NodeInner {
     /// Routes one message: locally without encoding, remotely as a frame.
     pub(crate) fn send_message<M: Message>(self: &Arc<Self>, from: &Pid, to: &Pid, msg: M) {
-        if to.addr() == self.addr {
+        // Everything that names this node is delivered here (never over a connection to
+        // itself, which it would refuse as a forged local sender).
+        if self.is_own_addr(to.addr()) {
             self.deliver(Envelope {
                 from: from.clone(),
                 to: to.clone(),

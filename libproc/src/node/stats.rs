@@ -45,11 +45,21 @@ pub struct NodeStats {
     pub accept_errors: u64,
     /// Inbound connections closed at once because `max_inbound_connections` were open.
     pub connections_refused: u64,
+    /// Inbound connections closed at once because their peer IP address held
+    /// `max_connections_per_peer`.
+    pub connections_refused_per_peer: u64,
     /// Inbound connections closed for not finishing a sniff, handshake, frame or HTTP
     /// request body within `inbound_timeout` (hyper closes slow HTTP heads uncounted).
     pub connections_timed_out: u64,
     /// Inbound connections closed because their partial frame did not fit the budget.
     pub connections_over_budget: u64,
+    /// Messages from the network (frames or HTTP posts) to a [`Reach::LocalOnly`]
+    /// process, dropped.
+    ///
+    /// [`Reach::LocalOnly`]: crate::process::Reach::LocalOnly
+    pub dropped_local_only: u64,
+    /// Messages from the network whose sender PID claims a process of this node, dropped.
+    pub dropped_forged_local: u64,
     /// Inbound connections open now (actor protocol, HTTP, not yet sniffed).
     pub inbound_connections: u64,
     /// Bytes of partial frames held by inbound connections now.
@@ -90,8 +100,11 @@ impl NodeInner {
                 .sum(),
             accept_errors: l(&c.accept_errors),
             connections_refused: l(&c.refused),
+            connections_refused_per_peer: l(&c.refused_per_peer),
             connections_timed_out: l(&c.in_timeouts),
             connections_over_budget: l(&c.over_budget),
+            dropped_local_only: l(&c.local_only),
+            dropped_forged_local: l(&c.forged_local),
             inbound_connections: self.inbound_open.load(Ordering::Relaxed) as u64,
             inbound_buffered_bytes: self.inbound_budget.used() as u64,
         }
@@ -112,7 +125,9 @@ impl NodeInner {
                 + s.dropped_unknown_name
                 + s.dropped_undecodable
                 + s.dropped_unreachable
-                + s.dropped_queue_full,
+                + s.dropped_queue_full
+                + s.dropped_local_only
+                + s.dropped_forged_local,
         );
         set(
             "libproc/messages_dropped_unknown_process",
@@ -143,8 +158,17 @@ impl NodeInner {
         set("libproc/outbound_timeouts", s.outbound_timeouts);
         set("libproc/accept_errors", s.accept_errors);
         set("libproc/connections_refused", s.connections_refused);
+        set(
+            "libproc/connections_refused_per_peer",
+            s.connections_refused_per_peer,
+        );
         set("libproc/connections_timed_out", s.connections_timed_out);
         set("libproc/connections_over_budget", s.connections_over_budget);
+        set("libproc/messages_dropped_local_only", s.dropped_local_only);
+        set(
+            "libproc/messages_dropped_forged_local",
+            s.dropped_forged_local,
+        );
         let gauge = |name: &'static str, v: u64| {
             metrics::gauge!(name, "node" => node.clone()).set(v as f64);
         };

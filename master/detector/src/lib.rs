@@ -265,6 +265,8 @@ fn pump<P: Process, T: 'static>(
 }
 
 impl Process for DetectorProcess {
+    /// Talks to ZooKeeper and to processes of its own node only.
+    const REACH: libproc::Reach = libproc::Reach::LocalOnly;
     fn install(_h: &mut Handlers<Self>) {}
 
     fn started(&mut self, ctx: &mut Ctx<'_, Self>) {

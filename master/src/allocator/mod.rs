@@ -123,6 +123,9 @@ impl AllocatorProcess {
 }
 
 impl Process for AllocatorProcess {
+    /// Only the master (on its node) talks to the allocator; Mesos never lets the network
+    /// reach it, so a forged allocation cannot skip the master's validation.
+    const REACH: libproc::Reach = libproc::Reach::LocalOnly;
     fn install(h: &mut Handlers<Self>) {
         h.on(|p: &mut Self, ctx: &mut Ctx<Self>, _, m: AddFramework| {
             p.core

@@ -20,6 +20,8 @@ struct Watchdog {
 }
 
 impl Process for Watchdog {
+    /// Watches the master on its own node.
+    const REACH: libproc::Reach = libproc::Reach::LocalOnly;
     fn install(_h: &mut Handlers<Self>) {}
     fn started(&mut self, ctx: &mut Ctx<'_, Self>) {
         ctx.link(&self.master);

@@ -582,7 +582,12 @@ impl Master {
             Some(a) if &a.pid == from => {
                 self.remove_agent(&msg.slave_id, Removal::Gone, "agent unregistered")
             }
-            _ => {
+            Some(a) => {
+                self.refuse_sender();
+                tracing::warn!(agent = %msg.slave_id, %from, registered = %a.pid, "ignoring unregistration: not from the agent's registered PID");
+                Vec::new()
+            }
+            None => {
                 tracing::warn!(agent = %msg.slave_id, %from, "ignoring unregistration of unknown agent");
                 Vec::new()
             }
@@ -815,6 +820,7 @@ impl Master {
 
     /// Tells a process that talks to us as an agent that we do not know it.
     pub(super) fn not_registered(&self, from: &Pid) -> Vec<Effect> {
+        self.refuse_sender();
         tracing::info!(%from, "message from an agent that is not registered; telling it to re-register");
         vec![Effect::Send(
             from.clone(),

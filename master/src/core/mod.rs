@@ -163,6 +163,10 @@ pub struct Master {
     next_offer: u64,
     /// Terminal task transitions by state, for `master/tasks_<state>` counters.
     pub(crate) terminal_counts: BTreeMap<TaskState, u64>,
+    /// Messages refused because their sender is not who may send them (a framework call
+    /// not from the framework's scheduler, an agent message not from that agent's PID):
+    /// `master/messages_refused_sender`. Atomic so the read-only checks can count.
+    pub(crate) refused_senders: std::sync::atomic::AtomicU64,
     /// The durable state: admitted and unreachable agents.
     pub(crate) registry: Registry,
     /// Agents in the recovered registry that have not re-registered yet.
@@ -211,6 +215,7 @@ impl Master {
             next_framework: 0,
             next_offer: 0,
             terminal_counts: BTreeMap::new(),
+            refused_senders: Default::default(),
             registry: Registry::default(),
             recovered: BTreeMap::new(),
         }
@@ -277,6 +282,7 @@ impl Master {
         match self.frameworks.get(id) {
             Some(f) if f.connected_pid() == Some(from) => Some(f),
             Some(_) => {
+                self.refuse_sender();
                 tracing::warn!(framework = %id, %from, "ignoring {what}: not from the framework's connected scheduler");
                 None
             }
@@ -327,6 +333,18 @@ impl Master {
             },
             pid: None,
         }
+    }
+
+    /// Counts a message refused for its sender.
+    fn refuse_sender(&self) {
+        self.refused_senders
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Messages refused so far because of their sender.
+    pub fn refused_senders(&self) -> u64 {
+        self.refused_senders
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn count_terminal(&mut self, state: TaskState) {

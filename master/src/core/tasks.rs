@@ -53,6 +53,19 @@ impl Master {
         // A task that turns terminal stays in the framework's view (reconciliation
         // reports it) until its terminal update is acknowledged (Mesos); its resources
         // go back to the allocator at once.
+        // Only the agent running a task speaks for it.
+        if let Some(t) = f
+            .tasks
+            .get(&status.task_id)
+            .or_else(|| f.unreachable_tasks.get(&status.task_id))
+            .filter(|t| t.agent_id != agent_id)
+        {
+            tracing::warn!(task = %status.task_id, agent = %agent_id, runs_on = %t.agent_id, "ignoring a status update from an agent the task does not run on");
+            // (The field, not `refuse_sender`: `f` still borrows the frameworks.)
+            self.refused_senders
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return fx;
+        }
         let mut finished = None;
         let reachable = f.tasks.contains_key(&status.task_id);
         let task = match f.tasks.get_mut(&status.task_id) {

@@ -1186,3 +1186,39 @@ fn update_framework_changes_the_info_for_the_allocator_and_agents() {
 mod operator;
 
 mod durability;
+
+#[test]
+fn a_status_update_from_an_agent_the_task_does_not_run_on_is_refused_and_counted() {
+    let (mut m, a, f, o) = setup();
+    let _other = add_agent(&mut m, AGENT2, "cpus:4;mem:1024");
+    m.accept(
+        &pid(SCHED),
+        launch(&f, vec![o], vec![task("t1", &a, "cpus:1;mem:128")]),
+    );
+    running(&mut m, &f, &a, "t1", TaskState::Running, 1);
+    let refused = m.refused_senders();
+    // The other (registered) agent claims t1 finished.
+    let status = TaskStatus::new("t1".into(), TaskState::Finished)
+        .with_source(Source::Executor)
+        .with_uuid(StatusUuid::from_u128(2));
+    let fx = m.status_update(
+        &pid(AGENT2),
+        StatusUpdateMessage {
+            update: StatusUpdate {
+                framework_id: f.clone(),
+                executor_id: None,
+                agent_id: None,
+                status,
+                timestamp: 1.0,
+                latest_state: None,
+            },
+            pid: None,
+        },
+    );
+    assert!(fx.is_empty(), "{fx:?}");
+    assert_eq!(
+        m.frameworks()[&f].tasks[&TaskId::new("t1")].state,
+        TaskState::Running
+    );
+    assert_eq!(m.refused_senders(), refused + 1);
+}

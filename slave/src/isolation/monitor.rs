@@ -61,6 +61,8 @@ pub fn respond_with_statistics<P: Process>(
 }
 
 impl Process for MonitorProcess {
+    /// Serves HTTP only; no message from the network.
+    const REACH: libproc::Reach = libproc::Reach::LocalOnly;
     fn install(h: &mut Handlers<Self>) {
         for path in ["statistics", "statistics.json"] {
             h.route_deferred(
