@@ -527,16 +527,46 @@ impl AgentProcess {
             self.core
                 .reregister_executor(&from, &msg, &self.info, &self.rec.recovered);
         self.apply(e, ctx);
-        if !taken {
-            return;
+        if taken {
+            let reply_to = Some(from.to_string());
+            self.executor_back(ctx, from, reply_to, msg);
         }
+    }
+
+    /// A v1 executor's SUBSCRIBE on the stream `from` (see `executor_http`): the same
+    /// path as a re-registration, through the core's [`super::AgentCore::subscribe_executor`].
+    pub(super) fn resubscribe_executor(
+        &mut self,
+        ctx: &mut Ctx<'_, Self>,
+        from: Pid,
+        msg: ReregisterExecutorMessage,
+    ) {
+        let (taken, e) = self
+            .core
+            .subscribe_executor(&from, &msg, &self.info, &self.rec.recovered);
+        self.apply(e, ctx);
+        if taken {
+            self.executor_back(ctx, from, None, msg);
+        }
+    }
+
+    /// An executor is back (re-registered or re-subscribed): the updates it holds
+    /// unacknowledged are recorded (a duplicate of a recorded one only gets acknowledged
+    /// again) and tasks it never received are lost.
+    fn executor_back(
+        &mut self,
+        ctx: &mut Ctx<'_, Self>,
+        from: Pid,
+        reply_to: Option<String>,
+        msg: ReregisterExecutorMessage,
+    ) {
         for update in msg.updates {
             self.status_update(
                 ctx,
                 from.clone(),
                 StatusUpdateMessage {
                     update,
-                    pid: Some(from.to_string()),
+                    pid: reply_to.clone(),
                 },
             );
         }
