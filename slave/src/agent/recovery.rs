@@ -33,6 +33,7 @@ use libproc::{Ctx, Message, Pid};
 use proto::messages::*;
 use proto::{ContainerId, ExecutorId, FrameworkId, Resources, TaskId};
 
+use super::core::Subscription;
 use super::{AgentProcess, Executor};
 use crate::checkpoint::{self, AgentCheckpoint, CheckpointError, Meta, RunKey};
 use crate::config::{AgentConfig, RecoverMode};
@@ -545,8 +546,11 @@ impl AgentProcess {
             .core
             .subscribe_executor(&from, &msg, &self.info, &self.rec.recovered);
         self.apply(e, ctx);
-        if taken {
-            self.executor_back(ctx, from, None, msg);
+        match taken {
+            Subscription::Refused => {}
+            // Nothing was sent to it before: its tasks were just sent.
+            Subscription::First => self.record_executor_updates(ctx, &from, None, msg.updates),
+            Subscription::Again => self.executor_back(ctx, from, None, msg),
         }
     }
 
@@ -560,7 +564,26 @@ impl AgentProcess {
         reply_to: Option<String>,
         msg: ReregisterExecutorMessage,
     ) {
-        for update in msg.updates {
+        self.record_executor_updates(ctx, &from, reply_to, msg.updates);
+        let known: BTreeSet<TaskId> = msg.tasks.iter().map(|t| t.task_id.clone()).collect();
+        let e = self
+            .core
+            .lost_undelivered(&msg.framework_id, &msg.executor_id, &known);
+        self.apply(e, ctx);
+        if self.rec.recovering && !self.awaiting_reregistration() {
+            self.finish_recovery(ctx);
+        }
+    }
+
+    /// Records the updates an executor brought when it came back.
+    fn record_executor_updates(
+        &mut self,
+        ctx: &mut Ctx<'_, Self>,
+        from: &Pid,
+        reply_to: Option<String>,
+        updates: Vec<StatusUpdate>,
+    ) {
+        for update in updates {
             self.status_update(
                 ctx,
                 from.clone(),
@@ -569,14 +592,6 @@ impl AgentProcess {
                     pid: reply_to.clone(),
                 },
             );
-        }
-        let known: BTreeSet<TaskId> = msg.tasks.iter().map(|t| t.task_id.clone()).collect();
-        let e = self
-            .core
-            .lost_undelivered(&msg.framework_id, &msg.executor_id, &known);
-        self.apply(e, ctx);
-        if self.rec.recovering && !self.awaiting_reregistration() {
-            self.finish_recovery(ctx);
         }
     }
 

@@ -42,6 +42,17 @@ pub struct Recovery {
     pub dead: Vec<RunId>,
 }
 
+/// How [`AgentCore::subscribe_executor`] took a v1 executor's SUBSCRIBE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subscription {
+    /// Not an executor this agent runs or launches: told to shut down.
+    Refused,
+    /// Its first subscription: it got its queued tasks.
+    First,
+    /// A re-subscription (after a broken connection or an agent restart).
+    Again,
+}
+
 /// The state a task gets when its executor is lost across an agent restart.
 pub fn lost_state(info: &FrameworkInfo) -> TaskState {
     if info.has_capability(FrameworkCapability::PartitionAware) {
@@ -251,8 +262,8 @@ impl AgentCore {
     /// taken back as by [`AgentCore::reregister_executor`]; a running one whose connection
     /// broke (or that retries) moves to the new stream; a launching one registers as by
     /// [`AgentCore::register_executor`]. Each is answered SUBSCRIBED with its infos.
-    /// Anything else is told to shut down. Returns whether it was accepted (then the shell
-    /// records its updates, duplicates included, and calls
+    /// Anything else is told to shut down. Says how it was taken (then the shell records
+    /// its updates, duplicates included, and after a re-subscription calls
     /// [`AgentCore::lost_undelivered`]).
     pub fn subscribe_executor(
         &mut self,
@@ -260,7 +271,7 @@ impl AgentCore {
         msg: &ReregisterExecutorMessage,
         agent: &AgentInfo,
         recovered: &BTreeSet<RunId>,
-    ) -> (bool, Vec<Effect>) {
+    ) -> (Subscription, Vec<Effect>) {
         let agent_id = agent.id.clone().unwrap_or_default();
         let (fw_id, ex_id) = (&msg.framework_id, &msg.executor_id);
         let state = self
@@ -278,12 +289,13 @@ impl AgentCore {
                     framework_id: fw_id.clone(),
                     executor_id: ex_id.clone(),
                 };
-                return (true, self.register_executor(from, register, agent));
+                let out = self.register_executor(from, register, agent);
+                return (Subscription::First, out);
             }
             Some((ExecutorState::Launching, true)) => {
                 match self.take_back(from, msg, &agent_id, recovered) {
                     Some(out) => out,
-                    None => return (false, vec![shutdown(from, msg)]),
+                    None => return (Subscription::Refused, vec![shutdown(from, msg)]),
                 }
             }
             Some((ExecutorState::Running, _)) => {
@@ -292,7 +304,7 @@ impl AgentCore {
                     .get_mut(fw_id)
                     .and_then(|f| f.executors.get_mut(ex_id))
                 else {
-                    return (false, vec![shutdown(from, msg)]);
+                    return (Subscription::Refused, vec![shutdown(from, msg)]);
                 };
                 tracing::info!(executor = %ex_id, %from, old = ?e.pid, "executor re-subscribed");
                 e.pid = Some(from.clone());
@@ -306,14 +318,14 @@ impl AgentCore {
             }
             _ => {
                 tracing::warn!(executor = %ex_id, %from, "unexpected executor subscription; shutting it down");
-                return (false, vec![shutdown(from, msg)]);
+                return (Subscription::Refused, vec![shutdown(from, msg)]);
             }
         };
         let Some(f) = self.frameworks.get(fw_id) else {
-            return (false, vec![shutdown(from, msg)]);
+            return (Subscription::Refused, vec![shutdown(from, msg)]);
         };
         let Some(e) = f.executors.get(ex_id) else {
-            return (false, vec![shutdown(from, msg)]);
+            return (Subscription::Refused, vec![shutdown(from, msg)]);
         };
         out.push(Effect::SendExecutor {
             to: from.clone(),
@@ -325,7 +337,7 @@ impl AgentCore {
                 slave_info: agent.clone(),
             }),
         });
-        (true, out)
+        (Subscription::Again, out)
     }
 
     /// Takes a recovered executor that is still waiting back from `from`: it runs again
@@ -781,7 +793,7 @@ mod tests {
             updates: vec![],
         };
         let (taken, out) = c.subscribe_executor(&stream, &msg, &agent(), &runs);
-        assert!(taken);
+        assert_eq!(taken, Subscription::Again);
         assert!(
             matches!(&out[0], Effect::Link(p) if *p == stream),
             "{out:?}"
@@ -809,7 +821,7 @@ mod tests {
         // Its connection breaks and it subscribes again: it moves to the new stream.
         let again: Pid = proto::v1::stream_pid("executor", "two", "127.0.0.1:1".parse().unwrap());
         let (taken, out) = c.subscribe_executor(&again, &msg, &agent(), &runs);
-        assert!(taken);
+        assert_eq!(taken, Subscription::Again);
         assert_eq!(c.frameworks[&f].executors[&e].pid.as_ref(), Some(&again));
         assert!(matches!(
             out.last(),
@@ -825,7 +837,7 @@ mod tests {
             ..msg.clone()
         };
         let (taken, out) = c.subscribe_executor(&again, &stranger, &agent(), &runs);
-        assert!(!taken);
+        assert_eq!(taken, Subscription::Refused);
         assert!(matches!(
             &out[..],
             [Effect::SendExecutor {
