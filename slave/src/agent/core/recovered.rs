@@ -792,6 +792,19 @@ mod tests {
             tasks: vec![t],
             updates: vec![],
         };
+        // One this agent launched (not recovered) subscribes for the first time: it
+        // registers, and the shell looks for no undelivered tasks.
+        let mut fresh = core();
+        recovered(&mut fresh);
+        let (how, out) = fresh.subscribe_executor(&stream, &msg, &agent(), &BTreeSet::new());
+        assert_eq!(how, Subscription::First);
+        assert!(out.iter().any(|x| matches!(
+            x,
+            Effect::SendExecutor {
+                message: ToExecutor::Registered(_),
+                ..
+            }
+        )));
         let (taken, out) = c.subscribe_executor(&stream, &msg, &agent(), &runs);
         assert_eq!(taken, Subscription::Again);
         assert!(
