@@ -144,6 +144,84 @@ pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> std::io::Result
     http_request(addr, "GET", path, b"").await
 }
 
+/// A streamed (chunked) HTTP response read chunk by chunk as it arrives: the client side
+/// of the v1 APIs' event streams, for tests that must not pull in an HTTP client.
+pub struct HttpStream {
+    sock: tokio::net::TcpStream,
+    /// The status line and headers.
+    pub head: String,
+    raw: Vec<u8>,
+}
+
+impl HttpStream {
+    /// Sends raw request bytes over a fresh TCP connection and reads the response head.
+    pub async fn open(addr: std::net::SocketAddr, raw: &[u8]) -> std::io::Result<HttpStream> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut sock = tokio::net::TcpStream::connect(addr).await?;
+        sock.write_all(raw).await?;
+        let mut buf = Vec::new();
+        let end = loop {
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i;
+            }
+            let mut more = [0u8; 4096];
+            let n = sock.read(&mut more).await?;
+            if n == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            buf.extend_from_slice(&more[..n]);
+        };
+        let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+        Ok(HttpStream {
+            sock,
+            head,
+            raw: buf[end + 4..].to_vec(),
+        })
+    }
+
+    /// The status code (0 if the status line is malformed).
+    pub fn status(&self) -> u16 {
+        self.head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// A response header's value (name case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+    }
+
+    /// The next chunk of the body; `None` once the body or the connection ended.
+    pub async fn next_chunk(&mut self) -> Option<Vec<u8>> {
+        use tokio::io::AsyncReadExt;
+        loop {
+            if let Some(nl) = self.raw.windows(2).position(|w| w == b"\r\n") {
+                let size = std::str::from_utf8(&self.raw[..nl])
+                    .ok()
+                    .and_then(|s| usize::from_str_radix(s.trim(), 16).ok())?;
+                if size == 0 {
+                    return None;
+                }
+                if self.raw.len() >= nl + 2 + size + 2 {
+                    let data = self.raw[nl + 2..nl + 2 + size].to_vec();
+                    self.raw.drain(..nl + 2 + size + 2);
+                    return Some(data);
+                }
+            }
+            let mut more = [0u8; 4096];
+            match self.sock.read(&mut more).await {
+                Ok(n) if n > 0 => self.raw.extend_from_slice(&more[..n]),
+                _ => return None,
+            }
+        }
+    }
+}
+
 fn dechunk(body: &str) -> String {
     let mut out = String::new();
     let mut rest = body;

@@ -14,9 +14,10 @@ use crate::agent::ToExecutor;
 /// A decoded executor call.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Call {
-    /// SUBSCRIBE (the unacknowledged tasks and updates of a re-subscribing executor are
-    /// read and not acted on).
-    Subscribe(RegisterExecutorMessage),
+    /// SUBSCRIBE, with the tasks and updates a re-subscribing executor holds
+    /// unacknowledged (Mesos's `Call.Subscribe`): the same message a libprocess executor
+    /// re-registers with.
+    Subscribe(ReregisterExecutorMessage),
     /// UPDATE: a status update (its `uuid` is required).
     Update(Box<proto::messages::StatusUpdate>),
     /// MESSAGE: data for the scheduler.
@@ -63,38 +64,32 @@ fn decode_value(v: &Value) -> Result<Call, FieldError> {
     };
     Ok(match ty {
         "SUBSCRIBE" => {
+            let mut tasks = vec![];
+            let mut updates = vec![];
             if let Some(s) = o.obj("subscribe")? {
                 for (i, t) in s.array("unacknowledged_tasks")?.iter().enumerate() {
-                    j::read_task_info(Obj::new(
-                        t,
-                        &format!("subscribe.unacknowledged_tasks[{i}]"),
-                    )?)?;
+                    let at = format!("subscribe.unacknowledged_tasks[{i}]");
+                    tasks.push(j::read_task_info(Obj::new(t, &at)?)?);
+                }
+                for (i, u) in s.array("unacknowledged_updates")?.iter().enumerate() {
+                    let at = format!("subscribe.unacknowledged_updates[{i}]");
+                    let u = Obj::new(u, &at)?;
+                    updates.push(read_update(u, &at, &framework_id, &executor_id)?);
                 }
             }
-            Call::Subscribe(RegisterExecutorMessage {
+            Call::Subscribe(ReregisterExecutorMessage {
                 framework_id,
                 executor_id,
+                tasks,
+                updates,
             })
         }
-        "UPDATE" => {
-            let u = sub("update")?;
-            let s = u
-                .obj("status")?
-                .ok_or_else(|| FieldError("'update.status' is required".into()))?;
-            let status = j::read_task_status(s)?;
-            if status.uuid.is_none() {
-                return Err(FieldError("'update.status.uuid' is required".into()));
-            }
-            let timestamp = status.timestamp;
-            Call::Update(Box::new(proto::messages::StatusUpdate {
-                framework_id,
-                executor_id: Some(executor_id),
-                agent_id: None,
-                status,
-                timestamp,
-                latest_state: None,
-            }))
-        }
+        "UPDATE" => Call::Update(Box::new(read_update(
+            sub("update")?,
+            "update",
+            &framework_id,
+            &executor_id,
+        )?)),
         "MESSAGE" => {
             let m = sub("message")?;
             Call::Message {
@@ -108,6 +103,31 @@ fn decode_value(v: &Value) -> Result<Call, FieldError> {
                 "unknown call type '{other}'; expected SUBSCRIBE, UPDATE or MESSAGE"
             )))
         }
+    })
+}
+
+/// A `Call.Update` (at `at`): its status must carry a uuid.
+fn read_update(
+    u: Obj<'_>,
+    at: &str,
+    framework_id: &FrameworkId,
+    executor_id: &ExecutorId,
+) -> Result<proto::messages::StatusUpdate, FieldError> {
+    let s = u
+        .obj("status")?
+        .ok_or_else(|| FieldError(format!("'{at}.status' is required")))?;
+    let status = j::read_task_status(s)?;
+    if status.uuid.is_none() {
+        return Err(FieldError(format!("'{at}.status.uuid' is required")));
+    }
+    let timestamp = status.timestamp;
+    Ok(proto::messages::StatusUpdate {
+        framework_id: framework_id.clone(),
+        executor_id: Some(executor_id.clone()),
+        agent_id: None,
+        status,
+        timestamp,
+        latest_state: None,
     })
 }
 
@@ -198,6 +218,38 @@ mod tests {
         assert!(e.contains("uuid"), "{e}");
         let e = decode_call(b"{\"type\":\"SUBSCRIBE\"}").unwrap_err();
         assert!(e.contains("framework_id"), "{e}");
+    }
+
+    #[test]
+    fn a_resubscription_carries_its_unacknowledged_tasks_and_updates() {
+        let task = json!({"name": "t", "task_id": {"value": "t"}, "agent_id": {"value": "S1"},
+            "resources": [], "command": {"value": "true"}});
+        let update = json!({"status": {"task_id": {"value": "t"}, "state": "TASK_RUNNING",
+            "uuid": base64::encode(&[2u8; 16])}});
+        let sub = json!({"type": "SUBSCRIBE", "framework_id": {"value": "F"},
+            "executor_id": {"value": "E"},
+            "subscribe": {"unacknowledged_tasks": [task], "unacknowledged_updates": [update]}});
+        let Call::Subscribe(m) = decode_call(sub.to_string().as_bytes()).unwrap() else {
+            panic!("not a subscription")
+        };
+        assert_eq!(m.tasks.len(), 1);
+        assert_eq!(m.tasks[0].task_id.as_str(), "t");
+        assert_eq!(m.updates.len(), 1);
+        assert_eq!(m.updates[0].status.state, proto::TaskState::Running);
+        assert_eq!(
+            m.updates[0].executor_id.as_ref().map(|e| e.as_str()),
+            Some("E")
+        );
+        assert_eq!(m.updates[0].framework_id.as_str(), "F");
+        // An unacknowledged update without its uuid is refused, by its place.
+        let bad = json!({"type": "SUBSCRIBE", "framework_id": {"value": "F"},
+            "executor_id": {"value": "E"}, "subscribe": {"unacknowledged_updates": [
+                {"status": {"task_id": {"value": "t"}, "state": "TASK_RUNNING"}}]}});
+        let e = decode_call(bad.to_string().as_bytes()).unwrap_err();
+        assert!(
+            e.contains("subscribe.unacknowledged_updates[0].status.uuid"),
+            "{e}"
+        );
     }
 
     proptest! {

@@ -856,3 +856,233 @@ async fn rig_executor_state(agent: &AgentHandle, task: &str) -> Option<String> {
         .await
         .unwrap()
 }
+
+// ---- a v1 (HTTP) executor across an agent restart -----------------------------------
+
+/// A scripted v1 executor: it speaks `POST /api/v1/executor` over real HTTP for an
+/// executor process that only sleeps.
+struct V1Executor {
+    stream: libproc::testing::HttpStream,
+    decoder: proto::v1::recordio::Decoder,
+    pending: VecDeque<serde_json::Value>,
+}
+
+impl V1Executor {
+    /// The request for `body` to the agent `agent`'s executor API.
+    fn call(agent: &Pid, body: &serde_json::Value) -> Vec<u8> {
+        let (addr, id) = (agent.addr(), agent.id());
+        let body = body.to_string();
+        format!(
+            "POST /{id}/api/v1/executor HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes()
+    }
+
+    /// SUBSCRIBE (with what it holds unacknowledged); the stream must open.
+    async fn subscribe(agent: &Pid, subscribe: serde_json::Value) -> V1Executor {
+        let call = serde_json::json!({"type": "SUBSCRIBE", "framework_id": {"value": "F1"},
+            "executor_id": {"value": "E"}, "subscribe": subscribe});
+        let stream = within(
+            Duration::from_secs(20),
+            "SUBSCRIBE",
+            libproc::testing::HttpStream::open(agent.addr(), &Self::call(agent, &call)),
+        )
+        .await
+        .expect("the agent answers");
+        assert_eq!(stream.status(), 200, "{}", stream.head);
+        assert!(
+            stream.header("Mesos-Stream-Id").is_some(),
+            "{}",
+            stream.head
+        );
+        V1Executor {
+            stream,
+            decoder: proto::v1::recordio::Decoder::new(),
+            pending: VecDeque::new(),
+        }
+    }
+
+    /// The next event, `None` once the stream ended.
+    async fn next(&mut self) -> Option<serde_json::Value> {
+        within(Duration::from_secs(20), "an executor event", async {
+            loop {
+                if let Some(e) = self.pending.pop_front() {
+                    return Some(e);
+                }
+                let chunk = self.stream.next_chunk().await?;
+                for rec in self.decoder.feed(&chunk).expect("RecordIO") {
+                    self.pending
+                        .push_back(serde_json::from_slice(&rec).expect("a JSON event"));
+                }
+            }
+        })
+        .await
+    }
+
+    /// The next event of type `ty`, past heartbeats.
+    async fn next_of(&mut self, ty: &str) -> serde_json::Value {
+        loop {
+            match self.next().await {
+                Some(e) if e["type"] == ty => return e,
+                Some(e) if e["type"] == "HEARTBEAT" => continue,
+                other => panic!("expected {ty}, got {other:?}"),
+            }
+        }
+    }
+
+    /// The UPDATE call for task `t` in `state`.
+    fn update(state: &str, uuid: u128, message: &str) -> serde_json::Value {
+        serde_json::json!({"status": {"task_id": {"value": "t"}, "state": state,
+            "source": "SOURCE_EXECUTOR", "message": message,
+            "uuid": proto::v1::base64::encode(StatusUuid::from_u128(uuid).as_bytes())}})
+    }
+
+    /// POSTs UPDATE; the agent must accept it.
+    async fn send_update(agent: &Pid, update: serde_json::Value) {
+        let call = serde_json::json!({"type": "UPDATE", "framework_id": {"value": "F1"},
+            "executor_id": {"value": "E"}, "update": update});
+        let mut raw = Self::call(agent, &call);
+        raw.splice(
+            raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap()..,
+            b"\r\nConnection: close".iter().copied(),
+        );
+        let body = call.to_string();
+        raw.extend_from_slice(b"\r\n\r\n");
+        raw.extend_from_slice(body.as_bytes());
+        let (status, _, body) = libproc::testing::http_exchange(agent.addr(), &raw)
+            .await
+            .expect("HTTP exchange");
+        assert_eq!(status, 202, "{body}");
+    }
+}
+
+#[actix_rt::test]
+async fn a_v1_executor_resubscribes_to_a_restarted_agent_with_its_unacknowledged_update() {
+    // Executor recovery over the v1 API: the agent dies while the executor holds an update
+    // it could not send; the executor re-subscribes to the restarted agent with it, the
+    // update reaches the master exactly once, and the task keeps running.
+    let mut rig = Rig::start("v1-executor", |_| {}).await;
+    let mut framework = FrameworkInfo::new("ckpt-fw", "nobody");
+    framework.id = Some(FrameworkId::new("F1"));
+    framework.checkpoint = true;
+    let mut task = TaskInfo::command_task(
+        "t",
+        TaskId::new("t"),
+        AgentId::new("S1"),
+        "cpus:0.5;mem:64".parse::<Resources>().unwrap(),
+        CommandInfo::shell("unused"),
+    );
+    task.command = None;
+    task.executor = Some(proto::ExecutorInfo::new(
+        proto::ExecutorId::new("E"),
+        CommandInfo::shell("sleep 1000"),
+    ));
+    rig.mnode.send(
+        rig.master.pid(),
+        rig.agent.pid(),
+        RunTaskMessage {
+            framework,
+            framework_id: FrameworkId::new("F1"),
+            task,
+            pid: Some("scheduler@127.0.0.1:1".into()),
+        },
+    );
+    wait_for("the executor launched", || {
+        rig.dir
+            .join("meta/slaves/S1/frameworks/F1/executors/E/runs/latest/pids/forked.pid")
+            .exists()
+    })
+    .await;
+    let pid = rig.executor_pid("E");
+    let mut ex = V1Executor::subscribe(rig.agent.pid(), serde_json::json!({})).await;
+    ex.next_of("SUBSCRIBED").await;
+    let launch = ex.next_of("LAUNCH").await;
+    assert_eq!(launch["launch"]["task"]["task_id"]["value"], "t");
+    V1Executor::send_update(rig.agent.pid(), V1Executor::update("TASK_RUNNING", 1, "up")).await;
+    let ack = ex.next_of("ACKNOWLEDGED").await;
+    assert_eq!(ack["acknowledged"]["task_id"]["value"], "t");
+    let running = rig.next_update().await;
+    assert_eq!(
+        running.status.uuid,
+        Some(StatusUuid::from_u128(1)),
+        "{running:?}"
+    );
+    rig.ack(&running);
+    let updates = rig
+        .dir
+        .join("meta/slaves/S1/frameworks/F1/executors/E/runs/latest/tasks/t/task.updates");
+    wait_for("ack checkpointed", || {
+        std::fs::read(&updates).is_ok_and(|b| String::from_utf8_lossy(&b).contains("\"ACK\""))
+    })
+    .await;
+
+    rig.crash().await;
+    // The old stream ends with the agent; the executor's next update cannot be sent and
+    // stays unacknowledged.
+    assert_eq!(ex.next().await, None);
+    assert!(alive(pid), "the executor survives the agent");
+    rig.restart().await;
+    let unacked = V1Executor::update("TASK_RUNNING", 2, "still running");
+    let mut ex = V1Executor::subscribe(
+        rig.agent.pid(),
+        serde_json::json!({"unacknowledged_tasks": [], "unacknowledged_updates": [unacked]}),
+    )
+    .await;
+    let subscribed = ex.next_of("SUBSCRIBED").await;
+    assert_eq!(
+        subscribed["subscribed"]["executor_info"]["executor_id"]["value"], "E",
+        "{subscribed}"
+    );
+    assert_eq!(subscribed["subscribed"]["agent_info"]["id"]["value"], "S1");
+    let ack = ex.next_of("ACKNOWLEDGED").await;
+    assert_eq!(
+        ack["acknowledged"]["uuid"],
+        proto::v1::base64::encode(StatusUuid::from_u128(2).as_bytes())
+    );
+    // Recovery is over at once (no waiting out the re-registration timeout): the agent
+    // re-registers with the task running.
+    match rig.next_registration().await {
+        Ev::Reregister(m) => {
+            let t = m
+                .tasks
+                .iter()
+                .find(|t| t.task_id == TaskId::new("t"))
+                .expect("t");
+            assert_eq!(t.state, TaskState::Running);
+        }
+        other => panic!("expected a re-registration, got {other:?}"),
+    }
+    let again = rig.next_update().await;
+    assert_eq!(again.status.uuid, Some(StatusUuid::from_u128(2)));
+    assert_eq!(again.status.message.as_deref(), Some("still running"));
+    rig.ack(&again);
+    // The task still runs in the re-subscribed executor: a kill reaches it over the new
+    // stream, and the next update the master sees is its answer (no second copy).
+    rig.mnode.send(
+        rig.master.pid(),
+        rig.agent.pid(),
+        KillTaskMessage {
+            framework_id: FrameworkId::new("F1"),
+            task_id: TaskId::new("t"),
+            kill_policy: None,
+        },
+    );
+    ex.next_of("KILL").await;
+    V1Executor::send_update(
+        rig.agent.pid(),
+        V1Executor::update("TASK_KILLED", 3, "killed"),
+    )
+    .await;
+    let killed = rig.next_update().await;
+    assert_eq!(killed.status.state, TaskState::Killed);
+    assert_eq!(killed.status.uuid, Some(StatusUuid::from_u128(3)));
+    rig.ack(&killed);
+    assert_eq!(
+        rig_executor_state(&rig.agent, "E").await.as_deref(),
+        Some("Running")
+    );
+    kill_session(pid);
+    rig.agent.shutdown().await;
+}

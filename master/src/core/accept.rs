@@ -259,6 +259,13 @@ impl Master {
         task.resources = needed;
         task.role = Some(role.to_string());
         f.tasks.insert(t.task_id.clone(), task);
+        if let (Some(e), Some(a)) = (&t.executor, self.agents.get_mut(agent_id)) {
+            let mut info = e.clone();
+            info.framework_id = Some(fid.clone());
+            a.executors
+                .entry((fid.clone(), e.executor_id.clone()))
+                .or_insert(info);
+        }
         tracing::info!(framework = %fid, task = %t.task_id, agent = %agent_id, "launching task");
         fx.push(Effect::Send(
             agent_pid,

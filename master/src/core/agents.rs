@@ -37,6 +37,29 @@ pub struct Agent {
     /// Tasks the master told it to kill when it came back (their frameworks were told
     /// `TASK_LOST`): killed again if a retried re-registration still reports them.
     pub killed_tasks: BTreeSet<(FrameworkId, TaskId)>,
+    /// The executors it runs, by framework (Mesos `Slave::executors`): added when a task
+    /// with an executor is launched on it, replaced by what it reports when it
+    /// re-registers, removed when it says one exited.
+    pub executors: BTreeMap<(FrameworkId, ExecutorId), ExecutorInfo>,
+}
+
+/// The executors a re-registering agent reports, by framework: an executor's own
+/// `framework_id`, else that of a reported task it runs.
+pub(super) fn reported_executors(
+    msg: &ReregisterSlaveMessage,
+) -> BTreeMap<(FrameworkId, ExecutorId), ExecutorInfo> {
+    msg.executor_infos
+        .iter()
+        .filter_map(|e| {
+            let fid = e.framework_id.clone().or_else(|| {
+                msg.tasks
+                    .iter()
+                    .find(|t| t.executor_id.as_ref() == Some(&e.executor_id))
+                    .map(|t| t.framework_id.clone())
+            })?;
+            Some(((fid, e.executor_id.clone()), e.clone()))
+        })
+        .collect()
 }
 
 /// How an agent leaves the master.
@@ -174,6 +197,7 @@ impl Master {
                 check_offers: false,
                 declared,
                 killed_tasks: BTreeSet::new(),
+                executors: BTreeMap::new(),
             },
         );
     }
@@ -388,6 +412,7 @@ impl Master {
         info.resources =
             crate::operator::apply_checkpointed(&info.resources, &msg.checkpointed_resources);
         let total = info.resources.clone();
+        let executors = reported_executors(&msg);
         self.insert_agent(
             id.clone(),
             info.clone(),
@@ -399,6 +424,7 @@ impl Master {
             a.reregistered_time = Some(now);
             a.checkpointed = msg.checkpointed_resources.clone();
             a.killed_tasks = killed;
+            a.executors = executors;
         }
         // Re-admitted durably before anyone hears of it (a recovered agent already is).
         if self.registry.admit(&id, &info) {
@@ -465,6 +491,7 @@ impl Master {
             a.ping_outstanding = false;
             a.ping_timeouts = 0;
             a.version = msg.version.clone();
+            a.executors = reported_executors(&msg);
         }
         fx.extend(self.reconnect_agent(&id));
         // The master's record of the agent's reservations wins: a change the agent

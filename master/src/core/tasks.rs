@@ -284,10 +284,15 @@ impl Master {
         fx
     }
 
-    /// `ExitedExecutorMessage` from an agent: forward to the scheduler.
+    /// `ExitedExecutorMessage` from an agent: the agent no longer runs it; forward to the
+    /// scheduler.
     pub fn executor_exited(&mut self, from: &Pid, msg: ExitedExecutorMessage) -> Vec<Effect> {
-        if !self.agent_pids.contains_key(from) {
+        let Some(agent) = self.agent_pids.get(from).cloned() else {
             return self.not_registered(from);
+        };
+        if let Some(a) = self.agents.get_mut(&agent) {
+            a.executors
+                .remove(&(msg.framework_id.clone(), msg.executor_id.clone()));
         }
         let mut fx = Vec::new();
         let fid = msg.framework_id.clone();

@@ -97,11 +97,28 @@ pub fn get_tasks(m: &Master) -> Value {
     json!({ "tasks": tasks, "unreachable_tasks": unreachable, "completed_tasks": completed })
 }
 
+/// GET_EXECUTORS's body: every executor the master knows an agent runs, with its agent
+/// (Mesos lists those of frameworks it knows; a removed framework's are gone).
+pub fn get_executors(m: &Master) -> Value {
+    let executors: Vec<Value> = m
+        .agents()
+        .values()
+        .flat_map(|a| a.executors.iter().map(move |(k, e)| (a, k, e)))
+        .filter(|(_, (fid, _), _)| m.frameworks().contains_key(fid))
+        .map(|(a, (fid, _), e)| {
+            let mut info = j::executor_info(e);
+            info["framework_id"] = j::id(fid.as_str());
+            json!({"agent_id": j::id(a.id.as_str()), "executor_info": info})
+        })
+        .collect();
+    json!({ "executors": executors })
+}
+
 /// GET_STATE's body.
 pub fn get_state(m: &Master) -> Value {
     json!({
         "get_tasks": get_tasks(m),
-        "get_executors": { "executors": [] },
+        "get_executors": get_executors(m),
         "get_frameworks": get_frameworks(m),
         "get_agents": get_agents(m),
     })
@@ -126,7 +143,9 @@ pub fn answer(
             json!({"type": "GET_FRAMEWORKS", "get_frameworks": get_frameworks(m)})
         }
         Call::GetTasks => json!({"type": "GET_TASKS", "get_tasks": get_tasks(m)}),
-        Call::GetExecutors => json!({"type": "GET_EXECUTORS", "get_executors": {"executors": []}}),
+        Call::GetExecutors => {
+            json!({"type": "GET_EXECUTORS", "get_executors": get_executors(m)})
+        }
         Call::GetRoles => {
             let roles: Vec<Value> = m
                 .roles_json()

@@ -41,7 +41,7 @@ use proto::{
 use crate::status_update::{StatusUpdateManager, UpdateEffect, UpdateRecord};
 
 mod recovered;
-pub use recovered::{lost_state, Recovery, RunId};
+pub use recovered::{lost_state, Recovery, RunId, Subscription};
 
 const MAX_COMPLETED_FRAMEWORKS: usize = 50;
 const MAX_COMPLETED_EXECUTORS: usize = 150;

@@ -4,6 +4,10 @@
 //! KILL, SHUTDOWN) and the agent's acknowledgements and framework messages go down the
 //! stream as v1 events. UPDATE and MESSAGE calls are the executor's status updates and
 //! framework messages. A stream its client closes is a broken link to that executor.
+//! A SUBSCRIBE from an executor that was subscribed before (its connection broke, or the
+//! agent restarted and recovered it) goes the core's re-registration way: its
+//! unacknowledged updates are recorded, tasks it never received are lost, and its earlier
+//! stream is closed.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -102,7 +106,7 @@ impl AgentProcess {
     fn subscribe_executor(
         &mut self,
         ctx: &mut Ctx<'_, Self>,
-        msg: proto::messages::RegisterExecutorMessage,
+        msg: proto::messages::ReregisterExecutorMessage,
     ) -> HttpResponse {
         self.http.opened += 1;
         let id = proto::v1::stream_id(&ctx.pid().to_string(), self.http.opened);
@@ -118,8 +122,29 @@ impl AgentProcess {
             }
         });
         self.arm_executor_heartbeat(ctx, pid.clone());
-        let e = self.core.register_executor(&pid, msg, &self.info);
-        self.apply(e, ctx);
+        // A retried or re-opened subscription replaces the executor's old stream, which
+        // closes (Mesos closes the earlier connection too).
+        let old = self
+            .core
+            .frameworks
+            .get(&msg.framework_id)
+            .and_then(|f| f.executors.get(&msg.executor_id))
+            .and_then(|e| e.pid.clone())
+            .filter(|p| *p != pid);
+        self.resubscribe_executor(ctx, pid.clone(), msg);
+        if let Some(old) = old {
+            if self.http.by_pid.contains_key(&old)
+                && self
+                    .core
+                    .frameworks
+                    .values()
+                    .flat_map(|f| f.executors.values())
+                    .all(|e| e.pid.as_ref() != Some(&old))
+            {
+                tracing::info!(%old, "closing the executor's earlier stream");
+                self.http.by_pid.remove(&old);
+            }
+        }
         HttpResponse::streaming(200, "application/json", body).with_header("Mesos-Stream-Id", &id)
     }
 

@@ -33,6 +33,7 @@ use libproc::{Ctx, Message, Pid};
 use proto::messages::*;
 use proto::{ContainerId, ExecutorId, FrameworkId, Resources, TaskId};
 
+use super::core::Subscription;
 use super::{AgentProcess, Executor};
 use crate::checkpoint::{self, AgentCheckpoint, CheckpointError, Meta, RunKey};
 use crate::config::{AgentConfig, RecoverMode};
@@ -527,19 +528,43 @@ impl AgentProcess {
             self.core
                 .reregister_executor(&from, &msg, &self.info, &self.rec.recovered);
         self.apply(e, ctx);
-        if !taken {
-            return;
+        if taken {
+            let reply_to = Some(from.to_string());
+            self.executor_back(ctx, from, reply_to, msg);
         }
-        for update in msg.updates {
-            self.status_update(
-                ctx,
-                from.clone(),
-                StatusUpdateMessage {
-                    update,
-                    pid: Some(from.to_string()),
-                },
-            );
+    }
+
+    /// A v1 executor's SUBSCRIBE on the stream `from` (see `executor_http`): the same
+    /// path as a re-registration, through the core's [`super::AgentCore::subscribe_executor`].
+    pub(super) fn resubscribe_executor(
+        &mut self,
+        ctx: &mut Ctx<'_, Self>,
+        from: Pid,
+        msg: ReregisterExecutorMessage,
+    ) {
+        let (taken, e) = self
+            .core
+            .subscribe_executor(&from, &msg, &self.info, &self.rec.recovered);
+        self.apply(e, ctx);
+        match taken {
+            Subscription::Refused => {}
+            // Nothing was sent to it before: its tasks were just sent.
+            Subscription::First => self.record_executor_updates(ctx, &from, None, msg.updates),
+            Subscription::Again => self.executor_back(ctx, from, None, msg),
         }
+    }
+
+    /// An executor is back (re-registered or re-subscribed): the updates it holds
+    /// unacknowledged are recorded (a duplicate of a recorded one only gets acknowledged
+    /// again) and tasks it never received are lost.
+    fn executor_back(
+        &mut self,
+        ctx: &mut Ctx<'_, Self>,
+        from: Pid,
+        reply_to: Option<String>,
+        msg: ReregisterExecutorMessage,
+    ) {
+        self.record_executor_updates(ctx, &from, reply_to, msg.updates);
         let known: BTreeSet<TaskId> = msg.tasks.iter().map(|t| t.task_id.clone()).collect();
         let e = self
             .core
@@ -547,6 +572,26 @@ impl AgentProcess {
         self.apply(e, ctx);
         if self.rec.recovering && !self.awaiting_reregistration() {
             self.finish_recovery(ctx);
+        }
+    }
+
+    /// Records the updates an executor brought when it came back.
+    fn record_executor_updates(
+        &mut self,
+        ctx: &mut Ctx<'_, Self>,
+        from: &Pid,
+        reply_to: Option<String>,
+        updates: Vec<StatusUpdate>,
+    ) {
+        for update in updates {
+            self.status_update(
+                ctx,
+                from.clone(),
+                StatusUpdateMessage {
+                    update,
+                    pid: reply_to.clone(),
+                },
+            );
         }
     }
 

@@ -633,3 +633,47 @@ fn operator_teardown_writes_before_it_speaks() {
         }
     );
 }
+
+#[test]
+fn get_executors_lists_what_agents_run_by_framework_until_they_exit() {
+    let (mut m, a, f, o) = setup();
+    let mut t = task("t1", &a, "cpus:1;mem:128");
+    t.command = None;
+    t.executor = Some(ExecutorInfo::new(
+        ExecutorId::new("E1"),
+        CommandInfo::shell("my-executor"),
+    ));
+    m.accept(&pid(SCHED), launch(&f, vec![o], vec![t]));
+    let get = |m: &Master| {
+        let v = crate::http_api::operator::answer(
+            &crate::http_api::operator::Call::GetExecutors,
+            m,
+            &json!({}),
+            || json!({}),
+        )
+        .expect("a getter");
+        assert_eq!(v["type"], "GET_EXECUTORS");
+        v["get_executors"]["executors"].clone()
+    };
+    let executors = get(&m);
+    assert_eq!(executors.as_array().map(Vec::len), Some(1), "{executors}");
+    let e = &executors[0];
+    assert_eq!(e["agent_id"]["value"], a.as_str());
+    assert_eq!(e["executor_info"]["executor_id"]["value"], "E1");
+    assert_eq!(e["executor_info"]["framework_id"]["value"], f.as_str());
+    assert_eq!(e["executor_info"]["command"]["value"], "my-executor");
+    // GET_STATE carries the same list.
+    let state = crate::http_api::operator::get_state(&m);
+    assert_eq!(state["get_executors"]["executors"], executors);
+    // The agent says it exited: it is gone.
+    m.executor_exited(
+        &pid(AGENT),
+        ExitedExecutorMessage {
+            agent_id: a.clone(),
+            framework_id: f.clone(),
+            executor_id: ExecutorId::new("E1"),
+            status: 0,
+        },
+    );
+    assert_eq!(get(&m), json!([]));
+}

@@ -12,12 +12,12 @@ use std::time::Duration;
 
 use libproc::Pid;
 use proto::messages::{
-    ExecutorReregisteredMessage, ReregisterExecutorMessage, ShutdownExecutorMessage, Task,
-    UpdateFrameworkMessage,
+    ExecutorRegisteredMessage, ExecutorReregisteredMessage, RegisterExecutorMessage,
+    ReregisterExecutorMessage, ShutdownExecutorMessage, Task, UpdateFrameworkMessage,
 };
 use proto::{
-    AgentInfo, ContainerId, ExecutorId, FrameworkCapability, FrameworkId, FrameworkInfo, Reason,
-    TaskId, TaskState,
+    AgentId, AgentInfo, ContainerId, ExecutorId, FrameworkCapability, FrameworkId, FrameworkInfo,
+    Reason, TaskId, TaskState,
 };
 
 use super::{AgentCore, Effect, Executor, ExecutorState, Framework, ToExecutor};
@@ -40,6 +40,17 @@ pub struct Recovery {
     /// Runs whose executor died while the agent was down: the shell turns each into an
     /// exit.
     pub dead: Vec<RunId>,
+}
+
+/// How [`AgentCore::subscribe_executor`] took a v1 executor's SUBSCRIBE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subscription {
+    /// Not an executor this agent runs or launches: told to shut down.
+    Refused,
+    /// Its first subscription: it got its queued tasks.
+    First,
+    /// A re-subscription (after a broken connection or an agent restart).
+    Again,
 }
 
 /// The state a task gets when its executor is lost across an agent restart.
@@ -134,7 +145,13 @@ impl AgentCore {
                     if alive(&container, run.forked_pid) {
                         tracing::info!(executor = %ex_id, pid = ?run.forked_pid, libprocess = ?run.libprocess_pid, "recovered a live executor");
                         out.live.push(key);
-                        if let Some(pid) = run.libprocess_pid.clone() {
+                        // A v1 executor's stream died with the old agent: it re-subscribes
+                        // on its own.
+                        if let Some(pid) = run
+                            .libprocess_pid
+                            .clone()
+                            .filter(|p| !proto::v1::is_stream_pid(p))
+                        {
                             out.reconnect.push(pid);
                         }
                     } else {
@@ -227,6 +244,112 @@ impl AgentCore {
         recovered: &BTreeSet<RunId>,
     ) -> (bool, Vec<Effect>) {
         let agent_id = agent.id.clone().unwrap_or_default();
+        let Some(mut out) = self.take_back(from, msg, &agent_id, recovered) else {
+            return (false, vec![shutdown(from, msg)]);
+        };
+        out.push(Effect::SendExecutor {
+            to: from.clone(),
+            message: ToExecutor::Reregistered(ExecutorReregisteredMessage {
+                slave_id: agent_id,
+                slave_info: agent.clone(),
+            }),
+        });
+        (true, out)
+    }
+
+    /// A v1 executor's SUBSCRIBE from the stream `from`, with the tasks and updates it holds
+    /// unacknowledged (Mesos `Slave::subscribe`). A recovered executor still waiting is
+    /// taken back as by [`AgentCore::reregister_executor`]; a running one whose connection
+    /// broke (or that retries) moves to the new stream; a launching one registers as by
+    /// [`AgentCore::register_executor`]. Each is answered SUBSCRIBED with its infos.
+    /// Anything else is told to shut down. Says how it was taken (then the shell records
+    /// its updates, duplicates included, and after a re-subscription calls
+    /// [`AgentCore::lost_undelivered`]).
+    pub fn subscribe_executor(
+        &mut self,
+        from: &Pid,
+        msg: &ReregisterExecutorMessage,
+        agent: &AgentInfo,
+        recovered: &BTreeSet<RunId>,
+    ) -> (Subscription, Vec<Effect>) {
+        let agent_id = agent.id.clone().unwrap_or_default();
+        let (fw_id, ex_id) = (&msg.framework_id, &msg.executor_id);
+        let state = self
+            .frameworks
+            .get(fw_id)
+            .filter(|f| !f.terminating)
+            .and_then(|f| f.executors.get(ex_id))
+            .map(|e| {
+                let run = (fw_id.clone(), ex_id.clone(), e.container_id.clone());
+                (e.state, recovered.contains(&run))
+            });
+        let mut out = match state {
+            Some((ExecutorState::Launching, false)) => {
+                let register = RegisterExecutorMessage {
+                    framework_id: fw_id.clone(),
+                    executor_id: ex_id.clone(),
+                };
+                let out = self.register_executor(from, register, agent);
+                return (Subscription::First, out);
+            }
+            Some((ExecutorState::Launching, true)) => {
+                match self.take_back(from, msg, &agent_id, recovered) {
+                    Some(out) => out,
+                    None => return (Subscription::Refused, vec![shutdown(from, msg)]),
+                }
+            }
+            Some((ExecutorState::Running, _)) => {
+                let Some(e) = self
+                    .frameworks
+                    .get_mut(fw_id)
+                    .and_then(|f| f.executors.get_mut(ex_id))
+                else {
+                    return (Subscription::Refused, vec![shutdown(from, msg)]);
+                };
+                tracing::info!(executor = %ex_id, %from, old = ?e.pid, "executor re-subscribed");
+                e.pid = Some(from.clone());
+                vec![
+                    Effect::Link(from.clone()),
+                    Effect::CheckpointExecutorPid {
+                        framework_id: fw_id.clone(),
+                        executor_id: ex_id.clone(),
+                    },
+                ]
+            }
+            _ => {
+                tracing::warn!(executor = %ex_id, %from, "unexpected executor subscription; shutting it down");
+                return (Subscription::Refused, vec![shutdown(from, msg)]);
+            }
+        };
+        let Some(f) = self.frameworks.get(fw_id) else {
+            return (Subscription::Refused, vec![shutdown(from, msg)]);
+        };
+        let Some(e) = f.executors.get(ex_id) else {
+            return (Subscription::Refused, vec![shutdown(from, msg)]);
+        };
+        out.push(Effect::SendExecutor {
+            to: from.clone(),
+            message: ToExecutor::Registered(ExecutorRegisteredMessage {
+                executor_info: e.info.clone(),
+                framework_id: fw_id.clone(),
+                framework_info: f.info.clone(),
+                slave_id: agent_id,
+                slave_info: agent.clone(),
+            }),
+        });
+        (Subscription::Again, out)
+    }
+
+    /// Takes a recovered executor that is still waiting back from `from`: it runs again
+    /// and tasks it runs that the agent did not checkpoint are adopted. `None` if it is not
+    /// one.
+    fn take_back(
+        &mut self,
+        from: &Pid,
+        msg: &ReregisterExecutorMessage,
+        agent_id: &AgentId,
+        recovered: &BTreeSet<RunId>,
+    ) -> Option<Vec<Effect>> {
         let (fw_id, ex_id) = (msg.framework_id.clone(), msg.executor_id.clone());
         let Some(e) = self
             .frameworks
@@ -238,16 +361,7 @@ impl AgentCore {
             })
         else {
             tracing::warn!(executor = %ex_id, %from, "unexpected executor re-registration; shutting it down");
-            return (
-                false,
-                vec![Effect::SendExecutor {
-                    to: from.clone(),
-                    message: ToExecutor::Shutdown(ShutdownExecutorMessage {
-                        executor_id: ex_id,
-                        framework_id: fw_id,
-                    }),
-                }],
-            );
+            return None;
         };
         tracing::info!(executor = %ex_id, %from, tasks = msg.tasks.len(), updates = msg.updates.len(), "executor re-registered");
         e.state = ExecutorState::Running;
@@ -275,14 +389,7 @@ impl AgentCore {
             framework_id: fw_id.clone(),
             task_id,
         }));
-        out.push(Effect::SendExecutor {
-            to: from.clone(),
-            message: ToExecutor::Reregistered(ExecutorReregisteredMessage {
-                slave_id: agent_id,
-                slave_info: agent.clone(),
-            }),
-        });
-        (true, out)
+        Some(out)
     }
 
     /// After a re-registration (and the updates it brought): tasks the agent accepted but
@@ -372,6 +479,17 @@ impl AgentCore {
             executor_id: e.info.executor_id.clone(),
             container_id: e.container_id.clone(),
         }]
+    }
+}
+
+/// Tells the executor that sent `msg` from `from` to shut down.
+fn shutdown(from: &Pid, msg: &ReregisterExecutorMessage) -> Effect {
+    Effect::SendExecutor {
+        to: from.clone(),
+        message: ToExecutor::Shutdown(ShutdownExecutorMessage {
+            executor_id: msg.executor_id.clone(),
+            framework_id: msg.framework_id.clone(),
+        }),
     }
 }
 
@@ -644,6 +762,121 @@ mod tests {
         assert!(c
             .reregistration_timeout(&runs, Duration::from_secs(2))
             .is_empty());
+    }
+
+    #[test]
+    fn a_v1_executor_resubscribes_the_reregistration_way_and_gets_subscribed() {
+        let mut c = core();
+        let found = recovered(&mut c);
+        let runs: BTreeSet<RunId> = found.live.into_iter().collect();
+        let (f, e) = (FrameworkId::new("F"), ExecutorId::new("E"));
+        // The agent had also accepted "s", which never reached the executor.
+        if let Some(ex) = c
+            .frameworks
+            .get_mut(&f)
+            .and_then(|x| x.executors.get_mut(&e))
+        {
+            ex.launched.insert(TaskId::new("s"), task("F", "E", "s"));
+        }
+        let stream: Pid = proto::v1::stream_pid("executor", "one", "127.0.0.1:1".parse().unwrap());
+        let t = TaskInfo::command_task(
+            "t",
+            TaskId::new("t"),
+            AgentId::new("S1"),
+            Resources::new(),
+            CommandInfo::shell("true"),
+        );
+        let msg = ReregisterExecutorMessage {
+            executor_id: e.clone(),
+            framework_id: f.clone(),
+            tasks: vec![t],
+            updates: vec![],
+        };
+        // One this agent launched (not recovered) subscribes for the first time: it
+        // registers, and the shell looks for no undelivered tasks.
+        let mut fresh = core();
+        recovered(&mut fresh);
+        let (how, out) = fresh.subscribe_executor(&stream, &msg, &agent(), &BTreeSet::new());
+        assert_eq!(how, Subscription::First);
+        assert!(out.iter().any(|x| matches!(
+            x,
+            Effect::SendExecutor {
+                message: ToExecutor::Registered(_),
+                ..
+            }
+        )));
+        let (taken, out) = c.subscribe_executor(&stream, &msg, &agent(), &runs);
+        assert_eq!(taken, Subscription::Again);
+        assert!(
+            matches!(&out[0], Effect::Link(p) if *p == stream),
+            "{out:?}"
+        );
+        // A v1 executor gets SUBSCRIBED with its infos, not a bare re-registration.
+        let Some(Effect::SendExecutor {
+            to,
+            message: ToExecutor::Registered(m),
+        }) = out.last()
+        else {
+            panic!("no SUBSCRIBED: {out:?}")
+        };
+        assert_eq!(to, &stream);
+        assert_eq!(m.executor_info.executor_id, e);
+        assert_eq!(m.framework_info.name, "fw");
+        assert_eq!(m.slave_id, AgentId::new("S1"));
+        assert!(!c.awaiting_reregistration(&runs));
+        let known: BTreeSet<TaskId> = msg.tasks.iter().map(|t| t.task_id.clone()).collect();
+        let lost = c.lost_undelivered(&f, &e, &known);
+        assert!(
+            matches!(&lost[..], [Effect::AgentUpdate { task_id, state: TaskState::Lost, .. }] if *task_id == TaskId::new("s")),
+            "{lost:?}"
+        );
+
+        // Its connection breaks and it subscribes again: it moves to the new stream.
+        let again: Pid = proto::v1::stream_pid("executor", "two", "127.0.0.1:1".parse().unwrap());
+        let (taken, out) = c.subscribe_executor(&again, &msg, &agent(), &runs);
+        assert_eq!(taken, Subscription::Again);
+        assert_eq!(c.frameworks[&f].executors[&e].pid.as_ref(), Some(&again));
+        assert!(matches!(
+            out.last(),
+            Some(Effect::SendExecutor {
+                message: ToExecutor::Registered(_),
+                ..
+            })
+        ));
+
+        // An executor this agent does not run is told to shut down.
+        let stranger = ReregisterExecutorMessage {
+            executor_id: ExecutorId::new("nope"),
+            ..msg.clone()
+        };
+        let (taken, out) = c.subscribe_executor(&again, &stranger, &agent(), &runs);
+        assert_eq!(taken, Subscription::Refused);
+        assert!(matches!(
+            &out[..],
+            [Effect::SendExecutor {
+                message: ToExecutor::Shutdown(_),
+                ..
+            }]
+        ));
+    }
+
+    #[test]
+    fn a_recovered_v1_executor_is_not_asked_to_reconnect() {
+        let mut cp = checkpoint();
+        let stream: Pid = proto::v1::stream_pid("executor", "one", "127.0.0.1:1".parse().unwrap());
+        for fw in cp.frameworks.values_mut() {
+            for ex in fw.executors.values_mut() {
+                for r in ex.runs.values_mut() {
+                    r.libprocess_pid = Some(stream.clone());
+                }
+            }
+        }
+        let mut c = core();
+        let alive = |_: &ContainerId, pid: Option<i32>| pid == Some(1);
+        let found = c.recover(cp, Path::new("/w"), &alive);
+        assert!(found.reconnect.is_empty(), "{:?}", found.reconnect);
+        // It is still waited for.
+        assert_eq!(found.live.len(), 1);
     }
 
     #[test]
