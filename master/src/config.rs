@@ -11,7 +11,7 @@ use libproc::flags::{Flag, Flags, FlagsError};
 use crate::allocator::protocol::AllocatorConfig;
 
 /// The version this master reports (`/master/state` `version`, `MasterInfo.version`).
-pub const MESOS_VERSION: &str = "1.11.0";
+pub use proto::MESOS_VERSION;
 
 /// Every flag `mesos-master` accepts, with its default.
 pub const FLAGS: &[Flag] = &[

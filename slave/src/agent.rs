@@ -16,8 +16,8 @@ use std::time::Duration;
 use libproc::{Ctx, Handlers, HttpResponse, Pid, Process};
 use proto::messages::*;
 use proto::{
-    AgentId, AgentInfo, CommandInfo, ContainerId, ExecutorId, ExecutorInfo, FrameworkId, Reason,
-    Source, TaskId, TaskInfo, TaskState,
+    AgentId, AgentInfo, CommandInfo, ContainerId, ContainerStatus, ExecutorId, ExecutorInfo,
+    FrameworkId, Reason, Source, TaskId, TaskInfo, TaskState,
 };
 use tokio::sync::watch;
 
@@ -37,7 +37,7 @@ mod gc;
 pub mod recovery;
 
 /// Version reported to the master.
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+pub const VERSION: &str = proto::MESOS_VERSION;
 
 pub use self::core::{AgentCore, Effect, Executor, ExecutorState, Framework, ToExecutor};
 
@@ -397,6 +397,20 @@ impl AgentProcess {
         }
         if update.status.source.is_none() {
             update.status.source = Some(Source::Executor);
+        }
+        if update.status.state == TaskState::Running && update.status.container_status.is_none() {
+            // Mesos's agent adds what its containerizer knows: the container and its
+            // addresses (ours run on the host network: the agent's address).
+            let container_id = update.executor_id.as_ref().and_then(|e| {
+                self.core
+                    .frameworks
+                    .get(&update.framework_id)
+                    .and_then(|f| f.executors.get(e))
+                    .map(|x| x.container_id.clone())
+            });
+            let ip = ctx.pid().addr().ip().to_string();
+            update.status.container_status =
+                Some(Box::new(ContainerStatus::on_host(container_id, &ip)));
         }
         let Some(uuid) = update.status.uuid else {
             tracing::warn!(task = %update.status.task_id, "dropping executor status update without a uuid");
@@ -1072,14 +1086,6 @@ impl AgentProcess {
             .info
             .resources
             .with_checkpointed(&self.rec.checkpointed_resources);
-        let reserved_full: serde_json::Map<String, serde_json::Value> = total
-            .roles()
-            .into_iter()
-            .map(|role| {
-                let list = total.reserved(&role).to_json_array();
-                (role, list)
-            })
-            .collect();
         serde_json::json!({
             "version": VERSION,
             "id": self.info.id.as_ref().map(|i| i.to_string()).unwrap_or_default(),
@@ -1088,7 +1094,9 @@ impl AgentProcess {
             "port": self.info.port,
             "start_time": self.start_time,
             "resources": total.to_json_map(),
-            "reserved_resources_full": reserved_full,
+            "reserved_resources": proto::state_json::reserved_by_role(&total, false),
+            "reserved_resources_full": proto::state_json::reserved_by_role(&total, true),
+            "capabilities": proto::state_json::AGENT_CAPABILITIES,
             "attributes": self.info.attributes.to_json_map(),
             "master_hostname": self.rec.master.as_ref().map(|m| m.addr().ip().to_string()).unwrap_or_default(),
             "registered": self.reg.is_registered(),

@@ -258,6 +258,10 @@ impl Master {
         );
         task.resources = needed;
         task.role = Some(role.to_string());
+        if let Some(e) = &t.executor {
+            f.executors
+                .insert((agent_id.clone(), e.executor_id.clone()), e.clone());
+        }
         f.tasks.insert(t.task_id.clone(), task);
         tracing::info!(framework = %fid, task = %t.task_id, agent = %agent_id, "launching task");
         fx.push(Effect::Send(

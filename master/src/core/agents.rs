@@ -343,6 +343,7 @@ impl Master {
         let mut kills = Vec::new();
         let mut killed = BTreeSet::new();
         let mut shutdowns = BTreeSet::new();
+        self.adopt_executors(&id, &msg.executor_infos);
         for task in &msg.tasks {
             let fid = &task.framework_id;
             if self.framework_removed(fid) {
@@ -475,6 +476,7 @@ impl Master {
         // Tasks of torn-down frameworks are shut down, tasks we asked to kill are
         // killed again.
         let mut shutdowns = BTreeSet::new();
+        self.adopt_executors(&id, &msg.executor_infos);
         for task in &msg.tasks {
             let fid = &task.framework_id;
             let known = self
@@ -556,6 +558,21 @@ impl Master {
         self.frameworks.insert(id.clone(), f);
     }
 
+    /// Records the custom executors a re-registering agent reports.
+    pub(super) fn adopt_executors(&mut self, agent_id: &AgentId, infos: &[ExecutorInfo]) {
+        for e in infos {
+            let Some(f) = e
+                .framework_id
+                .as_ref()
+                .and_then(|fid| self.frameworks.get_mut(fid))
+            else {
+                continue;
+            };
+            f.executors
+                .insert((agent_id.clone(), e.executor_id.clone()), e.clone());
+        }
+    }
+
     /// Records a task reported by an agent.
     pub(super) fn adopt_task(&mut self, agent_id: &AgentId, mut task: Task) {
         task.agent_id = agent_id.clone();
@@ -631,6 +648,9 @@ impl Master {
             return fx;
         };
         self.agent_pids.remove(&agent.pid);
+        for f in self.frameworks.values_mut() {
+            f.executors.retain(|(a, _), _| a != id);
+        }
         tracing::warn!(agent = %id, pid = %agent.pid, unreachable, "removing agent: {why}");
         // Decided and written before anyone (framework, allocator) hears of it.
         let now = self.now();

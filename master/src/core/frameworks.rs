@@ -32,6 +32,9 @@ pub struct Framework {
     pub completed_tasks: VecDeque<Task>,
     /// Outstanding offers.
     pub offers: BTreeSet<OfferId>,
+    /// Its custom executors by agent (launched with a task or reported by a re-registering
+    /// agent) until they exit, as `/master/state` lists them.
+    pub executors: BTreeMap<(AgentId, ExecutorId), ExecutorInfo>,
     /// Bumped on every (dis)connection; a failover timer armed in an older epoch is void.
     pub failover_epoch: u64,
 }
@@ -59,6 +62,7 @@ impl Framework {
             unreachable_tasks: BTreeMap::new(),
             completed_tasks: VecDeque::new(),
             offers: BTreeSet::new(),
+            executors: BTreeMap::new(),
             failover_epoch: 0,
         }
     }

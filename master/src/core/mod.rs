@@ -20,8 +20,8 @@ use std::time::Duration;
 use libproc::{Message, Pid};
 use proto::messages::*;
 use proto::{
-    AgentId, AgentInfo, ExecutorId, FrameworkId, FrameworkInfo, MasterInfo, Offer, OfferId,
-    OfferOperation, Reason, Resources, Source, TaskId, TaskInfo, TaskState, TaskStatus,
+    AgentId, AgentInfo, ExecutorId, ExecutorInfo, FrameworkId, FrameworkInfo, MasterInfo, Offer,
+    OfferId, OfferOperation, Reason, Resources, Source, TaskId, TaskInfo, TaskState, TaskStatus,
 };
 
 use crate::allocator::protocol as alloc;

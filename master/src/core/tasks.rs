@@ -278,6 +278,10 @@ impl Master {
         }
         let mut fx = Vec::new();
         let fid = msg.framework_id.clone();
+        if let Some(f) = self.frameworks.get_mut(&fid) {
+            f.executors
+                .remove(&(msg.agent_id.clone(), msg.executor_id.clone()));
+        }
         self.to_framework(&fid, msg, &mut fx);
         fx
     }

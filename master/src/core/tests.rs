@@ -1185,3 +1185,5 @@ fn update_framework_changes_the_info_for_the_allocator_and_agents() {
 mod operator;
 
 mod durability;
+
+mod state_parity;
