@@ -57,7 +57,12 @@ pub struct AgentProcess {
     gc: gc::GcState,
     /// Open v1 executor API streams.
     http: executor_http::Streams,
+    /// This node's address, the `node` label of the agent's metrics.
+    node_label: String,
 }
+
+/// How often the agent's gauges are refreshed.
+const METRICS_INTERVAL: Duration = Duration::from_secs(1);
 
 impl AgentProcess {
     /// A new agent; `stopped` flips to true when the process stops.
@@ -97,6 +102,7 @@ impl AgentProcess {
             stopped,
             rec,
             http: executor_http::Streams::default(),
+            node_label: String::new(),
         }
     }
 
@@ -414,8 +420,14 @@ impl AgentProcess {
         }
         let Some(uuid) = update.status.uuid else {
             tracing::warn!(task = %update.status.task_id, "dropping executor status update without a uuid");
+            self.count("slave/invalid_status_updates");
             return;
         };
+        self.count("slave/valid_status_updates");
+        if update.status.is_terminal() {
+            let name = format!("slave/tasks_{}", update.status.state.metric_suffix());
+            metrics::counter!(name, "node" => self.node_label.clone()).increment(1);
+        }
         let ack = StatusUpdateAcknowledgementMessage {
             agent_id: self.info.id.clone().unwrap_or_default(),
             framework_id: update.framework_id.clone(),
@@ -816,6 +828,7 @@ impl AgentProcess {
         let launched = match self.containerizer.launch(spec) {
             Ok(l) => l,
             Err(e) => {
+                self.count("slave/container_launch_errors");
                 tracing::error!(executor = %ex_id, error = %e, "failed to launch executor");
                 let message = format!("Failed to launch executor {ex_id}: {e}");
                 self.agent_update(
@@ -886,6 +899,11 @@ impl AgentProcess {
     /// it was shut down meanwhile. A failure fails its tasks with
     /// `REASON_CONTAINER_LAUNCH_FAILED`, as Mesos does.
     fn fetched(&mut self, ctx: &mut Ctx<'_, Self>, spec: LaunchSpec, fetched: Result<(), String>) {
+        self.count(if fetched.is_ok() {
+            "containerizer/fetcher/task_fetches_succeeded"
+        } else {
+            "containerizer/fetcher/task_fetches_failed"
+        });
         let fw_id = spec.framework_id.clone();
         let ex_id = spec.executor.executor_id.clone();
         let container_id = spec.container_id.clone();
@@ -983,6 +1001,8 @@ impl AgentProcess {
         let Some(e) = self.core.executor_mut(&fw_id, &ex_id, &container) else {
             return;
         };
+        metrics::counter!("slave/executors_terminated", "node" => self.node_label.clone())
+            .increment(1);
         // Nothing it started may outlive it.
         self.containerizer.destroy(&container_of(e));
         let limitation = self
@@ -1063,6 +1083,27 @@ impl AgentProcess {
         }
         tracing::info!("agent shut down");
         ctx.stop();
+    }
+
+    // ---- metrics ------------------------------------------------------------------------
+
+    fn count(&self, name: &'static str) {
+        metrics::counter!(name, "node" => self.node_label.clone()).increment(1);
+    }
+
+    /// Copies the core's figures into the metrics registry, every [`METRICS_INTERVAL`].
+    fn metrics_tick(&mut self, ctx: &mut Ctx<'_, Self>) {
+        let total = self
+            .info
+            .resources
+            .with_checkpointed(&self.rec.checkpointed_resources);
+        let uptime = (self.config.clock)() - self.start_time;
+        for (name, v) in
+            crate::metrics::gauges(&self.core, &total, self.reg.is_registered(), uptime)
+        {
+            metrics::gauge!(name, "node" => self.node_label.clone()).set(v);
+        }
+        ctx.after(METRICS_INTERVAL, |me: &mut Self, ctx| me.metrics_tick(ctx));
     }
 
     // ---- HTTP ---------------------------------------------------------------------------
@@ -1221,6 +1262,11 @@ impl Process for AgentProcess {
 
     fn started(&mut self, ctx: &mut Ctx<'_, Self>) {
         tracing::info!(pid = %ctx.pid(), master = ?self.config.master, "agent started");
+        self.node_label = ctx.pid().addr().to_string();
+        for name in crate::metrics::COUNTERS {
+            metrics::counter!(*name, "node" => self.node_label.clone()).increment(0);
+        }
+        self.metrics_tick(ctx);
         self.start_recovery(ctx);
         // Recovered executors keep their cgroups; orphans of a previous run lose theirs.
         let live: Vec<Recovered> = self

@@ -230,6 +230,11 @@ impl Master {
         &self.recovered
     }
 
+    /// Whether `pid` is a registered agent's.
+    pub fn is_agent(&self, pid: &Pid) -> bool {
+        self.agent_pids.contains_key(pid)
+    }
+
     /// The registered agents.
     pub fn agents(&self) -> &BTreeMap<AgentId, Agent> {
         &self.agents
