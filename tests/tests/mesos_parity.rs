@@ -184,3 +184,94 @@ async fn wait_metric(
     .await
     .unwrap_or_else(|e| panic!("{e}\n{}", c.logs()))
 }
+
+/// Runs `program args` to completion: (exit code, stdout + stderr).
+fn run(program: &str, args: &[&str]) -> (i32, String) {
+    cluster::testkit::require_bins(&[program]);
+    let out = std::process::Command::new(cluster::procs::bin(program))
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
+#[test]
+fn version_and_bad_start_script_flags_on_master_and_agent() {
+    for program in ["mesos-master", "mesos-agent"] {
+        let (code, text) = run(program, &["--version"]);
+        assert_eq!(code, 0, "{program} --version: {text}");
+        assert_eq!(text.trim(), format!("mesos {}", proto::MESOS_VERSION));
+        let (code, text) = run(program, &["--master=127.0.0.1:1", "--logging_level=LOUD"]);
+        // The master has no --master flag: it says so, with the valid list.
+        if program == "mesos-master" {
+            assert_eq!(code, 2, "{text}");
+            assert!(
+                text.contains("unknown flag '--master'") && text.contains("--logging_level"),
+                "{text}"
+            );
+            let (code, text) = run(program, &["--logging_level=LOUD"]);
+            assert_eq!(code, 2, "{text}");
+            assert!(text.contains("INFO, WARNING or ERROR"), "{text}");
+        } else {
+            assert_eq!(code, 2, "{text}");
+            assert!(
+                text.contains("--logging_level") && text.contains("INFO, WARNING or ERROR"),
+                "{text}"
+            );
+        }
+        let master_flag = if program == "mesos-agent" {
+            "--master=127.0.0.1:1"
+        } else {
+            "--quiet"
+        };
+        let (code, text) = run(program, &[master_flag, "--advertise_port=big"]);
+        assert_eq!(code, 2, "{text}");
+        assert!(text.contains("--advertise_port"), "{text}");
+    }
+}
+
+#[tokio::test]
+async fn log_dir_hostname_and_advertised_address_reach_state_and_log_files() {
+    let dir = cluster::testkit::TempDir::new("start-flags");
+    let log_dir = dir.path().join("mesos-logs");
+    let advertised_port = cluster::procs::free_port();
+    let ld = log_dir.clone();
+    let (master, addr) = cluster::testkit::start_server(
+        "master",
+        "mesos-master",
+        move |p| {
+            vec![
+                format!("--port={p}"),
+                format!("--log_dir={}", ld.display()),
+                "--logging_level=INFO".into(),
+                "--hostname=master.example".into(),
+                "--advertise_ip=127.0.0.1".into(),
+                format!("--advertise_port={advertised_port}"),
+            ]
+        },
+        "/master/state",
+        &dir.path().join("logs"),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let state = get_json(addr, "/master/state").await.expect("state");
+    let pid = state["pid"].as_str().unwrap_or_default().to_string();
+    assert!(
+        pid.ends_with(&format!("@127.0.0.1:{advertised_port}")),
+        "{pid}"
+    );
+    assert_eq!(state["leader"], pid.as_str());
+    assert_eq!(state["hostname"], "master.example");
+    assert_eq!(state["leader_info"]["port"], advertised_port);
+    assert_eq!(state["flags"]["log_dir"], log_dir.display().to_string());
+    // The log file behind <log_dir>/mesos-master.INFO has the start-up lines.
+    let link = log_dir.join("mesos-master.INFO");
+    let text = std::fs::read_to_string(&link).unwrap_or_else(|e| panic!("{}: {e}", link.display()));
+    assert!(text.contains("Master started"), "{text}");
+    drop(master);
+}
