@@ -665,11 +665,19 @@ impl MasterProcess {
         }
     }
 
-    fn http_state(&mut self, ctx: &mut Ctx<'_, Self>, req: &HttpRequest) -> HttpResponse {
-        if let Some(r) = self.not_leader_response(ctx, req) {
-            return r;
+    /// `/master/state`: the core is cloned on this thread (a consistent snapshot), then
+    /// rendered and serialized on a blocking thread, so a large cluster's state does not
+    /// hold up the master's messages.
+    fn http_state(&mut self, ctx: &mut Ctx<'_, Self>, req: HttpRequest, responder: Responder) {
+        if let Some(r) = self.not_leader_response(ctx, &req) {
+            responder.respond(r);
+            return;
         }
-        HttpResponse::json(&state_json::state(&self.core, &self.flags))
+        let snapshot = self.core.clone();
+        let flags = self.flags.clone();
+        tokio::task::spawn_blocking(move || {
+            responder.respond(HttpResponse::json(&state_json::state(&snapshot, &flags)));
+        });
     }
 }
 
@@ -938,7 +946,7 @@ impl Process for MasterProcess {
                 }
             },
         );
-        h.route("state", MasterProcess::http_state);
+        h.route_deferred("state", MasterProcess::http_state);
         h.route(
             "state-summary",
             |me: &mut MasterProcess, ctx: &mut Ctx<MasterProcess>, req| {
@@ -954,7 +962,7 @@ impl Process for MasterProcess {
                 HttpResponse::json(&state_json::version())
             },
         );
-        h.route("state.json", MasterProcess::http_state);
+        h.route_deferred("state.json", MasterProcess::http_state);
         h.route(
             "health",
             |_me: &mut MasterProcess, _ctx: &mut Ctx<MasterProcess>, _req| {

@@ -1,7 +1,10 @@
 //! The operator JSON views of the master's state (`/master/state`, `/master/frameworks`,
 //! `/master/slaves`, `/master/tasks`) with Mesos's field names.
 
+use std::collections::HashMap;
+
 use proto::messages::Task;
+use proto::AgentId;
 use proto::Resources;
 use serde_json::{json, Value};
 
@@ -20,11 +23,23 @@ fn executor_json(agent: &proto::AgentId, e: &proto::ExecutorInfo) -> Value {
     v
 }
 
-fn agent_json(m: &Master, a: &Agent) -> Value {
-    let used: Resources = m
-        .used_on_agent(&a.id)
+/// What live tasks use on each agent, in one pass over the tasks (asking per agent would
+/// be agents × tasks).
+fn used_by_agent(m: &Master) -> HashMap<&AgentId, Resources> {
+    let mut used: HashMap<&AgentId, Resources> = HashMap::new();
+    for t in m
+        .frameworks()
         .values()
-        .fold(Resources::new(), |acc, r| acc + r);
+        .flat_map(|f| f.tasks.values())
+        .filter(|t| !t.state.is_terminal())
+    {
+        *used.entry(&t.agent_id).or_default() += &t.resources;
+    }
+    used
+}
+
+fn agent_json(m: &Master, a: &Agent, used: &HashMap<&AgentId, Resources>) -> Value {
+    let used = used.get(&a.id).cloned().unwrap_or_default();
     let offered = m.offered_on_agent(a);
     let mut v = json!({
         "id": a.id.as_str(),
@@ -126,6 +141,7 @@ fn framework_json(m: &Master, f: &Framework) -> Value {
 /// `/master/state`.
 pub fn state(m: &Master, flags: &Value) -> Value {
     let agents = m.agents();
+    let used = used_by_agent(m);
     let active = agents.values().filter(|a| a.connected).count();
     let mut v = json!({
         "version": MESOS_VERSION,
@@ -143,7 +159,7 @@ pub fn state(m: &Master, flags: &Value) -> Value {
         "deactivated_slaves": agents.len() - active,
         "unreachable_slaves": m.unreachable_agents().len(),
         "flags": flags,
-        "slaves": agents.values().map(|a| agent_json(m, a)).collect::<Vec<_>>(),
+        "slaves": agents.values().map(|a| agent_json(m, a, &used)).collect::<Vec<_>>(),
         "frameworks": m.frameworks().values().map(|f| framework_json(m, f)).collect::<Vec<_>>(),
         "completed_frameworks": m.completed_frameworks().iter().map(|f| framework_json(m, f)).collect::<Vec<_>>(),
         "orphan_tasks": [],
@@ -208,12 +224,17 @@ pub fn state_summary(m: &Master) -> Value {
             .collect()
     };
     let all: Vec<Task> = m.frameworks().values().flat_map(tasks_of).collect();
+    let mut by_agent: HashMap<&AgentId, Vec<&Task>> = HashMap::new();
+    for t in &all {
+        by_agent.entry(&t.agent_id).or_default().push(t);
+    }
+    let used = used_by_agent(m);
     let slaves: Vec<Value> = m
         .agents()
         .values()
         .map(|a| {
-            let mut v = agent_json(m, a);
-            let here: Vec<&Task> = all.iter().filter(|t| t.agent_id == a.id).collect();
+            let mut v = agent_json(m, a, &used);
+            let here: Vec<&Task> = by_agent.remove(&a.id).unwrap_or_default();
             add_state_counts(&mut v, here.iter().copied());
             let mut fids: Vec<&str> = here.iter().map(|t| t.framework_id.as_str()).collect();
             fids.sort_unstable();
@@ -269,8 +290,9 @@ pub fn frameworks(m: &Master) -> Value {
 
 /// `/master/slaves`.
 pub fn slaves(m: &Master) -> Value {
+    let used = used_by_agent(m);
     json!({
-        "slaves": m.agents().values().map(|a| agent_json(m, a)).collect::<Vec<_>>(),
+        "slaves": m.agents().values().map(|a| agent_json(m, a, &used)).collect::<Vec<_>>(),
         "recovered_slaves": recovered_slaves(m),
     })
 }

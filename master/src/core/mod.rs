@@ -143,8 +143,9 @@ pub enum Effect {
     },
 }
 
-/// A registered agent.
-/// The master's state.
+/// The master's state. Cloning it is how `/master/state` takes a snapshot to render off
+/// the master's thread.
+#[derive(Clone)]
 pub struct Master {
     pub(crate) config: MasterConfig,
     pub(crate) pid: Pid,
