@@ -41,6 +41,12 @@ fn rss_bytes() -> u64 {
     libproc::procfs::self_stat().map_or(0, |s| s.rss_pages * 4096)
 }
 
+/// This process's CPU time (user + system) in ms: on a shared machine the wall-clock
+/// figures include time other programs ran; this does not.
+fn cpu_ms() -> f64 {
+    libproc::procfs::self_stat().map_or(0.0, |s| (s.utime + s.stime) as f64 * 10.0)
+}
+
 fn pid(s: String) -> Pid {
     s.parse().unwrap_or_else(|e| {
         eprintln!("bad pid {s}: {e:?}");
@@ -177,16 +183,20 @@ fn main() {
     let rss_master = rss_bytes();
     let flags = MasterConfig::default().to_flags_json();
     let (mut snapshot_ms, mut render_ms, mut serialize_ms, mut bytes) = (vec![], vec![], vec![], 0);
+    let (mut snapshot_cpu, mut state_cpu) = (vec![], vec![]);
     for _ in 0..rounds {
-        let t = Instant::now();
+        let (t, c) = (Instant::now(), cpu_ms());
         let snap = m.clone();
         snapshot_ms.push(t.elapsed().as_secs_f64() * 1e3);
+        let c1 = cpu_ms();
+        snapshot_cpu.push(c1 - c);
         let t = Instant::now();
         let v = master::state_json::state(&snap, &flags);
         render_ms.push(t.elapsed().as_secs_f64() * 1e3);
         let t = Instant::now();
         let body = serde_json::to_vec(&v).unwrap_or_default();
         serialize_ms.push(t.elapsed().as_secs_f64() * 1e3);
+        state_cpu.push(cpu_ms() - c1);
         bytes = body.len();
         drop((snap, v, body));
     }
@@ -220,6 +230,9 @@ fn main() {
             off_thread.iter().zip(&snapshot_ms).map(|(o, s)| o + s).collect()
         ),
         "state_bytes": bytes,
+        "snapshot_cpu_ms_median": median(snapshot_cpu),
+        "render_and_serialize_cpu_ms_median": median(state_cpu),
+        "load_avg_1min": libproc::procfs::load_avg().map_or(0.0, |l| l.one),
         "rss_master_core_bytes": rss_master.saturating_sub(rss_before),
         "rss_total_bytes": rss_bytes(),
     });
