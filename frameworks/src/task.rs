@@ -23,8 +23,8 @@
 
 use proto::task::{KillPolicy, TaskValidationError};
 use proto::{
-    AgentId, CommandInfo, ContainerInfo, ExecutorInfo, HealthCheck, Labels, Offer, Resources,
-    TaskId, TaskInfo, Uri,
+    AgentId, CommandInfo, ContainerInfo, DiscoveryInfo, ExecutorInfo, HealthCheck, Labels, Offer,
+    Resources, TaskId, TaskInfo, Uri,
 };
 
 /// Builds a [`TaskInfo`]: start with what runs ([`shell`](Self::shell),
@@ -42,6 +42,7 @@ pub struct TaskBuilder {
     health_check: Option<HealthCheck>,
     kill_grace_secs: Option<f64>,
     labels: Labels,
+    discovery: Option<DiscoveryInfo>,
     data: Option<Vec<u8>>,
 }
 
@@ -57,6 +58,7 @@ impl TaskBuilder {
             health_check: None,
             kill_grace_secs: None,
             labels: Labels::new(),
+            discovery: None,
             data: None,
         }
     }
@@ -146,6 +148,12 @@ impl TaskBuilder {
         self
     }
 
+    /// How service discovery (Mesos-DNS and friends) should name and publish the task.
+    pub fn discovery(mut self, discovery: DiscoveryInfo) -> Self {
+        self.discovery = Some(discovery);
+        self
+    }
+
     /// Opaque data for the executor.
     pub fn data(mut self, data: Vec<u8>) -> Self {
         self.data = Some(data);
@@ -168,6 +176,7 @@ impl TaskBuilder {
                 grace_period_secs: Some(s),
             }),
             labels: self.labels,
+            discovery: self.discovery,
             data: self.data,
         };
         task.validate_shape()?;

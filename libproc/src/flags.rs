@@ -68,9 +68,17 @@ pub enum FlagsError {
     /// `--help` was given; the text lists every flag.
     #[error("{0}")]
     Help(String),
+    /// `--version` was given: print the version and exit 0.
+    #[error("--version")]
+    Version,
     /// A flag this program does not know.
-    #[error("unknown flag '--{0}'; see --help for the list")]
-    Unknown(String),
+    #[error("unknown flag '--{name}'; valid flags: {valid}")]
+    Unknown {
+        /// The flag given.
+        name: String,
+        /// Every flag this program accepts (`--a, --b, …`).
+        valid: String,
+    },
     /// An argument that is not `--name=value`.
     #[error("unexpected argument '{0}': flags are written --name=value")]
     NotAFlag(String),
@@ -116,6 +124,9 @@ impl Flags {
             if arg == "--help" || arg == "-h" {
                 return Err(FlagsError::Help(Self::help(program, specs)));
             }
+            if arg == "--version" && !specs.iter().any(|s| s.name == "version") {
+                return Err(FlagsError::Version);
+            }
             let Some(body) = arg.strip_prefix("--") else {
                 return Err(FlagsError::NotAFlag(arg));
             };
@@ -129,10 +140,18 @@ impl Flags {
                 },
             };
             let name = name.replace('-', "_");
-            let spec = specs
-                .iter()
-                .find(|s| s.name == name)
-                .ok_or_else(|| FlagsError::Unknown(name.clone()))?;
+            let spec =
+                specs
+                    .iter()
+                    .find(|s| s.name == name)
+                    .ok_or_else(|| FlagsError::Unknown {
+                        name: name.clone(),
+                        valid: specs
+                            .iter()
+                            .map(|s| format!("--{}", s.name))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    })?;
             given.insert(spec.name, value);
         }
         let mut values = BTreeMap::new();
@@ -365,10 +384,14 @@ mod tests {
     #[test]
     fn errors_say_what_is_wrong() {
         assert!(matches!(parse(&[]), Err(FlagsError::Missing { .. })));
-        assert_eq!(
-            parse(&["--master=m", "--bogus=1"]).unwrap_err(),
-            FlagsError::Unknown("bogus".into())
+        let unknown = parse(&["--master=m", "--bogus=1"]).unwrap_err();
+        assert!(matches!(&unknown, FlagsError::Unknown { name, .. } if name == "bogus"));
+        let text = unknown.to_string();
+        assert!(
+            text.contains("--bogus") && text.contains("valid flags: --port, --checkpoint"),
+            "{text}"
         );
+        assert_eq!(parse(&["--version"]).unwrap_err(), FlagsError::Version);
         assert!(matches!(parse(&["master"]), Err(FlagsError::NotAFlag(_))));
         let f = parse(&["--master=m", "--port=abc"]).unwrap();
         let e = f.get::<u16>("port").unwrap_err().to_string();

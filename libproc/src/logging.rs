@@ -2,9 +2,12 @@
 //! level, plain text (colours only on a terminal); and Mesos's runtime verbosity toggle
 //! (`/logging/toggle?level=N&duration=D`, the v1 `SET_LOGGING_LEVEL`): verbosity 0 is the
 //! filter the process started with, 1 logs `debug`, 2 and more `trace`, for a while, then
-//! back to 0 unless a later toggle came meanwhile ([`Toggle`]).
+//! back to 0 unless a later toggle came meanwhile ([`Toggle`]); and Mesos's
+//! `--logging_level` and `--log_dir` (glog's levels; a log file in that directory besides
+//! stderr, [`init_with_dir`]).
 
 use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
@@ -32,6 +35,64 @@ pub fn init_stdout(default_level: &str) {
             .with_ansi(ansi)
             .with_writer(std::io::stdout),
     );
+}
+
+/// The level of Mesos's `--logging_level` (`INFO`, `WARNING` or `ERROR`, any case) as a
+/// tracing filter level.
+pub fn level_from_mesos(value: &str) -> Result<&'static str, String> {
+    match value.to_ascii_uppercase().as_str() {
+        "INFO" => Ok("info"),
+        "WARNING" => Ok("warn"),
+        "ERROR" => Ok("error"),
+        _ => Err(format!(
+            "invalid value for --logging_level: '{value}' (expected INFO, WARNING or ERROR)"
+        )),
+    }
+}
+
+/// Logs at `default_level` to stderr and, with `log_dir`, also to a new file in it,
+/// `<program>.log.INFO.<unix seconds>.<pid>`, that the symlink `<program>.INFO` points at
+/// (glog's names: `tail -F <log_dir>/mesos-master.INFO` follows the current one). Returns
+/// the file's path; an uncreatable directory or file is an error.
+pub fn init_with_dir(
+    program: &str,
+    default_level: &str,
+    log_dir: Option<&Path>,
+) -> Result<Option<PathBuf>, String> {
+    let Some(dir) = log_dir else {
+        init(default_level);
+        return Ok(None);
+    };
+    std::fs::create_dir_all(dir)
+        .map_err(|e| format!("cannot create --log_dir={}: {e}", dir.display()))?;
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let name = format!("{program}.log.INFO.{secs}.{}", std::process::id());
+    let path = dir.join(&name);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(|e| format!("cannot open the log file {}: {e}", path.display()))?;
+    let link = dir.join(format!("{program}.INFO"));
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(&name, &link)
+        .map_err(|e| format!("cannot create {}: {e}", link.display()))?;
+    let ansi = std::io::stderr().is_terminal();
+    install(
+        default_level,
+        tracing_subscriber::Layer::and_then(
+            tracing_subscriber::fmt::layer()
+                .with_ansi(ansi)
+                .with_writer(std::io::stderr),
+            tracing_subscriber::fmt::layer()
+                .with_ansi(false)
+                .with_writer(std::sync::Mutex::new(file)),
+        ),
+    );
+    Ok(Some(path))
 }
 
 fn install<L>(default_level: &str, fmt: L)
@@ -194,6 +255,18 @@ pub fn toggle_request(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mesos_levels() {
+        assert_eq!(level_from_mesos("INFO"), Ok("info"));
+        assert_eq!(level_from_mesos("warning"), Ok("warn"));
+        assert_eq!(level_from_mesos("ERROR"), Ok("error"));
+        let e = level_from_mesos("LOUD").unwrap_err();
+        assert!(
+            e.contains("--logging_level") && e.contains("INFO, WARNING or ERROR"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn a_toggle_expires_only_if_it_is_the_latest() {

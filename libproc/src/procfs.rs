@@ -1,7 +1,9 @@
 //! The one reader of Linux's `/proc` process table: a process's `/proc/<pid>/stat` line
 //! ([`stat`], [`parse_stat`]), the pids on the host ([`pids`], [`all`]) and the machine's
-//! CPU time from `/proc/stat` ([`cpu_times`]), and a process's memory from
-//! `/proc/<pid>/status` ([`memory`]). Anything unreadable or malformed is `None`
+//! CPU time from `/proc/stat` ([`cpu_times`]), its CPU count ([`cpus`]), load averages
+//! (`/proc/loadavg`, [`load_avg`]) and memory (`/proc/meminfo`, [`machine_memory`]), and a
+//! process's memory from `/proc/<pid>/status` ([`memory`]). Anything unreadable or
+//! malformed is `None`
 //! (a process may exit between listing and reading); nothing here panics.
 
 /// One process as `/proc/<pid>/stat` describes it.
@@ -149,6 +151,79 @@ pub fn memory(pid: Option<i32>) -> Option<Memory> {
     Some(parse_memory(&std::fs::read_to_string(path).ok()?))
 }
 
+/// Online CPUs: the `cpuN` lines of `/proc/stat` text.
+pub fn parse_cpus(text: &str) -> Option<u64> {
+    let n = text
+        .lines()
+        .filter(|l| l.starts_with("cpu") && l.as_bytes().get(3).is_some_and(u8::is_ascii_digit))
+        .count() as u64;
+    (n > 0).then_some(n)
+}
+
+/// The machine's online CPUs (what Mesos's `system/cpus_total` reports).
+pub fn cpus() -> Option<u64> {
+    parse_cpus(&std::fs::read_to_string("/proc/stat").ok()?)
+}
+
+/// The 1, 5 and 15 minute load averages.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LoadAvg {
+    /// Over 1 minute.
+    pub one: f64,
+    /// Over 5 minutes.
+    pub five: f64,
+    /// Over 15 minutes.
+    pub fifteen: f64,
+}
+
+/// Parses `/proc/loadavg` text (`0.52 0.58 0.59 1/467 12345`).
+pub fn parse_load_avg(text: &str) -> Option<LoadAvg> {
+    let mut f = text.split_whitespace().map(|x| x.parse::<f64>().ok());
+    Some(LoadAvg {
+        one: f.next()??,
+        five: f.next()??,
+        fifteen: f.next()??,
+    })
+}
+
+/// The machine's load averages now.
+pub fn load_avg() -> Option<LoadAvg> {
+    parse_load_avg(&std::fs::read_to_string("/proc/loadavg").ok()?)
+}
+
+/// The machine's memory in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MachineMemory {
+    /// `MemTotal`.
+    pub total_bytes: u64,
+    /// `MemAvailable` (what can be had without swapping), else `MemFree`.
+    pub free_bytes: u64,
+}
+
+/// Parses `/proc/meminfo` text (values in kB).
+pub fn parse_meminfo(text: &str) -> Option<MachineMemory> {
+    let field = |name: &str| -> Option<u64> {
+        let line = text.lines().find(|l| l.split(':').next() == Some(name))?;
+        let kb: u64 = line
+            .split(':')
+            .nth(1)?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()?;
+        kb.checked_mul(1024)
+    };
+    Some(MachineMemory {
+        total_bytes: field("MemTotal")?,
+        free_bytes: field("MemAvailable").or_else(|| field("MemFree"))?,
+    })
+}
+
+/// The machine's memory now.
+pub fn machine_memory() -> Option<MachineMemory> {
+    parse_meminfo(&std::fs::read_to_string("/proc/meminfo").ok()?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -214,5 +289,36 @@ mod tests {
         assert_eq!(parse_memory("garbage"), Memory::default());
         let me = memory(None).expect("/proc/self/status");
         assert!(me.rss_kib > 0 && me.peak_rss_kib >= me.rss_kib);
+    }
+
+    #[test]
+    fn machine_cpus_load_and_memory() {
+        assert_eq!(parse_cpus("cpu  1 2\ncpu0 1\ncpu1 2\nintr 5\n"), Some(2));
+        assert_eq!(parse_cpus("intr 5"), None);
+        assert_eq!(
+            parse_load_avg("0.52 0.58 0.59 1/467 12345\n"),
+            Some(LoadAvg {
+                one: 0.52,
+                five: 0.58,
+                fifteen: 0.59
+            })
+        );
+        assert!(parse_load_avg("0.5 x").is_none());
+        let m = parse_meminfo("MemTotal:  2048 kB\nMemFree: 512 kB\nMemAvailable: 1024 kB\n");
+        assert_eq!(
+            m,
+            Some(MachineMemory {
+                total_bytes: 2048 * 1024,
+                free_bytes: 1024 * 1024
+            })
+        );
+        assert_eq!(
+            parse_meminfo("MemTotal: 4 kB\nMemFree: 1 kB\n").map(|m| m.free_bytes),
+            Some(1024)
+        );
+        assert!(parse_meminfo("MemTotal: 99999999999999999999 kB").is_none());
+        assert!(cpus().unwrap() >= 1);
+        assert!(load_avg().is_some());
+        assert!(machine_memory().unwrap().total_bytes > 0);
     }
 }

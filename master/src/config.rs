@@ -11,7 +11,7 @@ use libproc::flags::{Flag, Flags, FlagsError};
 use crate::allocator::protocol::AllocatorConfig;
 
 /// The version this master reports (`/master/state` `version`, `MasterInfo.version`).
-pub const MESOS_VERSION: &str = "1.11.0";
+pub use proto::MESOS_VERSION;
 
 /// Every flag `mesos-master` accepts, with its default.
 pub const FLAGS: &[Flag] = &[
@@ -99,6 +99,23 @@ pub const FLAGS: &[Flag] = &[
     ),
     Flag::optional("cluster", "Human-readable cluster name shown in /state."),
     Flag::optional(
+        "advertise_ip",
+        "IP address advertised to agents, frameworks and ZooKeeper (its PID and MasterInfo), if not --ip (e.g. behind NAT).",
+    ),
+    Flag::optional(
+        "advertise_port",
+        "Port advertised to agents, frameworks and ZooKeeper, if not --port.",
+    ),
+    Flag::optional(
+        "log_dir",
+        "Also write the log to a file in this directory (symlink <dir>/mesos-master.INFO to the current one).",
+    ),
+    Flag::new(
+        "logging_level",
+        "INFO",
+        "Lowest level logged: INFO, WARNING or ERROR (--quiet: WARNING).",
+    ),
+    Flag::optional(
         "webui_dir",
         "Serve the web UI (at / and /static/...) from this directory instead of the copy built into the binary; for developing the UI without rebuilding.",
     ),
@@ -155,6 +172,14 @@ pub struct MasterConfig {
     pub cluster: Option<String>,
     /// `--webui_dir` (`None`: the web UI built into the binary).
     pub webui_dir: Option<PathBuf>,
+    /// `--advertise_ip`.
+    pub advertise_ip: Option<IpAddr>,
+    /// `--advertise_port`.
+    pub advertise_port: Option<u16>,
+    /// `--log_dir`.
+    pub log_dir: Option<PathBuf>,
+    /// `--logging_level` as a tracing level (`info`, `warn`, `error`).
+    pub logging_level: &'static str,
     /// Seed for the master id (a UUID-shaped string derived from it); the binary passes
     /// something unique, tests a constant.
     pub id_seed: u64,
@@ -199,6 +224,10 @@ impl Default for MasterConfig {
             quiet: false,
             cluster: None,
             webui_dir: None,
+            advertise_ip: None,
+            advertise_port: None,
+            log_dir: None,
+            logging_level: "info",
             id_seed: 0,
             clock: wall_clock,
             http_heartbeat_interval: Duration::from_secs(15),
@@ -376,6 +405,14 @@ impl MasterConfig {
             quiet: flags.bool("quiet")?,
             cluster: flags.opt("cluster")?,
             webui_dir: flags.opt("webui_dir")?,
+            advertise_ip: flags.opt("advertise_ip")?,
+            advertise_port: flags.opt("advertise_port")?,
+            log_dir: flags.opt("log_dir")?,
+            logging_level: {
+                let text = flags.str("logging_level").unwrap_or("INFO");
+                libproc::logging::level_from_mesos(text)
+                    .map_err(|_| invalid("logging_level", text, "INFO, WARNING or ERROR"))?
+            },
             id_seed: 0,
             clock: wall_clock,
             http_heartbeat_interval: Duration::from_secs(15),
@@ -483,6 +520,24 @@ impl MasterConfig {
         if let Some(d) = &self.webui_dir {
             put("webui_dir", d.display().to_string());
         }
+        if let Some(ip) = self.advertise_ip {
+            put("advertise_ip", ip.to_string());
+        }
+        if let Some(p) = self.advertise_port {
+            put("advertise_port", p.to_string());
+        }
+        if let Some(d) = &self.log_dir {
+            put("log_dir", d.display().to_string());
+        }
+        put(
+            "logging_level",
+            match self.logging_level {
+                "warn" => "WARNING",
+                "error" => "ERROR",
+                _ => "INFO",
+            }
+            .into(),
+        );
         serde_json::Value::Object(m)
     }
 }
@@ -515,6 +570,38 @@ mod tests {
             |_| None,
         )?;
         MasterConfig::from_flags(&flags)
+    }
+
+    #[test]
+    fn start_script_flags_parse_and_bad_values_say_the_valid_form() {
+        let c = parse(&[
+            "--advertise_ip=10.1.2.3",
+            "--advertise_port=6060",
+            "--log_dir=/tmp/mlogs",
+            "--logging_level=WARNING",
+            "--hostname=m1.example",
+        ])
+        .unwrap();
+        assert_eq!(c.advertise_ip, Some(IpAddr::from([10, 1, 2, 3])));
+        assert_eq!(c.advertise_port, Some(6060));
+        assert_eq!(c.log_dir, Some(PathBuf::from("/tmp/mlogs")));
+        assert_eq!(c.logging_level, "warn");
+        let flags = c.to_flags_json();
+        assert_eq!(flags["logging_level"], "WARNING");
+        assert_eq!(flags["advertise_ip"], "10.1.2.3");
+        assert_eq!(parse(&[]).unwrap().logging_level, "info");
+        let e = parse(&["--logging_level=LOUD"]).unwrap_err().to_string();
+        assert!(
+            e.contains("--logging_level") && e.contains("INFO, WARNING or ERROR"),
+            "{e}"
+        );
+        let e = parse(&["--advertise_ip=nope"]).unwrap_err().to_string();
+        assert!(e.contains("--advertise_ip") && e.contains("nope"), "{e}");
+        let e = parse(&["--advertise_port=70000"]).unwrap_err().to_string();
+        assert!(e.contains("--advertise_port") && e.contains("70000"), "{e}");
+        let e = parse(&["--log-dirr=/x"]).unwrap_err().to_string();
+        assert!(e.contains("--log_dirr") && e.contains("--log_dir,"), "{e}");
+        assert_eq!(parse(&["--version"]).unwrap_err(), FlagsError::Version);
     }
 
     #[test]

@@ -28,6 +28,7 @@ pub mod core;
 pub mod http_api;
 pub mod leader_proxy;
 pub mod leadership;
+pub mod metrics;
 pub mod operator;
 pub mod process;
 pub mod registry;

@@ -26,11 +26,11 @@ use detector::contender::{contend, ContenderEvent, Lease, LeaseState};
 use libproc::http::Responder;
 use libproc::{Ctx, Handlers, HttpRequest, HttpResponse, Message, Pid, Process};
 use proto::messages::*;
-use proto::{MasterInfo, OfferId};
+use proto::{FrameworkId, MasterInfo, OfferId, OfferOperation};
 
 use crate::allocator::protocol::Offers;
 use crate::config::MasterConfig;
-use crate::core::{Courier, Effect, Master};
+use crate::core::{Courier, Effect, Master, Outbound, ToAllocator};
 use crate::http_api::is_stream_pid;
 use crate::leadership::{Acting, Leadership, NotLeading};
 use crate::operator::OpError;
@@ -402,6 +402,7 @@ impl MasterProcess {
         if effects.is_empty() || self.leadership == Leadership::Lost {
             return;
         }
+        self.count_admissions(&effects);
         self.writes.push(effects);
         self.drain(ctx);
     }
@@ -476,6 +477,50 @@ impl MasterProcess {
         metrics::counter!(name, "node" => self.node_label.clone()).increment(1);
     }
 
+    /// Mesos's `valid_*`/`invalid_*` counters: a message is valid when its sender is
+    /// known for it (a registered agent; for a scheduler's, a known framework).
+    fn count_validity(&self, from: &Pid, m: &dyn std::any::Any) {
+        let agent = || self.core.is_agent(from);
+        let framework = |id: &FrameworkId| self.core.frameworks().contains_key(id);
+        let (what, valid) = if let Some(u) = m.downcast_ref::<StatusUpdateMessage>() {
+            (
+                "status_updates",
+                agent() && framework(&u.update.framework_id),
+            )
+        } else if let Some(a) = m.downcast_ref::<StatusUpdateAcknowledgementMessage>() {
+            ("status_update_acknowledgements", framework(&a.framework_id))
+        } else if let Some(x) = m.downcast_ref::<FrameworkToExecutorMessage>() {
+            ("framework_to_executor_messages", framework(&x.framework_id))
+        } else if let Some(x) = m.downcast_ref::<ExecutorToFrameworkMessage>() {
+            (
+                "executor_to_framework_messages",
+                agent() && framework(&x.framework_id),
+            )
+        } else {
+            return;
+        };
+        let prefix = if valid { "valid" } else { "invalid" };
+        metrics::counter!(format!("master/{prefix}_{what}"), "node" => self.node_label.clone())
+            .increment(1);
+    }
+
+    /// Mesos's agent admission counters, from what the core decided.
+    fn count_admissions(&self, effects: &[Effect]) {
+        for e in effects {
+            let name = match e {
+                Effect::Send(_, Outbound::SlaveRegisteredMessage(_)) => {
+                    "master/slave_registrations"
+                }
+                Effect::Send(_, Outbound::SlaveReregisteredMessage(_)) => {
+                    "master/slave_reregistrations"
+                }
+                Effect::Allocator(ToAllocator::RemoveAgent(_)) => "master/slave_removals",
+                _ => continue,
+            };
+            self.count(name);
+        }
+    }
+
     fn ping_tick(&mut self, ctx: &mut Ctx<'_, Self>) {
         if self.may_act(ctx) {
             let fx = self.core.ping_tick();
@@ -488,6 +533,9 @@ impl MasterProcess {
 
     fn metrics_tick(&mut self, ctx: &mut Ctx<'_, Self>) {
         self.publish_metrics();
+        let depth = ctx.node().mailbox_depth(ctx.pid().id()).unwrap_or(0);
+        metrics::gauge!("master/event_queue_messages", "node" => self.node_label.clone())
+            .set(depth as f64);
         ctx.after(METRICS_INTERVAL, |me: &mut MasterProcess, ctx| {
             me.metrics_tick(ctx)
         });
@@ -542,6 +590,9 @@ impl MasterProcess {
         );
         metrics::counter!("master/messages_refused_sender", "node" => node.clone())
             .absolute(core.refused_senders());
+        for (name, v) in crate::metrics::resource_gauges(core) {
+            gauge(name, v);
+        }
         let counts = core.task_state_counts();
         for s in [
             proto::TaskState::Staging,
@@ -616,11 +667,19 @@ impl MasterProcess {
         }
     }
 
-    fn http_state(&mut self, ctx: &mut Ctx<'_, Self>, req: &HttpRequest) -> HttpResponse {
-        if let Some(r) = self.not_leader_response(ctx, req) {
-            return r;
+    /// `/master/state`: the core is cloned on this thread (a consistent snapshot), then
+    /// rendered and serialized on a blocking thread, so a large cluster's state does not
+    /// hold up the master's messages.
+    fn http_state(&mut self, ctx: &mut Ctx<'_, Self>, req: HttpRequest, responder: Responder) {
+        if let Some(r) = self.not_leader_response(ctx, &req) {
+            responder.respond(r);
+            return;
         }
-        HttpResponse::json(&state_json::state(&self.core, &self.flags))
+        let snapshot = self.core.clone();
+        let flags = self.flags.clone();
+        tokio::task::spawn_blocking(move || {
+            responder.respond(HttpResponse::json(&state_json::state(&snapshot, &flags)));
+        });
     }
 }
 
@@ -652,6 +711,7 @@ macro_rules! handle {
                     me.deferred.push(Box::new(move |me, ctx| {
                         if me.may_act(ctx) {
                             me.count($metric);
+                            me.count_validity(&from, &m);
                             let fx = me.core.$method(&from, m);
                             me.apply(ctx, fx);
                         }
@@ -663,6 +723,7 @@ macro_rules! handle {
                     return;
                 }
                 me.count($metric);
+                me.count_validity(&from, &m);
                 let fx = me.core.$method(&from, m);
                 me.apply(ctx, fx);
             },
@@ -726,6 +787,12 @@ impl Process for MasterProcess {
                     return;
                 }
                 me.count("master/messages_accept");
+                if m.operations
+                    .iter()
+                    .any(|o| matches!(o, OfferOperation::Launch { .. }))
+                {
+                    me.count("master/messages_launch_tasks");
+                }
                 let fx = me.core.accept(&from, m);
                 me.apply(ctx, fx);
             },
@@ -882,7 +949,7 @@ impl Process for MasterProcess {
                 }
             },
         );
-        h.route("state", MasterProcess::http_state);
+        h.route_deferred("state", MasterProcess::http_state);
         h.route(
             "state-summary",
             |me: &mut MasterProcess, ctx: &mut Ctx<MasterProcess>, req| {
@@ -898,7 +965,7 @@ impl Process for MasterProcess {
                 HttpResponse::json(&state_json::version())
             },
         );
-        h.route("state.json", MasterProcess::http_state);
+        h.route_deferred("state.json", MasterProcess::http_state);
         h.route(
             "health",
             |_me: &mut MasterProcess, _ctx: &mut Ctx<MasterProcess>, _req| {
@@ -1050,6 +1117,7 @@ impl Process for MasterProcess {
                 );
             }
         }
+        crate::metrics::declare(&self.node_label);
         self.publish_metrics();
         ctx.after(self.ping_interval, |me: &mut MasterProcess, ctx| {
             me.ping_tick(ctx)

@@ -1,63 +1,45 @@
 //! The operator JSON views of the master's state (`/master/state`, `/master/frameworks`,
 //! `/master/slaves`, `/master/tasks`) with Mesos's field names.
 
+use std::collections::HashMap;
+
 use proto::messages::Task;
+use proto::AgentId;
 use proto::Resources;
 use serde_json::{json, Value};
 
 use crate::config::MESOS_VERSION;
 use crate::core::{Agent, Framework, Master};
 
-fn task_json(t: &Task) -> Value {
-    let statuses: Vec<Value> = t
-        .statuses
-        .iter()
-        .map(|s| {
-            let mut v = json!({"state": s.state.as_str(), "timestamp": s.timestamp});
-            if let Some(h) = s.healthy {
-                v["healthy"] = json!(h);
-            }
-            // Beyond Mesos's fields: why and from whom, for the web UI's status history.
-            if let Some(r) = s.reason {
-                v["reason"] = json!(r.as_str());
-            }
-            if let Some(src) = s.source {
-                v["source"] = json!(src.as_str());
-            }
-            if let Some(m) = &s.message {
-                v["message"] = json!(m);
-            }
-            v
-        })
-        .collect();
-    let mut v = json!({
-        "id": t.task_id.as_str(),
-        "name": t.name,
-        "framework_id": t.framework_id.as_str(),
-        "executor_id": t.executor_id.as_ref().map(|e| e.as_str()).unwrap_or(""),
-        "slave_id": t.agent_id.as_str(),
-        "state": t.state.as_str(),
-        "resources": t.resources.to_json_map(),
-        "statuses": statuses,
-        "labels": serde_json::to_value(&t.labels).unwrap_or(Value::Null),
-    });
-    if let Some(role) = &t.role {
-        v["role"] = json!(role);
-    }
-    if let Some(s) = t.status_update_state {
-        v["status_update_state"] = json!(s.as_str());
-    }
-    if let Some(u) = t.status_update_uuid {
-        v["status_update_uuid"] = json!(u.to_string());
-    }
+/// A task with its framework's user as the default user.
+fn task_json(f: &Framework, t: &Task) -> Value {
+    proto::state_json::task_json(t, Some(&f.info.user))
+}
+
+/// An executor in a framework's `executors` (Mesos's `ExecutorInfo` JSON plus `slave_id`).
+fn executor_json(agent: &proto::AgentId, e: &proto::ExecutorInfo) -> Value {
+    let mut v = proto::v1::json::executor_info(e);
+    v["slave_id"] = json!(agent.as_str());
     v
 }
 
-fn agent_json(m: &Master, a: &Agent) -> Value {
-    let used: Resources = m
-        .used_on_agent(&a.id)
+/// What live tasks use on each agent, in one pass over the tasks (asking per agent would
+/// be agents × tasks).
+fn used_by_agent(m: &Master) -> HashMap<&AgentId, Resources> {
+    let mut used: HashMap<&AgentId, Resources> = HashMap::new();
+    for t in m
+        .frameworks()
         .values()
-        .fold(Resources::new(), |acc, r| acc + r);
+        .flat_map(|f| f.tasks.values())
+        .filter(|t| !t.state.is_terminal())
+    {
+        *used.entry(&t.agent_id).or_default() += &t.resources;
+    }
+    used
+}
+
+fn agent_json(m: &Master, a: &Agent, used: &HashMap<&AgentId, Resources>) -> Value {
+    let used = used.get(&a.id).cloned().unwrap_or_default();
     let offered = m.offered_on_agent(a);
     let mut v = json!({
         "id": a.id.as_str(),
@@ -67,14 +49,15 @@ fn agent_json(m: &Master, a: &Agent) -> Value {
         "resources": a.info.resources.to_json_map(),
         "used_resources": used.to_json_map(),
         "offered_resources": offered.to_json_map(),
-        "reserved_resources": {},
+        "reserved_resources": proto::state_json::reserved_by_role(&a.info.resources, false),
+        "reserved_resources_full": proto::state_json::reserved_by_role(&a.info.resources, true),
         "unreserved_resources": a.info.resources.unreserved().to_json_map(),
         "attributes": a.info.attributes.to_json_map(),
         "active": a.connected,
         "deactivated": !a.connected,
         "version": a.version,
         "registered_time": a.registered_time,
-        "capabilities": [],
+        "capabilities": proto::state_json::AGENT_CAPABILITIES,
     });
     if let Some(t) = a.reregistered_time {
         v["reregistered_time"] = json!(t);
@@ -116,7 +99,6 @@ fn framework_json(m: &Master, f: &Framework) -> Value {
     let mut v = json!({
         "id": f.id.as_str(),
         "name": f.info.name,
-        "pid": f.pid.as_ref().map(|p| p.to_string()).unwrap_or_default(),
         "user": f.info.user,
         "hostname": f.info.hostname.clone().unwrap_or_default(),
         "webui_url": f.info.webui_url.clone().unwrap_or_default(),
@@ -135,20 +117,32 @@ fn framework_json(m: &Master, f: &Framework) -> Value {
         "allocated_resources": used.to_json_map(),
         "used_resources": used.to_json_map(),
         "offered_resources": offered.to_json_map(),
-        "tasks": f.tasks.values().map(task_json).collect::<Vec<_>>(),
-        "unreachable_tasks": f.unreachable_tasks.values().map(task_json).collect::<Vec<_>>(),
-        "completed_tasks": f.completed_tasks.iter().map(task_json).collect::<Vec<_>>(),
+        "tasks": f.tasks.values().map(|t| task_json(f, t)).collect::<Vec<_>>(),
+        "unreachable_tasks": f.unreachable_tasks.values().map(|t| task_json(f, t)).collect::<Vec<_>>(),
+        "completed_tasks": f.completed_tasks.iter().map(|t| task_json(f, t)).collect::<Vec<_>>(),
         "offers": offers,
-        "executors": [],
+        "executors": m
+            .agents()
+            .values()
+            .flat_map(|a| {
+                a.executors
+                    .iter()
+                    .filter(|((fid, _), _)| *fid == f.id)
+                    .map(|(_, e)| executor_json(&a.id, e))
+            })
+            .collect::<Vec<_>>(),
     });
     if let Some(t) = f.reregistered_time {
         v["reregistered_time"] = json!(t);
     }
-    // An HTTP framework has no PID (Mesos omits the key; readers parse it as a UPID).
-    if f.pid.as_ref().is_some_and(crate::http_api::is_stream_pid) {
-        if let Some(o) = v.as_object_mut() {
-            o.remove("pid");
-        }
+    // Mesos omits the key for a framework without a PID (an HTTP framework, or one only
+    // known from re-registering agents): readers such as Mesos-DNS parse it as a UPID.
+    if let Some(p) = f
+        .pid
+        .as_ref()
+        .filter(|p| !crate::http_api::is_stream_pid(p))
+    {
+        v["pid"] = json!(p.to_string());
     }
     v
 }
@@ -156,6 +150,7 @@ fn framework_json(m: &Master, f: &Framework) -> Value {
 /// `/master/state`.
 pub fn state(m: &Master, flags: &Value) -> Value {
     let agents = m.agents();
+    let used = used_by_agent(m);
     let active = agents.values().filter(|a| a.connected).count();
     let mut v = json!({
         "version": MESOS_VERSION,
@@ -173,16 +168,33 @@ pub fn state(m: &Master, flags: &Value) -> Value {
         "deactivated_slaves": agents.len() - active,
         "unreachable_slaves": m.unreachable_agents().len(),
         "flags": flags,
-        "slaves": agents.values().map(|a| agent_json(m, a)).collect::<Vec<_>>(),
+        "slaves": agents.values().map(|a| agent_json(m, a, &used)).collect::<Vec<_>>(),
         "frameworks": m.frameworks().values().map(|f| framework_json(m, f)).collect::<Vec<_>>(),
         "completed_frameworks": m.completed_frameworks().iter().map(|f| framework_json(m, f)).collect::<Vec<_>>(),
         "orphan_tasks": [],
         "unregistered_frameworks": [],
+        "recovered_slaves": recovered_slaves(m),
     });
     if let Some(c) = &m.config.cluster {
         v["cluster"] = json!(c);
     }
     v
+}
+
+/// Agents in the recovered registry that have not re-registered yet (their `SlaveInfo`).
+fn recovered_slaves(m: &Master) -> Vec<Value> {
+    m.recovered_agents()
+        .iter()
+        .map(|(id, info)| {
+            json!({
+                "id": id.as_str(),
+                "hostname": info.hostname,
+                "port": info.port,
+                "resources": info.resources.to_json_map(),
+                "attributes": info.attributes.to_json_map(),
+            })
+        })
+        .collect()
 }
 
 /// `/version` (Mesos's libprocess `version` endpoint).
@@ -221,12 +233,17 @@ pub fn state_summary(m: &Master) -> Value {
             .collect()
     };
     let all: Vec<Task> = m.frameworks().values().flat_map(tasks_of).collect();
+    let mut by_agent: HashMap<&AgentId, Vec<&Task>> = HashMap::new();
+    for t in &all {
+        by_agent.entry(&t.agent_id).or_default().push(t);
+    }
+    let used = used_by_agent(m);
     let slaves: Vec<Value> = m
         .agents()
         .values()
         .map(|a| {
-            let mut v = agent_json(m, a);
-            let here: Vec<&Task> = all.iter().filter(|t| t.agent_id == a.id).collect();
+            let mut v = agent_json(m, a, &used);
+            let here: Vec<&Task> = by_agent.remove(&a.id).unwrap_or_default();
             add_state_counts(&mut v, here.iter().copied());
             let mut fids: Vec<&str> = here.iter().map(|t| t.framework_id.as_str()).collect();
             fids.sort_unstable();
@@ -282,9 +299,10 @@ pub fn frameworks(m: &Master) -> Value {
 
 /// `/master/slaves`.
 pub fn slaves(m: &Master) -> Value {
+    let used = used_by_agent(m);
     json!({
-        "slaves": m.agents().values().map(|a| agent_json(m, a)).collect::<Vec<_>>(),
-        "recovered_slaves": [],
+        "slaves": m.agents().values().map(|a| agent_json(m, a, &used)).collect::<Vec<_>>(),
+        "recovered_slaves": recovered_slaves(m),
     })
 }
 
@@ -296,9 +314,9 @@ pub fn tasks(m: &Master) -> Value {
         .values()
         .chain(m.completed_frameworks().iter())
     {
-        out.extend(f.tasks.values().map(task_json));
-        out.extend(f.unreachable_tasks.values().map(task_json));
-        out.extend(f.completed_tasks.iter().map(task_json));
+        out.extend(f.tasks.values().map(|t| task_json(f, t)));
+        out.extend(f.unreachable_tasks.values().map(|t| task_json(f, t)));
+        out.extend(f.completed_tasks.iter().map(|t| task_json(f, t)));
     }
     json!({ "tasks": out })
 }

@@ -78,6 +78,7 @@ fn d3() -> u32 {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HealthCheck {
     /// The probe kind (Mesos JSON field `type`).
+    #[serde(alias = "type")]
     pub kind: HealthCheckKind,
     /// Seconds to wait after launch before the first probe (default 15).
     #[serde(default = "d15")]

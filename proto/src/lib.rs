@@ -23,10 +23,14 @@
 
 #![warn(missing_docs)]
 
+/// The Mesos release whose APIs master and agent implement (what `/version` and `/state` report).
+pub const MESOS_VERSION: &str = "1.11.0";
+
 pub mod agent;
 pub mod attributes;
 pub mod command;
 pub mod container;
+pub mod discovery;
 pub mod executor;
 pub mod framework;
 pub mod health;
@@ -36,6 +40,7 @@ pub mod master;
 pub mod messages;
 pub mod offer;
 pub mod resources;
+pub mod state_json;
 pub mod status;
 pub mod task;
 pub mod task_state;
@@ -49,6 +54,7 @@ pub use container::{
     docker_container_name, ContainerInfo, ContainerKind, DockerInfo, DockerNetwork,
     DockerParameter, PortMapping, Volume, VolumeMode,
 };
+pub use discovery::{DiscoveryInfo, DiscoveryPort, DiscoveryPorts, Visibility};
 pub use executor::ExecutorInfo;
 pub use framework::{FrameworkCapability, FrameworkInfo};
 pub use health::{CommandCheck, HealthCheck, HealthCheckKind, HttpCheck, TcpCheck};
@@ -57,7 +63,9 @@ pub use labels::{Label, Labels};
 pub use master::{Address, MasterInfo};
 pub use offer::{Filters, Offer, OfferOperation};
 pub use resources::{Resource, Resources, ResourcesError};
-pub use status::{StatusUuid, StatusUuidError, TaskStatus};
+pub use status::{
+    ContainerStatus, IpAddress, NetworkInfo, StatusUuid, StatusUuidError, TaskStatus,
+};
 pub use task::{KillPolicy, TaskInfo, TaskValidationError};
 pub use task_state::{Reason, Source, TaskState, UnknownNameError};
 pub use value::{Range, Ranges, Scalar, Value, ValueError};

@@ -29,9 +29,9 @@ use libproc::Pid;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    AgentId, AgentInfo, ExecutorId, ExecutorInfo, Filters, FrameworkId, FrameworkInfo, KillPolicy,
-    Labels, MasterInfo, Offer, OfferId, OfferOperation, Resources, StatusUuid, TaskId, TaskInfo,
-    TaskState, TaskStatus,
+    AgentId, AgentInfo, ContainerInfo, DiscoveryInfo, ExecutorId, ExecutorInfo, Filters,
+    FrameworkId, FrameworkInfo, HealthCheck, KillPolicy, Labels, MasterInfo, Offer, OfferId,
+    OfferOperation, Resources, StatusUuid, TaskId, TaskInfo, TaskState, TaskStatus,
 };
 
 /// A task as master and agent track it (Mesos `Task`): what was launched and where it is.
@@ -67,6 +67,19 @@ pub struct Task {
     /// The role whose resources it uses.
     #[serde(default)]
     pub role: Option<String>,
+    /// The user it runs as, when the TaskInfo names one (its command's or executor's user;
+    /// otherwise the framework's user applies).
+    #[serde(default)]
+    pub user: Option<String>,
+    /// Containerization settings from the TaskInfo.
+    #[serde(default)]
+    pub container: Option<ContainerInfo>,
+    /// Health check from the TaskInfo.
+    #[serde(default)]
+    pub health_check: Option<HealthCheck>,
+    /// Service discovery information from the TaskInfo.
+    #[serde(default)]
+    pub discovery: Option<DiscoveryInfo>,
 }
 
 impl Task {
@@ -89,6 +102,14 @@ impl Task {
             status_update_uuid: None,
             labels: info.labels.clone(),
             role: None,
+            user: info
+                .command
+                .as_ref()
+                .and_then(|c| c.user.clone())
+                .or_else(|| info.executor.as_ref().and_then(|e| e.command.user.clone())),
+            container: info.container.clone(),
+            health_check: info.health_check.clone(),
+            discovery: info.discovery.clone(),
         }
     }
 }

@@ -4,7 +4,7 @@
 //! acknowledged by its [`StatusUuid`]. The crate never reads a clock or a
 //! random source: callers supply the timestamp and the UUID bytes.
 
-use crate::ids::{AgentId, ExecutorId, TaskId};
+use crate::ids::{AgentId, ContainerId, ExecutorId, TaskId};
 use crate::labels::Labels;
 use crate::task_state::{Reason, Source, TaskState};
 use serde::{Deserialize, Serialize};
@@ -111,6 +111,73 @@ pub struct TaskStatus {
     /// Free-form labels.
     #[serde(default)]
     pub labels: Labels,
+    /// The container the task runs in and its addresses (set by the agent).
+    #[serde(default)]
+    pub container_status: Option<Box<ContainerStatus>>,
+}
+
+/// One IP address of a container (Mesos `NetworkInfo.IPAddress`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IpAddress {
+    /// `IPv4` or `IPv6`.
+    pub protocol: String,
+    /// The address.
+    pub ip_address: String,
+}
+
+/// A network a container is attached to (Mesos `NetworkInfo`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct NetworkInfo {
+    /// Its addresses.
+    #[serde(default)]
+    pub ip_addresses: Vec<IpAddress>,
+    /// The network's name (absent for the host network).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// What the containerizer knows of a task's container (Mesos `ContainerStatus`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ContainerStatus {
+    /// The container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_id: Option<ContainerId>,
+    /// Its networks.
+    #[serde(default)]
+    pub network_infos: Vec<NetworkInfo>,
+    /// The executor's OS pid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub executor_pid: Option<u32>,
+}
+
+impl ContainerStatus {
+    /// A container on the host network, reachable at `ip`.
+    pub fn on_host(container_id: Option<ContainerId>, ip: &str) -> ContainerStatus {
+        let protocol = if ip.contains(':') { "IPv6" } else { "IPv4" };
+        ContainerStatus {
+            container_id,
+            network_infos: vec![NetworkInfo {
+                ip_addresses: vec![IpAddress {
+                    protocol: protocol.into(),
+                    ip_address: ip.into(),
+                }],
+                name: None,
+            }],
+            executor_pid: None,
+        }
+    }
+
+    /// Mesos's JSON (ids as `{"value": …}`).
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut v = serde_json::json!({ "network_infos": self.network_infos });
+        if let Some(c) = &self.container_id {
+            v["container_id"] = serde_json::json!({ "value": c.as_str() });
+        }
+        if let Some(p) = self.executor_pid {
+            v["executor_pid"] = serde_json::json!(p);
+        }
+        v
+    }
 }
 
 impl TaskStatus {
@@ -129,6 +196,7 @@ impl TaskStatus {
             uuid: None,
             data: None,
             labels: Labels::new(),
+            container_status: None,
         }
     }
 

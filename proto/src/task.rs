@@ -3,6 +3,7 @@
 
 use crate::command::CommandInfo;
 use crate::container::{ContainerInfo, ContainerKind};
+use crate::discovery::DiscoveryInfo;
 use crate::executor::ExecutorInfo;
 use crate::health::HealthCheck;
 use crate::ids::{AgentId, TaskId};
@@ -119,6 +120,9 @@ pub struct TaskInfo {
     /// Kill policy.
     #[serde(default)]
     pub kill_policy: Option<KillPolicy>,
+    /// Service discovery information.
+    #[serde(default)]
+    pub discovery: Option<DiscoveryInfo>,
     /// Free-form labels.
     #[serde(default)]
     pub labels: Labels,
@@ -146,6 +150,7 @@ impl TaskInfo {
             container: None,
             health_check: None,
             kill_policy: None,
+            discovery: None,
             labels: Labels::new(),
             data: None,
         }

@@ -17,8 +17,8 @@ use std::time::Duration;
 use libproc::{Ctx, Handlers, HttpResponse, Pid, Process};
 use proto::messages::*;
 use proto::{
-    AgentId, AgentInfo, CommandInfo, ContainerId, ExecutorId, ExecutorInfo, FrameworkId, Reason,
-    Source, TaskId, TaskInfo, TaskState,
+    AgentId, AgentInfo, CommandInfo, ContainerId, ContainerStatus, ExecutorId, ExecutorInfo,
+    FrameworkId, Reason, Source, TaskId, TaskInfo, TaskState,
 };
 use tokio::sync::watch;
 
@@ -39,7 +39,7 @@ mod operator_http;
 pub mod recovery;
 
 /// Version reported to the master.
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+pub const VERSION: &str = proto::MESOS_VERSION;
 
 pub use self::core::{AgentCore, Effect, Executor, ExecutorState, Framework, ToExecutor};
 
@@ -59,9 +59,12 @@ pub struct AgentProcess {
     gc: gc::GcState,
     /// Open v1 executor API streams.
     http: executor_http::Streams,
-    /// This agent's node address, the `node` label of its metrics (set when it starts).
+    /// This node's address, the `node` label of the agent's metrics.
     node_label: String,
 }
+
+/// How often the agent's gauges are refreshed.
+const METRICS_INTERVAL: Duration = Duration::from_secs(1);
 
 impl AgentProcess {
     /// A new agent; `stopped` flips to true when the process stops.
@@ -429,10 +432,30 @@ impl AgentProcess {
         if update.status.source.is_none() {
             update.status.source = Some(Source::Executor);
         }
+        if update.status.state == TaskState::Running && update.status.container_status.is_none() {
+            // Mesos's agent adds what its containerizer knows: the container and its
+            // addresses (ours run on the host network: the agent's address).
+            let container_id = update.executor_id.as_ref().and_then(|e| {
+                self.core
+                    .frameworks
+                    .get(&update.framework_id)
+                    .and_then(|f| f.executors.get(e))
+                    .map(|x| x.container_id.clone())
+            });
+            let ip = ctx.pid().addr().ip().to_string();
+            update.status.container_status =
+                Some(Box::new(ContainerStatus::on_host(container_id, &ip)));
+        }
         let Some(uuid) = update.status.uuid else {
             tracing::warn!(task = %update.status.task_id, "dropping executor status update without a uuid");
+            self.count("slave/invalid_status_updates");
             return;
         };
+        self.count("slave/valid_status_updates");
+        if update.status.is_terminal() {
+            let name = format!("slave/tasks_{}", update.status.state.metric_suffix());
+            metrics::counter!(name, "node" => self.node_label.clone()).increment(1);
+        }
         let ack = StatusUpdateAcknowledgementMessage {
             agent_id: self.info.id.clone().unwrap_or_default(),
             framework_id: update.framework_id.clone(),
@@ -810,6 +833,7 @@ impl AgentProcess {
         let launched = match self.containerizer.launch(spec) {
             Ok(l) => l,
             Err(e) => {
+                self.count("slave/container_launch_errors");
                 tracing::error!(executor = %ex_id, error = %e, "failed to launch executor");
                 let message = format!("Failed to launch executor {ex_id}: {e}");
                 self.agent_update(
@@ -873,6 +897,11 @@ impl AgentProcess {
     /// it was shut down meanwhile. A failure fails its tasks with
     /// `REASON_CONTAINER_LAUNCH_FAILED`, as Mesos does.
     fn fetched(&mut self, ctx: &mut Ctx<'_, Self>, spec: LaunchSpec, fetched: Result<(), String>) {
+        self.count(if fetched.is_ok() {
+            "containerizer/fetcher/task_fetches_succeeded"
+        } else {
+            "containerizer/fetcher/task_fetches_failed"
+        });
         let fw_id = spec.framework_id.clone();
         let ex_id = spec.executor.executor_id.clone();
         let container_id = spec.container_id.clone();
@@ -970,6 +999,8 @@ impl AgentProcess {
         let Some(e) = self.core.executor_mut(&fw_id, &ex_id, &container) else {
             return;
         };
+        metrics::counter!("slave/executors_terminated", "node" => self.node_label.clone())
+            .increment(1);
         // Nothing it started may outlive it.
         self.containerizer.destroy(&container_of(e));
         let limitation = self
@@ -1052,6 +1083,27 @@ impl AgentProcess {
         ctx.stop();
     }
 
+    // ---- metrics ------------------------------------------------------------------------
+
+    fn count(&self, name: &'static str) {
+        metrics::counter!(name, "node" => self.node_label.clone()).increment(1);
+    }
+
+    /// Copies the core's figures into the metrics registry, every [`METRICS_INTERVAL`].
+    fn metrics_tick(&mut self, ctx: &mut Ctx<'_, Self>) {
+        let total = self
+            .info
+            .resources
+            .with_checkpointed(&self.rec.checkpointed_resources);
+        let uptime = (self.config.clock)() - self.start_time;
+        for (name, v) in
+            crate::metrics::gauges(&self.core, &total, self.reg.is_registered(), uptime)
+        {
+            metrics::gauge!(name, "node" => self.node_label.clone()).set(v);
+        }
+        ctx.after(METRICS_INTERVAL, |me: &mut Self, ctx| me.metrics_tick(ctx));
+    }
+
     // ---- HTTP ---------------------------------------------------------------------------
 
     /// The `/state` document (Mesos field names).
@@ -1073,14 +1125,6 @@ impl AgentProcess {
             .info
             .resources
             .with_checkpointed(&self.rec.checkpointed_resources);
-        let reserved_full: serde_json::Map<String, serde_json::Value> = total
-            .roles()
-            .into_iter()
-            .map(|role| {
-                let list = total.reserved(&role).to_json_array();
-                (role, list)
-            })
-            .collect();
         serde_json::json!({
             "version": VERSION,
             "id": self.info.id.as_ref().map(|i| i.to_string()).unwrap_or_default(),
@@ -1089,7 +1133,9 @@ impl AgentProcess {
             "port": self.info.port,
             "start_time": self.start_time,
             "resources": total.to_json_map(),
-            "reserved_resources_full": reserved_full,
+            "reserved_resources": proto::state_json::reserved_by_role(&total, false),
+            "reserved_resources_full": proto::state_json::reserved_by_role(&total, true),
+            "capabilities": proto::state_json::AGENT_CAPABILITIES,
             "attributes": self.info.attributes.to_json_map(),
             "master_hostname": self.rec.master.as_ref().map(|m| m.addr().ip().to_string()).unwrap_or_default(),
             "registered": self.reg.is_registered(),
@@ -1223,6 +1269,10 @@ impl Process for AgentProcess {
     fn started(&mut self, ctx: &mut Ctx<'_, Self>) {
         tracing::info!(pid = %ctx.pid(), master = ?self.config.master, "agent started");
         self.node_label = ctx.pid().addr().to_string();
+        for name in crate::metrics::COUNTERS {
+            metrics::counter!(*name, "node" => self.node_label.clone()).increment(0);
+        }
+        self.metrics_tick(ctx);
         self.start_recovery(ctx);
         // Recovered executors keep their cgroups; orphans of a previous run lose theirs.
         let live: Vec<Recovered> = self

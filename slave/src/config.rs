@@ -170,6 +170,9 @@ pub const FLAGS: &[Flag] = &[
     Flag::new("ip", "127.0.0.1", "IP address to listen on."),
     Flag::new("port", "5051", "Port to listen on."),
     Flag::optional("advertise_ip", "IP address advertised to the master and executors."),
+    Flag::optional("advertise_port", "Port advertised to the master and executors, if not --port."),
+    Flag::optional("log_dir", "Also write the log to a file in this directory (symlink <dir>/mesos-agent.INFO to the current one)."),
+    Flag::new("logging_level", "INFO", "Lowest level logged: INFO, WARNING or ERROR."),
     Flag::optional("hostname", "Host name advertised to the master (default: the system's)."),
     Flag::new("work_dir", "/tmp/mesos", "Directory for sandboxes and agent state."),
     Flag::optional(
@@ -205,11 +208,21 @@ pub const FLAGS: &[Flag] = &[
     Flag::new("disk_watch_interval", "1mins", "How often the disk usage is checked to garbage collect sandboxes sooner."),
 ];
 
+/// `--logging_level` (as a tracing level) and `--log_dir`, read before anything logs.
+pub fn logging(flags: &Flags) -> Result<(&'static str, Option<PathBuf>), String> {
+    let level = libproc::logging::level_from_mesos(flags.str("logging_level").unwrap_or("INFO"))?;
+    Ok((level, flags.str("log_dir").map(PathBuf::from)))
+}
+
+/// What the agent listens on and what it advertises instead (`--advertise_ip`,
+/// `--advertise_port`), as a node configuration.
+pub type Listen = (std::net::SocketAddr, Option<std::net::IpAddr>, Option<u16>);
+
 /// Reads flags into a configuration and the address to listen on (and advertise).
-pub fn from_flags(
-    flags: &Flags,
-) -> Result<(AgentConfig, std::net::SocketAddr, Option<std::net::IpAddr>), String> {
+pub fn from_flags(flags: &Flags) -> Result<(AgentConfig, Listen), String> {
     let e = |x: libproc::flags::FlagsError| x.to_string();
+    logging(flags)?;
+    let advertise_port: Option<u16> = flags.opt("advertise_port").map_err(e)?;
     let master_text = flags.str("master").unwrap_or_default().to_string();
     let master = parse_master(&master_text)?;
     let ip: std::net::IpAddr = flags.get("ip").map_err(e)?;
@@ -313,7 +326,14 @@ pub fn from_flags(
         seed
     };
     config.flags = flags.to_json();
-    Ok((config, std::net::SocketAddr::new(ip, port), advertise))
+    Ok((
+        config,
+        (
+            std::net::SocketAddr::new(ip, port),
+            advertise,
+            advertise_port,
+        ),
+    ))
 }
 
 /// Parses `--master`: `host:port` (a host name is resolved), `master@ip:port`, or
@@ -348,7 +368,7 @@ mod tests {
             "--executor_shutdown_grace_period=2secs",
         ])
         .unwrap();
-        let (c, addr, adv) = from_flags(&f).unwrap();
+        let (c, (addr, adv, adv_port)) = from_flags(&f).unwrap();
         assert_eq!(
             c.master,
             MasterAddress::Standalone("master@127.0.0.1:5050".parse().unwrap())
@@ -360,7 +380,7 @@ mod tests {
         assert!(c.resources.mem() > 0.0);
         assert_eq!(c.executor_shutdown_grace_period, Duration::from_secs(2));
         assert_eq!(addr.port(), 5051);
-        assert!(adv.is_none());
+        assert!(adv.is_none() && adv_port.is_none());
         assert_eq!(c.flags["work_dir"], "/tmp/x");
         assert!(c.switch_user, "Mesos's default");
         assert_eq!(c.fetcher.cache_size, 2 << 30);
@@ -378,13 +398,50 @@ mod tests {
             "--fetcher_stall_timeout=5secs",
         ])
         .unwrap();
-        let (c, _, _) = from_flags(&f).unwrap();
+        let (c, _) = from_flags(&f).unwrap();
         assert!(!c.switch_user);
         assert_eq!(c.fetcher.cache_dir, PathBuf::from("/var/cache/f"));
         assert_eq!(c.fetcher.cache_size, 100 << 20);
         assert_eq!(c.fetcher.stall_timeout, Duration::from_secs(5));
         let f = parse(&["--master=127.0.0.1:5050", "--fetcher_cache_size=lots"]).unwrap();
         assert!(from_flags(&f).unwrap_err().contains("fetcher_cache_size"));
+    }
+
+    #[test]
+    fn start_script_flags_parse_and_bad_values_say_the_valid_form() {
+        let f = parse(&[
+            "--master=127.0.0.1:5050",
+            "--advertise_ip=10.1.2.3",
+            "--advertise_port=6061",
+            "--log_dir=/tmp/alogs",
+            "--logging_level=error",
+        ])
+        .unwrap();
+        let (_, (_, ip, port)) = from_flags(&f).unwrap();
+        assert_eq!(ip, Some(std::net::IpAddr::from([10, 1, 2, 3])));
+        assert_eq!(port, Some(6061));
+        assert_eq!(
+            logging(&f).unwrap(),
+            ("error", Some(PathBuf::from("/tmp/alogs")))
+        );
+        let f = parse(&["--master=127.0.0.1:5050", "--logging_level=LOUD"]).unwrap();
+        let e = from_flags(&f).unwrap_err();
+        assert!(
+            e.contains("--logging_level") && e.contains("INFO, WARNING or ERROR"),
+            "{e}"
+        );
+        let f = parse(&["--master=127.0.0.1:5050", "--advertise_port=x"]).unwrap();
+        let e = from_flags(&f).unwrap_err();
+        assert!(e.contains("--advertise_port") && e.contains("'x'"), "{e}");
+        let e = parse(&["--master=m:1", "--bogus"]).unwrap_err().to_string();
+        assert!(
+            e.contains("--bogus") && e.contains("--advertise_port"),
+            "{e}"
+        );
+        assert!(matches!(
+            parse(&["--version"]),
+            Err(libproc::flags::FlagsError::Version)
+        ));
     }
 
     #[test]
@@ -423,7 +480,7 @@ mod tests {
         let err = from_flags(&f).unwrap_err();
         assert!(err.contains("--containerizers=docker"), "{err}");
         let f = parse(&["--master=127.0.0.1:5050"]).unwrap();
-        let (c, _, _) = from_flags(&f).unwrap();
+        let (c, _) = from_flags(&f).unwrap();
         assert!(c.containerizers.mesos && c.containerizers.docker.is_none());
     }
 }

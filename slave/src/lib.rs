@@ -48,6 +48,7 @@ pub mod fetcher;
 pub mod files;
 pub mod gc;
 pub mod isolation;
+pub mod metrics;
 pub mod paths;
 pub mod registration;
 pub mod resources;

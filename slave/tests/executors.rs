@@ -44,6 +44,17 @@ async fn task_runs_and_updates_arrive_in_order_retried_until_acked() {
     assert_eq!(dropped.hits(), 1, "the first copy was dropped");
     assert_eq!(running.status.state, TaskState::Running);
     assert_eq!(running.status.task_id, TaskId::new("t1"));
+    // The agent adds its container's addresses (host network: the agent's IP), as Mesos's.
+    let cs = running
+        .status
+        .container_status
+        .as_ref()
+        .expect("container_status");
+    assert_eq!(
+        cs.network_infos[0].ip_addresses[0].ip_address,
+        c.agent.pid().addr().ip().to_string()
+    );
+    assert!(cs.container_id.is_some());
     // Unacknowledged: it comes again, and nothing newer overtakes it.
     let again = c.next_update().await;
     assert_eq!(again.status.uuid, running.status.uuid);
@@ -68,12 +79,23 @@ async fn task_runs_and_updates_arrive_in_order_retried_until_acked() {
     assert_eq!(status, 200);
     let state: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(state["id"], "S1");
+    assert_eq!(
+        state["version"],
+        proto::MESOS_VERSION,
+        "the master's version"
+    );
+    assert!(state["capabilities"].is_array());
+    assert!(state["reserved_resources"].is_object());
     assert_eq!(state["hostname"], "test-host");
     assert_eq!(state["resources"]["cpus"], 2.0);
     let ex = &state["frameworks"][0]["executors"][0];
     assert_eq!(ex["id"], "t1");
     assert_eq!(ex["directory"], sandbox.to_string_lossy().as_ref());
     assert_eq!(ex["completed_tasks"][0]["state"], "TASK_FINISHED");
+    assert!(ex["completed_tasks"][0]["user"].is_string());
+    assert!(
+        ex["completed_tasks"][0]["statuses"][0]["container_status"]["network_infos"].is_array()
+    );
     assert_eq!(
         http_get(addr, &format!("/{}/health", c.agent.pid().id()))
             .await

@@ -327,6 +327,10 @@ async fn scale(num_agents: usize, tasks_per_agent: usize) -> Value {
                 status_update_uuid: None,
                 labels: Default::default(),
                 role: None,
+                user: None,
+                container: None,
+                health_check: None,
+                discovery: None,
             });
         }
         msgs.push(ReregisterSlaveMessage {

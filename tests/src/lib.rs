@@ -8,10 +8,12 @@
 //! * [`ha`]: high-availability clusters of OS processes (masters contending through a real
 //!   ZooKeeper, agents, a framework) with fault injection and the invariant checks every
 //!   failover scenario ends with.
+//! * [`mesos_dns`]: the A and SRV records Mesos-DNS would build from `/master/state`.
 //! * [`local`]: the in-process cluster — a master and N agents on one libproc node —
 //!   that `mesos-local` runs and that in-process tests drive with filters and a clock.
 
 pub mod ha;
 pub mod local;
+pub mod mesos_dns;
 pub mod procs;
 pub mod testkit;

@@ -73,6 +73,21 @@ pub mod defaults {
 }
 
 impl NodeConfig {
+    /// Advertises `ip` and/or `port` (Mesos's `--advertise_ip`/`--advertise_port`) instead
+    /// of the bound address; the other part is the bound one.
+    pub fn advertising(mut self, ip: Option<std::net::IpAddr>, port: Option<u16>) -> Self {
+        if ip.is_some() || port.is_some() {
+            self.advertise = Some(SocketAddr::new(
+                ip.unwrap_or_else(|| match self.bind.ip() {
+                    any if any.is_unspecified() => std::net::Ipv4Addr::LOCALHOST.into(),
+                    bound => bound,
+                }),
+                port.unwrap_or_else(|| self.bind.port()),
+            ));
+        }
+        self
+    }
+
     /// Listens on `bind` over TCP with default limits.
     pub fn new(bind: SocketAddr) -> NodeConfig {
         NodeConfig {

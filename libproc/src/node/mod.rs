@@ -436,6 +436,11 @@ impl Node {
             .collect()
     }
 
+    /// Messages waiting in the mailbox of process `id` (None: no such process).
+    pub fn mailbox_depth(&self, id: &str) -> Option<u64> {
+        self.inner.processes.get(id).map(|e| e.value().depth())
+    }
+
     /// This node's counters.
     pub fn stats(&self) -> NodeStats {
         self.inner.stats()

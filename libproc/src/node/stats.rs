@@ -183,5 +183,31 @@ impl NodeInner {
             metrics::gauge!("libproc/mailbox_depth", "node" => node.clone(), "process" => e.key().to_string())
                 .set(e.value().depth() as f64);
         }
+        publish_system_metrics(&node);
     }
+}
+
+/// Mesos's `system/*` gauges (libprocess's `System` process): the machine's CPUs, load
+/// averages and memory, read from `/proc` when a snapshot is rendered; zero if unreadable.
+fn publish_system_metrics(node: &str) {
+    let gauge = |name: &'static str, v: f64| {
+        metrics::gauge!(name, "node" => node.to_string()).set(v);
+    };
+    let load = crate::procfs::load_avg();
+    let mem = crate::procfs::machine_memory();
+    gauge(
+        "system/cpus_total",
+        crate::procfs::cpus().unwrap_or(0) as f64,
+    );
+    gauge("system/load_1min", load.map_or(0.0, |l| l.one));
+    gauge("system/load_5min", load.map_or(0.0, |l| l.five));
+    gauge("system/load_15min", load.map_or(0.0, |l| l.fifteen));
+    gauge(
+        "system/mem_total_bytes",
+        mem.map_or(0.0, |m| m.total_bytes as f64),
+    );
+    gauge(
+        "system/mem_free_bytes",
+        mem.map_or(0.0, |m| m.free_bytes as f64),
+    );
 }

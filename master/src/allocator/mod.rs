@@ -83,6 +83,8 @@ impl AllocatorProcess {
         metrics::counter!("allocator/mesos/offers").increment(allocations.len() as u64);
         let stats = self.core.stats();
         metrics::gauge!("allocator/mesos/offer_filters/active").set(stats.filters as f64);
+        let depth = ctx.node().mailbox_depth(ctx.pid().id()).unwrap_or(0);
+        metrics::gauge!("allocator/mesos/event_queue_dispatches").set(depth as f64);
         self.publish_role_metrics();
         if !allocations.is_empty() {
             tracing::debug!(count = allocations.len(), ms, "allocation run");
@@ -103,6 +105,9 @@ impl AllocatorProcess {
             metrics::gauge!(format!("allocator/mesos/roles/{role}/shares/dominant")).set(share);
             metrics::gauge!(format!("allocator/mesos/roles/{role}/weight"))
                 .set(self.core.weight(&role));
+        }
+        for (name, v) in self.core.resource_metrics() {
+            metrics::gauge!(name).set(v);
         }
         let stats = self.core.stats();
         metrics::gauge!("allocator/mesos/agents").set(stats.agents as f64);
@@ -226,6 +231,12 @@ impl Process for AllocatorProcess {
 
     fn started(&mut self, ctx: &mut Ctx<'_, Self>) {
         self.start = Some(Instant::now());
+        // Mesos's names from start-up, zero until the first run.
+        metrics::counter!("allocator/mesos/allocation_runs").increment(0);
+        metrics::gauge!("allocator/mesos/allocation_run_ms").set(0.0);
+        metrics::gauge!("allocator/mesos/event_queue_dispatches").set(0.0);
+        metrics::gauge!("allocator/mesos/offer_filters/active").set(0.0);
+        self.publish_role_metrics();
         let interval = self.core.config().allocation_interval;
         ctx.after(interval, |p: &mut Self, ctx| p.tick(ctx));
     }

@@ -45,6 +45,10 @@ fn main() -> ExitCode {
             print!("{text}{EXIT_CODES}");
             return ExitCode::SUCCESS;
         }
+        Err(FlagsError::Version) => {
+            println!("mesos {}", master::config::MESOS_VERSION);
+            return ExitCode::SUCCESS;
+        }
         Err(e) => {
             eprintln!("mesos-master: {e}");
             return ExitCode::from(2);
@@ -57,8 +61,17 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let default_level = if config.quiet { "warn" } else { "info" };
-    libproc::logging::init(default_level);
+    let default_level = if config.quiet && config.logging_level == "info" {
+        "warn"
+    } else {
+        config.logging_level
+    };
+    if let Err(e) =
+        libproc::logging::init_with_dir("mesos-master", default_level, config.log_dir.as_deref())
+    {
+        eprintln!("mesos-master: {e}");
+        return ExitCode::from(2);
+    }
     for warning in master::config::deprecations(&flags) {
         tracing::warn!("{warning}");
     }
@@ -73,7 +86,9 @@ fn main() -> ExitCode {
     let addr = SocketAddr::new(config.ip, config.port);
     let system = actix::System::new();
     let result: Result<ExitCode, String> = system.block_on(async move {
-        let node = Node::bind(NodeConfig::new(addr)).await.map_err(|e| {
+        let node_config =
+            NodeConfig::new(addr).advertising(config.advertise_ip, config.advertise_port);
+        let node = Node::bind(node_config).await.map_err(|e| {
             format!("cannot listen on {addr}: {e} (is another master running? pick another --port)")
         })?;
         let arbiter = actix::Arbiter::new();

@@ -144,8 +144,9 @@ pub enum Effect {
     },
 }
 
-/// A registered agent.
-/// The master's state.
+/// The master's state. Cloning it is how `/master/state` takes a snapshot to render off
+/// the master's thread.
+#[derive(Clone)]
 pub struct Master {
     pub(crate) config: MasterConfig,
     pub(crate) pid: Pid,
@@ -166,7 +167,7 @@ pub struct Master {
     /// Messages refused because their sender is not who may send them (a framework call
     /// not from the framework's scheduler, an agent message not from that agent's PID):
     /// `master/messages_refused_sender`. Atomic so the read-only checks can count.
-    pub(crate) refused_senders: std::sync::atomic::AtomicU64,
+    pub(crate) refused_senders: std::cell::Cell<u64>,
     /// The durable state: admitted and unreachable agents.
     pub(crate) registry: Registry,
     /// Agents in the recovered registry that have not re-registered yet.
@@ -234,6 +235,11 @@ impl Master {
     /// Agents from the recovered registry still expected to re-register.
     pub fn recovered_agents(&self) -> &BTreeMap<AgentId, AgentInfo> {
         &self.recovered
+    }
+
+    /// Whether `pid` is a registered agent's.
+    pub fn is_agent(&self, pid: &Pid) -> bool {
+        self.agent_pids.contains_key(pid)
     }
 
     /// The registered agents.
@@ -337,14 +343,12 @@ impl Master {
 
     /// Counts a message refused for its sender.
     fn refuse_sender(&self) {
-        self.refused_senders
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.refused_senders.set(self.refused_senders.get() + 1);
     }
 
     /// Messages refused so far because of their sender.
     pub fn refused_senders(&self) -> u64 {
-        self.refused_senders
-            .load(std::sync::atomic::Ordering::Relaxed)
+        self.refused_senders.get()
     }
 
     fn count_terminal(&mut self, state: TaskState) {

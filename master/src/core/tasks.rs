@@ -62,8 +62,7 @@ impl Master {
         {
             tracing::warn!(task = %status.task_id, agent = %agent_id, runs_on = %t.agent_id, "ignoring a status update from an agent the task does not run on");
             // (The field, not `refuse_sender`: `f` still borrows the frameworks.)
-            self.refused_senders
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.refused_senders.set(self.refused_senders.get() + 1);
             return fx;
         }
         let mut finished = None;

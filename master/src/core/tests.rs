@@ -1187,6 +1187,8 @@ mod operator;
 
 mod durability;
 
+mod state_parity;
+
 #[test]
 fn a_status_update_from_an_agent_the_task_does_not_run_on_is_refused_and_counted() {
     let (mut m, a, f, o) = setup();

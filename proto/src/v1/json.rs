@@ -268,8 +268,17 @@ pub fn read_executor(o: Obj<'_>) -> R<ExecutorInfo> {
     Ok(e)
 }
 
-/// A `TaskInfo`. Fields we do not model (container, health checks, discovery) are
-/// ignored.
+/// A nested message whose serde shape is Mesos's JSON shape.
+fn decoded<T: serde::de::DeserializeOwned>(o: &Obj<'_>, name: &str) -> R<Option<T>> {
+    match o.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => serde_json::from_value(v.clone())
+            .map(Some)
+            .map_err(|e| FieldError(format!("'{}': {e}", o.at(name)))),
+    }
+}
+
+/// A `TaskInfo` (with its container, health check and discovery information).
 pub fn read_task_info(o: Obj<'_>) -> R<TaskInfo> {
     let command = o.obj("command")?.map(read_command).transpose()?;
     let executor = o.obj("executor")?.map(read_executor).transpose()?;
@@ -293,6 +302,9 @@ pub fn read_task_info(o: Obj<'_>) -> R<TaskInfo> {
     }
     t.labels = read_labels(o.obj("labels")?)?;
     t.data = o.bytes("data")?;
+    t.container = decoded(&o, "container")?;
+    t.health_check = decoded(&o, "health_check")?;
+    t.discovery = decoded(&o, "discovery")?;
     Ok(t)
 }
 
@@ -666,6 +678,25 @@ mod tests {
         let bad = json!({"name": "t", "task_id": {"value": "t1"}, "agent_id": "S1"});
         let e = read_task_info(Obj::new(&bad, "task").unwrap()).unwrap_err();
         assert!(e.0.contains("task.agent_id"), "{e}");
+    }
+
+    #[test]
+    fn task_info_reads_container_health_check_and_discovery() {
+        let v = json!({
+            "name": "t", "task_id": {"value": "t1"}, "agent_id": {"value": "S1"},
+            "container": {"type": "DOCKER", "docker": {"image": "busybox", "network": "BRIDGE"}},
+            "health_check": {"type": "TCP", "tcp": {"port": 80}},
+            "discovery": {"visibility": "EXTERNAL", "name": "web",
+                          "ports": {"ports": [{"number": 80, "name": "http", "protocol": "tcp"}]}},
+        });
+        let t = read_task_info(Obj::new(&v, "task").unwrap()).unwrap();
+        assert_eq!(t.container.unwrap().docker.unwrap().image, "busybox");
+        assert_eq!(t.health_check.unwrap().tcp.unwrap().port, 80);
+        assert_eq!(t.discovery.unwrap().name.as_deref(), Some("web"));
+        let bad = json!({"name": "t", "task_id": {"value": "t1"}, "agent_id": {"value": "S1"},
+                         "discovery": {"visibility": "NOWHERE"}});
+        let e = read_task_info(Obj::new(&bad, "task").unwrap()).unwrap_err();
+        assert!(e.0.contains("task.discovery"), "{e}");
     }
 
     #[test]

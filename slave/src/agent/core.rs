@@ -1053,23 +1053,8 @@ impl AgentCore {
     }
 }
 
-fn task_json(t: &Task) -> serde_json::Value {
-    serde_json::json!({
-        "id": t.task_id,
-        "name": t.name,
-        "framework_id": t.framework_id,
-        "executor_id": t.executor_id.as_ref().map(|e| e.to_string()).unwrap_or_default(),
-        "slave_id": t.agent_id,
-        "state": t.state.as_str(),
-        "resources": t.resources.to_json_map(),
-        "statuses": t.statuses.iter().map(|s| serde_json::json!({
-            "state": s.state.as_str(),
-            "timestamp": s.timestamp,
-        })).collect::<Vec<_>>(),
-    })
-}
-
-fn executor_json(e: &Executor) -> serde_json::Value {
+fn executor_json(e: &Executor, user: &str) -> serde_json::Value {
+    let task_json = |t: &Task| proto::state_json::task_json(t, Some(user));
     let queued: Vec<_> = e
         .queued
         .iter()
@@ -1100,8 +1085,8 @@ pub(super) fn framework_json(f: &Framework) -> serde_json::Value {
         "user": f.info.user,
         "checkpoint": f.info.checkpoint,
         "role": f.info.role.clone().unwrap_or_else(|| "*".into()),
-        "executors": f.executors.values().map(executor_json).collect::<Vec<_>>(),
-        "completed_executors": f.completed_executors.iter().map(executor_json).collect::<Vec<_>>(),
+        "executors": f.executors.values().map(|e| executor_json(e, &f.info.user)).collect::<Vec<_>>(),
+        "completed_executors": f.completed_executors.iter().map(|e| executor_json(e, &f.info.user)).collect::<Vec<_>>(),
     })
 }
 

@@ -11,7 +11,6 @@ use libproc::flags::{Flags, FlagsError};
 use libproc::{Node, NodeConfig};
 
 fn main() -> ExitCode {
-    libproc::logging::init("info");
     let flags = match Flags::parse(
         "mesos-agent",
         slave::config::FLAGS,
@@ -24,12 +23,23 @@ fn main() -> ExitCode {
             println!("{h}");
             return ExitCode::SUCCESS;
         }
+        Err(FlagsError::Version) => {
+            println!("mesos {}", proto::MESOS_VERSION);
+            return ExitCode::SUCCESS;
+        }
         Err(e) => {
             eprintln!("mesos-agent: {e}");
             return ExitCode::from(2);
         }
     };
-    let (config, listen, advertise) = match slave::config::from_flags(&flags) {
+    let logged = slave::config::logging(&flags).and_then(|(level, dir)| {
+        libproc::logging::init_with_dir("mesos-agent", level, dir.as_deref())
+    });
+    if let Err(e) = logged {
+        eprintln!("mesos-agent: {e}");
+        return ExitCode::from(2);
+    }
+    let (config, (listen, advertise_ip, advertise_port)) = match slave::config::from_flags(&flags) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("mesos-agent: {e}");
@@ -37,10 +47,7 @@ fn main() -> ExitCode {
         }
     };
     actix::System::new().block_on(async move {
-        let mut nc = NodeConfig::new(listen);
-        if let Some(ip) = advertise {
-            nc.advertise = Some(std::net::SocketAddr::new(ip, listen.port()));
-        }
+        let nc = NodeConfig::new(listen).advertising(advertise_ip, advertise_port);
         let node = match Node::bind(nc).await {
             Ok(n) => n,
             Err(e) => {

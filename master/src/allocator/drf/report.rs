@@ -4,6 +4,35 @@
 use super::*;
 
 impl Allocator {
+    /// Mesos's `allocator/mesos/resources/<name>/{total,offered_or_allocated}` (cpus, mem,
+    /// disk and gpus always, zero when absent) and, for every role with a quota,
+    /// `allocator/mesos/quota/roles/<role>/resources/<name>/{guarantee,offered_or_allocated}`.
+    pub fn resource_metrics(&self) -> Vec<(String, f64)> {
+        let at = |q: &Quantities, name: &str| self.names.get(name).map_or(0.0, |i| q.get(i));
+        let allocated = &self.nodes[ROOT].subtree;
+        let mut out = Vec::new();
+        for name in ["cpus", "mem", "disk", "gpus"] {
+            out.push((
+                format!("allocator/mesos/resources/{name}/total"),
+                at(&self.total, name),
+            ));
+            out.push((
+                format!("allocator/mesos/resources/{name}/offered_or_allocated"),
+                at(allocated, name),
+            ));
+        }
+        for n in &self.nodes {
+            let Some(q) = &n.quota else { continue };
+            for (i, v) in q.guarantee.iter() {
+                let name = self.names.name(i);
+                let prefix = format!("allocator/mesos/quota/roles/{}/resources/{name}", n.path);
+                out.push((format!("{prefix}/guarantee"), v));
+                out.push((format!("{prefix}/offered_or_allocated"), n.subtree.get(i)));
+            }
+        }
+        out
+    }
+
     /// What the allocator counts as allocated (offered or used) on an agent.
     pub fn allocated_on(&self, id: &AgentId) -> Option<Resources> {
         let a = *self.agent_index.get(id)?;

@@ -1,0 +1,240 @@
+//! `/master/state` at scale: the pure master core with simulated agents and frameworks
+//! (driven through its ordinary calls: registrations, allocator offers, ACCEPTs with
+//! LAUNCH, RUNNING status updates), then the work one `/master/state` request costs:
+//! the snapshot taken on the master's thread (a clone of the core: what blocks its event
+//! loop), and the rendering and serialization done on a blocking thread. Prints one JSON
+//! object.
+//!
+//! `cargo run --release -p master --example state_bench -- [--agents=10000] [--tasks=100000] [--rounds=5]`
+
+use std::time::Instant;
+
+use libproc::Pid;
+use master::allocator::protocol::{Allocation, Offers};
+use master::config::MasterConfig;
+use master::core::{Effect, Master, Outbound};
+use proto::messages::{
+    AcceptOffersMessage, RegisterFrameworkMessage, RegisterSlaveMessage, StatusUpdate,
+    StatusUpdateMessage,
+};
+use proto::{
+    AgentInfo, CommandInfo, Filters, FrameworkInfo, OfferOperation, Resources, StatusUuid,
+    TaskInfo, TaskState, TaskStatus,
+};
+use serde_json::json;
+
+const FRAMEWORKS: usize = 10;
+
+fn arg(name: &str, default: usize) -> usize {
+    std::env::args()
+        .find_map(|a| a.strip_prefix(&format!("--{name}=")).map(str::to_owned))
+        .map(|v| {
+            v.parse().unwrap_or_else(|_| {
+                eprintln!("--{name}={v}: expected a number");
+                std::process::exit(2)
+            })
+        })
+        .unwrap_or(default)
+}
+
+fn rss_bytes() -> u64 {
+    libproc::procfs::self_stat().map_or(0, |s| s.rss_pages * 4096)
+}
+
+/// This process's CPU time (user + system) in ms: on a shared machine the wall-clock
+/// figures include time other programs ran; this does not.
+fn cpu_ms() -> f64 {
+    libproc::procfs::self_stat().map_or(0.0, |s| (s.utime + s.stime) as f64 * 10.0)
+}
+
+fn pid(s: String) -> Pid {
+    s.parse().unwrap_or_else(|e| {
+        eprintln!("bad pid {s}: {e:?}");
+        std::process::exit(2)
+    })
+}
+
+fn res(s: &str) -> Resources {
+    s.parse().unwrap_or_else(|e| {
+        eprintln!("bad resources {s}: {e}");
+        std::process::exit(2)
+    })
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// A master with `agents` agents and `tasks` running tasks spread over them and over
+/// [`FRAMEWORKS`] frameworks.
+fn build(agents: usize, tasks: usize) -> Master {
+    let mut m = Master::new(MasterConfig::default(), pid("master@127.0.0.1:5050".into()));
+    let agent_res = res("cpus:64;mem:262144;disk:1000000;ports:[31000-32000]");
+    for i in 0..agents {
+        let mut info = AgentInfo::new(format!("agent-{i}.example"), agent_res.clone());
+        info.port = 5051;
+        m.register_agent(
+            &pid(format!(
+                "slave(1)@10.{}.{}.{}:5051",
+                i >> 16,
+                (i >> 8) & 255,
+                i & 255
+            )),
+            RegisterSlaveMessage {
+                slave: info,
+                checkpointed_resources: Resources::new(),
+                version: proto::MESOS_VERSION.into(),
+            },
+        );
+    }
+    for f in 0..FRAMEWORKS {
+        m.register_framework(
+            &pid(format!("scheduler-{f}@127.0.0.1:{}", 6000 + f)),
+            RegisterFrameworkMessage {
+                framework: FrameworkInfo::new(format!("framework-{f}"), "nobody"),
+            },
+        );
+    }
+    let fids: Vec<_> = m.frameworks().keys().cloned().collect();
+    let aids: Vec<_> = m.agents().keys().cloned().collect();
+    let per_agent = tasks.div_ceil(agents.max(1));
+    let task_res = res("cpus:0.1;mem:32");
+    let mut made = 0;
+    for (i, aid) in aids.iter().enumerate() {
+        let fid = &fids[i % fids.len()];
+        let sched = pid(format!(
+            "scheduler-{}@127.0.0.1:{}",
+            i % fids.len(),
+            6000 + i % fids.len()
+        ));
+        let fx = m.offers_from_allocator(Offers {
+            allocations: vec![Allocation {
+                framework_id: fid.clone(),
+                agent_id: aid.clone(),
+                role: "*".into(),
+                resources: agent_res.clone(),
+            }],
+        });
+        let Some(offer_id) = fx.iter().find_map(|e| match e {
+            Effect::Send(_, Outbound::ResourceOffersMessage(o)) => Some(o.offers[0].id.clone()),
+            _ => None,
+        }) else {
+            eprintln!("no offer for agent {aid}");
+            std::process::exit(1)
+        };
+        let n = per_agent.min(tasks - made);
+        let infos: Vec<TaskInfo> = (0..n)
+            .map(|k| {
+                let id = format!("task-{i}-{k}");
+                TaskInfo::command_task(
+                    id.clone(),
+                    id.into(),
+                    aid.clone(),
+                    task_res.clone(),
+                    CommandInfo::shell("sleep 1000"),
+                )
+            })
+            .collect();
+        let ids: Vec<_> = infos.iter().map(|t| t.task_id.clone()).collect();
+        m.accept(
+            &sched,
+            AcceptOffersMessage {
+                framework_id: fid.clone(),
+                offer_ids: vec![offer_id],
+                operations: vec![OfferOperation::Launch { task_infos: infos }],
+                filters: Filters::default(),
+            },
+        );
+        let agent_pid = m.agents()[aid].pid.clone();
+        for (k, id) in ids.into_iter().enumerate() {
+            let mut s = TaskStatus::new(id, TaskState::Running);
+            s.uuid = Some(StatusUuid::from_u128((i * per_agent + k + 1) as u128));
+            s.agent_id = Some(aid.clone());
+            s.timestamp = 1.7e9;
+            m.status_update(
+                &agent_pid,
+                StatusUpdateMessage {
+                    update: StatusUpdate {
+                        framework_id: fid.clone(),
+                        executor_id: None,
+                        agent_id: Some(aid.clone()),
+                        status: s,
+                        timestamp: 1.7e9,
+                        latest_state: None,
+                    },
+                    pid: Some(agent_pid.to_string()),
+                },
+            );
+        }
+        made += n;
+    }
+    m
+}
+
+fn main() {
+    let agents = arg("agents", 10_000);
+    let tasks = arg("tasks", 100_000);
+    let rounds = arg("rounds", 5).max(1);
+    let rss_before = rss_bytes();
+    let started = Instant::now();
+    let m = build(agents, tasks);
+    let build_s = started.elapsed().as_secs_f64();
+    let rss_master = rss_bytes();
+    let flags = MasterConfig::default().to_flags_json();
+    let (mut snapshot_ms, mut render_ms, mut serialize_ms, mut bytes) = (vec![], vec![], vec![], 0);
+    let (mut snapshot_cpu, mut state_cpu) = (vec![], vec![]);
+    for _ in 0..rounds {
+        let (t, c) = (Instant::now(), cpu_ms());
+        let snap = m.clone();
+        snapshot_ms.push(t.elapsed().as_secs_f64() * 1e3);
+        let c1 = cpu_ms();
+        snapshot_cpu.push(c1 - c);
+        let t = Instant::now();
+        let v = master::state_json::state(&snap, &flags);
+        render_ms.push(t.elapsed().as_secs_f64() * 1e3);
+        let t = Instant::now();
+        let body = serde_json::to_vec(&v).unwrap_or_default();
+        serialize_ms.push(t.elapsed().as_secs_f64() * 1e3);
+        state_cpu.push(cpu_ms() - c1);
+        bytes = body.len();
+        drop((snap, v, body));
+    }
+    let running = m
+        .frameworks()
+        .values()
+        .map(|f| {
+            f.tasks
+                .values()
+                .filter(|t| t.state == TaskState::Running)
+                .count()
+        })
+        .sum::<usize>();
+    let off_thread: Vec<f64> = render_ms
+        .iter()
+        .zip(&serialize_ms)
+        .map(|(r, s)| r + s)
+        .collect();
+    let out = json!({
+        "build": if cfg!(debug_assertions) { "debug" } else { "release" },
+        "agents": m.agents().len(),
+        "frameworks": m.frameworks().len(),
+        "tasks_running": running,
+        "rounds": rounds,
+        "build_s": build_s,
+        "master_thread_snapshot_ms_median": median(snapshot_ms.clone()),
+        "master_thread_snapshot_ms_max": snapshot_ms.iter().cloned().fold(0.0, f64::max),
+        "render_ms_median": median(render_ms),
+        "serialize_ms_median": median(serialize_ms),
+        "state_total_ms_median": median(
+            off_thread.iter().zip(&snapshot_ms).map(|(o, s)| o + s).collect()
+        ),
+        "state_bytes": bytes,
+        "snapshot_cpu_ms_median": median(snapshot_cpu),
+        "render_and_serialize_cpu_ms_median": median(state_cpu),
+        "load_avg_1min": libproc::procfs::load_avg().map_or(0.0, |l| l.one),
+        "rss_master_core_bytes": rss_master.saturating_sub(rss_before),
+        "rss_total_bytes": rss_bytes(),
+    });
+    println!("{out}");
+}
