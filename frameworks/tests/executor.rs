@@ -8,7 +8,7 @@ use std::time::Duration;
 use frameworks::executor::{
     self, Executor, ExecutorConfig, ExecutorDriver, ExecutorEnv, ExecutorStopReason,
 };
-use libproc::testing::within;
+use libproc::testing::{paused, within};
 use libproc::{Ctx, Handlers, MemNetwork, Node, NodeConfig, Pid, Process, ProcessRef};
 use proto::messages::*;
 use proto::{
@@ -202,276 +202,266 @@ fn run_task(id: &str) -> RunTaskMessage {
     }
 }
 
-#[tokio::test(flavor = "current_thread", start_paused = true)]
-async fn tasks_updates_and_resend_until_acknowledged() {
-    tokio::task::LocalSet::new()
-        .run_until(async {
-            let Setup {
-                node,
-                agent,
-                mut arx,
-                exec: _exec,
-                mut erx,
-                exec_pid,
-            } = setup(true).await;
-            let to = exec_pid.clone();
-            agent
-                .call(move |_, ctx| ctx.send(&to, run_task("t1")))
-                .await
-                .unwrap();
-            assert_eq!(next(&mut erx, "launch").await, E::Launch("t1".into()));
-            let running = match next(&mut arx, "update").await {
-                A::Update(u) => u,
-                other => panic!("{other:?}"),
-            };
-            assert_eq!(running.status.state, TaskState::Running);
-            assert_eq!(running.status.source, Some(proto::Source::Executor));
-            assert_eq!(running.executor_id, Some("E1".into()));
-            assert_eq!(running.agent_id, Some("S1".into()));
-            let uuid = running.status.uuid.expect("a uuid");
+#[test]
+fn tasks_updates_and_resend_until_acknowledged() {
+    paused(async {
+        let Setup {
+            node,
+            agent,
+            mut arx,
+            exec: _exec,
+            mut erx,
+            exec_pid,
+        } = setup(true).await;
+        let to = exec_pid.clone();
+        agent
+            .call(move |_, ctx| ctx.send(&to, run_task("t1")))
+            .await
+            .unwrap();
+        assert_eq!(next(&mut erx, "launch").await, E::Launch("t1".into()));
+        let running = match next(&mut arx, "update").await {
+            A::Update(u) => u,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(running.status.state, TaskState::Running);
+        assert_eq!(running.status.source, Some(proto::Source::Executor));
+        assert_eq!(running.executor_id, Some("E1".into()));
+        assert_eq!(running.agent_id, Some("S1".into()));
+        let uuid = running.status.uuid.expect("a uuid");
 
-            // Kill reaches the executor with the policy.
-            let to = exec_pid.clone();
-            let kp = KillPolicy {
-                grace_period_secs: Some(1.0),
-            };
-            let kp2 = kp.clone();
-            agent
-                .call(move |_, ctx| {
-                    ctx.send(
-                        &to,
-                        KillTaskMessage {
-                            framework_id: "F1".into(),
-                            task_id: "t1".into(),
-                            kill_policy: Some(kp2),
-                        },
-                    )
-                })
-                .await
-                .unwrap();
-            assert_eq!(next(&mut erx, "kill").await, E::Kill("t1".into(), Some(kp)));
-
-            // The agent "restarts" and asks for a reconnect: the unacked update is re-sent.
-            let to = exec_pid.clone();
-            agent
-                .call(move |_, ctx| {
-                    ctx.send(
-                        &to,
-                        ReconnectExecutorMessage {
-                            slave_id: "S1".into(),
-                        },
-                    )
-                })
-                .await
-                .unwrap();
-            match next(&mut arx, "reregister").await {
-                A::Reregister(m) => {
-                    assert_eq!(m.tasks.len(), 1);
-                    assert_eq!(m.updates.len(), 1);
-                    assert_eq!(m.updates[0].status.uuid, Some(uuid));
-                }
-                other => panic!("{other:?}"),
-            }
-            assert_eq!(next(&mut erx, "reregistered").await, E::Reregistered);
-
-            // Acknowledged: the next re-registration carries no updates.
-            let to = exec_pid.clone();
-            agent
-                .call(move |_, ctx| {
-                    ctx.send(
-                        &to,
-                        StatusUpdateAcknowledgementMessage {
-                            agent_id: "S1".into(),
-                            framework_id: "F1".into(),
-                            task_id: "t1".into(),
-                            uuid,
-                        },
-                    )
-                })
-                .await
-                .unwrap();
-            assert_eq!(next(&mut erx, "acked").await, E::Acked(uuid));
-            let to = exec_pid.clone();
-            agent
-                .call(move |_, ctx| {
-                    ctx.send(
-                        &to,
-                        ReconnectExecutorMessage {
-                            slave_id: "S1".into(),
-                        },
-                    )
-                })
-                .await
-                .unwrap();
-            match next(&mut arx, "reregister").await {
-                A::Reregister(m) => assert!(m.updates.is_empty() && m.tasks.len() == 1),
-                other => panic!("{other:?}"),
-            }
-            node.settle().await;
-        })
-        .await;
-}
-
-#[tokio::test(flavor = "current_thread", start_paused = true)]
-async fn without_checkpointing_a_lost_agent_shuts_the_executor_down() {
-    tokio::task::LocalSet::new()
-        .run_until(async {
-            let Setup {
-                node,
-                agent,
-                arx: _arx,
-                exec,
-                mut erx,
-                ..
-            } = setup(false).await;
-            node.terminate(agent.pid());
-            assert_eq!(next(&mut erx, "shutdown").await, E::Shutdown);
-            // The driver stops after the shutdown grace period.
-            let start = tokio::time::Instant::now();
-            assert_eq!(
-                next(&mut erx, "stopped").await,
-                E::Stopped(ExecutorStopReason::AgentLost)
-            );
-            assert!(start.elapsed() >= Duration::from_secs(5));
-            assert_eq!(exec.stopped().await, ExecutorStopReason::AgentLost);
-        })
-        .await;
-}
-
-#[tokio::test(flavor = "current_thread", start_paused = true)]
-async fn with_checkpointing_the_executor_waits_for_the_agent_then_gives_up() {
-    tokio::task::LocalSet::new()
-        .run_until(async {
-            let Setup {
-                node,
-                agent,
-                arx: _arx,
-                exec,
-                mut erx,
-                ..
-            } = setup(true).await;
-            node.terminate(agent.pid());
-            assert_eq!(next(&mut erx, "disconnected").await, E::Disconnected);
-            // A restarted agent reconnects within the recovery timeout: the executor stays.
-            tokio::time::advance(Duration::from_secs(30)).await;
-            let (atx, mut arx) = mpsc::unbounded_channel();
-            let agent2 = node.spawn("slave(1)", FakeAgent { out: atx }).unwrap();
-            let to = exec.process.pid().clone();
-            agent2
-                .call(move |_, ctx| {
-                    ctx.send(
-                        &to,
-                        ReconnectExecutorMessage {
-                            slave_id: "S1".into(),
-                        },
-                    )
-                })
-                .await
-                .unwrap();
-            assert!(matches!(
-                next(&mut arx, "reregister").await,
-                A::Reregister(_)
-            ));
-            assert_eq!(next(&mut erx, "reregistered").await, E::Reregistered);
-            tokio::time::advance(Duration::from_secs(120)).await;
-            node.settle().await;
-            assert!(
-                exec.process.is_alive(),
-                "a reconnected executor outlives the old recovery deadline"
-            );
-
-            // The agent goes away for good: after the recovery timeout, shutdown.
-            node.terminate(agent2.pid());
-            assert_eq!(next(&mut erx, "disconnected").await, E::Disconnected);
-            let start = tokio::time::Instant::now();
-            assert_eq!(next(&mut erx, "shutdown").await, E::Shutdown);
-            assert!(start.elapsed() >= Duration::from_secs(60));
-            assert_eq!(
-                next(&mut erx, "stopped").await,
-                E::Stopped(ExecutorStopReason::RecoveryTimeout)
-            );
-        })
-        .await;
-}
-
-#[tokio::test(flavor = "current_thread", start_paused = true)]
-async fn shutdown_message_calls_shutdown_then_stops_after_the_grace_period() {
-    tokio::task::LocalSet::new()
-        .run_until(async {
-            let Setup {
-                node: _node,
-                agent,
-                arx: _arx,
-                exec,
-                mut erx,
-                exec_pid,
-            } = setup(false).await;
-            agent
-                .call(move |_, ctx| {
-                    ctx.send(
-                        &exec_pid,
-                        ShutdownExecutorMessage {
-                            executor_id: "E1".into(),
-                            framework_id: "F1".into(),
-                        },
-                    )
-                })
-                .await
-                .unwrap();
-            assert_eq!(next(&mut erx, "shutdown").await, E::Shutdown);
-            // The executor is handed back with the reason.
-            let (_recorder, reason) = exec.finished().await.expect("the executor back");
-            assert_eq!(reason, ExecutorStopReason::Shutdown);
-        })
-        .await;
-}
-
-/// Agent → executor messages from anyone but the agent are ignored: a forged task, kill
-/// or shutdown does nothing; the agent's own task after them runs.
-#[tokio::test(flavor = "current_thread", start_paused = true)]
-async fn messages_not_from_the_agent_are_ignored() {
-    tokio::task::LocalSet::new()
-        .run_until(async {
-            let Setup {
-                node,
-                agent,
-                arx: _arx,
-                exec: _exec,
-                mut erx,
-                exec_pid,
-            } = setup(false).await;
-            let (tx, _rx) = mpsc::unbounded_channel();
-            let evil = node.spawn("evil", FakeAgent { out: tx }).unwrap();
-            let to = exec_pid.clone();
-            evil.call(move |_, ctx| {
-                ctx.send(&to, run_task("forged"));
+        // Kill reaches the executor with the policy.
+        let to = exec_pid.clone();
+        let kp = KillPolicy {
+            grace_period_secs: Some(1.0),
+        };
+        let kp2 = kp.clone();
+        agent
+            .call(move |_, ctx| {
                 ctx.send(
                     &to,
                     KillTaskMessage {
                         framework_id: "F1".into(),
                         task_id: "t1".into(),
-                        kill_policy: None,
+                        kill_policy: Some(kp2),
                     },
-                );
+                )
+            })
+            .await
+            .unwrap();
+        assert_eq!(next(&mut erx, "kill").await, E::Kill("t1".into(), Some(kp)));
+
+        // The agent "restarts" and asks for a reconnect: the unacked update is re-sent.
+        let to = exec_pid.clone();
+        agent
+            .call(move |_, ctx| {
                 ctx.send(
                     &to,
+                    ReconnectExecutorMessage {
+                        slave_id: "S1".into(),
+                    },
+                )
+            })
+            .await
+            .unwrap();
+        match next(&mut arx, "reregister").await {
+            A::Reregister(m) => {
+                assert_eq!(m.tasks.len(), 1);
+                assert_eq!(m.updates.len(), 1);
+                assert_eq!(m.updates[0].status.uuid, Some(uuid));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(next(&mut erx, "reregistered").await, E::Reregistered);
+
+        // Acknowledged: the next re-registration carries no updates.
+        let to = exec_pid.clone();
+        agent
+            .call(move |_, ctx| {
+                ctx.send(
+                    &to,
+                    StatusUpdateAcknowledgementMessage {
+                        agent_id: "S1".into(),
+                        framework_id: "F1".into(),
+                        task_id: "t1".into(),
+                        uuid,
+                    },
+                )
+            })
+            .await
+            .unwrap();
+        assert_eq!(next(&mut erx, "acked").await, E::Acked(uuid));
+        let to = exec_pid.clone();
+        agent
+            .call(move |_, ctx| {
+                ctx.send(
+                    &to,
+                    ReconnectExecutorMessage {
+                        slave_id: "S1".into(),
+                    },
+                )
+            })
+            .await
+            .unwrap();
+        match next(&mut arx, "reregister").await {
+            A::Reregister(m) => assert!(m.updates.is_empty() && m.tasks.len() == 1),
+            other => panic!("{other:?}"),
+        }
+        node.settle().await;
+    });
+}
+
+#[test]
+fn without_checkpointing_a_lost_agent_shuts_the_executor_down() {
+    paused(async {
+        let Setup {
+            node,
+            agent,
+            arx: _arx,
+            exec,
+            mut erx,
+            ..
+        } = setup(false).await;
+        node.terminate(agent.pid());
+        assert_eq!(next(&mut erx, "shutdown").await, E::Shutdown);
+        // The driver stops after the shutdown grace period.
+        let start = tokio::time::Instant::now();
+        assert_eq!(
+            next(&mut erx, "stopped").await,
+            E::Stopped(ExecutorStopReason::AgentLost)
+        );
+        assert!(start.elapsed() >= Duration::from_secs(5));
+        assert_eq!(exec.stopped().await, ExecutorStopReason::AgentLost);
+    });
+}
+
+#[test]
+fn with_checkpointing_the_executor_waits_for_the_agent_then_gives_up() {
+    paused(async {
+        let Setup {
+            node,
+            agent,
+            arx: _arx,
+            exec,
+            mut erx,
+            ..
+        } = setup(true).await;
+        node.terminate(agent.pid());
+        assert_eq!(next(&mut erx, "disconnected").await, E::Disconnected);
+        // A restarted agent reconnects within the recovery timeout: the executor stays.
+        tokio::time::advance(Duration::from_secs(30)).await;
+        let (atx, mut arx) = mpsc::unbounded_channel();
+        let agent2 = node.spawn("slave(1)", FakeAgent { out: atx }).unwrap();
+        let to = exec.process.pid().clone();
+        agent2
+            .call(move |_, ctx| {
+                ctx.send(
+                    &to,
+                    ReconnectExecutorMessage {
+                        slave_id: "S1".into(),
+                    },
+                )
+            })
+            .await
+            .unwrap();
+        assert!(matches!(
+            next(&mut arx, "reregister").await,
+            A::Reregister(_)
+        ));
+        assert_eq!(next(&mut erx, "reregistered").await, E::Reregistered);
+        tokio::time::advance(Duration::from_secs(120)).await;
+        node.settle().await;
+        assert!(
+            exec.process.is_alive(),
+            "a reconnected executor outlives the old recovery deadline"
+        );
+
+        // The agent goes away for good: after the recovery timeout, shutdown.
+        node.terminate(agent2.pid());
+        assert_eq!(next(&mut erx, "disconnected").await, E::Disconnected);
+        let start = tokio::time::Instant::now();
+        assert_eq!(next(&mut erx, "shutdown").await, E::Shutdown);
+        assert!(start.elapsed() >= Duration::from_secs(60));
+        assert_eq!(
+            next(&mut erx, "stopped").await,
+            E::Stopped(ExecutorStopReason::RecoveryTimeout)
+        );
+    });
+}
+
+#[test]
+fn shutdown_message_calls_shutdown_then_stops_after_the_grace_period() {
+    paused(async {
+        let Setup {
+            node: _node,
+            agent,
+            arx: _arx,
+            exec,
+            mut erx,
+            exec_pid,
+        } = setup(false).await;
+        agent
+            .call(move |_, ctx| {
+                ctx.send(
+                    &exec_pid,
                     ShutdownExecutorMessage {
                         executor_id: "E1".into(),
                         framework_id: "F1".into(),
                     },
-                );
+                )
             })
             .await
             .unwrap();
-            node.settle().await;
-            let to = exec_pid.clone();
-            agent
-                .call(move |_, ctx| ctx.send(&to, run_task("t1")))
-                .await
-                .unwrap();
-            assert_eq!(next(&mut erx, "launch").await, E::Launch("t1".into()));
-            node.settle().await;
-            assert!(erx.try_recv().is_err());
+        assert_eq!(next(&mut erx, "shutdown").await, E::Shutdown);
+        // The executor is handed back with the reason.
+        let (_recorder, reason) = exec.finished().await.expect("the executor back");
+        assert_eq!(reason, ExecutorStopReason::Shutdown);
+    });
+}
+
+/// Agent → executor messages from anyone but the agent are ignored: a forged task, kill
+/// or shutdown does nothing; the agent's own task after them runs.
+#[test]
+fn messages_not_from_the_agent_are_ignored() {
+    paused(async {
+        let Setup {
+            node,
+            agent,
+            arx: _arx,
+            exec: _exec,
+            mut erx,
+            exec_pid,
+        } = setup(false).await;
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let evil = node.spawn("evil", FakeAgent { out: tx }).unwrap();
+        let to = exec_pid.clone();
+        evil.call(move |_, ctx| {
+            ctx.send(&to, run_task("forged"));
+            ctx.send(
+                &to,
+                KillTaskMessage {
+                    framework_id: "F1".into(),
+                    task_id: "t1".into(),
+                    kill_policy: None,
+                },
+            );
+            ctx.send(
+                &to,
+                ShutdownExecutorMessage {
+                    executor_id: "E1".into(),
+                    framework_id: "F1".into(),
+                },
+            );
         })
-        .await;
+        .await
+        .unwrap();
+        node.settle().await;
+        let to = exec_pid.clone();
+        agent
+            .call(move |_, ctx| ctx.send(&to, run_task("t1")))
+            .await
+            .unwrap();
+        assert_eq!(next(&mut erx, "launch").await, E::Launch("t1".into()));
+        node.settle().await;
+        assert!(erx.try_recv().is_err());
+    });
 }

@@ -9,7 +9,7 @@ use frameworks::scheduler::recorder::{Recorder, SchedulerEvent};
 use frameworks::scheduler::{
     self, Delivery, MasterAddress, SchedulerConfig, SchedulerDriver, StopReason,
 };
-use libproc::testing::within;
+use libproc::testing::{paused, within};
 use libproc::{Ctx, Handlers, Match, MemNetwork, Node, NodeConfig, Pid, Process, ProcessRef};
 use proto::messages::*;
 use proto::{
@@ -237,44 +237,41 @@ async fn paused_node() -> Node {
         .unwrap()
 }
 
-#[tokio::test(flavor = "current_thread", start_paused = true)]
-async fn registration_is_retried_when_the_first_attempt_is_dropped() {
-    tokio::task::LocalSet::new()
-        .run_until(async {
-            let node = paused_node().await;
-            let (_master, mut mrx) = spawn_master(&node);
-            let dropped = node
-                .filters()
-                .future_drop::<RegisterFrameworkMessage>(Match::any().to(&node.pid("master")));
-            let start = tokio::time::Instant::now();
-            let (h, mut srx) = spawn_scheduler(&node, FrameworkInfo::new("fw", "u"), false);
-            assert!(h.pid().id().starts_with("scheduler-"), "{}", h.pid());
-            let (from, first) =
-                within(Duration::from_secs(5), "the first registration", dropped).await;
-            assert_eq!(&from, h.pid());
-            assert_eq!(first.framework.id, None);
-            node.settle().await;
-            assert!(
-                srx.try_recv().is_err(),
-                "nothing is registered while the request is lost"
-            );
-            // The retry comes within the initial backoff (2 s, virtual time).
-            assert_eq!(
-                next(&mut srx, "registered").await,
-                S::Registered("F1".into())
-            );
-            assert!(
-                start.elapsed() <= Duration::from_secs(2),
-                "retried after {:?}",
-                start.elapsed()
-            );
-            assert!(matches!(next(&mut mrx, "register").await, M::Register(_)));
-            // Registered: no more retries, however long we wait.
-            tokio::time::advance(Duration::from_secs(120)).await;
-            node.settle().await;
-            assert!(mrx.try_recv().is_err());
-        })
-        .await;
+#[test]
+fn registration_is_retried_when_the_first_attempt_is_dropped() {
+    paused(async {
+        let node = paused_node().await;
+        let (_master, mut mrx) = spawn_master(&node);
+        let dropped = node
+            .filters()
+            .future_drop::<RegisterFrameworkMessage>(Match::any().to(&node.pid("master")));
+        let start = tokio::time::Instant::now();
+        let (h, mut srx) = spawn_scheduler(&node, FrameworkInfo::new("fw", "u"), false);
+        assert!(h.pid().id().starts_with("scheduler-"), "{}", h.pid());
+        let (from, first) = within(Duration::from_secs(5), "the first registration", dropped).await;
+        assert_eq!(&from, h.pid());
+        assert_eq!(first.framework.id, None);
+        node.settle().await;
+        assert!(
+            srx.try_recv().is_err(),
+            "nothing is registered while the request is lost"
+        );
+        // The retry comes within the initial backoff (2 s, virtual time).
+        assert_eq!(
+            next(&mut srx, "registered").await,
+            S::Registered("F1".into())
+        );
+        assert!(
+            start.elapsed() <= Duration::from_secs(2),
+            "retried after {:?}",
+            start.elapsed()
+        );
+        assert!(matches!(next(&mut mrx, "register").await, M::Register(_)));
+        // Registered: no more retries, however long we wait.
+        tokio::time::advance(Duration::from_secs(120)).await;
+        node.settle().await;
+        assert!(mrx.try_recv().is_err());
+    });
 }
 
 #[actix_rt::test]
@@ -390,154 +387,160 @@ async fn offers_launches_updates_and_implicit_acks() {
     assert_eq!(h.stopped().await, StopReason::Stopped { failover: false });
 }
 
-#[tokio::test(flavor = "current_thread", start_paused = true)]
-async fn master_exit_disconnects_and_reregisters_with_the_framework_id() {
-    tokio::task::LocalSet::new()
-        .run_until(async {
-            let node = paused_node().await;
-            let (master, mut mrx) = spawn_master(&node);
-            let (_h, mut srx) = spawn_scheduler(&node, FrameworkInfo::new("fw", "u"), false);
-            assert_eq!(
-                next(&mut srx, "registered").await,
-                S::Registered("F1".into())
-            );
-            assert!(matches!(next(&mut mrx, "register").await, M::Register(_)));
+#[test]
+fn master_exit_disconnects_and_reregisters_with_the_framework_id() {
+    paused(async {
+        let node = paused_node().await;
+        let (master, mut mrx) = spawn_master(&node);
+        let (_h, mut srx) = spawn_scheduler(&node, FrameworkInfo::new("fw", "u"), false);
+        assert_eq!(
+            next(&mut srx, "registered").await,
+            S::Registered("F1".into())
+        );
+        assert!(matches!(next(&mut mrx, "register").await, M::Register(_)));
 
-            // The master dies: the driver notices through its link.
-            node.terminate(master.pid());
-            assert_eq!(next(&mut srx, "disconnected").await, S::Disconnected);
-            node.settle().await;
-            // A new master comes up under the same PID; the driver's retries reach it.
-            let (_master2, mut mrx2) = spawn_master(&node);
-            match next(&mut mrx2, "reregister").await {
-                M::Reregister(m) => {
-                    assert_eq!(m.framework.id, Some("F1".into()));
-                    assert!(!m.failover);
-                }
-                other => panic!("{other:?}"),
+        // The master dies: the driver notices through its link.
+        node.terminate(master.pid());
+        assert_eq!(next(&mut srx, "disconnected").await, S::Disconnected);
+        node.settle().await;
+        // A new master comes up under the same PID; the driver's retries reach it.
+        let (_master2, mut mrx2) = spawn_master(&node);
+        match next(&mut mrx2, "reregister").await {
+            M::Reregister(m) => {
+                assert_eq!(m.framework.id, Some("F1".into()));
+                assert!(!m.failover);
             }
-            assert_eq!(next(&mut srx, "reregistered").await, S::Reregistered);
-        })
-        .await;
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(next(&mut srx, "reregistered").await, S::Reregistered);
+    });
 }
 
-#[tokio::test(flavor = "current_thread", start_paused = true)]
-async fn a_scheduler_with_an_id_fails_over_and_launches_while_disconnected_are_lost() {
-    tokio::task::LocalSet::new()
-        .run_until(async {
-            let node = paused_node().await;
-            let (_master, mut mrx) = spawn_master(&node);
-            let mut fw = FrameworkInfo::new("fw", "u");
-            fw.id = Some("F7".into());
-            let (h, mut srx) = spawn_scheduler(&node, fw, false);
-            match next(&mut mrx, "reregister").await {
-                M::Reregister(m) => assert!(m.failover && m.framework.id == Some("F7".into())),
-                other => panic!("{other:?}"),
-            }
-            // Mesos answers a failed-over scheduler with FrameworkRegisteredMessage, and
-            // the driver calls `registered` with the id it kept.
-            assert_eq!(
-                next(&mut srx, "registered").await,
-                S::Registered("F7".into())
-            );
-            // Taking over, the driver revives what its predecessor may have suppressed.
-            assert!(matches!(next(&mut mrx, "revive").await, M::Revive(r) if r == ["*"]));
-            // Declines go to the master with the filter.
-            let s2 = h.pid().clone();
-            _master
-                .call(move |_, ctx| ctx.send(&s2, ResourceOffersMessage { offers: vec![offer("O2")], pids: vec![] }))
-                .await
-                .unwrap();
-            assert_eq!(next(&mut srx, "offers").await, S::Offers(1));
-            assert!(matches!(next(&mut mrx, "decline").await, M::Decline(d) if d.filters.refuse_seconds == 30.0));
+#[test]
+fn a_scheduler_with_an_id_fails_over_and_launches_while_disconnected_are_lost() {
+    paused(async {
+        let node = paused_node().await;
+        let (_master, mut mrx) = spawn_master(&node);
+        let mut fw = FrameworkInfo::new("fw", "u");
+        fw.id = Some("F7".into());
+        let (h, mut srx) = spawn_scheduler(&node, fw, false);
+        match next(&mut mrx, "reregister").await {
+            M::Reregister(m) => assert!(m.failover && m.framework.id == Some("F7".into())),
+            other => panic!("{other:?}"),
+        }
+        // Mesos answers a failed-over scheduler with FrameworkRegisteredMessage, and
+        // the driver calls `registered` with the id it kept.
+        assert_eq!(
+            next(&mut srx, "registered").await,
+            S::Registered("F7".into())
+        );
+        // Taking over, the driver revives what its predecessor may have suppressed.
+        assert!(matches!(next(&mut mrx, "revive").await, M::Revive(r) if r == ["*"]));
+        // Declines go to the master with the filter.
+        let s2 = h.pid().clone();
+        _master
+            .call(move |_, ctx| {
+                ctx.send(
+                    &s2,
+                    ResourceOffersMessage {
+                        offers: vec![offer("O2")],
+                        pids: vec![],
+                    },
+                )
+            })
+            .await
+            .unwrap();
+        assert_eq!(next(&mut srx, "offers").await, S::Offers(1));
+        assert!(
+            matches!(next(&mut mrx, "decline").await, M::Decline(d) if d.filters.refuse_seconds == 30.0)
+        );
 
-            // Disconnected: a launch turns into TASK_LOST for the scheduler at once.
-            node.filters().drop_all(Match::message::<ReregisterFrameworkMessage>());
-            node.terminate(_master.pid());
-            assert_eq!(next(&mut srx, "disconnected").await, S::Disconnected);
-            h.process
-                .call(|p, ctx| {
-                    p.with_driver(ctx, |_s, d| {
-                        let task = TaskInfo::command_task(
-                            "t",
-                            "t9".into(),
-                            "S1".into(),
-                            "cpus:1;mem:1".parse().unwrap(),
-                            CommandInfo::shell("true"),
-                        );
-                        d.launch(vec!["O3".into()], vec![task], Filters::default());
-                    })
+        // Disconnected: a launch turns into TASK_LOST for the scheduler at once.
+        node.filters()
+            .drop_all(Match::message::<ReregisterFrameworkMessage>());
+        node.terminate(_master.pid());
+        assert_eq!(next(&mut srx, "disconnected").await, S::Disconnected);
+        h.process
+            .call(|p, ctx| {
+                p.with_driver(ctx, |_s, d| {
+                    let task = TaskInfo::command_task(
+                        "t",
+                        "t9".into(),
+                        "S1".into(),
+                        "cpus:1;mem:1".parse().unwrap(),
+                        CommandInfo::shell("true"),
+                    );
+                    d.launch(vec!["O3".into()], vec![task], Filters::default());
                 })
-                .await
-                .unwrap();
-            assert_eq!(next(&mut srx, "lost").await, S::Status(TaskState::Lost, None));
-        })
-        .await;
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            next(&mut srx, "lost").await,
+            S::Status(TaskState::Lost, None)
+        );
+    });
 }
 
-#[tokio::test(flavor = "current_thread", start_paused = true)]
-async fn suppression_survives_reregistration_and_revives_owed_while_away_are_paid() {
-    tokio::task::LocalSet::new()
-        .run_until(async {
-            let node = paused_node().await;
-            let (master, mut mrx) = spawn_master(&node);
-            let (h, mut srx) = spawn_scheduler(&node, FrameworkInfo::new("fw", "u"), false);
-            assert_eq!(
-                next(&mut srx, "registered").await,
-                S::Registered("F1".into())
-            );
-            assert!(matches!(next(&mut mrx, "register").await, M::Register(_)));
-            let driver = |f: fn(&mut SchedulerDriver<'_, '_, Recorder>) -> Delivery| {
-                h.process
-                    .call(move |p, ctx| p.with_driver(ctx, |_s, d| f(d)))
-            };
-            // Suppress goes out once; a repeat costs nothing.
-            assert_eq!(driver(|d| d.suppress()).await.unwrap(), Delivery::Sent);
-            assert!(matches!(next(&mut mrx, "suppress").await, M::Suppress(r) if r == ["*"]));
-            assert_eq!(driver(|d| d.suppress()).await.unwrap(), Delivery::Unchanged);
+#[test]
+fn suppression_survives_reregistration_and_revives_owed_while_away_are_paid() {
+    paused(async {
+        let node = paused_node().await;
+        let (master, mut mrx) = spawn_master(&node);
+        let (h, mut srx) = spawn_scheduler(&node, FrameworkInfo::new("fw", "u"), false);
+        assert_eq!(
+            next(&mut srx, "registered").await,
+            S::Registered("F1".into())
+        );
+        assert!(matches!(next(&mut mrx, "register").await, M::Register(_)));
+        let driver = |f: fn(&mut SchedulerDriver<'_, '_, Recorder>) -> Delivery| {
+            h.process
+                .call(move |p, ctx| p.with_driver(ctx, |_s, d| f(d)))
+        };
+        // Suppress goes out once; a repeat costs nothing.
+        assert_eq!(driver(|d| d.suppress()).await.unwrap(), Delivery::Sent);
+        assert!(matches!(next(&mut mrx, "suppress").await, M::Suppress(r) if r == ["*"]));
+        assert_eq!(driver(|d| d.suppress()).await.unwrap(), Delivery::Unchanged);
 
-            // The master fails over: the new one hears of the suppression at once.
-            node.terminate(master.pid());
-            assert_eq!(next(&mut srx, "disconnected").await, S::Disconnected);
-            assert_eq!(
-                driver(|d| d.decline("O1".into(), Filters::default()))
-                    .await
-                    .unwrap(),
-                Delivery::NotConnected
-            );
-            node.settle().await;
-            let (master2, mut mrx2) = spawn_master(&node);
-            assert!(matches!(
-                next(&mut mrx2, "reregister").await,
-                M::Reregister(_)
-            ));
-            assert!(
-                matches!(next(&mut mrx2, "suppress again").await, M::Suppress(r) if r == ["*"])
-            );
-            assert_eq!(next(&mut srx, "reregistered").await, S::Reregistered);
-            assert_eq!(
-                driver(|d| d.decline("O1".into(), Filters::default()))
-                    .await
-                    .unwrap(),
-                Delivery::Sent
-            );
-            assert!(matches!(next(&mut mrx2, "decline").await, M::Decline(_)));
+        // The master fails over: the new one hears of the suppression at once.
+        node.terminate(master.pid());
+        assert_eq!(next(&mut srx, "disconnected").await, S::Disconnected);
+        assert_eq!(
+            driver(|d| d.decline("O1".into(), Filters::default()))
+                .await
+                .unwrap(),
+            Delivery::NotConnected
+        );
+        node.settle().await;
+        let (master2, mut mrx2) = spawn_master(&node);
+        assert!(matches!(
+            next(&mut mrx2, "reregister").await,
+            M::Reregister(_)
+        ));
+        assert!(matches!(next(&mut mrx2, "suppress again").await, M::Suppress(r) if r == ["*"]));
+        assert_eq!(next(&mut srx, "reregistered").await, S::Reregistered);
+        assert_eq!(
+            driver(|d| d.decline("O1".into(), Filters::default()))
+                .await
+                .unwrap(),
+            Delivery::Sent
+        );
+        assert!(matches!(next(&mut mrx2, "decline").await, M::Decline(_)));
 
-            // Revived while disconnected: deferred, then sent on re-registration, and
-            // nothing is suppressed again.
-            node.terminate(master2.pid());
-            assert_eq!(next(&mut srx, "disconnected").await, S::Disconnected);
-            assert_eq!(driver(|d| d.revive()).await.unwrap(), Delivery::Deferred);
-            node.settle().await;
-            let (_master3, mut mrx3) = spawn_master(&node);
-            assert!(matches!(
-                next(&mut mrx3, "reregister").await,
-                M::Reregister(_)
-            ));
-            assert!(matches!(next(&mut mrx3, "owed revive").await, M::Revive(r) if r == ["*"]));
-            assert_eq!(next(&mut srx, "reregistered").await, S::Reregistered);
-            node.settle().await;
-            assert!(mrx3.try_recv().is_err(), "no suppress after the revive");
-        })
-        .await;
+        // Revived while disconnected: deferred, then sent on re-registration, and
+        // nothing is suppressed again.
+        node.terminate(master2.pid());
+        assert_eq!(next(&mut srx, "disconnected").await, S::Disconnected);
+        assert_eq!(driver(|d| d.revive()).await.unwrap(), Delivery::Deferred);
+        node.settle().await;
+        let (_master3, mut mrx3) = spawn_master(&node);
+        assert!(matches!(
+            next(&mut mrx3, "reregister").await,
+            M::Reregister(_)
+        ));
+        assert!(matches!(next(&mut mrx3, "owed revive").await, M::Revive(r) if r == ["*"]));
+        assert_eq!(next(&mut srx, "reregistered").await, S::Reregistered);
+        node.settle().await;
+        assert!(mrx3.try_recv().is_err(), "no suppress after the revive");
+    });
 }

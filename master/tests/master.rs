@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use libproc::filter::Observer;
-use libproc::testing::within;
+use libproc::testing::{paused, within};
 use libproc::{Match, MemNetwork, Node, NodeConfig, Pid};
 use master::allocator::protocol::{Allocation, Offers};
 use master::MasterConfig;
@@ -155,269 +155,261 @@ impl Cluster {
     }
 }
 
-#[tokio::test(flavor = "current_thread", start_paused = true)]
-async fn launch_update_ack_and_kill_through_the_real_allocator() {
-    tokio::task::LocalSet::new()
-        .run_until(async {
-            let node = mem_node().await;
-            let handle = master::spawn(&node, config(), None).expect("spawn");
-            let c = Cluster {
-                node: node.clone(),
-                master: handle.pid().clone(),
-                allocator: handle.allocator.clone(),
-            };
-            let (agent, agent_id, mut agent_mail) = c.agent("slave(1)", "cpus:2;mem:1024").await;
-            let (sched, fid, mut sched_mail) = c
-                .scheduler("scheduler-1", FrameworkInfo::new("fw", "root"))
-                .await;
+#[test]
+fn launch_update_ack_and_kill_through_the_real_allocator() {
+    paused(async {
+        let node = mem_node().await;
+        let handle = master::spawn(&node, config(), None).expect("spawn");
+        let c = Cluster {
+            node: node.clone(),
+            master: handle.pid().clone(),
+            allocator: handle.allocator.clone(),
+        };
+        let (agent, agent_id, mut agent_mail) = c.agent("slave(1)", "cpus:2;mem:1024").await;
+        let (sched, fid, mut sched_mail) = c
+            .scheduler("scheduler-1", FrameworkInfo::new("fw", "root"))
+            .await;
 
-            // The real allocator offers the whole agent.
-            let offers: ResourceOffersMessage = next_of(&mut sched_mail, "offers").await;
-            let offer = &offers.offers[0];
-            assert_eq!(offer.agent_id, agent_id);
-            assert_eq!(offer.hostname, "agent-host");
-            assert_eq!(offers.pids, vec![agent.to_string()]);
-            assert_eq!(offer.resources.cpus(), 2.0);
+        // The real allocator offers the whole agent.
+        let offers: ResourceOffersMessage = next_of(&mut sched_mail, "offers").await;
+        let offer = &offers.offers[0];
+        assert_eq!(offer.agent_id, agent_id);
+        assert_eq!(offer.hostname, "agent-host");
+        assert_eq!(offers.pids, vec![agent.to_string()]);
+        assert_eq!(offer.resources.cpus(), 2.0);
 
-            // One valid task, one that asks for too much: the valid one launches.
-            c.accept(
-                &sched,
-                &fid,
-                offer.id.clone(),
-                vec![
-                    task("big", &agent_id, "cpus:8;mem:64"),
-                    task("t1", &agent_id, "cpus:1;mem:128"),
-                ],
-            );
-            let err: StatusUpdateMessage = next_of(&mut sched_mail, "TASK_ERROR").await;
-            assert_eq!(err.update.status.task_id.as_str(), "big");
-            assert_eq!(err.update.status.state, TaskState::Error);
-            assert_eq!(err.update.status.reason, Some(Reason::TaskInvalid));
-            let run: RunTaskMessage = next_of(&mut agent_mail, "RunTask").await;
-            assert_eq!(run.task.task_id.as_str(), "t1");
-            assert_eq!(run.framework_id, fid);
-            assert_eq!(run.pid.as_deref(), Some(sched.as_str()));
+        // One valid task, one that asks for too much: the valid one launches.
+        c.accept(
+            &sched,
+            &fid,
+            offer.id.clone(),
+            vec![
+                task("big", &agent_id, "cpus:8;mem:64"),
+                task("t1", &agent_id, "cpus:1;mem:128"),
+            ],
+        );
+        let err: StatusUpdateMessage = next_of(&mut sched_mail, "TASK_ERROR").await;
+        assert_eq!(err.update.status.task_id.as_str(), "big");
+        assert_eq!(err.update.status.state, TaskState::Error);
+        assert_eq!(err.update.status.reason, Some(Reason::TaskInvalid));
+        let run: RunTaskMessage = next_of(&mut agent_mail, "RunTask").await;
+        assert_eq!(run.task.task_id.as_str(), "t1");
+        assert_eq!(run.framework_id, fid);
+        assert_eq!(run.pid.as_deref(), Some(sched.as_str()));
 
-            // Status update agent → master → scheduler; ack scheduler → master → agent.
-            c.status(&agent, &fid, &agent_id, "t1", TaskState::Running, 7);
-            let up: StatusUpdateMessage = next_of(&mut sched_mail, "TASK_RUNNING").await;
-            assert_eq!(up.update.status.state, TaskState::Running);
-            assert_eq!(up.pid.as_deref(), Some(agent.as_str()));
-            let ack = StatusUpdateAcknowledgementMessage {
-                agent_id: agent_id.clone(),
-                framework_id: fid.clone(),
-                task_id: "t1".into(),
-                uuid: StatusUuid::from_u128(7),
-            };
-            node.send(&sched, &c.master, ack.clone());
-            let got: StatusUpdateAcknowledgementMessage = next_of(&mut agent_mail, "ack").await;
-            assert_eq!(got, ack);
+        // Status update agent → master → scheduler; ack scheduler → master → agent.
+        c.status(&agent, &fid, &agent_id, "t1", TaskState::Running, 7);
+        let up: StatusUpdateMessage = next_of(&mut sched_mail, "TASK_RUNNING").await;
+        assert_eq!(up.update.status.state, TaskState::Running);
+        assert_eq!(up.pid.as_deref(), Some(agent.as_str()));
+        let ack = StatusUpdateAcknowledgementMessage {
+            agent_id: agent_id.clone(),
+            framework_id: fid.clone(),
+            task_id: "t1".into(),
+            uuid: StatusUuid::from_u128(7),
+        };
+        node.send(&sched, &c.master, ack.clone());
+        let got: StatusUpdateAcknowledgementMessage = next_of(&mut agent_mail, "ack").await;
+        assert_eq!(got, ack);
 
-            // Kill is forwarded to the agent.
-            let kill = KillTaskMessage {
-                framework_id: fid.clone(),
-                task_id: "t1".into(),
-                kill_policy: None,
-            };
-            node.send(&sched, &c.master, kill.clone());
-            let got: KillTaskMessage = next_of(&mut agent_mail, "kill").await;
-            assert_eq!(got, kill);
+        // Kill is forwarded to the agent.
+        let kill = KillTaskMessage {
+            framework_id: fid.clone(),
+            task_id: "t1".into(),
+            kill_policy: None,
+        };
+        node.send(&sched, &c.master, kill.clone());
+        let got: KillTaskMessage = next_of(&mut agent_mail, "kill").await;
+        assert_eq!(got, kill);
 
-            let state = handle
-                .master
-                .call(|m, _| {
-                    let f = &m.core().frameworks().values().next().map(|f| f.tasks.len());
-                    *f
-                })
-                .await
-                .unwrap();
-            assert_eq!(state, Some(1));
-            node.shutdown();
-        })
-        .await;
+        let state = handle
+            .master
+            .call(|m, _| {
+                let f = &m.core().frameworks().values().next().map(|f| f.tasks.len());
+                *f
+            })
+            .await
+            .unwrap();
+        assert_eq!(state, Some(1));
+        node.shutdown();
+    });
 }
 
-#[tokio::test(flavor = "current_thread", start_paused = true)]
-async fn scheduler_exit_tears_down_after_the_failover_timeout() {
-    tokio::task::LocalSet::new()
-        .run_until(async {
-            let node = mem_node().await;
-            let c = Cluster::fake_allocator(node.clone(), config()).await;
-            let mut alloc_mail = node.filters().observe(Match::any().to(&c.allocator));
-            let (agent, agent_id, mut agent_mail) = c.agent("slave(1)", "cpus:2;mem:1024").await;
-            let mut info = FrameworkInfo::new("fw", "root");
-            info.failover_timeout = 10.0;
-            let (sched, fid, mut sched_mail) = c.scheduler("scheduler-1", info).await;
-            let offer = c
-                .offer(&mut sched_mail, &fid, &agent_id, "cpus:2;mem:1024")
-                .await;
-            c.accept(
-                &sched,
-                &fid,
-                offer,
-                vec![task("t1", &agent_id, "cpus:1;mem:128")],
-            );
-            let _: RunTaskMessage = next_of(&mut agent_mail, "RunTask").await;
+#[test]
+fn scheduler_exit_tears_down_after_the_failover_timeout() {
+    paused(async {
+        let node = mem_node().await;
+        let c = Cluster::fake_allocator(node.clone(), config()).await;
+        let mut alloc_mail = node.filters().observe(Match::any().to(&c.allocator));
+        let (agent, agent_id, mut agent_mail) = c.agent("slave(1)", "cpus:2;mem:1024").await;
+        let mut info = FrameworkInfo::new("fw", "root");
+        info.failover_timeout = 10.0;
+        let (sched, fid, mut sched_mail) = c.scheduler("scheduler-1", info).await;
+        let offer = c
+            .offer(&mut sched_mail, &fid, &agent_id, "cpus:2;mem:1024")
+            .await;
+        c.accept(
+            &sched,
+            &fid,
+            offer,
+            vec![task("t1", &agent_id, "cpus:1;mem:128")],
+        );
+        let _: RunTaskMessage = next_of(&mut agent_mail, "RunTask").await;
 
-            // The scheduler dies: the framework is deactivated at once...
-            let start = tokio::time::Instant::now();
-            node.terminate(&sched);
-            let _: master::allocator::protocol::DeactivateFramework =
-                next_of(&mut alloc_mail, "DeactivateFramework").await;
-            // ...and torn down when the failover timeout passes.
-            let shutdown: ShutdownFrameworkMessage =
-                next_of(&mut agent_mail, "ShutdownFramework").await;
-            assert_eq!(shutdown.framework_id, fid);
-            assert!(
-                start.elapsed() >= Duration::from_secs(10),
-                "torn down after {:?}",
-                start.elapsed()
-            );
-            let _: master::allocator::protocol::RemoveFramework =
-                next_of(&mut alloc_mail, "RemoveFramework").await;
-            let _ = agent;
-            node.shutdown();
-        })
-        .await;
+        // The scheduler dies: the framework is deactivated at once...
+        let start = tokio::time::Instant::now();
+        node.terminate(&sched);
+        let _: master::allocator::protocol::DeactivateFramework =
+            next_of(&mut alloc_mail, "DeactivateFramework").await;
+        // ...and torn down when the failover timeout passes.
+        let shutdown: ShutdownFrameworkMessage =
+            next_of(&mut agent_mail, "ShutdownFramework").await;
+        assert_eq!(shutdown.framework_id, fid);
+        assert!(
+            start.elapsed() >= Duration::from_secs(10),
+            "torn down after {:?}",
+            start.elapsed()
+        );
+        let _: master::allocator::protocol::RemoveFramework =
+            next_of(&mut alloc_mail, "RemoveFramework").await;
+        let _ = agent;
+        node.shutdown();
+    });
 }
 
-#[tokio::test(flavor = "current_thread", start_paused = true)]
-async fn a_scheduler_failing_over_in_time_keeps_its_framework() {
-    tokio::task::LocalSet::new()
-        .run_until(async {
-            let node = mem_node().await;
-            let c = Cluster::fake_allocator(node.clone(), config()).await;
-            let (_agent, _agent_id, mut agent_mail) = c.agent("slave(1)", "cpus:2;mem:1024").await;
-            let mut info = FrameworkInfo::new("fw", "root");
-            info.failover_timeout = 10.0;
-            let (sched, fid, _sched_mail) = c.scheduler("scheduler-1", info.clone()).await;
-            node.terminate(&sched);
-            tokio::time::sleep(Duration::from_secs(5)).await;
-            let sched2 = node.spawn("scheduler-2", Mute).unwrap().pid().clone();
-            let mut mail2 = node.filters().observe(Match::any().to(&sched2));
-            info.id = Some(fid.clone());
-            node.send(
-                &sched2,
-                &c.master,
-                ReregisterFrameworkMessage {
-                    framework: info,
-                    failover: true,
-                },
-            );
-            // Mesos's failoverFramework answers a failed-over scheduler as registered.
-            let re: FrameworkRegisteredMessage = next_of(&mut mail2, "FrameworkRegistered").await;
-            assert_eq!(re.framework_id, fid);
-            let upd: UpdateFrameworkMessage = next_of(&mut agent_mail, "UpdateFramework").await;
-            assert_eq!(upd.pid.as_deref(), Some(sched2.as_str()));
-            // Well past the old timeout, nothing is torn down.
-            tokio::time::sleep(Duration::from_secs(30)).await;
-            node.settle().await;
-            assert!(agent_mail
-                .drain()
-                .iter()
-                .all(|o| o.name != "mesos.internal.ShutdownFrameworkMessage"));
-            node.shutdown();
-        })
-        .await;
+#[test]
+fn a_scheduler_failing_over_in_time_keeps_its_framework() {
+    paused(async {
+        let node = mem_node().await;
+        let c = Cluster::fake_allocator(node.clone(), config()).await;
+        let (_agent, _agent_id, mut agent_mail) = c.agent("slave(1)", "cpus:2;mem:1024").await;
+        let mut info = FrameworkInfo::new("fw", "root");
+        info.failover_timeout = 10.0;
+        let (sched, fid, _sched_mail) = c.scheduler("scheduler-1", info.clone()).await;
+        node.terminate(&sched);
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let sched2 = node.spawn("scheduler-2", Mute).unwrap().pid().clone();
+        let mut mail2 = node.filters().observe(Match::any().to(&sched2));
+        info.id = Some(fid.clone());
+        node.send(
+            &sched2,
+            &c.master,
+            ReregisterFrameworkMessage {
+                framework: info,
+                failover: true,
+            },
+        );
+        // Mesos's failoverFramework answers a failed-over scheduler as registered.
+        let re: FrameworkRegisteredMessage = next_of(&mut mail2, "FrameworkRegistered").await;
+        assert_eq!(re.framework_id, fid);
+        let upd: UpdateFrameworkMessage = next_of(&mut agent_mail, "UpdateFramework").await;
+        assert_eq!(upd.pid.as_deref(), Some(sched2.as_str()));
+        // Well past the old timeout, nothing is torn down.
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        node.settle().await;
+        assert!(agent_mail
+            .drain()
+            .iter()
+            .all(|o| o.name != "mesos.internal.ShutdownFrameworkMessage"));
+        node.shutdown();
+    });
 }
 
-#[tokio::test(flavor = "current_thread", start_paused = true)]
-async fn missed_pongs_make_the_agent_unreachable() {
-    tokio::task::LocalSet::new()
-        .run_until(async {
-            let node = mem_node().await;
-            let c = Cluster::fake_allocator(node.clone(), config()).await;
-            let (agent, agent_id, mut agent_mail) = c.agent("slave(1)", "cpus:4;mem:1024").await;
-            let (s1, f1, mut m1) = c
-                .scheduler("scheduler-1", FrameworkInfo::new("plain", "root"))
-                .await;
-            let mut pa_info = FrameworkInfo::new("aware", "root");
-            pa_info
-                .capabilities
-                .push(FrameworkCapability::PartitionAware);
-            let (s2, f2, mut m2) = c.scheduler("scheduler-2", pa_info).await;
-            let o1 = c.offer(&mut m1, &f1, &agent_id, "cpus:2;mem:512").await;
-            c.accept(
-                &s1,
-                &f1,
-                o1,
-                vec![task("plain-1", &agent_id, "cpus:1;mem:128")],
-            );
-            let o2 = c.offer(&mut m2, &f2, &agent_id, "cpus:2;mem:512").await;
-            c.accept(
-                &s2,
-                &f2,
-                o2,
-                vec![task("aware-1", &agent_id, "cpus:1;mem:128")],
-            );
-            let _: RunTaskMessage = next_of(&mut agent_mail, "RunTask").await;
-            let _: RunTaskMessage = next_of(&mut agent_mail, "RunTask").await;
+#[test]
+fn missed_pongs_make_the_agent_unreachable() {
+    paused(async {
+        let node = mem_node().await;
+        let c = Cluster::fake_allocator(node.clone(), config()).await;
+        let (agent, agent_id, mut agent_mail) = c.agent("slave(1)", "cpus:4;mem:1024").await;
+        let (s1, f1, mut m1) = c
+            .scheduler("scheduler-1", FrameworkInfo::new("plain", "root"))
+            .await;
+        let mut pa_info = FrameworkInfo::new("aware", "root");
+        pa_info
+            .capabilities
+            .push(FrameworkCapability::PartitionAware);
+        let (s2, f2, mut m2) = c.scheduler("scheduler-2", pa_info).await;
+        let o1 = c.offer(&mut m1, &f1, &agent_id, "cpus:2;mem:512").await;
+        c.accept(
+            &s1,
+            &f1,
+            o1,
+            vec![task("plain-1", &agent_id, "cpus:1;mem:128")],
+        );
+        let o2 = c.offer(&mut m2, &f2, &agent_id, "cpus:2;mem:512").await;
+        c.accept(
+            &s2,
+            &f2,
+            o2,
+            vec![task("aware-1", &agent_id, "cpus:1;mem:128")],
+        );
+        let _: RunTaskMessage = next_of(&mut agent_mail, "RunTask").await;
+        let _: RunTaskMessage = next_of(&mut agent_mail, "RunTask").await;
 
-            // The agent stops answering (its pongs are dropped).
-            let start = tokio::time::Instant::now();
-            let pongs = node
-                .filters()
-                .drop_all(Match::message::<PongSlaveMessage>());
-            let lost: StatusUpdateMessage = next_of(&mut m1, "TASK_LOST").await;
-            assert_eq!(lost.update.status.state, TaskState::Lost);
-            assert_eq!(lost.update.status.reason, Some(Reason::AgentRemoved));
-            assert_eq!(lost.update.status.source, Some(Source::Master));
-            assert!(
-                start.elapsed() >= Duration::from_secs(75),
-                "after {:?}",
-                start.elapsed()
-            );
-            let _: LostSlaveMessage = next_of(&mut m1, "LostSlave").await;
-            let unreachable: StatusUpdateMessage = next_of(&mut m2, "TASK_UNREACHABLE").await;
-            assert_eq!(unreachable.update.status.state, TaskState::Unreachable);
-            assert_eq!(unreachable.update.status.task_id.as_str(), "aware-1");
+        // The agent stops answering (its pongs are dropped).
+        let start = tokio::time::Instant::now();
+        let pongs = node
+            .filters()
+            .drop_all(Match::message::<PongSlaveMessage>());
+        let lost: StatusUpdateMessage = next_of(&mut m1, "TASK_LOST").await;
+        assert_eq!(lost.update.status.state, TaskState::Lost);
+        assert_eq!(lost.update.status.reason, Some(Reason::AgentRemoved));
+        assert_eq!(lost.update.status.source, Some(Source::Master));
+        assert!(
+            start.elapsed() >= Duration::from_secs(75),
+            "after {:?}",
+            start.elapsed()
+        );
+        let _: LostSlaveMessage = next_of(&mut m1, "LostSlave").await;
+        let unreachable: StatusUpdateMessage = next_of(&mut m2, "TASK_UNREACHABLE").await;
+        assert_eq!(unreachable.update.status.state, TaskState::Unreachable);
+        assert_eq!(unreachable.update.status.task_id.as_str(), "aware-1");
 
-            // The master no longer pings it; a message from it (a retried status update)
-            // gets "you are not connected", and it re-registers with its tasks.
-            pongs.remove();
-            c.status(&agent, &f2, &agent_id, "aware-1", TaskState::Running, 9);
-            // (Skip the pings it got while still registered.)
-            while next_of::<PingSlaveMessage>(&mut agent_mail, "Ping{connected:false}")
-                .await
-                .connected
-            {}
-            let mut slave = AgentInfo::new("agent-host", "cpus:4;mem:1024".parse().unwrap());
-            slave.id = Some(agent_id.clone());
-            let mut t = Task::from_info(
-                &task("aware-1", &agent_id, "cpus:1;mem:128"),
-                f2.clone(),
-                None,
-            );
-            t.state = TaskState::Running;
-            node.send(
-                &agent,
-                &c.master,
-                ReregisterSlaveMessage {
-                    slave,
-                    checkpointed_resources: Resources::new(),
-                    executor_infos: vec![],
-                    tasks: vec![t],
-                    frameworks: vec![],
-                    version: String::new(),
-                },
-            );
-            let _: SlaveReregisteredMessage = next_of(&mut agent_mail, "SlaveReregistered").await;
-            node.send(
-                &s2,
-                &c.master,
-                ReconcileTasksMessage {
-                    framework_id: f2.clone(),
-                    statuses: vec![],
-                },
-            );
-            let r: StatusUpdateMessage = next_of(&mut m2, "reconciliation").await;
-            assert_eq!(
-                (r.update.status.task_id.as_str(), r.update.status.state),
-                ("aware-1", TaskState::Running)
-            );
-            node.shutdown();
-        })
-        .await;
+        // The master no longer pings it; a message from it (a retried status update)
+        // gets "you are not connected", and it re-registers with its tasks.
+        pongs.remove();
+        c.status(&agent, &f2, &agent_id, "aware-1", TaskState::Running, 9);
+        // (Skip the pings it got while still registered.)
+        while next_of::<PingSlaveMessage>(&mut agent_mail, "Ping{connected:false}")
+            .await
+            .connected
+        {}
+        let mut slave = AgentInfo::new("agent-host", "cpus:4;mem:1024".parse().unwrap());
+        slave.id = Some(agent_id.clone());
+        let mut t = Task::from_info(
+            &task("aware-1", &agent_id, "cpus:1;mem:128"),
+            f2.clone(),
+            None,
+        );
+        t.state = TaskState::Running;
+        node.send(
+            &agent,
+            &c.master,
+            ReregisterSlaveMessage {
+                slave,
+                checkpointed_resources: Resources::new(),
+                executor_infos: vec![],
+                tasks: vec![t],
+                frameworks: vec![],
+                version: String::new(),
+            },
+        );
+        let _: SlaveReregisteredMessage = next_of(&mut agent_mail, "SlaveReregistered").await;
+        node.send(
+            &s2,
+            &c.master,
+            ReconcileTasksMessage {
+                framework_id: f2.clone(),
+                statuses: vec![],
+            },
+        );
+        let r: StatusUpdateMessage = next_of(&mut m2, "reconciliation").await;
+        assert_eq!(
+            (r.update.status.task_id.as_str(), r.update.status.state),
+            ("aware-1", TaskState::Running)
+        );
+        node.shutdown();
+    });
 }
 
 async fn http_get(addr: SocketAddr, path: &str) -> (u16, String, String) {
@@ -551,63 +543,59 @@ libproc::message!(ForgedAccept, "mesos.scheduler.Call.Accept");
 /// An ACCEPT whose task has a negative, NaN or infinite resource does not decode; the
 /// master used to drop it silently (no TASK_ERROR, the offer held). Now the scheduler gets
 /// TASK_ERROR with the reason and the offered resources are offered again.
-#[tokio::test(flavor = "current_thread", start_paused = true)]
-async fn an_accept_with_a_negative_or_nan_resource_is_a_task_error_and_frees_the_offer() {
-    tokio::task::LocalSet::new()
-        .run_until(async {
-            let net = MemNetwork::new();
-            let node = Node::bind(
-                NodeConfig::new("10.0.0.1:5050".parse().unwrap()).transport(net.clone()),
-            )
-            .await
-            .unwrap();
-            // The scheduler lives on its own node so its ACCEPT crosses the wire as bytes.
-            let sched_node =
-                Node::bind(NodeConfig::new("10.0.0.2:4000".parse().unwrap()).transport(net))
-                    .await
-                    .unwrap();
-            let c = Cluster::fake_allocator(node.clone(), config()).await;
-            let (_agent, agent_id, _agent_mail) = c.agent("slave(1)", "cpus:2;mem:1024").await;
-            let sched = sched_node.spawn("scheduler-1", Mute).unwrap().pid().clone();
-            let mut mail = sched_node.filters().observe(Match::any().to(&sched));
-            let mut allocator_mail = node.filters().observe(Match::any().to(&c.allocator));
-            sched_node.send(
-                &sched,
-                &c.master,
-                RegisterFrameworkMessage {
-                    framework: FrameworkInfo::new("fw", "root"),
-                },
-            );
-            let reg: FrameworkRegisteredMessage = next_of(&mut mail, "registered").await;
-            let fid = reg.framework_id;
-            for bad in [-1.0, f64::NAN, f64::INFINITY] {
-                let offer = c.offer(&mut mail, &fid, &agent_id, "cpus:2;mem:1024").await;
-                let real = AcceptOffersMessage {
-                    framework_id: fid.clone(),
-                    offer_ids: vec![offer.clone()],
-                    operations: vec![OfferOperation::Launch {
-                        task_infos: vec![task("t", &agent_id, "cpus:0.125;mem:64")],
-                    }],
-                    filters: proto::Filters::default(),
-                };
-                let forged =
-                    ForgedAccept(Forged::from_json(serde_json::to_value(&real).unwrap(), bad));
-                sched_node.send(&sched, &c.master, forged);
-                let err: StatusUpdateMessage = next_of(&mut mail, "TASK_ERROR").await;
-                let s = &err.update.status;
-                assert_eq!(s.task_id.as_str(), "t");
-                assert_eq!(s.state, TaskState::Error, "{bad}");
-                assert_eq!(s.reason, Some(Reason::TaskInvalid));
-                let msg = s.message.clone().unwrap_or_default();
-                assert!(msg.contains("Invalid ACCEPT"), "{msg}");
-                // The offer is released: its resources go back to the allocator.
-                let back: master::allocator::protocol::RecoverResources =
-                    next_of(&mut allocator_mail, "recovered resources").await;
-                assert_eq!(back.framework_id, fid);
-                assert_eq!(back.resources.cpus(), 2.0, "{bad}");
-            }
-            node.shutdown();
-            sched_node.shutdown();
-        })
-        .await;
+#[test]
+fn an_accept_with_a_negative_or_nan_resource_is_a_task_error_and_frees_the_offer() {
+    paused(async {
+        let net = MemNetwork::new();
+        let node =
+            Node::bind(NodeConfig::new("10.0.0.1:5050".parse().unwrap()).transport(net.clone()))
+                .await
+                .unwrap();
+        // The scheduler lives on its own node so its ACCEPT crosses the wire as bytes.
+        let sched_node =
+            Node::bind(NodeConfig::new("10.0.0.2:4000".parse().unwrap()).transport(net))
+                .await
+                .unwrap();
+        let c = Cluster::fake_allocator(node.clone(), config()).await;
+        let (_agent, agent_id, _agent_mail) = c.agent("slave(1)", "cpus:2;mem:1024").await;
+        let sched = sched_node.spawn("scheduler-1", Mute).unwrap().pid().clone();
+        let mut mail = sched_node.filters().observe(Match::any().to(&sched));
+        let mut allocator_mail = node.filters().observe(Match::any().to(&c.allocator));
+        sched_node.send(
+            &sched,
+            &c.master,
+            RegisterFrameworkMessage {
+                framework: FrameworkInfo::new("fw", "root"),
+            },
+        );
+        let reg: FrameworkRegisteredMessage = next_of(&mut mail, "registered").await;
+        let fid = reg.framework_id;
+        for bad in [-1.0, f64::NAN, f64::INFINITY] {
+            let offer = c.offer(&mut mail, &fid, &agent_id, "cpus:2;mem:1024").await;
+            let real = AcceptOffersMessage {
+                framework_id: fid.clone(),
+                offer_ids: vec![offer.clone()],
+                operations: vec![OfferOperation::Launch {
+                    task_infos: vec![task("t", &agent_id, "cpus:0.125;mem:64")],
+                }],
+                filters: proto::Filters::default(),
+            };
+            let forged = ForgedAccept(Forged::from_json(serde_json::to_value(&real).unwrap(), bad));
+            sched_node.send(&sched, &c.master, forged);
+            let err: StatusUpdateMessage = next_of(&mut mail, "TASK_ERROR").await;
+            let s = &err.update.status;
+            assert_eq!(s.task_id.as_str(), "t");
+            assert_eq!(s.state, TaskState::Error, "{bad}");
+            assert_eq!(s.reason, Some(Reason::TaskInvalid));
+            let msg = s.message.clone().unwrap_or_default();
+            assert!(msg.contains("Invalid ACCEPT"), "{msg}");
+            // The offer is released: its resources go back to the allocator.
+            let back: master::allocator::protocol::RecoverResources =
+                next_of(&mut allocator_mail, "recovered resources").await;
+            assert_eq!(back.framework_id, fid);
+            assert_eq!(back.resources.cpus(), 2.0, "{bad}");
+        }
+        node.shutdown();
+        sched_node.shutdown();
+    });
 }
