@@ -103,11 +103,13 @@ impl Scheduler for Keeper {
                 let Some(resources) = packer.take(&self.shape) else {
                     break;
                 };
+                let port = resources.ports().iter().next().map_or(0, |r| r.begin);
                 let id = TaskId::from(format!("instance-{}", self.next));
                 self.next += 1;
                 let task = TaskBuilder::shell(self.command.clone())
                     .id(id.clone())
                     .resources(resources)
+                    .env("PORT0", port.to_string()) // Mesos sets no port variable itself
                     .label("service", "keeper")
                     .build_for(&offer);
                 if let Ok(task) = task {
