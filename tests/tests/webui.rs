@@ -128,8 +128,11 @@ async fn run_task(c: &MultiCluster, name: &str, command: &str, extra: &[&str]) -
 }
 
 /// The home page's figures equal /master/state's after tasks finished, failed and were
-/// killed; a running task's stdout shows in the sandbox viewer and grows while followed;
-/// deep links, back and forward work; the console has no errors.
+/// killed, and its allocation charts end at the allocated figures; a running task's stdout
+/// shows in the sandbox viewer and grows while followed; the master's log shows; deep
+/// links, back and forward work; a task launched while the page is open appears through
+/// the master's event stream, without a reload and without the page reading
+/// /master/state again; the console has no errors.
 #[tokio::test]
 async fn the_dashboard_agrees_with_the_master_and_follows_a_sandbox() {
     let test = "the_dashboard_agrees_with_the_master_and_follows_a_sandbox";
@@ -140,7 +143,11 @@ async fn the_dashboard_agrees_with_the_master_and_follows_a_sandbox() {
         "mesos-execute",
     ]);
     let Some(b) = browser(test) else { return };
-    let c = MultiCluster::start("webui", 2, "cpus:2;mem:1024;disk:1024").await;
+    // With --log_dir, so the home page links the master's log (/files/read?path=/master/log).
+    let c = MultiCluster::start_with("webui", 2, "cpus:2;mem:1024;disk:1024", |dir| {
+        vec![format!("--log_dir={}", dir.join("master-log").display())]
+    })
+    .await;
 
     run_task(&c, "finishes", "echo done", &[]).await;
     wait_task(&c, "finishes", "TASK_FINISHED").await;
@@ -167,6 +174,8 @@ async fn the_dashboard_agrees_with_the_master_and_follows_a_sandbox() {
             format!("--master=http://{}", c.master_addr),
             "--ticker=ticker".into(),
             "--failed=fails".into(),
+            format!("--mesos-execute={}", procs::bin("mesos-execute").display()),
+            "--master-log".into(),
         ],
         || c.logs(),
     )
