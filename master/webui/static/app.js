@@ -104,13 +104,17 @@ function onSnapshot(snapshot) {
   if (snapshot.state && current) render(snapshot);
 }
 
-/** Updates the mounted page, recording how long it took (data-render-ms, for benchmarks). */
+/**
+ * Updates the mounted page, recording for benchmarks how long it took (data-render-ms),
+ * when the first render ended (ms since navigation) and when the last did (ms since the epoch).
+ */
 function render(snapshot) {
   const start = performance.now();
   current.update(snapshot);
   const end = performance.now();
   document.body.dataset.renderMs = String(Math.round(end - start));
   document.body.dataset.firstRenderAt ??= String(Math.round(end));
+  document.body.dataset.lastRenderAt = String(Math.round(performance.timeOrigin + end));
   document.body.dataset.renders = String(Number(document.body.dataset.renders ?? 0) + 1);
 }
 
