@@ -4,6 +4,7 @@ Run by tests/tests/webui.rs, which starts the cluster and the tasks first:
   python webui_test.py --master URL --browser PATH --driver PATH --screenshots DIR
                        [--ticker TASK_ID] [--failed TASK_ID] [--mesos-execute PATH] [--master-log]
                        [--standby URL [--leader-unreachable HOST]]
+  python webui_test.py --restart-master PATH --work-dir DIR --browser PATH --driver PATH --screenshots DIR
 
 Checks (each wait bounded; the script exits non-zero with a reason on the first failure):
 - the home page's agent, task and resource figures equal /master/state's, and its CPU and
@@ -20,13 +21,18 @@ Checks (each wait bounded; the script exits non-zero with a reason on the first 
 - with --standby, the standby master's page ends up on the leader's; with
   --leader-unreachable too (the leader advertises that unresolvable host), it stays on the
   standby and shows the leader's state read through it;
-- the browser console holds no errors.
+- with --restart-master (the script runs that mesos-master itself, in --work-dir): the
+  page follows it, notices when it dies, and once it is started again on the same port
+  reconnects on its own and shows the new master (its id), following its stream again;
+- the browser console holds no errors (with --restart-master, but for the failed
+  connections to the dead master).
 Screenshots of the home, framework, agent and sandbox pages go to --screenshots.
 """
 
 import argparse
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -327,6 +333,54 @@ def check_live(driver, master):
         launched.wait(10)
 
 
+def start_master(port, log):
+    """Starts --restart-master on `port` and waits (bounded) until it answers /master/state."""
+    proc = subprocess.Popen([ARGS.restart_master, "--ip=127.0.0.1", f"--port={port}",
+                             f"--work_dir={ARGS.work_dir}"], stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            fail(f"the master exited with {proc.returncode} (log in {log.name})")
+        try:
+            return proc, get_json(f"http://127.0.0.1:{port}/master/state")
+        except OSError:
+            time.sleep(0.1)  # a process we just started: nothing to wait on but its port
+    proc.kill()
+    fail(f"the master on port {port} did not answer within {WAIT}s")
+
+
+def check_reconnect(driver):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    master = f"http://127.0.0.1:{port}"
+    body = lambda d: d.find_element(By.TAG_NAME, "body")
+    with open(os.path.join(ARGS.work_dir, "master.log"), "ab") as log:
+        proc, state = start_master(port, log)
+        try:
+            driver.get(f"{master}/#/")
+            wait_for(driver, "the page following the master's stream",
+                     lambda d: body(d).get_attribute("data-source") == "stream"
+                     and d.find_element(By.CSS_SELECTOR, '[data-figure="master-id"]').text == state["id"])
+            proc.kill()
+            proc.wait(10)
+            wait_for(driver, "the page to say the master is gone",
+                     lambda d: "error" in (d.find_element(By.ID, "status").get_attribute("class") or "")
+                     and "reconnecting" in d.find_element(By.ID, "status").text)
+            print(f"the page noticed: {driver.find_element(By.ID, 'status').text}", flush=True)
+            proc, again = start_master(port, log)
+            if again["id"] == state["id"]:
+                fail("the restarted master kept its id; the check cannot tell the two apart")
+            wait_for(driver, "the page to reconnect to the restarted master on its own",
+                     lambda d: d.find_element(By.CSS_SELECTOR, '[data-figure="master-id"]').text == again["id"]
+                     and body(d).get_attribute("data-source") == "stream"
+                     and d.find_element(By.ID, "status").text.startswith("live"), timeout=WAIT * 2)
+            print(f"the page reconnected: master {state['id']} -> {again['id']}", flush=True)
+        finally:
+            proc.kill()
+            proc.wait(10)
+
+
 def check_not_found_and_nav(driver, master):
     driver.get(f"{master}/#/no/such/page")
     wait_for(driver, "the not-found page", lambda d: "Not found" in d.find_element(By.ID, "view").text)
@@ -380,8 +434,13 @@ def main():
     driver = webdriver.Chrome(service=Service(ARGS.driver), options=options)
     driver.set_page_load_timeout(WAIT)
     try:
-        master = ARGS.master.rstrip("/")
-        if ARGS.standby and ARGS.leader_unreachable:
+        master = (ARGS.master or "").rstrip("/")
+        if ARGS.restart_master:
+            check_reconnect(driver)
+            drain_console(driver)
+            # The page's requests to the dead master fail, and the browser says so.
+            console[:] = [e for e in console if "net::ERR_" not in e.get("message", "")]
+        elif ARGS.standby and ARGS.leader_unreachable:
             check_standby_proxied(driver, master)
             drain_console(driver)
             # The probe of the unresolvable leader is expected to fail, and says so.
@@ -413,7 +472,9 @@ def main():
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
-    parser.add_argument("--master", required=True)
+    parser.add_argument("--master")
+    parser.add_argument("--restart-master", dest="restart_master")
+    parser.add_argument("--work-dir", dest="work_dir")
     parser.add_argument("--browser", required=True)
     parser.add_argument("--driver", required=True)
     parser.add_argument("--screenshots", required=True)

@@ -242,3 +242,29 @@ async fn a_standby_shows_an_unreachable_leaders_state_through_itself() {
     )
     .await;
 }
+
+/// The page's event stream survives its master: killed, the page says so; started again on
+/// the same port, the page reconnects on its own (backing off meanwhile) and shows the new
+/// master, following its stream. The script runs the master itself, to kill and restart it.
+#[tokio::test]
+async fn the_page_reconnects_to_a_restarted_master() {
+    let test = "the_page_reconnects_to_a_restarted_master";
+    require_bins(&["mesos-master"]);
+    let Some(b) = browser(test) else { return };
+    let dir = cluster::testkit::TempDir::new("webui-reconnect");
+    run_script(
+        &b,
+        &dir.path().join("logs"),
+        &[
+            format!("--restart-master={}", procs::bin("mesos-master").display()),
+            format!("--work-dir={}", dir.path().display()),
+        ],
+        || {
+            tail(
+                &std::fs::read_to_string(dir.path().join("master.log")).unwrap_or_default(),
+                40,
+            )
+        },
+    )
+    .await;
+}
