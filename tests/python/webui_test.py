@@ -398,6 +398,8 @@ def check_standby_proxied(driver, master):
     state = get_json(f"{master}/master/state")
     wait_for(driver, "the standby's page to show the leader's agents read through it",
              lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-leader") == "proxied"
+             # A standby redirects SUBSCRIBE: the page fell back to polling (through it).
+             and d.find_element(By.TAG_NAME, "body").get_attribute("data-source") == "polling"
              and f"{len(state['slaves'])} rows" in d.find_element(By.ID, "agents").text
              and state["slaves"][0]["id"] in d.find_element(By.ID, "agents").text, timeout=WAIT * 2)
     if urllib.parse.urlparse(driver.current_url).port != standby.port or hash_of(driver) != "/agents":
