@@ -245,7 +245,10 @@ export class LiveModel {
     this.state.deactivated_slaves = this.state.slaves.length - active;
   }
 
-  /** Takes the offered resources from a /master/state-summary (the events carry no offers). */
+  /**
+   * Takes the offered resources from a /master/state-summary (the events carry no offers;
+   * the list of a framework's offers is as of the last state read, or empty).
+   */
   offersFrom(summary) {
     const agents = new Map((summary?.slaves ?? []).map((a) => [a.id, a]));
     for (const a of this.state.slaves) {
@@ -255,7 +258,10 @@ export class LiveModel {
     const frameworks = new Map((summary?.frameworks ?? []).map((f) => [f.id, f]));
     for (const f of this.state.frameworks) {
       const s = frameworks.get(f.id);
-      if (s) f.offered_resources = s.offered_resources ?? {};
+      if (!s) continue;
+      f.offered_resources = s.offered_resources ?? {};
+      // The summary lists no offers; a framework offered nothing has none outstanding.
+      if (!Object.values(f.offered_resources).some((v) => typeof v === 'number' && v > 0)) f.offers = [];
     }
   }
 }
