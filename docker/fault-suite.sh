@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The container-level fault suite: builds the images if needed, starts its own copy of
-# the compose cluster (project mesosfault on ${MESOS_NET:-172.30.51}.0/24, masters
-# published on random loopback ports so it runs beside the demo), and runs each scenario
-# against it (docker/cluster.py suite):
+# the compose cluster (project mesosfault on ${MESOS_NET:-172.30.51}.0/24, masters and
+# the front door published on random loopback ports so it runs beside the demo), and
+# runs each scenario against it (docker/cluster.py suite):
 #
-#   master_kill      SIGKILL the leading master's container
+#   master_kill      SIGKILL the leading master's container; the front door's host port
+#                    then gives the new leader's web UI, /master/state and event stream
 #   master_pause     pause it past the ZooKeeper session timeout, then unpause it
 #   agent_restart    restart the busiest agent's container
 #   zk_restart       restart ZooKeeper
@@ -42,7 +43,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 export MESOS_NET="${MESOS_FAULT_NET:-172.30.51}"
-export MESOS_MASTER1_PORT="" MESOS_MASTER2_PORT="" MESOS_MASTER3_PORT=""
+export MESOS_MASTER1_PORT="" MESOS_MASTER2_PORT="" MESOS_MASTER3_PORT="" MESOS_UI_PORT=""
 # The masters' missed agent pings (debug) are what leader_kill_during_registry_write
 # times its fault by.
 export MESOS_RUST_LOG="${MESOS_RUST_LOG:-info,master::core=debug}"
