@@ -3,6 +3,11 @@
 //! under constraints, and the per-app convergence step (rolling upgrades honouring
 //! `minimumHealthCapacity`/`maximumOverCapacity`, scale by `killSelection`, stop).
 //!
+//! Health kills are the scheduler's (the executor only probes and reports): an instance
+//! that failed `maxConsecutiveFailures` checks in a row is *doomed*; it stops counting
+//! towards `instances`, so a replacement launches, and it is killed only once a
+//! replacement runs healthy, and then only as the kill rate limit ([`KillLimit`]) allows.
+//!
 //! Nothing here does I/O or reads a clock: API changes are *planned* (store writes plus the
 //! change to apply) and committed only after the shell has written them (decide, write,
 //! speak); launches come with the instance records to write before the launch goes out.
@@ -15,6 +20,7 @@ use serde_json::{json, Value};
 
 use crate::app::{self, ApiError, AppDef, KillSelection};
 use crate::constraints::{all_allow, Constraint, Place};
+use crate::kill_limit::KillLimit;
 
 /// A write to the state store. Keys: `apps/<id>`, `deployments/<id>`, `instances/<task>`,
 /// `framework_id`; one small record each (no blob nears ZooKeeper's 1 MB limit).
@@ -254,6 +260,8 @@ pub struct Core {
     pub seq: u64,
     /// Seed mixed into ids (differs per process).
     pub seed: u64,
+    /// The rate limit on killing doomed (unhealthy) instances.
+    pub kill_limit: KillLimit,
     last_version: String,
 }
 
@@ -736,6 +744,20 @@ impl Core {
             && (app.health_checks.is_empty() || i.healthy == Some(true))
     }
 
+    /// Failed `maxConsecutiveFailures` health checks in a row (the smallest non-zero one
+    /// of the app's checks; 0 everywhere: never): to be replaced, then killed.
+    pub fn is_doomed(app: &AppDef, i: &Instance) -> bool {
+        let max = app
+            .health_checks
+            .iter()
+            .map(|h| h.max_consecutive_failures)
+            .filter(|m| *m > 0)
+            .min();
+        i.kill_sent_at.is_none()
+            && i.healthy == Some(false)
+            && max.is_some_and(|m| i.consecutive_failures >= m)
+    }
+
     /// How many new-version instances `app` may launch now (before offers).
     pub fn launch_need(&self, rec: &AppRecord, now: f64) -> usize {
         if rec.deleting || !self.ready {
@@ -750,7 +772,8 @@ impl Core {
         let mut old = 0usize;
         for i in self.app_instances(&rec.def.id) {
             live += 1;
-            if i.kill_sent_at.is_some() {
+            if i.kill_sent_at.is_some() || Self::is_doomed(&rec.def, i) {
+                // A doomed instance is replaced before it is killed.
                 continue;
             }
             if i.rec.config_version == rec.config_version {
@@ -956,6 +979,7 @@ impl Core {
     pub fn step(&mut self, now: f64) -> Actions {
         let mut actions = Actions::default();
         let mut kill: Vec<String> = Vec::new();
+        let mut health_kills: Vec<String> = Vec::new();
         let mut gone_apps = Vec::new();
         for rec in self.apps.values() {
             if !self.ready {
@@ -972,11 +996,23 @@ impl Core {
                 continue;
             }
             let n = def.instances.max(0) as usize;
-            let live: Vec<&Instance> = all
+            let (doomed, live): (Vec<&Instance>, Vec<&Instance>) = all
                 .iter()
                 .copied()
                 .filter(|i| i.kill_sent_at.is_none())
-                .collect();
+                .partition(|i| Self::is_doomed(def, i));
+            // Replace before kill: a doomed instance goes once a healthy replacement runs
+            // for it (healthy others beyond the `n - doomed` it did not replace).
+            let healthy_others = live.iter().filter(|i| Self::is_healthy(def, i)).count();
+            let replaced = (healthy_others + doomed.len()).saturating_sub(n);
+            let mut doomed = doomed;
+            kill_order(&mut doomed, def.kill_selection, true);
+            health_kills.extend(
+                doomed
+                    .iter()
+                    .take(replaced.min(doomed.len()))
+                    .map(|i| i.rec.task_id.clone()),
+            );
             let (mut new, mut old): (Vec<&Instance>, Vec<&Instance>) = live
                 .iter()
                 .copied()
@@ -1010,6 +1046,12 @@ impl Core {
                         }
                     }
                 }
+            }
+        }
+        // Health kills only as fast as the rate limit allows (the rest wait for a step).
+        for id in health_kills {
+            if !kill.contains(&id) && self.kill_limit.take(now) {
+                kill.push(id);
             }
         }
         // Kills: new ones, and retries of earlier ones.

@@ -305,7 +305,8 @@ pub fn task_info(plan: &LaunchPlan, agent_id: &proto::AgentId) -> Result<TaskInf
             delay_seconds: h.delay_seconds,
             interval_seconds: h.interval_seconds,
             timeout_seconds: h.timeout_seconds,
-            consecutive_failures: h.max_consecutive_failures,
+            // The executor probes and reports; Marathon kills (after a replacement runs).
+            consecutive_failures: 0,
             grace_period_seconds: h.grace_period_seconds,
             http,
             tcp,
