@@ -270,6 +270,10 @@ pub async fn route(
             Reply::Json(200, Value::Array(list))
         }
         ("GET", "/v2/queue") => Reply::Json(200, shared.core.borrow().queue_json(t)),
+        ("POST", "/v2/groups") | ("PUT", "/v2/groups") => match json_body() {
+            Ok(v) => execute(shared, |c, t| c.plan_group(&v, force, t)).await,
+            Err(e) => err(e),
+        },
         ("GET", "/v2/groups") | ("GET", "/v2/groups/") => {
             let core = shared.core.borrow();
             let apps: Vec<Value> = core

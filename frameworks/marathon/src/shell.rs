@@ -97,6 +97,7 @@ pub struct Marathon {
     wanted: Cell<bool>,
     reconciliation_interval: Duration,
     stepping: bool,
+    readiness: crate::readiness::Pacer,
 }
 
 /// Now, in seconds since the epoch.
@@ -112,6 +113,7 @@ impl Marathon {
             wanted: Cell::new(false),
             reconciliation_interval,
             stepping: false,
+            readiness: crate::readiness::Pacer::default(),
         }
     }
 
@@ -150,8 +152,30 @@ impl Marathon {
     }
 
     fn tick(&mut self, d: &mut SchedulerDriver<'_, '_, Self>) {
+        self.probe_readiness(d);
         self.step(d);
         d.after(STEP_INTERVAL, |s, d| s.tick(d));
+    }
+
+    /// Starts the readiness probes that are due; a ready answer marks the instance ready
+    /// and runs a step (a deployment may move on).
+    fn probe_readiness(&mut self, d: &mut SchedulerDriver<'_, '_, Self>) {
+        let probes = self.shared.core.borrow().readiness_probes();
+        for p in self.readiness.due(probes, now()) {
+            let fut = async move {
+                let r = crate::readiness::probe(&p).await;
+                (p, r)
+            };
+            d.spawn(fut, |s: &mut Marathon, d, (p, r)| match r {
+                Ok(status) if crate::readiness::is_ready(&p, status) => {
+                    tracing::info!(task = %p.task_id, status, "ready");
+                    s.shared.core.borrow_mut().set_ready(&p.task_id);
+                    s.step(d);
+                }
+                Ok(status) => tracing::debug!(task = %p.task_id, status, "not ready yet"),
+                Err(e) => tracing::debug!(task = %p.task_id, error = %e, "readiness probe failed"),
+            });
+        }
     }
 
     fn reconcile_tick(&mut self, d: &mut SchedulerDriver<'_, '_, Self>) {
