@@ -32,7 +32,10 @@ except cluster.Failure as e:
     sys.exit(f"demo.sh: {e}")
 ' "$project" "$MESOS_NET" "${MESOS_DEMO_TASKS:-6}"
     python3 "$here/cluster.py" status --project "$project" --net "$MESOS_NET"
+    # Marathon's sample web app: 3 busybox httpd instances behind health checks.
+    python3 "$here/marathon.py" deploy --project "$project" --net "$MESOS_NET"
     echo
+    echo "Marathon: http://127.0.0.1:8080/ and :8081 (the follower proxies to the leader)"
     echo "Web UI: http://127.0.0.1:5050/ (any master's shows the leader's state)"
     echo "Leader API: curl -s http://127.0.0.1:5050/master/state (or :5060, :5070; see 'leader' above)"
     ;;
