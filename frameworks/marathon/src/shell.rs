@@ -57,6 +57,10 @@ pub struct Shared {
     pub leader: RefCell<Option<String>>,
     /// Event stream subscribers.
     pub events: crate::events::Bus,
+    /// The leadership lease (with `--zk`): run out, this instance must not act — a leader
+    /// paused past its ZooKeeper session (SIGSTOP, a long GC-like stall) wakes up with it
+    /// run out and changes nothing before its contender reports the loss and it exits.
+    pub lease: RefCell<Option<detector::contender::Lease>>,
 }
 
 impl Shared {
@@ -70,7 +74,16 @@ impl Shared {
             info,
             leader: RefCell::new(None),
             events: crate::events::Bus::default(),
+            lease: RefCell::new(None),
         })
+    }
+
+    /// Whether this instance may act as leader now: no lease (no `--zk`), or a valid one.
+    pub fn may_act(&self) -> bool {
+        self.lease
+            .borrow()
+            .as_ref()
+            .is_none_or(detector::contender::Lease::valid)
     }
 
     /// Whether this instance leads (runs the driver).
@@ -131,6 +144,10 @@ impl Marathon {
 
     /// One convergence step: kills, finished deployments, offer wishes.
     pub fn step(&mut self, d: &mut SchedulerDriver<'_, '_, Self>) {
+        if !self.shared.may_act() {
+            tracing::warn!("leadership lease run out: not acting");
+            return;
+        }
         let t = now();
         let actions = self.shared.core.borrow_mut().step(t);
         for k in &actions.kills {
@@ -418,6 +435,12 @@ impl Scheduler for Marathon {
     }
 
     fn resource_offers(&mut self, d: &mut SchedulerDriver<'_, '_, Self>, offers: Vec<Offer>) {
+        if !self.shared.may_act() {
+            for offer in offers {
+                d.decline(offer.id.clone(), Filters::default());
+            }
+            return;
+        }
         let t = now();
         for offer in offers {
             let plans = self
@@ -486,6 +509,7 @@ impl Scheduler for Marathon {
         );
         match effect {
             StatusEffect::None => {}
+            StatusEffect::KillUnknown if !self.shared.may_act() => {}
             StatusEffect::KillUnknown => {
                 tracing::warn!(task = %status.task_id, "killing a task Marathon does not know");
                 d.kill(status.task_id.clone());

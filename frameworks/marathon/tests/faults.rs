@@ -518,3 +518,58 @@ async fn a_zookeeper_restart_mid_deployment_finishes_it_once() {
     let after = f.check_converged("/svc", 3).await;
     assert_eq!(before, after, "the tasks survived the restart");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_marathon_leader_is_fenced_and_exits_when_resumed() {
+    let Some(mut f) = Fixture::start("mfault-pause", config()).await else {
+        return;
+    };
+    f.make_ready();
+    f.create_app("/svc", 2).await;
+    let before = f.check_converged("/svc", 2).await;
+    let (a, _) = f.wait_leader().await;
+    let acted = |f: &Fixture| {
+        let log = f.marathons[a]
+            .as_ref()
+            .map(|(p, _)| p.log_text())
+            .unwrap_or_default();
+        log.lines()
+            .filter(|l| l.contains("launching") || l.contains("killing"))
+            .count()
+    };
+    let acted_before = acted(&f);
+    let paused = f.marathons[a]
+        .as_ref()
+        .is_some_and(|(p, _)| p.signal(SIGSTOP));
+    assert!(paused, "cannot SIGSTOP the leader");
+    // Past its session the other one leads; a change goes through it.
+    let (b, b_addr) = f.wait_leader().await;
+    assert_ne!(a, b);
+    let mut events = f.events().await;
+    let (s, body) = call(b_addr, "PUT", "/v2/apps/svc", &json!({"instances": 3})).await;
+    assert_eq!(s, 200, "{body}");
+    let dep = body["deploymentId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    // Resumed, the old leader finds its lease run out: it acts on nothing and exits.
+    let resumed = f.marathons[a]
+        .as_ref()
+        .is_some_and(|(p, _)| p.signal(SIGCONT));
+    assert!(resumed, "cannot SIGCONT the old leader");
+    let start = Instant::now();
+    while f.marathons[a].as_mut().is_some_and(|(p, _)| p.running()) {
+        if start.elapsed() > LIMIT {
+            f.fail("the resumed old leader kept running");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        acted(&f),
+        acted_before,
+        "the fenced leader launched or killed"
+    );
+    expect_success(&f, &mut events, &dep).await;
+    let after = f.check_converged("/svc", 3).await;
+    assert!(before.is_subset(&after), "{before:?} -> {after:?}");
+}
