@@ -168,6 +168,26 @@ impl Marathon {
         self.wanted.set(actions.wants_offers);
     }
 
+    /// Explicit reconciliation of the instances the core knows (on `agent`, if given).
+    fn reconcile_known(&self, d: &mut SchedulerDriver<'_, '_, Self>, agent: Option<&str>) {
+        let statuses: Vec<TaskStatus> = self
+            .shared
+            .core
+            .borrow()
+            .known_tasks()
+            .into_iter()
+            .filter(|(_, a)| agent.is_none_or(|x| x == a))
+            .map(|(task, agent)| {
+                let mut s = TaskStatus::new(task.as_str().into(), TaskState::Staging);
+                s.agent_id = Some(agent.as_str().into());
+                s
+            })
+            .collect();
+        if !statuses.is_empty() {
+            d.reconcile(statuses);
+        }
+    }
+
     fn tick(&mut self, d: &mut SchedulerDriver<'_, '_, Self>) {
         self.probe_readiness(d);
         self.step(d);
@@ -416,22 +436,21 @@ impl Scheduler for Marathon {
         // Implicit reconciliation is in: every task the master knows has been seen (and
         // unknown ones killed). Now ask about each task we know, explicitly: the master
         // answers TASK_LOST/UNKNOWN for the ones it does not have, which get replaced.
-        let known = self.shared.core.borrow().known_tasks();
-        tracing::info!(tasks = known.len(), "reconciled; launching may start");
+        let known = self.shared.core.borrow().known_tasks().len();
+        tracing::info!(tasks = known, "reconciled; launching may start");
         self.shared.core.borrow_mut().ready = true;
-        if !known.is_empty() {
-            let statuses = known
-                .into_iter()
-                .map(|(task, agent)| {
-                    let mut s = TaskStatus::new(task.as_str().into(), TaskState::Staging);
-                    s.agent_id = Some(agent.as_str().into());
-                    s
-                })
-                .collect();
-            d.reconcile(statuses);
-        }
+        self.reconcile_known(d, None);
         self.wanted.set(false);
         self.step(d);
+    }
+
+    /// An agent is gone (unreachable or removed): ask about every instance on it, so the
+    /// master answers TASK_LOST for them and they are replaced at once (Marathon's
+    /// default `unreachableStrategy`, 0 s); if the agent comes back, the old tasks are
+    /// unknown and killed.
+    fn agent_lost(&mut self, d: &mut SchedulerDriver<'_, '_, Self>, agent_id: &proto::AgentId) {
+        tracing::warn!(agent = %agent_id.as_str(), "agent lost; reconciling its instances");
+        self.reconcile_known(d, Some(agent_id.as_str()));
     }
 
     fn resource_offers(&mut self, d: &mut SchedulerDriver<'_, '_, Self>, offers: Vec<Offer>) {

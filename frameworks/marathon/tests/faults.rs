@@ -430,7 +430,7 @@ async fn mesos_leader_killed_during_a_scale_up_loses_and_doubles_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_partitioned_agent_comes_back_without_extra_instances() {
+async fn a_partitioned_agents_instances_are_replaced_and_not_doubled_when_it_returns() {
     let mut config = config();
     config.agent_reregister_timeout = Some("4secs".into());
     let Some(mut f) = Fixture::start("mfault-agent", config).await else {
@@ -467,9 +467,29 @@ async fn a_partitioned_agent_comes_back_without_extra_instances() {
             |_, s| s["id"] != old_id && s["unreachable_slaves"].as_u64() == Some(1),
         )
         .await;
-    // Scaled up during the partition: the deployment must finish once the agent is back,
-    // with exactly 4 instances, whatever Marathon was or was not told meanwhile.
+    // Marathon hears of the lost agent, asks about its instances (TASK_LOST) and replaces
+    // them on the other agent: 3 run there while the partition lasts.
     let (_, addr) = f.wait_leader().await;
+    let start = Instant::now();
+    loop {
+        let app = get(addr, "/v2/apps/svc").await.unwrap_or(Value::Null);
+        let master = f.cluster.leader_state().await;
+        let running = master.map(|(_, s)| marathon_tasks(&s)).unwrap_or_default();
+        if app["app"]["tasksHealthy"] == 3 && running.len() == 3 {
+            break;
+        }
+        if start.elapsed() > LIMIT {
+            f.fail(&format!(
+                "the partitioned agent's instances were not replaced: {app}; master: {running:?}"
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    if let Err(e) = events.wait(&["TASK_LOST"], LIMIT).await {
+        f.fail(&e);
+    }
+    // Scaled up during the partition: the deployment must finish once the agent is back,
+    // with exactly 4 instances; the old tasks on it are killed as unknown.
     let (s, body) = call(addr, "PUT", "/v2/apps/svc", &json!({"instances": 4})).await;
     assert_eq!(s, 200, "{body}");
     let dep = body["deploymentId"]

@@ -1,6 +1,7 @@
 //! Readiness checks on a real cluster: the tasks are small HTTP servers that answer the
 //! readiness path 503 until the test creates a file; Marathon probes them itself, and the
-//! deployment stays in flight (after probes were answered) until they answer 200.
+//! deployment stays in flight (after probes were answered) until they answer 200. The
+//! agent offers ports below the kernel's ephemeral range (32768+), which any socket may hold.
 
 mod common;
 
@@ -28,7 +29,7 @@ http.server.HTTPServer(("127.0.0.1", int(os.environ["PORT0"])), H).serve_forever
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deployment_waits_until_its_instances_are_ready() {
     let c =
-        common::cluster_with_hosts("marathon-ready", &[""], |_| "127.0.0.1".into(), 45000).await;
+        common::cluster_with_hosts("marathon-ready", &[""], |_| "127.0.0.1".into(), 24000).await;
     let (mut m, addr) = common::marathon(&c, "marathon", &[]).await;
     let dir = c.dir.path();
     let script = dir.join("server.py");
@@ -80,5 +81,23 @@ async fn a_deployment_waits_until_its_instances_are_ready() {
     .unwrap_or_else(|e| panic!("{e}\n{}", m.log_text()));
     let (_, a) = common::call(addr, "GET", "/v2/apps/web", &Value::Null).await;
     assert_eq!(a["app"]["tasksRunning"], 2, "{a}");
+    // Destroyed, so that no server outlives the cluster.
+    let (s, body) = common::call(addr, "DELETE", "/v2/apps/web", &Value::Null).await;
+    assert_eq!(s, 200, "{body}");
+    wait_json(
+        c.master_addr,
+        "/master/state",
+        LIMIT,
+        "the servers gone",
+        |v| {
+            v["frameworks"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .all(|f| f["tasks"].as_array().is_none_or(Vec::is_empty))
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", m.log_text()));
     m.kill();
 }
