@@ -9,9 +9,41 @@ use std::net::SocketAddr;
 use cluster::procs::Proc;
 use cluster::testkit::{start_server, MultiCluster};
 
+/// A [`MultiCluster`] that, dropped, also SIGKILLs every process left in its sandboxes:
+/// the tasks of a killed executor would otherwise outlive the suite.
+pub struct Cluster(pub MultiCluster);
+
+impl std::ops::Deref for Cluster {
+    type Target = MultiCluster;
+    fn deref(&self) -> &MultiCluster {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Cluster {
+    fn deref_mut(&mut self) -> &mut MultiCluster {
+        &mut self.0
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let pids: Vec<String> = cluster::ha::processes_under(self.0.dir.path())
+            .into_iter()
+            .map(|(pid, _)| pid.to_string())
+            .collect();
+        if !pids.is_empty() {
+            let _ = std::process::Command::new("kill")
+                .arg("-9")
+                .args(&pids)
+                .status();
+        }
+    }
+}
+
 /// A master and one agent per entry of `attributes` (`""` for none); agent `i` (from 1)
 /// advertises host name `agent<i>` and offers ports `[30000+1000i, 30999+1000i]`.
-pub async fn cluster(prefix: &str, attributes: &[&str]) -> MultiCluster {
+pub async fn cluster(prefix: &str, attributes: &[&str]) -> Cluster {
     cluster_with_hosts(prefix, attributes, |i| format!("agent{i}"), 31000).await
 }
 
@@ -24,7 +56,7 @@ pub async fn cluster_with_hosts(
     attributes: &[&str],
     hostname: impl Fn(usize) -> String,
     port_base: usize,
-) -> MultiCluster {
+) -> Cluster {
     cluster::testkit::require_bins(&["marathon", "mesos-master", "mesos-agent", "mesos-executor"]);
     let mut c = MultiCluster::start(prefix, 0, "").await;
     for (i, attrs) in attributes.iter().enumerate() {
@@ -65,7 +97,7 @@ pub async fn cluster_with_hosts(
     if let Err(e) = c.wait_activated(attributes.len()).await {
         panic!("{e}\n{}", c.logs());
     }
-    c
+    Cluster(c)
 }
 
 /// Sends `method path` with a JSON body; returns status and parsed JSON (Null if none).
