@@ -23,6 +23,8 @@ ZK_JAR=/usr/share/java/zookeeper.jar
 JAVA_MODULES=java.base,java.management,java.naming,java.xml,java.security.sasl,java.security.jgss,jdk.unsupported,jdk.management,jdk.naming.dns
 
 log() { echo "build-images: $*" >&2; }
+# Marathon (frameworks/marathon) runs in the same image (docker-compose.yml: marathon1/2).
+BINS+=(marathon)
 die() { echo "build-images: $*" >&2; exit 1; }
 
 # What the host needs: busybox-static for the userland, zookeeper (+ a JDK with jlink).

@@ -982,6 +982,17 @@ SCENARIOS = ["master_kill", "master_pause", "agent_restart", "zk_restart", "agen
              "zk_restart_then_leader_kill", "zk_restart_while_launching",
              "leader_kill_during_registry_write", "partition_during_reregistration",
              "two_partitions_reverse_heal"]
+# Marathon's (docker/marathon.py).
+SCENARIOS += ["marathon_leader_kill"]
+
+
+def _marathon_leader_kill(self):
+    """SIGKILL the leading marathon: see docker/marathon.py."""
+    import marathon
+    return marathon.leader_kill(self.c)
+
+
+Suite.marathon_leader_kill = _marathon_leader_kill
 
 
 def recreate(c):

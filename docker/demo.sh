@@ -35,9 +35,12 @@ except cluster.Failure as e:
     sys.exit(f"demo.sh: {e}")
 ' "$project" "$MESOS_NET" "${MESOS_DEMO_TASKS:-6}"
     python3 "$here/cluster.py" status --project "$project" --net "$MESOS_NET"
+    # Marathon's sample web app: 3 busybox httpd instances behind health checks.
+    python3 "$here/marathon.py" deploy --project "$project" --net "$MESOS_NET"
     echo
     echo "Web UI: http://127.0.0.1:5050/ (the leader's, whichever master leads)"
     echo "Leader API: curl -s http://127.0.0.1:5050/master/state (each master alone: :5061, :5062, :5063)"
+    echo "Marathon: http://127.0.0.1:8080/ and :8081 (the follower proxies to the leader)"
     ;;
   status)
     python3 "$here/cluster.py" status --project "$project" --net "$MESOS_NET"

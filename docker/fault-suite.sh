@@ -31,6 +31,9 @@
 #                    once: the successor waits --agent_reregister_timeout (10 s here) for
 #                    it, marks it unreachable; then reconnect it
 #   two_partitions_reverse_heal       cut off agent A, then agent B; heal B, then A
+#   marathon_leader_kill              SIGKILL the leading marathon's container: the other
+#                    takes over with the same FrameworkID, the sample web app keeps its 3
+#                    healthy instances (the same tasks), the killed one follows again
 #
 # After each: one leader, every task running or in exactly one terminal state, no task
 # lost or restarted where it should not be, a mesos-execute task finishes, and the agents'
@@ -44,6 +47,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 export MESOS_NET="${MESOS_FAULT_NET:-172.30.51}"
 export MESOS_MASTER1_PORT="" MESOS_MASTER2_PORT="" MESOS_MASTER3_PORT="" MESOS_UI_PORT=""
+export MARATHON1_PORT="" MARATHON2_PORT=""
 # The masters' missed agent pings (debug) are what leader_kill_during_registry_write
 # times its fault by.
 export MESOS_RUST_LOG="${MESOS_RUST_LOG:-info,master::core=debug}"
