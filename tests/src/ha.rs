@@ -164,6 +164,21 @@ pub fn processes_under(dir: &Path) -> Vec<(i32, String)> {
     out
 }
 
+/// SIGKILLs every process whose working directory is under `dir`, with its process group
+/// (a task's children too): what a killed executor left running in its sandbox would
+/// otherwise outlive the test.
+pub fn kill_processes_under(dir: &Path) {
+    for (pid, _) in processes_under(dir) {
+        let pid = nix::unistd::Pid::from_raw(pid);
+        if let Ok(pgid) = nix::unistd::getpgid(Some(pid)) {
+            if pgid.as_raw() > 1 && pgid.as_raw() != nix::unistd::getpgrp().as_raw() {
+                let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL);
+            }
+        }
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+    }
+}
+
 /// The framework's view of its tasks, from `long-lived-framework`'s log lines
 /// (`Launching n task(s) on agent A: ["t1", ...]`, `Task T is in state S`): for each task
 /// it launched, every state it was told, in order.
@@ -789,15 +804,7 @@ impl HaCluster {
     }
 
     fn kill_sandbox_processes(&self) {
-        for (pid, _) in processes_under(&self.work) {
-            let pid = nix::unistd::Pid::from_raw(pid);
-            if let Ok(pgid) = nix::unistd::getpgid(Some(pid)) {
-                if pgid.as_raw() > 1 && pgid.as_raw() != nix::unistd::getpgrp().as_raw() {
-                    let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL);
-                }
-            }
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-        }
+        kill_processes_under(&self.work);
     }
 }
 

@@ -125,6 +125,15 @@ pub struct MultiCluster {
     pub dir: TempDir,
 }
 
+impl Drop for MultiCluster {
+    /// Stops the agents, then SIGKILLs whatever their executors left running in the
+    /// sandboxes, so no task outlives its test. The master and the directory go after.
+    fn drop(&mut self) {
+        self.agents.clear();
+        crate::ha::kill_processes_under(self.dir.path());
+    }
+}
+
 /// How long a component gets to start answering HTTP.
 const START_LIMIT: Duration = Duration::from_secs(30);
 

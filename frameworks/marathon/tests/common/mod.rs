@@ -9,37 +9,9 @@ use std::net::SocketAddr;
 use cluster::procs::Proc;
 use cluster::testkit::{start_server, MultiCluster};
 
-/// A [`MultiCluster`] that, dropped, also SIGKILLs every process left in its sandboxes:
-/// the tasks of a killed executor would otherwise outlive the suite.
-pub struct Cluster(pub MultiCluster);
-
-impl std::ops::Deref for Cluster {
-    type Target = MultiCluster;
-    fn deref(&self) -> &MultiCluster {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for Cluster {
-    fn deref_mut(&mut self) -> &mut MultiCluster {
-        &mut self.0
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        let pids: Vec<String> = cluster::ha::processes_under(self.0.dir.path())
-            .into_iter()
-            .map(|(pid, _)| pid.to_string())
-            .collect();
-        if !pids.is_empty() {
-            let _ = std::process::Command::new("kill")
-                .arg("-9")
-                .args(&pids)
-                .status();
-        }
-    }
-}
+/// The suites' cluster: a [`MultiCluster`] (which, dropped, kills what its sandboxes left
+/// running).
+pub type Cluster = MultiCluster;
 
 /// A master and one agent per entry of `attributes` (`""` for none); agent `i` (from 1)
 /// advertises host name `agent<i>` and offers ports `[30000+1000i, 30999+1000i]`.
@@ -97,7 +69,7 @@ pub async fn cluster_with_hosts(
     if let Err(e) = c.wait_activated(attributes.len()).await {
         panic!("{e}\n{}", c.logs());
     }
-    Cluster(c)
+    c
 }
 
 /// Sends `method path` with a JSON body; returns status and parsed JSON (Null if none).
