@@ -31,7 +31,8 @@ use std::time::Duration;
 use libproc::Pid;
 use proto::messages::{
     ExecutorRegisteredMessage, ExecutorReregisteredMessage, ExitedExecutorMessage, KillTaskMessage,
-    RegisterExecutorMessage, RunTaskMessage, ShutdownExecutorMessage, StatusUpdate, Task,
+    ReconcileTasksMessage, RegisterExecutorMessage, RunTaskMessage, ShutdownExecutorMessage,
+    StatusUpdate, Task,
 };
 use proto::{
     AgentInfo, ContainerId, ExecutorId, ExecutorInfo, FrameworkId, FrameworkInfo, Reason,
@@ -813,6 +814,34 @@ impl AgentCore {
         }
     }
 
+    /// Of the tasks the master asks about on re-registration (Mesos
+    /// `SlaveReregisteredMessage.reconciliations`), those this agent does not have (their
+    /// `RunTaskMessage` never arrived, or arrived while the agent had no master and was
+    /// ignored), each with the state to report: `TASK_DROPPED` to a partition-aware
+    /// framework, else `TASK_LOST`.
+    pub fn unknown_tasks(
+        &self,
+        asked: &[ReconcileTasksMessage],
+    ) -> Vec<(FrameworkId, TaskId, TaskState)> {
+        let mut out = Vec::new();
+        for r in asked {
+            let f = self.frameworks.get(&r.framework_id);
+            let aware = f.is_some_and(|f| f.info.is_partition_aware());
+            for s in &r.statuses {
+                let known = f.is_some_and(|f| f.executors.values().any(|e| e.has_task(&s.task_id)));
+                if !known {
+                    let state = if aware {
+                        TaskState::Dropped
+                    } else {
+                        TaskState::Lost
+                    };
+                    out.push((r.framework_id.clone(), s.task_id.clone(), state));
+                }
+            }
+        }
+        out
+    }
+
     /// An update of the agent's own (executor exited, task killed before launch, …),
     /// stamped with `now` and `uuid`, recorded like any other.
     #[allow(clippy::too_many_arguments)]
@@ -1246,6 +1275,27 @@ mod tests {
         assert_eq!(tasks[0].state, TaskState::Finished);
         assert_eq!(tasks[0].status_update_state, Some(TaskState::Running));
         assert_eq!(tasks[0].status_update_uuid, Some(StatusUuid::from_u128(1)));
+    }
+
+    #[test]
+    fn tasks_the_master_asks_about_and_the_agent_never_got_are_reported_lost() {
+        let core = core_with_task(false);
+        let asked = |fw: &str, ids: &[&str]| ReconcileTasksMessage {
+            framework_id: FrameworkId::new(fw),
+            statuses: ids
+                .iter()
+                .map(|t| TaskStatus::new(TaskId::new(*t), TaskState::Staging))
+                .collect(),
+        };
+        // "t" runs here; "gone" never arrived; "other" is of a framework unknown here.
+        let out = core.unknown_tasks(&[asked("F", &["t", "gone"]), asked("G", &["other"])]);
+        assert_eq!(
+            out,
+            vec![
+                (FrameworkId::new("F"), TaskId::new("gone"), TaskState::Lost),
+                (FrameworkId::new("G"), TaskId::new("other"), TaskState::Lost),
+            ]
+        );
     }
 
     #[test]
