@@ -588,6 +588,23 @@ impl AgentCore {
                     tasks.push(t);
                 }
             }
+            // An exited executor's tasks whose terminal update is not acknowledged yet are
+            // still the agent's to report (Mesos keeps such an executor until then): a
+            // master that never heard of them would answer a reconciliation with
+            // TASK_GONE while their TASK_FINISHED is still on its way, and the framework
+            // would run them again (found by chronos's Jepsen test, across a master
+            // failover).
+            for e in &f.completed_executors {
+                for t in e.terminated.values() {
+                    let Some(head) = self.updates.head(&f.id, &t.task_id) else {
+                        continue;
+                    };
+                    let mut t = t.clone();
+                    t.status_update_state = Some(head.status.state);
+                    t.status_update_uuid = head.status.uuid;
+                    tasks.push(t);
+                }
+            }
         }
         (executor_infos, tasks, frameworks)
     }
@@ -1238,6 +1255,12 @@ mod tests {
             .expect("executor");
         fw.completed_executors.push_back(gone);
         assert!(core.maybe_remove_framework(&f).is_empty());
+        // A re-registration meanwhile still reports the task, with its unacknowledged
+        // terminal update, so that a new master knows it is not gone.
+        let (_, tasks, _) = core.reregistration(&AgentInfo::new("host", Resources::new()));
+        assert_eq!(tasks.len(), 1, "{tasks:?}");
+        assert_eq!(tasks[0].task_id, t);
+        assert_eq!(tasks[0].status_update_state, Some(TaskState::Finished));
         // An unexpected uuid changes nothing.
         assert!(core
             .acknowledge(&f, &t, StatusUuid::from_u128(9))
