@@ -30,6 +30,8 @@
 #                    once: the successor waits --agent_reregister_timeout (10 s here) for
 #                    it, marks it unreachable; then reconnect it
 #   two_partitions_reverse_heal       cut off agent A, then agent B; heal B, then A
+#   chronos_chain    chronos's sample jobs: the chain extract -> transform -> load runs,
+#                    chronos's container is restarted, the chain runs on; no run twice
 #
 # After each: one leader, every task running or in exactly one terminal state, no task
 # lost or restarted where it should not be, a mesos-execute task finishes, and the agents'
@@ -43,6 +45,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 export MESOS_NET="${MESOS_FAULT_NET:-172.30.51}"
 export MESOS_MASTER1_PORT="" MESOS_MASTER2_PORT="" MESOS_MASTER3_PORT=""
+export CHRONOS_PORT=""  # chronos published on a random port too
 # The masters' missed agent pings (debug) are what leader_kill_during_registry_write
 # times its fault by.
 export MESOS_RUST_LOG="${MESOS_RUST_LOG:-info,master::core=debug}"
