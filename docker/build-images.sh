@@ -2,7 +2,8 @@
 # Builds the two images the demo cluster and the fault suite run, with no registry:
 #
 #   mesos-rs/mesos:<hash>      busybox (Debian's busybox-static) + the project's binaries,
-#                              stripped, + the shared libraries ldd lists for them
+#                              stripped, + the shared libraries ldd lists for them, + the
+#                              demo's front door (docker/front-door, as mesos-front-door)
 #   mesos-rs/zookeeper:<hash>  a jlink'ed Java runtime + Debian's ZooKeeper jars
 #
 # Each root file system is assembled in a scratch directory and `docker import`ed. The tag
@@ -23,6 +24,8 @@ ZK_JAR=/usr/share/java/zookeeper.jar
 JAVA_MODULES=java.base,java.management,java.naming,java.xml,java.security.sasl,java.security.jgss,jdk.unsupported,jdk.management,jdk.naming.dns
 
 log() { echo "build-images: $*" >&2; }
+# Marathon (frameworks/marathon) runs in the same image (docker-compose.yml: marathon1/2).
+BINS+=(marathon)
 die() { echo "build-images: $*" >&2; exit 1; }
 
 # What the host needs: busybox-static for the userland, zookeeper (+ a JDK with jlink).
@@ -86,7 +89,7 @@ trap 'rm -rf "$work"' EXIT
 bin_paths=()
 for b in "${BINS[@]}"; do bin_paths+=("$BIN_DIR/$b"); done
 mapfile -t mesos_libs < <(libs_of /bin/busybox "${bin_paths[@]}")
-mesos_hash=$( { echo "$script_hash"; sha256sum /bin/busybox "${bin_paths[@]}" "${mesos_libs[@]}" | cut -c1-64; } | sha256sum | cut -c1-16)
+mesos_hash=$( { echo "$script_hash"; sha256sum /bin/busybox "$here/front-door" "${bin_paths[@]}" "${mesos_libs[@]}" | cut -c1-64; } | sha256sum | cut -c1-16)
 MESOS_IMAGE="mesos-rs/mesos:$mesos_hash"
 if have_image "$MESOS_IMAGE"; then
   log "$MESOS_IMAGE is up to date"
@@ -97,6 +100,8 @@ else
   for b in "${BINS[@]}"; do
     strip --strip-debug -o "$root/usr/local/bin/$b" "$BIN_DIR/$b"
   done
+  cp "$here/front-door" "$root/usr/local/bin/mesos-front-door"
+  chmod 755 "$root/usr/local/bin/mesos-front-door"
   copy_into "$root" "${mesos_libs[@]}"
   import_root "$MESOS_IMAGE" "$root" \
     -c 'ENV PATH=/usr/local/bin:/bin:/usr/bin' -c 'WORKDIR /' -c 'CMD ["/bin/sh"]'

@@ -111,6 +111,12 @@ class Cluster:
     def master_url(self, master, path):
         return f"http://{self.ips[master]}:5050{path}"
 
+    def published(self, service, port=5050):
+        """'host:port' where the host reaches `service`'s `port` (docker port), or None."""
+        r = self.docker("port", self.container(service), str(port), check=False)
+        lines = [x for x in r.stdout.split() if x.startswith(("127.", "0.0.0.0", "["))]
+        return lines[0].replace("0.0.0.0", "127.0.0.1") if r.returncode == 0 and lines else None
+
     def leaders(self, timeout=1.5):
         """[(master, /master/state)] of every master answering /master/state with 200
         (only a leader does; the others redirect with 307)."""
@@ -311,6 +317,21 @@ def docker_time(ts):
     return t + float("0." + (frac or "0"))
 
 
+def first_event(url, timeout=5.0):
+    """The type of the first record of an operator SUBSCRIBE stream at `url` (RecordIO:
+    '<length>\\n<json>'), or what went wrong."""
+    req = urllib.request.Request(url, data=b'{"type":"SUBSCRIBE"}', method="POST",
+                                 headers={"Content-Type": "application/json", "Accept": "application/json"})
+    try:
+        with OPENER.open(req, timeout=timeout) as r:
+            length = int(r.readline().strip() or b"0")
+            return json.loads(r.read(length)).get("type")
+    except urllib.error.HTTPError as e:
+        return f"HTTP {e.code}"
+    except (OSError, ValueError) as e:
+        return f"no stream ({e})"
+
+
 # ---- status -------------------------------------------------------------------------------
 def status(c):
     ls = c.leaders()
@@ -321,14 +342,14 @@ def status(c):
         print(f"leader: {m} {s.get('leader')} (cluster {s.get('cluster') or '-'}, "
               f"elected {s.get('elected_time')})")
     _, s = ls[0]
-    ports = {"master1": 5050, "master2": 5060, "master3": 5070}
+    print(f"front door: http://{c.published('front') or '(not published)'}/ (web UI and API of the leader)")
     print("masters:")
     for m in MASTERS:
         info = c.inspect(m)
         st = info["State"]["Status"] if info else "absent"
         code, _ = http_get(c.master_url(m, "/master/state"), 1.0)
         role = {200: "leading", 307: "standby"}.get(code, f"no answer ({code})")
-        print(f"  {m:8} {c.ips[m]:15} host port {ports[m]}  container {st:8} {role}")
+        print(f"  {m:8} {c.ips[m]:15} host {c.published(m) or '-':16} container {st:8} {role}")
     print(f"agents ({s.get('activated_slaves')} active):")
     for a in sorted(s.get("slaves", []), key=lambda a: a.get("hostname", "")):
         attrs = ";".join(f"{k}:{v}" for k, v in sorted((a.get("attributes") or {}).items()))
@@ -535,9 +556,10 @@ class Suite:
                                   f"running again: {sorted(back)}")
         return on_poll
 
-    def kill_leader(self, m0, s0):
+    def kill_leader(self, m0, s0, after_failover=None):
         """SIGKILLs leading master m0 (whose steady state was s0) and waits for a
-        successor with the same framework id and the same tasks on the same agents, then
+        successor with the same framework id and the same tasks on the same agents
+        (then calls after_failover(successor, its state), m0 still dead), then
         restarts m0 and waits for it to rejoin as a standby. Returns (successor, tasks)."""
         before = running(framework(s0))
         fid = framework(s0)["id"]
@@ -554,6 +576,8 @@ class Suite:
             raise Failure(f"framework id changed: {fid} -> {framework(s1)['id']}")
         if after != before:
             raise Failure(f"tasks changed over the failover: {before} -> {after}")
+        if after_failover:
+            after_failover(m1, s1)
         self.rejoin(m0, guard)
         return m1, after
 
@@ -593,11 +617,37 @@ class Suite:
         return by_host[aid], aid, counts[aid]
 
     # -- scenarios ----------------------------------------------------------------------
+    def front_door(self, m1, s1, limit=LIMIT):
+        """The front door's host port gives leader m1's web UI, /master/state (its master
+        id) and operator event stream (SUBSCRIBED first), as a browser on the host gets
+        them. Returns the front door's address."""
+        front = self.c.published("front")
+        if not front:
+            raise Failure("the front door's port is not published")
+        deadline = time.monotonic() + limit
+        why = ""
+        while time.monotonic() < deadline:
+            code, body = http_get(f"http://{front}/master/state")
+            if code != 200:
+                why = f"/master/state answered {code}: {body[:200]!r}"
+            elif json.loads(body).get("id") != s1["id"]:
+                why = f"/master/state is master {json.loads(body).get('id')}, not {m1}'s {s1['id']}"
+            else:
+                code, page = http_get(f"http://{front}/")
+                event = first_event(f"http://{front}/api/v1")
+                if code == 200 and b'type="module"' in page and event == "SUBSCRIBED":
+                    return front
+                why = f"the web UI page answered {code}, the event stream began with {event}"
+            time.sleep(POLL)  # the front door picks the leader per connection: poll it
+        raise Failure(f"the front door {front} does not give the new leader {m1}: {why}")
+
     def master_kill(self):
         m0, s0 = self.wait_steady("a steady cluster", hold=STABLE)
-        m1, after = self.kill_leader(m0, s0)
+        fronts = []
+        m1, after = self.kill_leader(m0, s0, lambda m1, s1: fronts.append(self.front_door(m1, s1)))
         self.c.probe("probe-master-kill")
-        return f"{m0} killed, {m1} leads, {len(after)} tasks kept their ids and agents"
+        return (f"{m0} killed, {m1} leads, {len(after)} tasks kept their ids and agents; "
+                f"the front door {fronts[0]} gives {m1}'s web UI, state and event stream")
 
     def master_pause(self):
         m0, s0 = self.wait_steady("a steady cluster", hold=STABLE)
@@ -932,6 +982,17 @@ SCENARIOS = ["master_kill", "master_pause", "agent_restart", "zk_restart", "agen
              "zk_restart_then_leader_kill", "zk_restart_while_launching",
              "leader_kill_during_registry_write", "partition_during_reregistration",
              "two_partitions_reverse_heal"]
+# Marathon's (docker/marathon.py).
+SCENARIOS += ["marathon_leader_kill"]
+
+
+def _marathon_leader_kill(self):
+    """SIGKILL the leading marathon: see docker/marathon.py."""
+    import marathon
+    return marathon.leader_kill(self.c)
+
+
+Suite.marathon_leader_kill = _marathon_leader_kill
 
 
 # ---- Chronos ------------------------------------------------------------------------------
@@ -953,7 +1014,7 @@ CHRONOS_JOBS = [
 
 
 def chronos_url(c, path):
-    return f"http://{c.net}.41:4400{path}"
+    return f"http://{c.net}.45:4400{path}"
 
 
 def chronos_request(c, method, path, body=None, timeout=5.0):
@@ -1061,7 +1122,7 @@ def suite(c, n, only):
         except Failure as e:
             failed += 1
             print(f"FAIL {name} ({time.monotonic() - t0:.1f}s): {e}", flush=True)
-            for svc in ["zk"] + MASTERS + AGENTS + ["framework"]:
+            for svc in ["zk"] + MASTERS + ["front"] + AGENTS + ["framework"]:
                 print(f"--- {svc} (log tail) ---\n{c.logs(svc, tail=15)}", flush=True)
             recreate(c)
             s = Suite(c, n)

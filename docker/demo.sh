@@ -9,10 +9,13 @@
 #   docker/demo.sh status   the leading master, every master's role, agents, tasks
 #   docker/demo.sh down     stop and remove the cluster's containers and network
 #
-# The masters' HTTP API is published on the host at 127.0.0.1:5050, :5060 and :5070; only
-# the leader answers /master/state (the others redirect with 307 to //masterN:5050).
+# http://127.0.0.1:5050/ is the leading master's web UI and API, whichever master leads
+# (the front door joins each connection to the leader); each master's own HTTP port is on
+# 127.0.0.1:5061, :5062 and :5063, where only the leader answers /master/state (the others
+# redirect with 307 to //masterN:5050).
 # Environment: MESOS_NET (first three octets of the /24 network, default 172.30.50),
-# MESOS_PUBLISH_IP (default 127.0.0.1), MESOS_MASTER{1,2,3}_PORT, MESOS_DEMO_TASKS.
+# MESOS_PUBLISH_IP (default 127.0.0.1), MESOS_UI_PORT, MESOS_MASTER{1,2,3}_PORT,
+# MESOS_DEMO_TASKS.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 export MESOS_NET="${MESOS_NET:-172.30.50}"
@@ -34,12 +37,15 @@ except cluster.Failure as e:
     sys.exit(f"demo.sh: {e}")
 ' "$project" "$MESOS_NET" "${MESOS_DEMO_TASKS:-6}"
     python3 "$here/cluster.py" status --project "$project" --net "$MESOS_NET"
+    # Marathon's sample web app: 3 busybox httpd instances behind health checks.
+    python3 "$here/marathon.py" deploy --project "$project" --net "$MESOS_NET"
     # Chronos: sample jobs and the dependency chain extract -> transform -> load.
     python3 "$here/cluster.py" chronos-jobs --project "$project" --net "$MESOS_NET"
     echo "Chronos: http://127.0.0.1:${CHRONOS_PORT:-4400}/ (API under /v1/scheduler)"
     echo
-    echo "Web UI: http://127.0.0.1:5050/ (any master's shows the leader's state)"
-    echo "Leader API: curl -s http://127.0.0.1:5050/master/state (or :5060, :5070; see 'leader' above)"
+    echo "Web UI: http://127.0.0.1:5050/ (the leader's, whichever master leads)"
+    echo "Leader API: curl -s http://127.0.0.1:5050/master/state (each master alone: :5061, :5062, :5063)"
+    echo "Marathon: http://127.0.0.1:8080/ and :8081 (the follower proxies to the leader)"
     ;;
   status)
     python3 "$here/cluster.py" status --project "$project" --net "$MESOS_NET"

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The container-level fault suite: builds the images if needed, starts its own copy of
-# the compose cluster (project mesosfault on ${MESOS_NET:-172.30.51}.0/24, masters
-# published on random loopback ports so it runs beside the demo), and runs each scenario
-# against it (docker/cluster.py suite):
+# the compose cluster (project mesosfault on ${MESOS_NET:-172.30.51}.0/24, masters and
+# the front door published on random loopback ports so it runs beside the demo), and
+# runs each scenario against it (docker/cluster.py suite):
 #
-#   master_kill      SIGKILL the leading master's container
+#   master_kill      SIGKILL the leading master's container; the front door's host port
+#                    then gives the new leader's web UI, /master/state and event stream
 #   master_pause     pause it past the ZooKeeper session timeout, then unpause it
 #   agent_restart    restart the busiest agent's container
 #   zk_restart       restart ZooKeeper
@@ -30,6 +31,9 @@
 #                    once: the successor waits --agent_reregister_timeout (10 s here) for
 #                    it, marks it unreachable; then reconnect it
 #   two_partitions_reverse_heal       cut off agent A, then agent B; heal B, then A
+#   marathon_leader_kill              SIGKILL the leading marathon's container: the other
+#                    takes over with the same FrameworkID, the sample web app keeps its 3
+#                    healthy instances (the same tasks), the killed one follows again
 #   chronos_chain    chronos's sample jobs: the chain extract -> transform -> load runs,
 #                    chronos's container is restarted, the chain runs on; no run twice
 #
@@ -44,7 +48,8 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 export MESOS_NET="${MESOS_FAULT_NET:-172.30.51}"
-export MESOS_MASTER1_PORT="" MESOS_MASTER2_PORT="" MESOS_MASTER3_PORT=""
+export MESOS_MASTER1_PORT="" MESOS_MASTER2_PORT="" MESOS_MASTER3_PORT="" MESOS_UI_PORT=""
+export MARATHON1_PORT="" MARATHON2_PORT=""
 export CHRONOS_PORT=""  # chronos published on a random port too
 # The masters' missed agent pings (debug) are what leader_kill_during_registry_write
 # times its fault by.

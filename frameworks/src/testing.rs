@@ -4,6 +4,10 @@
 //! [`TaskScript`] says. Run it under [`paused`]: the clock is virtual, so task durations,
 //! offer filters, backoffs and the scheduler's own timers cost no real time.
 //!
+//! Without any cluster, [`FakeMaster`] (module [`fake_master`]) plays the master for one
+//! scheduler: the test makes it send offers, rescinds, updates, errors and disconnections,
+//! and asserts on the calls the scheduler makes.
+//!
 //! Needs the `testing` feature (`frameworks = { …, features = ["testing"] }` in your
 //! `[dev-dependencies]`); it brings in the `master` and `slave` crates.
 //!
@@ -54,6 +58,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+pub mod fake_master;
+
+pub use fake_master::{Call, FakeMaster};
 pub use libproc::testing::{paused, within};
 use libproc::{MemNetwork, Node, NodeConfig, Pid};
 use master::config::MasterConfig;
@@ -219,9 +226,9 @@ impl TestCluster {
         scheduler: S,
         config: SchedulerConfig,
     ) -> Result<SchedulerHandle<S>, libproc::SpawnError> {
-        scheduler::run_with(
+        drive(
             &self.node,
-            scheduler::MasterAddress::Standalone(self.master_pid().clone()),
+            self.master_pid().clone(),
             framework,
             scheduler,
             config,
@@ -259,6 +266,23 @@ impl TestCluster {
         }
         self.node.shutdown();
     }
+}
+
+/// Starts a driver for `scheduler` on `node` against the fixed `master`.
+fn drive<S: Scheduler>(
+    node: &Node,
+    master: Pid,
+    framework: FrameworkInfo,
+    scheduler: S,
+    config: SchedulerConfig,
+) -> Result<SchedulerHandle<S>, libproc::SpawnError> {
+    scheduler::run_with(
+        node,
+        scheduler::MasterAddress::Standalone(master),
+        framework,
+        scheduler,
+        config,
+    )
 }
 
 /// A fresh directory under the system's temp dir, removed on drop.

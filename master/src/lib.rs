@@ -11,7 +11,8 @@
 //! [`registry`] is the durable record (admitted, unreachable and gone agents, torn-down
 //! frameworks, weights and quotas) and where it is stored: every decision in it is
 //! written before the master announces it. [`webui`] serves the browser dashboard at `/`;
-//! [`leader_proxy`] lets a standby's dashboard read the leader's state through it.
+//! [`leader_proxy`] lets a standby's dashboard read the leader's state through it;
+//! [`log_files`] serves the master's log at `/files/read?path=/master/log` (`--log_dir`).
 //!
 //! With `--zk` a master starts as a non-leader: it contends through ZooKeeper
 //! ([`detector::contender`]), answers leader-only HTTP with a redirect to the leader, and
@@ -28,6 +29,7 @@ pub mod core;
 pub mod http_api;
 pub mod leader_proxy;
 pub mod leadership;
+pub mod log_files;
 pub mod metrics;
 pub mod operator;
 pub mod process;

@@ -48,6 +48,10 @@ pub const ASSETS: &[Asset] = assets![
     "static/pages/roles.js",
     "static/pages/offers.js",
     "static/pages/sandbox.js",
+    "static/pages/log.js",
+    "static/recordio.js",
+    "static/live_model.js",
+    "static/pailer.js",
 ];
 
 /// The content type for a file name, by extension.

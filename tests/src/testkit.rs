@@ -161,13 +161,29 @@ impl MultiCluster {
     /// Starts a master and `num_agents` agents with `resources` each, and waits until the
     /// master counts them all as activated.
     pub async fn start(prefix: &str, num_agents: usize, resources: &str) -> MultiCluster {
+        MultiCluster::start_with(prefix, num_agents, resources, |_| Vec::new()).await
+    }
+
+    /// [`MultiCluster::start`] with more flags for the master, made from the cluster's
+    /// directory (e.g. `--log_dir` inside it).
+    pub async fn start_with(
+        prefix: &str,
+        num_agents: usize,
+        resources: &str,
+        master_flags: impl Fn(&Path) -> Vec<String>,
+    ) -> MultiCluster {
         require_bins(&["mesos-master", "mesos-agent", "mesos-executor"]);
         let dir = TempDir::new(prefix);
         let logs = dir.path().join("logs");
+        let extra = master_flags(dir.path());
         let (master, master_addr) = start_server(
             "master",
             "mesos-master",
-            |p| vec![format!("--port={p}"), "--allocation_interval=100ms".into()],
+            |p| {
+                let mut flags = vec![format!("--port={p}"), "--allocation_interval=100ms".into()];
+                flags.extend(extra.iter().cloned());
+                flags
+            },
             "/master/state",
             &logs,
         )

@@ -128,8 +128,11 @@ async fn run_task(c: &MultiCluster, name: &str, command: &str, extra: &[&str]) -
 }
 
 /// The home page's figures equal /master/state's after tasks finished, failed and were
-/// killed; a running task's stdout shows in the sandbox viewer and grows while followed;
-/// deep links, back and forward work; the console has no errors.
+/// killed, and its allocation charts end at the allocated figures; a running task's stdout
+/// shows in the sandbox viewer and grows while followed; the master's log shows; deep
+/// links, back and forward work; a task launched while the page is open appears through
+/// the master's event stream, without a reload and without the page reading
+/// /master/state again; the console has no errors.
 #[tokio::test]
 async fn the_dashboard_agrees_with_the_master_and_follows_a_sandbox() {
     let test = "the_dashboard_agrees_with_the_master_and_follows_a_sandbox";
@@ -140,7 +143,11 @@ async fn the_dashboard_agrees_with_the_master_and_follows_a_sandbox() {
         "mesos-execute",
     ]);
     let Some(b) = browser(test) else { return };
-    let c = MultiCluster::start("webui", 2, "cpus:2;mem:1024;disk:1024").await;
+    // With --log_dir, so the home page links the master's log (/files/read?path=/master/log).
+    let c = MultiCluster::start_with("webui", 2, "cpus:2;mem:1024;disk:1024", |dir| {
+        vec![format!("--log_dir={}", dir.join("master-log").display())]
+    })
+    .await;
 
     run_task(&c, "finishes", "echo done", &[]).await;
     wait_task(&c, "finishes", "TASK_FINISHED").await;
@@ -167,6 +174,8 @@ async fn the_dashboard_agrees_with_the_master_and_follows_a_sandbox() {
             format!("--master=http://{}", c.master_addr),
             "--ticker=ticker".into(),
             "--failed=fails".into(),
+            format!("--mesos-execute={}", procs::bin("mesos-execute").display()),
+            "--master-log".into(),
         ],
         || c.logs(),
     )
@@ -230,6 +239,32 @@ async fn a_standby_shows_an_unreachable_leaders_state_through_itself() {
             "--leader-unreachable=leader.invalid".into(),
         ],
         || ha.logs(),
+    )
+    .await;
+}
+
+/// The page's event stream survives its master: killed, the page says so; started again on
+/// the same port, the page reconnects on its own (backing off meanwhile) and shows the new
+/// master, following its stream. The script runs the master itself, to kill and restart it.
+#[tokio::test]
+async fn the_page_reconnects_to_a_restarted_master() {
+    let test = "the_page_reconnects_to_a_restarted_master";
+    require_bins(&["mesos-master"]);
+    let Some(b) = browser(test) else { return };
+    let dir = cluster::testkit::TempDir::new("webui-reconnect");
+    run_script(
+        &b,
+        &dir.path().join("logs"),
+        &[
+            format!("--restart-master={}", procs::bin("mesos-master").display()),
+            format!("--work-dir={}", dir.path().display()),
+        ],
+        || {
+            tail(
+                &std::fs::read_to_string(dir.path().join("master.log")).unwrap_or_default(),
+                40,
+            )
+        },
     )
     .await;
 }

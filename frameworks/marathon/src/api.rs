@@ -49,6 +49,11 @@ async fn execute(
     plan: impl FnOnce(&mut Core, f64) -> Result<Planned, ApiError>,
 ) -> Reply {
     let _guard = shared.api_lock.lock().await;
+    if !shared.may_act() {
+        return err(ApiError::Unavailable(
+            "this instance's leadership lease has run out; nothing was changed".into(),
+        ));
+    }
     let t = now();
     let planned = match plan(&mut shared.core.borrow_mut(), t) {
         Ok(p) => p,
@@ -270,6 +275,10 @@ pub async fn route(
             Reply::Json(200, Value::Array(list))
         }
         ("GET", "/v2/queue") => Reply::Json(200, shared.core.borrow().queue_json(t)),
+        ("POST", "/v2/groups") | ("PUT", "/v2/groups") => match json_body() {
+            Ok(v) => execute(shared, |c, t| c.plan_group(&v, force, t)).await,
+            Err(e) => err(e),
+        },
         ("GET", "/v2/groups") | ("GET", "/v2/groups/") => {
             let core = shared.core.borrow();
             let apps: Vec<Value> = core
@@ -396,6 +405,26 @@ mod tests {
         let keys: Vec<String> = store.data.lock().unwrap().keys().cloned().collect();
         assert!(keys.contains(&"apps/%2Fa".to_string()), "{keys:?}");
         assert!(keys.iter().any(|k| k.starts_with("deployments/")));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_leader_whose_lease_ran_out_changes_nothing() {
+        let (s, store) = shared();
+        let lease = detector::contender::Lease::new();
+        lease.renew(tokio::time::Instant::now() + std::time::Duration::from_secs(2));
+        *s.lease.borrow_mut() = Some(lease.clone());
+        let (st, _) = call(&s, "POST", "/v2/apps", json!({"id": "/a", "cmd": "x"})).await;
+        assert_eq!(st, 201, "a valid lease acts");
+        lease.revoke();
+        let (st, e) = call(&s, "POST", "/v2/apps", json!({"id": "/b", "cmd": "x"})).await;
+        assert_eq!(st, 503, "{e}");
+        assert!(!s.core.borrow().apps.contains_key("/b"));
+        assert!(!store
+            .data
+            .lock()
+            .unwrap()
+            .keys()
+            .any(|k| k.contains("%2Fb")));
     }
 
     #[tokio::test]

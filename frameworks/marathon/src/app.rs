@@ -189,6 +189,54 @@ fn d3() -> u32 {
     3
 }
 
+/// A readiness check (`readinessChecks[]`), run by Marathon itself: an HTTP GET on a named
+/// port of the instance; a deployment counts the instance only once it answered one of
+/// `httpStatusCodesForReady` (after that it stays ready).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReadinessCheckDef {
+    /// Its name.
+    #[serde(default = "readiness_name")]
+    pub name: String,
+    /// `HTTP` (or `HTTPS`, probed as HTTP here).
+    #[serde(default = "http_protocol")]
+    pub protocol: String,
+    /// HTTP path.
+    #[serde(default = "slash")]
+    pub path: String,
+    /// The `portDefinitions` name to probe.
+    #[serde(default = "http_api")]
+    pub port_name: String,
+    /// Seconds between probes.
+    #[serde(default = "d30")]
+    pub interval_seconds: f64,
+    /// A probe slower than this failed.
+    #[serde(default = "d10")]
+    pub timeout_seconds: f64,
+    /// Statuses meaning ready.
+    #[serde(default = "ok_200")]
+    pub http_status_codes_for_ready: Vec<u16>,
+    /// Keep the last response in `readinessCheckResults`.
+    #[serde(default)]
+    pub preserve_last_response: bool,
+}
+
+fn readiness_name() -> String {
+    "readinessCheck".into()
+}
+fn http_api() -> String {
+    "http-api".into()
+}
+fn d30() -> f64 {
+    30.0
+}
+fn d10() -> f64 {
+    10.0
+}
+fn ok_200() -> Vec<u16> {
+    vec![200]
+}
+
 /// `upgradeStrategy`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -275,6 +323,9 @@ pub struct AppDef {
     /// Health checks (at most one is run by the executor).
     #[serde(default)]
     pub health_checks: Vec<HealthCheckDef>,
+    /// Readiness checks (Marathon-side; at most one).
+    #[serde(default)]
+    pub readiness_checks: Vec<ReadinessCheckDef>,
     /// Rolling upgrade bounds.
     #[serde(default)]
     pub upgrade_strategy: UpgradeStrategy,
@@ -551,6 +602,43 @@ pub fn validate(app: &AppDef) -> Result<(), ApiError> {
             || !at_least(h.delay_seconds, 0.0)
         {
             bad(&p, "intervals and timeouts must be positive");
+        }
+    }
+    if app.readiness_checks.len() > 1 {
+        bad(
+            "/readinessChecks",
+            "at most one readiness check is supported per app",
+        );
+    }
+    for (i, r) in app.readiness_checks.iter().enumerate() {
+        let p = format!("/readinessChecks({i})");
+        if !matches!(r.protocol.as_str(), "HTTP" | "HTTPS") {
+            bad(&format!("{p}/protocol"), "must be HTTP or HTTPS");
+        }
+        if !app
+            .port_definitions
+            .iter()
+            .any(|pd| pd.name.as_deref() == Some(r.port_name.as_str()))
+        {
+            bad(
+                &format!("{p}/portName"),
+                "must be the name of one of the app's portDefinitions",
+            );
+        }
+        if !at_least(r.interval_seconds, f64::MIN_POSITIVE)
+            || !at_least(r.timeout_seconds, f64::MIN_POSITIVE)
+        {
+            bad(&p, "intervals and timeouts must be positive");
+        }
+        if r.http_status_codes_for_ready.is_empty()
+            || r.http_status_codes_for_ready
+                .iter()
+                .any(|c| !(100..=599).contains(c))
+        {
+            bad(
+                &format!("{p}/httpStatusCodesForReady"),
+                "must list HTTP status codes (100-599)",
+            );
         }
     }
     let mut names = std::collections::BTreeSet::new();

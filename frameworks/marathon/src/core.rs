@@ -3,6 +3,11 @@
 //! under constraints, and the per-app convergence step (rolling upgrades honouring
 //! `minimumHealthCapacity`/`maximumOverCapacity`, scale by `killSelection`, stop).
 //!
+//! Health kills are the scheduler's (the executor only probes and reports): an instance
+//! that failed `maxConsecutiveFailures` checks in a row is *doomed*; it stops counting
+//! towards `instances`, so a replacement launches, and it is killed only once a
+//! replacement runs healthy, and then only as the kill rate limit ([`KillLimit`]) allows.
+//!
 //! Nothing here does I/O or reads a clock: API changes are *planned* (store writes plus the
 //! change to apply) and committed only after the shell has written them (decide, write,
 //! speak); launches come with the instance records to write before the launch goes out.
@@ -15,6 +20,7 @@ use serde_json::{json, Value};
 
 use crate::app::{self, ApiError, AppDef, KillSelection};
 use crate::constraints::{all_allow, Constraint, Place};
+use crate::kill_limit::KillLimit;
 
 /// A write to the state store. Keys: `apps/<id>`, `deployments/<id>`, `instances/<task>`,
 /// `framework_id`; one small record each (no blob nears ZooKeeper's 1 MB limit).
@@ -118,6 +124,8 @@ pub struct Instance {
     pub last_failure: Option<f64>,
     /// Failures in a row.
     pub consecutive_failures: u32,
+    /// Passed its app's readiness check (in memory: a new leader probes again).
+    pub ready: bool,
 }
 
 impl Instance {
@@ -215,6 +223,19 @@ pub struct Actions {
     pub finished: Vec<String>,
 }
 
+/// A readiness check to run now on one instance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReadinessProbe {
+    /// The instance's task.
+    pub task_id: String,
+    /// Its agent's host name.
+    pub host: String,
+    /// The host port named by the check.
+    pub port: u64,
+    /// The check.
+    pub check: app::ReadinessCheckDef,
+}
+
 /// What a status update means.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StatusEffect {
@@ -254,7 +275,43 @@ pub struct Core {
     pub seq: u64,
     /// Seed mixed into ids (differs per process).
     pub seed: u64,
+    /// The rate limit on killing doomed (unhealthy) instances.
+    pub kill_limit: KillLimit,
     last_version: String,
+}
+
+/// The apps of group `body` under parent `parent`, with absolute ids and dependencies.
+fn collect_group_apps(body: &Value, parent: &str, out: &mut Vec<Value>) -> Result<(), ApiError> {
+    let resolve = |base: &str, id: &str| {
+        if id.starts_with('/') {
+            app::normalize_id(id)
+        } else {
+            app::normalize_id(&format!("{}/{id}", base.trim_end_matches('/')))
+        }
+    };
+    let Value::Object(_) = body else {
+        return Err(ApiError::invalid("/", "a group is a JSON object"));
+    };
+    let group = resolve(parent, body["id"].as_str().unwrap_or(""));
+    for (i, a) in body["apps"].as_array().into_iter().flatten().enumerate() {
+        let Some(id) = a["id"].as_str() else {
+            return Err(ApiError::invalid(&format!("/apps({i})/id"), "is required"));
+        };
+        let mut a = a.clone();
+        a["id"] = Value::String(resolve(&group, id));
+        if let Some(deps) = a["dependencies"].as_array() {
+            let deps: Vec<Value> = deps
+                .iter()
+                .map(|d| Value::String(resolve(&group, d.as_str().unwrap_or(""))))
+                .collect();
+            a["dependencies"] = Value::Array(deps);
+        }
+        out.push(a);
+    }
+    for g in body["groups"].as_array().into_iter().flatten() {
+        collect_group_apps(g, &group, out)?;
+    }
+    Ok(())
 }
 
 /// Applies a scale-down / kill order to candidates: unhealthy and not yet running first,
@@ -330,6 +387,7 @@ impl Core {
             last_success: None,
             last_failure: None,
             consecutive_failures: 0,
+            ready: false,
         }
     }
 
@@ -475,6 +533,83 @@ impl Core {
         planned.apps.push((rec.def.id.clone(), Some(rec)));
         planned.deployments.push(dep);
         Ok(planned)
+    }
+
+    /// `POST /v2/groups`: the group's apps (and its subgroups' apps), ids and
+    /// `dependencies` resolved relative to their group, planned as one change: all are
+    /// stored or none. Apps start in dependency order (an app launches only once its
+    /// dependencies run healthy, see `match_offer`).
+    pub fn plan_group(&mut self, body: &Value, force: bool, now: f64) -> Result<Planned, ApiError> {
+        let mut apps = Vec::new();
+        collect_group_apps(body, "/", &mut apps)?;
+        if apps.is_empty() {
+            return Err(ApiError::invalid("/apps", "a group needs at least one app"));
+        }
+        let ids: BTreeSet<String> = apps
+            .iter()
+            .filter_map(|a| a["id"].as_str().map(str::to_string))
+            .collect();
+        if ids.len() != apps.len() {
+            return Err(ApiError::invalid("/apps", "app ids must be unique"));
+        }
+        for a in &apps {
+            for d in a["dependencies"].as_array().into_iter().flatten() {
+                let d = d.as_str().unwrap_or_default();
+                if !ids.contains(d) && !self.apps.contains_key(d) {
+                    return Err(ApiError::invalid(
+                        "/dependencies",
+                        format!("{} depends on unknown app {d}", a["id"]),
+                    ));
+                }
+            }
+        }
+        // Plan one app after the other; planned apps are visible to the next (service
+        // ports stay unique), then the core is put back: nothing applies before commit.
+        let mut merged = Planned::default();
+        let mut saved: Vec<(String, Option<AppRecord>)> = Vec::new();
+        let mut result = Ok(());
+        for a in &apps {
+            let id = a["id"].as_str().map(str::to_string);
+            let existing = id.as_deref().and_then(|i| self.apps.get(i)).is_some();
+            match self.plan_put(a, id.as_deref(), !existing, force, now) {
+                Ok(p) => {
+                    for (id, rec) in &p.apps {
+                        if let Some(rec) = rec {
+                            saved.push((id.clone(), self.apps.insert(id.clone(), rec.clone())));
+                        }
+                    }
+                    merged.ops.extend(p.ops);
+                    merged.apps.extend(p.apps);
+                    merged.cancelled.extend(p.cancelled);
+                    merged.kills.extend(p.kills);
+                    merged.reset_backoff.extend(p.reset_backoff);
+                    merged.deployments.extend(p.deployments);
+                }
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        for (id, old) in saved.into_iter().rev() {
+            match old {
+                Some(r) => self.apps.insert(id, r),
+                None => self.apps.remove(&id),
+            };
+        }
+        result?;
+        let version = merged
+            .apps
+            .last()
+            .and_then(|(_, r)| r.as_ref())
+            .map(|r| r.version.clone())
+            .unwrap_or_default();
+        merged.status = 201;
+        merged.reply = json!({
+            "version": version,
+            "deploymentId": merged.deployments.first().map(|d| d.id.clone()),
+        });
+        Ok(merged)
     }
 
     /// Checks the app is not being deployed (or, with `force`, cancels what is).
@@ -736,6 +871,68 @@ impl Core {
             && (app.health_checks.is_empty() || i.healthy == Some(true))
     }
 
+    /// Healthy and, if the app has a readiness check, ready: what a deployment counts.
+    fn is_available(app: &AppDef, i: &Instance) -> bool {
+        Self::is_healthy(app, i) && (app.readiness_checks.is_empty() || i.ready)
+    }
+
+    /// The readiness probes due: every running, healthy, not yet ready instance of the
+    /// current config of an app with a readiness check, with the host and port to probe.
+    pub fn readiness_probes(&self) -> Vec<ReadinessProbe> {
+        let mut out = Vec::new();
+        for rec in self.apps.values() {
+            let Some(check) = rec.def.readiness_checks.first() else {
+                continue;
+            };
+            let Some(idx) = rec
+                .def
+                .port_definitions
+                .iter()
+                .position(|p| p.name.as_deref() == Some(check.port_name.as_str()))
+            else {
+                continue;
+            };
+            for i in self.app_instances(&rec.def.id) {
+                if i.ready
+                    || i.rec.config_version != rec.config_version
+                    || !Self::is_healthy(&rec.def, i)
+                {
+                    continue;
+                }
+                if let Some(port) = i.rec.ports.get(idx) {
+                    out.push(ReadinessProbe {
+                        task_id: i.rec.task_id.clone(),
+                        host: i.rec.host.clone(),
+                        port: *port,
+                        check: check.clone(),
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    /// A readiness probe of `task_id` answered ready.
+    pub fn set_ready(&mut self, task_id: &str) {
+        if let Some(i) = self.instances.get_mut(task_id) {
+            i.ready = true;
+        }
+    }
+
+    /// Failed `maxConsecutiveFailures` health checks in a row (the smallest non-zero one
+    /// of the app's checks; 0 everywhere: never): to be replaced, then killed.
+    pub fn is_doomed(app: &AppDef, i: &Instance) -> bool {
+        let max = app
+            .health_checks
+            .iter()
+            .map(|h| h.max_consecutive_failures)
+            .filter(|m| *m > 0)
+            .min();
+        i.kill_sent_at.is_none()
+            && i.healthy == Some(false)
+            && max.is_some_and(|m| i.consecutive_failures >= m)
+    }
+
     /// How many new-version instances `app` may launch now (before offers).
     pub fn launch_need(&self, rec: &AppRecord, now: f64) -> usize {
         if rec.deleting || !self.ready {
@@ -750,7 +947,8 @@ impl Core {
         let mut old = 0usize;
         for i in self.app_instances(&rec.def.id) {
             live += 1;
-            if i.kill_sent_at.is_some() {
+            if i.kill_sent_at.is_some() || Self::is_doomed(&rec.def, i) {
+                // A doomed instance is replaced before it is killed.
                 continue;
             }
             if i.rec.config_version == rec.config_version {
@@ -956,6 +1154,7 @@ impl Core {
     pub fn step(&mut self, now: f64) -> Actions {
         let mut actions = Actions::default();
         let mut kill: Vec<String> = Vec::new();
+        let mut health_kills: Vec<String> = Vec::new();
         let mut gone_apps = Vec::new();
         for rec in self.apps.values() {
             if !self.ready {
@@ -972,11 +1171,23 @@ impl Core {
                 continue;
             }
             let n = def.instances.max(0) as usize;
-            let live: Vec<&Instance> = all
+            let (doomed, live): (Vec<&Instance>, Vec<&Instance>) = all
                 .iter()
                 .copied()
                 .filter(|i| i.kill_sent_at.is_none())
-                .collect();
+                .partition(|i| Self::is_doomed(def, i));
+            // Replace before kill: a doomed instance goes once a healthy replacement runs
+            // for it (healthy others beyond the `n - doomed` it did not replace).
+            let healthy_others = live.iter().filter(|i| Self::is_healthy(def, i)).count();
+            let replaced = (healthy_others + doomed.len()).saturating_sub(n);
+            let mut doomed = doomed;
+            kill_order(&mut doomed, def.kill_selection, true);
+            health_kills.extend(
+                doomed
+                    .iter()
+                    .take(replaced.min(doomed.len()))
+                    .map(|i| i.rec.task_id.clone()),
+            );
             let (mut new, mut old): (Vec<&Instance>, Vec<&Instance>) = live
                 .iter()
                 .copied()
@@ -991,7 +1202,7 @@ impl Core {
             }
             // Upgrade: old instances go as long as enough stay healthy.
             if !old.is_empty() {
-                let healthy_new = new.iter().filter(|i| Self::is_healthy(def, i)).count();
+                let healthy_new = new.iter().filter(|i| Self::is_available(def, i)).count();
                 if n == 0 {
                     kill.extend(old.iter().map(|i| i.rec.task_id.clone()));
                 } else {
@@ -1010,6 +1221,12 @@ impl Core {
                         }
                     }
                 }
+            }
+        }
+        // Health kills only as fast as the rate limit allows (the rest wait for a step).
+        for id in health_kills {
+            if !kill.contains(&id) && self.kill_limit.take(now) {
+                kill.push(id);
             }
         }
         // Kills: new ones, and retries of earlier ones.
@@ -1058,7 +1275,7 @@ impl Core {
         let all: Vec<&Instance> = self.app_instances(app_id).collect();
         all.len() == n
             && all.iter().all(|i| {
-                i.rec.config_version == rec.config_version && Self::is_healthy(&rec.def, i)
+                i.rec.config_version == rec.config_version && Self::is_available(&rec.def, i)
             })
     }
 

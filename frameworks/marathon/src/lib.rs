@@ -8,6 +8,8 @@ pub mod app;
 pub mod constraints;
 pub mod core;
 pub mod events;
+pub mod kill_limit;
+pub mod readiness;
 pub mod server;
 pub mod shell;
 pub mod store;

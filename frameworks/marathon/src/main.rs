@@ -133,6 +133,7 @@ fn main() -> ExitCode {
                 "marathon",
             );
             let lease = detector::contender::Lease::new();
+            *shared.lease.borrow_mut() = Some(lease.clone());
             let sh = shared.clone();
             tokio::task::spawn_local(detector::contender::contend(url, session, me, lease, move |ev| {
                 use detector::contender::ContenderEvent;

@@ -57,6 +57,10 @@ pub struct Shared {
     pub leader: RefCell<Option<String>>,
     /// Event stream subscribers.
     pub events: crate::events::Bus,
+    /// The leadership lease (with `--zk`): run out, this instance must not act — a leader
+    /// paused past its ZooKeeper session (SIGSTOP, a long GC-like stall) wakes up with it
+    /// run out and changes nothing before its contender reports the loss and it exits.
+    pub lease: RefCell<Option<detector::contender::Lease>>,
 }
 
 impl Shared {
@@ -70,7 +74,16 @@ impl Shared {
             info,
             leader: RefCell::new(None),
             events: crate::events::Bus::default(),
+            lease: RefCell::new(None),
         })
+    }
+
+    /// Whether this instance may act as leader now: no lease (no `--zk`), or a valid one.
+    pub fn may_act(&self) -> bool {
+        self.lease
+            .borrow()
+            .as_ref()
+            .is_none_or(detector::contender::Lease::valid)
     }
 
     /// Whether this instance leads (runs the driver).
@@ -97,6 +110,7 @@ pub struct Marathon {
     wanted: Cell<bool>,
     reconciliation_interval: Duration,
     stepping: bool,
+    readiness: crate::readiness::Pacer,
 }
 
 /// Now, in seconds since the epoch.
@@ -112,6 +126,7 @@ impl Marathon {
             wanted: Cell::new(false),
             reconciliation_interval,
             stepping: false,
+            readiness: crate::readiness::Pacer::default(),
         }
     }
 
@@ -129,6 +144,10 @@ impl Marathon {
 
     /// One convergence step: kills, finished deployments, offer wishes.
     pub fn step(&mut self, d: &mut SchedulerDriver<'_, '_, Self>) {
+        if !self.shared.may_act() {
+            tracing::warn!("leadership lease run out: not acting");
+            return;
+        }
         let t = now();
         let actions = self.shared.core.borrow_mut().step(t);
         for k in &actions.kills {
@@ -149,9 +168,51 @@ impl Marathon {
         self.wanted.set(actions.wants_offers);
     }
 
+    /// Explicit reconciliation of the instances the core knows (on `agent`, if given).
+    fn reconcile_known(&self, d: &mut SchedulerDriver<'_, '_, Self>, agent: Option<&str>) {
+        let statuses: Vec<TaskStatus> = self
+            .shared
+            .core
+            .borrow()
+            .known_tasks()
+            .into_iter()
+            .filter(|(_, a)| agent.is_none_or(|x| x == a))
+            .map(|(task, agent)| {
+                let mut s = TaskStatus::new(task.as_str().into(), TaskState::Staging);
+                s.agent_id = Some(agent.as_str().into());
+                s
+            })
+            .collect();
+        if !statuses.is_empty() {
+            d.reconcile(statuses);
+        }
+    }
+
     fn tick(&mut self, d: &mut SchedulerDriver<'_, '_, Self>) {
+        self.probe_readiness(d);
         self.step(d);
         d.after(STEP_INTERVAL, |s, d| s.tick(d));
+    }
+
+    /// Starts the readiness probes that are due; a ready answer marks the instance ready
+    /// and runs a step (a deployment may move on).
+    fn probe_readiness(&mut self, d: &mut SchedulerDriver<'_, '_, Self>) {
+        let probes = self.shared.core.borrow().readiness_probes();
+        for p in self.readiness.due(probes, now()) {
+            let fut = async move {
+                let r = crate::readiness::probe(&p).await;
+                (p, r)
+            };
+            d.spawn(fut, |s: &mut Marathon, d, (p, r)| match r {
+                Ok(status) if crate::readiness::is_ready(&p, status) => {
+                    tracing::info!(task = %p.task_id, status, "ready");
+                    s.shared.core.borrow_mut().set_ready(&p.task_id);
+                    s.step(d);
+                }
+                Ok(status) => tracing::debug!(task = %p.task_id, status, "not ready yet"),
+                Err(e) => tracing::debug!(task = %p.task_id, error = %e, "readiness probe failed"),
+            });
+        }
     }
 
     fn reconcile_tick(&mut self, d: &mut SchedulerDriver<'_, '_, Self>) {
@@ -305,7 +366,8 @@ pub fn task_info(plan: &LaunchPlan, agent_id: &proto::AgentId) -> Result<TaskInf
             delay_seconds: h.delay_seconds,
             interval_seconds: h.interval_seconds,
             timeout_seconds: h.timeout_seconds,
-            consecutive_failures: h.max_consecutive_failures,
+            // The executor probes and reports; Marathon kills (after a replacement runs).
+            consecutive_failures: 0,
             grace_period_seconds: h.grace_period_seconds,
             http,
             tcp,
@@ -374,25 +436,30 @@ impl Scheduler for Marathon {
         // Implicit reconciliation is in: every task the master knows has been seen (and
         // unknown ones killed). Now ask about each task we know, explicitly: the master
         // answers TASK_LOST/UNKNOWN for the ones it does not have, which get replaced.
-        let known = self.shared.core.borrow().known_tasks();
-        tracing::info!(tasks = known.len(), "reconciled; launching may start");
+        let known = self.shared.core.borrow().known_tasks().len();
+        tracing::info!(tasks = known, "reconciled; launching may start");
         self.shared.core.borrow_mut().ready = true;
-        if !known.is_empty() {
-            let statuses = known
-                .into_iter()
-                .map(|(task, agent)| {
-                    let mut s = TaskStatus::new(task.as_str().into(), TaskState::Staging);
-                    s.agent_id = Some(agent.as_str().into());
-                    s
-                })
-                .collect();
-            d.reconcile(statuses);
-        }
+        self.reconcile_known(d, None);
         self.wanted.set(false);
         self.step(d);
     }
 
+    /// An agent is gone (unreachable or removed): ask about every instance on it, so the
+    /// master answers TASK_LOST for them and they are replaced at once (Marathon's
+    /// default `unreachableStrategy`, 0 s); if the agent comes back, the old tasks are
+    /// unknown and killed.
+    fn agent_lost(&mut self, d: &mut SchedulerDriver<'_, '_, Self>, agent_id: &proto::AgentId) {
+        tracing::warn!(agent = %agent_id.as_str(), "agent lost; reconciling its instances");
+        self.reconcile_known(d, Some(agent_id.as_str()));
+    }
+
     fn resource_offers(&mut self, d: &mut SchedulerDriver<'_, '_, Self>, offers: Vec<Offer>) {
+        if !self.shared.may_act() {
+            for offer in offers {
+                d.decline(offer.id.clone(), Filters::default());
+            }
+            return;
+        }
         let t = now();
         for offer in offers {
             let plans = self
@@ -461,6 +528,7 @@ impl Scheduler for Marathon {
         );
         match effect {
             StatusEffect::None => {}
+            StatusEffect::KillUnknown if !self.shared.may_act() => {}
             StatusEffect::KillUnknown => {
                 tracing::warn!(task = %status.task_id, "killing a task Marathon does not know");
                 d.kill(status.task_id.clone());

@@ -1,7 +1,9 @@
 //! `test-framework`: launches `--num_tasks` command tasks across offers (as many per offer
 //! as fit), tracks every task, and exits 0 once all reached `TASK_FINISHED` exactly once;
-//! non-zero if any task ended otherwise or a state arrived twice. The last line printed is a
-//! JSON summary.
+//! non-zero if any task ended otherwise or a state was reported twice. An update the agent
+//! re-sent because our acknowledgement was slow (same UUID: Mesos delivers updates at least
+//! once) is counted as `redelivered`, not as a duplicate. The last line printed is a JSON
+//! summary.
 //!
 //! ```text
 //! test-framework --master=127.0.0.1:5050 --num_tasks=10 --command='echo hi'
@@ -17,8 +19,8 @@ use frameworks::scheduler::{self, Scheduler, SchedulerConfig, SchedulerDriver};
 use libproc::flags::Flag;
 use libproc::{Node, NodeConfig};
 use proto::{
-    CommandInfo, Filters, FrameworkId, FrameworkInfo, MasterInfo, Offer, Resources, TaskInfo,
-    TaskState, TaskStatus,
+    CommandInfo, Filters, FrameworkId, FrameworkInfo, MasterInfo, Offer, Resources, StatusUuid,
+    TaskInfo, TaskState, TaskStatus,
 };
 
 const FLAGS: &[Flag] = &[
@@ -41,11 +43,14 @@ const FLAGS: &[Flag] = &[
 struct Tracker {
     total: usize,
     launched: usize,
-    /// Every state each task reported, in order.
-    states: BTreeMap<String, Vec<TaskState>>,
+    /// Every state each task reported, in order, with the update's UUID.
+    states: BTreeMap<String, Vec<(TaskState, Option<StatusUuid>)>>,
     finished: usize,
     failed: usize,
+    /// A state reported again by a different update: the task went through it twice.
     duplicates: usize,
+    /// The same update delivered again (the agent's retry of an unacknowledged update).
+    redelivered: usize,
 }
 
 impl Tracker {
@@ -72,13 +77,18 @@ impl Tracker {
         self.states.insert(id.to_string(), Vec::new());
     }
 
-    fn update(&mut self, id: &str, state: TaskState) {
+    fn update(&mut self, id: &str, state: TaskState, uuid: Option<StatusUuid>) {
         let seen = self.states.entry(id.to_string()).or_default();
-        if seen.contains(&state) {
-            self.duplicates += 1;
+        if let Some((_, first)) = seen.iter().find(|(s, _)| *s == state) {
+            if uuid.is_some() && *first == uuid {
+                self.redelivered += 1;
+            } else {
+                eprintln!("task {id}: {state} reported twice, by different updates");
+                self.duplicates += 1;
+            }
             return;
         }
-        seen.push(state);
+        seen.push((state, uuid));
         match state {
             TaskState::Finished => self.finished += 1,
             s if s.is_terminal() => self.failed += 1,
@@ -101,6 +111,7 @@ impl Tracker {
             "finished": self.finished,
             "failed": self.failed,
             "duplicate_states": self.duplicates,
+            "redelivered": self.redelivered,
             "success": self.success(),
         })
     }
@@ -149,7 +160,7 @@ impl Scheduler for TestFramework {
 
     fn status_update(&mut self, driver: &mut SchedulerDriver<'_, '_, Self>, status: &TaskStatus) {
         let mut t = self.tracker.borrow_mut();
-        t.update(status.task_id.as_str(), status.state);
+        t.update(status.task_id.as_str(), status.state, status.uuid);
         println!(
             "Task {} is in state {}{} ({}/{} finished)",
             status.task_id,
@@ -250,19 +261,25 @@ mod tests {
             t.launched(id);
         }
         assert_eq!(t.plan(&"cpus:8;mem:100".parse().unwrap(), &each), 2);
-        t.update("0", TaskState::Running);
-        t.update("0", TaskState::Finished);
+        let uuid = |n: u8| Some(StatusUuid([n; 16]));
+        t.update("0", TaskState::Running, uuid(1));
+        t.update("0", TaskState::Finished, uuid(2));
         assert!(!t.done());
-        t.update("0", TaskState::Finished);
+        // The agent re-sent the same update: at-least-once delivery, not a second finish.
+        t.update("0", TaskState::Finished, uuid(2));
+        assert_eq!((t.duplicates, t.redelivered), (0, 1));
+        assert!(!t.done());
+        // A different update saying the task finished again is a duplicate.
+        t.update("0", TaskState::Finished, uuid(3));
         assert_eq!(t.duplicates, 1);
         assert!(t.done() && !t.success());
         let mut t = Tracker::new(1);
         t.launched("0");
-        t.update("0", TaskState::Failed);
+        t.update("0", TaskState::Failed, uuid(1));
         assert!(t.done() && !t.success());
         let mut t = Tracker::new(1);
         t.launched("0");
-        t.update("0", TaskState::Finished);
+        t.update("0", TaskState::Finished, uuid(1));
         assert!(t.success());
         assert_eq!(t.summary()["finished"], 1);
     }

@@ -66,12 +66,17 @@ fn main() -> ExitCode {
     } else {
         config.logging_level
     };
-    if let Err(e) =
-        libproc::logging::init_with_dir("mesos-master", default_level, config.log_dir.as_deref())
-    {
-        eprintln!("mesos-master: {e}");
-        return ExitCode::from(2);
-    }
+    let log_file = match libproc::logging::init_with_dir(
+        "mesos-master",
+        default_level,
+        config.log_dir.as_deref(),
+    ) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("mesos-master: {e}");
+            return ExitCode::from(2);
+        }
+    };
     for warning in master::config::deprecations(&flags) {
         tracing::warn!("{warning}");
     }
@@ -94,6 +99,11 @@ fn main() -> ExitCode {
         let arbiter = actix::Arbiter::new();
         let handle = master::spawn(&node, config, Some(&arbiter.handle()))
             .map_err(|e| format!("cannot start the master: {e}"))?;
+        // With --log_dir, the log is readable at /files/read?path=/master/log (web UI).
+        if let Some(file) = log_file {
+            node.spawn("files", master::log_files::LogFiles::new(file))
+                .map_err(|e| format!("cannot start the master: {e}"))?;
+        }
         tracing::info!(pid = %handle.pid(), "Master started at {}", handle.pid());
         eprintln!("mesos-master: master PID {}", handle.pid());
         let (tx, lost) = tokio::sync::oneshot::channel();

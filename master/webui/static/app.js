@@ -1,9 +1,10 @@
-// The web UI's entry point: wires the data source, the sample history, the router and
+// The web UI's entry point: wires the data source (the master's event stream, polling
+// where there is none), the sample history, the router and
 // the pages. Each page module exports `mount(root, { params, query, app })` returning
 // `{ update(snapshot), destroy() }`; the app re-mounts on navigation and forwards every
 // snapshot to the mounted page.
 
-import { PollingSource } from './source.js';
+import { StreamSource } from './source.js';
 import { History } from './history.js';
 import { parseHash, match } from './router.js';
 import { esc, time } from './format.js';
@@ -16,6 +17,7 @@ import * as task from './pages/task.js';
 import * as roles from './pages/roles.js';
 import * as offers from './pages/offers.js';
 import * as sandbox from './pages/sandbox.js';
+import * as log from './pages/log.js';
 
 const ROUTES = [
   { pattern: '/', page: home, nav: 'home' },
@@ -27,6 +29,7 @@ const ROUTES = [
   { pattern: '/tasks/:framework/:id', page: task, nav: 'frameworks' },
   { pattern: '/roles', page: roles, nav: 'roles' },
   { pattern: '/offers', page: offers, nav: 'offers' },
+  { pattern: '/log', page: log, nav: 'home' },
 ];
 
 /** How long the "not the leader" notice shows before the browser goes to the leader. */
@@ -38,7 +41,7 @@ const view = document.getElementById('view');
 const banner = document.getElementById('banner');
 const status = document.getElementById('status');
 
-const source = new PollingSource();
+const source = new StreamSource();
 const history = new History();
 const app = { source, history };
 let current = null;
@@ -92,20 +95,26 @@ function onSnapshot(snapshot) {
     document.body.dataset.leader = snapshot.leader;
     if (snapshot.leader === 'self') showBanner('');
   }
+  // 'stream' while the page follows the master's events, 'polling' otherwise.
+  document.body.dataset.source = snapshot.source ?? '';
   status.classList.toggle('error', Boolean(snapshot.error));
   status.textContent = snapshot.error
     ? snapshot.error
-    : `updated ${time(snapshot.at / 1000)}`;
+    : `${snapshot.source === 'stream' ? 'live, ' : ''}updated ${time(snapshot.at / 1000)}`;
   if (snapshot.state && current) render(snapshot);
 }
 
-/** Updates the mounted page, recording how long it took (data-render-ms, for benchmarks). */
+/**
+ * Updates the mounted page, recording for benchmarks how long it took (data-render-ms),
+ * when the first render ended (ms since navigation) and when the last did (ms since the epoch).
+ */
 function render(snapshot) {
   const start = performance.now();
   current.update(snapshot);
   const end = performance.now();
   document.body.dataset.renderMs = String(Math.round(end - start));
   document.body.dataset.firstRenderAt ??= String(Math.round(end));
+  document.body.dataset.lastRenderAt = String(Math.round(performance.timeOrigin + end));
   document.body.dataset.renders = String(Number(document.body.dataset.renders ?? 0) + 1);
 }
 

@@ -1,4 +1,5 @@
-// Line charts as inline SVG strings (no library): time on x, value on y from zero.
+// Line charts as inline SVG strings (no library): time on x, value on y from zero. Each
+// series' path carries its number of points and latest value (data-points, data-last).
 
 import { esc } from './format.js';
 
@@ -21,7 +22,8 @@ export function lineChart({ title, series, format = String, width = 560, height 
   const enough = series.some((s) => s.points.length >= 2);
   const lines = !enough ? '' : series.map((s, i) => {
     const d = s.points.map((p, j) => `${j ? 'L' : 'M'}${x(p[0]).toFixed(1)},${y(p[1]).toFixed(1)}`).join('');
-    return `<path d="${d}" fill="none" stroke="${COLORS[i % COLORS.length]}" stroke-width="1.6"/>`;
+    const last = s.points.length ? s.points[s.points.length - 1][1] : 0;
+    return `<path data-series="${esc(s.name)}" data-points="${s.points.length}" data-last="${last}" d="${d}" fill="none" stroke="${COLORS[i % COLORS.length]}" stroke-width="1.6"/>`;
   }).join('');
   const ticks = [0, 0.5, 1].map((f) => {
     const v = yMax * f / 1.1;
@@ -32,7 +34,7 @@ export function lineChart({ title, series, format = String, width = 560, height 
   const legend = series.map((s, i) =>
     `<span><i class="swatch" style="background:${COLORS[i % COLORS.length]}"></i>${esc(s.name)}</span>`).join('');
   return `<figure class="chart-box">
-  <svg class="chart" role="img" aria-label="${esc(title)}" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}">
+  <svg class="chart" data-chart="${esc(title)}" role="img" aria-label="${esc(title)}" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}">
     <text x="${pad.l}" y="14" style="font-weight:600;fill:#1d2430">${esc(title)}</text>
     ${ticks}
     <line x1="${pad.l}" x2="${pad.l}" y1="${pad.t}" y2="${pad.t + h}" stroke="#b0bac6"/>

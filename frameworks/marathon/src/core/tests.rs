@@ -197,6 +197,197 @@ fn rolling_upgrade_with_full_health_capacity_never_drops_below_target() {
     assert!(c.instances.values().all(|i| i.rec.config_version == v2));
 }
 
+fn checked_app(id: &str, n: u32) -> Value {
+    json!({"id": id, "cmd": "x", "instances": n, "cpus": 0.1, "mem": 1, "portDefinitions": [],
+           "healthChecks": [{"protocol": "COMMAND", "command": {"value": "true"},
+                             "maxConsecutiveFailures": 3}]})
+}
+
+/// Reports `n` failed health checks in a row for `task`.
+fn fail_checks(c: &mut Core, task: &str, n: u32, now: f64) {
+    for _ in 0..n {
+        c.status(task, TaskState::Running, Some(false), "probe failed", now);
+    }
+}
+
+#[test]
+fn an_unhealthy_instance_is_replaced_before_it_is_killed() {
+    let mut c = ready_core();
+    create(&mut c, checked_app("/a", 3), 1.0);
+    let ids = launch_all(&mut c, &offer("a", "r1"), 1.0);
+    assert_eq!(ids.len(), 3);
+    c.step(2.0);
+    fail_checks(&mut c, &ids[0], 2, 3.0);
+    assert!(
+        c.step(3.0).kills.is_empty(),
+        "two failures of three: nothing yet"
+    );
+    assert_eq!(c.launch_need(&c.apps["/a"].clone(), 3.0), 0);
+    fail_checks(&mut c, &ids[0], 1, 4.0);
+    // Doomed: a replacement is wanted, but the old instance stays until it runs healthy.
+    let a = c.step(4.0);
+    assert!(a.kills.is_empty(), "killed before its replacement: {a:?}");
+    assert!(a.wants_offers);
+    let plans = c.match_offer(&offer("b", "r1"), 5.0);
+    assert_eq!(plans.len(), 1, "exactly one replacement");
+    let new = plans[0].rec.task_id.clone();
+    c.status(&new, TaskState::Running, None, "", 6.0);
+    assert!(
+        c.step(6.0).kills.is_empty(),
+        "the replacement is not healthy yet"
+    );
+    assert_eq!(c.instances.len(), 4, "never fewer instances than asked");
+    c.status(&new, TaskState::Running, Some(true), "", 7.0);
+    let a = c.step(7.0);
+    assert_eq!(a.kills, vec![ids[0].clone()]);
+    assert!(a.finished.is_empty(), "the doomed one is still there");
+    kill_all(&mut c, &a.kills, 8.0);
+    assert_eq!(healthy_count(&c, "/a"), 3);
+    assert!(c.converged("/a"));
+    // A recovered instance is not doomed any more.
+    fail_checks(&mut c, &ids[1], 3, 9.0);
+    c.status(&ids[1], TaskState::Running, Some(true), "", 10.0);
+    assert_eq!(c.launch_need(&c.apps["/a"].clone(), 10.0), 0);
+    assert!(c.step(10.0).kills.is_empty());
+}
+
+#[test]
+fn health_kills_are_rate_limited_and_never_take_a_whole_app() {
+    let mut c = ready_core();
+    create(&mut c, checked_app("/a", 20), 1.0);
+    let ids = launch_all(&mut c, &offer("a", "r1"), 1.0);
+    assert_eq!(ids.len(), 20);
+    c.step(1.0);
+    // An overloaded scheduler: every instance looks unhealthy at once.
+    for id in &ids {
+        fail_checks(&mut c, id, 3, 2.0);
+    }
+    let a = c.step(2.0);
+    assert!(
+        a.kills.is_empty(),
+        "nothing is killed without a replacement"
+    );
+    assert_eq!(c.launch_need(&c.apps["/a"].clone(), 2.0), 20);
+    // Replacements come up healthy; the old ones go at the limit's pace.
+    let fresh = launch_all(&mut c, &offer("b", "r1"), 3.0);
+    assert_eq!(fresh.len(), 20);
+    let mut killed = Vec::new();
+    let a = c.step(3.0);
+    assert_eq!(a.kills.len(), 5, "the burst: {a:?}");
+    killed.extend(a.kills);
+    assert!(c.step(3.5).kills.is_empty(), "then the rate");
+    let a = c.step(5.0);
+    assert_eq!(a.kills.len(), 1);
+    killed.extend(a.kills);
+    let mut t = 5.0;
+    while killed.len() < 20 {
+        t += 2.0;
+        assert!(t < 60.0, "the limit never starves: {} killed", killed.len());
+        // (Retries of earlier kills are not new kills.)
+        let new: Vec<String> = c
+            .step(t)
+            .kills
+            .into_iter()
+            .filter(|k| !killed.contains(k))
+            .collect();
+        assert!(new.len() <= 1, "{new:?}");
+        killed.extend(new);
+    }
+    let old: BTreeSet<&String> = ids.iter().collect();
+    assert!(killed.iter().all(|k| old.contains(k)), "only doomed ones");
+    kill_all(&mut c, &killed, t);
+    assert_eq!(healthy_count(&c, "/a"), 20);
+    assert!(c.converged("/a"));
+}
+
+#[test]
+fn deployments_count_an_instance_only_once_ready() {
+    let mut c = ready_core();
+    let app = |cmd: &str| {
+        json!({"id": "/r", "cmd": cmd, "instances": 2, "cpus": 0.1, "mem": 1,
+               "portDefinitions": [{"port": 0, "name": "http"}],
+               "upgradeStrategy": {"minimumHealthCapacity": 1.0, "maximumOverCapacity": 0.0},
+               "readinessChecks": [{"path": "/ready", "portName": "http", "intervalSeconds": 1,
+                                    "httpStatusCodesForReady": [200]}]})
+    };
+    create(&mut c, app("v1"), 1.0);
+    let v1 = launch_all(&mut c, &offer("a", "r1"), 1.0);
+    assert!(c.step(2.0).finished.is_empty(), "running but not ready");
+    let probes = c.readiness_probes();
+    assert_eq!(probes.len(), 2);
+    assert_eq!(probes[0].check.path, "/ready");
+    assert!(
+        (31000..=31100).contains(&probes[0].port),
+        "the named host port"
+    );
+    for id in &v1 {
+        c.set_ready(id);
+    }
+    assert_eq!(c.step(3.0).finished.len(), 1);
+    assert!(c.readiness_probes().is_empty(), "ready stays ready");
+    // An upgrade: the new instance runs healthy but is not ready; nothing old goes.
+    let p = c.plan_put(&app("v2"), Some("/r"), false, false, 4.0);
+    apply(&mut c, p, 4.0);
+    let v2 = launch_all(&mut c, &offer("a", "r1"), 4.0);
+    assert_eq!(v2.len(), 1, "one extra at a time");
+    let a = c.step(5.0);
+    assert!(
+        a.kills.is_empty(),
+        "an old instance killed for an unready one: {a:?}"
+    );
+    assert_eq!(c.readiness_probes().len(), 1);
+    c.set_ready(&v2[0]);
+    let a = c.step(6.0);
+    assert_eq!(a.kills.len(), 1, "ready: one old one goes");
+    // Bad checks are 422.
+    let mut bad = app("v3");
+    bad["readinessChecks"][0]["portName"] = json!("nope");
+    let e = c.plan_put(&bad, Some("/r"), false, true, 7.0).unwrap_err();
+    assert_eq!(e.status(), 422, "{}", e.body());
+}
+
+#[test]
+fn a_group_starts_its_apps_in_dependency_order() {
+    let mut c = ready_core();
+    let group = json!({"id": "/shop", "apps": [
+        {"id": "web", "cmd": "w", "instances": 2, "cpus": 0.1, "mem": 1, "dependencies": ["db"]},
+        {"id": "db", "cmd": "d", "instances": 1, "cpus": 0.1, "mem": 1}
+    ], "groups": [{"id": "ops", "apps": [
+        {"id": "mon", "cmd": "m", "instances": 1, "cpus": 0.1, "mem": 1,
+         "dependencies": ["/shop/web"]}]}]});
+    let p = c.plan_group(&group, false, 1.0);
+    let p = apply(&mut c, p, 1.0);
+    assert_eq!(p.status, 201);
+    assert!(p.reply["deploymentId"].is_string());
+    let ids: Vec<&String> = c.apps.keys().collect();
+    assert_eq!(ids, ["/shop/db", "/shop/ops/mon", "/shop/web"]);
+    assert_eq!(c.apps["/shop/web"].def.dependencies, ["/shop/db"]);
+    let ports: BTreeSet<u64> = c
+        .apps
+        .values()
+        .map(|a| a.def.port_definitions[0].port)
+        .collect();
+    assert_eq!(ports.len(), 3, "service ports stay unique within a group");
+    // Only the app without dependencies starts; then its dependants, in order.
+    let first = launch_all(&mut c, &offer("a", "r1"), 2.0);
+    assert_eq!(first.len(), 1);
+    assert_eq!(c.instances[&first[0]].rec.app_id, "/shop/db");
+    let second = launch_all(&mut c, &offer("a", "r1"), 3.0);
+    assert_eq!(second.len(), 2);
+    assert!(second
+        .iter()
+        .all(|t| c.instances[t].rec.app_id == "/shop/web"));
+    let third = launch_all(&mut c, &offer("a", "r1"), 4.0);
+    assert_eq!(c.instances[&third[0]].rec.app_id, "/shop/ops/mon");
+    assert_eq!(c.step(5.0).finished.len(), 3);
+    // Bad groups are 422, and nothing is applied.
+    let bad = json!({"id": "/x", "apps": [{"id": "a", "cmd": "a", "dependencies": ["nope"]}]});
+    assert_eq!(c.plan_group(&bad, false, 6.0).unwrap_err().status(), 422);
+    let bad = json!({"id": "/x", "apps": [{"id": "a", "cmd": "a", "cpus": -1}]});
+    assert_eq!(c.plan_group(&bad, false, 6.0).unwrap_err().status(), 422);
+    assert!(!c.apps.contains_key("/x/a"));
+}
+
 #[test]
 fn scale_only_changes_do_not_restart() {
     let mut c = ready_core();

@@ -9,16 +9,61 @@ use std::net::SocketAddr;
 use cluster::procs::Proc;
 use cluster::testkit::{start_server, MultiCluster};
 
+/// A [`MultiCluster`] that, dropped, also SIGKILLs every process left in its sandboxes:
+/// the tasks of a killed executor would otherwise outlive the suite.
+pub struct Cluster(pub MultiCluster);
+
+impl std::ops::Deref for Cluster {
+    type Target = MultiCluster;
+    fn deref(&self) -> &MultiCluster {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Cluster {
+    fn deref_mut(&mut self) -> &mut MultiCluster {
+        &mut self.0
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let pids: Vec<String> = cluster::ha::processes_under(self.0.dir.path())
+            .into_iter()
+            .map(|(pid, _)| pid.to_string())
+            .collect();
+        if !pids.is_empty() {
+            let _ = std::process::Command::new("kill")
+                .arg("-9")
+                .args(&pids)
+                .status();
+        }
+    }
+}
+
 /// A master and one agent per entry of `attributes` (`""` for none); agent `i` (from 1)
 /// advertises host name `agent<i>` and offers ports `[30000+1000i, 30999+1000i]`.
-pub async fn cluster(prefix: &str, attributes: &[&str]) -> MultiCluster {
+pub async fn cluster(prefix: &str, attributes: &[&str]) -> Cluster {
+    cluster_with_hosts(prefix, attributes, |i| format!("agent{i}"), 31000).await
+}
+
+/// [`cluster`] with agent `i`'s host name from `hostname(i)` (e.g. `127.0.0.1`, for
+/// suites whose scheduler reaches the tasks itself) and its ports from
+/// `port_base + 1000(i-1)` (suites whose tasks bind ports use distinct bases, as they run
+/// in parallel).
+pub async fn cluster_with_hosts(
+    prefix: &str,
+    attributes: &[&str],
+    hostname: impl Fn(usize) -> String,
+    port_base: usize,
+) -> Cluster {
     cluster::testkit::require_bins(&["marathon", "mesos-master", "mesos-agent", "mesos-executor"]);
     let mut c = MultiCluster::start(prefix, 0, "").await;
     for (i, attrs) in attributes.iter().enumerate() {
         let work_dir = c.agent_work_dir(i + 1);
         let master = c.master_arg();
-        let lo = 31000 + 1000 * i;
-        let hostname = format!("agent{}", i + 1);
+        let lo = port_base + 1000 * i;
+        let hostname = hostname(i + 1);
         let resources = format!("cpus:4;mem:2048;disk:1000;ports:[{lo}-{}]", lo + 999);
         let attrs = attrs.to_string();
         let started = start_server(
@@ -52,7 +97,7 @@ pub async fn cluster(prefix: &str, attributes: &[&str]) -> MultiCluster {
     if let Err(e) = c.wait_activated(attributes.len()).await {
         panic!("{e}\n{}", c.logs());
     }
-    c
+    Cluster(c)
 }
 
 /// Sends `method path` with a JSON body; returns status and parsed JSON (Null if none).

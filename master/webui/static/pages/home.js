@@ -57,6 +57,8 @@ export function mount(root, { app }) {
         ['Started', esc(`${time(state.start_time)} (${ago(state.start_time)})`)],
         ['Elected', esc(time(state.elected_time))],
         ['Master ID', `<span data-figure="master-id">${esc(state.id)}</span>`],
+        ['Log', state.flags?.log_dir ? link('/log', 'master log', 'id="master-log"')
+          : '<span class="muted">none (no --log_dir)</span>'],
       ]);
       root.querySelector('#agents-card').innerHTML = '<h3>Agents</h3>' + kv([
         ['Activated', figure('agents-activated', state.activated_slaves ?? 0)],

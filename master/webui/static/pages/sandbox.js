@@ -1,19 +1,11 @@
 // An executor's sandbox on its agent: a directory listing (/files/browse) and a file
-// viewer that shows the end of a file and follows it as it grows (Mesos's "pailer"),
-// reading /files/read in chunks; every file has a download link (/files/download).
+// viewer that shows the end of a file and follows it as it grows (the pailer), reading
+// the agent's /files/read in chunks; every file has a download link (/files/download).
 // URL: #/agents/<agent id>/browse?sandbox=<executor directory>&path=<directory>[&file=<file path>]
 
 import { esc, bytes, time, link, seg, findAgent } from '../format.js';
 import { browse, read, downloadUrl } from '../agent_api.js';
-
-/** How much of the end of a file is shown when it is opened. */
-const TAIL_BYTES = 64 * 1024;
-/** Largest chunk asked for at once (the agent caps it too). */
-const CHUNK_BYTES = 64 * 1024;
-/** How much text the viewer keeps (older text is dropped from the top). */
-const KEEP_BYTES = 1024 * 1024;
-/** Time between reads while following. */
-const FOLLOW_MS = 1000;
+import { pailerHtml, openPailer } from '../pailer.js';
 
 /** The page's URL for a directory (and maybe a file in it) under the sandbox `root`. */
 function browseUrl(agentId, root, path, file) {
@@ -38,15 +30,7 @@ export function mount(root, { params, query }) {
     <p class="muted" id="crumbs"></p>
     <p id="sandbox-error" class="error" hidden></p>
     <table id="listing"><thead><tr><th>Mode</th><th>Name</th><th class="num">Size</th><th>Modified</th><th></th></tr></thead><tbody></tbody></table>
-    <section id="viewer" hidden>
-      <h2 id="file-name"></h2>
-      <div class="table-tools">
-        <label><input type="checkbox" id="follow" checked> Follow</label>
-        <span id="file-size"></span>
-        <a id="download" href="#">Download</a>
-      </div>
-      <pre class="file" id="file-content" data-size="0"></pre>
-    </section>`;
+    ${pailerHtml()}`;
   const error = root.querySelector('#sandbox-error');
   const showError = (text) => {
     error.hidden = !text;
@@ -54,9 +38,7 @@ export function mount(root, { params, query }) {
   };
   let agent = null;
   let started = false;
-  let stopped = false;
-  let timer = null;
-  let offset = 0;
+  let viewer = null;
 
   async function list() {
     root.querySelector('#crumbs').innerHTML = crumbs(params.id, top, dir);
@@ -76,55 +58,6 @@ export function mount(root, { params, query }) {
     }
   }
 
-  const pre = root.querySelector('#file-content');
-  function append(text) {
-    if (!text) return;
-    const atBottom = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
-    let content = pre.textContent + text;
-    if (content.length > KEEP_BYTES) content = content.slice(content.length - KEEP_BYTES);
-    pre.textContent = content;
-    if (root.querySelector('#follow').checked || atBottom) pre.scrollTop = pre.scrollHeight;
-  }
-
-  /** Reads everything from `offset` to the current end, chunk by chunk. */
-  async function readMore() {
-    for (;;) {
-      const chunk = await read(agent, file, offset, CHUNK_BYTES);
-      if (stopped) return;
-      const data = chunk.data ?? '';
-      offset = chunk.offset + new TextEncoder().encode(data).length;
-      append(data);
-      pre.dataset.size = String(offset);
-      root.querySelector('#file-size').textContent = bytes(offset);
-      if (data.length === 0 || new TextEncoder().encode(data).length < CHUNK_BYTES) return;
-    }
-  }
-
-  async function follow() {
-    if (stopped) return;
-    try {
-      if (root.querySelector('#follow').checked) await readMore();
-      showError('');
-    } catch (e) {
-      showError(`Cannot read ${file}: ${e.message}`);
-    }
-    if (!stopped) timer = setTimeout(follow, FOLLOW_MS);
-  }
-
-  async function openFile() {
-    root.querySelector('#viewer').hidden = false;
-    root.querySelector('#file-name').textContent = file.split('/').pop();
-    root.querySelector('#download').href = downloadUrl(agent, file);
-    try {
-      const end = await read(agent, file, -1);
-      offset = Math.max(0, end.offset - TAIL_BYTES);
-      await readMore();
-    } catch (e) {
-      showError(`Cannot read ${file}: ${e.message}`);
-    }
-    timer = setTimeout(follow, FOLLOW_MS);
-  }
-
   return {
     update({ state }) {
       if (started) return;
@@ -135,11 +68,17 @@ export function mount(root, { params, query }) {
       }
       started = true;
       list();
-      if (file) openFile();
+      if (file) {
+        viewer = openPailer(root, {
+          name: file.split('/').pop(),
+          read: (offset, length) => read(agent, file, offset, length),
+          download: downloadUrl(agent, file),
+          onError: showError,
+        });
+      }
     },
     destroy() {
-      stopped = true;
-      clearTimeout(timer);
+      viewer?.destroy();
     },
   };
 }
