@@ -995,6 +995,109 @@ def _marathon_leader_kill(self):
 Suite.marathon_leader_kill = _marathon_leader_kill
 
 
+# ---- Chronos ------------------------------------------------------------------------------
+CHRONOS_JOBS = [
+    ("iso8601", {"name": "hello", "command": "echo hello from chronos", "schedule": "R//PT30S",
+                 "owner": "demo@example.com", "cpus": 0.1, "mem": 16, "disk": 0}),
+    ("iso8601", {"name": "nightly-report", "command": "echo report", "owner": "demo@example.com",
+                 "schedule": "R/2024-01-01T02:00:00Z/P1D", "scheduleTimeZone": "Europe/Berlin",
+                 "constraints": [["rack", "EQUALS", "r1"]], "cpus": 0.1, "mem": 16, "disk": 0}),
+    # The chain: extract -> transform -> load, each after its parent's success.
+    ("iso8601", {"name": "extract", "command": "echo extract", "schedule": "R//PT10S",
+                 "epsilon": "PT30S", "owner": "etl@example.com", "cpus": 0.1, "mem": 16,
+                 "disk": 0}),
+    ("dependency", {"name": "transform", "command": "echo transform", "parents": ["extract"],
+                    "owner": "etl@example.com", "cpus": 0.1, "mem": 16, "disk": 0}),
+    ("dependency", {"name": "load", "command": "echo load", "parents": ["transform"],
+                    "owner": "etl@example.com", "cpus": 0.1, "mem": 16, "disk": 0}),
+]
+
+
+def chronos_url(c, path):
+    return f"http://{c.net}.45:4400{path}"
+
+
+def chronos_request(c, method, path, body=None, timeout=5.0):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(chronos_url(c, path), data=data, method=method,
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with OPENER.open(req, timeout=timeout) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+    except (OSError, ValueError) as e:
+        return None, str(e)
+
+
+def chronos_jobs(c, limit=LIMIT):
+    """Adds (or replaces) the sample jobs once chronos leads (bounded wait)."""
+    deadline = time.monotonic() + limit
+    for kind, job in CHRONOS_JOBS:
+        while True:
+            code, body = chronos_request(c, "POST", f"/v1/scheduler/{kind}", job)
+            if code == 204:
+                break
+            if time.monotonic() > deadline:
+                raise Failure(f"chronos did not take job {job['name']}: {code} {body!r}")
+            time.sleep(POLL)  # chronos starting or electing itself: no event to wait for
+
+
+def chronos_counts(c):
+    """{job: successCount} from chronos, or None while it does not answer."""
+    code, body = chronos_request(c, "GET", "/v1/scheduler/jobs")
+    if code != 200:
+        return None
+    return {j["name"]: j.get("successCount", 0) for j in json.loads(body)}
+
+
+def chronos_wait(c, what, pred, limit=LIMIT):
+    deadline = time.monotonic() + limit
+    last = None
+    while time.monotonic() < deadline:
+        counts = chronos_counts(c)
+        if counts is not None:
+            last = counts
+            if pred(counts):
+                return counts
+        time.sleep(POLL)  # polling a container we do not control: no event to wait for
+    raise Failure(f"timed out after {limit:.0f}s waiting for {what}; last counts {last}")
+
+
+def chronos_chain(self):
+    """The sample jobs run: the chain extract -> transform -> load runs, each child after
+    its parent; chronos's container is restarted (it recovers the jobs and the
+    FrameworkID from ZooKeeper) and the chain keeps running; no run of a chronos task
+    finished twice in the leader's record."""
+    c = self.c
+    chronos_jobs(c)
+    first = chronos_wait(c, "the chain extract -> transform -> load to run",
+                         lambda n: n.get("load", 0) >= 1)
+    c.docker("restart", "-t", "1", c.container("chronos"))
+    again = chronos_wait(c, "the chain to run again after chronos restarted",
+                         lambda n: n.get("load", 0) > first["load"], limit=2 * LIMIT)
+    if not again["load"] <= again["transform"] <= again["extract"]:
+        raise Failure(f"a child ran more often than its parent: {again}")
+    _, s = c.wait("the leader", lambda _m, _s: True)
+    fws = [f for f in s.get("frameworks", []) if f.get("name") == "chronos"]
+    if len(fws) != 1:
+        raise Failure(f"expected one chronos framework (its FrameworkID kept), got {len(fws)}")
+    finished = {}
+    for t in fws[0].get("tasks", []) + fws[0].get("completed_tasks", []):
+        if t.get("state") == "TASK_FINISHED":
+            run = ":".join(t["id"].split(":")[3:])  # job and trigger, not the attempt
+            finished[run] = finished.get(run, 0) + 1
+    twice = sorted(r for r, n in finished.items() if n > 1)
+    if twice:
+        raise Failure(f"chronos runs finished twice: {twice}")
+    return (f"chain ran {first['load']} time(s), chronos restarted, ran again "
+            f"(extract {again['extract']}, transform {again['transform']}, load {again['load']})")
+
+
+Suite.chronos_chain = chronos_chain
+SCENARIOS_CHRONOS = ["chronos_chain"]
+
+
 def recreate(c):
     """A fresh cluster after a failed scenario, so that the next ones are judged on their
     own: what a failure leaves behind (tasks running twice, a master that no longer
@@ -1007,7 +1110,7 @@ def recreate(c):
 def suite(c, n, only):
     s = Suite(c, n)
     passed = failed = 0
-    names = [x for x in SCENARIOS if not only or x in only]
+    names = [x for x in SCENARIOS + SCENARIOS_CHRONOS if not only or x in only]
     for name in names:
         t0 = time.monotonic()
         try:
@@ -1029,7 +1132,7 @@ def suite(c, n, only):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("command", choices=["status", "suite"])
+    p.add_argument("command", choices=["status", "suite", "chronos-jobs"])
     p.add_argument("--project", default="mesosdemo")
     p.add_argument("--net", default=os.environ.get("MESOS_NET", "172.30.50"))
     p.add_argument("--tasks", type=int, default=int(os.environ.get("MESOS_DEMO_TASKS", "6")))
@@ -1038,6 +1141,10 @@ def main():
     c = Cluster(a.project, a.net)
     if a.command == "status":
         return status(c)
+    if a.command == "chronos-jobs":
+        chronos_jobs(c)
+        print(f"chronos jobs: {sorted(chronos_counts(c) or {})}")
+        return 0
     return suite(c, a.tasks, set(filter(None, a.only.split(","))))
 
 

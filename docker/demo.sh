@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The demo cluster in Docker (docker/docker-compose.yml): ZooKeeper, 3 masters, 3 agents
 # and the long-lived example framework keeping 6 tasks running.
+# Chronos runs beside them (API and UI at 127.0.0.1:${CHRONOS_PORT:-4400}), with sample
+# jobs and a dependency chain added at start-up.
 #
 #   docker/demo.sh up       build the images if needed (docker/build-images.sh), start the
 #                           cluster, wait until the framework's tasks run, show status
@@ -37,6 +39,9 @@ except cluster.Failure as e:
     python3 "$here/cluster.py" status --project "$project" --net "$MESOS_NET"
     # Marathon's sample web app: 3 busybox httpd instances behind health checks.
     python3 "$here/marathon.py" deploy --project "$project" --net "$MESOS_NET"
+    # Chronos: sample jobs and the dependency chain extract -> transform -> load.
+    python3 "$here/cluster.py" chronos-jobs --project "$project" --net "$MESOS_NET"
+    echo "Chronos: http://127.0.0.1:${CHRONOS_PORT:-4400}/ (API under /v1/scheduler)"
     echo
     echo "Web UI: http://127.0.0.1:5050/ (the leader's, whichever master leads)"
     echo "Leader API: curl -s http://127.0.0.1:5050/master/state (each master alone: :5061, :5062, :5063)"

@@ -34,6 +34,8 @@
 #   marathon_leader_kill              SIGKILL the leading marathon's container: the other
 #                    takes over with the same FrameworkID, the sample web app keeps its 3
 #                    healthy instances (the same tasks), the killed one follows again
+#   chronos_chain    chronos's sample jobs: the chain extract -> transform -> load runs,
+#                    chronos's container is restarted, the chain runs on; no run twice
 #
 # After each: one leader, every task running or in exactly one terminal state, no task
 # lost or restarted where it should not be, a mesos-execute task finishes, and the agents'
@@ -48,6 +50,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 export MESOS_NET="${MESOS_FAULT_NET:-172.30.51}"
 export MESOS_MASTER1_PORT="" MESOS_MASTER2_PORT="" MESOS_MASTER3_PORT="" MESOS_UI_PORT=""
 export MARATHON1_PORT="" MARATHON2_PORT=""
+export CHRONOS_PORT=""  # chronos published on a random port too
 # The masters' missed agent pings (debug) are what leader_kill_during_registry_write
 # times its fault by.
 export MESOS_RUST_LOG="${MESOS_RUST_LOG:-info,master::core=debug}"

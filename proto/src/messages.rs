@@ -382,6 +382,11 @@ messages! {
         /// Ping supervision settings.
         #[serde(default)]
         connection: Option<MasterSlaveConnection>,
+        /// Tasks the master launched on the agent that it did not report: the agent
+        /// answers `TASK_LOST`/`TASK_DROPPED` for those it does not have (their
+        /// `RunTaskMessage`, sent earlier on the same link, never reached it).
+        #[serde(default)]
+        reconciliations: Vec<ReconcileTasksMessage>,
     }
     /// Agent → master: the agent is shutting down for good.
     UnregisterSlaveMessage "mesos.internal.UnregisterSlaveMessage" {

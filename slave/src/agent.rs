@@ -18,7 +18,7 @@ use libproc::{Ctx, Handlers, HttpResponse, Pid, Process};
 use proto::messages::*;
 use proto::{
     AgentId, AgentInfo, CommandInfo, ContainerId, ContainerStatus, ExecutorId, ExecutorInfo,
-    FrameworkId, Reason, Source, TaskId, TaskInfo, TaskState,
+    FrameworkId, Reason, Source, TaskId, TaskInfo, TaskState, TaskStatus,
 };
 use tokio::sync::watch;
 
@@ -373,6 +373,34 @@ impl AgentProcess {
     fn record_update(&mut self, update: StatusUpdate, ctx: &mut Ctx<'_, Self>) {
         let e = self.core.record_update(update);
         self.apply(e, ctx);
+    }
+
+    /// Tells the master, straight away (no update stream: the framework may be unknown
+    /// here), about each task it asked after that this agent does not have.
+    fn report_unknown_tasks(&mut self, ctx: &mut Ctx<'_, Self>, asked: &[ReconcileTasksMessage]) {
+        for (framework_id, task_id, state) in self.core.unknown_tasks(asked) {
+            tracing::warn!(task = %task_id, framework = %framework_id, ?state, "the master asked about a task this agent never got");
+            let now = (self.config.clock)();
+            let uuid = proto::StatusUuid::from_bytes(self.rng.uuid_bytes());
+            let mut status = TaskStatus::new(task_id, state)
+                .with_source(Source::Agent)
+                .with_reason(Reason::Reconciliation)
+                .with_message("Reconciliation: task unknown to the agent")
+                .with_timestamp(now)
+                .with_uuid(uuid);
+            if let Some(id) = self.info.id.clone() {
+                status = status.with_agent(id);
+            }
+            let update = StatusUpdate {
+                framework_id,
+                executor_id: None,
+                agent_id: self.info.id.clone(),
+                status,
+                timestamp: now,
+                latest_state: None,
+            };
+            self.apply(vec![Effect::ForwardUpdate(update)], ctx);
+        }
     }
 
     /// An update the agent makes itself (executor exited, task killed before launch, …).
@@ -1175,6 +1203,7 @@ impl Process for AgentProcess {
                         .and_then(|c| ping_timeout_from_master(c.total_ping_timeout_seconds));
                     let e = me.reg.reregistered(m.slave_id, t);
                     me.apply_reg(e, ctx);
+                    me.report_unknown_tasks(ctx, &m.reconciliations);
                 }
             },
         );

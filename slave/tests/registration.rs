@@ -143,6 +143,7 @@ fn a_forged_ping_timeout_does_not_kill_the_agent() {
                 SlaveReregisteredMessage {
                     slave_id: AgentId::new("S1"),
                     connection,
+                    reconciliations: Vec::new(),
                 },
             );
             node.send(

@@ -1,7 +1,7 @@
 //! The REST API's routes, as Chronos spells them under `/v1/scheduler` (and, as older
 //! Chronos did, `/scheduler`): a pure mapping from method and path to a [`Route`], plus the
-//! read-only renderings (`/graph/dot`, `/graph/csv`, `/jobs/search`) that need only the
-//! jobs. The shell ([`crate::framework`]) carries out the routes that change state.
+//! read-only renderings (`/graph/dot`, `/graph/csv`, `/jobs/search`, `/stats/{statistic}`
+//! and a job's run-time histogram) that need only the jobs. The shell ([`crate::framework`]) carries out the routes that change state.
 
 use crate::core::{Chronos, Job};
 
@@ -34,6 +34,8 @@ pub enum Route {
     GraphDot,
     /// `GET /graph/csv`.
     GraphCsv,
+    /// `GET /stats/{statistic}`: jobs by run time, slowest first.
+    Stats(String),
     /// `GET /leader`.
     Leader,
     /// `GET /ping`.
@@ -89,6 +91,7 @@ pub fn route(method: &str, path: &str) -> Result<Route, u16> {
         ("DELETE", ["task", "kill", n]) => Route::Kill(name(n)),
         ("GET", ["graph", "dot"]) => Route::GraphDot,
         ("GET", ["graph", "csv"]) => Route::GraphCsv,
+        ("GET", ["stats", which]) => Route::Stats(name(which)),
         ("GET", ["leader"]) => Route::Leader,
         (
             _,
@@ -99,6 +102,7 @@ pub fn route(method: &str, path: &str) -> Result<Route, u16> {
             | ["job", ..]
             | ["task", "kill", _]
             | ["graph", _]
+            | ["stats", _]
             | ["leader"],
         ) => return Err(405),
         _ => return Err(404),
@@ -197,6 +201,93 @@ pub fn graph_csv(c: &Chronos) -> String {
     out
 }
 
+/// The statistics of run times Chronos serves under `/stats/{statistic}`.
+pub const STATISTICS: [&str; 6] = [
+    "99thPercentile",
+    "98thPercentile",
+    "95thPercentile",
+    "75thPercentile",
+    "median",
+    "mean",
+];
+
+/// A job's run times (ms, ascending): `ended - started` of the finished runs it remembers.
+pub fn run_times_ms(j: &Job) -> Vec<f64> {
+    let mut v: Vec<f64> = j
+        .state
+        .history
+        .iter()
+        .filter(|o| o.state == "TASK_FINISHED")
+        .filter_map(|o| Some((o.ended - o.started?).num_milliseconds().max(0) as f64))
+        .collect();
+    v.sort_by(f64::total_cmp);
+    v
+}
+
+/// Statistic `which` (one of [`STATISTICS`]) of ascending `sorted`: the mean, or the
+/// quantile interpolated between the two nearest ranks; `None` with no values.
+pub fn statistic(sorted: &[f64], which: &str) -> Option<f64> {
+    let n = sorted.len();
+    if n == 0 {
+        return None;
+    }
+    let q = match which {
+        "mean" => return Some(sorted.iter().sum::<f64>() / n as f64),
+        "median" => 0.5,
+        "75thPercentile" => 0.75,
+        "95thPercentile" => 0.95,
+        "98thPercentile" => 0.98,
+        "99thPercentile" => 0.99,
+        _ => return None,
+    };
+    let pos = q * (n as f64 + 1.0);
+    if pos < 1.0 {
+        return Some(sorted[0]);
+    }
+    if pos >= n as f64 {
+        return Some(sorted[n - 1]);
+    }
+    let lo = sorted[pos as usize - 1];
+    let hi = sorted[pos as usize];
+    Some(lo + (pos - pos.floor()) * (hi - lo))
+}
+
+/// A job's run-time histogram (ms), as `GET /job/stat/{name}` shows it: `count` and every
+/// statistic (absent while no run finished).
+pub fn histogram(j: &Job) -> serde_json::Value {
+    let times = run_times_ms(j);
+    let mut h = serde_json::Map::new();
+    h.insert("count".into(), times.len().into());
+    for which in STATISTICS {
+        if let Some(x) = statistic(&times, which) {
+            h.insert(which.into(), x.into());
+        }
+    }
+    serde_json::Value::Object(h)
+}
+
+/// `GET /stats/{which}`: `[{"jobNameLabel": name, "time": seconds}]` for every job with a
+/// finished run, slowest first; an unknown statistic is refused with the valid ones.
+pub fn stats(c: &Chronos, which: &str) -> Result<serde_json::Value, String> {
+    if !STATISTICS.contains(&which) {
+        return Err(format!(
+            "unknown statistic '{which}': use one of {}",
+            STATISTICS.join(", ")
+        ));
+    }
+    let mut rows: Vec<(f64, &str)> = c
+        .jobs()
+        .values()
+        .filter_map(|j| Some((statistic(&run_times_ms(j), which)?, j.def.name.as_str())))
+        .collect();
+    rows.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(b.1)));
+    Ok(serde_json::Value::Array(
+        rows.into_iter()
+            .map(|(ms, name)| serde_json::json!({ "jobNameLabel": name, "time": ms / 1000.0 }))
+            .collect(),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -229,6 +320,11 @@ mod tests {
             assert_eq!(route("DELETE", &p("/jobs")), Err(405));
             assert_eq!(route("GET", &p("/nope")), Err(404));
         }
+        assert_eq!(
+            route("GET", "/scheduler/stats/99thPercentile"),
+            Ok(Route::Stats("99thPercentile".into()))
+        );
+        assert_eq!(route("POST", "/scheduler/stats/mean"), Err(405));
         assert_eq!(route("GET", "/ping"), Ok(Route::Ping));
         assert_eq!(route("GET", "/"), Ok(Route::Ui(String::new())));
         assert_eq!(route("GET", "/other"), Err(404));
@@ -249,5 +345,57 @@ mod tests {
         assert_eq!(search(&c, &q("name", "B")).len(), 1);
         assert_eq!(search(&c, &q("command", "echo")).len(), 2);
         assert_eq!(search(&c, &[]).len(), 2);
+    }
+
+    #[test]
+    fn run_time_statistics_rank_jobs_slowest_first() {
+        use crate::core::TaskEnd;
+        let t0 = chrono::DateTime::parse_from_rfc3339("2021-01-01T00:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        let mut c = Chronos::new();
+        c.reconciled();
+        c.put(JobDef::scheduled("fast", "true", "R//PT1H"), t0)
+            .unwrap();
+        c.put(JobDef::scheduled("slow", "true", "R//PT1H"), t0)
+            .unwrap();
+        c.put(
+            JobDef::scheduled("idle", "true", "R/2030-01-01T00:00:00Z/PT1H"),
+            t0,
+        )
+        .unwrap();
+        // Runs of 1..=4 s for "fast" and 10 s for "slow".
+        let mut t = t0;
+        for (job, secs) in [
+            ("fast", 1),
+            ("fast", 2),
+            ("fast", 3),
+            ("fast", 4),
+            ("slow", 10),
+        ] {
+            c.run_now(job, vec![], t).unwrap();
+            let l = c.match_offer("a", 10.0, 1e5, 1e5, t).remove(0);
+            c.status(&l.task_id, TaskEnd::Alive, "TASK_RUNNING", "", t);
+            t += chrono::Duration::seconds(secs);
+            c.status(&l.task_id, TaskEnd::Finished, "TASK_FINISHED", "", t);
+        }
+        let v = stats(&c, "median").unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!([
+                {"jobNameLabel": "slow", "time": 10.0},
+                {"jobNameLabel": "fast", "time": 2.5}
+            ])
+        );
+        assert_eq!(stats(&c, "mean").unwrap()[1]["time"], 2.5);
+        assert_eq!(stats(&c, "99thPercentile").unwrap()[1]["time"], 4.0);
+        let h = histogram(c.job("fast").unwrap());
+        assert_eq!(h["count"], 4);
+        assert_eq!(h["75thPercentile"], 3750.0);
+        assert_eq!(
+            histogram(c.job("idle").unwrap()),
+            serde_json::json!({"count": 0})
+        );
+        assert!(stats(&c, "90thPercentile").unwrap_err().contains("median"));
     }
 }

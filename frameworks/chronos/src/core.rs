@@ -23,6 +23,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::constraints::{AgentFacts, Constraint};
 use crate::iso8601::{format_instant, Schedule};
 use crate::job::{Invalid, JobDef};
 
@@ -96,6 +97,9 @@ pub struct Run {
     /// A kill was asked for: its end is not retried.
     #[serde(default)]
     pub killing: bool,
+    /// When the task was first reported alive.
+    #[serde(default)]
+    pub started: Option<DateTime<Utc>>,
 }
 
 /// An instant that did not run, and why.
@@ -127,6 +131,9 @@ pub struct Outcome {
     /// The message of the last update.
     #[serde(default)]
     pub message: String,
+    /// When it was first reported alive (its run time is `ended - started`).
+    #[serde(default)]
+    pub started: Option<DateTime<Utc>>,
 }
 
 /// A job's durable state (stored with its definition).
@@ -198,6 +205,7 @@ pub struct Job {
     pub state: JobState,
     schedule: Option<Schedule>,
     epsilon: Duration,
+    constraints: Vec<Constraint>,
     /// Revision of the in-memory record.
     rev: u64,
     /// The revision known to be stored.
@@ -225,11 +233,13 @@ impl Job {
             Some(s.anchored(anchor))
         };
         let epsilon = def.epsilon_period()?.approx();
+        let constraints = crate::constraints::parse_all(&def.constraints).map_err(Invalid)?;
         Ok(Job {
             def,
             state,
             schedule,
             epsilon,
+            constraints,
             rev,
             durable: 0,
         })
@@ -555,6 +565,7 @@ impl Chronos {
                     agent_id: None,
                     arguments: Vec::new(),
                     killing: false,
+                    started: None,
                 });
                 job.state.next += 1;
                 touched = true;
@@ -603,6 +614,7 @@ impl Chronos {
             agent_id: None,
             arguments,
             killing: false,
+            started: None,
         });
         Some(self.bump(name))
     }
@@ -670,6 +682,7 @@ impl Chronos {
                         agent_id: None,
                         arguments: Vec::new(),
                         killing: false,
+                        started: None,
                     });
                 }
             }
@@ -679,11 +692,26 @@ impl Chronos {
         revs
     }
 
-    /// Matches queued runs with an offer of `cpus`/`mem`/`disk` on `agent`: each gets its
-    /// task id and agent (the record changes; launch once [`Self::launchable`]).
+    /// Matches queued runs with an offer of `cpus`/`mem`/`disk` on `agent` (with no
+    /// attributes: jobs with constraints never match); see [`Self::match_offer_with`].
     pub fn match_offer(
         &mut self,
         agent: &str,
+        cpus: f64,
+        mem: f64,
+        disk: f64,
+        now: DateTime<Utc>,
+    ) -> Vec<Launch> {
+        self.match_offer_with(agent, &AgentFacts::default(), cpus, mem, disk, now)
+    }
+
+    /// Matches queued runs with an offer of `cpus`/`mem`/`disk` on `agent`, whose
+    /// attributes are `facts`: each run whose job's constraints hold there gets its task
+    /// id and agent (the record changes; launch once [`Self::launchable`]).
+    pub fn match_offer_with(
+        &mut self,
+        agent: &str,
+        facts: &AgentFacts,
         mut cpus: f64,
         mut mem: f64,
         mut disk: f64,
@@ -710,6 +738,9 @@ impl Chronos {
                 continue;
             };
             if !job.def.concurrent && job.active() > 0 {
+                continue;
+            }
+            if !job.constraints.iter().all(|c| c.holds(facts)) {
                 continue;
             }
             let d = &job.def;
@@ -824,9 +855,9 @@ impl Chronos {
             return StatusEffect::AckAfter(Vec::new());
         };
         if end == TaskEnd::Alive {
-            if job.state.runs[idx].state != RunState::Running {
-                job.state.runs[idx].state = RunState::Running;
-            }
+            let run = &mut job.state.runs[idx];
+            run.state = RunState::Running;
+            run.started.get_or_insert(now);
             return StatusEffect::AckAfter(Vec::new());
         }
         let run = job.state.runs.remove(idx);
@@ -836,6 +867,7 @@ impl Chronos {
             ended: now,
             state: state.to_string(),
             message: message.to_string(),
+            started: run.started,
         });
         while job.state.history.len() > HISTORY {
             job.state.history.pop_front();
@@ -863,6 +895,7 @@ impl Chronos {
                         state: RunState::Queued,
                         task_id: None,
                         agent_id: None,
+                        started: None,
                         ..run
                     });
                 }

@@ -23,6 +23,7 @@ use serde_json::json;
 use tokio::sync::oneshot;
 
 use crate::api::{self, Route};
+use crate::constraints::AgentFacts;
 use crate::core::{Chronos, Launch, StatusEffect, TaskEnd};
 use crate::job::JobDef;
 use crate::store::Store;
@@ -386,6 +387,7 @@ impl ChronosScheduler {
                         "history": j.state.history,
                         "runs": j.state.runs,
                         "nextRun": j.next_instant().map(crate::iso8601::format_instant),
+                        "histogram": api::histogram(j),
                     })),
                     None => no_job(&n),
                 })
@@ -396,6 +398,12 @@ impl ChronosScheduler {
                     "text/plain",
                     api::graph_dot(&self.core),
                 ))
+            }
+            Route::Stats(which) => {
+                return ApiReply::Now(match api::stats(&self.core, &which) {
+                    Ok(v) => HttpResponse::json(&v),
+                    Err(e) => bad(&e),
+                })
             }
             Route::GraphCsv => {
                 return ApiReply::Now(HttpResponse::new(
@@ -568,9 +576,15 @@ impl Scheduler for ChronosScheduler {
                 continue;
             }
             let r = &offer.resources;
-            let launches =
-                self.core
-                    .match_offer(offer.agent_id.as_str(), r.cpus(), r.mem(), r.disk(), now);
+            let facts = AgentFacts::new(&offer.hostname, &offer.attributes);
+            let launches = self.core.match_offer_with(
+                offer.agent_id.as_str(),
+                &facts,
+                r.cpus(),
+                r.mem(),
+                r.disk(),
+                now,
+            );
             if launches.is_empty() {
                 let busy = self.core.jobs().values().any(|j| j.busy());
                 driver.decline(offer.id, Filters::refuse(if busy { 1.0 } else { 5.0 }));

@@ -119,7 +119,7 @@ pub struct JobDef {
     /// Environment of the command.
     #[serde(default)]
     pub environment_variables: Vec<EnvVar>,
-    /// Placement constraints (`[["attr", "EQUALS", "value"]]`).
+    /// Placement constraints (`[["attr", "EQUALS"|"LIKE"|"UNLIKE", "value"]]`).
     #[serde(default)]
     pub constraints: Vec<Vec<String>>,
     /// User to run as.
@@ -206,6 +206,7 @@ impl JobDef {
         if self.cpus <= 0.0 || self.mem <= 0.0 {
             return Err(Invalid("cpus and mem must be > 0".into()));
         }
+        crate::constraints::parse_all(&self.constraints).map_err(Invalid)?;
         if self.retries > 1000 {
             return Err(Invalid("retries must be at most 1000".into()));
         }

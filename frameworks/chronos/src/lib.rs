@@ -1,9 +1,10 @@
 //! Chronos on our Mesos: a distributed cron with ISO 8601 schedules, dependent jobs and
 //! exactly-once runs across failover. A pure core ([`core`], [`iso8601`], [`job`]) inside a
-//! thin shell: the framework ([`framework`]), the REST API ([`api`], [`http`]), the store
+//! thin shell (placement [`constraints`] are pure too): the framework ([`framework`]), the REST API ([`api`], [`http`]), the store
 //! ([`store`]) and leader election ([`leader`]).
 
 pub mod api;
+pub mod constraints;
 pub mod core;
 pub mod framework;
 pub mod http;

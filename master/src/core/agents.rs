@@ -218,6 +218,37 @@ impl Master {
         }
     }
 
+    /// The `TASK_STAGING` tasks on `agent_id` that the re-registering agent did not
+    /// report, per framework, as Mesos's `SlaveReregisteredMessage.reconciliations`.
+    pub(super) fn unreported_staging_tasks(
+        &self,
+        agent_id: &AgentId,
+        reported: &HashSet<(FrameworkId, TaskId)>,
+    ) -> Vec<ReconcileTasksMessage> {
+        self.frameworks
+            .iter()
+            .filter_map(|(fid, f)| {
+                let statuses: Vec<TaskStatus> = f
+                    .tasks
+                    .values()
+                    .filter(|t| {
+                        &t.agent_id == agent_id
+                            && t.state == TaskState::Staging
+                            && !reported.contains(&(fid.clone(), t.task_id.clone()))
+                    })
+                    .map(|t| {
+                        TaskStatus::new(t.task_id.clone(), TaskState::Staging)
+                            .with_agent(agent_id.clone())
+                    })
+                    .collect();
+                (!statuses.is_empty()).then(|| ReconcileTasksMessage {
+                    framework_id: fid.clone(),
+                    statuses,
+                })
+            })
+            .collect()
+    }
+
     /// Tasks the master has on `agent_id` that the re-registering agent did not report
     /// (Mesos `reconcileKnownSlave`): a non-terminal one never reached the agent or died
     /// with it, and its framework gets `TASK_LOST` (`TASK_DROPPED` if partition-aware);
@@ -446,6 +477,7 @@ impl Master {
             SlaveReregisteredMessage {
                 slave_id: id,
                 connection: Some(self.ping_connection()),
+                reconciliations: Vec::new(),
             }
             .into(),
         ));
@@ -507,6 +539,15 @@ impl Master {
                 ));
             }
         }
+        // Kept `TASK_STAGING` tasks (a retry: they may still be on their way) are asked
+        // about in the answer, which follows their `RunTaskMessage` on the same link: the
+        // agent reports those it never got (it may have ignored them while it had no
+        // master), so none stays `TASK_STAGING` for ever.
+        let unconfirmed = if retry {
+            self.unreported_staging_tasks(&id, reported)
+        } else {
+            Vec::new()
+        };
         fx.extend(self.drop_unreported_tasks(&id, reported, true, retry));
         // Tasks the agent has that we do not know (e.g. launched while we were
         // disconnected) become known; their resources stay with the allocator as is.
@@ -560,6 +601,7 @@ impl Master {
             SlaveReregisteredMessage {
                 slave_id: id,
                 connection: Some(self.ping_connection()),
+                reconciliations: unconfirmed,
             }
             .into(),
         ));

@@ -31,7 +31,8 @@ use std::time::Duration;
 use libproc::Pid;
 use proto::messages::{
     ExecutorRegisteredMessage, ExecutorReregisteredMessage, ExitedExecutorMessage, KillTaskMessage,
-    RegisterExecutorMessage, RunTaskMessage, ShutdownExecutorMessage, StatusUpdate, Task,
+    ReconcileTasksMessage, RegisterExecutorMessage, RunTaskMessage, ShutdownExecutorMessage,
+    StatusUpdate, Task,
 };
 use proto::{
     AgentInfo, ContainerId, ExecutorId, ExecutorInfo, FrameworkId, FrameworkInfo, Reason,
@@ -587,6 +588,23 @@ impl AgentCore {
                     tasks.push(t);
                 }
             }
+            // An exited executor's tasks whose terminal update is not acknowledged yet are
+            // still the agent's to report (Mesos keeps such an executor until then): a
+            // master that never heard of them would answer a reconciliation with
+            // TASK_GONE while their TASK_FINISHED is still on its way, and the framework
+            // would run them again (found by chronos's Jepsen test, across a master
+            // failover).
+            for e in &f.completed_executors {
+                for t in e.terminated.values() {
+                    let Some(head) = self.updates.head(&f.id, &t.task_id) else {
+                        continue;
+                    };
+                    let mut t = t.clone();
+                    t.status_update_state = Some(head.status.state);
+                    t.status_update_uuid = head.status.uuid;
+                    tasks.push(t);
+                }
+            }
         }
         (executor_infos, tasks, frameworks)
     }
@@ -811,6 +829,34 @@ impl AgentCore {
                 vec![]
             }
         }
+    }
+
+    /// Of the tasks the master asks about on re-registration (Mesos
+    /// `SlaveReregisteredMessage.reconciliations`), those this agent does not have (their
+    /// `RunTaskMessage` never arrived, or arrived while the agent had no master and was
+    /// ignored), each with the state to report: `TASK_DROPPED` to a partition-aware
+    /// framework, else `TASK_LOST`.
+    pub fn unknown_tasks(
+        &self,
+        asked: &[ReconcileTasksMessage],
+    ) -> Vec<(FrameworkId, TaskId, TaskState)> {
+        let mut out = Vec::new();
+        for r in asked {
+            let f = self.frameworks.get(&r.framework_id);
+            let aware = f.is_some_and(|f| f.info.is_partition_aware());
+            for s in &r.statuses {
+                let known = f.is_some_and(|f| f.executors.values().any(|e| e.has_task(&s.task_id)));
+                if !known {
+                    let state = if aware {
+                        TaskState::Dropped
+                    } else {
+                        TaskState::Lost
+                    };
+                    out.push((r.framework_id.clone(), s.task_id.clone(), state));
+                }
+            }
+        }
+        out
     }
 
     /// An update of the agent's own (executor exited, task killed before launch, …),
@@ -1209,6 +1255,12 @@ mod tests {
             .expect("executor");
         fw.completed_executors.push_back(gone);
         assert!(core.maybe_remove_framework(&f).is_empty());
+        // A re-registration meanwhile still reports the task, with its unacknowledged
+        // terminal update, so that a new master knows it is not gone.
+        let (_, tasks, _) = core.reregistration(&AgentInfo::new("host", Resources::new()));
+        assert_eq!(tasks.len(), 1, "{tasks:?}");
+        assert_eq!(tasks[0].task_id, t);
+        assert_eq!(tasks[0].status_update_state, Some(TaskState::Finished));
         // An unexpected uuid changes nothing.
         assert!(core
             .acknowledge(&f, &t, StatusUuid::from_u128(9))
@@ -1246,6 +1298,27 @@ mod tests {
         assert_eq!(tasks[0].state, TaskState::Finished);
         assert_eq!(tasks[0].status_update_state, Some(TaskState::Running));
         assert_eq!(tasks[0].status_update_uuid, Some(StatusUuid::from_u128(1)));
+    }
+
+    #[test]
+    fn tasks_the_master_asks_about_and_the_agent_never_got_are_reported_lost() {
+        let core = core_with_task(false);
+        let asked = |fw: &str, ids: &[&str]| ReconcileTasksMessage {
+            framework_id: FrameworkId::new(fw),
+            statuses: ids
+                .iter()
+                .map(|t| TaskStatus::new(TaskId::new(*t), TaskState::Staging))
+                .collect(),
+        };
+        // "t" runs here; "gone" never arrived; "other" is of a framework unknown here.
+        let out = core.unknown_tasks(&[asked("F", &["t", "gone"]), asked("G", &["other"])]);
+        assert_eq!(
+            out,
+            vec![
+                (FrameworkId::new("F"), TaskId::new("gone"), TaskState::Lost),
+                (FrameworkId::new("G"), TaskId::new("other"), TaskState::Lost),
+            ]
+        );
     }
 
     #[test]

@@ -52,6 +52,7 @@ impl Process for FakeMaster {
                     SlaveReregisteredMessage {
                         slave_id: id,
                         connection: None,
+                        reconciliations: Vec::new(),
                     },
                 );
             },

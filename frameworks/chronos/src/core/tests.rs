@@ -322,6 +322,7 @@ fn a_repeated_parent_outcome_triggers_the_child_once() {
         agent_id: Some("a1".into()),
         arguments: vec![],
         killing: false,
+        started: None,
     });
     c2.status(&t, TaskEnd::Finished, "TASK_FINISHED", "", now);
     assert_eq!(c2.job("k").unwrap().state.runs.len(), 1, "counted twice");
@@ -389,6 +390,47 @@ fn disabled_jobs_do_not_run_and_nothing_launches_before_reconciliation_or_durabi
     // Offers too small launch nothing.
     c.run_now("on", vec![], now).unwrap();
     assert!(c.match_offer("a", 0.01, 1e5, 1e5, now).is_empty());
+}
+
+#[test]
+fn constrained_runs_go_only_to_agents_whose_attributes_match() {
+    use crate::constraints::AgentFacts;
+    let now = utc("2021-01-01T00:00:00Z");
+    let mut c = Chronos::new();
+    c.reconciled();
+    let mut def = JobDef::scheduled("r1-only", "true", "R/2021-01-01T00:00:00Z/PT1M");
+    def.constraints = vec![vec!["rack".into(), "EQUALS".into(), "r1".into()]];
+    c.put(def, now).unwrap();
+    let mut def = JobDef::scheduled("not-r1", "true", "R/2021-01-01T00:00:00Z/PT1M");
+    def.constraints = vec![vec!["rack".into(), "UNLIKE".into(), "r1".into()]];
+    c.put(def, now).unwrap();
+    // Bad constraints are refused with the reason.
+    let mut bad = JobDef::scheduled("bad", "true", "R//PT1M");
+    bad.constraints = vec![vec!["rack".into(), "CLUSTER".into(), "r1".into()]];
+    assert!(c
+        .put(bad, now)
+        .unwrap_err()
+        .0
+        .contains("EQUALS, LIKE, UNLIKE"));
+    c.tick(now);
+    let r2 = AgentFacts::of(&[("rack", "r2"), ("hostname", "h2")]);
+    let r1 = AgentFacts::of(&[("rack", "r1"), ("hostname", "h1")]);
+    // An agent without attributes takes neither; r2 takes only "not-r1".
+    assert!(c.match_offer("a0", 10.0, 1e5, 1e5, now).is_empty());
+    let l = c.match_offer_with("a2", &r2, 10.0, 1e5, 1e5, now);
+    assert_eq!(
+        l.iter().map(|l| l.job.as_str()).collect::<Vec<_>>(),
+        ["not-r1"]
+    );
+    assert!(c
+        .match_offer_with("a2", &r2, 10.0, 1e5, 1e5, now)
+        .is_empty());
+    let l = c.match_offer_with("a1", &r1, 10.0, 1e5, 1e5, now);
+    assert_eq!(
+        l.iter().map(|l| l.job.as_str()).collect::<Vec<_>>(),
+        ["r1-only"]
+    );
+    assert_eq!(l[0].agent_id, "a1");
 }
 
 #[test]

@@ -435,6 +435,20 @@ fn a_retried_reregistration_does_not_lose_a_task_on_its_way_to_the_agent() {
     let fx = reregister(&mut m, AGENT, &a, vec![], vec![]);
     assert!(updates(&fx).is_empty(), "{fx:?}");
     assert!(m.frameworks()[&f].tasks.contains_key(&TaskId::new("t1")));
+    // The answer, which follows RunTask on the same link, asks the agent about t1: an
+    // agent that never got it (it ignored it while it had no master) says so, and t1
+    // does not stay STAGING for ever (found by chronos's Jepsen test).
+    let asked: Vec<ReconcileTasksMessage> = sends(&fx)
+        .into_iter()
+        .filter_map(|(_, m)| match m {
+            Outbound::SlaveReregisteredMessage(r) => Some(r.reconciliations),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    assert_eq!(asked.len(), 1, "{fx:?}");
+    assert_eq!(asked[0].framework_id, f);
+    assert_eq!(asked[0].statuses[0].task_id, TaskId::new("t1"));
     // After its link broke, a STAGING task it does not report was lost with the link.
     m.exited(&pid(AGENT));
     let fx = reregister(&mut m, AGENT, &a, vec![], vec![]);
