@@ -126,6 +126,9 @@ pub struct Instance {
     pub consecutive_failures: u32,
     /// Passed its app's readiness check (in memory: a new leader probes again).
     pub ready: bool,
+    /// Since when its agent is unreachable (`TASK_UNREACHABLE`/`TASK_LOST` kept by the
+    /// app's `unreachableStrategy`; in memory: a new leader learns it again by reconciling).
+    pub unreachable_since: Option<f64>,
 }
 
 impl Instance {
@@ -388,6 +391,7 @@ impl Core {
             last_failure: None,
             consecutive_failures: 0,
             ready: false,
+            unreachable_since: None,
         }
     }
 
@@ -865,6 +869,34 @@ impl Core {
         Some(i)
     }
 
+    /// Unreachable longer than the app's `inactiveAfterSeconds`: to be replaced.
+    fn is_inactive(app: &AppDef, i: &Instance, now: f64) -> bool {
+        match (app.unreachable_strategy, i.unreachable_since) {
+            (
+                app::UnreachableStrategy::Enabled {
+                    inactive_after_seconds,
+                    ..
+                },
+                Some(since),
+            ) => now - since >= inactive_after_seconds as f64,
+            _ => false,
+        }
+    }
+
+    /// Unreachable longer than the app's `expungeAfterSeconds`: to be forgotten.
+    fn is_expunged(app: &AppDef, i: &Instance, now: f64) -> bool {
+        match (app.unreachable_strategy, i.unreachable_since) {
+            (
+                app::UnreachableStrategy::Enabled {
+                    expunge_after_seconds,
+                    ..
+                },
+                Some(since),
+            ) => now - since >= expunge_after_seconds as f64,
+            _ => false,
+        }
+    }
+
     fn is_healthy(app: &AppDef, i: &Instance) -> bool {
         i.state == TaskState::Running
             && i.kill_sent_at.is_none()
@@ -946,6 +978,9 @@ impl Core {
         let mut new = 0usize;
         let mut old = 0usize;
         for i in self.app_instances(&rec.def.id) {
+            if Self::is_inactive(&rec.def, i, now) {
+                continue;
+            }
             live += 1;
             if i.kill_sent_at.is_some() || Self::is_doomed(&rec.def, i) {
                 // A doomed instance is replaced before it is killed.
@@ -1079,7 +1114,9 @@ impl Core {
         message: &str,
         now: f64,
     ) -> StatusEffect {
-        let gone = state.is_terminal() || matches!(state, TaskState::Unknown);
+        let unreachable = matches!(state, TaskState::Lost | TaskState::Unreachable);
+        let gone =
+            state.is_terminal() || matches!(state, TaskState::Unknown | TaskState::Unreachable);
         let Some(inst) = self.instances.get_mut(task_id) else {
             return if gone {
                 StatusEffect::None
@@ -1087,6 +1124,17 @@ impl Core {
                 StatusEffect::KillUnknown
             };
         };
+        let keeps = self
+            .apps
+            .get(&inst.rec.app_id)
+            .is_some_and(|a| !a.deleting && a.def.unreachable_strategy.keeps());
+        if unreachable && keeps && inst.kill_sent_at.is_none() {
+            // Kept by the app's unreachableStrategy: replaced after `inactiveAfterSeconds`,
+            // forgotten after `expungeAfterSeconds` (see `step`).
+            inst.state = TaskState::Unreachable;
+            inst.unreachable_since.get_or_insert(now);
+            return StatusEffect::None;
+        }
         if gone {
             let Some(inst) = self.remove_instance(task_id) else {
                 return StatusEffect::None;
@@ -1129,6 +1177,7 @@ impl Core {
             return StatusEffect::Ended(StoreOp::Delete(instance_key(task_id)));
         }
         inst.state = state;
+        inst.unreachable_since = None;
         if state == TaskState::Running && inst.started_at.is_none() {
             inst.started_at = Some(now);
         }
@@ -1156,13 +1205,23 @@ impl Core {
         let mut kill: Vec<String> = Vec::new();
         let mut health_kills: Vec<String> = Vec::new();
         let mut gone_apps = Vec::new();
+        let mut expunged: Vec<String> = Vec::new();
         for rec in self.apps.values() {
             if !self.ready {
                 // Until reconciliation reported every task, states are guesses: decide nothing.
                 break;
             }
             let def = &rec.def;
-            let all: Vec<&Instance> = self.app_instances(&def.id).collect();
+            let mut all: Vec<&Instance> = self.app_instances(&def.id).collect();
+            expunged.extend(
+                all.iter()
+                    .filter(|i| Self::is_expunged(def, i, now))
+                    .map(|i| i.rec.task_id.clone()),
+            );
+            if !rec.deleting {
+                // An instance unreachable past `inactiveAfterSeconds` counts for nothing.
+                all.retain(|i| !Self::is_inactive(def, i, now));
+            }
             if rec.deleting {
                 kill.extend(all.iter().map(|i| i.rec.task_id.clone()));
                 if all.is_empty() {
@@ -1222,6 +1281,11 @@ impl Core {
                     }
                 }
             }
+        }
+        // Unreachable past `expungeAfterSeconds`: forgotten (killed as unknown if it returns).
+        for id in expunged {
+            self.remove_instance(&id);
+            actions.ops.push(StoreOp::Delete(instance_key(&id)));
         }
         // Health kills only as fast as the rate limit allows (the rest wait for a step).
         for id in health_kills {

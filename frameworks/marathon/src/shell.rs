@@ -445,9 +445,10 @@ impl Scheduler for Marathon {
     }
 
     /// An agent is gone (unreachable or removed): ask about every instance on it, so the
-    /// master answers TASK_LOST for them and they are replaced at once (Marathon's
-    /// default `unreachableStrategy`, 0 s); if the agent comes back, the old tasks are
-    /// unknown and killed.
+    /// master answers TASK_LOST for them and the core applies each app's
+    /// `unreachableStrategy` (default 0/0: replaced at once, killed as unknown if the agent
+    /// comes back; otherwise replaced after `inactiveAfterSeconds`, and a surplus killed
+    /// when the old one returns before `expungeAfterSeconds`).
     fn agent_lost(&mut self, d: &mut SchedulerDriver<'_, '_, Self>, agent_id: &proto::AgentId) {
         tracing::warn!(agent = %agent_id.as_str(), "agent lost; reconciling its instances");
         self.reconcile_known(d, Some(agent_id.as_str()));

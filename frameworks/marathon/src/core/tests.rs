@@ -647,3 +647,94 @@ proptest! {
         }
     }
 }
+
+fn running_of(c: &Core, app: &str) -> Vec<String> {
+    c.instances
+        .values()
+        .filter(|i| {
+            i.rec.app_id == app && i.state == TaskState::Running && i.kill_sent_at.is_none()
+        })
+        .map(|i| i.rec.task_id.clone())
+        .collect()
+}
+
+#[test]
+fn unreachable_instances_are_replaced_after_inactive_and_the_surplus_killed_on_return() {
+    let mut c = ready_core();
+    create(
+        &mut c,
+        json!({"id": "/u", "cmd": "x", "instances": 2, "cpus": 0.1, "mem": 1,
+            "unreachableStrategy": {"inactiveAfterSeconds": 30, "expungeAfterSeconds": 120}}),
+        0.0,
+    );
+    let first = launch_all(&mut c, &offer("a", "r1"), 1.0);
+    assert_eq!(first.len(), 2);
+    c.step(2.0);
+    // The agent of the first goes away: Mesos says TASK_LOST (or TASK_UNREACHABLE).
+    assert_eq!(
+        c.status(&first[0], TaskState::Lost, None, "agent removed", 10.0),
+        StatusEffect::None,
+        "kept, not ended"
+    );
+    assert_eq!(c.instances[&first[0]].state, TaskState::Unreachable);
+    c.step(20.0);
+    assert!(
+        c.match_offer(&offer("b", "r1"), 39.0).is_empty(),
+        "no replacement before inactiveAfterSeconds"
+    );
+    let a = c.step(40.0);
+    assert!(a.kills.is_empty());
+    let repl = launch_all(&mut c, &offer("b", "r1"), 40.0);
+    assert_eq!(repl.len(), 1, "one replacement once inactive");
+    assert!(c.match_offer(&offer("c", "r1"), 41.0).is_empty());
+    // The old one comes back before expungeAfterSeconds: exactly `instances` stay.
+    c.status(&first[0], TaskState::Running, None, "", 60.0);
+    let a = c.step(60.0);
+    assert_eq!(a.kills, repl, "the surplus (youngest) goes");
+    kill_all(&mut c, &a.kills, 61.0);
+    c.step(62.0);
+    assert_eq!(running_of(&c, "/u").len(), 2);
+
+    // Gone for good: past expungeAfterSeconds the record is dropped, and it is a stranger
+    // if it ever returns.
+    c.status(&first[1], TaskState::Unreachable, None, "", 100.0);
+    let a = c.step(219.0);
+    assert!(a.ops.is_empty());
+    let a = c.step(220.0);
+    assert!(a.ops.contains(&StoreOp::Delete(instance_key(&first[1]))));
+    assert!(!c.instances.contains_key(&first[1]));
+    assert_eq!(
+        c.status(&first[1], TaskState::Running, None, "", 230.0),
+        StatusEffect::KillUnknown
+    );
+}
+
+#[test]
+fn default_and_disabled_unreachable_strategies() {
+    // Default 0/0: an unreachable instance ends at once and is replaced.
+    let mut c = ready_core();
+    create(
+        &mut c,
+        json!({"id": "/d", "cmd": "x", "instances": 1, "cpus": 0.1, "mem": 1}),
+        0.0,
+    );
+    let ids = launch_all(&mut c, &offer("a", "r1"), 1.0);
+    assert!(matches!(
+        c.status(&ids[0], TaskState::Unreachable, None, "", 2.0),
+        StatusEffect::Ended(_)
+    ));
+    assert_eq!(launch_all(&mut c, &offer("b", "r1"), 2.0).len(), 1);
+    // Disabled: never replaced, never forgotten.
+    let mut c = ready_core();
+    create(
+        &mut c,
+        json!({"id": "/s", "cmd": "x", "instances": 1, "cpus": 0.1, "mem": 1,
+            "unreachableStrategy": "disabled"}),
+        0.0,
+    );
+    let ids = launch_all(&mut c, &offer("a", "r1"), 1.0);
+    c.status(&ids[0], TaskState::Lost, None, "", 2.0);
+    c.step(100_000.0);
+    assert!(c.match_offer(&offer("b", "r1"), 100_000.0).is_empty());
+    assert!(c.instances.contains_key(&ids[0]));
+}
