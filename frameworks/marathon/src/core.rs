@@ -213,6 +213,23 @@ pub struct Planned {
     pub reset_backoff: Vec<String>,
 }
 
+impl Planned {
+    /// Takes in another plan's writes and changes (not its answer).
+    fn absorb(&mut self, p: Planned) {
+        self.ops.extend(p.ops);
+        self.apps.extend(p.apps);
+        self.cancelled.extend(p.cancelled);
+        self.kills.extend(p.kills);
+        self.reset_backoff.extend(p.reset_backoff);
+        self.deployments.extend(p.deployments);
+    }
+}
+
+/// Whether app `app_id` is in group `group` (at any depth; every app is in `/`).
+fn in_group(app_id: &str, group: &str) -> bool {
+    group == "/" || app_id.starts_with(&format!("{group}/"))
+}
+
 /// What the shell does after a convergence step.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Actions {
@@ -582,12 +599,7 @@ impl Core {
                             saved.push((id.clone(), self.apps.insert(id.clone(), rec.clone())));
                         }
                     }
-                    merged.ops.extend(p.ops);
-                    merged.apps.extend(p.apps);
-                    merged.cancelled.extend(p.cancelled);
-                    merged.kills.extend(p.kills);
-                    merged.reset_backoff.extend(p.reset_backoff);
-                    merged.deployments.extend(p.deployments);
+                    merged.absorb(p);
                 }
                 Err(e) => {
                     result = Err(e);
@@ -667,6 +679,88 @@ impl Core {
         planned.apps.push((app_id.into(), Some(rec)));
         planned.deployments.push(dep);
         Ok(planned)
+    }
+
+    /// `DELETE /v2/groups/{id}`: destroys every app in the group and its subgroups.
+    pub fn plan_delete_group(
+        &mut self,
+        group: &str,
+        force: bool,
+        now: f64,
+    ) -> Result<Planned, ApiError> {
+        let group = app::normalize_id(group);
+        let ids: Vec<String> = self
+            .apps
+            .values()
+            .filter(|a| !a.deleting && in_group(&a.def.id, &group))
+            .map(|a| a.def.id.clone())
+            .collect();
+        if ids.is_empty() && group != "/" {
+            return Err(ApiError::NotFound(format!(
+                "Group '{group}' does not exist"
+            )));
+        }
+        let mut merged = Planned::default();
+        for id in &ids {
+            merged.absorb(self.plan_delete(id, force, now)?);
+        }
+        let version = merged
+            .deployments
+            .last()
+            .map(|d| d.version.clone())
+            .unwrap_or_else(|| self.new_version(now));
+        merged.status = 200;
+        merged.reply = json!({
+            "version": version,
+            "deploymentId": merged.deployments.first().map(|d| d.id.clone()),
+        });
+        Ok(merged)
+    }
+
+    /// Marathon's group JSON for `group` (`/` is the root): its apps and, recursively,
+    /// its subgroups, as implied by the app ids. None: no app lives in it.
+    pub fn group_json(&self, group: &str, now: f64) -> Option<Value> {
+        let group = app::normalize_id(group);
+        let apps: Vec<&AppRecord> = self
+            .apps
+            .values()
+            .filter(|a| !a.deleting && in_group(&a.def.id, &group))
+            .collect();
+        if apps.is_empty() && group != "/" {
+            return None;
+        }
+        let prefix = if group == "/" {
+            "/".to_string()
+        } else {
+            format!("{group}/")
+        };
+        let mut direct = Vec::new();
+        let mut subgroups = BTreeSet::new();
+        for a in &apps {
+            let rest = a.def.id.strip_prefix(&prefix).unwrap_or_default();
+            match rest.split_once('/') {
+                Some((child, _)) => {
+                    subgroups.insert(format!("{prefix}{child}"));
+                }
+                None => direct.push(self.app_json(a, false, now)),
+            }
+        }
+        let groups: Vec<Value> = subgroups
+            .iter()
+            .filter_map(|g| self.group_json(g, now))
+            .collect();
+        let version = apps
+            .iter()
+            .map(|a| a.version.clone())
+            .max()
+            .unwrap_or_else(|| app::iso_time(now));
+        Some(json!({
+            "id": group,
+            "apps": direct,
+            "groups": groups,
+            "dependencies": [],
+            "version": version,
+        }))
     }
 
     /// Plans a rolling restart: same definition, new config version.
