@@ -126,6 +126,8 @@ pub struct Instance {
     pub consecutive_failures: u32,
     /// Passed its app's readiness check (in memory: a new leader probes again).
     pub ready: bool,
+    /// The last answer to its readiness probe (None: not answered yet).
+    pub readiness_answer: Option<ReadinessAnswer>,
     /// Since when its agent is unreachable (`TASK_UNREACHABLE`/`TASK_LOST` kept by the
     /// app's `unreachableStrategy`; in memory: a new leader learns it again by reconciling).
     pub unreachable_since: Option<f64>,
@@ -254,6 +256,17 @@ pub struct ReadinessProbe {
     pub port: u64,
     /// The check.
     pub check: app::ReadinessCheckDef,
+}
+
+/// The answer to a readiness probe (Marathon's `lastResponse`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ReadinessAnswer {
+    /// HTTP status.
+    pub status: u16,
+    /// `Content-Type` (empty: none).
+    pub content_type: String,
+    /// The body (bounded by the prober).
+    pub body: String,
 }
 
 /// What a status update means.
@@ -408,6 +421,7 @@ impl Core {
             last_failure: None,
             consecutive_failures: 0,
             ready: false,
+            readiness_answer: None,
             unreachable_since: None,
         }
     }
@@ -1045,6 +1059,38 @@ impl Core {
         }
     }
 
+    /// A readiness probe of `task_id` answered `answer`, meaning ready or not.
+    pub fn record_readiness(&mut self, task_id: &str, answer: ReadinessAnswer, ready: bool) {
+        if let Some(i) = self.instances.get_mut(task_id) {
+            i.ready |= ready;
+            i.readiness_answer = Some(answer);
+        }
+    }
+
+    /// Marathon's `readinessCheckResults` of an instance while its app is being deployed
+    /// (empty otherwise, or when the app has no readiness check or it runs an old config).
+    fn readiness_results(&self, i: &Instance) -> Vec<Value> {
+        let Some(rec) = self.apps.get(&i.rec.app_id) else {
+            return vec![];
+        };
+        let Some(check) = rec.def.readiness_checks.first() else {
+            return vec![];
+        };
+        if i.rec.config_version != rec.config_version || self.locks(&rec.def.id).is_empty() {
+            return vec![];
+        }
+        let last = i
+            .readiness_answer
+            .as_ref()
+            .map(|a| json!({"status": a.status, "contentType": a.content_type, "body": a.body}));
+        vec![json!({
+            "name": check.name,
+            "taskId": i.rec.task_id,
+            "ready": i.ready,
+            "lastResponse": last,
+        })]
+    }
+
     /// Failed `maxConsecutiveFailures` health checks in a row (the smallest non-zero one
     /// of the app's checks; 0 everywhere: never): to be replaced, then killed.
     pub fn is_doomed(app: &AppDef, i: &Instance) -> bool {
@@ -1483,6 +1529,7 @@ impl Core {
             "version": version,
             "state": i.state.as_str(),
             "healthCheckResults": results,
+            "readinessCheckResults": self.readiness_results(i),
             "ipAddresses": [],
         })
     }
@@ -1563,12 +1610,16 @@ impl Core {
     /// Marathon's deployment JSON.
     pub fn deployment_json(&self, d: &Deployment) -> Value {
         let action = json!({"action": d.action, "app": d.app_id});
+        let readiness: Vec<Value> = self
+            .app_instances(&d.app_id)
+            .flat_map(|i| self.readiness_results(i))
+            .collect();
         json!({
             "id": d.id,
             "version": d.version,
             "affectedApps": [d.app_id],
             "steps": [{"actions": [action]}],
-            "currentActions": [{"action": d.action, "app": d.app_id, "readinessCheckResults": []}],
+            "currentActions": [{"action": d.action, "app": d.app_id, "readinessCheckResults": readiness}],
             "currentStep": 1,
             "totalSteps": 1,
         })

@@ -204,12 +204,20 @@ impl Marathon {
                 (p, r)
             };
             d.spawn(fut, |s: &mut Marathon, d, (p, r)| match r {
-                Ok(status) if crate::readiness::is_ready(&p, status) => {
-                    tracing::info!(task = %p.task_id, status, "ready");
-                    s.shared.core.borrow_mut().set_ready(&p.task_id);
-                    s.step(d);
+                Ok(answer) => {
+                    let status = answer.status;
+                    let ready = crate::readiness::is_ready(&p, status);
+                    s.shared
+                        .core
+                        .borrow_mut()
+                        .record_readiness(&p.task_id, answer, ready);
+                    if ready {
+                        tracing::info!(task = %p.task_id, status, "ready");
+                        s.step(d);
+                    } else {
+                        tracing::debug!(task = %p.task_id, status, "not ready yet");
+                    }
                 }
-                Ok(status) => tracing::debug!(task = %p.task_id, status, "not ready yet"),
                 Err(e) => tracing::debug!(task = %p.task_id, error = %e, "readiness probe failed"),
             });
         }

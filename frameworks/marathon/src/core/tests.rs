@@ -320,10 +320,42 @@ fn deployments_count_an_instance_only_once_ready() {
         (31000..=31100).contains(&probes[0].port),
         "the named host port"
     );
+    // While deploying, tasks and the deployment show their readiness results.
+    let not_yet = ReadinessAnswer {
+        status: 503,
+        content_type: "text/plain".into(),
+        body: "warming up".into(),
+    };
+    c.record_readiness(&v1[0], not_yet, false);
+    let t = c.task_json(&c.instances[&v1[0]], 2.0);
+    assert_eq!(
+        t["readinessCheckResults"],
+        json!([{"name": "readinessCheck", "taskId": v1[0], "ready": false,
+                "lastResponse": {"status": 503, "contentType": "text/plain", "body": "warming up"}}])
+    );
+    let t = c.task_json(&c.instances[&v1[1]], 2.0);
+    assert_eq!(t["readinessCheckResults"][0]["lastResponse"], Value::Null);
+    let dep = c.deployments.values().next().unwrap();
+    let dj = c.deployment_json(dep);
+    assert_eq!(
+        dj["currentActions"][0]["readinessCheckResults"]
+            .as_array()
+            .map(Vec::len),
+        Some(2)
+    );
+    let ok = ReadinessAnswer {
+        status: 200,
+        ..Default::default()
+    };
     for id in &v1 {
-        c.set_ready(id);
+        c.record_readiness(id, ok.clone(), true);
     }
     assert_eq!(c.step(3.0).finished.len(), 1);
+    assert_eq!(
+        c.task_json(&c.instances[&v1[0]], 3.0)["readinessCheckResults"],
+        json!([]),
+        "shown during deployments only"
+    );
     assert!(c.readiness_probes().is_empty(), "ready stays ready");
     // An upgrade: the new instance runs healthy but is not ready; nothing old goes.
     let p = c.plan_put(&app("v2"), Some("/r"), false, false, 4.0);
