@@ -68,8 +68,11 @@ async fn execute(
     for d in &planned.deployments {
         shared.events.publish(
             "deployment_info",
-            json!({"plan": {"id": d.id, "version": d.version, "affectedApps": [d.app_id]},
-                   "currentStep": {"actions": [{"action": d.action, "app": d.app_id}]},
+            json!({"plan": {"id": d.id, "version": d.version,
+                            "affectedApps": d.parts().map(|p| p.app_id.clone()).collect::<Vec<_>>()},
+                   "currentStep": {"actions": d.parts()
+                       .map(|p| json!({"action": p.action, "app": p.app_id}))
+                       .collect::<Vec<_>>()},
                    "timestamp": app::iso_time(t)}),
         );
     }
@@ -533,6 +536,19 @@ mod tests {
         let (st, r) = call(&s, "DELETE", "/v2/groups/shop?force=true", Value::Null).await;
         assert_eq!(st, 200, "{r}");
         assert!(r["deploymentId"].is_string());
+        let (_, deps) = call(&s, "GET", "/v2/deployments", Value::Null).await;
+        let del: Vec<&Value> = deps
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|d| d["id"] == r["deploymentId"])
+            .collect();
+        assert_eq!(del.len(), 1);
+        assert_eq!(
+            del[0]["affectedApps"].as_array().map(Vec::len),
+            Some(3),
+            "one deployment for the whole group"
+        );
         {
             let core = s.core.borrow();
             let deleting: Vec<&str> = core

@@ -80,6 +80,22 @@ pub struct Deployment {
     pub action: String,
     /// The app before the change (None: the app did not exist): what a rollback restores.
     pub original: Option<AppRecord>,
+    /// The further apps one change touches (a group change is one deployment), each a
+    /// part like this one (without further parts).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub others: Vec<Deployment>,
+}
+
+impl Deployment {
+    /// Every part: this app's and the others'.
+    pub fn parts(&self) -> impl Iterator<Item = &Deployment> {
+        std::iter::once(self).chain(self.others.iter())
+    }
+
+    /// Whether it changes app `app_id`.
+    pub fn affects(&self, app_id: &str) -> bool {
+        self.parts().any(|p| p.app_id == app_id)
+    }
 }
 
 /// An instance as stored (written before its launch).
@@ -216,6 +232,34 @@ pub struct Planned {
 }
 
 impl Planned {
+    /// Makes the planned deployments one (the first, with the rest as its other parts):
+    /// one change of several apps is one deployment, as in Marathon.
+    fn one_deployment(&mut self) {
+        if self.deployments.len() < 2 {
+            return;
+        }
+        let mut all = std::mem::take(&mut self.deployments).into_iter();
+        let Some(mut first) = all.next() else {
+            return;
+        };
+        first.others.extend(all.flat_map(|d| {
+            let mut parts = d.others.clone();
+            parts.insert(
+                0,
+                Deployment {
+                    others: Vec::new(),
+                    ..d
+                },
+            );
+            parts
+        }));
+        let keys: BTreeSet<String> = first.parts().map(|d| deployment_key(&d.id)).collect();
+        self.ops
+            .retain(|op| !matches!(op, StoreOp::Put(k, _) if keys.contains(k)));
+        self.ops.push(put(deployment_key(&first.id), &first));
+        self.deployments.push(first);
+    }
+
     /// Takes in another plan's writes and changes (not its answer).
     fn absorb(&mut self, p: Planned) {
         self.ops.extend(p.ops);
@@ -460,7 +504,7 @@ impl Core {
     fn locks(&self, app_id: &str) -> Vec<String> {
         self.deployments
             .values()
-            .filter(|d| d.app_id == app_id)
+            .filter(|d| d.affects(app_id))
             .map(|d| d.id.clone())
             .collect()
     }
@@ -555,6 +599,7 @@ impl Core {
             version: version.clone(),
             action: action.into(),
             original: existing.clone(),
+            others: Vec::new(),
         };
         planned.ops.push(put(app_key(&rec.def.id), &rec));
         planned.ops.push(put(deployment_key(&dep.id), &dep));
@@ -628,6 +673,7 @@ impl Core {
             };
         }
         result?;
+        merged.one_deployment();
         let version = merged
             .apps
             .last()
@@ -685,6 +731,7 @@ impl Core {
             version: version.clone(),
             action: "StopApplication".into(),
             original: Some(old),
+            others: Vec::new(),
         };
         planned.ops.push(put(app_key(app_id), &rec));
         planned.ops.push(put(deployment_key(&dep.id), &dep));
@@ -718,6 +765,7 @@ impl Core {
         for id in &ids {
             merged.absorb(self.plan_delete(id, force, now)?);
         }
+        merged.one_deployment();
         let version = merged
             .deployments
             .last()
@@ -800,6 +848,7 @@ impl Core {
             version: version.clone(),
             action: "RestartApplication".into(),
             original: Some(old),
+            others: Vec::new(),
         };
         planned.ops.push(put(app_key(app_id), &rec));
         planned.ops.push(put(deployment_key(&dep.id), &dep));
@@ -834,34 +883,45 @@ impl Core {
             return Ok(planned);
         }
         let version = self.new_version(now);
-        let (rec, action) = match &dep.original {
-            Some(orig) => {
-                let mut r = orig.clone();
-                r.version = version.clone();
-                r.deleting = false;
-                (r, "RestartApplication")
-            }
-            None => {
-                let mut r = self.existing(&dep.app_id)?;
-                r.deleting = true;
-                r.version = version.clone();
-                (r, "StopApplication")
-            }
+        let back_id = self.new_uuid();
+        let mut backs: Vec<Deployment> = Vec::new();
+        for part in dep.parts() {
+            let (rec, action) = match &part.original {
+                Some(orig) => {
+                    let mut r = orig.clone();
+                    r.version = version.clone();
+                    r.deleting = false;
+                    (r, "RestartApplication")
+                }
+                None => {
+                    let mut r = self.existing(&part.app_id)?;
+                    r.deleting = true;
+                    r.version = version.clone();
+                    (r, "StopApplication")
+                }
+            };
+            backs.push(Deployment {
+                id: back_id.clone(),
+                app_id: part.app_id.clone(),
+                version: version.clone(),
+                action: action.into(),
+                original: self.apps.get(&part.app_id).cloned(),
+                others: Vec::new(),
+            });
+            planned.ops.push(put(app_key(&part.app_id), &rec));
+            planned.reset_backoff.push(part.app_id.clone());
+            planned.apps.push((part.app_id.clone(), Some(rec)));
+        }
+        let mut parts = backs.into_iter();
+        let Some(mut back) = parts.next() else {
+            return Err(ApiError::NotFound(format!(
+                "DeploymentPlan {dep_id} does not exist"
+            )));
         };
-        let current = self.apps.get(&dep.app_id).cloned();
-        let back = Deployment {
-            id: self.new_uuid(),
-            app_id: dep.app_id.clone(),
-            version: version.clone(),
-            action: action.into(),
-            original: current,
-        };
-        planned.ops.push(put(app_key(&dep.app_id), &rec));
+        back.others = parts.collect();
         planned.ops.push(put(deployment_key(&back.id), &back));
         planned.status = 200;
         planned.reply = json!({"deploymentId": back.id, "version": version});
-        planned.reset_backoff.push(dep.app_id.clone());
-        planned.apps.push((dep.app_id.clone(), Some(rec)));
         planned.deployments.push(back);
         Ok(planned)
     }
@@ -909,12 +969,17 @@ impl Core {
                 version: version.clone(),
                 action: "ScaleApplication".into(),
                 original: Some(old),
+                others: Vec::new(),
             };
             planned.ops.push(put(app_key(&app_id), &rec));
             planned.ops.push(put(deployment_key(&dep.id), &dep));
             last = json!({"deploymentId": dep.id, "version": version});
             planned.apps.push((app_id, Some(rec)));
             planned.deployments.push(dep);
+        }
+        planned.one_deployment();
+        if let Some(d) = planned.deployments.first() {
+            last["deploymentId"] = json!(d.id);
         }
         planned.status = 200;
         planned.reply = last;
@@ -1454,7 +1519,7 @@ impl Core {
         let done: Vec<String> = self
             .deployments
             .values()
-            .filter(|d| self.converged(&d.app_id))
+            .filter(|d| d.parts().all(|p| self.converged(&p.app_id)))
             .map(|d| d.id.clone())
             .collect();
         for id in done {
@@ -1609,17 +1674,27 @@ impl Core {
 
     /// Marathon's deployment JSON.
     pub fn deployment_json(&self, d: &Deployment) -> Value {
-        let action = json!({"action": d.action, "app": d.app_id});
-        let readiness: Vec<Value> = self
-            .app_instances(&d.app_id)
-            .flat_map(|i| self.readiness_results(i))
+        let actions: Vec<Value> = d
+            .parts()
+            .map(|p| json!({"action": p.action, "app": p.app_id}))
             .collect();
+        let current: Vec<Value> = d
+            .parts()
+            .map(|p| {
+                let readiness: Vec<Value> = self
+                    .app_instances(&p.app_id)
+                    .flat_map(|i| self.readiness_results(i))
+                    .collect();
+                json!({"action": p.action, "app": p.app_id, "readinessCheckResults": readiness})
+            })
+            .collect();
+        let affected: Vec<&str> = d.parts().map(|p| p.app_id.as_str()).collect();
         json!({
             "id": d.id,
             "version": d.version,
-            "affectedApps": [d.app_id],
-            "steps": [{"actions": [action]}],
-            "currentActions": [{"action": d.action, "app": d.app_id, "readinessCheckResults": readiness}],
+            "affectedApps": affected,
+            "steps": [{"actions": actions}],
+            "currentActions": current,
             "currentStep": 1,
             "totalSteps": 1,
         })

@@ -391,6 +391,33 @@ fn a_group_starts_its_apps_in_dependency_order() {
     let p = apply(&mut c, p, 1.0);
     assert_eq!(p.status, 201);
     assert!(p.reply["deploymentId"].is_string());
+    assert_eq!(
+        c.deployments.len(),
+        1,
+        "one deployment for the group's change"
+    );
+    let stored = p
+        .ops
+        .iter()
+        .filter(|op| matches!(op, StoreOp::Put(k, _) if k.starts_with("deployments/")))
+        .count();
+    assert_eq!(stored, 1);
+    let dj = c.deployment_json(c.deployments.values().next().unwrap());
+    assert_eq!(dj["affectedApps"].as_array().map(Vec::len), Some(3));
+    assert_eq!(dj["currentActions"].as_array().map(Vec::len), Some(3));
+    assert_eq!(
+        c.plan_put(
+            &json!({"instances": 5}),
+            Some("/shop/ops/mon"),
+            false,
+            false,
+            1.5
+        )
+        .unwrap_err()
+        .status(),
+        409,
+        "every app of the group is locked by its deployment"
+    );
     let ids: Vec<&String> = c.apps.keys().collect();
     assert_eq!(ids, ["/shop/db", "/shop/ops/mon", "/shop/web"]);
     assert_eq!(c.apps["/shop/web"].def.dependencies, ["/shop/db"]);
@@ -411,7 +438,24 @@ fn a_group_starts_its_apps_in_dependency_order() {
         .all(|t| c.instances[t].rec.app_id == "/shop/web"));
     let third = launch_all(&mut c, &offer("a", "r1"), 4.0);
     assert_eq!(c.instances[&third[0]].rec.app_id, "/shop/ops/mon");
-    assert_eq!(c.step(5.0).finished.len(), 3);
+    let a = c.step(5.0);
+    assert_eq!(a.finished, [p.reply["deploymentId"].as_str().unwrap()]);
+    // Rolling back a group deployment: every app it created goes, as one deployment.
+    let p = c.plan_group(
+        &json!({"id": "/lab", "apps": [{"id": "a", "cmd": "a", "cpus": 0.1, "mem": 1},
+                                        {"id": "b", "cmd": "b", "cpus": 0.1, "mem": 1}]}),
+        false,
+        5.5,
+    );
+    let p = apply(&mut c, p, 5.5);
+    let dep = p.reply["deploymentId"].as_str().unwrap().to_string();
+    let back = c.plan_rollback(&dep, false, 5.6);
+    apply(&mut c, back, 5.6);
+    assert_eq!(c.deployments.len(), 1);
+    assert!(c.apps["/lab/a"].deleting && c.apps["/lab/b"].deleting);
+    c.step(5.7);
+    assert!(c.deployments.is_empty());
+    assert!(!c.apps.contains_key("/lab/a") && !c.apps.contains_key("/lab/b"));
     // Bad groups are 422, and nothing is applied.
     let bad = json!({"id": "/x", "apps": [{"id": "a", "cmd": "a", "dependencies": ["nope"]}]});
     assert_eq!(c.plan_group(&bad, false, 6.0).unwrap_err().status(), 422);
