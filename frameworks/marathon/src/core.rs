@@ -1132,7 +1132,7 @@ impl Core {
         }
     }
 
-    /// Marathon's `readinessCheckResults` of an instance while its app is being deployed
+    /// Marathon's `readinessCheckResults` entry of an instance while its app is deployed
     /// (empty otherwise, or when the app has no readiness check or it runs an old config).
     fn readiness_results(&self, i: &Instance) -> Vec<Value> {
         let Some(rec) = self.apps.get(&i.rec.app_id) else {
@@ -1594,7 +1594,6 @@ impl Core {
             "version": version,
             "state": i.state.as_str(),
             "healthCheckResults": results,
-            "readinessCheckResults": self.readiness_results(i),
             "ipAddresses": [],
         })
     }
@@ -1645,6 +1644,17 @@ impl Core {
                 "deployments".into(),
                 json!(deps.iter().map(|d| json!({"id": d})).collect::<Vec<_>>()),
             );
+            if !rec.def.readiness_checks.is_empty() {
+                // Marathon's `readinessCheckResults` of the app (not of its tasks: the
+                // stock clients' task model has no such field).
+                m.insert(
+                    "readinessCheckResults".into(),
+                    json!(insts
+                        .iter()
+                        .flat_map(|i| self.readiness_results(i))
+                        .collect::<Vec<_>>()),
+                );
+            }
             if embed_tasks {
                 m.insert(
                     "tasks".into(),
