@@ -332,9 +332,17 @@ impl<'de> Deserialize<'de> for UnreachableStrategy {
         let field = |name: &str| -> Result<i64, D::Error> {
             match m.get(name) {
                 None | Some(Value::Null) => Ok(0),
-                Some(x) => x.as_i64().ok_or_else(|| {
-                    D::Error::custom(format!("unreachableStrategy.{name} must be an integer"))
-                }),
+                Some(x) => x
+                    .as_i64()
+                    .or_else(|| {
+                        // `3.0` is a whole number of seconds too.
+                        x.as_f64()
+                            .filter(|f| f.fract() == 0.0 && f.abs() < 1e15)
+                            .map(|f| f as i64)
+                    })
+                    .ok_or_else(|| {
+                        D::Error::custom(format!("unreachableStrategy.{name} must be an integer"))
+                    }),
             }
         };
         Ok(UnreachableStrategy::Enabled {
@@ -937,6 +945,7 @@ mod tests {
             json!({"inactiveAfterSeconds": -1, "expungeAfterSeconds": 5}),
             json!({"inactiveAfterSeconds": 10, "expungeAfterSeconds": 5}),
             json!({"inactiveAfterSeconds": "soon"}),
+            json!({"inactiveAfterSeconds": 1.5, "expungeAfterSeconds": 9}),
             json!("sometimes"),
             json!(7),
         ] {
