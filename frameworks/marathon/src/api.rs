@@ -68,8 +68,11 @@ async fn execute(
     for d in &planned.deployments {
         shared.events.publish(
             "deployment_info",
-            json!({"plan": {"id": d.id, "version": d.version, "affectedApps": [d.app_id]},
-                   "currentStep": {"actions": [{"action": d.action, "app": d.app_id}]},
+            json!({"plan": {"id": d.id, "version": d.version,
+                            "affectedApps": d.parts().map(|p| p.app_id.clone()).collect::<Vec<_>>()},
+                   "currentStep": {"actions": d.parts()
+                       .map(|p| json!({"action": p.action, "app": p.app_id}))
+                       .collect::<Vec<_>>()},
                    "timestamp": app::iso_time(t)}),
         );
     }
@@ -279,20 +282,25 @@ pub async fn route(
             Ok(v) => execute(shared, |c, t| c.plan_group(&v, force, t)).await,
             Err(e) => err(e),
         },
-        ("GET", "/v2/groups") | ("GET", "/v2/groups/") => {
-            let core = shared.core.borrow();
-            let apps: Vec<Value> = core
-                .apps
-                .values()
-                .filter(|a| !a.deleting)
-                .map(|a| core.app_json(a, false, t))
-                .collect();
-            Reply::Json(
-                200,
-                json!({"id": "/", "apps": apps, "groups": [], "dependencies": [], "version": app::iso_time(t)}),
-            )
-        }
         _ => {
+            if let Some(group) = path
+                .strip_prefix("/v2/groups")
+                .filter(|g| g.is_empty() || g.starts_with('/'))
+            {
+                let group = app::normalize_id(group);
+                return match method {
+                    "GET" => match shared.core.borrow().group_json(&group, t) {
+                        Some(g) => Reply::Json(200, g),
+                        None => err(ApiError::NotFound(format!(
+                            "Group '{group}' does not exist"
+                        ))),
+                    },
+                    "DELETE" => {
+                        execute(shared, move |c, t| c.plan_delete_group(&group, force, t)).await
+                    }
+                    _ => Reply::Json(405, json!({"message": "method not allowed"})),
+                };
+            }
             if let Some(dep) = path.strip_prefix("/v2/deployments/") {
                 if method == "DELETE" {
                     let dep = dep.to_string();
@@ -494,6 +502,68 @@ mod tests {
                 .await
                 .0,
             400
+        );
+    }
+
+    #[tokio::test]
+    async fn groups_as_a_tree_and_deleted_as_one() {
+        let (s, _) = shared();
+        let (st, _) = call(
+            &s,
+            "POST",
+            "/v2/groups",
+            json!({"id": "/shop", "apps": [{"id": "web", "cmd": "x"}],
+                   "groups": [{"id": "db", "apps": [{"id": "pg", "cmd": "x"}, {"id": "redis", "cmd": "x"}]}]}),
+        )
+        .await;
+        assert_eq!(st, 201);
+        call(&s, "POST", "/v2/apps", json!({"id": "/top", "cmd": "x"})).await;
+        let (st, root) = call(&s, "GET", "/v2/groups", Value::Null).await;
+        assert_eq!(st, 200);
+        assert_eq!(root["id"], "/");
+        assert_eq!(root["apps"][0]["id"], "/top");
+        assert_eq!(root["groups"][0]["id"], "/shop");
+        assert_eq!(root["groups"][0]["apps"][0]["id"], "/shop/web");
+        let db = &root["groups"][0]["groups"][0];
+        assert_eq!(db["id"], "/shop/db");
+        assert_eq!(db["apps"].as_array().map(Vec::len), Some(2));
+        assert_eq!(db["groups"], json!([]));
+        let (st, g) = call(&s, "GET", "/v2/groups/shop/db", Value::Null).await;
+        assert_eq!(st, 200);
+        assert_eq!(g["apps"][1]["id"], "/shop/db/redis");
+        assert_eq!(call(&s, "GET", "/v2/groups/nope", Value::Null).await.0, 404);
+        assert_eq!(call(&s, "GET", "/v2/groupsx", Value::Null).await.0, 404);
+        let (st, r) = call(&s, "DELETE", "/v2/groups/shop?force=true", Value::Null).await;
+        assert_eq!(st, 200, "{r}");
+        assert!(r["deploymentId"].is_string());
+        let (_, deps) = call(&s, "GET", "/v2/deployments", Value::Null).await;
+        let del: Vec<&Value> = deps
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|d| d["id"] == r["deploymentId"])
+            .collect();
+        assert_eq!(del.len(), 1);
+        assert_eq!(
+            del[0]["affectedApps"].as_array().map(Vec::len),
+            Some(3),
+            "one deployment for the whole group"
+        );
+        {
+            let core = s.core.borrow();
+            let deleting: Vec<&str> = core
+                .apps
+                .values()
+                .filter(|a| a.deleting)
+                .map(|a| a.def.id.as_str())
+                .collect();
+            assert_eq!(deleting, ["/shop/db/pg", "/shop/db/redis", "/shop/web"]);
+            assert!(!core.apps["/top"].deleting, "other groups' apps stay");
+        }
+        assert_eq!(call(&s, "GET", "/v2/groups/shop", Value::Null).await.0, 404);
+        assert_eq!(
+            call(&s, "DELETE", "/v2/groups/shop", Value::Null).await.0,
+            404
         );
     }
 }

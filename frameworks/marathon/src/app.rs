@@ -262,6 +262,96 @@ impl Default for UpgradeStrategy {
     }
 }
 
+/// `unreachableStrategy`: what happens to an instance whose agent is unreachable (its task
+/// reported `TASK_UNREACHABLE` or `TASK_LOST`). Marathon's default is `0`/`0`: replaced and
+/// forgotten at once (killed if it ever comes back). `"disabled"`: never replaced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnreachableStrategy {
+    /// The instance stays; it is never replaced (Marathon's choice for resident apps).
+    Disabled,
+    /// Replaced after `inactive_after_seconds`, forgotten after `expunge_after_seconds`;
+    /// back before that, the surplus instance is killed (by `killSelection`).
+    Enabled {
+        /// Seconds unreachable before a replacement launches.
+        inactive_after_seconds: i64,
+        /// Seconds unreachable before the instance is forgotten (killed if it returns).
+        expunge_after_seconds: i64,
+    },
+}
+
+impl Default for UnreachableStrategy {
+    fn default() -> Self {
+        UnreachableStrategy::Enabled {
+            inactive_after_seconds: 0,
+            expunge_after_seconds: 0,
+        }
+    }
+}
+
+impl UnreachableStrategy {
+    /// Whether an unreachable instance is kept (not forgotten at once).
+    pub fn keeps(&self) -> bool {
+        match self {
+            UnreachableStrategy::Disabled => true,
+            UnreachableStrategy::Enabled {
+                expunge_after_seconds,
+                ..
+            } => *expunge_after_seconds > 0,
+        }
+    }
+}
+
+impl Serialize for UnreachableStrategy {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            UnreachableStrategy::Disabled => s.serialize_str("disabled"),
+            UnreachableStrategy::Enabled {
+                inactive_after_seconds,
+                expunge_after_seconds,
+            } => json!({
+                "inactiveAfterSeconds": inactive_after_seconds,
+                "expungeAfterSeconds": expunge_after_seconds,
+            })
+            .serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for UnreachableStrategy {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let v = Value::deserialize(d)?;
+        if v.as_str() == Some("disabled") {
+            return Ok(UnreachableStrategy::Disabled);
+        }
+        let Value::Object(m) = &v else {
+            return Err(D::Error::custom(
+                "unreachableStrategy must be \"disabled\" or an object",
+            ));
+        };
+        let field = |name: &str| -> Result<i64, D::Error> {
+            match m.get(name) {
+                None | Some(Value::Null) => Ok(0),
+                Some(x) => x
+                    .as_i64()
+                    .or_else(|| {
+                        // `3.0` is a whole number of seconds too.
+                        x.as_f64()
+                            .filter(|f| f.fract() == 0.0 && f.abs() < 1e15)
+                            .map(|f| f as i64)
+                    })
+                    .ok_or_else(|| {
+                        D::Error::custom(format!("unreachableStrategy.{name} must be an integer"))
+                    }),
+            }
+        };
+        Ok(UnreachableStrategy::Enabled {
+            inactive_after_seconds: field("inactiveAfterSeconds")?,
+            expunge_after_seconds: field("expungeAfterSeconds")?,
+        })
+    }
+}
+
 /// Which instances go first on a scale-down.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub enum KillSelection {
@@ -341,6 +431,9 @@ pub struct AppDef {
     /// Scale-down order.
     #[serde(default)]
     pub kill_selection: KillSelection,
+    /// What happens to instances on unreachable agents.
+    #[serde(default)]
+    pub unreachable_strategy: UnreachableStrategy,
     /// Labels.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
@@ -562,6 +655,24 @@ pub fn validate(app: &AppDef) -> Result<(), ApiError> {
     }
     if !at_least(app.max_launch_delay_seconds, 0.0) {
         bad("/maxLaunchDelaySeconds", "must be 0 or more");
+    }
+    if let UnreachableStrategy::Enabled {
+        inactive_after_seconds: inactive,
+        expunge_after_seconds: expunge,
+    } = app.unreachable_strategy
+    {
+        if inactive < 0 {
+            bad(
+                "/unreachableStrategy/inactiveAfterSeconds",
+                &format!("got {inactive}, expected 0 or more"),
+            );
+        }
+        if expunge < inactive {
+            bad(
+                "/unreachableStrategy/expungeAfterSeconds",
+                "must be greater than or equal to inactiveAfterSeconds",
+            );
+        }
     }
     for (i, c) in app.constraints.iter().enumerate() {
         if let Err(e) = Constraint::parse(c) {
@@ -798,6 +909,54 @@ mod tests {
         let up2 = from_json(&json!({"args": ["x"]}), Some(&base), Some("/a")).unwrap();
         assert_eq!(up2.cmd, None, "args replace cmd");
         assert_ne!(config_key(&up2), config_key(&base));
+    }
+
+    #[test]
+    fn unreachable_strategy_parses_validates_and_renders() {
+        let app = from_json(&json!({"id": "a", "cmd": "x"}), None, None).unwrap();
+        assert_eq!(app.unreachable_strategy, UnreachableStrategy::default());
+        let out = serde_json::to_value(&app).unwrap();
+        assert_eq!(
+            out["unreachableStrategy"],
+            json!({"inactiveAfterSeconds": 0, "expungeAfterSeconds": 0})
+        );
+        let app = from_json(
+            &json!({"id": "a", "cmd": "x", "unreachableStrategy": {"inactiveAfterSeconds": 60, "expungeAfterSeconds": 120}}),
+            None,
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            serde_json::to_value(&app).unwrap()["unreachableStrategy"]["expungeAfterSeconds"],
+            120
+        );
+        let app = from_json(
+            &json!({"id": "a", "cmd": "x", "unreachableStrategy": "disabled"}),
+            None,
+            None,
+        )
+        .unwrap();
+        assert_eq!(app.unreachable_strategy, UnreachableStrategy::Disabled);
+        assert_eq!(
+            serde_json::to_value(&app).unwrap()["unreachableStrategy"],
+            "disabled"
+        );
+        for bad in [
+            json!({"inactiveAfterSeconds": -1, "expungeAfterSeconds": 5}),
+            json!({"inactiveAfterSeconds": 10, "expungeAfterSeconds": 5}),
+            json!({"inactiveAfterSeconds": "soon"}),
+            json!({"inactiveAfterSeconds": 1.5, "expungeAfterSeconds": 9}),
+            json!("sometimes"),
+            json!(7),
+        ] {
+            let e = from_json(
+                &json!({"id": "a", "cmd": "x", "unreachableStrategy": bad}),
+                None,
+                None,
+            )
+            .unwrap_err();
+            assert_eq!(e.status(), 422, "{bad}");
+        }
     }
 
     #[test]

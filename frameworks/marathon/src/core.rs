@@ -80,6 +80,22 @@ pub struct Deployment {
     pub action: String,
     /// The app before the change (None: the app did not exist): what a rollback restores.
     pub original: Option<AppRecord>,
+    /// The further apps one change touches (a group change is one deployment), each a
+    /// part like this one (without further parts).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub others: Vec<Deployment>,
+}
+
+impl Deployment {
+    /// Every part: this app's and the others'.
+    pub fn parts(&self) -> impl Iterator<Item = &Deployment> {
+        std::iter::once(self).chain(self.others.iter())
+    }
+
+    /// Whether it changes app `app_id`.
+    pub fn affects(&self, app_id: &str) -> bool {
+        self.parts().any(|p| p.app_id == app_id)
+    }
 }
 
 /// An instance as stored (written before its launch).
@@ -126,6 +142,11 @@ pub struct Instance {
     pub consecutive_failures: u32,
     /// Passed its app's readiness check (in memory: a new leader probes again).
     pub ready: bool,
+    /// The last answer to its readiness probe (None: not answered yet).
+    pub readiness_answer: Option<ReadinessAnswer>,
+    /// Since when its agent is unreachable (`TASK_UNREACHABLE`/`TASK_LOST` kept by the
+    /// app's `unreachableStrategy`; in memory: a new leader learns it again by reconciling).
+    pub unreachable_since: Option<f64>,
 }
 
 impl Instance {
@@ -210,6 +231,51 @@ pub struct Planned {
     pub reset_backoff: Vec<String>,
 }
 
+impl Planned {
+    /// Makes the planned deployments one (the first, with the rest as its other parts):
+    /// one change of several apps is one deployment, as in Marathon.
+    fn one_deployment(&mut self) {
+        if self.deployments.len() < 2 {
+            return;
+        }
+        let mut all = std::mem::take(&mut self.deployments).into_iter();
+        let Some(mut first) = all.next() else {
+            return;
+        };
+        first.others.extend(all.flat_map(|d| {
+            let mut parts = d.others.clone();
+            parts.insert(
+                0,
+                Deployment {
+                    others: Vec::new(),
+                    ..d
+                },
+            );
+            parts
+        }));
+        let keys: BTreeSet<String> = first.parts().map(|d| deployment_key(&d.id)).collect();
+        self.ops
+            .retain(|op| !matches!(op, StoreOp::Put(k, _) if keys.contains(k)));
+        self.ops.push(put(deployment_key(&first.id), &first));
+        self.deployments.push(first);
+    }
+
+    /// Takes in another plan's writes and changes (not its answer).
+    fn absorb(&mut self, p: Planned) {
+        self.ops.extend(p.ops);
+        self.apps.extend(p.apps);
+        self.cancelled.extend(p.cancelled);
+        self.kills.extend(p.kills);
+        self.reset_backoff.extend(p.reset_backoff);
+        self.deployments.extend(p.deployments);
+    }
+}
+
+/// Whether app `app_id` is in group `group` (at any depth; every app is in `/`).
+fn in_group(app_id: &str, group: &str) -> bool {
+    group == "/" || app_id.starts_with(&format!("{group}/"))
+}
+
 /// What the shell does after a convergence step.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Actions {
@@ -234,6 +300,17 @@ pub struct ReadinessProbe {
     pub port: u64,
     /// The check.
     pub check: app::ReadinessCheckDef,
+}
+
+/// The answer to a readiness probe (Marathon's `lastResponse`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ReadinessAnswer {
+    /// HTTP status.
+    pub status: u16,
+    /// `Content-Type` (empty: none).
+    pub content_type: String,
+    /// The body (bounded by the prober).
+    pub body: String,
 }
 
 /// What a status update means.
@@ -388,6 +465,8 @@ impl Core {
             last_failure: None,
             consecutive_failures: 0,
             ready: false,
+            readiness_answer: None,
+            unreachable_since: None,
         }
     }
 
@@ -425,7 +504,7 @@ impl Core {
     fn locks(&self, app_id: &str) -> Vec<String> {
         self.deployments
             .values()
-            .filter(|d| d.app_id == app_id)
+            .filter(|d| d.affects(app_id))
             .map(|d| d.id.clone())
             .collect()
     }
@@ -520,6 +599,7 @@ impl Core {
             version: version.clone(),
             action: action.into(),
             original: existing.clone(),
+            others: Vec::new(),
         };
         planned.ops.push(put(app_key(&rec.def.id), &rec));
         planned.ops.push(put(deployment_key(&dep.id), &dep));
@@ -578,12 +658,7 @@ impl Core {
                             saved.push((id.clone(), self.apps.insert(id.clone(), rec.clone())));
                         }
                     }
-                    merged.ops.extend(p.ops);
-                    merged.apps.extend(p.apps);
-                    merged.cancelled.extend(p.cancelled);
-                    merged.kills.extend(p.kills);
-                    merged.reset_backoff.extend(p.reset_backoff);
-                    merged.deployments.extend(p.deployments);
+                    merged.absorb(p);
                 }
                 Err(e) => {
                     result = Err(e);
@@ -598,6 +673,7 @@ impl Core {
             };
         }
         result?;
+        merged.one_deployment();
         let version = merged
             .apps
             .last()
@@ -655,6 +731,7 @@ impl Core {
             version: version.clone(),
             action: "StopApplication".into(),
             original: Some(old),
+            others: Vec::new(),
         };
         planned.ops.push(put(app_key(app_id), &rec));
         planned.ops.push(put(deployment_key(&dep.id), &dep));
@@ -663,6 +740,89 @@ impl Core {
         planned.apps.push((app_id.into(), Some(rec)));
         planned.deployments.push(dep);
         Ok(planned)
+    }
+
+    /// `DELETE /v2/groups/{id}`: destroys every app in the group and its subgroups.
+    pub fn plan_delete_group(
+        &mut self,
+        group: &str,
+        force: bool,
+        now: f64,
+    ) -> Result<Planned, ApiError> {
+        let group = app::normalize_id(group);
+        let ids: Vec<String> = self
+            .apps
+            .values()
+            .filter(|a| !a.deleting && in_group(&a.def.id, &group))
+            .map(|a| a.def.id.clone())
+            .collect();
+        if ids.is_empty() && group != "/" {
+            return Err(ApiError::NotFound(format!(
+                "Group '{group}' does not exist"
+            )));
+        }
+        let mut merged = Planned::default();
+        for id in &ids {
+            merged.absorb(self.plan_delete(id, force, now)?);
+        }
+        merged.one_deployment();
+        let version = merged
+            .deployments
+            .last()
+            .map(|d| d.version.clone())
+            .unwrap_or_else(|| self.new_version(now));
+        merged.status = 200;
+        merged.reply = json!({
+            "version": version,
+            "deploymentId": merged.deployments.first().map(|d| d.id.clone()),
+        });
+        Ok(merged)
+    }
+
+    /// Marathon's group JSON for `group` (`/` is the root): its apps and, recursively,
+    /// its subgroups, as implied by the app ids. None: no app lives in it.
+    pub fn group_json(&self, group: &str, now: f64) -> Option<Value> {
+        let group = app::normalize_id(group);
+        let apps: Vec<&AppRecord> = self
+            .apps
+            .values()
+            .filter(|a| !a.deleting && in_group(&a.def.id, &group))
+            .collect();
+        if apps.is_empty() && group != "/" {
+            return None;
+        }
+        let prefix = if group == "/" {
+            "/".to_string()
+        } else {
+            format!("{group}/")
+        };
+        let mut direct = Vec::new();
+        let mut subgroups = BTreeSet::new();
+        for a in &apps {
+            let rest = a.def.id.strip_prefix(&prefix).unwrap_or_default();
+            match rest.split_once('/') {
+                Some((child, _)) => {
+                    subgroups.insert(format!("{prefix}{child}"));
+                }
+                None => direct.push(self.app_json(a, false, now)),
+            }
+        }
+        let groups: Vec<Value> = subgroups
+            .iter()
+            .filter_map(|g| self.group_json(g, now))
+            .collect();
+        let version = apps
+            .iter()
+            .map(|a| a.version.clone())
+            .max()
+            .unwrap_or_else(|| app::iso_time(now));
+        Some(json!({
+            "id": group,
+            "apps": direct,
+            "groups": groups,
+            "dependencies": [],
+            "version": version,
+        }))
     }
 
     /// Plans a rolling restart: same definition, new config version.
@@ -688,6 +848,7 @@ impl Core {
             version: version.clone(),
             action: "RestartApplication".into(),
             original: Some(old),
+            others: Vec::new(),
         };
         planned.ops.push(put(app_key(app_id), &rec));
         planned.ops.push(put(deployment_key(&dep.id), &dep));
@@ -722,34 +883,45 @@ impl Core {
             return Ok(planned);
         }
         let version = self.new_version(now);
-        let (rec, action) = match &dep.original {
-            Some(orig) => {
-                let mut r = orig.clone();
-                r.version = version.clone();
-                r.deleting = false;
-                (r, "RestartApplication")
-            }
-            None => {
-                let mut r = self.existing(&dep.app_id)?;
-                r.deleting = true;
-                r.version = version.clone();
-                (r, "StopApplication")
-            }
+        let back_id = self.new_uuid();
+        let mut backs: Vec<Deployment> = Vec::new();
+        for part in dep.parts() {
+            let (rec, action) = match &part.original {
+                Some(orig) => {
+                    let mut r = orig.clone();
+                    r.version = version.clone();
+                    r.deleting = false;
+                    (r, "RestartApplication")
+                }
+                None => {
+                    let mut r = self.existing(&part.app_id)?;
+                    r.deleting = true;
+                    r.version = version.clone();
+                    (r, "StopApplication")
+                }
+            };
+            backs.push(Deployment {
+                id: back_id.clone(),
+                app_id: part.app_id.clone(),
+                version: version.clone(),
+                action: action.into(),
+                original: self.apps.get(&part.app_id).cloned(),
+                others: Vec::new(),
+            });
+            planned.ops.push(put(app_key(&part.app_id), &rec));
+            planned.reset_backoff.push(part.app_id.clone());
+            planned.apps.push((part.app_id.clone(), Some(rec)));
+        }
+        let mut parts = backs.into_iter();
+        let Some(mut back) = parts.next() else {
+            return Err(ApiError::NotFound(format!(
+                "DeploymentPlan {dep_id} does not exist"
+            )));
         };
-        let current = self.apps.get(&dep.app_id).cloned();
-        let back = Deployment {
-            id: self.new_uuid(),
-            app_id: dep.app_id.clone(),
-            version: version.clone(),
-            action: action.into(),
-            original: current,
-        };
-        planned.ops.push(put(app_key(&dep.app_id), &rec));
+        back.others = parts.collect();
         planned.ops.push(put(deployment_key(&back.id), &back));
         planned.status = 200;
         planned.reply = json!({"deploymentId": back.id, "version": version});
-        planned.reset_backoff.push(dep.app_id.clone());
-        planned.apps.push((dep.app_id.clone(), Some(rec)));
         planned.deployments.push(back);
         Ok(planned)
     }
@@ -797,12 +969,17 @@ impl Core {
                 version: version.clone(),
                 action: "ScaleApplication".into(),
                 original: Some(old),
+                others: Vec::new(),
             };
             planned.ops.push(put(app_key(&app_id), &rec));
             planned.ops.push(put(deployment_key(&dep.id), &dep));
             last = json!({"deploymentId": dep.id, "version": version});
             planned.apps.push((app_id, Some(rec)));
             planned.deployments.push(dep);
+        }
+        planned.one_deployment();
+        if let Some(d) = planned.deployments.first() {
+            last["deploymentId"] = json!(d.id);
         }
         planned.status = 200;
         planned.reply = last;
@@ -865,6 +1042,34 @@ impl Core {
         Some(i)
     }
 
+    /// Unreachable longer than the app's `inactiveAfterSeconds`: to be replaced.
+    fn is_inactive(app: &AppDef, i: &Instance, now: f64) -> bool {
+        match (app.unreachable_strategy, i.unreachable_since) {
+            (
+                app::UnreachableStrategy::Enabled {
+                    inactive_after_seconds,
+                    ..
+                },
+                Some(since),
+            ) => now - since >= inactive_after_seconds as f64,
+            _ => false,
+        }
+    }
+
+    /// Unreachable longer than the app's `expungeAfterSeconds`: to be forgotten.
+    fn is_expunged(app: &AppDef, i: &Instance, now: f64) -> bool {
+        match (app.unreachable_strategy, i.unreachable_since) {
+            (
+                app::UnreachableStrategy::Enabled {
+                    expunge_after_seconds,
+                    ..
+                },
+                Some(since),
+            ) => now - since >= expunge_after_seconds as f64,
+            _ => false,
+        }
+    }
+
     fn is_healthy(app: &AppDef, i: &Instance) -> bool {
         i.state == TaskState::Running
             && i.kill_sent_at.is_none()
@@ -919,6 +1124,38 @@ impl Core {
         }
     }
 
+    /// A readiness probe of `task_id` answered `answer`, meaning ready or not.
+    pub fn record_readiness(&mut self, task_id: &str, answer: ReadinessAnswer, ready: bool) {
+        if let Some(i) = self.instances.get_mut(task_id) {
+            i.ready |= ready;
+            i.readiness_answer = Some(answer);
+        }
+    }
+
+    /// Marathon's `readinessCheckResults` entry of an instance while its app is deployed
+    /// (empty otherwise, or when the app has no readiness check or it runs an old config).
+    fn readiness_results(&self, i: &Instance) -> Vec<Value> {
+        let Some(rec) = self.apps.get(&i.rec.app_id) else {
+            return vec![];
+        };
+        let Some(check) = rec.def.readiness_checks.first() else {
+            return vec![];
+        };
+        if i.rec.config_version != rec.config_version || self.locks(&rec.def.id).is_empty() {
+            return vec![];
+        }
+        let last = i
+            .readiness_answer
+            .as_ref()
+            .map(|a| json!({"status": a.status, "contentType": a.content_type, "body": a.body}));
+        vec![json!({
+            "name": check.name,
+            "taskId": i.rec.task_id,
+            "ready": i.ready,
+            "lastResponse": last,
+        })]
+    }
+
     /// Failed `maxConsecutiveFailures` health checks in a row (the smallest non-zero one
     /// of the app's checks; 0 everywhere: never): to be replaced, then killed.
     pub fn is_doomed(app: &AppDef, i: &Instance) -> bool {
@@ -946,6 +1183,9 @@ impl Core {
         let mut new = 0usize;
         let mut old = 0usize;
         for i in self.app_instances(&rec.def.id) {
+            if Self::is_inactive(&rec.def, i, now) {
+                continue;
+            }
             live += 1;
             if i.kill_sent_at.is_some() || Self::is_doomed(&rec.def, i) {
                 // A doomed instance is replaced before it is killed.
@@ -1079,7 +1319,9 @@ impl Core {
         message: &str,
         now: f64,
     ) -> StatusEffect {
-        let gone = state.is_terminal() || matches!(state, TaskState::Unknown);
+        let unreachable = matches!(state, TaskState::Lost | TaskState::Unreachable);
+        let gone =
+            state.is_terminal() || matches!(state, TaskState::Unknown | TaskState::Unreachable);
         let Some(inst) = self.instances.get_mut(task_id) else {
             return if gone {
                 StatusEffect::None
@@ -1087,6 +1329,17 @@ impl Core {
                 StatusEffect::KillUnknown
             };
         };
+        let keeps = self
+            .apps
+            .get(&inst.rec.app_id)
+            .is_some_and(|a| !a.deleting && a.def.unreachable_strategy.keeps());
+        if unreachable && keeps && inst.kill_sent_at.is_none() {
+            // Kept by the app's unreachableStrategy: replaced after `inactiveAfterSeconds`,
+            // forgotten after `expungeAfterSeconds` (see `step`).
+            inst.state = TaskState::Unreachable;
+            inst.unreachable_since.get_or_insert(now);
+            return StatusEffect::None;
+        }
         if gone {
             let Some(inst) = self.remove_instance(task_id) else {
                 return StatusEffect::None;
@@ -1129,6 +1382,7 @@ impl Core {
             return StatusEffect::Ended(StoreOp::Delete(instance_key(task_id)));
         }
         inst.state = state;
+        inst.unreachable_since = None;
         if state == TaskState::Running && inst.started_at.is_none() {
             inst.started_at = Some(now);
         }
@@ -1156,13 +1410,23 @@ impl Core {
         let mut kill: Vec<String> = Vec::new();
         let mut health_kills: Vec<String> = Vec::new();
         let mut gone_apps = Vec::new();
+        let mut expunged: Vec<String> = Vec::new();
         for rec in self.apps.values() {
             if !self.ready {
                 // Until reconciliation reported every task, states are guesses: decide nothing.
                 break;
             }
             let def = &rec.def;
-            let all: Vec<&Instance> = self.app_instances(&def.id).collect();
+            let mut all: Vec<&Instance> = self.app_instances(&def.id).collect();
+            expunged.extend(
+                all.iter()
+                    .filter(|i| Self::is_expunged(def, i, now))
+                    .map(|i| i.rec.task_id.clone()),
+            );
+            if !rec.deleting {
+                // An instance unreachable past `inactiveAfterSeconds` counts for nothing.
+                all.retain(|i| !Self::is_inactive(def, i, now));
+            }
             if rec.deleting {
                 kill.extend(all.iter().map(|i| i.rec.task_id.clone()));
                 if all.is_empty() {
@@ -1223,6 +1487,11 @@ impl Core {
                 }
             }
         }
+        // Unreachable past `expungeAfterSeconds`: forgotten (killed as unknown if it returns).
+        for id in expunged {
+            self.remove_instance(&id);
+            actions.ops.push(StoreOp::Delete(instance_key(&id)));
+        }
         // Health kills only as fast as the rate limit allows (the rest wait for a step).
         for id in health_kills {
             if !kill.contains(&id) && self.kill_limit.take(now) {
@@ -1250,7 +1519,7 @@ impl Core {
         let done: Vec<String> = self
             .deployments
             .values()
-            .filter(|d| self.converged(&d.app_id))
+            .filter(|d| d.parts().all(|p| self.converged(&p.app_id)))
             .map(|d| d.id.clone())
             .collect();
         for id in done {
@@ -1375,6 +1644,17 @@ impl Core {
                 "deployments".into(),
                 json!(deps.iter().map(|d| json!({"id": d})).collect::<Vec<_>>()),
             );
+            if !rec.def.readiness_checks.is_empty() {
+                // Marathon's `readinessCheckResults` of the app (not of its tasks: the
+                // stock clients' task model has no such field).
+                m.insert(
+                    "readinessCheckResults".into(),
+                    json!(insts
+                        .iter()
+                        .flat_map(|i| self.readiness_results(i))
+                        .collect::<Vec<_>>()),
+                );
+            }
             if embed_tasks {
                 m.insert(
                     "tasks".into(),
@@ -1404,13 +1684,27 @@ impl Core {
 
     /// Marathon's deployment JSON.
     pub fn deployment_json(&self, d: &Deployment) -> Value {
-        let action = json!({"action": d.action, "app": d.app_id});
+        let actions: Vec<Value> = d
+            .parts()
+            .map(|p| json!({"action": p.action, "app": p.app_id}))
+            .collect();
+        let current: Vec<Value> = d
+            .parts()
+            .map(|p| {
+                let readiness: Vec<Value> = self
+                    .app_instances(&p.app_id)
+                    .flat_map(|i| self.readiness_results(i))
+                    .collect();
+                json!({"action": p.action, "app": p.app_id, "readinessCheckResults": readiness})
+            })
+            .collect();
+        let affected: Vec<&str> = d.parts().map(|p| p.app_id.as_str()).collect();
         json!({
             "id": d.id,
             "version": d.version,
-            "affectedApps": [d.app_id],
-            "steps": [{"actions": [action]}],
-            "currentActions": [{"action": d.action, "app": d.app_id, "readinessCheckResults": []}],
+            "affectedApps": affected,
+            "steps": [{"actions": actions}],
+            "currentActions": current,
             "currentStep": 1,
             "totalSteps": 1,
         })

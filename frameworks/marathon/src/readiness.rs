@@ -8,7 +8,10 @@ use std::collections::BTreeMap;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::core::ReadinessProbe;
+use crate::core::{ReadinessAnswer, ReadinessProbe};
+
+/// The most of an answer kept (status line, headers and body).
+const MAX_ANSWER_BYTES: usize = 16 * 1024;
 
 /// When each instance was last probed: a probe is due `intervalSeconds` after the last.
 #[derive(Debug, Default)]
@@ -37,8 +40,8 @@ impl Pacer {
     }
 }
 
-/// Runs one probe: `Ok(status)` if the instance answered (ready or not).
-pub async fn probe(p: &ReadinessProbe) -> Result<u16, String> {
+/// Runs one probe: `Ok(answer)` if the instance answered (ready or not).
+pub async fn probe(p: &ReadinessProbe) -> Result<ReadinessAnswer, String> {
     let limit = libproc::duration::secs_clamped(p.check.timeout_seconds);
     match tokio::time::timeout(limit, status_of(&p.host, p.port, &p.check.path)).await {
         Ok(r) => r,
@@ -51,7 +54,7 @@ pub fn is_ready(p: &ReadinessProbe, status: u16) -> bool {
     p.check.http_status_codes_for_ready.contains(&status)
 }
 
-async fn status_of(host: &str, port: u64, path: &str) -> Result<u16, String> {
+async fn status_of(host: &str, port: u64, path: &str) -> Result<ReadinessAnswer, String> {
     let port = u16::try_from(port).map_err(|_| format!("port {port} out of range"))?;
     let mut sock = tokio::net::TcpStream::connect((host, port))
         .await
@@ -69,19 +72,52 @@ async fn status_of(host: &str, port: u64, path: &str) -> Result<u16, String> {
         .map_err(|e| e.to_string())?;
     let mut head = Vec::new();
     let mut buf = [0u8; 256];
-    while !head.contains(&b'\n') && head.len() < 4096 {
+    while head.len() < MAX_ANSWER_BYTES {
         let n = sock.read(&mut buf).await.map_err(|e| e.to_string())?;
         if n == 0 {
             break;
         }
         head.extend_from_slice(&buf[..n]);
+        if complete(&head) {
+            // A server keeping the connection open despite `Connection: close`.
+            break;
+        }
     }
-    let line = String::from_utf8_lossy(&head);
-    line.split_whitespace()
+    head.truncate(MAX_ANSWER_BYTES);
+    let text = String::from_utf8_lossy(&head);
+    let (headers, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut lines = headers.lines();
+    let line = lines.next().unwrap_or_default();
+    let status = line
+        .split_whitespace()
         .nth(1)
         .and_then(|c| c.parse().ok())
         .filter(|_| line.starts_with("HTTP/"))
-        .ok_or_else(|| format!("not an HTTP answer from {host}:{port}"))
+        .ok_or_else(|| format!("not an HTTP answer from {host}:{port}"))?;
+    let content_type = lines
+        .filter_map(|l| l.split_once(':'))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case("content-type"))
+        .map(|(_, v)| v.trim().to_string())
+        .unwrap_or_default();
+    Ok(ReadinessAnswer {
+        status,
+        content_type,
+        body: body.to_string(),
+    })
+}
+
+/// Whether `raw` holds the whole answer by its `Content-Length` (without one, the answer
+/// ends when the server closes).
+fn complete(raw: &[u8]) -> bool {
+    let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return false;
+    };
+    let head = String::from_utf8_lossy(&raw[..end]);
+    head.lines()
+        .filter_map(|l| l.split_once(':'))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.trim().parse::<usize>().ok())
+        .is_some_and(|len| raw.len() >= end + 4 + len)
 }
 
 #[cfg(test)]
@@ -126,13 +162,25 @@ mod tests {
             let (mut s, _) = l.accept().await.unwrap();
             let mut buf = [0u8; 512];
             let _ = s.read(&mut buf).await;
-            s.write_all(b"HTTP/1.1 503 Service Unavailable\r\n\r\n")
-                .await
-                .unwrap();
+            s.write_all(
+                b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n\r\nwarming up",
+            )
+            .await
+            .unwrap();
         });
         let mut p = probe_of("a", 1.0);
         p.port = u64::from(port);
-        assert_eq!(probe(&p).await, Ok(503));
+        assert!(complete(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"));
+        assert!(!complete(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok"));
+        assert!(!complete(b"HTTP/1.1 200 OK\r\n\r\nok"));
+        assert_eq!(
+            probe(&p).await,
+            Ok(ReadinessAnswer {
+                status: 503,
+                content_type: "text/plain".into(),
+                body: "warming up".into()
+            })
+        );
         p.port = 70000;
         assert!(probe(&p).await.is_err());
     }

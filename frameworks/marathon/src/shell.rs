@@ -204,12 +204,20 @@ impl Marathon {
                 (p, r)
             };
             d.spawn(fut, |s: &mut Marathon, d, (p, r)| match r {
-                Ok(status) if crate::readiness::is_ready(&p, status) => {
-                    tracing::info!(task = %p.task_id, status, "ready");
-                    s.shared.core.borrow_mut().set_ready(&p.task_id);
-                    s.step(d);
+                Ok(answer) => {
+                    let status = answer.status;
+                    let ready = crate::readiness::is_ready(&p, status);
+                    s.shared
+                        .core
+                        .borrow_mut()
+                        .record_readiness(&p.task_id, answer, ready);
+                    if ready {
+                        tracing::info!(task = %p.task_id, status, "ready");
+                        s.step(d);
+                    } else {
+                        tracing::debug!(task = %p.task_id, status, "not ready yet");
+                    }
                 }
-                Ok(status) => tracing::debug!(task = %p.task_id, status, "not ready yet"),
                 Err(e) => tracing::debug!(task = %p.task_id, error = %e, "readiness probe failed"),
             });
         }
@@ -445,9 +453,10 @@ impl Scheduler for Marathon {
     }
 
     /// An agent is gone (unreachable or removed): ask about every instance on it, so the
-    /// master answers TASK_LOST for them and they are replaced at once (Marathon's
-    /// default `unreachableStrategy`, 0 s); if the agent comes back, the old tasks are
-    /// unknown and killed.
+    /// master answers TASK_LOST for them and the core applies each app's
+    /// `unreachableStrategy` (default 0/0: replaced at once, killed as unknown if the agent
+    /// comes back; otherwise replaced after `inactiveAfterSeconds`, and a surplus killed
+    /// when the old one returns before `expungeAfterSeconds`).
     fn agent_lost(&mut self, d: &mut SchedulerDriver<'_, '_, Self>, agent_id: &proto::AgentId) {
         tracing::warn!(agent = %agent_id.as_str(), "agent lost; reconciling its instances");
         self.reconcile_known(d, Some(agent_id.as_str()));

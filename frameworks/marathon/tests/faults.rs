@@ -182,6 +182,11 @@ impl Fixture {
     /// Creates an app whose tasks append their id to the ledger and whose health check
     /// passes once the ready file exists; returns its deployment id.
     async fn create_app(&mut self, id: &str, instances: u32) -> String {
+        self.create_app_with(id, instances, json!({})).await
+    }
+
+    /// `create_app` with `extra` fields merged into the app.
+    async fn create_app_with(&mut self, id: &str, instances: u32, extra: Value) -> String {
         let (_, addr) = self.wait_leader().await;
         let cmd = format!(
             "echo \"$MESOS_TASK_ID\" >> {} && exec sleep 1000",
@@ -195,6 +200,10 @@ impl Fixture {
                 "delaySeconds": 0, "intervalSeconds": 1, "timeoutSeconds": 5,
                 "gracePeriodSeconds": 600, "maxConsecutiveFailures": 3}],
         });
+        let mut app = app;
+        if let (Value::Object(m), Value::Object(more)) = (&mut app, extra) {
+            m.extend(more);
+        }
         let (s, body) = call(addr, "POST", "/v2/apps", &app).await;
         if s != 201 {
             self.fail(&format!("POST /v2/apps: {s} {body}"));
@@ -508,6 +517,96 @@ async fn a_partitioned_agents_instances_are_replaced_and_not_doubled_when_it_ret
         .await;
     expect_success(&f, &mut events, &dep).await;
     f.check_converged("/svc", 4).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_instance_is_replaced_after_inactive_and_the_surplus_goes_on_return() {
+    let mut config = config();
+    config.agent_reregister_timeout = Some("4secs".into());
+    let Some(mut f) = Fixture::start("mfault-unreach", config).await else {
+        return;
+    };
+    f.make_ready();
+    let inactive = 3.0;
+    f.create_app_with(
+        "/svc",
+        2,
+        json!({"unreachableStrategy": {"inactiveAfterSeconds": inactive, "expungeAfterSeconds": 3600}}),
+    )
+    .await;
+    f.check_converged("/svc", 2).await;
+    let sleeps_on = |f: &Fixture, i: usize| {
+        processes_under(&f.cluster.agent_dir(i))
+            .into_iter()
+            .filter(|(_, c)| c == "sleep")
+            .count()
+    };
+    let victim = if sleeps_on(&f, 0) >= sleeps_on(&f, 1) {
+        0
+    } else {
+        1
+    };
+    let on_victim = sleeps_on(&f, victim);
+    let stopped = f
+        .cluster
+        .agent_proc(victim)
+        .is_some_and(|p| p.signal(SIGSTOP));
+    assert!(stopped, "cannot SIGSTOP the agent");
+    let (master, state) = f.cluster.wait_leader("the leader", |_, _| true).await;
+    f.cluster.kill_master(master);
+    let old_id = state["id"].clone();
+    f.cluster
+        .wait_leader(
+            "the stopped agent unreachable under the new leader",
+            |_, s| s["id"] != old_id && s["unreachable_slaves"].as_u64() == Some(1),
+        )
+        .await;
+    // Marathon keeps the lost instances as unreachable and replaces them only after
+    // inactiveAfterSeconds.
+    let (_, addr) = f.wait_leader().await;
+    let start = Instant::now();
+    let mut marked: Option<Instant> = None;
+    loop {
+        let app = get(addr, "/v2/apps/svc?embed=apps.tasks")
+            .await
+            .unwrap_or(Value::Null);
+        let tasks: Vec<Value> = app["app"]["tasks"].as_array().cloned().unwrap_or_default();
+        let unreachable = tasks
+            .iter()
+            .filter(|t| t["state"] == "TASK_UNREACHABLE")
+            .count();
+        if marked.is_none() && unreachable > 0 {
+            marked = Some(Instant::now());
+        }
+        if let Some(at) = marked {
+            let replaced = tasks.len() > 2;
+            if replaced && app["app"]["tasksHealthy"] == 2 {
+                assert!(
+                    at.elapsed() >= Duration::from_secs_f64(inactive - 1.0),
+                    "replaced {:?} after the instance was marked unreachable",
+                    at.elapsed()
+                );
+                assert_eq!(unreachable, on_victim, "{app}");
+                break;
+            }
+        }
+        if start.elapsed() > LIMIT {
+            f.fail(&format!("no unreachable instance replaced: {app}"));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The agent returns before expungeAfterSeconds: exactly 2 instances stay.
+    let resumed = f
+        .cluster
+        .agent_proc(victim)
+        .is_some_and(|p| p.signal(SIGCONT));
+    assert!(resumed, "cannot SIGCONT the agent");
+    f.cluster
+        .wait_leader("the agent back", |_, s| {
+            s["activated_slaves"].as_u64() == Some(2)
+        })
+        .await;
+    f.check_converged("/svc", 2).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

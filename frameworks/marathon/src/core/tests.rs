@@ -320,10 +320,47 @@ fn deployments_count_an_instance_only_once_ready() {
         (31000..=31100).contains(&probes[0].port),
         "the named host port"
     );
+    // While deploying, the app and the deployment show their tasks' readiness results.
+    let not_yet = ReadinessAnswer {
+        status: 503,
+        content_type: "text/plain".into(),
+        body: "warming up".into(),
+    };
+    c.record_readiness(&v1[0], not_yet, false);
+    let aj = c.app_json(&c.apps["/r"], true, 2.0);
+    let results = aj["readinessCheckResults"].as_array().unwrap();
+    let of = |t: &str| results.iter().find(|r| r["taskId"] == t).unwrap().clone();
+    assert_eq!(
+        of(&v1[0]),
+        json!({"name": "readinessCheck", "taskId": v1[0], "ready": false,
+                "lastResponse": {"status": 503, "contentType": "text/plain", "body": "warming up"}})
+    );
+    assert_eq!(of(&v1[1])["lastResponse"], Value::Null);
+    assert!(
+        aj["tasks"][0].get("readinessCheckResults").is_none(),
+        "not a task field in Marathon (the stock client's task model refuses it)"
+    );
+    let dep = c.deployments.values().next().unwrap();
+    let dj = c.deployment_json(dep);
+    assert_eq!(
+        dj["currentActions"][0]["readinessCheckResults"]
+            .as_array()
+            .map(Vec::len),
+        Some(2)
+    );
+    let ok = ReadinessAnswer {
+        status: 200,
+        ..Default::default()
+    };
     for id in &v1 {
-        c.set_ready(id);
+        c.record_readiness(id, ok.clone(), true);
     }
     assert_eq!(c.step(3.0).finished.len(), 1);
+    assert_eq!(
+        c.app_json(&c.apps["/r"], false, 3.0)["readinessCheckResults"],
+        json!([]),
+        "shown during deployments only"
+    );
     assert!(c.readiness_probes().is_empty(), "ready stays ready");
     // An upgrade: the new instance runs healthy but is not ready; nothing old goes.
     let p = c.plan_put(&app("v2"), Some("/r"), false, false, 4.0);
@@ -359,6 +396,33 @@ fn a_group_starts_its_apps_in_dependency_order() {
     let p = apply(&mut c, p, 1.0);
     assert_eq!(p.status, 201);
     assert!(p.reply["deploymentId"].is_string());
+    assert_eq!(
+        c.deployments.len(),
+        1,
+        "one deployment for the group's change"
+    );
+    let stored = p
+        .ops
+        .iter()
+        .filter(|op| matches!(op, StoreOp::Put(k, _) if k.starts_with("deployments/")))
+        .count();
+    assert_eq!(stored, 1);
+    let dj = c.deployment_json(c.deployments.values().next().unwrap());
+    assert_eq!(dj["affectedApps"].as_array().map(Vec::len), Some(3));
+    assert_eq!(dj["currentActions"].as_array().map(Vec::len), Some(3));
+    assert_eq!(
+        c.plan_put(
+            &json!({"instances": 5}),
+            Some("/shop/ops/mon"),
+            false,
+            false,
+            1.5
+        )
+        .unwrap_err()
+        .status(),
+        409,
+        "every app of the group is locked by its deployment"
+    );
     let ids: Vec<&String> = c.apps.keys().collect();
     assert_eq!(ids, ["/shop/db", "/shop/ops/mon", "/shop/web"]);
     assert_eq!(c.apps["/shop/web"].def.dependencies, ["/shop/db"]);
@@ -379,7 +443,24 @@ fn a_group_starts_its_apps_in_dependency_order() {
         .all(|t| c.instances[t].rec.app_id == "/shop/web"));
     let third = launch_all(&mut c, &offer("a", "r1"), 4.0);
     assert_eq!(c.instances[&third[0]].rec.app_id, "/shop/ops/mon");
-    assert_eq!(c.step(5.0).finished.len(), 3);
+    let a = c.step(5.0);
+    assert_eq!(a.finished, [p.reply["deploymentId"].as_str().unwrap()]);
+    // Rolling back a group deployment: every app it created goes, as one deployment.
+    let p = c.plan_group(
+        &json!({"id": "/lab", "apps": [{"id": "a", "cmd": "a", "cpus": 0.1, "mem": 1},
+                                        {"id": "b", "cmd": "b", "cpus": 0.1, "mem": 1}]}),
+        false,
+        5.5,
+    );
+    let p = apply(&mut c, p, 5.5);
+    let dep = p.reply["deploymentId"].as_str().unwrap().to_string();
+    let back = c.plan_rollback(&dep, false, 5.6);
+    apply(&mut c, back, 5.6);
+    assert_eq!(c.deployments.len(), 1);
+    assert!(c.apps["/lab/a"].deleting && c.apps["/lab/b"].deleting);
+    c.step(5.7);
+    assert!(c.deployments.is_empty());
+    assert!(!c.apps.contains_key("/lab/a") && !c.apps.contains_key("/lab/b"));
     // Bad groups are 422, and nothing is applied.
     let bad = json!({"id": "/x", "apps": [{"id": "a", "cmd": "a", "dependencies": ["nope"]}]});
     assert_eq!(c.plan_group(&bad, false, 6.0).unwrap_err().status(), 422);
@@ -646,4 +727,95 @@ proptest! {
             prop_assert!(healthy_count(&c, "/a") >= n as usize);
         }
     }
+}
+
+fn running_of(c: &Core, app: &str) -> Vec<String> {
+    c.instances
+        .values()
+        .filter(|i| {
+            i.rec.app_id == app && i.state == TaskState::Running && i.kill_sent_at.is_none()
+        })
+        .map(|i| i.rec.task_id.clone())
+        .collect()
+}
+
+#[test]
+fn unreachable_instances_are_replaced_after_inactive_and_the_surplus_killed_on_return() {
+    let mut c = ready_core();
+    create(
+        &mut c,
+        json!({"id": "/u", "cmd": "x", "instances": 2, "cpus": 0.1, "mem": 1,
+            "unreachableStrategy": {"inactiveAfterSeconds": 30, "expungeAfterSeconds": 120}}),
+        0.0,
+    );
+    let first = launch_all(&mut c, &offer("a", "r1"), 1.0);
+    assert_eq!(first.len(), 2);
+    c.step(2.0);
+    // The agent of the first goes away: Mesos says TASK_LOST (or TASK_UNREACHABLE).
+    assert_eq!(
+        c.status(&first[0], TaskState::Lost, None, "agent removed", 10.0),
+        StatusEffect::None,
+        "kept, not ended"
+    );
+    assert_eq!(c.instances[&first[0]].state, TaskState::Unreachable);
+    c.step(20.0);
+    assert!(
+        c.match_offer(&offer("b", "r1"), 39.0).is_empty(),
+        "no replacement before inactiveAfterSeconds"
+    );
+    let a = c.step(40.0);
+    assert!(a.kills.is_empty());
+    let repl = launch_all(&mut c, &offer("b", "r1"), 40.0);
+    assert_eq!(repl.len(), 1, "one replacement once inactive");
+    assert!(c.match_offer(&offer("c", "r1"), 41.0).is_empty());
+    // The old one comes back before expungeAfterSeconds: exactly `instances` stay.
+    c.status(&first[0], TaskState::Running, None, "", 60.0);
+    let a = c.step(60.0);
+    assert_eq!(a.kills, repl, "the surplus (youngest) goes");
+    kill_all(&mut c, &a.kills, 61.0);
+    c.step(62.0);
+    assert_eq!(running_of(&c, "/u").len(), 2);
+
+    // Gone for good: past expungeAfterSeconds the record is dropped, and it is a stranger
+    // if it ever returns.
+    c.status(&first[1], TaskState::Unreachable, None, "", 100.0);
+    let a = c.step(219.0);
+    assert!(a.ops.is_empty());
+    let a = c.step(220.0);
+    assert!(a.ops.contains(&StoreOp::Delete(instance_key(&first[1]))));
+    assert!(!c.instances.contains_key(&first[1]));
+    assert_eq!(
+        c.status(&first[1], TaskState::Running, None, "", 230.0),
+        StatusEffect::KillUnknown
+    );
+}
+
+#[test]
+fn default_and_disabled_unreachable_strategies() {
+    // Default 0/0: an unreachable instance ends at once and is replaced.
+    let mut c = ready_core();
+    create(
+        &mut c,
+        json!({"id": "/d", "cmd": "x", "instances": 1, "cpus": 0.1, "mem": 1}),
+        0.0,
+    );
+    let ids = launch_all(&mut c, &offer("a", "r1"), 1.0);
+    assert!(matches!(
+        c.status(&ids[0], TaskState::Unreachable, None, "", 2.0),
+        StatusEffect::Ended(_)
+    ));
+    assert_eq!(launch_all(&mut c, &offer("b", "r1"), 2.0).len(), 1);
+    // Disabled: never replaced, never forgotten.
+    let mut c = ready_core();
+    create(
+        &mut c,
+        json!({"id": "/s", "cmd": "x", "instances": 1, "cpus": 0.1, "mem": 1,
+            "unreachableStrategy": "disabled"}),
+        0.0,
+    );
+    let ids = launch_all(&mut c, &offer("a", "r1"), 1.0);
+    c.status(&ids[0], TaskState::Lost, None, "", 2.0);
+    c.step(100_000.0);
+    assert!(c.match_offer(&offer("b", "r1"), 100_000.0).is_empty());
+    assert!(c.instances.contains_key(&ids[0]));
 }
