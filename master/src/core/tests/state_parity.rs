@@ -94,3 +94,140 @@ fn a_framework_without_a_pid_has_no_pid_key() {
     assert_eq!(fw["id"], "recovered-fw");
     assert!(fw.get("pid").is_none(), "{fw}");
 }
+
+/// A state with a bit of everything `/master/state` shows: reservations and attributes,
+/// a disconnected agent, a framework with capabilities and roles, tasks with container,
+/// discovery, health check, labels and rich statuses, a custom executor, a completed
+/// task, an outstanding offer, a framework without a PID and a completed framework.
+fn rich_state() -> Master {
+    let mut m = Master::new(
+        MasterConfig {
+            cluster: Some("prod".into()),
+            ..config()
+        },
+        pid("master@127.0.0.1:5050"),
+    );
+    let mut info = AgentInfo::new(
+        "host1",
+        "cpus:8;mem:4096;disk:100;cpus(eng):1;ports:[31000-32000];gpus:0"
+            .parse()
+            .expect("resources"),
+    );
+    info.attributes = "rack:r1;zone:2".parse().expect("attributes");
+    m.register_agent(
+        &pid(AGENT),
+        RegisterSlaveMessage {
+            slave: info,
+            checkpointed_resources: Resources::new(),
+            version: "1.11.0".into(),
+        },
+    );
+    let a = m.agents().keys().next().cloned().expect("agent");
+    let a2 = add_agent(&mut m, AGENT2, "cpus:2;mem:512");
+    let mut fi = FrameworkInfo::new("fw \"quoted\" é", "root");
+    fi.capabilities = vec![
+        FrameworkCapability::PartitionAware,
+        FrameworkCapability::MultiRole,
+    ];
+    fi.roles = vec!["eng".into(), "ops".into()];
+    fi.webui_url = Some("http://fw:8080".into());
+    fi.hostname = Some("fw-host".into());
+    fi.principal = Some("me".into());
+    fi.checkpoint = true;
+    let f = add_framework(&mut m, SCHED, fi);
+    let o = offer(&mut m, &f, &a, "cpus:6;mem:3072;ports:[31000-31010]");
+    let mut web = task("web", &a, "cpus:1;mem:128;ports:[31000-31001]");
+    web.container = Some(ContainerInfo::docker("busybox"));
+    web.discovery = Some(DiscoveryInfo {
+        name: Some("web".into()),
+        ..Default::default()
+    });
+    web.health_check = Some(proto::HealthCheck::tcp(31000));
+    web.labels = proto::Labels::new().with("k", "v");
+    let mut custom = task("custom", &a, "cpus:1;mem:128");
+    custom.command = None;
+    let mut exec = ExecutorInfo::new("E1".into(), CommandInfo::shell("my-executor"));
+    exec.framework_id = Some(f.clone());
+    custom.executor = Some(exec);
+    let done = task("done", &a, "cpus:0.5;mem:32");
+    m.accept(&pid(SCHED), launch(&f, vec![o], vec![web, custom, done]));
+    let mut status = TaskStatus::new("web".into(), TaskState::Running)
+        .with_agent(a.clone())
+        .with_source(Source::Executor)
+        .with_healthy(true)
+        .with_message("up")
+        .with_labels(proto::Labels::new().with("x", "y"))
+        .with_uuid(StatusUuid::from_u128(1));
+    status.container_status = Some(Box::new(proto::ContainerStatus::on_host(None, "10.0.0.7")));
+    for (s, uuid) in [
+        (status, 1),
+        (
+            TaskStatus::new("done".into(), TaskState::Finished)
+                .with_agent(a.clone())
+                .with_reason(proto::Reason::CommandExecutorFailed)
+                .with_uuid(StatusUuid::from_u128(2)),
+            2,
+        ),
+    ] {
+        let _ = uuid;
+        m.status_update(
+            &pid(AGENT),
+            StatusUpdateMessage {
+                update: StatusUpdate {
+                    framework_id: f.clone(),
+                    executor_id: None,
+                    agent_id: Some(a.clone()),
+                    status: s,
+                    timestamp: 1.5,
+                    latest_state: None,
+                },
+                pid: Some(AGENT.into()),
+            },
+        );
+    }
+    m.acknowledge(&pid(SCHED), ack(&a, &f, "done", 2));
+    // A framework known only from an agent, and one that left.
+    let mut fx = Vec::new();
+    let rid = FrameworkId::new("recovered-fw");
+    let mut old = FrameworkInfo::new("old", "root");
+    old.id = Some(rid.clone());
+    m.ensure_framework(&rid, &[old], &mut fx);
+    let gone = add_framework(
+        &mut m,
+        "scheduler-2@127.0.0.1:6001",
+        FrameworkInfo::new("gone", "bob"),
+    );
+    m.unregister_framework(
+        &pid("scheduler-2@127.0.0.1:6001"),
+        UnregisterFrameworkMessage { framework_id: gone },
+    );
+    m.exited(&pid(AGENT2));
+    let _ = a2;
+    offer(&mut m, &f, &a, "cpus:1;mem:64");
+    m
+}
+
+#[test]
+fn the_streamed_state_is_byte_for_byte_the_value_tree() {
+    let m = rich_state();
+    let flags = serde_json::json!({"port": "5050", "quiet": "false"});
+    let tree = serde_json::to_vec(&state_json::state(&m, &flags)).expect("json");
+    let streamed = state_json::render_state(&m, &flags);
+    let v = state(&m);
+    // The state really has what the comparison is about.
+    let fw = &v["frameworks"][0];
+    assert_eq!(fw["tasks"].as_array().map(Vec::len), Some(2), "{fw}");
+    assert_eq!(
+        fw["completed_tasks"].as_array().map(Vec::len),
+        Some(1),
+        "{fw}"
+    );
+    assert_eq!(fw["offers"].as_array().map(Vec::len), Some(1), "{fw}");
+    assert_eq!(fw["executors"].as_array().map(Vec::len), Some(1), "{fw}");
+    assert_eq!(v["completed_frameworks"].as_array().map(Vec::len), Some(1));
+    assert_eq!(v["deactivated_slaves"], 1, "{v}");
+    assert_eq!(
+        String::from_utf8_lossy(&streamed),
+        String::from_utf8_lossy(&tree)
+    );
+}
