@@ -6,7 +6,7 @@
 //! the same JSON built as a `serde_json::Value` tree and then serialized. Prints one JSON
 //! object.
 //!
-//! `cargo run --release -p master --example state_bench -- [--agents=10000] [--tasks=100000] [--rounds=5]`
+//! `cargo run --release -p master --example state_bench -- [--agents=10000] [--tasks=100000] [--rounds=5] [--baseline=1]`
 
 use std::time::Instant;
 
@@ -177,6 +177,7 @@ fn main() {
     let agents = arg("agents", 10_000);
     let tasks = arg("tasks", 100_000);
     let rounds = arg("rounds", 5).max(1);
+    let baseline = arg("baseline", 1) != 0;
     let rss_before = rss_bytes();
     let started = Instant::now();
     let m = build(agents, tasks);
@@ -200,6 +201,9 @@ fn main() {
         bytes = body.len();
         drop(body);
         // The baseline: the same JSON through a serde_json::Value tree.
+        if !baseline {
+            continue;
+        }
         let t = Instant::now();
         let v = master::state_json::state(&snap, &flags);
         let body = serde_json::to_vec(&v).unwrap_or_default();
@@ -233,8 +237,8 @@ fn main() {
             render_ms.iter().zip(&snapshot_ms).map(|(r, s)| r + s).collect()
         ),
         "state_bytes": bytes,
-        "baseline_value_tree_ms_median": median(tree_ms),
-        "baseline_value_tree_cpu_ms_median": median(tree_cpu),
+        "baseline_value_tree_ms_median": baseline.then(|| median(tree_ms)),
+        "baseline_value_tree_cpu_ms_median": baseline.then(|| median(tree_cpu)),
         "load_avg_1min": libproc::procfs::load_avg().map_or(0.0, |l| l.one),
         "rss_master_core_bytes": rss_master.saturating_sub(rss_before),
         "rss_total_bytes": rss_bytes(),

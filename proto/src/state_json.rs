@@ -114,7 +114,7 @@ impl Serialize for TaskJson<'_> {
             m.serialize_entry("status_update_state", s.as_str())?;
         }
         if let Some(u) = t.status_update_uuid {
-            m.serialize_entry("status_update_uuid", &u.to_string())?;
+            m.serialize_entry("status_update_uuid", &Shown(u))?;
         }
         m.serialize_entry("statuses", &seq(t.statuses.iter().map(StatusJson)))?;
         if let Some(u) = t.user.as_deref().or(self.framework_user) {
@@ -128,6 +128,15 @@ impl Serialize for TaskJson<'_> {
 /// rarely set nested messages, which derive `Serialize` in declaration order).
 fn sorted<T: Serialize>(x: &T) -> Value {
     serde_json::to_value(x).unwrap_or(Value::Null)
+}
+
+/// A value serialized as the string it displays as, without an intermediate `String`.
+struct Shown<T>(T);
+
+impl<T: std::fmt::Display> Serialize for Shown<T> {
+    fn serialize<S: Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        ser.collect_str(&self.0)
+    }
 }
 
 /// An iterator serialized as a JSON array without collecting it. Serializing it

@@ -207,11 +207,14 @@ fn rich_state() -> Master {
     m
 }
 
+/// The state JSON is what the value-tree renderer (before `/master/state` was streamed
+/// into bytes) gave for [`rich_state`], byte for byte: `state_golden.json` is its output.
+/// A deliberate change to the state JSON changes this file too: write the new output
+/// there (`render_state(&rich_state(), &flags)`) and review its diff.
 #[test]
-fn the_streamed_state_is_byte_for_byte_the_value_tree() {
+fn the_streamed_state_is_byte_for_byte_the_value_tree_one() {
     let m = rich_state();
     let flags = serde_json::json!({"port": "5050", "quiet": "false"});
-    let tree = serde_json::to_vec(&state_json::state(&m, &flags)).expect("json");
     let streamed = state_json::render_state(&m, &flags);
     let v = state(&m);
     // The state really has what the comparison is about.
@@ -228,6 +231,41 @@ fn the_streamed_state_is_byte_for_byte_the_value_tree() {
     assert_eq!(v["deactivated_slaves"], 1, "{v}");
     assert_eq!(
         String::from_utf8_lossy(&streamed),
-        String::from_utf8_lossy(&tree)
+        include_str!("state_golden.json")
     );
+}
+
+/// `/master/frameworks`, `/master/slaves`, `/master/tasks` and `/master/state-summary`
+/// show the same records as `/master/state`.
+#[test]
+fn the_other_views_agree_with_the_state() {
+    let m = rich_state();
+    let v = state(&m);
+    let parse = |b: Vec<u8>| -> serde_json::Value { serde_json::from_slice(&b).expect("json") };
+    let flags = serde_json::json!({});
+    let fws = parse(state_json::render_frameworks(&m, &flags));
+    assert_eq!(fws["frameworks"], v["frameworks"]);
+    assert_eq!(fws["completed_frameworks"], v["completed_frameworks"]);
+    let slaves = parse(state_json::render_slaves(&m, &flags));
+    assert_eq!(slaves["slaves"], v["slaves"]);
+    assert_eq!(slaves["recovered_slaves"], v["recovered_slaves"]);
+    let tasks = parse(state_json::render_tasks(&m, &flags));
+    let ids: Vec<&str> = tasks["tasks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t["id"].as_str())
+        .collect();
+    assert_eq!(ids, ["custom", "web", "done"], "{tasks}");
+    assert_eq!(tasks["tasks"][1], v["frameworks"][0]["tasks"][1]);
+    let summary = parse(state_json::render_state_summary(&m, &flags));
+    let fw = &summary["frameworks"][0];
+    assert_eq!(fw["TASK_RUNNING"], 1, "{fw}");
+    assert_eq!(fw["TASK_FINISHED"], 1, "{fw}");
+    assert!(
+        fw.get("tasks").is_none() && fw.get("offers").is_none(),
+        "{fw}"
+    );
+    assert_eq!(fw["used_resources"], v["frameworks"][0]["used_resources"]);
+    assert_eq!(summary["slaves"][0]["TASK_STAGING"], 1);
 }
