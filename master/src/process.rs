@@ -138,6 +138,13 @@ impl MasterProcess {
         &self.core
     }
 
+    /// Replaces the core: for benchmarks that build a cluster of simulated agents and
+    /// tasks through the core's calls (`examples/state_bench.rs`), not for serving.
+    #[doc(hidden)]
+    pub fn replace_core(&mut self, core: Master) {
+        self.core = core;
+    }
+
     /// Where this master stands in leader election.
     pub fn leadership(&self) -> Leadership {
         self.leadership
