@@ -565,6 +565,10 @@ impl MasterProcess {
         if let Some(s) = self.started {
             gauge("master/uptime_secs".into(), s.elapsed().as_secs_f64());
         }
+        gauge(
+            "master/operator_event_stream_subscribers".into(),
+            self.operators.len() as f64,
+        );
         gauge("master/slaves_active".into(), active as f64);
         gauge("master/slaves_connected".into(), active as f64);
         gauge(

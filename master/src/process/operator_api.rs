@@ -35,6 +35,13 @@ pub(super) struct Subscribers {
     opened: u64,
 }
 
+impl Subscribers {
+    /// How many streams are open (`master/operator_event_stream_subscribers`).
+    pub(super) fn len(&self) -> usize {
+        self.list.len()
+    }
+}
+
 impl MasterProcess {
     /// `POST /api/v1`: answered once everything decided before it is written (a getter
     /// after a change sees it durable; a change is answered only once it is written),
