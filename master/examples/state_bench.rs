@@ -2,12 +2,19 @@
 //! (driven through its ordinary calls: registrations, allocator offers, ACCEPTs with
 //! LAUNCH, RUNNING status updates), then the work one `/master/state` request costs:
 //! the snapshot taken on the master's thread (a clone of the core: what blocks its event
-//! loop), and the rendering and serialization done on a blocking thread. Prints one JSON
+//! loop), and the rendering straight into bytes done on a blocking thread; as a baseline,
+//! the same JSON built as a `serde_json::Value` tree and then serialized. Prints one JSON
 //! object.
 //!
-//! `cargo run --release -p master --example state_bench -- [--agents=10000] [--tasks=100000] [--rounds=5]`
+//! `cargo run --release -p master --example state_bench -- [--agents=10000] [--tasks=100000] [--rounds=5] [--baseline=1] [--latency-seconds=0]`
+//!
+//! With `--latency-seconds=N`, it then runs a real master process holding that cluster and
+//! measures the latency of `GET /master/health` (handled by the master's actor) for N s
+//! alone (the baseline) and N s while another client polls `/master/state` in a loop.
 
 use std::time::Instant;
+
+use actix::System;
 
 use libproc::Pid;
 use master::allocator::protocol::{Allocation, Offers};
@@ -68,8 +75,8 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 /// A master with `agents` agents and `tasks` running tasks spread over them and over
 /// [`FRAMEWORKS`] frameworks.
-fn build(agents: usize, tasks: usize) -> Master {
-    let mut m = Master::new(MasterConfig::default(), pid("master@127.0.0.1:5050".into()));
+fn build(agents: usize, tasks: usize, config: MasterConfig, master: Pid) -> Master {
+    let mut m = Master::new(config, master);
     let agent_res = res("cpus:64;mem:262144;disk:1000000;ports:[31000-32000]");
     for i in 0..agents {
         let mut info = AgentInfo::new(format!("agent-{i}.example"), agent_res.clone());
@@ -176,28 +183,44 @@ fn main() {
     let agents = arg("agents", 10_000);
     let tasks = arg("tasks", 100_000);
     let rounds = arg("rounds", 5).max(1);
+    let baseline = arg("baseline", 1) != 0;
+    let latency_secs = arg("latency-seconds", 0) as u64;
     let rss_before = rss_bytes();
     let started = Instant::now();
-    let m = build(agents, tasks);
+    let m = build(
+        agents,
+        tasks,
+        MasterConfig::default(),
+        pid("master@127.0.0.1:5050".into()),
+    );
     let build_s = started.elapsed().as_secs_f64();
     let rss_master = rss_bytes();
     let flags = MasterConfig::default().to_flags_json();
-    let (mut snapshot_ms, mut render_ms, mut serialize_ms, mut bytes) = (vec![], vec![], vec![], 0);
-    let (mut snapshot_cpu, mut state_cpu) = (vec![], vec![]);
+    let (mut snapshot_ms, mut render_ms, mut tree_ms, mut bytes) = (vec![], vec![], vec![], 0);
+    let (mut snapshot_cpu, mut render_cpu, mut tree_cpu) = (vec![], vec![], vec![]);
     for _ in 0..rounds {
         let (t, c) = (Instant::now(), cpu_ms());
         let snap = m.clone();
         snapshot_ms.push(t.elapsed().as_secs_f64() * 1e3);
         let c1 = cpu_ms();
         snapshot_cpu.push(c1 - c);
+        // What the master does off its thread: stream the state into bytes.
+        let t = Instant::now();
+        let body = master::state_json::render_state(&snap, &flags);
+        render_ms.push(t.elapsed().as_secs_f64() * 1e3);
+        let c2 = cpu_ms();
+        render_cpu.push(c2 - c1);
+        bytes = body.len();
+        drop(body);
+        // The baseline: the same JSON through a serde_json::Value tree.
+        if !baseline {
+            continue;
+        }
         let t = Instant::now();
         let v = master::state_json::state(&snap, &flags);
-        render_ms.push(t.elapsed().as_secs_f64() * 1e3);
-        let t = Instant::now();
         let body = serde_json::to_vec(&v).unwrap_or_default();
-        serialize_ms.push(t.elapsed().as_secs_f64() * 1e3);
-        state_cpu.push(cpu_ms() - c1);
-        bytes = body.len();
+        tree_ms.push(t.elapsed().as_secs_f64() * 1e3);
+        tree_cpu.push(cpu_ms() - c2);
         drop((snap, v, body));
     }
     let running = m
@@ -210,11 +233,6 @@ fn main() {
                 .count()
         })
         .sum::<usize>();
-    let off_thread: Vec<f64> = render_ms
-        .iter()
-        .zip(&serialize_ms)
-        .map(|(r, s)| r + s)
-        .collect();
     let out = json!({
         "build": if cfg!(debug_assertions) { "debug" } else { "release" },
         "agents": m.agents().len(),
@@ -224,17 +242,149 @@ fn main() {
         "build_s": build_s,
         "master_thread_snapshot_ms_median": median(snapshot_ms.clone()),
         "master_thread_snapshot_ms_max": snapshot_ms.iter().cloned().fold(0.0, f64::max),
-        "render_ms_median": median(render_ms),
-        "serialize_ms_median": median(serialize_ms),
+        "snapshot_cpu_ms_median": median(snapshot_cpu),
+        "render_ms_median": median(render_ms.clone()),
+        "render_cpu_ms_median": median(render_cpu),
         "state_total_ms_median": median(
-            off_thread.iter().zip(&snapshot_ms).map(|(o, s)| o + s).collect()
+            render_ms.iter().zip(&snapshot_ms).map(|(r, s)| r + s).collect()
         ),
         "state_bytes": bytes,
-        "snapshot_cpu_ms_median": median(snapshot_cpu),
-        "render_and_serialize_cpu_ms_median": median(state_cpu),
+        "baseline_value_tree_ms_median": baseline.then(|| median(tree_ms)),
+        "baseline_value_tree_cpu_ms_median": baseline.then(|| median(tree_cpu)),
         "load_avg_1min": libproc::procfs::load_avg().map_or(0.0, |l| l.one),
         "rss_master_core_bytes": rss_master.saturating_sub(rss_before),
         "rss_total_bytes": rss_bytes(),
     });
     println!("{out}");
+    if latency_secs > 0 {
+        drop(m);
+        latency(agents, tasks, latency_secs);
+    }
+}
+
+/// p50/p99/max of latencies in ms.
+fn percentiles(mut v: Vec<f64>) -> serde_json::Value {
+    v.sort_by(f64::total_cmp);
+    let at = |q: f64| v.get(((v.len() as f64 * q) as usize).min(v.len().saturating_sub(1)));
+    json!({"samples": v.len(), "p50_ms": at(0.5), "p99_ms": at(0.99), "max_ms": v.last()})
+}
+
+/// `GET /master/health` (answered by the master's actor) every 5 ms for `secs`, from
+/// its own thread: the latencies in ms, and how many failed.
+fn probe(addr: std::net::SocketAddr, secs: u64) -> (Vec<f64>, u64) {
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async move {
+            let (mut lat, mut failed) = (Vec::new(), 0);
+            let end = Instant::now() + std::time::Duration::from_secs(secs);
+            while Instant::now() < end {
+                let t = Instant::now();
+                match libproc::testing::http_get(addr, "/master/health").await {
+                    Ok((200, _)) => lat.push(t.elapsed().as_secs_f64() * 1e3),
+                    _ => failed += 1,
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+            (lat, failed)
+        })
+    })
+    .join()
+    .expect("prober")
+}
+
+/// The master's handler latency while one client polls `/master/state`: a real master
+/// process (its HTTP endpoint on loopback, the DRF allocator beside it) whose core holds
+/// the simulated cluster, probed first alone (the baseline), then while another thread
+/// fetches `/master/state` in a loop. Prints one more JSON object.
+fn latency(agents: usize, tasks: usize, secs: u64) {
+    let sys = actix::System::new();
+    sys.block_on(async move {
+        let node = libproc::Node::bind(libproc::NodeConfig::local())
+            .await
+            .expect("node");
+        // No pings to the simulated agents during the run (they are not there to answer).
+        let config = MasterConfig {
+            agent_ping_timeout: std::time::Duration::from_secs(3600),
+            ..MasterConfig::default()
+        };
+        let handle = master::spawn(&node, config.clone(), None).expect("master");
+        let addr = handle.pid().addr();
+        // Until it leads (standalone: at once, once its empty registry is read).
+        let t = Instant::now();
+        while !matches!(
+            libproc::testing::http_get(addr, "/master/state").await,
+            Ok((200, _))
+        ) {
+            if t.elapsed().as_secs() > 30 {
+                eprintln!("the master did not lead within 30 s");
+                std::process::exit(1)
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let core = build(agents, tasks, config, handle.pid().clone());
+        handle
+            .master
+            .call(move |me, _| me.replace_core(core))
+            .await
+            .expect("master alive");
+        let rss_master = rss_bytes();
+        let (idle, idle_failed) = tokio::task::spawn_blocking(move || probe(addr, secs))
+            .await
+            .expect("probe");
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let poller = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("runtime");
+                rt.block_on(async move {
+                    let (mut polls, mut ms, mut bytes) = (0u64, Vec::new(), 0);
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        let t = Instant::now();
+                        if let Ok((200, body)) =
+                            libproc::testing::http_get(addr, "/master/state").await
+                        {
+                            polls += 1;
+                            bytes = body.len();
+                            ms.push(t.elapsed().as_secs_f64() * 1e3);
+                        }
+                    }
+                    (polls, ms, bytes)
+                })
+            })
+        };
+        let (busy, busy_failed) = tokio::task::spawn_blocking(move || probe(addr, secs))
+            .await
+            .expect("probe");
+        let rss_polled = rss_bytes();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let (polls, state_ms, bytes) = tokio::task::spawn_blocking(move || poller.join())
+            .await
+            .expect("join")
+            .expect("poller");
+        let out = json!({
+            "build": if cfg!(debug_assertions) { "debug" } else { "release" },
+            "agents": agents,
+            "tasks": tasks,
+            "probe": "GET /master/health every 5 ms, new connection each",
+            "seconds_per_phase": secs,
+            "baseline_health_latency": percentiles(idle),
+            "baseline_failed": idle_failed,
+            "polled_health_latency": percentiles(busy),
+            "polled_failed": busy_failed,
+            "state_polls": polls,
+            "state_poll_wall_ms": percentiles(state_ms),
+            "state_bytes": bytes,
+            "rss_master_bytes": rss_master,
+            "rss_while_polled_bytes": rss_polled,
+            "load_avg_1min": libproc::procfs::load_avg().map_or(0.0, |l| l.one),
+        });
+        println!("{out}");
+        System::current().stop();
+    });
 }

@@ -138,6 +138,13 @@ impl MasterProcess {
         &self.core
     }
 
+    /// Replaces the core: for benchmarks that build a cluster of simulated agents and
+    /// tasks through the core's calls (`examples/state_bench.rs`), not for serving.
+    #[doc(hidden)]
+    pub fn replace_core(&mut self, core: Master) {
+        self.core = core;
+    }
+
     /// Where this master stands in leader election.
     pub fn leadership(&self) -> Leadership {
         self.leadership
@@ -558,6 +565,10 @@ impl MasterProcess {
         if let Some(s) = self.started {
             gauge("master/uptime_secs".into(), s.elapsed().as_secs_f64());
         }
+        gauge(
+            "master/operator_event_stream_subscribers".into(),
+            self.operators.len() as f64,
+        );
         gauge("master/slaves_active".into(), active as f64);
         gauge("master/slaves_connected".into(), active as f64);
         gauge(
@@ -667,10 +678,16 @@ impl MasterProcess {
         }
     }
 
-    /// `/master/state`: the core is cloned on this thread (a consistent snapshot), then
-    /// rendered and serialized on a blocking thread, so a large cluster's state does not
-    /// hold up the master's messages.
-    fn http_state(&mut self, ctx: &mut Ctx<'_, Self>, req: HttpRequest, responder: Responder) {
+    /// A JSON view of the state (`/master/state` and its kin): the core is cloned on this
+    /// thread (a consistent snapshot), then rendered into bytes on a blocking thread, so
+    /// a large cluster's state does not hold up the master's messages.
+    fn http_state_view(
+        &mut self,
+        ctx: &mut Ctx<'_, Self>,
+        req: HttpRequest,
+        responder: Responder,
+        render: state_json::Render,
+    ) {
         if let Some(r) = self.not_leader_response(ctx, &req) {
             responder.respond(r);
             return;
@@ -678,7 +695,8 @@ impl MasterProcess {
         let snapshot = self.core.clone();
         let flags = self.flags.clone();
         tokio::task::spawn_blocking(move || {
-            responder.respond(HttpResponse::json(&state_json::state(&snapshot, &flags)));
+            let body = render(&snapshot, &flags);
+            responder.respond(HttpResponse::new(200, "application/json", body));
         });
     }
 }
@@ -949,23 +967,28 @@ impl Process for MasterProcess {
                 }
             },
         );
-        h.route_deferred("state", MasterProcess::http_state);
-        h.route(
-            "state-summary",
-            |me: &mut MasterProcess, ctx: &mut Ctx<MasterProcess>, req| {
-                if let Some(r) = me.not_leader_response(ctx, req) {
-                    return r;
-                }
-                HttpResponse::json(&state_json::state_summary(&me.core))
-            },
-        );
+        let views: [(&str, state_json::Render); 6] = [
+            ("state", state_json::render_state),
+            ("state.json", state_json::render_state),
+            ("state-summary", state_json::render_state_summary),
+            ("frameworks", state_json::render_frameworks),
+            ("slaves", state_json::render_slaves),
+            ("tasks", state_json::render_tasks),
+        ];
+        for (path, render) in views {
+            h.route_deferred(
+                path,
+                move |me: &mut MasterProcess, ctx: &mut Ctx<MasterProcess>, req, responder| {
+                    me.http_state_view(ctx, req, responder, render)
+                },
+            );
+        }
         h.route(
             "version",
             |_me: &mut MasterProcess, _ctx: &mut Ctx<MasterProcess>, _req| {
                 HttpResponse::json(&state_json::version())
             },
         );
-        h.route_deferred("state.json", MasterProcess::http_state);
         h.route(
             "health",
             |_me: &mut MasterProcess, _ctx: &mut Ctx<MasterProcess>, _req| {
@@ -980,33 +1003,6 @@ impl Process for MasterProcess {
                     Some(info) => HttpResponse::redirect(&leader_location(info)),
                     None => HttpResponse::unavailable("no leading master is known; retry shortly"),
                 }
-            },
-        );
-        h.route(
-            "frameworks",
-            |me: &mut MasterProcess, ctx: &mut Ctx<MasterProcess>, req| {
-                if let Some(r) = me.not_leader_response(ctx, req) {
-                    return r;
-                }
-                HttpResponse::json(&state_json::frameworks(&me.core))
-            },
-        );
-        h.route(
-            "slaves",
-            |me: &mut MasterProcess, ctx: &mut Ctx<MasterProcess>, req| {
-                if let Some(r) = me.not_leader_response(ctx, req) {
-                    return r;
-                }
-                HttpResponse::json(&state_json::slaves(&me.core))
-            },
-        );
-        h.route(
-            "tasks",
-            |me: &mut MasterProcess, ctx: &mut Ctx<MasterProcess>, req| {
-                if let Some(r) = me.not_leader_response(ctx, req) {
-                    return r;
-                }
-                HttpResponse::json(&state_json::tasks(&me.core))
             },
         );
         h.route_deferred(

@@ -1,20 +1,23 @@
 //! The operator JSON views of the master's state (`/master/state`, `/master/frameworks`,
-//! `/master/slaves`, `/master/tasks`) with Mesos's field names.
+//! `/master/slaves`, `/master/tasks`, `/master/state-summary`) with Mesos's field names.
+//!
+//! At scale these are tens of megabytes, so they are written straight into bytes from
+//! the core through borrowed `Serialize` views (no `serde_json::Value` tree: building
+//! one cost ten times the writing). Each view writes its keys in sorted order, as
+//! serde_json's maps hold them, so the bytes are those the value form would give.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use proto::messages::Task;
+use proto::state_json::{seq, TaskJson};
 use proto::AgentId;
 use proto::Resources;
+use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{json, Value};
 
 use crate::config::MESOS_VERSION;
 use crate::core::{Agent, Framework, Master};
-
-/// A task with its framework's user as the default user.
-fn task_json(f: &Framework, t: &Task) -> Value {
-    proto::state_json::task_json(t, Some(&f.info.user))
-}
 
 /// An executor in a framework's `executors` (Mesos's `ExecutorInfo` JSON plus `slave_id`).
 fn executor_json(agent: &proto::AgentId, e: &proto::ExecutorInfo) -> Value {
@@ -38,147 +41,12 @@ fn used_by_agent(m: &Master) -> HashMap<&AgentId, Resources> {
     used
 }
 
-fn agent_json(m: &Master, a: &Agent, used: &HashMap<&AgentId, Resources>) -> Value {
-    let used = used.get(&a.id).cloned().unwrap_or_default();
-    let offered = m.offered_on_agent(a);
-    let mut v = json!({
-        "id": a.id.as_str(),
-        "pid": a.pid.to_string(),
-        "hostname": a.info.hostname,
-        "port": a.info.port,
-        "resources": a.info.resources.to_json_map(),
-        "used_resources": used.to_json_map(),
-        "offered_resources": offered.to_json_map(),
-        "reserved_resources": proto::state_json::reserved_by_role(&a.info.resources, false),
-        "reserved_resources_full": proto::state_json::reserved_by_role(&a.info.resources, true),
-        "unreserved_resources": a.info.resources.unreserved().to_json_map(),
-        "attributes": a.info.attributes.to_json_map(),
-        "active": a.connected,
-        "deactivated": !a.connected,
-        "version": a.version,
-        "registered_time": a.registered_time,
-        "capabilities": proto::state_json::AGENT_CAPABILITIES,
-    });
-    if let Some(t) = a.reregistered_time {
-        v["reregistered_time"] = json!(t);
-    }
-    v
-}
+/// A renderer of one of these endpoints: the core and the master's flags in, JSON out.
+pub type Render = fn(&Master, &Value) -> Vec<u8>;
 
-fn framework_json(m: &Master, f: &Framework) -> Value {
-    // A terminal task awaiting its acknowledgement holds nothing any more.
-    let used: Resources = f
-        .tasks
-        .values()
-        .filter(|t| !t.state.is_terminal())
-        .fold(Resources::new(), |acc, t| acc + &t.resources);
-    let offers: Vec<Value> = f
-        .offers
-        .iter()
-        .filter_map(|o| m.offers().get(o))
-        .map(|e| {
-            json!({
-                "id": e.offer.id.as_str(),
-                "framework_id": e.offer.framework_id.as_str(),
-                "slave_id": e.offer.agent_id.as_str(),
-                "resources": e.offer.resources.to_json_map(),
-            })
-        })
-        .collect();
-    let offered: Resources = f
-        .offers
-        .iter()
-        .filter_map(|o| m.offers().get(o))
-        .fold(Resources::new(), |acc, e| acc + &e.offer.resources);
-    let capabilities: Vec<Value> = f
-        .info
-        .capabilities
-        .iter()
-        .filter_map(|c| serde_json::to_value(c).ok())
-        .collect();
-    let mut v = json!({
-        "id": f.id.as_str(),
-        "name": f.info.name,
-        "user": f.info.user,
-        "hostname": f.info.hostname.clone().unwrap_or_default(),
-        "webui_url": f.info.webui_url.clone().unwrap_or_default(),
-        "role": f.info.effective_roles().first().cloned().unwrap_or_else(|| "*".into()),
-        "roles": f.info.effective_roles(),
-        "principal": f.info.principal,
-        "active": f.active,
-        "connected": f.connected,
-        "recovered": f.recovered,
-        "failover_timeout": f.info.failover_timeout,
-        "checkpoint": f.info.checkpoint,
-        "capabilities": capabilities,
-        "registered_time": f.registered_time,
-        "unregistered_time": f.unregistered_time.unwrap_or(0.0),
-        "resources": used.to_json_map(),
-        "allocated_resources": used.to_json_map(),
-        "used_resources": used.to_json_map(),
-        "offered_resources": offered.to_json_map(),
-        "tasks": f.tasks.values().map(|t| task_json(f, t)).collect::<Vec<_>>(),
-        "unreachable_tasks": f.unreachable_tasks.values().map(|t| task_json(f, t)).collect::<Vec<_>>(),
-        "completed_tasks": f.completed_tasks.iter().map(|t| task_json(f, t)).collect::<Vec<_>>(),
-        "offers": offers,
-        "executors": m
-            .agents()
-            .values()
-            .flat_map(|a| {
-                a.executors
-                    .iter()
-                    .filter(|((fid, _), _)| *fid == f.id)
-                    .map(|(_, e)| executor_json(&a.id, e))
-            })
-            .collect::<Vec<_>>(),
-    });
-    if let Some(t) = f.reregistered_time {
-        v["reregistered_time"] = json!(t);
-    }
-    // Mesos omits the key for a framework without a PID (an HTTP framework, or one only
-    // known from re-registering agents): readers such as Mesos-DNS parse it as a UPID.
-    if let Some(p) = f
-        .pid
-        .as_ref()
-        .filter(|p| !crate::http_api::is_stream_pid(p))
-    {
-        v["pid"] = json!(p.to_string());
-    }
-    v
-}
-
-/// `/master/state`.
+/// `/master/state` as a value (see [`render_state`], which the endpoint uses).
 pub fn state(m: &Master, flags: &Value) -> Value {
-    let agents = m.agents();
-    let used = used_by_agent(m);
-    let active = agents.values().filter(|a| a.connected).count();
-    let mut v = json!({
-        "version": MESOS_VERSION,
-        "build_date": "",
-        "build_time": 0,
-        "build_user": "",
-        "start_time": m.start_time,
-        "elected_time": m.elected_time,
-        "id": m.info.id,
-        "pid": m.pid.to_string(),
-        "hostname": m.info.hostname,
-        "leader": m.pid.to_string(),
-        "leader_info": serde_json::to_value(&m.info).unwrap_or(Value::Null),
-        "activated_slaves": active,
-        "deactivated_slaves": agents.len() - active,
-        "unreachable_slaves": m.unreachable_agents().len(),
-        "flags": flags,
-        "slaves": agents.values().map(|a| agent_json(m, a, &used)).collect::<Vec<_>>(),
-        "frameworks": m.frameworks().values().map(|f| framework_json(m, f)).collect::<Vec<_>>(),
-        "completed_frameworks": m.completed_frameworks().iter().map(|f| framework_json(m, f)).collect::<Vec<_>>(),
-        "orphan_tasks": [],
-        "unregistered_frameworks": [],
-        "recovered_slaves": recovered_slaves(m),
-    });
-    if let Some(c) = &m.config.cluster {
-        v["cluster"] = json!(c);
-    }
-    v
+    serde_json::to_value(StateView { m, flags }).unwrap_or(Value::Null)
 }
 
 /// Agents in the recovered registry that have not re-registered yet (their `SlaveInfo`).
@@ -221,10 +89,10 @@ fn add_state_counts<'a>(v: &mut Value, tasks: impl Iterator<Item = &'a Task>) {
     }
 }
 
-/// `/master/state-summary`: agents and frameworks without their tasks, with task counts
+/// `/master/state-summary` (small: no tasks): agents and frameworks without their tasks, with task counts
 /// by state and the ids linking them (what Mesos's web UI's overview reads).
-pub fn state_summary(m: &Master) -> Value {
-    let tasks_of = |f: &'_ Framework| -> Vec<Task> {
+fn state_summary(m: &Master) -> Value {
+    let tasks_of = |f: &'_ Framework| -> Vec<Arc<Task>> {
         f.tasks
             .values()
             .chain(f.unreachable_tasks.values())
@@ -232,7 +100,7 @@ pub fn state_summary(m: &Master) -> Value {
             .cloned()
             .collect()
     };
-    let all: Vec<Task> = m.frameworks().values().flat_map(tasks_of).collect();
+    let all: Vec<Arc<Task>> = m.frameworks().values().flat_map(tasks_of).collect();
     let mut by_agent: HashMap<&AgentId, Vec<&Task>> = HashMap::new();
     for t in &all {
         by_agent.entry(&t.agent_id).or_default().push(t);
@@ -242,7 +110,8 @@ pub fn state_summary(m: &Master) -> Value {
         .agents()
         .values()
         .map(|a| {
-            let mut v = agent_json(m, a, &used);
+            let mut v =
+                serde_json::to_value(AgentView { m, a, used: &used }).unwrap_or(Value::Null);
             let here: Vec<&Task> = by_agent.remove(&a.id).unwrap_or_default();
             add_state_counts(&mut v, here.iter().copied());
             let mut fids: Vec<&str> = here.iter().map(|t| t.framework_id.as_str()).collect();
@@ -256,20 +125,14 @@ pub fn state_summary(m: &Master) -> Value {
         .frameworks()
         .values()
         .map(|f| {
-            let mut v = framework_json(m, f);
-            if let Some(o) = v.as_object_mut() {
-                for k in [
-                    "tasks",
-                    "unreachable_tasks",
-                    "completed_tasks",
-                    "offers",
-                    "executors",
-                ] {
-                    o.remove(k);
-                }
-            }
+            let mut v = serde_json::to_value(FrameworkView {
+                m,
+                f,
+                with_tasks: false,
+            })
+            .unwrap_or(Value::Null);
             let own = tasks_of(f);
-            add_state_counts(&mut v, own.iter());
+            add_state_counts(&mut v, own.iter().map(|t| &**t));
             let mut aids: Vec<&str> = own.iter().map(|t| t.agent_id.as_str()).collect();
             aids.sort_unstable();
             aids.dedup();
@@ -288,35 +151,332 @@ pub fn state_summary(m: &Master) -> Value {
     v
 }
 
-/// `/master/frameworks`.
-pub fn frameworks(m: &Master) -> Value {
-    json!({
-        "frameworks": m.frameworks().values().map(|f| framework_json(m, f)).collect::<Vec<_>>(),
-        "completed_frameworks": m.completed_frameworks().iter().map(|f| framework_json(m, f)).collect::<Vec<_>>(),
-        "unregistered_frameworks": [],
-    })
+/// `/master/frameworks` as JSON bytes.
+pub fn render_frameworks(m: &Master, _flags: &Value) -> Vec<u8> {
+    to_bytes(&Frameworks(m))
 }
 
-/// `/master/slaves`.
-pub fn slaves(m: &Master) -> Value {
-    let used = used_by_agent(m);
-    json!({
-        "slaves": m.agents().values().map(|a| agent_json(m, a, &used)).collect::<Vec<_>>(),
-        "recovered_slaves": recovered_slaves(m),
-    })
+struct Frameworks<'a>(&'a Master);
+
+impl Serialize for Frameworks<'_> {
+    fn serialize<S: Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        let m = self.0;
+        let mut o = ser.serialize_map(Some(3))?;
+        o.serialize_entry(
+            "completed_frameworks",
+            &seq(m
+                .completed_frameworks()
+                .iter()
+                .map(|f| FrameworkView::full(m, f))),
+        )?;
+        o.serialize_entry(
+            "frameworks",
+            &seq(m.frameworks().values().map(|f| FrameworkView::full(m, f))),
+        )?;
+        o.serialize_entry("unregistered_frameworks", &[(); 0])?;
+        o.end()
+    }
 }
 
-/// `/master/tasks`: every known task (active, unreachable, completed).
-pub fn tasks(m: &Master) -> Value {
-    let mut out = Vec::new();
-    for f in m
+/// `/master/slaves` as JSON bytes.
+pub fn render_slaves(m: &Master, _flags: &Value) -> Vec<u8> {
+    to_bytes(&Slaves(m))
+}
+
+struct Slaves<'a>(&'a Master);
+
+impl Serialize for Slaves<'_> {
+    fn serialize<S: Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        let m = self.0;
+        let used = used_by_agent(m);
+        let mut o = ser.serialize_map(Some(2))?;
+        o.serialize_entry("recovered_slaves", &recovered_slaves(m))?;
+        o.serialize_entry(
+            "slaves",
+            &seq(m.agents().values().map(|a| AgentView { m, a, used: &used })),
+        )?;
+        o.end()
+    }
+}
+
+/// `/master/tasks` as JSON bytes: every known task (active, unreachable, completed).
+pub fn render_tasks(m: &Master, _flags: &Value) -> Vec<u8> {
+    to_bytes(&Tasks(m))
+}
+
+struct Tasks<'a>(&'a Master);
+
+impl Serialize for Tasks<'_> {
+    fn serialize<S: Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        let m = self.0;
+        let all = m
+            .frameworks()
+            .values()
+            .chain(m.completed_frameworks().iter())
+            .flat_map(|f| {
+                let framework_user = Some(f.info.user.as_str());
+                f.tasks
+                    .values()
+                    .chain(f.unreachable_tasks.values())
+                    .chain(f.completed_tasks.iter())
+                    .map(move |task| TaskJson {
+                        task,
+                        framework_user,
+                    })
+            });
+        let mut o = ser.serialize_map(Some(1))?;
+        o.serialize_entry("tasks", &seq(all))?;
+        o.end()
+    }
+}
+
+/// `/master/state-summary` as JSON bytes.
+pub fn render_state_summary(m: &Master, _flags: &Value) -> Vec<u8> {
+    to_bytes(&state_summary(m))
+}
+
+/// A view serialized into a fresh buffer.
+fn to_bytes(view: &impl Serialize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1 << 16);
+    // Serializing borrowed views of plain data into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut out, view);
+    out
+}
+
+// ------------------------------------------------------------------ the views
+
+/// `/master/state` as JSON bytes (see [`state`]).
+pub fn render_state(m: &Master, flags: &Value) -> Vec<u8> {
+    // About 500 bytes a task and 1 kB an agent: sized once, not grown through copies.
+    let tasks: usize = m
         .frameworks()
         .values()
-        .chain(m.completed_frameworks().iter())
-    {
-        out.extend(f.tasks.values().map(|t| task_json(f, t)));
-        out.extend(f.unreachable_tasks.values().map(|t| task_json(f, t)));
-        out.extend(f.completed_tasks.iter().map(|t| task_json(f, t)));
+        .map(|f| f.tasks.len() + f.unreachable_tasks.len() + f.completed_tasks.len())
+        .sum();
+    let mut out = Vec::with_capacity(tasks * 512 + m.agents().len() * 1024 + 4096);
+    // Serializing borrowed views of plain data into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut out, &StateView { m, flags });
+    out
+}
+
+struct StateView<'a> {
+    m: &'a Master,
+    flags: &'a Value,
+}
+
+impl Serialize for StateView<'_> {
+    fn serialize<S: Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        let m = self.m;
+        let agents = m.agents();
+        let used = used_by_agent(m);
+        let active = agents.values().filter(|a| a.connected).count();
+        let pid = m.pid.to_string();
+        let mut o = ser.serialize_map(None)?;
+        o.serialize_entry("activated_slaves", &active)?;
+        o.serialize_entry("build_date", "")?;
+        o.serialize_entry("build_time", &0)?;
+        o.serialize_entry("build_user", "")?;
+        if let Some(c) = &m.config.cluster {
+            o.serialize_entry("cluster", c)?;
+        }
+        o.serialize_entry(
+            "completed_frameworks",
+            &seq(m
+                .completed_frameworks()
+                .iter()
+                .map(|f| FrameworkView::full(m, f))),
+        )?;
+        o.serialize_entry("deactivated_slaves", &(agents.len() - active))?;
+        o.serialize_entry("elected_time", &m.elected_time)?;
+        o.serialize_entry("flags", self.flags)?;
+        o.serialize_entry(
+            "frameworks",
+            &seq(m.frameworks().values().map(|f| FrameworkView::full(m, f))),
+        )?;
+        o.serialize_entry("hostname", &m.info.hostname)?;
+        o.serialize_entry("id", &m.info.id)?;
+        o.serialize_entry("leader", &pid)?;
+        o.serialize_entry(
+            "leader_info",
+            &serde_json::to_value(&m.info).unwrap_or(Value::Null),
+        )?;
+        o.serialize_entry("orphan_tasks", &[(); 0])?;
+        o.serialize_entry("pid", &pid)?;
+        o.serialize_entry("recovered_slaves", &recovered_slaves(m))?;
+        o.serialize_entry(
+            "slaves",
+            &seq(agents.values().map(|a| AgentView { m, a, used: &used })),
+        )?;
+        o.serialize_entry("start_time", &m.start_time)?;
+        o.serialize_entry("unreachable_slaves", &m.unreachable_agents().len())?;
+        o.serialize_entry("unregistered_frameworks", &[(); 0])?;
+        o.serialize_entry("version", MESOS_VERSION)?;
+        o.end()
     }
-    json!({ "tasks": out })
+}
+
+/// An agent in `slaves`.
+struct AgentView<'a> {
+    m: &'a Master,
+    a: &'a Agent,
+    used: &'a HashMap<&'a AgentId, Resources>,
+}
+
+impl Serialize for AgentView<'_> {
+    fn serialize<S: Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        let a = self.a;
+        let none = Resources::new();
+        let used = self.used.get(&a.id).unwrap_or(&none);
+        let offered = self.m.offered_on_agent(a);
+        let total = &a.info.resources;
+        let mut o = ser.serialize_map(None)?;
+        o.serialize_entry("active", &a.connected)?;
+        o.serialize_entry("attributes", &a.info.attributes.to_json_map())?;
+        o.serialize_entry("capabilities", proto::state_json::AGENT_CAPABILITIES)?;
+        o.serialize_entry("deactivated", &!a.connected)?;
+        o.serialize_entry("hostname", &a.info.hostname)?;
+        o.serialize_entry("id", a.id.as_str())?;
+        o.serialize_entry("offered_resources", &offered.json_map())?;
+        o.serialize_entry("pid", &a.pid.to_string())?;
+        o.serialize_entry("port", &a.info.port)?;
+        o.serialize_entry("registered_time", &a.registered_time)?;
+        if let Some(t) = a.reregistered_time {
+            o.serialize_entry("reregistered_time", &t)?;
+        }
+        o.serialize_entry(
+            "reserved_resources",
+            &proto::state_json::reserved_by_role(total, false),
+        )?;
+        o.serialize_entry(
+            "reserved_resources_full",
+            &proto::state_json::reserved_by_role(total, true),
+        )?;
+        o.serialize_entry("resources", &total.json_map())?;
+        o.serialize_entry("unreserved_resources", &total.unreserved().json_map())?;
+        o.serialize_entry("used_resources", &used.json_map())?;
+        o.serialize_entry("version", &a.version)?;
+        o.end()
+    }
+}
+
+/// A framework in `frameworks` or `completed_frameworks`; without its tasks, offers and
+/// executors for `/master/state-summary`.
+struct FrameworkView<'a> {
+    m: &'a Master,
+    f: &'a Framework,
+    with_tasks: bool,
+}
+
+impl<'a> FrameworkView<'a> {
+    fn full(m: &'a Master, f: &'a Framework) -> Self {
+        FrameworkView {
+            m,
+            f,
+            with_tasks: true,
+        }
+    }
+}
+
+impl Serialize for FrameworkView<'_> {
+    fn serialize<S: Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        let (m, f) = (self.m, self.f);
+        // A terminal task awaiting its acknowledgement holds nothing any more.
+        let used: Resources = f
+            .tasks
+            .values()
+            .filter(|t| !t.state.is_terminal())
+            .fold(Resources::new(), |acc, t| acc + &t.resources);
+        let offers = || f.offers.iter().filter_map(|o| m.offers().get(o));
+        let offered: Resources = offers().fold(Resources::new(), |acc, e| acc + &e.offer.resources);
+        let roles = f.info.effective_roles();
+        let user = Some(f.info.user.as_str());
+        let mut o = ser.serialize_map(None)?;
+        o.serialize_entry("active", &f.active)?;
+        o.serialize_entry("allocated_resources", &used.json_map())?;
+        o.serialize_entry("capabilities", &f.info.capabilities)?;
+        o.serialize_entry("checkpoint", &f.info.checkpoint)?;
+        if self.with_tasks {
+            o.serialize_entry(
+                "completed_tasks",
+                &seq(f.completed_tasks.iter().map(|task| TaskJson {
+                    task,
+                    framework_user: user,
+                })),
+            )?;
+        }
+        o.serialize_entry("connected", &f.connected)?;
+        if self.with_tasks {
+            o.serialize_entry(
+                "executors",
+                &seq(m.agents().values().flat_map(|a| {
+                    a.executors
+                        .iter()
+                        .filter(|((fid, _), _)| *fid == f.id)
+                        .map(|(_, e)| executor_json(&a.id, e))
+                })),
+            )?;
+        }
+        o.serialize_entry("failover_timeout", &f.info.failover_timeout)?;
+        o.serialize_entry("hostname", f.info.hostname.as_deref().unwrap_or(""))?;
+        o.serialize_entry("id", f.id.as_str())?;
+        o.serialize_entry("name", &f.info.name)?;
+        o.serialize_entry("offered_resources", &offered.json_map())?;
+        if self.with_tasks {
+            o.serialize_entry("offers", &seq(offers().map(|e| OfferView(&e.offer))))?;
+        }
+        // Mesos omits the key for a framework without a PID (an HTTP framework, or one
+        // only known from re-registering agents): readers such as Mesos-DNS parse it as
+        // a UPID.
+        if let Some(p) = f
+            .pid
+            .as_ref()
+            .filter(|p| !crate::http_api::is_stream_pid(p))
+        {
+            o.serialize_entry("pid", &p.to_string())?;
+        }
+        o.serialize_entry("principal", &f.info.principal)?;
+        o.serialize_entry("recovered", &f.recovered)?;
+        o.serialize_entry("registered_time", &f.registered_time)?;
+        if let Some(t) = f.reregistered_time {
+            o.serialize_entry("reregistered_time", &t)?;
+        }
+        o.serialize_entry("resources", &used.json_map())?;
+        o.serialize_entry("role", roles.first().map_or("*", String::as_str))?;
+        o.serialize_entry("roles", &roles)?;
+        if self.with_tasks {
+            o.serialize_entry(
+                "tasks",
+                &seq(f.tasks.values().map(|task| TaskJson {
+                    task,
+                    framework_user: user,
+                })),
+            )?;
+            o.serialize_entry(
+                "unreachable_tasks",
+                &seq(f.unreachable_tasks.values().map(|task| TaskJson {
+                    task,
+                    framework_user: user,
+                })),
+            )?;
+        }
+        o.serialize_entry("unregistered_time", &f.unregistered_time.unwrap_or(0.0))?;
+        o.serialize_entry("used_resources", &used.json_map())?;
+        o.serialize_entry("user", &f.info.user)?;
+        o.serialize_entry("webui_url", f.info.webui_url.as_deref().unwrap_or(""))?;
+        o.end()
+    }
+}
+
+/// An outstanding offer in a framework's `offers`.
+struct OfferView<'a>(&'a proto::Offer);
+
+impl Serialize for OfferView<'_> {
+    fn serialize<S: Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        let mut o = ser.serialize_map(Some(4))?;
+        o.serialize_entry("framework_id", self.0.framework_id.as_str())?;
+        o.serialize_entry("id", self.0.id.as_str())?;
+        o.serialize_entry("resources", &self.0.resources.json_map())?;
+        o.serialize_entry("slave_id", self.0.agent_id.as_str())?;
+        o.end()
+    }
 }

@@ -2,7 +2,8 @@
 //! `/state` both show them (Mesos's `model(Task)`): keys Mesos omits when unset are omitted,
 //! nested messages in Mesos's protobuf JSON (`type`, `{"value": …}` ids, wrapped lists).
 
-use serde_json::{json, Value};
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::Value;
 
 use crate::messages::Task;
 use crate::TaskStatus;
@@ -22,73 +23,139 @@ fn with_type_field(mut v: Value) -> Value {
 
 /// One status in a task's `statuses`.
 pub fn status_json(s: &TaskStatus) -> Value {
-    let mut v = json!({"state": s.state.as_str(), "timestamp": s.timestamp});
-    if let Some(h) = s.healthy {
-        v["healthy"] = json!(h);
-    }
-    if !s.labels.is_empty() {
-        v["labels"] = serde_json::to_value(&s.labels).unwrap_or(Value::Null);
-    }
-    if let Some(c) = &s.container_status {
-        v["container_status"] = c.to_json();
-    }
-    // Beyond Mesos's fields: why and from whom, for the web UI's status history.
-    if let Some(r) = s.reason {
-        v["reason"] = json!(r.as_str());
-    }
-    if let Some(src) = s.source {
-        v["source"] = json!(src.as_str());
-    }
-    if let Some(m) = &s.message {
-        v["message"] = json!(m);
-    }
-    v
+    serde_json::to_value(StatusJson(s)).unwrap_or(Value::Null)
 }
 
 /// A task; `framework_user` is the user it runs as when its TaskInfo names none.
 pub fn task_json(t: &Task, framework_user: Option<&str>) -> Value {
-    let mut v = json!({
-        "id": t.task_id.as_str(),
-        "name": t.name,
-        "framework_id": t.framework_id.as_str(),
-        "executor_id": t.executor_id.as_ref().map(|e| e.as_str()).unwrap_or(""),
-        "slave_id": t.agent_id.as_str(),
-        "state": t.state.as_str(),
-        "resources": t.resources.to_json_map(),
-        "statuses": t.statuses.iter().map(status_json).collect::<Vec<_>>(),
-    });
-    if !t.labels.is_empty() {
-        v["labels"] = serde_json::to_value(&t.labels).unwrap_or(Value::Null);
-    }
-    if let Some(u) = t.user.as_deref().or(framework_user) {
-        v["user"] = json!(u);
-    }
-    if let Some(role) = &t.role {
-        v["role"] = json!(role);
-    }
-    if let Some(s) = t.status_update_state {
-        v["status_update_state"] = json!(s.as_str());
-    }
-    if let Some(u) = t.status_update_uuid {
-        v["status_update_uuid"] = json!(u.to_string());
-    }
-    if let Some(c) = &t.container {
-        let mut c = with_type_field(serde_json::to_value(c).unwrap_or(Value::Null));
-        if let Some(d) = c.get_mut("docker") {
-            // Mesos drops unset optional Docker fields; `network` is always set.
-            if let Some(o) = d.as_object_mut() {
-                o.retain(|_, x| !x.is_null());
-            }
+    serde_json::to_value(TaskJson {
+        task: t,
+        framework_user,
+    })
+    .unwrap_or(Value::Null)
+}
+
+/// [`status_json`] serialized in place, without a value tree. Keys are written in
+/// sorted order, as serde_json's maps hold them, so both forms give the same bytes.
+pub struct StatusJson<'a>(pub &'a TaskStatus);
+
+impl Serialize for StatusJson<'_> {
+    fn serialize<S: Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        let s = self.0;
+        let mut m = ser.serialize_map(None)?;
+        if let Some(c) = &s.container_status {
+            m.serialize_entry("container_status", &c.to_json())?;
         }
-        v["container"] = c;
+        if let Some(h) = s.healthy {
+            m.serialize_entry("healthy", &h)?;
+        }
+        if !s.labels.is_empty() {
+            m.serialize_entry("labels", &sorted(&s.labels))?;
+        }
+        // Beyond Mesos's fields: why and from whom, for the web UI's status history.
+        if let Some(msg) = &s.message {
+            m.serialize_entry("message", msg)?;
+        }
+        if let Some(r) = s.reason {
+            m.serialize_entry("reason", r.as_str())?;
+        }
+        if let Some(src) = s.source {
+            m.serialize_entry("source", src.as_str())?;
+        }
+        m.serialize_entry("state", s.state.as_str())?;
+        m.serialize_entry("timestamp", &s.timestamp)?;
+        m.end()
     }
-    if let Some(h) = &t.health_check {
-        v["health_check"] = with_type_field(serde_json::to_value(h).unwrap_or(Value::Null));
+}
+
+/// [`task_json`] serialized in place (keys in sorted order, as [`StatusJson`]).
+pub struct TaskJson<'a> {
+    /// The task.
+    pub task: &'a Task,
+    /// The user it runs as when its TaskInfo names none.
+    pub framework_user: Option<&'a str>,
+}
+
+impl Serialize for TaskJson<'_> {
+    fn serialize<S: Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        let t = self.task;
+        let mut m = ser.serialize_map(None)?;
+        if let Some(c) = &t.container {
+            let mut c = with_type_field(sorted(c));
+            if let Some(d) = c.get_mut("docker") {
+                // Mesos drops unset optional Docker fields; `network` is always set.
+                if let Some(o) = d.as_object_mut() {
+                    o.retain(|_, x| !x.is_null());
+                }
+            }
+            m.serialize_entry("container", &c)?;
+        }
+        if let Some(d) = &t.discovery {
+            m.serialize_entry("discovery", &sorted(d))?;
+        }
+        let executor = t.executor_id.as_ref().map(|e| e.as_str()).unwrap_or("");
+        m.serialize_entry("executor_id", executor)?;
+        m.serialize_entry("framework_id", t.framework_id.as_str())?;
+        if let Some(h) = &t.health_check {
+            m.serialize_entry("health_check", &with_type_field(sorted(h)))?;
+        }
+        m.serialize_entry("id", t.task_id.as_str())?;
+        if !t.labels.is_empty() {
+            m.serialize_entry("labels", &sorted(&t.labels))?;
+        }
+        m.serialize_entry("name", &t.name)?;
+        m.serialize_entry("resources", &t.resources.json_map())?;
+        if let Some(role) = &t.role {
+            m.serialize_entry("role", role)?;
+        }
+        m.serialize_entry("slave_id", t.agent_id.as_str())?;
+        m.serialize_entry("state", t.state.as_str())?;
+        if let Some(s) = t.status_update_state {
+            m.serialize_entry("status_update_state", s.as_str())?;
+        }
+        if let Some(u) = t.status_update_uuid {
+            m.serialize_entry("status_update_uuid", &Shown(u))?;
+        }
+        m.serialize_entry("statuses", &seq(t.statuses.iter().map(StatusJson)))?;
+        if let Some(u) = t.user.as_deref().or(self.framework_user) {
+            m.serialize_entry("user", u)?;
+        }
+        m.end()
     }
-    if let Some(d) = &t.discovery {
-        v["discovery"] = serde_json::to_value(d).unwrap_or(Value::Null);
+}
+
+/// A value's serde form as a value tree, whose maps serialize with sorted keys (for the
+/// rarely set nested messages, which derive `Serialize` in declaration order).
+fn sorted<T: Serialize>(x: &T) -> Value {
+    serde_json::to_value(x).unwrap_or(Value::Null)
+}
+
+/// A value serialized as the string it displays as, without an intermediate `String`.
+struct Shown<T>(T);
+
+impl<T: std::fmt::Display> Serialize for Shown<T> {
+    fn serialize<S: Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        ser.collect_str(&self.0)
     }
-    v
+}
+
+/// An iterator serialized as a JSON array without collecting it. Serializing it
+/// consumes the iterator (it is taken out of a cell): serialize each `Seq` once.
+pub struct Seq<I>(std::cell::Cell<Option<I>>);
+
+/// An iterator to serialize as a JSON array (see [`Seq`]).
+pub fn seq<I>(items: I) -> Seq<I> {
+    Seq(std::cell::Cell::new(Some(items)))
+}
+
+impl<I> Serialize for Seq<I>
+where
+    I: Iterator,
+    I::Item: Serialize,
+{
+    fn serialize<S: Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        ser.collect_seq(self.0.take().into_iter().flatten())
+    }
 }
 
 /// Reservations per role (Mesos's `reserved_resources`, and with `full` the resource list

@@ -1290,6 +1290,15 @@ impl Process for AgentProcess {
         h.route("health", |_me: &mut Self, _ctx: &mut Ctx<Self>, _req| {
             HttpResponse::text(200, "")
         });
+        // Libprocess's `/version`, as the master's (the same version).
+        h.route("version", |_me: &mut Self, _ctx: &mut Ctx<Self>, _req| {
+            HttpResponse::json(&serde_json::json!({
+                "version": VERSION,
+                "build_date": "",
+                "build_time": 0,
+                "build_user": "",
+            }))
+        });
         h.route("flags", |me: &mut Self, _ctx: &mut Ctx<Self>, _req| {
             HttpResponse::json(&serde_json::json!({ "flags": me.config.flags }))
         });

@@ -311,6 +311,16 @@ async fn scripted_client_gets_mesos_status_codes_and_events() {
         post(addr, path, &req.to_string(), &with_stream).await.0,
         202
     );
+    // So are the inverse-offer calls (we make no inverse offers: no maintenance).
+    for (ty, key) in [
+        ("ACCEPT_INVERSE_OFFERS", "accept_inverse_offers"),
+        ("DECLINE_INVERSE_OFFERS", "decline_inverse_offers"),
+    ] {
+        let call = json!({"type": ty, "framework_id": {"value": fid},
+            key: {"inverse_offer_ids": [{"value": "io-1"}]}});
+        let (status, body) = post(addr, path, &call.to_string(), &with_stream).await;
+        assert_eq!(status, 202, "{ty}: {body}");
+    }
 
     // TEARDOWN ends the stream and completes the framework.
     let teardown = json!({"type": "TEARDOWN", "framework_id": {"value": fid}}).to_string();
@@ -739,6 +749,15 @@ async fn operator_api_getters_and_a_subscriber_following_a_task() {
     // A subscriber sees the state, then a task's whole life.
     let mut ops = Subscription::open_at(addr, "/api/v1", &json!({"type": "SUBSCRIBE"})).await;
     let first = ops.next_of("SUBSCRIBED").await;
+    let (_, body) = post(addr, "/api/v1", &call("GET_METRICS"), &[]).await;
+    let metrics: Value = serde_json::from_str(&body).unwrap();
+    let subscribers = metrics["get_metrics"]["metrics"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|m| m["name"] == "master/operator_event_stream_subscribers")
+        .map(|m| m["value"].clone());
+    assert_eq!(subscribers, Some(json!(1.0)), "{body}");
     assert_eq!(
         first["subscribed"]["get_state"]["get_agents"]["agents"]
             .as_array()

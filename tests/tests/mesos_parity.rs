@@ -37,6 +37,7 @@ const MASTER_NAMES: &[&str] = &[
     "master/frameworks_disconnected",
     "master/frameworks_inactive",
     "master/outstanding_offers",
+    "master/operator_event_stream_subscribers",
     "master/tasks_staging",
     "master/tasks_starting",
     "master/tasks_running",
@@ -274,4 +275,65 @@ async fn log_dir_hostname_and_advertised_address_reach_state_and_log_files() {
     let text = std::fs::read_to_string(&link).unwrap_or_else(|e| panic!("{}: {e}", link.display()));
     assert!(text.contains("Master started"), "{text}");
     drop(master);
+}
+
+/// The v0 endpoints Mesos's tools and web UI read beside `/master/state`:
+/// `/master/state-summary`, `/version` (master and agent report the same version),
+/// `?jsonp=` wrapping JSON answers (and refusing a callback that is not a plain name), and
+/// `/logging/toggle`.
+#[tokio::test]
+async fn state_summary_version_jsonp_and_logging_toggle() {
+    use libproc::testing::{http_get, http_get_full};
+    let c = MultiCluster::start("v0-endpoints", 1, "cpus:2;mem:512;disk:100").await;
+    let limit = std::time::Duration::from_secs(30);
+    let summary = cluster::procs::wait_json(
+        c.master_addr,
+        "/master/state-summary",
+        limit,
+        "the agent in the summary",
+        |s| s["slaves"].as_array().is_some_and(|a| a.len() == 1),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", c.logs()));
+    let slave = &summary["slaves"][0];
+    assert_eq!(slave["TASK_RUNNING"], 0, "{slave}");
+    assert_eq!(slave["framework_ids"], serde_json::json!([]), "{slave}");
+    assert!(slave.get("tasks").is_none(), "{slave}");
+    assert_eq!(slave["resources"]["cpus"], 2.0, "{slave}");
+
+    let state = get_json(c.master_addr, "/master/state").await.unwrap();
+    for addr in [c.master_addr, c.agent_addrs[0]] {
+        let (status, body) = http_get(addr, "/version").await.unwrap();
+        assert_eq!(status, 200, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["version"], state["version"], "{body}");
+    }
+
+    let (status, head, body) = http_get_full(c.master_addr, "/master/state?jsonp=angular.cb_0")
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{head}");
+    assert!(
+        head.to_ascii_lowercase().contains("text/javascript"),
+        "{head}"
+    );
+    let inner = body
+        .strip_prefix("angular.cb_0(")
+        .and_then(|b| b.strip_suffix(");"))
+        .unwrap_or_else(|| panic!("not wrapped: {}", &body[..body.len().min(80)]));
+    let wrapped: serde_json::Value = serde_json::from_str(inner).unwrap();
+    assert_eq!(wrapped["id"], state["id"]);
+    let (status, _) = http_get(c.master_addr, "/master/state?jsonp=x);alert(1")
+        .await
+        .unwrap();
+    assert_eq!(status, 400);
+
+    let (status, body) = http_get(c.master_addr, "/logging/toggle?level=1&duration=1secs")
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = http_get(c.master_addr, "/logging/toggle?level=x&duration=1secs")
+        .await
+        .unwrap();
+    assert_eq!(status, 400);
 }

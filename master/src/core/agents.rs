@@ -271,7 +271,7 @@ impl Master {
                 continue;
             };
             let aware = f.info.is_partition_aware();
-            let missing = |t: &&Task| {
+            let missing = |t: &&Arc<Task>| {
                 &t.agent_id == agent_id
                     && !reported.contains(&(fid.clone(), t.task_id.clone()))
                     && !(in_flight && t.state == TaskState::Staging)
@@ -319,8 +319,9 @@ impl Master {
                     Some(agent_id.clone()),
                 );
                 status.executor_id = task.executor_id.clone();
-                task.state = state;
-                task.statuses.push(status.clone());
+                let record = Arc::make_mut(&mut task);
+                record.state = state;
+                record.statuses.push(status.clone());
                 if recover && reachable {
                     fx.push(Effect::Allocator(
                         RecoverResources {
@@ -641,7 +642,7 @@ impl Master {
         task.agent_id = agent_id.clone();
         if let Some(f) = self.frameworks.get_mut(&task.framework_id) {
             f.unreachable_tasks.remove(&task.task_id);
-            f.tasks.insert(task.task_id.clone(), task);
+            f.tasks.insert(task.task_id.clone(), Arc::new(task));
         }
     }
 
@@ -794,8 +795,9 @@ impl Master {
                     Some(id.clone()),
                 );
                 status.executor_id = task.executor_id.clone();
-                task.state = state;
-                task.statuses.push(status.clone());
+                let record = Arc::make_mut(&mut task);
+                record.state = state;
+                record.statuses.push(status.clone());
                 let update = self.update_message(fid, status);
                 self.to_framework(fid, update, &mut fx);
                 if state == TaskState::Unreachable {
@@ -968,8 +970,9 @@ impl Master {
                 };
                 let mut status = self.master_status(tid, state, reason, WHY, Some(id.clone()));
                 status.executor_id = task.executor_id.clone();
-                task.state = state;
-                task.statuses.push(status.clone());
+                let record = Arc::make_mut(&mut task);
+                record.state = state;
+                record.statuses.push(status.clone());
                 let update = self.update_message(fid, status);
                 self.to_framework(fid, update, &mut fx);
                 self.complete_task(fid, task);

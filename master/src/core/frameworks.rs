@@ -4,6 +4,10 @@
 use super::*;
 
 /// A framework (active, disconnected, or recovered from a re-registering agent).
+///
+/// Its task records are shared (`Arc`): the snapshot `/master/state` takes of the core
+/// copies pointers, not 100,000 tasks, and a change to a task shared with a snapshot
+/// copies that one task (`Arc::make_mut`).
 #[derive(Debug, Clone)]
 pub struct Framework {
     /// Its id.
@@ -25,11 +29,11 @@ pub struct Framework {
     /// When it was removed.
     pub unregistered_time: Option<f64>,
     /// Non-terminal tasks on reachable agents.
-    pub tasks: BTreeMap<TaskId, Task>,
+    pub tasks: BTreeMap<TaskId, Arc<Task>>,
     /// Tasks on unreachable agents (partition-aware frameworks: `TASK_UNREACHABLE`).
-    pub unreachable_tasks: BTreeMap<TaskId, Task>,
+    pub unreachable_tasks: BTreeMap<TaskId, Arc<Task>>,
     /// Terminal tasks, oldest first, bounded.
-    pub completed_tasks: VecDeque<Task>,
+    pub completed_tasks: VecDeque<Arc<Task>>,
     /// Outstanding offers.
     pub offers: BTreeSet<OfferId>,
     /// Bumped on every (dis)connection; a failover timer armed in an older epoch is void.
@@ -382,7 +386,7 @@ impl Master {
                 .into(),
             ));
         }
-        let tasks: Vec<Task> = std::mem::take(&mut f.tasks)
+        let tasks: Vec<Arc<Task>> = std::mem::take(&mut f.tasks)
             .into_values()
             .chain(std::mem::take(&mut f.unreachable_tasks).into_values())
             .collect();
@@ -398,8 +402,9 @@ impl Master {
                 .with_agent(t.agent_id.clone())
                 .with_timestamp(now);
             s.executor_id = t.executor_id.clone();
-            t.state = TaskState::Killed;
-            t.statuses.push(s);
+            let t_mut = Arc::make_mut(&mut t);
+            t_mut.state = TaskState::Killed;
+            t_mut.statuses.push(s);
             *self.terminal_counts.entry(TaskState::Killed).or_default() += 1;
             f.completed_tasks.push_back(t);
         }

@@ -15,6 +15,7 @@
 //! effects and the read-only views.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::sync::Arc;
 use std::time::Duration;
 
 use libproc::{Message, Pid};
@@ -358,13 +359,13 @@ impl Master {
     }
 
     /// Moves a task that just became terminal to the completed tasks, counting it.
-    fn complete_task(&mut self, framework_id: &FrameworkId, task: Task) {
+    fn complete_task(&mut self, framework_id: &FrameworkId, task: Arc<Task>) {
         self.count_terminal(task.state);
         self.retire_task(framework_id, task);
     }
 
     /// Moves a task (already counted) to the completed tasks.
-    fn retire_task(&mut self, framework_id: &FrameworkId, task: Task) {
+    fn retire_task(&mut self, framework_id: &FrameworkId, task: Arc<Task>) {
         let max = self.config.max_completed_tasks_per_framework;
         if let Some(f) = self.frameworks.get_mut(framework_id) {
             f.completed_tasks.push_back(task);

@@ -72,6 +72,7 @@ impl Master {
             None => f.unreachable_tasks.get_mut(&status.task_id),
         };
         if let Some(t) = task {
+            let t = Arc::make_mut(t);
             if !t.state.is_terminal() {
                 t.state = status.state;
                 t.status_update_state = Some(status.state);

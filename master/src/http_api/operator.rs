@@ -90,9 +90,9 @@ pub fn get_tasks(m: &Master) -> Value {
         .chain(m.completed_frameworks().iter());
     let (mut tasks, mut unreachable, mut completed) = (Vec::new(), Vec::new(), Vec::new());
     for f in all {
-        tasks.extend(f.tasks.values().map(task));
-        unreachable.extend(f.unreachable_tasks.values().map(task));
-        completed.extend(f.completed_tasks.iter().map(task));
+        tasks.extend(f.tasks.values().map(|t| task(t)));
+        unreachable.extend(f.unreachable_tasks.values().map(|t| task(t)));
+        completed.extend(f.completed_tasks.iter().map(|t| task(t)));
     }
     json!({ "tasks": tasks, "unreachable_tasks": unreachable, "completed_tasks": completed })
 }
@@ -197,9 +197,11 @@ pub fn events(effect: &Effect, m: &Master) -> Vec<Value> {
                 .frameworks()
                 .get(&r.framework_id)
                 .and_then(|f| f.tasks.get(&r.task.task_id))
-                .cloned()
-                .unwrap_or_else(|| Task::from_info(&r.task, r.framework_id.clone(), executor));
-            out.push(json!({"type": "TASK_ADDED", "task_added": {"task": task(&t)}}));
+                .map(|t| task(t))
+                .unwrap_or_else(|| {
+                    task(&Task::from_info(&r.task, r.framework_id.clone(), executor))
+                });
+            out.push(json!({"type": "TASK_ADDED", "task_added": {"task": t}}));
         }
         Effect::Send(_, Outbound::StatusUpdateMessage(u)) => {
             let mut status = u.update.status.clone();

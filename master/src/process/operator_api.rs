@@ -1,5 +1,6 @@
 //! The shell's side of the v1 operator API (`POST /api/v1`): getters answered from the
-//! core's state, changes (weights, quota, reservations, teardown, agents marked gone)
+//! core's state (the large ones, GET_STATE, GET_TASKS, GET_FRAMEWORKS, GET_AGENTS and
+//! GET_EXECUTORS, rendered off the master's thread from a snapshot), changes (weights, quota, reservations, teardown, agents marked gone)
 //! made through the same core calls as the v0 endpoints and answered once written, and
 //! SUBSCRIBE streams that get SUBSCRIBED (the whole state), then the
 //! events of every effect carried out ([`crate::http_api::operator::events`]) and a
@@ -17,11 +18,28 @@ use crate::http_api::scheduler::{frame, heartbeat};
 /// How many events a subscriber may fall behind before it is dropped.
 const STREAM_CAPACITY: usize = 10_000;
 
+/// How an operator call is answered.
+enum Answer {
+    /// At once.
+    Now(HttpResponse),
+    /// Once everything decided before it is written.
+    InOrder(HttpResponse),
+    /// A state getter: rendered from a snapshot off the master's thread, then in order.
+    Render(Call),
+}
+
 /// The operator SUBSCRIBE streams.
 #[derive(Default)]
 pub(super) struct Subscribers {
     list: Vec<(u64, BodySender)>,
     opened: u64,
+}
+
+impl Subscribers {
+    /// How many streams are open (`master/operator_event_stream_subscribers`).
+    pub(super) fn len(&self) -> usize {
+        self.list.len()
+    }
 }
 
 impl MasterProcess {
@@ -34,26 +52,41 @@ impl MasterProcess {
         req: HttpRequest,
         responder: Responder,
     ) {
-        let (response, in_order) = self.operator_api(ctx, &req);
-        if in_order {
-            self.reply_in_order(ctx, responder, response);
-        } else {
-            responder.respond(response);
+        match self.operator_api(ctx, &req) {
+            Answer::Now(response) => responder.respond(response),
+            Answer::InOrder(response) => self.reply_in_order(ctx, responder, response),
+            Answer::Render(getter) => {
+                // The state getters are large at scale: rendered off the master's thread
+                // from a snapshot taken now (as `/master/state`), answered in order.
+                let snapshot = self.core.clone();
+                let flags = self.flags.clone();
+                let render = tokio::task::spawn_blocking(move || {
+                    let none = || serde_json::Value::Null;
+                    operator::answer(&getter, &snapshot, &flags, none)
+                        .and_then(|v| serde_json::to_vec(&v).ok())
+                });
+                ctx.spawn(render, move |me: &mut MasterProcess, ctx, body| {
+                    let response = match body {
+                        Ok(Some(body)) => HttpResponse::new(200, "application/json", body),
+                        _ => HttpResponse::unavailable("the state could not be rendered"),
+                    };
+                    me.reply_in_order(ctx, responder, response);
+                });
+            }
         }
     }
 
-    /// The answer to an operator call, and whether it must wait its turn.
-    fn operator_api(&mut self, ctx: &mut Ctx<'_, Self>, req: &HttpRequest) -> (HttpResponse, bool) {
+    /// The answer to an operator call.
+    fn operator_api(&mut self, ctx: &mut Ctx<'_, Self>, req: &HttpRequest) -> Answer {
         if let Some(refused) = proto::v1::operator::refuse_request(req) {
-            return (refused, false);
+            return Answer::Now(refused);
         }
         let call = match operator::decode_call(&req.body) {
             Ok(c) => c,
             Err(why) => {
-                return (
-                    HttpResponse::bad_request(format!("Failed to validate call: {why}")),
-                    false,
-                )
+                return Answer::Now(HttpResponse::bad_request(format!(
+                    "Failed to validate call: {why}"
+                )))
             }
         };
         // Health, flags, version, metrics and logging are this master's own; the rest
@@ -69,11 +102,16 @@ impl MasterProcess {
         );
         if !local {
             if let Some(r) = self.not_leader_response(ctx, req) {
-                return (r, false);
+                return Answer::Now(r);
             }
         }
         let response = match call {
-            Call::Subscribe => return (self.operator_subscribe(ctx), false),
+            Call::Subscribe => return Answer::Now(self.operator_subscribe(ctx)),
+            Call::GetState
+            | Call::GetTasks
+            | Call::GetFrameworks
+            | Call::GetAgents
+            | Call::GetExecutors => return Answer::Render(call),
             Call::SetLoggingLevel {
                 level,
                 duration_secs,
@@ -125,7 +163,7 @@ impl MasterProcess {
                 }
             }
         };
-        (response, true)
+        Answer::InOrder(response)
     }
 
     fn operator_subscribe(&mut self, ctx: &mut Ctx<'_, Self>) -> HttpResponse {

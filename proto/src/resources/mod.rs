@@ -463,28 +463,66 @@ impl Resources {
     /// `cpus`, `gpus`, `mem` and `disk` always present; scalars are numbers
     /// summed over reservations, ranges and sets are strings in Mesos syntax.
     pub fn to_json_map(&self) -> serde_json::Value {
-        // Build in a BTreeMap so keys come out sorted whatever serde_json's features.
+        serde_json::to_value(self.json_map()).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// [`Resources::to_json_map`] serialized in place (keys sorted, as serde_json's
+    /// maps sort them), for renderers that write JSON without building a value tree.
+    pub fn json_map(&self) -> JsonMap<'_> {
+        JsonMap(self)
+    }
+}
+
+/// See [`Resources::json_map`].
+pub struct JsonMap<'a>(&'a Resources);
+
+/// One value of [`JsonMap`]: a summed scalar, or ranges or a set in Mesos syntax.
+enum MapValue {
+    Number(f64),
+    Text(String),
+}
+
+impl Serialize for MapValue {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            MapValue::Number(n) => s.serialize_f64(*n),
+            MapValue::Text(t) => s.serialize_str(t),
+        }
+    }
+}
+
+impl Serialize for JsonMap<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let r = self.0;
+        if r.other.is_empty() {
+            // The common case, without the sorting map: the four scalars in key order.
+            let mut out = s.serialize_map(Some(FAST_NAMES.len()))?;
+            for name in ["cpus", "disk", "gpus", "mem"] {
+                out.serialize_entry(name, &r.scalar(name).as_f64())?;
+            }
+            return out.end();
+        }
         let mut map = std::collections::BTreeMap::new();
         for name in FAST_NAMES {
-            map.insert(
-                name.to_owned(),
-                serde_json::json!(self.scalar(name).as_f64()),
-            );
+            map.insert(name, MapValue::Number(r.scalar(name).as_f64()));
         }
-        for r in &self.other {
-            if map.contains_key(&r.name) {
+        for x in &r.other {
+            if map.contains_key(x.name.as_str()) {
                 continue;
             }
-            let v = match &r.value {
-                Value::Scalar(_) => serde_json::json!(self.scalar(&r.name).as_f64()),
-                Value::Ranges(_) => serde_json::json!(self.ranges(&r.name).to_string()),
-                Value::Set(_) => {
-                    serde_json::json!(SetDisplay(&self.set(&r.name)).to_string())
-                }
+            let v = match &x.value {
+                Value::Scalar(_) => MapValue::Number(r.scalar(&x.name).as_f64()),
+                Value::Ranges(_) => MapValue::Text(r.ranges(&x.name).to_string()),
+                Value::Set(_) => MapValue::Text(SetDisplay(&r.set(&x.name)).to_string()),
             };
-            map.insert(r.name.clone(), v);
+            map.insert(x.name.as_str(), v);
         }
-        serde_json::Value::Object(map.into_iter().collect())
+        let mut out = s.serialize_map(Some(map.len()))?;
+        for (k, v) in &map {
+            out.serialize_entry(k, v)?;
+        }
+        out.end()
     }
 }
 

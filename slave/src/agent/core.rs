@@ -312,6 +312,24 @@ pub enum Effect {
     FrameworkFinished(FrameworkId),
 }
 
+/// What the agent does about an executor whose connection broke
+/// ([`AgentCore::executor_disconnected`]).
+#[derive(Debug, PartialEq)]
+pub enum Disconnected {
+    /// It was not the connection of a running executor: nothing.
+    Unknown,
+    /// Carry out these effects: the executor is being shut down.
+    Shutdown(Vec<Effect>),
+    /// Its framework checkpoints: call [`AgentCore::executor_reconnect_expired`] after
+    /// the recovery timeout.
+    AwaitResubscription {
+        /// Its framework.
+        framework_id: FrameworkId,
+        /// The executor.
+        executor_id: ExecutorId,
+    },
+}
+
 /// A message the agent sends an executor.
 #[derive(Debug, Clone, PartialEq)]
 #[allow(clippy::large_enum_variant)]
@@ -1063,6 +1081,55 @@ impl AgentCore {
                 }]
             }
         }
+    }
+
+    /// The connection to the running executor at `pid` broke (its HTTP stream closed).
+    /// As Mesos: an executor of a framework that does not checkpoint cannot come back,
+    /// so it is shut down; one of a checkpointing framework may re-subscribe, and is
+    /// shut down only if it has not by the recovery timeout
+    /// ([`AgentCore::executor_reconnect_expired`]).
+    pub fn executor_disconnected(&mut self, pid: &Pid, grace: Duration) -> Disconnected {
+        let found = self.frameworks.values().find_map(|f| {
+            f.executors
+                .values()
+                .find(|e| e.state == ExecutorState::Running && e.pid.as_ref() == Some(pid))
+                .map(|e| (f.id.clone(), e.info.executor_id.clone(), f.info.checkpoint))
+        });
+        match found {
+            None => Disconnected::Unknown,
+            Some((fw, ex, true)) => {
+                tracing::info!(executor = %ex, framework = %fw, "executor disconnected; its framework checkpoints, so it may re-subscribe");
+                Disconnected::AwaitResubscription {
+                    framework_id: fw,
+                    executor_id: ex,
+                }
+            }
+            Some((fw, ex, false)) => {
+                tracing::info!(executor = %ex, framework = %fw, "executor disconnected and its framework does not checkpoint: shutting it down");
+                Disconnected::Shutdown(self.shutdown_executor(&fw, &ex, grace))
+            }
+        }
+    }
+
+    /// The recovery timeout after executor `ex` of `fw` disconnected from `pid`: shut it
+    /// down unless it re-subscribed since (it has another PID then).
+    pub fn executor_reconnect_expired(
+        &mut self,
+        fw: &FrameworkId,
+        ex: &ExecutorId,
+        pid: &Pid,
+        grace: Duration,
+    ) -> Vec<Effect> {
+        let still_gone = self
+            .frameworks
+            .get(fw)
+            .and_then(|f| f.executors.get(ex))
+            .is_some_and(|e| e.pid.as_ref() == Some(pid));
+        if !still_gone {
+            return vec![];
+        }
+        tracing::info!(executor = %ex, framework = %fw, "executor did not re-subscribe within the recovery timeout: shutting it down");
+        self.shutdown_executor(fw, ex, grace)
     }
 
     /// The live executor of `fw` named `ex` if it still runs `container`.

@@ -3,7 +3,9 @@
 //! the core like a libprocess executor; what the core sends that PID (SUBSCRIBED, LAUNCH,
 //! KILL, SHUTDOWN) and the agent's acknowledgements and framework messages go down the
 //! stream as v1 events. UPDATE and MESSAGE calls are the executor's status updates and
-//! framework messages. A stream its client closes is a broken link to that executor.
+//! framework messages. A stream its client closes is a broken connection to that
+//! executor: it is shut down unless its framework checkpoints, in which case it has the
+//! recovery timeout to re-subscribe.
 //! A SUBSCRIBE from an executor that was subscribed before (its connection broke, or the
 //! agent restarted and recovered it) goes the core's re-registration way: its
 //! unacknowledged updates are recorded, tasks it never received are lost, and its earlier
@@ -19,6 +21,7 @@ use proto::messages::{
     StatusUpdateMessage,
 };
 
+use super::core::Disconnected;
 use super::{AgentProcess, ToExecutor};
 use crate::v1_executor::{self as v1, Call};
 
@@ -118,7 +121,7 @@ impl AgentProcess {
         ctx.spawn(closed, move |me: &mut AgentProcess, ctx, ()| {
             if me.http.by_pid.remove(&watched).is_some() {
                 tracing::info!(%watched, "executor stream closed by its client");
-                me.executor_link_broke(ctx, &watched);
+                me.executor_stream_broke(ctx, &watched);
             }
         });
         self.arm_executor_heartbeat(ctx, pid.clone());
@@ -148,6 +151,34 @@ impl AgentProcess {
         HttpResponse::streaming(200, "application/json", body).with_header("Mesos-Stream-Id", &id)
     }
 
+    /// The stream of the executor at `pid` is gone: Mesos shuts down the executor of a
+    /// framework that does not checkpoint (it cannot reconnect), and gives that of a
+    /// checkpointing one the recovery timeout to re-subscribe.
+    fn executor_stream_broke(&mut self, ctx: &mut Ctx<'_, Self>, pid: &Pid) {
+        self.executor_link_broke(ctx, pid);
+        let grace = self.config.executor_shutdown_grace_period;
+        match self.core.executor_disconnected(pid, grace) {
+            Disconnected::Unknown => {}
+            Disconnected::Shutdown(e) => self.apply(e, ctx),
+            Disconnected::AwaitResubscription {
+                framework_id,
+                executor_id,
+            } => {
+                let pid = pid.clone();
+                ctx.after(self.config.recovery_timeout, move |me: &mut Self, ctx| {
+                    let grace = me.config.executor_shutdown_grace_period;
+                    let e = me.core.executor_reconnect_expired(
+                        &framework_id,
+                        &executor_id,
+                        &pid,
+                        grace,
+                    );
+                    me.apply(e, ctx);
+                });
+            }
+        }
+    }
+
     fn arm_executor_heartbeat(&mut self, ctx: &mut Ctx<'_, Self>, pid: Pid) {
         ctx.after(
             Duration::from_secs(HEARTBEAT_SECS),
@@ -173,7 +204,7 @@ impl AgentProcess {
         if let Err(e) = s.send(v1::frame(event)) {
             tracing::warn!(%pid, error = %e, "dropping executor stream");
             self.http.by_pid.remove(pid);
-            self.executor_link_broke(ctx, pid);
+            self.executor_stream_broke(ctx, pid);
         }
     }
 

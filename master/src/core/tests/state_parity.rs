@@ -94,3 +94,178 @@ fn a_framework_without_a_pid_has_no_pid_key() {
     assert_eq!(fw["id"], "recovered-fw");
     assert!(fw.get("pid").is_none(), "{fw}");
 }
+
+/// A state with a bit of everything `/master/state` shows: reservations and attributes,
+/// a disconnected agent, a framework with capabilities and roles, tasks with container,
+/// discovery, health check, labels and rich statuses, a custom executor, a completed
+/// task, an outstanding offer, a framework without a PID and a completed framework.
+fn rich_state() -> Master {
+    let mut m = Master::new(
+        MasterConfig {
+            cluster: Some("prod".into()),
+            ..config()
+        },
+        pid("master@127.0.0.1:5050"),
+    );
+    let mut info = AgentInfo::new(
+        "host1",
+        "cpus:8;mem:4096;disk:100;cpus(eng):1;ports:[31000-32000];gpus:0"
+            .parse()
+            .expect("resources"),
+    );
+    info.attributes = "rack:r1;zone:2".parse().expect("attributes");
+    m.register_agent(
+        &pid(AGENT),
+        RegisterSlaveMessage {
+            slave: info,
+            checkpointed_resources: Resources::new(),
+            version: "1.11.0".into(),
+        },
+    );
+    let a = m.agents().keys().next().cloned().expect("agent");
+    let a2 = add_agent(&mut m, AGENT2, "cpus:2;mem:512");
+    let mut fi = FrameworkInfo::new("fw \"quoted\" é", "root");
+    fi.capabilities = vec![
+        FrameworkCapability::PartitionAware,
+        FrameworkCapability::MultiRole,
+    ];
+    fi.roles = vec!["eng".into(), "ops".into()];
+    fi.webui_url = Some("http://fw:8080".into());
+    fi.hostname = Some("fw-host".into());
+    fi.principal = Some("me".into());
+    fi.checkpoint = true;
+    let f = add_framework(&mut m, SCHED, fi);
+    let o = offer(&mut m, &f, &a, "cpus:6;mem:3072;ports:[31000-31010]");
+    let mut web = task("web", &a, "cpus:1;mem:128;ports:[31000-31001]");
+    web.container = Some(ContainerInfo::docker("busybox"));
+    web.discovery = Some(DiscoveryInfo {
+        name: Some("web".into()),
+        ..Default::default()
+    });
+    web.health_check = Some(proto::HealthCheck::tcp(31000));
+    web.labels = proto::Labels::new().with("k", "v");
+    let mut custom = task("custom", &a, "cpus:1;mem:128");
+    custom.command = None;
+    let mut exec = ExecutorInfo::new("E1".into(), CommandInfo::shell("my-executor"));
+    exec.framework_id = Some(f.clone());
+    custom.executor = Some(exec);
+    let done = task("done", &a, "cpus:0.5;mem:32");
+    m.accept(&pid(SCHED), launch(&f, vec![o], vec![web, custom, done]));
+    let mut status = TaskStatus::new("web".into(), TaskState::Running)
+        .with_agent(a.clone())
+        .with_source(Source::Executor)
+        .with_healthy(true)
+        .with_message("up")
+        .with_labels(proto::Labels::new().with("x", "y"))
+        .with_uuid(StatusUuid::from_u128(1));
+    status.container_status = Some(Box::new(proto::ContainerStatus::on_host(None, "10.0.0.7")));
+    for (s, uuid) in [
+        (status, 1),
+        (
+            TaskStatus::new("done".into(), TaskState::Finished)
+                .with_agent(a.clone())
+                .with_reason(proto::Reason::CommandExecutorFailed)
+                .with_uuid(StatusUuid::from_u128(2)),
+            2,
+        ),
+    ] {
+        let _ = uuid;
+        m.status_update(
+            &pid(AGENT),
+            StatusUpdateMessage {
+                update: StatusUpdate {
+                    framework_id: f.clone(),
+                    executor_id: None,
+                    agent_id: Some(a.clone()),
+                    status: s,
+                    timestamp: 1.5,
+                    latest_state: None,
+                },
+                pid: Some(AGENT.into()),
+            },
+        );
+    }
+    m.acknowledge(&pid(SCHED), ack(&a, &f, "done", 2));
+    // A framework known only from an agent, and one that left.
+    let mut fx = Vec::new();
+    let rid = FrameworkId::new("recovered-fw");
+    let mut old = FrameworkInfo::new("old", "root");
+    old.id = Some(rid.clone());
+    m.ensure_framework(&rid, &[old], &mut fx);
+    let gone = add_framework(
+        &mut m,
+        "scheduler-2@127.0.0.1:6001",
+        FrameworkInfo::new("gone", "bob"),
+    );
+    m.unregister_framework(
+        &pid("scheduler-2@127.0.0.1:6001"),
+        UnregisterFrameworkMessage { framework_id: gone },
+    );
+    m.exited(&pid(AGENT2));
+    let _ = a2;
+    offer(&mut m, &f, &a, "cpus:1;mem:64");
+    m
+}
+
+/// The state JSON is what the value-tree renderer (before `/master/state` was streamed
+/// into bytes) gave for [`rich_state`], byte for byte: `state_golden.json` is its output.
+/// A deliberate change to the state JSON changes this file too: write the new output
+/// there (`render_state(&rich_state(), &flags)`) and review its diff.
+#[test]
+fn the_streamed_state_is_byte_for_byte_the_value_tree_one() {
+    let m = rich_state();
+    let flags = serde_json::json!({"port": "5050", "quiet": "false"});
+    let streamed = state_json::render_state(&m, &flags);
+    let v = state(&m);
+    // The state really has what the comparison is about.
+    let fw = &v["frameworks"][0];
+    assert_eq!(fw["tasks"].as_array().map(Vec::len), Some(2), "{fw}");
+    assert_eq!(
+        fw["completed_tasks"].as_array().map(Vec::len),
+        Some(1),
+        "{fw}"
+    );
+    assert_eq!(fw["offers"].as_array().map(Vec::len), Some(1), "{fw}");
+    assert_eq!(fw["executors"].as_array().map(Vec::len), Some(1), "{fw}");
+    assert_eq!(v["completed_frameworks"].as_array().map(Vec::len), Some(1));
+    assert_eq!(v["deactivated_slaves"], 1, "{v}");
+    assert_eq!(
+        String::from_utf8_lossy(&streamed),
+        include_str!("state_golden.json")
+    );
+}
+
+/// `/master/frameworks`, `/master/slaves`, `/master/tasks` and `/master/state-summary`
+/// show the same records as `/master/state`.
+#[test]
+fn the_other_views_agree_with_the_state() {
+    let m = rich_state();
+    let v = state(&m);
+    let parse = |b: Vec<u8>| -> serde_json::Value { serde_json::from_slice(&b).expect("json") };
+    let flags = serde_json::json!({});
+    let fws = parse(state_json::render_frameworks(&m, &flags));
+    assert_eq!(fws["frameworks"], v["frameworks"]);
+    assert_eq!(fws["completed_frameworks"], v["completed_frameworks"]);
+    let slaves = parse(state_json::render_slaves(&m, &flags));
+    assert_eq!(slaves["slaves"], v["slaves"]);
+    assert_eq!(slaves["recovered_slaves"], v["recovered_slaves"]);
+    let tasks = parse(state_json::render_tasks(&m, &flags));
+    let ids: Vec<&str> = tasks["tasks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t["id"].as_str())
+        .collect();
+    assert_eq!(ids, ["custom", "web", "done"], "{tasks}");
+    assert_eq!(tasks["tasks"][1], v["frameworks"][0]["tasks"][1]);
+    let summary = parse(state_json::render_state_summary(&m, &flags));
+    let fw = &summary["frameworks"][0];
+    assert_eq!(fw["TASK_RUNNING"], 1, "{fw}");
+    assert_eq!(fw["TASK_FINISHED"], 1, "{fw}");
+    assert!(
+        fw.get("tasks").is_none() && fw.get("offers").is_none(),
+        "{fw}"
+    );
+    assert_eq!(fw["used_resources"], v["frameworks"][0]["used_resources"]);
+    assert_eq!(summary["slaves"][0]["TASK_STAGING"], 1);
+}
