@@ -161,13 +161,28 @@ impl MultiCluster {
     /// Starts a master and `num_agents` agents with `resources` each, and waits until the
     /// master counts them all as activated.
     pub async fn start(prefix: &str, num_agents: usize, resources: &str) -> MultiCluster {
+        MultiCluster::start_with(prefix, num_agents, resources, &[], &[]).await
+    }
+
+    /// [`MultiCluster::start`] with extra flags for the master and for every agent.
+    pub async fn start_with(
+        prefix: &str,
+        num_agents: usize,
+        resources: &str,
+        master_flags: &[String],
+        agent_flags: &[String],
+    ) -> MultiCluster {
         require_bins(&["mesos-master", "mesos-agent", "mesos-executor"]);
         let dir = TempDir::new(prefix);
         let logs = dir.path().join("logs");
         let (master, master_addr) = start_server(
             "master",
             "mesos-master",
-            |p| vec![format!("--port={p}"), "--allocation_interval=100ms".into()],
+            |p| {
+                let mut args = vec![format!("--port={p}"), "--allocation_interval=100ms".into()];
+                args.extend(master_flags.iter().cloned());
+                args
+            },
             "/master/state",
             &logs,
         )
@@ -187,12 +202,14 @@ impl MultiCluster {
                 &format!("agent-{i}"),
                 "mesos-agent",
                 |p| {
-                    vec![
+                    let mut args = vec![
                         master_arg.clone(),
                         format!("--port={p}"),
                         format!("--work_dir={}", work_dir.display()),
                         format!("--resources={resources}"),
-                    ]
+                    ];
+                    args.extend(agent_flags.iter().cloned());
+                    args
                 },
                 "/state",
                 &logs,
