@@ -34,7 +34,7 @@ pub(super) struct DriverCore {
 /// waits here until the master said "authenticated".
 #[derive(Default)]
 pub(super) struct Authentication {
-    /// The master this driver authenticated with.
+    /// The master this driver just authenticated with (taken by the request it covers).
     done: Option<Pid>,
     /// An authentication under way, and since when.
     running: Option<(Authenticatee, tokio::time::Instant)>,
@@ -194,9 +194,11 @@ impl<S: Scheduler> SchedulerProcess<S> {
         }
     }
 
-    /// Whether a registration request to `master` must wait for an authentication.
-    fn must_authenticate(&self, master: &Pid) -> bool {
-        self.core.config.credential.is_some() && self.core.auth.done.as_ref() != Some(master)
+    /// Whether a registration request to `master` must wait for an authentication. An
+    /// authentication covers one request: a retry authenticates again, so that a master
+    /// that restarted (and forgot this PID) at the same address still admits it.
+    fn must_authenticate(&mut self, master: &Pid) -> bool {
+        self.core.config.credential.is_some() && self.core.auth.done.take().as_ref() != Some(master)
     }
 
     /// Holds `request` until authenticated with `master`; starts authenticating unless an

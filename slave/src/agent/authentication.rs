@@ -23,7 +23,7 @@ const AUTHENTICATION_TIMEOUT: Duration = Duration::from_secs(5);
 /// Where the agent stands in authenticating with its master.
 #[derive(Default)]
 pub(super) struct AgentAuth {
-    /// The master this agent authenticated with.
+    /// The master this agent just authenticated with (taken by the attempt it covers).
     done: Option<Pid>,
     /// An authentication under way, and since when.
     running: Option<(Authenticatee, tokio::time::Instant)>,
@@ -43,7 +43,9 @@ impl AgentProcess {
         let Some(credential) = self.config.credential.clone() else {
             return true;
         };
-        if self.auth.done.as_ref() == Some(master) {
+        // One authentication covers one attempt: a retry authenticates again, so that a
+        // master that restarted (and forgot this PID) at the same address admits it.
+        if self.auth.done.take().as_ref() == Some(master) {
             return true;
         }
         self.auth.waiting = Some(effect.clone());
