@@ -119,6 +119,20 @@ pub const FLAGS: &[Flag] = &[
         "webui_dir",
         "Serve the web UI (at / and /static/...) from this directory instead of the copy built into the binary; for developing the UI without rebuilding.",
     ),
+    Flag::new(
+        "authenticate_frameworks",
+        "false",
+        "Only frameworks that authenticated (with a principal and secret from --credentials) may register.",
+    ),
+    Flag::new(
+        "authenticate_agents",
+        "false",
+        "Only agents that authenticated (with a principal and secret from --credentials) may register.",
+    ),
+    Flag::optional(
+        "credentials",
+        "Path (or file:///path) of the principals and secrets that may authenticate: JSON {\"credentials\":[{\"principal\":..,\"secret\":..}]} or text lines 'principal secret'.",
+    ),
 ];
 
 /// Parsed master settings. [`MasterConfig::default`] is what the flags default to.
@@ -172,6 +186,14 @@ pub struct MasterConfig {
     pub cluster: Option<String>,
     /// `--webui_dir` (`None`: the web UI built into the binary).
     pub webui_dir: Option<PathBuf>,
+    /// `--authenticate_frameworks`.
+    pub authenticate_frameworks: bool,
+    /// `--authenticate_agents`.
+    pub authenticate_agents: bool,
+    /// `--credentials`: the file's path (shown in `/flags`; the secrets never are).
+    pub credentials_path: Option<String>,
+    /// The principals and secrets read from `--credentials`.
+    pub credentials: Vec<proto::authentication::Credential>,
     /// `--advertise_ip`.
     pub advertise_ip: Option<IpAddr>,
     /// `--advertise_port`.
@@ -224,6 +246,10 @@ impl Default for MasterConfig {
             quiet: false,
             cluster: None,
             webui_dir: None,
+            authenticate_frameworks: false,
+            authenticate_agents: false,
+            credentials_path: None,
+            credentials: Vec::new(),
             advertise_ip: None,
             advertise_port: None,
             log_dir: None,
@@ -374,7 +400,26 @@ impl MasterConfig {
         } else {
             None
         };
+        let credentials_path: Option<String> = flags.opt("credentials")?;
+        let credentials = match &credentials_path {
+            Some(path) => proto::authentication::load_credentials(path)
+                .map_err(|e| invalid("credentials", path, &e.to_string()))?,
+            None => Vec::new(),
+        };
+        let authenticate_frameworks = flags.bool("authenticate_frameworks")?;
+        let authenticate_agents = flags.bool("authenticate_agents")?;
+        if (authenticate_frameworks || authenticate_agents) && credentials_path.is_none() {
+            return Err(invalid(
+                "credentials",
+                "",
+                "a credentials file: --authenticate_frameworks and --authenticate_agents check principals against --credentials",
+            ));
+        }
         Ok(MasterConfig {
+            authenticate_frameworks,
+            authenticate_agents,
+            credentials_path,
+            credentials,
             ip: flags.get("ip")?,
             port: flags.get("port")?,
             hostname: flags.opt("hostname")?,
@@ -519,6 +564,14 @@ impl MasterConfig {
         }
         if let Some(d) = &self.webui_dir {
             put("webui_dir", d.display().to_string());
+        }
+        put(
+            "authenticate_frameworks",
+            self.authenticate_frameworks.to_string(),
+        );
+        put("authenticate_agents", self.authenticate_agents.to_string());
+        if let Some(c) = &self.credentials_path {
+            put("credentials", c.clone());
         }
         if let Some(ip) = self.advertise_ip {
             put("advertise_ip", ip.to_string());

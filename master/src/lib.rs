@@ -6,7 +6,7 @@
 //! libproc actor shell around it; [`leadership`] is where the master stands in leader
 //! election and [`write_queue`] holds effects back until the registry write covering them
 //! succeeded (both pure, driven by the shell); [`state_json`] renders the operator views; [`config`] holds
-//! the `mesos-master` flags; [`allocator`] is the DRF allocator process; [`operator`] is
+//! the `mesos-master` flags; [`authentication`] decides who may register; [`allocator`] is the DRF allocator process; [`operator`] is
 //! the allocation policy the operator controls (weights, quota, reservations, `/roles`);
 //! [`registry`] is the durable record (admitted, unreachable and gone agents, torn-down
 //! frameworks, weights and quotas) and where it is stored: every decision in it is
@@ -24,6 +24,7 @@
 //! `mesos-local` do).
 
 pub mod allocator;
+pub mod authentication;
 pub mod config;
 pub mod core;
 pub mod http_api;

@@ -76,6 +76,9 @@ pub fn declare(node: &str) {
     for name in COUNTERS {
         metrics::counter!(*name, "node" => node.to_string()).increment(0);
     }
+    for name in crate::authentication::COUNTERS {
+        metrics::counter!(*name, "node" => node.to_string()).increment(0);
+    }
     for name in GAUGES {
         metrics::gauge!(*name, "node" => node.to_string()).increment(0.0);
     }

@@ -25,10 +25,12 @@ use std::time::Duration;
 use detector::contender::{contend, ContenderEvent, Lease, LeaseState};
 use libproc::http::Responder;
 use libproc::{Ctx, Handlers, HttpRequest, HttpResponse, Message, Pid, Process};
+use proto::authentication::{AuthenticateMessage, AuthenticationStepMessage};
 use proto::messages::*;
 use proto::{FrameworkId, MasterInfo, OfferId, OfferOperation};
 
 use crate::allocator::protocol::Offers;
+use crate::authentication::Admission;
 use crate::config::MasterConfig;
 use crate::core::{Courier, Effect, Master, Outbound, ToAllocator};
 use crate::http_api::is_stream_pid;
@@ -90,6 +92,8 @@ pub struct MasterProcess {
     http: scheduler_api::Streams,
     /// v1 operator API subscribers.
     operators: operator_api::Subscribers,
+    /// Who authenticated, and who may register.
+    admission: Admission,
 }
 
 struct CtxCourier<'a, 'b>(&'a Ctx<'b, MasterProcess>);
@@ -107,7 +111,13 @@ impl MasterProcess {
         let ping_interval = config.agent_ping_timeout;
         let node_label = pid.addr().to_string();
         let store = config.registry_store();
+        let admission = Admission::new(
+            config.credentials.clone(),
+            config.authenticate_frameworks,
+            config.authenticate_agents,
+        );
         MasterProcess {
+            admission,
             core: Master::new(config, pid),
             allocator,
             flags,
@@ -473,6 +483,84 @@ impl MasterProcess {
         }
     }
 
+    /// No admission check (every message but the registrations).
+    fn admit_any<M>(&mut self, _ctx: &mut Ctx<'_, Self>, _from: &Pid, _m: &mut M) -> bool {
+        true
+    }
+
+    fn refuse_registration(&self, why: &str) {
+        tracing::warn!("{why}");
+        self.count("master/registrations_refused_authentication");
+    }
+
+    fn admit_agent(&mut self, from: &Pid) -> bool {
+        match self.admission.admit_agent(from) {
+            Ok(()) => true,
+            Err(why) => {
+                // Dropped, as Mesos does: the agent authenticates and retries.
+                self.refuse_registration(&why);
+                false
+            }
+        }
+    }
+
+    fn admit_register_agent(
+        &mut self,
+        _ctx: &mut Ctx<'_, Self>,
+        from: &Pid,
+        _m: &mut RegisterSlaveMessage,
+    ) -> bool {
+        self.admit_agent(from)
+    }
+
+    fn admit_reregister_agent(
+        &mut self,
+        _ctx: &mut Ctx<'_, Self>,
+        from: &Pid,
+        _m: &mut ReregisterSlaveMessage,
+    ) -> bool {
+        self.admit_agent(from)
+    }
+
+    fn admit_framework(
+        &mut self,
+        ctx: &mut Ctx<'_, Self>,
+        from: &Pid,
+        info: &mut proto::FrameworkInfo,
+    ) -> bool {
+        let registered = info
+            .id
+            .as_ref()
+            .and_then(|id| self.core.frameworks().get(id))
+            .map(|f| f.info.principal.as_deref());
+        match self.admission.admit_framework(from, info, registered) {
+            Ok(()) => true,
+            Err(why) => {
+                self.refuse_registration(&why);
+                ctx.send(from, FrameworkErrorMessage { message: why });
+                false
+            }
+        }
+    }
+
+    fn admit_register_framework(
+        &mut self,
+        ctx: &mut Ctx<'_, Self>,
+        from: &Pid,
+        m: &mut RegisterFrameworkMessage,
+    ) -> bool {
+        self.admit_framework(ctx, from, &mut m.framework)
+    }
+
+    fn admit_reregister_framework(
+        &mut self,
+        ctx: &mut Ctx<'_, Self>,
+        from: &Pid,
+        m: &mut ReregisterFrameworkMessage,
+    ) -> bool {
+        self.admit_framework(ctx, from, &mut m.framework)
+    }
+
     fn offer_expired(&mut self, ctx: &mut Ctx<'_, Self>, id: OfferId) {
         self.when_acting(ctx, move |me, ctx| {
             let fx = me.core.offer_expired(&id);
@@ -721,14 +809,20 @@ pub fn leader_location(info: &MasterInfo) -> String {
 
 macro_rules! handle {
     ($h:ident, $msg:ty, $metric:literal, $method:ident) => {
+        handle!($h, $msg, $metric, $method, MasterProcess::admit_any);
+    };
+    ($h:ident, $msg:ty, $metric:literal, $method:ident, $admit:path) => {
         $h.on(
-            |me: &mut MasterProcess, ctx: &mut Ctx<MasterProcess>, from: Pid, m: $msg| {
+            |me: &mut MasterProcess, ctx: &mut Ctx<MasterProcess>, from: Pid, mut m: $msg| {
                 // Elected and recovering: a leader's message, kept for when it leads
                 // (Mesos drops it, and the sender's retry backoff costs up to seconds).
                 if me.leadership == Leadership::Recovering && me.deferred.len() < MAX_DEFERRED {
                     me.deferred.push(Box::new(move |me, ctx| {
                         if me.may_act(ctx) {
                             me.count($metric);
+                            if !$admit(me, ctx, &from, &mut m) {
+                                return;
+                            }
                             me.count_validity(&from, &m);
                             let fx = me.core.$method(&from, m);
                             me.apply(ctx, fx);
@@ -741,6 +835,9 @@ macro_rules! handle {
                     return;
                 }
                 me.count($metric);
+                if !$admit(me, ctx, &from, &mut m) {
+                    return;
+                }
                 me.count_validity(&from, &m);
                 let fx = me.core.$method(&from, m);
                 me.apply(ctx, fx);
@@ -755,13 +852,15 @@ impl Process for MasterProcess {
             h,
             RegisterSlaveMessage,
             "master/messages_register_slave",
-            register_agent
+            register_agent,
+            MasterProcess::admit_register_agent
         );
         handle!(
             h,
             ReregisterSlaveMessage,
             "master/messages_reregister_slave",
-            reregister_agent
+            reregister_agent,
+            MasterProcess::admit_reregister_agent
         );
         handle!(
             h,
@@ -773,13 +872,15 @@ impl Process for MasterProcess {
             h,
             RegisterFrameworkMessage,
             "master/messages_register_framework",
-            register_framework
+            register_framework,
+            MasterProcess::admit_register_framework
         );
         handle!(
             h,
             ReregisterFrameworkMessage,
             "master/messages_reregister_framework",
-            reregister_framework
+            reregister_framework,
+            MasterProcess::admit_reregister_framework
         );
         handle!(
             h,
@@ -888,6 +989,34 @@ impl Process for MasterProcess {
             ExitedExecutorMessage,
             "master/messages_exited_executor",
             executor_exited
+        );
+        h.on(
+            |me: &mut MasterProcess,
+             ctx: &mut Ctx<MasterProcess>,
+             from: Pid,
+             m: AuthenticateMessage| {
+                me.count("master/messages_authenticate");
+                let challenge = me.admission.authenticate(&from, m);
+                ctx.send(&from, challenge);
+            },
+        );
+        h.on(
+            |me: &mut MasterProcess,
+             ctx: &mut Ctx<MasterProcess>,
+             from: Pid,
+             m: AuthenticationStepMessage| {
+                let master = ctx.pid().clone();
+                match me.admission.step(&master, &from, m) {
+                    Ok(done) => {
+                        me.count("master/authentication_successes");
+                        ctx.send(&from, done);
+                    }
+                    Err(failed) => {
+                        me.count("master/authentication_failures");
+                        ctx.send(&from, failed);
+                    }
+                }
+            },
         );
         h.on(
             |me: &mut MasterProcess,

@@ -31,6 +31,7 @@ use crate::paths;
 use crate::registration::{ping_timeout_from_master, RegEffect, Registration};
 use libproc::rng::SplitMix64;
 
+mod authentication;
 pub mod core;
 pub use crate::containerizer::posix::session_members;
 mod executor_http;
@@ -61,6 +62,8 @@ pub struct AgentProcess {
     http: executor_http::Streams,
     /// This node's address, the `node` label of the agent's metrics.
     node_label: String,
+    /// Authentication with the master (`--credential`).
+    auth: authentication::AgentAuth,
 }
 
 /// How often the agent's gauges are refreshed.
@@ -105,6 +108,7 @@ impl AgentProcess {
             rec,
             http: executor_http::Streams::default(),
             node_label: String::new(),
+            auth: authentication::AgentAuth::default(),
         }
     }
 
@@ -143,6 +147,9 @@ impl AgentProcess {
                         continue;
                     };
                     ctx.link(&master);
+                    if !self.authenticated_for(ctx, &master, &RegEffect::Register) {
+                        continue;
+                    }
                     let mut slave = self.info.clone();
                     slave.id = None;
                     tracing::info!(%master, "registering with the master");
@@ -160,6 +167,9 @@ impl AgentProcess {
                         continue;
                     };
                     ctx.link(&master);
+                    if !self.authenticated_for(ctx, &master, &RegEffect::Reregister) {
+                        continue;
+                    }
                     tracing::info!(%master, "re-registering with the master");
                     let msg = self.reregister_message();
                     ctx.send(&master, msg);
@@ -190,6 +200,7 @@ impl AgentProcess {
                 }
                 RegEffect::Disconnected => {
                     tracing::warn!(master = ?self.rec.master, "lost the master");
+                    self.forget_authentication();
                     self.core.disconnected();
                 }
             }
@@ -1184,6 +1195,7 @@ fn container_of(e: &Executor) -> Container {
 
 impl Process for AgentProcess {
     fn install(h: &mut Handlers<Self>) {
+        Self::install_authentication(h);
         h.on(
             |me: &mut Self, ctx: &mut Ctx<Self>, from: Pid, m: SlaveRegisteredMessage| {
                 if me.is_from_master(&from, "SlaveRegisteredMessage") {

@@ -74,6 +74,8 @@ pub struct AgentConfig {
     pub fetcher: crate::fetcher::FetcherConfig,
     /// The effective flags, for `/flags`.
     pub flags: serde_json::Value,
+    /// `--credential`: the principal and secret to authenticate to the master with.
+    pub credential: Option<proto::authentication::Credential>,
 }
 
 /// Seconds since the epoch from the system clock (for display timestamps only).
@@ -132,6 +134,7 @@ impl AgentConfig {
                 ..Default::default()
             },
             flags: serde_json::json!({}),
+            credential: None,
         }
     }
 
@@ -174,6 +177,7 @@ pub const FLAGS: &[Flag] = &[
     Flag::optional("log_dir", "Also write the log to a file in this directory (symlink <dir>/mesos-agent.INFO to the current one)."),
     Flag::new("logging_level", "INFO", "Lowest level logged: INFO, WARNING or ERROR."),
     Flag::optional("hostname", "Host name advertised to the master (default: the system's)."),
+    Flag::optional("credential", "Path (or file:///path) of this agent's principal and secret for authenticating to the master: JSON {\"principal\":..,\"secret\":..} or a 'principal secret' line."),
     Flag::new("work_dir", "/tmp/mesos", "Directory for sandboxes and agent state."),
     Flag::optional(
         "resources",
@@ -272,6 +276,12 @@ pub fn from_flags(flags: &Flags) -> Result<(AgentConfig, Listen), String> {
     config.attributes = resources::parse_attributes(flags.str("attributes"))?;
     if let Some(h) = flags.str("hostname") {
         config.hostname = h.to_string();
+    }
+    if let Some(path) = flags.str("credential") {
+        config.credential = Some(
+            proto::authentication::load_credential(path)
+                .map_err(|e| format!("--credential: {e}"))?,
+        );
     }
     if let Some(d) = flags.str("launcher_dir") {
         config.launcher_dir = PathBuf::from(d);

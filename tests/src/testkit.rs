@@ -170,16 +170,17 @@ impl MultiCluster {
     /// Starts a master and `num_agents` agents with `resources` each, and waits until the
     /// master counts them all as activated.
     pub async fn start(prefix: &str, num_agents: usize, resources: &str) -> MultiCluster {
-        MultiCluster::start_with(prefix, num_agents, resources, |_| Vec::new()).await
+        MultiCluster::start_with(prefix, num_agents, resources, |_| Vec::new(), &[]).await
     }
 
     /// [`MultiCluster::start`] with more flags for the master, made from the cluster's
-    /// directory (e.g. `--log_dir` inside it).
+    /// directory (e.g. `--log_dir` inside it), and for every agent.
     pub async fn start_with(
         prefix: &str,
         num_agents: usize,
         resources: &str,
         master_flags: impl Fn(&Path) -> Vec<String>,
+        agent_flags: &[String],
     ) -> MultiCluster {
         require_bins(&["mesos-master", "mesos-agent", "mesos-executor"]);
         let dir = TempDir::new(prefix);
@@ -189,9 +190,9 @@ impl MultiCluster {
             "master",
             "mesos-master",
             |p| {
-                let mut flags = vec![format!("--port={p}"), "--allocation_interval=100ms".into()];
-                flags.extend(extra.iter().cloned());
-                flags
+                let mut args = vec![format!("--port={p}"), "--allocation_interval=100ms".into()];
+                args.extend(extra.iter().cloned());
+                args
             },
             "/master/state",
             &logs,
@@ -212,12 +213,14 @@ impl MultiCluster {
                 &format!("agent-{i}"),
                 "mesos-agent",
                 |p| {
-                    vec![
+                    let mut args = vec![
                         master_arg.clone(),
                         format!("--port={p}"),
                         format!("--work_dir={}", work_dir.display()),
                         format!("--resources={resources}"),
-                    ]
+                    ];
+                    args.extend(agent_flags.iter().cloned());
+                    args
                 },
                 "/state",
                 &logs,

@@ -144,9 +144,13 @@ async fn the_dashboard_agrees_with_the_master_and_follows_a_sandbox() {
     ]);
     let Some(b) = browser(test) else { return };
     // With --log_dir, so the home page links the master's log (/files/read?path=/master/log).
-    let c = MultiCluster::start_with("webui", 2, "cpus:2;mem:1024;disk:1024", |dir| {
-        vec![format!("--log_dir={}", dir.join("master-log").display())]
-    })
+    let c = MultiCluster::start_with(
+        "webui",
+        2,
+        "cpus:2;mem:1024;disk:1024",
+        |dir| vec![format!("--log_dir={}", dir.join("master-log").display())],
+        &[],
+    )
     .await;
 
     run_task(&c, "finishes", "echo done", &[]).await;

@@ -53,6 +53,14 @@ const FLAGS: &[Flag] = &[
     ),
     Flag::optional("kill_after", "Kill the task after this long, e.g. 10secs."),
     Flag::optional(
+        "principal",
+        "Principal to authenticate to the master with (and register as).",
+    ),
+    Flag::optional(
+        "secret",
+        "Secret of --principal (visible to ps: prefer the MESOS_SECRET environment variable).",
+    ),
+    Flag::optional(
         "docker_image",
         "Run the command in a Docker container of this image (needs an agent with --containerizers=docker).",
     ),
@@ -225,6 +233,15 @@ fn main() -> ExitCode {
         cli::current_user(),
     );
     framework.checkpoint = checkpoint;
+    framework.principal = flags.str("principal").map(String::from);
+    let credential = match (flags.str("principal"), flags.str("secret")) {
+        (Some(principal), Some(secret)) => Some(proto::authentication::Credential {
+            principal: principal.to_string(),
+            secret: secret.to_string(),
+        }),
+        (None, Some(_)) => bad("--secret needs --principal".to_string()),
+        _ => None,
+    };
     framework.role = Some(role.clone());
     framework
         .capabilities
@@ -254,6 +271,7 @@ fn main() -> ExitCode {
         };
         let config = SchedulerConfig {
             seed: cli::os_seed(),
+            credential,
             ..Default::default()
         };
         let handle = match scheduler::run_with(&node, master, framework, sched, config) {

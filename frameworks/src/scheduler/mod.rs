@@ -29,6 +29,10 @@ use std::time::Duration;
 
 pub use detector::{MasterAddress, NewMasterDetected};
 use libproc::{Ctx, Handlers, Node, Pid, Process, ProcessRef, SpawnError, TimerId};
+use proto::authentication::{
+    Authenticatee, AuthenticationCompletedMessage, AuthenticationFailedMessage,
+    AuthenticationStepMessage,
+};
 use proto::messages::{
     AcceptOffersMessage, DeclineOffersMessage, ExecutorToFrameworkMessage, ExitedExecutorMessage,
     FrameworkErrorMessage, FrameworkRegisteredMessage, FrameworkReregisteredMessage,
@@ -167,6 +171,10 @@ pub struct SchedulerConfig {
     /// (implicit reconciliation) and call [`Scheduler::reconciled`] once all answers are in
     /// (Mesos's advice for every framework; off by default as in the Mesos driver).
     pub reconcile_on_registration: bool,
+    /// The principal and secret to authenticate with before (re-)registering (Mesos's
+    /// driver credential); needed when the master runs with `--authenticate_frameworks`.
+    /// A master that refuses it makes the driver stop with [`StopReason::Error`].
+    pub credential: Option<proto::authentication::Credential>,
 }
 
 impl Default for SchedulerConfig {
@@ -177,6 +185,7 @@ impl Default for SchedulerConfig {
             registration_backoff_max: DEFAULT_REGISTRATION_BACKOFF_MAX,
             seed: 0,
             reconcile_on_registration: false,
+            credential: None,
         }
     }
 }

@@ -26,7 +26,25 @@ pub(super) struct DriverCore {
     pub(super) stop_tx: Option<oneshot::Sender<StopReason>>,
     /// The roles the scheduler suppressed (re-applied after every registration).
     pub(super) suppression: Suppression,
+    /// Authentication with the master (when [`SchedulerConfig::credential`] is set).
+    pub(super) auth: Authentication,
 }
+
+/// Where the driver stands in authenticating with the master: the registration request
+/// waits here until the master said "authenticated".
+#[derive(Default)]
+pub(super) struct Authentication {
+    /// The master this driver just authenticated with (taken by the request it covers).
+    done: Option<Pid>,
+    /// An authentication under way, and since when.
+    running: Option<(Authenticatee, tokio::time::Instant)>,
+    /// The registration request to send once authenticated.
+    waiting: Option<(Pid, RegistrationRequest)>,
+}
+
+/// An authentication with no answer for this long is started again at the next
+/// registration retry.
+const AUTHENTICATION_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The libproc process hosting a [`Scheduler`].
 pub struct SchedulerProcess<S: Scheduler> {
@@ -72,6 +90,7 @@ impl<S: Scheduler> SchedulerProcess<S> {
                 stop_reason: None,
                 stop_tx: None,
                 suppression,
+                auth: Authentication::default(),
             },
         }
     }
@@ -115,6 +134,9 @@ impl<S: Scheduler> SchedulerProcess<S> {
             match e {
                 RegEffect::Link(pid) => ctx.link(&pid),
                 RegEffect::Unlink(pid) => ctx.unlink(&pid),
+                RegEffect::Send(to, request) if self.must_authenticate(&to) => {
+                    self.authenticate(ctx, to, request)
+                }
                 RegEffect::Send(to, RegistrationRequest::Register(m)) => {
                     tracing::info!(master = %to, framework = %m.framework.name, "registering framework");
                     ctx.send(&to, m)
@@ -156,6 +178,7 @@ impl<S: Scheduler> SchedulerProcess<S> {
                 }
                 RegEffect::Disconnected => {
                     tracing::warn!("disconnected from the master");
+                    self.core.auth = Authentication::default();
                     self.core.barrier = None;
                     self.with_driver(ctx, |s, d| s.disconnected(d));
                 }
@@ -168,6 +191,52 @@ impl<S: Scheduler> SchedulerProcess<S> {
             if !self.active() {
                 return;
             }
+        }
+    }
+
+    /// Whether a registration request to `master` must wait for an authentication. An
+    /// authentication covers one request: a retry authenticates again, so that a master
+    /// that restarted (and forgot this PID) at the same address still admits it.
+    fn must_authenticate(&mut self, master: &Pid) -> bool {
+        self.core.config.credential.is_some() && self.core.auth.done.take().as_ref() != Some(master)
+    }
+
+    /// Holds `request` until authenticated with `master`; starts authenticating unless an
+    /// authentication with it is already under way (and not timed out).
+    fn authenticate(&mut self, ctx: &mut Ctx<'_, Self>, master: Pid, request: RegistrationRequest) {
+        let Some(credential) = self.core.config.credential.clone() else {
+            return;
+        };
+        self.core.auth.waiting = Some((master.clone(), request));
+        if let Some((a, since)) = &self.core.auth.running {
+            if a.master() == &master && since.elapsed() < AUTHENTICATION_TIMEOUT {
+                return;
+            }
+        }
+        tracing::info!(%master, principal = %credential.principal, "authenticating with the master");
+        let (a, hello) = Authenticatee::start(credential, ctx.pid().clone(), master.clone());
+        self.core.auth.running = Some((a, tokio::time::Instant::now()));
+        ctx.send(&master, hello);
+    }
+
+    /// The running authentication, if `from` is its master.
+    fn authenticating_with(&mut self, from: &Pid) -> Option<&mut Authenticatee> {
+        match &mut self.core.auth.running {
+            Some((a, _)) if a.master() == from && self.core.stop_reason.is_none() => Some(a),
+            _ => None,
+        }
+    }
+
+    /// The master refused the credential (or proved it does not know it): like Mesos's
+    /// driver, report the error and stop.
+    fn authentication_refused(&mut self, ctx: &mut Ctx<'_, Self>, why: String) {
+        let message = format!("Master refused authentication: {why}");
+        tracing::error!("{message}; aborting");
+        self.core.auth = Authentication::default();
+        self.with_driver(ctx, |s, d| s.error(d, &message));
+        if self.active() {
+            self.core.stop_reason = Some(StopReason::Error(message));
+            ctx.stop();
         }
     }
 
@@ -298,6 +367,40 @@ impl<S: Scheduler> Process for SchedulerProcess<S> {
                 if me.accepts_from_master(&from, "operation status") {
                     tracing::warn!(operation = %m.operation, state = %m.state, message = %m.message, "offer operation refused");
                     me.with_driver(ctx, |s, d| s.operation_error(d, &m.operation, &m.message));
+                }
+            },
+        );
+        h.on(
+            |me: &mut Self, ctx: &mut Ctx<Self>, from: Pid, m: AuthenticationStepMessage| {
+                if let Some(a) = me.authenticating_with(&from) {
+                    let proof = a.challenge(m);
+                    ctx.send(&from, proof);
+                }
+            },
+        );
+        h.on(
+            |me: &mut Self, ctx: &mut Ctx<Self>, from: Pid, m: AuthenticationCompletedMessage| {
+                let Some(a) = me.authenticating_with(&from) else {
+                    return;
+                };
+                if let Err(why) = a.completed(&m) {
+                    me.authentication_refused(ctx, why);
+                    return;
+                }
+                tracing::info!(master = %from, "authenticated with the master");
+                me.core.auth.running = None;
+                me.core.auth.done = Some(from.clone());
+                if let Some((to, request)) = me.core.auth.waiting.take() {
+                    if to == from {
+                        me.apply(ctx, vec![RegEffect::Send(to, request)]);
+                    }
+                }
+            },
+        );
+        h.on(
+            |me: &mut Self, ctx: &mut Ctx<Self>, from: Pid, m: AuthenticationFailedMessage| {
+                if me.authenticating_with(&from).is_some() {
+                    me.authentication_refused(ctx, m.reason);
                 }
             },
         );
