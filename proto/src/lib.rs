@@ -29,6 +29,7 @@ pub const MESOS_VERSION: &str = "1.11.0";
 pub mod agent;
 pub mod attributes;
 pub mod authentication;
+pub mod authentication_gate;
 pub mod command;
 pub mod container;
 pub mod discovery;

@@ -30,9 +30,9 @@ use std::time::Duration;
 pub use detector::{MasterAddress, NewMasterDetected};
 use libproc::{Ctx, Handlers, Node, Pid, Process, ProcessRef, SpawnError, TimerId};
 use proto::authentication::{
-    Authenticatee, AuthenticationCompletedMessage, AuthenticationFailedMessage,
-    AuthenticationStepMessage,
+    AuthenticationCompletedMessage, AuthenticationFailedMessage, AuthenticationStepMessage,
 };
+use proto::authentication_gate::AuthenticationGate;
 use proto::messages::{
     AcceptOffersMessage, DeclineOffersMessage, ExecutorToFrameworkMessage, ExitedExecutorMessage,
     FrameworkErrorMessage, FrameworkRegisteredMessage, FrameworkReregisteredMessage,

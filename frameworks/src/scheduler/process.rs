@@ -31,20 +31,8 @@ pub(super) struct DriverCore {
 }
 
 /// Where the driver stands in authenticating with the master: the registration request
-/// waits here until the master said "authenticated".
-#[derive(Default)]
-pub(super) struct Authentication {
-    /// The master this driver just authenticated with (taken by the request it covers).
-    done: Option<Pid>,
-    /// An authentication under way, and since when.
-    running: Option<(Authenticatee, tokio::time::Instant)>,
-    /// The registration request to send once authenticated.
-    waiting: Option<(Pid, RegistrationRequest)>,
-}
-
-/// An authentication with no answer for this long is started again at the next
-/// registration retry.
-const AUTHENTICATION_TIMEOUT: Duration = Duration::from_secs(5);
+/// (and the master it is for) waits here until the master said "authenticated".
+pub(super) type Authentication = AuthenticationGate<(Pid, RegistrationRequest)>;
 
 /// The libproc process hosting a [`Scheduler`].
 pub struct SchedulerProcess<S: Scheduler> {
@@ -178,7 +166,7 @@ impl<S: Scheduler> SchedulerProcess<S> {
                 }
                 RegEffect::Disconnected => {
                     tracing::warn!("disconnected from the master");
-                    self.core.auth = Authentication::default();
+                    self.core.auth.reset();
                     self.core.barrier = None;
                     self.with_driver(ctx, |s, d| s.disconnected(d));
                 }
@@ -194,36 +182,27 @@ impl<S: Scheduler> SchedulerProcess<S> {
         }
     }
 
-    /// Whether a registration request to `master` must wait for an authentication. An
-    /// authentication covers one request: a retry authenticates again, so that a master
-    /// that restarted (and forgot this PID) at the same address still admits it.
+    /// Whether a registration request to `master` must wait for an authentication (see
+    /// [`AuthenticationGate::admits`]).
     fn must_authenticate(&mut self, master: &Pid) -> bool {
-        self.core.config.credential.is_some() && self.core.auth.done.take().as_ref() != Some(master)
+        self.core.config.credential.is_some() && !self.core.auth.admits(master)
     }
 
     /// Holds `request` until authenticated with `master`; starts authenticating unless an
     /// authentication with it is already under way (and not timed out).
     fn authenticate(&mut self, ctx: &mut Ctx<'_, Self>, master: Pid, request: RegistrationRequest) {
-        let Some(credential) = self.core.config.credential.clone() else {
+        let Some(credential) = &self.core.config.credential else {
             return;
         };
-        self.core.auth.waiting = Some((master.clone(), request));
-        if let Some((a, since)) = &self.core.auth.running {
-            if a.master() == &master && since.elapsed() < AUTHENTICATION_TIMEOUT {
-                return;
-            }
-        }
-        tracing::info!(%master, principal = %credential.principal, "authenticating with the master");
-        let (a, hello) = Authenticatee::start(credential, ctx.pid().clone(), master.clone());
-        self.core.auth.running = Some((a, tokio::time::Instant::now()));
-        ctx.send(&master, hello);
-    }
-
-    /// The running authentication, if `from` is its master.
-    fn authenticating_with(&mut self, from: &Pid) -> Option<&mut Authenticatee> {
-        match &mut self.core.auth.running {
-            Some((a, _)) if a.master() == from && self.core.stop_reason.is_none() => Some(a),
-            _ => None,
+        let now = tokio::time::Instant::now().into_std();
+        let held = (master.clone(), request);
+        if let Some(hello) = self
+            .core
+            .auth
+            .hold(held, credential, ctx.pid(), &master, now)
+        {
+            tracing::info!(%master, principal = %credential.principal, "authenticating with the master");
+            ctx.send(&master, hello);
         }
     }
 
@@ -232,7 +211,7 @@ impl<S: Scheduler> SchedulerProcess<S> {
     fn authentication_refused(&mut self, ctx: &mut Ctx<'_, Self>, why: String) {
         let message = format!("Master refused authentication: {why}");
         tracing::error!("{message}; aborting");
-        self.core.auth = Authentication::default();
+        self.core.auth.reset();
         self.with_driver(ctx, |s, d| s.error(d, &message));
         if self.active() {
             self.core.stop_reason = Some(StopReason::Error(message));
@@ -372,35 +351,40 @@ impl<S: Scheduler> Process for SchedulerProcess<S> {
         );
         h.on(
             |me: &mut Self, ctx: &mut Ctx<Self>, from: Pid, m: AuthenticationStepMessage| {
-                if let Some(a) = me.authenticating_with(&from) {
-                    let proof = a.challenge(m);
+                if !me.active() {
+                    return;
+                }
+                if let Some(proof) = me.core.auth.step(&from, m) {
                     ctx.send(&from, proof);
                 }
             },
         );
         h.on(
             |me: &mut Self, ctx: &mut Ctx<Self>, from: Pid, m: AuthenticationCompletedMessage| {
-                let Some(a) = me.authenticating_with(&from) else {
-                    return;
-                };
-                if let Err(why) = a.completed(&m) {
-                    me.authentication_refused(ctx, why);
+                if !me.active() {
                     return;
                 }
-                tracing::info!(master = %from, "authenticated with the master");
-                me.core.auth.running = None;
-                me.core.auth.done = Some(from.clone());
-                if let Some((to, request)) = me.core.auth.waiting.take() {
-                    if to == from {
-                        me.apply(ctx, vec![RegEffect::Send(to, request)]);
+                match me.core.auth.completed(&from, &m) {
+                    None => {}
+                    Some(Err(why)) => me.authentication_refused(ctx, why),
+                    Some(Ok(held)) => {
+                        tracing::info!(master = %from, "authenticated with the master");
+                        if let Some((to, request)) = held {
+                            if to == from {
+                                me.apply(ctx, vec![RegEffect::Send(to, request)]);
+                            }
+                        }
                     }
                 }
             },
         );
         h.on(
             |me: &mut Self, ctx: &mut Ctx<Self>, from: Pid, m: AuthenticationFailedMessage| {
-                if me.authenticating_with(&from).is_some() {
-                    me.authentication_refused(ctx, m.reason);
+                if !me.active() {
+                    return;
+                }
+                if let Some(why) = me.core.auth.failed(&from, m) {
+                    me.authentication_refused(ctx, why);
                 }
             },
         );

@@ -5,31 +5,17 @@
 //! attempt (the agent keeps trying, so that an operator can fix the credentials file on
 //! the master without restarting agents).
 
-use std::time::Duration;
-
 use libproc::{Ctx, Handlers, Pid};
 use proto::authentication::{
-    Authenticatee, AuthenticationCompletedMessage, AuthenticationFailedMessage,
-    AuthenticationStepMessage,
+    AuthenticationCompletedMessage, AuthenticationFailedMessage, AuthenticationStepMessage,
 };
+use proto::authentication_gate::AuthenticationGate;
 
 use super::AgentProcess;
 use crate::registration::RegEffect;
 
-/// An authentication with no answer for this long is started again at the next
-/// registration retry.
-const AUTHENTICATION_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Where the agent stands in authenticating with its master.
-#[derive(Default)]
-pub(super) struct AgentAuth {
-    /// The master this agent just authenticated with (taken by the attempt it covers).
-    done: Option<Pid>,
-    /// An authentication under way, and since when.
-    running: Option<(Authenticatee, tokio::time::Instant)>,
-    /// The registration to send once authenticated.
-    waiting: Option<RegEffect>,
-}
+/// Where the agent stands in authenticating with its master: the registration waits here.
+pub(super) type AgentAuth = AuthenticationGate<RegEffect>;
 
 impl AgentProcess {
     /// Whether `effect` (a registration with `master`) may go now; if not, it waits and an
@@ -40,77 +26,61 @@ impl AgentProcess {
         master: &Pid,
         effect: &RegEffect,
     ) -> bool {
-        let Some(credential) = self.config.credential.clone() else {
+        let Some(credential) = &self.config.credential else {
             return true;
         };
-        // One authentication covers one attempt: a retry authenticates again, so that a
-        // master that restarted (and forgot this PID) at the same address admits it.
-        if self.auth.done.take().as_ref() == Some(master) {
+        if self.auth.admits(master) {
             return true;
         }
-        self.auth.waiting = Some(effect.clone());
-        if let Some((a, since)) = &self.auth.running {
-            if a.master() == master && since.elapsed() < AUTHENTICATION_TIMEOUT {
-                return false;
-            }
+        let now = tokio::time::Instant::now().into_std();
+        if let Some(hello) = self
+            .auth
+            .hold(effect.clone(), credential, ctx.pid(), master, now)
+        {
+            tracing::info!(%master, principal = %credential.principal, "authenticating with the master");
+            ctx.send(master, hello);
         }
-        tracing::info!(%master, principal = %credential.principal, "authenticating with the master");
-        let (a, hello) = Authenticatee::start(credential, ctx.pid().clone(), master.clone());
-        self.auth.running = Some((a, tokio::time::Instant::now()));
-        ctx.send(master, hello);
         false
     }
 
     /// The master is lost: authenticate again with whichever master comes next.
     pub(super) fn forget_authentication(&mut self) {
-        self.auth = AgentAuth::default();
+        self.auth.reset();
     }
 
-    fn authenticating_with(&mut self, from: &Pid) -> Option<&mut Authenticatee> {
-        match &mut self.auth.running {
-            Some((a, _)) if a.master() == from => Some(a),
-            _ => None,
-        }
-    }
-
-    fn authentication_refused(&mut self, why: &str) {
+    fn authentication_refused(why: &str) {
         tracing::error!(
             "the master refused authentication: {why}; retrying (check --credential here and --credentials on the master)"
         );
-        self.auth.running = None;
     }
 
     /// Installs the authentication message handlers.
     pub(super) fn install_authentication(h: &mut Handlers<Self>) {
         h.on(
             |me: &mut Self, ctx: &mut Ctx<Self>, from: Pid, m: AuthenticationStepMessage| {
-                if let Some(a) = me.authenticating_with(&from) {
-                    let proof = a.challenge(m);
+                if let Some(proof) = me.auth.step(&from, m) {
                     ctx.send(&from, proof);
                 }
             },
         );
         h.on(
             |me: &mut Self, ctx: &mut Ctx<Self>, from: Pid, m: AuthenticationCompletedMessage| {
-                let Some(a) = me.authenticating_with(&from) else {
-                    return;
-                };
-                if let Err(why) = a.completed(&m) {
-                    me.authentication_refused(&why);
-                    return;
-                }
-                tracing::info!(master = %from, "authenticated with the master");
-                me.auth.running = None;
-                me.auth.done = Some(from);
-                if let Some(effect) = me.auth.waiting.take() {
-                    me.apply_reg(vec![effect], ctx);
+                match me.auth.completed(&from, &m) {
+                    None => {}
+                    Some(Err(why)) => Self::authentication_refused(&why),
+                    Some(Ok(held)) => {
+                        tracing::info!(master = %from, "authenticated with the master");
+                        if let Some(effect) = held {
+                            me.apply_reg(vec![effect], ctx);
+                        }
+                    }
                 }
             },
         );
         h.on(
             |me: &mut Self, _ctx: &mut Ctx<Self>, from: Pid, m: AuthenticationFailedMessage| {
-                if me.authenticating_with(&from).is_some() {
-                    me.authentication_refused(&m.reason);
+                if let Some(why) = me.auth.failed(&from, m) {
+                    Self::authentication_refused(&why);
                 }
             },
         );
