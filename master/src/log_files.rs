@@ -6,18 +6,16 @@
 //! request gives, so nothing else on the host can be read. The web UI's home page links to
 //! it. File reads run on tokio's blocking pool, bounded in size and time.
 
-use std::io::{Read, Seek, SeekFrom};
+use std::io::Read;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use libproc::files_read;
 use libproc::{Ctx, Handlers, HttpRequest, HttpResponse, Process, Responder};
 
 /// The virtual path the log is served under.
 pub const MASTER_LOG: &str = "/master/log";
-
-/// Largest chunk one `/files/read` returns (Mesos: 16 pages).
-pub const MAX_READ_LENGTH: u64 = 16 * 4096;
 
 /// Largest log `/files/download` sends at once; larger ones are read in chunks.
 pub const MAX_DOWNLOAD_BYTES: u64 = 64 * 1024 * 1024;
@@ -76,44 +74,16 @@ impl LogFiles {
     }
 }
 
-/// `/files/read` of the log: `offset` (default 0; `-1`: the size only) and `length`
-/// (default and at most [`MAX_READ_LENGTH`]).
+/// `/files/read` of the log ([`files_read`]'s protocol).
 pub fn read(file: &std::path::Path, offset: Option<&str>, length: Option<&str>) -> HttpResponse {
-    let offset: i64 = match offset.map(str::parse).transpose() {
-        Ok(o) => o.unwrap_or(0),
-        Err(_) => return HttpResponse::bad_request("Failed to parse offset: expected an integer"),
+    let query = match files_read::ReadQuery::parse(offset, length) {
+        Ok(query) => query,
+        Err(bad) => return bad,
     };
-    let length: u64 = match length.map(str::parse).transpose() {
-        Ok(l) => l.unwrap_or(MAX_READ_LENGTH).min(MAX_READ_LENGTH),
-        Err(_) => {
-            return HttpResponse::bad_request(
-                "Failed to parse length: expected a non-negative integer",
-            )
-        }
-    };
-    if offset < -1 {
-        return HttpResponse::bad_request("Negative offset provided");
+    match std::fs::File::open(file) {
+        Ok(mut f) => query.answer(&mut f),
+        Err(e) => HttpResponse::text(500, format!("cannot open the log: {e}\n")),
     }
-    let mut f = match std::fs::File::open(file) {
-        Ok(f) => f,
-        Err(e) => return HttpResponse::text(500, format!("cannot open the log: {e}\n")),
-    };
-    let size = f.metadata().map(|m| m.len()).unwrap_or(0);
-    if offset == -1 {
-        return HttpResponse::json(&serde_json::json!({"data": "", "offset": size}));
-    }
-    let from = (offset as u64).min(size);
-    let mut data = Vec::new();
-    if let Err(e) = f
-        .seek(SeekFrom::Start(from))
-        .and_then(|_| f.take(length).read_to_end(&mut data))
-    {
-        return HttpResponse::text(500, format!("cannot read the log: {e}\n"));
-    }
-    HttpResponse::json(&serde_json::json!({
-        "data": String::from_utf8_lossy(&data),
-        "offset": from,
-    }))
 }
 
 /// `/files/download` of the log: the whole file as plain text (up to [`MAX_DOWNLOAD_BYTES`]).

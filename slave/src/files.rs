@@ -15,7 +15,7 @@
 //! ([`MAX_READ_LENGTH`], [`MAX_DOWNLOAD_BYTES`]).
 
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
+use std::io::Read;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
@@ -27,10 +27,11 @@ use crate::beneath::{self, BeneathError, Opened};
 use std::sync::Arc;
 use std::time::Duration;
 
+use libproc::files_read;
 use libproc::{Ctx, Handlers, HttpRequest, HttpResponse, Process, Responder};
 
 /// Largest chunk `/files/read` returns at once (Mesos: 16 pages).
-pub const MAX_READ_LENGTH: u64 = 16 * 4096;
+pub use libproc::files_read::MAX_READ_LENGTH;
 
 /// Largest file `/files/download` sends (it is answered from memory, not streamed);
 /// larger files are `413`, and `/files/read` pages through them.
@@ -185,46 +186,14 @@ fn refusal(e: BeneathError) -> HttpResponse {
 
 /// `/files/read` (blocking: runs off the actor thread).
 fn read(roots: &[PathBuf], q: ReadQuery) -> HttpResponse {
-    let offset: i64 = match q.offset.as_deref().map(str::parse).transpose() {
-        Ok(o) => o.unwrap_or(0),
-        Err(_) => return HttpResponse::bad_request("Failed to parse offset: expected an integer"),
+    let query = match files_read::ReadQuery::parse(q.offset.as_deref(), q.length.as_deref()) {
+        Ok(query) => query,
+        Err(bad) => return bad,
     };
-    let length: Option<u64> = match q.length.as_deref().map(str::parse).transpose() {
-        Ok(l) => l,
-        Err(_) => {
-            return HttpResponse::bad_request(
-                "Failed to parse length: expected a non-negative integer",
-            )
-        }
-    };
-    if offset < -1 {
-        return HttpResponse::bad_request("Negative offset provided");
-    }
-    // Offset -1 asks for the size only.
-    let (from, length) = match offset {
-        -1 => (u64::MAX, 0),
-        o => (o as u64, length.unwrap_or(MAX_READ_LENGTH)),
-    };
-    match read_range(roots, &q.path, from, length) {
-        Ok(r) if offset == -1 => {
-            HttpResponse::json(&serde_json::json!({"data": "", "offset": r.size}))
-        }
-        Ok(r) => HttpResponse::json(&serde_json::json!({
-            "data": String::from_utf8_lossy(&r.data),
-            "offset": r.offset,
-        })),
+    match open_regular(roots, &q.path) {
+        Ok(mut file) => query.answer(&mut file),
         Err(response) => response,
     }
-}
-
-/// What [`read_range`] read.
-struct Chunk {
-    /// The file's size.
-    size: u64,
-    /// Where the data starts (the offset asked, at most the size).
-    offset: u64,
-    /// The bytes.
-    data: Vec<u8>,
 }
 
 /// Up to `length` (at most [`MAX_READ_LENGTH`]) bytes of a regular file in a sandbox from
@@ -234,16 +203,10 @@ fn read_range(
     requested: &str,
     offset: u64,
     length: u64,
-) -> Result<Chunk, HttpResponse> {
+) -> Result<files_read::Chunk, HttpResponse> {
     let mut file = open_regular(roots, requested)?;
-    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let offset = offset.min(size);
-    let length = length.min(MAX_READ_LENGTH);
-    let mut data = Vec::new();
-    file.seek(SeekFrom::Start(offset))
-        .and_then(|_| file.take(length).read_to_end(&mut data))
-        .map_err(|e| HttpResponse::text(500, format!("Failed to read file: {e}\n")))?;
-    Ok(Chunk { size, offset, data })
+    files_read::read_chunk(&mut file, offset, length)
+        .map_err(|e| HttpResponse::text(500, format!("Failed to read file: {e}\n")))
 }
 
 /// READ_FILE (v1 operator API; blocking): `size` and base64 `data`.
