@@ -193,7 +193,8 @@ impl Flags {
                 s.name, s.help, default
             ));
         }
-        out.push_str("\nEvery flag can also be set through the environment as MESOS_<NAME>.\n");
+        out.push_str("\nEvery flag can also be set through the environment as MESOS_<NAME>.\n\n");
+        out.push_str(&crate::tls::help());
         out
     }
 

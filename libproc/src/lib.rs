@@ -18,6 +18,7 @@ pub mod process;
 pub mod procfs;
 pub mod rng;
 pub mod testing;
+pub mod tls;
 pub mod transport;
 pub mod wire;
 

@@ -9,7 +9,11 @@
 //! ([`MAX_BODY_BYTES`]) and time ([`PROXY_TIMEOUT`]).
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
+
+use libproc::tls::Tls;
+use libproc::transport::BoxStream;
 
 use libproc::HttpResponse;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -30,9 +34,10 @@ pub fn proxied_path(route: &str) -> Option<&'static str> {
 }
 
 /// `GET /<path>` from `addr` (bounded by [`PROXY_TIMEOUT`]), answered as this master's
-/// response: the leader's status, type and body, or `502`/`504` saying what failed.
-pub async fn forward(addr: SocketAddr, path: &'static str) -> HttpResponse {
-    match tokio::time::timeout(PROXY_TIMEOUT, get(addr, path)).await {
+/// response: the leader's status, type and body, or `502`/`504` saying what failed. Over
+/// TLS when this master's node has it (the masters share the `LIBPROCESS_SSL_*` set-up).
+pub async fn forward(addr: SocketAddr, path: &'static str, tls: Option<Arc<Tls>>) -> HttpResponse {
+    match tokio::time::timeout(PROXY_TIMEOUT, get(addr, path, tls)).await {
         Ok(Ok((status, content_type, body))) => HttpResponse::new(status, &content_type, body),
         Ok(Err(e)) => HttpResponse::text(
             502,
@@ -48,10 +53,22 @@ pub async fn forward(addr: SocketAddr, path: &'static str) -> HttpResponse {
 }
 
 /// One HTTP/1.1 `GET` with `Connection: close`: (status, content type, body).
-async fn get(addr: SocketAddr, path: &str) -> Result<(u16, String, Vec<u8>), String> {
-    let mut stream = tokio::net::TcpStream::connect(addr)
-        .await
-        .map_err(|e| format!("connect: {e}"))?;
+async fn get(
+    addr: SocketAddr,
+    path: &str,
+    tls: Option<Arc<Tls>>,
+) -> Result<(u16, String, Vec<u8>), String> {
+    let mut stream: BoxStream = match tls {
+        None => Box::new(
+            tokio::net::TcpStream::connect(addr)
+                .await
+                .map_err(|e| format!("connect: {e}"))?,
+        ),
+        Some(tls) => tls
+            .connect_tcp(addr)
+            .await
+            .map_err(|e| format!("connect: {e}"))?,
+    };
     let request = format!(
         "GET /{path} HTTP/1.1\r\nHost: {addr}\r\nAccept: application/json\r\nConnection: close\r\n\r\n"
     );
@@ -59,6 +76,7 @@ async fn get(addr: SocketAddr, path: &str) -> Result<(u16, String, Vec<u8>), Str
         .write_all(request.as_bytes())
         .await
         .map_err(|e| format!("write: {e}"))?;
+    stream.flush().await.map_err(|e| format!("write: {e}"))?;
     let mut raw = Vec::new();
     (&mut stream)
         .take(MAX_BODY_BYTES + 64 * 1024)
@@ -158,10 +176,10 @@ mod tests {
                 .await
                 .unwrap();
         });
-        let r = forward(addr, "master/state").await;
+        let r = forward(addr, "master/state", None).await;
         assert_eq!(r.status, 200);
         assert_eq!(&r.body[..], b"{\"id\": \"ldr\"}");
         // Nothing listens there any more.
-        assert_eq!(forward(addr, "master/state").await.status, 502);
+        assert_eq!(forward(addr, "master/state", None).await.status, 502);
     }
 }

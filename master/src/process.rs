@@ -1083,8 +1083,9 @@ impl Process for MasterProcess {
                 };
                 match leader {
                     Some(pid) => {
+                        let tls = ctx.node().tls().cloned();
                         ctx.spawn(
-                            crate::leader_proxy::forward(pid.addr(), path),
+                            crate::leader_proxy::forward(pid.addr(), path, tls),
                             move |_me: &mut MasterProcess, _ctx, response| {
                                 responder.respond(response)
                             },

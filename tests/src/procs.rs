@@ -49,11 +49,24 @@ impl Proc {
         args: &[String],
         log_dir: &std::path::Path,
     ) -> std::io::Result<Proc> {
+        Proc::start_env(name, program, args, &[], log_dir)
+    }
+
+    /// [`Proc::start`] with `env` added to the inherited environment (e.g. the
+    /// `LIBPROCESS_SSL_*` variables).
+    pub fn start_env(
+        name: &str,
+        program: &str,
+        args: &[String],
+        env: &[(String, String)],
+        log_dir: &std::path::Path,
+    ) -> std::io::Result<Proc> {
         std::fs::create_dir_all(log_dir)?;
         let log = log_dir.join(format!("{name}.log"));
         let out = std::fs::File::create(&log)?;
         let child = Command::new(bin(program))
             .args(args)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdout(out.try_clone()?)
             .stderr(out)
             .stdin(Stdio::null())

@@ -1,6 +1,7 @@
 //! How a node is set up: [`NodeConfig`] and the defaults of its limits.
 
 use super::*;
+use crate::tls::TlsSetup;
 
 /// How a node is set up.
 #[derive(Clone)]
@@ -45,6 +46,9 @@ pub struct NodeConfig {
     pub max_connections_per_peer: usize,
     /// Header fields one HTTP request may have; more get `431`.
     pub max_http_headers: usize,
+    /// TLS for the actor protocol and HTTP (default: from the `LIBPROCESS_SSL_*`
+    /// environment when the node binds; see [`crate::tls`]).
+    pub tls: TlsSetup,
 }
 
 /// Defaults of the transport's limits (see `RUNTIME.md`).
@@ -105,6 +109,7 @@ impl NodeConfig {
             max_inbound_buffered_bytes: defaults::MAX_INBOUND_BUFFERED_BYTES,
             max_connections_per_peer: defaults::MAX_CONNECTIONS_PER_PEER,
             max_http_headers: defaults::MAX_HTTP_HEADERS,
+            tls: TlsSetup::FromEnvironment,
         }
     }
 
@@ -170,6 +175,12 @@ impl NodeConfig {
     /// Sets [`max_connections_per_peer`](Self::max_connections_per_peer).
     pub fn max_connections_per_peer(mut self, n: usize) -> NodeConfig {
         self.max_connections_per_peer = n;
+        self
+    }
+
+    /// Sets [`tls`](Self::tls).
+    pub fn tls(mut self, t: TlsSetup) -> NodeConfig {
+        self.tls = t;
         self
     }
 

@@ -47,13 +47,63 @@ impl NodeInner {
     }
 
     /// Reads the first bytes of an inbound connection and hands it to the actor protocol
-    /// or to HTTP. The sniff and the handshake must finish within `inbound_timeout`.
+    /// or to HTTP; with TLS enabled, a TLS connection is accepted and its plaintext sniffed
+    /// the same way, and a plain one refused unless downgrade is supported. The sniff, the
+    /// TLS handshake and the actor handshake must each finish within `inbound_timeout`.
     pub(super) async fn sniff(
         self: Arc<Self>,
         mut stream: BoxStream,
         peer: SocketAddr,
         _slot: InboundSlot,
     ) {
+        let Some((head, got)) = self.read_head(&mut stream, peer).await else {
+            return;
+        };
+        let Some(tls) = self.tls.clone() else {
+            return self.dispatch(stream, peer, head, got).await;
+        };
+        if !crate::tls::is_client_hello(&head[..got]) {
+            if tls.support_downgrade() {
+                return self.dispatch(stream, peer, head, got).await;
+            }
+            inc(&self.counters.refused_plaintext);
+            tracing::debug!(%peer, "plain connection to a node that requires TLS; closing");
+            return;
+        }
+        let replayed = Box::new(http::Rewind::new(
+            Bytes::copy_from_slice(&head[..got]),
+            stream,
+        ));
+        let accepted = tokio::select! {
+            _ = self.shutdown.cancelled() => return,
+            r = tokio::time::timeout(self.config.inbound_timeout, tls.accept(replayed)) => r,
+        };
+        let mut stream = match accepted {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => {
+                inc(&self.counters.tls_failures);
+                tracing::info!(%peer, error = %e, "inbound TLS handshake failed; closing");
+                return;
+            }
+            Err(_) => {
+                inc(&self.counters.in_timeouts);
+                tracing::debug!(%peer, "no TLS handshake within the inbound timeout; closing");
+                return;
+            }
+        };
+        let Some((head, got)) = self.read_head(&mut stream, peer).await else {
+            return;
+        };
+        self.dispatch(stream, peer, head, got).await
+    }
+
+    /// The first (up to) 4 bytes of a stream, within `inbound_timeout`; `None` if the
+    /// stream ended first, timed out or the node is shutting down.
+    async fn read_head(
+        &self,
+        stream: &mut BoxStream,
+        peer: SocketAddr,
+    ) -> Option<([u8; 4], usize)> {
         let mut head = [0u8; 4];
         let sniffed = async {
             let mut got = 0;
@@ -66,19 +116,27 @@ impl NodeInner {
             got
         };
         let got = tokio::select! {
-            _ = self.shutdown.cancelled() => return,
+            _ = self.shutdown.cancelled() => return None,
             r = tokio::time::timeout(self.config.inbound_timeout, sniffed) => match r {
                 Ok(got) => got,
                 Err(_) => {
                     inc(&self.counters.in_timeouts);
                     tracing::debug!(%peer, "no protocol sniff within the inbound timeout; closing");
-                    return;
+                    return None;
                 }
             },
         };
-        if got == 0 {
-            return;
-        }
+        (got > 0).then_some((head, got))
+    }
+
+    /// Hands a sniffed stream (`head` read off it) to the actor protocol or to HTTP.
+    async fn dispatch(
+        self: Arc<Self>,
+        mut stream: BoxStream,
+        peer: SocketAddr,
+        head: [u8; 4],
+        got: usize,
+    ) {
         if got == 4 && &head == wire::MAGIC {
             let hello = tokio::select! {
                 _ = self.shutdown.cancelled() => return,

@@ -126,6 +126,8 @@ struct Counters {
     local_only: AtomicU64,
     refused_per_peer: AtomicU64,
     forged_local: AtomicU64,
+    refused_plaintext: AtomicU64,
+    tls_failures: AtomicU64,
 }
 
 fn inc(c: &AtomicU64) {
@@ -167,6 +169,8 @@ pub struct NodeInner {
     inbound_per_peer: DashMap<std::net::IpAddr, usize>,
     runtime: tokio::runtime::Handle,
     shutdown: CancellationToken,
+    /// TLS for every connection, if enabled.
+    tls: Option<Arc<crate::tls::Tls>>,
 }
 
 /// A node: the handle every API call goes through. Clone freely.
@@ -186,6 +190,8 @@ impl Node {
     /// `System`, an `Arbiter`, or a test's current-thread runtime with a `LocalSet`); the
     /// node's connection tasks run on that runtime.
     pub async fn bind(config: NodeConfig) -> io::Result<Node> {
+        // Certificate problems fail start-up, before anything listens.
+        let tls = config.tls.resolve()?;
         let mut listener = config.transport.listen(config.bind).await?;
         let bound = listener.local_addr();
         let addr = config.advertise.unwrap_or_else(|| {
@@ -214,6 +220,7 @@ impl Node {
             inbound_per_peer: DashMap::new(),
             runtime: tokio::runtime::Handle::current(),
             shutdown: CancellationToken::new(),
+            tls,
         });
         crate::metrics::registry();
         let weak = Arc::downgrade(&inner);
@@ -273,6 +280,11 @@ impl Node {
 
     pub(crate) fn inner(&self) -> &Arc<NodeInner> {
         &self.inner
+    }
+
+    /// The node's TLS, if enabled: HTTP clients of other nodes connect with it.
+    pub fn tls(&self) -> Option<&Arc<crate::tls::Tls>> {
+        self.inner.tls.as_ref()
     }
 
     /// The address peers reach this node at.

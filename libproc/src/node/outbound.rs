@@ -110,7 +110,13 @@ impl NodeInner {
         wr: &mut W,
         bytes: &[u8],
     ) -> io::Result<()> {
-        match tokio::time::timeout(self.config.write_timeout, wr.write_all(bytes)).await {
+        // Flushed too: a TLS stream may hold written records until flushed (a TCP
+        // stream's flush does nothing).
+        let write = async {
+            wr.write_all(bytes).await?;
+            wr.flush().await
+        };
+        match tokio::time::timeout(self.config.write_timeout, write).await {
             Ok(r) => r,
             Err(_) => {
                 inc(&self.counters.out_timeouts);
@@ -139,6 +145,24 @@ impl NodeInner {
                         inc(&self.counters.out_timeouts);
                         return Err(io::Error::new(io::ErrorKind::TimedOut, format!("connect took over {:?}", self.config.connect_timeout)));
                     }
+                },
+            };
+            let stream = match &self.tls {
+                None => stream,
+                Some(tls) => tokio::select! {
+                    _ = cancel.cancelled() => return Ok(()),
+                    s = tokio::time::timeout(self.config.connect_timeout, tls.connect(addr, stream)) => match s {
+                        Ok(Ok(s)) => s,
+                        Ok(Err(e)) => {
+                            inc(&self.counters.tls_failures);
+                            tracing::warn!(peer = %addr, error = %e, "outbound TLS connection failed");
+                            return Err(e);
+                        }
+                        Err(_) => {
+                            inc(&self.counters.out_timeouts);
+                            return Err(io::Error::new(io::ErrorKind::TimedOut, format!("TLS handshake took over {:?}", self.config.connect_timeout)));
+                        }
+                    },
                 },
             };
             let (mut rd, mut wr) = tokio::io::split(stream);

@@ -60,6 +60,10 @@ pub struct NodeStats {
     pub dropped_local_only: u64,
     /// Messages from the network whose sender PID claims a process of this node, dropped.
     pub dropped_forged_local: u64,
+    /// Plain (non-TLS) inbound connections closed because this node requires TLS.
+    pub connections_refused_plaintext: u64,
+    /// TLS handshakes that failed (inbound and outbound), e.g. on an untrusted certificate.
+    pub tls_handshake_failures: u64,
     /// Inbound connections open now (actor protocol, HTTP, not yet sniffed).
     pub inbound_connections: u64,
     /// Bytes of partial frames held by inbound connections now.
@@ -103,6 +107,8 @@ impl NodeInner {
             connections_refused_per_peer: l(&c.refused_per_peer),
             connections_timed_out: l(&c.in_timeouts),
             connections_over_budget: l(&c.over_budget),
+            connections_refused_plaintext: l(&c.refused_plaintext),
+            tls_handshake_failures: l(&c.tls_failures),
             dropped_local_only: l(&c.local_only),
             dropped_forged_local: l(&c.forged_local),
             inbound_connections: self.inbound_open.load(Ordering::Relaxed) as u64,
@@ -164,6 +170,11 @@ impl NodeInner {
         );
         set("libproc/connections_timed_out", s.connections_timed_out);
         set("libproc/connections_over_budget", s.connections_over_budget);
+        set(
+            "libproc/connections_refused_plaintext",
+            s.connections_refused_plaintext,
+        );
+        set("libproc/tls_handshake_failures", s.tls_handshake_failures);
         set("libproc/messages_dropped_local_only", s.dropped_local_only);
         set(
             "libproc/messages_dropped_forged_local",

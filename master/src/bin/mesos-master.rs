@@ -93,8 +93,11 @@ fn main() -> ExitCode {
     let result: Result<ExitCode, String> = system.block_on(async move {
         let node_config =
             NodeConfig::new(addr).advertising(config.advertise_ip, config.advertise_port);
-        let node = Node::bind(node_config).await.map_err(|e| {
-            format!("cannot listen on {addr}: {e} (is another master running? pick another --port)")
+        let node = Node::bind(node_config).await.map_err(|e| match e.kind() {
+            std::io::ErrorKind::AddrInUse => format!(
+                "cannot listen on {addr}: {e} (is another master running? pick another --port)"
+            ),
+            _ => format!("cannot listen on {addr}: {e}"),
         })?;
         let arbiter = actix::Arbiter::new();
         let handle = master::spawn(&node, config, Some(&arbiter.handle()))
