@@ -183,3 +183,32 @@ mod tests {
         assert_eq!(forward(addr, "master/state", None).await.status, 502);
     }
 }
+
+#[cfg(test)]
+mod tls_tests {
+    use super::*;
+    use libproc::testing::TestCa;
+    use libproc::tls::TlsSetup;
+    use libproc::{Node, NodeConfig};
+
+    #[actix_rt::test]
+    async fn a_standby_reads_a_tls_leader_over_tls() {
+        let dir = std::env::temp_dir().join(format!("leader-proxy-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let files = TestCa::new("cluster CA").issue(&dir, "master");
+        let tls = Tls::new(&files.settings()).unwrap();
+        let leader = Node::bind(NodeConfig::local().tls(TlsSetup::Enabled(tls.clone())))
+            .await
+            .unwrap();
+        let r = forward(leader.addr(), "metrics/snapshot", Some(tls)).await;
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        // Plain HTTP to a TLS-only leader gets nothing: a 502 saying so.
+        assert_eq!(
+            forward(leader.addr(), "metrics/snapshot", None)
+                .await
+                .status,
+            502
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
