@@ -144,6 +144,14 @@ async fn a_tls_only_cluster_runs_a_task_and_refuses_plain_http() {
         body.contains("\"hello\""),
         "the task is in the state: {body}"
     );
+    let (_, metrics) = https_get(&tls, master_addr, "/metrics/snapshot")
+        .await
+        .unwrap();
+    let metrics: serde_json::Value = serde_json::from_str(&metrics).unwrap();
+    assert!(
+        metrics["libproc/connections_refused_plaintext"].as_f64() >= Some(1.0),
+        "the refusal is not counted: {metrics}"
+    );
 }
 
 #[tokio::test]
