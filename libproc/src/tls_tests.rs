@@ -151,6 +151,28 @@ async fn a_tls_node_refuses_plain_connections_unless_downgrade_is_supported() {
 }
 
 #[actix_rt::test]
+async fn under_downgrade_a_tls_node_and_a_plain_node_talk_both_ways() {
+    let dir = Scratch::new("downgrade");
+    let mut settings = identity(&dir, "n").settings();
+    settings.support_downgrade = true;
+    let upgraded = tls_node(settings).await;
+    let plain = Node::bind(NodeConfig::local().tls(TlsSetup::Disabled))
+        .await
+        .unwrap();
+    let (tx_u, mut rx_u) = mpsc::unbounded_channel();
+    let (tx_p, mut rx_p) = mpsc::unbounded_channel();
+    let pu = upgraded.spawn("u", Echo(tx_u)).unwrap();
+    let pp = plain.spawn("p", Echo(tx_p)).unwrap();
+    // The TLS node's handshake fails against the plain node; it retries in plain.
+    upgraded.send(pu.pid(), pp.pid(), Hello(1));
+    let got = within(LIMIT, "the plain node gets the message", rx_p.recv()).await;
+    assert_eq!(got, Some((pu.pid().clone(), 1)));
+    let back = within(LIMIT, "the answer in plain", rx_u.recv()).await;
+    assert_eq!(back, Some((pp.pid().clone(), 1001)));
+    assert_eq!(upgraded.stats().tls_handshake_failures, 1);
+}
+
+#[actix_rt::test]
 async fn a_verifying_client_refuses_a_server_signed_by_another_ca() {
     let dir = Scratch::new("untrusted");
     let server_files = TestCa::new("rogue CA").issue(&dir.0, "server");

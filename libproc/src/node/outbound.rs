@@ -128,6 +128,64 @@ impl NodeInner {
         }
     }
 
+    /// Opens the stream to `addr`, each attempt within `connect_timeout`: TCP, then the
+    /// TLS handshake when TLS is enabled. Under downgrade support a failed handshake is
+    /// retried in plain, as libprocess does (a peer not yet on TLS in a rolling upgrade).
+    /// `None`: cancelled meanwhile.
+    async fn open_stream(
+        &self,
+        addr: SocketAddr,
+        cancel: &CancellationToken,
+    ) -> io::Result<Option<BoxStream>> {
+        let Some(stream) = self.connect_plain(addr, cancel).await? else {
+            return Ok(None);
+        };
+        let Some(tls) = &self.tls else {
+            return Ok(Some(stream));
+        };
+        let handshake = tokio::select! {
+            _ = cancel.cancelled() => return Ok(None),
+            s = tokio::time::timeout(self.config.connect_timeout, tls.connect(addr, stream)) => s,
+        };
+        match handshake {
+            Ok(Ok(s)) => Ok(Some(s)),
+            Ok(Err(e)) => {
+                inc(&self.counters.tls_failures);
+                if tls.support_downgrade() {
+                    tracing::info!(peer = %addr, error = %e, "outbound TLS failed; downgrading to a plain connection");
+                    return self.connect_plain(addr, cancel).await;
+                }
+                tracing::warn!(peer = %addr, error = %e, "outbound TLS connection failed");
+                Err(e)
+            }
+            Err(_) => {
+                inc(&self.counters.out_timeouts);
+                Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("TLS handshake took over {:?}", self.config.connect_timeout),
+                ))
+            }
+        }
+    }
+
+    /// A plain stream to `addr` within `connect_timeout`; `None`: cancelled meanwhile.
+    async fn connect_plain(
+        &self,
+        addr: SocketAddr,
+        cancel: &CancellationToken,
+    ) -> io::Result<Option<BoxStream>> {
+        tokio::select! {
+            _ = cancel.cancelled() => Ok(None),
+            s = tokio::time::timeout(self.config.connect_timeout, self.config.transport.connect(addr)) => match s {
+                Ok(s) => s.map(Some),
+                Err(_) => {
+                    inc(&self.counters.out_timeouts);
+                    Err(io::Error::new(io::ErrorKind::TimedOut, format!("connect took over {:?}", self.config.connect_timeout)))
+                }
+            },
+        }
+    }
+
     pub(super) async fn run_outbound(
         self: Arc<Self>,
         addr: SocketAddr,
@@ -137,33 +195,8 @@ impl NodeInner {
         cancel: CancellationToken,
     ) {
         let result: io::Result<()> = async {
-            let stream = tokio::select! {
-                _ = cancel.cancelled() => return Ok(()),
-                s = tokio::time::timeout(self.config.connect_timeout, self.config.transport.connect(addr)) => match s {
-                    Ok(s) => s?,
-                    Err(_) => {
-                        inc(&self.counters.out_timeouts);
-                        return Err(io::Error::new(io::ErrorKind::TimedOut, format!("connect took over {:?}", self.config.connect_timeout)));
-                    }
-                },
-            };
-            let stream = match &self.tls {
-                None => stream,
-                Some(tls) => tokio::select! {
-                    _ = cancel.cancelled() => return Ok(()),
-                    s = tokio::time::timeout(self.config.connect_timeout, tls.connect(addr, stream)) => match s {
-                        Ok(Ok(s)) => s,
-                        Ok(Err(e)) => {
-                            inc(&self.counters.tls_failures);
-                            tracing::warn!(peer = %addr, error = %e, "outbound TLS connection failed");
-                            return Err(e);
-                        }
-                        Err(_) => {
-                            inc(&self.counters.out_timeouts);
-                            return Err(io::Error::new(io::ErrorKind::TimedOut, format!("TLS handshake took over {:?}", self.config.connect_timeout)));
-                        }
-                    },
-                },
+            let Some(stream) = self.open_stream(addr, &cancel).await? else {
+                return Ok(());
             };
             let (mut rd, mut wr) = tokio::io::split(stream);
             let hello = wire::handshake(self.addr);
