@@ -38,6 +38,9 @@ pub struct HttpRequest {
     pub body: Bytes,
     /// The client's address.
     pub peer: SocketAddr,
+    /// Who the request authenticated as, when its route's realm is guarded (see
+    /// [`crate::http_auth`]); `None` on an open route.
+    pub principal: Option<String>,
 }
 
 impl HttpRequest {
@@ -427,6 +430,7 @@ async fn convert(
         headers,
         body,
         peer,
+        principal: None,
     })
 }
 

@@ -8,6 +8,7 @@ pub mod filter;
 pub mod flags;
 mod fxhash;
 pub mod http;
+pub mod http_auth;
 mod limits;
 pub mod logging;
 pub mod message;

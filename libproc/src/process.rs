@@ -67,7 +67,10 @@ pub struct Handlers<P: Process> {
     /// Wire name → index into `list`.
     messages: FxHashMap<&'static str, usize>,
     list: Vec<MessageHandler<P>>,
-    routes: HashMap<String, RouteHandler<P>>,
+    /// Path → the route's authentication realm and handler.
+    routes: HashMap<String, (Option<&'static str>, RouteHandler<P>)>,
+    /// The realm routes installed now go into (see [`Handlers::in_realm`]).
+    realm: Option<&'static str>,
 }
 
 impl<P: Process> Handlers<P> {
@@ -76,6 +79,7 @@ impl<P: Process> Handlers<P> {
             messages: FxHashMap::default(),
             list: Vec::new(),
             routes: HashMap::new(),
+            realm: None,
         }
     }
 
@@ -143,16 +147,26 @@ impl<P: Process> Handlers<P> {
         path: &str,
         f: impl Fn(&mut P, &mut Ctx<'_, P>, &HttpRequest) -> HttpResponse + 'static,
     ) -> &mut Self {
-        self.routes.insert(
-            path.trim_matches('/').to_string(),
-            Box::new(move |p, ctx, req, responder| responder.respond(f(p, ctx, &req))),
-        );
+        self.route_deferred(path, move |p, ctx, req, responder| {
+            responder.respond(f(p, ctx, &req))
+        })
+    }
+
+    /// Installs the routes `install` declares in authentication realm `realm`: a request
+    /// to one of them reaches its handler only once the node's authenticator for `realm`
+    /// (if it has one) accepted it, with [`HttpRequest::principal`] set. Routes declared
+    /// outside any `in_realm` are open. See [`crate::http_auth`].
+    pub fn in_realm(&mut self, realm: &'static str, install: impl FnOnce(&mut Self)) -> &mut Self {
+        let outer = self.realm.replace(realm);
+        install(self);
+        self.realm = outer;
         self
     }
 
-    /// The handler for `route`: an exact match, else the route registered as `<prefix>/*`
-    /// for the longest prefix of `route` (so `quota/*` serves `quota/eng/backend`).
-    fn find_route(&self, route: &str) -> Option<&RouteHandler<P>> {
+    /// The realm and handler for `route`: an exact match, else the route registered as
+    /// `<prefix>/*` for the longest prefix of `route` (so `quota/*` serves
+    /// `quota/eng/backend`).
+    fn find_route(&self, route: &str) -> Option<&(Option<&'static str>, RouteHandler<P>)> {
         if let Some(h) = self.routes.get(route) {
             return Some(h);
         }
@@ -173,8 +187,10 @@ impl<P: Process> Handlers<P> {
         path: &str,
         f: impl Fn(&mut P, &mut Ctx<'_, P>, HttpRequest, Responder) + 'static,
     ) -> &mut Self {
-        self.routes
-            .insert(path.trim_matches('/').to_string(), Box::new(f));
+        self.routes.insert(
+            path.trim_matches('/').to_string(),
+            (self.realm, Box::new(f)),
+        );
         self
     }
 }
@@ -441,9 +457,17 @@ impl<P: Process> ProcessActor<P> {
                 let call = *call;
                 let handlers = self.handlers.clone();
                 let responder = Responder::new(call.reply);
-                match handlers.find_route(&call.route) {
-                    Some(h) => self.with_ctx(actx, |p, ctx| h(p, ctx, call.request, responder)),
-                    None => responder.respond(HttpResponse::not_found()),
+                let Some((realm, h)) = handlers.find_route(&call.route) else {
+                    responder.respond(HttpResponse::not_found());
+                    return;
+                };
+                let mut request = call.request;
+                match self.core.node.inner().authenticate_http(*realm, &request) {
+                    Ok(principal) => {
+                        request.principal = principal;
+                        self.with_ctx(actx, |p, ctx| h(p, ctx, request, responder))
+                    }
+                    Err(refused) => responder.respond(refused),
                 }
             }
             Event::Call(f) => f(self, actx),

@@ -26,6 +26,7 @@
 /// The Mesos release whose APIs master and agent implement (what `/version` and `/state` report).
 pub const MESOS_VERSION: &str = "1.11.0";
 
+pub mod acls;
 pub mod agent;
 pub mod attributes;
 pub mod authentication;
@@ -36,6 +37,7 @@ pub mod discovery;
 pub mod executor;
 pub mod framework;
 pub mod health;
+pub mod http_authentication;
 pub mod ids;
 pub mod labels;
 pub mod master;

@@ -281,6 +281,22 @@ impl NodeInner {
     /// Routes one HTTP request.
     pub(crate) async fn route_http(self: Arc<Self>, req: HttpRequest) -> HttpResponse {
         inc(&self.counters.http);
+        let builtin = match req.path.as_str() {
+            "/metrics/snapshot" | "/metrics" | "/__processes__" => Some(true),
+            "/logging/toggle" => Some(false),
+            _ => None,
+        };
+        if let Some(readonly) = builtin {
+            let realms = self.realms.builtins();
+            let realm = if readonly {
+                realms.readonly
+            } else {
+                realms.readwrite
+            };
+            if let Err(refused) = self.authenticate_http(realm.as_deref(), &req) {
+                return refused;
+            }
+        }
         match req.path.as_str() {
             "/metrics/snapshot" => {
                 self.publish_metrics();

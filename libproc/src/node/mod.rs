@@ -160,6 +160,8 @@ pub struct NodeInner {
     next_generation: AtomicU64,
     links: Mutex<Links>,
     delegate: Mutex<Option<String>>,
+    /// Authenticators of guarded HTTP realms.
+    realms: crate::http_auth::Realms,
     counters: Counters,
     /// Partial inbound frames of every connection together.
     inbound_budget: ByteBudget,
@@ -214,6 +216,7 @@ impl Node {
             next_generation: AtomicU64::new(1),
             links: Mutex::new(Links::default()),
             delegate: Mutex::new(None),
+            realms: Default::default(),
             counters: Counters::default(),
             inbound_budget: ByteBudget::new(budget),
             inbound_open: AtomicUsize::new(0),
@@ -439,6 +442,23 @@ impl Node {
             .unwrap_or_else(|p| p.into_inner()) = Some(id.to_string());
     }
 
+    /// Guards the HTTP routes of `realm` with `authenticator` (`None`: opens them again).
+    /// See [`crate::http_auth`].
+    pub fn set_http_authenticator(
+        &self,
+        realm: &str,
+        authenticator: Option<Arc<dyn crate::http_auth::HttpAuthenticator>>,
+    ) {
+        self.inner.realms.set(realm, authenticator);
+    }
+
+    /// Puts the node's own read-only endpoints (`/metrics/snapshot`, `/metrics`,
+    /// `/__processes__`) in realm `readonly` and `/logging/toggle` in `readwrite`, unless
+    /// a component of the node named their realms already.
+    pub fn protect_builtins(&self, readonly: &str, readwrite: &str) {
+        self.inner.realms.protect_builtins(readonly, readwrite);
+    }
+
     /// The PIDs of the processes on this node.
     pub fn processes(&self) -> Vec<Pid> {
         self.inner
@@ -526,6 +546,15 @@ impl NodeInner {
 
     fn entry(&self, id: &str) -> Option<Arc<ProcessEntry>> {
         self.processes.get(id).map(|e| e.value().clone())
+    }
+
+    /// Authenticates `request` for a route of `realm` (see [`crate::http_auth`]).
+    pub(crate) fn authenticate_http(
+        &self,
+        realm: Option<&str>,
+        request: &HttpRequest,
+    ) -> Result<Option<String>, HttpResponse> {
+        self.realms.check(realm, request)
     }
 
     pub(crate) fn max_http_body(&self) -> usize {
