@@ -132,6 +132,24 @@ pub const FLAGS: &[Flag] = &[
     Flag::optional(
         "credentials",
         "Path (or file:///path) of the principals and secrets that may authenticate: JSON {\"credentials\":[{\"principal\":..,\"secret\":..}]} or text lines 'principal secret'.",
+    ),    Flag::new(
+        "authenticate_http_readonly",
+        "false",
+        "Read-only HTTP endpoints (/master/state, /flags, /metrics/snapshot, /files, ...) need HTTP Basic credentials from --credentials.",
+    ),
+    Flag::new(
+        "authenticate_http_readwrite",
+        "false",
+        "HTTP endpoints that change the cluster (/teardown, /reserve, /quota, /weights, the operator API /api/v1, ...) need HTTP Basic credentials from --credentials.",
+    ),
+    Flag::new(
+        "authenticate_http_frameworks",
+        "false",
+        "The v1 scheduler API (/api/v1/scheduler) needs HTTP Basic credentials from --credentials; a framework subscribes as that principal.",
+    ),
+    Flag::optional(
+        "acls",
+        "Access control lists as Mesos's ACLs JSON ({\"permissive\":true,\"run_tasks\":[{\"principals\":{..},\"users\":{..}}],...}), inline or a path (file:///path).",
     ),
 ];
 
@@ -194,6 +212,16 @@ pub struct MasterConfig {
     pub credentials_path: Option<String>,
     /// The principals and secrets read from `--credentials`.
     pub credentials: Vec<proto::authentication::Credential>,
+    /// `--authenticate_http_readonly`.
+    pub authenticate_http_readonly: bool,
+    /// `--authenticate_http_readwrite`.
+    pub authenticate_http_readwrite: bool,
+    /// `--authenticate_http_frameworks`.
+    pub authenticate_http_frameworks: bool,
+    /// `--acls` as given (inline JSON or a path), for `/flags`.
+    pub acls_flag: Option<String>,
+    /// The parsed `--acls` (default: none, permissive).
+    pub acls: proto::acls::Acls,
     /// `--advertise_ip`.
     pub advertise_ip: Option<IpAddr>,
     /// `--advertise_port`.
@@ -250,6 +278,11 @@ impl Default for MasterConfig {
             authenticate_agents: false,
             credentials_path: None,
             credentials: Vec::new(),
+            authenticate_http_readonly: false,
+            authenticate_http_readwrite: false,
+            authenticate_http_frameworks: false,
+            acls_flag: None,
+            acls: proto::acls::Acls::default(),
             advertise_ip: None,
             advertise_port: None,
             log_dir: None,
@@ -415,7 +448,33 @@ impl MasterConfig {
                 "a credentials file: --authenticate_frameworks and --authenticate_agents check principals against --credentials",
             ));
         }
+        let authenticate_http_readonly = flags.bool("authenticate_http_readonly")?;
+        let authenticate_http_readwrite = flags.bool("authenticate_http_readwrite")?;
+        let authenticate_http_frameworks = flags.bool("authenticate_http_frameworks")?;
+        if (authenticate_http_readonly
+            || authenticate_http_readwrite
+            || authenticate_http_frameworks)
+            && credentials_path.is_none()
+        {
+            return Err(invalid(
+                "credentials",
+                "",
+                "a credentials file: --authenticate_http_* check HTTP Basic credentials against --credentials",
+            ));
+        }
+        let acls_flag: Option<String> = flags.opt("acls")?;
+        let acls = match &acls_flag {
+            Some(text) => {
+                proto::acls::Acls::from_flag(text).map_err(|e| invalid("acls", text, &e))?
+            }
+            None => proto::acls::Acls::default(),
+        };
         Ok(MasterConfig {
+            authenticate_http_readonly,
+            authenticate_http_readwrite,
+            authenticate_http_frameworks,
+            acls_flag,
+            acls,
             authenticate_frameworks,
             authenticate_agents,
             credentials_path,
@@ -572,6 +631,21 @@ impl MasterConfig {
         put("authenticate_agents", self.authenticate_agents.to_string());
         if let Some(c) = &self.credentials_path {
             put("credentials", c.clone());
+        }
+        put(
+            "authenticate_http_readonly",
+            self.authenticate_http_readonly.to_string(),
+        );
+        put(
+            "authenticate_http_readwrite",
+            self.authenticate_http_readwrite.to_string(),
+        );
+        put(
+            "authenticate_http_frameworks",
+            self.authenticate_http_frameworks.to_string(),
+        );
+        if let Some(a) = &self.acls_flag {
+            put("acls", a.clone());
         }
         if let Some(ip) = self.advertise_ip {
             put("advertise_ip", ip.to_string());

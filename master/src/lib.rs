@@ -6,7 +6,7 @@
 //! libproc actor shell around it; [`leadership`] is where the master stands in leader
 //! election and [`write_queue`] holds effects back until the registry write covering them
 //! succeeded (both pure, driven by the shell); [`state_json`] renders the operator views; [`config`] holds
-//! the `mesos-master` flags; [`authentication`] decides who may register; [`allocator`] is the DRF allocator process; [`operator`] is
+//! the `mesos-master` flags; [`authentication`] decides who may register; [`authorization`] applies `--acls`; [`allocator`] is the DRF allocator process; [`operator`] is
 //! the allocation policy the operator controls (weights, quota, reservations, `/roles`);
 //! [`registry`] is the durable record (admitted, unreachable and gone agents, torn-down
 //! frameworks, weights and quotas) and where it is stored: every decision in it is
@@ -25,6 +25,7 @@
 
 pub mod allocator;
 pub mod authentication;
+pub mod authorization;
 pub mod config;
 pub mod core;
 pub mod http_api;
@@ -71,12 +72,32 @@ pub fn spawn_master(
     config: MasterConfig,
 ) -> Result<ProcessRef<MasterProcess>, SpawnError> {
     let pid = node.pid(MASTER_ID);
+    guard_http(node, &config);
     let master = node.spawn(
         MASTER_ID,
         MasterProcess::new(config, pid, node.pid(ALLOCATOR_ID)),
     )?;
     node.set_delegate(MASTER_ID);
     Ok(master)
+}
+
+/// Gives the node an HTTP Basic authenticator (against `--credentials`) for each realm of
+/// the master's routes that its `--authenticate_http_*` flags guard, before any route
+/// serves; the node's own endpoints follow the master's read-only and read-write realms.
+fn guard_http(node: &Node, config: &MasterConfig) {
+    use proto::http_authentication::{
+        BasicAuthenticator, MASTER_READONLY, MASTER_READWRITE, MASTER_SCHEDULER,
+    };
+    let basic: std::sync::Arc<dyn libproc::http_auth::HttpAuthenticator> =
+        std::sync::Arc::new(BasicAuthenticator::new(&config.credentials));
+    for (realm, on) in [
+        (MASTER_READONLY, config.authenticate_http_readonly),
+        (MASTER_READWRITE, config.authenticate_http_readwrite),
+        (MASTER_SCHEDULER, config.authenticate_http_frameworks),
+    ] {
+        node.set_http_authenticator(realm, on.then(|| basic.clone()));
+    }
+    node.protect_builtins(MASTER_READONLY, MASTER_READWRITE);
 }
 
 /// Spawns the master and an allocator made by `make_allocator(config, master_pid)`,

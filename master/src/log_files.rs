@@ -107,6 +107,16 @@ impl Process for LogFiles {
     /// Serves HTTP only; no message from the network.
     const REACH: libproc::Reach = libproc::Reach::LocalOnly;
     fn install(h: &mut Handlers<Self>) {
+        // Read-only, as the master's other views.
+        h.in_realm(
+            proto::http_authentication::MASTER_READONLY,
+            Self::install_routes,
+        );
+    }
+}
+
+impl LogFiles {
+    fn install_routes(h: &mut Handlers<Self>) {
         h.route_deferred(
             "read",
             |me: &mut LogFiles, ctx: &mut Ctx<Self>, req: HttpRequest, responder| {

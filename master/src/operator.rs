@@ -141,6 +141,14 @@ fn scalar_names(r: &Resources) -> BTreeSet<String> {
 
 /// The form fields (or JSON fields) `slaveId` and `resources` of `/reserve` and
 /// `/unreserve`.
+/// The roles a `/reserve` body reserves for (none if it does not parse: the call then
+/// fails with the reason).
+pub fn reservation_roles(body: &[u8]) -> Vec<String> {
+    reservation_request(body)
+        .map(|(_, r)| r.roles().into_iter().collect())
+        .unwrap_or_default()
+}
+
 fn reservation_request(body: &[u8]) -> Result<(AgentId, Resources), OpError> {
     let text = std::str::from_utf8(body).map_err(|_| bad("the body is not UTF-8"))?;
     let (slave, resources) = if text.trim_start().starts_with('{') {

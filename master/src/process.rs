@@ -26,6 +26,7 @@ use detector::contender::{contend, ContenderEvent, Lease, LeaseState};
 use libproc::http::Responder;
 use libproc::{Ctx, Handlers, HttpRequest, HttpResponse, Message, Pid, Process};
 use proto::authentication::{AuthenticateMessage, AuthenticationStepMessage};
+use proto::http_authentication::{MASTER_READONLY, MASTER_READWRITE, MASTER_SCHEDULER};
 use proto::messages::*;
 use proto::{FrameworkId, MasterInfo, OfferId, OfferOperation};
 
@@ -488,7 +489,7 @@ impl MasterProcess {
         true
     }
 
-    fn refuse_registration(&self, why: &str) {
+    pub(super) fn refuse_registration(&self, why: &str) {
         tracing::warn!("{why}");
         self.count("master/registrations_refused_authentication");
     }
@@ -533,7 +534,13 @@ impl MasterProcess {
             .as_ref()
             .and_then(|id| self.core.frameworks().get(id))
             .map(|f| f.info.principal.as_deref());
-        match self.admission.admit_framework(from, info, registered) {
+        let admitted = self
+            .admission
+            .admit_framework(from, info, registered)
+            .and_then(|()| {
+                crate::authorization::may_register(&self.core.config.acls, info).map_err(|d| d.0)
+            });
+        match admitted {
             Ok(()) => true,
             Err(why) => {
                 self.refuse_registration(&why);
@@ -730,13 +737,75 @@ impl MasterProcess {
         }
     }
 
+    /// Whether the caller of `req` may do `action` on each of `objects` (`--acls`): the
+    /// `403` with the reason if not.
+    fn authorize_http<'a>(
+        &self,
+        req: &HttpRequest,
+        action: proto::acls::Action,
+        objects: impl IntoIterator<Item = Option<&'a str>>,
+    ) -> Result<(), HttpResponse> {
+        crate::authorization::may_do(
+            &self.core.config.acls,
+            req.principal.as_deref(),
+            action,
+            objects,
+        )
+        .map_err(|d| {
+            tracing::warn!(peer = %req.peer, path = %req.path, "{d}");
+            HttpResponse::text(403, format!("{d}\n"))
+        })
+    }
+
+    /// The principal of framework `id` (`None`: unknown, or it has none).
+    fn framework_principal(&self, id: &FrameworkId) -> Option<String> {
+        self.core
+            .frameworks()
+            .get(id)
+            .and_then(|f| f.info.principal.clone())
+    }
+
+    /// `teardown_frameworks` on framework `id`.
+    fn authorize_teardown(&self, req: &HttpRequest, id: &FrameworkId) -> Result<(), HttpResponse> {
+        let owner = self.framework_principal(id);
+        self.authorize_http(
+            req,
+            proto::acls::Action::TeardownFramework,
+            [owner.as_deref()],
+        )
+    }
+
+    /// `reserve_resources` (each role reserved for) or `unreserve_resources` (on the
+    /// reservations' principal, which this master does not record: `ANY`).
+    fn authorize_reservation(&self, req: &HttpRequest, reserve: bool) -> Result<(), HttpResponse> {
+        use proto::acls::Action;
+        if !reserve {
+            return self.authorize_http(req, Action::UnreserveResources, [None]);
+        }
+        let roles = crate::operator::reservation_roles(&req.body);
+        self.authorize_http(
+            req,
+            Action::ReserveResources,
+            roles.iter().map(|r| Some(r.as_str())),
+        )
+    }
+
     fn http_weights(&mut self, ctx: &mut Ctx<'_, Self>, req: &HttpRequest) -> HttpResponse {
         match req.method.as_str() {
             "GET" => match self.not_leader_response(ctx, req) {
                 Some(r) => r,
                 None => HttpResponse::json(&self.core.weights_json()),
             },
-            "PUT" | "POST" => self.operator_call(ctx, req, 200, |m, r| m.update_weights(&r.body)),
+            "PUT" | "POST" => {
+                let roles = crate::authorization::roles_in_weights(&req.body);
+                let objects = roles.iter().map(|r| Some(r.as_str()));
+                if let Err(denied) =
+                    self.authorize_http(req, proto::acls::Action::UpdateWeight, objects)
+                {
+                    return denied;
+                }
+                self.operator_call(ctx, req, 200, |m, r| m.update_weights(&r.body))
+            }
             other => method_not_allowed(other, "GET, PUT"),
         }
     }
@@ -750,6 +819,25 @@ impl MasterProcess {
             .unwrap_or("")
             .trim_start_matches('/');
         let role = libproc::http::percent_decode(role, false);
+        let body_role = || {
+            let v: serde_json::Value = serde_json::from_slice(&req.body).unwrap_or_default();
+            crate::authorization::roles_of(std::slice::from_ref(&v))
+        };
+        let checked = match (req.method.as_str(), role.is_empty()) {
+            ("GET", _) => self.authorize_http(req, proto::acls::Action::GetQuota, [None]),
+            ("POST" | "PUT", true) => {
+                let roles = body_role();
+                let objects = roles.iter().map(|r| Some(r.as_str()));
+                self.authorize_http(req, proto::acls::Action::UpdateQuota, objects)
+            }
+            ("DELETE", false) => {
+                self.authorize_http(req, proto::acls::Action::UpdateQuota, [Some(role.as_str())])
+            }
+            _ => Ok(()),
+        };
+        if let Err(denied) = checked {
+            return denied;
+        }
         match (req.method.as_str(), role.is_empty()) {
             ("GET", true) => match self.not_leader_response(ctx, req) {
                 Some(r) => r,
@@ -780,9 +868,11 @@ impl MasterProcess {
             responder.respond(r);
             return;
         }
-        let snapshot = self.core.clone();
+        let mut snapshot = self.core.clone();
         let flags = self.flags.clone();
         tokio::task::spawn_blocking(move || {
+            let acls = snapshot.config.acls.clone();
+            crate::authorization::hide_unviewable(&mut snapshot, &acls, req.principal.as_deref());
             let body = render(&snapshot, &flags);
             responder.respond(HttpResponse::new(200, "application/json", body));
         });
@@ -1045,10 +1135,16 @@ impl Process for MasterProcess {
                 me.apply(ctx, fx);
             },
         );
-        h.route("api/v1/scheduler", MasterProcess::scheduler_api);
-        for path in ["api/v1", "api/v1/operator"] {
-            h.route_deferred(path, MasterProcess::operator_api_deferred);
-        }
+        h.in_realm(MASTER_SCHEDULER, |h| {
+            h.route("api/v1/scheduler", MasterProcess::scheduler_api);
+        });
+
+        h.in_realm(MASTER_READWRITE, |h| {
+            for path in ["api/v1", "api/v1/operator"] {
+                h.route_deferred(path, MasterProcess::operator_api_deferred);
+            }
+        });
+
         // The web UI: served by every master, leading or not (see `webui`).
         for path in ["", "index.html", "static/*"] {
             h.route(
@@ -1064,7 +1160,8 @@ impl Process for MasterProcess {
         }
         // The leader's read-only JSON through a standby, for a browser that cannot reach
         // the leader's advertised address (see `leader_proxy`).
-        h.route_deferred(
+        h.in_realm(MASTER_READONLY, |h| {
+h.route_deferred(
             "webui/leader/*",
             |me: &mut MasterProcess, ctx: &mut Ctx<MasterProcess>, req, responder| {
                 let route = req.path.trim_start_matches('/');
@@ -1097,22 +1194,26 @@ impl Process for MasterProcess {
                 }
             },
         );
-        let views: [(&str, state_json::Render); 6] = [
-            ("state", state_json::render_state),
-            ("state.json", state_json::render_state),
-            ("state-summary", state_json::render_state_summary),
-            ("frameworks", state_json::render_frameworks),
-            ("slaves", state_json::render_slaves),
-            ("tasks", state_json::render_tasks),
-        ];
-        for (path, render) in views {
-            h.route_deferred(
-                path,
-                move |me: &mut MasterProcess, ctx: &mut Ctx<MasterProcess>, req, responder| {
-                    me.http_state_view(ctx, req, responder, render)
-                },
-            );
-        }
+
+});
+        h.in_realm(MASTER_READONLY, |h| {
+            let views: [(&str, state_json::Render); 6] = [
+                ("state", state_json::render_state),
+                ("state.json", state_json::render_state),
+                ("state-summary", state_json::render_state_summary),
+                ("frameworks", state_json::render_frameworks),
+                ("slaves", state_json::render_slaves),
+                ("tasks", state_json::render_tasks),
+            ];
+            for (path, render) in views {
+                h.route_deferred(
+                    path,
+                    move |me: &mut MasterProcess, ctx: &mut Ctx<MasterProcess>, req, responder| {
+                        me.http_state_view(ctx, req, responder, render)
+                    },
+                );
+            }
+        });
         h.route(
             "version",
             |_me: &mut MasterProcess, _ctx: &mut Ctx<MasterProcess>, _req| {
@@ -1135,81 +1236,95 @@ impl Process for MasterProcess {
                 }
             },
         );
-        h.route_deferred(
-            "weights",
-            |me: &mut MasterProcess, ctx: &mut Ctx<MasterProcess>, req, responder| {
-                let r = me.http_weights(ctx, &req);
-                me.reply_in_order(ctx, responder, r);
-            },
-        );
-        for path in ["quota", "quota/*"] {
+        h.in_realm(MASTER_READWRITE, |h| {
             h.route_deferred(
-                path,
+                "weights",
                 |me: &mut MasterProcess, ctx: &mut Ctx<MasterProcess>, req, responder| {
-                    let r = me.http_quota(ctx, &req);
+                    let r = me.http_weights(ctx, &req);
                     me.reply_in_order(ctx, responder, r);
                 },
             );
-        }
-        h.route_deferred(
-            "reserve",
-            |me: &mut MasterProcess, ctx: &mut Ctx<MasterProcess>, req, responder| {
-                let r = if req.method != "POST" {
-                    method_not_allowed(&req.method, "POST")
-                } else {
-                    me.operator_call(ctx, &req, 202, |m, r| m.operator_reserve(&r.body))
-                };
-                me.reply_in_order(ctx, responder, r);
-            },
-        );
-        h.route_deferred(
-            "teardown",
-            |me: &mut MasterProcess, ctx: &mut Ctx<MasterProcess>, req, responder| {
-                let r = if req.method != "POST" {
-                    method_not_allowed(&req.method, "POST")
-                } else {
-                    me.operator_call(ctx, &req, 200, |m, r| {
-                        m.operator_teardown(&crate::operator::teardown_request(&r.body)?)
-                    })
-                };
-                me.reply_in_order(ctx, responder, r);
-            },
-        );
-        h.route_deferred(
-            "unreserve",
-            |me: &mut MasterProcess, ctx: &mut Ctx<MasterProcess>, req, responder| {
-                let r = if req.method != "POST" {
-                    method_not_allowed(&req.method, "POST")
-                } else {
-                    me.operator_call(ctx, &req, 202, |m, r| m.operator_unreserve(&r.body))
-                };
-                me.reply_in_order(ctx, responder, r);
-            },
-        );
-        h.route(
-            "roles",
-            |me: &mut MasterProcess, ctx: &mut Ctx<MasterProcess>, req| {
-                if let Some(r) = me.not_leader_response(ctx, req) {
-                    return r;
-                }
-                HttpResponse::json(&me.core.roles_json())
-            },
-        );
-        h.route(
-            "roles.json",
-            |me: &mut MasterProcess, ctx: &mut Ctx<MasterProcess>, req| {
-                if let Some(r) = me.not_leader_response(ctx, req) {
-                    return r;
-                }
-                HttpResponse::json(&me.core.roles_json())
-            },
-        );
-        h.route(
-            "flags",
-            |me: &mut MasterProcess, _ctx: &mut Ctx<MasterProcess>, _req| {
-                HttpResponse::json(&serde_json::json!({ "flags": me.flags }))
-            },
-        );
+            for path in ["quota", "quota/*"] {
+                h.route_deferred(
+                    path,
+                    |me: &mut MasterProcess, ctx: &mut Ctx<MasterProcess>, req, responder| {
+                        let r = me.http_quota(ctx, &req);
+                        me.reply_in_order(ctx, responder, r);
+                    },
+                );
+            }
+            h.route_deferred(
+                "reserve",
+                |me: &mut MasterProcess, ctx: &mut Ctx<MasterProcess>, req, responder| {
+                    let r = if req.method != "POST" {
+                        method_not_allowed(&req.method, "POST")
+                    } else if let Err(denied) = me.authorize_reservation(&req, true) {
+                        denied
+                    } else {
+                        me.operator_call(ctx, &req, 202, |m, r| m.operator_reserve(&r.body))
+                    };
+                    me.reply_in_order(ctx, responder, r);
+                },
+            );
+            h.route_deferred(
+                "teardown",
+                |me: &mut MasterProcess, ctx: &mut Ctx<MasterProcess>, req, responder| {
+                    let r = if req.method != "POST" {
+                        method_not_allowed(&req.method, "POST")
+                    } else if let Some(Err(denied)) = crate::operator::teardown_request(&req.body)
+                        .ok()
+                        .map(|id| me.authorize_teardown(&req, &id))
+                    {
+                        denied
+                    } else {
+                        me.operator_call(ctx, &req, 200, |m, r| {
+                            m.operator_teardown(&crate::operator::teardown_request(&r.body)?)
+                        })
+                    };
+                    me.reply_in_order(ctx, responder, r);
+                },
+            );
+            h.route_deferred(
+                "unreserve",
+                |me: &mut MasterProcess, ctx: &mut Ctx<MasterProcess>, req, responder| {
+                    let r = if req.method != "POST" {
+                        method_not_allowed(&req.method, "POST")
+                    } else if let Err(denied) = me.authorize_reservation(&req, false) {
+                        denied
+                    } else {
+                        me.operator_call(ctx, &req, 202, |m, r| m.operator_unreserve(&r.body))
+                    };
+                    me.reply_in_order(ctx, responder, r);
+                },
+            );
+        });
+
+        h.in_realm(MASTER_READONLY, |h| {
+            h.route(
+                "roles",
+                |me: &mut MasterProcess, ctx: &mut Ctx<MasterProcess>, req| {
+                    if let Some(r) = me.not_leader_response(ctx, req) {
+                        return r;
+                    }
+                    HttpResponse::json(&me.core.roles_json())
+                },
+            );
+            h.route(
+                "roles.json",
+                |me: &mut MasterProcess, ctx: &mut Ctx<MasterProcess>, req| {
+                    if let Some(r) = me.not_leader_response(ctx, req) {
+                        return r;
+                    }
+                    HttpResponse::json(&me.core.roles_json())
+                },
+            );
+            h.route(
+                "flags",
+                |me: &mut MasterProcess, _ctx: &mut Ctx<MasterProcess>, _req| {
+                    HttpResponse::json(&serde_json::json!({ "flags": me.flags }))
+                },
+            );
+        });
     }
 
     fn started(&mut self, ctx: &mut Ctx<'_, Self>) {

@@ -53,14 +53,21 @@ impl Master {
             match op {
                 OfferOperation::Launch { task_infos } => {
                     for t in task_infos {
-                        match self.validate_task(
-                            &fid,
-                            &agent_id,
-                            &t,
-                            &remaining,
-                            &launched,
-                            &new_executors,
-                        ) {
+                        let checked = self
+                            .authorize_task(&fid, &t)
+                            .map_err(|why| (Reason::TaskUnauthorized, why))
+                            .and_then(|()| {
+                                self.validate_task(
+                                    &fid,
+                                    &agent_id,
+                                    &t,
+                                    &remaining,
+                                    &launched,
+                                    &new_executors,
+                                )
+                                .map_err(|why| (Reason::TaskInvalid, why))
+                            });
+                        match checked {
                             Ok(needed) => {
                                 remaining -= &needed;
                                 launched.insert(t.task_id.clone());
@@ -69,12 +76,12 @@ impl Master {
                                 }
                                 fx.extend(self.launch(&fid, &agent_id, &role, t, needed));
                             }
-                            Err(why) => {
+                            Err((reason, why)) => {
                                 tracing::warn!(framework = %fid, task = %t.task_id, "invalid task: {why}");
                                 let s = self.master_status(
                                     t.task_id.clone(),
                                     TaskState::Error,
-                                    Reason::TaskInvalid,
+                                    reason,
                                     why,
                                     Some(t.agent_id.clone()),
                                 );
@@ -179,6 +186,35 @@ impl Master {
             let u = self.update_message(fid, s);
             self.to_framework(fid, u, fx);
         }
+    }
+
+    /// The `run_tasks` ACL: whether the framework's principal may run the task (and its
+    /// executor) as the user it would run as (the command's user, else the framework's).
+    pub(super) fn authorize_task(&self, fid: &FrameworkId, t: &TaskInfo) -> Result<(), String> {
+        let Some(f) = self.frameworks.get(fid) else {
+            return Ok(()); // validate_task says the framework is unknown
+        };
+        let principal = f.info.principal.as_deref();
+        fn user_of<'a>(user: Option<&'a String>, framework_user: &'a str) -> &'a str {
+            user.map(String::as_str)
+                .filter(|u| !u.is_empty())
+                .unwrap_or(framework_user)
+        }
+        let mut users = Vec::with_capacity(2);
+        if t.command.is_some() || t.executor.is_none() {
+            let user = t.command.as_ref().and_then(|c| c.user.as_ref());
+            users.push(user_of(user, &f.info.user));
+        }
+        if let Some(e) = &t.executor {
+            users.push(user_of(e.command.user.as_ref(), &f.info.user));
+        }
+        for user in users {
+            self.config
+                .acls
+                .authorize(principal, proto::acls::Action::RunTask, Some(user))
+                .map_err(|d| d.0)?;
+        }
+        Ok(())
     }
 
     /// Validates one task against the offer; returns the resources it takes (the task's,

@@ -58,9 +58,16 @@ impl MasterProcess {
             Answer::Render(getter) => {
                 // The state getters are large at scale: rendered off the master's thread
                 // from a snapshot taken now (as `/master/state`), answered in order.
-                let snapshot = self.core.clone();
+                let mut snapshot = self.core.clone();
                 let flags = self.flags.clone();
+                let principal = req.principal.clone();
                 let render = tokio::task::spawn_blocking(move || {
+                    let acls = snapshot.config.acls.clone();
+                    crate::authorization::hide_unviewable(
+                        &mut snapshot,
+                        &acls,
+                        principal.as_deref(),
+                    );
                     let none = || serde_json::Value::Null;
                     operator::answer(&getter, &snapshot, &flags, none)
                         .and_then(|v| serde_json::to_vec(&v).ok())
@@ -104,6 +111,9 @@ impl MasterProcess {
             if let Some(r) = self.not_leader_response(ctx, req) {
                 return Answer::Now(r);
             }
+        }
+        if let Err(denied) = self.authorize_operator_call(req, &call) {
+            return Answer::Now(denied);
         }
         let response = match call {
             Call::Subscribe => return Answer::Now(self.operator_subscribe(ctx)),
@@ -164,6 +174,39 @@ impl MasterProcess {
             }
         };
         Answer::InOrder(response)
+    }
+
+    /// `--acls` on the calls that change the cluster (and GET_QUOTA), as on their v0
+    /// endpoints.
+    fn authorize_operator_call(&self, req: &HttpRequest, call: &Call) -> Result<(), HttpResponse> {
+        use proto::acls::Action;
+        let roles = |roles: Vec<String>, action| {
+            self.authorize_http(req, action, roles.iter().map(|r| Some(r.as_str())))
+        };
+        match call {
+            Call::Teardown(id) => self.authorize_teardown(req, &FrameworkId::new(id.clone())),
+            Call::UpdateWeights(w) => roles(
+                w.iter().map(|(r, _)| r.clone()).collect(),
+                Action::UpdateWeight,
+            ),
+            Call::UpdateQuota { configs, .. } => {
+                roles(crate::authorization::roles_of(configs), Action::UpdateQuota)
+            }
+            Call::SetQuota(q) => roles(
+                crate::authorization::roles_of(std::slice::from_ref(q)),
+                Action::UpdateQuota,
+            ),
+            Call::RemoveQuota(role) => roles(vec![role.clone()], Action::UpdateQuota),
+            Call::GetQuota => self.authorize_http(req, Action::GetQuota, [None]),
+            Call::ReserveResources { resources, .. } => roles(
+                resources.roles().into_iter().collect(),
+                Action::ReserveResources,
+            ),
+            Call::UnreserveResources { .. } => {
+                self.authorize_http(req, Action::UnreserveResources, [None])
+            }
+            _ => Ok(()),
+        }
     }
 
     fn operator_subscribe(&mut self, ctx: &mut Ctx<'_, Self>) -> HttpResponse {

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use libproc::http::{body_channel, BodySender};
 use libproc::{Ctx, HttpRequest, HttpResponse, Pid};
-use proto::messages::{RegisterFrameworkMessage, ShutdownExecutorMessage};
+use proto::messages::{FrameworkErrorMessage, RegisterFrameworkMessage, ShutdownExecutorMessage};
 use proto::FrameworkId;
 
 use super::MasterProcess;
@@ -78,7 +78,11 @@ impl MasterProcess {
                 return HttpResponse::bad_request(format!("Failed to validate call: {why}"))
             }
         };
-        if let Call::Subscribe(info) = decoded.call {
+        if let Call::Subscribe(mut info) = decoded.call {
+            if let Err(refused) = self.subscriber_principal(req, &mut info) {
+                self.refuse_registration(&refused);
+                return HttpResponse::text(403, format!("{refused}\n"));
+            }
             return self.subscribe(ctx, info);
         }
         let Some(framework_id) = decoded.framework_id else {
@@ -160,6 +164,43 @@ impl MasterProcess {
         Ok(pid.clone())
     }
 
+    /// With `--authenticate_http_frameworks` a subscriber is the principal it
+    /// authenticated as (Basic): a `FrameworkInfo.principal` naming another is refused, an
+    /// unset one is filled in, and, as for a driver, only the principal a framework
+    /// registered as may fail it over.
+    fn subscriber_principal(
+        &self,
+        req: &HttpRequest,
+        info: &mut proto::FrameworkInfo,
+    ) -> Result<(), String> {
+        let Some(authenticated) = req.principal.as_deref() else {
+            return Ok(());
+        };
+        match info.principal.as_deref() {
+            Some(p) if p != authenticated => {
+                return Err(format!(
+                    "Authenticated principal '{authenticated}' does not match principal '{p}' set in FrameworkInfo"
+                ))
+            }
+            Some(_) => {}
+            None => info.principal = Some(authenticated.to_string()),
+        }
+        if let Some(f) = info
+            .id
+            .as_ref()
+            .and_then(|id| self.core.frameworks().get(id))
+        {
+            if f.info.principal.as_deref() != Some(authenticated) {
+                return Err(format!(
+                    "Framework {} was registered by principal '{}'; principal '{authenticated}' may not fail it over",
+                    f.id,
+                    f.info.principal.as_deref().unwrap_or("")
+                ));
+            }
+        }
+        Ok(())
+    }
+
     fn subscribe(&mut self, ctx: &mut Ctx<'_, Self>, info: proto::FrameworkInfo) -> HttpResponse {
         let id = self.http.new_id(&self.core.info().id);
         let pid = stream_pid(&id, ctx.pid().addr());
@@ -183,6 +224,19 @@ impl MasterProcess {
                 });
             }
         });
+        if let Err(denied) = crate::authorization::may_register(&self.core.config.acls, &info) {
+            // Refused as Mesos refuses an HTTP framework: an ERROR event, then the end of
+            // the stream.
+            tracing::warn!(stream = %id, "{denied}");
+            self.count("master/messages_register_framework");
+            self.send_to_stream(
+                ctx,
+                &pid,
+                Outbound::FrameworkErrorMessage(FrameworkErrorMessage { message: denied.0 }),
+            );
+            return HttpResponse::streaming(200, "application/json", body)
+                .with_header("Mesos-Stream-Id", &id);
+        }
         self.arm_heartbeat(ctx, pid.clone());
         self.count("master/messages_register_framework");
         let fx = self
