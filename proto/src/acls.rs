@@ -95,10 +95,9 @@ impl Action {
             | Action::GetQuota
             | Action::UpdateQuota
             | Action::UpdateWeight => "roles",
-            Action::RunTask
-            | Action::ViewFramework
-            | Action::ViewTask
-            | Action::AccessSandbox => "users",
+            Action::RunTask | Action::ViewFramework | Action::ViewTask | Action::AccessSandbox => {
+                "users"
+            }
             Action::TeardownFramework => "framework_principals",
             Action::UnreserveResources => "reserver_principals",
             Action::ViewAgent => "agents",
@@ -181,7 +180,9 @@ fn entity(v: &Value, what: &str) -> Result<Entity, String> {
     };
     for key in obj.keys() {
         if key != "values" && key != "type" {
-            return Err(format!("{what} has unknown field '{key}' (expected 'values' or 'type')"));
+            return Err(format!(
+                "{what} has unknown field '{key}' (expected 'values' or 'type')"
+            ));
         }
     }
     let values = match obj.get("values") {
@@ -201,9 +202,9 @@ fn entity(v: &Value, what: &str) -> Result<Entity, String> {
         (None | Some(Some("SOME")), Some(values)) => Ok(Entity::Some(values)),
         (Some(Some("ANY")), None) => Ok(Entity::Any),
         (Some(Some("NONE")), None) => Ok(Entity::None),
-        (Some(Some("ANY" | "NONE")), Some(_)) => Err(format!(
-            "{what} has both 'type' and 'values'; give one"
-        )),
+        (Some(Some("ANY" | "NONE")), Some(_)) => {
+            Err(format!("{what} has both 'type' and 'values'; give one"))
+        }
         (None, None) => Err(format!(
             "{what} names nothing: give 'values' or 'type' ANY or NONE"
         )),
@@ -282,7 +283,9 @@ impl Acls {
 
     /// Whether any rule is set for `action`.
     pub fn has_rules(&self, action: Action) -> bool {
-        self.rules.iter().any(|(a, r)| *a == action && !r.is_empty())
+        self.rules
+            .iter()
+            .any(|(a, r)| *a == action && !r.is_empty())
     }
 
     /// Whether `principal` (`None`: unauthenticated) may do `action` on `object` (`None`:
@@ -396,7 +399,10 @@ mod tests {
         for (text, says) in [
             ("[]", "JSON object"),
             (r#"{"run_task": []}"#, "unknown ACL action 'run_task'"),
-            (r#"{"run_tasks": [{"principals": {"type": "ANY"}}]}"#, "needs 'users'"),
+            (
+                r#"{"run_tasks": [{"principals": {"type": "ANY"}}]}"#,
+                "needs 'users'",
+            ),
             (
                 r#"{"run_tasks": [{"principals": {"type": "ALL"}, "users": {"type": "ANY"}}]}"#,
                 "expected ANY or NONE",

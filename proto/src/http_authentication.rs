@@ -93,10 +93,7 @@ impl BasicAuthenticator {
         if header.len() > MAX_HEADER {
             return Err(Refusal::Malformed);
         }
-        let (scheme, encoded) = header
-            .trim()
-            .split_once(' ')
-            .ok_or(Refusal::Malformed)?;
+        let (scheme, encoded) = header.trim().split_once(' ').ok_or(Refusal::Malformed)?;
         if !scheme.eq_ignore_ascii_case("basic") {
             return Err(Refusal::Malformed);
         }
@@ -159,7 +156,10 @@ mod tests {
         assert_eq!(a.check(Some("Bearer abc")), Err(Refusal::Malformed));
         assert_eq!(a.check(Some("Basic !!!")), Err(Refusal::Malformed));
         assert_eq!(
-            a.check(Some(&format!("basic {}", crate::v1::base64::encode(b"ops")))),
+            a.check(Some(&format!(
+                "basic {}",
+                crate::v1::base64::encode(b"ops")
+            ))),
             Err(Refusal::Malformed)
         );
     }

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use libproc::{Ctx, Handlers, HttpResponse, Pid, Process};
+use proto::http_authentication::{AGENT_READONLY, AGENT_READWRITE};
 use proto::messages::*;
 use proto::{
     AgentId, AgentInfo, CommandInfo, ContainerId, ContainerStatus, ExecutorId, ExecutorInfo,
@@ -1285,19 +1286,28 @@ impl Process for AgentProcess {
                 None => tracing::warn!(executor = %m.executor_id, "dropping framework message for an unknown executor"),
             }
         });
+        // Open: Mesos authenticates executors with JWTs (--authenticate_http_executors),
+        // which this agent does not implement.
         h.route("api/v1/executor", Self::executor_api);
-        h.route_deferred("api/v1", Self::operator_api);
-        for path in [
-            "monitor/statistics",
-            "monitor/statistics.json",
-            "containers",
-        ] {
-            h.route_deferred(path, Self::container_statistics);
-        }
-        // Read-only, and read by the master's web UI from another origin.
-        h.route("state", |me: &mut Self, ctx: &mut Ctx<Self>, _req| {
-            HttpResponse::json(&me.state_json(ctx.pid()))
-                .with_header("Access-Control-Allow-Origin", "*")
+        h.in_realm(AGENT_READWRITE, |h| {
+            h.route_deferred("api/v1", Self::operator_api);
+        });
+        h.in_realm(AGENT_READONLY, |h| {
+            for path in [
+                "monitor/statistics",
+                "monitor/statistics.json",
+                "containers",
+            ] {
+                h.route_deferred(path, Self::container_statistics);
+            }
+            // Read-only, and read by the master's web UI from another origin.
+            h.route("state", |me: &mut Self, ctx: &mut Ctx<Self>, _req| {
+                HttpResponse::json(&me.state_json(ctx.pid()))
+                    .with_header("Access-Control-Allow-Origin", "*")
+            });
+            h.route("flags", |me: &mut Self, _ctx: &mut Ctx<Self>, _req| {
+                HttpResponse::json(&serde_json::json!({ "flags": me.config.flags }))
+            });
         });
         h.route("health", |_me: &mut Self, _ctx: &mut Ctx<Self>, _req| {
             HttpResponse::text(200, "")
@@ -1310,9 +1320,6 @@ impl Process for AgentProcess {
                 "build_time": 0,
                 "build_user": "",
             }))
-        });
-        h.route("flags", |me: &mut Self, _ctx: &mut Ctx<Self>, _req| {
-            HttpResponse::json(&serde_json::json!({ "flags": me.config.flags }))
         });
     }
 

@@ -76,6 +76,14 @@ pub struct AgentConfig {
     pub flags: serde_json::Value,
     /// `--credential`: the principal and secret to authenticate to the master with.
     pub credential: Option<proto::authentication::Credential>,
+    /// `--authenticate_http_readonly`: read-only endpoints need HTTP Basic credentials.
+    pub authenticate_http_readonly: bool,
+    /// `--authenticate_http_readwrite`: the operator API needs HTTP Basic credentials.
+    pub authenticate_http_readwrite: bool,
+    /// `--http_credentials`: who may authenticate over HTTP.
+    pub http_credentials: Vec<proto::authentication::Credential>,
+    /// `--acls` (this agent checks `access_sandboxes`).
+    pub acls: proto::acls::Acls,
 }
 
 /// Seconds since the epoch from the system clock (for display timestamps only).
@@ -135,6 +143,10 @@ impl AgentConfig {
             },
             flags: serde_json::json!({}),
             credential: None,
+            authenticate_http_readonly: false,
+            authenticate_http_readwrite: false,
+            http_credentials: Vec::new(),
+            acls: proto::acls::Acls::default(),
         }
     }
 
@@ -178,6 +190,10 @@ pub const FLAGS: &[Flag] = &[
     Flag::new("logging_level", "INFO", "Lowest level logged: INFO, WARNING or ERROR."),
     Flag::optional("hostname", "Host name advertised to the master (default: the system's)."),
     Flag::optional("credential", "Path (or file:///path) of this agent's principal and secret for authenticating to the master: JSON {\"principal\":..,\"secret\":..} or a 'principal secret' line."),
+    Flag::new("authenticate_http_readonly", "false", "Read-only HTTP endpoints (/state, /flags, /files, /metrics/snapshot, /containers, ...) need HTTP Basic credentials from --http_credentials."),
+    Flag::new("authenticate_http_readwrite", "false", "HTTP endpoints that change the agent (the operator API /api/v1, /logging/toggle) need HTTP Basic credentials from --http_credentials."),
+    Flag::optional("http_credentials", "Path (or file:///path) of the principals and secrets that may authenticate over HTTP: JSON {\"credentials\":[..]} or text lines 'principal secret'."),
+    Flag::optional("acls", "Access control lists as Mesos's ACLs JSON, inline or a path (file:///path); the agent checks access_sandboxes."),
     Flag::new("work_dir", "/tmp/mesos", "Directory for sandboxes and agent state."),
     Flag::optional(
         "resources",
@@ -282,6 +298,22 @@ pub fn from_flags(flags: &Flags) -> Result<(AgentConfig, Listen), String> {
             proto::authentication::load_credential(path)
                 .map_err(|e| format!("--credential: {e}"))?,
         );
+    }
+    if let Some(path) = flags.str("http_credentials") {
+        config.http_credentials = proto::authentication::load_credentials(path)
+            .map_err(|e| format!("--http_credentials: {e}"))?;
+    }
+    config.authenticate_http_readonly = flags.bool("authenticate_http_readonly").map_err(e)?;
+    config.authenticate_http_readwrite = flags.bool("authenticate_http_readwrite").map_err(e)?;
+    if (config.authenticate_http_readonly || config.authenticate_http_readwrite)
+        && !flags.has("http_credentials")
+    {
+        return Err(
+            "--authenticate_http_readonly and --authenticate_http_readwrite need --http_credentials=<file> (the principals and secrets HTTP Basic is checked against)".into(),
+        );
+    }
+    if let Some(acls) = flags.str("acls") {
+        config.acls = proto::acls::Acls::from_flag(acls).map_err(|e| format!("--acls: {e}"))?;
     }
     if let Some(d) = flags.str("launcher_dir") {
         config.launcher_dir = PathBuf::from(d);

@@ -365,31 +365,33 @@ impl Process for FilesProcess {
     /// Serves HTTP only; no message from the network.
     const REACH: libproc::Reach = libproc::Reach::LocalOnly;
     fn install(h: &mut Handlers<Self>) {
-        h.route_deferred(
-            "read",
-            |me: &mut FilesProcess, ctx: &mut Ctx<Self>, req: HttpRequest, responder| {
-                let q = ReadQuery {
-                    path: req.query("path").unwrap_or("").to_string(),
-                    offset: req.query("offset").map(str::to_string),
-                    length: req.query("length").map(str::to_string),
-                };
-                me.off_thread(ctx, responder, move |roots| read(roots, q));
-            },
-        );
-        h.route_deferred(
-            "download",
-            |me: &mut FilesProcess, ctx: &mut Ctx<Self>, req: HttpRequest, responder| {
-                let path = req.query("path").unwrap_or("").to_string();
-                me.off_thread(ctx, responder, move |roots| download(roots, &path));
-            },
-        );
-        h.route_deferred(
-            "browse",
-            |me: &mut FilesProcess, ctx: &mut Ctx<Self>, req: HttpRequest, responder| {
-                let path = req.query("path").unwrap_or("").to_string();
-                me.off_thread(ctx, responder, move |roots| browse(roots, &path));
-            },
-        );
+        h.in_realm(proto::http_authentication::AGENT_READONLY, |h| {
+            h.route_deferred(
+                "read",
+                |me: &mut FilesProcess, ctx: &mut Ctx<Self>, req: HttpRequest, responder| {
+                    let q = ReadQuery {
+                        path: req.query("path").unwrap_or("").to_string(),
+                        offset: req.query("offset").map(str::to_string),
+                        length: req.query("length").map(str::to_string),
+                    };
+                    me.off_thread(ctx, responder, move |roots| read(roots, q));
+                },
+            );
+            h.route_deferred(
+                "download",
+                |me: &mut FilesProcess, ctx: &mut Ctx<Self>, req: HttpRequest, responder| {
+                    let path = req.query("path").unwrap_or("").to_string();
+                    me.off_thread(ctx, responder, move |roots| download(roots, &path));
+                },
+            );
+            h.route_deferred(
+                "browse",
+                |me: &mut FilesProcess, ctx: &mut Ctx<Self>, req: HttpRequest, responder| {
+                    let path = req.query("path").unwrap_or("").to_string();
+                    me.off_thread(ctx, responder, move |roots| browse(roots, &path));
+                },
+            );
+        });
     }
 }
 

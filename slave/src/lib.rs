@@ -114,6 +114,25 @@ impl AgentHandle {
     }
 }
 
+/// Gives the node an HTTP Basic authenticator (against `--http_credentials`) for each
+/// realm of the agent's routes its `--authenticate_http_*` flags guard, before any route
+/// serves. The node's own endpoints follow the agent's realms unless a master on the same
+/// node (`mesos-local`) named its own first.
+fn guard_http(node: &Node, config: &AgentConfig) {
+    use proto::http_authentication::{BasicAuthenticator, AGENT_READONLY, AGENT_READWRITE};
+    let basic: std::sync::Arc<dyn libproc::http_auth::HttpAuthenticator> =
+        std::sync::Arc::new(BasicAuthenticator::new(&config.http_credentials));
+    for (realm, on) in [
+        (AGENT_READONLY, config.authenticate_http_readonly),
+        (AGENT_READWRITE, config.authenticate_http_readwrite),
+    ] {
+        if on {
+            node.set_http_authenticator(realm, Some(basic.clone()));
+        }
+    }
+    node.protect_builtins(AGENT_READONLY, AGENT_READWRITE);
+}
+
 /// Spawns an agent `slave(N)` on `node` (and, if `config.serve_files`, the node's `files`
 /// process serving this agent's sandboxes, unless one exists already).
 pub fn spawn(node: &Node, config: AgentConfig) -> Result<AgentHandle, AgentError> {
@@ -122,6 +141,7 @@ pub fn spawn(node: &Node, config: AgentConfig) -> Result<AgentHandle, AgentError
         path: config.work_dir.display().to_string(),
         source,
     })?;
+    guard_http(node, &config);
     if config.serve_files {
         match node.spawn("files", files::FilesProcess::new(vec![root])) {
             Ok(_) | Err(SpawnError::DuplicateId(_)) => {}

@@ -64,20 +64,22 @@ impl Process for MonitorProcess {
     /// Serves HTTP only; no message from the network.
     const REACH: libproc::Reach = libproc::Reach::LocalOnly;
     fn install(h: &mut Handlers<Self>) {
-        for path in ["statistics", "statistics.json"] {
-            h.route_deferred(
-                path,
-                |me: &mut Self, ctx: &mut Ctx<Self>, req: HttpRequest, responder: Responder| {
-                    if req.method != "GET" && req.method != "HEAD" {
-                        responder.respond(HttpResponse::text(405, "Expecting 'GET'"));
-                        return;
-                    }
-                    let now = (me.clock)();
-                    respond_with_statistics(ctx, me.isolation.clone(), now, responder, |s| {
-                        HttpResponse::json(&s)
-                    });
-                },
-            );
-        }
+        h.in_realm(proto::http_authentication::AGENT_READONLY, |h| {
+            for path in ["statistics", "statistics.json"] {
+                h.route_deferred(
+                    path,
+                    |me: &mut Self, ctx: &mut Ctx<Self>, req: HttpRequest, responder: Responder| {
+                        if req.method != "GET" && req.method != "HEAD" {
+                            responder.respond(HttpResponse::text(405, "Expecting 'GET'"));
+                            return;
+                        }
+                        let now = (me.clock)();
+                        respond_with_statistics(ctx, me.isolation.clone(), now, responder, |s| {
+                            HttpResponse::json(&s)
+                        });
+                    },
+                );
+            }
+        });
     }
 }
