@@ -44,6 +44,8 @@ pub const FILES_IO_TIMEOUT: Duration = Duration::from_secs(10);
 /// Serves sandbox files under a set of roots.
 pub struct FilesProcess {
     roots: Arc<Vec<PathBuf>>,
+    /// `--acls` (`access_sandboxes`).
+    acls: Arc<proto::acls::Acls>,
 }
 
 /// What `/files/read` was asked.
@@ -60,7 +62,14 @@ impl FilesProcess {
     pub fn new(roots: Vec<PathBuf>) -> FilesProcess {
         FilesProcess {
             roots: Arc::new(canonical_roots(roots)),
+            acls: Arc::default(),
         }
+    }
+
+    /// Checks `access_sandboxes` in `acls` for every sandbox path asked for.
+    pub fn with_acls(mut self, acls: proto::acls::Acls) -> FilesProcess {
+        self.acls = Arc::new(acls);
+        self
     }
 
     /// Runs `work` (blocking file system calls) off this thread, and answers `responder`
@@ -73,6 +82,70 @@ impl FilesProcess {
     ) {
         in_roots(ctx, self.roots.clone(), responder, work)
     }
+
+    /// Like [`off_thread`](Self::off_thread) for a request naming `path`: answers `403`
+    /// instead of running `work` when the caller may not access the sandbox it is in.
+    fn in_sandbox(
+        &self,
+        ctx: &mut Ctx<Self>,
+        req: &HttpRequest,
+        path: &str,
+        responder: Responder,
+        work: impl FnOnce(&[PathBuf]) -> HttpResponse + Send + 'static,
+    ) {
+        let acls = self.acls.clone();
+        let principal = req.principal.clone();
+        let path = path.to_string();
+        self.off_thread(ctx, responder, move |roots| {
+            match may_access_sandbox(roots, &acls, principal.as_deref(), &path) {
+                Ok(()) => work(roots),
+                Err(denied) => denied,
+            }
+        })
+    }
+}
+
+/// `access_sandboxes` (`--acls`): whether `principal` may read below `requested`. The
+/// object is the sandbox's user: the owner of its directory, which the agent gives to the
+/// user the executor runs as (the command's user, else the framework's; the agent's own
+/// user under `--switch_user=false`). Paths above the sandboxes (the agent's directories)
+/// are not checked; what is outside or absent is left to the request's own `404`.
+pub fn may_access_sandbox(
+    roots: &[PathBuf],
+    acls: &proto::acls::Acls,
+    principal: Option<&str>,
+    requested: &str,
+) -> Result<(), HttpResponse> {
+    use proto::acls::Action;
+    if acls.permissive && !acls.has_rules(Action::AccessSandbox) {
+        return Ok(());
+    }
+    let p = Path::new(requested);
+    let Some((root, rel)) = roots
+        .iter()
+        .find_map(|r| p.strip_prefix(r).ok().map(|rel| (r, rel)))
+    else {
+        return Ok(());
+    };
+    let Some((sandbox, _)) = split_sandbox(rel) else {
+        return Ok(());
+    };
+    let Ok(root) = beneath::open_root(root) else {
+        return Ok(());
+    };
+    let Ok(dir) = beneath::open_dir_beneath(root.as_fd(), &sandbox) else {
+        return Ok(());
+    };
+    let Ok(st) = nix::sys::stat::fstat(&dir) else {
+        return Ok(());
+    };
+    let user = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(st.st_uid))
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+        .unwrap_or_else(|| st.st_uid.to_string());
+    acls.authorize(principal, Action::AccessSandbox, Some(&user))
+        .map_err(|d| HttpResponse::text(403, format!("{d}\n")))
 }
 
 /// Runs `work` over `roots` (blocking file system calls) on tokio's blocking pool, not on
@@ -142,6 +215,16 @@ fn locate(roots: &[PathBuf], requested: &str) -> Result<(OwnedFd, PathBuf), Http
         return Err(HttpResponse::not_found());
     };
     let root = beneath::open_root(root).map_err(refusal)?;
+    let Some((sandbox, rest)) = split_sandbox(rel) else {
+        return Ok((root, rel.to_path_buf()));
+    };
+    let dir = beneath::open_dir_beneath(root.as_fd(), &sandbox).map_err(refusal)?;
+    Ok((dir, rest))
+}
+
+/// A path below a root split into its sandbox (`<agent>/frameworks/<f>/executors/<e>/
+/// runs/<run>`) and the rest, if it is in one.
+fn split_sandbox(rel: &Path) -> Option<(PathBuf, PathBuf)> {
     let parts: Vec<Component> = rel.components().collect();
     let is_sandbox = parts.len() >= SANDBOX_DEPTH
         && parts[..SANDBOX_DEPTH]
@@ -150,13 +233,12 @@ fn locate(roots: &[PathBuf], requested: &str) -> Result<(OwnedFd, PathBuf), Http
         && [(1, "frameworks"), (3, "executors"), (5, "runs")]
             .iter()
             .all(|(i, name)| parts[*i].as_os_str() == *name);
-    if !is_sandbox {
-        return Ok((root, rel.to_path_buf()));
-    }
-    let sandbox: PathBuf = parts[..SANDBOX_DEPTH].iter().collect();
-    let rest: PathBuf = parts[SANDBOX_DEPTH..].iter().collect();
-    let dir = beneath::open_dir_beneath(root.as_fd(), &sandbox).map_err(refusal)?;
-    Ok((dir, rest))
+    is_sandbox.then(|| {
+        (
+            parts[..SANDBOX_DEPTH].iter().collect(),
+            parts[SANDBOX_DEPTH..].iter().collect(),
+        )
+    })
 }
 
 /// Opens a requested path for reading, confined to its sandbox.
@@ -374,21 +456,28 @@ impl Process for FilesProcess {
                         offset: req.query("offset").map(str::to_string),
                         length: req.query("length").map(str::to_string),
                     };
-                    me.off_thread(ctx, responder, move |roots| read(roots, q));
+                    let path = q.path.clone();
+                    me.in_sandbox(ctx, &req, &path, responder, move |roots| read(roots, q));
                 },
             );
             h.route_deferred(
                 "download",
                 |me: &mut FilesProcess, ctx: &mut Ctx<Self>, req: HttpRequest, responder| {
                     let path = req.query("path").unwrap_or("").to_string();
-                    me.off_thread(ctx, responder, move |roots| download(roots, &path));
+                    let asked = path.clone();
+                    me.in_sandbox(ctx, &req, &asked, responder, move |roots| {
+                        download(roots, &path)
+                    });
                 },
             );
             h.route_deferred(
                 "browse",
                 |me: &mut FilesProcess, ctx: &mut Ctx<Self>, req: HttpRequest, responder| {
                     let path = req.query("path").unwrap_or("").to_string();
-                    me.off_thread(ctx, responder, move |roots| browse(roots, &path));
+                    let asked = path.clone();
+                    me.in_sandbox(ctx, &req, &asked, responder, move |roots| {
+                        browse(roots, &path)
+                    });
                 },
             );
         });

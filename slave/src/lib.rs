@@ -143,7 +143,8 @@ pub fn spawn(node: &Node, config: AgentConfig) -> Result<AgentHandle, AgentError
     })?;
     guard_http(node, &config);
     if config.serve_files {
-        match node.spawn("files", files::FilesProcess::new(vec![root])) {
+        let files = files::FilesProcess::new(vec![root]).with_acls(config.acls.clone());
+        match node.spawn("files", files) {
             Ok(_) | Err(SpawnError::DuplicateId(_)) => {}
             Err(e) => return Err(e.into()),
         }

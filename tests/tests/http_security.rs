@@ -135,6 +135,9 @@ async fn http_basic_and_acls_guard_a_real_cluster() {
             ],
             "view_tasks": [
                 {"principals": {"values": ["viewer"]}, "users": {"type": "NONE"}}
+            ],
+            "access_sandboxes": [
+                {"principals": {"values": ["viewer"]}, "users": {"type": "NONE"}}
             ]
         })
         .to_string(),
@@ -173,6 +176,7 @@ async fn http_basic_and_acls_guard_a_real_cluster() {
                 "--authenticate_http_readonly".into(),
                 "--authenticate_http_readwrite".into(),
                 format!("--http_credentials={}", credentials.display()),
+                format!("--acls={}", acls.display()),
             ]
         },
         "/health",
@@ -307,6 +311,22 @@ async fn http_basic_and_acls_guard_a_real_cluster() {
         Some(0),
         "{v}"
     );
+
+    // access_sandboxes: the viewer may not read the task's sandbox on the agent, ops may.
+    let agent_state = get_json(agent, "/state", OPS).await;
+    let sandbox = agent_state["frameworks"][0]["executors"][0]["directory"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no sandbox in {agent_state}"))
+        .to_string();
+    let read = format!("/files/read?path={sandbox}/stdout&offset=0");
+    let (status, body) = get(agent, &read, VIEWER).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("access_sandboxes"), "{body}");
+    assert_eq!(get(agent, &read, OPS).await.0, 200);
+    let read_file = json!({"type": "READ_FILE", "read_file": {"path": format!("{sandbox}/stdout"), "offset": 0}})
+        .to_string();
+    let (status, _, body) = call(agent, "POST", "/api/v1", read_file.as_bytes(), VIEWER).await;
+    assert_eq!(status, 403, "{body}");
 
     // teardown_frameworks: the viewer may not, ops may.
     let form = format!("frameworkId={framework_id}");

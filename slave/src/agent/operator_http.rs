@@ -174,8 +174,11 @@ impl AgentProcess {
                 return;
             }
             Call::ListFiles { path } => {
+                let acls = self.config.acls.clone();
+                let principal = req.principal.clone();
                 self.in_sandboxes(ctx, responder, move |roots| {
-                    files::list_files_v1(roots, &path)
+                    files::may_access_sandbox(roots, &acls, principal.as_deref(), &path)
+                        .map_or_else(|denied| denied, |()| files::list_files_v1(roots, &path))
                 });
                 return;
             }
@@ -184,8 +187,14 @@ impl AgentProcess {
                 offset,
                 length,
             } => {
+                let acls = self.config.acls.clone();
+                let principal = req.principal.clone();
                 self.in_sandboxes(ctx, responder, move |roots| {
-                    files::read_file_v1(roots, &path, offset, length)
+                    files::may_access_sandbox(roots, &acls, principal.as_deref(), &path)
+                        .map_or_else(
+                            |denied| denied,
+                            |()| files::read_file_v1(roots, &path, offset, length),
+                        )
                 });
                 return;
             }
