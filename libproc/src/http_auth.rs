@@ -12,7 +12,8 @@
 //! [`Node::protect_builtins`](crate::Node::protect_builtins).
 //!
 //! How a request proves who it is (HTTP Basic against a credentials file, for Mesos) is
-//! the authenticator's business; libproc only routes to it.
+//! the authenticator's business; libproc only routes to it. After authentication, the
+//! node's [`HttpAuthorizer`] (if a component set one) may still refuse the request.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -24,6 +25,14 @@ pub trait HttpAuthenticator: Send + Sync {
     /// The principal `request` proves it is, or the response refusing it (a `401` with a
     /// `WWW-Authenticate` challenge).
     fn authenticate(&self, request: &HttpRequest) -> Result<String, HttpResponse>;
+}
+
+/// Decides whether an authenticated (or anonymous, on an open route) request may go on:
+/// Mesos's `get_endpoints` ACL, say.
+pub trait HttpAuthorizer: Send + Sync {
+    /// `Ok` to serve `request` (its [`HttpRequest::principal`] set), or the refusal (a
+    /// `403` with the reason).
+    fn authorize(&self, request: &HttpRequest) -> Result<(), HttpResponse>;
 }
 
 /// The realms the node's own endpoints belong to.
@@ -40,6 +49,7 @@ pub(crate) struct BuiltinRealms {
 pub(crate) struct Realms {
     authenticators: RwLock<HashMap<String, Arc<dyn HttpAuthenticator>>>,
     builtins: RwLock<BuiltinRealms>,
+    authorizer: RwLock<Option<Arc<dyn HttpAuthorizer>>>,
 }
 
 impl Realms {
@@ -61,6 +71,33 @@ impl Realms {
         if b.readonly.is_none() && b.readwrite.is_none() {
             b.readonly = Some(readonly.to_string());
             b.readwrite = Some(readwrite.to_string());
+        }
+    }
+
+    /// Sets the node's authorizer, unless a component of the node set one already.
+    pub(crate) fn set_authorizer(&self, authorizer: Arc<dyn HttpAuthorizer>) {
+        let mut a = self.authorizer.write().unwrap_or_else(|p| p.into_inner());
+        if a.is_none() {
+            *a = Some(authorizer);
+        }
+    }
+
+    /// Authenticates `request` for `realm` (setting its principal), then asks the
+    /// authorizer; the refusal to send back if either says no.
+    pub(crate) fn admit(
+        &self,
+        realm: Option<&str>,
+        request: &mut HttpRequest,
+    ) -> Result<(), HttpResponse> {
+        request.principal = self.check(realm, request)?;
+        let authorizer = self
+            .authorizer
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        match authorizer {
+            Some(a) => a.authorize(request),
+            None => Ok(()),
         }
     }
 

@@ -462,11 +462,8 @@ impl<P: Process> ProcessActor<P> {
                     return;
                 };
                 let mut request = call.request;
-                match self.core.node.inner().authenticate_http(*realm, &request) {
-                    Ok(principal) => {
-                        request.principal = principal;
-                        self.with_ctx(actx, |p, ctx| h(p, ctx, request, responder))
-                    }
+                match self.core.node.inner().admit_http(*realm, &mut request) {
+                    Ok(()) => self.with_ctx(actx, |p, ctx| h(p, ctx, request, responder)),
                     Err(refused) => responder.respond(refused),
                 }
             }

@@ -98,6 +98,11 @@ fn guard_http(node: &Node, config: &MasterConfig) {
         node.set_http_authenticator(realm, on.then(|| basic.clone()));
     }
     node.protect_builtins(MASTER_READONLY, MASTER_READWRITE);
+    if !config.acls.permissive || config.acls.has_rules(proto::acls::Action::GetEndpoint) {
+        node.set_http_authorizer(std::sync::Arc::new(proto::acls::EndpointAuthorizer(
+            config.acls.clone(),
+        )));
+    }
 }
 
 /// Spawns the master and an allocator made by `make_allocator(config, master_pid)`,

@@ -325,6 +325,47 @@ impl Acls {
     }
 }
 
+/// Whether a `GET` of `path` is one `get_endpoints` covers (Mesos's list: the metrics,
+/// the logging toggle, `/files/debug` and the agent's container statistics, under the
+/// process's id or not).
+pub fn endpoint_checked(path: &str) -> bool {
+    let path = path.trim_end_matches('/');
+    let tail = match path.strip_prefix("/slave(") {
+        Some(rest) => rest.split_once(')').map_or(path, |(_, t)| t),
+        None => path,
+    };
+    matches!(
+        tail,
+        "/metrics/snapshot"
+            | "/metrics"
+            | "/logging/toggle"
+            | "/files/debug"
+            | "/containers"
+            | "/monitor/statistics"
+            | "/monitor/statistics.json"
+    )
+}
+
+/// `get_endpoints` for every HTTP request of a node (see [`libproc::http_auth`]): a `GET`
+/// of an [`endpoint_checked`] path by a principal the ACLs do not let read it is `403`.
+#[derive(Debug, Clone)]
+pub struct EndpointAuthorizer(pub Acls);
+
+impl libproc::http_auth::HttpAuthorizer for EndpointAuthorizer {
+    fn authorize(&self, request: &libproc::HttpRequest) -> Result<(), libproc::HttpResponse> {
+        if request.method != "GET" || !endpoint_checked(&request.path) {
+            return Ok(());
+        }
+        self.0
+            .authorize(
+                request.principal.as_deref(),
+                Action::GetEndpoint,
+                Some(&request.path),
+            )
+            .map_err(|d| libproc::HttpResponse::text(403, format!("{d}\n")))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -420,6 +461,21 @@ mod tests {
         assert!(Acls::from_flag("/nonexistent/acls.json")
             .unwrap_err()
             .contains("cannot read"));
+    }
+
+    #[test]
+    fn get_endpoints_covers_mesos_list_only() {
+        for p in [
+            "/metrics/snapshot",
+            "/logging/toggle",
+            "/slave(1)/monitor/statistics",
+            "/containers",
+        ] {
+            assert!(endpoint_checked(p), "{p}");
+        }
+        for p in ["/master/state", "/slave(1)/state", "/health", "/slave("] {
+            assert!(!endpoint_checked(p), "{p}");
+        }
     }
 
     proptest::proptest! {

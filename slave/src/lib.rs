@@ -131,6 +131,11 @@ fn guard_http(node: &Node, config: &AgentConfig) {
         }
     }
     node.protect_builtins(AGENT_READONLY, AGENT_READWRITE);
+    if !config.acls.permissive || config.acls.has_rules(proto::acls::Action::GetEndpoint) {
+        node.set_http_authorizer(std::sync::Arc::new(proto::acls::EndpointAuthorizer(
+            config.acls.clone(),
+        )));
+    }
 }
 
 /// Spawns an agent `slave(N)` on `node` (and, if `config.serve_files`, the node's `files`

@@ -138,6 +138,18 @@ async fn http_basic_and_acls_guard_a_real_cluster() {
             ],
             "access_sandboxes": [
                 {"principals": {"values": ["viewer"]}, "users": {"type": "NONE"}}
+            ],
+            "get_endpoints": [
+                {"principals": {"values": ["viewer"]}, "paths": {"type": "NONE"}}
+            ],
+            "update_weights": [
+                {"principals": {"values": ["viewer"]}, "roles": {"type": "NONE"}}
+            ],
+            "update_quotas": [
+                {"principals": {"values": ["viewer"]}, "roles": {"type": "NONE"}}
+            ],
+            "reserve_resources": [
+                {"principals": {"values": ["viewer"]}, "roles": {"type": "NONE"}}
             ]
         })
         .to_string(),
@@ -335,6 +347,44 @@ async fn http_basic_and_acls_guard_a_real_cluster() {
     assert!(body.contains("teardown_frameworks"), "{body}");
     let (status, _, body) = call(master, "POST", "/master/teardown", form.as_bytes(), OPS).await;
     assert_eq!(status, 200, "{body}");
+
+    // get_endpoints, update_weights, update_quotas, reserve_resources: the viewer may not.
+    for addr in [master, agent] {
+        let (status, body) = get(addr, "/metrics/snapshot", VIEWER).await;
+        assert_eq!(status, 403, "{body}");
+        assert!(body.contains("get_endpoints"), "{body}");
+    }
+    let weights = br#"[{"role": "ads", "weight": 2.0}]"#;
+    let (status, _, body) = call(master, "PUT", "/weights", weights, VIEWER).await;
+    assert_eq!(status, 403, "{body}");
+    let (status, _, body) = call(master, "PUT", "/weights", weights, OPS).await;
+    assert_eq!(status, 200, "{body}");
+    let update_weights = json!({"type": "UPDATE_WEIGHTS",
+        "update_weights": {"weight_infos": [{"role": "ads", "weight": 3.0}]}})
+    .to_string();
+    let (status, _, body) =
+        call(master, "POST", "/api/v1", update_weights.as_bytes(), VIEWER).await;
+    assert_eq!(status, 403, "{body}");
+    let quota = json!({"type": "UPDATE_QUOTA", "update_quota": {"quota_configs": [
+        {"role": "ads", "guarantees": {"cpus": {"value": 0.5}}}]}})
+    .to_string();
+    let (status, _, body) = call(master, "POST", "/api/v1", quota.as_bytes(), VIEWER).await;
+    assert_eq!(status, 403, "{body}");
+    let (status, _, body) = call(master, "POST", "/api/v1", quota.as_bytes(), OPS).await;
+    assert_eq!(status, 200, "{body}");
+    let agent_id = state["slaves"][0]["id"].as_str().unwrap();
+    let reserve = format!(
+        "slaveId={agent_id}&resources=%5B%7B%22name%22%3A%22cpus%22%2C%22type%22%3A%22SCALAR%22%2C%22scalar%22%3A%7B%22value%22%3A0.5%7D%2C%22role%22%3A%22ads%22%7D%5D"
+    );
+    let (status, _, body) = call(
+        master,
+        "POST",
+        "/master/reserve",
+        reserve.as_bytes(),
+        VIEWER,
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
 
     // The v1 scheduler API: unauthenticated is refused, a FrameworkInfo principal other
     // than the Basic one is refused, and the Basic principal is the framework's.

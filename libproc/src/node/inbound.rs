@@ -279,7 +279,7 @@ impl NodeInner {
     }
 
     /// Routes one HTTP request.
-    pub(crate) async fn route_http(self: Arc<Self>, req: HttpRequest) -> HttpResponse {
+    pub(crate) async fn route_http(self: Arc<Self>, mut req: HttpRequest) -> HttpResponse {
         inc(&self.counters.http);
         let builtin = match req.path.as_str() {
             "/metrics/snapshot" | "/metrics" | "/__processes__" => Some(true),
@@ -293,7 +293,7 @@ impl NodeInner {
             } else {
                 realms.readwrite
             };
-            if let Err(refused) = self.authenticate_http(realm.as_deref(), &req) {
+            if let Err(refused) = self.admit_http(realm.as_deref(), &mut req) {
                 return refused;
             }
         }

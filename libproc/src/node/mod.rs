@@ -452,6 +452,12 @@ impl Node {
         self.inner.realms.set(realm, authenticator);
     }
 
+    /// Sets the authorizer every HTTP request passes after authentication (see
+    /// [`crate::http_auth`]), unless a component of the node set one already.
+    pub fn set_http_authorizer(&self, authorizer: Arc<dyn crate::http_auth::HttpAuthorizer>) {
+        self.inner.realms.set_authorizer(authorizer);
+    }
+
     /// Puts the node's own read-only endpoints (`/metrics/snapshot`, `/metrics`,
     /// `/__processes__`) in realm `readonly` and `/logging/toggle` in `readwrite`, unless
     /// a component of the node named their realms already.
@@ -548,13 +554,14 @@ impl NodeInner {
         self.processes.get(id).map(|e| e.value().clone())
     }
 
-    /// Authenticates `request` for a route of `realm` (see [`crate::http_auth`]).
-    pub(crate) fn authenticate_http(
+    /// Authenticates `request` for a route of `realm` and authorizes it (see
+    /// [`crate::http_auth`]); sets its principal.
+    pub(crate) fn admit_http(
         &self,
         realm: Option<&str>,
-        request: &HttpRequest,
-    ) -> Result<Option<String>, HttpResponse> {
-        self.realms.check(realm, request)
+        request: &mut HttpRequest,
+    ) -> Result<(), HttpResponse> {
+        self.realms.admit(realm, request)
     }
 
     pub(crate) fn max_http_body(&self) -> usize {
