@@ -144,3 +144,112 @@ async fn libprocess_style_post_delivers_a_message() {
     let raw = "POST /echo/demo.Ping HTTP/1.1\r\nHost: x\r\nLibprocess-From: nonsense\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
     assert_eq!(http_request(server.addr(), raw.as_bytes()).await.0, 400);
 }
+
+/// Lets through requests whose `x-who` header names a principal, answers `401` otherwise.
+struct WhoHeader;
+
+impl libproc::http_auth::HttpAuthenticator for WhoHeader {
+    fn authenticate(&self, req: &libproc::HttpRequest) -> Result<String, HttpResponse> {
+        req.header("x-who")
+            .map(str::to_string)
+            .ok_or_else(|| HttpResponse::text(401, "who are you?\n"))
+    }
+}
+
+/// Refuses `GET /metrics/snapshot` to principal `eve`.
+struct NoEve;
+
+impl libproc::http_auth::HttpAuthorizer for NoEve {
+    fn authorize(&self, req: &libproc::HttpRequest) -> Result<(), HttpResponse> {
+        match (req.path.as_str(), req.principal.as_deref()) {
+            ("/metrics/snapshot", Some("eve")) => Err(HttpResponse::text(403, "not eve\n")),
+            _ => Ok(()),
+        }
+    }
+}
+
+struct Guarded;
+
+impl Process for Guarded {
+    fn install(h: &mut Handlers<Self>) {
+        h.in_realm("private", |h| {
+            h.route("secret", |_me: &mut Guarded, _ctx: &mut Ctx<Self>, req| {
+                HttpResponse::text(
+                    200,
+                    format!("hello {}", req.principal.as_deref().unwrap_or("?")),
+                )
+            });
+        });
+        h.route("public", |_me: &mut Guarded, _ctx: &mut Ctx<Self>, req| {
+            HttpResponse::text(200, format!("principal {:?}", req.principal))
+        });
+    }
+}
+
+#[actix_rt::test]
+async fn routes_in_a_guarded_realm_need_its_authenticator_to_agree() {
+    let server = Node::bind(NodeConfig::local()).await.unwrap();
+    server.spawn("p", Guarded).unwrap();
+    let get = |path: &str, who: Option<&str>| {
+        let who = who.map(|w| format!("x-who: {w}\r\n")).unwrap_or_default();
+        format!("GET {path} HTTP/1.1\r\nHost: x\r\n{who}Connection: close\r\n\r\n")
+    };
+    // No authenticator for the realm yet: open.
+    let (status, body) = http_request(server.addr(), get("/p/secret", None).as_bytes()).await;
+    assert_eq!((status, body.as_str()), (200, "hello ?"));
+    server.set_http_authenticator("private", Some(std::sync::Arc::new(WhoHeader)));
+    server.protect_builtins("private", "private");
+    let (status, body) = http_request(server.addr(), get("/p/secret", None).as_bytes()).await;
+    assert_eq!((status, body.as_str()), (401, "who are you?\n"));
+    let (status, body) =
+        http_request(server.addr(), get("/p/secret", Some("ann")).as_bytes()).await;
+    assert_eq!((status, body.as_str()), (200, "hello ann"));
+    // A route outside the realm stays open and sees no principal.
+    let (status, body) =
+        http_request(server.addr(), get("/p/public", Some("ann")).as_bytes()).await;
+    assert_eq!((status, body.as_str()), (200, "principal None"));
+    // The node's own endpoints follow the realm named for them.
+    assert_eq!(
+        http_request(server.addr(), get("/metrics/snapshot", None).as_bytes())
+            .await
+            .0,
+        401
+    );
+    assert_eq!(
+        http_request(
+            server.addr(),
+            get("/metrics/snapshot", Some("eve")).as_bytes()
+        )
+        .await
+        .0,
+        200
+    );
+    // The authorizer comes after authentication.
+    server.set_http_authorizer(std::sync::Arc::new(NoEve));
+    assert_eq!(
+        http_request(
+            server.addr(),
+            get("/metrics/snapshot", Some("eve")).as_bytes()
+        )
+        .await
+        .0,
+        403
+    );
+    assert_eq!(
+        http_request(
+            server.addr(),
+            get("/metrics/snapshot", Some("ann")).as_bytes()
+        )
+        .await
+        .0,
+        200
+    );
+    // Opened again.
+    server.set_http_authenticator("private", None);
+    assert_eq!(
+        http_request(server.addr(), get("/p/secret", None).as_bytes())
+            .await
+            .0,
+        200
+    );
+}
