@@ -25,6 +25,7 @@ type As<'a> = Option<(&'a str, &'a str)>;
 
 const OPS: As = Some(("ops", "ops-s3cret"));
 const VIEWER: As = Some(("viewer", "viewer-s3cret"));
+const DEV: As = Some(("dev", "dev-s3cret"));
 const WRONG: As = Some(("ops", "guessed"));
 
 fn raw_request(addr: SocketAddr, method: &str, path: &str, body: &[u8], who: As) -> Vec<u8> {
@@ -138,6 +139,9 @@ async fn http_basic_and_acls_guard_a_real_cluster() {
             ],
             "access_sandboxes": [
                 {"principals": {"values": ["viewer"]}, "users": {"type": "NONE"}}
+            ],
+            "view_agents": [
+                {"principals": {"values": ["dev"]}, "agents": {"type": "NONE"}}
             ],
             "get_endpoints": [
                 {"principals": {"values": ["viewer"]}, "paths": {"type": "NONE"}}
@@ -311,6 +315,17 @@ async fn http_basic_and_acls_guard_a_real_cluster() {
     );
     assert_eq!(
         get_json(master, "/master/tasks", OPS).await["tasks"]
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+    // view_agents: dev sees no agent, ops sees it.
+    assert_eq!(
+        get_json(master, "/master/slaves", DEV).await["slaves"],
+        json!([])
+    );
+    assert_eq!(
+        get_json(master, "/master/slaves", OPS).await["slaves"]
             .as_array()
             .map(Vec::len),
         Some(1)
