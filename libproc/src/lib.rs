@@ -3,6 +3,7 @@
 
 pub mod docker;
 pub mod duration;
+pub mod fault;
 pub mod files_read;
 pub mod filter;
 pub mod flags;

@@ -691,6 +691,8 @@ pub(crate) trait Mailbox: Send + Sync {
     fn exited(&self, pid: Pid);
     fn http(&self, call: HttpCall);
     fn terminate(&self);
+    /// Blocks the process's thread for `d`, in its turn among its events (fault injection).
+    fn stall(&self, d: std::time::Duration);
     /// Messages ever queued (for `mailbox_depth`).
     fn messages(&self) -> u64;
 }
@@ -714,6 +716,11 @@ impl<P: Process> Mailbox for ChannelMailbox<P> {
     }
     fn terminate(&self) {
         self.addr.do_send(Terminate);
+    }
+    fn stall(&self, d: std::time::Duration) {
+        let _ = self
+            .events
+            .push(Event::Call(Box::new(move |_, _| std::thread::sleep(d))));
     }
     fn messages(&self) -> u64 {
         self.events.messages()

@@ -49,6 +49,8 @@ pub struct NodeConfig {
     /// TLS for the actor protocol and HTTP (default: from the `LIBPROCESS_SSL_*`
     /// environment when the node binds; see [`crate::tls`]).
     pub tls: TlsSetup,
+    /// Whether `/fault/rules` accepts fault rules (`--enable_fault_injection`).
+    pub fault_injection: bool,
 }
 
 /// Defaults of the transport's limits (see `RUNTIME.md`).
@@ -110,6 +112,7 @@ impl NodeConfig {
             max_connections_per_peer: defaults::MAX_CONNECTIONS_PER_PEER,
             max_http_headers: defaults::MAX_HTTP_HEADERS,
             tls: TlsSetup::FromEnvironment,
+            fault_injection: false,
         }
     }
 
@@ -187,6 +190,12 @@ impl NodeConfig {
     /// Sets [`max_http_headers`](Self::max_http_headers).
     pub fn max_http_headers(mut self, n: usize) -> NodeConfig {
         self.max_http_headers = n;
+        self
+    }
+
+    /// Sets [`fault_injection`](Self::fault_injection).
+    pub fn fault_injection(mut self, enabled: bool) -> NodeConfig {
+        self.fault_injection = enabled;
         self
     }
 }

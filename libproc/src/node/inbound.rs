@@ -143,6 +143,9 @@ impl NodeInner {
                 r = tokio::time::timeout(self.config.inbound_timeout, read_handshake(&mut stream)) => r,
             };
             match hello {
+                Ok(Some(peer_node)) if self.fault.refuses(peer_node) => {
+                    tracing::debug!(%peer, %peer_node, "partitioned by a fault rule; closing");
+                }
                 Ok(Some(peer_node)) => self.run_inbound(stream, peer, peer_node).await,
                 Ok(None) => {
                     inc(&self.counters.malformed);
@@ -324,6 +327,11 @@ impl NodeInner {
                     Err(why) => HttpResponse::bad_request(why),
                 };
             }
+            "/fault/rules" => return self.fault_rules(&req, None),
+            p if p.starts_with("/fault/rules/") => {
+                let id = &p["/fault/rules/".len()..];
+                return self.fault_rules(&req, Some(id));
+            }
             "/__processes__" => {
                 let list = self
                     .processes
@@ -481,7 +489,7 @@ impl InboundReader {
             name,
             payload: Payload::Remote(f.body),
         };
-        if node.config.filters.active() {
+        if node.config.filters.active() || node.fault.active() {
             node.deliver(env);
         } else {
             NodeInner::enqueue(&entry, env);

@@ -29,6 +29,7 @@ use crate::transport::{BoxStream, TcpTransport, Transport};
 use crate::wire;
 
 mod config;
+mod fault_endpoint;
 mod inbound;
 mod links;
 mod outbound;
@@ -173,6 +174,8 @@ pub struct NodeInner {
     shutdown: CancellationToken,
     /// TLS for every connection, if enabled.
     tls: Option<Arc<crate::tls::Tls>>,
+    /// Live fault rules (`/fault/rules`).
+    fault: Arc<crate::fault::Injector>,
 }
 
 /// A node: the handle every API call goes through. Clone freely.
@@ -205,6 +208,7 @@ impl Node {
             }
         });
         let budget = config.max_inbound_buffered_bytes;
+        let fault = crate::fault::Injector::new(config.fault_injection);
         let inner = Arc::new(NodeInner {
             addr,
             anonymous: Pid::new("anonymous", addr),
@@ -224,6 +228,7 @@ impl Node {
             runtime: tokio::runtime::Handle::current(),
             shutdown: CancellationToken::new(),
             tls,
+            fault,
         });
         crate::metrics::registry();
         let weak = Arc::downgrade(&inner);
@@ -308,6 +313,11 @@ impl Node {
     /// The filter set consulted on every delivery to this node's processes.
     pub fn filters(&self) -> &Filters {
         &self.inner.config.filters
+    }
+
+    /// The live fault rules of this node (what `/fault/rules` edits).
+    pub fn faults(&self) -> &crate::fault::Injector {
+        &self.inner.fault
     }
 
     /// Spawns a process under `id` on the current arbiter (or the test's `LocalSet`).
@@ -606,7 +616,11 @@ impl NodeInner {
         } else {
             env
         };
-        self.deliver_unfiltered(env);
+        if self.fault.active() {
+            self.deliver_with_faults(env);
+        } else {
+            self.deliver_unfiltered(env);
+        }
     }
 
     /// Delivers past the filters.

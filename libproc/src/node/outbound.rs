@@ -17,10 +17,15 @@ impl NodeInner {
             });
             return;
         }
+        let verdict = if self.fault.active() {
+            self.fault.decide(M::NAME, from, to)
+        } else {
+            crate::fault::Verdict::Pass
+        };
         match wire::encode_frame_vec(from.as_str(), to.id(), M::NAME, |buf| {
             rmp_serde::encode::write_named(buf, &msg)
         }) {
-            Ok(frame) => self.send_frame(to.addr(), frame),
+            Ok(frame) => self.send_frame_with(to.addr(), frame, verdict),
             Err(e) => {
                 inc(&self.counters.undecodable);
                 tracing::warn!(name = M::NAME, %to, error = %e, "could not encode message; dropped");

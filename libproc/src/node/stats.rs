@@ -194,6 +194,7 @@ impl NodeInner {
             metrics::gauge!("libproc/mailbox_depth", "node" => node.clone(), "process" => e.key().to_string())
                 .set(e.value().depth() as f64);
         }
+        self.publish_fault_metrics(&node);
         publish_system_metrics(&node);
     }
 }
