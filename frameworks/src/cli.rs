@@ -111,6 +111,11 @@ pub fn flags_or_exit(program: &str, specs: &[libproc::flags::Flag]) -> libproc::
     }
 }
 
+/// `--enable_fault_injection` (see [`libproc::fault::FLAG`]) or exits 2 on a bad value.
+pub fn fault_injection_or_exit(program: &str, flags: &libproc::flags::Flags) -> bool {
+    libproc::fault::enabled(flags).unwrap_or_else(|e| usage_error(program, &e.to_string()))
+}
+
 /// Prints `error: <message>` with a pointer to `--help` and exits 2.
 pub fn usage_error(program: &str, message: &str) -> ! {
     eprintln!("{program}: error: {message}\nTry '{program} --help' for the list of flags.");

@@ -151,6 +151,7 @@ pub const FLAGS: &[Flag] = &[
         "acls",
         "Access control lists as Mesos's ACLs JSON ({\"permissive\":true,\"run_tasks\":[{\"principals\":{..},\"users\":{..}}],...}), inline or a path (file:///path).",
     ),
+    libproc::fault::FLAG,
 ];
 
 /// Parsed master settings. [`MasterConfig::default`] is what the flags default to.

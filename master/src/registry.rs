@@ -396,6 +396,7 @@ impl RegistryStore {
                 let tmp = path.with_extension("tmp");
                 let write = async {
                     use tokio::io::AsyncWriteExt;
+                    libproc::fault::disk_write(libproc::fault::DiskTarget::Registry)?;
                     let mut f = tokio::fs::File::create(&tmp).await?;
                     f.write_all(&bytes).await?;
                     f.sync_all().await?;

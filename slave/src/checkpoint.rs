@@ -217,6 +217,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
         .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp"));
     (|| -> io::Result<()> {
+        libproc::fault::disk_write(libproc::fault::DiskTarget::Checkpoint)?;
         let mut f = File::create(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
@@ -278,6 +279,7 @@ pub fn append_record(path: &Path, record: &UpdateRecord) -> Result<(), Checkpoin
     buf.extend_from_slice(&len.to_be_bytes());
     buf.extend_from_slice(&body);
     (|| -> io::Result<()> {
+        libproc::fault::disk_write(libproc::fault::DiskTarget::Checkpoint)?;
         let mut f = OpenOptions::new().create(true).append(true).open(path)?;
         f.write_all(&buf)?;
         f.sync_data()

@@ -226,6 +226,7 @@ pub const FLAGS: &[Flag] = &[
     Flag::new("gc_delay", "1weeks", "Longest time a finished executor's sandbox (and checkpoint) is kept before it is removed; sooner when the disk fills (see --gc_disk_headroom)."),
     Flag::new("gc_disk_headroom", "0.1", "Fraction of the disk to keep free: a finished sandbox is kept at most gc_delay * max(0, 1 - gc_disk_headroom - disk usage)."),
     Flag::new("disk_watch_interval", "1mins", "How often the disk usage is checked to garbage collect sandboxes sooner."),
+    libproc::fault::FLAG,
 ];
 
 /// `--logging_level` (as a tracing level) and `--log_dir`, read before anything logs.

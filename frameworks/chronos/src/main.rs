@@ -8,7 +8,7 @@
 //! processes elect a leader there; the others answer API requests with a redirect to it.
 //! Without it, the jobs live in memory (one process, nothing survives a restart).
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::process::ExitCode;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -53,10 +53,12 @@ const FLAGS: &[Flag] = &[
         "604800",
         "Seconds the master keeps the framework and its tasks while no chronos leads.",
     ),
+    libproc::fault::FLAG,
 ];
 
 fn main() -> ExitCode {
     let flags = cli::flags_or_exit("chronos", FLAGS);
+    let fault_injection = cli::fault_injection_or_exit("chronos", &flags);
     let bad = |m: String| -> ! { cli::usage_error("chronos", &m) };
     let master =
         cli::parse_master(flags.str("master").unwrap_or_default()).unwrap_or_else(|e| bad(e));
@@ -116,7 +118,13 @@ fn main() -> ExitCode {
         let local = tokio::task::LocalSet::new();
         local
             .run_until(run(
-                master, framework, zk, zk_timeout, http_ip, http_port, hostname,
+                master,
+                framework,
+                zk,
+                zk_timeout,
+                SocketAddrV4::new(http_ip, http_port),
+                hostname,
+                fault_injection,
             ))
             .await
     })
@@ -127,11 +135,12 @@ async fn run(
     mut framework: FrameworkInfo,
     zk: Option<ZkUrl>,
     zk_timeout: Duration,
-    http_ip: Ipv4Addr,
-    http_port: u16,
+    http: SocketAddrV4,
     hostname: String,
+    fault_injection: bool,
 ) -> ExitCode {
-    let addr = SocketAddr::from((http_ip, http_port));
+    let (http_ip, http_port) = (*http.ip(), http.port());
+    let addr = SocketAddr::from(http);
     let listener = match tokio::net::TcpListener::bind(addr).await {
         Ok(l) => l,
         Err(e) => {
@@ -222,7 +231,11 @@ async fn run(
         println!("chronos: failing over framework {id}");
         framework.id = Some(FrameworkId::from(id));
     }
-    let node = match Node::bind(NodeConfig::new(cli::listen_addr_for_master(&master))).await {
+    let node = match Node::bind(
+        NodeConfig::new(cli::listen_addr_for_master(&master)).fault_injection(fault_injection),
+    )
+    .await
+    {
         Ok(n) => n,
         Err(e) => {
             eprintln!("chronos: cannot bind the libprocess node: {e}");

@@ -49,10 +49,12 @@ const FLAGS: &[Flag] = &[
     ),
     Flag::new("zk_session_timeout", "10", "ZooKeeper session timeout in seconds."),
     Flag::optional("mesos_user", "User tasks run as (default: the current user)."),
+    libproc::fault::FLAG,
 ];
 
 fn main() -> ExitCode {
     let flags = cli::flags_or_exit("marathon", FLAGS);
+    let fault_injection = cli::fault_injection_or_exit("marathon", &flags);
     let bad = |m: String| -> ! { cli::usage_error("marathon", &m) };
     let master_text = flags.str("master").unwrap_or_default().to_string();
     let master = cli::parse_master(&master_text).unwrap_or_else(|e| bad(e));
@@ -179,7 +181,7 @@ fn main() -> ExitCode {
         framework.id = shared.core.borrow().framework_id.clone().map(Into::into);
         tracing::info!(framework_id = ?framework.id, apps = shared.core.borrow().apps.len(), "elected; registering");
         let bind = cli::listen_addr_for_master(&master);
-        let node = match Node::bind(NodeConfig::new(bind)).await {
+        let node = match Node::bind(NodeConfig::new(bind).fault_injection(fault_injection)).await {
             Ok(n) => n,
             Err(e) => {
                 eprintln!("marathon: cannot listen on {bind}: {e}");

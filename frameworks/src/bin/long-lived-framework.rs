@@ -49,6 +49,7 @@ const FLAGS: &[Flag] = &[
         "0",
         "Seconds the master keeps the framework and its tasks after this scheduler goes away.",
     ),
+    libproc::fault::FLAG,
 ];
 
 /// How long offers are turned down while the scheduler does not yet know its tasks.
@@ -283,6 +284,7 @@ impl Scheduler for LongLived {
 
 fn main() -> ExitCode {
     let flags = cli::flags_or_exit("long-lived-framework", FLAGS);
+    let fault_injection = cli::fault_injection_or_exit("long-lived-framework", &flags);
     let bad = |m: String| -> ! { cli::usage_error("long-lived-framework", &m) };
     let master =
         cli::parse_master(flags.str("master").unwrap_or_default()).unwrap_or_else(|e| bad(e));
@@ -329,7 +331,7 @@ fn main() -> ExitCode {
     cli::init_logging("warn");
     actix::System::new().block_on(async move {
         let bind = cli::listen_addr_for_master(&master);
-        let node = match Node::bind(NodeConfig::new(bind)).await {
+        let node = match Node::bind(NodeConfig::new(bind).fault_injection(fault_injection)).await {
             Ok(n) => n,
             Err(e) => {
                 eprintln!("long-lived-framework: cannot listen on {bind}: {e}");

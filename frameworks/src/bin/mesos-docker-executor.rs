@@ -69,6 +69,7 @@ const FLAGS: &[Flag] = &[
         "agent_work_dir",
         "The agent's work directory, put on the container as a label.",
     ),
+    libproc::fault::FLAG,
 ];
 
 #[derive(Debug, Clone)]
@@ -78,6 +79,8 @@ struct Options {
     name: String,
     mapped_directory: String,
     agent_work_dir: String,
+    /// `--enable_fault_injection`.
+    fault_injection: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -492,6 +495,7 @@ impl Executor for DockerExecutor {
 
 fn options() -> Result<Options, String> {
     let flags = cli::flags_or_exit(PROGRAM, FLAGS);
+    let fault_injection = cli::fault_injection_or_exit(PROGRAM, &flags);
     let pull: PullPolicy = flags
         .str("docker_pull_policy")
         .unwrap_or("missing")
@@ -515,6 +519,7 @@ fn options() -> Result<Options, String> {
             .unwrap_or(proto::container::DOCKER_MAPPED_SANDBOX)
             .to_string(),
         agent_work_dir: flags.str("agent_work_dir").unwrap_or_default().to_string(),
+        fault_injection,
     })
 }
 
@@ -533,7 +538,7 @@ fn main() -> ExitCode {
     };
     actix::System::new().block_on(async move {
         let bind = cli::listen_addr_for(env.agent_pid.addr());
-        let node = match Node::bind(NodeConfig::new(bind)).await {
+        let node = match Node::bind(NodeConfig::new(bind).fault_injection(opts.fault_injection)).await {
             Ok(n) => n,
             Err(e) => {
                 eprintln!("{PROGRAM}: error: cannot listen on {bind}: {e}");

@@ -64,6 +64,7 @@ const FLAGS: &[Flag] = &[
         "docker_image",
         "Run the command in a Docker container of this image (needs an agent with --containerizers=docker).",
     ),
+    libproc::fault::FLAG,
 ];
 
 /// Declined offers are not offered again for this long.
@@ -178,6 +179,7 @@ impl Scheduler for Execute {
 
 fn main() -> ExitCode {
     let flags = cli::flags_or_exit("mesos-execute", FLAGS);
+    let fault_injection = cli::fault_injection_or_exit("mesos-execute", &flags);
     let bad = |m: String| -> ! { cli::usage_error("mesos-execute", &m) };
     let master =
         cli::parse_master(flags.str("master").unwrap_or_default()).unwrap_or_else(|e| bad(e));
@@ -250,7 +252,7 @@ fn main() -> ExitCode {
     cli::init_logging("warn");
     actix::System::new().block_on(async move {
         let bind = cli::listen_addr_for_master(&master);
-        let node = match Node::bind(NodeConfig::new(bind)).await {
+        let node = match Node::bind(NodeConfig::new(bind).fault_injection(fault_injection)).await {
             Ok(n) => n,
             Err(e) => {
                 eprintln!("mesos-execute: cannot listen on {bind}: {e}");

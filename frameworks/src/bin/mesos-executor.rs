@@ -419,7 +419,7 @@ impl Executor for CommandExecutor {
 fn main() -> ExitCode {
     if std::env::args().skip(1).any(|a| a == "--help" || a == "-h") {
         println!(
-            "Usage: mesos-executor\n\nThe command executor. The agent starts it with MESOS_SLAVE_PID, MESOS_FRAMEWORK_ID,\nMESOS_EXECUTOR_ID, MESOS_DIRECTORY (or MESOS_SANDBOX) and optionally MESOS_SLAVE_ID,\nMESOS_CHECKPOINT, MESOS_RECOVERY_TIMEOUT and MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD set."
+            "Usage: mesos-executor\n\nThe command executor. The agent starts it with MESOS_SLAVE_PID, MESOS_FRAMEWORK_ID,\nMESOS_EXECUTOR_ID, MESOS_DIRECTORY (or MESOS_SANDBOX) and optionally MESOS_SLAVE_ID,\nMESOS_CHECKPOINT, MESOS_RECOVERY_TIMEOUT, MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD and\nMESOS_ENABLE_FAULT_INJECTION (serve /fault/rules) set."
         );
         return ExitCode::SUCCESS;
     }
@@ -431,9 +431,16 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let fault_injection = match libproc::fault::enabled_from_env() {
+        Ok(on) => on,
+        Err(e) => {
+            eprintln!("mesos-executor: error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     actix::System::new().block_on(async move {
         let bind = cli::listen_addr_for(env.agent_pid.addr());
-        let node = match Node::bind(NodeConfig::new(bind)).await {
+        let node = match Node::bind(NodeConfig::new(bind).fault_injection(fault_injection)).await {
             Ok(n) => n,
             Err(e) => {
                 eprintln!("mesos-executor: error: cannot listen on {bind}: {e}");

@@ -36,6 +36,7 @@ const FLAGS: &[Flag] = &[
         "Resources of each task.",
     ),
     Flag::new("name", "test-framework", "Framework name."),
+    libproc::fault::FLAG,
 ];
 
 /// The pure bookkeeping: what is launched, what each task went through.
@@ -186,6 +187,7 @@ impl Scheduler for TestFramework {
 
 fn main() -> ExitCode {
     let flags = cli::flags_or_exit("test-framework", FLAGS);
+    let fault_injection = cli::fault_injection_or_exit("test-framework", &flags);
     let bad = |m: String| -> ! { cli::usage_error("test-framework", &m) };
     let master =
         cli::parse_master(flags.str("master").unwrap_or_default()).unwrap_or_else(|e| bad(e));
@@ -212,7 +214,11 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     actix::System::new().block_on(async move {
-        let node = match Node::bind(NodeConfig::new(cli::listen_addr_for_master(&master))).await {
+        let node = match Node::bind(
+            NodeConfig::new(cli::listen_addr_for_master(&master)).fault_injection(fault_injection),
+        )
+        .await
+        {
             Ok(n) => n,
             Err(e) => {
                 eprintln!("test-framework: cannot listen: {e}");

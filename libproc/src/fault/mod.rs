@@ -35,6 +35,15 @@ pub fn enabled(flags: &Flags) -> Result<bool, FlagsError> {
     flags.bool(FLAG.name)
 }
 
+/// Whether `MESOS_ENABLE_FAULT_INJECTION` enables fault injection, for programs that take
+/// no flags (executors, launched by the agent with their settings in the environment).
+pub fn enabled_from_env() -> Result<bool, FlagsError> {
+    let flags = Flags::parse("", &[FLAG], std::iter::empty(), "MESOS_", |k| {
+        std::env::var(k).ok()
+    })?;
+    enabled(&flags)
+}
+
 /// What a node's endpoint answers while fault injection is off.
 pub const DISABLED: &str = "fault injection is disabled on this node: start it with \
 --enable_fault_injection (or MESOS_ENABLE_FAULT_INJECTION=true) to use /fault/rules\n";

@@ -54,6 +54,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let fault_injection = match libproc::fault::enabled(&flags) {
+        Ok(on) => on,
+        Err(e) => {
+            eprintln!("mesos-master: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let mut config = match MasterConfig::from_flags(&flags) {
         Ok(c) => c,
         Err(e) => {
@@ -91,8 +98,9 @@ fn main() -> ExitCode {
     let addr = SocketAddr::new(config.ip, config.port);
     let system = actix::System::new();
     let result: Result<ExitCode, String> = system.block_on(async move {
-        let node_config =
-            NodeConfig::new(addr).advertising(config.advertise_ip, config.advertise_port);
+        let node_config = NodeConfig::new(addr)
+            .advertising(config.advertise_ip, config.advertise_port)
+            .fault_injection(fault_injection);
         let node = Node::bind(node_config).await.map_err(|e| match e.kind() {
             std::io::ErrorKind::AddrInUse => format!(
                 "cannot listen on {addr}: {e} (is another master running? pick another --port)"

@@ -39,6 +39,13 @@ fn main() -> ExitCode {
         eprintln!("mesos-agent: {e}");
         return ExitCode::from(2);
     }
+    let fault_injection = match libproc::fault::enabled(&flags) {
+        Ok(on) => on,
+        Err(e) => {
+            eprintln!("mesos-agent: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let (config, (listen, advertise_ip, advertise_port)) = match slave::config::from_flags(&flags) {
         Ok(c) => c,
         Err(e) => {
@@ -47,7 +54,9 @@ fn main() -> ExitCode {
         }
     };
     actix::System::new().block_on(async move {
-        let nc = NodeConfig::new(listen).advertising(advertise_ip, advertise_port);
+        let nc = NodeConfig::new(listen)
+            .advertising(advertise_ip, advertise_port)
+            .fault_injection(fault_injection);
         let node = match Node::bind(nc).await {
             Ok(n) => n,
             Err(e) => {

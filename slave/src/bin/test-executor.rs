@@ -306,9 +306,16 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let fault_injection = match libproc::fault::enabled_from_env() {
+        Ok(on) => on,
+        Err(e) => {
+            eprintln!("test-executor: {e}");
+            return ExitCode::from(2);
+        }
+    };
     println!("test-executor: starting executor {executor_id}");
     actix::System::new().block_on(async move {
-        let node = match Node::bind(NodeConfig::local()).await {
+        let node = match Node::bind(NodeConfig::local().fault_injection(fault_injection)).await {
             Ok(n) => n,
             Err(e) => {
                 eprintln!("test-executor: cannot bind: {e}");

@@ -19,6 +19,7 @@ const FLAGS: &[Flag] = &[
     Flag::new("max_agent_ping_timeouts", "5", "Missed pings before an agent is unreachable."),
     Flag::optional("launcher_dir", "Directory holding mesos-executor (default: this binary's directory)."),
     Flag::optional("hostname", "Host name the master advertises."),
+    libproc::fault::FLAG,
 ];
 
 fn config(flags: &Flags) -> Result<(LocalConfig, std::net::SocketAddr), String> {
@@ -70,6 +71,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let fault_injection = match libproc::fault::enabled(&flags) {
+        Ok(on) => on,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let (config, addr) = match config(&flags) {
         Ok(c) => c,
         Err(e) => {
@@ -79,7 +87,7 @@ fn main() -> ExitCode {
     };
     libproc::logging::init("info");
     actix::System::new().block_on(async move {
-        let node = match Node::bind(NodeConfig::new(addr)).await {
+        let node = match Node::bind(NodeConfig::new(addr).fault_injection(fault_injection)).await {
             Ok(n) => n,
             Err(err) => {
                 eprintln!("error: cannot listen on {addr}: {err}");
