@@ -5,6 +5,8 @@
 //!   handle drops.
 //! * [`testkit`]: helpers for the integration suites (scratch dirs, a multi-process
 //!   cluster, bounded waits on children, process-group checks).
+//! * [`chaos`]: `mesos-chaos`, fault rules and named scenarios applied to a running
+//!   cluster through the nodes' `/fault/rules` endpoints.
 //! * [`ha`]: high-availability clusters of OS processes (masters contending through a real
 //!   ZooKeeper, agents, a framework) with fault injection and the invariant checks every
 //!   failover scenario ends with.
@@ -12,6 +14,7 @@
 //! * [`local`]: the in-process cluster — a master and N agents on one libproc node —
 //!   that `mesos-local` runs and that in-process tests drive with filters and a clock.
 
+pub mod chaos;
 pub mod ha;
 pub mod local;
 pub mod mesos_dns;
