@@ -1,0 +1,238 @@
+//! Live fault injection against real `mesos-master` and `mesos-agent` processes on loopback
+//! TCP, driven by the `mesos-chaos` binary through the nodes' `/fault/rules` endpoints:
+//! dropped status updates, a partitioned agent, failing checkpoint writes, and the
+//! endpoint's refusal on a node started without `--enable_fault_injection`.
+//!
+//! Build the binaries first: `cargo build --workspace --bins`.
+
+use std::time::Duration;
+
+use cluster::procs::{self, Proc};
+use cluster::testkit::{require_bins, tail, wait_exit, MultiCluster};
+use serde_json::Value;
+
+/// Bound on anything a test waits for (generous: the machine may be loaded; a dropped
+/// status update is retried 10 s after it was sent).
+const LIMIT: Duration = Duration::from_secs(60);
+
+const FAULTS: &str = "--enable_fault_injection";
+
+/// Runs `mesos-chaos` with `args` and returns its output; panics if it fails.
+fn chaos(args: &[&str]) -> String {
+    require_bins(&["mesos-chaos"]);
+    let out = std::process::Command::new(procs::bin("mesos-chaos"))
+        .args(args)
+        .output()
+        .expect("mesos-chaos runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "mesos-chaos {args:?} failed:\n{text}");
+    text
+}
+
+async fn metric(addr: std::net::SocketAddr, name: &str) -> f64 {
+    procs::get_json(addr, "/metrics/snapshot")
+        .await
+        .ok()
+        .and_then(|v| v[name].as_f64())
+        .unwrap_or(0.0)
+}
+
+/// Waits (bounded) until `name` in `addr`'s metrics is at least `at_least`.
+async fn wait_metric(
+    addr: std::net::SocketAddr,
+    name: &str,
+    at_least: f64,
+    logs: impl Fn() -> String,
+) {
+    let reached = async {
+        while metric(addr, name).await < at_least {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    if tokio::time::timeout(LIMIT, reached).await.is_err() {
+        panic!("{name} never reached {at_least}\n{}", logs());
+    }
+}
+
+fn statuses_of(out: &str, state: &str) -> usize {
+    out.lines().filter(|l| l.contains(state)).count()
+}
+
+async fn run_to_exit(p: &mut Proc, logs: impl Fn() -> String) -> (Option<i32>, String) {
+    match wait_exit(p, LIMIT).await {
+        Ok(status) => (status.code(), p.log_text()),
+        Err(e) => panic!(
+            "{e}\n--- {} ---\n{}\n{}",
+            p.name,
+            tail(&p.log_text(), 40),
+            logs()
+        ),
+    }
+}
+
+#[tokio::test]
+async fn dropped_status_updates_hold_task_finished_until_the_rule_goes_and_it_arrives_once() {
+    let cluster = MultiCluster::start_with(
+        "fault-drop-updates",
+        1,
+        "cpus:2;mem:1024;disk:1024",
+        |_| vec![FAULTS.into()],
+        &[],
+    )
+    .await;
+    let master = cluster.master_addr.to_string();
+    let out = chaos(&[
+        "scenario",
+        "drop-status-updates",
+        &format!("--master={master}"),
+    ]);
+    assert!(out.contains("\"id\""), "{out}");
+    let mut exec = cluster.start_proc(
+        "mesos-execute",
+        "mesos-execute",
+        &[
+            cluster.master_arg(),
+            "--name=held".into(),
+            "--command=true".into(),
+        ],
+    );
+    // The master drops the agent's updates: the framework hears nothing meanwhile.
+    wait_metric(cluster.master_addr, "fault/messages_dropped", 1.0, || {
+        cluster.logs()
+    })
+    .await;
+    assert!(
+        exec.running(),
+        "mesos-execute must still wait:\n{}",
+        exec.log_text()
+    );
+    assert_eq!(statuses_of(&exec.log_text(), "TASK_FINISHED"), 0);
+    let listed = chaos(&["list", &master]);
+    assert!(
+        listed.contains("mesos.internal.StatusUpdateMessage"),
+        "{listed}"
+    );
+    chaos(&["clear", &master]);
+    // The agent retries its unacknowledged updates; the task finishes, reported once.
+    let (code, out) = run_to_exit(&mut exec, || cluster.logs()).await;
+    assert_eq!(code, Some(0), "{out}\n{}", cluster.logs());
+    assert_eq!(statuses_of(&out, "TASK_FINISHED"), 1, "{out}");
+    assert_eq!(metric(cluster.master_addr, "fault/rules_active").await, 0.0);
+}
+
+#[tokio::test]
+async fn a_partitioned_agent_is_marked_unreachable_and_reregisters_when_healed() {
+    let cluster = MultiCluster::start_with(
+        "fault-partition",
+        1,
+        "cpus:1;mem:512;disk:512",
+        |_| {
+            vec![
+                FAULTS.into(),
+                "--agent_ping_timeout=1secs".into(),
+                "--max_agent_ping_timeouts=2".into(),
+            ]
+        },
+        &[FAULTS.into()],
+    )
+    .await;
+    let (master, agent) = (
+        cluster.master_addr.to_string(),
+        cluster.agent_addrs[0].to_string(),
+    );
+    chaos(&[
+        "scenario",
+        "partition-agent",
+        &format!("--master={master}"),
+        &format!("--agent={agent}"),
+    ]);
+    procs::wait_json(
+        cluster.master_addr,
+        "/master/state",
+        LIMIT,
+        "the agent unreachable",
+        |s| s["unreachable_slaves"] == 1 && s["activated_slaves"] == 0,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", cluster.logs()));
+    assert!(metric(cluster.master_addr, "fault/messages_partitioned").await >= 1.0);
+    chaos(&["clear", &master, &agent]);
+    let state: Value = procs::wait_json(
+        cluster.master_addr,
+        "/master/state",
+        LIMIT,
+        "the agent registered again",
+        |s| s["activated_slaves"] == 1,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", cluster.logs()));
+    assert_eq!(state["unreachable_slaves"], 0, "{state}");
+}
+
+#[tokio::test]
+async fn failed_checkpoint_writes_take_the_agent_error_path_and_the_task_still_runs() {
+    let cluster = MultiCluster::start_with(
+        "fault-checkpoint",
+        1,
+        "cpus:1;mem:512;disk:512",
+        |_| Vec::new(),
+        &[FAULTS.into()],
+    )
+    .await;
+    let agent = cluster.agent_addrs[0];
+    chaos(&[
+        "scenario",
+        "fail-checkpoints",
+        &format!("--agent={agent}"),
+        "--count=1000",
+    ]);
+    let mut exec = cluster.start_proc(
+        "mesos-execute",
+        "mesos-execute",
+        &[
+            cluster.master_arg(),
+            "--name=unsaved".into(),
+            "--command=true".into(),
+            "--checkpoint".into(),
+        ],
+    );
+    let (code, out) = run_to_exit(&mut exec, || cluster.logs()).await;
+    assert_eq!(code, Some(0), "{out}\n{}", cluster.logs());
+    wait_metric(agent, "fault/disk_writes_failed", 1.0, || cluster.logs()).await;
+    let log = cluster.agents[0].log_text();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("failed to checkpoint") && l.contains("fault injection")),
+        "the agent logs the failed checkpoint:\n{}",
+        tail(&log, 40)
+    );
+    // Nothing of the run reached the disk.
+    let updates = cluster::testkit::find_files(&cluster.agent_work_dir(1), "task.updates");
+    assert!(updates.is_empty(), "{updates:?}");
+}
+
+#[tokio::test]
+async fn the_endpoint_refuses_on_a_master_without_the_flag() {
+    let cluster = MultiCluster::start("fault-off", 0, "cpus:1;mem:512;disk:512").await;
+    let (status, body) = libproc::testing::http_get(cluster.master_addr, "/fault/rules")
+        .await
+        .unwrap();
+    assert_eq!(status, 403);
+    assert!(body.contains("--enable_fault_injection"), "{body}");
+    require_bins(&["mesos-chaos"]);
+    let out = std::process::Command::new(procs::bin("mesos-chaos"))
+        .args(["list", &cluster.master_addr.to_string()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("403"));
+    let help = std::process::Command::new(procs::bin("mesos-master"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&help.stdout).contains("--enable_fault_injection"));
+}
