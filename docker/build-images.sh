@@ -19,6 +19,8 @@ repo="$(cd "$here/.." && pwd)"
 BIN_DIR="${BIN_DIR:-${CARGO_TARGET_DIR:-$repo/target}/debug}"
 BINS=(mesos-master mesos-agent mesos-executor mesos-execute long-lived-framework test-framework mesos-local)
 BINS+=(chronos)
+# mesos-chaos applies live fault rules (docker/cluster.py chaos_agent_partition).
+BINS+=(mesos-chaos)
 JAVA_HOME="${JAVA_HOME:-$(dirname "$(dirname "$(readlink -f "$(command -v java 2>/dev/null || echo /usr/bin/java)")")")}"
 ZK_JAR=/usr/share/java/zookeeper.jar
 JAVA_MODULES=java.base,java.management,java.naming,java.xml,java.security.sasl,java.security.jgss,jdk.unsupported,jdk.management,jdk.naming.dns

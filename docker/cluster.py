@@ -588,11 +588,13 @@ class Suite:
         self.wait_standby(m0)
         self.wait_steady(f"a steady cluster after {m0} rejoined", on_poll=guard)
 
-    def cut_off(self, agent, aid, cut):
-        """Disconnects `agent` from the network and waits until the leader marked it
-        unreachable and the framework replaced its tasks `cut` elsewhere. Reconnects it
-        if that does not happen; else the caller reconnects it (self.c.connect)."""
-        self.c.disconnect(agent)
+    def cut_off(self, agent, aid, cut, isolate=None, heal=None):
+        """Disconnects `agent` from the network (or runs `isolate`) and waits until the
+        leader marked it unreachable and the framework replaced its tasks `cut` elsewhere.
+        Reconnects it (or runs `heal`) if that does not happen; else the caller does."""
+        isolate = isolate or (lambda: self.c.disconnect(agent))
+        heal = heal or (lambda: self.c.connect(agent, check=False))
+        isolate()
         try:
             def removed(_m, s):
                 self.check(s)
@@ -602,7 +604,7 @@ class Suite:
             _, s = self.c.wait(f"{agent} marked unreachable and its {len(cut)} task(s) "
                                f"replaced elsewhere", removed)
         except BaseException:
-            self.c.connect(agent, check=False)
+            heal()
             raise
         return s
 
@@ -699,12 +701,44 @@ class Suite:
         self.c.probe("probe-master-pause")
         return f"{m0} paused past its session, {m1} leads, {m0} {outcome}; tasks kept"
 
+    def chaos(self, service, *args):
+        """Runs `mesos-chaos` in `service`'s container; returns its output."""
+        r = self.c.docker("exec", self.c.container(service), "mesos-chaos", *args, check=False)
+        if r.returncode != 0:
+            raise Failure(f"mesos-chaos {' '.join(args)} failed ({r.returncode}): "
+                          f"{(r.stdout + r.stderr).strip()}")
+        return r.stdout
+
     def agent_partition(self):
+        return self.partition_agent_and_heal()
+
+    def chaos_agent_partition(self):
+        """agent_partition with live fault rules instead of the docker network: the
+        leader and the agent each drop the other (mesos-chaos scenario partition-agent)."""
+        m0, _ = self.wait_steady("a steady cluster")
+        ips = self.c.ips
+
+        def rules(agent):
+            master, node = f"{ips[m0]}:5050", f"{ips[agent]}:5051"
+            isolate = lambda: self.chaos(m0, "scenario", "partition-agent",
+                                         f"--master={master}", f"--agent={node}")
+            heal = lambda: self.chaos(m0, "clear", master, node)
+            return isolate, heal
+        return "live rules: " + self.partition_agent_and_heal(rules)
+
+    def partition_agent_and_heal(self, rules=None):
+        """Cuts the busiest agent off (the docker network, or `rules(agent)`'s isolate
+        and heal), waits until its tasks are replaced, heals, and checks that none of
+        them runs again."""
         _, s0 = self.wait_steady("a steady cluster", hold=STABLE)
         agent, aid, cut = self.busiest_agent(s0)
         others = {t: a for t, a in running(framework(s0)).items() if a != aid}
-        s1 = self.cut_off(agent, aid, cut)
-        self.c.connect(agent)
+        isolate, heal = rules(agent) if rules else (None, None)
+        s1 = self.cut_off(agent, aid, cut, isolate, heal)
+        if heal:
+            heal()
+        else:
+            self.c.connect(agent)
         f1 = framework(s1)
         states = {t["id"]: t["state"] for t in f1.get("completed_tasks", []) + f1.get("unreachable_tasks", [])}
         if any(t not in states for t in cut):
@@ -981,7 +1015,7 @@ class Suite:
 SCENARIOS = ["master_kill", "master_pause", "agent_restart", "zk_restart", "agent_partition",
              "zk_restart_then_leader_kill", "zk_restart_while_launching",
              "leader_kill_during_registry_write", "partition_during_reregistration",
-             "two_partitions_reverse_heal"]
+             "two_partitions_reverse_heal", "chaos_agent_partition"]
 # Marathon's (docker/marathon.py).
 SCENARIOS += ["marathon_leader_kill"]
 

@@ -31,6 +31,10 @@
 #                    once: the successor waits --agent_reregister_timeout (10 s here) for
 #                    it, marks it unreachable; then reconnect it
 #   two_partitions_reverse_heal       cut off agent A, then agent B; heal B, then A
+#   chaos_agent_partition             agent_partition with live fault rules instead of the
+#                    docker network: `mesos-chaos scenario partition-agent` in the leader's
+#                    container (masters and agents run --enable_fault_injection), then
+#                    `mesos-chaos clear`; the same checks
 #   marathon_leader_kill              SIGKILL the leading marathon's container: the other
 #                    takes over with the same FrameworkID, the sample web app keeps its 3
 #                    healthy instances (the same tasks), the killed one follows again
