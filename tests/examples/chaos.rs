@@ -52,6 +52,8 @@ fn main() {
         config.fault_time = Duration::from_secs(s);
     }
     if let Some(seed) = one {
+        // Replaying one seed: component logs too (RUST_LOG picks the level).
+        libproc::logging::init("warn");
         let r = run_seed(seed, &config);
         for l in &r.trace {
             println!("{l}");

@@ -26,6 +26,8 @@ struct Views {
     agents: Vec<(usize, TaskId, TaskState)>,
     /// The framework's current tasks and their latest state.
     framework: Vec<(usize, Option<TaskId>, Option<TaskState>)>,
+    /// How the master sees the framework and the agents (for failure messages).
+    master_notes: String,
 }
 
 impl Sim {
@@ -77,6 +79,30 @@ impl Sim {
                 })
                 .await;
             v.master = got.unwrap_or_default();
+        }
+        if let (Some(m), Some(fid)) = (&self.master, fid.clone()) {
+            let notes = m
+                .master
+                .call(move |m, _| {
+                    let f = m.core().frameworks().get(&fid).map(|f| {
+                        format!(
+                            "framework pid={:?} active={} connected={} offers={}",
+                            f.pid.as_ref().map(|p| p.to_string()),
+                            f.active,
+                            f.connected,
+                            f.offers.len()
+                        )
+                    });
+                    let agents: Vec<String> = m
+                        .core()
+                        .agents()
+                        .values()
+                        .map(|a| format!("{}@{} connected={} offers={}", a.id, a.pid, a.connected, a.offers.len()))
+                        .collect();
+                    format!("{f:?}; agents {agents:?}")
+                })
+                .await;
+            v.master_notes = notes.unwrap_or_default();
         }
         for (i, slot) in self.agents.iter().enumerate() {
             let Some(h) = &slot.handle else { continue };
@@ -198,9 +224,10 @@ impl Sim {
         }
     }
 
-    /// Explicit reconciliation of the framework's current tasks (what a careful framework
-    /// does periodically): unknown ones come back `TASK_LOST` and are relaunched.
-    async fn reconcile(&self) {
+    /// What a careful framework does periodically: explicit reconciliation of its current
+    /// tasks, naming their agents (unknown ones come back `TASK_LOST` and are relaunched),
+    /// then implicit reconciliation (a live task it no longer counts on is killed).
+    pub(super) async fn reconcile(&self) {
         let Some(d) = &self.driver else { return };
         let statuses: Vec<proto::TaskStatus> = {
             let mem = self.memory.lock().unwrap_or_else(|p| p.into_inner());
@@ -209,14 +236,22 @@ impl Sim {
                 .filter_map(|i| i.current.clone())
                 .map(|t| {
                     let s = mem.latest(&t).unwrap_or(TaskState::Staging);
-                    proto::TaskStatus::new(t, s)
+                    let agent = mem.agent_of.get(&t).cloned();
+                    let mut status = proto::TaskStatus::new(t, s);
+                    status.agent_id = agent;
+                    status
                 })
                 .collect()
         };
         self.trace.note(format!("reconcile {} tasks", statuses.len()));
         let _ = d
             .process
-            .call(move |p, ctx| p.with_driver(ctx, |_, d| d.reconcile(statuses)))
+            .call(move |p, ctx| {
+                p.with_driver(ctx, |_, d| {
+                    d.reconcile(statuses);
+                    d.reconcile_all();
+                })
+            })
             .await;
     }
 }

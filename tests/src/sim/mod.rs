@@ -232,7 +232,12 @@ async fn simulate(seed: u64, config: &SimConfig) -> SimReport {
     sim.trace.note(format!("seed {seed}: cluster up"));
     if config.faults {
         let end = Instant::now() + config.fault_time;
+        let mut reconciled = Instant::now();
         while Instant::now() < end {
+            if reconciled.elapsed() >= Duration::from_secs(30) {
+                reconciled = Instant::now();
+                sim.reconcile().await;
+            }
             let pause = Duration::from_millis(200 + sim.rng.next_u64() % 4800);
             tokio::time::sleep(pause).await;
             sim.repair_due(false).await;

@@ -1,7 +1,16 @@
 //! The simulation's network: [`SimNet`] wraps libproc's in-memory [`MemNetwork`] and puts a
 //! seeded pump between the two ends of every connection, which sees each actor-protocol
-//! frame and may drop, duplicate or delay it, drops everything across a partition (one-way
+//! frame and may lose, duplicate or delay it, loses everything across a partition (one-way
 //! or two-way), and can sever connections between two nodes.
+//!
+//! Loss is modelled as TCP has it: a lost frame resets the connections between the two
+//! nodes, both ways (linkers on both sides get `exited`; frames queued behind it are gone
+//! too), never a silent gap in a live stream. Both ways, because TCP cannot live through
+//! loss in one direction either: data or its acknowledgements stop, and each end's
+//! connection times out. A one-way partition therefore loses the frames it blocks and
+//! breaks both directions' connections on the first one, while new connections the other
+//! way still work. Duplication is stronger than TCP (a frame delivered twice in a row): it stands
+//! for retries and replays at the protocol level, which every handler must survive.
 //!
 //! Nodes are told apart by IP (every simulated node has its own). A connection's source is
 //! learnt from the handshake the connecting node writes first. Delays keep a connection's
@@ -197,7 +206,10 @@ async fn pump(net: SimNet, to: IpAddr, client: tokio::io::DuplexStream, server: 
                 Err(_) => return None,
                 Ok(Some(frame)) => {
                     let Fate::Deliver { copies, delay } = net.decide(from, to) else {
-                        continue;
+                        // Lost: a stream loses data only by breaking (TCP), so the
+                        // connections between the two nodes reset (see the module doc).
+                        net.sever(from, to);
+                        return None;
                     };
                     let due = (tokio::time::Instant::now() + delay).max(last);
                     tokio::time::sleep_until(due).await;

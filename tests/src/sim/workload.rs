@@ -23,6 +23,8 @@ pub struct Memory {
     pub intents: Vec<Intent>,
     /// Per task: the status updates received, in order (state, uuid).
     pub updates: BTreeMap<TaskId, Vec<(proto::TaskState, Option<proto::StatusUuid>)>>,
+    /// The agent each task was launched on.
+    pub agent_of: BTreeMap<TaskId, AgentId>,
     /// Invariant breaks the framework saw.
     pub breaks: Vec<String>,
 }
@@ -94,6 +96,7 @@ impl Scheduler for Keeper {
         for offer in offers {
             let mut free = offer.resources.clone();
             let mut tasks = Vec::new();
+            let mut agent_of = Vec::new();
             {
                 let mut mem = self.mem();
                 for (k, intent) in mem.intents.iter_mut().enumerate() {
@@ -108,10 +111,12 @@ impl Scheduler for Keeper {
                         .build_for(&offer);
                     if let Ok(task) = built {
                         free = free.clone() - self.task_resources.clone();
-                        intent.current = Some(id);
+                        intent.current = Some(id.clone());
                         tasks.push(task);
+                        agent_of.push((id, offer.agent_id.clone()));
                     }
                 }
+                mem.agent_of.extend(agent_of);
             }
             if tasks.is_empty() {
                 d.decline(offer.id, Filters { refuse_seconds: 5.0 });
