@@ -3,16 +3,17 @@
 //! seconds per wall second and seeds per minute.
 //!
 //! ```text
-//! cargo run -p cluster --example chaos -- --seeds 1000 [--first 0]
+//! cargo run -p cluster --example chaos -- --seeds 1000 [--first 0] [--jobs N]
 //! cargo run -p cluster --example chaos -- --seed 42      # replay one seed, print its trace
 //! ```
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use cluster::sim::{run_seed, SimConfig};
+use cluster::sim::{run_seed, run_seeds, SimConfig};
 
-const USAGE: &str = "usage: chaos [--seeds N] [--first S] [--seed S] [--fault-secs N]";
+const USAGE: &str =
+    "usage: chaos [--seeds N] [--first S] [--jobs N] [--fault-secs N] | chaos --seed S";
 
 fn value(args: &[String], name: &str) -> Result<Option<u64>, String> {
     match args.iter().position(|a| a == name) {
@@ -29,7 +30,7 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let parsed = (|| -> Result<_, String> {
         for a in &args {
-            if a.starts_with("--") && !["--seeds", "--first", "--seed", "--fault-secs"].contains(&a.as_str()) {
+            if a.starts_with("--") && !["--seeds", "--first", "--seed", "--fault-secs", "--jobs"].contains(&a.as_str()) {
                 return Err(format!("unknown flag {a}\n{USAGE}"));
             }
         }
@@ -38,9 +39,10 @@ fn main() {
             value(&args, "--first")?,
             value(&args, "--seed")?,
             value(&args, "--fault-secs")?,
+            value(&args, "--jobs")?,
         ))
     })();
-    let (seeds, first, one, fault_secs) = match parsed {
+    let (seeds, first, one, fault_secs, jobs) = match parsed {
         Ok(p) => p,
         Err(e) => {
             eprintln!("{e}");
@@ -72,8 +74,11 @@ fn main() {
     let mut faults: BTreeMap<String, u64> = BTreeMap::new();
     let mut failing = Vec::new();
     let mut simulated = Duration::ZERO;
-    for seed in first..first + n {
-        let r = run_seed(seed, &config);
+    let workers = jobs.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, |n| n.get() as u64)
+    });
+    for r in run_seeds(first..first + n, &config, workers as usize) {
+        let seed = r.seed;
         simulated += r.simulated;
         for (k, v) in &r.faults {
             *faults.entry(k.clone()).or_default() += v;
@@ -87,6 +92,7 @@ fn main() {
     let out = serde_json::json!({
         "seeds_run": n,
         "first_seed": first,
+        "jobs": workers,
         "profile": if cfg!(debug_assertions) { "debug" } else { "release" },
         "faults_injected": faults,
         "invariant_breaks": failing.len(),

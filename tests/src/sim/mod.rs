@@ -169,6 +169,28 @@ pub fn run_seed(seed: u64, config: &SimConfig) -> SimReport {
     report
 }
 
+/// Runs `seeds` on `workers` threads (each seed on its own runtime) and returns their
+/// reports in seed order.
+pub fn run_seeds(seeds: std::ops::Range<u64>, config: &SimConfig, workers: usize) -> Vec<SimReport> {
+    let next = std::sync::atomic::AtomicU64::new(seeds.start);
+    let reports = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..workers.max(1) {
+            s.spawn(|| loop {
+                let seed = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if seed >= seeds.end {
+                    return;
+                }
+                let r = run_seed(seed, config);
+                reports.lock().unwrap_or_else(|p| p.into_inner()).push(r);
+            });
+        }
+    });
+    let mut reports = reports.into_inner().unwrap_or_else(|p| p.into_inner());
+    reports.sort_by_key(|r| r.seed);
+    reports
+}
+
 /// Launches per task id, counted where executors receive them.
 type Launches = Arc<Mutex<BTreeMap<TaskId, u32>>>;
 
@@ -270,7 +292,13 @@ async fn simulate(seed: u64, config: &SimConfig) -> SimReport {
 impl Sim {
     async fn start(seed: u64, config: &SimConfig) -> Sim {
         let net = SimNet::new(seed ^ 0x5EED_0F_0E70_4B17);
-        let work = crate::testkit::TempDir::new("sim");
+        // Checkpoints fsync; on a memory file system that costs no disk wait.
+        let shm = std::path::Path::new("/dev/shm");
+        let work = if shm.is_dir() {
+            crate::testkit::TempDir::new_in(shm, "sim")
+        } else {
+            crate::testkit::TempDir::new("sim")
+        };
         let launches: Launches = Arc::default();
         let memory: SharedMemory = Arc::new(Mutex::new(Memory {
             intents: vec![Intent::default(); config.intents],
