@@ -6,7 +6,8 @@
 //!
 //! It also checks what only a framework sees: each offer batch within the agents'
 //! resources, and every task's status updates in order (nothing non-terminal after a
-//! terminal update, no update repeated after a newer one).
+//! terminal state, from an update or a reconciliation answer; no update repeated after a
+//! newer one).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -139,19 +140,19 @@ impl Scheduler for Keeper {
                 mem.breaks.push(b);
                 return;
             }
-            let after_terminal = seen
-                .iter()
-                .any(|(s, u)| u.is_some() && s.is_terminal() && *u != Some(uuid));
-            if after_terminal && !status.state.is_terminal() {
-                let b = format!(
-                    "task {}: {:?} delivered after a terminal update",
-                    status.task_id, status.state
-                );
-                mem.breaks.push(b);
-            }
             if earlier.is_some() {
                 return;
             }
+        }
+        // A terminal state is final (this framework is not partition-aware): nothing, not
+        // an update nor a reconciliation answer, may say the task lives again.
+        let ended = seen.iter().find(|(s, _)| s.is_terminal()).map(|(s, _)| *s);
+        if let (Some(ended), false) = (ended, status.state.is_terminal()) {
+            let b = format!(
+                "task {}: {:?} after the framework was told {ended:?}",
+                status.task_id, status.state
+            );
+            mem.breaks.push(b);
         }
         let seen = mem.updates.entry(status.task_id.clone()).or_default();
         seen.push((status.state, status.uuid));
