@@ -30,7 +30,9 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let parsed = (|| -> Result<_, String> {
         for a in &args {
-            if a.starts_with("--") && !["--seeds", "--first", "--seed", "--fault-secs", "--jobs"].contains(&a.as_str()) {
+            if a.starts_with("--")
+                && !["--seeds", "--first", "--seed", "--fault-secs", "--jobs"].contains(&a.as_str())
+            {
                 return Err(format!("unknown flag {a}\n{USAGE}"));
             }
         }
@@ -61,7 +63,10 @@ fn main() {
             println!("{l}");
         }
         if r.breaks.is_empty() {
-            println!("seed {seed}: no invariant broke ({:?} simulated in {:?})", r.simulated, r.wall);
+            println!(
+                "seed {seed}: no invariant broke ({:?} simulated in {:?})",
+                r.simulated, r.wall
+            );
         } else {
             println!("{}", r.explain());
             std::process::exit(1);
@@ -74,9 +79,8 @@ fn main() {
     let mut faults: BTreeMap<String, u64> = BTreeMap::new();
     let mut failing = Vec::new();
     let mut simulated = Duration::ZERO;
-    let workers = jobs.unwrap_or_else(|| {
-        std::thread::available_parallelism().map_or(1, |n| n.get() as u64)
-    });
+    let workers =
+        jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u64));
     for r in run_seeds(first..first + n, &config, workers as usize) {
         let seed = r.seed;
         simulated += r.simulated;
@@ -84,7 +88,10 @@ fn main() {
             *faults.entry(k.clone()).or_default() += v;
         }
         if !r.breaks.is_empty() {
-            eprintln!("{}", r.explain().lines().take(60).collect::<Vec<_>>().join("\n"));
+            eprintln!(
+                "{}",
+                r.explain().lines().take(60).collect::<Vec<_>>().join("\n")
+            );
             failing.push(serde_json::json!({"seed": seed, "breaks": r.breaks}));
         }
     }

@@ -15,7 +15,7 @@ use std::time::Duration;
 use proto::{AgentId, TaskId, TaskState};
 use tokio::time::Instant;
 
-use super::{SimConfig, Sim};
+use super::{Sim, SimConfig};
 
 /// A snapshot of who thinks what runs.
 #[derive(Debug, Default)]
@@ -97,7 +97,15 @@ impl Sim {
                         .core()
                         .agents()
                         .values()
-                        .map(|a| format!("{}@{} connected={} offers={}", a.id, a.pid, a.connected, a.offers.len()))
+                        .map(|a| {
+                            format!(
+                                "{}@{} connected={} offers={}",
+                                a.id,
+                                a.pid,
+                                a.connected,
+                                a.offers.len()
+                            )
+                        })
                         .collect();
                     format!("{f:?}; agents {agents:?}")
                 })
@@ -129,7 +137,13 @@ impl Sim {
             .intents
             .iter()
             .enumerate()
-            .map(|(k, i)| (k, i.current.clone(), i.current.as_ref().and_then(|t| mem.latest(t))))
+            .map(|(k, i)| {
+                (
+                    k,
+                    i.current.clone(),
+                    i.current.as_ref().and_then(|t| mem.latest(t)),
+                )
+            })
             .collect();
         v
     }
@@ -207,7 +221,11 @@ impl Sim {
             .cloned()
             .collect();
         let mem = self.memory.lock().unwrap_or_else(|p| p.into_inner());
-        let current: BTreeSet<TaskId> = mem.intents.iter().filter_map(|i| i.current.clone()).collect();
+        let current: BTreeSet<TaskId> = mem
+            .intents
+            .iter()
+            .filter_map(|i| i.current.clone())
+            .collect();
         let mut lost = Vec::new();
         for t in launched {
             if !current.contains(&t) && !mem.latest(&t).is_some_and(|s| s.is_terminal()) {
@@ -243,7 +261,8 @@ impl Sim {
                 })
                 .collect()
         };
-        self.trace.note(format!("reconcile {} tasks", statuses.len()));
+        self.trace
+            .note(format!("reconcile {} tasks", statuses.len()));
         let _ = d
             .process
             .call(move |p, ctx| {

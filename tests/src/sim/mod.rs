@@ -171,7 +171,11 @@ pub fn run_seed(seed: u64, config: &SimConfig) -> SimReport {
 
 /// Runs `seeds` on `workers` threads (each seed on its own runtime) and returns their
 /// reports in seed order.
-pub fn run_seeds(seeds: std::ops::Range<u64>, config: &SimConfig, workers: usize) -> Vec<SimReport> {
+pub fn run_seeds(
+    seeds: std::ops::Range<u64>,
+    config: &SimConfig,
+    workers: usize,
+) -> Vec<SimReport> {
     let next = std::sync::atomic::AtomicU64::new(seeds.start);
     let reports = Mutex::new(Vec::new());
     std::thread::scope(|s| {
@@ -291,7 +295,7 @@ async fn simulate(seed: u64, config: &SimConfig) -> SimReport {
 
 impl Sim {
     async fn start(seed: u64, config: &SimConfig) -> Sim {
-        let net = SimNet::new(seed ^ 0x5EED_0F_0E70_4B17);
+        let net = SimNet::new(seed ^ 0x005E_ED0F_0E70_4B17);
         // Checkpoints fsync; on a memory file system that costs no disk wait.
         let shm = std::path::Path::new("/dev/shm");
         let work = if shm.is_dir() {
@@ -385,10 +389,13 @@ impl Sim {
         config.status_update_retry_interval_max = Duration::from_secs(40);
         match slave::spawn(&slot.node, config) {
             Ok(h) => {
-                self.trace.note(format!("agent {} started as {}", i + 1, h.pid()));
+                self.trace
+                    .note(format!("agent {} started as {}", i + 1, h.pid()));
                 slot.handle = Some(h);
             }
-            Err(e) => self.breaks.push(format!("agent {} cannot start: {e}", i + 1)),
+            Err(e) => self
+                .breaks
+                .push(format!("agent {} cannot start: {e}", i + 1)),
         }
     }
 
@@ -423,8 +430,10 @@ impl Sim {
             config,
         ) {
             Ok(h) => {
-                self.trace
-                    .note(format!("scheduler {} started (failover: {failover})", h.pid()));
+                self.trace.note(format!(
+                    "scheduler {} started (failover: {failover})",
+                    h.pid()
+                ));
                 self.driver = Some(h);
             }
             Err(e) => self.breaks.push(format!("the scheduler cannot start: {e}")),
@@ -488,7 +497,8 @@ impl Sim {
             55..=69 => {
                 let i = (self.rng.next_u64() % self.agents.len() as u64) as usize;
                 if let Some(h) = self.agents[i].handle.take() {
-                    self.trace.note(format!("crash agent {} ({})", i + 1, h.pid()));
+                    self.trace
+                        .note(format!("crash agent {} ({})", i + 1, h.pid()));
                     self.agents[i].node.terminate(h.pid());
                     self.count("crash_agent");
                     self.later(1, 40, Repair::Agent(i));
@@ -554,7 +564,8 @@ impl Sim {
         if self.master.as_ref().is_some_and(|m| !m.master.is_alive())
             && !self.pending.iter().any(|(_, r)| *r == Repair::Master)
         {
-            self.trace.note("the master stopped by itself: restarting it".into());
+            self.trace
+                .note("the master stopped by itself: restarting it".into());
             if let Some(n) = self.master_node.take() {
                 n.shutdown();
             }
@@ -595,4 +606,3 @@ impl Sim {
         self.fw_node.shutdown();
     }
 }
-

@@ -79,7 +79,8 @@ impl Scheduler for Keeper {
         framework_id: &FrameworkId,
         _m: &MasterInfo,
     ) {
-        self.log.note(format!("framework registered as {framework_id}"));
+        self.log
+            .note(format!("framework registered as {framework_id}"));
         self.mem().framework_id = Some(framework_id.clone());
     }
 
@@ -120,11 +121,23 @@ impl Scheduler for Keeper {
                 mem.agent_of.extend(agent_of);
             }
             if tasks.is_empty() {
-                d.decline(offer.id, Filters { refuse_seconds: 5.0 });
+                d.decline(
+                    offer.id,
+                    Filters {
+                        refuse_seconds: 5.0,
+                    },
+                );
             } else {
                 let names: Vec<&str> = tasks.iter().map(|t| t.task_id.as_str()).collect();
-                self.log.note(format!("launch {names:?} on {}", offer.agent_id));
-                d.launch(vec![offer.id], tasks, Filters { refuse_seconds: 5.0 });
+                self.log
+                    .note(format!("launch {names:?} on {}", offer.agent_id));
+                d.launch(
+                    vec![offer.id],
+                    tasks,
+                    Filters {
+                        refuse_seconds: 5.0,
+                    },
+                );
             }
         }
     }
@@ -134,9 +147,13 @@ impl Scheduler for Keeper {
         let seen = mem.updates.entry(status.task_id.clone()).or_default();
         if let Some(uuid) = status.uuid {
             let earlier = seen.iter().position(|(_, u)| *u == Some(uuid));
-            let newer_since = earlier.is_some_and(|i| seen[i + 1..].iter().any(|(_, u)| u.is_some()));
+            let newer_since =
+                earlier.is_some_and(|i| seen[i + 1..].iter().any(|(_, u)| u.is_some()));
             if newer_since {
-                let b = format!("task {}: update {uuid:?} re-delivered after a newer one", status.task_id);
+                let b = format!(
+                    "task {}: update {uuid:?} re-delivered after a newer one",
+                    status.task_id
+                );
                 mem.breaks.push(b);
                 return;
             }
