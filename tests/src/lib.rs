@@ -11,6 +11,8 @@
 //!   ZooKeeper, agents, a framework) with fault injection and the invariant checks every
 //!   failover scenario ends with.
 //! * [`mesos_dns`]: the A and SRV records Mesos-DNS would build from `/master/state`.
+//! * [`sim`]: the seeded whole-cluster simulation (one thread, simulated network and
+//!   clock, random faults, invariants) that the `chaos` example and the simulation suite run.
 //! * [`local`]: the in-process cluster — a master and N agents on one libproc node —
 //!   that `mesos-local` runs and that in-process tests drive with filters and a clock.
 
@@ -19,4 +21,5 @@ pub mod ha;
 pub mod local;
 pub mod mesos_dns;
 pub mod procs;
+pub mod sim;
 pub mod testkit;

@@ -22,10 +22,14 @@ pub struct TempDir {
 impl TempDir {
     /// A fresh, empty directory named after `prefix`, the OS pid and a counter.
     pub fn new(prefix: &str) -> TempDir {
+        TempDir::new_in(&std::env::temp_dir(), prefix)
+    }
+
+    /// [`TempDir::new`] under `base`.
+    pub fn new_in(base: &Path, prefix: &str) -> TempDir {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let path =
-            std::env::temp_dir().join(format!("mesos-it-{prefix}-{}-{n}", std::process::id()));
+        let path = base.join(format!("mesos-it-{prefix}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&path);
         if let Err(e) = std::fs::create_dir_all(&path) {
             panic!("cannot create the test directory {}: {e}", path.display());
