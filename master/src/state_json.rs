@@ -10,14 +10,14 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use proto::messages::Task;
-use proto::state_json::{seq, TaskJson};
+use proto::state_json::seq;
 use proto::AgentId;
 use proto::Resources;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{json, Value};
 
 use crate::config::MESOS_VERSION;
-use crate::core::{Agent, Framework, Master};
+use crate::core::{Agent, Framework, Master, TaskRecord};
 
 /// An executor in a framework's `executors` (Mesos's `ExecutorInfo` JSON plus `slave_id`).
 fn executor_json(agent: &proto::AgentId, e: &proto::ExecutorInfo) -> Value {
@@ -92,7 +92,7 @@ fn add_state_counts<'a>(v: &mut Value, tasks: impl Iterator<Item = &'a Task>) {
 /// `/master/state-summary` (small: no tasks): agents and frameworks without their tasks, with task counts
 /// by state and the ids linking them (what Mesos's web UI's overview reads).
 fn state_summary(m: &Master) -> Value {
-    let tasks_of = |f: &'_ Framework| -> Vec<Arc<Task>> {
+    let tasks_of = |f: &'_ Framework| -> Vec<Arc<TaskRecord>> {
         f.tasks
             .values()
             .chain(f.unreachable_tasks.values())
@@ -100,10 +100,10 @@ fn state_summary(m: &Master) -> Value {
             .cloned()
             .collect()
     };
-    let all: Vec<Arc<Task>> = m.frameworks().values().flat_map(tasks_of).collect();
+    let all: Vec<Arc<TaskRecord>> = m.frameworks().values().flat_map(tasks_of).collect();
     let mut by_agent: HashMap<&AgentId, Vec<&Task>> = HashMap::new();
     for t in &all {
-        by_agent.entry(&t.agent_id).or_default().push(t);
+        by_agent.entry(&t.agent_id).or_default().push(t.task());
     }
     let used = used_by_agent(m);
     let slaves: Vec<Value> = m
@@ -132,7 +132,7 @@ fn state_summary(m: &Master) -> Value {
             })
             .unwrap_or(Value::Null);
             let own = tasks_of(f);
-            add_state_counts(&mut v, own.iter().map(|t| &**t));
+            add_state_counts(&mut v, own.iter().map(|t| t.task()));
             let mut aids: Vec<&str> = own.iter().map(|t| t.agent_id.as_str()).collect();
             aids.sort_unstable();
             aids.dedup();
@@ -219,7 +219,7 @@ impl Serialize for Tasks<'_> {
                     .values()
                     .chain(f.unreachable_tasks.values())
                     .chain(f.completed_tasks.iter())
-                    .map(move |task| TaskJson {
+                    .map(move |task| TaskView {
                         task,
                         framework_user,
                     })
@@ -398,7 +398,7 @@ impl Serialize for FrameworkView<'_> {
         if self.with_tasks {
             o.serialize_entry(
                 "completed_tasks",
-                &seq(f.completed_tasks.iter().map(|task| TaskJson {
+                &seq(f.completed_tasks.iter().map(|task| TaskView {
                     task,
                     framework_user: user,
                 })),
@@ -446,14 +446,14 @@ impl Serialize for FrameworkView<'_> {
         if self.with_tasks {
             o.serialize_entry(
                 "tasks",
-                &seq(f.tasks.values().map(|task| TaskJson {
+                &seq(f.tasks.values().map(|task| TaskView {
                     task,
                     framework_user: user,
                 })),
             )?;
             o.serialize_entry(
                 "unreachable_tasks",
-                &seq(f.unreachable_tasks.values().map(|task| TaskJson {
+                &seq(f.unreachable_tasks.values().map(|task| TaskView {
                     task,
                     framework_user: user,
                 })),
@@ -478,5 +478,21 @@ impl Serialize for OfferView<'_> {
         o.serialize_entry("resources", &self.0.resources.json_map())?;
         o.serialize_entry("slave_id", self.0.agent_id.as_str())?;
         o.end()
+    }
+}
+
+/// A task in `tasks`, `unreachable_tasks` or `completed_tasks`: its record's cached JSON
+/// ([`TaskRecord::json`]), written as it is.
+struct TaskView<'a> {
+    task: &'a TaskRecord,
+    framework_user: Option<&'a str>,
+}
+
+impl Serialize for TaskView<'_> {
+    fn serialize<S: Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        match self.task.json(self.framework_user) {
+            Some(json) => json.serialize(ser),
+            None => self.task.render(self.framework_user).serialize(ser),
+        }
     }
 }

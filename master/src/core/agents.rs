@@ -271,7 +271,7 @@ impl Master {
                 continue;
             };
             let aware = f.info.is_partition_aware();
-            let missing = |t: &&Arc<Task>| {
+            let missing = |t: &&Arc<TaskRecord>| {
                 &t.agent_id == agent_id
                     && !reported.contains(&(fid.clone(), t.task_id.clone()))
                     && !(in_flight && t.state == TaskState::Staging)
@@ -642,7 +642,7 @@ impl Master {
         task.agent_id = agent_id.clone();
         if let Some(f) = self.frameworks.get_mut(&task.framework_id) {
             f.unreachable_tasks.remove(&task.task_id);
-            f.tasks.insert(task.task_id.clone(), Arc::new(task));
+            f.tasks.insert(task.task_id.clone(), Arc::new(task.into()));
         }
     }
 

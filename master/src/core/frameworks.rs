@@ -7,7 +7,8 @@ use super::*;
 ///
 /// Its task records are shared (`Arc`): the snapshot `/master/state` takes of the core
 /// copies pointers, not 100,000 tasks, and a change to a task shared with a snapshot
-/// copies that one task (`Arc::make_mut`).
+/// copies that one task (`Arc::make_mut`). A record caches its rendered JSON
+/// ([`TaskRecord`]), so the views write only changed tasks afresh.
 #[derive(Debug, Clone)]
 pub struct Framework {
     /// Its id.
@@ -29,11 +30,11 @@ pub struct Framework {
     /// When it was removed.
     pub unregistered_time: Option<f64>,
     /// Non-terminal tasks on reachable agents.
-    pub tasks: BTreeMap<TaskId, Arc<Task>>,
+    pub tasks: BTreeMap<TaskId, Arc<TaskRecord>>,
     /// Tasks on unreachable agents (partition-aware frameworks: `TASK_UNREACHABLE`).
-    pub unreachable_tasks: BTreeMap<TaskId, Arc<Task>>,
+    pub unreachable_tasks: BTreeMap<TaskId, Arc<TaskRecord>>,
     /// Terminal tasks, oldest first, bounded.
-    pub completed_tasks: VecDeque<Arc<Task>>,
+    pub completed_tasks: VecDeque<Arc<TaskRecord>>,
     /// Outstanding offers.
     pub offers: BTreeSet<OfferId>,
     /// Bumped on every (dis)connection; a failover timer armed in an older epoch is void.
@@ -386,7 +387,7 @@ impl Master {
                 .into(),
             ));
         }
-        let tasks: Vec<Arc<Task>> = std::mem::take(&mut f.tasks)
+        let tasks: Vec<Arc<TaskRecord>> = std::mem::take(&mut f.tasks)
             .into_values()
             .chain(std::mem::take(&mut f.unreachable_tasks).into_values())
             .collect();

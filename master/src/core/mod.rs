@@ -35,11 +35,13 @@ mod agents;
 mod frameworks;
 mod offers;
 mod recovery;
+mod task_record;
 mod tasks;
 
 pub use agents::{Agent, UnreachableAgent};
 pub use frameworks::Framework;
 pub use offers::OfferEntry;
+pub use task_record::TaskRecord;
 
 /// Something that can carry a typed message to a PID (the actor shell, or a test).
 pub trait Courier {
@@ -359,13 +361,13 @@ impl Master {
     }
 
     /// Moves a task that just became terminal to the completed tasks, counting it.
-    fn complete_task(&mut self, framework_id: &FrameworkId, task: Arc<Task>) {
+    fn complete_task(&mut self, framework_id: &FrameworkId, task: Arc<TaskRecord>) {
         self.count_terminal(task.state);
         self.retire_task(framework_id, task);
     }
 
     /// Moves a task (already counted) to the completed tasks.
-    fn retire_task(&mut self, framework_id: &FrameworkId, task: Arc<Task>) {
+    fn retire_task(&mut self, framework_id: &FrameworkId, task: Arc<TaskRecord>) {
         let max = self.config.max_completed_tasks_per_framework;
         if let Some(f) = self.frameworks.get_mut(framework_id) {
             f.completed_tasks.push_back(task);

@@ -131,7 +131,7 @@ impl Master {
             self.unreachable.remove(&id);
             let fids: Vec<FrameworkId> = self.frameworks.keys().cloned().collect();
             for fid in fids {
-                let gone: Vec<Arc<Task>> = match self.frameworks.get_mut(&fid) {
+                let gone: Vec<Arc<TaskRecord>> = match self.frameworks.get_mut(&fid) {
                     Some(f) => {
                         let ids: Vec<TaskId> = f
                             .unreachable_tasks

@@ -216,6 +216,8 @@ fn the_streamed_state_is_byte_for_byte_the_value_tree_one() {
     let m = rich_state();
     let flags = serde_json::json!({"port": "5050", "quiet": "false"});
     let streamed = state_json::render_state(&m, &flags);
+    // A second rendering writes the tasks' cached JSON: the same bytes.
+    assert_eq!(state_json::render_state(&m, &flags), streamed);
     let v = state(&m);
     // The state really has what the comparison is about.
     let fw = &v["frameworks"][0];
@@ -268,4 +270,62 @@ fn the_other_views_agree_with_the_state() {
     );
     assert_eq!(fw["used_resources"], v["frameworks"][0]["used_resources"]);
     assert_eq!(summary["slaves"][0]["TASK_STAGING"], 1);
+}
+
+/// The task `id` of the first framework in a rendered `/master/state`, looked for in
+/// `tasks` and `completed_tasks`.
+fn rendered_task(body: &[u8], id: &str) -> serde_json::Value {
+    let v: serde_json::Value = serde_json::from_slice(body).expect("state JSON");
+    let fw = &v["frameworks"][0];
+    ["tasks", "completed_tasks"]
+        .iter()
+        .filter_map(|k| fw[k].as_array())
+        .flatten()
+        .find(|t| t["id"] == id)
+        .cloned()
+        .unwrap_or_else(|| panic!("no task {id} in {fw}"))
+}
+
+/// A task's JSON is cached in its record by the first rendering; every change to the
+/// task (a status update, its state, a move to the completed tasks) shows in the next
+/// rendering, both when the core owns the record alone and when a snapshot shares it, and
+/// the snapshot keeps showing what it was taken with.
+#[test]
+fn a_tasks_cached_json_follows_every_change_to_the_task() {
+    let (mut m, a, f, o) = setup();
+    let flags = serde_json::json!({});
+    m.accept(
+        &pid(SCHED),
+        launch(&f, vec![o], vec![task("t1", &a, "cpus:1;mem:128")]),
+    );
+    let record = |m: &Master| m.frameworks()[&f].tasks[&TaskId::new("t1")].clone();
+    let t = rendered_task(&state_json::render_state(&m, &flags), "t1");
+    assert_eq!(t["state"], "TASK_STAGING");
+    assert!(record(&m).is_rendered());
+
+    // The core alone holds the record: the update changes it in place.
+    running(&mut m, &f, &a, "t1", TaskState::Running, 1);
+    assert!(!record(&m).is_rendered());
+    let t = rendered_task(&state_json::render_state(&m, &flags), "t1");
+    assert_eq!(t["state"], "TASK_RUNNING", "{t}");
+    assert_eq!(t["statuses"].as_array().map(Vec::len), Some(1), "{t}");
+    assert_eq!(t["status_update_state"], "TASK_RUNNING", "{t}");
+
+    // A snapshot shares the record (and its cache): the update copies it.
+    let snapshot = m.clone();
+    let before = state_json::render_state(&snapshot, &flags);
+    running(&mut m, &f, &a, "t1", TaskState::Failed, 2);
+    let t = rendered_task(&state_json::render_state(&m, &flags), "t1");
+    assert_eq!(t["state"], "TASK_FAILED", "{t}");
+    assert_eq!(t["statuses"].as_array().map(Vec::len), Some(2), "{t}");
+    assert_eq!(state_json::render_state(&snapshot, &flags), before);
+
+    // Acknowledged, it moves to the completed tasks, still showing its latest state.
+    m.acknowledge(&pid(SCHED), ack(&a, &f, "t1", 2));
+    assert!(m.frameworks()[&f].tasks.is_empty());
+    let t = rendered_task(&state_json::render_state(&m, &flags), "t1");
+    assert_eq!(t["state"], "TASK_FAILED", "{t}");
+    // Every cached rendering is what rendering the task afresh gives.
+    let fresh = proto::state_json::task_json(&m.frameworks()[&f].completed_tasks[0], Some("root"));
+    assert_eq!(t, fresh);
 }
