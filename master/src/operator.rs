@@ -13,6 +13,7 @@
 //! with its checkpointed reservations applied ([`apply_checkpointed`]).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use proto::messages::{CheckpointResourcesMessage, UpdateOperationStatusMessage};
 use proto::{AgentId, FrameworkId, OfferId, OfferOperation, Resources, Value};
@@ -272,8 +273,9 @@ impl Master {
     fn persist_policy(&mut self, fx: &mut Vec<Effect>) {
         let quotas = self.policy_registry_quotas();
         if self.registry.weights != self.weights || self.registry.quotas != quotas {
-            self.registry.weights = self.weights.clone();
-            self.registry.quotas = quotas;
+            let registry = Arc::make_mut(&mut self.registry);
+            registry.weights = self.weights.clone();
+            registry.quotas = quotas;
             fx.push(Effect::PersistRegistry);
         }
     }
@@ -568,7 +570,7 @@ impl Master {
         allocation: Option<(FrameworkId, String, Resources, Resources)>,
         fx: &mut Vec<Effect>,
     ) {
-        let Some(a) = self.agents.get_mut(id) else {
+        let Some(a) = self.agents.get_mut(id).map(Arc::make_mut) else {
             return;
         };
         a.checkpointed = checkpointed.clone();
@@ -606,7 +608,7 @@ impl Master {
                 .into(),
             ));
         }
-        if self.registry.admit(id, &info) {
+        if Arc::make_mut(&mut self.registry).admit(id, &info) {
             fx.push(Effect::PersistRegistry);
         }
     }

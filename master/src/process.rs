@@ -855,8 +855,9 @@ impl MasterProcess {
     }
 
     /// A JSON view of the state (`/master/state` and its kin): the core is cloned on this
-    /// thread (a consistent snapshot), then rendered into bytes on a blocking thread, so
-    /// a large cluster's state does not hold up the master's messages.
+    /// thread (a consistent snapshot; its agent, framework and task records and its
+    /// registry are shared, so this copies pointers), then rendered into bytes on a
+    /// blocking thread, so a large cluster's state does not hold up the master's messages.
     fn http_state_view(
         &mut self,
         ctx: &mut Ctx<'_, Self>,

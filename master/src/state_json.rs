@@ -100,7 +100,7 @@ fn state_summary(m: &Master) -> Value {
             .cloned()
             .collect()
     };
-    let all: Vec<Arc<TaskRecord>> = m.frameworks().values().flat_map(tasks_of).collect();
+    let all: Vec<Arc<TaskRecord>> = m.frameworks().values().flat_map(|f| tasks_of(f)).collect();
     let mut by_agent: HashMap<&AgentId, Vec<&Task>> = HashMap::new();
     for t in &all {
         by_agent.entry(&t.agent_id).or_default().push(t.task());
@@ -212,6 +212,7 @@ impl Serialize for Tasks<'_> {
         let all = m
             .frameworks()
             .values()
+            .map(|f| &**f)
             .chain(m.completed_frameworks().iter())
             .flat_map(|f| {
                 let framework_user = Some(f.info.user.as_str());

@@ -283,7 +283,7 @@ impl Master {
         let mut fx = Vec::new();
         let (Some(agent_pid), Some(f)) = (
             self.agents.get(agent_id).map(|a| a.pid.clone()),
-            self.frameworks.get_mut(fid),
+            self.frameworks.get_mut(fid).map(Arc::make_mut),
         ) else {
             return fx;
         };
@@ -295,7 +295,10 @@ impl Master {
         task.resources = needed;
         task.role = Some(role.to_string());
         f.tasks.insert(t.task_id.clone(), Arc::new(task.into()));
-        if let (Some(e), Some(a)) = (&t.executor, self.agents.get_mut(agent_id)) {
+        if let (Some(e), Some(a)) = (
+            &t.executor,
+            self.agents.get_mut(agent_id).map(Arc::make_mut),
+        ) {
             let mut info = e.clone();
             info.framework_id = Some(fid.clone());
             a.executors

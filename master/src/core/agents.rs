@@ -93,7 +93,7 @@ impl Master {
             if same {
                 // A retry: the agent did not see our answer.
                 tracing::info!(agent = %id, %from, "agent re-sent its registration; answering again");
-                if let Some(a) = self.agents.get_mut(&id) {
+                if let Some(a) = self.agents.get_mut(&id).map(Arc::make_mut) {
                     a.ping_outstanding = false;
                     a.ping_timeouts = 0;
                 }
@@ -143,11 +143,11 @@ impl Master {
             msg.version,
             declared,
         );
-        if let Some(a) = self.agents.get_mut(&id) {
+        if let Some(a) = self.agents.get_mut(&id).map(Arc::make_mut) {
             a.checkpointed = msg.checkpointed_resources.clone();
         }
         // Admitted durably before the agent (or the allocator) hears of it.
-        self.registry.admit(&id, &info);
+        Arc::make_mut(&mut self.registry).admit(&id, &info);
         fx.push(Effect::PersistRegistry);
         fx.push(Effect::Link(from.clone()));
         fx.push(Effect::Allocator(
@@ -179,10 +179,10 @@ impl Master {
         declared: AgentInfo,
     ) {
         let now = self.now();
-        self.agent_pids.insert(pid.clone(), id.clone());
+        Arc::make_mut(&mut self.agent_pids).insert(pid.clone(), id.clone());
         self.agents.insert(
             id.clone(),
-            Agent {
+            Arc::new(Agent {
                 id,
                 info,
                 pid,
@@ -198,13 +198,13 @@ impl Master {
                 declared,
                 killed_tasks: BTreeSet::new(),
                 executors: BTreeMap::new(),
-            },
+            }),
         );
     }
 
     /// Marks a registered agent connected again; returns the allocator call if it was not.
     pub(super) fn reconnect_agent(&mut self, id: &AgentId) -> Option<Effect> {
-        match self.agents.get_mut(id) {
+        match self.agents.get_mut(id).map(Arc::make_mut) {
             Some(a) if !a.connected => {
                 a.connected = true;
                 Some(Effect::Allocator(
@@ -267,7 +267,7 @@ impl Master {
         let mut fx = Vec::new();
         let fids: Vec<FrameworkId> = self.frameworks.keys().cloned().collect();
         for fid in fids {
-            let Some(f) = self.frameworks.get_mut(&fid) else {
+            let Some(f) = self.frameworks.get_mut(&fid).map(Arc::make_mut) else {
                 continue;
             };
             let aware = f.info.is_partition_aware();
@@ -452,14 +452,14 @@ impl Master {
             msg.version,
             declared,
         );
-        if let Some(a) = self.agents.get_mut(&id) {
+        if let Some(a) = self.agents.get_mut(&id).map(Arc::make_mut) {
             a.reregistered_time = Some(now);
             a.checkpointed = msg.checkpointed_resources.clone();
             a.killed_tasks = killed;
             a.executors = executors;
         }
         // Re-admitted durably before anyone hears of it (a recovered agent already is).
-        if self.registry.admit(&id, &info) {
+        if Arc::make_mut(&mut self.registry).admit(&id, &info) {
             fx.insert(0, Effect::PersistRegistry);
         }
         tracing::info!(agent = %id, %from, was_unreachable, was_recovered, tasks = msg.tasks.len(), "re-admitted agent");
@@ -514,11 +514,11 @@ impl Master {
             .is_some_and(|a| a.connected && &a.pid == from);
         let old_pid = self.agents.get(&id).map(|a| a.pid.clone());
         if let Some(old) = old_pid.filter(|p| p != from) {
-            self.agent_pids.remove(&old);
+            Arc::make_mut(&mut self.agent_pids).remove(&old);
             fx.push(Effect::Unlink(old));
         }
-        self.agent_pids.insert(from.clone(), id.clone());
-        if let Some(a) = self.agents.get_mut(&id) {
+        Arc::make_mut(&mut self.agent_pids).insert(from.clone(), id.clone());
+        if let Some(a) = self.agents.get_mut(&id).map(Arc::make_mut) {
             a.pid = from.clone();
             a.reregistered_time = Some(now);
             a.ping_outstanding = false;
@@ -634,13 +634,17 @@ impl Master {
             }
             .into(),
         ));
-        self.frameworks.insert(id.clone(), f);
+        self.frameworks.insert(id.clone(), Arc::new(f));
     }
 
     /// Records a task reported by an agent.
     pub(super) fn adopt_task(&mut self, agent_id: &AgentId, mut task: Task) {
         task.agent_id = agent_id.clone();
-        if let Some(f) = self.frameworks.get_mut(&task.framework_id) {
+        if let Some(f) = self
+            .frameworks
+            .get_mut(&task.framework_id)
+            .map(Arc::make_mut)
+        {
             f.unreachable_tasks.remove(&task.task_id);
             f.tasks.insert(task.task_id.clone(), Arc::new(task.into()));
         }
@@ -684,7 +688,7 @@ impl Master {
 
     pub(super) fn disconnect_agent(&mut self, id: &AgentId) -> Vec<Effect> {
         let mut fx = Vec::new();
-        let Some(a) = self.agents.get_mut(id) else {
+        let Some(a) = self.agents.get_mut(id).map(Arc::make_mut) else {
             return fx;
         };
         if !a.connected {
@@ -718,19 +722,23 @@ impl Master {
         let Some(agent) = self.agents.remove(id) else {
             return fx;
         };
-        self.agent_pids.remove(&agent.pid);
+        Arc::make_mut(&mut self.agent_pids).remove(&agent.pid);
         tracing::warn!(agent = %id, pid = %agent.pid, unreachable, "removing agent: {why}");
         // Decided and written before anyone (framework, allocator) hears of it.
         let now = self.now();
         if unreachable {
-            self.registry.mark_unreachable(id, &agent.info, now);
+            Arc::make_mut(&mut self.registry).mark_unreachable(id, &agent.info, now);
         } else {
-            self.registry.mark_gone(id, now);
+            Arc::make_mut(&mut self.registry).mark_gone(id, now);
         }
         fx.push(Effect::PersistRegistry);
         for o in &agent.offers {
             if let Some(e) = self.offers.remove(o) {
-                if let Some(f) = self.frameworks.get_mut(&e.offer.framework_id) {
+                if let Some(f) = self
+                    .frameworks
+                    .get_mut(&e.offer.framework_id)
+                    .map(Arc::make_mut)
+                {
                     f.offers.remove(o);
                 }
                 self.to_framework(
@@ -751,7 +759,7 @@ impl Master {
         ));
         let fids: Vec<FrameworkId> = self.frameworks.keys().cloned().collect();
         for fid in &fids {
-            let Some(f) = self.frameworks.get_mut(fid) else {
+            let Some(f) = self.frameworks.get_mut(fid).map(Arc::make_mut) else {
                 continue;
             };
             let ids: Vec<TaskId> = f
@@ -765,6 +773,7 @@ impl Master {
                 let Some(mut task) = self
                     .frameworks
                     .get_mut(fid)
+                    .map(Arc::make_mut)
                     .and_then(|f| f.tasks.remove(&tid))
                 else {
                     continue;
@@ -777,7 +786,7 @@ impl Master {
                 if unreachable && !aware {
                     // Durable: if the agent comes back, this framework's tasks there are
                     // killed, whichever master is leading then.
-                    self.registry.note_lost(id, fid);
+                    Arc::make_mut(&mut self.registry).note_lost(id, fid);
                 }
                 let (state, reason) = match (removal, aware) {
                     (Removal::Unreachable, true) => (TaskState::Unreachable, Reason::AgentRemoved),
@@ -801,7 +810,7 @@ impl Master {
                 let update = self.update_message(fid, status);
                 self.to_framework(fid, update, &mut fx);
                 if state == TaskState::Unreachable {
-                    if let Some(f) = self.frameworks.get_mut(fid) {
+                    if let Some(f) = self.frameworks.get_mut(fid).map(Arc::make_mut) {
                         f.unreachable_tasks.insert(tid, task);
                     }
                 } else {
@@ -820,7 +829,7 @@ impl Master {
             self.unreachable.insert(
                 id.clone(),
                 UnreachableAgent {
-                    info: agent.info,
+                    info: agent.info.clone(),
                     time: now,
                 },
             );
@@ -836,7 +845,7 @@ impl Master {
         let mut fx = Vec::new();
         let max = self.config.max_agent_ping_timeouts;
         let mut lost = Vec::new();
-        for a in self.agents.values_mut() {
+        for a in self.agents.values_mut().map(Arc::make_mut) {
             if a.ping_outstanding {
                 a.ping_timeouts += 1;
                 tracing::debug!(agent = %a.id, missed = a.ping_timeouts, "agent missed a ping");
@@ -871,7 +880,7 @@ impl Master {
         match self
             .agent_pids
             .get(from)
-            .and_then(|id| self.agents.get_mut(id))
+            .and_then(|id| self.agents.get_mut(id).map(Arc::make_mut))
         {
             Some(a) => {
                 a.ping_outstanding = false;
@@ -941,11 +950,11 @@ impl Master {
         }
         tracing::warn!(agent = %id, unreachable, recovered, "marking agent gone");
         let now = self.now();
-        self.registry.mark_gone(id, now);
+        Arc::make_mut(&mut self.registry).mark_gone(id, now);
         let mut fx = vec![Effect::PersistRegistry];
         let fids: Vec<FrameworkId> = self.frameworks.keys().cloned().collect();
         for fid in &fids {
-            let Some(f) = self.frameworks.get_mut(fid) else {
+            let Some(f) = self.frameworks.get_mut(fid).map(Arc::make_mut) else {
                 continue;
             };
             let aware = f.info.is_partition_aware();
@@ -959,6 +968,7 @@ impl Master {
                 let Some(mut task) = self
                     .frameworks
                     .get_mut(fid)
+                    .map(Arc::make_mut)
                     .and_then(|f| f.unreachable_tasks.remove(&tid))
                 else {
                     continue;

@@ -143,7 +143,7 @@ impl Master {
             }
             .into(),
         ));
-        self.frameworks.insert(f.id.clone(), f);
+        self.frameworks.insert(f.id.clone(), Arc::new(f));
     }
 
     /// `ReregisterFrameworkMessage` from `from`.
@@ -170,7 +170,7 @@ impl Master {
         }
         let now = self.now();
         let master_info = self.info.clone();
-        let Some(f) = self.frameworks.get_mut(&id) else {
+        let Some(f) = self.frameworks.get_mut(&id).map(Arc::make_mut) else {
             // Unknown (this master failed over): take it back with the id it has.
             let mut f = Framework::new(id.clone(), msg.framework, Some(from.clone()), now);
             f.reregistered_time = Some(now);
@@ -310,7 +310,7 @@ impl Master {
     }
 
     pub(super) fn deactivate(&mut self, id: &FrameworkId, rescind: bool, fx: &mut Vec<Effect>) {
-        let Some(f) = self.frameworks.get_mut(id) else {
+        let Some(f) = self.frameworks.get_mut(id).map(Arc::make_mut) else {
             return;
         };
         if f.active {
@@ -331,7 +331,7 @@ impl Master {
     pub(super) fn disconnect_framework(&mut self, id: &FrameworkId) -> Vec<Effect> {
         let mut fx = Vec::new();
         self.deactivate(id, false, &mut fx);
-        let Some(f) = self.frameworks.get_mut(id) else {
+        let Some(f) = self.frameworks.get_mut(id).map(Arc::make_mut) else {
             return fx;
         };
         f.connected = false;
@@ -361,18 +361,18 @@ impl Master {
     /// dropped, and the allocator forgets it.
     pub(super) fn remove_framework(&mut self, id: &FrameworkId, why: &str) -> Vec<Effect> {
         let mut fx = Vec::new();
-        let Some(mut f) = self.frameworks.remove(id) else {
+        let Some(mut f) = self.frameworks.remove(id).map(Arc::unwrap_or_clone) else {
             return fx;
         };
         tracing::info!(framework = %id, "removing framework: {why}");
         // Written before anyone hears of it: a torn-down framework stays torn down
         // through failovers (its tasks are never adopted back).
         let now = self.now();
-        self.registry.remove_framework(id, now);
+        Arc::make_mut(&mut self.registry).remove_framework(id, now);
         fx.push(Effect::PersistRegistry);
         for o in &f.offers {
             if let Some(e) = self.offers.remove(o) {
-                if let Some(a) = self.agents.get_mut(&e.offer.agent_id) {
+                if let Some(a) = self.agents.get_mut(&e.offer.agent_id).map(Arc::make_mut) {
                     a.offers.remove(o);
                 }
             }
@@ -456,7 +456,7 @@ impl Master {
             return Err("'framework_info.id' is required".into());
         };
         validate_framework(&info)?;
-        let Some(f) = self.frameworks.get_mut(&id) else {
+        let Some(f) = self.frameworks.get_mut(&id).map(Arc::make_mut) else {
             return Err(format!("framework {id} is not known"));
         };
         if f.connected_pid() != Some(from) {

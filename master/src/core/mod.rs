@@ -148,7 +148,10 @@ pub enum Effect {
 }
 
 /// The master's state. Cloning it is how `/master/state` takes a snapshot to render off
-/// the master's thread.
+/// the master's thread, on that thread: so the big parts are shared (`Arc`), each agent
+/// and framework record (and a framework's task records), the registry and the PID
+/// index. Taking the snapshot copies pointers; a change made while a snapshot holds a
+/// record copies that record (`Arc::make_mut`), not the cluster.
 #[derive(Clone)]
 pub struct Master {
     pub(crate) config: MasterConfig,
@@ -156,10 +159,10 @@ pub struct Master {
     pub(crate) info: MasterInfo,
     pub(crate) start_time: f64,
     pub(crate) elected_time: f64,
-    pub(crate) agents: BTreeMap<AgentId, Agent>,
-    agent_pids: HashMap<Pid, AgentId>,
+    pub(crate) agents: BTreeMap<AgentId, Arc<Agent>>,
+    agent_pids: Arc<HashMap<Pid, AgentId>>,
     pub(crate) unreachable: BTreeMap<AgentId, UnreachableAgent>,
-    pub(crate) frameworks: BTreeMap<FrameworkId, Framework>,
+    pub(crate) frameworks: BTreeMap<FrameworkId, Arc<Framework>>,
     pub(crate) completed_frameworks: VecDeque<Framework>,
     pub(crate) offers: BTreeMap<OfferId, OfferEntry>,
     next_agent: u64,
@@ -172,7 +175,7 @@ pub struct Master {
     /// `master/messages_refused_sender`. Atomic so the read-only checks can count.
     pub(crate) refused_senders: std::cell::Cell<u64>,
     /// The durable state: admitted and unreachable agents.
-    pub(crate) registry: Registry,
+    pub(crate) registry: Arc<Registry>,
     /// Agents in the recovered registry that have not re-registered yet.
     pub(crate) recovered: BTreeMap<AgentId, AgentInfo>,
     /// Role weights (`--weights`, then `/weights`).
@@ -210,7 +213,7 @@ impl Master {
             start_time: now,
             elected_time: now,
             agents: BTreeMap::new(),
-            agent_pids: HashMap::new(),
+            agent_pids: Arc::default(),
             unreachable: BTreeMap::new(),
             frameworks: BTreeMap::new(),
             completed_frameworks: VecDeque::new(),
@@ -220,7 +223,7 @@ impl Master {
             next_offer: 0,
             terminal_counts: BTreeMap::new(),
             refused_senders: Default::default(),
-            registry: Registry::default(),
+            registry: Arc::default(),
             recovered: BTreeMap::new(),
         }
     }
@@ -246,7 +249,7 @@ impl Master {
     }
 
     /// The registered agents.
-    pub fn agents(&self) -> &BTreeMap<AgentId, Agent> {
+    pub fn agents(&self) -> &BTreeMap<AgentId, Arc<Agent>> {
         &self.agents
     }
 
@@ -256,7 +259,7 @@ impl Master {
     }
 
     /// The known frameworks.
-    pub fn frameworks(&self) -> &BTreeMap<FrameworkId, Framework> {
+    pub fn frameworks(&self) -> &BTreeMap<FrameworkId, Arc<Framework>> {
         &self.frameworks
     }
 
@@ -369,7 +372,7 @@ impl Master {
     /// Moves a task (already counted) to the completed tasks.
     fn retire_task(&mut self, framework_id: &FrameworkId, task: Arc<TaskRecord>) {
         let max = self.config.max_completed_tasks_per_framework;
-        if let Some(f) = self.frameworks.get_mut(framework_id) {
+        if let Some(f) = self.frameworks.get_mut(framework_id).map(Arc::make_mut) {
             f.completed_tasks.push_back(task);
             while f.completed_tasks.len() > max {
                 f.completed_tasks.pop_front();

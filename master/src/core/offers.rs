@@ -75,10 +75,10 @@ impl Master {
                 executor_ids: executor_ids.into_iter().collect(),
             };
             let agent_pid = agent.pid.to_string();
-            if let Some(ag) = self.agents.get_mut(&a.agent_id) {
+            if let Some(ag) = self.agents.get_mut(&a.agent_id).map(Arc::make_mut) {
                 ag.offers.insert(id.clone());
             }
-            if let Some(f) = self.frameworks.get_mut(&a.framework_id) {
+            if let Some(f) = self.frameworks.get_mut(&a.framework_id).map(Arc::make_mut) {
                 f.offers.insert(id.clone());
             }
             let batch = batches.entry(a.framework_id).or_default();
@@ -133,10 +133,14 @@ impl Master {
 
     pub(super) fn remove_offer(&mut self, id: &OfferId) -> Option<OfferEntry> {
         let e = self.offers.remove(id)?;
-        if let Some(f) = self.frameworks.get_mut(&e.offer.framework_id) {
+        if let Some(f) = self
+            .frameworks
+            .get_mut(&e.offer.framework_id)
+            .map(Arc::make_mut)
+        {
             f.offers.remove(id);
         }
-        if let Some(a) = self.agents.get_mut(&e.offer.agent_id) {
+        if let Some(a) = self.agents.get_mut(&e.offer.agent_id).map(Arc::make_mut) {
             a.offers.remove(id);
         }
         Some(e)

@@ -65,8 +65,8 @@ impl Master {
         }
         merged.weights = self.weights.clone();
         merged.quotas = self.policy_registry_quotas();
-        let changed = merged != self.registry;
-        self.registry = merged;
+        let changed = merged != *self.registry;
+        self.registry = Arc::new(merged);
         tracing::info!(
             admitted = self.registry.agents.len(),
             unreachable = self.registry.unreachable.len(),
@@ -99,7 +99,7 @@ impl Master {
         fx.push(Effect::PersistRegistry);
         for (id, info) in lost {
             tracing::warn!(agent = %id, "agent did not re-register within --agent_reregister_timeout after failover; marking it unreachable");
-            self.registry.mark_unreachable(&id, &info, now);
+            Arc::make_mut(&mut self.registry).mark_unreachable(&id, &info, now);
             self.unreachable
                 .insert(id.clone(), UnreachableAgent { info, time: now });
             let fids: Vec<FrameworkId> = self.frameworks.keys().cloned().collect();
@@ -121,8 +121,9 @@ impl Master {
     /// `--registry_max_agent_age` or `--registry_max_agent_count`, and the tasks the
     /// master kept of them.
     pub(super) fn prune_registry(&mut self) {
-        let pruned = self.registry.prune(
-            self.now(),
+        let now = self.now();
+        let pruned = Arc::make_mut(&mut self.registry).prune(
+            now,
             self.config.registry_max_agent_age,
             self.config.registry_max_agent_count,
         );
@@ -131,20 +132,21 @@ impl Master {
             self.unreachable.remove(&id);
             let fids: Vec<FrameworkId> = self.frameworks.keys().cloned().collect();
             for fid in fids {
-                let gone: Vec<Arc<TaskRecord>> = match self.frameworks.get_mut(&fid) {
-                    Some(f) => {
-                        let ids: Vec<TaskId> = f
-                            .unreachable_tasks
-                            .values()
-                            .filter(|t| t.agent_id == id)
-                            .map(|t| t.task_id.clone())
-                            .collect();
-                        ids.iter()
-                            .filter_map(|t| f.unreachable_tasks.remove(t))
-                            .collect()
-                    }
-                    None => Vec::new(),
-                };
+                let gone: Vec<Arc<TaskRecord>> =
+                    match self.frameworks.get_mut(&fid).map(Arc::make_mut) {
+                        Some(f) => {
+                            let ids: Vec<TaskId> = f
+                                .unreachable_tasks
+                                .values()
+                                .filter(|t| t.agent_id == id)
+                                .map(|t| t.task_id.clone())
+                                .collect();
+                            ids.iter()
+                                .filter_map(|t| f.unreachable_tasks.remove(t))
+                                .collect()
+                        }
+                        None => Vec::new(),
+                    };
                 for t in gone {
                     self.retire_task(&fid, t);
                 }

@@ -46,7 +46,7 @@ impl Master {
         if msg.pid.is_none() {
             msg.pid = Some(from.to_string());
         }
-        let Some(f) = self.frameworks.get_mut(&fid) else {
+        let Some(f) = self.frameworks.get_mut(&fid).map(Arc::make_mut) else {
             tracing::warn!(framework = %fid, task = %status.task_id, "status update for an unknown framework; dropped");
             return fx;
         };
@@ -132,16 +132,18 @@ impl Master {
             Some(a) if a.connected => {
                 let pid = a.pid.clone();
                 // The terminal update is acknowledged: the task is done.
-                let done = self.frameworks.get_mut(&msg.framework_id).and_then(|f| {
-                    match f.tasks.get(&msg.task_id) {
+                let done = self
+                    .frameworks
+                    .get_mut(&msg.framework_id)
+                    .map(Arc::make_mut)
+                    .and_then(|f| match f.tasks.get(&msg.task_id) {
                         Some(t)
                             if t.state.is_terminal() && t.status_update_uuid == Some(msg.uuid) =>
                         {
                             f.tasks.remove(&msg.task_id)
                         }
                         _ => None,
-                    }
-                });
+                    });
                 if let Some(t) = done {
                     self.retire_task(&msg.framework_id, t);
                 }
@@ -236,7 +238,7 @@ impl Master {
         for a in &lost_on {
             // Durable before it is said: if the agent comes back, this framework's tasks
             // there must not run again.
-            lost_noted |= self.registry.note_lost(a, &msg.framework_id);
+            lost_noted |= Arc::make_mut(&mut self.registry).note_lost(a, &msg.framework_id);
         }
         if lost_noted {
             fx.push(Effect::PersistRegistry);
@@ -290,7 +292,7 @@ impl Master {
         let Some(agent) = self.agent_pids.get(from).cloned() else {
             return self.not_registered(from);
         };
-        if let Some(a) = self.agents.get_mut(&agent) {
+        if let Some(a) = self.agents.get_mut(&agent).map(Arc::make_mut) {
             a.executors
                 .remove(&(msg.framework_id.clone(), msg.executor_id.clone()));
         }

@@ -748,7 +748,9 @@ fn scheduler_exit_arms_failover_and_expiry_tears_down() {
     );
     // Give it a failover timeout by re-registering the same scheduler with the new info.
     info.id = Some(f.clone());
-    m.frameworks.get_mut(&f).unwrap().info.failover_timeout = 30.0;
+    Arc::make_mut(m.frameworks.get_mut(&f).unwrap())
+        .info
+        .failover_timeout = 30.0;
     let fx = m.exited(&pid(SCHED));
     let timer = fx.iter().find_map(|e| match e {
         Effect::FailoverTimer {

@@ -66,7 +66,7 @@ pub fn agent(a: &Agent) -> Value {
 
 /// GET_AGENTS's body.
 pub fn get_agents(m: &Master) -> Value {
-    let agents: Vec<Value> = m.agents().values().map(agent).collect();
+    let agents: Vec<Value> = m.agents().values().map(|a| agent(a)).collect();
     let recovered: Vec<Value> = m
         .unreachable_agents()
         .keys()
@@ -77,7 +77,7 @@ pub fn get_agents(m: &Master) -> Value {
 
 /// GET_FRAMEWORKS's body.
 pub fn get_frameworks(m: &Master) -> Value {
-    let frameworks: Vec<Value> = m.frameworks().values().map(framework).collect();
+    let frameworks: Vec<Value> = m.frameworks().values().map(|f| framework(f)).collect();
     let completed: Vec<Value> = m.completed_frameworks().iter().map(framework).collect();
     json!({ "frameworks": frameworks, "completed_frameworks": completed })
 }
@@ -87,6 +87,7 @@ pub fn get_tasks(m: &Master) -> Value {
     let all = m
         .frameworks()
         .values()
+        .map(|f| &**f)
         .chain(m.completed_frameworks().iter());
     let (mut tasks, mut unreachable, mut completed) = (Vec::new(), Vec::new(), Vec::new());
     for f in all {

@@ -231,7 +231,7 @@ fn a_reregistering_agent_is_reconciled_with_the_master() {
     // torn down meanwhile.
     m.exited(&pid(AGENT));
     let gone_fw = FrameworkId::new("removed-fw");
-    m.registry.remove_framework(&gone_fw, 1.0);
+    Arc::make_mut(&mut m.registry).remove_framework(&gone_fw, 1.0);
     let fx = reregister(
         &mut m,
         AGENT,

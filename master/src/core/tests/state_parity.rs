@@ -329,3 +329,37 @@ fn a_tasks_cached_json_follows_every_change_to_the_task() {
     let fresh = proto::state_json::task_json(&m.frameworks()[&f].completed_tasks[0], Some("root"));
     assert_eq!(t, fresh);
 }
+
+/// The snapshot the views render shares the core's agent and framework records (taking
+/// it copies pointers, not the cluster), and what changes in the core after it copies
+/// only the records it changes: the snapshot keeps showing what it was taken with.
+#[test]
+fn a_snapshot_shares_records_until_the_core_changes_them() {
+    let (mut m, a, f, o) = setup();
+    m.accept(
+        &pid(SCHED),
+        launch(&f, vec![o], vec![task("t1", &a, "cpus:1;mem:128")]),
+    );
+    let snapshot = m.clone();
+    assert!(Arc::ptr_eq(&m.agents()[&a], &snapshot.agents()[&a]));
+    assert!(Arc::ptr_eq(&m.frameworks()[&f], &snapshot.frameworks()[&f]));
+    assert!(Arc::ptr_eq(&m.registry, &snapshot.registry));
+
+    // The scheduler and the agent go away: the core copies those two records.
+    m.exited(&pid(SCHED));
+    m.exited(&pid(AGENT));
+    assert!(!Arc::ptr_eq(&m.agents()[&a], &snapshot.agents()[&a]));
+    assert!(!Arc::ptr_eq(
+        &m.frameworks()[&f],
+        &snapshot.frameworks()[&f]
+    ));
+    assert!(!m.agents()[&a].connected);
+    assert!(!m.frameworks()[&f].connected);
+    let v = state(&snapshot);
+    assert_eq!(v["slaves"][0]["active"], true, "{v}");
+    assert_eq!(v["frameworks"][0]["connected"], true, "{v}");
+    assert_eq!(
+        v["frameworks"][0]["tasks"][0]["state"], "TASK_STAGING",
+        "{v}"
+    );
+}
