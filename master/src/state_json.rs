@@ -5,6 +5,8 @@
 //! the core through borrowed `Serialize` views (no `serde_json::Value` tree: building
 //! one cost ten times the writing). Each view writes its keys in sorted order, as
 //! serde_json's maps hold them, so the bytes are those the value form would give.
+//! Tasks, most of the bytes, are written from the JSON their records cache
+//! ([`TaskRecord::json`]): a request renders afresh only the tasks changed since the last.
 
 use std::collections::HashMap;
 use std::sync::Arc;
