@@ -90,6 +90,7 @@ pub fn hide_unviewable(m: &mut Master, acls: &Acls, principal: Option<&str>) {
     for f in m
         .frameworks
         .values_mut()
+        .map(std::sync::Arc::make_mut)
         .chain(m.completed_frameworks.iter_mut())
     {
         let user = f.info.user.clone();
