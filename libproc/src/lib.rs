@@ -1,6 +1,7 @@
 #![doc = include_str!("../RUNTIME.md")]
 #![warn(missing_docs)]
 
+pub mod connection;
 pub mod docker;
 pub mod duration;
 pub mod files_read;
