@@ -19,6 +19,15 @@ use tokio_util::sync::CancellationToken;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ConnectionId(u64);
 
+impl ConnectionId {
+    /// An id made up by a test of a component that binds to connections (the pure rules
+    /// of its bookkeeping); a node never hands out ids made this way twice, but may hand
+    /// out the same number.
+    pub const fn made_up(n: u64) -> ConnectionId {
+        ConnectionId(n)
+    }
+}
+
 impl fmt::Display for ConnectionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "connection#{}", self.0)
