@@ -24,6 +24,7 @@ pub mod tls;
 pub mod transport;
 pub mod wire;
 
+pub use connection::ConnectionId;
 pub use filter::{Filters, Match};
 pub use http::{HttpRequest, HttpResponse, Responder};
 pub use message::{Envelope, Exited, Message};
