@@ -29,6 +29,19 @@ else
   cargo test --workspace --no-fail-fast "$@" -- --include-ignored
 fi
 
+# Every decoder of outside input fuzzed for a bounded time (12 targets x 5 s, about a
+# minute on 2 cores); the JSON shows inputs tried and seconds per target, and any crash
+# fails the run (its input is kept under target/fuzz-crashes/). The self-test first proves
+# the harness reports a crash.
+echo "== fuzz (tests/examples/fuzz.rs)"
+rc=0
+cargo run --quiet -p cluster --example fuzz -- --self-test --seconds-per-target=1 >/dev/null || rc=$?
+if [ "$rc" -ne 1 ]; then
+  echo "FAILED: the fuzzer's self-test exited $rc, not 1 (a crash found in its broken decoder)" >&2
+  exit 1
+fi
+cargo run --quiet -p cluster --example fuzz -- --seconds-per-target="${FUZZ_SECONDS_PER_TARGET:-5}"
+
 echo "== docker fault suite"
 if docker info >/dev/null 2>&1; then
   docker/fault-suite.sh

@@ -1,6 +1,7 @@
 #![doc = include_str!("../RUNTIME.md")]
 #![warn(missing_docs)]
 
+pub mod connection;
 pub mod docker;
 pub mod duration;
 pub mod fault;
@@ -24,6 +25,7 @@ pub mod tls;
 pub mod transport;
 pub mod wire;
 
+pub use connection::ConnectionId;
 pub use filter::{Filters, Match};
 pub use http::{HttpRequest, HttpResponse, Responder};
 pub use message::{Envelope, Exited, Message};

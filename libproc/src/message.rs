@@ -128,6 +128,8 @@ pub struct Envelope {
     pub name: MessageName,
     /// The body.
     pub payload: Payload,
+    /// The inbound connection it arrived on; `None` for a local send.
+    pub connection: Option<crate::connection::ConnectionId>,
 }
 
 /// A message name: static for local sends, owned when it came from the wire.

@@ -20,6 +20,7 @@ use std::task::{Poll, Waker};
 use actix::{Actor, ActorContext, ActorFutureExt, AsyncContext, SpawnHandle};
 use tokio::sync::oneshot;
 
+use crate::connection::ConnectionId;
 use crate::fxhash::FxHashMap;
 use crate::http::{HttpRequest, HttpResponse, Responder};
 use crate::message::{DecodeError, Envelope, Message, MessageName, Payload};
@@ -203,9 +204,16 @@ pub struct TimerId(SpawnHandle);
 pub struct Ctx<'a, P: Process> {
     actx: &'a mut actix::Context<ProcessActor<P>>,
     core: &'a Core,
+    connection: Option<ConnectionId>,
 }
 
 impl<'a, P: Process> Ctx<'a, P> {
+    /// The inbound connection the message being handled arrived on; `None` for a local
+    /// send, and outside a message handler (see [`crate::connection`]).
+    pub fn connection(&self) -> Option<ConnectionId> {
+        self.connection
+    }
+
     /// This process's PID.
     pub fn pid(&self) -> &Pid {
         &self.core.entry.pid
@@ -256,6 +264,7 @@ impl<'a, P: Process> Ctx<'a, P> {
                 from,
                 MessageName::Static(M::NAME),
                 Payload::local(msg),
+                None,
             );
         }))
     }
@@ -349,6 +358,7 @@ impl<P: Process> ProcessActor<P> {
         let mut ctx = Ctx {
             actx,
             core: &self.core,
+            connection: None,
         };
         f(&mut self.state, &mut ctx)
     }
@@ -371,6 +381,7 @@ impl<P: Process> ProcessActor<P> {
         from: Pid,
         name: MessageName,
         payload: Payload,
+        connection: Option<ConnectionId>,
     ) {
         let handlers = self.handlers.clone();
         let found = match &name {
@@ -393,6 +404,7 @@ impl<P: Process> ProcessActor<P> {
                 let mut ctx = Ctx {
                     actx,
                     core: &self.core,
+                    connection,
                 };
                 if let Err(e) = h(&mut self.state, &mut ctx, from, payload) {
                     self.core.node.inner().count_undecodable();
@@ -451,7 +463,9 @@ impl<P: Process> ProcessActor<P> {
             return;
         }
         match event {
-            Event::Message(env) => self.handle_payload(actx, env.from, env.name, env.payload),
+            Event::Message(env) => {
+                self.handle_payload(actx, env.from, env.name, env.payload, env.connection)
+            }
             Event::Exited(pid) => self.with_ctx(actx, |p, ctx| p.exited(ctx, pid)),
             Event::Http(call) => {
                 let call = *call;

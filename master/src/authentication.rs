@@ -11,9 +11,16 @@
 //! * the Mesos failover rule: with authentication on, a framework can only be
 //!   re-registered (taken over with its FrameworkID) by the principal it registered as.
 //!
+//! A PID that authenticated is bound to the connection it authenticated over
+//! ([`crate::bound_pids`]): its principal holds only there, and is forgotten when that
+//! connection closes.
+//!
 //! Refusals and failed authentications are counted (see [`COUNTERS`]).
 
+use libproc::connection::ConnectionId;
 use libproc::Pid;
+
+use crate::bound_pids::{BoundPids, Refusal};
 use proto::authentication::{
     AuthenticateMessage, AuthenticationCompletedMessage, AuthenticationFailedMessage,
     AuthenticationStepMessage, Authenticator, Credential,
@@ -25,11 +32,13 @@ pub const COUNTERS: &[&str] = &[
     "master/authentication_successes",
     "master/authentication_failures",
     "master/registrations_refused_authentication",
+    "master/messages_refused_connection",
 ];
 
 /// The master's authentication state and admission rules.
 pub struct Admission {
     auth: Authenticator,
+    bound: BoundPids,
     frameworks: bool,
     agents: bool,
 }
@@ -39,6 +48,7 @@ impl Admission {
     pub fn new(credentials: Vec<Credential>, frameworks: bool, agents: bool) -> Admission {
         Admission {
             auth: Authenticator::new(credentials),
+            bound: BoundPids::default(),
             frameworks,
             agents,
         }
@@ -54,23 +64,48 @@ impl Admission {
         self.auth.start(from, m)
     }
 
-    /// `from` answered the challenge.
+    /// `from` answered the challenge over `connection`. On success `from` is bound to
+    /// that connection, and the answer says whether the connection is newly bound (the
+    /// caller tells [`connection_closed`](Admission::connection_closed) when it closes).
     pub fn step(
         &mut self,
         master: &Pid,
         from: &Pid,
+        connection: Option<ConnectionId>,
         m: AuthenticationStepMessage,
-    ) -> Result<AuthenticationCompletedMessage, AuthenticationFailedMessage> {
+    ) -> Result<(AuthenticationCompletedMessage, bool), AuthenticationFailedMessage> {
         match self.auth.step(master, from, m) {
             Ok((principal, done)) => {
                 tracing::info!(%from, %principal, "authenticated");
-                Ok(done)
+                let new = self.bound.bind(from, connection);
+                Ok((done, new))
             }
             Err(f) => {
                 tracing::warn!(%from, reason = %f.reason, "authentication failed");
                 Err(f)
             }
         }
+    }
+
+    /// Whether a message claiming `from` over `connection` may be handled (see
+    /// [`crate::bound_pids`]); `authenticating` for the authentication messages.
+    pub fn admit_sender(
+        &self,
+        from: &Pid,
+        connection: Option<ConnectionId>,
+        authenticating: bool,
+    ) -> Result<(), Refusal> {
+        self.bound.check(from, connection, authenticating)
+    }
+
+    /// `connection` closed: the PIDs that authenticated over it are forgotten (they
+    /// authenticate again to register or speak again). Returns them.
+    pub fn connection_closed(&mut self, connection: ConnectionId) -> Vec<Pid> {
+        let gone = self.bound.closed(connection);
+        for pid in &gone {
+            self.auth.forget(pid);
+        }
+        gone
     }
 
     /// The principal `pid` authenticated as.
@@ -150,7 +185,7 @@ mod tests {
         let (mut client, hello) = Authenticatee::start(c, who.clone(), master.clone());
         let ch = a.authenticate(who, hello);
         let proof = client.challenge(ch);
-        a.step(master, who, proof).unwrap();
+        a.step(master, who, None, proof).unwrap();
     }
 
     fn info(principal: Option<&str>, id: Option<&str>) -> FrameworkInfo {
@@ -158,6 +193,33 @@ mod tests {
         i.principal = principal.map(String::from);
         i.id = id.map(proto::FrameworkId::new);
         i
+    }
+
+    #[test]
+    fn an_authentication_holds_until_its_connection_closes() {
+        let m = pid("master@127.0.0.1:5050");
+        let s = pid("scheduler@127.0.0.1:1");
+        let c = ConnectionId::made_up(7);
+        let mut a = Admission::new(vec![cred("ops")], true, false);
+        let (mut client, hello) = Authenticatee::start(cred("ops"), s.clone(), m.clone());
+        assert_eq!(a.admit_sender(&s, Some(c), true), Ok(()));
+        let ch = a.authenticate(&s, hello);
+        let (_, new) = a.step(&m, &s, Some(c), client.challenge(ch)).unwrap();
+        assert!(new);
+        assert!(a.admit_framework(&s, &mut info(None, None), None).is_ok());
+        // Claimed over another connection: refused.
+        assert_eq!(
+            a.admit_sender(&s, Some(ConnectionId::made_up(8)), false),
+            Err(Refusal::BoundElsewhere)
+        );
+        // Its connection closes: forgotten, so it may not register until it
+        // authenticates again.
+        assert_eq!(a.connection_closed(c), vec![s.clone()]);
+        assert_eq!(a.principal(&s), None);
+        assert!(a
+            .admit_framework(&s, &mut info(None, None), None)
+            .unwrap_err()
+            .contains("not authenticated"));
     }
 
     #[test]

@@ -26,6 +26,7 @@
 pub mod allocator;
 pub mod authentication;
 pub mod authorization;
+pub mod bound_pids;
 pub mod config;
 pub mod core;
 pub mod http_api;

@@ -575,6 +575,29 @@ impl MasterProcess {
         });
     }
 
+    /// Whether a message claiming `from` over the connection it arrived on may be handled
+    /// (PIDs bound to their authenticated connections, see [`crate::bound_pids`]); a
+    /// refusal is logged and counted in `master/messages_refused_connection`.
+    fn admit_connection(
+        &self,
+        ctx: &Ctx<'_, Self>,
+        from: &Pid,
+        name: &str,
+        authenticating: bool,
+    ) -> bool {
+        match self
+            .admission
+            .admit_sender(from, ctx.connection(), authenticating)
+        {
+            Ok(()) => true,
+            Err(refusal) => {
+                tracing::warn!(%from, message = name, connection = ?ctx.connection(), reason = refusal.reason(), "dropping message");
+                self.count("master/messages_refused_connection");
+                false
+            }
+        }
+    }
+
     fn count(&self, name: &'static str) {
         metrics::counter!(name, "node" => self.node_label.clone()).increment(1);
     }
@@ -905,6 +928,9 @@ macro_rules! handle {
     ($h:ident, $msg:ty, $metric:literal, $method:ident, $admit:path) => {
         $h.on(
             |me: &mut MasterProcess, ctx: &mut Ctx<MasterProcess>, from: Pid, mut m: $msg| {
+                if !me.admit_connection(ctx, &from, <$msg as Message>::NAME, false) {
+                    return;
+                }
                 // Elected and recovering: a leader's message, kept for when it leads
                 // (Mesos drops it, and the sender's retry backoff costs up to seconds).
                 if me.leadership == Leadership::Recovering && me.deferred.len() < MAX_DEFERRED {
@@ -992,6 +1018,9 @@ impl Process for MasterProcess {
              ctx: &mut Ctx<MasterProcess>,
              from: Pid,
              m: AcceptOffersMessage| {
+                if !me.admit_connection(ctx, &from, AcceptOffersMessage::NAME, false) {
+                    return;
+                }
                 if !me.may_act(ctx) {
                     me.drop_message(&from, AcceptOffersMessage::NAME);
                     return;
@@ -1011,7 +1040,9 @@ impl Process for MasterProcess {
              from: Pid,
              bytes: &[u8],
              e: &libproc::message::DecodeError| {
-                if !me.may_act(ctx) {
+                if !me.admit_connection(ctx, &from, AcceptOffersMessage::NAME, false)
+                    || !me.may_act(ctx)
+                {
                     return;
                 }
                 let Some(skeleton) = crate::undecodable::AcceptSkeleton::read(bytes) else {
@@ -1086,6 +1117,9 @@ impl Process for MasterProcess {
              ctx: &mut Ctx<MasterProcess>,
              from: Pid,
              m: AuthenticateMessage| {
+                if !me.admit_connection(ctx, &from, AuthenticateMessage::NAME, true) {
+                    return;
+                }
                 me.count("master/messages_authenticate");
                 let challenge = me.admission.authenticate(&from, m);
                 ctx.send(&from, challenge);
@@ -1096,11 +1130,23 @@ impl Process for MasterProcess {
              ctx: &mut Ctx<MasterProcess>,
              from: Pid,
              m: AuthenticationStepMessage| {
+                if !me.admit_connection(ctx, &from, AuthenticationStepMessage::NAME, true) {
+                    return;
+                }
                 let master = ctx.pid().clone();
-                match me.admission.step(&master, &from, m) {
-                    Ok(done) => {
+                let connection = ctx.connection();
+                match me.admission.step(&master, &from, connection, m) {
+                    Ok((done, newly_bound)) => {
                         me.count("master/authentication_successes");
                         ctx.send(&from, done);
+                        if let (true, Some(c)) = (newly_bound, connection) {
+                            // Forget who authenticated over it when it closes.
+                            let closed = ctx.node().connection_closed(c);
+                            ctx.spawn(closed, move |me: &mut MasterProcess, _ctx, ()| {
+                                let gone = me.admission.connection_closed(c);
+                                tracing::info!(connection = %c, pids = ?gone, "authenticated connection closed; its PIDs must authenticate again");
+                            });
+                        }
                     }
                     Err(failed) => {
                         me.count("master/authentication_failures");
@@ -1114,6 +1160,9 @@ impl Process for MasterProcess {
              ctx: &mut Ctx<MasterProcess>,
              from: Pid,
              _m: PongSlaveMessage| {
+                if !me.admit_connection(ctx, &from, <PongSlaveMessage as Message>::NAME, false) {
+                    return;
+                }
                 if !me.may_act(ctx) {
                     me.drop_message(&from, <PongSlaveMessage as Message>::NAME);
                     return;

@@ -153,6 +153,19 @@ macro_rules! messages {
             }
             libproc::message!($name, $wire);
         )*
+
+        /// The wire name of every message of this module.
+        pub const NAMES: &[&str] = &[$($wire),*];
+
+        /// Decodes `body` as the message named `name`, as a node receiving it from the
+        /// network would (the fuzzer's entry point); `None` if `name` is not in [`NAMES`].
+        pub fn decode_body(name: &str, body: &[u8]) -> Option<Result<(), String>> {
+            let payload = || libproc::message::Payload::Remote(bytes::Bytes::copy_from_slice(body));
+            match name {
+                $( $wire => Some(payload().decode::<$name>().map(drop).map_err(|e| e.to_string())), )*
+                _ => None,
+            }
+        }
     };
 }
 

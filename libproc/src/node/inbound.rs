@@ -174,7 +174,7 @@ impl NodeInner {
             .entry(peer_node)
             .or_default()
             .push(cancel.clone());
-        let mut reader = InboundReader::new(&self);
+        let mut reader = InboundReader::new(self.connections.open());
         let mut buf = BytesMut::with_capacity(READ_CHUNK);
         // Bytes of the partial frame in `buf`, charged to the node's inbound budget.
         let mut charge = Charge::new(&self.inbound_budget);
@@ -249,6 +249,7 @@ impl NodeInner {
             }
         }
         drop(charge);
+        self.connections.close(reader.connection);
         inc(&self.counters.conns_closed);
         if let Some(mut list) = self.inbound.get_mut(&peer_node) {
             list.retain(|t| !t.is_cancelled() && !std::ptr::eq(t, &cancel));
@@ -365,6 +366,7 @@ impl NodeInner {
                     to: entry.pid.clone(),
                     name: MessageName::Owned(rest.as_str().into()),
                     payload: Payload::Remote(req.body.clone()),
+                    connection: Some(self.connections.one_shot()),
                 });
                 return HttpResponse::text(202, "");
             }
@@ -400,6 +402,8 @@ impl NodeInner {
 /// target and names, so the reader keeps what it decoded last and compares raw bytes before
 /// validating or looking anything up again.
 struct InboundReader {
+    /// This connection, on every delivery.
+    connection: crate::connection::ConnectionId,
     last_from: Option<(Bytes, Pid)>,
     last_to: Option<(Bytes, std::sync::Weak<ProcessEntry>)>,
     names: crate::fxhash::FxHashMap<Box<[u8]>, MessageName>,
@@ -427,8 +431,9 @@ async fn read_handshake(stream: &mut BoxStream) -> Option<SocketAddr> {
 }
 
 impl InboundReader {
-    fn new(_: &Arc<NodeInner>) -> Self {
+    fn new(connection: crate::connection::ConnectionId) -> Self {
         InboundReader {
+            connection,
             last_from: None,
             last_to: None,
             names: Default::default(),
@@ -488,6 +493,7 @@ impl InboundReader {
             to: entry.pid.clone(),
             name,
             payload: Payload::Remote(f.body),
+            connection: Some(self.connection),
         };
         if node.config.filters.active() || node.fault.active() {
             node.deliver(env);

@@ -158,6 +158,8 @@ pub struct NodeInner {
     processes: DashMap<Box<str>, Arc<ProcessEntry>, crate::fxhash::FxBuild>,
     peers: DashMap<SocketAddr, Peer>,
     inbound: DashMap<SocketAddr, Vec<CancellationToken>>,
+    /// Ids of inbound connections, and which are open (see [`crate::connection`]).
+    connections: crate::connection::OpenConnections,
     next_generation: AtomicU64,
     links: Mutex<Links>,
     delegate: Mutex<Option<String>>,
@@ -217,6 +219,7 @@ impl Node {
             processes: DashMap::default(),
             peers: DashMap::new(),
             inbound: DashMap::new(),
+            connections: Default::default(),
             next_generation: AtomicU64::new(1),
             links: Mutex::new(Links::default()),
             delegate: Mutex::new(None),
@@ -427,6 +430,15 @@ impl Node {
             }
             None => false,
         }
+    }
+
+    /// Resolves once the inbound connection `id` has closed (at once if it is closed
+    /// already, or was an HTTP post). See [`crate::connection`].
+    pub fn connection_closed(
+        &self,
+        id: crate::connection::ConnectionId,
+    ) -> impl std::future::Future<Output = ()> + 'static {
+        self.inner.connections.closed(id)
     }
 
     /// Cuts this node off from the node at `peer`: closes the outbound connection (linkers

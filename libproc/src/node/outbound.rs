@@ -14,6 +14,7 @@ impl NodeInner {
                 to: to.clone(),
                 name: MessageName::Static(M::NAME),
                 payload: Payload::local(msg),
+                connection: None,
             });
             return;
         }

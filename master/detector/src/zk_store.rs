@@ -49,6 +49,12 @@ struct Manifest {
     bytes: u64,
 }
 
+/// Checks `data` as a manifest read from ZooKeeper (the fuzzer's entry point): its
+/// generation, chunk count and byte count, or why it is not one a store could have written.
+pub fn parse_manifest(data: &[u8]) -> Result<(u64, u32, u64), String> {
+    Manifest::parse(data).map(|m| (m.generation, m.chunks, m.bytes))
+}
+
 impl Manifest {
     /// Parses a manifest read from ZooKeeper and checks it is one a store could have
     /// written: its byte count fits its chunks, so nothing sized from it (the load buffer)
