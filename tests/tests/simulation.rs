@@ -10,7 +10,7 @@ const CI_SEEDS: u64 = 1000;
 
 /// Seeds that found a bug not fixed yet: each has its own pinned test below (ignored until
 /// the fix lands) and is left out of the budget so the budget guards everything else.
-const KNOWN_BAD: &[u64] = &[210, 244, 436];
+const KNOWN_BAD: &[u64] = &[244, 436];
 
 fn assert_seed_passes(seed: u64) {
     let r = run_seed(seed, &SimConfig::default());
@@ -109,12 +109,11 @@ fn pinned_seed_312_lost_tasks_come_back_running() {
 }
 
 /// Found by the chaos run: an `AcceptOffersMessage` delivered twice (the simulated network
-/// duplicates frames) makes the master answer the second copy, whose offer is used up,
-/// with `TASK_ERROR` for task ids that the first copy launched and that now run. The
-/// framework is told a running task failed. Mesos answers a stale accept the same way;
-/// a master could refuse it without a terminal update for a task id it knows is live.
+/// duplicates frames) made the master answer the second copy, whose offer is used up,
+/// with `TASK_ERROR` for task ids that the first copy launched and that now run: the
+/// framework was told a running task failed. The master no longer sends `TASK_ERROR` for
+/// a task id the framework already has.
 #[test]
-#[ignore = "known bug: a duplicated accept gets TASK_ERROR for tasks that run"]
 fn pinned_seed_210_a_duplicated_accept_reports_running_tasks_as_errors() {
     assert_seed_passes(210);
 }
