@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex};
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use proto::{AgentId, AgentInfo, FrameworkId, Resources};
+use proto::{AgentId, AgentInfo, FrameworkId, Resources, TaskId};
 use serde::{Deserialize, Serialize};
 
 use detector::zk_store::ZkBlobStore;
@@ -58,6 +58,13 @@ pub struct Registry {
     /// address), with when: they are told to shut down if they try to re-register.
     #[serde(default)]
     pub gone: BTreeMap<AgentId, f64>,
+    /// Tasks on agents back from unreachable that the master asked the agent to kill
+    /// because their frameworks were told `TASK_LOST`, by agent. Re-admitting the agent
+    /// drops its unreachable entry, but the kill may not land before a failover: until
+    /// the agent reports these tasks ended (or no longer reports them), a new leader
+    /// kills them too instead of adopting them.
+    #[serde(default)]
+    pub killed_lost_tasks: BTreeMap<AgentId, BTreeSet<(FrameworkId, TaskId)>>,
     /// Frameworks torn down, with when: they cannot re-subscribe, and their tasks that
     /// agents still report are shut down, not adopted.
     #[serde(default)]
@@ -141,11 +148,26 @@ impl Registry {
         }
     }
 
+    /// Records the lost tasks on agent `id` that the master asked it to kill and that it
+    /// still reports live (none: forgets the agent's record). Returns whether anything
+    /// changed.
+    pub fn set_killed_lost_tasks(
+        &mut self,
+        id: &AgentId,
+        tasks: BTreeSet<(FrameworkId, TaskId)>,
+    ) -> bool {
+        if tasks.is_empty() {
+            return self.killed_lost_tasks.remove(id).is_some();
+        }
+        self.killed_lost_tasks.insert(id.clone(), tasks.clone()) != Some(tasks)
+    }
+
     /// Forgets an agent entirely. Returns whether anything changed.
     pub fn remove(&mut self, id: &AgentId) -> bool {
         let a = self.agents.remove(id).is_some();
         let u = self.unreachable.remove(id).is_some();
-        a || u
+        let k = self.killed_lost_tasks.remove(id).is_some();
+        a || u || k
     }
 
     /// Marks an agent gone at `time`: it may never re-register with this id.
@@ -200,6 +222,7 @@ impl Registry {
         }
         for id in &pruned {
             self.unreachable.remove(id);
+            self.killed_lost_tasks.remove(id);
         }
         self.gone.retain(|_, t| *t >= cutoff);
         if self.gone.len() > max_count {

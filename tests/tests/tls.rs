@@ -1,7 +1,8 @@
 //! TLS across real processes: `mesos-master`, `mesos-agent`, `mesos-execute` and the
 //! executor, all set up by the `LIBPROCESS_SSL_*` environment alone (no per-binary flag),
-//! run a task to `TASK_FINISHED` with TLS required; the master refuses plain HTTP and
-//! answers HTTPS; a missing certificate fails start-up saying which file.
+//! run a task to `TASK_FINISHED` with TLS required and authentication on (the agent and
+//! the framework prove their secrets over the TLS connections); the master refuses plain
+//! HTTP and answers HTTPS; a missing certificate fails start-up saying which file.
 //!
 //! Build the binaries first: `cargo build --workspace --bins`.
 
@@ -52,7 +53,7 @@ fn logs(procs: &[&Proc]) -> String {
 }
 
 #[tokio::test]
-async fn a_tls_only_cluster_runs_a_task_and_refuses_plain_http() {
+async fn a_tls_only_cluster_with_authentication_runs_a_task_and_refuses_plain_http() {
     require_bins(&[
         "mesos-master",
         "mesos-agent",
@@ -65,6 +66,15 @@ async fn a_tls_only_cluster_runs_a_task_and_refuses_plain_http() {
     let files = ca.issue(dir.path(), "node");
     let env = files.env();
     let tls = Tls::new(&files.settings()).unwrap();
+    let credentials = dir.path().join("credentials.json");
+    std::fs::write(
+        &credentials,
+        r#"{"credentials":[{"principal":"ops","secret":"ops-s3cret"},
+            {"principal":"agent","secret":"agent-s3cret"}]}"#,
+    )
+    .unwrap();
+    let agent_credential = dir.path().join("agent-credential");
+    std::fs::write(&agent_credential, "agent agent-s3cret\n").unwrap();
 
     let master_addr = SocketAddr::from(([127, 0, 0, 1], procs::free_port()));
     let master = Proc::start_env(
@@ -73,6 +83,9 @@ async fn a_tls_only_cluster_runs_a_task_and_refuses_plain_http() {
         &[
             format!("--port={}", master_addr.port()),
             "--allocation_interval=100ms".into(),
+            "--authenticate_frameworks".into(),
+            "--authenticate_agents".into(),
+            format!("--credentials=file://{}", credentials.display()),
         ],
         &env,
         &log_dir,
@@ -93,6 +106,7 @@ async fn a_tls_only_cluster_runs_a_task_and_refuses_plain_http() {
             format!("--port={agent_port}"),
             format!("--work_dir={}", dir.path().join("agent").display()),
             "--resources=cpus:2;mem:1024;disk:1024".into(),
+            format!("--credential={}", agent_credential.display()),
         ],
         &env,
         &log_dir,
@@ -118,6 +132,8 @@ async fn a_tls_only_cluster_runs_a_task_and_refuses_plain_http() {
             format!("--master={master_addr}"),
             "--name=hello".into(),
             "--command=echo hello".into(),
+            "--principal=ops".into(),
+            "--secret=ops-s3cret".into(),
         ],
         &env,
         &log_dir,
@@ -151,6 +167,16 @@ async fn a_tls_only_cluster_runs_a_task_and_refuses_plain_http() {
     assert!(
         metrics["libproc/connections_refused_plaintext"].as_f64() >= Some(1.0),
         "the refusal is not counted: {metrics}"
+    );
+    // Both registrations went through authentication, none was refused.
+    assert!(
+        metrics["master/authentication_successes"].as_f64() >= Some(2.0),
+        "the agent and the framework did not authenticate: {metrics}"
+    );
+    assert_eq!(
+        metrics["master/registrations_refused_authentication"].as_f64(),
+        Some(0.0),
+        "{metrics}"
     );
 }
 

@@ -110,6 +110,8 @@ impl NodeInner {
                             to: env.to.clone(),
                             name: env.name.clone(),
                             payload: Payload::Remote(bytes.clone()),
+                            // A copy arrived over the same connection as the original.
+                            connection: env.connection.clone(),
                         });
                     }
                 }

@@ -78,30 +78,23 @@ impl Master {
                             }
                             Err((reason, why)) => {
                                 tracing::warn!(framework = %fid, task = %t.task_id, "invalid task: {why}");
-                                let s = self.master_status(
-                                    t.task_id.clone(),
-                                    TaskState::Error,
-                                    reason,
-                                    why,
-                                    Some(t.agent_id.clone()),
+                                self.reject_task(
+                                    &fid, t.task_id, t.agent_id, reason, &why, &mut fx,
                                 );
-                                let u = self.update_message(&fid, s);
-                                self.to_framework(&fid, u, &mut fx);
                             }
                         }
                     }
                 }
                 OfferOperation::LaunchGroup { tasks, .. } => {
                     for t in tasks {
-                        let s = self.master_status(
-                            t.task_id.clone(),
-                            TaskState::Error,
+                        self.reject_task(
+                            &fid,
+                            t.task_id,
+                            t.agent_id,
                             Reason::TaskGroupInvalid,
                             "LAUNCH_GROUP is not supported by this master yet",
-                            Some(t.agent_id.clone()),
+                            &mut fx,
                         );
-                        let u = self.update_message(&fid, s);
-                        self.to_framework(&fid, u, &mut fx);
                     }
                 }
                 op @ (OfferOperation::Reserve { .. } | OfferOperation::Unreserve { .. }) => {
@@ -182,10 +175,35 @@ impl Master {
             }
         }
         for (task_id, agent_id) in tasks {
-            let s = self.master_status(task_id, TaskState::Error, reason, why, Some(agent_id));
-            let u = self.update_message(fid, s);
-            self.to_framework(fid, u, fx);
+            self.reject_task(fid, task_id, agent_id, reason, why, fx);
         }
+    }
+
+    /// Answers a task that cannot be launched with `TASK_ERROR` (`reason`, `why`), unless
+    /// the framework already has a task with that id: a terminal update would contradict
+    /// that task (a duplicated ACCEPT, say, names tasks its first copy launched), and a
+    /// terminal update is final. Mesos answers such a duplicate id with `TASK_ERROR`; we
+    /// only log it, and the framework keeps hearing of its task from the agent.
+    pub(super) fn reject_task(
+        &self,
+        fid: &FrameworkId,
+        task_id: TaskId,
+        agent_id: AgentId,
+        reason: Reason,
+        why: &str,
+        fx: &mut Vec<Effect>,
+    ) {
+        let known = self.frameworks.get(fid).is_some_and(|f| {
+            f.tasks.contains_key(&task_id) || f.unreachable_tasks.contains_key(&task_id)
+        });
+        if known {
+            tracing::warn!(framework = %fid, task = %task_id,
+                "not answering TASK_ERROR for a task id the framework already has: {why}");
+            return;
+        }
+        let s = self.master_status(task_id, TaskState::Error, reason, why, Some(agent_id));
+        let u = self.update_message(fid, s);
+        self.to_framework(fid, u, fx);
     }
 
     /// The `run_tasks` ACL: whether the framework's principal may run the task (and its

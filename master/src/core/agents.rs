@@ -384,6 +384,13 @@ impl Master {
             .get(&id)
             .map(|e| e.lost_frameworks.clone())
             .unwrap_or_default();
+        // Lost tasks an earlier leader already asked this agent to kill on its return.
+        let killed_before = self
+            .registry
+            .killed_lost_tasks
+            .get(&id)
+            .cloned()
+            .unwrap_or_default();
         let was_unreachable = self.unreachable.remove(&id).is_some();
         let was_recovered = self.recovered.remove(&id).is_some();
         if let Some(stale) = self.agent_pids.get(from).cloned() {
@@ -421,7 +428,8 @@ impl Master {
             // Only what the framework was really told counts: after a failover the new
             // leader knows none of an unreachable agent's tasks and tells the framework
             // only that the agent is lost, so such a task is adopted, not killed unseen.
-            let told_lost = lost_frameworks.contains(fid);
+            let told_lost = lost_frameworks.contains(fid)
+                || killed_before.contains(&(fid.clone(), task.task_id.clone()));
             if live && told_lost {
                 // Its framework was told TASK_LOST (the registry says so) and may have
                 // replaced it: the task must not run again (Mesos kills it too).
@@ -455,11 +463,14 @@ impl Master {
         if let Some(a) = self.agents.get_mut(&id).map(Arc::make_mut) {
             a.reregistered_time = Some(now);
             a.checkpointed = msg.checkpointed_resources.clone();
-            a.killed_tasks = killed;
+            a.killed_tasks = killed.clone();
             a.executors = executors;
         }
-        // Re-admitted durably before anyone hears of it (a recovered agent already is).
-        if Arc::make_mut(&mut self.registry).admit(&id, &info) {
+        // Re-admitted durably before anyone hears of it (a recovered agent already is),
+        // with the kills: the next leader must not adopt those tasks either.
+        let registry = Arc::make_mut(&mut self.registry);
+        let admitted = registry.admit(&id, &info);
+        if registry.set_killed_lost_tasks(&id, killed) | admitted {
             fx.insert(0, Effect::PersistRegistry);
         }
         tracing::info!(agent = %id, %from, was_unreachable, was_recovered, tasks = msg.tasks.len(), "re-admitted agent");
@@ -588,6 +599,28 @@ impl Master {
             }
             self.ensure_framework(fid, &msg.frameworks, &mut fx);
             self.adopt_task(&id, task.clone());
+        }
+        // Killed lost tasks the agent no longer reports live are over: forget them.
+        let live: HashSet<(FrameworkId, TaskId)> = msg
+            .tasks
+            .iter()
+            .filter(|t| !t.state.is_terminal())
+            .map(|t| (t.framework_id.clone(), t.task_id.clone()))
+            .collect();
+        if let Some(a) = self.agents.get_mut(&id) {
+            // Records shared with a snapshot are copied only when something changes.
+            if a.killed_tasks.iter().any(|k| !live.contains(k)) {
+                Arc::make_mut(a).killed_tasks.retain(|k| live.contains(k));
+            }
+            let killed = a.killed_tasks.clone();
+            let stored = self.registry.killed_lost_tasks.get(&id);
+            let changed = match stored {
+                Some(s) => *s != killed,
+                None => !killed.is_empty(),
+            };
+            if changed && Arc::make_mut(&mut self.registry).set_killed_lost_tasks(&id, killed) {
+                fx.push(Effect::PersistRegistry);
+            }
         }
         fx.extend(shutdowns.into_iter().map(|framework_id| {
             Effect::Send(

@@ -199,8 +199,9 @@ fn accept_launches_valid_tasks_and_rejects_invalid_ones() {
     assert!(runs
         .iter()
         .all(|(p, r)| *p == pid(AGENT) && r.pid.as_deref() == Some(SCHED)));
+    // The second t1 gets no answer: a TASK_ERROR would contradict the first.
     let errors = updates(&fx);
-    assert_eq!(errors.len(), 4);
+    assert_eq!(errors.len(), 3);
     for s in &errors {
         assert_eq!(s.state, TaskState::Error);
         assert_eq!(s.reason, Some(Reason::TaskInvalid));
@@ -211,10 +212,9 @@ fn accept_launches_valid_tasks_and_rejects_invalid_ones() {
         .iter()
         .map(|s| s.message.clone().unwrap_or_default())
         .collect();
-    assert!(msgs[0].contains("duplicate ID"), "{msgs:?}");
-    assert!(msgs[1].contains("invalid agent"), "{msgs:?}");
-    assert!(msgs[2].contains("more resources"), "{msgs:?}");
-    assert!(msgs[3].contains("no resources"), "{msgs:?}");
+    assert!(msgs[0].contains("invalid agent"), "{msgs:?}");
+    assert!(msgs[1].contains("more resources"), "{msgs:?}");
+    assert!(msgs[2].contains("no resources"), "{msgs:?}");
     // The unused remainder goes back with the accept's filter.
     let recovered: Vec<_> = alloc_calls(&fx)
         .into_iter()
@@ -234,23 +234,41 @@ fn accept_launches_valid_tasks_and_rejects_invalid_ones() {
 }
 
 #[test]
-fn task_ids_must_be_unique_across_accepts() {
+fn a_known_task_id_is_not_launched_again_nor_answered_with_an_error() {
     let (mut m, a, f, o) = setup();
-    m.accept(
-        &pid(SCHED),
-        launch(&f, vec![o], vec![task("t1", &a, "cpus:1;mem:128")]),
-    );
+    let first = launch(&f, vec![o], vec![task("t1", &a, "cpus:1;mem:128")]);
+    assert_eq!(run_tasks(&m.accept(&pid(SCHED), first.clone())).len(), 1);
+    running(&mut m, &f, &a, "t1", TaskState::Running, 1);
+
+    // A second accept with the same task id: not launched, and no TASK_ERROR for the
+    // running task (a terminal update is final).
     let o2 = offer(&mut m, &f, &a, "cpus:3;mem:896");
     let fx = m.accept(
         &pid(SCHED),
         launch(&f, vec![o2], vec![task("t1", &a, "cpus:1;mem:128")]),
     );
-    assert!(run_tasks(&fx).is_empty());
-    assert!(updates(&fx)[0]
-        .message
-        .as_deref()
-        .unwrap_or("")
-        .contains("duplicate"));
+    assert!(run_tasks(&fx).is_empty(), "{fx:?}");
+    assert!(updates(&fx).is_empty(), "{fx:?}");
+
+    // The first accept delivered again (its offer is used up): tasks it launched are
+    // left alone; a task id the framework does not have still gets TASK_ERROR.
+    let mut again = first;
+    if let Some(OfferOperation::Launch { task_infos }) = again.operations.first_mut() {
+        task_infos.push(task("t9", &a, "cpus:1;mem:1"));
+    }
+    let fx = m.accept(&pid(SCHED), again);
+    assert!(run_tasks(&fx).is_empty(), "{fx:?}");
+    let u = updates(&fx);
+    assert_eq!(u.len(), 1, "{u:?}");
+    assert_eq!(u[0].task_id, TaskId::new("t9"));
+    assert_eq!(
+        (u[0].state, u[0].reason),
+        (TaskState::Error, Some(Reason::InvalidOffers))
+    );
+    assert_eq!(
+        m.frameworks()[&f].tasks[&TaskId::new("t1")].state,
+        TaskState::Running
+    );
 }
 
 #[test]

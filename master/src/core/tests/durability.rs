@@ -172,6 +172,70 @@ fn told_lost_is_durable_across_failover() {
 }
 
 #[test]
+fn a_lost_task_killed_on_return_is_killed_again_by_the_next_leader() {
+    // The framework was told its task on A is TASK_LOST; A comes back and the master
+    // kills the task. The kill may never land (dropped, or the agent restarts first), and
+    // re-admitting A leaves no unreachable entry: the next leader must still know.
+    let a = AgentId::new("old-S0");
+    let f = FrameworkId::new("old-0000");
+    let mut reg = crate::registry::Registry::default();
+    reg.admit(&a, &agent_info(&a, "host1"));
+    reg.mark_unreachable(&a, &agent_info(&a, "host1"), 5.0);
+    reg.note_lost(&a, &f);
+    let mut m = master();
+    m.recover(reg);
+    let mut finfo = FrameworkInfo::new("f", "root");
+    finfo.id = Some(f.clone());
+    let fx = reregister(
+        &mut m,
+        AGENT,
+        &a,
+        vec![running_task("t1", &a, &f)],
+        vec![finfo.clone()],
+    );
+    assert!(persists(&fx), "{fx:?}");
+    assert!(sends(&fx)
+        .iter()
+        .any(|(_, o)| matches!(o, Outbound::KillTaskMessage(k) if k.task_id == TaskId::new("t1"))));
+
+    // The master fails over before the task ends: the agent still reports it running.
+    let reg = crate::registry::Registry::decode(&m.registry().encode()).expect("round trip");
+    let mut next = master();
+    next.recover(reg);
+    let fx = reregister(
+        &mut next,
+        AGENT,
+        &a,
+        vec![running_task("t1", &a, &f), running_task("t2", &a, &f)],
+        vec![finfo.clone()],
+    );
+    let kills: Vec<TaskId> = sends(&fx)
+        .into_iter()
+        .filter_map(|(_, o)| match o {
+            Outbound::KillTaskMessage(k) => Some(k.task_id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(kills, vec![TaskId::new("t1")], "{fx:?}");
+    let tasks = &next.frameworks()[&f].tasks;
+    assert!(!tasks.contains_key(&TaskId::new("t1")), "{tasks:?}");
+    assert_eq!(tasks[&TaskId::new("t2")].state, TaskState::Running);
+
+    // Once the agent no longer reports it live, the registry forgets it.
+    let mut ended = running_task("t1", &a, &f);
+    ended.state = TaskState::Killed;
+    let fx = reregister(
+        &mut next,
+        AGENT,
+        &a,
+        vec![ended, running_task("t2", &a, &f)],
+        vec![finfo],
+    );
+    assert!(persists(&fx), "{fx:?}");
+    assert!(next.registry().killed_lost_tasks.is_empty());
+}
+
+#[test]
 fn registry_prunes_unreachable_agents_by_age_and_count() {
     let mut m = Master::new(
         MasterConfig {
