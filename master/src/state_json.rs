@@ -16,7 +16,6 @@ use proto::state_json::seq;
 use proto::AgentId;
 use proto::Resources;
 use serde::ser::{Serialize, SerializeMap, Serializer};
-use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 use crate::config::MESOS_VERSION;
@@ -44,63 +43,12 @@ fn used_by_agent(m: &Master) -> HashMap<&AgentId, Resources> {
     used
 }
 
-/// Fewer unrendered tasks than this are written on the rendering's own thread: starting
-/// threads would cost more than it saves.
-const PARALLEL_RENDER_MIN_TASKS: usize = 4096;
-
-/// Renders, on a thread per core, the JSON of the tasks whose records have none cached,
-/// while this thread does `alongside`, so the rendering that follows writes cached bytes
-/// only. The first rendering after a start or a takeover renders every task; on one thread
-/// that was most of its time. The bytes are those the rendering would write itself
-/// ([`TaskRecord::json`]). Fewer than `min_tasks` unrendered tasks are left to the
-/// rendering.
-pub(crate) fn render_uncached_tasks<R>(
-    m: &Master,
-    min_tasks: usize,
-    alongside: impl FnOnce() -> R,
-) -> R {
-    let uncached: Vec<(&TaskRecord, Option<&str>)> = m
-        .frameworks()
-        .values()
-        .map(|f| &**f)
-        .chain(m.completed_frameworks().iter())
-        .flat_map(|f| {
-            let framework_user = Some(f.info.user.as_str());
-            f.tasks
-                .values()
-                .chain(f.unreachable_tasks.values())
-                .chain(f.completed_tasks.iter())
-                .filter(|t| !t.is_rendered())
-                .map(move |t| (&**t, framework_user))
-        })
-        .collect();
-    if uncached.len() < min_tasks.max(1) {
-        return alongside();
-    }
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    std::thread::scope(|s| {
-        for part in uncached.chunks(uncached.len().div_ceil(threads)) {
-            s.spawn(move || {
-                for (task, framework_user) in part {
-                    let _ = task.json(*framework_user);
-                }
-            });
-        }
-        alongside()
-    })
-}
-
 /// A renderer of one of these endpoints: the core and the master's flags in, JSON out.
 pub type Render = fn(&Master, &Value) -> Vec<u8>;
 
 /// `/master/state` as a value (see [`render_state`], which the endpoint uses).
 pub fn state(m: &Master, flags: &Value) -> Value {
-    serde_json::to_value(StateView {
-        m,
-        flags,
-        slaves: None,
-    })
-    .unwrap_or(Value::Null)
+    serde_json::to_value(StateView { m, flags }).unwrap_or(Value::Null)
 }
 
 /// Agents in the recovered registry that have not re-registered yet (their `SlaveInfo`).
@@ -207,7 +155,6 @@ fn state_summary(m: &Master) -> Value {
 
 /// `/master/frameworks` as JSON bytes.
 pub fn render_frameworks(m: &Master, _flags: &Value) -> Vec<u8> {
-    render_uncached_tasks(m, PARALLEL_RENDER_MIN_TASKS, || ());
     to_bytes(&Frameworks(m))
 }
 
@@ -256,7 +203,6 @@ impl Serialize for Slaves<'_> {
 
 /// `/master/tasks` as JSON bytes: every known task (active, unreachable, completed).
 pub fn render_tasks(m: &Master, _flags: &Value) -> Vec<u8> {
-    render_uncached_tasks(m, PARALLEL_RENDER_MIN_TASKS, || ());
     to_bytes(&Tasks(m))
 }
 
@@ -302,14 +248,8 @@ fn to_bytes(view: &impl Serialize) -> Vec<u8> {
 
 // ------------------------------------------------------------------ the views
 
-/// `/master/state` as JSON bytes (see [`state`]). The agents (`slaves`) are written
-/// while other threads render the tasks not rendered yet (see [`render_uncached_tasks`]).
+/// `/master/state` as JSON bytes (see [`state`]).
 pub fn render_state(m: &Master, flags: &Value) -> Vec<u8> {
-    let slaves = render_uncached_tasks(m, PARALLEL_RENDER_MIN_TASKS, || {
-        let used = used_by_agent(m);
-        let agents = seq(m.agents().values().map(|a| AgentView { m, a, used: &used }));
-        serde_json::value::to_raw_value(&agents).ok()
-    });
     // About 500 bytes a task and 1 kB an agent: sized once, not grown through copies.
     let tasks: usize = m
         .frameworks()
@@ -318,28 +258,20 @@ pub fn render_state(m: &Master, flags: &Value) -> Vec<u8> {
         .sum();
     let mut out = Vec::with_capacity(tasks * 512 + m.agents().len() * 1024 + 4096);
     // Serializing borrowed views of plain data into a Vec cannot fail.
-    let _ = serde_json::to_writer(
-        &mut out,
-        &StateView {
-            m,
-            flags,
-            slaves: slaves.as_deref(),
-        },
-    );
+    let _ = serde_json::to_writer(&mut out, &StateView { m, flags });
     out
 }
 
 struct StateView<'a> {
     m: &'a Master,
     flags: &'a Value,
-    /// The `slaves` array when written beforehand.
-    slaves: Option<&'a RawValue>,
 }
 
 impl Serialize for StateView<'_> {
     fn serialize<S: Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
         let m = self.m;
         let agents = m.agents();
+        let used = used_by_agent(m);
         let active = agents.values().filter(|a| a.connected).count();
         let pid = m.pid.to_string();
         let mut o = ser.serialize_map(None)?;
@@ -374,16 +306,10 @@ impl Serialize for StateView<'_> {
         o.serialize_entry("orphan_tasks", &[(); 0])?;
         o.serialize_entry("pid", &pid)?;
         o.serialize_entry("recovered_slaves", &recovered_slaves(m))?;
-        match self.slaves {
-            Some(slaves) => o.serialize_entry("slaves", slaves)?,
-            None => {
-                let used = used_by_agent(m);
-                o.serialize_entry(
-                    "slaves",
-                    &seq(agents.values().map(|a| AgentView { m, a, used: &used })),
-                )?
-            }
-        }
+        o.serialize_entry(
+            "slaves",
+            &seq(agents.values().map(|a| AgentView { m, a, used: &used })),
+        )?;
         o.serialize_entry("start_time", &m.start_time)?;
         o.serialize_entry("unreachable_slaves", &m.unreachable_agents().len())?;
         o.serialize_entry("unregistered_frameworks", &[(); 0])?;

@@ -237,37 +237,6 @@ fn the_streamed_state_is_byte_for_byte_the_value_tree_one() {
     );
 }
 
-/// The first rendering after a start renders every task's JSON on all cores beforehand:
-/// every record, active, unreachable or completed, is cached then, and the state is the
-/// same bytes.
-#[test]
-fn uncached_tasks_are_rendered_beforehand_into_the_same_bytes() {
-    let m = rich_state();
-    let flags = serde_json::json!({"port": "5050", "quiet": "false"});
-    let records = |m: &Master| -> Vec<Arc<TaskRecord>> {
-        m.frameworks()
-            .values()
-            .map(|f| &**f)
-            .chain(m.completed_frameworks().iter())
-            .flat_map(|f| {
-                f.tasks
-                    .values()
-                    .chain(f.unreachable_tasks.values())
-                    .chain(f.completed_tasks.iter())
-                    .cloned()
-            })
-            .collect()
-    };
-    assert!(records(&m).len() >= 3);
-    assert!(records(&m).iter().all(|t| !t.is_rendered()));
-    assert_eq!(state_json::render_uncached_tasks(&m, 0, || 7), 7);
-    assert!(records(&m).iter().all(|t| t.is_rendered()));
-    assert_eq!(
-        String::from_utf8_lossy(&state_json::render_state(&m, &flags)),
-        include_str!("state_golden.json")
-    );
-}
-
 /// `/master/frameworks`, `/master/slaves`, `/master/tasks` and `/master/state-summary`
 /// show the same records as `/master/state`.
 #[test]
