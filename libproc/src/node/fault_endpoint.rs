@@ -111,7 +111,7 @@ impl NodeInner {
                             name: env.name.clone(),
                             payload: Payload::Remote(bytes.clone()),
                             // A copy arrived over the same connection as the original.
-                            connection: env.connection.clone(),
+                            connection: env.connection,
                         });
                     }
                 }
