@@ -18,7 +18,6 @@
 //! `--agent_work_dir` (a label marking the agent's containers). The rest comes from the
 //! same environment as the command executor's.
 
-use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{ExitCode, ExitStatus, Stdio};
@@ -26,6 +25,10 @@ use std::time::Duration;
 
 use frameworks::cli;
 use frameworks::docker::{self, ContainerState, DockerCli, PullPolicy, RunSpec};
+use frameworks::executor::single_task::{
+    self, kill_target, shutdown_kill_policy, stderr_tail, KillTarget, TerminalUpdate,
+    STDERR_TAIL_LINES,
+};
 use frameworks::executor::{
     self, Executor, ExecutorConfig, ExecutorDriver, ExecutorEnv, ExecutorStopReason,
 };
@@ -37,17 +40,12 @@ use proto::{
 
 const PROGRAM: &str = "mesos-docker-executor";
 /// Default kill grace period (as the command executor's).
-const DEFAULT_KILL_GRACE: Duration = Duration::from_secs(3);
-/// How long to wait for the terminal update's acknowledgement before exiting anyway.
-const TERMINAL_ACK_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long `docker run` may take to create the container before the task fails.
 const CREATE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Between looks at whether the container exists yet.
 const CREATE_POLL: Duration = Duration::from_millis(100);
 /// The sandbox file `docker run --cidfile` writes the container's id into.
 const CIDFILE: &str = ".docker-container-id";
-/// Lines of stderr in a failure message.
-const STDERR_TAIL_LINES: usize = 10;
 
 const FLAGS: &[Flag] = &[
     Flag::new("docker", "docker", "The docker CLI."),
@@ -101,7 +99,7 @@ struct DockerExecutor {
     phase: Phase,
     killing: bool,
     running_sent: bool,
-    terminal_uuid: Option<StatusUuid>,
+    terminal: TerminalUpdate,
     stderr_offset: u64,
     /// Where `docker run` writes the id of the container it created.
     cidfile: Option<PathBuf>,
@@ -115,7 +113,7 @@ impl DockerExecutor {
             phase: Phase::Idle,
             killing: false,
             running_sent: false,
-            terminal_uuid: None,
+            terminal: TerminalUpdate::default(),
             stderr_offset: 0,
             cidfile: None,
         }
@@ -126,14 +124,7 @@ impl DockerExecutor {
             return;
         }
         self.phase = Phase::Done;
-        match driver.send_status_update(status) {
-            Ok(uuid) => self.terminal_uuid = Some(uuid),
-            Err(e) => tracing::error!(error = %e, "could not send the terminal update"),
-        }
-        driver.after(TERMINAL_ACK_TIMEOUT, |_me, d| {
-            tracing::warn!("no acknowledgement for the terminal update; exiting anyway");
-            d.stop();
-        });
+        self.terminal.send(driver, status);
     }
 
     fn fail(
@@ -319,22 +310,6 @@ fn read_cid(path: &Path) -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
-/// The last `n` lines written to `path` after `offset` (at most the last 64 KiB).
-fn stderr_tail(path: &Path, offset: u64, n: usize) -> String {
-    let Ok(mut f) = std::fs::File::open(path) else {
-        return String::new();
-    };
-    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-    let start = offset.max(len.saturating_sub(64 * 1024)).min(len);
-    let mut buf = Vec::new();
-    if f.seek(SeekFrom::Start(start)).is_err() || f.read_to_end(&mut buf).is_err() {
-        return String::new();
-    }
-    let text = String::from_utf8_lossy(&buf);
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
-}
-
 impl Executor for DockerExecutor {
     fn launch_task(&mut self, driver: &mut ExecutorDriver<'_, '_, Self>, task: TaskInfo) {
         if self.task.is_some() {
@@ -390,26 +365,18 @@ impl Executor for DockerExecutor {
         task_id: TaskId,
         kill_policy: Option<KillPolicy>,
     ) {
-        let Some(task) = self.task.clone() else {
-            // Killed before it arrived: it never runs.
-            self.task = Some(TaskInfo::command_task(
-                "",
-                task_id.clone(),
-                Default::default(),
-                Default::default(),
-                Default::default(),
-            ));
-            self.terminal(
-                driver,
-                TaskStatus::new(task_id, TaskState::Killed)
-                    .with_message("Killed before it was launched"),
-            );
-            return;
+        let task = match kill_target(self.task.as_ref(), task_id.clone()) {
+            KillTarget::NotLaunched {
+                placeholder,
+                status,
+            } => {
+                self.task = Some(placeholder);
+                self.terminal(driver, status);
+                return;
+            }
+            KillTarget::Other => return,
+            KillTarget::Current(task) => task,
         };
-        if task.task_id != task_id {
-            tracing::warn!(%task_id, "kill for a task this executor does not run");
-            return;
-        }
         if self.killing || self.phase == Phase::Done {
             return;
         }
@@ -425,7 +392,7 @@ impl Executor for DockerExecutor {
         let grace = frameworks::executor::kill_grace(
             kill_policy.as_ref(),
             task.kill_policy.as_ref(),
-            DEFAULT_KILL_GRACE,
+            single_task::DEFAULT_KILL_GRACE,
         );
         if driver
             .framework_info()
@@ -457,19 +424,14 @@ impl Executor for DockerExecutor {
         _task_id: &TaskId,
         uuid: StatusUuid,
     ) {
-        if self.terminal_uuid == Some(uuid) {
-            driver.stop();
-        }
+        self.terminal.acknowledged(driver, uuid);
     }
 
     fn shutdown(&mut self, driver: &mut ExecutorDriver<'_, '_, Self>) {
         match (self.task.clone(), self.phase) {
             (_, Phase::Done) => {}
             (Some(task), _) => {
-                let grace = driver.env().shutdown_grace_period.mul_f64(0.8);
-                let policy = KillPolicy {
-                    grace_period_secs: Some(grace.min(DEFAULT_KILL_GRACE).as_secs_f64()),
-                };
+                let policy = shutdown_kill_policy(driver.env().shutdown_grace_period);
                 self.kill_task(driver, task.task_id, Some(policy));
             }
             (None, _) => driver.stop(),

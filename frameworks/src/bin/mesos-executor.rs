@@ -17,12 +17,14 @@
 //!
 //! The executor logs to stdout; the task's stderr is the sandbox `stderr` file alone.
 
-use std::io::{Read, Seek, SeekFrom};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{ExitCode, ExitStatus, Stdio};
-use std::time::Duration;
 
 use frameworks::cli;
+use frameworks::executor::single_task::{
+    self, kill_target, shutdown_kill_policy, stderr_tail, KillTarget, TerminalUpdate,
+    STDERR_TAIL_LINES,
+};
 use frameworks::executor::{
     self, Executor, ExecutorConfig, ExecutorDriver, ExecutorEnv, ExecutorStopReason,
 };
@@ -35,23 +37,13 @@ use proto::{
     TaskStatus,
 };
 
-/// Mesos's command executor default kill grace period.
-const DEFAULT_KILL_GRACE: Duration = Duration::from_secs(3);
-/// How long to wait for the agent to acknowledge the terminal update before exiting anyway.
-/// The agent acknowledges as soon as it has the update, so this only runs out when the
-/// agent is gone or badly overloaded; exiting earlier would race the update: the agent
-/// could see the executor's exit before the update and fail a task that finished.
-const TERMINAL_ACK_TIMEOUT: Duration = Duration::from_secs(30);
-/// Lines of the task's stderr put in a failure message.
-const STDERR_TAIL_LINES: usize = 10;
-
 struct CommandExecutor {
     task: Option<TaskInfo>,
     /// The task's process group (its leader's pid).
     pgid: Option<i32>,
     killing: bool,
     escalation: Option<TimerId>,
-    terminal_uuid: Option<StatusUuid>,
+    terminal: TerminalUpdate,
     /// Size of the sandbox `stderr` when the task started: the task's output follows it.
     stderr_offset: u64,
     /// The task's health check and its state, if it has one.
@@ -69,7 +61,7 @@ impl CommandExecutor {
             pgid: None,
             killing: false,
             escalation: None,
-            terminal_uuid: None,
+            terminal: TerminalUpdate::default(),
             stderr_offset: 0,
             health: None,
             launched_at: None,
@@ -94,7 +86,7 @@ impl CommandExecutor {
     }
 
     fn probe_health(&mut self, driver: &mut ExecutorDriver<'_, '_, Self>) {
-        if self.killing || self.terminal_uuid.is_some() {
+        if self.killing || self.terminal.sent() {
             return;
         }
         let (Some((check, _)), Some(task)) = (self.health.clone(), self.task.clone()) else {
@@ -119,7 +111,7 @@ impl CommandExecutor {
         driver: &mut ExecutorDriver<'_, '_, Self>,
         result: Result<(), String>,
     ) {
-        if self.killing || self.terminal_uuid.is_some() {
+        if self.killing || self.terminal.sent() {
             return;
         }
         let (Some(task), Some(started)) = (self.task.clone(), self.launched_at) else {
@@ -168,17 +160,7 @@ impl CommandExecutor {
 
     /// Sends the terminal update and arranges to exit once it is acknowledged.
     fn terminal(&mut self, driver: &mut ExecutorDriver<'_, '_, Self>, status: TaskStatus) {
-        if self.terminal_uuid.is_some() {
-            return;
-        }
-        match driver.send_status_update(status) {
-            Ok(uuid) => self.terminal_uuid = Some(uuid),
-            Err(e) => tracing::error!(error = %e, "could not send the terminal update"),
-        }
-        driver.after(TERMINAL_ACK_TIMEOUT, |_me, d| {
-            tracing::warn!("no acknowledgement for the terminal update; exiting anyway");
-            d.stop();
-        });
+        self.terminal.send(driver, status);
     }
 
     fn launch(
@@ -291,25 +273,6 @@ fn describe(status: &ExitStatus) -> String {
     }
 }
 
-/// The last `n` lines written to `path` after `offset` (at most the last 64 KiB).
-fn stderr_tail(path: &Path, offset: u64, n: usize) -> String {
-    let Ok(mut f) = std::fs::File::open(path) else {
-        return String::new();
-    };
-    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-    let start = offset.max(len.saturating_sub(64 * 1024)).min(len);
-    if f.seek(SeekFrom::Start(start)).is_err() {
-        return String::new();
-    }
-    let mut buf = Vec::new();
-    if f.read_to_end(&mut buf).is_err() {
-        return String::new();
-    }
-    let text = String::from_utf8_lossy(&buf);
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
-}
-
 impl Executor for CommandExecutor {
     fn launch_task(&mut self, driver: &mut ExecutorDriver<'_, '_, Self>, task: TaskInfo) {
         if self.task.is_some() {
@@ -342,34 +305,26 @@ impl Executor for CommandExecutor {
         task_id: TaskId,
         kill_policy: Option<KillPolicy>,
     ) {
-        let Some(task) = self.task.clone() else {
-            // Killed before it arrived: it never runs.
-            self.task = Some(TaskInfo::command_task(
-                "",
-                task_id.clone(),
-                Default::default(),
-                Default::default(),
-                Default::default(),
-            ));
-            self.terminal(
-                driver,
-                TaskStatus::new(task_id, TaskState::Killed)
-                    .with_message("Killed before it was launched"),
-            );
-            return;
+        let task = match kill_target(self.task.as_ref(), task_id.clone()) {
+            KillTarget::NotLaunched {
+                placeholder,
+                status,
+            } => {
+                self.task = Some(placeholder);
+                self.terminal(driver, status);
+                return;
+            }
+            KillTarget::Other => return,
+            KillTarget::Current(task) => task,
         };
-        if task.task_id != task_id {
-            tracing::warn!(%task_id, "kill for a task this executor does not run");
-            return;
-        }
-        if self.killing || self.terminal_uuid.is_some() || self.pgid.is_none() {
+        if self.killing || self.terminal.sent() || self.pgid.is_none() {
             return;
         }
         self.killing = true;
         let grace = frameworks::executor::kill_grace(
             kill_policy.as_ref(),
             task.kill_policy.as_ref(),
-            DEFAULT_KILL_GRACE,
+            single_task::DEFAULT_KILL_GRACE,
         );
         if driver
             .framework_info()
@@ -391,21 +346,16 @@ impl Executor for CommandExecutor {
         _task_id: &TaskId,
         uuid: StatusUuid,
     ) {
-        if self.terminal_uuid == Some(uuid) {
-            driver.stop();
-        }
+        self.terminal.acknowledged(driver, uuid);
     }
 
     fn shutdown(&mut self, driver: &mut ExecutorDriver<'_, '_, Self>) {
         match self.task.clone() {
-            Some(task) if self.terminal_uuid.is_none() && self.pgid.is_some() => {
-                let grace = driver.env().shutdown_grace_period.mul_f64(0.8);
-                let policy = KillPolicy {
-                    grace_period_secs: Some(grace.min(DEFAULT_KILL_GRACE).as_secs_f64()),
-                };
+            Some(task) if !self.terminal.sent() && self.pgid.is_some() => {
+                let policy = shutdown_kill_policy(driver.env().shutdown_grace_period);
                 self.kill_task(driver, task.task_id, Some(policy));
             }
-            Some(_) if self.terminal_uuid.is_some() => {}
+            Some(_) if self.terminal.sent() => {}
             _ => driver.stop(),
         }
     }

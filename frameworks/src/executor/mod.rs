@@ -13,7 +13,8 @@
 //! The update bookkeeping is a pure struct, [`UpdateBook`]; [`ExecutorProcess`] is the shell.
 //!
 //! Layout: `env` (the environment contract), `updates` (the pure core), `process` (the
-//! actor shell) and `driver` (the API callbacks get).
+//! actor shell), `driver` (the API callbacks get), and `single_task` (what the built-in
+//! one-task executors share).
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -38,6 +39,7 @@ use crate::rng::{hash_str, SplitMix64};
 mod driver;
 mod env;
 mod process;
+pub mod single_task;
 mod updates;
 
 pub use env::{ExecutorEnv, ExecutorEnvError};
