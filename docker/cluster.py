@@ -35,6 +35,9 @@ TERMINAL = {
 # Bounds of the waits (generous for a loaded 2-core machine; a healthy run is far below).
 LIMIT = float(os.environ.get("MESOS_DOCKER_WAIT", "60"))
 POLL = 0.2
+# How long chaos_master_stall stalls the leader: three of the masters' 5 s ZooKeeper
+# sessions.
+STALL_SECONDS = 15
 # The masters' --max_agent_ping_timeouts in docker-compose.yml.
 MAX_PING_TIMEOUTS = 3
 # How long a cluster must stay steady before a scenario starts: past the masters'
@@ -652,25 +655,42 @@ class Suite:
                 f"the front door {fronts[0]} gives {m1}'s web UI, state and event stream")
 
     def master_pause(self):
+        return self.leader_silenced(
+            "paused",
+            lambda m0: self.c.docker("pause", self.c.container(m0)),
+            lambda m0: self.c.docker("unpause", self.c.container(m0), check=False))
+
+    def chaos_master_stall(self):
+        """master_pause with a live fault rule instead of `docker pause`: the leader's
+        master process stalls (mesos-chaos scenario stall-master) for three ZooKeeper
+        sessions (5 s each here); the stall ends on its own."""
+        def stall(m0):
+            self.chaos(m0, "scenario", "stall-master",
+                       f"--master={self.c.ips[m0]}:5050", f"--seconds={STALL_SECONDS}")
+        return "live rules: " + self.leader_silenced("stalled", stall, lambda _m0: None)
+
+    def leader_silenced(self, how, silence, resume):
+        """Silences the steady leader m0 with `silence(m0)` past its ZooKeeper session,
+        waits for a successor, `resume(m0)`s it, and checks that m0 steps down."""
         m0, s0 = self.wait_steady("a steady cluster", hold=STABLE)
         before = running(framework(s0))
         info0 = self.c.inspect(m0)
         restarts0, started0 = info0["RestartCount"], info0["State"]["StartedAt"]
-        self.c.docker("pause", self.c.container(m0))
+        silence(m0)
         try:
             def new_leader(m, s):
                 self.check(s)
                 return m != m0 and steady(self.n)(m, s)
-            # A paused master cannot answer, so any 200 comes from another one.
-            m1, s1 = self.c.wait(f"a new leader while {m0} is paused", new_leader,
-                                 on_poll=self.single_leader_guard("while paused"))
+            # A paused or stalled master cannot answer, so any 200 comes from another one.
+            m1, s1 = self.c.wait(f"a new leader while {m0} is {how}", new_leader,
+                                 on_poll=self.single_leader_guard(f"while {how}"))
         finally:
-            self.c.docker("unpause", self.c.container(m0), check=False)
+            resume(m0)
         if running(framework(s1)) != before:
             raise Failure(f"tasks changed: {before} -> {running(framework(s1))}")
-        # Unpaused, the old leader finds its session expired: it must exit (code 3, and
+        # Resumed, the old leader finds its session expired: it must exit (code 3, and
         # the restart policy brings it back as a standby) or stay non-leading.
-        guard = self.single_leader_guard("after the unpause")
+        guard = self.single_leader_guard(f"after it is no longer {how}")
         deadline = time.monotonic() + LIMIT
         outcome = None
         while time.monotonic() < deadline and outcome is None:
@@ -693,13 +713,13 @@ class Suite:
         if outcome is None:
             raise Failure(f"{m0} neither exited nor turned standby within {LIMIT:.0f}s")
         self.wait_container_running(m0)
-        m2, s2 = self.wait_steady("a steady cluster after the unpause", on_poll=guard)
+        m2, s2 = self.wait_steady(f"a steady cluster after {m0} was {how}", on_poll=guard)
         if m2 == m0:
             raise Failure(f"{m0} leads again")
         if running(framework(s2)) != before:
             raise Failure(f"tasks changed: {before} -> {running(framework(s2))}")
-        self.c.probe("probe-master-pause")
-        return f"{m0} paused past its session, {m1} leads, {m0} {outcome}; tasks kept"
+        self.c.probe(f"probe-master-{how}")
+        return f"{m0} {how} past its session, {m1} leads, {m0} {outcome}; tasks kept"
 
     def chaos(self, service, *args):
         """Runs `mesos-chaos` in `service`'s container; returns its output."""
@@ -1015,7 +1035,7 @@ class Suite:
 SCENARIOS = ["master_kill", "master_pause", "agent_restart", "zk_restart", "agent_partition",
              "zk_restart_then_leader_kill", "zk_restart_while_launching",
              "leader_kill_during_registry_write", "partition_during_reregistration",
-             "two_partitions_reverse_heal", "chaos_agent_partition"]
+             "two_partitions_reverse_heal", "chaos_agent_partition", "chaos_master_stall"]
 # Marathon's (docker/marathon.py).
 SCENARIOS += ["marathon_leader_kill"]
 

@@ -35,6 +35,10 @@
 #                    docker network: `mesos-chaos scenario partition-agent` in the leader's
 #                    container (masters and agents run --enable_fault_injection), then
 #                    `mesos-chaos clear`; the same checks
+#   chaos_master_stall                master_pause with a live fault rule instead of
+#                    `docker pause`: `mesos-chaos scenario stall-master` blocks the leader's
+#                    master process for 15 s (three ZooKeeper sessions); a standby takes
+#                    over, and the old leader steps down when the stall ends
 #   marathon_leader_kill              SIGKILL the leading marathon's container: the other
 #                    takes over with the same FrameworkID, the sample web app keeps its 3
 #                    healthy instances (the same tasks), the killed one follows again

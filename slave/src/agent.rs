@@ -774,6 +774,11 @@ impl AgentProcess {
         ] {
             environment.push((name.to_string(), value));
         }
+        // An agent under fault injection lets its executors serve /fault/rules too (they
+        // take no flags: `libproc::fault::enabled_from_env`).
+        if ctx.node().faults().enabled() {
+            environment.push(("MESOS_ENABLE_FAULT_INJECTION".into(), "true".into()));
+        }
         let resources = info.resources.clone() + &task.resources;
         // The user the executor runs as (`--switch_user`), and its sandbox.
         let framework_user = self

@@ -87,6 +87,8 @@ async fn cluster_rounds(rounds: usize) -> Value {
         limit: Duration::from_secs(180),
         agent_reregister_timeout: None,
         master_hostname: None,
+        fault_injection: false,
+        master_flags: Vec::new(),
     };
     eprintln!("cluster: starting 3 masters, 5 agents, 100 tasks");
     let setup = Instant::now();

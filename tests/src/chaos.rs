@@ -300,7 +300,13 @@ async fn discover(s: Scenario, args: &ScenarioArgs) -> Result<Cluster, String> {
         }
         let leader = leader.ok_or("no master named a leader")?;
         for m in &args.masters {
-            let own = pid_addr(&master_state(m).await?["pid"]).unwrap_or(resolve(m).await?);
+            // A standby redirects /master/state to the leader (307): it is known by the
+            // address given.
+            let state = master_state(m).await.unwrap_or(Value::Null);
+            let own = match pid_addr(&state["pid"]) {
+                Some(a) => a,
+                None => resolve(m).await?,
+            };
             if own == leader {
                 c.master = Some((m.clone(), own));
             } else {

@@ -61,6 +61,12 @@ pub struct HaConfig {
     pub agent_reregister_timeout: Option<String>,
     /// `--hostname` of the masters (their IP if `None`): the host their redirects name.
     pub master_hostname: Option<String>,
+    /// Start every node (masters, agents and so their executors, the framework) with
+    /// `--enable_fault_injection`, for scenarios driven through `/fault/rules`
+    /// ([`HaCluster::chaos`]).
+    pub fault_injection: bool,
+    /// More flags for every master (e.g. `--agent_ping_timeout=1secs`).
+    pub master_flags: Vec<String>,
 }
 
 impl Default for HaConfig {
@@ -76,6 +82,8 @@ impl Default for HaConfig {
             limit: LIMIT,
             agent_reregister_timeout: None,
             master_hostname: None,
+            fault_injection: false,
+            master_flags: Vec::new(),
         }
     }
 }
@@ -292,6 +300,27 @@ impl HaCluster {
         format!("zk://{}/mesos", self.zk_proxy.servers())
     }
 
+    /// `extra`, plus `--enable_fault_injection` when the cluster runs with fault injection.
+    fn node_flags(&self, extra: &[String]) -> Vec<String> {
+        let mut flags = extra.to_vec();
+        if self.config.fault_injection {
+            flags.push(format!("--{}", libproc::fault::FLAG.name));
+        }
+        flags
+    }
+
+    /// Runs a `mesos-chaos` command (the same code as the binary, in this process) against
+    /// the cluster's `/fault/rules` endpoints; returns its output, or fails the test with
+    /// every log. Needs [`HaConfig::fault_injection`].
+    pub async fn chaos(&self, args: &[&str]) -> String {
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let cmd = crate::chaos::Command::parse(&args)
+            .unwrap_or_else(|e| self.fail(&format!("mesos-chaos {args:?}: {e}")));
+        crate::chaos::run(cmd)
+            .await
+            .unwrap_or_else(|e| self.fail(&format!("mesos-chaos {args:?}: {e}")))
+    }
+
     /// The number of masters.
     pub fn num_masters(&self) -> usize {
         self.masters.len()
@@ -328,6 +357,7 @@ impl HaCluster {
             .master_hostname
             .as_ref()
             .map(|h| format!("--hostname={h}"));
+        let extra = self.node_flags(&self.config.master_flags);
         let started = start_server(
             &name,
             "mesos-master",
@@ -343,6 +373,7 @@ impl HaCluster {
                 ];
                 args.extend(reregister.clone());
                 args.extend(hostname.clone());
+                args.extend(extra.iter().cloned());
                 args
             },
             "/master/health",
@@ -366,18 +397,21 @@ impl HaCluster {
         let agent_dir = self.work.join(format!("agent-{i}"));
         let master_arg = format!("--master={}", self.zk_url());
         let resources = format!("--resources={}", self.config.agent_resources);
+        let extra = self.node_flags(&[]);
         let started = start_server(
             &format!("agent-{i}"),
             "mesos-agent",
             |p| {
-                vec![
+                let mut args = vec![
                     master_arg.clone(),
                     format!("--port={p}"),
                     format!("--work_dir={}", agent_dir.display()),
                     resources.clone(),
                     // Quick re-registration after a master failover.
                     "--registration_backoff_factor=100ms".into(),
-                ]
+                ];
+                args.extend(extra.iter().cloned());
+                args
             },
             "/state",
             &self.logs,
@@ -405,6 +439,7 @@ impl HaCluster {
             format!("--task_resources={}", self.config.task_resources),
             format!("--name={FRAMEWORK}"),
         ];
+        args.extend(self.node_flags(&[]));
         if self.config.framework_failover {
             args.push(format!(
                 "--framework_id_file={}",

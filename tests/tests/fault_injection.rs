@@ -236,3 +236,70 @@ async fn the_endpoint_refuses_on_a_master_without_the_flag() {
         .unwrap();
     assert!(String::from_utf8_lossy(&help.stdout).contains("--enable_fault_injection"));
 }
+
+/// The executor's own address, from the `registering with the agent ... pid=...` line of
+/// its sandbox `stdout` (waiting for it, bounded).
+async fn executor_addr(cluster: &MultiCluster) -> std::net::SocketAddr {
+    let start = std::time::Instant::now();
+    loop {
+        let outs = cluster::testkit::find_files(&cluster.agent_work_dir(1), "stdout");
+        let pid = outs.iter().find_map(|p| {
+            let text = std::fs::read_to_string(p).ok()?;
+            let line = text
+                .lines()
+                .find(|l| l.contains("registering with the agent"))?;
+            let pid = line
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix("pid="))?;
+            pid.parse::<libproc::Pid>().ok()
+        });
+        if let Some(pid) = pid {
+            return pid.addr();
+        }
+        if start.elapsed() > LIMIT {
+            panic!("no executor registered\n{}", cluster.logs());
+        }
+        // Polling a file of a process we do not control.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn executors_launched_by_an_agent_with_the_flag_serve_fault_rules_too() {
+    let cluster = MultiCluster::start_with(
+        "fault-executor",
+        1,
+        "cpus:1;mem:512;disk:512",
+        |_| Vec::new(),
+        &[FAULTS.into()],
+    )
+    .await;
+    // The task runs until the test creates `go` in its sandbox.
+    let mut exec = cluster.start_proc(
+        "mesos-execute",
+        "mesos-execute",
+        &[
+            cluster.master_arg(),
+            "--name=waits".into(),
+            "--command=until [ -e go ]; do sleep 0.05; done".into(),
+        ],
+    );
+    let executor = executor_addr(&cluster).await;
+    let (status, body) = libproc::testing::http_get(executor, "/fault/rules")
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "the executor refuses /fault/rules: {body}");
+    // A rule on the executor acts on what it sends: its TASK_FINISHED arrives late.
+    chaos(&[
+        "add",
+        &executor.to_string(),
+        r#"{"kind":"delay","name":"mesos.internal.StatusUpdateMessage","delay_ms":2000}"#,
+    ]);
+    let stdout = cluster::testkit::find_files(&cluster.agent_work_dir(1), "stdout");
+    let sandbox = stdout[0].parent().expect("a sandbox").to_path_buf();
+    std::fs::write(sandbox.join("go"), b"").unwrap();
+    wait_metric(executor, "fault/messages_delayed", 1.0, || cluster.logs()).await;
+    let (code, out) = run_to_exit(&mut exec, || cluster.logs()).await;
+    assert_eq!(code, Some(0), "{out}\n{}", cluster.logs());
+    assert_eq!(statuses_of(&out, "TASK_FINISHED"), 1, "{out}");
+}

@@ -231,7 +231,7 @@ impl<E: Executor> Process for ExecutorProcess<E> {
 
     fn started(&mut self, ctx: &mut Ctx<'_, Self>) {
         let agent = self.core.agent.clone();
-        tracing::info!(%agent, executor_id = %self.core.env.executor_id, "registering with the agent");
+        tracing::info!(%agent, executor_id = %self.core.env.executor_id, pid = %ctx.pid(), "registering with the agent");
         ctx.link(&agent);
         ctx.send(
             &agent,
