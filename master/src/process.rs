@@ -133,7 +133,7 @@ impl MasterProcess {
             leadership: Leadership::Contending,
             leader: None,
             lease: lease.clone(),
-            probe: ActingProbe::new(zk_lease.then(|| (lease, zk_timeout))),
+            probe: ActingProbe::new(zk_lease.then_some((lease, zk_timeout))),
             fence: None,
             store,
             writes: WriteQueue::new(),

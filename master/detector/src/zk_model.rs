@@ -450,11 +450,11 @@ impl Ensemble {
     /// (callers bound the wait).
     pub async fn connect(&self, client: &str, timeout: Duration) -> ZkResult<ModelSession> {
         loop {
-            {
+            let opened = {
                 let mut st = lock(&self.state);
                 let now = Instant::now();
                 let up = st.down_until.is_none_or(|t| now >= t) && !st.partitioned.contains(client);
-                if up {
+                up.then(|| {
                     let sid = st.next_session;
                     st.next_session += 1;
                     let (tx, _) = watch::channel(SessionState::SyncConnected);
@@ -472,13 +472,15 @@ impl Ensemble {
                             abandoned: false,
                         },
                     );
-                    drop(st);
-                    tokio::time::sleep(LATENCY).await;
-                    return Ok(ModelSession {
-                        state: self.state.clone(),
-                        sid,
-                    });
-                }
+                    sid
+                })
+            };
+            if let Some(sid) = opened {
+                tokio::time::sleep(LATENCY).await;
+                return Ok(ModelSession {
+                    state: self.state.clone(),
+                    sid,
+                });
             }
             tokio::time::sleep(RECONNECT_PAUSE).await;
         }

@@ -1,22 +1,34 @@
-//! The seeded whole-cluster simulation: a master, N agents on the test containerizer and a
-//! framework (the SDK's scheduler keeping tasks running) in one OS process, on one thread,
-//! on a paused tokio clock and the simulated network [`net::SimNet`], with every random
-//! choice drawn from one seed.
+//! The seeded whole-cluster simulation: 3 masters contending through an in-memory
+//! ZooKeeper (`detector::zk_model`, reached through the same `detector::session` seam as a
+//! real one: the masters, agents and scheduler are given `zk://<client>.sim-ensemble-<seed>:2181/mesos`),
+//! N agents on the test containerizer and a framework (the SDK's scheduler keeping tasks
+//! running) in one OS process, on one thread, on a paused tokio clock and the simulated
+//! network [`net::SimNet`], with every random choice drawn from one seed. The registry is
+//! the ZooKeeper blob store on the model, fenced by the writer's candidacy.
+//! `SimConfig { masters: 1, .. }` runs the older shape: one standalone master, its registry
+//! in memory.
 //!
 //! A run has two phases. During the *fault phase* a seeded schedule injects faults: frame
 //! drops, duplicates and delays, one-way and two-way partitions, severed connections,
-//! master crashes (its registry, in memory, survives), agent crashes (the executors live on
-//! and the restarted agent recovers from its checkpoint directory), scheduler failovers
-//! with the FrameworkID, and clock jumps; what went down comes back after a while. Then
-//! faults stop, everything is brought back, and the *settle phase* waits (bounded, in
-//! simulated time) for the cluster to converge. [`check`] holds the invariants, checked
-//! at every step and at the end. A run returns a [`SimReport`]; a failing seed's report
-//! carries its trace, and the same seed replays the same schedule.
+//! master crashes (the leader half the time; its ZooKeeper session is cut first, so its
+//! candidacy lingers until the session expires, as when a process dies), agent crashes (the
+//! executors live on and the restarted agent recovers from its checkpoint directory),
+//! scheduler failovers with the FrameworkID, clock jumps, and ZooKeeper faults: a master's
+//! session expired (never sooner than a real server would), a master disconnected from
+//! ZooKeeper for up to 15 s, a master partitioned from ZooKeeper, a ZooKeeper restart;
+//! what went down comes back after a while. Then faults stop, everything is brought back,
+//! and the *settle phase* waits (bounded, in simulated time) for the cluster to converge.
+//! [`check`] holds the invariants (at most one acting leader among them, sampled every
+//! 50 ms), checked at every step and at the end. A run returns a [`SimReport`]; a failing
+//! seed's report carries its trace, and the same seed replays the same schedule.
 //!
-//! Modelled: what is listed above. Not modelled (yet): several masters with leader
-//! election (needs a ZooKeeper model behind a seam in `detector`), slow disks, executor
-//! crashes, per-node clocks (a clock jump moves the one shared clock: every timer in the
-//! cluster comes due at once, like a stall of the whole process).
+//! Modelled: what is listed above. Not modelled (yet): slow disks, executor crashes,
+//! per-node clocks (a clock jump moves the one shared clock: every timer in the cluster
+//! comes due at once, like a stall of the whole process; so a paused leader whose lease
+//! outlives its session cannot happen here), ZooKeeper quorum loss inside the ensemble (it
+//! is one server that restarts), agents and the scheduler losing their ZooKeeper
+//! sessions (only masters' sessions get ZooKeeper faults; network faults between the
+//! agents or scheduler and the masters are modelled).
 
 pub mod check;
 pub mod net;
@@ -410,9 +422,11 @@ impl Sim {
     async fn start_master(&mut self, i: usize) {
         let addr = master_addr(i);
         let node = bind(&self.net, addr).await;
-        let mut config = MasterConfig::default();
-        config.ip = addr.ip();
-        config.port = addr.port();
+        let mut config = MasterConfig {
+            ip: addr.ip(),
+            port: addr.port(),
+            ..MasterConfig::default()
+        };
         match &self.zk {
             Some(zk) => {
                 let url = detector::ZkUrl {
