@@ -59,7 +59,10 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let mut config = SimConfig::default();
+    let mut config = SimConfig {
+        masters: 3,
+        ..SimConfig::default()
+    };
     match value(&args, "--masters") {
         Ok(Some(m)) if m >= 1 => config.masters = m as usize,
         Ok(None) => {}
