@@ -35,7 +35,7 @@ use crate::authentication::Admission;
 use crate::config::MasterConfig;
 use crate::core::{Courier, Effect, Master, Outbound, ToAllocator};
 use crate::http_api::is_stream_pid;
-use crate::leadership::{Acting, Leadership, NotLeading};
+use crate::leadership::{Acting, ActingProbe, Leadership, NotLeading};
 use crate::operator::OpError;
 use crate::registry::{RegistryError, RegistryStore};
 use crate::state_json;
@@ -79,6 +79,8 @@ pub struct MasterProcess {
     /// The leader as last seen by the contender (ZooKeeper mode).
     leader: Option<MasterInfo>,
     lease: Lease,
+    /// Mirrors `leadership` (and reads `lease`) for observers outside the actor.
+    probe: ActingProbe,
     /// This master's candidacy znode (fences registry writes).
     fence: Option<String>,
     store: RegistryStore,
@@ -117,6 +119,9 @@ impl MasterProcess {
             config.authenticate_frameworks,
             config.authenticate_agents,
         );
+        let lease = Lease::new();
+        let zk_lease = config.zk.is_some();
+        let zk_timeout = config.zk_session_timeout;
         MasterProcess {
             admission,
             core: Master::new(config, pid),
@@ -127,7 +132,8 @@ impl MasterProcess {
             started: None,
             leadership: Leadership::Contending,
             leader: None,
-            lease: Lease::new(),
+            lease: lease.clone(),
+            probe: ActingProbe::new(zk_lease.then_some((lease, zk_timeout))),
             fence: None,
             store,
             writes: WriteQueue::new(),
@@ -154,6 +160,11 @@ impl MasterProcess {
     #[doc(hidden)]
     pub fn replace_core(&mut self, core: Master) {
         self.core = core;
+    }
+
+    /// A thread-safe view of whether this master may act (see [`ActingProbe`]).
+    pub fn acting_probe(&self) -> ActingProbe {
+        self.probe.clone()
     }
 
     /// Where this master stands in leader election.
@@ -248,7 +259,9 @@ impl MasterProcess {
 
     /// Leadership (or the candidacy) is gone: stop now. Nothing more is handled.
     fn lose_leadership(&mut self, ctx: &mut Ctx<'_, Self>, why: String) {
-        if !self.leadership.lose() {
+        let news = self.leadership.lose();
+        self.probe.set(self.leadership);
+        if !news {
             return;
         }
         tracing::error!(pid = %ctx.pid(), "lost leadership: {why}; stopping the master so that two masters never act at once");
@@ -274,7 +287,9 @@ impl MasterProcess {
                 self.leader = info;
             }
             ContenderEvent::Elected => {
-                if self.leadership.elected() {
+                let elected = self.leadership.elected();
+                self.probe.set(self.leadership);
+                if elected {
                     tracing::info!(pid = %ctx.pid(), "elected leader; recovering the registry from {}", self.store.describe());
                     self.load_registry(ctx, 1);
                 }
@@ -318,6 +333,7 @@ impl MasterProcess {
         self.core.elect();
         let recovered = self.core.recover(registry);
         self.leadership.lead();
+        self.probe.set(self.leadership);
         tracing::info!(pid = %ctx.pid(), id = %self.core.info().id, "acting as the leading master");
         // Like Mesos's registrar, a new leader first proves it can write the registry:
         // nothing it says goes out before that write, and if it fails the master stops.
@@ -1384,6 +1400,7 @@ h.route_deferred(
                 tracing::info!(pid = %ctx.pid(), id = %self.core.info().id, registry = %self.store.describe(), "master started (standalone: leading)");
                 // Standalone: elected at once.
                 self.leadership.elected();
+                self.probe.set(self.leadership);
                 match self.store.load_now() {
                     Some(Ok(registry)) => self.become_leader(ctx, registry),
                     Some(Err(e)) => {

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use cluster::sim::{run_seed, run_seeds, SimConfig};
 
 const USAGE: &str =
-    "usage: chaos [--seeds N] [--first S] [--jobs N] [--fault-secs N] | chaos --seed S";
+    "usage: chaos [--seeds N] [--first S] [--jobs N] [--fault-secs N] [--masters N] | chaos --seed S [--masters N]";
 
 fn value(args: &[String], name: &str) -> Result<Option<u64>, String> {
     match args.iter().position(|a| a == name) {
@@ -31,7 +31,15 @@ fn main() {
     let parsed = (|| -> Result<_, String> {
         for a in &args {
             if a.starts_with("--")
-                && !["--seeds", "--first", "--seed", "--fault-secs", "--jobs"].contains(&a.as_str())
+                && ![
+                    "--seeds",
+                    "--first",
+                    "--seed",
+                    "--fault-secs",
+                    "--jobs",
+                    "--masters",
+                ]
+                .contains(&a.as_str())
             {
                 return Err(format!("unknown flag {a}\n{USAGE}"));
             }
@@ -51,7 +59,18 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let mut config = SimConfig::default();
+    let mut config = SimConfig {
+        masters: 3,
+        ..SimConfig::default()
+    };
+    match value(&args, "--masters") {
+        Ok(Some(m)) if m >= 1 => config.masters = m as usize,
+        Ok(None) => {}
+        _ => {
+            eprintln!("--masters needs a number from 1\n{USAGE}");
+            std::process::exit(2);
+        }
+    }
     if let Some(s) = fault_secs {
         config.fault_time = Duration::from_secs(s);
     }

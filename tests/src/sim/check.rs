@@ -1,6 +1,8 @@
 //! The invariants a simulation run is held to, checked after every fault and at the end:
 //!
 //! * no task launched twice (launches counted per task id where executors receive them);
+//! * with several masters, at most one acts as leader at any moment (elected, leading and
+//!   its ZooKeeper lease valid: `Acting::Act`), sampled every 50 ms of simulated time;
 //! * what the framework saw: offer batches within an agent's resources, each task's status
 //!   updates in order (see [`super::workload`]);
 //! * liveness: once faults stop, within the settle bound the cluster converges: every
@@ -44,6 +46,7 @@ impl Sim {
         let mut mem = self.memory.lock().unwrap_or_else(|p| p.into_inner());
         let mut found: Vec<String> = twice;
         found.append(&mut mem.breaks);
+        found.append(&mut self.acting_breaks.lock().unwrap_or_else(|p| p.into_inner()));
         drop(mem);
         for b in found {
             if !self.breaks.contains(&b) {
@@ -61,7 +64,7 @@ impl Sim {
             .unwrap_or_else(|p| p.into_inner())
             .framework_id
             .clone();
-        if let (Some(m), Some(fid)) = (&self.master, fid.clone()) {
+        if let (Some(m), Some(fid)) = (self.leader(), fid.clone()) {
             let got = m
                 .master
                 .call(move |m, _| {
@@ -80,7 +83,7 @@ impl Sim {
                 .await;
             v.master = got.unwrap_or_default();
         }
-        if let (Some(m), Some(fid)) = (&self.master, fid.clone()) {
+        if let (Some(m), Some(fid)) = (self.leader(), fid.clone()) {
             let notes = m
                 .master
                 .call(move |m, _| {
@@ -150,8 +153,8 @@ impl Sim {
 
     /// Why the views do not agree yet (`None`: converged).
     fn diverges(&self, v: &Views) -> Option<String> {
-        if self.master.is_none() {
-            return Some("the master is down".into());
+        if self.leader().is_none() {
+            return Some("no master leads".into());
         }
         let mut current = BTreeSet::new();
         for (k, task, state) in &v.framework {
