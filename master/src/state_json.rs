@@ -50,6 +50,29 @@ fn used_by_agent(m: &Master) -> HashMap<&AgentId, Cow<'_, Resources>> {
     used
 }
 
+/// Renders and caches ([`TaskRecord::json`]) the JSON of every task whose record has
+/// none, as the views would: what the master runs off its thread after tasks changed, so
+/// that the next `/master/state` (the first after a start or a failover included) writes
+/// cached bytes instead of rendering every changed task itself. Returns how many it
+/// rendered.
+pub fn warm_task_json(m: &Master) -> usize {
+    let mut rendered = 0;
+    for f in m.frameworks().values() {
+        let user = Some(f.info.user.as_str());
+        for t in f
+            .tasks
+            .values()
+            .chain(f.unreachable_tasks.values())
+            .chain(f.completed_tasks.iter())
+            .filter(|t| !t.is_rendered())
+        {
+            t.json(user);
+            rendered += 1;
+        }
+    }
+    rendered
+}
+
 /// A renderer of one of these endpoints: the core and the master's flags in, JSON out.
 pub type Render = fn(&Master, &Value) -> Vec<u8>;
 

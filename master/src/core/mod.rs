@@ -395,6 +395,16 @@ impl Master {
         out
     }
 
+    /// A figure that moves whenever a framework's tasks change (see
+    /// [`TaskTable::changes`]): the master warms the tasks' JSON caches when it moved.
+    pub fn task_changes(&self) -> u64 {
+        self.frameworks
+            .values()
+            .fold(self.frameworks.len() as u64, |n, f| {
+                n.wrapping_add(f.tasks.changes())
+            })
+    }
+
     /// Resources offered on `agent`.
     pub fn offered_on_agent(&self, agent: &Agent) -> Resources {
         let mut r = Resources::new();

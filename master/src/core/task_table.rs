@@ -26,6 +26,8 @@ use super::TaskRecord;
 pub struct TaskTable {
     tasks: BTreeMap<TaskId, Arc<TaskRecord>>,
     agents: BTreeMap<AgentId, OnAgent>,
+    /// Changes so far (insertions and removals; an update is both).
+    changes: u64,
 }
 
 /// A framework's tasks on one agent, and what its live ones use.
@@ -49,6 +51,7 @@ impl TaskTable {
     /// Records `task` (replacing a task with its id, which is returned).
     pub fn insert(&mut self, task: Arc<TaskRecord>) -> Option<Arc<TaskRecord>> {
         let old = self.remove(&task.task_id);
+        self.changes += 1;
         if !self.agents.contains_key(&task.agent_id) {
             self.agents
                 .insert(task.agent_id.clone(), OnAgent::default());
@@ -66,6 +69,7 @@ impl TaskTable {
     /// Forgets the task `id`, returning it.
     pub fn remove(&mut self, id: &TaskId) -> Option<Arc<TaskRecord>> {
         let task = self.tasks.remove(id)?;
+        self.changes += 1;
         if let Some(on) = self.agents.get_mut(&task.agent_id) {
             on.ids.remove(id);
         }
@@ -101,8 +105,15 @@ impl TaskTable {
 
     /// Empties the table, returning its tasks.
     pub fn take(&mut self) -> BTreeMap<TaskId, Arc<TaskRecord>> {
+        self.changes += 1;
         self.agents.clear();
         std::mem::take(&mut self.tasks)
+    }
+
+    /// How many changes the table has seen (it only grows): a reader can tell whether
+    /// anything changed since it last looked.
+    pub fn changes(&self) -> u64 {
+        self.changes
     }
 
     /// The tasks on `agent`, by id.
@@ -254,6 +265,25 @@ mod tests {
             .fold(Resources::new(), |acc, t| acc + &t.resources);
         assert_eq!(table.used(), all, "seed {seed} step {step}");
         assert!(table.agents.values().all(|on| !on.ids.is_empty()));
+    }
+
+    #[test]
+    fn every_change_is_counted() {
+        let mut rng = SplitMix64::new(1);
+        let mut table = TaskTable::new();
+        let t = Arc::new(task(&mut rng));
+        let id = t.task_id.clone();
+        table.insert(t);
+        let after_insert = table.changes();
+        assert!(after_insert > 0);
+        table.update(&id, |t| t.state = TaskState::Finished);
+        assert!(table.changes() > after_insert);
+        let after_update = table.changes();
+        table.remove(&id);
+        assert!(table.changes() > after_update);
+        let after_remove = table.changes();
+        table.take();
+        assert!(table.changes() > after_remove);
     }
 
     #[test]
