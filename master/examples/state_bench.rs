@@ -230,7 +230,7 @@ fn main() {
     let build_s = started.elapsed().as_secs_f64();
     let rss_master = rss_bytes();
     let warm_up = warm.then(|| {
-        let snapshot = m.clone();
+        let snapshot = m.frameworks().clone();
         let t = Instant::now();
         let (tasks, cpu) = std::thread::spawn(move || {
             let c = cpu_ms();

@@ -675,8 +675,9 @@ impl MasterProcess {
     }
 
     /// When tasks changed since the last time, renders the JSON of those whose records
-    /// cache none ([`state_json::warm_task_json`]) on a blocking thread, from a snapshot
-    /// taken here (which shares the records, so the caches it fills are the core's).
+    /// cache none ([`state_json::warm_task_json`]) on a blocking thread, from a copy of
+    /// the frameworks map taken here (it shares the records, so the caches it fills are
+    /// the core's).
     /// Then the next `/master/state`, even the first after this master took over
     /// 100,000 tasks, writes cached bytes instead of rendering them all in one request.
     fn warm_task_json(&mut self) {
@@ -690,10 +691,10 @@ impl MasterProcess {
         }
         self.warmed_changes = changes;
         self.warming.store(true, Ordering::Release);
-        let snapshot = self.core.clone();
+        let frameworks = self.core.frameworks().clone();
         let warming = self.warming.clone();
         tokio::task::spawn_blocking(move || {
-            let n = state_json::warm_task_json(&snapshot);
+            let n = state_json::warm_task_json(&frameworks);
             tracing::debug!(tasks = n, "rendered the JSON of changed tasks");
             warming.store(false, Ordering::Release);
         });

@@ -10,13 +10,13 @@
 
 use std::borrow::Cow;
 use std::collections::hash_map::Entry;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use proto::messages::Task;
 use proto::state_json::seq;
-use proto::AgentId;
 use proto::Resources;
+use proto::{AgentId, FrameworkId};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{json, Value};
 
@@ -54,10 +54,12 @@ fn used_by_agent(m: &Master) -> HashMap<&AgentId, Cow<'_, Resources>> {
 /// none, as the views would: what the master runs off its thread after tasks changed, so
 /// that the next `/master/state` (the first after a start or a failover included) writes
 /// cached bytes instead of rendering every changed task itself. Returns how many it
-/// rendered.
-pub fn warm_task_json(m: &Master) -> usize {
+/// rendered. It takes the frameworks only (a copy of the core's map shares their
+/// records, task records included), so the master's thread copies ten pointers for it,
+/// not the whole core.
+pub fn warm_task_json(frameworks: &BTreeMap<FrameworkId, Arc<Framework>>) -> usize {
     let mut rendered = 0;
-    for f in m.frameworks().values() {
+    for f in frameworks.values() {
         let user = Some(f.info.user.as_str());
         for t in f
             .tasks

@@ -253,7 +253,12 @@ fn changed_tasks_have_their_json_rendered_in_the_background() {
             .await;
         let offers: ResourceOffersMessage = next_of(&mut sched_mail, "offers").await;
         let offer = offers.offers[0].id.clone();
-        c.accept(&sched, &fid, offer, vec![task("t1", &agent_id, "cpus:1;mem:128")]);
+        c.accept(
+            &sched,
+            &fid,
+            offer,
+            vec![task("t1", &agent_id, "cpus:1;mem:128")],
+        );
         c.status(&agent, &fid, &agent_id, "t1", TaskState::Running, 7);
         let _: StatusUpdateMessage = next_of(&mut sched_mail, "TASK_RUNNING").await;
         let rendered = || async {
