@@ -20,6 +20,7 @@
 //! once before saying anything. A failed write stops the master (Mesos's registrar
 //! aborts): nothing that waited for it is said, and another master takes over.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use detector::contender::{contend, ContenderEvent, Lease, LeaseState};
@@ -75,6 +76,10 @@ pub struct MasterProcess {
     ping_interval: Duration,
     node_label: String,
     started: Option<tokio::time::Instant>,
+    /// [`Master::task_changes`] when the tasks' JSON was last warmed, and whether a
+    /// warm-up is running (see [`MasterProcess::warm_task_json`]).
+    warmed_changes: u64,
+    warming: Arc<std::sync::atomic::AtomicBool>,
     leadership: Leadership,
     /// The leader as last seen by the contender (ZooKeeper mode).
     leader: Option<MasterInfo>,
@@ -130,6 +135,8 @@ impl MasterProcess {
             ping_interval,
             node_label,
             started: None,
+            warmed_changes: 0,
+            warming: Arc::default(),
             leadership: Leadership::Contending,
             leader: None,
             lease: lease.clone(),
@@ -674,11 +681,38 @@ impl MasterProcess {
 
     fn metrics_tick(&mut self, ctx: &mut Ctx<'_, Self>) {
         self.publish_metrics();
+        self.warm_task_json();
         let depth = ctx.node().mailbox_depth(ctx.pid().id()).unwrap_or(0);
         metrics::gauge!("master/event_queue_messages", "node" => self.node_label.clone())
             .set(depth as f64);
         ctx.after(METRICS_INTERVAL, |me: &mut MasterProcess, ctx| {
             me.metrics_tick(ctx)
+        });
+    }
+
+    /// When tasks changed since the last time, renders the JSON of those whose records
+    /// cache none ([`state_json::warm_task_json`]) on a blocking thread, from a copy of
+    /// the frameworks map taken here (it shares the records, so the caches it fills are
+    /// the core's).
+    /// Then the next `/master/state`, even the first after this master took over
+    /// 100,000 tasks, writes cached bytes instead of rendering them all in one request.
+    fn warm_task_json(&mut self) {
+        use std::sync::atomic::Ordering;
+        let changes = self.core.task_changes();
+        if self.leadership != Leadership::Leading
+            || changes == self.warmed_changes
+            || self.warming.load(Ordering::Acquire)
+        {
+            return;
+        }
+        self.warmed_changes = changes;
+        self.warming.store(true, Ordering::Release);
+        let frameworks = self.core.frameworks().clone();
+        let warming = self.warming.clone();
+        tokio::task::spawn_blocking(move || {
+            let n = state_json::warm_task_json(&frameworks);
+            tracing::debug!(tasks = n, "rendered the JSON of changed tasks");
+            warming.store(false, Ordering::Release);
         });
     }
 
