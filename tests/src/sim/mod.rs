@@ -314,6 +314,7 @@ async fn simulate(seed: u64, config: &SimConfig) -> SimReport {
             sim.repair_due(false).await;
             sim.inject(config).await;
             sim.check_now();
+            sim.check_master_offers().await;
         }
     }
     sim.trace.note("faults stop; everything comes back".into());
@@ -322,6 +323,7 @@ async fn simulate(seed: u64, config: &SimConfig) -> SimReport {
     sim.repair_due(true).await;
     sim.settle(config).await;
     sim.check_now();
+    sim.check_master_offers().await;
     let mut faults = sim.faults.clone();
     for (k, v) in sim.net.counts() {
         faults.insert(format!("net_{k}"), v);
