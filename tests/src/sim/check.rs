@@ -73,7 +73,7 @@ impl Sim {
     /// outstanding offers plus those of non-terminal tasks fit in the agent's total (an
     /// offer that outlives its purpose, or one made twice, shows up here).
     pub(super) async fn check_master_offers(&mut self) {
-        let Some(m) = &self.master else { return };
+        let Some(m) = self.leader() else { return };
         let over = m
             .master
             .call(|m, _| {
@@ -106,7 +106,7 @@ impl Sim {
 
     /// The offers outstanding at the master (the sim's one framework holds them all).
     async fn outstanding_offers(&self) -> BTreeSet<OfferId> {
-        let Some(m) = &self.master else {
+        let Some(m) = self.leader() else {
             return BTreeSet::new();
         };
         m.master
