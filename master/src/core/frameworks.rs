@@ -188,7 +188,15 @@ impl Master {
             return fx;
         };
         if f.connected_pid() == Some(from) {
-            // A retry (or a re-registration of the connected scheduler): answer again.
+            // A retry, or the connected scheduler re-registering after its driver lost
+            // the master for a while: answer again. Offers made meanwhile may have reached
+            // a driver that dropped them (it was not connected) or whose replies were
+            // dropped, and nobody would ever answer them: rescind them all and let the
+            // allocator offer the resources again (Mesos `_reregisterFramework`, same PID).
+            let outstanding: Vec<OfferId> = f.offers.iter().cloned().collect();
+            for o in outstanding {
+                fx.extend(self.rescind_offer(&o, true));
+            }
             fx.push(reregistration_answer(from, msg.failover, id, master_info));
             return fx;
         }
