@@ -19,7 +19,7 @@ use proto::http_authentication::{AGENT_READONLY, AGENT_READWRITE};
 use proto::messages::*;
 use proto::{
     AgentId, AgentInfo, CommandInfo, ContainerId, ContainerStatus, ExecutorId, ExecutorInfo,
-    FrameworkId, Reason, Source, TaskId, TaskInfo, TaskState, TaskStatus,
+    FrameworkId, Reason, Source, StatusUuid, TaskId, TaskInfo, TaskState, TaskStatus,
 };
 use tokio::sync::watch;
 
@@ -131,6 +131,11 @@ impl AgentProcess {
     /// The frameworks with executors here.
     pub fn frameworks(&self) -> &BTreeMap<FrameworkId, Framework> {
         &self.core.frameworks
+    }
+
+    /// The framework's status updates not acknowledged yet: (task, uuid).
+    pub fn unacknowledged_updates(&self, framework_id: &FrameworkId) -> Vec<(TaskId, StatusUuid)> {
+        self.core.updates.unacknowledged(framework_id)
     }
 
     /// OS pids (= process group ids) of every live executor.

@@ -2,7 +2,8 @@
 //! in-memory transport and a paused clock: status-update retries from a running executor,
 //! and an agent restart that recovers its checkpointed task, has the executor re-register,
 //! and re-sends the update that was never acknowledged; a recovered executor that does not
-//! re-register in time is killed and its task lost.
+//! re-register in time is killed and its task lost; an executor that crashes has its task
+//! failed by the agent.
 
 mod common;
 
@@ -223,6 +224,38 @@ fn a_recovered_executor_that_does_not_reregister_is_killed_and_its_task_lost() {
         );
         assert!(Instant::now() - started >= Duration::from_secs(2));
         assert_eq!(tc.running(), 0, "the executor was killed");
+        within(Duration::from_secs(30), "agent shutdown", agent.shutdown()).await;
+        node.shutdown();
+    });
+}
+
+#[test]
+fn a_crashed_executors_task_is_failed_by_the_agent() {
+    paused(async {
+        let node = Node::bind(NodeConfig::local().transport(MemNetwork::new()))
+            .await
+            .unwrap();
+        let (tx, mut events) = mpsc::unbounded_channel();
+        let master = node.spawn("master", FakeMaster { out: tx }).unwrap();
+        let dir = common::test_dir("in-process-crash");
+        let tc = TestContainerizer::new(&node);
+        let agent = slave::spawn(&node, config(master.pid(), &dir, &tc)).unwrap();
+        common::wait_registered(&agent).await;
+        let pinger = keep_pinging(&node, master.pid(), agent.pid());
+
+        run_task(&node, master.pid(), agent.pid(), "t1", false);
+        let running = next_update(&mut events, "TASK_RUNNING").await;
+        common::ack_from(&node, master.pid(), agent.pid(), &running);
+        let containers = tc.containers();
+        assert_eq!(containers.len(), 1);
+        assert!(tc.crash(&containers[0]));
+        let failed = next_update(&mut events, "the crashed executor's task").await;
+        assert_eq!(failed.status.task_id, TaskId::new("t1"));
+        assert!(failed.status.state.is_terminal(), "{failed:?}");
+        assert_eq!(tc.running(), 0);
+        assert!(!tc.crash(&containers[0]), "nothing runs there any more");
+
+        pinger.abort();
         within(Duration::from_secs(30), "agent shutdown", agent.shutdown()).await;
         node.shutdown();
     });
