@@ -624,7 +624,10 @@ mod tests {
         m.update(upd("t2", TaskState::Running, 3)).unwrap();
         let f = FrameworkId::new("F");
         let u = |t: &str, n: u128| (TaskId::new(t), StatusUuid::from_u128(n));
-        assert_eq!(m.unacknowledged(&f), vec![u("t1", 1), u("t1", 2), u("t2", 3)]);
+        assert_eq!(
+            m.unacknowledged(&f),
+            vec![u("t1", 1), u("t1", 2), u("t2", 3)]
+        );
         m.acknowledge(&f, &TaskId::new("t1"), StatusUuid::from_u128(1))
             .unwrap();
         assert_eq!(m.unacknowledged(&f), vec![u("t1", 2), u("t2", 3)]);

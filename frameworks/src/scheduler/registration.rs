@@ -561,7 +561,10 @@ mod tests {
         let e = r.reregistered(&master(), "F1".into(), info_of("m2"));
         assert_eq!(
             e,
-            vec![RegEffect::CancelRetry, RegEffect::Reregistered(info_of("m2"))]
+            vec![
+                RegEffect::CancelRetry,
+                RegEffect::Reregistered(info_of("m2"))
+            ]
         );
         // An unrelated pid's exit means nothing.
         assert!(r.exited(&"x@127.0.0.1:2".parse().unwrap()).is_empty());
@@ -741,7 +744,10 @@ mod tests {
         r.start();
         r.exited(&master());
         let e = r.registered(&master(), "F1".into(), info_of("m1"));
-        assert!(r.provisional(), "nothing known of the incarnation before: {e:?}");
+        assert!(
+            r.provisional(),
+            "nothing known of the incarnation before: {e:?}"
+        );
         match r.retry_fired().get(1) {
             Some(RegEffect::Send(_, RegistrationRequest::Reregister(m))) => {
                 assert_eq!(m.framework.id, Some("F1".into()));
@@ -749,7 +755,9 @@ mod tests {
             other => panic!("{other:?}"),
         }
         // A registered reply for another framework does not confirm.
-        assert!(r.registered(&master(), "F2".into(), info_of("m2")).is_empty());
+        assert!(r
+            .registered(&master(), "F2".into(), info_of("m2"))
+            .is_empty());
         assert_eq!(
             r.reregistered(&master(), "F1".into(), info_of("m2")),
             vec![RegEffect::CancelRetry]

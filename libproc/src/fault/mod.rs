@@ -246,7 +246,10 @@ fn thread_rule_fails(target: DiskTarget) -> bool {
 /// node in this OS process claims it. Call it just before writing.
 pub fn disk_write(target: DiskTarget) -> std::io::Result<()> {
     if thread_rule_fails(target) {
-        tracing::warn!(?target, "fault injection: failing a disk write (this thread's rule)");
+        tracing::warn!(
+            ?target,
+            "fault injection: failing a disk write (this thread's rule)"
+        );
         return Err(std::io::Error::other(format!(
             "disk write failed by fault injection (this thread's rule for {target:?})"
         )));
