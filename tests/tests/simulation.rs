@@ -132,3 +132,21 @@ fn pinned_seed_312_lost_tasks_come_back_running() {
 fn pinned_seed_210_a_duplicated_accept_reports_running_tasks_as_errors() {
     assert_seed_passes(210);
 }
+
+/// Found by the chaos run once checkpoint writes could fail: the agent logged a failed
+/// checkpoint of a status update and ran on; after a crash it recovered from a checkpoint
+/// lagging what it had done, and a task the master had killed came back running on it for
+/// good. A failed checkpoint write now stops the agent, as Mesos aborts, and the executor
+/// re-sends the update the restarted agent never recorded.
+#[test]
+fn pinned_seed_40_an_agent_running_on_after_a_failed_checkpoint() {
+    assert_seed_passes(40);
+}
+
+/// Found while adding the acknowledgement invariant: an agent that stopped itself (a
+/// failed checkpoint) still had its handle in the run, and its silence read as every
+/// pending update acknowledged. Only agents that answer count.
+#[test]
+fn pinned_seed_7_a_stopped_agent_acknowledges_nothing() {
+    assert_seed_passes(7);
+}

@@ -15,7 +15,8 @@
 //! incarnation than the one before the break (that one answered after the break). A
 //! detector that names the leader's id (ZooKeeper) makes replies from any other id stale.
 //! Mesos's driver does none of this; a real master answers the extra re-registration of a
-//! connected framework like the first.
+//! connected framework like the first. What it cannot tell: a stale reply that arrives
+//! after the confirming request went out (held up longer than one backoff) still confirms.
 
 use super::*;
 
