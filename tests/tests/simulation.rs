@@ -12,7 +12,7 @@ const CI_SEEDS: u64 = 1000;
 /// the seed still reproduces the bug (so it stays a reproducer, and fails once the bug is
 /// fixed: then it becomes `assert_seed_passes` and the seed leaves this list); they are left
 /// out of the budget so the budget guards everything else.
-const KNOWN_BAD: &[u64] = &[];
+const KNOWN_BAD: &[u64] = &[385, 397];
 
 fn assert_seed_passes(seed: u64) {
     let r = run_seed(seed, &SimConfig::default());
@@ -21,8 +21,6 @@ fn assert_seed_passes(seed: u64) {
 
 /// A known, unfixed bug: the seed still breaks an invariant. When this fails, the bug was
 /// fixed (or the seed no longer reaches it): pin the seed with `assert_seed_passes`.
-/// (Unused while no seed is known bad.)
-#[allow(dead_code)]
 fn assert_seed_still_breaks(seed: u64) {
     let r = run_seed(seed, &SimConfig::default());
     assert!(
@@ -49,6 +47,35 @@ fn pinned_seed_244_stale_reregistration_reply_from_a_dead_master() {
 #[test]
 fn pinned_seed_436_stale_reregistration_reply_from_a_dead_master() {
     assert_seed_passes(436);
+}
+
+/// Found once the registry disk could fail: the master gives up leading on a failed
+/// registry write and is restarted (on the same PID) while the scheduler is connected. The
+/// scheduler driver never sees its link break (no `disconnected` after its one
+/// re-registration), stays "connected" to a master incarnation that is gone, and the new
+/// master knows the framework only from its agents (`pid=None connected=false`): it ignores
+/// the driver's reconciliations; no offers, for good. Not the stale-reply wedge of seed 244
+/// (no reply was taken provisionally): the link's exit was not reported. Suspects: a link
+/// made while the master's node was down (the driver re-links on every retry) not watching
+/// the connection that later carried the re-registration, or the window in which the
+/// stopped master's node still accepts connections. Known bug, not fixed yet.
+#[test]
+fn known_bug_seed_385_a_driver_misses_the_exit_of_a_master_that_stopped_itself() {
+    assert_seed_still_breaks(385);
+}
+
+/// Found once checkpoint and registry writes could fail: an agent kept stopping (failed
+/// checkpoints) and was removed as unreachable; the framework was told `TASK_LOST` for its
+/// tasks and the master killed three of the four (`task reported TASK_LOST while its agent
+/// was unreachable; killing it` is logged for i0, i1, i3 only); then the master crashed,
+/// and after the restart the framework got `TASK_RUNNING` for two of them (i2-a1, i3-a1):
+/// a status update after `TASK_LOST`. Suspect: the record of the lost tasks' kills (in the
+/// registry since seed 312's fix) did not survive the registry's failing and slow writes
+/// around the master's restarts, so the new master adopted the tasks again. Known bug, not
+/// fixed yet.
+#[test]
+fn known_bug_seed_397_running_after_lost_when_registry_writes_failed() {
+    assert_seed_still_breaks(397);
 }
 
 #[test]
