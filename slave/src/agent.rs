@@ -57,6 +57,8 @@ pub struct AgentProcess {
     shutting_down: bool,
     start_time: f64,
     stopped: watch::Sender<bool>,
+    /// Set when the agent stops on a failed checkpoint write (see [`AgentProcess::aborted`]).
+    aborted: Arc<std::sync::atomic::AtomicBool>,
     rec: recovery::RecoveryState,
     gc: gc::GcState,
     /// Open v1 executor API streams.
@@ -106,6 +108,7 @@ impl AgentProcess {
             config,
             shutting_down: false,
             stopped,
+            aborted: Arc::default(),
             rec,
             http: executor_http::Streams::default(),
             node_label: String::new(),
@@ -126,6 +129,12 @@ impl AgentProcess {
     /// How long without a ping before the master is considered lost.
     pub fn master_ping_timeout(&self) -> Duration {
         self.reg.master_ping_timeout()
+    }
+
+    /// Becomes true when the agent stops because a checkpoint write failed (Mesos aborts
+    /// then): a binary exits with a failure, so that a supervisor restarts it.
+    pub fn aborted(&self) -> Arc<std::sync::atomic::AtomicBool> {
+        self.aborted.clone()
     }
 
     /// The frameworks with executors here.
@@ -259,6 +268,8 @@ impl AgentProcess {
         tracing::error!(
             "a checkpoint write failed: the agent stops, to recover from its last good checkpoint"
         );
+        self.aborted
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         ctx.stop();
         true
     }

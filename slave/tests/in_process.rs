@@ -300,6 +300,7 @@ fn a_failed_checkpoint_write_stops_the_agent_and_the_update_survives_through_the
             },
         );
         within(Duration::from_secs(10), "the agent stops", agent.stopped()).await;
+        assert!(agent.aborted(), "stopped on the failed checkpoint");
         pinger.abort();
         assert_eq!(tc.running(), 1, "the executor lives on");
         while let Ok(ev) = events.try_recv() {
