@@ -11,27 +11,38 @@
 //!
 //! A run has two phases. During the *fault phase* a seeded schedule injects faults: frame
 //! drops, duplicates and delays, one-way and two-way partitions, severed connections,
-//! master crashes (the leader half the time; its ZooKeeper session is cut first, so its
-//! candidacy lingers until the session expires, as when a process dies), agent crashes (the
-//! executors live on and the restarted agent recovers from its checkpoint directory),
-//! scheduler failovers with the FrameworkID, clock jumps, and ZooKeeper faults: a master's
-//! session expired (never sooner than a real server would), a master disconnected from
-//! ZooKeeper for up to 15 s, a master partitioned from ZooKeeper, a ZooKeeper restart;
-//! what went down comes back after a while. Then faults stop, everything is brought back,
-//! and the *settle phase* waits (bounded, in simulated time) for the cluster to converge.
-//! [`check`] holds the invariants (at most one acting leader among them, sampled every
-//! 50 ms), checked at every step and at the end. A run returns a [`SimReport`]; a failing
-//! seed's report carries its trace, and the same seed replays the same schedule.
+//! master crashes (the leader half the time; with 3 masters its ZooKeeper session is cut
+//! first, so its candidacy lingers until the session expires, as when a process dies; a
+//! single master's registry, in memory, survives), agent crashes (the executors live on and
+//! the restarted agent recovers from its checkpoint directory), scheduler failovers with
+//! the FrameworkID, clock jumps, and ZooKeeper faults: a master's session expired (never
+//! sooner than a real server would), a master disconnected from ZooKeeper for up to 15 s,
+//! a master partitioned from ZooKeeper, a ZooKeeper restart. Drawn from a second stream of
+//! the seed: executor crashes (the agent fails the task, the framework relaunches it), a
+//! slow or a failing registry disk (the single master's in-memory registry), and failing
+//! agent checkpoint writes (see [`disk`]; a failed checkpoint stops the agent, which is
+//! restarted). What went down comes back after a while. Then faults stop, everything is
+//! brought back, and the *settle phase* waits (bounded, in simulated time) for the cluster
+//! to converge. [`check`] and [`acks`] hold the invariants (among them at most one acting
+//! leader, sampled every 50 ms; offers within every agent's resources; each status update
+//! acknowledged exactly once), checked at every step and at the end. A run returns a
+//! [`SimReport`]; a failing seed's report carries its trace, and the same seed replays the
+//! same schedule.
 //!
-//! Modelled: what is listed above. Not modelled (yet): slow disks, executor crashes,
-//! per-node clocks (a clock jump moves the one shared clock: every timer in the cluster
-//! comes due at once, like a stall of the whole process; so a paused leader whose lease
-//! outlives its session cannot happen here), ZooKeeper quorum loss inside the ensemble (it
-//! is one server that restarts), agents and the scheduler losing their ZooKeeper
-//! sessions (only masters' sessions get ZooKeeper faults; network faults between the
-//! agents or scheduler and the masters are modelled).
+//! Modelled: what is listed above. Not modelled (yet): slow agent checkpoint disks
+//! (checkpoint writes are synchronous: a stall would stop every node of the run, which
+//! share one thread), registry disk faults with 3 masters (their registry is in the
+//! ZooKeeper model), executors that hang instead of dying, per-node clocks (a clock jump
+//! moves the one shared clock: every timer in the cluster comes due at once, like a stall
+//! of the whole process; so a paused leader whose lease outlives its session cannot happen
+//! here), ZooKeeper quorum loss inside the ensemble (it is one server that restarts),
+//! agents and the scheduler losing their ZooKeeper sessions (only masters' sessions get
+//! ZooKeeper faults; network faults between the agents or scheduler and the masters are
+//! modelled).
 
+pub mod acks;
 pub mod check;
+pub mod disk;
 pub mod net;
 pub mod workload;
 
@@ -246,6 +257,10 @@ enum Repair {
     Framework,
     Heal(IpAddr, IpAddr),
     CalmWeather,
+    /// The registry's disk is healthy again.
+    Registry,
+    /// The agents' checkpoint disk is healthy again.
+    Checkpoints,
 }
 
 struct Sim {
@@ -270,6 +285,11 @@ struct Sim {
     faults: BTreeMap<String, u64>,
     pending: Vec<(Instant, Repair)>,
     breaks: Vec<String>,
+    /// Draws the executor and disk faults (apart from `rng`, so adding them left the
+    /// schedule of the other faults as it was).
+    fault_rng: SplitMix64,
+    disk: disk::SharedDisk,
+    acks: acks::AckLedger,
     _work: crate::testkit::TempDir,
 }
 
@@ -313,8 +333,10 @@ async fn simulate(seed: u64, config: &SimConfig) -> SimReport {
             tokio::time::sleep(pause).await;
             sim.repair_due(false).await;
             sim.inject(config).await;
+            sim.inject_process_or_disk_fault();
             sim.check_now();
             sim.check_master_offers().await;
+            sim.check_acks().await;
         }
     }
     sim.trace.note("faults stop; everything comes back".into());
@@ -324,7 +346,12 @@ async fn simulate(seed: u64, config: &SimConfig) -> SimReport {
     sim.settle(config).await;
     sim.check_now();
     sim.check_master_offers().await;
+    sim.settle_acks().await;
     let mut faults = sim.faults.clone();
+    faults.insert(
+        "checkpoint_writes_failed".into(),
+        sim.checkpoint_writes_failed(),
+    );
     for (k, v) in sim.net.counts() {
         faults.insert(format!("net_{k}"), v);
     }
@@ -378,6 +405,9 @@ impl Sim {
             faults: BTreeMap::new(),
             pending: Vec::new(),
             breaks: Vec::new(),
+            fault_rng: SplitMix64::new(seed ^ 0x00E8_EC0F_A17D_15C5),
+            disk: disk::install(seed),
+            acks: acks::AckLedger::default(),
             _work: work,
         };
         for i in 0..sim.masters.len() {
@@ -526,6 +556,13 @@ impl Sim {
         }
     }
 
+    /// [`Sim::later`] with the time drawn from `fault_rng`.
+    fn later_with_fault_rng(&mut self, min_s: u64, max_s: u64, r: Repair) {
+        let secs = min_s + self.fault_rng.next_u64() % (max_s - min_s + 1);
+        self.pending
+            .push((Instant::now() + Duration::from_secs(secs), r));
+    }
+
     fn later(&mut self, min_s: u64, max_s: u64, r: Repair) {
         let secs = min_s + self.rng.next_u64() % (max_s - min_s + 1);
         self.pending
@@ -622,6 +659,43 @@ impl Sim {
         }
     }
 
+    /// Now and then, one fault of another layer (drawn from `fault_rng`): an executor
+    /// crashes, or the registry's disk turns slow or failing, or checkpoint writes fail.
+    fn inject_process_or_disk_fault(&mut self) {
+        match self.fault_rng.next_u64() % 100 {
+            0..=5 => self.crash_executor(),
+            6..=8 => self.slow_registry(),
+            9..=10 => self.fail_registry(),
+            11..=14 => self.fail_checkpoints(),
+            _ => {}
+        }
+    }
+
+    /// Kills a running executor, picked by `fault_rng` (its agent, up or down, must fail
+    /// its tasks; the framework relaunches them).
+    fn crash_executor(&mut self) {
+        let running: Vec<(usize, proto::ContainerId)> = self
+            .agents
+            .iter()
+            .enumerate()
+            .flat_map(|(i, a)| {
+                a.containerizer
+                    .containers()
+                    .into_iter()
+                    .map(move |c| (i, c))
+            })
+            .collect();
+        if running.is_empty() {
+            return;
+        }
+        let (i, c) = running[(self.fault_rng.next_u64() % running.len() as u64) as usize].clone();
+        if self.agents[i].containerizer.crash(&c) {
+            self.trace
+                .note(format!("crash executor {c} on agent {}", i + 1));
+            self.count("crash_executor");
+        }
+    }
+
     /// Brings back what is due (or everything, with `all`); restarts what stopped by
     /// itself, as a supervisor would.
     async fn repair_due(&mut self, all: bool) {
@@ -657,6 +731,8 @@ impl Sim {
                     self.trace.note("calm weather".into());
                     self.net.set_weather(Weather::default());
                 }
+                Repair::Registry => self.heal_registry(),
+                Repair::Checkpoints => self.heal_checkpoints(),
             }
         }
         // Processes that stopped by themselves (an agent told to shut down, a master
@@ -702,6 +778,7 @@ impl Sim {
     }
 
     async fn stop(self) {
+        disk::uninstall();
         for slot in &self.agents {
             if let Some(h) = &slot.handle {
                 let _ = tokio::time::timeout(Duration::from_secs(30), h.shutdown()).await;
