@@ -1228,11 +1228,14 @@ impl Process for MasterProcess {
                     tracing::warn!(%from, "ignoring offers not from the allocator");
                     return;
                 }
-                if !me.may_act(ctx) {
-                    return;
-                }
-                let fx = me.core.offers_from_allocator(m);
-                me.apply(ctx, fx);
+                // The allocator counts these resources as offered: dropping them would
+                // keep them from every framework for good. While the lease is suspended
+                // they wait (the core gives back whatever went stale meanwhile); if
+                // leadership is lost, the master and its allocator stop anyway.
+                me.when_acting(ctx, move |me, ctx| {
+                    let fx = me.core.offers_from_allocator(m);
+                    me.apply(ctx, fx);
+                });
             },
         );
         h.in_realm(MASTER_SCHEDULER, |h| {
