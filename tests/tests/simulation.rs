@@ -122,7 +122,9 @@ fn run_three_masters(seed: u64) -> cluster::sim::SimReport {
     run_seed(seed, &three_masters())
 }
 
-/// Found by the 3-master chaos run (seeds 71 and, after the schedules changed, 100): a
+/// Found by the 3-master chaos run (seed 71 first; after later merges changed the
+/// schedules, 71 stopped reaching it and seed 100 reproduced it — 100 fails without the
+/// fix, 71 is kept as a passing seed): a
 /// leader whose ZooKeeper lease lapsed for a moment (it acts on nothing until the session
 /// is back) dropped the allocator's offers; the allocator still counted those resources as
 /// offered, so the leader, its agents connected and its framework active, never offered
