@@ -1,17 +1,23 @@
 //! The seeded whole-cluster simulation: a master, N agents on the test containerizer and a
-//! framework (the SDK's scheduler keeping tasks running) in one OS process, on one thread,
-//! on a paused tokio clock and the simulated network [`net::SimNet`], with every random
-//! choice drawn from one seed.
+//! framework (the SDK's scheduler keeping tasks running; in one seed of eight also our
+//! Marathon and Chronos, see [`services`]) in one OS process, on one thread, on a paused
+//! tokio clock and the simulated network [`net::SimNet`], with every random choice drawn
+//! from one seed.
 //!
 //! A run has two phases. During the *fault phase* a seeded schedule injects faults: frame
 //! drops, duplicates and delays, one-way and two-way partitions, severed connections,
 //! master crashes (its registry, in memory, survives), agent crashes (the executors live on
 //! and the restarted agent recovers from its checkpoint directory), scheduler failovers
-//! with the FrameworkID, and clock jumps; what went down comes back after a while. Then
-//! faults stop, everything is brought back, and the *settle phase* waits (bounded, in
-//! simulated time) for the cluster to converge. [`check`] holds the invariants, checked
-//! at every step and at the end. A run returns a [`SimReport`]; a failing seed's report
-//! carries its trace, and the same seed replays the same schedule.
+//! with the FrameworkID, and clock jumps; what went down comes back after a while. Seeds
+//! with Marathon and Chronos add their own faults on a separate seeded stream (crash and
+//! restart from their durable stores with the stored FrameworkID, partitions from the
+//! master). Then faults stop, everything is brought back, and the *settle phase* waits
+//! (bounded, in simulated time) for the cluster to converge. [`check`] holds the
+//! invariants, checked at every step and at the end ([`marathon`] and [`chronos`] hold
+//! theirs: each app's instances running in all three views and nothing of Marathon's
+//! unknown to it; Chronos's instants each decided once, run or missed as documented). A run
+//! returns a [`SimReport`]; a failing seed's report carries its trace, and the same seed
+//! replays the same schedule.
 //!
 //! Modelled: what is listed above. Not modelled (yet): several masters with leader
 //! election (needs a ZooKeeper model behind a seam in `detector`), slow disks, executor
@@ -19,7 +25,10 @@
 //! cluster comes due at once, like a stall of the whole process).
 
 pub mod check;
+pub mod chronos;
+pub mod marathon;
 pub mod net;
+pub mod services;
 pub mod workload;
 
 use std::collections::BTreeMap;
@@ -85,6 +94,8 @@ pub struct SimConfig {
     pub settle_bound: Duration,
     /// Whether to inject faults at all.
     pub faults: bool,
+    /// Which seeds also run Marathon and Chronos ([`services`]).
+    pub marathon_chronos: services::SeedShare,
 }
 
 impl Default for SimConfig {
@@ -95,6 +106,7 @@ impl Default for SimConfig {
             fault_time: Duration::from_secs(120),
             settle_bound: Duration::from_secs(400),
             faults: true,
+            marathon_chronos: services::SeedShare::OneIn(8),
         }
     }
 }
@@ -232,6 +244,7 @@ struct Sim {
     faults: BTreeMap<String, u64>,
     pending: Vec<(Instant, Repair)>,
     breaks: Vec<String>,
+    services: Option<services::Services>,
     _work: crate::testkit::TempDir,
 }
 
@@ -268,7 +281,9 @@ async fn simulate(seed: u64, config: &SimConfig) -> SimReport {
             tokio::time::sleep(pause).await;
             sim.repair_due(false).await;
             sim.inject(config).await;
+            sim.inject_services();
             sim.check_now();
+            sim.check_services_now();
         }
     }
     sim.trace.note("faults stop; everything comes back".into());
@@ -276,7 +291,9 @@ async fn simulate(seed: u64, config: &SimConfig) -> SimReport {
     sim.net.set_weather(Weather::default());
     sim.repair_due(true).await;
     sim.settle(config).await;
+    sim.settle_services(config).await;
     sim.check_now();
+    sim.check_services_now();
     let mut faults = sim.faults.clone();
     for (k, v) in sim.net.counts() {
         faults.insert(format!("net_{k}"), v);
@@ -309,6 +326,11 @@ impl Sim {
             ..Memory::default()
         }));
         let fw_node = bind(&net, FRAMEWORK_ADDR.parse().expect("a socket address")).await;
+        let services = if config.marathon_chronos.includes(seed) {
+            Some(services::Services::new(seed, &net).await)
+        } else {
+            None
+        };
         let mut sim = Sim {
             seed,
             rng: SplitMix64::new(seed),
@@ -326,13 +348,18 @@ impl Sim {
             faults: BTreeMap::new(),
             pending: Vec::new(),
             breaks: Vec::new(),
+            services,
             _work: work,
         };
         sim.start_master().await;
         for i in 1..=config.agents {
             let node = bind(&sim.net, agent_addr(i)).await;
             let launches = sim.launches.clone();
+            let theirs = sim.services.as_ref().map(|s| s.launches.clone());
             let containerizer = TestContainerizer::new(&node).with_script(Arc::new(move |t| {
+                if let Some(o) = theirs.as_ref().and_then(|l| services::on_launch(l, t)) {
+                    return o;
+                }
                 *launches
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
@@ -349,6 +376,7 @@ impl Sim {
             sim.start_agent(i - 1);
         }
         sim.start_framework();
+        sim.start_services().await;
         sim
     }
 
@@ -591,6 +619,7 @@ impl Sim {
             self.driver = None;
             self.start_framework();
         }
+        self.repair_services(all).await;
     }
 
     async fn stop(self) {

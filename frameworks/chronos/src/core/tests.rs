@@ -525,8 +525,11 @@ fn offers_are_wanted_while_a_run_is_queued_not_while_it_is_in_flight() {
     let t0 = utc("2026-01-01T00:00:00Z");
     let mut c = Chronos::new();
     c.reconciled();
-    c.put(JobDef::scheduled("j", "true", "R/2026-01-01T00:00:00Z/PT1M"), t0)
-        .unwrap();
+    c.put(
+        JobDef::scheduled("j", "true", "R/2026-01-01T00:00:00Z/PT1M"),
+        t0,
+    )
+    .unwrap();
     for (n, r, _) in c.dirty(&BTreeSet::new()) {
         c.written(&n, r);
     }
