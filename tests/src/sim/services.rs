@@ -100,7 +100,7 @@ impl Services {
         let m: SocketAddr = MARATHON_ADDR.parse().expect("a socket address");
         let c: SocketAddr = CHRONOS_ADDR.parse().expect("a socket address");
         Services {
-            rng: SplitMix64::new(seed ^ 0x5E2F_1CE5_0F_C0DE),
+            rng: SplitMix64::new(seed ^ 0x005E_2F1C_E50F_C0DE),
             start: Instant::now(),
             marathon: MarathonSim::new(bind(net, m).await),
             chronos: ChronosSim::new(bind(net, c).await),
