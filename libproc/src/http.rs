@@ -282,6 +282,20 @@ impl AsyncWrite for Rewind {
     ) -> Poll<std::io::Result<usize>> {
         Pin::new(&mut self.inner).poll_write(cx, buf)
     }
+    // Forwarded so that hyper writes a response's body from its own buffer (`writev` of
+    // the head and the body): without vectored writes it copies the whole body into its
+    // write buffer first, and a 50 MB `/master/state` then held up the thread serving
+    // the master's actor for tens of milliseconds.
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.inner).poll_flush(cx)
     }
@@ -527,6 +541,22 @@ pub(crate) fn processes_json(list: Vec<(String, u64)>) -> serde_json::Value {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[tokio::test]
+    async fn a_rewound_connection_takes_vectored_writes_as_its_socket_does() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (client, accepted) =
+            tokio::join!(tokio::net::TcpStream::connect(addr), listener.accept());
+        let (server, _) = accepted.expect("accept");
+        let _client = client.expect("connect");
+        assert!(server.is_write_vectored());
+        let rewound = Rewind::new(Bytes::from_static(b"GET"), Box::new(server));
+        // Without it hyper copies each response body into its own buffer before writing.
+        assert!(rewound.is_write_vectored());
+    }
 
     #[test]
     fn decodes_queries() {

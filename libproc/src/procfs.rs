@@ -2,7 +2,9 @@
 //! ([`stat`], [`parse_stat`]), the pids on the host ([`pids`], [`all`]) and the machine's
 //! CPU time from `/proc/stat` ([`cpu_times`]), its CPU count ([`cpus`]), load averages
 //! (`/proc/loadavg`, [`load_avg`]) and memory (`/proc/meminfo`, [`machine_memory`]), and a
-//! process's memory from `/proc/<pid>/status` ([`memory`]). Anything unreadable or
+//! process's memory from `/proc/<pid>/status` ([`memory`]), and the CPU time of this
+//! process's threads from `/proc/self/task/<tid>/schedstat` ([`thread_cpu_ns`],
+//! [`threads`]). Anything unreadable or
 //! malformed is `None`
 //! (a process may exit between listing and reading); nothing here panics.
 
@@ -63,6 +65,55 @@ pub fn stat(pid: i32) -> Option<ProcStat> {
 pub fn self_stat() -> Option<ProcStat> {
     let text = std::fs::read_to_string("/proc/self/stat").ok()?;
     parse_stat(i32::try_from(std::process::id()).ok()?, &text)
+}
+
+/// The nanoseconds spent on a CPU and spent waiting for one (runnable, not running), the
+/// first two fields of a `schedstat` line.
+pub fn parse_schedstat(text: &str) -> Option<(u64, u64)> {
+    let mut f = text.split_whitespace();
+    Some((f.next()?.parse().ok()?, f.next()?.parse().ok()?))
+}
+
+/// The CPU time the calling thread has used, in nanoseconds (what a benchmark can
+/// report for one thread on a shared machine, where wall time includes others' turns).
+pub fn thread_cpu_ns() -> Option<u64> {
+    parse_schedstat(&std::fs::read_to_string("/proc/thread-self/schedstat").ok()?)
+        .map(|(cpu, _)| cpu)
+}
+
+/// One thread of this process: its id, its name (`comm`) and the CPU time it has used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThreadCpu {
+    /// Its thread id.
+    pub tid: i32,
+    /// Its name.
+    pub name: String,
+    /// Nanoseconds it has run.
+    pub cpu_ns: u64,
+    /// Nanoseconds it was runnable but waited for a CPU (others had them all).
+    pub wait_ns: u64,
+}
+
+/// This process's threads now (those that exit while being read are left out).
+pub fn threads() -> Vec<ThreadCpu> {
+    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| {
+        let e = e.ok()?;
+        let tid: i32 = e.file_name().to_str()?.parse().ok()?;
+        let path = e.path();
+        let (cpu_ns, wait_ns) =
+            parse_schedstat(&std::fs::read_to_string(path.join("schedstat")).ok()?)?;
+        let name = std::fs::read_to_string(path.join("comm")).ok()?;
+        Some(ThreadCpu {
+            tid,
+            name: name.trim_end().to_string(),
+            cpu_ns,
+            wait_ns,
+        })
+    })
+    .collect()
 }
 
 /// The pids of the processes on the host (empty without `/proc`).
@@ -227,6 +278,24 @@ pub fn machine_memory() -> Option<MachineMemory> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn schedstat_lines_and_this_threads_cpu_time() {
+        assert_eq!(parse_schedstat("203898 1500 7\n"), Some((203_898, 1_500)));
+        assert_eq!(parse_schedstat("12"), None);
+        assert_eq!(parse_schedstat("x 1 2"), None);
+        let before = thread_cpu_ns().expect("schedstat");
+        let mut x = 0u64;
+        let start = std::time::Instant::now();
+        while start.elapsed() < std::time::Duration::from_millis(30) {
+            x = x.wrapping_add(std::hint::black_box(1));
+        }
+        assert!(x > 0);
+        assert!(thread_cpu_ns().expect("schedstat") > before);
+        let me = threads();
+        assert!(!me.is_empty());
+        assert!(me.iter().all(|t| t.tid > 0));
+    }
 
     #[test]
     fn stat_lines_with_odd_names() {

@@ -8,7 +8,11 @@
 //! the same JSON built as a `serde_json::Value` tree and then serialized. Prints one JSON
 //! object.
 //!
-//! `cargo run --release -p master --example state_bench -- [--agents=10000] [--tasks=100000] [--rounds=5] [--baseline=1] [--latency-seconds=0]`
+//! `cargo run --release -p master --example state_bench -- [--agents=10000] [--tasks=100000] [--rounds=5] [--baseline=1] [--warm=0] [--latency-seconds=0]`
+//!
+//! With `--warm=1`, the tasks' JSON is first warmed on another thread as the master
+//! does off its thread after tasks change (`state_json::warm_task_json`), so the first
+//! render is the one a client gets a second after the master took the tasks over.
 //!
 //! With `--latency-seconds=N`, it then runs a real master process holding that cluster and
 //! measures the latency of `GET /master/health` (handled by the master's actor) for N s
@@ -50,10 +54,37 @@ fn rss_bytes() -> u64 {
     libproc::procfs::self_stat().map_or(0, |s| s.rss_pages * 4096)
 }
 
-/// This process's CPU time (user + system) in ms: on a shared machine the wall-clock
-/// figures include time other programs ran; this does not.
+/// The calling thread's CPU time in ms (from `schedstat`, in ns): on a shared machine
+/// the wall-clock figures include time other programs ran; this does not.
 fn cpu_ms() -> f64 {
-    libproc::procfs::self_stat().map_or(0.0, |s| (s.utime + s.stime) as f64 * 10.0)
+    libproc::procfs::thread_cpu_ns().map_or(0.0, |ns| ns as f64 / 1e6)
+}
+
+/// CPU ms of this process's threads, summed by thread name, and (under `wait:` + the
+/// name) the ms they were runnable but waited for a CPU.
+fn threads_cpu_ms() -> std::collections::BTreeMap<String, f64> {
+    let mut out = std::collections::BTreeMap::new();
+    for t in libproc::procfs::threads() {
+        *out.entry(format!("wait:{}", t.name)).or_default() += t.wait_ns as f64 / 1e6;
+        *out.entry(t.name).or_default() += t.cpu_ns as f64 / 1e6;
+    }
+    out
+}
+
+/// What each thread name used between two [`threads_cpu_ms`] readings, in ms.
+fn threads_cpu_delta(
+    before: &std::collections::BTreeMap<String, f64>,
+    after: &std::collections::BTreeMap<String, f64>,
+) -> serde_json::Value {
+    after
+        .iter()
+        .map(|(name, ms)| {
+            let d = ms - before.get(name).copied().unwrap_or(0.0);
+            (name.clone(), json!((d * 10.0).round() / 10.0))
+        })
+        .filter(|(_, d)| d.as_f64().is_some_and(|d| d >= 1.0))
+        .collect::<serde_json::Map<_, _>>()
+        .into()
 }
 
 fn pid(s: String) -> Pid {
@@ -187,6 +218,7 @@ fn main() {
     let rounds = arg("rounds", 5).max(1);
     let baseline = arg("baseline", 1) != 0;
     let latency_secs = arg("latency-seconds", 0) as u64;
+    let warm = arg("warm", 0) != 0;
     let rss_before = rss_bytes();
     let started = Instant::now();
     let m = build(
@@ -197,6 +229,18 @@ fn main() {
     );
     let build_s = started.elapsed().as_secs_f64();
     let rss_master = rss_bytes();
+    let warm_up = warm.then(|| {
+        let snapshot = m.frameworks().clone();
+        let t = Instant::now();
+        let (tasks, cpu) = std::thread::spawn(move || {
+            let c = cpu_ms();
+            let n = master::state_json::warm_task_json(&snapshot);
+            (n, cpu_ms() - c)
+        })
+        .join()
+        .expect("warmer");
+        json!({"tasks": tasks, "cpu_ms": cpu, "wall_ms": t.elapsed().as_secs_f64() * 1e3})
+    });
     let flags = MasterConfig::default().to_flags_json();
     let (mut snapshot_ms, mut render_ms, mut tree_ms, mut bytes) = (vec![], vec![], vec![], 0);
     let (mut snapshot_cpu, mut render_cpu, mut tree_cpu) = (vec![], vec![], vec![]);
@@ -252,6 +296,7 @@ fn main() {
         "master_thread_snapshot_ms_median": median(snapshot_ms.clone()),
         "master_thread_snapshot_ms_max": snapshot_ms.iter().cloned().fold(0.0, f64::max),
         "snapshot_cpu_ms_median": median(snapshot_cpu),
+        "warm_up_off_thread": warm_up,
         "render_first_ms": render_ms[0],
         "render_first_cpu_ms": render_cpu[0],
         "render_ms_median": median(render_ms.clone()),
@@ -302,27 +347,30 @@ fn percentiles(mut v: Vec<f64>) -> serde_json::Value {
 /// `GET /master/health` (answered by the master's actor) every 5 ms for `secs`, from
 /// its own thread: the latencies in ms, and how many failed.
 fn probe(addr: std::net::SocketAddr, secs: u64) -> (Vec<f64>, u64) {
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(async move {
-            let (mut lat, mut failed) = (Vec::new(), 0);
-            let end = Instant::now() + std::time::Duration::from_secs(secs);
-            while Instant::now() < end {
-                let t = Instant::now();
-                match libproc::testing::http_get(addr, "/master/health").await {
-                    Ok((200, _)) => lat.push(t.elapsed().as_secs_f64() * 1e3),
-                    _ => failed += 1,
+    std::thread::Builder::new()
+        .name("bench-prober".into())
+        .spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                let (mut lat, mut failed) = (Vec::new(), 0);
+                let end = Instant::now() + std::time::Duration::from_secs(secs);
+                while Instant::now() < end {
+                    let t = Instant::now();
+                    match libproc::testing::http_get(addr, "/master/health").await {
+                        Ok((200, _)) => lat.push(t.elapsed().as_secs_f64() * 1e3),
+                        _ => failed += 1,
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
                 }
-                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-            }
-            (lat, failed)
+                (lat, failed)
+            })
         })
-    })
-    .join()
-    .expect("prober")
+        .expect("prober thread")
+        .join()
+        .expect("prober")
 }
 
 /// The master's handler latency while one client polls `/master/state`: a real master
@@ -361,37 +409,43 @@ fn latency(agents: usize, tasks: usize, secs: u64) {
             .await
             .expect("master alive");
         let rss_master = rss_bytes();
+        let cpu0 = threads_cpu_ms();
         let (idle, idle_failed) = tokio::task::spawn_blocking(move || probe(addr, secs))
             .await
             .expect("probe");
+        let cpu1 = threads_cpu_ms();
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let poller = {
             let stop = stop.clone();
-            std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("runtime");
-                rt.block_on(async move {
-                    let (mut polls, mut ms, mut bytes) = (0u64, Vec::new(), 0);
-                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                        let t = Instant::now();
-                        if let Ok((200, body)) =
-                            libproc::testing::http_get(addr, "/master/state").await
-                        {
-                            polls += 1;
-                            bytes = body.len();
-                            ms.push(t.elapsed().as_secs_f64() * 1e3);
+            std::thread::Builder::new()
+                .name("bench-poller".into())
+                .spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .expect("runtime");
+                    rt.block_on(async move {
+                        let (mut polls, mut ms, mut bytes) = (0u64, Vec::new(), 0);
+                        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                            let t = Instant::now();
+                            if let Ok((200, body)) =
+                                libproc::testing::http_get(addr, "/master/state").await
+                            {
+                                polls += 1;
+                                bytes = body.len();
+                                ms.push(t.elapsed().as_secs_f64() * 1e3);
+                            }
                         }
-                    }
-                    (polls, ms, bytes)
+                        (polls, ms, bytes)
+                    })
                 })
-            })
+                .expect("poller thread")
         };
         let (busy, busy_failed) = tokio::task::spawn_blocking(move || probe(addr, secs))
             .await
             .expect("probe");
         let rss_polled = rss_bytes();
+        let cpu2 = threads_cpu_ms();
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         let (polls, state_ms, bytes) = tokio::task::spawn_blocking(move || poller.join())
             .await
@@ -410,6 +464,11 @@ fn latency(agents: usize, tasks: usize, secs: u64) {
             "state_polls": polls,
             "state_poll_wall_ms": percentiles(state_ms),
             "state_bytes": bytes,
+            // CPU ms per thread name in each phase: the master's actor and its HTTP
+            // connections run on `state_bench` (the main thread's actix system), renders
+            // on tokio's blocking threads.
+            "baseline_thread_cpu_ms": threads_cpu_delta(&cpu0, &cpu1),
+            "polled_thread_cpu_ms": threads_cpu_delta(&cpu1, &cpu2),
             "rss_master_bytes": rss_master,
             "rss_while_polled_bytes": rss_polled,
             "load_avg_1min": libproc::procfs::load_avg().map_or(0.0, |l| l.one),

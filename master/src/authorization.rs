@@ -94,7 +94,7 @@ pub fn hide_unviewable(m: &mut Master, acls: &Acls, principal: Option<&str>) {
         .chain(m.completed_frameworks.iter_mut())
     {
         let user = f.info.user.clone();
-        f.tasks.retain(|_, t| sees_task(t, &user));
+        f.tasks.retain(|t| sees_task(t, &user));
         f.unreachable_tasks.retain(|_, t| sees_task(t, &user));
         f.completed_tasks.retain(|t| sees_task(t, &user));
     }

@@ -104,6 +104,41 @@ impl Leadership {
     }
 }
 
+/// A cheap, thread-safe view of whether a master may act now ([`Leadership::may_act`]
+/// with its lease), for observers outside the actor (the simulation's "at most one acting
+/// leader" invariant). The master updates it at every leadership change.
+#[derive(Debug, Clone)]
+pub struct ActingProbe {
+    leadership: std::sync::Arc<std::sync::Mutex<Leadership>>,
+    lease: Option<(detector::contender::Lease, std::time::Duration)>,
+}
+
+impl ActingProbe {
+    /// A probe for a master holding `lease` with grace `grace` (`None`: no ZooKeeper, the
+    /// lease always holds).
+    pub fn new(lease: Option<(detector::contender::Lease, std::time::Duration)>) -> ActingProbe {
+        ActingProbe {
+            leadership: Default::default(),
+            lease,
+        }
+    }
+
+    /// Records where the master stands.
+    pub fn set(&self, l: Leadership) {
+        *self.leadership.lock().unwrap_or_else(|p| p.into_inner()) = l;
+    }
+
+    /// Whether the master may act now.
+    pub fn acting(&self) -> Acting {
+        let l = *self.leadership.lock().unwrap_or_else(|p| p.into_inner());
+        let lease = match &self.lease {
+            Some((lease, grace)) => lease.state(*grace),
+            None => LeaseState::Valid,
+        };
+        l.may_act(lease)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -56,6 +56,8 @@ pub struct MasterHandle {
     pub master: ProcessRef<MasterProcess>,
     /// The allocator's PID.
     pub allocator: Pid,
+    /// Whether the master may act as leader now, readable from any thread.
+    pub acting: leadership::ActingProbe,
 }
 
 impl MasterHandle {
@@ -72,14 +74,21 @@ pub fn spawn_master(
     node: &Node,
     config: MasterConfig,
 ) -> Result<ProcessRef<MasterProcess>, SpawnError> {
+    spawn_master_probed(node, config).map(|(m, _)| m)
+}
+
+/// [`spawn_master`], with the master's [`leadership::ActingProbe`].
+fn spawn_master_probed(
+    node: &Node,
+    config: MasterConfig,
+) -> Result<(ProcessRef<MasterProcess>, leadership::ActingProbe), SpawnError> {
     let pid = node.pid(MASTER_ID);
     guard_http(node, &config);
-    let master = node.spawn(
-        MASTER_ID,
-        MasterProcess::new(config, pid, node.pid(ALLOCATOR_ID)),
-    )?;
+    let process = MasterProcess::new(config, pid, node.pid(ALLOCATOR_ID));
+    let acting = process.acting_probe();
+    let master = node.spawn(MASTER_ID, process)?;
     node.set_delegate(MASTER_ID);
-    Ok(master)
+    Ok((master, acting))
 }
 
 /// Gives the node an HTTP Basic authenticator (against `--credentials`) for each realm of
@@ -116,7 +125,7 @@ pub fn spawn_with_allocator<A: Process>(
     make_allocator: impl FnOnce(AllocatorConfig, Pid) -> A + Send + 'static,
 ) -> Result<MasterHandle, SpawnError> {
     let alloc_config = config.allocator_config();
-    let master = spawn_master(node, config)?;
+    let (master, acting) = spawn_master_probed(node, config)?;
     let master_pid = master.pid().clone();
     let allocator = match allocator_arbiter {
         Some(arbiter) => node.spawn_on(arbiter, ALLOCATOR_ID, move || {
@@ -127,6 +136,7 @@ pub fn spawn_with_allocator<A: Process>(
     Ok(MasterHandle {
         master,
         allocator: allocator.pid().clone(),
+        acting,
     })
 }
 

@@ -20,6 +20,7 @@
 //! once before saying anything. A failed write stops the master (Mesos's registrar
 //! aborts): nothing that waited for it is said, and another master takes over.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use detector::contender::{contend, ContenderEvent, Lease, LeaseState};
@@ -35,7 +36,7 @@ use crate::authentication::Admission;
 use crate::config::MasterConfig;
 use crate::core::{Courier, Effect, Master, Outbound, ToAllocator};
 use crate::http_api::is_stream_pid;
-use crate::leadership::{Acting, Leadership, NotLeading};
+use crate::leadership::{Acting, ActingProbe, Leadership, NotLeading};
 use crate::operator::OpError;
 use crate::registry::{RegistryError, RegistryStore};
 use crate::state_json;
@@ -75,10 +76,16 @@ pub struct MasterProcess {
     ping_interval: Duration,
     node_label: String,
     started: Option<tokio::time::Instant>,
+    /// [`Master::task_changes`] when the tasks' JSON was last warmed, and whether a
+    /// warm-up is running (see [`MasterProcess::warm_task_json`]).
+    warmed_changes: u64,
+    warming: Arc<std::sync::atomic::AtomicBool>,
     leadership: Leadership,
     /// The leader as last seen by the contender (ZooKeeper mode).
     leader: Option<MasterInfo>,
     lease: Lease,
+    /// Mirrors `leadership` (and reads `lease`) for observers outside the actor.
+    probe: ActingProbe,
     /// This master's candidacy znode (fences registry writes).
     fence: Option<String>,
     store: RegistryStore,
@@ -117,6 +124,9 @@ impl MasterProcess {
             config.authenticate_frameworks,
             config.authenticate_agents,
         );
+        let lease = Lease::new();
+        let zk_lease = config.zk.is_some();
+        let zk_timeout = config.zk_session_timeout;
         MasterProcess {
             admission,
             core: Master::new(config, pid),
@@ -125,9 +135,12 @@ impl MasterProcess {
             ping_interval,
             node_label,
             started: None,
+            warmed_changes: 0,
+            warming: Arc::default(),
             leadership: Leadership::Contending,
             leader: None,
-            lease: Lease::new(),
+            lease: lease.clone(),
+            probe: ActingProbe::new(zk_lease.then_some((lease, zk_timeout))),
             fence: None,
             store,
             writes: WriteQueue::new(),
@@ -154,6 +167,11 @@ impl MasterProcess {
     #[doc(hidden)]
     pub fn replace_core(&mut self, core: Master) {
         self.core = core;
+    }
+
+    /// A thread-safe view of whether this master may act (see [`ActingProbe`]).
+    pub fn acting_probe(&self) -> ActingProbe {
+        self.probe.clone()
     }
 
     /// Where this master stands in leader election.
@@ -248,7 +266,9 @@ impl MasterProcess {
 
     /// Leadership (or the candidacy) is gone: stop now. Nothing more is handled.
     fn lose_leadership(&mut self, ctx: &mut Ctx<'_, Self>, why: String) {
-        if !self.leadership.lose() {
+        let news = self.leadership.lose();
+        self.probe.set(self.leadership);
+        if !news {
             return;
         }
         tracing::error!(pid = %ctx.pid(), "lost leadership: {why}; stopping the master so that two masters never act at once");
@@ -274,7 +294,9 @@ impl MasterProcess {
                 self.leader = info;
             }
             ContenderEvent::Elected => {
-                if self.leadership.elected() {
+                let elected = self.leadership.elected();
+                self.probe.set(self.leadership);
+                if elected {
                     tracing::info!(pid = %ctx.pid(), "elected leader; recovering the registry from {}", self.store.describe());
                     self.load_registry(ctx, 1);
                 }
@@ -318,6 +340,7 @@ impl MasterProcess {
         self.core.elect();
         let recovered = self.core.recover(registry);
         self.leadership.lead();
+        self.probe.set(self.leadership);
         tracing::info!(pid = %ctx.pid(), id = %self.core.info().id, "acting as the leading master");
         // Like Mesos's registrar, a new leader first proves it can write the registry:
         // nothing it says goes out before that write, and if it fails the master stops.
@@ -658,11 +681,38 @@ impl MasterProcess {
 
     fn metrics_tick(&mut self, ctx: &mut Ctx<'_, Self>) {
         self.publish_metrics();
+        self.warm_task_json();
         let depth = ctx.node().mailbox_depth(ctx.pid().id()).unwrap_or(0);
         metrics::gauge!("master/event_queue_messages", "node" => self.node_label.clone())
             .set(depth as f64);
         ctx.after(METRICS_INTERVAL, |me: &mut MasterProcess, ctx| {
             me.metrics_tick(ctx)
+        });
+    }
+
+    /// When tasks changed since the last time, renders the JSON of those whose records
+    /// cache none ([`state_json::warm_task_json`]) on a blocking thread, from a copy of
+    /// the frameworks map taken here (it shares the records, so the caches it fills are
+    /// the core's).
+    /// Then the next `/master/state`, even the first after this master took over
+    /// 100,000 tasks, writes cached bytes instead of rendering them all in one request.
+    fn warm_task_json(&mut self) {
+        use std::sync::atomic::Ordering;
+        let changes = self.core.task_changes();
+        if self.leadership != Leadership::Leading
+            || changes == self.warmed_changes
+            || self.warming.load(Ordering::Acquire)
+        {
+            return;
+        }
+        self.warmed_changes = changes;
+        self.warming.store(true, Ordering::Release);
+        let frameworks = self.core.frameworks().clone();
+        let warming = self.warming.clone();
+        tokio::task::spawn_blocking(move || {
+            let n = state_json::warm_task_json(&frameworks);
+            tracing::debug!(tasks = n, "rendered the JSON of changed tasks");
+            warming.store(false, Ordering::Release);
         });
     }
 
@@ -1384,6 +1434,7 @@ h.route_deferred(
                 tracing::info!(pid = %ctx.pid(), id = %self.core.info().id, registry = %self.store.describe(), "master started (standalone: leading)");
                 // Standalone: elected at once.
                 self.leadership.elected();
+                self.probe.set(self.leadership);
                 match self.store.load_now() {
                     Some(Ok(registry)) => self.become_leader(ctx, registry),
                     Some(Err(e)) => {

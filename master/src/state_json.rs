@@ -8,13 +8,15 @@
 //! Tasks, most of the bytes, are written from the JSON their records cache
 //! ([`TaskRecord::json`]): a request renders afresh only the tasks changed since the last.
 
-use std::collections::HashMap;
+use std::borrow::Cow;
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use proto::messages::Task;
 use proto::state_json::seq;
-use proto::AgentId;
 use proto::Resources;
+use proto::{AgentId, FrameworkId};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{json, Value};
 
@@ -28,19 +30,49 @@ fn executor_json(agent: &proto::AgentId, e: &proto::ExecutorInfo) -> Value {
     v
 }
 
-/// What live tasks use on each agent, in one pass over the tasks (asking per agent would
-/// be agents × tasks).
-fn used_by_agent(m: &Master) -> HashMap<&AgentId, Resources> {
-    let mut used: HashMap<&AgentId, Resources> = HashMap::new();
-    for t in m
+/// What live tasks use on each agent: the frameworks' per-agent figures
+/// ([`crate::core::TaskTable::used_on`], kept as tasks change) added up, borrowed where
+/// one framework alone uses an agent.
+fn used_by_agent(m: &Master) -> HashMap<&AgentId, Cow<'_, Resources>> {
+    let mut used: HashMap<&AgentId, Cow<'_, Resources>> = HashMap::with_capacity(m.agents().len());
+    for (agent, r) in m
         .frameworks()
         .values()
-        .flat_map(|f| f.tasks.values())
-        .filter(|t| !t.state.is_terminal())
+        .flat_map(|f| f.tasks.used_by_agent())
     {
-        *used.entry(&t.agent_id).or_default() += &t.resources;
+        match used.entry(agent) {
+            Entry::Vacant(e) => {
+                e.insert(Cow::Borrowed(r));
+            }
+            Entry::Occupied(mut e) => *e.get_mut().to_mut() += r,
+        }
     }
     used
+}
+
+/// Renders and caches ([`TaskRecord::json`]) the JSON of every task whose record has
+/// none, as the views would: what the master runs off its thread after tasks changed, so
+/// that the next `/master/state` (the first after a start or a failover included) writes
+/// cached bytes instead of rendering every changed task itself. Returns how many it
+/// rendered. It takes the frameworks only (a copy of the core's map shares their
+/// records, task records included), so the master's thread copies ten pointers for it,
+/// not the whole core.
+pub fn warm_task_json(frameworks: &BTreeMap<FrameworkId, Arc<Framework>>) -> usize {
+    let mut rendered = 0;
+    for f in frameworks.values() {
+        let user = Some(f.info.user.as_str());
+        for t in f
+            .tasks
+            .values()
+            .chain(f.unreachable_tasks.values())
+            .chain(f.completed_tasks.iter())
+            .filter(|t| !t.is_rendered())
+        {
+            t.json(user);
+            rendered += 1;
+        }
+    }
+    rendered
 }
 
 /// A renderer of one of these endpoints: the core and the master's flags in, JSON out.
@@ -322,14 +354,14 @@ impl Serialize for StateView<'_> {
 struct AgentView<'a> {
     m: &'a Master,
     a: &'a Agent,
-    used: &'a HashMap<&'a AgentId, Resources>,
+    used: &'a HashMap<&'a AgentId, Cow<'a, Resources>>,
 }
 
 impl Serialize for AgentView<'_> {
     fn serialize<S: Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
         let a = self.a;
         let none = Resources::new();
-        let used = self.used.get(&a.id).unwrap_or(&none);
+        let used: &Resources = self.used.get(&a.id).map_or(&none, |r| r);
         let offered = self.m.offered_on_agent(a);
         let total = &a.info.resources;
         let mut o = ser.serialize_map(None)?;
@@ -384,11 +416,7 @@ impl Serialize for FrameworkView<'_> {
     fn serialize<S: Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
         let (m, f) = (self.m, self.f);
         // A terminal task awaiting its acknowledgement holds nothing any more.
-        let used: Resources = f
-            .tasks
-            .values()
-            .filter(|t| !t.state.is_terminal())
-            .fold(Resources::new(), |acc, t| acc + &t.resources);
+        let used: Resources = f.tasks.used();
         let offers = || f.offers.iter().filter_map(|o| m.offers().get(o));
         let offered: Resources = offers().fold(Resources::new(), |acc, e| acc + &e.offer.resources);
         let roles = f.info.effective_roles();

@@ -235,6 +235,56 @@ fn launch_update_ack_and_kill_through_the_real_allocator() {
     });
 }
 
+/// After tasks change, the master renders their operator JSON off its thread (the
+/// records cache it), so the next `/master/state` does not render them all itself.
+#[test]
+fn changed_tasks_have_their_json_rendered_in_the_background() {
+    paused(async {
+        let node = mem_node().await;
+        let handle = master::spawn(&node, config(), None).expect("spawn");
+        let c = Cluster {
+            node: node.clone(),
+            master: handle.pid().clone(),
+            allocator: handle.allocator.clone(),
+        };
+        let (agent, agent_id, _agent_mail) = c.agent("slave(1)", "cpus:2;mem:1024").await;
+        let (sched, fid, mut sched_mail) = c
+            .scheduler("scheduler-1", FrameworkInfo::new("fw", "root"))
+            .await;
+        let offers: ResourceOffersMessage = next_of(&mut sched_mail, "offers").await;
+        let offer = offers.offers[0].id.clone();
+        c.accept(
+            &sched,
+            &fid,
+            offer,
+            vec![task("t1", &agent_id, "cpus:1;mem:128")],
+        );
+        c.status(&agent, &fid, &agent_id, "t1", TaskState::Running, 7);
+        let _: StatusUpdateMessage = next_of(&mut sched_mail, "TASK_RUNNING").await;
+        let rendered = || async {
+            handle
+                .master
+                .call(|m, _| {
+                    m.core()
+                        .frameworks()
+                        .values()
+                        .flat_map(|f| f.tasks.values())
+                        .map(|t| (t.state, t.is_rendered()))
+                        .collect::<Vec<_>>()
+                })
+                .await
+                .expect("master alive")
+        };
+        within(Duration::from_secs(10), "the task's JSON rendered", async {
+            while rendered().await != vec![(TaskState::Running, true)] {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+        .await;
+        node.shutdown();
+    });
+}
+
 #[test]
 fn scheduler_exit_tears_down_after_the_failover_timeout() {
     paused(async {

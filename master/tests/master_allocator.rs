@@ -279,6 +279,38 @@ fn scheduler_failover_rescinds_and_reoffers_to_the_new_scheduler() {
     });
 }
 
+/// Found by the simulation (3 masters, seed 207): the leader, its ZooKeeper lease lapsed
+/// for a moment, dropped a scheduler's re-registration but kept offering to its (same)
+/// PID; the driver, not connected, dropped those offers; the retry was answered as "the
+/// connected scheduler again" and the offers stayed outstanding for good. A re-registration
+/// from the connected PID rescinds what is outstanding, and the resources are offered again.
+#[test]
+fn reregistration_from_the_same_pid_rescinds_outstanding_offers_and_reoffers() {
+    paused(async {
+        let c = Cluster::start(config()).await;
+        let _agent = c.agent("slave(1)", "cpus:2;mem:1024").await;
+        let mut info = FrameworkInfo::new("fw", "root");
+        info.failover_timeout = 60.0;
+        let (s, f, mut m) = c.scheduler("scheduler-1", info.clone()).await;
+        let o = offers(&mut m).await;
+        info.id = Some(f.clone());
+        c.node.send(
+            &s,
+            &c.master,
+            ReregisterFrameworkMessage {
+                framework: info,
+                failover: false,
+            },
+        );
+        let rescinded: RescindResourceOfferMessage = next_of(&mut m, "RescindResourceOffer").await;
+        assert_eq!(rescinded.offer_id, o[0].id);
+        let o2 = offers(&mut m).await;
+        assert_ne!(o2[0].id, o[0].id, "a new offer of the recovered resources");
+        assert_eq!(o2[0].resources, res("cpus:2;mem:1024"));
+        c.node.shutdown();
+    });
+}
+
 #[test]
 fn slave_added_is_offered_and_slave_lost_is_recovered() {
     paused(async {

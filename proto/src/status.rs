@@ -46,13 +46,22 @@ impl StatusUuid {
 impl fmt::Display for StatusUuid {
     /// Canonical dashed lower-case hex: `8-4-4-4-12`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Into a buffer and out in one write: `/master/state` shows one per task, and
+        // sixteen formatted writes each cost more than the rest of the uuid.
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [0u8; 36];
+        let mut at = 0;
         for (i, b) in self.0.iter().enumerate() {
             if matches!(i, 4 | 6 | 8 | 10) {
-                f.write_str("-")?;
+                out[at] = b'-';
+                at += 1;
             }
-            write!(f, "{b:02x}")?;
+            out[at] = HEX[usize::from(b >> 4)];
+            out[at + 1] = HEX[usize::from(b & 15)];
+            at += 2;
         }
-        Ok(())
+        // Only ASCII hex digits and dashes were written.
+        f.write_str(std::str::from_utf8(&out).map_err(|_| fmt::Error)?)
     }
 }
 

@@ -19,7 +19,7 @@ use proto::http_authentication::{AGENT_READONLY, AGENT_READWRITE};
 use proto::messages::*;
 use proto::{
     AgentId, AgentInfo, CommandInfo, ContainerId, ContainerStatus, ExecutorId, ExecutorInfo,
-    FrameworkId, Reason, Source, TaskId, TaskInfo, TaskState, TaskStatus,
+    FrameworkId, Reason, Source, StatusUuid, TaskId, TaskInfo, TaskState, TaskStatus,
 };
 use tokio::sync::watch;
 
@@ -57,6 +57,8 @@ pub struct AgentProcess {
     shutting_down: bool,
     start_time: f64,
     stopped: watch::Sender<bool>,
+    /// Set when the agent stops on a failed checkpoint write (see [`AgentProcess::aborted`]).
+    aborted: Arc<std::sync::atomic::AtomicBool>,
     rec: recovery::RecoveryState,
     gc: gc::GcState,
     /// Open v1 executor API streams.
@@ -106,6 +108,7 @@ impl AgentProcess {
             config,
             shutting_down: false,
             stopped,
+            aborted: Arc::default(),
             rec,
             http: executor_http::Streams::default(),
             node_label: String::new(),
@@ -128,9 +131,20 @@ impl AgentProcess {
         self.reg.master_ping_timeout()
     }
 
+    /// Becomes true when the agent stops because a checkpoint write failed (Mesos aborts
+    /// then): a binary exits with a failure, so that a supervisor restarts it.
+    pub fn aborted(&self) -> Arc<std::sync::atomic::AtomicBool> {
+        self.aborted.clone()
+    }
+
     /// The frameworks with executors here.
     pub fn frameworks(&self) -> &BTreeMap<FrameworkId, Framework> {
         &self.core.frameworks
+    }
+
+    /// The framework's status updates not acknowledged yet: (task, uuid).
+    pub fn unacknowledged_updates(&self, framework_id: &FrameworkId) -> Vec<(TaskId, StatusUuid)> {
+        self.core.updates.unacknowledged(framework_id)
     }
 
     /// OS pids (= process group ids) of every live executor.
@@ -196,6 +210,9 @@ impl AgentProcess {
                         tracing::error!(dir = %dir.display(), error = %e, "cannot create the agent's directory");
                     }
                     self.checkpoint_agent();
+                    if self.stop_if_checkpoint_failed(ctx) {
+                        return;
+                    }
                     let e = self.core.connected();
                     self.apply(e, ctx);
                 }
@@ -241,8 +258,27 @@ impl AgentProcess {
     // ---- status updates -----------------------------------------------------------------
 
     /// Carries out what the core asked for, in order.
+    /// After a failed checkpoint write the agent stops at once, as a crash (its executors
+    /// live on), and acts on nothing more (see `RecoveryState::checkpoint_failed`). True
+    /// if it stopped.
+    fn stop_if_checkpoint_failed(&mut self, ctx: &mut Ctx<'_, Self>) -> bool {
+        if !self.rec.checkpoint_failed() {
+            return false;
+        }
+        tracing::error!(
+            "a checkpoint write failed: the agent stops, to recover from its last good checkpoint"
+        );
+        self.aborted
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        ctx.stop();
+        true
+    }
+
     fn apply(&mut self, effects: Vec<Effect>, ctx: &mut Ctx<'_, Self>) {
         for e in effects {
+            if self.stop_if_checkpoint_failed(ctx) {
+                return;
+            }
             match e {
                 Effect::ForwardUpdate(update) => {
                     tracing::debug!(task = %update.status.task_id, state = %update.status.state.as_str(), "forwarding status update");
@@ -379,6 +415,7 @@ impl AgentProcess {
                 }
             }
         }
+        self.stop_if_checkpoint_failed(ctx);
     }
 
     /// Records an update in the core and carries out what follows.
@@ -527,6 +564,10 @@ impl AgentProcess {
             }
         }
         self.record_update(update, ctx);
+        if self.stop_if_checkpoint_failed(ctx) {
+            // Not recorded: the executor keeps it and re-sends it to the restarted agent.
+            return;
+        }
         // Recorded (or a duplicate of one recorded): the executor may forget it.
         if proto::v1::is_stream_pid(&reply_to) {
             self.ack_executor_stream(ctx, &reply_to, &ack);
@@ -857,6 +898,9 @@ impl AgentProcess {
             );
             self.core.add_executor(ex_id.clone(), executor);
             self.checkpoint_executor(&fw_id, &ex_id);
+            if self.stop_if_checkpoint_failed(ctx) {
+                return;
+            }
             tracing::info!(executor = %ex_id, container = %container_id, uris = spec.executor.command.uris.len(), "fetching the executor's URIs");
             let fetcher = self.fetcher.clone();
             let (uris, sandbox, user) = (
@@ -916,6 +960,9 @@ impl AgentProcess {
             .map(|m| (TaskState::Failed, Reason::ContainerLaunchFailed, m));
         self.core.add_executor(ex_id.clone(), executor);
         self.checkpoint_executor(&fw_id, &ex_id);
+        if self.stop_if_checkpoint_failed(ctx) {
+            return;
+        }
         self.watch_executor(ctx, fw_id, ex_id, container_id);
     }
 
@@ -978,6 +1025,9 @@ impl AgentProcess {
         match failure {
             None => {
                 self.checkpoint_executor(&fw_id, &ex_id);
+                if self.stop_if_checkpoint_failed(ctx) {
+                    return;
+                }
                 self.watch_executor(ctx, fw_id, ex_id, container_id);
             }
             Some((message, description)) => {
@@ -1257,9 +1307,10 @@ impl Process for AgentProcess {
             },
         );
         h.on(
-            |me: &mut Self, _ctx: &mut Ctx<Self>, from: Pid, m: CheckpointResourcesMessage| {
+            |me: &mut Self, ctx: &mut Ctx<Self>, from: Pid, m: CheckpointResourcesMessage| {
                 if me.is_from_master(&from, "CheckpointResourcesMessage") {
                     me.checkpoint_resources(m.resources);
+                    me.stop_if_checkpoint_failed(ctx);
                 }
             },
         );

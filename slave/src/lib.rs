@@ -93,6 +93,7 @@ pub struct AgentHandle {
     /// The agent process.
     pub process: ProcessRef<AgentProcess>,
     stopped: watch::Receiver<bool>,
+    aborted: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl AgentHandle {
@@ -105,6 +106,11 @@ impl AgentHandle {
     pub async fn stopped(&self) {
         let mut rx = self.stopped.clone();
         let _ = rx.wait_for(|s| *s).await;
+    }
+
+    /// Whether the agent stopped because a checkpoint write failed (as Mesos aborts).
+    pub fn aborted(&self) -> bool {
+        self.aborted.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Shuts every executor down and stops the agent; resolves when it has stopped.
@@ -164,12 +170,12 @@ pub fn spawn(node: &Node, config: AgentConfig) -> Result<AgentHandle, AgentError
     let (tx, rx) = watch::channel(false);
     let id = node.generate_id("slave");
     let port = node.addr().port();
-    let process = node.spawn(
-        &id,
-        AgentProcess::new(config, port, tx).with_recovery(recovery),
-    )?;
+    let agent = AgentProcess::new(config, port, tx).with_recovery(recovery);
+    let aborted = agent.aborted();
+    let process = node.spawn(&id, agent)?;
     Ok(AgentHandle {
         process,
         stopped: rx,
+        aborted,
     })
 }

@@ -376,6 +376,20 @@ impl StatusUpdateManager {
             .any(|((f, _), s)| f == framework_id && !s.pending.is_empty())
     }
 
+    /// Every unacknowledged update of the framework: (task, uuid), streams in task order,
+    /// each stream oldest first.
+    pub fn unacknowledged(&self, framework_id: &FrameworkId) -> Vec<(TaskId, StatusUuid)> {
+        self.streams
+            .iter()
+            .filter(|((f, _), _)| f == framework_id)
+            .flat_map(|((_, t), s)| {
+                s.pending
+                    .iter()
+                    .filter_map(move |u| u.status.uuid.map(|id| (t.clone(), id)))
+            })
+            .collect()
+    }
+
     /// Forgets every stream of a framework (it was removed).
     pub fn cleanup(&mut self, framework_id: &FrameworkId) {
         self.streams.retain(|(f, _), _| f != framework_id);
@@ -600,6 +614,24 @@ mod tests {
                 .terminated
         );
         assert!(m.is_terminated(&f, &t));
+    }
+
+    #[test]
+    fn unacknowledged_lists_pending_updates_until_acknowledged() {
+        let mut m = StatusUpdateManager::new(Duration::from_secs(10), Duration::from_secs(40));
+        m.update(upd("t1", TaskState::Running, 1)).unwrap();
+        m.update(upd("t1", TaskState::Finished, 2)).unwrap();
+        m.update(upd("t2", TaskState::Running, 3)).unwrap();
+        let f = FrameworkId::new("F");
+        let u = |t: &str, n: u128| (TaskId::new(t), StatusUuid::from_u128(n));
+        assert_eq!(
+            m.unacknowledged(&f),
+            vec![u("t1", 1), u("t1", 2), u("t2", 3)]
+        );
+        m.acknowledge(&f, &TaskId::new("t1"), StatusUuid::from_u128(1))
+            .unwrap();
+        assert_eq!(m.unacknowledged(&f), vec![u("t1", 2), u("t2", 3)]);
+        assert!(m.unacknowledged(&FrameworkId::new("other")).is_empty());
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! in-memory transport and a paused clock: status-update retries from a running executor,
 //! and an agent restart that recovers its checkpointed task, has the executor re-register,
 //! and re-sends the update that was never acknowledged; a recovered executor that does not
-//! re-register in time is killed and its task lost.
+//! re-register in time is killed and its task lost; an executor that crashes has its task
+//! failed by the agent; a failed checkpoint write stops the agent before it acts on what it
+//! could not record.
 
 mod common;
 
@@ -12,7 +14,9 @@ use std::time::Duration;
 use common::{keep_pinging, next_update, Ev, FakeMaster};
 use libproc::testing::{paused, within};
 use libproc::{Match, MemNetwork, Node, NodeConfig, Pid};
-use proto::messages::{ReconnectExecutorMessage, ReregisterExecutorMessage, RunTaskMessage};
+use proto::messages::{
+    KillTaskMessage, ReconnectExecutorMessage, ReregisterExecutorMessage, RunTaskMessage,
+};
 use proto::{AgentId, CommandInfo, FrameworkId, FrameworkInfo, Resources, TaskId, TaskInfo};
 use proto::{ContainerId, TaskState};
 use slave::containerizer::TestContainerizer;
@@ -223,6 +227,104 @@ fn a_recovered_executor_that_does_not_reregister_is_killed_and_its_task_lost() {
         );
         assert!(Instant::now() - started >= Duration::from_secs(2));
         assert_eq!(tc.running(), 0, "the executor was killed");
+        within(Duration::from_secs(30), "agent shutdown", agent.shutdown()).await;
+        node.shutdown();
+    });
+}
+
+#[test]
+fn a_crashed_executors_task_is_failed_by_the_agent() {
+    paused(async {
+        let node = Node::bind(NodeConfig::local().transport(MemNetwork::new()))
+            .await
+            .unwrap();
+        let (tx, mut events) = mpsc::unbounded_channel();
+        let master = node.spawn("master", FakeMaster { out: tx }).unwrap();
+        let dir = common::test_dir("in-process-crash");
+        let tc = TestContainerizer::new(&node);
+        let agent = slave::spawn(&node, config(master.pid(), &dir, &tc)).unwrap();
+        common::wait_registered(&agent).await;
+        let pinger = keep_pinging(&node, master.pid(), agent.pid());
+
+        run_task(&node, master.pid(), agent.pid(), "t1", false);
+        let running = next_update(&mut events, "TASK_RUNNING").await;
+        common::ack_from(&node, master.pid(), agent.pid(), &running);
+        let containers = tc.containers();
+        assert_eq!(containers.len(), 1);
+        assert!(tc.crash(&containers[0]));
+        let failed = next_update(&mut events, "the crashed executor's task").await;
+        assert_eq!(failed.status.task_id, TaskId::new("t1"));
+        assert!(failed.status.state.is_terminal(), "{failed:?}");
+        assert_eq!(tc.running(), 0);
+        assert!(!tc.crash(&containers[0]), "nothing runs there any more");
+
+        pinger.abort();
+        within(Duration::from_secs(30), "agent shutdown", agent.shutdown()).await;
+        node.shutdown();
+    });
+}
+
+/// Mesos aborts the agent on a failed checkpoint; so does this one, as a crash (the
+/// executor lives on). The update it could not record was neither forwarded nor
+/// acknowledged to the executor, which re-sends it to the restarted agent.
+#[test]
+fn a_failed_checkpoint_write_stops_the_agent_and_the_update_survives_through_the_executor() {
+    paused(async {
+        let node = Node::bind(NodeConfig::local().transport(MemNetwork::new()))
+            .await
+            .unwrap();
+        let (tx, mut events) = mpsc::unbounded_channel();
+        let master = node.spawn("master", FakeMaster { out: tx }).unwrap();
+        let dir = common::test_dir("in-process-failed-checkpoint");
+        let tc = TestContainerizer::new(&node);
+        let agent = slave::spawn(&node, config(master.pid(), &dir, &tc)).unwrap();
+        common::wait_registered(&agent).await;
+        let pinger = keep_pinging(&node, master.pid(), agent.pid());
+
+        run_task(&node, master.pid(), agent.pid(), "t1", true);
+        let running = next_update(&mut events, "TASK_RUNNING").await;
+        common::ack_from(&node, master.pid(), agent.pid(), &running);
+        node.settle().await;
+
+        // Every checkpoint write fails from now on (this thread's disk rule).
+        libproc::fault::set_thread_disk_rule(Some(Box::new(|t| {
+            t == libproc::fault::DiskTarget::Checkpoint
+        })));
+        node.send(
+            master.pid(),
+            agent.pid(),
+            KillTaskMessage {
+                framework_id: FrameworkId::new("F1"),
+                task_id: TaskId::new("t1"),
+                kill_policy: None,
+            },
+        );
+        within(Duration::from_secs(10), "the agent stops", agent.stopped()).await;
+        assert!(agent.aborted(), "stopped on the failed checkpoint");
+        pinger.abort();
+        assert_eq!(tc.running(), 1, "the executor lives on");
+        while let Ok(ev) = events.try_recv() {
+            assert!(
+                !matches!(&ev, Ev::Update(u) if u.update.status.state == TaskState::Killed),
+                "forwarded an update it could not checkpoint: {ev:?}"
+            );
+        }
+        libproc::fault::set_thread_disk_rule(None);
+
+        let filters = node.filters();
+        let mut reregisters = filters.observe(Match::message::<ReregisterExecutorMessage>());
+        let agent = slave::spawn(&node, config(master.pid(), &dir, &tc)).unwrap();
+        let rereg: ReregisterExecutorMessage = libproc::testing::next_message(
+            &mut reregisters,
+            Duration::from_secs(30),
+            "executor re-registration",
+        )
+        .await;
+        assert_eq!(rereg.updates.len(), 1, "the unrecorded update: {rereg:?}");
+        let pinger = keep_pinging(&node, master.pid(), agent.pid());
+        let killed = next_update(&mut events, "TASK_KILLED, from the restarted agent").await;
+        assert_eq!(killed.status.state, TaskState::Killed, "{killed:?}");
+        pinger.abort();
         within(Duration::from_secs(30), "agent shutdown", agent.shutdown()).await;
         node.shutdown();
     });

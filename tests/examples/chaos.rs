@@ -18,7 +18,7 @@ use cluster::sim::services::SeedShare;
 use cluster::sim::{run_seed, run_seeds, SimConfig};
 
 const USAGE: &str =
-    "usage: chaos [--seeds N] [--first S] [--jobs N] [--fault-secs N] [--marathon-chronos none|all|N] | chaos --seed S";
+    "usage: chaos [--seeds N] [--first S] [--jobs N] [--fault-secs N] [--masters N] [--marathon-chronos none|all|N] | chaos --seed S [--masters N] [--marathon-chronos none|all|N]";
 
 fn value(args: &[String], name: &str) -> Result<Option<u64>, String> {
     match args.iter().position(|a| a == name) {
@@ -43,6 +43,7 @@ fn main() {
                     "--fault-secs",
                     "--jobs",
                     "--marathon-chronos",
+                    "--masters",
                 ]
                 .contains(&a.as_str())
             {
@@ -64,7 +65,18 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let mut config = SimConfig::default();
+    let mut config = SimConfig {
+        masters: 3,
+        ..SimConfig::default()
+    };
+    match value(&args, "--masters") {
+        Ok(Some(m)) if m >= 1 => config.masters = m as usize,
+        Ok(None) => {}
+        _ => {
+            eprintln!("--masters needs a number from 1\n{USAGE}");
+            std::process::exit(2);
+        }
+    }
     if let Some(i) = args.iter().position(|a| a == "--marathon-chronos") {
         config.marathon_chronos = match args.get(i + 1).map(String::as_str) {
             Some("none") => SeedShare::None,

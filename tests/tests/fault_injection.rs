@@ -173,9 +173,12 @@ async fn a_partitioned_agent_is_marked_unreachable_and_reregisters_when_healed()
     assert_eq!(state["unreachable_slaves"], 0, "{state}");
 }
 
+/// A failed checkpoint write stops the agent, as Mesos aborts it, before it acts on what
+/// it could not record; the binary exits with a failure so that a supervisor restarts it
+/// (and it recovers from its last good checkpoint).
 #[tokio::test]
-async fn failed_checkpoint_writes_take_the_agent_error_path_and_the_task_still_runs() {
-    let cluster = MultiCluster::start_with(
+async fn a_failed_checkpoint_write_stops_the_agent_with_a_failure() {
+    let mut cluster = MultiCluster::start_with(
         "fault-checkpoint",
         1,
         "cpus:1;mem:512;disk:512",
@@ -200,14 +203,21 @@ async fn failed_checkpoint_writes_take_the_agent_error_path_and_the_task_still_r
             "--checkpoint".into(),
         ],
     );
-    let (code, out) = run_to_exit(&mut exec, || cluster.logs()).await;
-    assert_eq!(code, Some(0), "{out}\n{}", cluster.logs());
-    wait_metric(agent, "fault/disk_writes_failed", 1.0, || cluster.logs()).await;
+    let status = wait_exit(&mut cluster.agents[0], LIMIT)
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", cluster.logs()));
+    assert_eq!(status.code(), Some(1), "{}", cluster.logs());
+    exec.kill();
     let log = cluster.agents[0].log_text();
     assert!(
         log.lines()
             .any(|l| l.contains("failed to checkpoint") && l.contains("fault injection")),
         "the agent logs the failed checkpoint:\n{}",
+        tail(&log, 40)
+    );
+    assert!(
+        log.contains("a checkpoint write failed: the agent stops"),
+        "{}",
         tail(&log, 40)
     );
     // Nothing of the run reached the disk.

@@ -170,6 +170,9 @@ impl<S: Scheduler> SchedulerProcess<S> {
                     self.core.barrier = None;
                     self.with_driver(ctx, |s, d| s.disconnected(d));
                 }
+                RegEffect::Doubted(why) => {
+                    tracing::info!(master = ?self.core.reg.master(), "{why}");
+                }
                 RegEffect::Reconcile => {
                     self.with_driver(ctx, |_s, d| {
                         d.reconcile_all();

@@ -1,5 +1,22 @@
 //! The pure core of the driver: the (re-)registration protocol with the leading master,
 //! as events in and [`RegEffect`]s out.
+//!
+//! Stale replies. A broken link does not say whether the master died or only the
+//! connection did, and a reply the master sent before the break may still be on its way:
+//! if the master crashed and came back on the same PID, that reply is from a dead
+//! incarnation, and taking it as the answer would leave the new one never hearing from
+//! the driver (no offers, no updates, for good). Nothing in a v0 reply answers a given
+//! request, but every master start has a fresh `MasterInfo.id`. So after a break a reply
+//! is taken at once (the scheduler may work with a master that is alive) but only
+//! *provisionally* when it could be stale: when it comes from the incarnation that was
+//! answering before the break, or when that incarnation or the reply's is unknown (an empty
+//! id, as an old master may send). The retries go on until a reply confirms it: one that
+//! comes after a request sent once the provisional reply was in, or one from another
+//! incarnation than the one before the break (that one answered after the break). A
+//! detector that names the leader's id (ZooKeeper) makes replies from any other id stale.
+//! Mesos's driver does none of this; a real master answers the extra re-registration of a
+//! connected framework like the first. What it cannot tell: a stale reply that arrives
+//! after the confirming request went out (held up longer than one backoff) still confirms.
 
 use super::*;
 
@@ -33,6 +50,19 @@ pub enum RegEffect {
     Disconnected,
     /// Start an implicit reconciliation (after a (re-)registration, when configured).
     Reconcile,
+    /// A reply was not (fully) taken as the answer, and why (for the log).
+    Doubted(&'static str),
+}
+
+/// After the link to the master broke: whose replies may be stale (see the module doc).
+#[derive(Debug, Clone, PartialEq)]
+struct AfterBreak {
+    /// The incarnation (`MasterInfo.id`) that was answering before the break, if known.
+    before: Option<String>,
+    /// A reply was taken provisionally since the break.
+    provisional: bool,
+    /// A request went out after that provisional reply: the next reply answers it.
+    asked: bool,
 }
 
 /// The registration protocol of the scheduler driver, without I/O.
@@ -55,6 +85,15 @@ pub struct Registration {
     max: Duration,
     retry_armed: bool,
     rng: SplitMix64,
+    /// The incarnation (`MasterInfo.id`) whose reply was last taken from the current master.
+    answered_by: Option<String>,
+    /// Set when the link to the master broke, until a reply is confirmed.
+    after_break: Option<AfterBreak>,
+}
+
+/// A `MasterInfo.id` that can tell incarnations apart (an empty one cannot).
+fn incarnation(info: &MasterInfo) -> Option<String> {
+    (!info.id.is_empty()).then(|| info.id.clone())
 }
 
 impl Registration {
@@ -80,6 +119,8 @@ impl Registration {
                 .max(config.registration_backoff),
             retry_armed: false,
             rng: SplitMix64::new(config.seed ^ 0x5eed_0fba_c0ff),
+            answered_by: None,
+            after_break: None,
         }
     }
 
@@ -96,6 +137,12 @@ impl Registration {
     /// Whether the master has (re-)accepted the subscription and the link holds.
     pub fn connected(&self) -> bool {
         self.connected
+    }
+
+    /// Whether the current connection rests on a reply that may be stale (taken after a
+    /// link break and not confirmed yet): the driver keeps re-registering meanwhile.
+    pub fn provisional(&self) -> bool {
+        self.after_break.as_ref().is_some_and(|b| b.provisional)
     }
 
     /// The master the driver talks to.
@@ -129,8 +176,11 @@ impl Registration {
         let Some(master) = self.master.clone() else {
             return;
         };
-        if self.connected {
+        if self.connected && !self.provisional() {
             return;
+        }
+        if let Some(b) = self.after_break.as_mut().filter(|b| b.provisional) {
+            b.asked = true;
         }
         out.push(RegEffect::Link(master.clone()));
         out.push(RegEffect::Send(master, self.request()));
@@ -174,14 +224,20 @@ impl Registration {
         master_info: MasterInfo,
     ) -> Vec<RegEffect> {
         let mut out = Vec::new();
-        if self.connected || !self.is_master(from) {
+        if !self.is_master(from) || self.stale_for_leader(&master_info, &mut out) {
+            return out;
+        }
+        if self.connected {
+            // Only a provisional connection learns from a second reply, and only one for
+            // the framework it has.
+            if self.framework.id.as_ref() == Some(&framework_id) {
+                self.confirm(&master_info, &mut out);
+            }
             return out;
         }
         self.framework.id = Some(framework_id.clone());
-        self.connected = true;
         self.failover = false;
-        self.backoff = self.initial;
-        self.cancel_retry(&mut out);
+        self.take(&master_info, &mut out);
         out.push(RegEffect::Registered(framework_id, master_info));
         if self.reconcile {
             out.push(RegEffect::Reconcile);
@@ -197,21 +253,94 @@ impl Registration {
         master_info: MasterInfo,
     ) -> Vec<RegEffect> {
         let mut out = Vec::new();
-        if self.connected
-            || !self.is_master(from)
+        if !self.is_master(from)
             || self.framework.id.as_ref() != Some(&framework_id)
+            || self.stale_for_leader(&master_info, &mut out)
         {
             return out;
         }
-        self.connected = true;
+        if self.connected {
+            self.confirm(&master_info, &mut out);
+            return out;
+        }
         self.failover = false;
-        self.backoff = self.initial;
-        self.cancel_retry(&mut out);
+        self.take(&master_info, &mut out);
         out.push(RegEffect::Reregistered(master_info));
         if self.reconcile {
             out.push(RegEffect::Reconcile);
         }
         out
+    }
+
+    /// Whether a reply is from another incarnation than the leader the detector named.
+    fn stale_for_leader(&self, info: &MasterInfo, out: &mut Vec<RegEffect>) -> bool {
+        let stale = matches!(
+            (&self.leader_id, incarnation(info)),
+            (Some(leader), Some(id)) if *leader != id
+        );
+        if stale {
+            out.push(RegEffect::Doubted(
+                "ignoring a registration reply from another master incarnation than the leader",
+            ));
+        }
+        stale
+    }
+
+    /// Takes a reply as the answer while not connected: for good, or provisionally after a
+    /// link break when it may be stale (the retry stays armed: see the module doc).
+    fn take(&mut self, info: &MasterInfo, out: &mut Vec<RegEffect>) {
+        self.connected = true;
+        let id = incarnation(info);
+        let fresh = match &self.after_break {
+            None => true,
+            Some(b) => matches!((&b.before, &id), (Some(before), Some(now)) if before != now),
+        };
+        self.answered_by = id;
+        self.backoff = self.initial;
+        if fresh {
+            self.after_break = None;
+            self.cancel_retry(out);
+        } else if let Some(b) = self.after_break.as_mut() {
+            b.provisional = true;
+            b.asked = false;
+            out.push(RegEffect::Doubted(
+                "a registration reply after the link broke may be from a dead master \
+                 incarnation: taken provisionally, re-registering to confirm",
+            ));
+            // The confirmation goes out after a fresh (short) backoff, never at once: a
+            // stale reply's network duplicates arrive right behind it.
+            if self.retry_armed {
+                self.retry_armed = false;
+                out.push(RegEffect::CancelRetry);
+            }
+            let delay = self
+                .backoff
+                .mul_f64(self.rng.next_f64())
+                .max(Duration::from_millis(1));
+            self.retry_armed = true;
+            out.push(RegEffect::ArmRetry(delay));
+        }
+    }
+
+    /// A reply while connected: confirms a provisional connection when it answers a
+    /// request sent after the provisional reply, or comes from another incarnation than the
+    /// one before the break; anything else is a duplicate.
+    fn confirm(&mut self, info: &MasterInfo, out: &mut Vec<RegEffect>) {
+        let Some(b) = self.after_break.as_ref().filter(|b| b.provisional) else {
+            return;
+        };
+        let id = incarnation(info);
+        let other = matches!((&b.before, &id), (Some(before), Some(now)) if before != now);
+        if !b.asked && !other {
+            out.push(RegEffect::Doubted(
+                "another registration reply from before the confirmation: still provisional",
+            ));
+            return;
+        }
+        self.after_break = None;
+        self.answered_by = id;
+        self.backoff = self.initial;
+        self.cancel_retry(out);
     }
 
     /// A linked process exited (or its connection broke).
@@ -220,6 +349,12 @@ impl Registration {
         if self.master.as_ref() != Some(pid) {
             return out;
         }
+        // Replies already on their way may be from before the break (see the module doc).
+        self.after_break = Some(AfterBreak {
+            before: self.answered_by.clone(),
+            provisional: false,
+            asked: false,
+        });
         if self.connected {
             self.connected = false;
             self.backoff = self.initial;
@@ -267,6 +402,8 @@ impl Registration {
         self.strict = leader_id.is_some();
         self.leader_id = leader_id;
         self.master = master;
+        self.answered_by = None;
+        self.after_break = None;
         self.backoff = self.initial;
         self.cancel_retry(&mut out);
         self.attempt(&mut out);
@@ -310,6 +447,17 @@ mod tests {
 
     fn info() -> MasterInfo {
         MasterInfo::new("m1", Ipv4Addr::LOCALHOST, 5050, "localhost", "test")
+    }
+
+    fn info_of(id: &str) -> MasterInfo {
+        let mut i = info();
+        i.id = id.into();
+        i
+    }
+
+    fn sends_reregister(e: &[RegEffect]) -> bool {
+        e.iter()
+            .any(|x| matches!(x, RegEffect::Send(_, RegistrationRequest::Reregister(_))))
     }
 
     fn reg(id: Option<&str>) -> Registration {
@@ -410,10 +558,14 @@ mod tests {
         }
         // Another exit while retrying does not stack retries or repeat `disconnected`.
         assert!(r.exited(&master()).is_empty());
-        let e = r.reregistered(&master(), "F1".into(), info());
+        // A new incarnation answers: taken for good.
+        let e = r.reregistered(&master(), "F1".into(), info_of("m2"));
         assert_eq!(
             e,
-            vec![RegEffect::CancelRetry, RegEffect::Reregistered(info())]
+            vec![
+                RegEffect::CancelRetry,
+                RegEffect::Reregistered(info_of("m2"))
+            ]
         );
         // An unrelated pid's exit means nothing.
         assert!(r.exited(&"x@127.0.0.1:2".parse().unwrap()).is_empty());
@@ -530,6 +682,126 @@ mod tests {
         r.start();
         let e = r.registered(&master(), "F1".into(), info());
         assert!(!e.contains(&RegEffect::Reconcile));
+    }
+
+    /// Seeds 244 and 436 of the simulation: the master crashes and comes back on the same
+    /// PID; a re-registration reply the dead incarnation sent arrives after the driver saw
+    /// the link break. It is taken only provisionally: the driver keeps re-registering
+    /// until the new incarnation (another id) answers.
+    #[test]
+    fn a_stale_reply_from_a_dead_incarnation_does_not_end_the_retries() {
+        let mut r = reg(None);
+        r.start();
+        r.registered(&master(), "F1".into(), info_of("m1"));
+        r.exited(&master());
+        let e = r.reregistered(&master(), "F1".into(), info_of("m1"));
+        assert!(e.contains(&RegEffect::Reregistered(info_of("m1"))), "{e:?}");
+        assert!(r.connected() && r.provisional(), "{e:?}");
+        assert!(retry_delay(&e) <= DEFAULT_REGISTRATION_BACKOFF, "{e:?}");
+        // Its network duplicate changes nothing.
+        let e = r.reregistered(&master(), "F1".into(), info_of("m1"));
+        assert!(matches!(&e[..], [RegEffect::Doubted(_)]), "{e:?}");
+        assert!(r.provisional());
+        // The retry still fires: the new incarnation (dropping requests while it recovers)
+        // is asked again and again until it answers.
+        for _ in 0..3 {
+            let e = r.retry_fired();
+            assert!(sends_reregister(&e), "{e:?}");
+        }
+        let e = r.reregistered(&master(), "F1".into(), info_of("m2"));
+        assert_eq!(e, vec![RegEffect::CancelRetry]);
+        assert!(r.connected() && !r.provisional());
+        assert!(r.retry_fired().is_empty());
+    }
+
+    /// Only the connection broke and the same incarnation lives on: one more round trip
+    /// confirms it.
+    #[test]
+    fn after_a_network_break_the_same_live_incarnation_is_confirmed_by_one_more_round() {
+        let mut r = reg(None);
+        r.start();
+        r.registered(&master(), "F1".into(), info_of("m1"));
+        r.exited(&master());
+        r.reregistered(&master(), "F1".into(), info_of("m1"));
+        assert!(r.provisional());
+        assert!(sends_reregister(&r.retry_fired()));
+        let e = r.reregistered(&master(), "F1".into(), info_of("m1"));
+        assert_eq!(e, vec![RegEffect::CancelRetry]);
+        assert!(r.connected() && !r.provisional());
+        // The link breaks again while provisional: disconnected, and back to retrying.
+        r.exited(&master());
+        r.reregistered(&master(), "F1".into(), info_of("m1"));
+        let e = r.exited(&master());
+        assert_eq!(e, vec![RegEffect::Disconnected], "the retry is still armed");
+        assert!(!r.connected());
+        assert!(sends_reregister(&r.retry_fired()));
+    }
+
+    /// A stale `FrameworkRegisteredMessage` (the dead incarnation assigned the id) is held
+    /// provisionally too; the confirmation re-registers with that id.
+    #[test]
+    fn a_first_registration_reply_after_a_break_is_confirmed_with_its_id() {
+        let mut r = reg(None);
+        r.start();
+        r.exited(&master());
+        let e = r.registered(&master(), "F1".into(), info_of("m1"));
+        assert!(
+            r.provisional(),
+            "nothing known of the incarnation before: {e:?}"
+        );
+        match r.retry_fired().get(1) {
+            Some(RegEffect::Send(_, RegistrationRequest::Reregister(m))) => {
+                assert_eq!(m.framework.id, Some("F1".into()));
+            }
+            other => panic!("{other:?}"),
+        }
+        // A registered reply for another framework does not confirm.
+        assert!(r
+            .registered(&master(), "F2".into(), info_of("m2"))
+            .is_empty());
+        assert_eq!(
+            r.reregistered(&master(), "F1".into(), info_of("m2")),
+            vec![RegEffect::CancelRetry]
+        );
+    }
+
+    /// A master whose replies carry no id (an old or foreign master) still registers the
+    /// driver; after a break, the confirmation round is what tells.
+    #[test]
+    fn replies_without_a_master_id_are_accepted() {
+        let mut r = reg(None);
+        r.start();
+        let e = r.registered(&master(), "F1".into(), info_of(""));
+        assert_eq!(
+            e,
+            vec![
+                RegEffect::CancelRetry,
+                RegEffect::Registered("F1".into(), info_of(""))
+            ]
+        );
+        r.exited(&master());
+        r.reregistered(&master(), "F1".into(), info_of(""));
+        assert!(r.connected() && r.provisional());
+        r.retry_fired();
+        r.reregistered(&master(), "F1".into(), info_of(""));
+        assert!(r.connected() && !r.provisional());
+    }
+
+    /// A detector that names the leader's id: a reply from another incarnation at the
+    /// leader's PID is stale; one without an id is taken.
+    #[test]
+    fn a_reply_from_another_incarnation_than_the_detected_leader_is_ignored() {
+        let mut r = Registration::new(
+            FrameworkInfo::new("fw", "u"),
+            None,
+            &SchedulerConfig::default(),
+        );
+        r.master_detected(Some(master()), Some(&info_of("m2")));
+        let e = r.registered(&master(), "F1".into(), info_of("m1"));
+        assert!(matches!(&e[..], [RegEffect::Doubted(_)]), "{e:?}");
+        assert!(!r.connected());
+        let e = r.registered(&master(), "F1".into(), info_of(""));
+        assert!(e.contains(&RegEffect::Registered("F1".into(), info_of(""))));
     }
 
     #[test]

@@ -9,7 +9,9 @@
 //! messages this node sends to other nodes, so a rule on either end of a link works.
 //! Disk rules are consulted through [`disk_write`], which the master's registry file store
 //! and the agent's checkpoint writer call before writing: a failed write takes their usual
-//! error path. The matching itself is the pure [`rule`] module.
+//! error path. A simulation that runs a whole cluster on one thread (several side by side
+//! in one OS process, which process-wide rules would all reach) sets its own disk rule for
+//! its thread with [`set_thread_disk_rule`]. The matching itself is the pure [`rule`] module.
 //!
 //! [`NodeConfig::fault_injection`]: crate::NodeConfig::fault_injection
 
@@ -216,10 +218,42 @@ impl Injector {
     }
 }
 
+/// A disk rule for one thread: asked before each write made on it, `true` fails the write.
+pub type ThreadDiskRule = Box<dyn FnMut(DiskTarget) -> bool>;
+
+thread_local! {
+    static THREAD_DISK_RULE: std::cell::RefCell<Option<ThreadDiskRule>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Installs `rule` for the disk writes made on this thread (`None` removes it), returning
+/// the one it replaces. [`disk_write`] asks it before the process-wide rules.
+pub fn set_thread_disk_rule(rule: Option<ThreadDiskRule>) -> Option<ThreadDiskRule> {
+    THREAD_DISK_RULE.with(|r| std::mem::replace(&mut *r.borrow_mut(), rule))
+}
+
+fn thread_rule_fails(target: DiskTarget) -> bool {
+    THREAD_DISK_RULE.with(|r| {
+        r.try_borrow_mut()
+            .ok()
+            .and_then(|mut r| r.as_mut().map(|f| f(target)))
+            .unwrap_or(false)
+    })
+}
+
 /// Asks the fault rules whether a disk write to `target` may go ahead: an error (to be
 /// returned where the real write's error would be) if a `fail_disk_writes` rule of any
 /// node in this OS process claims it. Call it just before writing.
 pub fn disk_write(target: DiskTarget) -> std::io::Result<()> {
+    if thread_rule_fails(target) {
+        tracing::warn!(
+            ?target,
+            "fault injection: failing a disk write (this thread's rule)"
+        );
+        return Err(std::io::Error::other(format!(
+            "disk write failed by fault injection (this thread's rule for {target:?})"
+        )));
+    }
     let live: Vec<Arc<Injector>> = INJECTORS
         .lock()
         .unwrap_or_else(|p| p.into_inner())
@@ -238,6 +272,22 @@ pub fn disk_write(target: DiskTarget) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_thread_disk_rule_fails_writes_on_its_thread_only() {
+        let mut n = 0;
+        set_thread_disk_rule(Some(Box::new(move |t| {
+            n += 1;
+            t == DiskTarget::Checkpoint && n % 2 == 1
+        })));
+        assert!(disk_write(DiskTarget::Checkpoint).is_err());
+        assert!(disk_write(DiskTarget::Checkpoint).is_ok());
+        assert!(disk_write(DiskTarget::Registry).is_ok());
+        let other = std::thread::spawn(|| disk_write(DiskTarget::Checkpoint).is_ok());
+        assert!(other.join().unwrap(), "another thread has no rule");
+        assert!(set_thread_disk_rule(None).is_some());
+        assert!(disk_write(DiskTarget::Checkpoint).is_ok());
+    }
 
     #[test]
     fn disk_writes_fail_only_while_a_live_rule_covers_them() {

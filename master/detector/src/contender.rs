@@ -24,11 +24,10 @@ use std::time::Duration;
 
 use proto::MasterInfo;
 use tokio::time::Instant;
-use zookeeper_client as zk;
 
+use crate::session::{self, CreateMode, ZkSession};
 use crate::zk::{
-    bounded, connect, ensure_path, read_leader, transient, Read, SessionGuard, Wake, LABEL,
-    RETRY_PAUSE,
+    bounded, ensure_path_in, read_leader, transient, Read, SessionGuard, Wake, LABEL, RETRY_PAUSE,
 };
 use crate::ZkUrl;
 
@@ -128,7 +127,7 @@ pub async fn contend(
     let mut backoff = Duration::from_millis(100);
     // Connect and create the candidacy.
     let (client, me) = loop {
-        let client = match connect(&url.servers, timeout).await {
+        let client = match session::open(&url.servers, timeout).await {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!(%url, error = %e, "cannot connect to ZooKeeper to contend; retrying");
@@ -139,14 +138,17 @@ pub async fn contend(
         };
         let t0 = Instant::now();
         let created = async {
-            ensure_path(&client, &url.path, timeout).await?;
-            let opts = zk::CreateMode::EphemeralSequential.with_acls(zk::Acls::anyone_all());
+            ensure_path_in(&*client, &url.path, timeout).await?;
             let path = format!("{}/{LABEL}", url.path);
-            bounded(timeout, client.create(&path, data.as_bytes(), &opts)).await
+            bounded(
+                timeout,
+                client.create(&path, data.as_bytes(), CreateMode::EphemeralSequential),
+            )
+            .await
         }
         .await;
         match created {
-            Ok((_, seq)) => {
+            Ok(seq) => {
                 lease.renew(t0 + timeout);
                 break (client, format!("{LABEL}{seq}"));
             }
@@ -164,7 +166,7 @@ pub async fn contend(
     tracing::info!(znode = %my_path, "contending for leadership");
     report(ContenderEvent::Contending(my_path.clone()));
     let why = watch(
-        &client,
+        &*client,
         &url.path,
         &me,
         &my_path,
@@ -181,7 +183,7 @@ pub async fn contend(
 
 #[allow(clippy::too_many_arguments)]
 async fn watch(
-    client: &zk::Client,
+    client: &dyn ZkSession,
     path: &str,
     me: &str,
     my_path: &str,

@@ -8,7 +8,9 @@
 //! znode holding their `MasterInfo` JSON (the form Mesos writes, so existing tools that
 //! find a Mesos leader in ZooKeeper work unchanged); the lowest sequence leads.
 //!
-//! Modules: [`zk`] (shared ZooKeeper plumbing and the leader-following loop),
+//! Modules: [`session`] (the seam: the ZooKeeper operations used here, on a real
+//! ZooKeeper or on [`zk_model`], an in-memory ensemble for the simulation, chosen by the
+//! servers string), [`zk`] (shared ZooKeeper plumbing and the leader-following loop),
 //! [`contender`] (a master's candidacy and its [`contender::Lease`]), [`zk_store`] (a
 //! chunked blob in ZooKeeper, for the registry), [`zk_test_server`] (a real ZooKeeper for
 //! tests), [`tcp_proxy`] (a TCP proxy that tests cut, blackhole and restore, between a node
@@ -16,8 +18,10 @@
 //! with the process that owns it; nothing here creates actix Systems or Arbiters.
 
 pub mod contender;
+pub mod session;
 pub mod tcp_proxy;
 pub mod zk;
+pub mod zk_model;
 pub mod zk_store;
 pub mod zk_test_server;
 

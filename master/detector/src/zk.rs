@@ -18,6 +18,8 @@ use proto::MasterInfo;
 use tokio::time::Instant;
 use zookeeper_client as zk;
 
+use crate::session::{self, Watch, WatchEvent, ZkSession};
+
 /// Mesos's `MASTER_INFO_JSON_LABEL` plus the separator: masters' znodes are
 /// `<path>/json.info_NNNNNNNNNN`.
 pub const LABEL: &str = "json.info_";
@@ -94,6 +96,18 @@ pub async fn ensure_path(
     }
 }
 
+/// [`ensure_path`] through the [`ZkSession`] seam.
+pub async fn ensure_path_in(
+    session: &dyn ZkSession,
+    path: &str,
+    limit: Duration,
+) -> Result<(), zk::Error> {
+    match bounded(limit, session.mkdir(path)).await {
+        Ok(()) | Err(zk::Error::NodeExists) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 /// The sequence number of a `json.info_NNNNNNNNNN` child name, if it is one.
 pub fn sequence_of(child: &str) -> Option<u64> {
     let digits = child.strip_prefix(LABEL)?;
@@ -116,13 +130,9 @@ pub fn leader_of(children: &[String]) -> Option<&str> {
 #[allow(clippy::large_enum_variant)] // short-lived, one at a time
 pub(crate) enum Read {
     /// The leader (or none), with the watcher that fires when the children change.
-    Leader(
-        Option<(String, MasterInfo)>,
-        zk::OneshotWatcher,
-        Vec<String>,
-    ),
+    Leader(Option<(String, MasterInfo)>, Watch, Vec<String>),
     /// The path does not exist yet; the watcher fires when it appears.
-    NoPath(zk::OneshotWatcher),
+    NoPath(Watch),
     /// Something raced (the leader's znode vanished between listing and reading): read
     /// again.
     Retry,
@@ -133,19 +143,18 @@ pub(crate) enum Read {
 /// leads, its data is not read back (one round trip less between the old leader's
 /// session expiring and the new one acting).
 pub(crate) async fn read_leader(
-    client: &zk::Client,
+    client: &dyn ZkSession,
     path: &str,
     limit: Duration,
     own: Option<(&str, &MasterInfo)>,
 ) -> Result<Read, zk::Error> {
-    let (children, _stat, watcher) = match bounded(limit, client.get_and_watch_children(path)).await
-    {
+    let (children, watcher) = match bounded(limit, client.watch_children(path)).await {
         Ok(v) => v,
         Err(zk::Error::NoNode) => {
-            let (stat, watcher) = bounded(limit, client.check_and_watch_stat(path)).await?;
-            return Ok(match stat {
-                Some(_) => Read::Retry,
-                None => Read::NoPath(watcher),
+            let (exists, watcher) = bounded(limit, client.watch_exists(path)).await?;
+            return Ok(match exists {
+                true => Read::Retry,
+                false => Read::NoPath(watcher),
             });
         }
         Err(e) => return Err(e),
@@ -204,14 +213,14 @@ enum Noted {
 
 /// Tracks the session state and the "disconnected since" deadline.
 pub(crate) struct SessionGuard {
-    states: zk::StateWatcher,
+    states: Box<dyn session::StateStream>,
     timeout: Duration,
     deadline: Option<Instant>,
 }
 
 impl SessionGuard {
-    pub(crate) fn new(client: &zk::Client, timeout: Duration) -> SessionGuard {
-        let states = client.state_watcher();
+    pub(crate) fn new(client: &dyn ZkSession, timeout: Duration) -> SessionGuard {
+        let states = client.states();
         let mut g = SessionGuard {
             states,
             timeout,
@@ -250,14 +259,10 @@ impl SessionGuard {
 
     /// Waits for the first of: the watcher firing, the session coming back after a
     /// disconnection, the session being lost, `tick`.
-    pub(crate) async fn wait(
-        &mut self,
-        watcher: Option<zk::OneshotWatcher>,
-        tick: Option<Duration>,
-    ) -> Wake {
+    pub(crate) async fn wait(&mut self, watcher: Option<Watch>, tick: Option<Duration>) -> Wake {
         let changed = async move {
             match watcher {
-                Some(w) => w.changed().await,
+                Some(w) => w.await,
                 None => std::future::pending().await,
             }
         };
@@ -265,7 +270,7 @@ impl SessionGuard {
         let far = Instant::now() + Duration::from_secs(86_400 * 365);
         let tick_at = tick.map(|t| Instant::now() + t).unwrap_or(far);
         enum Ev {
-            Watch(zk::WatchedEvent),
+            Watch(WatchEvent),
             State(zk::SessionState),
             Deadline,
             Tick,
@@ -281,8 +286,8 @@ impl SessionGuard {
             };
             match ev {
                 Ev::Watch(ev) => {
-                    if ev.event_type == zk::EventType::Session {
-                        if let Noted::Lost(why) = self.note(ev.session_state) {
+                    if let WatchEvent::Session(state) = ev {
+                        if let Noted::Lost(why) = self.note(state) {
                             return Wake::SessionLost(why);
                         }
                     }
@@ -359,7 +364,7 @@ pub async fn follow(
     };
     let mut backoff = Duration::from_millis(100);
     loop {
-        let client = match connect(&servers, timeout).await {
+        let client = match session::open(&servers, timeout).await {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!(%servers, error = %e, "cannot connect to ZooKeeper; retrying");
@@ -370,11 +375,11 @@ pub async fn follow(
             }
         };
         backoff = Duration::from_millis(100);
-        let mut guard = SessionGuard::new(&client, timeout);
+        let mut guard = SessionGuard::new(&*client, timeout);
         let why = loop {
             // Any wake but a lost session reads again (a reconnection included: the
             // leader may have changed while the connection was down).
-            match read_leader(&client, &path, timeout, None).await {
+            match read_leader(&*client, &path, timeout, None).await {
                 Ok(Read::Leader(leader, watcher, _)) => {
                     emit(leader.map(|(_, info)| info));
                     if let Wake::SessionLost(why) = guard.wait(Some(watcher), None).await {
@@ -428,7 +433,7 @@ mod tests {
         let mut outcomes = Vec::new();
         for _ in 0..3 {
             let client = connect(&proxy.servers(), t).await.unwrap();
-            let mut guard = SessionGuard::new(&client, t);
+            let mut guard = SessionGuard::new(&session::RealSession(client.clone()), t);
             let mut states = client.state_watcher();
             // Cut while a request is in flight: it fails, and the client is disconnected.
             let request = client.list_children("/");
@@ -460,7 +465,7 @@ mod tests {
         // client with a short session, so the test does not wait 20 s).
         let t = Duration::from_secs(2);
         let client = connect(&proxy.servers(), t).await.unwrap();
-        let mut guard = SessionGuard::new(&client, t);
+        let mut guard = SessionGuard::new(&session::RealSession(client.clone()), t);
         let mut states = client.state_watcher();
         proxy.cut();
         within(t, "the client sees the disconnection", async {

@@ -12,7 +12,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use zookeeper_client as zk;
 
-use crate::zk::{bounded, connect, ensure_path};
+use crate::session::{self, CreateMode, MultiError, MultiOp, Session};
+use crate::zk::{bounded, ensure_path_in};
 use crate::ZkUrl;
 
 /// The size of one chunk znode's data.
@@ -80,12 +81,22 @@ impl Manifest {
 }
 
 /// A chunked blob under one znode.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ZkBlobStore {
     servers: String,
     node: String,
     timeout: Duration,
-    client: Arc<tokio::sync::Mutex<Option<zk::Client>>>,
+    client: Arc<tokio::sync::Mutex<Option<Session>>>,
+}
+
+impl std::fmt::Debug for ZkBlobStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ZkBlobStore")
+            .field("servers", &self.servers)
+            .field("node", &self.node)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ZkBlobStore {
@@ -104,7 +115,7 @@ impl ZkBlobStore {
         &self.node
     }
 
-    async fn client(&self) -> Result<zk::Client, StoreError> {
+    async fn client(&self) -> Result<Session, StoreError> {
         let mut g = self.client.lock().await;
         if let Some(c) = g.as_ref() {
             use zk::SessionState::*;
@@ -112,25 +123,25 @@ impl ZkBlobStore {
                 return Ok(c.clone());
             }
         }
-        let c = connect(&self.servers, self.timeout)
+        let c = session::open(&self.servers, self.timeout)
             .await
             .map_err(zerr(format!("connect {}", self.servers)))?;
         *g = Some(c.clone());
         Ok(c)
     }
 
-    async fn manifest(&self, c: &zk::Client) -> Result<Option<(Manifest, i32)>, StoreError> {
+    async fn manifest(&self, c: &Session) -> Result<Option<(Manifest, i32)>, StoreError> {
         match bounded(self.timeout, c.get_data(&self.node)).await {
-            Ok((data, stat)) if data.is_empty() => Ok(Some((
+            Ok((data, version)) if data.is_empty() => Ok(Some((
                 Manifest {
                     generation: 0,
                     chunks: 0,
                     bytes: 0,
                 },
-                stat.version,
+                version,
             ))),
-            Ok((data, stat)) => Manifest::parse(&data)
-                .map(|m| Some((m, stat.version)))
+            Ok((data, version)) => Manifest::parse(&data)
+                .map(|m| Some((m, version)))
                 .map_err(|e| StoreError::Corrupt(format!("manifest {}: {e}", self.node))),
             Err(zk::Error::NoNode) => Ok(None),
             Err(e) => Err(zerr(format!("read {}", self.node))(e)),
@@ -177,7 +188,7 @@ impl ZkBlobStore {
         let (generation, version) = match self.manifest(&c).await? {
             Some((m, v)) => (m.generation + 1, v),
             None => {
-                ensure_path(&c, &self.node, self.timeout)
+                ensure_path_in(&*c, &self.node, self.timeout)
                     .await
                     .map_err(zerr(format!("create {}", self.node)))?;
                 match self.manifest(&c).await? {
@@ -191,10 +202,9 @@ impl ZkBlobStore {
         } else {
             bytes.chunks(CHUNK_BYTES).collect()
         };
-        let opts = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
         for (i, chunk) in chunks.iter().enumerate() {
             let p = self.chunk_path(generation, i as u32);
-            match bounded(self.timeout, c.create(&p, chunk, &opts)).await {
+            match bounded(self.timeout, c.create(&p, chunk, CreateMode::Persistent)).await {
                 Ok(_) => {}
                 // Left over from a write that failed half way: overwrite.
                 Err(zk::Error::NodeExists) => {
@@ -211,26 +221,33 @@ impl ZkBlobStore {
             bytes: bytes.len() as u64,
         };
         let manifest = serde_json::to_vec(&m).unwrap_or_default();
-        let mut w = c.new_multi_writer();
+        let mut ops = Vec::new();
         if let Some(f) = fence {
-            w.add_check_version(f, -1)
-                .map_err(zerr(format!("check {f}")))?;
+            ops.push(MultiOp::Check {
+                path: f.to_string(),
+                version: -1,
+            });
         }
-        w.add_set_data(&self.node, &manifest, Some(version))
-            .map_err(zerr(format!("write {}", self.node)))?;
-        let committed = match tokio::time::timeout(self.timeout, w.commit()).await {
+        ops.push(MultiOp::SetData {
+            path: self.node.clone(),
+            data: manifest,
+            version: Some(version),
+        });
+        let committed = match tokio::time::timeout(self.timeout, c.multi(ops)).await {
             Ok(r) => r,
             Err(_) => return Err(zerr(format!("switch {}", self.node))(zk::Error::Timeout)),
         };
         match committed {
             Ok(_) => {}
-            Err(zk::MultiWriteError::OperationFailed { index: 0, source }) if fence.is_some() => {
+            Err(MultiError::Operation { index: 0, source }) if fence.is_some() => {
                 return Err(match source {
                     zk::Error::NoNode => StoreError::Fenced(fence.unwrap_or_default().to_string()),
                     e => zerr("fence check")(e),
                 });
             }
-            Err(e) => return Err(zerr(format!("switch {}", self.node))(e.into())),
+            Err(MultiError::Operation { source, .. } | MultiError::Request(source)) => {
+                return Err(zerr(format!("switch {}", self.node))(source))
+            }
         }
         // Old generations are garbage now; failures here only leave garbage behind.
         if let Ok(children) = bounded(self.timeout, c.list_children(&self.node)).await {

@@ -312,7 +312,7 @@ impl Master {
         );
         task.resources = needed;
         task.role = Some(role.to_string());
-        f.tasks.insert(t.task_id.clone(), Arc::new(task.into()));
+        f.tasks.insert(Arc::new(task.into()));
         if let (Some(e), Some(a)) = (
             &t.executor,
             self.agents.get_mut(agent_id).map(Arc::make_mut),

@@ -230,10 +230,9 @@ impl Master {
             .filter_map(|(fid, f)| {
                 let statuses: Vec<TaskStatus> = f
                     .tasks
-                    .values()
+                    .on_agent(agent_id)
                     .filter(|t| {
-                        &t.agent_id == agent_id
-                            && t.state == TaskState::Staging
+                        t.state == TaskState::Staging
                             && !reported.contains(&(fid.clone(), t.task_id.clone()))
                     })
                     .map(|t| {
@@ -278,7 +277,7 @@ impl Master {
             };
             let ids: Vec<(TaskId, bool)> = f
                 .tasks
-                .values()
+                .on_agent(agent_id)
                 .filter(missing)
                 .map(|t| (t.task_id.clone(), true))
                 .chain(
@@ -679,7 +678,7 @@ impl Master {
             .map(Arc::make_mut)
         {
             f.unreachable_tasks.remove(&task.task_id);
-            f.tasks.insert(task.task_id.clone(), Arc::new(task.into()));
+            f.tasks.insert(Arc::new(task.into()));
         }
     }
 
@@ -795,12 +794,7 @@ impl Master {
             let Some(f) = self.frameworks.get_mut(fid).map(Arc::make_mut) else {
                 continue;
             };
-            let ids: Vec<TaskId> = f
-                .tasks
-                .values()
-                .filter(|t| &t.agent_id == id)
-                .map(|t| t.task_id.clone())
-                .collect();
+            let ids: Vec<TaskId> = f.tasks.on_agent(id).map(|t| t.task_id.clone()).collect();
             let aware = f.info.is_partition_aware();
             for tid in ids {
                 let Some(mut task) = self

@@ -29,8 +29,9 @@ pub struct Framework {
     pub reregistered_time: Option<f64>,
     /// When it was removed.
     pub unregistered_time: Option<f64>,
-    /// Non-terminal tasks on reachable agents.
-    pub tasks: BTreeMap<TaskId, Arc<TaskRecord>>,
+    /// Tasks on reachable agents (non-terminal, or terminal until acknowledged), with
+    /// what they use per agent.
+    pub tasks: TaskTable,
     /// Tasks on unreachable agents (partition-aware frameworks: `TASK_UNREACHABLE`).
     pub unreachable_tasks: BTreeMap<TaskId, Arc<TaskRecord>>,
     /// Terminal tasks, oldest first, bounded.
@@ -60,7 +61,7 @@ impl Framework {
             registered_time: now,
             reregistered_time: None,
             unregistered_time: None,
-            tasks: BTreeMap::new(),
+            tasks: TaskTable::new(),
             unreachable_tasks: BTreeMap::new(),
             completed_tasks: VecDeque::new(),
             offers: BTreeSet::new(),
@@ -187,7 +188,15 @@ impl Master {
             return fx;
         };
         if f.connected_pid() == Some(from) {
-            // A retry (or a re-registration of the connected scheduler): answer again.
+            // A retry, or the connected scheduler re-registering after its driver lost
+            // the master for a while: answer again. Offers made meanwhile may have reached
+            // a driver that dropped them (it was not connected) or whose replies were
+            // dropped, and nobody would ever answer them: rescind them all and let the
+            // allocator offer the resources again (Mesos `_reregisterFramework`, same PID).
+            let outstanding: Vec<OfferId> = f.offers.iter().cloned().collect();
+            for o in outstanding {
+                fx.extend(self.rescind_offer(&o, true));
+            }
             fx.push(reregistration_answer(from, msg.failover, id, master_info));
             return fx;
         }
@@ -387,7 +396,9 @@ impl Master {
                 .into(),
             ));
         }
-        let tasks: Vec<Arc<TaskRecord>> = std::mem::take(&mut f.tasks)
+        let tasks: Vec<Arc<TaskRecord>> = f
+            .tasks
+            .take()
             .into_values()
             .chain(std::mem::take(&mut f.unreachable_tasks).into_values())
             .collect();

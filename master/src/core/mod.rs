@@ -36,12 +36,14 @@ mod frameworks;
 mod offers;
 mod recovery;
 mod task_record;
+mod task_table;
 mod tasks;
 
 pub use agents::{Agent, UnreachableAgent};
 pub use frameworks::Framework;
 pub use offers::OfferEntry;
 pub use task_record::TaskRecord;
+pub use task_table::TaskTable;
 
 /// Something that can carry a typed message to a PID (the actor shell, or a test).
 pub trait Courier {
@@ -386,15 +388,21 @@ impl Master {
     pub fn used_on_agent(&self, agent: &AgentId) -> BTreeMap<FrameworkId, Resources> {
         let mut out: BTreeMap<FrameworkId, Resources> = BTreeMap::new();
         for f in self.frameworks.values() {
-            for t in f
-                .tasks
-                .values()
-                .filter(|t| &t.agent_id == agent && !t.state.is_terminal())
-            {
-                *out.entry(f.id.clone()).or_default() += &t.resources;
+            if let Some(used) = f.tasks.used_on(agent) {
+                out.insert(f.id.clone(), used.clone());
             }
         }
         out
+    }
+
+    /// A figure that moves whenever a framework's tasks change (see
+    /// [`TaskTable::changes`]): the master warms the tasks' JSON caches when it moved.
+    pub fn task_changes(&self) -> u64 {
+        self.frameworks
+            .values()
+            .fold(self.frameworks.len() as u64, |n, f| {
+                n.wrapping_add(f.tasks.changes())
+            })
     }
 
     /// Resources offered on `agent`.

@@ -59,8 +59,7 @@ impl Master {
                 .get(&a.framework_id)
                 .map(|f| {
                     f.tasks
-                        .values()
-                        .filter(|t| t.agent_id == a.agent_id)
+                        .on_agent(&a.agent_id)
                         .filter_map(|t| t.executor_id.clone())
                         .collect()
                 })

@@ -69,9 +69,8 @@ impl TaskRecord {
         serde_json::value::to_raw_value(&view).unwrap_or_default()
     }
 
-    /// Whether its JSON is cached (for tests of the invalidation).
-    #[cfg(test)]
-    pub(crate) fn is_rendered(&self) -> bool {
+    /// Whether its JSON is cached.
+    pub fn is_rendered(&self) -> bool {
         self.json.get().is_some()
     }
 }

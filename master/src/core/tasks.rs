@@ -65,14 +65,11 @@ impl Master {
             self.refused_senders.set(self.refused_senders.get() + 1);
             return fx;
         }
-        let mut finished = None;
         let reachable = f.tasks.contains_key(&status.task_id);
-        let task = match f.tasks.get_mut(&status.task_id) {
-            Some(t) => Some(t),
-            None => f.unreachable_tasks.get_mut(&status.task_id),
-        };
-        if let Some(t) = task {
-            let t = Arc::make_mut(t);
+        // What the update does to the task; `Some` (its agent and resources) when it
+        // just turned terminal.
+        let record = |t: &mut TaskRecord| {
+            let mut finished = None;
             if !t.state.is_terminal() {
                 t.state = status.state;
                 t.status_update_state = Some(status.state);
@@ -88,10 +85,18 @@ impl Master {
             if status.state == t.state {
                 t.status_update_uuid = status.uuid;
             }
-            if let Some(t) = f.unreachable_tasks.remove(&status.task_id) {
-                f.tasks.insert(t.task_id.clone(), t);
-            }
-        }
+            finished
+        };
+        let finished = if reachable {
+            f.tasks.update(&status.task_id, record).flatten()
+        } else if let Some(mut t) = f.unreachable_tasks.remove(&status.task_id) {
+            // A task on an unreachable agent that reports again is reachable again.
+            let finished = record(Arc::make_mut(&mut t));
+            f.tasks.insert(t);
+            finished
+        } else {
+            None
+        };
         let pid = f.connected_pid().cloned();
         if let Some((agent, resources)) = finished {
             self.count_terminal(status.state);

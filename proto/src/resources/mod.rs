@@ -247,6 +247,15 @@ impl Resources {
             && other.other.iter().all(|r| self.contains_resource(r))
     }
 
+    /// True if every entry is a scalar (no ranges or sets): then subtracting these from
+    /// a sum that holds them gives exactly the sum without them (ranges and sets add as
+    /// unions, so an overlap counted once would be taken away entirely).
+    pub fn is_scalar_only(&self) -> bool {
+        self.other
+            .iter()
+            .all(|r| matches!(r.value, Value::Scalar(_)))
+    }
+
     /// Iterates over all entries in canonical order (fast scalars first).
     pub fn iter(&self) -> impl Iterator<Item = Resource> + '_ {
         let fast = self

@@ -60,6 +60,8 @@ pub struct RecoveryState {
     polling: bool,
     /// The dynamic reservations the master asked this agent to checkpoint.
     pub(super) checkpointed_resources: Resources,
+    /// A checkpoint write failed (see [`RecoveryState::checkpoint_failed`]).
+    checkpoint_failed: std::cell::Cell<bool>,
 }
 
 impl RecoveryState {
@@ -88,6 +90,7 @@ impl RecoveryState {
             detector: None,
             recovered: BTreeSet::new(),
             polling: false,
+            checkpoint_failed: std::cell::Cell::new(false),
         }
     }
 }
@@ -142,9 +145,21 @@ pub fn load(config: &AgentConfig, port: u16) -> Result<Option<AgentCheckpoint>, 
     Ok(Some(agent))
 }
 
-fn log_ckpt(what: &str, r: Result<(), CheckpointError>) {
-    if let Err(e) = r {
-        tracing::error!(error = %e, "failed to checkpoint {what}");
+impl RecoveryState {
+    /// Logs a failed checkpoint write and remembers it: the agent must not run on with a
+    /// checkpoint that lags what it did (see [`RecoveryState::checkpoint_failed`]).
+    fn log_ckpt(&self, what: &str, r: Result<(), CheckpointError>) {
+        if let Err(e) = r {
+            tracing::error!(error = %e, "failed to checkpoint {what}");
+            self.checkpoint_failed.set(true);
+        }
+    }
+
+    /// Whether a checkpoint write failed. The agent then stops at once, before acting on
+    /// what it could not record (Mesos aborts on a failed checkpoint): a restart recovers
+    /// from the last good checkpoint and the executors re-send what was not recorded.
+    pub(super) fn checkpoint_failed(&self) -> bool {
+        self.checkpoint_failed.get()
     }
 }
 
@@ -196,16 +211,16 @@ impl AgentProcess {
             return;
         };
         let meta = &self.rec.meta;
-        log_ckpt(
+        self.rec.log_ckpt(
             "the agent info",
             checkpoint::write_json(&meta.agent_info(&id), &self.info),
         );
-        log_ckpt(
+        self.rec.log_ckpt(
             "the latest agent link",
             checkpoint::symlink_atomic(&meta.latest_agent(), id.as_str()),
         );
         if let Some(boot) = &self.rec.boot_id {
-            log_ckpt(
+            self.rec.log_ckpt(
                 "the boot id",
                 checkpoint::write_atomic(&meta.boot_id(), boot.as_bytes()),
             );
@@ -218,7 +233,7 @@ impl AgentProcess {
             return;
         }
         tracing::info!(%resources, "checkpointing resources");
-        log_ckpt(
+        self.rec.log_ckpt(
             "the checkpointed resources",
             checkpoint::write_resources(&self.rec.meta, &resources),
         );
@@ -247,22 +262,22 @@ impl AgentProcess {
         let meta = &self.rec.meta;
         let mut info = f.info.clone();
         info.id = Some(fw.clone());
-        log_ckpt(
+        self.rec.log_ckpt(
             "the framework info",
             checkpoint::write_json(&meta.framework_info(&key.agent, fw), &info),
         );
-        log_ckpt(
+        self.rec.log_ckpt(
             "the framework pid",
             checkpoint::write_atomic(
                 &meta.framework_pid(&key.agent, fw),
                 f.pid.clone().unwrap_or_default().as_bytes(),
             ),
         );
-        log_ckpt(
+        self.rec.log_ckpt(
             "the executor info",
             checkpoint::write_json(&meta.executor_info(&key.agent, fw, ex), &e.info),
         );
-        log_ckpt(
+        self.rec.log_ckpt(
             "the latest run link",
             checkpoint::symlink_atomic(
                 &meta.latest_run(&key.agent, fw, ex),
@@ -270,7 +285,7 @@ impl AgentProcess {
             ),
         );
         if let Some(pid) = e.os_pid {
-            log_ckpt(
+            self.rec.log_ckpt(
                 "the forked pid",
                 checkpoint::write_atomic(&meta.forked_pid(&key), pid.to_string().as_bytes()),
             );
@@ -304,7 +319,7 @@ impl AgentProcess {
                 None => return,
             },
         };
-        log_ckpt(
+        self.rec.log_ckpt(
             "the task info",
             checkpoint::write_json(&self.rec.meta.task_info(&key, task_id), &record),
         );
@@ -326,7 +341,7 @@ impl AgentProcess {
         let (Some(key), Some(pid)) = (self.run_key(fw, e), e.pid.as_ref()) else {
             return;
         };
-        log_ckpt(
+        self.rec.log_ckpt(
             "the executor's libprocess pid",
             checkpoint::write_atomic(
                 &self.rec.meta.libprocess_pid(&key),
@@ -354,7 +369,7 @@ impl AgentProcess {
             executor,
             container,
         };
-        log_ckpt(
+        self.rec.log_ckpt(
             "a status update",
             checkpoint::append_record(&self.rec.meta.task_updates(&key, task), &record),
         );
@@ -376,7 +391,7 @@ impl AgentProcess {
             executor,
             container,
         };
-        log_ckpt(
+        self.rec.log_ckpt(
             "the executor sentinel",
             checkpoint::write_atomic(&self.rec.meta.sentinel(&key), b""),
         );

@@ -75,6 +75,10 @@ fn main() -> ExitCode {
         tracing::info!(pid = %agent.pid(), "mesos-agent running");
         agent.stopped().await;
         node.shutdown();
+        if agent.aborted() {
+            eprintln!("mesos-agent: a checkpoint write failed; exiting to recover from the last good checkpoint on restart");
+            return ExitCode::from(1);
+        }
         ExitCode::SUCCESS
     })
 }

@@ -10,6 +10,8 @@
 //! restarted agent asks it to reconnect, and stops on a shutdown. Executors outlive the
 //! agent process (as real ones outlive an agent restart); [`TestContainerizer::destroy`]
 //! stops one, and [`crate::containerizer::Containerizer::wait`] resolves when it stopped.
+//! [`TestContainerizer::crash`] kills one as a signal would: it stops without a word to
+//! the agent and its termination says so (the agent then fails its tasks).
 //!
 //! By default a task runs until it is killed. A [`TaskScript`]
 //! ([`TestContainerizer::with_script`]) makes tasks end by themselves: for each task it
@@ -82,6 +84,8 @@ pub struct TestContainerizer {
     running: Arc<Mutex<HashMap<ContainerId, Running>>>,
     deaf: Arc<AtomicBool>,
     script: Option<TaskScript>,
+    /// Containers killed by [`TestContainerizer::crash`] and not yet reaped.
+    crashed: Arc<Mutex<std::collections::HashSet<ContainerId>>>,
 }
 
 impl std::fmt::Debug for TestContainerizer {
@@ -107,6 +111,7 @@ impl TestContainerizer {
             running: Arc::new(Mutex::new(HashMap::new())),
             deaf: Arc::new(AtomicBool::new(false)),
             script: None,
+            crashed: Arc::default(),
         }
     }
 
@@ -134,6 +139,26 @@ impl TestContainerizer {
     /// How many executors run.
     pub fn running(&self) -> usize {
         self.table().len()
+    }
+
+    /// The containers whose executors run, in order.
+    pub fn containers(&self) -> Vec<ContainerId> {
+        let mut v: Vec<ContainerId> = self.table().keys().cloned().collect();
+        v.sort();
+        v
+    }
+
+    /// Kills the executor in `container` as `SIGKILL` would: it stops at once, tells the
+    /// agent nothing, and its termination reports the signal. False if none runs there.
+    pub fn crash(&self, container: &ContainerId) -> bool {
+        let Some(pid) = self.executor_pid(container) else {
+            return false;
+        };
+        self.crashed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(container.clone());
+        self.node.terminate(&pid)
     }
 }
 
@@ -169,6 +194,7 @@ impl Containerizer for TestContainerizer {
             running: self.running.clone(),
             deaf: self.deaf.clone(),
             script: self.script.clone(),
+            crashed: self.crashed.clone(),
             command_executor: false,
             ended_some: false,
         };
@@ -252,6 +278,7 @@ pub struct InProcessExecutor {
     running: Arc<Mutex<HashMap<ContainerId, Running>>>,
     deaf: Arc<AtomicBool>,
     script: Option<TaskScript>,
+    crashed: Arc<Mutex<std::collections::HashSet<ContainerId>>>,
     /// Runs a task without its own `ExecutorInfo`: exits after its task ended.
     command_executor: bool,
     /// Some task ended by itself (so an idle command executor exits).
@@ -391,10 +418,22 @@ impl Process for InProcessExecutor {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&self.container_id);
+        let crashed = self
+            .crashed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.container_id);
         if let Some(done) = self.done.take() {
-            let _ = done.send(Termination {
-                status: 0,
-                description: "exited with status 0".into(),
+            let _ = done.send(if crashed {
+                Termination {
+                    status: 9,
+                    description: "terminated by signal SIGKILL".into(),
+                }
+            } else {
+                Termination {
+                    status: 0,
+                    description: "exited with status 0".into(),
+                }
             });
         }
     }

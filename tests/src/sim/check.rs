@@ -1,18 +1,25 @@
 //! The invariants a simulation run is held to, checked after every fault and at the end:
 //!
 //! * no task launched twice (launches counted per task id where executors receive them);
+//! * with several masters, at most one acts as leader at any moment (elected, leading and
+//!   its ZooKeeper lease valid: `Acting::Act`), sampled every 50 ms of simulated time;
 //! * what the framework saw: offer batches within an agent's resources, each task's status
 //!   updates in order (see [`super::workload`]);
 //! * liveness: once faults stop, within the settle bound the cluster converges: every
 //!   intent has exactly one task, `TASK_RUNNING` in the framework's, the master's and its
 //!   agent's eyes; no other task of the framework is live anywhere; and every task ever
 //!   launched that is not current ended with a terminal status the framework received
-//!   (no task lost without a status).
+//!   (no task lost without a status);
+//! * the master's books (see [`Sim::check_master_offers`]): on every agent, what is offered
+//!   plus what its tasks use fits in the agent's total; and once converged, no offer of the
+//!   framework stays outstanding while the scheduler answers every offer at once (an offer
+//!   sent to a scheduler instance that failed over must be rescinded, as Mesos'
+//!   `Master::failoverFramework` does).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use proto::{AgentId, TaskId, TaskState};
+use proto::{AgentId, OfferId, Resources, TaskId, TaskState};
 use tokio::time::Instant;
 
 use super::{Sim, SimConfig};
@@ -44,12 +51,84 @@ impl Sim {
         let mut mem = self.memory.lock().unwrap_or_else(|p| p.into_inner());
         let mut found: Vec<String> = twice;
         found.append(&mut mem.breaks);
+        found.append(&mut self.acting_breaks.lock().unwrap_or_else(|p| p.into_inner()));
         drop(mem);
         for b in found {
             if !self.breaks.contains(&b) {
                 self.trace.note(format!("BREAK {b}"));
                 self.breaks.push(b);
             }
+        }
+    }
+
+    /// Records `b` unless it is already known.
+    fn record_break(&mut self, b: String) {
+        if !self.breaks.contains(&b) {
+            self.trace.note(format!("BREAK {b}"));
+            self.breaks.push(b);
+        }
+    }
+
+    /// The master's offer books, read from its state: on every agent, the resources of
+    /// outstanding offers plus those of non-terminal tasks fit in the agent's total (an
+    /// offer that outlives its purpose, or one made twice, shows up here).
+    pub(super) async fn check_master_offers(&mut self) {
+        let Some(m) = self.leader() else { return };
+        let over = m
+            .master
+            .call(|m, _| {
+                let core = m.core();
+                core.agents()
+                    .values()
+                    .filter_map(|a| {
+                        let offered = core.offered_on_agent(a);
+                        let used = core
+                            .used_on_agent(&a.id)
+                            .values()
+                            .fold(Resources::new(), |sum, r| sum + r);
+                        let total = &a.info.resources;
+                        (!total.contains(&(offered.clone() + &used))).then(|| {
+                            format!(
+                                "master: agent {} has offers of {offered} and tasks using \
+                                 {used}, beyond its total {total}",
+                                a.id
+                            )
+                        })
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .await
+            .unwrap_or_default();
+        for b in over {
+            self.record_break(b);
+        }
+    }
+
+    /// The offers outstanding at the master (the sim's one framework holds them all).
+    async fn outstanding_offers(&self) -> BTreeSet<OfferId> {
+        let Some(m) = self.leader() else {
+            return BTreeSet::new();
+        };
+        m.master
+            .call(|m, _| m.core().offers().keys().cloned().collect())
+            .await
+            .unwrap_or_default()
+    }
+
+    /// Once converged: the scheduler answers every offer as it arrives and the network is
+    /// calm, so an offer still outstanding `STUCK_AFTER` later was sent to no live
+    /// scheduler (say, one that failed over) and holds its resources for good.
+    async fn check_no_stuck_offers(&mut self) {
+        const STUCK_AFTER: Duration = Duration::from_secs(20);
+        let before = self.outstanding_offers().await;
+        tokio::time::sleep(STUCK_AFTER).await;
+        let after = self.outstanding_offers().await;
+        let stuck: Vec<&OfferId> = before.intersection(&after).collect();
+        if !stuck.is_empty() {
+            self.record_break(format!(
+                "liveness: offers {stuck:?} outstanding for {STUCK_AFTER:?} after \
+                 convergence, to a scheduler that answers every offer at once"
+            ));
         }
     }
 
@@ -61,7 +140,7 @@ impl Sim {
             .unwrap_or_else(|p| p.into_inner())
             .framework_id
             .clone();
-        if let (Some(m), Some(fid)) = (&self.master, fid.clone()) {
+        if let (Some(m), Some(fid)) = (self.leader(), fid.clone()) {
             let got = m
                 .master
                 .call(move |m, _| {
@@ -80,7 +159,7 @@ impl Sim {
                 .await;
             v.master = got.unwrap_or_default();
         }
-        if let (Some(m), Some(fid)) = (&self.master, fid.clone()) {
+        if let (Some(m), Some(fid)) = (self.leader(), fid.clone()) {
             let notes = m
                 .master
                 .call(move |m, _| {
@@ -150,8 +229,8 @@ impl Sim {
 
     /// Why the views do not agree yet (`None`: converged).
     fn diverges(&self, v: &Views) -> Option<String> {
-        if self.master.is_none() {
-            return Some("the master is down".into());
+        if self.leader().is_none() {
+            return Some("no master leads".into());
         }
         let mut current = BTreeSet::new();
         for (k, task, state) in &v.framework {
@@ -193,6 +272,7 @@ impl Sim {
             match self.diverges(&v) {
                 None => {
                     self.trace.note("converged".into());
+                    self.check_no_stuck_offers().await;
                     break;
                 }
                 Some(w) => why = w,

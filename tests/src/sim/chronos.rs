@@ -114,7 +114,7 @@ impl ChronosSim {
     pub async fn start(
         &mut self,
         seed: u64,
-        master: libproc::Pid,
+        master: MasterAddress,
         clock: Clock,
         trace: &Trace,
     ) -> Result<(), String> {
@@ -137,14 +137,8 @@ impl ChronosSim {
             registration_backoff_max: Duration::from_secs(10),
             ..SchedulerConfig::default()
         };
-        let handle = scheduler::run_with(
-            &self.node,
-            MasterAddress::Standalone(master),
-            info,
-            sched,
-            config,
-        )
-        .map_err(|e| format!("chronos cannot start: {e}"))?;
+        let handle = scheduler::run_with(&self.node, master, info, sched, config)
+            .map_err(|e| format!("chronos cannot start: {e}"))?;
         trace.note(format!(
             "chronos {} started (failover: {})",
             handle.pid(),

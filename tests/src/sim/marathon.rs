@@ -72,7 +72,7 @@ impl MarathonSim {
     pub async fn start(
         &mut self,
         seed: u64,
-        master: libproc::Pid,
+        master: MasterAddress,
         clock: marathon::shell::Clock,
         trace: &Trace,
     ) -> Result<(), String> {
@@ -93,14 +93,8 @@ impl MarathonSim {
             ..SchedulerConfig::default()
         };
         let sched = Marathon::new(shared.clone(), Duration::from_secs(60));
-        let handle = scheduler::run_with(
-            &self.node,
-            MasterAddress::Standalone(master),
-            info,
-            sched,
-            config,
-        )
-        .map_err(|e| format!("marathon cannot start: {e}"))?;
+        let handle = scheduler::run_with(&self.node, master, info, sched, config)
+            .map_err(|e| format!("marathon cannot start: {e}"))?;
         *shared.driver.borrow_mut() = Some(handle.process.clone());
         trace.note(format!(
             "marathon {} started (failover: {})",

@@ -1,31 +1,52 @@
-//! The seeded whole-cluster simulation: a master, N agents on the test containerizer and a
-//! framework (the SDK's scheduler keeping tasks running; in one seed of eight also our
-//! Marathon and Chronos, see [`services`]) in one OS process, on one thread, on a paused
-//! tokio clock and the simulated network [`net::SimNet`], with every random choice drawn
-//! from one seed.
+//! The seeded whole-cluster simulation: 3 masters contending through an in-memory
+//! ZooKeeper (`detector::zk_model`, reached through the same `detector::session` seam as a
+//! real one: the masters, agents and scheduler are given `zk://<client>.sim-ensemble-<seed>:2181/mesos`),
+//! N agents on the test containerizer and a framework (the SDK's scheduler keeping tasks
+//! running) in one OS process, on one thread, on a paused tokio clock and the simulated
+//! network [`net::SimNet`], with every random choice drawn from one seed. The registry is
+//! the ZooKeeper blob store on the model, fenced by the writer's candidacy.
+//! `SimConfig::default()` still runs the older, cheaper shape (`masters: 1`: one standalone
+//! master, its registry in memory); `masters: 3` runs the shape above (about 1.8x the CPU
+//! per seed; the suite gives it its own, smaller budget). In one seed of eight our Marathon
+//! and Chronos run too, beside the simulation's framework (see [`services`]; their faults:
+//! crash and restart from their durable stores with the stored FrameworkID, partitions from
+//! the master, on a stream of their own; their invariants in [`marathon`] and [`chronos`]).
 //!
 //! A run has two phases. During the *fault phase* a seeded schedule injects faults: frame
 //! drops, duplicates and delays, one-way and two-way partitions, severed connections,
-//! master crashes (its registry, in memory, survives), agent crashes (the executors live on
-//! and the restarted agent recovers from its checkpoint directory), scheduler failovers
-//! with the FrameworkID, and clock jumps; what went down comes back after a while. Seeds
-//! with Marathon and Chronos add their own faults on a separate seeded stream (crash and
-//! restart from their durable stores with the stored FrameworkID, partitions from the
-//! master). Then faults stop, everything is brought back, and the *settle phase* waits
-//! (bounded, in simulated time) for the cluster to converge. [`check`] holds the
-//! invariants, checked at every step and at the end ([`marathon`] and [`chronos`] hold
-//! theirs: each app's instances running in all three views and nothing of Marathon's
-//! unknown to it; Chronos's instants each decided once, run or missed as documented). A run
-//! returns a [`SimReport`]; a failing seed's report carries its trace, and the same seed
-//! replays the same schedule.
+//! master crashes (the leader half the time; with 3 masters its ZooKeeper session is cut
+//! first, so its candidacy lingers until the session expires, as when a process dies; a
+//! single master's registry, in memory, survives), agent crashes (the executors live on and
+//! the restarted agent recovers from its checkpoint directory), scheduler failovers with
+//! the FrameworkID, clock jumps, and ZooKeeper faults: a master's session expired (never
+//! sooner than a real server would), a master disconnected from ZooKeeper for up to 15 s,
+//! a master partitioned from ZooKeeper, a ZooKeeper restart. Drawn from a second stream of
+//! the seed: executor crashes (the agent fails the task, the framework relaunches it), a
+//! slow or a failing registry disk (the single master's in-memory registry), and failing
+//! agent checkpoint writes (see [`disk`]; a failed checkpoint stops the agent, which is
+//! restarted). What went down comes back after a while. Then faults stop, everything is
+//! brought back, and the *settle phase* waits (bounded, in simulated time) for the cluster
+//! to converge. [`check`] and [`acks`] hold the invariants (among them at most one acting
+//! leader, sampled every 50 ms; offers within every agent's resources; each status update
+//! acknowledged exactly once), checked at every step and at the end. A run returns a
+//! [`SimReport`]; a failing seed's report carries its trace, and the same seed replays the
+//! same schedule.
 //!
-//! Modelled: what is listed above. Not modelled (yet): several masters with leader
-//! election (needs a ZooKeeper model behind a seam in `detector`), slow disks, executor
-//! crashes, per-node clocks (a clock jump moves the one shared clock: every timer in the
-//! cluster comes due at once, like a stall of the whole process).
+//! Modelled: what is listed above. Not modelled (yet): slow agent checkpoint disks
+//! (checkpoint writes are synchronous: a stall would stop every node of the run, which
+//! share one thread), registry disk faults with 3 masters (their registry is in the
+//! ZooKeeper model), executors that hang instead of dying, per-node clocks (a clock jump
+//! moves the one shared clock: every timer in the cluster comes due at once, like a stall
+//! of the whole process; so a paused leader whose lease outlives its session cannot happen
+//! here), ZooKeeper quorum loss inside the ensemble (it is one server that restarts),
+//! agents and the scheduler losing their ZooKeeper sessions (only masters' sessions get
+//! ZooKeeper faults; network faults between the agents or scheduler and the masters are
+//! modelled).
 
+pub mod acks;
 pub mod check;
 pub mod chronos;
+pub mod disk;
 pub mod marathon;
 pub mod net;
 pub mod services;
@@ -96,6 +117,10 @@ pub struct SimConfig {
     pub faults: bool,
     /// Which seeds also run Marathon and Chronos ([`services`]).
     pub marathon_chronos: services::SeedShare,
+    /// Masters: 1 is a standalone master (its registry in memory, found at a fixed
+    /// address); more contend through the in-memory ZooKeeper (`detector::zk_model`), keep
+    /// the registry there, and agents and the scheduler find the leader by `zk://`.
+    pub masters: usize,
 }
 
 impl Default for SimConfig {
@@ -107,6 +132,7 @@ impl Default for SimConfig {
             settle_bound: Duration::from_secs(400),
             faults: true,
             marathon_chronos: services::SeedShare::OneIn(8),
+            masters: 1,
         }
     }
 }
@@ -146,10 +172,23 @@ impl SimReport {
     }
 }
 
-const MASTER_ADDR: &str = "10.0.0.1:5050";
+/// The ZooKeeper path masters contend under.
+const ZK_PATH: &str = "/mesos";
+/// The sim's ZooKeeper session timeout (Mesos's default).
+const ZK_SESSION_TIMEOUT: Duration = Duration::from_secs(10);
 const FRAMEWORK_ADDR: &str = "10.0.2.1:7000";
 const AGENT_RESOURCES: &str = "cpus:2;mem:1024";
 const TASK_RESOURCES: &str = "cpus:0.5;mem:128";
+
+/// Master `i`'s address (from 0).
+fn master_addr(i: usize) -> SocketAddr {
+    SocketAddr::from(([10, 0, 0, i as u8 + 1], 5050))
+}
+
+/// Master `i`'s label as a ZooKeeper client (see `detector::zk_model`).
+fn master_label(i: usize) -> String {
+    format!("m{}", i + 1)
+}
 
 fn agent_addr(i: usize) -> SocketAddr {
     SocketAddr::from(([10, 0, 1, i as u8], 5051))
@@ -220,11 +259,17 @@ struct AgentSlot {
 /// Something down that comes back at a time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Repair {
-    Master,
+    Master(usize),
+    /// Master `i` reaches ZooKeeper again.
+    ZkHeal(usize),
     Agent(usize),
     Framework,
     Heal(IpAddr, IpAddr),
     CalmWeather,
+    /// The registry's disk is healthy again.
+    Registry,
+    /// The agents' checkpoint disk is healthy again.
+    Checkpoints,
 }
 
 struct Sim {
@@ -233,8 +278,13 @@ struct Sim {
     net: SimNet,
     trace: Trace,
     store: RegistryStore,
-    master_node: Option<Node>,
-    master: Option<MasterHandle>,
+    masters: Vec<MasterSlot>,
+    /// The in-memory ZooKeeper, with several masters.
+    zk: Option<detector::zk_model::Ensemble>,
+    /// Breaks the acting-leader sampler found (see [`check`]).
+    acting_breaks: Arc<Mutex<Vec<String>>>,
+    /// The running masters' acting probes, by slot (the sampler's view).
+    probes: Arc<Mutex<Vec<Option<master::leadership::ActingProbe>>>>,
     agents: Vec<AgentSlot>,
     fw_node: Node,
     driver: Option<SchedulerHandle<Keeper>>,
@@ -245,11 +295,23 @@ struct Sim {
     pending: Vec<(Instant, Repair)>,
     breaks: Vec<String>,
     services: Option<services::Services>,
+    /// Draws the executor and disk faults (apart from `rng`, so adding them left the
+    /// schedule of the other faults as it was).
+    fault_rng: SplitMix64,
+    disk: disk::SharedDisk,
+    acks: acks::AckLedger,
     _work: crate::testkit::TempDir,
 }
 
+/// One master's place: its node and process while up.
+#[derive(Default)]
+struct MasterSlot {
+    node: Option<Node>,
+    handle: Option<MasterHandle>,
+}
+
 fn master_pid() -> Pid {
-    Pid::new("master", MASTER_ADDR.parse().expect("a socket address"))
+    Pid::new("master", master_addr(0))
 }
 
 async fn bind(net: &SimNet, addr: SocketAddr) -> Node {
@@ -281,9 +343,12 @@ async fn simulate(seed: u64, config: &SimConfig) -> SimReport {
             tokio::time::sleep(pause).await;
             sim.repair_due(false).await;
             sim.inject(config).await;
+            sim.inject_process_or_disk_fault();
             sim.inject_services();
             sim.check_now();
             sim.check_services_now();
+            sim.check_master_offers().await;
+            sim.check_acks().await;
         }
     }
     sim.trace.note("faults stop; everything comes back".into());
@@ -294,7 +359,13 @@ async fn simulate(seed: u64, config: &SimConfig) -> SimReport {
     sim.settle_services(config).await;
     sim.check_now();
     sim.check_services_now();
+    sim.check_master_offers().await;
+    sim.settle_acks().await;
     let mut faults = sim.faults.clone();
+    faults.insert(
+        "checkpoint_writes_failed".into(),
+        sim.checkpoint_writes_failed(),
+    );
     for (k, v) in sim.net.counts() {
         faults.insert(format!("net_{k}"), v);
     }
@@ -337,8 +408,13 @@ impl Sim {
             net,
             trace: Trace::new(),
             store: RegistryStore::in_memory(),
-            master_node: None,
-            master: None,
+            masters: (0..config.masters.max(1))
+                .map(|_| MasterSlot::default())
+                .collect(),
+            zk: (config.masters > 1)
+                .then(|| detector::zk_model::Ensemble::new(&format!("sim-ensemble-{seed}"))),
+            acting_breaks: Arc::default(),
+            probes: Arc::new(Mutex::new(vec![None; config.masters.max(1)])),
             agents: Vec::new(),
             fw_node,
             driver: None,
@@ -349,9 +425,15 @@ impl Sim {
             pending: Vec::new(),
             breaks: Vec::new(),
             services,
+            fault_rng: SplitMix64::new(seed ^ 0x00E8_EC0F_A17D_15C5),
+            disk: disk::install(seed),
+            acks: acks::AckLedger::default(),
             _work: work,
         };
-        sim.start_master().await;
+        for i in 0..sim.masters.len() {
+            sim.start_master(i).await;
+        }
+        sim.watch_acting();
         for i in 1..=config.agents {
             let node = bind(&sim.net, agent_addr(i)).await;
             let launches = sim.launches.clone();
@@ -384,13 +466,39 @@ impl Sim {
         *self.faults.entry(kind.to_string()).or_default() += 1;
     }
 
-    async fn start_master(&mut self) {
-        let node = bind(&self.net, MASTER_ADDR.parse().expect("a socket address")).await;
-        let mut config = MasterConfig::default();
-        let addr: SocketAddr = MASTER_ADDR.parse().expect("a socket address");
-        config.ip = addr.ip();
-        config.port = addr.port();
-        config.registry_store = Some(self.store.clone());
+    /// Where `client` (a ZooKeeper client label) finds the leading master.
+    fn master_address(&self, client: &str) -> MasterAddress {
+        match &self.zk {
+            Some(zk) => MasterAddress::ZooKeeper(detector::ZkUrl {
+                servers: zk.servers(client),
+                path: ZK_PATH.into(),
+            }),
+            None => MasterAddress::Standalone(master_pid()),
+        }
+    }
+
+    async fn start_master(&mut self, i: usize) {
+        let addr = master_addr(i);
+        let node = bind(&self.net, addr).await;
+        let mut config = MasterConfig {
+            ip: addr.ip(),
+            port: addr.port(),
+            ..MasterConfig::default()
+        };
+        match &self.zk {
+            Some(zk) => {
+                let url = detector::ZkUrl {
+                    servers: zk.servers(&master_label(i)),
+                    path: ZK_PATH.into(),
+                };
+                config.zk_session_timeout = ZK_SESSION_TIMEOUT;
+                config.registry_store = Some(RegistryStore::ZooKeeper(
+                    detector::zk_store::ZkBlobStore::new(&url, "registry", ZK_SESSION_TIMEOUT),
+                ));
+                config.zk = Some(url);
+            }
+            None => config.registry_store = Some(self.store.clone()),
+        }
         config.id_seed = self.seed ^ self.rng.next_u64();
         config.allocation_interval = Duration::from_secs(1);
         config.agent_ping_timeout = Duration::from_secs(5);
@@ -399,17 +507,22 @@ impl Sim {
         config.quiet = true;
         match master::spawn(&node, config, None) {
             Ok(m) => {
-                self.master = Some(m);
-                self.trace.note("master started".into());
+                self.set_probe(i, Some(m.acting.clone()));
+                self.masters[i].handle = Some(m);
+                self.trace.note(format!("master {} started", i + 1));
             }
-            Err(e) => self.breaks.push(format!("the master cannot start: {e}")),
+            Err(e) => self
+                .breaks
+                .push(format!("master {} cannot start: {e}", i + 1)),
         }
-        self.master_node = Some(node);
+        self.masters[i].node = Some(node);
     }
 
     fn start_agent(&mut self, i: usize) {
+        let address = self.master_address(&format!("a{}", i + 1));
         let slot = &mut self.agents[i];
         let mut config = AgentConfig::new(master_pid(), slot.dir.clone());
+        config.master = address;
         config.resources = AGENT_RESOURCES.parse().unwrap_or_default();
         config.containerizer = Some(Arc::new(slot.containerizer.clone()));
         config.serve_files = false;
@@ -452,7 +565,7 @@ impl Sim {
         let failover = info.id.is_some();
         match scheduler::run_with(
             &self.fw_node,
-            MasterAddress::Standalone(master_pid()),
+            self.master_address("fw"),
             info,
             keeper,
             config,
@@ -468,6 +581,13 @@ impl Sim {
         }
     }
 
+    /// [`Sim::later`] with the time drawn from `fault_rng`.
+    fn later_with_fault_rng(&mut self, min_s: u64, max_s: u64, r: Repair) {
+        let secs = min_s + self.fault_rng.next_u64() % (max_s - min_s + 1);
+        self.pending
+            .push((Instant::now() + Duration::from_secs(secs), r));
+    }
+
     fn later(&mut self, min_s: u64, max_s: u64, r: Repair) {
         let secs = min_s + self.rng.next_u64() % (max_s - min_s + 1);
         self.pending
@@ -475,7 +595,9 @@ impl Sim {
     }
 
     fn nodes(&self) -> Vec<IpAddr> {
-        let mut v = vec![master_pid().addr().ip()];
+        let mut v: Vec<IpAddr> = (0..self.masters.len())
+            .map(|i| master_addr(i).ip())
+            .collect();
         v.extend((1..=self.agents.len()).map(|i| agent_addr(i).ip()));
         v.push(self.fw_node.addr().ip());
         v
@@ -483,7 +605,12 @@ impl Sim {
 
     /// One random fault.
     async fn inject(&mut self, _config: &SimConfig) {
-        let roll = self.rng.next_u64() % 100;
+        // With ZooKeeper, rolls past 99 are ZooKeeper faults (see `inject_zk`).
+        let roll = self.rng.next_u64() % if self.zk.is_some() { 115 } else { 100 };
+        if roll >= 100 {
+            self.inject_zk(roll - 100);
+            return;
+        }
         let nodes = self.nodes();
         let a = nodes[(self.rng.next_u64() % nodes.len() as u64) as usize];
         let mut b = nodes[(self.rng.next_u64() % nodes.len() as u64) as usize];
@@ -533,12 +660,12 @@ impl Sim {
                 }
             }
             70..=79 => {
-                if let (Some(node), Some(_)) = (self.master_node.take(), self.master.take()) {
-                    self.trace.note("crash master".into());
-                    node.shutdown();
-                    self.count("crash_master");
-                    self.later(1, 30, Repair::Master);
-                }
+                // Half the time the leader (if one acts), else any master.
+                let i = match self.acting_master() {
+                    Some(l) if self.rng.next_u64() % 2 == 0 => l,
+                    _ => (self.rng.next_u64() % self.masters.len() as u64) as usize,
+                };
+                self.crash_master(i);
             }
             80..=89 => {
                 if let Some(d) = self.driver.take() {
@@ -554,6 +681,43 @@ impl Sim {
                 tokio::time::advance(jump).await;
                 self.count("clock_jump");
             }
+        }
+    }
+
+    /// Now and then, one fault of another layer (drawn from `fault_rng`): an executor
+    /// crashes, or the registry's disk turns slow or failing, or checkpoint writes fail.
+    fn inject_process_or_disk_fault(&mut self) {
+        match self.fault_rng.next_u64() % 100 {
+            0..=5 => self.crash_executor(),
+            6..=8 => self.slow_registry(),
+            9..=10 => self.fail_registry(),
+            11..=14 => self.fail_checkpoints(),
+            _ => {}
+        }
+    }
+
+    /// Kills a running executor, picked by `fault_rng` (its agent, up or down, must fail
+    /// its tasks; the framework relaunches them).
+    fn crash_executor(&mut self) {
+        let running: Vec<(usize, proto::ContainerId)> = self
+            .agents
+            .iter()
+            .enumerate()
+            .flat_map(|(i, a)| {
+                a.containerizer
+                    .containers()
+                    .into_iter()
+                    .map(move |c| (i, c))
+            })
+            .collect();
+        if running.is_empty() {
+            return;
+        }
+        let (i, c) = running[(self.fault_rng.next_u64() % running.len() as u64) as usize].clone();
+        if self.agents[i].containerizer.crash(&c) {
+            self.trace
+                .note(format!("crash executor {c} on agent {}", i + 1));
+            self.count("crash_executor");
         }
     }
 
@@ -573,7 +737,14 @@ impl Sim {
         due.sort_by_key(|(t, _)| *t);
         for (_, r) in due {
             match r {
-                Repair::Master => self.start_master().await,
+                Repair::Master(i) => self.start_master(i).await,
+                Repair::ZkHeal(i) => {
+                    if let Some(zk) = &self.zk {
+                        self.trace
+                            .note(format!("master {} reaches ZooKeeper again", i + 1));
+                        zk.heal(&master_label(i));
+                    }
+                }
                 Repair::Agent(i) => self.start_agent(i),
                 Repair::Framework => self.start_framework(),
                 Repair::Heal(a, b) => {
@@ -585,20 +756,30 @@ impl Sim {
                     self.trace.note("calm weather".into());
                     self.net.set_weather(Weather::default());
                 }
+                Repair::Registry => self.heal_registry(),
+                Repair::Checkpoints => self.heal_checkpoints(),
             }
         }
         // Processes that stopped by themselves (an agent told to shut down, a master
         // that gave up) are restarted.
-        if self.master.as_ref().is_some_and(|m| !m.master.is_alive())
-            && !self.pending.iter().any(|(_, r)| *r == Repair::Master)
-        {
-            self.trace
-                .note("the master stopped by itself: restarting it".into());
-            if let Some(n) = self.master_node.take() {
-                n.shutdown();
+        for i in 0..self.masters.len() {
+            let slot = &self.masters[i];
+            if slot.handle.as_ref().is_some_and(|m| !m.master.is_alive())
+                && !self.pending.iter().any(|(_, r)| *r == Repair::Master(i))
+            {
+                self.trace
+                    .note(format!("master {} stopped by itself: restarting it", i + 1));
+                if let Some(n) = self.masters[i].node.take() {
+                    n.shutdown();
+                }
+                self.masters[i].handle = None;
+                self.start_master(i).await;
             }
-            self.master = None;
-            self.start_master().await;
+        }
+        if all {
+            if let Some(zk) = &self.zk {
+                zk.heal_all();
+            }
         }
         for i in 0..self.agents.len() {
             let dead = self.agents[i]
@@ -623,15 +804,152 @@ impl Sim {
     }
 
     async fn stop(self) {
+        disk::uninstall();
         for slot in &self.agents {
             if let Some(h) = &slot.handle {
                 let _ = tokio::time::timeout(Duration::from_secs(30), h.shutdown()).await;
             }
             slot.node.shutdown();
         }
-        if let Some(n) = &self.master_node {
-            n.shutdown();
+        for slot in &self.masters {
+            if let Some(n) = &slot.node {
+                n.shutdown();
+            }
         }
         self.fw_node.shutdown();
+    }
+}
+
+/// Several masters and ZooKeeper.
+impl Sim {
+    /// Crashes master `i` (if up); it comes back after a while. With ZooKeeper, its
+    /// session is cut first, as when a process dies: its candidacy lingers until the
+    /// session expires.
+    fn crash_master(&mut self, i: usize) {
+        let (Some(node), Some(_)) = (self.masters[i].node.take(), self.masters[i].handle.take())
+        else {
+            return;
+        };
+        self.trace.note(format!("crash master {}", i + 1));
+        self.set_probe(i, None);
+        if let Some(zk) = &self.zk {
+            zk.disconnect(&master_label(i), Duration::from_millis(1));
+        }
+        node.shutdown();
+        self.count("crash_master");
+        self.later(1, 30, Repair::Master(i));
+    }
+
+    fn set_probe(&self, i: usize, p: Option<master::leadership::ActingProbe>) {
+        if let Some(slot) = self
+            .probes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_mut(i)
+        {
+            *slot = p;
+        }
+    }
+
+    /// The master acting as leader now, if one is.
+    fn acting_master(&self) -> Option<usize> {
+        self.masters.iter().position(|s| {
+            s.handle
+                .as_ref()
+                .is_some_and(|h| h.acting.acting() == master::leadership::Acting::Act)
+        })
+    }
+
+    /// The master to ask what the cluster looks like: the acting leader, else the only
+    /// master.
+    pub(super) fn leader(&self) -> Option<&MasterHandle> {
+        match self.acting_master() {
+            Some(i) => self.masters[i].handle.as_ref(),
+            None if self.masters.len() == 1 => self.masters[0].handle.as_ref(),
+            None => None,
+        }
+    }
+
+    /// One ZooKeeper fault (`roll` in 0..15).
+    fn inject_zk(&mut self, roll: u64) {
+        let Some(zk) = self.zk.clone() else { return };
+        let i = match self.acting_master() {
+            Some(l) if self.rng.next_u64() % 2 == 0 => l,
+            _ => (self.rng.next_u64() % self.masters.len() as u64) as usize,
+        };
+        let label = master_label(i);
+        match roll {
+            0..=3 => {
+                let n = zk.expire(&label);
+                self.trace.note(format!(
+                    "ZooKeeper expires master {}'s sessions ({n})",
+                    i + 1
+                ));
+                self.count("zk_expire");
+            }
+            4..=7 => {
+                let outage = Duration::from_millis(100 + self.rng.next_u64() % 15_000);
+                let n = zk.disconnect(&label, outage);
+                self.trace.note(format!(
+                    "master {} disconnected from ZooKeeper for {outage:?} ({n} sessions)",
+                    i + 1
+                ));
+                self.count("zk_disconnect");
+            }
+            8..=10 => {
+                self.trace
+                    .note(format!("partition master {} from ZooKeeper", i + 1));
+                zk.partition(&label);
+                self.count("zk_partition");
+                self.later(1, 40, Repair::ZkHeal(i));
+            }
+            11..=12 => {
+                let outage = Duration::from_millis(100 + self.rng.next_u64() % 20_000);
+                self.trace
+                    .note(format!("ZooKeeper restarts ({outage:?} down)"));
+                zk.restart(outage);
+                self.count("zk_restart");
+            }
+            _ => {
+                if let Some(l) = self.acting_master() {
+                    self.crash_master(l);
+                }
+            }
+        }
+    }
+
+    /// Samples every master's acting state every 50 ms (simulated) for the whole run: two
+    /// masters acting at once is a break.
+    fn watch_acting(&self) {
+        if self.masters.len() < 2 {
+            return;
+        }
+        let breaks = self.acting_breaks.clone();
+        let trace = self.trace.clone();
+        let weak = Arc::downgrade(&self.probes);
+        tokio::task::spawn_local(async move {
+            let mut broken = false;
+            loop {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                let Some(probes) = weak.upgrade() else { return };
+                let acting: Vec<usize> = probes
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, p)| {
+                        p.as_ref()
+                            .is_some_and(|p| p.acting() == master::leadership::Acting::Act)
+                    })
+                    .map(|(i, _)| i + 1)
+                    .collect();
+                if acting.len() > 1 && !broken {
+                    broken = true;
+                    let b = format!("masters {acting:?} act as leader at once");
+                    trace.note(format!("BREAK {b}"));
+                    breaks.lock().unwrap_or_else(|p| p.into_inner()).push(b);
+                }
+            }
+        });
     }
 }

@@ -17,7 +17,7 @@ use tokio::time::Instant;
 
 use super::chronos::{self as chr, ChronosSim};
 use super::marathon::{self as mar, MarathonSim};
-use super::{bind, master_pid, Sim};
+use super::{bind, Sim};
 
 const MARATHON_ADDR: &str = "10.0.3.1:7100";
 const CHRONOS_ADDR: &str = "10.0.3.2:7200";
@@ -79,7 +79,7 @@ pub fn on_launch(launches: &ServiceLaunches, task: &TaskInfo) -> Option<TaskOutc
 enum Fix {
     Marathon,
     Chronos,
-    Heal(IpAddr),
+    Heal(IpAddr, IpAddr),
 }
 
 /// Marathon, Chronos, their fault stream and what they launched.
@@ -131,7 +131,14 @@ impl Services {
 }
 
 impl Sim {
+    /// The acting master's address (the first master's when none acts).
+    fn leader_ip(&self) -> IpAddr {
+        let i = self.acting_master().unwrap_or(0);
+        super::master_addr(i).ip()
+    }
+
     async fn start_marathon(&mut self) {
+        let master = self.master_address("marathon");
         let Some(s) = self.services.as_mut() else {
             return;
         };
@@ -139,16 +146,13 @@ impl Sim {
             return;
         }
         let (seed, clock) = (s.rng.next_u64(), s.marathon_clock());
-        if let Err(e) = s
-            .marathon
-            .start(seed, master_pid(), clock, &self.trace)
-            .await
-        {
+        if let Err(e) = s.marathon.start(seed, master, clock, &self.trace).await {
             self.breaks.push(e);
         }
     }
 
     async fn start_chronos(&mut self) {
+        let master = self.master_address("chronos");
         let Some(s) = self.services.as_mut() else {
             return;
         };
@@ -156,11 +160,7 @@ impl Sim {
             return;
         }
         let (seed, clock) = (s.rng.next_u64(), s.chronos_clock());
-        if let Err(e) = s
-            .chronos
-            .start(seed, master_pid(), clock, &self.trace)
-            .await
-        {
+        if let Err(e) = s.chronos.start(seed, master, clock, &self.trace).await {
             self.breaks.push(e);
         }
     }
@@ -173,10 +173,10 @@ impl Sim {
 
     /// One fault of theirs, maybe (their own seeded stream).
     pub(super) fn inject_services(&mut self) {
+        let master = self.leader_ip();
         let Some(s) = self.services.as_mut() else {
             return;
         };
-        let master = master_pid().addr().ip();
         let kind = match s.rng.next_u64() % 100 {
             0..=5 if s.marathon.crash(&self.trace) => {
                 s.later(1, 30, Fix::Marathon);
@@ -196,7 +196,7 @@ impl Sim {
                 self.net.block(node, master);
                 self.net.block(master, node);
                 self.net.sever(node, master);
-                s.later(1, 60, Fix::Heal(node));
+                s.later(1, 60, Fix::Heal(node, master));
                 "partition_service"
             }
             _ => return,
@@ -239,8 +239,7 @@ impl Sim {
             match f {
                 Fix::Marathon => self.start_marathon().await,
                 Fix::Chronos => self.start_chronos().await,
-                Fix::Heal(node) => {
-                    let master = master_pid().addr().ip();
+                Fix::Heal(node, master) => {
                     self.trace.note(format!("heal {node} <-> {master}"));
                     self.net.unblock(node, master);
                     self.net.unblock(master, node);
@@ -277,7 +276,7 @@ impl Sim {
         let Some(fid) = fid else {
             return (master, agents);
         };
-        if let Some(m) = &self.master {
+        if let Some(m) = self.leader() {
             let f = fid.clone();
             let got = m
                 .master

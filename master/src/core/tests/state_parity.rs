@@ -237,6 +237,37 @@ fn the_streamed_state_is_byte_for_byte_the_value_tree_one() {
     );
 }
 
+/// Warming the tasks' JSON (what the master does off its thread after tasks changed)
+/// caches every task's, the core's records included, and the state is the same bytes.
+#[test]
+fn warming_caches_every_task_and_leaves_the_state_unchanged() {
+    let m = rich_state();
+    let flags = serde_json::json!({"port": "5050", "quiet": "false"});
+    let cold = state_json::render_state(&rich_state(), &flags);
+    let snapshot = m.clone();
+    let tasks = |m: &Master| -> Vec<Arc<TaskRecord>> {
+        m.frameworks()
+            .values()
+            .flat_map(|f| {
+                f.tasks
+                    .values()
+                    .chain(f.unreachable_tasks.values())
+                    .chain(f.completed_tasks.iter())
+                    .cloned()
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    };
+    assert!(tasks(&m).iter().any(|t| !t.is_rendered()));
+    assert_eq!(
+        state_json::warm_task_json(snapshot.frameworks()),
+        tasks(&m).len()
+    );
+    assert!(tasks(&m).iter().all(|t| t.is_rendered()));
+    assert_eq!(state_json::warm_task_json(snapshot.frameworks()), 0);
+    assert_eq!(state_json::render_state(&m, &flags), cold);
+}
+
 /// `/master/frameworks`, `/master/slaves`, `/master/tasks` and `/master/state-summary`
 /// show the same records as `/master/state`.
 #[test]

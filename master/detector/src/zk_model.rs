@@ -1,0 +1,828 @@
+//! An in-memory ZooKeeper ensemble for the seeded simulation: the same [`ZkSession`] seam
+//! as a real ZooKeeper, on the caller's tokio clock (a paused one included) and thread, and
+//! deterministic (no randomness, no threads, no real time).
+//!
+//! Modelled: a tree of znodes with versions; persistent and ephemeral sequential nodes (a
+//! per-parent sequence counter); one-shot child and data/existence watches; sessions with a
+//! timeout. A session is *connected* or *disconnected*: a request issued while
+//! disconnected waits for the reconnection (the real client queues it), one in flight when
+//! the connection drops fails with `ConnectionLoss` (its effect may have been applied, as
+//! with the real server). The server expires a session disconnected for longer than its
+//! timeout: its ephemerals are deleted and their watches fire; the client learns of the
+//! expiry only when it reconnects (as the real client). Watches survive disconnections
+//! (the real client re-arms them on reconnection); an event that happened meanwhile is
+//! delivered once reconnected. Dropping the last handle on a session closes it at once if
+//! it is connected; if it is not, the close cannot reach the server and the session
+//! lingers until it expires (a crashed process).
+//!
+//! Faults (for the simulation): [`Ensemble::disconnect`] a client's sessions for a while,
+//! [`Ensemble::expire`] them (never sooner than a real server would: the session timeout
+//! after the client was last heard), [`Ensemble::partition`] a client from the ensemble until
+//! [`Ensemble::heal`], and [`Ensemble::restart`] the ensemble (every session disconnected;
+//! data and sessions persist, and the session timeouts start again once it is back).
+//!
+//! Selection: [`Ensemble::new`] registers the ensemble under its name (names start with
+//! `sim-ensemble-`); [`crate::session::open`] reaches it for a servers string whose first
+//! host is `<name>` or `<client>.<name>` (`zk://m1.sim-ensemble-7:2181/mesos`), `<client>`
+//! being the label faults address. The registry is process-wide and keyed by name, so
+//! seeds on different threads each use their own ensemble.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
+
+use tokio::sync::{oneshot, watch};
+use tokio::time::Instant;
+
+use crate::session::{
+    BoxFuture, CreateMode, Error, MultiError, MultiOp, SessionState, StateStream, Watch,
+    WatchEvent, ZkResult, ZkSession,
+};
+
+/// How long a request takes to reach the server and its reply to come back.
+const LATENCY: Duration = Duration::from_millis(1);
+
+/// How often a disconnected client tries to reconnect.
+const RECONNECT_PAUSE: Duration = Duration::from_millis(200);
+
+/// The prefix of every ensemble's name.
+pub const NAME_PREFIX: &str = "sim-ensemble-";
+
+type Shared = Arc<Mutex<State>>;
+
+fn registry() -> &'static Mutex<BTreeMap<String, Weak<Mutex<State>>>> {
+    static REGISTRY: std::sync::OnceLock<Mutex<BTreeMap<String, Weak<Mutex<State>>>>> =
+        std::sync::OnceLock::new();
+    REGISTRY.get_or_init(Default::default)
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The ensemble a host names (`<name>` or `<client>.<name>`), with the client label.
+pub fn lookup(host: &str) -> Option<(Ensemble, String)> {
+    let at = host.find(NAME_PREFIX)?;
+    let (client, name) = host.split_at(at);
+    let state = lock(registry()).get(name)?.upgrade()?;
+    Some((
+        Ensemble {
+            name: name.to_string(),
+            state,
+        },
+        client.trim_end_matches('.').to_string(),
+    ))
+}
+
+struct Znode {
+    data: Vec<u8>,
+    version: i32,
+    owner: Option<u64>,
+    next_seq: i64,
+}
+
+impl Znode {
+    fn new(data: Vec<u8>, owner: Option<u64>) -> Znode {
+        Znode {
+            data,
+            version: 0,
+            owner,
+            next_seq: 0,
+        }
+    }
+}
+
+struct Sess {
+    client: String,
+    timeout: Duration,
+    /// What the client sees.
+    state: watch::Sender<SessionState>,
+    /// The connection's generation: a reply is lost if it changed while in flight.
+    conn: u64,
+    connected: bool,
+    /// The server expired or closed it (the client may not know yet).
+    ended: Option<SessionState>,
+    /// When the server expires it if it stays disconnected.
+    expire_at: Option<Instant>,
+    /// Kept disconnected until then (a fault).
+    held_until: Option<Instant>,
+    /// Every handle was dropped.
+    abandoned: bool,
+}
+
+type Watchers = BTreeMap<String, Vec<(u64, oneshot::Sender<WatchEvent>)>>;
+
+struct State {
+    nodes: BTreeMap<String, Znode>,
+    sessions: BTreeMap<u64, Sess>,
+    next_session: u64,
+    child_watches: Watchers,
+    node_watches: Watchers,
+    down_until: Option<Instant>,
+    partitioned: BTreeSet<String>,
+}
+
+fn parent_of(path: &str) -> Option<&str> {
+    let i = path.rfind('/')?;
+    Some(if i == 0 { "/" } else { &path[..i] })
+}
+
+fn valid(path: &str) -> ZkResult<()> {
+    if !path.starts_with('/') || (path.len() > 1 && path.ends_with('/')) || path.contains("//") {
+        return Err(Error::BadArguments(&"invalid path"));
+    }
+    Ok(())
+}
+
+fn fire(watchers: &mut Watchers, path: &str, ev: WatchEvent) {
+    for (_, tx) in watchers.remove(path).unwrap_or_default() {
+        let _ = tx.send(ev);
+    }
+}
+
+impl State {
+    fn reachable(&self, s: &Sess, now: Instant) -> bool {
+        self.down_until.is_none_or(|t| now >= t)
+            && !self.partitioned.contains(&s.client)
+            && s.held_until.is_none_or(|t| now >= t)
+    }
+
+    fn children(&self, path: &str) -> Vec<String> {
+        let prefix = if path == "/" {
+            "/".to_string()
+        } else {
+            format!("{path}/")
+        };
+        self.nodes
+            .range(prefix.clone()..)
+            .take_while(|(p, _)| p.starts_with(&prefix))
+            .filter_map(|(p, _)| {
+                let rest = &p[prefix.len()..];
+                (!rest.is_empty() && !rest.contains('/')).then(|| rest.to_string())
+            })
+            .collect()
+    }
+
+    fn create(&mut self, sid: u64, path: &str, data: &[u8], mode: CreateMode) -> ZkResult<String> {
+        valid(path)?;
+        let parent = parent_of(path).ok_or(Error::BadArguments(&"no parent"))?;
+        let p = self.nodes.get_mut(parent).ok_or(Error::NoNode)?;
+        if p.owner.is_some() {
+            return Err(Error::NoChildrenForEphemerals);
+        }
+        let (name, seq, owner) = match mode {
+            CreateMode::Persistent => (path.to_string(), String::new(), None),
+            CreateMode::EphemeralSequential => {
+                let seq = format!("{:010}", p.next_seq);
+                p.next_seq += 1;
+                (format!("{path}{seq}"), seq, Some(sid))
+            }
+        };
+        if self.nodes.contains_key(&name) {
+            return Err(Error::NodeExists);
+        }
+        self.nodes
+            .insert(name.clone(), Znode::new(data.to_vec(), owner));
+        fire(&mut self.node_watches, &name, WatchEvent::Node);
+        fire(&mut self.child_watches, parent, WatchEvent::Node);
+        Ok(seq)
+    }
+
+    fn mkdir(&mut self, sid: u64, path: &str) -> ZkResult<()> {
+        valid(path)?;
+        if self.nodes.contains_key(path) {
+            return Err(Error::NodeExists);
+        }
+        let mut at = String::new();
+        for part in path.split('/').filter(|p| !p.is_empty()) {
+            at.push('/');
+            at.push_str(part);
+            if !self.nodes.contains_key(&at) {
+                self.create(sid, &at, &[], CreateMode::Persistent)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn check_version(&self, path: &str, version: Option<i32>) -> ZkResult<&Znode> {
+        let n = self.nodes.get(path).ok_or(Error::NoNode)?;
+        match version {
+            Some(v) if v != -1 && v != n.version => Err(Error::BadVersion),
+            _ => Ok(n),
+        }
+    }
+
+    fn set_data(&mut self, path: &str, data: &[u8], version: Option<i32>) -> ZkResult<()> {
+        self.check_version(path, version)?;
+        if let Some(n) = self.nodes.get_mut(path) {
+            n.data = data.to_vec();
+            n.version += 1;
+        }
+        fire(&mut self.node_watches, path, WatchEvent::Node);
+        Ok(())
+    }
+
+    fn delete(&mut self, path: &str, version: Option<i32>) -> ZkResult<()> {
+        if path == "/" {
+            return Err(Error::BadArguments(&"cannot delete /"));
+        }
+        self.check_version(path, version)?;
+        if !self.children(path).is_empty() {
+            return Err(Error::NotEmpty);
+        }
+        self.nodes.remove(path);
+        fire(&mut self.node_watches, path, WatchEvent::Node);
+        if let Some(parent) = parent_of(path) {
+            fire(&mut self.child_watches, parent, WatchEvent::Node);
+        }
+        Ok(())
+    }
+
+    fn multi(&mut self, ops: &[MultiOp]) -> Result<(), MultiError> {
+        for (index, op) in ops.iter().enumerate() {
+            let r = match op {
+                MultiOp::Check { path, version } => {
+                    self.check_version(path, Some(*version)).map(|_| ())
+                }
+                MultiOp::SetData { path, version, .. } => {
+                    self.check_version(path, *version).map(|_| ())
+                }
+            };
+            r.map_err(|source| MultiError::Operation { index, source })?;
+        }
+        for op in ops {
+            if let MultiOp::SetData {
+                path,
+                data,
+                version,
+            } = op
+            {
+                self.set_data(path, data, *version)
+                    .map_err(MultiError::Request)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn watch(
+        &mut self,
+        which: fn(&mut State) -> &mut Watchers,
+        sid: u64,
+        path: &str,
+    ) -> oneshot::Receiver<WatchEvent> {
+        let (tx, rx) = oneshot::channel();
+        which(self)
+            .entry(path.to_string())
+            .or_default()
+            .push((sid, tx));
+        rx
+    }
+
+    /// The server ends session `sid` (`Expired` or `Closed`): its ephemerals go, its
+    /// watches fire with the session's end.
+    fn end(&mut self, sid: u64, how: SessionState) {
+        let Some(s) = self.sessions.get_mut(&sid) else {
+            return;
+        };
+        if s.ended.is_some() {
+            return;
+        }
+        s.ended = Some(how);
+        s.expire_at = None;
+        tracing::debug!(session = sid, client = %s.client, ?how, "simulated ZooKeeper ends a session");
+        let mine: Vec<String> = self
+            .nodes
+            .iter()
+            .filter(|(_, n)| n.owner == Some(sid))
+            .map(|(p, _)| p.clone())
+            .collect();
+        for p in mine {
+            let _ = self.delete(&p, None);
+        }
+        for watchers in [&mut self.child_watches, &mut self.node_watches] {
+            for list in watchers.values_mut() {
+                list.retain_mut(|(owner, _)| *owner != sid);
+            }
+        }
+        // The dropped senders wake the session's watches, which then report its end
+        // (once the client knows it).
+    }
+
+    /// The client of `sid` loses its connection; the server starts the expiry clock.
+    fn disconnect(&mut self, shared: &Shared, sid: u64, now: Instant) {
+        let Some(s) = self.sessions.get_mut(&sid) else {
+            return;
+        };
+        if !s.connected || s.ended.is_some() {
+            return;
+        }
+        s.connected = false;
+        s.conn += 1;
+        s.state.send_replace(SessionState::Disconnected);
+        let from = self.down_until.filter(|t| *t > now).unwrap_or(now);
+        let deadline = from + s.timeout;
+        s.expire_at = Some(deadline);
+        spawn_expiry(shared, sid, deadline);
+        spawn_reconnector(shared, sid);
+    }
+
+    /// The client of `sid` reaches the server again: connected, or told it expired.
+    fn reconnect(&mut self, sid: u64) {
+        let Some(s) = self.sessions.get_mut(&sid) else {
+            return;
+        };
+        match s.ended {
+            Some(how) => {
+                s.state.send_replace(how);
+                if s.abandoned {
+                    self.sessions.remove(&sid);
+                }
+            }
+            None => {
+                s.connected = true;
+                s.expire_at = None;
+                s.state.send_replace(SessionState::SyncConnected);
+            }
+        }
+    }
+}
+
+fn spawn_expiry(shared: &Shared, sid: u64, deadline: Instant) {
+    let weak = Arc::downgrade(shared);
+    tokio::spawn(async move {
+        tokio::time::sleep_until(deadline).await;
+        let Some(shared) = weak.upgrade() else {
+            return;
+        };
+        let mut st = lock(&shared);
+        let due = st
+            .sessions
+            .get(&sid)
+            .is_some_and(|s| !s.connected && s.expire_at == Some(deadline));
+        if due {
+            st.end(sid, SessionState::Expired);
+            if st.sessions.get(&sid).is_some_and(|s| s.abandoned) {
+                st.sessions.remove(&sid);
+            }
+        }
+    });
+}
+
+fn spawn_reconnector(shared: &Shared, sid: u64) {
+    let weak = Arc::downgrade(shared);
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(RECONNECT_PAUSE).await;
+            let Some(shared) = weak.upgrade() else {
+                return;
+            };
+            let mut st = lock(&shared);
+            let now = Instant::now();
+            let Some(s) = st.sessions.get(&sid) else {
+                return;
+            };
+            if s.connected || s.abandoned {
+                return;
+            }
+            if st.reachable(s, now) {
+                st.reconnect(sid);
+                return;
+            }
+        }
+    });
+}
+
+/// An in-memory ZooKeeper ensemble (see the module docs). Clones share it.
+#[derive(Clone)]
+pub struct Ensemble {
+    name: String,
+    state: Shared,
+}
+
+impl Ensemble {
+    /// A new, empty ensemble registered under `name` (which must start with
+    /// [`NAME_PREFIX`]; one already registered and alive gets a `-N` suffix: see
+    /// [`Ensemble::name`]).
+    pub fn new(name: &str) -> Ensemble {
+        let mut nodes = BTreeMap::new();
+        nodes.insert("/".to_string(), Znode::new(Vec::new(), None));
+        let state = Arc::new(Mutex::new(State {
+            nodes,
+            sessions: BTreeMap::new(),
+            next_session: 1,
+            child_watches: BTreeMap::new(),
+            node_watches: BTreeMap::new(),
+            down_until: None,
+            partitioned: BTreeSet::new(),
+        }));
+        let mut reg = lock(registry());
+        reg.retain(|_, w| w.strong_count() > 0);
+        let base = if name.starts_with(NAME_PREFIX) {
+            name.to_string()
+        } else {
+            format!("{NAME_PREFIX}{name}")
+        };
+        let mut name = base.clone();
+        let mut n = 1;
+        while reg.contains_key(&name) {
+            name = format!("{base}-{n}");
+            n += 1;
+        }
+        reg.insert(name.clone(), Arc::downgrade(&state));
+        Ensemble { name, state }
+    }
+
+    /// Its registered name: the host to give clients (`<client>.<name>:2181`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// A servers string for `client` (`<client>.<name>:2181`).
+    pub fn servers(&self, client: &str) -> String {
+        if client.is_empty() {
+            format!("{}:2181", self.name)
+        } else {
+            format!("{client}.{}:2181", self.name)
+        }
+    }
+
+    /// Opens a session for `client`, waiting while the ensemble is unreachable from it
+    /// (callers bound the wait).
+    pub async fn connect(&self, client: &str, timeout: Duration) -> ZkResult<ModelSession> {
+        loop {
+            let opened = {
+                let mut st = lock(&self.state);
+                let now = Instant::now();
+                let up = st.down_until.is_none_or(|t| now >= t) && !st.partitioned.contains(client);
+                up.then(|| {
+                    let sid = st.next_session;
+                    st.next_session += 1;
+                    let (tx, _) = watch::channel(SessionState::SyncConnected);
+                    st.sessions.insert(
+                        sid,
+                        Sess {
+                            client: client.to_string(),
+                            timeout,
+                            state: tx,
+                            conn: 0,
+                            connected: true,
+                            ended: None,
+                            expire_at: None,
+                            held_until: None,
+                            abandoned: false,
+                        },
+                    );
+                    sid
+                })
+            };
+            if let Some(sid) = opened {
+                tokio::time::sleep(LATENCY).await;
+                return Ok(ModelSession {
+                    state: self.state.clone(),
+                    sid,
+                });
+            }
+            tokio::time::sleep(RECONNECT_PAUSE).await;
+        }
+    }
+
+    fn sessions_of(st: &State, client: &str) -> Vec<u64> {
+        st.sessions
+            .iter()
+            .filter(|(_, s)| s.client == client && s.ended.is_none())
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    /// Disconnects `client`'s sessions for `outage`; returns how many.
+    pub fn disconnect(&self, client: &str, outage: Duration) -> usize {
+        let mut st = lock(&self.state);
+        let now = Instant::now();
+        let ids = Self::sessions_of(&st, client);
+        for sid in &ids {
+            if let Some(s) = st.sessions.get_mut(sid) {
+                s.held_until = Some(now + outage);
+            }
+            st.disconnect(&self.state, *sid, now);
+        }
+        ids.len()
+    }
+
+    /// Makes the server expire `client`'s sessions: as a real server does only for a
+    /// client it has not heard from for the session timeout (a long pause, a lost
+    /// connection), the client is cut off until its sessions expire, then reconnects and
+    /// learns it. Returns how many.
+    pub fn expire(&self, client: &str) -> usize {
+        let mut st = lock(&self.state);
+        let now = Instant::now();
+        let ids = Self::sessions_of(&st, client);
+        for sid in &ids {
+            if let Some(s) = st.sessions.get_mut(sid) {
+                s.held_until = Some(now + s.timeout + RECONNECT_PAUSE);
+            }
+            st.disconnect(&self.state, *sid, now);
+        }
+        ids.len()
+    }
+
+    /// Cuts `client` off the ensemble until [`Ensemble::heal`]: its sessions disconnect
+    /// (and expire if it lasts), its new sessions wait.
+    pub fn partition(&self, client: &str) {
+        let mut st = lock(&self.state);
+        st.partitioned.insert(client.to_string());
+        let now = Instant::now();
+        for sid in Self::sessions_of(&st, client) {
+            st.disconnect(&self.state, sid, now);
+        }
+    }
+
+    /// Ends [`Ensemble::partition`] of `client`.
+    pub fn heal(&self, client: &str) {
+        lock(&self.state).partitioned.remove(client);
+    }
+
+    /// Ends every partition.
+    pub fn heal_all(&self) {
+        lock(&self.state).partitioned.clear();
+    }
+
+    /// Restarts the ensemble: down for `outage` (every session disconnected, new ones
+    /// wait), then back with its data and sessions; a session expires if it stays
+    /// disconnected for its timeout after the ensemble is back.
+    pub fn restart(&self, outage: Duration) {
+        let mut st = lock(&self.state);
+        let now = Instant::now();
+        st.down_until = Some(now + outage);
+        let ids: Vec<u64> = st.sessions.keys().copied().collect();
+        for sid in ids {
+            let disconnected = st.sessions.get(&sid).is_some_and(|s| !s.connected);
+            if disconnected {
+                // Already out: its expiry clock starts again once the ensemble is back.
+                if let Some(s) = st.sessions.get_mut(&sid) {
+                    if s.ended.is_none() {
+                        let deadline = now + outage + s.timeout;
+                        s.expire_at = Some(deadline);
+                        spawn_expiry(&self.state, sid, deadline);
+                    }
+                }
+            } else {
+                st.disconnect(&self.state, sid, now);
+            }
+        }
+    }
+
+    /// The data of `path`, if it exists (for checks).
+    pub fn data(&self, path: &str) -> Option<Vec<u8>> {
+        lock(&self.state).nodes.get(path).map(|n| n.data.clone())
+    }
+
+    /// The children of `path` (for checks).
+    pub fn children(&self, path: &str) -> Vec<String> {
+        lock(&self.state).children(path)
+    }
+
+    /// Sessions the server holds (alive, connected or not).
+    pub fn live_sessions(&self) -> usize {
+        lock(&self.state)
+            .sessions
+            .values()
+            .filter(|s| s.ended.is_none())
+            .count()
+    }
+}
+
+/// A session on an [`Ensemble`]; dropping it closes the session (see the module docs).
+pub struct ModelSession {
+    state: Shared,
+    sid: u64,
+}
+
+impl Drop for ModelSession {
+    fn drop(&mut self) {
+        let mut st = lock(&self.state);
+        let Some(s) = st.sessions.get_mut(&self.sid) else {
+            return;
+        };
+        s.abandoned = true;
+        if s.connected {
+            s.state.send_replace(SessionState::Closed);
+            st.end(self.sid, SessionState::Closed);
+            st.sessions.remove(&self.sid);
+        } else if s.ended.is_some() {
+            st.sessions.remove(&self.sid);
+        }
+        // Disconnected and alive: the close cannot reach the server; it expires.
+    }
+}
+
+/// Runs `op` on the server once the session is connected; its reply is lost (connection
+/// loss) if the connection drops while it travels back.
+async fn request<T: Send + 'static>(
+    shared: Shared,
+    sid: u64,
+    op: impl FnOnce(&mut State, u64) -> Result<T, Error> + Send + 'static,
+) -> Result<T, Error> {
+    let mut op = Some(op);
+    let mut states = {
+        let st = lock(&shared);
+        match st.sessions.get(&sid) {
+            Some(s) => s.state.subscribe(),
+            None => return Err(Error::ClientClosed),
+        }
+    };
+    loop {
+        // Some((connection, reply)) once sent; None while disconnected.
+        let sent = {
+            let mut st = lock(&shared);
+            let Some(s) = st.sessions.get(&sid) else {
+                return Err(Error::ClientClosed);
+            };
+            match *s.state.borrow() {
+                SessionState::Expired => return Err(Error::SessionExpired),
+                SessionState::Closed => return Err(Error::ClientClosed),
+                SessionState::AuthFailed => return Err(Error::AuthFailed),
+                _ => {}
+            }
+            if s.connected {
+                let conn = s.conn;
+                Some((conn, op_once(&mut op, &mut st, sid)))
+            } else {
+                None
+            }
+        };
+        if let Some((conn, r)) = sent {
+            tokio::time::sleep(LATENCY).await;
+            let same = lock(&shared)
+                .sessions
+                .get(&sid)
+                .is_some_and(|s| s.connected && s.conn == conn);
+            return if same { r } else { Err(Error::ConnectionLoss) };
+        }
+        if states.changed().await.is_err() {
+            return Err(Error::ClientClosed);
+        }
+    }
+}
+
+fn op_once<T>(
+    op: &mut Option<impl FnOnce(&mut State, u64) -> Result<T, Error>>,
+    st: &mut State,
+    sid: u64,
+) -> Result<T, Error> {
+    match op.take() {
+        Some(f) => f(st, sid),
+        None => Err(Error::ConnectionLoss),
+    }
+}
+
+/// A watch's future: the event, once the client is connected to hear it (or knows the
+/// session ended).
+fn deliver(shared: &Shared, sid: u64, rx: oneshot::Receiver<WatchEvent>) -> Watch {
+    let states = lock(shared).sessions.get(&sid).map(|s| s.state.subscribe());
+    Box::pin(async move {
+        let fired = rx.await.ok();
+        let Some(mut states) = states else {
+            return WatchEvent::Session(SessionState::Closed);
+        };
+        loop {
+            let now = *states.borrow_and_update();
+            match now {
+                SessionState::Disconnected => {}
+                SessionState::SyncConnected | SessionState::ConnectedReadOnly => {
+                    if let Some(ev) = fired {
+                        return ev;
+                    }
+                }
+                terminal => return WatchEvent::Session(terminal),
+            }
+            if states.changed().await.is_err() {
+                return WatchEvent::Session(SessionState::Closed);
+            }
+        }
+    })
+}
+
+struct ModelStates(watch::Receiver<SessionState>);
+
+impl StateStream for ModelStates {
+    fn state(&mut self) -> SessionState {
+        *self.0.borrow_and_update()
+    }
+    fn changed(&mut self) -> BoxFuture<'_, SessionState> {
+        Box::pin(async move {
+            match self.0.changed().await {
+                Ok(()) => *self.0.borrow_and_update(),
+                // The session is gone for good: like the real client, nothing more comes.
+                Err(_) => std::future::pending().await,
+            }
+        })
+    }
+}
+
+impl ZkSession for ModelSession {
+    fn create(
+        &self,
+        path: &str,
+        data: &[u8],
+        mode: CreateMode,
+    ) -> BoxFuture<'static, ZkResult<String>> {
+        let (path, data) = (path.to_string(), data.to_vec());
+        Box::pin(request(self.state.clone(), self.sid, move |st, sid| {
+            st.create(sid, &path, &data, mode)
+        }))
+    }
+    fn mkdir(&self, path: &str) -> BoxFuture<'static, ZkResult<()>> {
+        let path = path.to_string();
+        Box::pin(request(self.state.clone(), self.sid, move |st, sid| {
+            st.mkdir(sid, &path)
+        }))
+    }
+    fn get_data(&self, path: &str) -> BoxFuture<'static, ZkResult<(Vec<u8>, i32)>> {
+        let path = path.to_string();
+        Box::pin(request(self.state.clone(), self.sid, move |st, _| {
+            st.check_version(&path, None)
+                .map(|n| (n.data.clone(), n.version))
+        }))
+    }
+    fn set_data(
+        &self,
+        path: &str,
+        data: &[u8],
+        version: Option<i32>,
+    ) -> BoxFuture<'static, ZkResult<()>> {
+        let (path, data) = (path.to_string(), data.to_vec());
+        Box::pin(request(self.state.clone(), self.sid, move |st, _| {
+            st.set_data(&path, &data, version)
+        }))
+    }
+    fn delete(&self, path: &str, version: Option<i32>) -> BoxFuture<'static, ZkResult<()>> {
+        let path = path.to_string();
+        Box::pin(request(self.state.clone(), self.sid, move |st, _| {
+            st.delete(&path, version)
+        }))
+    }
+    fn list_children(&self, path: &str) -> BoxFuture<'static, ZkResult<Vec<String>>> {
+        let path = path.to_string();
+        Box::pin(request(self.state.clone(), self.sid, move |st, _| {
+            st.check_version(&path, None)?;
+            Ok(st.children(&path))
+        }))
+    }
+    fn watch_children(&self, path: &str) -> BoxFuture<'static, ZkResult<(Vec<String>, Watch)>> {
+        let path = path.to_string();
+        let shared = self.state.clone();
+        let sid = self.sid;
+        Box::pin(async move {
+            let (children, rx) = request(shared.clone(), sid, move |st, sid| {
+                st.check_version(&path, None)?;
+                let rx = st.watch(|s| &mut s.child_watches, sid, &path);
+                Ok((st.children(&path), rx))
+            })
+            .await?;
+            Ok((children, deliver(&shared, sid, rx)))
+        })
+    }
+    fn watch_exists(&self, path: &str) -> BoxFuture<'static, ZkResult<(bool, Watch)>> {
+        let path = path.to_string();
+        let shared = self.state.clone();
+        let sid = self.sid;
+        Box::pin(async move {
+            let (exists, rx) = request(shared.clone(), sid, move |st, sid| {
+                let rx = st.watch(|s| &mut s.node_watches, sid, &path);
+                Ok((st.nodes.contains_key(&path), rx))
+            })
+            .await?;
+            Ok((exists, deliver(&shared, sid, rx)))
+        })
+    }
+    fn multi(&self, ops: Vec<MultiOp>) -> BoxFuture<'static, Result<(), MultiError>> {
+        let shared = self.state.clone();
+        let sid = self.sid;
+        Box::pin(async move {
+            match request(shared, sid, move |st, _| Ok(st.multi(&ops))).await {
+                Ok(r) => r,
+                Err(e) => Err(MultiError::Request(e)),
+            }
+        })
+    }
+    fn state(&self) -> SessionState {
+        lock(&self.state)
+            .sessions
+            .get(&self.sid)
+            .map(|s| *s.state.borrow())
+            .unwrap_or(SessionState::Closed)
+    }
+    fn states(&self) -> Box<dyn StateStream> {
+        let rx = lock(&self.state)
+            .sessions
+            .get(&self.sid)
+            .map(|s| s.state.subscribe());
+        match rx {
+            Some(rx) => Box::new(ModelStates(rx)),
+            None => Box::new(ModelStates(watch::channel(SessionState::Closed).1)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,225 @@
+//! Unit tests of the in-memory ensemble, on a paused clock.
+
+use super::*;
+
+const T: Duration = Duration::from_secs(10);
+
+async fn session(e: &Ensemble, client: &str) -> ModelSession {
+    e.connect(client, T).await.unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn ephemeral_sequential_nodes_count_per_parent_and_go_with_their_session() {
+    let e = Ensemble::new("unit-seq");
+    let a = session(&e, "a").await;
+    let b = session(&e, "b").await;
+    a.mkdir("/mesos").await.unwrap();
+    assert_eq!(a.mkdir("/mesos").await, Err(Error::NodeExists));
+    let s1 = a
+        .create("/mesos/json.info_", b"a", CreateMode::EphemeralSequential)
+        .await
+        .unwrap();
+    let s2 = b
+        .create("/mesos/json.info_", b"b", CreateMode::EphemeralSequential)
+        .await
+        .unwrap();
+    assert_eq!((s1.as_str(), s2.as_str()), ("0000000000", "0000000001"));
+    let (children, w) = b.watch_children("/mesos").await.unwrap();
+    assert_eq!(
+        children,
+        vec!["json.info_0000000000", "json.info_0000000001"]
+    );
+    drop(a);
+    assert_eq!(w.await, WatchEvent::Node, "the close deleted a's znode");
+    assert_eq!(e.children("/mesos"), vec!["json.info_0000000001"]);
+    // The counter does not go back.
+    let c = session(&e, "c").await;
+    let s3 = c
+        .create("/mesos/json.info_", b"c", CreateMode::EphemeralSequential)
+        .await
+        .unwrap();
+    assert_eq!(s3, "0000000002");
+    assert_eq!(
+        b.get_data("/mesos/json.info_0000000001").await.unwrap(),
+        (b"b".to_vec(), 0)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_disconnected_session_expires_after_its_timeout_and_learns_it_on_reconnection() {
+    let e = Ensemble::new("unit-expiry");
+    let a = session(&e, "a").await;
+    let b = session(&e, "b").await;
+    a.mkdir("/m").await.unwrap();
+    a.create("/m/n_", b"", CreateMode::EphemeralSequential)
+        .await
+        .unwrap();
+    let (_, w) = b.watch_children("/m").await.unwrap();
+    let mut states = a.states();
+    e.partition("a");
+    assert_eq!(a.state(), SessionState::Disconnected);
+    // A request while disconnected waits (bounded by the caller).
+    let r = tokio::time::timeout(Duration::from_secs(1), a.get_data("/m")).await;
+    assert!(r.is_err(), "queued while disconnected");
+    tokio::time::sleep(T - Duration::from_millis(1500)).await;
+    assert_eq!(e.children("/m").len(), 1, "not expired before the timeout");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(
+        e.children("/m").is_empty(),
+        "expired: its ephemeral is gone"
+    );
+    assert_eq!(w.await, WatchEvent::Node);
+    assert_eq!(
+        a.state(),
+        SessionState::Disconnected,
+        "the client does not know yet"
+    );
+    assert_eq!(states.state(), SessionState::Disconnected);
+    e.heal("a");
+    assert_eq!(states.changed().await, SessionState::Expired);
+    assert_eq!(a.get_data("/m").await, Err(Error::SessionExpired));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_short_disconnection_keeps_the_session_and_its_watches() {
+    let e = Ensemble::new("unit-short");
+    let a = session(&e, "a").await;
+    let b = session(&e, "b").await;
+    a.mkdir("/m").await.unwrap();
+    let (_, w) = a.watch_children("/m").await.unwrap();
+    assert_eq!(e.disconnect("a", Duration::from_secs(3)), 1);
+    // A change while a is away is delivered once it is back.
+    b.create("/m/x", b"", CreateMode::Persistent).await.unwrap();
+    let w = tokio::spawn(w);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(!w.is_finished(), "not delivered while disconnected");
+    assert_eq!(w.await.unwrap(), WatchEvent::Node);
+    assert_eq!(a.state(), SessionState::SyncConnected);
+    assert_eq!(a.list_children("/m").await.unwrap(), vec!["x"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_request_in_flight_when_the_connection_drops_fails_with_connection_loss() {
+    let e = Ensemble::new("unit-inflight");
+    let a = session(&e, "a").await;
+    let req = tokio::spawn(a.create("/x", b"", CreateMode::Persistent));
+    tokio::task::yield_now().await;
+    e.disconnect("a", Duration::from_secs(1));
+    assert_eq!(req.await.unwrap(), Err(Error::ConnectionLoss));
+    // It was applied all the same, as a real server may have.
+    assert!(e.data("/x").is_some());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_forced_expiry_waits_for_the_timeout_and_fires_the_watches_on_reconnection() {
+    let e = Ensemble::new("unit-expire");
+    let a = session(&e, "a").await;
+    a.mkdir("/m").await.unwrap();
+    a.create("/m/n_", b"", CreateMode::EphemeralSequential)
+        .await
+        .unwrap();
+    let (_, w) = a.watch_exists("/m/other").await.unwrap();
+    assert_eq!(e.expire("a"), 1);
+    assert_eq!(a.state(), SessionState::Disconnected);
+    // Never sooner than a real server would: the session timeout after last contact.
+    tokio::time::sleep(T - Duration::from_millis(10)).await;
+    assert_eq!(e.children("/m").len(), 1);
+    assert_eq!(w.await, WatchEvent::Session(SessionState::Expired));
+    assert!(e.children("/m").is_empty());
+    assert_eq!(a.state(), SessionState::Expired);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_restart_keeps_data_and_sessions_that_come_back_in_time() {
+    let e = Ensemble::new("unit-restart");
+    let a = session(&e, "a").await;
+    a.mkdir("/m").await.unwrap();
+    a.create("/m/n_", b"", CreateMode::EphemeralSequential)
+        .await
+        .unwrap();
+    e.restart(Duration::from_secs(15));
+    assert_eq!(a.state(), SessionState::Disconnected);
+    // Down longer than the timeout, but the clock starts when it is back.
+    tokio::time::sleep(Duration::from_secs(16)).await;
+    assert_eq!(a.state(), SessionState::SyncConnected);
+    assert_eq!(e.children("/m").len(), 1);
+    // A client partitioned across the restart expires timeout after the ensemble is back.
+    e.partition("a");
+    e.restart(Duration::from_secs(5));
+    tokio::time::sleep(Duration::from_secs(14)).await;
+    assert_eq!(e.children("/m").len(), 1);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(e.children("/m").is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_session_dropped_while_disconnected_lingers_until_it_expires() {
+    let e = Ensemble::new("unit-crash");
+    let a = session(&e, "a").await;
+    a.mkdir("/m").await.unwrap();
+    a.create("/m/n_", b"", CreateMode::EphemeralSequential)
+        .await
+        .unwrap();
+    e.partition("a");
+    drop(a);
+    e.heal("a");
+    tokio::time::sleep(T - Duration::from_secs(1)).await;
+    assert_eq!(
+        e.children("/m").len(),
+        1,
+        "a crashed client's znode lingers"
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(e.children("/m").is_empty());
+    assert_eq!(e.live_sessions(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_fenced_transaction_applies_nothing() {
+    let e = Ensemble::new("unit-multi");
+    let a = session(&e, "a").await;
+    a.mkdir("/r").await.unwrap();
+    let ops = |fence: &str| {
+        vec![
+            MultiOp::Check {
+                path: fence.into(),
+                version: -1,
+            },
+            MultiOp::SetData {
+                path: "/r".into(),
+                data: b"x".to_vec(),
+                version: Some(0),
+            },
+        ]
+    };
+    assert_eq!(
+        a.multi(ops("/gone")).await,
+        Err(MultiError::Operation {
+            index: 0,
+            source: Error::NoNode
+        })
+    );
+    assert_eq!(e.data("/r"), Some(Vec::new()));
+    a.multi(ops("/r")).await.unwrap();
+    assert_eq!(a.get_data("/r").await.unwrap(), (b"x".to_vec(), 1));
+    assert_eq!(
+        a.multi(ops("/r")).await,
+        Err(MultiError::Operation {
+            index: 1,
+            source: Error::BadVersion
+        })
+    );
+}
+
+#[test]
+fn hosts_name_an_ensemble_and_a_client() {
+    let e = Ensemble::new("sim-ensemble-unit-lookup");
+    assert_eq!(e.servers("m1"), format!("m1.{}:2181", e.name()));
+    let (found, client) = lookup(&format!("m1.{}", e.name())).unwrap();
+    assert_eq!((found.name(), client.as_str()), (e.name(), "m1"));
+    let again = Ensemble::new("sim-ensemble-unit-lookup");
+    assert_ne!(again.name(), e.name(), "a live name is not reused");
+    assert!(lookup("zk1.example").is_none());
+    drop((e, found));
+    assert!(lookup("sim-ensemble-unit-lookup").is_none());
+}
