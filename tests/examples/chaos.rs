@@ -5,15 +5,20 @@
 //! ```text
 //! cargo run -p cluster --example chaos -- --seeds 1000 [--first 0] [--jobs N]
 //! cargo run -p cluster --example chaos -- --seed 42      # replay one seed, print its trace
+//! cargo run -p cluster --example chaos -- --seeds 200 --marathon-chronos none|all|N
 //! ```
+//!
+//! `--marathon-chronos` picks the seeds that also run Marathon and Chronos (default: as
+//! `SimConfig::default()`).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use cluster::sim::services::SeedShare;
 use cluster::sim::{run_seed, run_seeds, SimConfig};
 
 const USAGE: &str =
-    "usage: chaos [--seeds N] [--first S] [--jobs N] [--fault-secs N] [--masters N] | chaos --seed S [--masters N]";
+    "usage: chaos [--seeds N] [--first S] [--jobs N] [--fault-secs N] [--masters N] [--marathon-chronos none|all|N] | chaos --seed S [--masters N] [--marathon-chronos none|all|N]";
 
 fn value(args: &[String], name: &str) -> Result<Option<u64>, String> {
     match args.iter().position(|a| a == name) {
@@ -37,6 +42,7 @@ fn main() {
                     "--seed",
                     "--fault-secs",
                     "--jobs",
+                    "--marathon-chronos",
                     "--masters",
                 ]
                 .contains(&a.as_str())
@@ -70,6 +76,19 @@ fn main() {
             eprintln!("--masters needs a number from 1\n{USAGE}");
             std::process::exit(2);
         }
+    }
+    if let Some(i) = args.iter().position(|a| a == "--marathon-chronos") {
+        config.marathon_chronos = match args.get(i + 1).map(String::as_str) {
+            Some("none") => SeedShare::None,
+            Some("all") => SeedShare::All,
+            Some(n) if n.parse::<u64>().is_ok_and(|n| n > 0) => {
+                SeedShare::OneIn(n.parse().unwrap_or(1))
+            }
+            _ => {
+                eprintln!("--marathon-chronos needs none, all or N (one seed in N)\n{USAGE}");
+                std::process::exit(2);
+            }
+        };
     }
     if let Some(s) = fault_secs {
         config.fault_time = Duration::from_secs(s);
@@ -119,6 +138,7 @@ fn main() {
         "seeds_run": n,
         "first_seed": first,
         "jobs": workers,
+        "marathon_chronos": format!("{:?}", config.marathon_chronos),
         "profile": if cfg!(debug_assertions) { "debug" } else { "release" },
         "faults_injected": faults,
         "invariant_breaks": failing.len(),

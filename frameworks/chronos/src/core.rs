@@ -806,6 +806,15 @@ impl Chronos {
         }
     }
 
+    /// Whether a run waits for an offer (queued). A run in flight needs none: asking for
+    /// offers then (a revive) only brings offers that are declined at once.
+    pub fn wants_offers(&self) -> bool {
+        self.jobs
+            .values()
+            .flat_map(|j| j.state.runs.iter())
+            .any(|r| r.state == RunState::Queued)
+    }
+
     /// Where the run of `task_id` is, if any.
     pub fn find(&self, task_id: &str) -> Option<(&str, &Run)> {
         self.jobs.values().find_map(|j| {

@@ -92,6 +92,11 @@ pub struct ChronosScheduler {
     may_act: Rc<dyn Fn() -> bool>,
     /// Whether the FrameworkID still has to be stored.
     framework_id_stored: bool,
+    /// Whether offers were asked for (revived) since a run was last queued: a revive is
+    /// sent when a run starts waiting, not at every pump (a revive clears the filters of
+    /// declined offers, so reviving at each offer while a run is in flight makes the
+    /// master offer again at once: an offer/decline loop).
+    revived: bool,
     /// Task ids launched by this process (for tests and logs).
     pub launched: Vec<String>,
     /// Store failures seen.
@@ -124,6 +129,7 @@ impl ChronosScheduler {
             reconcile_armed: false,
             may_act,
             framework_id_stored: false,
+            revived: false,
             launched: Vec::new(),
             store_errors: 0,
         }
@@ -222,9 +228,11 @@ impl ChronosScheduler {
                 self.waiters.push(w);
             }
         }
-        if self.core.jobs().values().any(|j| j.busy()) {
+        let wants = self.core.wants_offers();
+        if wants && !self.revived {
             driver.revive();
         }
+        self.revived = wants;
         // The next tick.
         if let Some(t) = self.tick_timer.take() {
             driver.cancel(t);
@@ -550,6 +558,7 @@ impl Scheduler for ChronosScheduler {
     fn disconnected(&mut self, _d: &mut SchedulerDriver<'_, '_, Self>) {
         println!("chronos: disconnected from the master");
         self.core.reconciling = true;
+        self.revived = false;
         // Held offers are void now.
         for h in std::mem::take(&mut self.held) {
             for l in &h.launches {
@@ -561,6 +570,7 @@ impl Scheduler for ChronosScheduler {
     fn reconciled(&mut self, driver: &mut SchedulerDriver<'_, '_, Self>) {
         println!("chronos: reconciled");
         self.core.reconciled();
+        self.revived = false;
         self.reconcile_in_flight(driver);
         self.pump(driver);
     }

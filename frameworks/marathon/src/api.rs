@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use crate::app::{self, ApiError};
 use crate::core::{Core, Planned};
-use crate::shell::{now, Shared};
+use crate::shell::Shared;
 
 /// An answer.
 #[derive(Debug)]
@@ -54,7 +54,7 @@ async fn execute(
             "this instance's leadership lease has run out; nothing was changed".into(),
         ));
     }
-    let t = now();
+    let t = shared.now();
     let planned = match plan(&mut shared.core.borrow_mut(), t) {
         Ok(p) => p,
         Err(e) => return err(e),
@@ -117,7 +117,7 @@ pub async fn route(
         }
         _ => {}
     }
-    let t = now();
+    let t = shared.now();
     if let Some(rest) = path.strip_prefix("/v2/apps") {
         if rest.is_empty() || rest == "/" {
             return match method {
@@ -393,6 +393,29 @@ mod tests {
             Reply::Text(st, _, t) => (st, Value::String(t)),
             Reply::Events => (200, Value::Null),
         }
+    }
+
+    /// A simulation runs Marathon on its own clock: versions and timestamps come from the
+    /// injected clock, not the wall clock.
+    #[tokio::test]
+    async fn the_api_reads_the_injected_clock() {
+        let store = MemStore::default();
+        let s = Shared::with_clock(
+            Core::new(3),
+            Rc::new(store),
+            Info::default(),
+            Rc::new(|| 1_000_000.0),
+        );
+        let (st, v) = call(
+            &s,
+            "POST",
+            "/v2/apps",
+            json!({"id": "/c", "cmd": "sleep 1", "instances": 1}),
+        )
+        .await;
+        assert_eq!(st, 201, "{v}");
+        let version = v["version"].as_str().unwrap_or_default();
+        assert!(version.starts_with("1970-01-12T13:46:40"), "{v}");
     }
 
     #[tokio::test]

@@ -61,11 +61,22 @@ pub struct Shared {
     /// paused past its ZooKeeper session (SIGSTOP, a long GC-like stall) wakes up with it
     /// run out and changes nothing before its contender reports the loss and it exits.
     pub lease: RefCell<Option<detector::contender::Lease>>,
+    /// The clock the scheduler and the API read, in seconds since the epoch (the wall
+    /// clock; a simulation passes its own).
+    pub clock: Clock,
 }
+
+/// A clock in seconds since the epoch.
+pub type Clock = Rc<dyn Fn() -> f64>;
 
 impl Shared {
     /// A shared state around `core` and `store`.
     pub fn new(core: Core, store: Rc<dyn Store>, info: Info) -> Rc<Shared> {
+        Shared::with_clock(core, store, info, Rc::new(now))
+    }
+
+    /// A shared state around `core` and `store` that reads time from `clock`.
+    pub fn with_clock(core: Core, store: Rc<dyn Store>, info: Info, clock: Clock) -> Rc<Shared> {
         Rc::new(Shared {
             core: RefCell::new(core),
             store,
@@ -75,7 +86,13 @@ impl Shared {
             leader: RefCell::new(None),
             events: crate::events::Bus::default(),
             lease: RefCell::new(None),
+            clock,
         })
+    }
+
+    /// Now, by this instance's clock (seconds since the epoch).
+    pub fn now(&self) -> f64 {
+        (self.clock)()
     }
 
     /// Whether this instance may act as leader now: no lease (no `--zk`), or a valid one.
@@ -113,7 +130,7 @@ pub struct Marathon {
     readiness: crate::readiness::Pacer,
 }
 
-/// Now, in seconds since the epoch.
+/// Now by the wall clock, in seconds since the epoch.
 pub fn now() -> f64 {
     cli::wall_clock()
 }
@@ -148,7 +165,7 @@ impl Marathon {
             tracing::warn!("leadership lease run out: not acting");
             return;
         }
-        let t = now();
+        let t = self.shared.now();
         let actions = self.shared.core.borrow_mut().step(t);
         for k in &actions.kills {
             tracing::info!(task = %k, "killing");
@@ -198,7 +215,7 @@ impl Marathon {
     /// and runs a step (a deployment may move on).
     fn probe_readiness(&mut self, d: &mut SchedulerDriver<'_, '_, Self>) {
         let probes = self.shared.core.borrow().readiness_probes();
-        for p in self.readiness.due(probes, now()) {
+        for p in self.readiness.due(probes, self.shared.now()) {
             let fut = async move {
                 let r = crate::readiness::probe(&p).await;
                 (p, r)
@@ -469,7 +486,7 @@ impl Scheduler for Marathon {
             }
             return;
         }
-        let t = now();
+        let t = self.shared.now();
         for offer in offers {
             let plans = self
                 .shared
@@ -516,7 +533,7 @@ impl Scheduler for Marathon {
     }
 
     fn status_update(&mut self, d: &mut SchedulerDriver<'_, '_, Self>, status: &TaskStatus) {
-        let t = now();
+        let t = self.shared.now();
         let msg = status.message.clone().unwrap_or_default();
         let effect = self.shared.core.borrow_mut().status(
             status.task_id.as_str(),

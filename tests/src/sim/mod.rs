@@ -7,7 +7,10 @@
 //! the ZooKeeper blob store on the model, fenced by the writer's candidacy.
 //! `SimConfig::default()` still runs the older, cheaper shape (`masters: 1`: one standalone
 //! master, its registry in memory); `masters: 3` runs the shape above (about 1.8x the CPU
-//! per seed; the suite gives it its own, smaller budget).
+//! per seed; the suite gives it its own, smaller budget). In one seed of eight our Marathon
+//! and Chronos run too, beside the simulation's framework (see [`services`]; their faults:
+//! crash and restart from their durable stores with the stored FrameworkID, partitions from
+//! the master, on a stream of their own; their invariants in [`marathon`] and [`chronos`]).
 //!
 //! A run has two phases. During the *fault phase* a seeded schedule injects faults: frame
 //! drops, duplicates and delays, one-way and two-way partitions, severed connections,
@@ -42,8 +45,11 @@
 
 pub mod acks;
 pub mod check;
+pub mod chronos;
 pub mod disk;
+pub mod marathon;
 pub mod net;
+pub mod services;
 pub mod workload;
 
 use std::collections::BTreeMap;
@@ -109,6 +115,8 @@ pub struct SimConfig {
     pub settle_bound: Duration,
     /// Whether to inject faults at all.
     pub faults: bool,
+    /// Which seeds also run Marathon and Chronos ([`services`]).
+    pub marathon_chronos: services::SeedShare,
     /// Masters: 1 is a standalone master (its registry in memory, found at a fixed
     /// address); more contend through the in-memory ZooKeeper (`detector::zk_model`), keep
     /// the registry there, and agents and the scheduler find the leader by `zk://`.
@@ -123,6 +131,7 @@ impl Default for SimConfig {
             fault_time: Duration::from_secs(120),
             settle_bound: Duration::from_secs(400),
             faults: true,
+            marathon_chronos: services::SeedShare::OneIn(8),
             masters: 1,
         }
     }
@@ -285,6 +294,7 @@ struct Sim {
     faults: BTreeMap<String, u64>,
     pending: Vec<(Instant, Repair)>,
     breaks: Vec<String>,
+    services: Option<services::Services>,
     /// Draws the executor and disk faults (apart from `rng`, so adding them left the
     /// schedule of the other faults as it was).
     fault_rng: SplitMix64,
@@ -334,7 +344,9 @@ async fn simulate(seed: u64, config: &SimConfig) -> SimReport {
             sim.repair_due(false).await;
             sim.inject(config).await;
             sim.inject_process_or_disk_fault();
+            sim.inject_services();
             sim.check_now();
+            sim.check_services_now();
             sim.check_master_offers().await;
             sim.check_acks().await;
         }
@@ -344,7 +356,9 @@ async fn simulate(seed: u64, config: &SimConfig) -> SimReport {
     sim.net.set_weather(Weather::default());
     sim.repair_due(true).await;
     sim.settle(config).await;
+    sim.settle_services(config).await;
     sim.check_now();
+    sim.check_services_now();
     sim.check_master_offers().await;
     sim.settle_acks().await;
     let mut faults = sim.faults.clone();
@@ -383,6 +397,11 @@ impl Sim {
             ..Memory::default()
         }));
         let fw_node = bind(&net, FRAMEWORK_ADDR.parse().expect("a socket address")).await;
+        let services = if config.marathon_chronos.includes(seed) {
+            Some(services::Services::new(seed, &net).await)
+        } else {
+            None
+        };
         let mut sim = Sim {
             seed,
             rng: SplitMix64::new(seed),
@@ -405,6 +424,7 @@ impl Sim {
             faults: BTreeMap::new(),
             pending: Vec::new(),
             breaks: Vec::new(),
+            services,
             fault_rng: SplitMix64::new(seed ^ 0x00E8_EC0F_A17D_15C5),
             disk: disk::install(seed),
             acks: acks::AckLedger::default(),
@@ -417,7 +437,11 @@ impl Sim {
         for i in 1..=config.agents {
             let node = bind(&sim.net, agent_addr(i)).await;
             let launches = sim.launches.clone();
+            let theirs = sim.services.as_ref().map(|s| s.launches.clone());
             let containerizer = TestContainerizer::new(&node).with_script(Arc::new(move |t| {
+                if let Some(o) = theirs.as_ref().and_then(|l| services::on_launch(l, t)) {
+                    return o;
+                }
                 *launches
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
@@ -434,6 +458,7 @@ impl Sim {
             sim.start_agent(i - 1);
         }
         sim.start_framework();
+        sim.start_services().await;
         sim
     }
 
@@ -775,6 +800,7 @@ impl Sim {
             self.driver = None;
             self.start_framework();
         }
+        self.repair_services(all).await;
     }
 
     async fn stop(self) {

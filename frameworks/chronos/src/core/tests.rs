@@ -515,3 +515,33 @@ proptest! {
         prop_assert_eq!(distinct.len(), ran.len());
     }
 }
+
+/// Found by the whole-cluster simulation: the shell revived offers whenever a job was busy,
+/// so while a run was in flight each offer was declined and revived at once (a revive
+/// clears the decline filter), and the master offered again at once: an endless
+/// offer/decline loop. Offers are wanted only while a run is queued.
+#[test]
+fn offers_are_wanted_while_a_run_is_queued_not_while_it_is_in_flight() {
+    let t0 = utc("2026-01-01T00:00:00Z");
+    let mut c = Chronos::new();
+    c.reconciled();
+    c.put(
+        JobDef::scheduled("j", "true", "R/2026-01-01T00:00:00Z/PT1M"),
+        t0,
+    )
+    .unwrap();
+    for (n, r, _) in c.dirty(&BTreeSet::new()) {
+        c.written(&n, r);
+    }
+    assert!(!c.wants_offers(), "nothing is due yet");
+    c.tick(t0);
+    assert!(c.wants_offers(), "the first instant is queued");
+    let l = c.match_offer("a", 1.0, 1024.0, 1024.0, t0);
+    assert_eq!(l.len(), 1);
+    assert!(c.job("j").is_some_and(Job::busy));
+    assert!(!c.wants_offers(), "launched: in flight, no offer needed");
+    c.status(&l[0].task_id, TaskEnd::Alive, "TASK_RUNNING", "", t0);
+    assert!(!c.wants_offers(), "running: no offer needed");
+    c.status(&l[0].task_id, TaskEnd::Lost, "TASK_LOST", "", t0);
+    assert!(c.wants_offers(), "lost: the retry is queued");
+}

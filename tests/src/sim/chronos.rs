@@ -1,0 +1,370 @@
+//! Chronos in the simulation: our Chronos (`frameworks/chronos`) as a third framework, on
+//! its own simulated node, with one repeating job [`JOB`] every [`PERIOD_S`] seconds of
+//! simulated time (its clock is the simulated one from a fixed base wall time). Its runs
+//! are short: the test containerizer finishes each after a few seconds, and fails the first
+//! attempt of every fifth instant (so retries happen). Its store is a `MemStore` that
+//! outlives the scheduler: a crashed Chronos restarts from it and fails over with the
+//! stored FrameworkID.
+//!
+//! What is checked is Chronos's documented contract (its README, "Semantics"): every
+//! instant is decided once — run, or recorded as missed with a reason when it was decided
+//! later than `epsilon` after it was due (scheduler down, or the previous run still
+//! running); a run's attempts follow each other (a retry only after a terminal status of
+//! the previous attempt, counted where the agents launch them); no task id is launched
+//! twice; an instant succeeds at most once in Chronos's books. After faults stop: every
+//! instant decided, every launched run known to Chronos with an outcome, nothing in flight
+//! longer than a bound, and no instant due well after the faults stopped is missed.
+//! Not checked: that an instant's task ran only once on the agents — for a framework that
+//! is not partition-aware, `TASK_LOST` from a partitioned agent lets Chronos retry while
+//! the first attempt may still finish there (Mesos's at-least-once under partitions).
+
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use chronos::api::Route;
+use chronos::core::{Chronos, JobRecord, HISTORY};
+use chronos::framework::{ApiReply, ApiRequest, ChronosScheduler, Clock};
+use chronos::store::{MemStore, Store};
+use frameworks::scheduler::{self, MasterAddress, SchedulerConfig, SchedulerHandle};
+use libproc::Node;
+use proto::{FrameworkId, FrameworkInfo, TaskState};
+use slave::containerizer::TaskOutcome;
+
+use super::Trace;
+
+/// The job's name.
+pub const JOB: &str = "tick";
+/// Its period, seconds.
+pub const PERIOD_S: u64 = 30;
+/// Its epsilon, seconds (Chronos's default is 60: shorter, so a settled run is short too).
+pub const EPSILON_S: u64 = 30;
+/// How long a run takes on the test containerizer.
+const RUN_TIME: Duration = Duration::from_secs(5);
+
+/// Whether `task` is a Chronos task id (`ct:<due ms>:<attempt>:<job>:<trigger>`).
+pub fn is_chronos_task(task: &str) -> bool {
+    task.starts_with("ct:")
+}
+
+/// `(due ms, attempt, trigger)` of a Chronos task id.
+pub fn parse_task(task: &str) -> Option<(i64, u32, String)> {
+    let mut p = task.strip_prefix("ct:")?.splitn(4, ':');
+    let due = p.next()?.parse().ok()?;
+    let attempt = p.next()?.parse().ok()?;
+    let _job = p.next()?;
+    Some((due, attempt, p.next()?.to_string()))
+}
+
+/// What the test containerizer does with a Chronos task: it finishes after [`RUN_TIME`];
+/// the first attempt of every fifth scheduled instant fails instead (a retry follows).
+pub fn outcome(task: &str) -> TaskOutcome {
+    let first_try_fails = parse_task(task).is_some_and(|(_, attempt, trigger)| {
+        attempt == 0
+            && trigger
+                .strip_prefix('s')
+                .and_then(|k| k.parse::<u64>().ok())
+                .is_some_and(|k| k % 5 == 3)
+    });
+    if first_try_fails {
+        TaskOutcome::fails_after(RUN_TIME / 2)
+    } else {
+        TaskOutcome::finishes_after(RUN_TIME)
+    }
+}
+
+/// One Chronos: its node, its durable store, and (while up) its scheduler.
+pub struct ChronosSim {
+    /// Its simulated node.
+    pub node: Node,
+    /// Its store (survives crashes).
+    pub store: MemStore,
+    /// Its driver, while up.
+    pub handle: Option<SchedulerHandle<ChronosScheduler>>,
+    /// Whether the job was added.
+    pub job_added: bool,
+}
+
+/// What Chronos knows at the end: its job's record and whether it finished reconciling.
+#[derive(Debug, Clone)]
+pub struct ChronosView {
+    /// The job.
+    pub record: JobRecord,
+    /// Its instants `0..next` (the decided ones), by index.
+    pub instants: Vec<DateTime<Utc>>,
+    /// Reconciling still (launches held back).
+    pub reconciling: bool,
+}
+
+impl ChronosSim {
+    /// A Chronos, not started yet, on `node`.
+    pub fn new(node: Node) -> ChronosSim {
+        ChronosSim {
+            node,
+            store: MemStore::new(),
+            handle: None,
+            job_added: false,
+        }
+    }
+
+    /// Starts a scheduler recovered from the store, as a restarted Chronos does; the first
+    /// time, adds the job through its API.
+    pub async fn start(
+        &mut self,
+        seed: u64,
+        master: MasterAddress,
+        clock: Clock,
+        trace: &Trace,
+    ) -> Result<(), String> {
+        let records = self.store.load().await?;
+        let fid = self.store.framework_id().await?;
+        let (core, problems) = Chronos::recover(records, clock());
+        if let Some(p) = problems.first() {
+            return Err(format!("chronos cannot recover: {p}"));
+        }
+        let sched =
+            ChronosScheduler::new(core, Rc::new(self.store.clone()), clock, Rc::new(|| true));
+        let mut info = FrameworkInfo::new("chronos", "root");
+        info.checkpoint = true;
+        info.failover_timeout = 7.0 * 24.0 * 3600.0;
+        info.id = fid.clone().map(FrameworkId::from);
+        let config = SchedulerConfig {
+            seed,
+            reconcile_on_registration: true,
+            implicit_acknowledgements: false,
+            registration_backoff_max: Duration::from_secs(10),
+            ..SchedulerConfig::default()
+        };
+        let handle = scheduler::run_with(&self.node, master, info, sched, config)
+            .map_err(|e| format!("chronos cannot start: {e}"))?;
+        trace.note(format!(
+            "chronos {} started (failover: {})",
+            handle.pid(),
+            fid.is_some()
+        ));
+        if !self.job_added {
+            let body = serde_json::json!({
+                "name": JOB, "command": "true", "schedule": format!("R//PT{PERIOD_S}S"),
+                "epsilon": format!("PT{EPSILON_S}S"), "cpus": 0.1, "mem": 32, "disk": 0,
+                "retries": 2,
+            });
+            let req = ApiRequest {
+                route: Route::AddScheduled,
+                query: Vec::new(),
+                body: Bytes::from(body.to_string()),
+            };
+            let reply = handle
+                .process
+                .call(move |p, ctx| p.with_driver(ctx, |s, d| s.api(req, d)))
+                .await
+                .map_err(|_| "chronos went away while adding its job".to_string())?;
+            let status = match reply {
+                ApiReply::Now(r) => r.status,
+                ApiReply::Later(rx) => rx.await.map(|r| r.status).unwrap_or(0),
+            };
+            if status != 204 {
+                return Err(format!("chronos refused its job: {status}"));
+            }
+            trace.note(format!("chronos job {JOB} added"));
+            self.job_added = true;
+        }
+        self.handle = Some(handle);
+        Ok(())
+    }
+
+    /// Kills the scheduler (its memory goes; the store stays).
+    pub fn crash(&mut self, trace: &Trace) -> bool {
+        let Some(h) = self.handle.take() else {
+            return false;
+        };
+        trace.note(format!("crash chronos {}", h.pid()));
+        self.node.terminate(h.pid());
+        true
+    }
+
+    /// Whether its driver stopped by itself.
+    pub fn stopped_by_itself(&self) -> bool {
+        self.handle.as_ref().is_some_and(|h| !h.process.is_alive())
+    }
+
+    /// The FrameworkID Chronos stored.
+    pub async fn framework_id(&self) -> Option<FrameworkId> {
+        self.store
+            .framework_id()
+            .await
+            .ok()
+            .flatten()
+            .map(FrameworkId::from)
+    }
+
+    /// Chronos's view of its job (None while it is down).
+    pub async fn view(&self) -> Option<ChronosView> {
+        let h = self.handle.as_ref()?;
+        h.process
+            .call(|p, _| {
+                let core = &p.scheduler().core;
+                let job = core.job(JOB)?;
+                let instants = (0..job.state.next)
+                    .filter_map(|k| job.schedule()?.instant(k))
+                    .collect();
+                Some(ChronosView {
+                    record: job.record(),
+                    instants,
+                    reconciling: core.reconciling,
+                })
+            })
+            .await
+            .ok()
+            .flatten()
+    }
+}
+
+/// Why Chronos has not settled yet at `now` (`None`: settled): it is up and reconciled,
+/// and no run due more than `bound` ago is still queued or in flight.
+pub fn unsettled(
+    view: Option<&ChronosView>,
+    now: DateTime<Utc>,
+    bound: Duration,
+) -> Option<String> {
+    let Some(v) = view else {
+        return Some("chronos is down".into());
+    };
+    if v.reconciling {
+        return Some("chronos is reconciling".into());
+    }
+    let bound = chrono::Duration::from_std(bound).unwrap_or_default();
+    v.record
+        .state
+        .runs
+        .iter()
+        .find(|r| r.due + bound < now)
+        .map(|r| {
+            format!(
+                "chronos run due {} still {:?} ({:?})",
+                r.due, r.state, r.task_id
+            )
+        })
+}
+
+/// The invariants over Chronos's books at the end and the launches the agents saw (in
+/// order). `quiet_since`: when faults stopped; an instant due `grace` after it must not be
+/// missed.
+pub fn breaks(
+    view: &ChronosView,
+    launched: &[String],
+    quiet_since: DateTime<Utc>,
+    grace: Duration,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    let s = &view.record.state;
+    // At most one success per instant in Chronos's books.
+    let mut successes: BTreeMap<DateTime<Utc>, u32> = BTreeMap::new();
+    for o in &s.history {
+        if o.state == TaskState::Finished.as_str() {
+            *successes.entry(o.due).or_default() += 1;
+        }
+    }
+    for (due, n) in successes.iter().filter(|(_, n)| **n > 1) {
+        out.push(format!(
+            "chronos: the instant due {due} succeeded {n} times"
+        ));
+    }
+    // A retry only after a terminal status of the previous attempt: the agents launch the
+    // attempts of one instant in order. (Chronos sends attempt n+1 only once told attempt n
+    // ended; an agent launching attempt n after n+1 ran a launch the cluster had already
+    // reported lost: a stale launch.)
+    let mut by_due: BTreeMap<i64, Vec<u32>> = BTreeMap::new();
+    for t in launched {
+        if let Some((due, attempt, _)) = parse_task(t) {
+            by_due.entry(due).or_default().push(attempt);
+        }
+    }
+    let ended: BTreeMap<&str, &str> = s
+        .history
+        .iter()
+        .map(|o| (o.task_id.as_str(), o.state.as_str()))
+        .collect();
+    let complete = s.history.len() < HISTORY && s.missed.len() < HISTORY;
+    for (due, attempts) in &by_due {
+        if attempts.windows(2).any(|w| w[1] <= w[0]) {
+            out.push(format!(
+                "chronos: attempts of the instant due {due} ms launched out of order: {attempts:?} (a stale launch of an attempt reported lost)"
+            ));
+        }
+    }
+    if complete {
+        // Every run launched is known: ended in the history, or in flight.
+        for t in launched {
+            let in_flight = s.runs.iter().any(|r| r.task_id.as_deref() == Some(t));
+            if !in_flight && !ended.contains_key(t.as_str()) {
+                out.push(format!(
+                    "chronos: task {t} was launched but Chronos has no outcome for it"
+                ));
+            }
+        }
+        for (due, attempts) in &by_due {
+            for a in attempts.iter().take(attempts.len().saturating_sub(1)) {
+                let t = launched
+                    .iter()
+                    .find(|t| parse_task(t).is_some_and(|(d, x, _)| d == *due && x == *a));
+                if let Some(t) = t {
+                    if ended.get(t.as_str()) == Some(&TaskState::Finished.as_str()) {
+                        out.push(format!(
+                            "chronos: task {t} finished, yet its instant was retried"
+                        ));
+                    }
+                }
+            }
+        }
+        // Every decided instant ran (an outcome or a run) or was missed, not both.
+        for (k, at) in view.instants.iter().enumerate() {
+            let missed = s.missed.iter().any(|m| m.index == k as u64);
+            let ran = s.history.iter().any(|o| o.due == *at) || s.runs.iter().any(|r| r.due == *at);
+            if missed == ran {
+                out.push(format!(
+                    "chronos: instant {k} due {at}: missed={missed} ran={ran} (decided once, exactly one of them)"
+                ));
+            }
+        }
+    }
+    let grace = chrono::Duration::from_std(grace).unwrap_or_default();
+    for m in &s.missed {
+        if m.due > quiet_since + grace {
+            out.push(format!(
+                "chronos: instant {} due {} missed after faults stopped: {}",
+                m.index, m.due, m.reason
+            ));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_ids_parse_and_every_fifth_first_try_fails() {
+        assert_eq!(
+            parse_task("ct:1000:1:tick:s3"),
+            Some((1000, 1, "s3".to_string()))
+        );
+        assert!(matches!(
+            outcome("ct:1000:0:tick:s3"),
+            TaskOutcome::Ends {
+                state: TaskState::Failed,
+                ..
+            }
+        ));
+        assert!(matches!(
+            outcome("ct:1000:1:tick:s3"),
+            TaskOutcome::Ends {
+                state: TaskState::Finished,
+                ..
+            }
+        ));
+        assert!(!is_chronos_task("i0-a1"));
+    }
+}
