@@ -6,6 +6,7 @@
 //! cargo run -p cluster --example chaos -- --seeds 1000 [--first 0] [--jobs N]
 //! cargo run -p cluster --example chaos -- --seed 42      # replay one seed, print its trace
 //! cargo run -p cluster --example chaos -- --seeds 200 --marathon-chronos none|all|N
+//! cargo run -p cluster --example chaos -- --seeds 250 --zk-followers  # agents' and the scheduler's ZooKeeper sessions get faults too
 //! ```
 //!
 //! `--marathon-chronos` picks the seeds that also run Marathon and Chronos (default: as
@@ -18,7 +19,7 @@ use cluster::sim::services::SeedShare;
 use cluster::sim::{run_seed, run_seeds, SimConfig};
 
 const USAGE: &str =
-    "usage: chaos [--seeds N] [--first S] [--jobs N] [--fault-secs N] [--masters N] [--marathon-chronos none|all|N] | chaos --seed S [--masters N] [--marathon-chronos none|all|N]";
+    "usage: chaos [--seeds N] [--first S] [--jobs N] [--fault-secs N] [--masters N] [--marathon-chronos none|all|N] [--zk-followers] | chaos --seed S [--masters N] [--marathon-chronos none|all|N] [--zk-followers]";
 
 fn value(args: &[String], name: &str) -> Result<Option<u64>, String> {
     match args.iter().position(|a| a == name) {
@@ -44,6 +45,7 @@ fn main() {
                     "--jobs",
                     "--marathon-chronos",
                     "--masters",
+                    "--zk-followers",
                 ]
                 .contains(&a.as_str())
             {
@@ -90,6 +92,7 @@ fn main() {
             }
         };
     }
+    config.zk_faults_on_followers = args.iter().any(|a| a == "--zk-followers");
     if let Some(s) = fault_secs {
         config.fault_time = Duration::from_secs(s);
     }

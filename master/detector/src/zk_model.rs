@@ -106,6 +106,9 @@ struct Sess {
     expire_at: Option<Instant>,
     /// Kept disconnected until then (a fault).
     held_until: Option<Instant>,
+    /// A fault: the connection drops while the next request is in flight (it is applied,
+    /// its reply lost), and stays down this long.
+    cut_next: Option<Duration>,
     /// Every handle was dropped.
     abandoned: bool,
 }
@@ -469,6 +472,7 @@ impl Ensemble {
                             ended: None,
                             expire_at: None,
                             held_until: None,
+                            cut_next: None,
                             abandoned: false,
                         },
                     );
@@ -504,6 +508,21 @@ impl Ensemble {
                 s.held_until = Some(now + outage);
             }
             st.disconnect(&self.state, *sid, now);
+        }
+        ids.len()
+    }
+
+    /// Drops `client`'s connection while its next request is in flight (the request is
+    /// applied on the server; the client gets `ConnectionLoss`), keeping it down for
+    /// `outage`: the case that wedged our detector once (it logged the reconnection and
+    /// went on waiting). Returns how many sessions are armed.
+    pub fn cut_next_request(&self, client: &str, outage: Duration) -> usize {
+        let mut st = lock(&self.state);
+        let ids = Self::sessions_of(&st, client);
+        for sid in &ids {
+            if let Some(s) = st.sessions.get_mut(sid) {
+                s.cut_next = Some(outage);
+            }
         }
         ids.len()
     }
@@ -645,7 +664,15 @@ async fn request<T: Send + 'static>(
             }
             if s.connected {
                 let conn = s.conn;
-                Some((conn, op_once(&mut op, &mut st, sid)))
+                let reply = op_once(&mut op, &mut st, sid);
+                if let Some(outage) = st.sessions.get_mut(&sid).and_then(|s| s.cut_next.take()) {
+                    let now = Instant::now();
+                    if let Some(s) = st.sessions.get_mut(&sid) {
+                        s.held_until = Some(now + outage);
+                    }
+                    st.disconnect(&shared, sid, now);
+                }
+                Some((conn, reply))
             } else {
                 None
             }

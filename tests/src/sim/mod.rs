@@ -38,10 +38,11 @@
 //! ZooKeeper model), executors that hang instead of dying, per-node clocks (a clock jump
 //! moves the one shared clock: every timer in the cluster comes due at once, like a stall
 //! of the whole process; so a paused leader whose lease outlives its session cannot happen
-//! here), ZooKeeper quorum loss inside the ensemble (it is one server that restarts),
-//! agents and the scheduler losing their ZooKeeper sessions (only masters' sessions get
-//! ZooKeeper faults; network faults between the agents or scheduler and the masters are
-//! modelled).
+//! here), ZooKeeper quorum loss inside the ensemble (it is one server that restarts).
+//! By default only masters' sessions get ZooKeeper faults; with
+//! [`SimConfig::zk_faults_on_followers`] (`chaos --zk-followers`) the agents' and the
+//! scheduler's sessions get them too: expiry, disconnects, and a request cut in flight
+//! (`detector::zk_model::Ensemble::cut_next_request`).
 
 pub mod acks;
 pub mod check;
@@ -121,6 +122,11 @@ pub struct SimConfig {
     /// address); more contend through the in-memory ZooKeeper (`detector::zk_model`), keep
     /// the registry there, and agents and the scheduler find the leader by `zk://`.
     pub masters: usize,
+    /// With several masters: ZooKeeper faults (session expiry, disconnects) also hit the
+    /// agents' and the scheduler's sessions, which follow the leader through ZooKeeper,
+    /// not only the masters'. Off by default, so the CI budget's schedules stay as pinned
+    /// (it draws from the seed differently); `chaos --zk-followers` turns it on.
+    pub zk_faults_on_followers: bool,
 }
 
 impl Default for SimConfig {
@@ -133,6 +139,7 @@ impl Default for SimConfig {
             faults: true,
             marathon_chronos: services::SeedShare::OneIn(8),
             masters: 1,
+            zk_faults_on_followers: false,
         }
     }
 }
@@ -295,6 +302,8 @@ struct Sim {
     pending: Vec<(Instant, Repair)>,
     breaks: Vec<String>,
     services: Option<services::Services>,
+    /// [`SimConfig::zk_faults_on_followers`].
+    zk_faults_on_followers: bool,
     /// Draws the executor and disk faults (apart from `rng`, so adding them left the
     /// schedule of the other faults as it was).
     fault_rng: SplitMix64,
@@ -419,6 +428,7 @@ impl Sim {
             fw_node,
             driver: None,
             drivers_started: 0,
+            zk_faults_on_followers: config.zk_faults_on_followers,
             memory,
             launches,
             faults: BTreeMap::new(),
@@ -873,6 +883,10 @@ impl Sim {
     /// One ZooKeeper fault (`roll` in 0..15).
     fn inject_zk(&mut self, roll: u64) {
         let Some(zk) = self.zk.clone() else { return };
+        if self.zk_faults_on_followers && roll <= 7 && self.rng.next_u64() % 2 == 0 {
+            self.inject_zk_follower(&zk, roll);
+            return;
+        }
         let i = match self.acting_master() {
             Some(l) if self.rng.next_u64() % 2 == 0 => l,
             _ => (self.rng.next_u64() % self.masters.len() as u64) as usize,
@@ -915,6 +929,40 @@ impl Sim {
                     self.crash_master(l);
                 }
             }
+        }
+    }
+
+    /// A ZooKeeper fault on the session of an agent or the scheduler (`roll` in 0..=7):
+    /// expiry (0..=3), its next request cut in flight (4..=5), or a disconnection of up to
+    /// 15 s. Their detectors must come back
+    /// to following the leader on their own.
+    fn inject_zk_follower(&mut self, zk: &detector::zk_model::Ensemble, roll: u64) {
+        let followers = self.agents.len() as u64 + 1;
+        let pick = self.rng.next_u64() % followers;
+        let label = if pick == 0 {
+            "fw".to_string()
+        } else {
+            format!("a{pick}")
+        };
+        if roll <= 3 {
+            let n = zk.expire(&label);
+            self.trace
+                .note(format!("ZooKeeper expires {label}'s sessions ({n})"));
+            self.count("zk_expire_follower");
+        } else if roll <= 5 {
+            let outage = Duration::from_millis(100 + self.rng.next_u64() % 5_000);
+            let n = zk.cut_next_request(&label, outage);
+            self.trace.note(format!(
+                "{label}'s next ZooKeeper request is cut in flight, {outage:?} down ({n} sessions)"
+            ));
+            self.count("zk_cut_request_follower");
+        } else {
+            let outage = Duration::from_millis(100 + self.rng.next_u64() % 15_000);
+            let n = zk.disconnect(&label, outage);
+            self.trace.note(format!(
+                "{label} disconnected from ZooKeeper for {outage:?} ({n} sessions)"
+            ));
+            self.count("zk_disconnect_follower");
         }
     }
 

@@ -111,6 +111,23 @@ async fn a_request_in_flight_when_the_connection_drops_fails_with_connection_los
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_cut_next_request_is_applied_its_reply_lost_and_the_session_comes_back() {
+    let e = Ensemble::new("unit-cut");
+    let a = session(&e, "a").await;
+    assert_eq!(e.cut_next_request("a", Duration::from_secs(2)), 1);
+    let mut states = a.states();
+    assert_eq!(
+        a.create("/x", b"", CreateMode::Persistent).await,
+        Err(Error::ConnectionLoss)
+    );
+    assert!(e.data("/x").is_some(), "applied on the server");
+    assert_eq!(a.state(), SessionState::Disconnected);
+    // Only the next request: once back, requests answer again.
+    while states.changed().await != SessionState::SyncConnected {}
+    assert_eq!(a.mkdir("/y").await, Ok(()));
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_forced_expiry_waits_for_the_timeout_and_fires_the_watches_on_reconnection() {
     let e = Ensemble::new("unit-expire");
     let a = session(&e, "a").await;
