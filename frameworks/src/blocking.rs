@@ -99,6 +99,7 @@ pub fn run_executor<E: Executor>(
                 return;
             };
             tokio::select! {
+                biased;
                 _ = term.recv() => {}
                 _ = tokio::signal::ctrl_c() => {}
             }

@@ -2,6 +2,11 @@
 //! internal tables keyed by process ids and message names. Not for tables keyed by
 //! untrusted input that an attacker could use to force collisions at scale; ids and names
 //! come from the node's own processes and from a bounded per-connection cache.
+//!
+//! Unlike `std`'s randomly keyed maps, an Fx map iterates in the same order in every
+//! process and on every thread. The seeded simulation (`cluster::sim`) replays a seed
+//! exactly only if every table it reaches that is iterated to make a decision (which
+//! framework or agent goes first, which connection is closed) uses it.
 
 use std::hash::{BuildHasherDefault, Hasher};
 
@@ -54,3 +59,5 @@ impl Hasher for FxHasher {
 pub type FxBuild = BuildHasherDefault<FxHasher>;
 /// A `HashMap` with the Fx hash.
 pub type FxHashMap<K, V> = std::collections::HashMap<K, V, FxBuild>;
+/// A `HashSet` with the Fx hash.
+pub type FxHashSet<K> = std::collections::HashSet<K, FxBuild>;

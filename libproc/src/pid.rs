@@ -1,7 +1,7 @@
 //! Process identity: the `Pid` (`id@ip:port`) that names every process on every node, and
 //! the per-node id generator that hands out `slave(1)`, `slave(2)`, … as libprocess does.
 
-use std::collections::HashMap;
+use crate::fxhash::FxHashMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::str::FromStr;
@@ -168,7 +168,7 @@ impl<'de> Deserialize<'de> for Pid {
 /// Hands out ids unique on one node: `generate("slave")` gives `slave(1)`, then `slave(2)`.
 #[derive(Default)]
 pub struct IdGenerator {
-    next: Mutex<HashMap<String, u64>>,
+    next: Mutex<FxHashMap<String, u64>>,
 }
 
 impl IdGenerator {

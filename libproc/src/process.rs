@@ -7,7 +7,6 @@
 //! handler with a [`Ctx`], the process's view of the runtime: send, link, timers, spawn a
 //! future and come back to the process with its result, stop.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -69,7 +68,7 @@ pub struct Handlers<P: Process> {
     messages: FxHashMap<&'static str, usize>,
     list: Vec<MessageHandler<P>>,
     /// Path → the route's authentication realm and handler.
-    routes: HashMap<String, (Option<&'static str>, RouteHandler<P>)>,
+    routes: FxHashMap<String, (Option<&'static str>, RouteHandler<P>)>,
     /// The realm routes installed now go into (see [`Handlers::in_realm`]).
     realm: Option<&'static str>,
 }
@@ -79,7 +78,7 @@ impl<P: Process> Handlers<P> {
         Handlers {
             messages: FxHashMap::default(),
             list: Vec::new(),
-            routes: HashMap::new(),
+            routes: FxHashMap::default(),
             realm: None,
         }
     }

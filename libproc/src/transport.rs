@@ -6,7 +6,7 @@
 //! duplex pipes for deterministic tests on one thread and a paused clock: no OS sockets, no
 //! timing from the kernel. A simulator backend (e.g. turmoil) plugs in the same way.
 
-use std::collections::HashMap;
+use crate::fxhash::FxHashMap;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
@@ -154,7 +154,7 @@ pub struct MemNetwork {
 
 #[derive(Default)]
 struct MemState {
-    listeners: HashMap<SocketAddr, Inbox>,
+    listeners: FxHashMap<SocketAddr, Inbox>,
     next_port: u16,
 }
 

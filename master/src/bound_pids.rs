@@ -18,7 +18,8 @@
 //! delivery (no connection) is trusted: libproc already refuses network frames claiming
 //! a sender of this node. Re-authenticating over another connection moves the binding.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use libproc::fxhash::{FxHashMap, FxHashSet};
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 
 use libproc::connection::ConnectionId;
@@ -57,10 +58,10 @@ impl Refusal {
 #[derive(Debug, Default)]
 pub struct BoundPids {
     /// PID → the connection it authenticated over (`None`: a local process).
-    by_pid: HashMap<Pid, Option<ConnectionId>>,
+    by_pid: FxHashMap<Pid, Option<ConnectionId>>,
     /// Connection → its node's address and the PIDs bound to it.
-    by_connection: HashMap<ConnectionId, (SocketAddr, HashSet<Pid>)>,
-    orphans: HashSet<Pid>,
+    by_connection: FxHashMap<ConnectionId, (SocketAddr, FxHashSet<Pid>)>,
+    orphans: FxHashSet<Pid>,
     orphan_order: VecDeque<Pid>,
 }
 
@@ -111,7 +112,7 @@ impl BoundPids {
         let new = !self.by_connection.contains_key(&c);
         self.by_connection
             .entry(c)
-            .or_insert_with(|| (pid.addr(), HashSet::new()))
+            .or_insert_with(|| (pid.addr(), FxHashSet::default()))
             .1
             .insert(pid.clone());
         new

@@ -57,7 +57,7 @@ impl LogFiles {
             return;
         }
         let file = self.file.clone();
-        let job = tokio::task::spawn_blocking(move || work(&file));
+        let job = libproc::offload::offload(move || work(&file));
         ctx.spawn(
             tokio::time::timeout(IO_TIMEOUT, job),
             move |_me: &mut LogFiles, _ctx, done| {

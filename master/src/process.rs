@@ -709,7 +709,7 @@ impl MasterProcess {
         self.warming.store(true, Ordering::Release);
         let frameworks = self.core.frameworks().clone();
         let warming = self.warming.clone();
-        tokio::task::spawn_blocking(move || {
+        libproc::offload::offload(move || {
             let n = state_json::warm_task_json(&frameworks);
             tracing::debug!(tasks = n, "rendered the JSON of changed tasks");
             warming.store(false, Ordering::Release);
@@ -944,7 +944,7 @@ impl MasterProcess {
         }
         let mut snapshot = self.core.clone();
         let flags = self.flags.clone();
-        tokio::task::spawn_blocking(move || {
+        libproc::offload::offload(move || {
             let acls = snapshot.config.acls.clone();
             crate::authorization::hide_unviewable(&mut snapshot, &acls, req.principal.as_deref());
             let body = render(&snapshot, &flags);

@@ -157,7 +157,7 @@ pub fn in_roots<P: Process>(
     responder: Responder,
     work: impl FnOnce(&[PathBuf]) -> HttpResponse + Send + 'static,
 ) {
-    let job = tokio::task::spawn_blocking(move || work(&roots));
+    let job = libproc::offload::offload(move || work(&roots));
     ctx.spawn(
         tokio::time::timeout(FILES_IO_TIMEOUT, job),
         move |_me: &mut P, _ctx, done| {

@@ -11,7 +11,8 @@
 //! state and [`StatusUpdateManager::recover`] reinstalls it after an agent restart, so the
 //! head is re-sent and duplicates of checkpointed updates are still recognised.
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use libproc::fxhash::FxHashSet;
+use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
 use proto::messages::StatusUpdate;
@@ -55,7 +56,7 @@ pub struct Replayed {
 /// it names. Inconsistent records are skipped and reported.
 pub fn replay(records: &[UpdateRecord]) -> Replayed {
     let mut out = Replayed::default();
-    let mut seen = HashSet::new();
+    let mut seen = FxHashSet::default();
     let mut pending: VecDeque<StatusUpdate> = VecDeque::new();
     for r in records {
         match r {
@@ -158,7 +159,7 @@ pub struct Acked {
 #[derive(Debug)]
 struct Stream {
     pending: VecDeque<StatusUpdate>,
-    seen: HashSet<StatusUuid>,
+    seen: FxHashSet<StatusUuid>,
     interval: Duration,
     generation: u64,
     terminated: bool,
@@ -221,7 +222,7 @@ impl StatusUpdateManager {
         let min = self.min;
         let s = self.streams.entry(key.clone()).or_insert_with(|| Stream {
             pending: VecDeque::new(),
-            seen: HashSet::new(),
+            seen: FxHashSet::default(),
             interval: min,
             generation: 0,
             terminated: false,

@@ -7,7 +7,13 @@
 //! cargo run -p cluster --example chaos -- --seed 42      # replay one seed, print its trace
 //! cargo run -p cluster --example chaos -- --seeds 200 --marathon-chronos none|all|N
 //! cargo run -p cluster --example chaos -- --seeds 250 --zk-followers  # agents' and the scheduler's ZooKeeper sessions get faults too
+//! cargo run -p cluster --example chaos -- --seeds 200 --replay-check  # run every seed twice: any difference is a bug
 //! ```
+//!
+//! `--replay-check` runs the seeds a second time (on the same worker threads, in another
+//! interleaving) and lists as `nondeterministic_seeds` those whose network digest differs
+//! between the runs; it exits 1 if there is any. With `SIM_NET_LOG=1` it also prints the
+//! first frame where the two runs part.
 //!
 //! `--marathon-chronos` picks the seeds that also run Marathon and Chronos (default: as
 //! `SimConfig::default()`).
@@ -19,7 +25,7 @@ use cluster::sim::services::SeedShare;
 use cluster::sim::{run_seed, run_seeds, SimConfig};
 
 const USAGE: &str =
-    "usage: chaos [--seeds N] [--first S] [--jobs N] [--fault-secs N] [--masters N] [--marathon-chronos none|all|N] [--zk-followers] | chaos --seed S [--masters N] [--marathon-chronos none|all|N] [--zk-followers]";
+    "usage: chaos [--seeds N] [--first S] [--jobs N] [--fault-secs N] [--masters N] [--marathon-chronos none|all|N] [--zk-followers] [--replay-check] | chaos --seed S [--masters N] [--marathon-chronos none|all|N] [--zk-followers]";
 
 fn value(args: &[String], name: &str) -> Result<Option<u64>, String> {
     match args.iter().position(|a| a == name) {
@@ -46,6 +52,7 @@ fn main() {
                     "--marathon-chronos",
                     "--masters",
                     "--zk-followers",
+                    "--replay-check",
                 ]
                 .contains(&a.as_str())
             {
@@ -103,6 +110,10 @@ fn main() {
         for l in &r.trace {
             println!("{l}");
         }
+        for l in &r.net_log {
+            println!("net {l}");
+        }
+        println!("seed {seed}: network digest {:016x}", r.digest);
         if r.breaks.is_empty() {
             println!(
                 "seed {seed}: no invariant broke ({:?} simulated in {:?})",
@@ -114,6 +125,9 @@ fn main() {
         }
         return;
     }
+    if std::env::var_os("RUST_LOG").is_some() {
+        libproc::logging::init("warn");
+    }
     let first = first.unwrap_or(0);
     let n = seeds.unwrap_or(100);
     let wall = Instant::now();
@@ -122,7 +136,30 @@ fn main() {
     let mut simulated = Duration::ZERO;
     let workers =
         jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u64));
-    for r in run_seeds(first..first + n, &config, workers as usize) {
+    let reports = run_seeds(first..first + n, &config, workers as usize);
+    let mut nondeterministic = Vec::new();
+    if args.iter().any(|a| a == "--replay-check") {
+        let again = run_seeds(first..first + n, &config, workers as usize);
+        for (a, b) in reports.iter().zip(&again) {
+            if a.digest != b.digest || a.trace != b.trace {
+                eprintln!(
+                    "NONDETERMINISTIC: seed {} replayed differently (digests {:016x} and {:016x})",
+                    a.seed, a.digest, b.digest
+                );
+                if let Some(i) = (0..a.net_log.len().max(b.net_log.len()))
+                    .find(|&i| a.net_log.get(i) != b.net_log.get(i))
+                {
+                    eprintln!(
+                        "  first frame that differs (#{i}): {:?} / {:?}",
+                        a.net_log.get(i),
+                        b.net_log.get(i)
+                    );
+                }
+                nondeterministic.push(a.seed);
+            }
+        }
+    }
+    for r in reports {
         let seed = r.seed;
         simulated += r.simulated;
         for (k, v) in &r.faults {
@@ -150,9 +187,10 @@ fn main() {
         "wall_seconds": secs,
         "simulated_seconds_per_wall_second": simulated.as_secs_f64() / secs,
         "seeds_per_minute": n as f64 * 60.0 / secs,
+        "nondeterministic_seeds": nondeterministic,
     });
     println!("{out}");
-    if !failing.is_empty() {
+    if !failing.is_empty() || !nondeterministic.is_empty() {
         std::process::exit(1);
     }
 }

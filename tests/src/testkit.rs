@@ -156,6 +156,7 @@ pub async fn start_server(
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let mut p = Proc::start(name, program, &args(port), log_dir).map_err(|e| e.to_string())?;
         let up = tokio::select! {
+            biased;
             r = procs::wait_http(addr, probe, START_LIMIT) => r.map(|_| ()),
             s = async { wait_exit(&mut p, START_LIMIT).await } => Err(format!("{name} exited at start: {s:?}")),
         };

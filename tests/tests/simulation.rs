@@ -251,30 +251,15 @@ fn known_bug_seeds_193_201_zk_followers_stuck_offer_and_unknown_marathon_task() 
     }
 }
 
-/// Fails on the budget's failing seeds, but replays each one twice first and fails only on
-/// those that break every time. A run is not fully deterministic yet (CI run 3 of stop 24
-/// broke 3-master seed 105 once, and it passes on most replays: the simulated time of a
-/// replay differs by fractions of a second; per-process hash-map order and counters shared
-/// by the seeds running in parallel are the suspects), so a seed that breaks only sometimes
-/// is printed as such, loudly, instead of failing CI on a coin toss.
-fn fail_on_reproducible_breaks(reports: &[cluster::sim::SimReport], config: &SimConfig) {
-    let mut failing = Vec::new();
-    for r in reports.iter().filter(|r| !r.breaks.is_empty()) {
-        let replays_break = (0..2).all(|_| !run_seed(r.seed, config).breaks.is_empty());
-        if replays_break {
-            failing.push(r);
-        } else {
-            eprintln!(
-                "NONDETERMINISTIC: seed {} broke once and passed on a replay:\n{}",
-                r.seed,
-                r.explain()
-            );
-        }
-    }
+/// Fails on the budget's failing seeds. A seed replays exactly (`sim_determinism.rs`), so
+/// a seed that breaks once breaks on every replay: no second chance.
+fn fail_on_breaks(reports: &[cluster::sim::SimReport]) {
+    let failing: Vec<&cluster::sim::SimReport> =
+        reports.iter().filter(|r| !r.breaks.is_empty()).collect();
     if let Some(first) = failing.first() {
         let seeds: Vec<u64> = failing.iter().map(|r| r.seed).collect();
         panic!(
-            "{} seeds failed (each also on two replays): {seeds:?}\n{}",
+            "{} seeds failed: {seeds:?}\n{}",
             failing.len(),
             first.explain()
         );
@@ -296,7 +281,7 @@ fn a_ci_budget_of_seeds_keeps_every_invariant() {
         faults > n,
         "the seeds injected faults ({faults} in {n} seeds)"
     );
-    fail_on_reproducible_breaks(&reports, &SimConfig::default());
+    fail_on_breaks(&reports);
 }
 
 /// The 3-master shape (ZooKeeper model, leader election, ZooKeeper faults): every
@@ -321,7 +306,7 @@ fn a_ci_budget_of_three_master_seeds_keeps_every_invariant() {
         zk_faults > n / 4,
         "the seeds injected ZooKeeper faults ({zk_faults} in {n} seeds)"
     );
-    fail_on_reproducible_breaks(&reports, &three_masters());
+    fail_on_breaks(&reports);
 }
 
 #[test]

@@ -275,6 +275,7 @@ async fn run(
                 }
             };
             tokio::select! {
+                biased;
                 why = lost => {
                     eprintln!("chronos: lost leadership: {why}; exiting");
                     ExitCode::from(3)

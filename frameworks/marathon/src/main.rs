@@ -204,6 +204,7 @@ fn main() -> ExitCode {
         *shared.driver.borrow_mut() = Some(handle.process.clone());
         // Fail fast: losing leadership or the driver ends the process.
         tokio::select! {
+            biased;
             reason = handle.stopped() => {
                 eprintln!("marathon: driver stopped: {reason:?}");
             }

@@ -529,6 +529,7 @@ fn main() -> ExitCode {
                 return;
             };
             tokio::select! {
+                biased;
                 _ = term.recv() => {}
                 _ = tokio::signal::ctrl_c() => {}
             }

@@ -419,6 +419,7 @@ fn main() -> ExitCode {
                 Err(_) => return,
             };
             tokio::select! {
+                biased;
                 _ = term.recv() => {}
                 _ = tokio::signal::ctrl_c() => {}
             }

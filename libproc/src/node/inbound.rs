@@ -75,6 +75,7 @@ impl NodeInner {
             stream,
         ));
         let accepted = tokio::select! {
+            biased;
             _ = self.shutdown.cancelled() => return,
             r = tokio::time::timeout(self.config.inbound_timeout, tls.accept(replayed)) => r,
         };
@@ -116,6 +117,7 @@ impl NodeInner {
             got
         };
         let got = tokio::select! {
+            biased;
             _ = self.shutdown.cancelled() => return None,
             r = tokio::time::timeout(self.config.inbound_timeout, sniffed) => match r {
                 Ok(got) => got,
@@ -139,6 +141,7 @@ impl NodeInner {
     ) {
         if got == 4 && &head == wire::MAGIC {
             let hello = tokio::select! {
+                biased;
                 _ = self.shutdown.cancelled() => return,
                 r = tokio::time::timeout(self.config.inbound_timeout, read_handshake(&mut stream)) => r,
             };

@@ -6,7 +6,7 @@
 //! Split by direction: `config` (how it is set up), `outbound` (to peers), `inbound`
 //! (from peers and HTTP clients), `links` (exit notification) and `stats`.
 
-use std::collections::{HashMap, HashSet};
+use crate::fxhash::{FxHashMap, FxHashSet};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -146,7 +146,7 @@ struct Peer {
 #[derive(Default)]
 struct Links {
     /// linkee → its local linkers.
-    by_linkee: HashMap<Pid, HashSet<Pid>>,
+    by_linkee: FxHashMap<Pid, FxHashSet<Pid>>,
 }
 
 /// Shared state of a node; [`Node`] is a cheap handle on it.
@@ -246,6 +246,7 @@ impl Node {
             let mut log = LogLimiter::new(Duration::from_secs(5));
             loop {
                 let accepted = tokio::select! {
+                    biased;
                     _ = stop.cancelled() => break,
                     a = listener.accept() => a,
                 };
@@ -278,6 +279,7 @@ impl Node {
                         }
                         drop(node);
                         tokio::select! {
+                            biased;
                             _ = stop.cancelled() => break,
                             _ = tokio::time::sleep(pause) => {}
                         }

@@ -150,6 +150,7 @@ impl NodeInner {
             return Ok(Some(stream));
         };
         let handshake = tokio::select! {
+            biased;
             _ = cancel.cancelled() => return Ok(None),
             s = tokio::time::timeout(self.config.connect_timeout, tls.connect(addr, stream)) => s,
         };
@@ -181,6 +182,7 @@ impl NodeInner {
         cancel: &CancellationToken,
     ) -> io::Result<Option<BoxStream>> {
         tokio::select! {
+            biased;
             _ = cancel.cancelled() => Ok(None),
             s = tokio::time::timeout(self.config.connect_timeout, self.config.transport.connect(addr)) => match s {
                 Ok(s) => s.map(Some),
@@ -207,6 +209,7 @@ impl NodeInner {
             let (mut rd, mut wr) = tokio::io::split(stream);
             let hello = wire::handshake(self.addr);
             tokio::select! {
+                biased;
                 _ = cancel.cancelled() => return Ok(()),
                 r = self.write_bounded(&mut wr, &hello) => r?,
             }
@@ -238,6 +241,7 @@ impl NodeInner {
                         }
                         queued.fetch_sub(batch.len(), Ordering::AcqRel);
                         tokio::select! {
+                            biased;
                             _ = cancel.cancelled() => return Ok(()),
                             r = self.write_bounded(&mut wr, &batch) => r?,
                         }

@@ -136,6 +136,7 @@ async fn accept_loop(
 ) {
     loop {
         tokio::select! {
+            biased;
             changed = mode.changed() => {
                 if changed.is_err() {
                     return; // the proxy was dropped
@@ -174,6 +175,7 @@ async fn relay(client: TcpStream, target: SocketAddr, mut mode: watch::Receiver<
             Mode::Open | Mode::RefuseNew => {}
         }
         tokio::select! {
+            biased;
             changed = mode.changed() => {
                 if changed.is_err() {
                     return;

@@ -279,6 +279,7 @@ impl SessionGuard {
             let has_deadline = self.deadline.is_some();
             let deadline = self.deadline.unwrap_or(far);
             let ev = tokio::select! {
+                biased;
                 ev = &mut changed => Ev::Watch(ev),
                 s = self.states.changed() => Ev::State(s),
                 _ = tokio::time::sleep_until(deadline), if has_deadline => Ev::Deadline,

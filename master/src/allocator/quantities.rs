@@ -1,7 +1,7 @@
 //! Scalar quantities indexed by interned resource name: the numbers DRF shares, quota
 //! consumption and headroom are computed from (no ranges, sets or reservations).
 
-use std::collections::HashMap;
+use libproc::fxhash::FxHashMap;
 
 use proto::{Resource, Resources, Scalar, Value};
 
@@ -9,7 +9,7 @@ use proto::{Resource, Resources, Scalar, Value};
 #[derive(Debug, Default, Clone)]
 pub struct Names {
     names: Vec<String>,
-    index: HashMap<String, usize>,
+    index: FxHashMap<String, usize>,
 }
 
 impl Names {

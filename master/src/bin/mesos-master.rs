@@ -127,6 +127,7 @@ fn main() -> ExitCode {
         )
         .map_err(|e| format!("cannot start the master: {e}"))?;
         let code = tokio::select! {
+            biased;
             _ = wait_for_shutdown() => {
                 tracing::info!("shutting down");
                 ExitCode::SUCCESS
@@ -155,6 +156,7 @@ async fn wait_for_shutdown() {
         use tokio::signal::unix::{signal, SignalKind};
         if let Ok(mut term) = signal(SignalKind::terminate()) {
             tokio::select! {
+                biased;
                 _ = term.recv() => {}
                 _ = tokio::signal::ctrl_c() => {}
             }

@@ -14,7 +14,8 @@
 //! messages) and `recovery` (leading after a failover). This module holds the state, the
 //! effects and the read-only views.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use libproc::fxhash::FxHashMap;
+use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -162,7 +163,7 @@ pub struct Master {
     pub(crate) start_time: f64,
     pub(crate) elected_time: f64,
     pub(crate) agents: BTreeMap<AgentId, Arc<Agent>>,
-    agent_pids: Arc<HashMap<Pid, AgentId>>,
+    agent_pids: Arc<FxHashMap<Pid, AgentId>>,
     pub(crate) unreachable: BTreeMap<AgentId, UnreachableAgent>,
     pub(crate) frameworks: BTreeMap<FrameworkId, Arc<Framework>>,
     pub(crate) completed_frameworks: VecDeque<Framework>,

@@ -61,7 +61,7 @@ impl MasterProcess {
                 let mut snapshot = self.core.clone();
                 let flags = self.flags.clone();
                 let principal = req.principal.clone();
-                let render = tokio::task::spawn_blocking(move || {
+                let render = libproc::offload::offload(move || {
                     let acls = snapshot.config.acls.clone();
                     crate::authorization::hide_unviewable(
                         &mut snapshot,

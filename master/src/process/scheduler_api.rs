@@ -6,7 +6,7 @@
 //! one the core unlinks (failover to a newer stream, removal) is closed after its last
 //! event. Heartbeats go out every 15 s.
 
-use std::collections::HashMap;
+use libproc::fxhash::FxHashMap;
 
 use libproc::http::{body_channel, BodySender};
 use libproc::{Ctx, HttpRequest, HttpResponse, Pid};
@@ -24,8 +24,8 @@ const STREAM_CAPACITY: usize = 10_000;
 /// The open scheduler streams.
 #[derive(Default)]
 pub(super) struct Streams {
-    by_pid: HashMap<Pid, Stream>,
-    by_id: HashMap<String, Pid>,
+    by_pid: FxHashMap<Pid, Stream>,
+    by_id: FxHashMap<String, Pid>,
     opened: u64,
 }
 

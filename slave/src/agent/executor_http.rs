@@ -11,7 +11,7 @@
 //! unacknowledged updates are recorded, tasks it never received are lost, and its earlier
 //! stream is closed.
 
-use std::collections::HashMap;
+use libproc::fxhash::FxHashMap;
 use std::time::Duration;
 
 use libproc::http::{body_channel, BodySender};
@@ -33,7 +33,7 @@ const HEARTBEAT_SECS: u64 = 15;
 /// The open executor streams.
 #[derive(Default)]
 pub(super) struct Streams {
-    by_pid: HashMap<Pid, BodySender>,
+    by_pid: FxHashMap<Pid, BodySender>,
     opened: u64,
 }
 

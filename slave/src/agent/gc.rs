@@ -112,7 +112,7 @@ impl AgentProcess {
                 live.push(meta.framework_dir(id, fw));
             }
         }
-        let scan = tokio::task::spawn_blocking(move || {
+        let scan = libproc::offload::offload(move || {
             disk::empty_trash(&disk::trash_dir(&work_dir));
             let mut found = vec![];
             let levels = ["frameworks", "executors", "runs"];
@@ -161,7 +161,7 @@ impl AgentProcess {
             tracing::debug!(path = %p.display(), delay = ?self.gc.schedule.delay(), "scheduling for garbage collection");
             self.gc.schedule.schedule(p.clone(), now, Duration::ZERO);
         }
-        drop(tokio::task::spawn_blocking(move || disk::touch(&paths)));
+        drop(libproc::offload::offload(move || disk::touch(&paths)));
         let delay = self.gc.schedule.delay();
         ctx.after(delay, |me: &mut Self, ctx| me.gc_prune(ctx));
     }
@@ -243,7 +243,7 @@ impl AgentProcess {
     fn gc_check_disk(&mut self, ctx: &mut Ctx<'_, Self>) {
         let usage = self.config.gc.disk_usage.clone();
         let dir = self.config.work_dir.clone();
-        let measure = tokio::task::spawn_blocking(move || usage.measure(&dir));
+        let measure = libproc::offload::offload(move || usage.measure(&dir));
         ctx.spawn(measure, |me: &mut Self, ctx, measured| {
             match measured {
                 Ok(Ok(u)) => {
@@ -291,7 +291,7 @@ impl AgentProcess {
         if doomed.is_empty() {
             return;
         }
-        let delete = tokio::task::spawn_blocking(move || {
+        let delete = libproc::offload::offload(move || {
             let mut n = 0;
             for d in &doomed {
                 match disk::remove(d) {

@@ -19,8 +19,9 @@
 //! ([`TaskOutcome`]). A command executor (a task without its own `ExecutorInfo`) then
 //! exits once its last task's terminal update is acknowledged, as the real one does.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use libproc::fxhash::{FxHashMap, FxHashSet};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -81,11 +82,11 @@ pub type TaskScript = Arc<dyn Fn(&TaskInfo) -> TaskOutcome + Send + Sync>;
 #[derive(Clone)]
 pub struct TestContainerizer {
     node: Node,
-    running: Arc<Mutex<HashMap<ContainerId, Running>>>,
+    running: Arc<Mutex<FxHashMap<ContainerId, Running>>>,
     deaf: Arc<AtomicBool>,
     script: Option<TaskScript>,
     /// Containers killed by [`TestContainerizer::crash`] and not yet reaped.
-    crashed: Arc<Mutex<std::collections::HashSet<ContainerId>>>,
+    crashed: Arc<Mutex<FxHashSet<ContainerId>>>,
 }
 
 impl std::fmt::Debug for TestContainerizer {
@@ -108,7 +109,7 @@ impl TestContainerizer {
     pub fn new(node: &Node) -> TestContainerizer {
         TestContainerizer {
             node: node.clone(),
-            running: Arc::new(Mutex::new(HashMap::new())),
+            running: Arc::new(Mutex::new(FxHashMap::default())),
             deaf: Arc::new(AtomicBool::new(false)),
             script: None,
             crashed: Arc::default(),
@@ -127,7 +128,7 @@ impl TestContainerizer {
         self.deaf.store(ignore, Ordering::SeqCst);
     }
 
-    fn table(&self) -> std::sync::MutexGuard<'_, HashMap<ContainerId, Running>> {
+    fn table(&self) -> std::sync::MutexGuard<'_, FxHashMap<ContainerId, Running>> {
         self.running.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -197,6 +198,10 @@ impl Containerizer for TestContainerizer {
             crashed: self.crashed.clone(),
             command_executor: false,
             ended_some: false,
+            uuids: libproc::rng::SplitMix64::new(libproc::rng::hash_str(
+                0x5EED_0F_0E7E_C5,
+                spec.container_id.as_str(),
+            )),
         };
         let id = format!("executor-{}", spec.container_id);
         let process = self
@@ -263,9 +268,6 @@ impl Containerizer for TestContainerizer {
     }
 }
 
-/// Unique status update uuids across every in-process executor.
-static NEXT_UUID: AtomicU64 = AtomicU64::new(1);
-
 /// An executor running as a libproc process (see the module doc).
 pub struct InProcessExecutor {
     agent: Pid,
@@ -275,14 +277,18 @@ pub struct InProcessExecutor {
     tasks: BTreeMap<TaskId, TaskInfo>,
     unacknowledged: Vec<StatusUpdate>,
     done: Option<oneshot::Sender<Termination>>,
-    running: Arc<Mutex<HashMap<ContainerId, Running>>>,
+    running: Arc<Mutex<FxHashMap<ContainerId, Running>>>,
     deaf: Arc<AtomicBool>,
     script: Option<TaskScript>,
-    crashed: Arc<Mutex<std::collections::HashSet<ContainerId>>>,
+    crashed: Arc<Mutex<FxHashSet<ContainerId>>>,
     /// Runs a task without its own `ExecutorInfo`: exits after its task ended.
     command_executor: bool,
     /// Some task ended by itself (so an idle command executor exits).
     ended_some: bool,
+    /// Draws its status update uuids: seeded from the container id, so they are unique
+    /// (container ids are) and a seeded run draws the same ones on every replay, whatever
+    /// else runs in the process.
+    uuids: libproc::rng::SplitMix64,
 }
 
 impl InProcessExecutor {
@@ -308,7 +314,7 @@ impl InProcessExecutor {
         state: TaskState,
         message: String,
     ) {
-        let uuid = StatusUuid::from_u128(u128::from(NEXT_UUID.fetch_add(1, Ordering::Relaxed)));
+        let uuid = StatusUuid::from_bytes(self.uuids.uuid_bytes());
         let mut status = TaskStatus::new(task_id, state).with_uuid(uuid);
         if !message.is_empty() {
             status = status.with_message(message);

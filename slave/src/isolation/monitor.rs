@@ -41,7 +41,7 @@ pub fn respond_with_statistics<P: Process>(
     responder: Responder,
     answer: impl FnOnce(serde_json::Value) -> HttpResponse + 'static,
 ) {
-    let job = tokio::task::spawn_blocking(move || isolation.statistics(now));
+    let job = libproc::offload::offload(move || isolation.statistics(now));
     ctx.spawn(
         tokio::time::timeout(MONITOR_TIMEOUT, job),
         move |_me: &mut P, _ctx, done| {

@@ -118,6 +118,7 @@ async fn wait_for_shutdown_signal() {
     match signal(SignalKind::terminate()) {
         Ok(mut term) => {
             tokio::select! {
+                biased;
                 _ = tokio::signal::ctrl_c() => {}
                 _ = term.recv() => {}
             }

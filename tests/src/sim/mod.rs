@@ -159,6 +159,11 @@ pub struct SimReport {
     pub simulated: Duration,
     /// Wall time it took.
     pub wall: Duration,
+    /// The digest of every frame the network carried ([`SimNet::digest`]): a seed that
+    /// replays exactly gives the same digest every time, in any process, on any thread.
+    pub digest: u64,
+    /// One line per frame, when `SIM_NET_LOG` is set ([`SimNet::log`]).
+    pub net_log: Vec<String>,
 }
 
 impl SimReport {
@@ -218,11 +223,17 @@ pub fn run_seed(seed: u64, config: &SimConfig) -> SimReport {
                 trace: Vec::new(),
                 simulated: Duration::ZERO,
                 wall: wall.elapsed(),
+                digest: 0,
+                net_log: Vec::new(),
             }
         }
     };
+    // Blocking work (disk scans, renders) runs inline, so its result reaches its actor at
+    // the same point on every replay (see `libproc::offload`).
+    libproc::offload::run_inline_on_this_thread(true);
     let mut report = rt.block_on(tokio::task::LocalSet::new().run_until(simulate(seed, config)));
     drop(rt);
+    libproc::offload::run_inline_on_this_thread(false);
     report.wall = wall.elapsed();
     report
 }
@@ -385,6 +396,8 @@ async fn simulate(seed: u64, config: &SimConfig) -> SimReport {
         trace: sim.trace.lines(),
         simulated: start.elapsed(),
         wall: Duration::ZERO,
+        digest: sim.net.digest(),
+        net_log: sim.net.log(),
     };
     sim.stop().await;
     report

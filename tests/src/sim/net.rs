@@ -60,6 +60,12 @@ struct NetState {
     conns: Vec<(IpAddr, IpAddr, Weak<Notify>)>,
     /// Faults the network applied, by kind.
     counts: BTreeMap<&'static str, u64>,
+    /// A running digest of every frame offered to the network (when, between whom, which
+    /// message, how long): two runs of a seed are the same run only if these agree.
+    digest: u64,
+    /// With `SIM_NET_LOG` set: one line per frame, to find where two replays part.
+    log: Option<Vec<String>>,
+    start: tokio::time::Instant,
 }
 
 impl SimNet {
@@ -73,6 +79,9 @@ impl SimNet {
                 blocked: BTreeSet::new(),
                 conns: Vec::new(),
                 counts: BTreeMap::new(),
+                digest: 0,
+                log: std::env::var_os("SIM_NET_LOG").map(|_| Vec::new()),
+                start: tokio::time::Instant::now(),
             })),
         }
     }
@@ -118,9 +127,28 @@ impl SimNet {
         self.lock().counts.clone()
     }
 
+    /// The digest of every frame so far (see `NetState::digest`).
+    pub fn digest(&self) -> u64 {
+        self.lock().digest
+    }
+
+    /// The frame log (empty unless `SIM_NET_LOG` is set).
+    pub fn log(&self) -> Vec<String> {
+        self.lock().log.clone().unwrap_or_default()
+    }
+
     /// What to do with one frame from `from` to `to`.
-    fn decide(&self, from: IpAddr, to: IpAddr) -> Fate {
+    fn decide(&self, from: IpAddr, to: IpAddr, frame: &bytes::Bytes) -> Fate {
         let mut s = self.lock();
+        let micros = s.start.elapsed().as_micros() as u64;
+        let name = libproc::wire::decode_frame_raw(frame)
+            .map(|r| String::from_utf8_lossy(r.name).into_owned())
+            .unwrap_or_default();
+        let line = format!("{micros} {from}->{to} {name} {}", frame.len());
+        s.digest = libproc::rng::hash_str(s.digest, &line);
+        if let Some(log) = s.log.as_mut() {
+            log.push(line);
+        }
         if s.blocked.contains(&(from, to)) {
             *s.counts.entry("partition_drop").or_default() += 1;
             return Fate::Drop;
@@ -205,7 +233,7 @@ async fn pump(net: SimNet, to: IpAddr, client: tokio::io::DuplexStream, server: 
             match libproc::wire::split_frame(&mut buf, libproc::wire::DEFAULT_MAX_FRAME) {
                 Err(_) => return None,
                 Ok(Some(frame)) => {
-                    let Fate::Deliver { copies, delay } = net.decide(from, to) else {
+                    let Fate::Deliver { copies, delay } = net.decide(from, to, &frame) else {
                         // Lost: a stream loses data only by breaking (TCP), so the
                         // connections between the two nodes reset (see the module doc).
                         net.sever(from, to);

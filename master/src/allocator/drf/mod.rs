@@ -21,6 +21,7 @@
 //! `agents` (events), `filters` (refuse filters), `quota` (weights, guarantees, limits),
 //! `run` (an allocation run) and `report` (introspection).
 
+use libproc::fxhash::FxHashMap;
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap, HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -283,14 +284,14 @@ pub struct Allocator {
     min_allocatable: Vec<Vec<(MinName, f64)>>,
     names: Names,
     nodes: Vec<RoleNode>,
-    node_index: HashMap<String, usize>,
-    weights: HashMap<String, f64>,
+    node_index: FxHashMap<String, usize>,
+    weights: FxHashMap<String, f64>,
     frameworks: Vec<Option<Framework>>,
-    fw_index: HashMap<FrameworkId, u32>,
+    fw_index: FxHashMap<FrameworkId, u32>,
     agents: Vec<Option<Agent>>,
-    agent_index: HashMap<AgentId, u32>,
+    agent_index: FxHashMap<AgentId, u32>,
     /// Resources used on agents by frameworks not (yet) known, per framework.
-    orphans: HashMap<FrameworkId, Vec<(u32, Resources)>>,
+    orphans: FxHashMap<FrameworkId, Vec<(u32, Resources)>>,
     total: Quantities,
     dirty: bool,
     global_version: u64,
@@ -328,13 +329,13 @@ impl Allocator {
             min_allocatable,
             names: Names::default(),
             nodes: vec![RoleNode::new(String::new(), None, 1.0, ROOT)],
-            node_index: HashMap::new(),
-            weights: HashMap::new(),
+            node_index: FxHashMap::default(),
+            weights: FxHashMap::default(),
             frameworks: Vec::new(),
-            fw_index: HashMap::new(),
+            fw_index: FxHashMap::default(),
             agents: Vec::new(),
-            agent_index: HashMap::new(),
-            orphans: HashMap::new(),
+            agent_index: FxHashMap::default(),
+            orphans: FxHashMap::default(),
             total: Quantities::new(),
             dirty: false,
             global_version: 1,
