@@ -235,9 +235,10 @@ async fn acknowledgements_dropped_by_the_old_leader_are_retried_and_acknowledged
             u.display()
         );
     }
-    // Fail over, through the endpoint too: the stalled leader loses its ZooKeeper session
-    // and the standby takes over; the agents re-register with it and re-send the held
-    // updates, the framework acknowledges them again, and this time the acks arrive.
+    // Fail over, through the endpoint too: a stall of the leader past its ZooKeeper session
+    // timeout costs it leadership (as in the stall test above) and the standby takes over;
+    // the agents re-register with it and re-send the held updates, the framework
+    // acknowledges them again, and this time the acks arrive.
     let stalled_at = stall_master(&cluster, leader).await;
     let (new_leader, times) = cluster
         .wait_recovered(&base, Some((leader, &state["id"])), stalled_at)
