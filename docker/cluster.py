@@ -38,6 +38,9 @@ POLL = 0.2
 # How long chaos_master_stall stalls the leader: three of the masters' 5 s ZooKeeper
 # sessions.
 STALL_SECONDS = 15
+# How many tasks chaos_dropped_acks kills (on different agents) while acknowledgements are
+# dropped.
+ACK_VICTIMS = 2
 # The masters' --max_agent_ping_timeouts in docker-compose.yml.
 MAX_PING_TIMEOUTS = 3
 # How long a cluster must stay steady before a scenario starts: past the masters'
@@ -209,6 +212,40 @@ class Cluster:
             if fid and tid:
                 out.setdefault((fid, tid), []).append((int(pid), kind))
         return out
+
+    def update_streams(self, agent):
+        """{(framework id, task id): [record, ...]} of the status update streams `agent`
+        checkpointed (every `task.updates` log under its meta/ directory, read in its
+        container): each record {"type": "UPDATE", "update": ...} or {"type": "ACK",
+        "uuid": ...}, in order. A log is 4-byte big-endian lengths, each followed by that
+        many bytes of JSON; a torn last record (being written) is left out."""
+        script = ("find /var/lib/mesos/meta -name task.updates | while read -r f; do "
+                  "echo \"$f $(wc -c < \"$f\")\"; cat \"$f\"; done; true")
+        r = subprocess.run(["docker", "exec", self.container(agent), "sh", "-c", script],
+                           capture_output=True, timeout=60)
+        if r.returncode != 0:
+            raise Failure(f"cannot read the update logs of {agent}: {r.stderr.decode().strip()}")
+        out, data, at = {}, r.stdout, 0
+        while at < len(data):
+            end = data.index(b"\n", at)
+            path, size = data[at:end].decode().rsplit(" ", 1)
+            body = data[end + 1:end + 1 + int(size)]
+            at = end + 1 + int(size)
+            parts = path.split("/")
+            key = (parts[parts.index("frameworks") + 1], parts[parts.index("tasks") + 1])
+            records, off = out.setdefault(key, []), 0
+            while off + 4 <= len(body):
+                n = int.from_bytes(body[off:off + 4], "big")
+                if off + 4 + n > len(body):
+                    break
+                records.append(json.loads(body[off + 4:off + 4 + n]))
+                off += 4 + n
+        return out
+
+    def metric(self, master, name):
+        """`name` in `master`'s /metrics/snapshot (None if it does not answer)."""
+        code, body = http_get(self.master_url(master, "/metrics/snapshot"))
+        return json.loads(body).get(name, 0) if code == 200 else None
 
     def block(self, service, dest):
         """Drops every packet `service` sends to `dest` (iptables in the container's
@@ -669,6 +706,117 @@ class Suite:
                        f"--master={self.c.ips[m0]}:5050", f"--seconds={STALL_SECONDS}")
         return "live rules: " + self.leader_silenced("stalled", stall, lambda _m0: None)
 
+    def chaos_dropped_acks(self):
+        """The leader drops the acknowledgements it relays to the agents (mesos-chaos
+        scenario drop-acknowledgements: the scheduler's acks reach it, its copies to the
+        agents do not) while ACK_VICTIMS tasks are killed and replaced; the rule is lifted
+        once the agents are seen holding those updates unacknowledged. The agents retry
+        them (--status_update_retry_interval_min=2secs here), the framework acknowledges
+        again and now the acks arrive: every update in every agent's task.updates log ends
+        acknowledged exactly once, and no task is lost."""
+        m0, s0 = self.wait_steady("a steady cluster", hold=STABLE)
+        f0 = framework(s0)
+        fid, before = f0["id"], running(f0)
+        host = {a["id"]: a.get("hostname") for a in s0.get("slaves", [])}
+
+        def streams():
+            """{(agent, task id): (update uuids, ack uuids, last state)} of the framework."""
+            out = {}
+            for a in AGENTS:
+                for (f, tid), recs in self.c.update_streams(a).items():
+                    if f != fid:
+                        continue
+                    ups = [json.dumps(r["update"]["status"].get("uuid")) for r in recs
+                           if r.get("type") == "UPDATE"]
+                    acks = [json.dumps(r.get("uuid")) for r in recs if r.get("type") == "ACK"]
+                    last = [r["update"]["status"].get("state") for r in recs
+                            if r.get("type") == "UPDATE"][-1:]
+                    out[(a, tid)] = (ups, acks, last[0] if last else None)
+            return out
+
+        def unacked(st):
+            return {k for k, (ups, acks, _) in st.items() if set(ups) - set(acks)}
+        held0 = unacked(streams())
+        if held0:
+            raise Failure(f"updates unacknowledged before the fault: {sorted(held0)}")
+        # ACK_VICTIMS tasks, taken in turn from each agent running some; their processes.
+        queues = {}
+        for tid, aid in sorted(before.items()):
+            queues.setdefault(host[aid], []).append(tid)
+        victims = {}
+        while len(victims) < min(ACK_VICTIMS, len(before)):
+            for a, q in sorted(queues.items()):
+                if q and len(victims) < ACK_VICTIMS:
+                    victims[q.pop(0)] = a
+        pids = {}
+        for tid, a in victims.items():
+            procs = self.c.task_processes(a).get((fid, tid), [])
+            pids[tid] = [str(p) for p, kind in procs if kind == "task"]
+            if not pids[tid]:
+                raise Failure(f"no process of task {tid} on {a}")
+        dropped0 = self.c.metric(m0, "fault/messages_dropped") or 0
+        master = f"{self.c.ips[m0]}:5050"
+        self.chaos(m0, "scenario", "drop-acknowledgements", f"--master={master}")
+        try:
+            for tid, a in victims.items():
+                self.c.docker("exec", self.c.container(a), "kill", "-9", *pids[tid])
+            # Held: each victim's terminal update and each replacement's first update sit
+            # unacknowledged at the agents, their acks dropped by the leader; and held on
+            # through a retry of each (its ack dropped too) before the rule goes.
+            deadline = time.monotonic() + LIMIT
+            while True:
+                st = streams()
+                held = unacked(st)
+                dropped = (self.c.metric(m0, "fault/messages_dropped") or 0) - dropped0
+                ended = {t for (a, t) in held if t in victims and st[(a, t)][2] in TERMINAL}
+                new = {t for (_a, t) in held if t not in before}
+                if ended == set(victims) and len(new) >= len(victims) \
+                        and dropped >= 2 * len(held):
+                    break
+                if time.monotonic() > deadline:
+                    raise Failure(f"the acknowledgements were not held: unacknowledged "
+                                  f"{sorted(held)}, {dropped} dropped by {m0}")
+                time.sleep(POLL)  # polling containers we do not control
+        finally:
+            self.chaos(m0, "clear", master)
+        lifted = time.monotonic()
+        # The agents retry; the acknowledgements now arrive, each exactly once.
+        deadline = lifted + LIMIT
+        while unacked(st := streams()):
+            if time.monotonic() > deadline:
+                raise Failure(f"still unacknowledged {LIMIT:.0f}s after the rule was "
+                              f"lifted: {sorted(unacked(st))}")
+            time.sleep(POLL)  # polling containers we do not control
+        acked_after = time.monotonic() - lifted
+        for k, (ups, acks, _) in st.items():
+            if len(acks) != len(set(acks)) or set(acks) != set(ups):
+                raise Failure(f"stream {k} is not acknowledged exactly once: "
+                              f"{len(ups)} update(s), acks {acks}")
+        _, s1 = self.wait_steady(f"{len(victims)} killed task(s) replaced")
+        after = running(framework(s1))
+        for t, a in before.items():
+            if t not in victims and after.get(t) != a:
+                raise Failure(f"task {t} was disturbed: {a} -> {after.get(t)}")
+        if any(t in after for t in victims) or len(set(after) - set(before)) != len(victims):
+            raise Failure(f"killed {sorted(victims)}, now running {sorted(after)}")
+        lost = self.told_lost() & (set(victims) | set(after))
+        if lost:
+            raise Failure(f"the framework was told TASK_LOST for {sorted(lost)}")
+        # Retried: the framework heard each victim's end more than once (the first copy,
+        # whose ack was dropped, and the agent's retries).
+        told = {t: 0 for t in victims}
+        for line in self.c.logs("framework").splitlines():
+            parts = line.split()
+            if (len(parts) >= 6 and parts[:1] == ["Task"] and parts[1] in told
+                    and parts[5] in TERMINAL):
+                told[parts[1]] += 1
+        if any(n < 2 for n in told.values()):
+            raise Failure(f"a held update was not re-sent to the framework: {told}")
+        self.c.probe("probe-dropped-acks")
+        return (f"{m0} dropped {dropped} ack(s) to the agents while {sorted(victims)} were "
+                f"killed and replaced; lifted, all {len(st)} streams acknowledged exactly "
+                f"once {acked_after:.1f}s later (ends told {sorted(told.values())} times)")
+
     def leader_silenced(self, how, silence, resume):
         """Silences the steady leader m0 with `silence(m0)` past its ZooKeeper session,
         waits for a successor, `resume(m0)`s it, and checks that m0 steps down."""
@@ -1035,7 +1183,8 @@ class Suite:
 SCENARIOS = ["master_kill", "master_pause", "agent_restart", "zk_restart", "agent_partition",
              "zk_restart_then_leader_kill", "zk_restart_while_launching",
              "leader_kill_during_registry_write", "partition_during_reregistration",
-             "two_partitions_reverse_heal", "chaos_agent_partition", "chaos_master_stall"]
+             "two_partitions_reverse_heal", "chaos_agent_partition", "chaos_master_stall",
+             "chaos_dropped_acks"]
 # Marathon's (docker/marathon.py).
 SCENARIOS += ["marathon_leader_kill"]
 

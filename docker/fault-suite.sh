@@ -39,6 +39,10 @@
 #                    `docker pause`: `mesos-chaos scenario stall-master` blocks the leader's
 #                    master process for 15 s (three ZooKeeper sessions); a standby takes
 #                    over, and the old leader steps down when the stall ends
+#   chaos_dropped_acks                `mesos-chaos scenario drop-acknowledgements` on the
+#                    leader (it drops the acks it relays to the agents) while two tasks are
+#                    killed and replaced, then `mesos-chaos clear`: the agents retry, every
+#                    update in their task.updates logs ends acknowledged exactly once
 #   marathon_leader_kill              SIGKILL the leading marathon's container: the other
 #                    takes over with the same FrameworkID, the sample web app keeps its 3
 #                    healthy instances (the same tasks), the killed one follows again

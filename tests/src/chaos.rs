@@ -27,6 +27,7 @@ pub const USAGE: &str = "usage:
 scenarios:
   partition-agent       --master=H:P --agent=H:P   cut the agent and the master off from each other
   drop-status-updates   --master=H:P               the master drops status updates from agents
+  drop-acknowledgements --master=H:P               the master drops the acknowledgements it relays to agents
   fail-registry-writes  --master=H:P [--count=N]   the next N registry writes fail
   fail-checkpoints      --agent=H:P  [--count=N]   the agent's next N checkpoint writes fail
   stall-master          --master=H:P --seconds=N   the master process blocks for N seconds
@@ -42,6 +43,9 @@ pub enum Scenario {
     PartitionAgent,
     /// The master drops `StatusUpdateMessage`s.
     DropStatusUpdates,
+    /// The master drops the `StatusUpdateAcknowledgementMessage`s it relays to agents (the
+    /// master→agent leg only: it still hears the scheduler's acknowledgement).
+    DropAcknowledgements,
     /// The master's next registry writes fail.
     FailRegistryWrites,
     /// The agent's next checkpoint writes fail.
@@ -57,6 +61,7 @@ impl Scenario {
         Some(match name {
             "partition-agent" => Scenario::PartitionAgent,
             "drop-status-updates" => Scenario::DropStatusUpdates,
+            "drop-acknowledgements" => Scenario::DropAcknowledgements,
             "fail-registry-writes" => Scenario::FailRegistryWrites,
             "fail-checkpoints" => Scenario::FailCheckpoints,
             "stall-master" => Scenario::StallMaster,
@@ -149,9 +154,9 @@ impl Command {
                         need(&sa.master, "master")?;
                         need(&sa.agent, "agent")?;
                     }
-                    Scenario::DropStatusUpdates | Scenario::FailRegistryWrites => {
-                        need(&sa.master, "master")?
-                    }
+                    Scenario::DropStatusUpdates
+                    | Scenario::DropAcknowledgements
+                    | Scenario::FailRegistryWrites => need(&sa.master, "master")?,
                     Scenario::StallMaster => {
                         need(&sa.master, "master")?;
                         if sa.seconds == 0 {
@@ -204,6 +209,16 @@ pub fn plan(s: Scenario, args: &ScenarioArgs, c: &Cluster) -> Vec<(String, Value
                 out.push((
                     m.clone(),
                     json!({"kind": "drop", "name": "mesos.internal.StatusUpdateMessage"}),
+                ));
+            }
+        }
+        Scenario::DropAcknowledgements => {
+            if let Some((m, _)) = &c.master {
+                // `to` an agent: the rule passes the scheduler's acknowledgement into the
+                // master and drops the copy the master sends on.
+                out.push((
+                    m.clone(),
+                    json!({"kind": "drop", "name": "mesos.internal.StatusUpdateAcknowledgementMessage", "to": "slave(*)@*"}),
                 ));
             }
         }
@@ -424,6 +439,7 @@ mod tests {
             ("scenario explode", "unknown scenario"),
             ("scenario partition-agent --master=m:1", "needs --agent"),
             ("scenario stall-master --master=m:1", "--seconds"),
+            ("scenario drop-acknowledgements", "needs --master"),
             ("scenario leader-isolation --masters=a:1", "two or more"),
             (
                 "scenario drop-status-updates --master=m:1 --seconds=x",
@@ -479,10 +495,28 @@ mod tests {
         );
         assert_eq!(plan(Scenario::FailCheckpoints, &sa, &c)[0].1["count"], 2);
         assert_eq!(plan(Scenario::StallMaster, &sa, &c)[0].1["ms"], 3000);
+        // drop-acknowledgements: the master's rule drops the acknowledgement it relays to an
+        // agent and lets the scheduler's (to the master itself) through.
+        let p = plan(Scenario::DropAcknowledgements, &sa, &c);
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0].0, "m:5050");
+        let inj = libproc::fault::Injector::new(true);
+        inj.add(libproc::fault::RuleSpec::parse(p[0].1.to_string().as_bytes()).unwrap());
+        let pid = |s: &str| s.parse::<libproc::Pid>().unwrap();
+        let (master, agent) = (pid("master@10.0.0.1:5050"), pid("slave(1)@10.0.0.2:5051"));
+        let scheduler = pid("scheduler-1@10.0.0.9:4000");
+        let ack = "mesos.internal.StatusUpdateAcknowledgementMessage";
+        use libproc::fault::Verdict;
+        assert_eq!(inj.decide(ack, &master, &agent), Verdict::Drop);
+        assert_eq!(inj.decide(ack, &scheduler, &master), Verdict::Pass);
+        let update = "mesos.internal.StatusUpdateMessage";
+        assert_eq!(inj.decide(update, &agent, &master), Verdict::Pass);
+        assert_eq!(inj.decide(update, &master, &scheduler), Verdict::Pass);
         // Every planned rule is one the nodes accept.
         for s in [
             Scenario::PartitionAgent,
             Scenario::DropStatusUpdates,
+            Scenario::DropAcknowledgements,
             Scenario::FailRegistryWrites,
             Scenario::FailCheckpoints,
             Scenario::StallMaster,

@@ -633,6 +633,38 @@ impl HaCluster {
         }
     }
 
+    /// Waits (bounded) until master `i`, which lost its ZooKeeper session while it was
+    /// stopped or stalled, exits; fails the test if it serves `/master/state` as a leader
+    /// meanwhile (a second leader). Returns its exit status.
+    pub async fn wait_stepped_down(&mut self, i: usize) -> std::process::ExitStatus {
+        let addr = self.master_addr(i);
+        let start = Instant::now();
+        loop {
+            let ask = procs::get_json(addr, "/master/state");
+            if let Ok(Ok(s)) = tokio::time::timeout(Duration::from_secs(1), ask).await {
+                self.fail(&format!(
+                    "the old leader master-{} serves /master/state as a leader: {}",
+                    i + 1,
+                    s["id"]
+                ));
+            }
+            let exited = self
+                .master_proc(i)
+                .and_then(|p| p.child.try_wait().ok().flatten());
+            if let Some(status) = exited {
+                return status;
+            }
+            if start.elapsed() > LIMIT {
+                self.fail(&format!(
+                    "the old leader master-{} did not step down",
+                    i + 1
+                ));
+            }
+            // Polling a process we do not control: there is no event to wait for.
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
     /// Restarts every master whose process exited (as a supervisor would, after a master
     /// that lost leadership exits with code 3); returns how many were restarted.
     pub async fn supervise(&mut self) -> usize {

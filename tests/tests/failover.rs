@@ -79,7 +79,6 @@ async fn a_stopped_leader_steps_down_when_resumed() {
     };
     let base = cluster.baseline().await;
     let (leader, state) = cluster.wait_leader("the leader", |_, _| true).await;
-    let old_addr = cluster.master_addr(leader);
     let stopped_at = Instant::now();
     let sent = cluster
         .master_proc(leader)
@@ -100,26 +99,7 @@ async fn a_stopped_leader_steps_down_when_resumed() {
         .master_proc(leader)
         .is_some_and(|p| p.signal(SIGCONT));
     assert!(sent, "cannot SIGCONT the old leader");
-    let start = Instant::now();
-    let status = loop {
-        let ask = cluster::procs::get_json(old_addr, "/master/state");
-        if let Ok(Ok(s)) = tokio::time::timeout(Duration::from_secs(1), ask).await {
-            cluster.fail(&format!(
-                "the resumed old leader serves /master/state as a leader: {}",
-                s["id"]
-            ));
-        }
-        let exited = cluster
-            .master_proc(leader)
-            .and_then(|p| p.child.try_wait().ok().flatten());
-        if let Some(status) = exited {
-            break status;
-        }
-        if start.elapsed() > LIMIT {
-            cluster.fail("the resumed old leader did not exit");
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    };
+    let status = cluster.wait_stepped_down(leader).await;
     assert_eq!(status.code(), Some(3), "the old leader's exit status");
     // The new leader still leads, and nothing was lost meanwhile.
     let (still, _) = cluster.wait_leader("the new leader", |_, _| true).await;

@@ -1,7 +1,8 @@
 //! Live fault injection against real `mesos-master` and `mesos-agent` processes on loopback
 //! TCP, driven by the `mesos-chaos` binary through the nodes' `/fault/rules` endpoints:
-//! dropped status updates, a partitioned agent, failing checkpoint writes, and the
-//! endpoint's refusal on a node started without `--enable_fault_injection`.
+//! dropped status updates, dropped acknowledgements to the agent, a partitioned agent,
+//! failing checkpoint writes, and the endpoint's refusal on a node started without
+//! `--enable_fault_injection`.
 //!
 //! Build the binaries first: `cargo build --workspace --bins`.
 
@@ -74,34 +75,28 @@ async fn run_to_exit(p: &mut Proc, logs: impl Fn() -> String) -> (Option<i32>, S
     }
 }
 
-#[tokio::test]
-async fn dropped_status_updates_hold_task_finished_until_the_rule_goes_and_it_arrives_once() {
-    let cluster = MultiCluster::start_with(
-        "fault-drop-updates",
-        1,
-        "cpus:2;mem:1024;disk:1024",
-        |_| vec![FAULTS.into()],
-        &[],
-    )
-    .await;
+/// Applies `scenario` to `cluster`'s master and runs a `mesos-execute` task under it: its
+/// `TASK_FINISHED` must be held while the rule (which lists `rule_name`) stays, until the
+/// master dropped `drops` messages, then arrive exactly once after `mesos-chaos clear`.
+async fn task_finishes_once_the_rule_goes(
+    cluster: &MultiCluster,
+    scenario: &str,
+    rule_name: &str,
+    drops: f64,
+) {
     let master = cluster.master_addr.to_string();
-    let out = chaos(&[
-        "scenario",
-        "drop-status-updates",
-        &format!("--master={master}"),
-    ]);
+    let out = chaos(&["scenario", scenario, &format!("--master={master}")]);
     assert!(out.contains("\"id\""), "{out}");
     let mut exec = cluster.start_proc(
         "mesos-execute",
         "mesos-execute",
         &[
             cluster.master_arg(),
-            "--name=held".into(),
+            format!("--name={scenario}"),
             "--command=true".into(),
         ],
     );
-    // The master drops the agent's updates: the framework hears nothing meanwhile.
-    wait_metric(cluster.master_addr, "fault/messages_dropped", 1.0, || {
+    wait_metric(cluster.master_addr, "fault/messages_dropped", drops, || {
         cluster.logs()
     })
     .await;
@@ -112,16 +107,49 @@ async fn dropped_status_updates_hold_task_finished_until_the_rule_goes_and_it_ar
     );
     assert_eq!(statuses_of(&exec.log_text(), "TASK_FINISHED"), 0);
     let listed = chaos(&["list", &master]);
-    assert!(
-        listed.contains("mesos.internal.StatusUpdateMessage"),
-        "{listed}"
-    );
+    assert!(listed.contains(rule_name), "{listed}");
     chaos(&["clear", &master]);
     // The agent retries its unacknowledged updates; the task finishes, reported once.
     let (code, out) = run_to_exit(&mut exec, || cluster.logs()).await;
     assert_eq!(code, Some(0), "{out}\n{}", cluster.logs());
     assert_eq!(statuses_of(&out, "TASK_FINISHED"), 1, "{out}");
     assert_eq!(metric(cluster.master_addr, "fault/rules_active").await, 0.0);
+}
+
+#[tokio::test]
+async fn dropped_status_updates_hold_task_finished_until_the_rule_goes_and_it_arrives_once() {
+    let cluster = MultiCluster::start_with(
+        "fault-drop-updates",
+        1,
+        "cpus:2;mem:1024;disk:1024",
+        |_| vec![FAULTS.into()],
+        &[],
+    )
+    .await;
+    // The master drops the agent's updates: the framework hears nothing meanwhile.
+    let name = "mesos.internal.StatusUpdateMessage";
+    task_finishes_once_the_rule_goes(&cluster, "drop-status-updates", name, 1.0).await;
+}
+
+#[tokio::test]
+async fn acknowledgements_dropped_on_the_way_to_the_agent_are_retried_and_arrive_once_lifted() {
+    // Short retries: the agent re-sends an unacknowledged update after 1 s, then 2 s.
+    let retries = [
+        "--status_update_retry_interval_min=1secs".to_string(),
+        "--status_update_retry_interval_max=2secs".to_string(),
+    ];
+    let cluster = MultiCluster::start_with(
+        "fault-drop-acks",
+        1,
+        "cpus:2;mem:1024;disk:1024",
+        |_| vec![FAULTS.into()],
+        &retries,
+    )
+    .await;
+    // The scheduler acknowledges the task's first update, and a retry of it; the master
+    // relays neither ack, so the agent holds TASK_FINISHED behind the unacknowledged one.
+    let name = "mesos.internal.StatusUpdateAcknowledgementMessage";
+    task_finishes_once_the_rule_goes(&cluster, "drop-acknowledgements", name, 2.0).await;
 }
 
 #[tokio::test]
