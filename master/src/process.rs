@@ -36,7 +36,7 @@ use crate::authentication::Admission;
 use crate::config::MasterConfig;
 use crate::core::{Courier, Effect, Master, Outbound, ToAllocator};
 use crate::http_api::is_stream_pid;
-use crate::leadership::{Acting, ActingProbe, Leadership, NotLeading};
+use crate::leadership::{Acting, ActingProbe, Leadership, MessageFate, NotLeading};
 use crate::operator::OpError;
 use crate::registry::{RegistryError, RegistryStore};
 use crate::state_json;
@@ -91,8 +91,9 @@ pub struct MasterProcess {
     store: RegistryStore,
     /// Effects (and operator replies) waiting for a registry write.
     writes: WriteQueue<(Responder, HttpResponse)>,
-    /// Messages that came while this master, elected, was recovering the registry: handled
-    /// once it leads (at most [`MAX_DEFERRED`]; more are dropped).
+    /// Messages that came while this master, elected, was recovering the registry or,
+    /// leading, had its lease suspended: handled in order once it may act (at most
+    /// [`MAX_DEFERRED`]; more are dropped). See [`Leadership::on_message`].
     deferred: Vec<Deferred>,
     lost_reason: Option<String>,
     dropped: u64,
@@ -152,7 +153,8 @@ impl MasterProcess {
         }
     }
 
-    /// How many messages wait for the end of recovery (see `deferred`).
+    /// How many messages wait for the end of recovery or of a suspended lease (see
+    /// `deferred`).
     pub fn deferred_messages(&self) -> u64 {
         self.deferred.len() as u64
     }
@@ -347,17 +349,60 @@ impl MasterProcess {
         let mut fx = vec![Effect::PersistRegistry];
         fx.extend(recovered);
         self.apply(ctx, fx);
+        self.handle_deferred(ctx, "recovery");
+        self.publish_metrics();
+    }
+
+    /// `AcceptOffersMessage` from `from`, once this master may act.
+    fn accept_offers(&mut self, ctx: &mut Ctx<'_, Self>, from: &Pid, m: AcceptOffersMessage) {
+        self.count("master/messages_accept");
+        if m.operations
+            .iter()
+            .any(|o| matches!(o, OfferOperation::Launch { .. }))
+        {
+            self.count("master/messages_launch_tasks");
+        }
+        let fx = self.core.accept(from, m);
+        self.apply(ctx, fx);
+    }
+
+    /// Handles the kept messages (see `deferred`), in the order they came.
+    fn handle_deferred(&mut self, ctx: &mut Ctx<'_, Self>, during: &str) {
         let deferred = std::mem::take(&mut self.deferred);
         if !deferred.is_empty() {
             tracing::info!(
                 count = deferred.len(),
-                "handling the messages that came during recovery"
+                "handling the messages that came during {during}"
             );
         }
         for handle in deferred {
             handle(self, ctx);
         }
-        self.publish_metrics();
+    }
+
+    /// What a message for the leader gets now. Messages kept while the lease was
+    /// suspended are handled first once it holds again, so none is overtaken.
+    fn message_fate(&mut self, ctx: &mut Ctx<'_, Self>) -> MessageFate {
+        let fate = self.leadership.on_message(self.lease_state());
+        if fate == MessageFate::Handle && !self.deferred.is_empty() {
+            self.handle_deferred(ctx, "a suspended lease");
+        }
+        fate
+    }
+
+    /// Whether a message for the leader is to be kept now (see `deferred`): its fate is
+    /// [`MessageFate::Defer`] and there is room.
+    fn keeps_messages(&mut self, ctx: &mut Ctx<'_, Self>) -> bool {
+        self.message_fate(ctx) == MessageFate::Defer && self.deferred.len() < MAX_DEFERRED
+    }
+
+    /// Keeps a message for when this master may act (see `deferred`). Kept while the
+    /// lease is suspended, it is handled once the lease is renewed.
+    fn defer(&mut self, ctx: &mut Ctx<'_, Self>, handle: Deferred) {
+        if self.deferred.is_empty() && self.leadership == Leadership::Leading {
+            self.when_acting(ctx, |me, ctx| me.handle_deferred(ctx, "a suspended lease"));
+        }
+        self.deferred.push(handle);
     }
 
     /// Starts writing the registry as it stands (every event up to `upto` is in it).
@@ -981,20 +1026,25 @@ macro_rules! handle {
                 if !me.admit_connection(ctx, &from, <$msg as Message>::NAME, false) {
                     return;
                 }
-                // Elected and recovering: a leader's message, kept for when it leads
-                // (Mesos drops it, and the sender's retry backoff costs up to seconds).
-                if me.leadership == Leadership::Recovering && me.deferred.len() < MAX_DEFERRED {
-                    me.deferred.push(Box::new(move |me, ctx| {
-                        if me.may_act(ctx) {
-                            me.count($metric);
-                            if !$admit(me, ctx, &from, &mut m) {
-                                return;
+                // Elected and recovering, or leading with a suspended lease: a leader's
+                // message, kept for when it may act (Mesos, without leases, drops it
+                // while recovering, and the sender's retry backoff costs up to seconds;
+                // some, like a DECLINE, are never repeated).
+                if me.keeps_messages(ctx) {
+                    me.defer(
+                        ctx,
+                        Box::new(move |me, ctx| {
+                            if me.may_act(ctx) {
+                                me.count($metric);
+                                if !$admit(me, ctx, &from, &mut m) {
+                                    return;
+                                }
+                                me.count_validity(&from, &m);
+                                let fx = me.core.$method(&from, m);
+                                me.apply(ctx, fx);
                             }
-                            me.count_validity(&from, &m);
-                            let fx = me.core.$method(&from, m);
-                            me.apply(ctx, fx);
-                        }
-                    }));
+                        }),
+                    );
                     return;
                 }
                 if !me.may_act(ctx) {
@@ -1071,19 +1121,24 @@ impl Process for MasterProcess {
                 if !me.admit_connection(ctx, &from, AcceptOffersMessage::NAME, false) {
                     return;
                 }
+                // Kept like the other leader messages (see `handle!`): a scheduler does
+                // not repeat an ACCEPT, and its offers would stay outstanding.
+                if me.keeps_messages(ctx) {
+                    me.defer(
+                        ctx,
+                        Box::new(move |me, ctx| {
+                            if me.may_act(ctx) {
+                                me.accept_offers(ctx, &from, m);
+                            }
+                        }),
+                    );
+                    return;
+                }
                 if !me.may_act(ctx) {
                     me.drop_message(&from, AcceptOffersMessage::NAME);
                     return;
                 }
-                me.count("master/messages_accept");
-                if m.operations
-                    .iter()
-                    .any(|o| matches!(o, OfferOperation::Launch { .. }))
-                {
-                    me.count("master/messages_launch_tasks");
-                }
-                let fx = me.core.accept(&from, m);
-                me.apply(ctx, fx);
+                me.accept_offers(ctx, &from, m);
             },
             |me: &mut MasterProcess,
              ctx: &mut Ctx<MasterProcess>,

@@ -537,6 +537,12 @@ impl Master {
             a.executors = reported_executors(&msg);
         }
         fx.extend(self.reconnect_agent(&id));
+        // Relinked before anything is sent to it (Mesos links before it reconciles): a
+        // message sent first goes out on the connection the relink then replaces, and
+        // may be lost with it; a lost `KillTaskMessage` is never sent again, since the
+        // agent, answered, does not re-register (seeds 243 and 201 of the 3-master
+        // simulation: an agent ran a task its framework had replaced, for good).
+        fx.push(Effect::Relink(from.clone()));
         // The master's record of the agent's reservations wins: a change the agent
         // missed while disconnected is sent again.
         if let Some(a) = self.agents.get(&id) {
@@ -628,7 +634,6 @@ impl Master {
             )
         }));
         tracing::info!(agent = %id, %from, "agent re-registered");
-        fx.push(Effect::Relink(from.clone()));
         fx.push(Effect::Send(
             from.clone(),
             SlaveReregisteredMessage {

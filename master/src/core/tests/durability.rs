@@ -588,3 +588,56 @@ fn a_task_nobody_was_told_is_lost_is_adopted_and_one_reconciled_as_lost_is_kille
         .iter()
         .any(|(_, o)| matches!(o, Outbound::KillTaskMessage(k) if k.task_id == TaskId::new("tb"))));
 }
+
+#[test]
+fn a_reregistering_agent_is_relinked_before_it_is_told_anything() {
+    // Seeds 243 and 201 of the 3-master simulation: a lost task comes back with its agent
+    // and is killed; the link breaks and the KillTaskMessage is lost; the agent
+    // re-registers and the master kills the task again. That kill went out before the
+    // relink, on the connection the relink replaces, and was lost too; the agent, answered,
+    // never re-registered again and ran the replaced task for good. Mesos links to the
+    // agent before it reconciles (`reconcileKnownSlave`): so must we.
+    let a = AgentId::new("old-S0");
+    let f = FrameworkId::new("old-0000");
+    let mut reg = crate::registry::Registry::default();
+    reg.admit(&a, &agent_info(&a, "host1"));
+    reg.mark_unreachable(&a, &agent_info(&a, "host1"), 5.0);
+    reg.note_lost(&a, &f);
+    let mut m = master();
+    m.recover(reg);
+    let mut finfo = FrameworkInfo::new("f", "root");
+    finfo.id = Some(f.clone());
+    reregister(
+        &mut m,
+        AGENT,
+        &a,
+        vec![running_task("t1", &a, &f)],
+        vec![finfo.clone()],
+    );
+    // The link breaks (the kill with it); the agent re-registers, still running t1.
+    m.exited(&pid(AGENT));
+    let fx = reregister(
+        &mut m,
+        AGENT,
+        &a,
+        vec![running_task("t1", &a, &f)],
+        vec![finfo],
+    );
+    let relink = fx
+        .iter()
+        .position(|e| matches!(e, Effect::Relink(p) if *p == pid(AGENT)))
+        .expect("the agent is relinked");
+    let kill = fx
+        .iter()
+        .position(|e| {
+            matches!(e, Effect::Send(p, Outbound::KillTaskMessage(k))
+                if *p == pid(AGENT) && k.task_id == TaskId::new("t1"))
+        })
+        .expect("t1 is killed again");
+    assert!(relink < kill, "killed before the relink: {fx:?}");
+    let first_send = fx
+        .iter()
+        .position(|e| matches!(e, Effect::Send(p, _) if *p == pid(AGENT)))
+        .expect("the agent is answered");
+    assert!(relink < first_send, "told before the relink: {fx:?}");
+}
