@@ -278,6 +278,8 @@ impl SessionGuard {
         loop {
             let has_deadline = self.deadline.is_some();
             let deadline = self.deadline.unwrap_or(far);
+            // `biased`: when several are ready at one instant (a paused clock makes that
+            // common), they are taken in this order, the same on every run.
             let ev = tokio::select! {
                 biased;
                 ev = &mut changed => Ev::Watch(ev),
