@@ -285,6 +285,12 @@ impl AgentProcess {
                     let pid = Some(ctx.pid().to_string());
                     self.send_master(ctx, StatusUpdateMessage { update, pid });
                 }
+                Effect::ReportUnknownTask {
+                    framework_id,
+                    task_id,
+                    state,
+                    message,
+                } => self.report_unknown_task(ctx, framework_id, task_id, state, message),
                 Effect::RetryUpdate {
                     framework_id,
                     task_id,
@@ -429,27 +435,41 @@ impl AgentProcess {
     fn report_unknown_tasks(&mut self, ctx: &mut Ctx<'_, Self>, asked: &[ReconcileTasksMessage]) {
         for (framework_id, task_id, state) in self.core.unknown_tasks(asked) {
             tracing::warn!(task = %task_id, framework = %framework_id, ?state, "the master asked about a task this agent never got");
-            let now = (self.config.clock)();
-            let uuid = proto::StatusUuid::from_bytes(self.rng.uuid_bytes());
-            let mut status = TaskStatus::new(task_id, state)
-                .with_source(Source::Agent)
-                .with_reason(Reason::Reconciliation)
-                .with_message("Reconciliation: task unknown to the agent")
-                .with_timestamp(now)
-                .with_uuid(uuid);
-            if let Some(id) = self.info.id.clone() {
-                status = status.with_agent(id);
-            }
-            let update = StatusUpdate {
-                framework_id,
-                executor_id: None,
-                agent_id: self.info.id.clone(),
-                status,
-                timestamp: now,
-                latest_state: None,
-            };
-            self.apply(vec![Effect::ForwardUpdate(update)], ctx);
+            let message = "Reconciliation: task unknown to the agent".to_string();
+            self.report_unknown_task(ctx, framework_id, task_id, state, message);
         }
+    }
+
+    /// Sends the master a `state` update (reason `Reconciliation`) for a task this agent
+    /// does not have.
+    fn report_unknown_task(
+        &mut self,
+        ctx: &mut Ctx<'_, Self>,
+        framework_id: FrameworkId,
+        task_id: TaskId,
+        state: TaskState,
+        message: String,
+    ) {
+        let now = (self.config.clock)();
+        let uuid = proto::StatusUuid::from_bytes(self.rng.uuid_bytes());
+        let mut status = TaskStatus::new(task_id, state)
+            .with_source(Source::Agent)
+            .with_reason(Reason::Reconciliation)
+            .with_message(message)
+            .with_timestamp(now)
+            .with_uuid(uuid);
+        if let Some(id) = self.info.id.clone() {
+            status = status.with_agent(id);
+        }
+        let update = StatusUpdate {
+            framework_id,
+            executor_id: None,
+            agent_id: self.info.id.clone(),
+            status,
+            timestamp: now,
+            latest_state: None,
+        };
+        self.apply(vec![Effect::ForwardUpdate(update)], ctx);
     }
 
     /// An update the agent makes itself (executor exited, task killed before launch, …).

@@ -14,7 +14,7 @@ const CI_SEEDS: u64 = 1000;
 /// the seed still reproduces the bug (so it stays a reproducer, and fails once the bug is
 /// fixed: then it becomes `assert_seed_passes` and the seed leaves this list); they are left
 /// out of the budget so the budget guards everything else.
-const KNOWN_BAD: &[u64] = &[113, 233, 397, 536, 665];
+const KNOWN_BAD: &[u64] = &[397, 536];
 
 /// Seeds 3-master runs: cheaper per seed than one master (about 1.8x the CPU), so fewer
 /// (`SIM_ZK_SEEDS` overrides it).
@@ -164,16 +164,16 @@ fn pinned_seed_100_offers_made_while_the_lease_lapsed_are_not_lost() {
     assert!(r.breaks.is_empty(), "{}", r.explain());
 }
 
-/// Found by the 3-master chaos run: the framework is sent `TASK_RUNNING` for a task it
-/// was already told was `TASK_LOST`. Seen in its trace: the master launched the task, the
-/// agent's re-registration (a retry: the link never broke) was answered, and the master
-/// relinked to the agent; the answer, on the fresh connection, asking about the task
-/// still `TASK_STAGING`, overtook the `RunTaskMessage` on the replaced one; the agent
-/// said it never got the task (`TASK_LOST`), then ran it. NOT FIXED: since the master
-/// relinks before reconciling (seed 243's fix) the seed takes another path and passes,
-/// so it no longer reproduces the bug; pinned as passing so that the budget covers it.
+/// Found by the 3-master chaos run: the framework is sent `TASK_RUNNING` for a task it was
+/// already told was `TASK_LOST`. Root cause: the stale launch of seeds 113, 233, 665 (see
+/// there): the master launched the task, then, answering the agent's re-registration on a
+/// fresh connection, asked about it while it was still `TASK_STAGING`; the question
+/// overtook the `RunTaskMessage` on the replaced connection, the agent answered that it
+/// never got the task, then the launch arrived and ran. The agent now refuses a launch of
+/// a task it has reported lost (unit test
+/// `a_launch_arriving_after_the_agent_reported_the_task_lost_is_refused`).
 #[test]
-fn seed_101_running_after_lost_with_three_masters_no_longer_reproduces() {
+fn pinned_seed_101_a_stale_launch_after_the_task_was_reported_lost_with_three_masters() {
     let r = run_three_masters(101);
     assert!(r.breaks.is_empty(), "{}", r.explain());
 }
@@ -207,22 +207,20 @@ fn pinned_seeds_609_785_969_marathon_and_chronos_wedged_after_a_master_restart()
 }
 
 /// Found by running Chronos in the simulation: the master asks an agent about a task whose
-/// `RunTaskMessage` (sent by a master incarnation that has since crashed) is still in
-/// flight; the agent answers it never got it (`TASK_LOST`), Chronos retries the instant as
-/// the next attempt, and then the stale launch arrives and the agent runs the earlier
-/// attempt too: the instant runs twice. Chronos did what it should (it killed the task it
-/// no longer knew); the cluster ran a launch it had reported lost. Seeds 113 and 233 break
-/// the same way. Known bug, not fixed yet.
+/// `RunTaskMessage` is still in flight on a connection the master no longer uses (it
+/// re-linked to the agent when the agent re-registered, seed 113; or it crashed and came
+/// back on the same PID); the question, sent on the new connection, overtakes the launch;
+/// the agent answers it never got the task (`TASK_LOST`), Chronos retries the instant as
+/// the next attempt, and then the stale launch arrived and the agent ran the earlier
+/// attempt too: the instant ran twice. The agent now remembers the tasks it reported it
+/// never got and refuses (reports lost again) a launch of one that arrives afterwards
+/// (`slave::agent::core::reported_lost`, unit test
+/// `a_launch_arriving_after_the_agent_reported_the_task_lost_is_refused`).
 #[test]
-fn known_bug_seeds_113_233_665_a_stale_launch_runs_after_the_task_was_reported_lost() {
+fn pinned_seeds_113_233_665_a_stale_launch_after_the_task_was_reported_lost_is_refused() {
     for seed in [113, 233, 665] {
         let r = run_seed(seed, &with_marathon_and_chronos());
-        assert!(
-            r.breaks.iter().any(|b| b.contains("launched out of order")),
-            "seed {seed} no longer launches a stale attempt: if the bug is fixed, pin it as \
-             passing and remove it from KNOWN_BAD; breaks: {:?}",
-            r.breaks
-        );
+        assert!(r.breaks.is_empty(), "{}", r.explain());
     }
 }
 

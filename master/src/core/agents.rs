@@ -557,9 +557,11 @@ impl Master {
             }
         }
         // Kept `TASK_STAGING` tasks (a retry: they may still be on their way) are asked
-        // about in the answer, which follows their `RunTaskMessage` on the same link: the
-        // agent reports those it never got (it may have ignored them while it had no
-        // master), so none stays `TASK_STAGING` for ever.
+        // about in the answer, which usually follows their `RunTaskMessage` on the same
+        // link: the agent reports those it never got (it may have ignored them while it had
+        // no master), so none stays `TASK_STAGING` for ever. A launch still in flight on an
+        // older connection can arrive after the answer: the agent then refuses it (it
+        // remembers what it reported lost, see `slave::agent::core::reported_lost`).
         let unconfirmed = if retry {
             self.unreported_staging_tasks(&id, reported)
         } else {

@@ -42,7 +42,9 @@ use proto::{
 use crate::status_update::{StatusUpdateManager, UpdateEffect, UpdateRecord};
 
 mod recovered;
+mod reported_lost;
 pub use recovered::{lost_state, Recovery, RunId, Subscription};
+pub use reported_lost::{ReportedLost, MAX_REPORTED_LOST};
 
 const MAX_COMPLETED_FRAMEWORKS: usize = 50;
 const MAX_COMPLETED_EXECUTORS: usize = 150;
@@ -174,6 +176,19 @@ pub struct Framework {
 pub enum Effect {
     /// Send the update to the master (`StatusUpdateMessage` with the agent's PID).
     ForwardUpdate(StatusUpdate),
+    /// Tell the master straight away (no update stream) that this agent does not have the
+    /// task, in `state` (`TASK_LOST`, or `TASK_DROPPED` for a partition-aware framework),
+    /// stamped by the shell.
+    ReportUnknownTask {
+        /// The task's framework.
+        framework_id: FrameworkId,
+        /// The task.
+        task_id: TaskId,
+        /// `TASK_LOST` or `TASK_DROPPED`.
+        state: TaskState,
+        /// Why, for the status message.
+        message: String,
+    },
     /// After `delay`, call [`AgentCore::retry_update`] with these arguments.
     RetryUpdate {
         /// The stream's framework.
@@ -374,6 +389,8 @@ pub struct AgentCore {
     pub completed_frameworks: VecDeque<Framework>,
     /// The status-update streams.
     pub updates: StatusUpdateManager,
+    /// Tasks the agent told the master it never got: a late launch of one is refused.
+    pub reported_lost: ReportedLost,
 }
 
 impl AgentCore {
@@ -395,6 +412,7 @@ impl AgentCore {
             frameworks: BTreeMap::new(),
             completed_frameworks: VecDeque::new(),
             updates: StatusUpdateManager::new(retry_min, retry_max),
+            reported_lost: ReportedLost::default(),
         }
     }
 
@@ -630,7 +648,9 @@ impl AgentCore {
     /// A task from the master (`RunTaskMessage`, already validated by the shell) for the
     /// executor `executor`: it goes to that executor if it runs, waits in its queue if it
     /// is launching, is lost if it is terminating, and starts a new executor otherwise.
-    /// Tasks of a framework being shut down and duplicates are ignored.
+    /// Tasks of a framework being shut down and duplicates are ignored. A task this agent
+    /// already reported it never got (see [`AgentCore::unknown_tasks`]) is a stale launch
+    /// that arrived after the answer: it is not run, and is reported lost again.
     pub fn run_task(
         &mut self,
         msg: RunTaskMessage,
@@ -639,6 +659,20 @@ impl AgentCore {
     ) -> Vec<Effect> {
         let fw_id = msg.framework_id.clone();
         let task = msg.task;
+        if self.reported_lost.contains(&fw_id, &task.task_id) {
+            tracing::warn!(task = %task.task_id, framework = %fw_id, "refusing a launch of a task this agent already reported lost (a stale RunTaskMessage)");
+            let state = if msg.framework.is_partition_aware() {
+                TaskState::Dropped
+            } else {
+                TaskState::Lost
+            };
+            return vec![Effect::ReportUnknownTask {
+                framework_id: fw_id,
+                task_id: task.task_id,
+                state,
+                message: "Launch arrived after the agent reported the task lost".into(),
+            }];
+        }
         let ex_id = executor.executor_id.clone();
         let fw = self
             .frameworks
@@ -853,9 +887,10 @@ impl AgentCore {
     /// `SlaveReregisteredMessage.reconciliations`), those this agent does not have (their
     /// `RunTaskMessage` never arrived, or arrived while the agent had no master and was
     /// ignored), each with the state to report: `TASK_DROPPED` to a partition-aware
-    /// framework, else `TASK_LOST`.
+    /// framework, else `TASK_LOST`. The agent remembers them ([`ReportedLost`]): a launch of
+    /// one arriving later is refused by [`AgentCore::run_task`].
     pub fn unknown_tasks(
-        &self,
+        &mut self,
         asked: &[ReconcileTasksMessage],
     ) -> Vec<(FrameworkId, TaskId, TaskState)> {
         let mut out = Vec::new();
@@ -873,6 +908,9 @@ impl AgentCore {
                     out.push((r.framework_id.clone(), s.task_id.clone(), state));
                 }
             }
+        }
+        for (framework_id, task_id, _) in &out {
+            self.reported_lost.record(framework_id, task_id);
         }
         out
     }
@@ -1369,7 +1407,7 @@ mod tests {
 
     #[test]
     fn tasks_the_master_asks_about_and_the_agent_never_got_are_reported_lost() {
-        let core = core_with_task(false);
+        let mut core = core_with_task(false);
         let asked = |fw: &str, ids: &[&str]| ReconcileTasksMessage {
             framework_id: FrameworkId::new(fw),
             statuses: ids
@@ -1386,6 +1424,83 @@ mod tests {
                 (FrameworkId::new("G"), TaskId::new("other"), TaskState::Lost),
             ]
         );
+    }
+
+    /// Found by the seeded simulation (Chronos seeds 113, 233, 665): the master asked about
+    /// a task whose `RunTaskMessage` was still in flight on a connection it had replaced
+    /// (a re-link on re-registration, or a crashed incarnation on the same PID); the agent
+    /// answered `TASK_LOST`, the framework relaunched the work under a new id, and the
+    /// late launch then ran too: the work ran twice. A launch of a task the agent reported
+    /// lost is refused, and reported lost again.
+    #[test]
+    fn a_launch_arriving_after_the_agent_reported_the_task_lost_is_refused() {
+        let mut core = core_with_task(false);
+        let agent = AgentInfo::new("host", Resources::new());
+        let asked = |fw: &str, id: &str| ReconcileTasksMessage {
+            framework_id: FrameworkId::new(fw),
+            statuses: vec![TaskStatus::new(TaskId::new(id), TaskState::Staging)],
+        };
+        let launch = |fw: &str, id: &str, partition_aware: bool| {
+            let mut framework = FrameworkInfo::new("fw", "user");
+            if partition_aware {
+                framework
+                    .capabilities
+                    .push(proto::FrameworkCapability::PartitionAware);
+            }
+            RunTaskMessage {
+                framework,
+                framework_id: FrameworkId::new(fw),
+                task: TaskInfo::command_task(
+                    id,
+                    TaskId::new(id),
+                    proto::AgentId::new("A"),
+                    Resources::new(),
+                    proto::CommandInfo::shell("true"),
+                ),
+                pid: None,
+            }
+        };
+        let exec =
+            |id: &str| ExecutorInfo::new(ExecutorId::new(id), proto::CommandInfo::shell("x"));
+        // Asked about "late" (of a framework with nothing here) and "late2" of F: never got them.
+        assert_eq!(core.unknown_tasks(&[asked("G", "late")]).len(), 1);
+        assert_eq!(core.unknown_tasks(&[asked("F", "late2")]).len(), 1);
+        // Their launches arrive afterwards: refused, reported lost (dropped if aware).
+        let out = core.run_task(launch("G", "late", false), exec("late"), &agent);
+        assert_eq!(
+            out,
+            vec![Effect::ReportUnknownTask {
+                framework_id: FrameworkId::new("G"),
+                task_id: TaskId::new("late"),
+                state: TaskState::Lost,
+                message: "Launch arrived after the agent reported the task lost".into(),
+            }]
+        );
+        assert!(
+            !core.frameworks.contains_key(&FrameworkId::new("G")),
+            "no framework made up"
+        );
+        let out = core.run_task(launch("F", "late2", true), exec("E"), &agent);
+        assert!(
+            matches!(
+                &out[..],
+                [Effect::ReportUnknownTask {
+                    state: TaskState::Dropped,
+                    ..
+                }]
+            ),
+            "{out:?}"
+        );
+        let f = &core.frameworks[&FrameworkId::new("F")];
+        assert!(!f
+            .executors
+            .values()
+            .any(|e| e.has_task(&TaskId::new("late2"))));
+        // The same task id of another framework, and another task, still run.
+        let out = core.run_task(launch("H", "late", false), exec("late"), &agent);
+        assert!(matches!(out[0], Effect::LaunchExecutor { .. }), "{out:?}");
+        let out = core.run_task(launch("G", "fresh", false), exec("fresh"), &agent);
+        assert!(matches!(out[0], Effect::LaunchExecutor { .. }), "{out:?}");
     }
 
     #[test]
