@@ -95,18 +95,17 @@ impl Master {
         // framework (Mesos drops updates after a terminal one): not forwarded; the master
         // acknowledges it (the agent's stream moves on) and kills the task, which its
         // framework no longer counts on.
-        let ended = f
-            .tasks
-            .get(&status.task_id)
-            .filter(|t| t.state.is_terminal())
-            .map(|t| t.state)
-            .or_else(|| {
-                f.completed_tasks
-                    .iter()
-                    .rev()
-                    .find(|t| t.task_id == status.task_id && t.agent_id == agent_id)
-                    .map(|t| t.state)
-            });
+        // (A task id launched again after its first run completed is the live one.)
+        let ended = match f.tasks.get(&status.task_id) {
+            Some(t) => t.state.is_terminal().then_some(t.state),
+            None if f.unreachable_tasks.contains_key(&status.task_id) => None,
+            None => f
+                .completed_tasks
+                .iter()
+                .rev()
+                .find(|t| t.task_id == status.task_id && t.agent_id == agent_id)
+                .map(|t| t.state),
+        };
         if let (Some(ended), false) = (ended, status.state.is_terminal()) {
             tracing::warn!(task = %status.task_id, framework = %fid, agent = %agent_id,
                 state = %status.state.as_str(), ended = %ended.as_str(),

@@ -545,6 +545,16 @@ fn an_update_saying_an_ended_task_lives_is_not_forwarded_and_the_task_is_killed(
     let fx = running(&mut m, &f, &a, "t1", TaskState::Running, 2);
     assert!(updates(&fx).is_empty(), "{fx:?}");
     assert_eq!(acks_and_kills(&fx).1, vec![TaskId::new("t1")]);
+
+    // The framework launches the id again: the new task's updates are its own.
+    let o = offer(&mut m, &f, &a, "cpus:1;mem:128");
+    let fx = m.accept(
+        &pid(SCHED),
+        launch(&f, vec![o], vec![task("t1", &a, "cpus:1;mem:128")]),
+    );
+    assert_eq!(run_tasks(&fx).len(), 1, "{fx:?}");
+    let fx = running(&mut m, &f, &a, "t1", TaskState::Running, 3);
+    assert_eq!(updates(&fx)[0].state, TaskState::Running, "{fx:?}");
 }
 
 #[test]
