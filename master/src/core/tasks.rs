@@ -61,8 +61,20 @@ impl Master {
                     StatusUpdateAcknowledgementMessage {
                         agent_id,
                         framework_id: fid,
-                        task_id: status.task_id,
+                        task_id: status.task_id.clone(),
                         uuid,
+                    }
+                    .into(),
+                ));
+            }
+            if !status.state.is_terminal() {
+                // It still runs: the kill asked before may not have landed.
+                fx.push(Effect::Send(
+                    from.clone(),
+                    KillTaskMessage {
+                        framework_id: msg.update.framework_id.clone(),
+                        task_id: status.task_id,
+                        kill_policy: None,
                     }
                     .into(),
                 ));
@@ -110,6 +122,23 @@ impl Master {
             tracing::warn!(task = %status.task_id, framework = %fid, agent = %agent_id,
                 state = %status.state.as_str(), ended = %ended.as_str(),
                 "update says a task lives after it ended; acknowledged, not forwarded, killing the task");
+            // The kill may not land before a failover, and the next leader, which never
+            // heard the task ended, would adopt it: recorded with the agent's other kills
+            // of lost tasks (durably, before anyone is told), the next leader kills it too.
+            let key = (fid.clone(), status.task_id.clone());
+            let recorded = match self.agents.get_mut(&agent_id) {
+                Some(a) if !a.killed_tasks.contains(&key) => {
+                    let a = Arc::make_mut(a);
+                    a.killed_tasks.insert(key);
+                    Some(a.killed_tasks.clone())
+                }
+                _ => None,
+            };
+            if let Some(killed) = recorded {
+                if Arc::make_mut(&mut self.registry).set_killed_lost_tasks(&agent_id, killed) {
+                    fx.push(Effect::PersistRegistry);
+                }
+            }
             if let Some(uuid) = status.uuid {
                 fx.push(Effect::Send(
                     from.clone(),

@@ -539,6 +539,21 @@ fn an_update_saying_an_ended_task_lives_is_not_forwarded_and_the_task_is_killed(
         m.frameworks()[&f].tasks[&TaskId::new("t1")].state,
         TaskState::Lost
     );
+    // Written down before anyone is told: the next leader, which never heard that t1
+    // ended, kills it too instead of adopting it (seed 161).
+    assert_eq!(fx.first(), Some(&Effect::PersistRegistry), "{fx:?}");
+    assert!(m.registry().killed_lost_tasks[&a].contains(&(f.clone(), TaskId::new("t1"))));
+    let mut next = master();
+    next.recover(crate::registry::Registry::decode(&m.registry().encode()).expect("round trip"));
+    let mut t1 = Task::from_info(&task("t1", &a, "cpus:1;mem:128"), f.clone(), None);
+    t1.state = TaskState::Running;
+    let mut finfo = FrameworkInfo::new("fw", "root");
+    finfo.id = Some(f.clone());
+    let fx = reregister(&mut next, AGENT, &a, vec![t1], vec![finfo]);
+    assert!(sends(&fx)
+        .iter()
+        .any(|(_, o)| matches!(o, Outbound::KillTaskMessage(k) if k.task_id == TaskId::new("t1"))));
+    assert!(!next.frameworks()[&f].tasks.contains_key(&TaskId::new("t1")));
     // The same once the framework acknowledged TASK_LOST and the task is completed.
     m.acknowledge(&pid(SCHED), ack(&a, &f, "t1", 1));
     assert_eq!(m.frameworks()[&f].completed_tasks.len(), 1);
