@@ -179,7 +179,9 @@ fn assert_three_master_seed_still_breaks(seed: u64) {
 /// connection), the agent answers `TASK_LOST` (it never got it) and the framework is
 /// told. Then the launch arrives, the agent runs the task, and the master forwarded its
 /// `TASK_RUNNING`: `TASK_RUNNING` after `TASK_LOST`. The master now holds back an update
-/// saying a task it holds as ended lives, acknowledges it and kills the task (unit test
+/// saying a task it holds as ended lives, acknowledges it and kills the task, and records
+/// the kill in the registry so a next leader kills the task too rather than adopting it
+/// (3-master seed 161 failed over before the kill landed) (unit test
 /// `an_update_saying_an_ended_task_lives_is_not_forwarded_and_the_task_is_killed`). The
 /// launch still runs for a moment on the agent: the agent-side guard against a late
 /// launch is the stale-launch family's (seeds 113, 233, 665).
