@@ -9,12 +9,11 @@ use cluster::sim::{run_seed, run_seeds, SimConfig};
 /// Seeds per CI run (`SIM_SEEDS` overrides it).
 const CI_SEEDS: u64 = 1000;
 
-/// Seeds (of the default, single-master shape) that found a bug not fixed yet: each has its own
-/// pinned test below, which checks
-/// the seed still reproduces the bug (so it stays a reproducer, and fails once the bug is
-/// fixed: then it becomes `assert_seed_passes` and the seed leaves this list); they are left
-/// out of the budget so the budget guards everything else.
-const KNOWN_BAD: &[u64] = &[397, 536];
+/// Seeds (of the default, single-master shape) that found a bug not fixed yet (none now):
+/// each gets its own test asserting the seed still breaks (so it stays a reproducer, and
+/// fails once the bug is fixed: then it is pinned as passing and leaves this list); they
+/// are left out of the budget so the budget guards everything else.
+const KNOWN_BAD: &[u64] = &[];
 
 /// Seeds 3-master runs: cheaper per seed than one master (about 1.8x the CPU), so fewer
 /// (`SIM_ZK_SEEDS` overrides it).
@@ -64,17 +63,6 @@ fn assert_seed_passes(seed: u64) {
     assert!(r.breaks.is_empty(), "{}", r.explain());
 }
 
-/// A known, unfixed bug: the seed still breaks an invariant. When this fails, the bug was
-/// fixed (or the seed no longer reaches it): pin the seed with `assert_seed_passes`.
-fn assert_seed_still_breaks(seed: u64) {
-    let r = run_seed(seed, &single_master());
-    assert!(
-        !r.breaks.is_empty(),
-        "seed {seed} no longer breaks anything: if its bug is fixed, pin it with \
-         assert_seed_passes and remove it from KNOWN_BAD"
-    );
-}
-
 /// Found by the chaos run: a standalone master crashes and comes back on the same PID; a
 /// `FrameworkReregisteredMessage` the dead incarnation sent (held up on the network) reached
 /// the scheduler after it saw the link break and asked the new incarnation (still
@@ -113,29 +101,32 @@ fn pinned_seed_385_a_driver_misses_the_exit_of_a_master_that_stopped_itself() {
 }
 
 /// Found after the 3-master, acknowledgement and offer checks were merged (the schedules
-/// changed): the framework's reconciliation is answered `TASK_LOST` ("unknown to the
-/// agent") for i1-a2 at 154 s while agent 1, which runs it (recovered across two master
-/// restarts and its executor's crash at 71 s), still holds an unacknowledged
-/// `TASK_RUNNING` for it; that update reaches the framework at 176 s: `TASK_RUNNING`
-/// after `TASK_LOST`. The same family as seeds 397 and (3 masters) 101: the master's view
-/// and an agent's pending updates disagree after restarts. Not root-caused; known bug.
+/// changed): a new leader marks agent 1 unreachable (it did not re-register in time) and
+/// answers the framework's reconciliation of i1-a2 there with `TASK_LOST`. Agent 1 comes
+/// back; i1-a2 has ended meanwhile (its executor crashed) but agent 1 still holds its
+/// unacknowledged `TASK_RUNNING`, so it reports the task ended with that update at the
+/// head of its stream. The master killed only *live* tasks the framework was told are
+/// lost and adopted this one, then forwarded the `TASK_RUNNING`: `TASK_RUNNING` after
+/// `TASK_LOST`. Now a task its framework was told is lost is never adopted, ended or not,
+/// and its updates are acknowledged by the master, not forwarded (unit test
+/// `updates_still_on_their_way_for_a_task_reconciled_as_lost_never_reach_the_framework`).
 #[test]
-fn known_bug_seed_536_running_after_a_reconciliation_said_lost() {
-    assert_seed_still_breaks(536);
+fn pinned_seed_536_running_after_a_reconciliation_said_lost() {
+    assert_seed_passes(536);
 }
 
 /// Found once checkpoint and registry writes could fail: an agent kept stopping (failed
 /// checkpoints) and was removed as unreachable; the framework was told `TASK_LOST` for its
-/// tasks and the master killed three of the four (`task reported TASK_LOST while its agent
-/// was unreachable; killing it` is logged for i0, i1, i3 only); then the master crashed,
-/// and after the restart the framework got `TASK_RUNNING` for two of them (i2-a1, i3-a1):
-/// a status update after `TASK_LOST`. Suspect: the record of the lost tasks' kills (in the
-/// registry since seed 312's fix) did not survive the registry's failing and slow writes
-/// around the master's restarts, so the new master adopted the tasks again. Known bug, not
-/// fixed yet.
+/// four tasks. When the agent came back the master killed the three still live (i0, i1,
+/// i3) and adopted i2-a1, which had ended meanwhile but whose `TASK_RUNNING` the agent
+/// still held unacknowledged; the agent then re-sent the pending `TASK_RUNNING` of i2-a1
+/// (adopted) and of i3-a1 (killed, so unknown to the master, which forwarded updates of
+/// unknown tasks as they came): `TASK_RUNNING` after `TASK_LOST` for both. Not the
+/// registry (the suspect first noted): the same cause as seed 536, fixed with it; the
+/// unit test is `updates_still_on_their_way_for_a_task_reconciled_as_lost_never_reach_the_framework`.
 #[test]
-fn known_bug_seed_397_running_after_lost_when_registry_writes_failed() {
-    assert_seed_still_breaks(397);
+fn pinned_seed_397_running_after_lost_when_the_agent_came_back() {
+    assert_seed_passes(397);
 }
 
 fn run_three_masters(seed: u64) -> cluster::sim::SimReport {
@@ -171,7 +162,11 @@ fn pinned_seed_100_offers_made_while_the_lease_lapsed_are_not_lost() {
 /// overtook the `RunTaskMessage` on the replaced connection, the agent answered that it
 /// never got the task, then the launch arrived and ran. The agent now refuses a launch of
 /// a task it has reported lost (unit test
-/// `a_launch_arriving_after_the_agent_reported_the_task_lost_is_refused`).
+/// `a_launch_arriving_after_the_agent_reported_the_task_lost_is_refused`); and the master,
+/// a second guard, holds back an update saying a task it holds as ended lives,
+/// acknowledges it, kills the task and records the kill in the registry, so a next leader
+/// kills it too (unit test
+/// `an_update_saying_an_ended_task_lives_is_not_forwarded_and_the_task_is_killed`).
 #[test]
 fn pinned_seed_101_a_stale_launch_after_the_task_was_reported_lost_with_three_masters() {
     let r = run_three_masters(101);
@@ -251,6 +246,15 @@ fn pinned_seed_51_zk_followers_a_detector_comes_back_after_a_request_cut_in_flig
 #[test]
 fn pinned_seed_193_zk_followers_a_decline_during_a_suspended_lease_is_not_lost() {
     let r = run_seed(193, &three_masters_zk_followers());
+    assert!(r.breaks.is_empty(), "{}", r.explain());
+}
+
+/// Found with ZooKeeper faults on the followers' sessions: `TASK_RUNNING` after
+/// `TASK_LOST`, the cause of seeds 397 and 536 (a task its framework was reconciled as
+/// lost came back with a pending `TASK_RUNNING`). Passes since their fix.
+#[test]
+fn pinned_seed_245_zk_followers_running_after_lost() {
+    let r = run_seed(245, &three_masters_zk_followers());
     assert!(r.breaks.is_empty(), "{}", r.explain());
 }
 

@@ -429,17 +429,26 @@ impl Master {
             // only that the agent is lost, so such a task is adopted, not killed unseen.
             let told_lost = lost_frameworks.contains(fid)
                 || killed_before.contains(&(fid.clone(), task.task_id.clone()));
-            if live && told_lost {
+            if told_lost {
                 // Its framework was told TASK_LOST (the registry says so) and may have
-                // replaced it: the task must not run again (Mesos kills it too).
-                tracing::warn!(agent = %id, task = %task.task_id, framework = %fid,
-                    "task reported TASK_LOST while its agent was unreachable; killing it");
+                // replaced it: the task must not run again (Mesos kills it too), and
+                // none of its updates still on their way (a `TASK_RUNNING` the agent
+                // holds unacknowledged, even for a task that has ended since) may reach
+                // the framework: it is never adopted, and `status_update` acknowledges
+                // its updates without forwarding them.
                 killed.insert((fid.clone(), task.task_id.clone()));
-                kills.push(KillTaskMessage {
-                    framework_id: fid.clone(),
-                    task_id: task.task_id.clone(),
-                    kill_policy: None,
-                });
+                if live {
+                    tracing::warn!(agent = %id, task = %task.task_id, framework = %fid,
+                        "task reported TASK_LOST while its agent was unreachable; killing it");
+                    kills.push(KillTaskMessage {
+                        framework_id: fid.clone(),
+                        task_id: task.task_id.clone(),
+                        kill_policy: None,
+                    });
+                } else {
+                    tracing::warn!(agent = %id, task = %task.task_id, framework = %fid,
+                        "task reported TASK_LOST while its agent was unreachable has ended; its pending updates will not be forwarded");
+                }
                 continue;
             }
             self.ensure_framework(fid, &msg.frameworks, &mut fx);
@@ -607,17 +616,15 @@ impl Master {
             self.ensure_framework(fid, &msg.frameworks, &mut fx);
             self.adopt_task(&id, task.clone());
         }
-        // Killed lost tasks the agent no longer reports live are over: forget them.
-        let live: HashSet<(FrameworkId, TaskId)> = msg
-            .tasks
-            .iter()
-            .filter(|t| !t.state.is_terminal())
-            .map(|t| (t.framework_id.clone(), t.task_id.clone()))
-            .collect();
+        // Killed lost tasks the agent no longer reports are over: forget them. One it
+        // still reports, even ended, may still have updates to deliver (it is reported
+        // until its terminal update is acknowledged), which must not be forwarded.
         if let Some(a) = self.agents.get_mut(&id) {
             // Records shared with a snapshot are copied only when something changes.
-            if a.killed_tasks.iter().any(|k| !live.contains(k)) {
-                Arc::make_mut(a).killed_tasks.retain(|k| live.contains(k));
+            if a.killed_tasks.iter().any(|k| !reported.contains(k)) {
+                Arc::make_mut(a)
+                    .killed_tasks
+                    .retain(|k| reported.contains(k));
             }
             let killed = a.killed_tasks.clone();
             let stored = self.registry.killed_lost_tasks.get(&id);

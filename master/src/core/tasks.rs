@@ -46,6 +46,41 @@ impl Master {
         if msg.pid.is_none() {
             msg.pid = Some(from.to_string());
         }
+        if self.told_lost_and_killed(&agent_id, &fid, &status.task_id) {
+            // The framework (not partition-aware) was told this task is TASK_LOST and the
+            // task was killed on its agent's return: the framework must not hear of it
+            // again (a `TASK_RUNNING` after `TASK_LOST` says a lost task lives). The
+            // master acknowledges the update itself, so the agent's stream moves on to the
+            // task's end and the agent can forget it.
+            tracing::info!(task = %status.task_id, framework = %fid, agent = %agent_id,
+                state = %status.state.as_str(),
+                "update of a task its framework was told is TASK_LOST; acknowledged, not forwarded");
+            if let Some(uuid) = status.uuid {
+                fx.push(Effect::Send(
+                    from.clone(),
+                    StatusUpdateAcknowledgementMessage {
+                        agent_id,
+                        framework_id: fid,
+                        task_id: status.task_id.clone(),
+                        uuid,
+                    }
+                    .into(),
+                ));
+            }
+            if !status.state.is_terminal() {
+                // It still runs: the kill asked before may not have landed.
+                fx.push(Effect::Send(
+                    from.clone(),
+                    KillTaskMessage {
+                        framework_id: msg.update.framework_id.clone(),
+                        task_id: status.task_id,
+                        kill_policy: None,
+                    }
+                    .into(),
+                ));
+            }
+            return fx;
+        }
         let Some(f) = self.frameworks.get_mut(&fid).map(Arc::make_mut) else {
             tracing::warn!(framework = %fid, task = %status.task_id, "status update for an unknown framework; dropped");
             return fx;
@@ -63,6 +98,68 @@ impl Master {
             tracing::warn!(task = %status.task_id, agent = %agent_id, runs_on = %t.agent_id, "ignoring a status update from an agent the task does not run on");
             // (The field, not `refuse_sender`: `f` still borrows the frameworks.)
             self.refused_senders.set(self.refused_senders.get() + 1);
+            return fx;
+        }
+        // A task this master already holds as ended on this agent (the framework was
+        // told so, or is being told) that the agent now says lives: e.g. its
+        // `RunTaskMessage` overtook by a newer connection the agent's answer that it never
+        // got it (`TASK_LOST`), and arrived after. A terminal state is final for the
+        // framework (Mesos drops updates after a terminal one): not forwarded; the master
+        // acknowledges it (the agent's stream moves on) and kills the task, which its
+        // framework no longer counts on.
+        // (A task id launched again after its first run completed is the live one.)
+        let ended = match f.tasks.get(&status.task_id) {
+            Some(t) => t.state.is_terminal().then_some(t.state),
+            None if f.unreachable_tasks.contains_key(&status.task_id) => None,
+            None => f
+                .completed_tasks
+                .iter()
+                .rev()
+                .find(|t| t.task_id == status.task_id && t.agent_id == agent_id)
+                .map(|t| t.state),
+        };
+        if let (Some(ended), false) = (ended, status.state.is_terminal()) {
+            tracing::warn!(task = %status.task_id, framework = %fid, agent = %agent_id,
+                state = %status.state.as_str(), ended = %ended.as_str(),
+                "update says a task lives after it ended; acknowledged, not forwarded, killing the task");
+            // The kill may not land before a failover, and the next leader, which never
+            // heard the task ended, would adopt it: recorded with the agent's other kills
+            // of lost tasks (durably, before anyone is told), the next leader kills it too.
+            let key = (fid.clone(), status.task_id.clone());
+            let recorded = match self.agents.get_mut(&agent_id) {
+                Some(a) if !a.killed_tasks.contains(&key) => {
+                    let a = Arc::make_mut(a);
+                    a.killed_tasks.insert(key);
+                    Some(a.killed_tasks.clone())
+                }
+                _ => None,
+            };
+            if let Some(killed) = recorded {
+                if Arc::make_mut(&mut self.registry).set_killed_lost_tasks(&agent_id, killed) {
+                    fx.push(Effect::PersistRegistry);
+                }
+            }
+            if let Some(uuid) = status.uuid {
+                fx.push(Effect::Send(
+                    from.clone(),
+                    StatusUpdateAcknowledgementMessage {
+                        agent_id,
+                        framework_id: fid.clone(),
+                        task_id: status.task_id.clone(),
+                        uuid,
+                    }
+                    .into(),
+                ));
+            }
+            fx.push(Effect::Send(
+                from.clone(),
+                KillTaskMessage {
+                    framework_id: fid,
+                    task_id: status.task_id,
+                    kill_policy: None,
+                }
+                .into(),
+            ));
             return fx;
         }
         let reachable = f.tasks.contains_key(&status.task_id);
@@ -119,6 +216,21 @@ impl Master {
             }
         }
         fx
+    }
+
+    /// Whether `task` is one that agent `agent` was asked to kill (or must not run again)
+    /// because its framework was told it is `TASK_LOST` while the agent was unreachable,
+    /// and that the master has not adopted since.
+    fn told_lost_and_killed(&self, agent: &AgentId, fid: &FrameworkId, task: &TaskId) -> bool {
+        let killed = self
+            .agents
+            .get(agent)
+            .is_some_and(|a| a.killed_tasks.contains(&(fid.clone(), task.clone())));
+        let known = self
+            .frameworks
+            .get(fid)
+            .is_some_and(|f| f.tasks.contains_key(task) || f.unreachable_tasks.contains_key(task));
+        killed && !known
     }
 
     /// `StatusUpdateAcknowledgementMessage` from a scheduler: forward to the agent.

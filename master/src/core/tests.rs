@@ -497,6 +497,81 @@ fn status_updates_are_recorded_forwarded_and_terminal_ones_release_resources() {
     );
 }
 
+/// The master's own acknowledgements and kills to the agent, as (task, uuid) and tasks.
+fn acks_and_kills(fx: &[Effect]) -> (Vec<(TaskId, StatusUuid)>, Vec<TaskId>) {
+    let mut acks = Vec::new();
+    let mut kills = Vec::new();
+    for (to, o) in sends(fx) {
+        assert_eq!(to, pid(AGENT), "{fx:?}");
+        match o {
+            Outbound::StatusUpdateAcknowledgementMessage(a) => acks.push((a.task_id, a.uuid)),
+            Outbound::KillTaskMessage(k) => kills.push(k.task_id),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    (acks, kills)
+}
+
+#[test]
+fn an_update_saying_an_ended_task_lives_is_not_forwarded_and_the_task_is_killed() {
+    // Seed 101 (3 masters): the agent answers the master's question about t1, still
+    // TASK_STAGING, with TASK_LOST (it never got it); the framework is told. Then the
+    // task's RunTaskMessage, overtaken by that question on a newer connection, arrives
+    // and the agent runs it: its TASK_RUNNING must not reach the framework (a lost task
+    // of a framework that is not partition-aware stays lost), and the task must not run.
+    let (mut m, a, f, o) = setup();
+    m.accept(
+        &pid(SCHED),
+        launch(&f, vec![o], vec![task("t1", &a, "cpus:1;mem:128")]),
+    );
+    let fx = running(&mut m, &f, &a, "t1", TaskState::Lost, 1);
+    assert_eq!(updates(&fx)[0].state, TaskState::Lost);
+    let fx = running(&mut m, &f, &a, "t1", TaskState::Running, 2);
+    assert!(updates(&fx).is_empty(), "{fx:?}");
+    assert_eq!(
+        acks_and_kills(&fx),
+        (
+            vec![(TaskId::new("t1"), StatusUuid::from_u128(2))],
+            vec![TaskId::new("t1")]
+        )
+    );
+    assert_eq!(
+        m.frameworks()[&f].tasks[&TaskId::new("t1")].state,
+        TaskState::Lost
+    );
+    // Written down before anyone is told: the next leader, which never heard that t1
+    // ended, kills it too instead of adopting it (seed 161).
+    assert_eq!(fx.first(), Some(&Effect::PersistRegistry), "{fx:?}");
+    assert!(m.registry().killed_lost_tasks[&a].contains(&(f.clone(), TaskId::new("t1"))));
+    let mut next = master();
+    next.recover(crate::registry::Registry::decode(&m.registry().encode()).expect("round trip"));
+    let mut t1 = Task::from_info(&task("t1", &a, "cpus:1;mem:128"), f.clone(), None);
+    t1.state = TaskState::Running;
+    let mut finfo = FrameworkInfo::new("fw", "root");
+    finfo.id = Some(f.clone());
+    let fx = reregister(&mut next, AGENT, &a, vec![t1], vec![finfo]);
+    assert!(sends(&fx)
+        .iter()
+        .any(|(_, o)| matches!(o, Outbound::KillTaskMessage(k) if k.task_id == TaskId::new("t1"))));
+    assert!(!next.frameworks()[&f].tasks.contains_key(&TaskId::new("t1")));
+    // The same once the framework acknowledged TASK_LOST and the task is completed.
+    m.acknowledge(&pid(SCHED), ack(&a, &f, "t1", 1));
+    assert_eq!(m.frameworks()[&f].completed_tasks.len(), 1);
+    let fx = running(&mut m, &f, &a, "t1", TaskState::Running, 2);
+    assert!(updates(&fx).is_empty(), "{fx:?}");
+    assert_eq!(acks_and_kills(&fx).1, vec![TaskId::new("t1")]);
+
+    // The framework launches the id again: the new task's updates are its own.
+    let o = offer(&mut m, &f, &a, "cpus:1;mem:128");
+    let fx = m.accept(
+        &pid(SCHED),
+        launch(&f, vec![o], vec![task("t1", &a, "cpus:1;mem:128")]),
+    );
+    assert_eq!(run_tasks(&fx).len(), 1, "{fx:?}");
+    let fx = running(&mut m, &f, &a, "t1", TaskState::Running, 3);
+    assert_eq!(updates(&fx)[0].state, TaskState::Running, "{fx:?}");
+}
+
 #[test]
 fn completed_tasks_are_bounded() {
     let (mut m, a, f, _o) = setup();

@@ -221,7 +221,8 @@ fn a_lost_task_killed_on_return_is_killed_again_by_the_next_leader() {
     assert!(!tasks.contains_key(&TaskId::new("t1")), "{tasks:?}");
     assert_eq!(tasks[&TaskId::new("t2")].state, TaskState::Running);
 
-    // Once the agent no longer reports it live, the registry forgets it.
+    // Ended but still reported (its terminal update unacknowledged): it may still have
+    // updates on their way, so it is remembered, not killed again.
     let mut ended = running_task("t1", &a, &f);
     ended.state = TaskState::Killed;
     let fx = reregister(
@@ -229,6 +230,18 @@ fn a_lost_task_killed_on_return_is_killed_again_by_the_next_leader() {
         AGENT,
         &a,
         vec![ended, running_task("t2", &a, &f)],
+        vec![finfo.clone()],
+    );
+    assert!(!sends(&fx)
+        .iter()
+        .any(|(_, o)| matches!(o, Outbound::KillTaskMessage(_))));
+    assert_eq!(next.registry().killed_lost_tasks[&a].len(), 1);
+    // Once the agent no longer reports it, the registry forgets it.
+    let fx = reregister(
+        &mut next,
+        AGENT,
+        &a,
+        vec![running_task("t2", &a, &f)],
         vec![finfo],
     );
     assert!(persists(&fx), "{fx:?}");
@@ -640,4 +653,108 @@ fn a_reregistering_agent_is_relinked_before_it_is_told_anything() {
         .position(|e| matches!(e, Effect::Send(p, _) if *p == pid(AGENT)))
         .expect("the agent is answered");
     assert!(relink < first_send, "told before the relink: {fx:?}");
+}
+
+/// The acknowledgements the master itself sends, as (to, task, uuid).
+fn master_acks(fx: &[Effect]) -> Vec<(Pid, TaskId, StatusUuid)> {
+    sends(fx)
+        .into_iter()
+        .filter_map(|(to, o)| match o {
+            Outbound::StatusUpdateAcknowledgementMessage(a) => Some((to, a.task_id, a.uuid)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn updates_still_on_their_way_for_a_task_reconciled_as_lost_never_reach_the_framework() {
+    // Seeds 397 and 536: a new leader marks agent B unreachable (it did not re-register
+    // in time) and answers the framework's reconciliation of its tasks there with
+    // TASK_LOST. B comes back: t-live still runs; t-ended ended while B was away (its
+    // executor exited), but B still holds its unacknowledged TASK_RUNNING, so it reports
+    // the task with that update at the head of its stream. The agent then (re)sends those
+    // TASK_RUNNING updates: neither may reach the framework (it was told the tasks are
+    // lost), nor may the ended task be adopted.
+    let b = AgentId::new("old-S1");
+    let mut reg = crate::registry::Registry::default();
+    reg.admit(&b, &agent_info(&b, "host1"));
+    let mut m = master();
+    m.recover(reg);
+    let f = add_framework(&mut m, SCHED, FrameworkInfo::new("f", "root"));
+    let mut finfo = FrameworkInfo::new("f", "root");
+    finfo.id = Some(f.clone());
+    m.reregister_timeout();
+    let fx = m.reconcile(
+        &pid(SCHED),
+        ReconcileTasksMessage {
+            framework_id: f.clone(),
+            statuses: ["t-live", "t-ended"]
+                .iter()
+                .map(|t| TaskStatus::new(TaskId::new(*t), TaskState::Running).with_agent(b.clone()))
+                .collect(),
+        },
+    );
+    assert!(
+        updates(&fx).iter().all(|s| s.state == TaskState::Lost),
+        "{fx:?}"
+    );
+
+    let mut ended = running_task("t-ended", &b, &f);
+    ended.state = TaskState::Failed;
+    ended.status_update_state = Some(TaskState::Running);
+    ended.status_update_uuid = Some(StatusUuid::from_u128(11));
+    let mut live = running_task("t-live", &b, &f);
+    live.status_update_state = Some(TaskState::Running);
+    live.status_update_uuid = Some(StatusUuid::from_u128(21));
+    let fx = reregister(
+        &mut m,
+        AGENT,
+        &b,
+        vec![live, ended.clone()],
+        vec![finfo.clone()],
+    );
+    let kills: Vec<TaskId> = sends(&fx)
+        .into_iter()
+        .filter_map(|(_, o)| match o {
+            Outbound::KillTaskMessage(k) => Some(k.task_id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(kills, vec![TaskId::new("t-live")], "{fx:?}");
+    let tasks = &m.frameworks()[&f].tasks;
+    assert!(tasks.is_empty(), "neither task is adopted: {tasks:?}");
+    // Durable: the next leader must hold them back too.
+    assert_eq!(m.registry().killed_lost_tasks[&b].len(), 2);
+
+    // The updates the agent still had to deliver: acknowledged by the master (so the
+    // agent's streams move on), forwarded to nobody.
+    for (task, state, uuid) in [
+        ("t-ended", TaskState::Running, 11),
+        ("t-live", TaskState::Running, 21),
+        ("t-ended", TaskState::Failed, 12),
+        ("t-live", TaskState::Killed, 22),
+    ] {
+        let fx = running(&mut m, &f, &b, task, state, uuid);
+        assert!(
+            updates(&fx).is_empty(),
+            "{task} {state:?} forwarded: {fx:?}"
+        );
+        assert_eq!(
+            master_acks(&fx),
+            vec![(pid(AGENT), TaskId::new(task), StatusUuid::from_u128(uuid))],
+            "{fx:?}"
+        );
+    }
+
+    // A re-registration that still reports the ended task (its terminal update not yet
+    // acknowledged as far as the agent knows) keeps it held back; once the agent no
+    // longer reports it, it is forgotten.
+    let mut killed = running_task("t-live", &b, &f);
+    killed.state = TaskState::Killed;
+    reregister(&mut m, AGENT, &b, vec![ended, killed], vec![finfo.clone()]);
+    let fx = running(&mut m, &f, &b, "t-ended", TaskState::Running, 11);
+    assert!(updates(&fx).is_empty(), "{fx:?}");
+    let fx = reregister(&mut m, AGENT, &b, vec![], vec![finfo]);
+    assert!(persists(&fx), "{fx:?}");
+    assert!(m.registry().killed_lost_tasks.is_empty());
 }
