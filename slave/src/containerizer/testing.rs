@@ -199,7 +199,7 @@ impl Containerizer for TestContainerizer {
             command_executor: false,
             ended_some: false,
             uuids: libproc::rng::SplitMix64::new(libproc::rng::hash_str(
-                0x5EED_0F_0E7E_C5,
+                0x5EED_0F0E_7EC5,
                 spec.container_id.as_str(),
             )),
         };
