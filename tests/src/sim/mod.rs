@@ -30,7 +30,10 @@
 //! leader, sampled every 50 ms; offers within every agent's resources; each status update
 //! acknowledged exactly once), checked at every step and at the end. A run returns a
 //! [`SimReport`]; a failing seed's report carries its trace, and the same seed replays the
-//! same schedule.
+//! same run exactly: the same frames at the same simulated times ([`SimReport::digest`]),
+//! whatever else runs in the process (see `tests/tests/sim_determinism.rs` for what that
+//! takes of the code: biased `select!`s, blocking work through `libproc::offload`, which
+//! [`run_seed`] makes inline, and no shared counters or randomly ordered maps).
 //!
 //! Modelled: what is listed above. Not modelled (yet): slow agent checkpoint disks
 //! (checkpoint writes are synchronous: a stall would stop every node of the run, which
