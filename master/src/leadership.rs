@@ -133,11 +133,32 @@ impl Leadership {
 
 /// A cheap, thread-safe view of whether a master may act now ([`Leadership::may_act`]
 /// with its lease), for observers outside the actor (the simulation's "at most one acting
-/// leader" invariant). The master updates it at every leadership change.
-#[derive(Debug, Clone)]
+/// leader" invariant). The master updates it at every leadership change; an observer
+/// installed with [`ActingProbe::observe`] is told of each.
+#[derive(Clone)]
 pub struct ActingProbe {
     leadership: std::sync::Arc<std::sync::Mutex<Leadership>>,
     lease: Option<(detector::contender::Lease, std::time::Duration)>,
+    /// Unset in production: then a change costs one atomic load more.
+    observer: std::sync::Arc<std::sync::OnceLock<ActingObserver>>,
+}
+
+/// What [`ActingProbe::observe`] installs: called with whether the master may act, right
+/// after each change that can start or stop its acting, on the task that made it.
+pub type ActingObserver = std::sync::Arc<dyn Fn(Acting) + Send + Sync>;
+
+impl std::fmt::Debug for ActingProbe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ActingProbe")
+            .field("leadership", &read(&self.leadership))
+            .field("lease", &self.lease)
+            .field("observed", &self.observer.get().is_some())
+            .finish()
+    }
+}
+
+fn read(l: &std::sync::Mutex<Leadership>) -> Leadership {
+    *l.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl ActingProbe {
@@ -147,22 +168,49 @@ impl ActingProbe {
         ActingProbe {
             leadership: Default::default(),
             lease,
+            observer: Default::default(),
         }
     }
 
-    /// Records where the master stands.
+    /// Records where the master stands (and tells the observer, if any).
     pub fn set(&self, l: Leadership) {
         *self.leadership.lock().unwrap_or_else(|p| p.into_inner()) = l;
+        if let Some(f) = self.observer.get() {
+            f(self.acting());
+        }
     }
 
     /// Whether the master may act now.
     pub fn acting(&self) -> Acting {
-        let l = *self.leadership.lock().unwrap_or_else(|p| p.into_inner());
         let lease = match &self.lease {
             Some((lease, grace)) => lease.state(*grace),
             None => LeaseState::Valid,
         };
-        l.may_act(lease)
+        read(&self.leadership).may_act(lease)
+    }
+
+    /// Installs `f`, told whether the master may act at once and after every change that
+    /// can start it acting or stop it: each leadership change ([`ActingProbe::set`]) and
+    /// each renewal or revocation of its lease. A lease also runs out by time alone, which
+    /// nobody is told of: an observer reads [`ActingProbe::acting`] of the others when it
+    /// needs to know whether they act. Acting can only *start* at a reported change, so an
+    /// observer checking at each one that no other master acts catches every overlap, however
+    /// short. One observer per probe (and per lease): returns whether `f` was installed.
+    /// `f` must not hold this probe (that would be a cycle).
+    pub fn observe(&self, f: ActingObserver) -> bool {
+        if self.observer.set(f.clone()).is_err() {
+            return false;
+        }
+        if let Some((lease, grace)) = &self.lease {
+            let leadership = self.leadership.clone();
+            let grace = *grace;
+            let g = f.clone();
+            lease.watch(Box::new(move |l: &detector::contender::Lease| {
+                g(read(&leadership).may_act(l.state(grace)))
+            }));
+        }
+        f(self.acting());
+        true
     }
 }
 
@@ -255,5 +303,35 @@ mod tests {
             Leadership::Lost.not_leading(Some(&other), &own),
             NotLeading::Unavailable(m) if m.contains("lost leadership")
         ));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_observer_is_told_of_leadership_changes_and_lease_renewals() {
+        use detector::contender::Lease;
+        use std::sync::{Arc, Mutex};
+        use std::time::Duration;
+        let lease = Lease::new();
+        let t = Duration::from_secs(2);
+        let probe = ActingProbe::new(Some((lease.clone(), t)));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s = seen.clone();
+        assert!(probe.observe(Arc::new(move |a| s.lock().unwrap().push(a))));
+        assert!(!probe.observe(Arc::new(|_| {})), "one observer per probe");
+        lease.renew(tokio::time::Instant::now() + t);
+        probe.set(Leadership::Leading);
+        tokio::time::advance(Duration::from_millis(2500)).await;
+        // Suspended by time alone (not reported); a renewal makes it act again.
+        lease.renew(tokio::time::Instant::now() + t);
+        probe.set(Leadership::Lost);
+        assert_eq!(
+            *seen.lock().unwrap(),
+            vec![
+                Acting::NotLeading, // at installation
+                Acting::NotLeading, // renewed while contending
+                Acting::Act,
+                Acting::Act,
+                Acting::NotLeading,
+            ]
+        );
     }
 }

@@ -19,7 +19,7 @@
 //! leading if the renewal comes (the session lived, so its znode did and nobody else was
 //! elected).
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use proto::MasterInfo;
@@ -45,8 +45,25 @@ pub enum ContenderEvent {
 }
 
 /// The time until which this master may act as leader (see the module docs).
-#[derive(Debug, Clone, Default)]
-pub struct Lease(Arc<Mutex<Option<Instant>>>);
+#[derive(Clone, Default)]
+pub struct Lease {
+    until: Arc<Mutex<Option<Instant>>>,
+    /// Told of every renewal and revocation (see [`Lease::watch`]); unset in production.
+    watcher: Arc<OnceLock<LeaseWatcher>>,
+}
+
+/// What [`Lease::watch`] installs: called with the lease after each renewal or
+/// revocation, outside the lease's lock.
+pub type LeaseWatcher = Box<dyn Fn(&Lease) + Send + Sync>;
+
+impl std::fmt::Debug for Lease {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lease")
+            .field("until", &self.until())
+            .field("watched", &self.watcher.get().is_some())
+            .finish()
+    }
+}
 
 /// Where a lease stands, given a grace period (see [`Lease::state`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,23 +87,40 @@ impl Lease {
 
     /// Extends the lease to `until` (never shortens it).
     pub fn renew(&self, until: Instant) {
-        if let Ok(mut g) = self.0.lock() {
+        if let Ok(mut g) = self.until.lock() {
             if g.is_none_or(|t| t < until) {
                 *g = Some(until);
             }
         }
+        self.notify();
     }
 
     /// Ends the lease.
     pub fn revoke(&self) {
-        if let Ok(mut g) = self.0.lock() {
+        if let Ok(mut g) = self.until.lock() {
             *g = None;
+        }
+        self.notify();
+    }
+
+    /// Installs `w`, told (synchronously, on the renewing task) of every later renewal and
+    /// revocation: the moments a lease can start to hold (it stops holding by time alone,
+    /// which [`Lease::state`] reads). For observers checking an invariant at every instant
+    /// (the simulation's "at most one acting leader"). One watcher per lease: returns
+    /// whether `w` was installed. `w` must not hold the lease (that would be a cycle).
+    pub fn watch(&self, w: LeaseWatcher) -> bool {
+        self.watcher.set(w).is_ok()
+    }
+
+    fn notify(&self) {
+        if let Some(w) = self.watcher.get() {
+            w(self);
         }
     }
 
     /// Whether the lease holds now.
     pub fn valid(&self) -> bool {
-        self.0
+        self.until
             .lock()
             .ok()
             .and_then(|g| *g)
@@ -95,7 +129,7 @@ impl Lease {
 
     /// When the lease ends, if it is held.
     pub fn until(&self) -> Option<Instant> {
-        self.0.lock().ok().and_then(|g| *g)
+        self.until.lock().ok().and_then(|g| *g)
     }
 
     /// Where the lease stands now, `grace` being how long a run-out lease may wait for a
@@ -280,5 +314,27 @@ mod tests {
         lease.renew(Instant::now() + t);
         lease.revoke();
         assert_eq!(lease.state(t), LeaseState::Expired, "revoked");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_watcher_sees_every_renewal_and_revocation_with_the_lease_unlocked() {
+        let lease = Lease::new();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s = seen.clone();
+        let t = Duration::from_secs(2);
+        assert!(lease.watch(Box::new(move |l: &Lease| {
+            // Reading the lease here must not deadlock.
+            s.lock().unwrap().push(l.state(t));
+        })));
+        assert!(
+            !lease.watch(Box::new(|_: &Lease| {})),
+            "one watcher per lease"
+        );
+        lease.renew(Instant::now() + t);
+        lease.clone().revoke();
+        assert_eq!(
+            *seen.lock().unwrap(),
+            vec![LeaseState::Valid, LeaseState::Expired]
+        );
     }
 }
