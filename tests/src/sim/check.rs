@@ -2,7 +2,8 @@
 //!
 //! * no task launched twice (launches counted per task id where executors receive them);
 //! * with several masters, at most one acts as leader at any moment (elected, leading and
-//!   its ZooKeeper lease valid: `Acting::Act`), sampled every 50 ms of simulated time;
+//!   its ZooKeeper lease valid: `Acting::Act`), checked at every instant: at each change
+//!   that can start a master acting (see [`super::acting`]);
 //! * what the framework saw: offer batches within an agent's resources, each task's status
 //!   updates in order (see [`super::workload`]);
 //! * liveness: once faults stop, within the settle bound the cluster converges: every
@@ -51,7 +52,7 @@ impl Sim {
         let mut mem = self.memory.lock().unwrap_or_else(|p| p.into_inner());
         let mut found: Vec<String> = twice;
         found.append(&mut mem.breaks);
-        found.append(&mut self.acting_breaks.lock().unwrap_or_else(|p| p.into_inner()));
+        found.append(&mut self.acting.take_breaks());
         drop(mem);
         for b in found {
             if !self.breaks.contains(&b) {

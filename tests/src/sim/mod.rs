@@ -27,8 +27,9 @@
 //! restarted). What went down comes back after a while. Then faults stop, everything is
 //! brought back, and the *settle phase* waits (bounded, in simulated time) for the cluster
 //! to converge. [`check`] and [`acks`] hold the invariants (among them at most one acting
-//! leader, sampled every 50 ms; offers within every agent's resources; each status update
-//! acknowledged exactly once), checked at every step and at the end. A run returns a
+//! leader, checked at every instant: at each change that can start a master acting, see
+//! [`acting`]; offers within every agent's resources; each status update acknowledged
+//! exactly once), checked at every step and at the end. A run returns a
 //! [`SimReport`]; a failing seed's report carries its trace, and the same seed replays the
 //! same run exactly: the same frames at the same simulated times ([`SimReport::digest`]),
 //! whatever else runs in the process (see `tests/tests/sim_determinism.rs` for what that
@@ -48,6 +49,7 @@
 //! (`detector::zk_model::Ensemble::cut_next_request`).
 
 pub mod acks;
+pub mod acting;
 pub mod check;
 pub mod chronos;
 pub mod disk;
@@ -302,10 +304,9 @@ struct Sim {
     masters: Vec<MasterSlot>,
     /// The in-memory ZooKeeper, with several masters.
     zk: Option<detector::zk_model::Ensemble>,
-    /// Breaks the acting-leader sampler found (see [`check`]).
-    acting_breaks: Arc<Mutex<Vec<String>>>,
-    /// The running masters' acting probes, by slot (the sampler's view).
-    probes: Arc<Mutex<Vec<Option<master::leadership::ActingProbe>>>>,
+    /// The running masters' acting probes, by slot, checked at every change for two
+    /// masters acting at once (see [`acting`]).
+    acting: acting::ActingLedger,
     agents: Vec<AgentSlot>,
     fw_node: Node,
     driver: Option<SchedulerHandle<Keeper>>,
@@ -427,19 +428,19 @@ impl Sim {
         } else {
             None
         };
+        let trace = Trace::new();
         let mut sim = Sim {
             seed,
             rng: SplitMix64::new(seed),
             net,
-            trace: Trace::new(),
+            acting: acting::ActingLedger::new(config.masters.max(1), trace.clone()),
+            trace,
             store: RegistryStore::in_memory(),
             masters: (0..config.masters.max(1))
                 .map(|_| MasterSlot::default())
                 .collect(),
             zk: (config.masters > 1)
                 .then(|| detector::zk_model::Ensemble::new(&format!("sim-ensemble-{seed}"))),
-            acting_breaks: Arc::default(),
-            probes: Arc::new(Mutex::new(vec![None; config.masters.max(1)])),
             agents: Vec::new(),
             fw_node,
             driver: None,
@@ -459,7 +460,6 @@ impl Sim {
         for i in 0..sim.masters.len() {
             sim.start_master(i).await;
         }
-        sim.watch_acting();
         for i in 1..=config.agents {
             let node = bind(&sim.net, agent_addr(i)).await;
             let launches = sim.launches.clone();
@@ -533,7 +533,7 @@ impl Sim {
         config.quiet = true;
         match master::spawn(&node, config, None) {
             Ok(m) => {
-                self.set_probe(i, Some(m.acting.clone()));
+                self.acting.enter(i, m.acting.clone());
                 self.masters[i].handle = Some(m);
                 self.trace.note(format!("master {} started", i + 1));
             }
@@ -857,24 +857,13 @@ impl Sim {
             return;
         };
         self.trace.note(format!("crash master {}", i + 1));
-        self.set_probe(i, None);
+        self.acting.leave(i);
         if let Some(zk) = &self.zk {
             zk.disconnect(&master_label(i), Duration::from_millis(1));
         }
         node.shutdown();
         self.count("crash_master");
         self.later(1, 30, Repair::Master(i));
-    }
-
-    fn set_probe(&self, i: usize, p: Option<master::leadership::ActingProbe>) {
-        if let Some(slot) = self
-            .probes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get_mut(i)
-        {
-            *slot = p;
-        }
     }
 
     /// The master acting as leader now, if one is.
@@ -980,40 +969,5 @@ impl Sim {
             ));
             self.count("zk_disconnect_follower");
         }
-    }
-
-    /// Samples every master's acting state every 50 ms (simulated) for the whole run: two
-    /// masters acting at once is a break.
-    fn watch_acting(&self) {
-        if self.masters.len() < 2 {
-            return;
-        }
-        let breaks = self.acting_breaks.clone();
-        let trace = self.trace.clone();
-        let weak = Arc::downgrade(&self.probes);
-        tokio::task::spawn_local(async move {
-            let mut broken = false;
-            loop {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                let Some(probes) = weak.upgrade() else { return };
-                let acting: Vec<usize> = probes
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, p)| {
-                        p.as_ref()
-                            .is_some_and(|p| p.acting() == master::leadership::Acting::Act)
-                    })
-                    .map(|(i, _)| i + 1)
-                    .collect();
-                if acting.len() > 1 && !broken {
-                    broken = true;
-                    let b = format!("masters {acting:?} act as leader at once");
-                    trace.note(format!("BREAK {b}"));
-                    breaks.lock().unwrap_or_else(|p| p.into_inner()).push(b);
-                }
-            }
-        });
     }
 }
