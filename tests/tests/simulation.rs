@@ -109,7 +109,7 @@ fn pinned_seed_385_a_driver_misses_the_exit_of_a_master_that_stopped_itself() {
 /// lost and adopted this one, then forwarded the `TASK_RUNNING`: `TASK_RUNNING` after
 /// `TASK_LOST`. Now a task its framework was told is lost is never adopted, ended or not,
 /// and its updates are acknowledged by the master, not forwarded (unit test
-/// `updates_still_on_their_way_for_a_task_reconciled_as_lost_never_reach_the_framework`).
+/// `updates_saying_a_task_reconciled_as_lost_lives_never_reach_the_framework`).
 #[test]
 fn pinned_seed_536_running_after_a_reconciliation_said_lost() {
     assert_seed_passes(536);
@@ -123,7 +123,7 @@ fn pinned_seed_536_running_after_a_reconciliation_said_lost() {
 /// (adopted) and of i3-a1 (killed, so unknown to the master, which forwarded updates of
 /// unknown tasks as they came): `TASK_RUNNING` after `TASK_LOST` for both. Not the
 /// registry (the suspect first noted): the same cause as seed 536, fixed with it; the
-/// unit test is `updates_still_on_their_way_for_a_task_reconciled_as_lost_never_reach_the_framework`.
+/// unit test is `updates_saying_a_task_reconciled_as_lost_lives_never_reach_the_framework`.
 #[test]
 fn pinned_seed_397_running_after_lost_when_the_agent_came_back() {
     assert_seed_passes(397);

@@ -46,12 +46,15 @@ impl Master {
         if msg.pid.is_none() {
             msg.pid = Some(from.to_string());
         }
-        if self.told_lost_and_killed(&agent_id, &fid, &status.task_id) {
+        if !status.state.is_terminal()
+            && self.told_lost_and_killed(&agent_id, &fid, &status.task_id)
+        {
             // The framework (not partition-aware) was told this task is TASK_LOST and the
-            // task was killed on its agent's return: the framework must not hear of it
-            // again (a `TASK_RUNNING` after `TASK_LOST` says a lost task lives). The
-            // master acknowledges the update itself, so the agent's stream moves on to the
-            // task's end and the agent can forget it.
+            // task was killed on its agent's return: the framework must not hear that it
+            // lives (a `TASK_RUNNING` after `TASK_LOST`). The master acknowledges the
+            // update itself, so the agent's stream moves on to the task's end. That end
+            // (terminal) is forwarded: a framework that replaced the task (Marathon) learns
+            // the old one is gone for good, and the agent can forget it once acknowledged.
             tracing::info!(task = %status.task_id, framework = %fid, agent = %agent_id,
                 state = %status.state.as_str(),
                 "update of a task its framework was told is TASK_LOST; acknowledged, not forwarded");

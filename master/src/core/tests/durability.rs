@@ -667,7 +667,7 @@ fn master_acks(fx: &[Effect]) -> Vec<(Pid, TaskId, StatusUuid)> {
 }
 
 #[test]
-fn updates_still_on_their_way_for_a_task_reconciled_as_lost_never_reach_the_framework() {
+fn updates_saying_a_task_reconciled_as_lost_lives_never_reach_the_framework() {
     // Seeds 397 and 536: a new leader marks agent B unreachable (it did not re-register
     // in time) and answers the framework's reconciliation of its tasks there with
     // TASK_LOST. B comes back: t-live still runs; t-ended ended while B was away (its
@@ -726,13 +726,11 @@ fn updates_still_on_their_way_for_a_task_reconciled_as_lost_never_reach_the_fram
     // Durable: the next leader must hold them back too.
     assert_eq!(m.registry().killed_lost_tasks[&b].len(), 2);
 
-    // The updates the agent still had to deliver: acknowledged by the master (so the
-    // agent's streams move on), forwarded to nobody.
+    // The updates the agent still had to deliver that say the task lives: acknowledged by
+    // the master (so the agent's streams move on), forwarded to nobody.
     for (task, state, uuid) in [
         ("t-ended", TaskState::Running, 11),
         ("t-live", TaskState::Running, 21),
-        ("t-ended", TaskState::Failed, 12),
-        ("t-live", TaskState::Killed, 22),
     ] {
         let fx = running(&mut m, &f, &b, task, state, uuid);
         assert!(
@@ -744,6 +742,18 @@ fn updates_still_on_their_way_for_a_task_reconciled_as_lost_never_reach_the_fram
             vec![(pid(AGENT), TaskId::new(task), StatusUuid::from_u128(uuid))],
             "{fx:?}"
         );
+    }
+
+    // Their ends reach the framework (a framework that replaced them, as Marathon does,
+    // learns they are gone), to be acknowledged by it.
+    for (task, state, uuid) in [
+        ("t-ended", TaskState::Failed, 12),
+        ("t-live", TaskState::Killed, 22),
+    ] {
+        let fx = running(&mut m, &f, &b, task, state, uuid);
+        let forwarded: Vec<TaskState> = updates(&fx).iter().map(|s| s.state).collect();
+        assert_eq!(forwarded, vec![state], "{task}: {fx:?}");
+        assert!(master_acks(&fx).is_empty(), "{fx:?}");
     }
 
     // A re-registration that still reports the ended task (its terminal update not yet
