@@ -200,13 +200,56 @@ impl<P: Process> Handlers<P> {
 pub struct TimerId(SpawnHandle);
 
 /// The process's view of the runtime inside a handler.
+///
+/// A handler whose disk write is slow (a simulation's [`DiskVerdict::Slow`] rule) holds
+/// its process: when the handler returns, the process handles nothing more until the
+/// write's time has passed, and the messages the handler sent after the write leave then,
+/// so a reply that promises a write never overtakes it. The other processes of the thread
+/// go on meanwhile.
+///
+/// [`DiskVerdict::Slow`]: crate::fault::DiskVerdict::Slow
 pub struct Ctx<'a, P: Process> {
     actx: &'a mut actix::Context<ProcessActor<P>>,
     core: &'a Core,
     connection: Option<ConnectionId>,
+    /// Sends made after a slow disk write of this handler, released when it is done.
+    held: std::cell::RefCell<Vec<Box<dyn FnOnce()>>>,
+}
+
+impl<P: Process> Drop for Ctx<'_, P> {
+    fn drop(&mut self) {
+        let wait = crate::fault::take_disk_wait();
+        if wait.is_zero() {
+            return;
+        }
+        let held = std::mem::take(self.held.get_mut());
+        let done = actix::fut::wrap_future::<_, ProcessActor<P>>(tokio::time::sleep(wait)).map(
+            move |(), _, _| {
+                for send in held {
+                    send();
+                }
+            },
+        );
+        self.actx.wait(done);
+    }
 }
 
 impl<'a, P: Process> Ctx<'a, P> {
+    fn new(
+        actx: &'a mut actix::Context<ProcessActor<P>>,
+        core: &'a Core,
+        connection: Option<ConnectionId>,
+    ) -> Self {
+        // Disk time owed by writes made outside any handler is nobody's to wait out.
+        crate::fault::take_disk_wait();
+        Ctx {
+            actx,
+            core,
+            connection,
+            held: Default::default(),
+        }
+    }
+
     /// The inbound connection the message being handled arrived on; `None` for a local
     /// send, and outside a message handler (see [`crate::connection`]).
     pub fn connection(&self) -> Option<ConnectionId> {
@@ -226,6 +269,18 @@ impl<'a, P: Process> Ctx<'a, P> {
     /// Sends `msg` to `to` with this process as the sender.
     pub fn send<M: Message>(&self, to: &Pid, msg: M) {
         self.core.entry.count_sent();
+        if crate::fault::disk_wait_pending() {
+            // After a slow write: leaves when the write is done (see [`Ctx`]).
+            let (node, from, to) = (
+                self.core.node.clone(),
+                self.core.entry.pid.clone(),
+                to.clone(),
+            );
+            self.held
+                .borrow_mut()
+                .push(Box::new(move || node.inner().send_message(&from, &to, msg)));
+            return;
+        }
         self.core
             .node
             .inner()
@@ -354,11 +409,7 @@ impl<P: Process> ProcessActor<P> {
         actx: &mut actix::Context<Self>,
         f: impl FnOnce(&mut P, &mut Ctx<'_, P>) -> R,
     ) -> R {
-        let mut ctx = Ctx {
-            actx,
-            core: &self.core,
-            connection: None,
-        };
+        let mut ctx = Ctx::new(actx, &self.core, None);
         f(&mut self.state, &mut ctx)
     }
 
@@ -400,11 +451,7 @@ impl<P: Process> ProcessActor<P> {
         };
         match found.map(|i| &handlers.list[i]) {
             Some(h) => {
-                let mut ctx = Ctx {
-                    actx,
-                    core: &self.core,
-                    connection,
-                };
+                let mut ctx = Ctx::new(actx, &self.core, connection);
                 if let Err(e) = h(&mut self.state, &mut ctx, from, payload) {
                     self.core.node.inner().count_undecodable();
                     tracing::debug!(to = %self.core.entry.pid, error = %e, "dropped undecodable message");

@@ -218,12 +218,29 @@ impl Injector {
     }
 }
 
-/// A disk rule for one thread: asked before each write made on it, `true` fails the write.
-pub type ThreadDiskRule = Box<dyn FnMut(DiskTarget) -> bool>;
+/// What a thread's disk rule ([`set_thread_disk_rule`]) makes of one write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DiskVerdict {
+    /// The write goes ahead at once.
+    Write,
+    /// The write fails (the writer takes its usual error path).
+    Fail,
+    /// The write goes ahead but takes this long (a slow disk): the process whose handler
+    /// made it handles nothing more, and what that handler sends after the write leaves,
+    /// only once this has passed, in the runtime's time (virtual under a paused clock), while
+    /// the other processes of the thread go on. See [`crate::Ctx`].
+    Slow(std::time::Duration),
+}
+
+/// A disk rule for one thread: asked before each write made on it.
+pub type ThreadDiskRule = Box<dyn FnMut(DiskTarget) -> DiskVerdict>;
 
 thread_local! {
     static THREAD_DISK_RULE: std::cell::RefCell<Option<ThreadDiskRule>> =
         const { std::cell::RefCell::new(None) };
+    /// Disk time the handler running on this thread owes: slow writes it made.
+    static DISK_WAIT: std::cell::Cell<std::time::Duration> =
+        const { std::cell::Cell::new(std::time::Duration::ZERO) };
 }
 
 /// Installs `rule` for the disk writes made on this thread (`None` removes it), returning
@@ -232,27 +249,45 @@ pub fn set_thread_disk_rule(rule: Option<ThreadDiskRule>) -> Option<ThreadDiskRu
     THREAD_DISK_RULE.with(|r| std::mem::replace(&mut *r.borrow_mut(), rule))
 }
 
-fn thread_rule_fails(target: DiskTarget) -> bool {
+fn thread_rule_verdict(target: DiskTarget) -> DiskVerdict {
     THREAD_DISK_RULE.with(|r| {
         r.try_borrow_mut()
             .ok()
             .and_then(|mut r| r.as_mut().map(|f| f(target)))
-            .unwrap_or(false)
+            .unwrap_or(DiskVerdict::Write)
     })
+}
+
+/// Takes the disk time this thread's slow writes owe since the last call (zero without a
+/// [`DiskVerdict::Slow`] rule).
+pub(crate) fn take_disk_wait() -> std::time::Duration {
+    DISK_WAIT.with(|w| w.replace(std::time::Duration::ZERO))
+}
+
+/// Whether a slow write on this thread is still owed (since [`take_disk_wait`]).
+pub(crate) fn disk_wait_pending() -> bool {
+    DISK_WAIT.with(|w| !w.get().is_zero())
 }
 
 /// Asks the fault rules whether a disk write to `target` may go ahead: an error (to be
 /// returned where the real write's error would be) if a `fail_disk_writes` rule of any
 /// node in this OS process claims it. Call it just before writing.
 pub fn disk_write(target: DiskTarget) -> std::io::Result<()> {
-    if thread_rule_fails(target) {
-        tracing::warn!(
-            ?target,
-            "fault injection: failing a disk write (this thread's rule)"
-        );
-        return Err(std::io::Error::other(format!(
-            "disk write failed by fault injection (this thread's rule for {target:?})"
-        )));
+    match thread_rule_verdict(target) {
+        DiskVerdict::Write => {}
+        DiskVerdict::Fail => {
+            tracing::warn!(
+                ?target,
+                "fault injection: failing a disk write (this thread's rule)"
+            );
+            return Err(std::io::Error::other(format!(
+                "disk write failed by fault injection (this thread's rule for {target:?})"
+            )));
+        }
+        DiskVerdict::Slow(d) => {
+            tracing::debug!(?target, ?d, "fault injection: a slow disk write");
+            DISK_WAIT.with(|w| w.set(w.get() + d));
+        }
     }
     let live: Vec<Arc<Injector>> = INJECTORS
         .lock()
@@ -278,7 +313,11 @@ mod tests {
         let mut n = 0;
         set_thread_disk_rule(Some(Box::new(move |t| {
             n += 1;
-            t == DiskTarget::Checkpoint && n % 2 == 1
+            if t == DiskTarget::Checkpoint && n % 2 == 1 {
+                DiskVerdict::Fail
+            } else {
+                DiskVerdict::Write
+            }
         })));
         assert!(disk_write(DiskTarget::Checkpoint).is_err());
         assert!(disk_write(DiskTarget::Checkpoint).is_ok());
@@ -287,6 +326,24 @@ mod tests {
         assert!(other.join().unwrap(), "another thread has no rule");
         assert!(set_thread_disk_rule(None).is_some());
         assert!(disk_write(DiskTarget::Checkpoint).is_ok());
+    }
+
+    #[test]
+    fn a_slow_write_goes_ahead_and_owes_its_time_to_this_thread() {
+        set_thread_disk_rule(Some(Box::new(|t| match t {
+            DiskTarget::Checkpoint => DiskVerdict::Slow(std::time::Duration::from_millis(300)),
+            _ => DiskVerdict::Write,
+        })));
+        assert!(!disk_wait_pending());
+        assert!(disk_write(DiskTarget::Checkpoint).is_ok());
+        assert!(disk_write(DiskTarget::Registry).is_ok());
+        assert!(disk_write(DiskTarget::Checkpoint).is_ok());
+        assert!(disk_wait_pending());
+        let other = std::thread::spawn(disk_wait_pending);
+        assert!(!other.join().unwrap(), "another thread owes nothing");
+        assert_eq!(take_disk_wait(), std::time::Duration::from_millis(600));
+        assert!(!disk_wait_pending());
+        set_thread_disk_rule(None);
     }
 
     #[test]
