@@ -23,8 +23,9 @@
 //! a master partitioned from ZooKeeper, a ZooKeeper restart. Drawn from a second stream of
 //! the seed: executor crashes (the agent fails the task, the framework relaunches it), a
 //! slow or a failing registry disk (the single master's in-memory registry), and failing
-//! agent checkpoint writes (see [`disk`]; a failed checkpoint stops the agent, which is
-//! restarted). What went down comes back after a while. Then faults stop, everything is
+//! or slow agent checkpoint writes (see [`disk`]; a failed checkpoint stops the agent,
+//! which is restarted; a slow one holds the agent, and what it sends after the write, in
+//! virtual time). What went down comes back after a while. Then faults stop, everything is
 //! brought back, and the *settle phase* waits (bounded, in simulated time) for the cluster
 //! to converge. [`check`] and [`acks`] hold the invariants (among them at most one acting
 //! leader, checked at every instant: at each change that can start a master acting, see
@@ -36,10 +37,8 @@
 //! takes of the code: biased `select!`s, blocking work through `libproc::offload`, which
 //! [`run_seed`] makes inline, and no shared counters or randomly ordered maps).
 //!
-//! Modelled: what is listed above. Not modelled (yet): slow agent checkpoint disks
-//! (checkpoint writes are synchronous: a stall would stop every node of the run, which
-//! share one thread), registry disk faults with 3 masters (their registry is in the
-//! ZooKeeper model), executors that hang instead of dying, per-node clocks (a clock jump
+//! Modelled: what is listed above. Not modelled (yet): registry disk faults with 3
+//! masters (their registry is in the ZooKeeper model), executors that hang instead of dying, per-node clocks (a clock jump
 //! moves the one shared clock: every timer in the cluster comes due at once, like a stall
 //! of the whole process; so a paused leader whose lease outlives its session cannot happen
 //! here), ZooKeeper quorum loss inside the ensemble (it is one server that restarts).
@@ -386,10 +385,9 @@ async fn simulate(seed: u64, config: &SimConfig) -> SimReport {
     sim.check_master_offers().await;
     sim.settle_acks().await;
     let mut faults = sim.faults.clone();
-    faults.insert(
-        "checkpoint_writes_failed".into(),
-        sim.checkpoint_writes_failed(),
-    );
+    let (failed, slowed) = sim.checkpoint_writes_failed_and_slowed();
+    faults.insert("checkpoint_writes_failed".into(), failed);
+    faults.insert("checkpoint_writes_slow".into(), slowed);
     for (k, v) in sim.net.counts() {
         faults.insert(format!("net_{k}"), v);
     }
@@ -711,13 +709,15 @@ impl Sim {
     }
 
     /// Now and then, one fault of another layer (drawn from `fault_rng`): an executor
-    /// crashes, or the registry's disk turns slow or failing, or checkpoint writes fail.
+    /// crashes, or the registry's disk turns slow or failing, or checkpoint writes fail or
+    /// turn slow.
     fn inject_process_or_disk_fault(&mut self) {
         match self.fault_rng.next_u64() % 100 {
             0..=5 => self.crash_executor(),
             6..=8 => self.slow_registry(),
             9..=10 => self.fail_registry(),
             11..=14 => self.fail_checkpoints(),
+            15..=18 => self.slow_checkpoints(),
             _ => {}
         }
     }
