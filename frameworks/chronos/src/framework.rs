@@ -541,7 +541,6 @@ impl Scheduler for ChronosScheduler {
         _m: &MasterInfo,
     ) {
         tracing::info!(framework_id = %id, "registered");
-        println!("chronos: registered with framework ID {id}");
         if !self.framework_id_stored {
             let fut = self.store.set_framework_id(id.to_string());
             driver.spawn(fut, |s: &mut Self, _d, r| match r {
@@ -552,11 +551,11 @@ impl Scheduler for ChronosScheduler {
     }
 
     fn reregistered(&mut self, _d: &mut SchedulerDriver<'_, '_, Self>, _m: &MasterInfo) {
-        println!("chronos: re-registered");
+        tracing::info!("re-registered");
     }
 
     fn disconnected(&mut self, _d: &mut SchedulerDriver<'_, '_, Self>) {
-        println!("chronos: disconnected from the master");
+        tracing::info!("disconnected from the master");
         self.core.reconciling = true;
         self.revived = false;
         // Held offers are void now.
@@ -568,7 +567,7 @@ impl Scheduler for ChronosScheduler {
     }
 
     fn reconciled(&mut self, driver: &mut SchedulerDriver<'_, '_, Self>) {
-        println!("chronos: reconciled");
+        tracing::info!("reconciled");
         self.core.reconciled();
         self.revived = false;
         self.reconcile_in_flight(driver);
@@ -626,7 +625,7 @@ impl Scheduler for ChronosScheduler {
     fn status_update(&mut self, driver: &mut SchedulerDriver<'_, '_, Self>, status: &TaskStatus) {
         let now = self.now();
         let id = status.task_id.as_str();
-        println!("chronos: task {id} is {}", status.state);
+        tracing::info!(task = %id, state = %status.state, "status update");
         let effect = self.core.status(
             id,
             task_end(status.state),
@@ -649,7 +648,7 @@ impl Scheduler for ChronosScheduler {
     }
 
     fn error(&mut self, _d: &mut SchedulerDriver<'_, '_, Self>, message: &str) {
-        eprintln!("chronos: framework error: {message}");
+        tracing::error!(%message, "framework error");
     }
 }
 
