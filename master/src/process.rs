@@ -1022,7 +1022,22 @@ macro_rules! handle {
     };
     ($h:ident, $msg:ty, $metric:literal, $method:ident, $admit:path) => {
         $h.on(
-            |me: &mut MasterProcess, ctx: &mut Ctx<MasterProcess>, from: Pid, mut m: $msg| {
+            |me: &mut MasterProcess, ctx: &mut Ctx<MasterProcess>, from: Pid, m: $msg| {
+                /// Counts, admits and handles the message: now, or once the master may act.
+                fn act(
+                    me: &mut MasterProcess,
+                    ctx: &mut Ctx<'_, MasterProcess>,
+                    from: Pid,
+                    mut m: $msg,
+                ) {
+                    me.count($metric);
+                    if !$admit(me, ctx, &from, &mut m) {
+                        return;
+                    }
+                    me.count_validity(&from, &m);
+                    let fx = me.core.$method(&from, m);
+                    me.apply(ctx, fx);
+                }
                 if !me.admit_connection(ctx, &from, <$msg as Message>::NAME, false) {
                     return;
                 }
@@ -1035,13 +1050,7 @@ macro_rules! handle {
                         ctx,
                         Box::new(move |me, ctx| {
                             if me.may_act(ctx) {
-                                me.count($metric);
-                                if !$admit(me, ctx, &from, &mut m) {
-                                    return;
-                                }
-                                me.count_validity(&from, &m);
-                                let fx = me.core.$method(&from, m);
-                                me.apply(ctx, fx);
+                                act(me, ctx, from, m);
                             }
                         }),
                     );
@@ -1051,13 +1060,7 @@ macro_rules! handle {
                     me.drop_message(&from, <$msg as Message>::NAME);
                     return;
                 }
-                me.count($metric);
-                if !$admit(me, ctx, &from, &mut m) {
-                    return;
-                }
-                me.count_validity(&from, &m);
-                let fx = me.core.$method(&from, m);
-                me.apply(ctx, fx);
+                act(me, ctx, from, m);
             },
         );
     };
