@@ -18,8 +18,10 @@
 //! Faults (for the simulation): [`Ensemble::disconnect`] a client's sessions for a while,
 //! [`Ensemble::expire`] them (never sooner than a real server would: the session timeout
 //! after the client was last heard), [`Ensemble::partition`] a client from the ensemble until
-//! [`Ensemble::heal`], and [`Ensemble::restart`] the ensemble (every session disconnected;
-//! data and sessions persist, and the session timeouts start again once it is back).
+//! [`Ensemble::heal`], [`Ensemble::restart`] the ensemble (every session disconnected;
+//! data and sessions persist, and the session timeouts start again once it is back: what a
+//! real ensemble does when it loses its quorum and regains it), and make it
+//! [`Ensemble::slow`] (a stalled disk: requests applied late, in order per session).
 //!
 //! Selection: [`Ensemble::new`] registers the ensemble under its name (names start with
 //! `sim-ensemble-`); [`crate::session::open`] reaches it for a servers string whose first
@@ -111,6 +113,8 @@ struct Sess {
     cut_next: Option<Duration>,
     /// Every handle was dropped.
     abandoned: bool,
+    /// When its latest request is applied: its requests are applied in the order sent.
+    applied_until: Instant,
 }
 
 type Watchers = BTreeMap<String, Vec<(u64, oneshot::Sender<WatchEvent>)>>;
@@ -123,6 +127,9 @@ struct State {
     node_watches: Watchers,
     down_until: Option<Instant>,
     partitioned: BTreeSet<String>,
+    /// A slow ensemble (a stalled disk): until the instant, each request is applied this
+    /// much later.
+    slow: Option<(Instant, Duration)>,
 }
 
 fn parent_of(path: &str) -> Option<&str> {
@@ -144,6 +151,14 @@ fn fire(watchers: &mut Watchers, path: &str, ev: WatchEvent) {
 }
 
 impl State {
+    /// How much later than now a request sent now is applied.
+    fn commit_delay(&self, now: Instant) -> Duration {
+        match self.slow {
+            Some((until, extra)) if now < until => extra,
+            _ => Duration::ZERO,
+        }
+    }
+
     fn reachable(&self, s: &Sess, now: Instant) -> bool {
         self.down_until.is_none_or(|t| now >= t)
             && !self.partitioned.contains(&s.client)
@@ -417,6 +432,7 @@ impl Ensemble {
             node_watches: BTreeMap::new(),
             down_until: None,
             partitioned: BTreeSet::new(),
+            slow: None,
         }));
         let mut reg = lock(registry());
         reg.retain(|_, w| w.strong_count() > 0);
@@ -474,6 +490,7 @@ impl Ensemble {
                             held_until: None,
                             cut_next: None,
                             abandoned: false,
+                            applied_until: now,
                         },
                     );
                     sid
@@ -590,6 +607,14 @@ impl Ensemble {
         }
     }
 
+    /// Makes the ensemble slow for `lasting` (its disk stalls, as a ZooKeeper whose
+    /// transaction log shares a busy disk): each request sent meanwhile is applied `extra`
+    /// later, in the order its session sent it, and answered then. One whose connection
+    /// drops while it waits fails with `ConnectionLoss`, not applied.
+    pub fn slow(&self, extra: Duration, lasting: Duration) {
+        lock(&self.state).slow = Some((Instant::now() + lasting, extra));
+    }
+
     /// The data of `path`, if it exists (for checks).
     pub fn data(&self, path: &str) -> Option<Vec<u8>> {
         lock(&self.state).nodes.get(path).map(|n| n.data.clone())
@@ -649,11 +674,27 @@ async fn request<T: Send + 'static>(
             None => return Err(Error::ClientClosed),
         }
     };
+    // The connection and instant it was sent on, once sent while the ensemble is slow.
+    let mut queued: Option<(u64, Instant)> = None;
     loop {
+        if let Some((conn, at)) = queued.take() {
+            tokio::time::sleep_until(at).await;
+            let same = lock(&shared)
+                .sessions
+                .get(&sid)
+                .is_some_and(|s| s.connected && s.conn == conn);
+            if !same {
+                return Err(Error::ConnectionLoss);
+            }
+            // Applied now, below, whatever the ensemble's speed by now.
+            queued = Some((conn, Instant::now()));
+        }
         // Some((connection, reply)) once sent; None while disconnected.
         let sent = {
             let mut st = lock(&shared);
-            let Some(s) = st.sessions.get(&sid) else {
+            let now = Instant::now();
+            let delay = st.commit_delay(now);
+            let Some(s) = st.sessions.get_mut(&sid) else {
                 return Err(Error::ClientClosed);
             };
             match *s.state.borrow() {
@@ -662,11 +703,25 @@ async fn request<T: Send + 'static>(
                 SessionState::AuthFailed => return Err(Error::AuthFailed),
                 _ => {}
             }
+            let due = if queued.take().is_some() {
+                now
+            } else if s.applied_until > now {
+                // Behind a request still waiting: a tick after it (timers of one instant
+                // wake in no promised order).
+                (now + delay).max(s.applied_until + LATENCY)
+            } else {
+                now + delay
+            };
+            if s.connected && due > now {
+                // Slow, or behind an earlier request of the session: wait to be applied.
+                s.applied_until = due;
+                queued = Some((s.conn, due));
+                continue;
+            }
             if s.connected {
                 let conn = s.conn;
                 let reply = op_once(&mut op, &mut st, sid);
                 if let Some(outage) = st.sessions.get_mut(&sid).and_then(|s| s.cut_next.take()) {
-                    let now = Instant::now();
                     if let Some(s) = st.sessions.get_mut(&sid) {
                         s.held_until = Some(now + outage);
                     }

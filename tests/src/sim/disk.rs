@@ -1,7 +1,8 @@
-//! Slow and failing disks in the simulation. The master's registry (in memory, shared by its
+//! Slow and failing disks in the simulation. One master's registry (in memory, shared by its
 //! incarnations) can be made slow (its writes are held until the fault is repaired) or
 //! failing (every write fails: the master gives up leading and stops, and is restarted as
-//! a supervisor would). The agents' checkpoint writes can be made failing or slow, through
+//! a supervisor would). With 3 masters the registry is in ZooKeeper, whose disk can turn
+//! slow (`detector::zk_model::Ensemble::slow`: every request applied late, in order). The agents' checkpoint writes can be made failing or slow, through
 //! the per-thread disk rule of `libproc::fault` (seeds run side by side in one OS process,
 //! one per thread): while a failing fault lasts each checkpoint write fails with a seeded
 //! probability; while a slow one lasts each write takes a seeded time, during which the
@@ -100,16 +101,34 @@ impl Sim {
         self.later_with_fault_rng(1, 30, Repair::Checkpoints);
     }
 
-    /// Registry writes are held (a slow disk) for a while.
+    /// Registry writes are slow for a while. One master's (in memory) are held until the
+    /// disk heals; with 3 masters the registry is in ZooKeeper, whose disk stalls: every
+    /// request of every client is applied 0.1-5 s late (in order per session).
     pub(super) fn slow_registry(&mut self) {
-        self.trace.note("registry writes are slow".into());
-        self.store.hold_writes();
-        self.count("registry_slow");
+        match &self.zk {
+            Some(zk) => {
+                let extra = Duration::from_millis(100 + self.fault_rng.next_u64() % 4900);
+                self.trace
+                    .note(format!("ZooKeeper's disk is slow: requests {extra:?} late"));
+                // Until healed (`heal_registry`).
+                zk.slow(extra, Duration::from_secs(86_400));
+                self.count("zk_slow");
+            }
+            None => {
+                self.trace.note("registry writes are slow".into());
+                self.store.hold_writes();
+                self.count("registry_slow");
+            }
+        }
         self.later_with_fault_rng(1, 20, Repair::Registry);
     }
 
-    /// Registry writes fail for a while.
+    /// Registry writes fail for a while (one master's; ZooKeeper's writes do not fail, its
+    /// outages are the ZooKeeper faults).
     pub(super) fn fail_registry(&mut self) {
+        if self.zk.is_some() {
+            return;
+        }
         self.trace.note("registry writes fail".into());
         self.store.fail_writes(true);
         self.count("registry_failing");
@@ -121,6 +140,9 @@ impl Sim {
         self.trace.note("registry disk healthy".into());
         self.store.fail_writes(false);
         self.store.release_writes();
+        if let Some(zk) = &self.zk {
+            zk.slow(Duration::ZERO, Duration::ZERO);
+        }
     }
 
     /// The checkpoint disk is healthy again.

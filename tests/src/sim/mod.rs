@@ -22,10 +22,11 @@
 //! sooner than a real server would), a master disconnected from ZooKeeper for up to 15 s,
 //! a master partitioned from ZooKeeper, a ZooKeeper restart. Drawn from a second stream of
 //! the seed: executor crashes (the agent fails the task, the framework relaunches it), a
-//! slow or a failing registry disk (the single master's in-memory registry), and failing
-//! or slow agent checkpoint writes (see [`disk`]; a failed checkpoint stops the agent,
-//! which is restarted; a slow one holds the agent, and what it sends after the write, in
-//! virtual time). What went down comes back after a while. Then faults stop, everything is
+//! slow or a failing registry disk (the single master's in-memory registry; with 3 masters
+//! the registry is in ZooKeeper, whose disk turns slow), and failing or slow agent
+//! checkpoint writes (see [`disk`]; a failed checkpoint stops the agent, which is
+//! restarted; a slow one holds the agent, and what it sends after the write, in virtual
+//! time). What went down comes back after a while. Then faults stop, everything is
 //! brought back, and the *settle phase* waits (bounded, in simulated time) for the cluster
 //! to converge. [`check`] and [`acks`] hold the invariants (among them at most one acting
 //! leader, checked at every instant: at each change that can start a master acting, see
@@ -37,8 +38,9 @@
 //! takes of the code: biased `select!`s, blocking work through `libproc::offload`, which
 //! [`run_seed`] makes inline, and no shared counters or randomly ordered maps).
 //!
-//! Modelled: what is listed above. Not modelled (yet): registry disk faults with 3
-//! masters (their registry is in the ZooKeeper model), executors that hang instead of dying, per-node clocks (a clock jump
+//! Modelled: what is listed above. Not modelled (yet): failing registry writes with 3
+//! masters (a real ZooKeeper does not fail a write; its outages are the ZooKeeper faults),
+//! executors that hang instead of dying, per-node clocks (a clock jump
 //! moves the one shared clock: every timer in the cluster comes due at once, like a stall
 //! of the whole process; so a paused leader whose lease outlives its session cannot happen
 //! here), ZooKeeper quorum loss inside the ensemble (it is one server that restarts).

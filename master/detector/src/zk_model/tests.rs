@@ -111,6 +111,48 @@ async fn a_request_in_flight_when_the_connection_drops_fails_with_connection_los
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_slow_ensemble_applies_each_request_later_in_the_order_its_session_sent_them() {
+    let e = Ensemble::new("unit-slow");
+    let a = session(&e, "a").await;
+    a.mkdir("/r").await.unwrap();
+    let start = Instant::now();
+    e.slow(Duration::from_secs(3), Duration::from_secs(1));
+    let first = tokio::spawn(a.set_data("/r", b"1", None));
+    tokio::task::yield_now().await;
+    // Sent once the ensemble is fast again, but after the first: it waits behind it.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        e.data("/r") == Some(Vec::new()),
+        "not applied before its time"
+    );
+    let second = a.set_data("/r", b"2", None).await;
+    assert_eq!(second, Ok(()));
+    assert_eq!(first.await.unwrap(), Ok(()));
+    assert_eq!(
+        e.data("/r"),
+        Some(b"2".to_vec()),
+        "applied in the order sent"
+    );
+    assert!(start.elapsed() >= Duration::from_secs(3));
+    // Fast again: answered at once.
+    let t = Instant::now();
+    a.get_data("/r").await.unwrap();
+    assert!(t.elapsed() < Duration::from_millis(10));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_request_waiting_on_a_slow_ensemble_when_the_connection_drops_is_not_applied() {
+    let e = Ensemble::new("unit-slow-drop");
+    let a = session(&e, "a").await;
+    e.slow(Duration::from_secs(3), Duration::from_secs(10));
+    let req = tokio::spawn(a.create("/x", b"", CreateMode::Persistent));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    e.disconnect("a", Duration::from_secs(1));
+    assert_eq!(req.await.unwrap(), Err(Error::ConnectionLoss));
+    assert!(e.data("/x").is_none());
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_cut_next_request_is_applied_its_reply_lost_and_the_session_comes_back() {
     let e = Ensemble::new("unit-cut");
     let a = session(&e, "a").await;
