@@ -753,6 +753,9 @@ pub(crate) trait Mailbox: Send + Sync {
     fn terminate(&self);
     /// Blocks the process's thread for `d`, in its turn among its events (fault injection).
     fn stall(&self, d: std::time::Duration);
+    /// Pauses the process for `d` of the runtime's time, in its turn among its events,
+    /// leaving its thread to the others (see [`crate::Node::pause`]).
+    fn pause(&self, d: std::time::Duration);
     /// Messages ever queued (for `mailbox_depth`).
     fn messages(&self) -> u64;
 }
@@ -781,6 +784,11 @@ impl<P: Process> Mailbox for ChannelMailbox<P> {
         let _ = self
             .events
             .push(Event::Call(Box::new(move |_, _| std::thread::sleep(d))));
+    }
+    fn pause(&self, d: std::time::Duration) {
+        let _ = self.events.push(Event::Call(Box::new(move |_, actx| {
+            actx.wait(actix::fut::wrap_future(tokio::time::sleep(d)));
+        })));
     }
     fn messages(&self) -> u64 {
         self.events.messages()

@@ -498,6 +498,29 @@ impl Node {
             .collect()
     }
 
+    /// Pauses the processes of this node that `which` picks for `d` of the runtime's time
+    /// (virtual under a paused clock), each in its turn among its events: meanwhile it
+    /// handles nothing, its timers and the futures it spawned wait too, and what reaches it
+    /// queues. Its connections stay open, as with a stopped OS process (SIGSTOP, a long GC
+    /// pause) whose peers see nothing wrong until it answers late. The simulation's
+    /// stand-in for stopping a program; the live `stall` rule blocks the thread instead.
+    pub fn pause(&self, d: Duration, which: impl Fn(&Pid) -> bool) {
+        let mut entries: Vec<Arc<ProcessEntry>> = self
+            .inner
+            .processes
+            .iter()
+            .map(|e| e.value().clone())
+            .filter(|e| which(&e.pid))
+            .collect();
+        // In a fixed order, so a seeded run wakes them the same way every time.
+        entries.sort_by(|a, b| a.pid.id().cmp(b.pid.id()));
+        for e in entries {
+            if let Some(m) = e.mailbox() {
+                m.pause(d);
+            }
+        }
+    }
+
     /// Messages waiting in the mailbox of process `id` (None: no such process).
     pub fn mailbox_depth(&self, id: &str) -> Option<u64> {
         self.inner.processes.get(id).map(|e| e.value().depth())
