@@ -26,7 +26,9 @@
 //! the registry is in ZooKeeper, whose disk turns slow), and failing or slow agent
 //! checkpoint writes (see [`disk`]; a failed checkpoint stops the agent, which is
 //! restarted; a slow one holds the agent, and what it sends after the write, in virtual
-//! time). What went down comes back after a while. Then faults stop, everything is
+//! time), and a master, an agent or the scheduler stopped for up to 25 s, as by SIGSTOP
+//! (see [`pause`]: its processes paused in virtual time, its ZooKeeper session silent).
+//! What went down comes back after a while. Then faults stop, everything is
 //! brought back, and the *settle phase* waits (bounded, in simulated time) for the cluster
 //! to converge. [`check`] and [`acks`] hold the invariants (among them at most one acting
 //! leader, checked at every instant: at each change that can start a master acting, see
@@ -56,6 +58,7 @@ pub mod chronos;
 pub mod disk;
 pub mod marathon;
 pub mod net;
+pub mod pause;
 pub mod services;
 pub mod workload;
 
@@ -712,7 +715,7 @@ impl Sim {
 
     /// Now and then, one fault of another layer (drawn from `fault_rng`): an executor
     /// crashes, or the registry's disk turns slow or failing, or checkpoint writes fail or
-    /// turn slow.
+    /// turn slow, or a program stops for a while (see [`pause`]).
     fn inject_process_or_disk_fault(&mut self) {
         match self.fault_rng.next_u64() % 100 {
             0..=5 => self.crash_executor(),
@@ -720,6 +723,7 @@ impl Sim {
             9..=10 => self.fail_registry(),
             11..=14 => self.fail_checkpoints(),
             15..=18 => self.slow_checkpoints(),
+            19..=21 => self.pause_program(),
             _ => {}
         }
     }
