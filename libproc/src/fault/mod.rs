@@ -258,15 +258,24 @@ fn thread_rule_verdict(target: DiskTarget) -> DiskVerdict {
     })
 }
 
+/// Whether any thread's rule ever made a write slow: until then the message path skips
+/// the thread-local look-ups (production never sets it).
+static SLOW_WRITES_SEEN: AtomicBool = AtomicBool::new(false);
+
 /// Takes the disk time this thread's slow writes owe since the last call (zero without a
 /// [`DiskVerdict::Slow`] rule).
+#[inline]
 pub(crate) fn take_disk_wait() -> std::time::Duration {
+    if !SLOW_WRITES_SEEN.load(Ordering::Relaxed) {
+        return std::time::Duration::ZERO;
+    }
     DISK_WAIT.with(|w| w.replace(std::time::Duration::ZERO))
 }
 
 /// Whether a slow write on this thread is still owed (since [`take_disk_wait`]).
+#[inline]
 pub(crate) fn disk_wait_pending() -> bool {
-    DISK_WAIT.with(|w| !w.get().is_zero())
+    SLOW_WRITES_SEEN.load(Ordering::Relaxed) && DISK_WAIT.with(|w| !w.get().is_zero())
 }
 
 /// Asks the fault rules whether a disk write to `target` may go ahead: an error (to be
@@ -286,6 +295,7 @@ pub fn disk_write(target: DiskTarget) -> std::io::Result<()> {
         }
         DiskVerdict::Slow(d) => {
             tracing::debug!(?target, ?d, "fault injection: a slow disk write");
+            SLOW_WRITES_SEEN.store(true, Ordering::Relaxed);
             DISK_WAIT.with(|w| w.set(w.get() + d));
         }
     }
