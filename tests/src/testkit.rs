@@ -25,11 +25,16 @@ impl TempDir {
         TempDir::new_in(&std::env::temp_dir(), prefix)
     }
 
-    /// [`TempDir::new`] under `base`.
+    /// [`TempDir::new`] under `base`. The pid and the counter are zero-padded, so the
+    /// path's length does not vary from run to run: paths travel in messages, and a seeded
+    /// simulation's replay compares the frames' lengths.
     pub fn new_in(base: &Path, prefix: &str) -> TempDir {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let path = base.join(format!("mesos-it-{prefix}-{}-{n}", std::process::id()));
+        let path = base.join(format!(
+            "mesos-it-{prefix}-{:07}-{n:06}",
+            std::process::id()
+        ));
         let _ = std::fs::remove_dir_all(&path);
         if let Err(e) = std::fs::create_dir_all(&path) {
             panic!("cannot create the test directory {}: {e}", path.display());

@@ -554,6 +554,9 @@ impl Sim {
         config.master = address;
         config.resources = AGENT_RESOURCES.parse().unwrap_or_default();
         config.containerizer = Some(Arc::new(slot.containerizer.clone()));
+        // The test containerizer runs nothing. A fixed path keeps the executors' commands,
+        // and so the frames' lengths and the run's digest, the same wherever it was built.
+        config.launcher_dir = PathBuf::from("/sim/libexec");
         config.serve_files = false;
         config.seed = self.seed.wrapping_add(1000 * (i as u64 + 1)) ^ self.rng.next_u64();
         config.status_update_retry_interval_max = Duration::from_secs(40);
