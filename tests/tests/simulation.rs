@@ -37,25 +37,34 @@ fn three_masters() -> SimConfig {
     }
 }
 
+/// `config` without the fault kinds added since the pinned seeds were found
+/// (`SimConfig::later_faults`): a pinned seed replays the run it was found in.
+fn pinned(config: SimConfig) -> SimConfig {
+    SimConfig {
+        later_faults: false,
+        ..config
+    }
+}
+
 /// The shape the pinned seeds below were found in (before the simulation had ZooKeeper
 /// and 3 masters): one standalone master. A seed's schedule depends on the shape, so they
 /// stay pinned in it.
 fn single_master() -> SimConfig {
-    SimConfig {
+    pinned(SimConfig {
         masters: 1,
         marathon_chronos: SeedShare::None,
         ..SimConfig::default()
-    }
+    })
 }
 
 /// The shape the Marathon and Chronos seeds were found in: one standalone master, and
 /// Marathon and Chronos in every seed.
 fn with_marathon_and_chronos() -> SimConfig {
-    SimConfig {
+    pinned(SimConfig {
         masters: 1,
         marathon_chronos: SeedShare::All,
         ..SimConfig::default()
-    }
+    })
 }
 
 fn assert_seed_passes(seed: u64) {
@@ -130,7 +139,7 @@ fn pinned_seed_397_running_after_lost_when_the_agent_came_back() {
 }
 
 fn run_three_masters(seed: u64) -> cluster::sim::SimReport {
-    run_seed(seed, &three_masters())
+    run_seed(seed, &pinned(three_masters()))
 }
 
 /// Found by the 3-master chaos run (seed 71 first; after later merges changed the
@@ -234,7 +243,7 @@ fn three_masters_zk_followers() -> SimConfig {
 /// never converges. Passes on the real code.
 #[test]
 fn pinned_seed_51_zk_followers_a_detector_comes_back_after_a_request_cut_in_flight() {
-    let r = run_seed(51, &three_masters_zk_followers());
+    let r = run_seed(51, &pinned(three_masters_zk_followers()));
     assert!(r.breaks.is_empty(), "{}", r.explain());
 }
 
@@ -245,7 +254,7 @@ fn pinned_seed_51_zk_followers_a_detector_comes_back_after_a_request_cut_in_flig
 /// (unit test `a_leader_keeps_messages_while_its_lease_is_suspended`).
 #[test]
 fn pinned_seed_193_zk_followers_a_decline_during_a_suspended_lease_is_not_lost() {
-    let r = run_seed(193, &three_masters_zk_followers());
+    let r = run_seed(193, &pinned(three_masters_zk_followers()));
     assert!(r.breaks.is_empty(), "{}", r.explain());
 }
 
@@ -254,7 +263,7 @@ fn pinned_seed_193_zk_followers_a_decline_during_a_suspended_lease_is_not_lost()
 /// lost came back with a pending `TASK_RUNNING`). Passes since their fix.
 #[test]
 fn pinned_seed_245_zk_followers_running_after_lost() {
-    let r = run_seed(245, &three_masters_zk_followers());
+    let r = run_seed(245, &pinned(three_masters_zk_followers()));
     assert!(r.breaks.is_empty(), "{}", r.explain());
 }
 
@@ -263,7 +272,7 @@ fn pinned_seed_245_zk_followers_running_after_lost() {
 /// re-registering agent before the relink was lost).
 #[test]
 fn pinned_seed_201_zk_followers_an_unknown_marathon_task_is_killed() {
-    let r = run_seed(201, &three_masters_zk_followers());
+    let r = run_seed(201, &pinned(three_masters_zk_followers()));
     assert!(r.breaks.is_empty(), "{}", r.explain());
 }
 

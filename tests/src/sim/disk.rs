@@ -103,9 +103,10 @@ impl Sim {
 
     /// Registry writes are slow for a while. One master's (in memory) are held until the
     /// disk heals; with 3 masters the registry is in ZooKeeper, whose disk stalls: every
-    /// request of every client is applied 0.1-5 s late (in order per session).
+    /// request of every client is applied 0.1-5 s late (in order per session; with
+    /// [`super::SimConfig::later_faults`] only, as for [`Sim::fail_registry`]).
     pub(super) fn slow_registry(&mut self) {
-        match &self.zk {
+        match self.zk.as_ref().filter(|_| self.later_faults) {
             Some(zk) => {
                 let extra = Duration::from_millis(100 + self.fault_rng.next_u64() % 4900);
                 self.trace
@@ -124,9 +125,11 @@ impl Sim {
     }
 
     /// Registry writes fail for a while (one master's; ZooKeeper's writes do not fail, its
-    /// outages are the ZooKeeper faults).
+    /// outages are the ZooKeeper faults. Without [`super::SimConfig::later_faults`] it is
+    /// drawn all the same, failing a store 3 masters do not use, as when the pinned seeds
+    /// were found).
     pub(super) fn fail_registry(&mut self) {
-        if self.zk.is_some() {
+        if self.zk.is_some() && self.later_faults {
             return;
         }
         self.trace.note("registry writes fail".into());

@@ -136,6 +136,11 @@ pub struct SimConfig {
     /// not only the masters'. Off by default, so the CI budget's schedules stay as pinned
     /// (it draws from the seed differently); `chaos --zk-followers` turns it on.
     pub zk_faults_on_followers: bool,
+    /// Whether to draw the fault kinds added after the pinned seeds were found: slow
+    /// checkpoint disks, stopped programs ([`pause`]), a slow ZooKeeper with 3 masters. On
+    /// by default. Pinned-seed tests turn it off, so each replays the schedule it was found
+    /// with (a fault kind added later reshapes a seed's run) and stays a reproducer.
+    pub later_faults: bool,
 }
 
 impl Default for SimConfig {
@@ -149,6 +154,7 @@ impl Default for SimConfig {
             marathon_chronos: services::SeedShare::OneIn(8),
             masters: 1,
             zk_faults_on_followers: false,
+            later_faults: true,
         }
     }
 }
@@ -323,6 +329,8 @@ struct Sim {
     services: Option<services::Services>,
     /// [`SimConfig::zk_faults_on_followers`].
     zk_faults_on_followers: bool,
+    /// [`SimConfig::later_faults`].
+    later_faults: bool,
     /// Draws the executor and disk faults (apart from `rng`, so adding them left the
     /// schedule of the other faults as it was).
     fault_rng: SplitMix64,
@@ -449,6 +457,7 @@ impl Sim {
             driver: None,
             drivers_started: 0,
             zk_faults_on_followers: config.zk_faults_on_followers,
+            later_faults: config.later_faults,
             memory,
             launches,
             faults: BTreeMap::new(),
@@ -725,8 +734,8 @@ impl Sim {
             6..=8 => self.slow_registry(),
             9..=10 => self.fail_registry(),
             11..=14 => self.fail_checkpoints(),
-            15..=18 => self.slow_checkpoints(),
-            19..=21 => self.pause_program(),
+            15..=18 if self.later_faults => self.slow_checkpoints(),
+            19..=21 if self.later_faults => self.pause_program(),
             _ => {}
         }
     }
