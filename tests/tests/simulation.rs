@@ -155,6 +155,20 @@ fn pinned_seed_100_offers_made_while_the_lease_lapsed_are_not_lost() {
     assert!(r.breaks.is_empty(), "{}", r.explain());
 }
 
+/// Found by the 3-master chaos run once wall clocks were per node (its schedule changed;
+/// Chronos's clock never stepped here): Chronos wedged "reconciling" for good. After a link
+/// break its driver took a re-registration reply provisionally (it may have been stale) and
+/// started the implicit reconciliation at once; the master, which counted the framework as
+/// disconnected until the confirming re-registration, ignored it, and the confirmation did
+/// not send it again: Chronos waited for the answer and launched nothing. The driver now
+/// reconciles again once a provisional connection is confirmed (unit test
+/// `a_confirmed_provisional_connection_reconciles_again`).
+#[test]
+fn pinned_seed_137_chronos_reconciles_again_after_a_provisional_reregistration() {
+    let r = run_three_masters(137);
+    assert!(r.breaks.is_empty(), "{}", r.explain());
+}
+
 /// Found by the 3-master chaos run: the framework is sent `TASK_RUNNING` for a task it was
 /// already told was `TASK_LOST`. Root cause: the stale launch of seeds 113, 233, 665 (see
 /// there): the master launched the task, then, answering the agent's re-registration on a

@@ -18,7 +18,8 @@
 //! first, so its candidacy lingers until the session expires, as when a process dies; a
 //! single master's registry, in memory, survives), agent crashes (the executors live on and
 //! the restarted agent recovers from its checkpoint directory), scheduler failovers with
-//! the FrameworkID, clock jumps, and ZooKeeper faults: a master's session expired (never
+//! the FrameworkID, clock faults (one node's wall clock steps forwards or backwards, or the
+//! whole process stalls: see [`clocks`]), and ZooKeeper faults: a master's session expired (never
 //! sooner than a real server would), a master disconnected from ZooKeeper for up to 15 s,
 //! a master partitioned from ZooKeeper, a ZooKeeper restart. Drawn from a second stream of
 //! the seed: executor crashes (the agent fails the task, the framework relaunches it), a
@@ -39,10 +40,10 @@
 //! Modelled: what is listed above. Not modelled (yet): slow agent checkpoint disks
 //! (checkpoint writes are synchronous: a stall would stop every node of the run, which
 //! share one thread), registry disk faults with 3 masters (their registry is in the
-//! ZooKeeper model), executors that hang instead of dying, per-node clocks (a clock jump
-//! moves the one shared clock: every timer in the cluster comes due at once, like a stall
-//! of the whole process; so a paused leader whose lease outlives its session cannot happen
-//! here), ZooKeeper quorum loss inside the ensemble (it is one server that restarts).
+//! ZooKeeper model), executors that hang instead of dying, per-node monotonic clocks (wall
+//! clocks are per node, but every node's timers run on the one shared clock, which only a
+//! whole-process stall moves: so a paused leader whose lease outlives its session cannot
+//! happen here), ZooKeeper quorum loss inside the ensemble (it is one server that restarts).
 //! By default only masters' sessions get ZooKeeper faults; with
 //! [`SimConfig::zk_faults_on_followers`] (`chaos --zk-followers`) the agents' and the
 //! scheduler's sessions get them too: expiry, disconnects, and a request cut in flight
@@ -52,6 +53,7 @@ pub mod acks;
 pub mod acting;
 pub mod check;
 pub mod chronos;
+pub mod clocks;
 pub mod disk;
 pub mod marathon;
 pub mod net;
@@ -324,6 +326,8 @@ struct Sim {
     fault_rng: SplitMix64,
     disk: disk::SharedDisk,
     acks: acks::AckLedger,
+    /// The nodes' wall clocks (see [`clocks`]).
+    clocks: clocks::Clocks,
     _work: crate::testkit::TempDir,
 }
 
@@ -423,8 +427,9 @@ impl Sim {
             ..Memory::default()
         }));
         let fw_node = bind(&net, FRAMEWORK_ADDR.parse().expect("a socket address")).await;
+        let clocks = clocks::Clocks::new(seed);
         let services = if config.marathon_chronos.includes(seed) {
-            Some(services::Services::new(seed, &net).await)
+            Some(services::Services::new(seed, &net, clocks.table.clone()).await)
         } else {
             None
         };
@@ -455,6 +460,7 @@ impl Sim {
             fault_rng: SplitMix64::new(seed ^ 0x00E8_EC0F_A17D_15C5),
             disk: disk::install(seed),
             acks: acks::AckLedger::default(),
+            clocks,
             _work: work,
         };
         for i in 0..sim.masters.len() {
@@ -531,6 +537,7 @@ impl Sim {
         config.max_agent_ping_timeouts = 3;
         config.agent_reregister_timeout = Duration::from_secs(60);
         config.quiet = true;
+        config.clock = self.clocks.table.wall(&master_label(i));
         match master::spawn(&node, config, None) {
             Ok(m) => {
                 self.acting.enter(i, m.acting.clone());
@@ -554,6 +561,7 @@ impl Sim {
         config.serve_files = false;
         config.seed = self.seed.wrapping_add(1000 * (i as u64 + 1)) ^ self.rng.next_u64();
         config.status_update_retry_interval_max = Duration::from_secs(40);
+        config.clock = self.clocks.table.wall(&format!("a{}", i + 1));
         match slave::spawn(&slot.node, config) {
             Ok(h) => {
                 self.trace
@@ -701,12 +709,7 @@ impl Sim {
                     self.later(1, 30, Repair::Framework);
                 }
             }
-            _ => {
-                let jump = Duration::from_secs(1 + self.rng.next_u64() % 30);
-                self.trace.note(format!("clock jumps {jump:?}"));
-                tokio::time::advance(jump).await;
-                self.count("clock_jump");
-            }
+            _ => self.clock_fault().await,
         }
     }
 
