@@ -9,13 +9,17 @@
 //! retries) and Chronos (its schedules: when an instant is due, late or missed). A restarted
 //! node keeps its slot's offset, as a restarted process keeps its machine's clock.
 //!
-//! The clock fault ([`Sim::clock_fault`], one kind of fault of the main schedule) is one
+//! The clock fault (`Sim::clock_fault`, one kind of fault of the main schedule) is one
 //! of two: a step of one node's wall clock (by up to 60 s either way, one time in five 1
 //! to 10 minutes forwards), or, as before per-node clocks, a stall of the whole process:
 //! the shared clock leaps and every timer of every node comes due at once. Which one, the
 //! node and the step are drawn from a stream of their own, so the other faults of a seed
 //! keep their draws. Clocks are not synchronised again when faults stop: a real cluster
-//! runs with some skew, and no invariant compares two nodes' wall clocks.
+//! runs with some skew, and no invariant compares two nodes' wall clocks. Chronos's
+//! invariants read its own clock; "no instant due well after the faults stopped is missed"
+//! allows for how far that clock once stood ahead of where it ended
+//! ([`ClockTable::max_offset_ms`]): an instant missed before a step back may look due
+//! after the faults stopped.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -44,6 +48,8 @@ pub struct ClockTable {
     /// node's clock is read on the run's one thread; the atomics only make the master's
     /// and the agents' clocks `Send`).
     offsets: Arc<Mutex<BTreeMap<String, Arc<AtomicI64>>>>,
+    /// The largest offset each node's clock ever had, in milliseconds (0 if never stepped).
+    max: Arc<Mutex<BTreeMap<String, i64>>>,
 }
 
 impl ClockTable {
@@ -51,6 +57,7 @@ impl ClockTable {
         ClockTable {
             start: Instant::now(),
             offsets: Arc::default(),
+            max: Arc::default(),
         }
     }
 
@@ -68,9 +75,19 @@ impl ClockTable {
         self.cell(node).load(Ordering::Relaxed)
     }
 
+    /// The largest offset `node`'s clock ever had, in milliseconds (at least 0).
+    pub fn max_offset_ms(&self, node: &str) -> i64 {
+        let max = self.max.lock().unwrap_or_else(|p| p.into_inner());
+        max.get(node).copied().unwrap_or(0)
+    }
+
     /// Steps `node`'s clock by `ms` (negative: backwards); returns its new offset.
     pub fn step(&self, node: &str, ms: i64) -> i64 {
-        self.cell(node).fetch_add(ms, Ordering::Relaxed) + ms
+        let offset = self.cell(node).fetch_add(ms, Ordering::Relaxed) + ms;
+        let mut max = self.max.lock().unwrap_or_else(|p| p.into_inner());
+        let m = max.entry(node.to_string()).or_insert(0);
+        *m = (*m).max(offset);
+        offset
     }
 
     /// `node`'s wall clock in seconds since the epoch (the masters', the agents' and
@@ -200,5 +217,11 @@ mod tests {
             chronos().timestamp_millis(),
             (BASE_WALL_S + 10) * 1000 + 1_500
         );
+        t.step(CHRONOS, -2_000);
+        assert_eq!(
+            (t.offset_ms(CHRONOS), t.max_offset_ms(CHRONOS)),
+            (-500, 1_500)
+        );
+        assert_eq!(t.max_offset_ms("m1"), 0);
     }
 }

@@ -365,8 +365,14 @@ impl Sim {
                     .filter(|t| chr::is_chronos_task(t))
                     .cloned()
                     .collect();
-                let quiet_wall =
-                    now - chrono::Duration::from_std(quiet.elapsed()).unwrap_or_default();
+                // Chronos's clock when faults stopped (it has not stepped since), moved on
+                // by as much as it ever stood further ahead before: an instant it missed
+                // before a step back then may look due after the faults stopped.
+                let behind =
+                    s.clocks.max_offset_ms(clocks::CHRONOS) - s.clocks.offset_ms(clocks::CHRONOS);
+                let quiet_wall = now
+                    - chrono::Duration::from_std(quiet.elapsed()).unwrap_or_default()
+                    + chrono::Duration::milliseconds(behind);
                 self.trace.note(format!(
                     "chronos settled: {} instants decided, {} launches, {} missed",
                     view.instants.len(),
