@@ -24,6 +24,7 @@ pub mod rng;
 pub mod testing;
 pub mod tls;
 pub mod transport;
+pub mod wall_clock;
 pub mod wire;
 
 pub use connection::ConnectionId;

@@ -234,19 +234,18 @@ pub struct MasterConfig {
     /// Seed for the master id (a UUID-shaped string derived from it); the binary passes
     /// something unique, tests a constant.
     pub id_seed: u64,
-    /// Wall clock for display timestamps (seconds since the epoch); never used for logic.
-    pub clock: fn() -> f64,
+    /// This master's wall clock (seconds since the epoch): timestamps on what it reports
+    /// and registers, and the registry's GC by age (`--registry_max_agent_age`). Timers
+    /// run on the runtime's monotonic clock, never on this one.
+    pub clock: libproc::wall_clock::WallClock,
     /// How often v1 API streams (scheduler and operator SUBSCRIBE) get a HEARTBEAT event
     /// (Mesos: 15 s, not a flag; tests shorten it).
     pub http_heartbeat_interval: Duration,
 }
 
-/// The system wall clock, for display timestamps.
+/// The system wall clock, in seconds since the epoch.
 pub fn wall_clock() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
+    libproc::wall_clock::system_now()
 }
 
 impl Default for MasterConfig {
@@ -289,7 +288,7 @@ impl Default for MasterConfig {
             log_dir: None,
             logging_level: "info",
             id_seed: 0,
-            clock: wall_clock,
+            clock: libproc::wall_clock::WallClock::system(),
             http_heartbeat_interval: Duration::from_secs(15),
         }
     }
@@ -519,7 +518,7 @@ impl MasterConfig {
                     .map_err(|_| invalid("logging_level", text, "INFO, WARNING or ERROR"))?
             },
             id_seed: 0,
-            clock: wall_clock,
+            clock: libproc::wall_clock::WallClock::system(),
             http_heartbeat_interval: Duration::from_secs(15),
         })
     }

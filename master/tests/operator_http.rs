@@ -57,7 +57,7 @@ async fn start(config: MasterConfig) -> Cluster {
     let handle = master::spawn(
         &node,
         MasterConfig {
-            clock: || 1_700_000_000.0,
+            clock: libproc::wall_clock::WallClock::fixed(1_700_000_000.0),
             id_seed: 42,
             ..config
         },

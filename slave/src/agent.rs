@@ -102,8 +102,8 @@ impl AgentProcess {
                 config.status_update_retry_interval_max,
             ),
             rng: SplitMix64::new(config.seed.wrapping_add(1)),
-            start_time: (config.clock)(),
-            gc: gc::GcState::new(&config.gc, (config.clock)()),
+            start_time: config.clock.now(),
+            gc: gc::GcState::new(&config.gc, config.clock.now()),
             info,
             config,
             shutting_down: false,
@@ -450,7 +450,7 @@ impl AgentProcess {
         state: TaskState,
         message: String,
     ) {
-        let now = (self.config.clock)();
+        let now = self.config.clock.now();
         let uuid = proto::StatusUuid::from_bytes(self.rng.uuid_bytes());
         let mut status = TaskStatus::new(task_id, state)
             .with_source(Source::Agent)
@@ -484,7 +484,7 @@ impl AgentProcess {
         reason: Reason,
         message: String,
     ) {
-        let now = (self.config.clock)();
+        let now = self.config.clock.now();
         let uuid = proto::StatusUuid::from_bytes(self.rng.uuid_bytes());
         let e = self.core.agent_update(
             &self.info,
@@ -1123,9 +1123,9 @@ impl AgentProcess {
             .limitation(&container)
             .map(|l| (l.reason, l.message));
         self.containerizer.cleanup(&container);
-        let clock = self.config.clock;
+        let clock = self.config.clock.clone();
         let rng = &mut self.rng;
-        let mut stamp = || (clock(), proto::StatusUuid::from_bytes(rng.uuid_bytes()));
+        let mut stamp = || (clock.now(), proto::StatusUuid::from_bytes(rng.uuid_bytes()));
         let e = self.core.executor_exited(
             &self.info,
             &fw_id,
@@ -1210,7 +1210,7 @@ impl AgentProcess {
             .info
             .resources
             .with_checkpointed(&self.rec.checkpointed_resources);
-        let uptime = (self.config.clock)() - self.start_time;
+        let uptime = self.config.clock.now() - self.start_time;
         for (name, v) in
             crate::metrics::gauges(&self.core, &total, self.reg.is_registered(), uptime)
         {

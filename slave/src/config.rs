@@ -53,8 +53,9 @@ pub struct AgentConfig {
     pub boot_id_path: PathBuf,
     /// Seed for jitter, container ids and uuids.
     pub seed: u64,
-    /// Wall clock for timestamps shown to users (seconds since the epoch).
-    pub clock: fn() -> f64,
+    /// This agent's wall clock (seconds since the epoch), for the timestamps on its status
+    /// updates and statistics; timers run on the runtime's monotonic clock.
+    pub clock: libproc::wall_clock::WallClock,
     /// Serve `/files/*` from a `files` process (one per node; turn off for extra agents).
     pub serve_files: bool,
     /// The isolators (`--isolation`, `--cgroups_*`); default posix/cpu,posix/mem.
@@ -88,10 +89,7 @@ pub struct AgentConfig {
 
 /// Seconds since the epoch from the system clock (for display timestamps only).
 pub fn system_clock() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
+    libproc::wall_clock::system_now()
 }
 
 fn default_launcher_dir() -> PathBuf {
@@ -128,7 +126,7 @@ impl AgentConfig {
             strict: true,
             boot_id_path: PathBuf::from(crate::checkpoint::BOOT_ID_PATH),
             seed: 0x5eed,
-            clock: system_clock,
+            clock: libproc::wall_clock::WallClock::system(),
             serve_files: true,
             isolation: crate::isolation::Isolation::posix(),
             containerizers: Default::default(),

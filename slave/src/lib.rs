@@ -161,7 +161,8 @@ pub fn spawn(node: &Node, config: AgentConfig) -> Result<AgentHandle, AgentError
         }
     }
     // `/monitor/statistics` (one per node, like `files`: the first agent's containers).
-    let monitor = isolation::monitor::MonitorProcess::new(config.isolation.clone(), config.clock);
+    let monitor =
+        isolation::monitor::MonitorProcess::new(config.isolation.clone(), config.clock.clone());
     match node.spawn(isolation::monitor::MONITOR_ID, monitor) {
         Ok(_) | Err(SpawnError::DuplicateId(_)) => {}
         Err(e) => return Err(e.into()),

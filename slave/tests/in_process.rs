@@ -288,7 +288,11 @@ fn a_failed_checkpoint_write_stops_the_agent_and_the_update_survives_through_the
 
         // Every checkpoint write fails from now on (this thread's disk rule).
         libproc::fault::set_thread_disk_rule(Some(Box::new(|t| {
-            t == libproc::fault::DiskTarget::Checkpoint
+            if t == libproc::fault::DiskTarget::Checkpoint {
+                libproc::fault::DiskVerdict::Fail
+            } else {
+                libproc::fault::DiskVerdict::Write
+            }
         })));
         node.send(
             master.pid(),

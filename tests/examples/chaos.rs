@@ -8,11 +8,11 @@
 //! cargo run -p cluster --example chaos -- --seeds 200 --marathon-chronos none|all|N
 //! cargo run -p cluster --example chaos -- --seeds 250 --zk-followers  # agents' and the scheduler's ZooKeeper sessions get faults too
 //! cargo run -p cluster --example chaos -- --seeds 200 --replay-check  # run every seed twice: any difference is a bug
-//! cargo run -p cluster --example chaos -- --seed 51 --masters 3 --zk-followers --pinned  # as the pinned-seed test runs it
+//! cargo run -p cluster --example chaos -- --seed 51 --masters 3 --zk-followers --fault-kinds stop25  # as its pinned test runs it
 //! ```
 //!
-//! `--pinned` leaves out the fault kinds added after the pinned seeds were found
-//! (`SimConfig::later_faults`), as the pinned-seed tests do.
+//! `--fault-kinds stop25|wall-clock-steps|all` (default all) picks the fault kinds
+//! (`SimConfig::fault_kinds`): a pinned seed replays with the set it was found with.
 //!
 //! `--replay-check` runs the seeds a second time (on the same worker threads, in another
 //! interleaving) and lists as `nondeterministic_seeds` those whose network digest differs
@@ -29,7 +29,7 @@ use cluster::sim::services::SeedShare;
 use cluster::sim::{run_seed, run_seeds, SimConfig};
 
 const USAGE: &str =
-    "usage: chaos [--seeds N] [--first S] [--jobs N] [--fault-secs N] [--masters N] [--marathon-chronos none|all|N] [--zk-followers] [--pinned] [--replay-check] | chaos --seed S [--masters N] [--marathon-chronos none|all|N] [--zk-followers] [--pinned]";
+    "usage: chaos [--seeds N] [--first S] [--jobs N] [--fault-secs N] [--masters N] [--marathon-chronos none|all|N] [--zk-followers] [--fault-kinds stop25|wall-clock-steps|all] [--replay-check] | chaos --seed S [--masters N] [--marathon-chronos none|all|N] [--zk-followers] [--fault-kinds K]";
 
 fn value(args: &[String], name: &str) -> Result<Option<u64>, String> {
     match args.iter().position(|a| a == name) {
@@ -56,7 +56,7 @@ fn main() {
                     "--marathon-chronos",
                     "--masters",
                     "--zk-followers",
-                    "--pinned",
+                    "--fault-kinds",
                     "--replay-check",
                 ]
                 .contains(&a.as_str())
@@ -105,7 +105,19 @@ fn main() {
         };
     }
     config.zk_faults_on_followers = args.iter().any(|a| a == "--zk-followers");
-    config.later_faults = !args.iter().any(|a| a == "--pinned");
+    if let Some(i) = args.iter().position(|a| a == "--fault-kinds") {
+        match args.get(i + 1).map(|v| v.parse()) {
+            Some(Ok(k)) => config.fault_kinds = k,
+            Some(Err(e)) => {
+                eprintln!("{e}\n{USAGE}");
+                std::process::exit(2);
+            }
+            None => {
+                eprintln!("--fault-kinds needs stop25, wall-clock-steps or all\n{USAGE}");
+                std::process::exit(2);
+            }
+        }
+    }
     if let Some(s) = fault_secs {
         config.fault_time = Duration::from_secs(s);
     }

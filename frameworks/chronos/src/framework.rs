@@ -34,6 +34,12 @@ pub const RECONCILE_EVERY: Duration = Duration::from_secs(15);
 pub const HOLD_OFFER: Duration = Duration::from_secs(10);
 /// Retry pause after a failed store write.
 pub const STORE_RETRY: Duration = Duration::from_millis(500);
+/// The longest the scheduler sleeps before it reads the wall clock again. Its timers run on
+/// the monotonic clock: a sleep until an instant hours away, armed before the host's clock
+/// stepped forwards (NTP, a VM resumed), would end late by the whole step and find the
+/// instant later than epsilon — missed though the scheduler was up all along. Waking at
+/// least this often notices a step within this long.
+pub const WALL_CHECK: Duration = Duration::from_secs(1);
 
 /// The clock the scheduler reads (injected: tests may pass a virtual one).
 pub type Clock = Rc<dyn Fn() -> DateTime<Utc>>;
@@ -105,6 +111,12 @@ pub struct ChronosScheduler {
 
 fn ms(d: chrono::Duration) -> Duration {
     Duration::from_millis(d.num_milliseconds().max(0) as u64)
+}
+
+/// How long to sleep at `now` (wall) before ticking again for `at` (the next wakeup the
+/// core asks for): until then, but never longer than [`WALL_CHECK`].
+pub fn tick_wait(at: DateTime<Utc>, now: DateTime<Utc>) -> Duration {
+    ms(at - now).clamp(Duration::from_millis(1), WALL_CHECK)
 }
 
 impl ChronosScheduler {
@@ -238,7 +250,7 @@ impl ChronosScheduler {
             driver.cancel(t);
         }
         if let Some(at) = self.core.next_wakeup(now) {
-            let wait = ms(at - now).max(Duration::from_millis(1));
+            let wait = tick_wait(at, now);
             self.tick_timer = Some(driver.after(wait, |s: &mut Self, d| {
                 s.tick_timer = None;
                 s.pump(d);
@@ -655,6 +667,38 @@ impl Scheduler for ChronosScheduler {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::Job;
+
+    /// The host's clock steps 90 s forwards half an hour before an hourly instant (epsilon
+    /// 60 s): the scheduler, which sleeps on the monotonic clock, still runs the instant on
+    /// time by the new wall clock. (Sleeping until the instant, as it did, woke 90 s late
+    /// by the wall clock and recorded the instant as missed.)
+    #[test]
+    fn a_forward_step_of_the_wall_clock_does_not_make_an_instant_missed() {
+        let t0 = DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_default();
+        let mut c = Chronos::new();
+        c.reconciled();
+        let mut def = JobDef::scheduled("j", "true", "R/2027-01-15T09:00:00Z/PT1H");
+        def.epsilon = "PT60S".into();
+        c.put(def, t0).unwrap();
+        let first = c.job("j").and_then(Job::next_instant).unwrap();
+        let step_at = first - chrono::Duration::minutes(30);
+        let step = chrono::Duration::seconds(90);
+        // Monotonic time; the wall clock reads it, plus the step once it happened.
+        let mut mono = t0;
+        let wall = |mono| if mono >= step_at { mono + step } else { mono };
+        let mut launched = Vec::new();
+        while c.job("j").unwrap().state.next < 1 {
+            let now = wall(mono);
+            c.tick(now);
+            launched.extend(c.match_offer("a", 1.0, 1e4, 1e4, now));
+            let at = c.next_wakeup(now).unwrap();
+            mono += chrono::Duration::from_std(tick_wait(at, now)).unwrap();
+        }
+        let state = &c.job("j").unwrap().state;
+        assert!(state.missed.is_empty(), "{:?}", state.missed);
+        assert_eq!(launched.len(), 1, "the instant runs, once");
+    }
 
     #[test]
     fn task_states_map_to_outcomes() {

@@ -169,7 +169,7 @@ impl<S: Scheduler> SchedulerDriver<'_, '_, S> {
         let core = &mut *self.core;
         core.barriers += 1;
         let barrier = TaskId::from(format!(
-            "reconciliation-barrier-{}-{}",
+            "{RECONCILIATION_BARRIER}{}-{}",
             self.ctx.pid().id(),
             core.barriers
         ));

@@ -63,6 +63,10 @@ pub use suppression::{Delivery, Suppression};
 
 /// Mesos `DEFAULT_REGISTRATION_BACKOFF_FACTOR`: the first retry comes within 2 s.
 pub const DEFAULT_REGISTRATION_BACKOFF: Duration = Duration::from_secs(2);
+
+/// How the task ids of the driver's reconciliation barriers start (see
+/// [`SchedulerDriver::reconcile_all`]); the rest is the driver's process id and a counter.
+pub const RECONCILIATION_BARRIER: &str = "reconciliation-barrier-";
 /// Mesos `REGISTRATION_RETRY_INTERVAL_MAX`: retries back off to at most 1 min.
 pub const DEFAULT_REGISTRATION_BACKOFF_MAX: Duration = Duration::from_secs(60);
 

@@ -301,6 +301,16 @@ impl<S: Scheduler> Process for SchedulerProcess<S> {
                     me.with_driver(ctx, |s, d| s.reconciled(d));
                     return;
                 }
+                if m.update
+                    .status
+                    .task_id
+                    .as_str()
+                    .starts_with(RECONCILIATION_BARRIER)
+                {
+                    // The barrier of an earlier implicit reconciliation, sent again since
+                    // (see `Registration::confirm`): not a task of the scheduler's.
+                    return;
+                }
                 let mut status = m.update.status.clone();
                 if status.agent_id.is_none() {
                     status.agent_id = m.update.agent_id.clone();

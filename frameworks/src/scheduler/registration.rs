@@ -324,7 +324,10 @@ impl Registration {
 
     /// A reply while connected: confirms a provisional connection when it answers a
     /// request sent after the provisional reply, or comes from another incarnation than the
-    /// one before the break; anything else is a duplicate.
+    /// one before the break; anything else is a duplicate. Once confirmed, the implicit
+    /// reconciliation (when configured) goes out again: the one sent on the provisional
+    /// reply reached a master that did not count the framework as connected yet (it
+    /// ignores its calls until it re-registers), and the scheduler waits for its answer.
     fn confirm(&mut self, info: &MasterInfo, out: &mut Vec<RegEffect>) {
         let Some(b) = self.after_break.as_ref().filter(|b| b.provisional) else {
             return;
@@ -341,6 +344,9 @@ impl Registration {
         self.answered_by = id;
         self.backoff = self.initial;
         self.cancel_retry(out);
+        if self.reconcile {
+            out.push(RegEffect::Reconcile);
+        }
     }
 
     /// A linked process exited (or its connection broke).
@@ -682,6 +688,34 @@ mod tests {
         r.start();
         let e = r.registered(&master(), "F1".into(), info());
         assert!(!e.contains(&RegEffect::Reconcile));
+    }
+
+    /// Seed 137 of the simulation (with Chronos, once wall clocks were per node): after a
+    /// link break, a re-registration reply taken provisionally started the implicit
+    /// reconciliation, which the master ignored (the framework was not connected in its
+    /// eyes until the confirming re-registration); Chronos waited for its answer for good,
+    /// launching nothing. The confirmation sends it again.
+    #[test]
+    fn a_confirmed_provisional_connection_reconciles_again() {
+        let config = SchedulerConfig {
+            reconcile_on_registration: true,
+            ..Default::default()
+        };
+        let mut r = Registration::new(FrameworkInfo::new("fw", "u"), Some(master()), &config);
+        r.start();
+        r.registered(&master(), "F1".into(), info_of("m1"));
+        r.exited(&master());
+        let e = r.reregistered(&master(), "F1".into(), info_of("m1"));
+        assert!(
+            r.provisional() && e.contains(&RegEffect::Reconcile),
+            "{e:?}"
+        );
+        let e = r.reregistered(&master(), "F1".into(), info_of("m1"));
+        assert!(!e.contains(&RegEffect::Reconcile), "a duplicate: {e:?}");
+        assert!(sends_reregister(&r.retry_fired()));
+        let e = r.reregistered(&master(), "F1".into(), info_of("m1"));
+        assert!(!r.provisional(), "{e:?}");
+        assert_eq!(e.last(), Some(&RegEffect::Reconcile), "{e:?}");
     }
 
     /// Seeds 244 and 436 of the simulation: the master crashes and comes back on the same

@@ -1,8 +1,9 @@
 //! The master's bookkeeping as a pure state machine: agents, frameworks, offers and
 //! tasks. Every input (a message with its sender, a timer firing, a link breaking) is a
 //! method call returning the [`Effect`]s to carry out: messages to send, allocator calls,
-//! links, timers. It never touches the runtime, reads no clock (display timestamps come
-//! from the configured `clock`), and never panics on input.
+//! links, timers. It never touches the runtime, reads no clock of its own (wall-time
+//! stamps and the registry's GC by age read the configured `clock`, which may step
+//! backwards), and never panics on input.
 //!
 //! Timers are never cancelled: each carries what it is about (a framework's failover epoch,
 //! an offer id) and is ignored when it fires if that no longer holds.
@@ -205,7 +206,7 @@ impl Master {
         let hostname = hostname_of(&config, &pid);
         let mut info = MasterInfo::new(id, ip, pid.addr().port(), hostname, MESOS_VERSION);
         info.pid = pid.to_string();
-        let now = (config.clock)();
+        let now = config.clock.now();
         let weights = config.weights.iter().cloned().collect();
         Master {
             weights,
@@ -282,7 +283,7 @@ impl Master {
     }
 
     fn now(&self) -> f64 {
-        (self.config.clock)()
+        self.config.clock.now()
     }
 
     fn ping_connection(&self) -> MasterSlaveConnection {

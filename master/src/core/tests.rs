@@ -10,7 +10,7 @@ fn pid(s: &str) -> Pid {
 
 fn config() -> MasterConfig {
     MasterConfig {
-        clock: || 1000.0,
+        clock: libproc::wall_clock::WallClock::fixed(1000.0),
         id_seed: 7,
         max_completed_tasks_per_framework: 3,
         ..MasterConfig::default()

@@ -30,7 +30,7 @@ impl Process for Mute {
 /// A master with a fixed wall clock and id seed, so ids and timestamps are stable.
 pub fn config() -> MasterConfig {
     MasterConfig {
-        clock: || 1_700_000_000.0,
+        clock: libproc::wall_clock::WallClock::fixed(1_700_000_000.0),
         id_seed: 42,
         ..MasterConfig::default()
     }

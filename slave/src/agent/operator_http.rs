@@ -163,7 +163,7 @@ impl AgentProcess {
             }
             Call::GetTasks => json!({"type": "GET_TASKS", "get_tasks": self.v1_tasks()}),
             Call::GetContainers => {
-                let now = (self.config.clock)();
+                let now = self.config.clock.now();
                 respond_with_statistics(
                     ctx,
                     self.config.isolation.clone(),
@@ -238,7 +238,7 @@ impl AgentProcess {
             responder.respond(HttpResponse::text(405, "Expecting 'GET'"));
             return;
         }
-        let now = (self.config.clock)();
+        let now = self.config.clock.now();
         respond_with_statistics(
             ctx,
             self.config.isolation.clone(),

@@ -20,12 +20,12 @@ pub const MONITOR_TIMEOUT: Duration = Duration::from_secs(10);
 /// Serves the usage of an agent's containers.
 pub struct MonitorProcess {
     isolation: Isolation,
-    clock: fn() -> f64,
+    clock: libproc::wall_clock::WallClock,
 }
 
 impl MonitorProcess {
     /// A monitor over `isolation`'s containers; `clock` stamps the statistics.
-    pub fn new(isolation: Isolation, clock: fn() -> f64) -> MonitorProcess {
+    pub fn new(isolation: Isolation, clock: libproc::wall_clock::WallClock) -> MonitorProcess {
         MonitorProcess { isolation, clock }
     }
 }
@@ -73,7 +73,7 @@ impl Process for MonitorProcess {
                             responder.respond(HttpResponse::text(405, "Expecting 'GET'"));
                             return;
                         }
-                        let now = (me.clock)();
+                        let now = me.clock.now();
                         respond_with_statistics(ctx, me.isolation.clone(), now, responder, |s| {
                             HttpResponse::json(&s)
                         });

@@ -1,6 +1,7 @@
 //! Chronos in the simulation: our Chronos (`frameworks/chronos`) as a third framework, on
 //! its own simulated node, with one repeating job [`JOB`] every [`PERIOD_S`] seconds of
-//! simulated time (its clock is the simulated one from a fixed base wall time). Its runs
+//! simulated time (its wall clock is its node's: the simulated time from a fixed base wall
+//! time, plus its offset, which a clock fault steps; see [`super::clocks`]). Its runs
 //! are short: the test containerizer finishes each after a few seconds, and fails the first
 //! attempt of every fifth instant (so retries happen). Its store is a `MemStore` that
 //! outlives the scheduler: a crashed Chronos restarts from it and fails over with the

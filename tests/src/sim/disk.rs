@@ -16,7 +16,7 @@ use std::time::Duration;
 use libproc::fault::{set_thread_disk_rule, DiskTarget, DiskVerdict};
 use libproc::rng::SplitMix64;
 
-use super::{Repair, Sim};
+use super::{FaultKinds, Repair, Sim};
 
 /// The agents' checkpoint disk of one run.
 pub(super) struct CheckpointDisk {
@@ -104,9 +104,13 @@ impl Sim {
     /// Registry writes are slow for a while. One master's (in memory) are held until the
     /// disk heals; with 3 masters the registry is in ZooKeeper, whose disk stalls: every
     /// request of every client is applied 0.1-5 s late (in order per session; with
-    /// [`super::SimConfig::later_faults`] only, as for [`Sim::fail_registry`]).
+    /// [`FaultKinds::All`] only, as for [`Sim::fail_registry`]).
     pub(super) fn slow_registry(&mut self) {
-        match self.zk.as_ref().filter(|_| self.later_faults) {
+        match self
+            .zk
+            .as_ref()
+            .filter(|_| self.fault_kinds >= FaultKinds::All)
+        {
             Some(zk) => {
                 let extra = Duration::from_millis(100 + self.fault_rng.next_u64() % 4900);
                 self.trace
@@ -125,11 +129,11 @@ impl Sim {
     }
 
     /// Registry writes fail for a while (one master's; ZooKeeper's writes do not fail, its
-    /// outages are the ZooKeeper faults. Without [`super::SimConfig::later_faults`] it is
+    /// outages are the ZooKeeper faults. Without [`FaultKinds::All`] it is
     /// drawn all the same, failing a store 3 masters do not use, as when the pinned seeds
     /// were found).
     pub(super) fn fail_registry(&mut self) {
-        if self.zk.is_some() && self.later_faults {
+        if self.zk.is_some() && self.fault_kinds >= FaultKinds::All {
             return;
         }
         self.trace.note("registry writes fail".into());

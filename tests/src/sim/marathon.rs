@@ -1,6 +1,6 @@
 //! Marathon in the simulation: our Marathon (`frameworks/marathon`) as a second framework,
 //! on its own simulated node, running [`APPS`] (created once through its `/v2/apps` API,
-//! in-process) on the simulated clock. Its state store is a [`MemStore`] that outlives the
+//! in-process) on its node's wall clock (see [`super::clocks`]). Its state store is a [`MemStore`] that outlives the
 //! scheduler, so a crashed Marathon restarts as a real one does: it loads the store and
 //! fails over with the stored FrameworkID.
 //!

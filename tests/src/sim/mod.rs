@@ -18,8 +18,9 @@
 //! first, so its candidacy lingers until the session expires, as when a process dies; a
 //! single master's registry, in memory, survives), agent crashes (the executors live on and
 //! the restarted agent recovers from its checkpoint directory), scheduler failovers with
-//! the FrameworkID, clock jumps, and ZooKeeper faults: a master's session expired (never
-//! sooner than a real server would), a master disconnected from ZooKeeper for up to 15 s,
+//! the FrameworkID, clock faults (one node's wall clock steps forwards or backwards, or
+//! the whole process stalls: see [`clocks`]), and ZooKeeper faults: a master's session
+//! expired (never sooner than a real server would), a master disconnected from ZooKeeper for up to 15 s,
 //! a master partitioned from ZooKeeper, a ZooKeeper restart. Drawn from a second stream of
 //! the seed: executor crashes (the agent fails the task, the framework relaunches it), a
 //! slow or a failing registry disk (the single master's in-memory registry; with 3 masters
@@ -40,12 +41,14 @@
 //! takes of the code: biased `select!`s, blocking work through `libproc::offload`, which
 //! [`run_seed`] makes inline, and no shared counters or randomly ordered maps).
 //!
-//! Modelled: what is listed above. Not modelled (yet): failing registry writes with 3
-//! masters (a real ZooKeeper does not fail a write; its outages are the ZooKeeper faults),
-//! executors that hang instead of dying, per-node clocks (a clock jump
-//! moves the one shared clock: every timer in the cluster comes due at once, like a stall
-//! of the whole process; so a paused leader whose lease outlives its session cannot happen
-//! here), ZooKeeper quorum loss inside the ensemble (it is one server that restarts).
+//! Modelled: what is listed above. ZooKeeper losing its quorum and regaining it is what
+//! the ensemble's restart does (sessions and data kept, timeouts started again once it is
+//! back). Not modelled (yet): failing registry writes with 3 masters (a real ZooKeeper does
+//! not fail a write; its outages are the ZooKeeper faults), executors that hang instead of
+//! dying, stale reads from a lagging ZooKeeper follower (the model is one linearizable
+//! server), and per-node monotonic clocks (wall clocks are per node; timers run on the one
+//! shared clock, so a stopped program's timers fire late, as they would, but no node's
+//! timers run fast).
 //! By default only masters' sessions get ZooKeeper faults; with
 //! [`SimConfig::zk_faults_on_followers`] (`chaos --zk-followers`) the agents' and the
 //! scheduler's sessions get them too: expiry, disconnects, and a request cut in flight
@@ -55,6 +58,7 @@ pub mod acks;
 pub mod acting;
 pub mod check;
 pub mod chronos;
+pub mod clocks;
 pub mod disk;
 pub mod marathon;
 pub mod net;
@@ -136,11 +140,10 @@ pub struct SimConfig {
     /// not only the masters'. Off by default, so the CI budget's schedules stay as pinned
     /// (it draws from the seed differently); `chaos --zk-followers` turns it on.
     pub zk_faults_on_followers: bool,
-    /// Whether to draw the fault kinds added after the pinned seeds were found: slow
-    /// checkpoint disks, stopped programs ([`pause`]), a slow ZooKeeper with 3 masters. On
-    /// by default. Pinned-seed tests turn it off, so each replays the schedule it was found
-    /// with (a fault kind added later reshapes a seed's run) and stays a reproducer.
-    pub later_faults: bool,
+    /// Which fault kinds are drawn ([`FaultKinds::All`] by default). Pinned-seed tests
+    /// name the set their seed was found with, so it replays that run (a kind added later
+    /// reshapes a seed's run) and stays a reproducer.
+    pub fault_kinds: FaultKinds,
 }
 
 impl Default for SimConfig {
@@ -154,7 +157,35 @@ impl Default for SimConfig {
             marathon_chronos: services::SeedShare::OneIn(8),
             masters: 1,
             zk_faults_on_followers: false,
-            later_faults: true,
+            fault_kinds: FaultKinds::All,
+        }
+    }
+}
+
+/// The fault kinds of a run. The kinds grew over time, and each new one reshapes every
+/// seed's run, so a seed found breaking with one set is replayed with that set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum FaultKinds {
+    /// The kinds the seeds pinned up to stop 25 were found with; a clock fault jumps the
+    /// one shared clock.
+    Stop25,
+    /// And a clock fault steps one node's wall clock (two times in three, see [`clocks`]).
+    WallClockSteps,
+    /// And slow checkpoint disks, stopped programs ([`pause`]), and a slow ZooKeeper with 3
+    /// masters.
+    All,
+}
+
+impl std::str::FromStr for FaultKinds {
+    type Err = String;
+    fn from_str(s: &str) -> Result<FaultKinds, String> {
+        match s {
+            "stop25" => Ok(FaultKinds::Stop25),
+            "wall-clock-steps" => Ok(FaultKinds::WallClockSteps),
+            "all" => Ok(FaultKinds::All),
+            _ => Err(format!(
+                "unknown fault kinds '{s}': use stop25, wall-clock-steps or all"
+            )),
         }
     }
 }
@@ -329,13 +360,15 @@ struct Sim {
     services: Option<services::Services>,
     /// [`SimConfig::zk_faults_on_followers`].
     zk_faults_on_followers: bool,
-    /// [`SimConfig::later_faults`].
-    later_faults: bool,
+    /// [`SimConfig::fault_kinds`].
+    fault_kinds: FaultKinds,
     /// Draws the executor and disk faults (apart from `rng`, so adding them left the
     /// schedule of the other faults as it was).
     fault_rng: SplitMix64,
     disk: disk::SharedDisk,
     acks: acks::AckLedger,
+    /// The nodes' wall clocks (see [`clocks`]).
+    clocks: clocks::Clocks,
     _work: crate::testkit::TempDir,
 }
 
@@ -434,8 +467,9 @@ impl Sim {
             ..Memory::default()
         }));
         let fw_node = bind(&net, FRAMEWORK_ADDR.parse().expect("a socket address")).await;
+        let clocks = clocks::Clocks::new(seed);
         let services = if config.marathon_chronos.includes(seed) {
-            Some(services::Services::new(seed, &net).await)
+            Some(services::Services::new(seed, &net, clocks.table.clone()).await)
         } else {
             None
         };
@@ -457,7 +491,7 @@ impl Sim {
             driver: None,
             drivers_started: 0,
             zk_faults_on_followers: config.zk_faults_on_followers,
-            later_faults: config.later_faults,
+            fault_kinds: config.fault_kinds,
             memory,
             launches,
             faults: BTreeMap::new(),
@@ -467,6 +501,7 @@ impl Sim {
             fault_rng: SplitMix64::new(seed ^ 0x00E8_EC0F_A17D_15C5),
             disk: disk::install(seed),
             acks: acks::AckLedger::default(),
+            clocks,
             _work: work,
         };
         for i in 0..sim.masters.len() {
@@ -543,6 +578,7 @@ impl Sim {
         config.max_agent_ping_timeouts = 3;
         config.agent_reregister_timeout = Duration::from_secs(60);
         config.quiet = true;
+        config.clock = self.clocks.table.wall(&master_label(i));
         match master::spawn(&node, config, None) {
             Ok(m) => {
                 self.acting.enter(i, m.acting.clone());
@@ -569,6 +605,7 @@ impl Sim {
         config.serve_files = false;
         config.seed = self.seed.wrapping_add(1000 * (i as u64 + 1)) ^ self.rng.next_u64();
         config.status_update_retry_interval_max = Duration::from_secs(40);
+        config.clock = self.clocks.table.wall(&format!("a{}", i + 1));
         match slave::spawn(&slot.node, config) {
             Ok(h) => {
                 self.trace
@@ -716,12 +753,7 @@ impl Sim {
                     self.later(1, 30, Repair::Framework);
                 }
             }
-            _ => {
-                let jump = Duration::from_secs(1 + self.rng.next_u64() % 30);
-                self.trace.note(format!("clock jumps {jump:?}"));
-                tokio::time::advance(jump).await;
-                self.count("clock_jump");
-            }
+            _ => self.clock_fault().await,
         }
     }
 
@@ -734,8 +766,8 @@ impl Sim {
             6..=8 => self.slow_registry(),
             9..=10 => self.fail_registry(),
             11..=14 => self.fail_checkpoints(),
-            15..=18 if self.later_faults => self.slow_checkpoints(),
-            19..=21 if self.later_faults => self.pause_program(),
+            15..=18 if self.fault_kinds >= FaultKinds::All => self.slow_checkpoints(),
+            19..=21 if self.fault_kinds >= FaultKinds::All => self.pause_program(),
             _ => {}
         }
     }

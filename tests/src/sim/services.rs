@@ -16,14 +16,12 @@ use slave::containerizer::TaskOutcome;
 use tokio::time::Instant;
 
 use super::chronos::{self as chr, ChronosSim};
+use super::clocks::{self, ClockTable};
 use super::marathon::{self as mar, MarathonSim};
 use super::{bind, Sim};
 
 const MARATHON_ADDR: &str = "10.0.3.1:7100";
 const CHRONOS_ADDR: &str = "10.0.3.2:7200";
-/// The wall time (seconds since the epoch) Marathon's and Chronos's clocks read when the
-/// simulation starts; they advance with the simulated clock.
-const BASE_WALL_S: i64 = 1_800_000_000;
 /// After faults stop, Chronos runs at least this long before it is judged (a few instants).
 const CHRONOS_QUIET: Duration = Duration::from_secs(110);
 /// An instant due this long after the faults stopped must not be missed (its epsilon plus
@@ -92,11 +90,13 @@ pub struct Services {
     /// What the agents launched for them.
     pub launches: ServiceLaunches,
     quiet_since: Option<Instant>,
+    /// Their wall clocks (see [`clocks`]).
+    clocks: ClockTable,
 }
 
 impl Services {
     /// Binds their nodes on `net`.
-    pub(super) async fn new(seed: u64, net: &super::net::SimNet) -> Services {
+    pub(super) async fn new(seed: u64, net: &super::net::SimNet, clocks: ClockTable) -> Services {
         let m: SocketAddr = MARATHON_ADDR.parse().expect("a socket address");
         let c: SocketAddr = CHRONOS_ADDR.parse().expect("a socket address");
         Services {
@@ -107,20 +107,17 @@ impl Services {
             pending: Vec::new(),
             launches: Arc::default(),
             quiet_since: None,
+            clocks,
         }
     }
 
     fn marathon_clock(&self) -> marathon::shell::Clock {
-        let start = self.start;
-        Rc::new(move || BASE_WALL_S as f64 + start.elapsed().as_secs_f64())
+        let clock = self.clocks.wall(clocks::MARATHON);
+        Rc::new(move || clock.now())
     }
 
     fn chronos_clock(&self) -> chronos::framework::Clock {
-        let start = self.start;
-        Rc::new(move || {
-            let base = chrono::DateTime::from_timestamp(BASE_WALL_S, 0).unwrap_or_default();
-            base + chrono::Duration::from_std(start.elapsed()).unwrap_or_default()
-        })
+        Rc::new(self.clocks.date(clocks::CHRONOS))
     }
 
     fn later(&mut self, min_s: u64, max_s: u64, f: Fix) {
@@ -368,8 +365,14 @@ impl Sim {
                     .filter(|t| chr::is_chronos_task(t))
                     .cloned()
                     .collect();
-                let quiet_wall =
-                    now - chrono::Duration::from_std(quiet.elapsed()).unwrap_or_default();
+                // Chronos's clock when faults stopped (it has not stepped since), moved on
+                // by as much as it ever stood further ahead before: an instant it missed
+                // before a step back then may look due after the faults stopped.
+                let behind =
+                    s.clocks.max_offset_ms(clocks::CHRONOS) - s.clocks.offset_ms(clocks::CHRONOS);
+                let quiet_wall = now
+                    - chrono::Duration::from_std(quiet.elapsed()).unwrap_or_default()
+                    + chrono::Duration::milliseconds(behind);
                 self.trace.note(format!(
                     "chronos settled: {} instants decided, {} launches, {} missed",
                     view.instants.len(),

@@ -545,3 +545,56 @@ fn offers_are_wanted_while_a_run_is_queued_not_while_it_is_in_flight() {
     c.status(&l[0].task_id, TaskEnd::Lost, "TASK_LOST", "", t0);
     assert!(c.wants_offers(), "lost: the retry is queued");
 }
+
+proptest! {
+    /// The host's wall clock steps backwards and forwards (NTP, a VM resumed): every
+    /// instant up to the latest time the clock showed is still decided exactly once — a
+    /// step back never decides an instant again (nor runs it twice), a step forward decides
+    /// the instants it stepped over, each run or missed — and a first attempt starts within
+    /// epsilon of its instant by the clock that launched it.
+    #[test]
+    fn every_instant_is_decided_once_when_the_clock_steps_back_and_forth(
+        period in 1u64..120,
+        eps in 0u64..200,
+        steps in proptest::collection::vec(-120i64..400, 1..60),
+        retry_lost in any::<bool>(),
+    ) {
+        let t0 = utc("2021-06-01T00:00:00Z");
+        let mut c = Chronos::new();
+        c.reconciled();
+        let mut def = JobDef::scheduled("j", "true", &format!("R/2021-06-01T00:00:00Z/PT{period}S"));
+        def.epsilon = format!("PT{eps}S");
+        def.concurrent = true;
+        c.put(def, t0).unwrap();
+        // `latest`: the latest time the clock showed when the scheduler looked.
+        let (mut now, mut latest) = (t0, t0 - Duration::days(1));
+        let mut ran = Vec::new();
+        for s in steps {
+            now += Duration::seconds(s);
+            latest = latest.max(now);
+            c.tick(now);
+            for l in c.match_offer("a", 1e3, 1e7, 1e7, now) {
+                let (_, run) = c.find(&l.task_id).unwrap();
+                let due = run.due;
+                if run.attempt == 0 {
+                    prop_assert!(now - due <= Duration::seconds(eps as i64));
+                }
+                if retry_lost && run.attempt == 0 {
+                    // A lost first attempt is retried for the same instant, not re-decided.
+                    c.status(&l.task_id, TaskEnd::Lost, "TASK_LOST", "", now);
+                    continue;
+                }
+                ran.push(due);
+                c.status(&l.task_id, TaskEnd::Finished, "TASK_FINISHED", "", now);
+            }
+        }
+        let j = c.job("j").unwrap();
+        let decided = j.state.next;
+        let expected = j.schedule().unwrap().first_at_or_after(latest + Duration::milliseconds(1));
+        prop_assert_eq!(decided, expected);
+        let queued = j.state.runs.len() as u64;
+        prop_assert_eq!(ran.len() as u64 + j.state.missed_count + queued, decided);
+        let distinct: BTreeSet<_> = ran.iter().collect();
+        prop_assert_eq!(distinct.len(), ran.len(), "an instant ran twice");
+    }
+}
