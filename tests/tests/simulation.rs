@@ -9,11 +9,11 @@ use cluster::sim::{run_seed, run_seeds, SimConfig};
 /// Seeds per CI run (`SIM_SEEDS` overrides it).
 const CI_SEEDS: u64 = 1000;
 
-/// Seeds (of the default, single-master shape) that found a bug not fixed yet: each gets
-/// its own test asserting the seed still breaks (so it stays a reproducer, and fails once
-/// the bug is fixed: then it is pinned as passing and leaves this list); they are left out
-/// of the budget so the budget guards everything else.
-const KNOWN_BAD: &[u64] = &[759];
+/// Seeds (of the default, single-master shape) that found a bug not fixed yet (none now):
+/// each gets its own test asserting the seed still breaks (so it stays a reproducer, and
+/// fails once the bug is fixed: then it is pinned as passing and leaves this list); they
+/// are left out of the budget so the budget guards everything else.
+const KNOWN_BAD: &[u64] = &[];
 
 /// Seeds 3-master runs: cheaper per seed than one master (about 1.8x the CPU), so fewer
 /// (`SIM_ZK_SEEDS` overrides it).
@@ -59,21 +59,19 @@ fn with_marathon_and_chronos() -> SimConfig {
 }
 
 /// Found once wall clocks were per node, by the schedule that change made (no clock step
-/// matters: with every step made a no-op it breaks the same): the scheduler is wedged for
-/// good. The standalone master holds the framework as disconnected (its side of the link
+/// matters: with every step made a no-op it breaks the same): the scheduler was wedged for
+/// good. The standalone master held the framework as disconnected (its side of the link
 /// to the scheduler broke) while the driver's side never did, so the driver, connected in
-/// its own eyes, never re-registers; the master ignores each of its calls ("not from the
-/// framework's connected scheduler") and sends it nothing. Mesos's master answers a call
+/// its own eyes, never re-registered; the master ignored each of its calls ("not from the
+/// framework's connected scheduler") and sent it nothing. The master now answers a call
 /// from a disconnected framework's own PID with `FrameworkErrorMessage("Framework
-/// disconnected")`, on which the driver aborts and is restarted; ours does not (yet).
+/// disconnected")`, as Mesos does, and the driver re-registers on it (Mesos's aborts)
+/// (unit tests `a_call_from_a_disconnected_frameworks_scheduler_is_answered_with_an_error`
+/// and `framework_disconnected_error_makes_the_driver_reregister`).
 #[test]
-fn known_bad_seed_759_a_scheduler_the_master_holds_as_disconnected_is_never_told() {
+fn pinned_seed_759_a_scheduler_the_master_holds_as_disconnected_is_told() {
     let r = run_seed(759, &SimConfig::default());
-    assert!(
-        r.breaks.iter().any(|b| b.contains("not converged")),
-        "seed 759 passes now: pin it as passing and take it off KNOWN_BAD\n{}",
-        r.explain()
-    );
+    assert!(r.breaks.is_empty(), "{}", r.explain());
 }
 
 fn assert_seed_passes(seed: u64) {

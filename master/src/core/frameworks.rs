@@ -279,11 +279,12 @@ impl Master {
         from: &Pid,
         msg: UnregisterFrameworkMessage,
     ) -> Vec<Effect> {
+        let mut fx = Vec::new();
         if self
-            .scheduler(&msg.framework_id, from, "teardown")
+            .scheduler(&msg.framework_id, from, "teardown", &mut fx)
             .is_none()
         {
-            return Vec::new();
+            return fx;
         }
         self.remove_framework(&msg.framework_id, "the framework unregistered")
     }
@@ -307,13 +308,13 @@ impl Master {
         from: &Pid,
         msg: DeactivateFrameworkMessage,
     ) -> Vec<Effect> {
+        let mut fx = Vec::new();
         if self
-            .scheduler(&msg.framework_id, from, "deactivation")
+            .scheduler(&msg.framework_id, from, "deactivation", &mut fx)
             .is_none()
         {
-            return Vec::new();
+            return fx;
         }
-        let mut fx = Vec::new();
         self.deactivate(&msg.framework_id, true, &mut fx);
         fx
     }

@@ -359,6 +359,78 @@ fn accepts_from_another_pid_or_unknown_framework_are_ignored() {
     assert!(m.offers().contains_key(&o));
 }
 
+/// Sim seed 759: the master's side of the link to the scheduler broke, the driver's did
+/// not, so the driver never re-registers on its own. A call from the disconnected
+/// framework's own scheduler is refused with `FrameworkErrorMessage("Framework
+/// disconnected")` (Mesos's `Master::receive`), on which the driver re-registers; a call
+/// from another PID is ignored, unanswered, as before.
+#[test]
+fn a_call_from_a_disconnected_frameworks_scheduler_is_answered_with_an_error() {
+    let (mut m, a, f, o) = setup();
+    m.accept(
+        &pid(SCHED),
+        launch(&f, vec![o], vec![task("t1", &a, "cpus:1;mem:128")]),
+    );
+    m.exited(&pid(SCHED));
+    assert!(!m.frameworks()[&f].connected);
+    let refused = vec![Effect::Send(
+        pid(SCHED),
+        FrameworkErrorMessage {
+            message: proto::messages::FRAMEWORK_DISCONNECTED.into(),
+        }
+        .into(),
+    )];
+    let revive = || ReviveOffersMessage {
+        framework_id: f.clone(),
+        roles: vec![],
+    };
+    let reconcile = || ReconcileTasksMessage {
+        framework_id: f.clone(),
+        statuses: vec![],
+    };
+    let kill = || KillTaskMessage {
+        framework_id: f.clone(),
+        task_id: "t1".into(),
+        kill_policy: None,
+    };
+    assert_eq!(m.revive(&pid(SCHED), revive()), refused);
+    assert_eq!(m.reconcile(&pid(SCHED), reconcile()), refused);
+    assert_eq!(m.kill_task(&pid(SCHED), kill()), refused);
+    assert_eq!(m.acknowledge(&pid(SCHED), ack(&a, &f, "t1", 1)), refused);
+    assert_eq!(
+        m.unregister_framework(
+            &pid(SCHED),
+            UnregisterFrameworkMessage {
+                framework_id: f.clone()
+            }
+        ),
+        refused
+    );
+    assert!(m.frameworks().contains_key(&f), "the teardown was refused");
+    let impostor = pid("impostor@127.0.0.1:1");
+    assert!(m.revive(&impostor, revive()).is_empty());
+    assert!(m.reconcile(&impostor, reconcile()).is_empty());
+
+    // Re-registered, its calls are handled again.
+    let mut info = FrameworkInfo::new("fw", "root");
+    info.id = Some(f.clone());
+    m.reregister_framework(
+        &pid(SCHED),
+        ReregisterFrameworkMessage {
+            framework: info,
+            failover: false,
+        },
+    );
+    assert!(m.frameworks()[&f].connected);
+    let fx = m.revive(&pid(SCHED), revive());
+    assert!(sends(&fx).is_empty(), "{fx:?}");
+    assert!(matches!(
+        alloc_calls(&fx).as_slice(),
+        [ToAllocator::ReviveOffers(_)]
+    ));
+    assert_eq!(updates(&m.reconcile(&pid(SCHED), reconcile())).len(), 1);
+}
+
 #[test]
 fn decline_recovers_with_filters() {
     let (mut m, _a, f, o) = setup();
