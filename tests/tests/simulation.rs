@@ -251,6 +251,25 @@ fn pinned_seeds_113_233_665_a_stale_launch_after_the_task_was_reported_lost_is_r
 
 /// The 3-master shape with ZooKeeper faults on the agents' and the scheduler's sessions
 /// too (`chaos --zk-followers`), which the CI budgets do not run.
+/// Found by the 3-master chaos run with Marathon and Chronos once the master answered a
+/// disconnected framework's calls with an error (which changed the schedule): offers on an
+/// agent beyond its total. The agent re-registered on a fresh connection without a task
+/// whose `RunTaskMessage` was still on the older one; the master answered `TASK_LOST` and
+/// the allocator got the resources back. The launch then arrived, the agent ran the task
+/// and reported it at its next re-registration, and the master adopted it: used in the
+/// master's books, free in the allocator's, which offered them. Such a task is now killed
+/// and recorded with the agent's kills of lost tasks, not adopted (unit test
+/// `a_task_reported_by_a_reregistering_agent_after_it_ended_there_is_killed_not_adopted`).
+#[test]
+fn pinned_seed_27_a_task_lost_then_reported_by_its_agent_is_not_adopted() {
+    let config = SimConfig {
+        marathon_chronos: SeedShare::All,
+        ..three_masters()
+    };
+    let r = run_seed(27, &config);
+    assert!(r.breaks.is_empty(), "{}", r.explain());
+}
+
 fn three_masters_zk_followers() -> SimConfig {
     SimConfig {
         zk_faults_on_followers: true,

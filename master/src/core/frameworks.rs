@@ -77,6 +77,16 @@ impl Framework {
             None
         }
     }
+
+    /// How task `task` ended on `agent` if this master holds it as completed there (the
+    /// framework was told, or is being told): the newest such record.
+    pub fn ended_on(&self, task: &TaskId, agent: &AgentId) -> Option<TaskState> {
+        self.completed_tasks
+            .iter()
+            .rev()
+            .find(|t| &t.task_id == task && &t.agent_id == agent)
+            .map(|t| t.state)
+    }
 }
 
 impl Master {

@@ -114,12 +114,7 @@ impl Master {
         let ended = match f.tasks.get(&status.task_id) {
             Some(t) => t.state.is_terminal().then_some(t.state),
             None if f.unreachable_tasks.contains_key(&status.task_id) => None,
-            None => f
-                .completed_tasks
-                .iter()
-                .rev()
-                .find(|t| t.task_id == status.task_id && t.agent_id == agent_id)
-                .map(|t| t.state),
+            None => f.ended_on(&status.task_id, &agent_id),
         };
         if let (Some(ended), false) = (ended, status.state.is_terminal()) {
             tracing::warn!(task = %status.task_id, framework = %fid, agent = %agent_id,

@@ -645,6 +645,47 @@ fn an_update_saying_an_ended_task_lives_is_not_forwarded_and_the_task_is_killed(
 }
 
 #[test]
+fn a_task_reported_by_a_reregistering_agent_after_it_ended_there_is_killed_not_adopted() {
+    // Seed 27 (3 masters, Marathon and Chronos): an agent whose link broke re-registers
+    // without t1 (its RunTaskMessage, on the older connection, has not arrived yet): t1
+    // is TASK_LOST and the allocator gets its resources back. The launch then arrives,
+    // the agent runs t1 and re-registers again reporting it. Adopted, t1 would count as
+    // used on the agent while the allocator offers its resources too.
+    let (mut m, a, f, o) = setup();
+    m.accept(
+        &pid(SCHED),
+        launch(&f, vec![o], vec![task("t1", &a, "cpus:1;mem:128")]),
+    );
+    m.exited(&pid(AGENT));
+    let fx = reregister(&mut m, AGENT, &a, vec![], vec![]);
+    assert_eq!(updates(&fx)[0].state, TaskState::Lost, "{fx:?}");
+    assert!(alloc_calls(&fx)
+        .iter()
+        .any(|c| matches!(c, ToAllocator::RecoverResources(r) if r.resources == "cpus:1;mem:128".parse().unwrap())));
+
+    m.exited(&pid(AGENT));
+    let mut t1 = Task::from_info(&task("t1", &a, "cpus:1;mem:128"), f.clone(), None);
+    t1.state = TaskState::Running;
+    let mut finfo = FrameworkInfo::new("fw", "root");
+    finfo.id = Some(f.clone());
+    let fx = reregister(&mut m, AGENT, &a, vec![t1], vec![finfo]);
+    assert!(!m.frameworks()[&f].tasks.contains_key(&TaskId::new("t1")));
+    assert!(
+        m.used_on_agent(&a).values().all(|r| r.is_empty()),
+        "{:?}",
+        m.used_on_agent(&a)
+    );
+    assert!(updates(&fx).is_empty(), "{fx:?}");
+    assert!(sends(&fx)
+        .iter()
+        .any(|(_, o)| matches!(o, Outbound::KillTaskMessage(k) if k.task_id == TaskId::new("t1"))));
+    // Recorded, durably, with the agent's other kills of lost tasks: its updates are not
+    // forwarded, and a next leader kills it too.
+    assert!(persists(&fx));
+    assert!(m.registry().killed_lost_tasks[&a].contains(&(f.clone(), TaskId::new("t1"))));
+}
+
+#[test]
 fn completed_tasks_are_bounded() {
     let (mut m, a, f, _o) = setup();
     for i in 0..5 {
