@@ -143,6 +143,11 @@ pub struct MasterSlaveConnection {
     pub total_ping_timeout_seconds: f64,
 }
 
+/// The text of the `FrameworkErrorMessage` a master answers a call with when it comes from
+/// the scheduler of a framework the master holds as disconnected (Mesos's text): that
+/// scheduler is connected in its own eyes only, and must subscribe again.
+pub const FRAMEWORK_DISCONNECTED: &str = "Framework disconnected";
+
 macro_rules! messages {
     ($( $(#[$doc:meta])* $name:ident $wire:literal { $( $(#[$fdoc:meta])* $field:ident : $ty:ty ),* $(,)? } )*) => {
         $(

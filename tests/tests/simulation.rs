@@ -67,6 +67,32 @@ fn with_marathon_and_chronos() -> SimConfig {
     })
 }
 
+/// The fault kinds seeds 27, 137 and 759 were found with (per-node wall clocks, before the
+/// later kinds), on the branch that added them: other code changed since reshapes their runs
+/// too, so each fix also has a unit test.
+fn with_clock_steps(config: SimConfig) -> SimConfig {
+    SimConfig {
+        fault_kinds: FaultKinds::WallClockSteps,
+        ..config
+    }
+}
+
+/// Found once wall clocks were per node, by the schedule that change made (no clock step
+/// matters: with every step made a no-op it breaks the same): the scheduler was wedged for
+/// good. The standalone master held the framework as disconnected (its side of the link
+/// to the scheduler broke) while the driver's side never did, so the driver, connected in
+/// its own eyes, never re-registered; the master ignored each of its calls ("not from the
+/// framework's connected scheduler") and sent it nothing. The master now answers a call
+/// from a disconnected framework's own PID with `FrameworkErrorMessage("Framework
+/// disconnected")`, as Mesos does, and the driver re-registers on it (Mesos's aborts)
+/// (unit tests `a_call_from_a_disconnected_frameworks_scheduler_is_answered_with_an_error`
+/// and `framework_disconnected_error_makes_the_driver_reregister`).
+#[test]
+fn pinned_seed_759_a_scheduler_the_master_holds_as_disconnected_is_told() {
+    let r = run_seed(759, &with_clock_steps(SimConfig::default()));
+    assert!(r.breaks.is_empty(), "{}", r.explain());
+}
+
 fn assert_seed_passes(seed: u64) {
     let r = run_seed(seed, &single_master());
     assert!(r.breaks.is_empty(), "{}", r.explain());
@@ -174,7 +200,7 @@ fn pinned_seed_100_offers_made_while_the_lease_lapsed_are_not_lost() {
 /// `a_confirmed_provisional_connection_reconciles_again`).
 #[test]
 fn pinned_seed_137_chronos_reconciles_again_after_a_provisional_reregistration() {
-    let r = run_three_masters(137);
+    let r = run_seed(137, &with_clock_steps(three_masters()));
     assert!(r.breaks.is_empty(), "{}", r.explain());
 }
 
@@ -244,6 +270,25 @@ fn pinned_seeds_113_233_665_a_stale_launch_after_the_task_was_reported_lost_is_r
 
 /// The 3-master shape with ZooKeeper faults on the agents' and the scheduler's sessions
 /// too (`chaos --zk-followers`), which the CI budgets do not run.
+/// Found by the 3-master chaos run with Marathon and Chronos once the master answered a
+/// disconnected framework's calls with an error (which changed the schedule): offers on an
+/// agent beyond its total. The agent re-registered on a fresh connection without a task
+/// whose `RunTaskMessage` was still on the older one; the master answered `TASK_LOST` and
+/// the allocator got the resources back. The launch then arrived, the agent ran the task
+/// and reported it at its next re-registration, and the master adopted it: used in the
+/// master's books, free in the allocator's, which offered them. Such a task is now killed
+/// and recorded with the agent's kills of lost tasks, not adopted (unit test
+/// `a_task_reported_by_a_reregistering_agent_after_it_ended_there_is_killed_not_adopted`).
+#[test]
+fn pinned_seed_27_a_task_lost_then_reported_by_its_agent_is_not_adopted() {
+    let config = SimConfig {
+        marathon_chronos: SeedShare::All,
+        ..three_masters()
+    };
+    let r = run_seed(27, &with_clock_steps(config));
+    assert!(r.breaks.is_empty(), "{}", r.explain());
+}
+
 fn three_masters_zk_followers() -> SimConfig {
     SimConfig {
         zk_faults_on_followers: true,

@@ -406,6 +406,11 @@ impl<S: Scheduler> Process for SchedulerProcess<S> {
                 if !me.active() || !me.core.reg.is_master(&from) {
                     return;
                 }
+                if let Some(effects) = me.core.reg.framework_error(&from, &m.message) {
+                    tracing::warn!(master = %from, "the master holds us as disconnected; re-registering");
+                    me.apply(ctx, effects);
+                    return;
+                }
                 tracing::error!(message = %m.message, "framework error from the master; aborting");
                 me.with_driver(ctx, |s, d| s.error(d, &m.message));
                 if me.active() {

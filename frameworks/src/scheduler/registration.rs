@@ -372,6 +372,20 @@ impl Registration {
         out
     }
 
+    /// A `FrameworkErrorMessage` from `from`. `Some` (what to do) when the leading master
+    /// says it holds us as disconnected ([`proto::messages::FRAMEWORK_DISCONNECTED`]: its
+    /// link to us broke though ours did not, and it refuses our calls): handled as if our
+    /// link had broken, with a re-registration (Mesos's driver aborts; re-registering
+    /// keeps the scheduler, which the master still knows, running). `None` for any other
+    /// error, which the driver aborts on, or an error from another process.
+    pub fn framework_error(&mut self, from: &Pid, message: &str) -> Option<Vec<RegEffect>> {
+        if message != proto::messages::FRAMEWORK_DISCONNECTED || !self.is_master(from) {
+            return None;
+        }
+        let master = self.master.clone()?;
+        Some(self.exited(&master))
+    }
+
     /// The detector reports the leading master (`None`: no master leads now), with its
     /// `MasterInfo` when known. A new leader (another PID, or another master instance at
     /// the same PID) disconnects the driver and starts a re-subscription with it, keeping
@@ -575,6 +589,34 @@ mod tests {
         );
         // An unrelated pid's exit means nothing.
         assert!(r.exited(&"x@127.0.0.1:2".parse().unwrap()).is_empty());
+    }
+
+    /// A master that holds the framework as disconnected while the driver's link never
+    /// broke answers its calls with "Framework disconnected" (sim seed 759): the driver
+    /// re-registers, as after a link break. Any other error is left to abort the driver.
+    #[test]
+    fn framework_disconnected_error_makes_the_driver_reregister() {
+        let mut r = reg(None);
+        r.start();
+        r.registered(&master(), "F1".into(), info());
+        let stranger: Pid = "other@127.0.0.1:1".parse().unwrap();
+        assert_eq!(
+            r.framework_error(&stranger, proto::messages::FRAMEWORK_DISCONNECTED),
+            None
+        );
+        assert_eq!(r.framework_error(&master(), "Framework failed over"), None);
+        assert!(r.connected());
+        let e = r
+            .framework_error(&master(), proto::messages::FRAMEWORK_DISCONNECTED)
+            .expect("handled");
+        assert_eq!(e[0], RegEffect::Disconnected);
+        assert!(sends_reregister(&e), "{e:?}");
+        assert!(!r.connected());
+        // The answers to the other calls it refused meanwhile do not stack retries.
+        assert_eq!(
+            r.framework_error(&master(), proto::messages::FRAMEWORK_DISCONNECTED),
+            Some(Vec::new())
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@ impl Master {
     pub fn accept(&mut self, from: &Pid, msg: AcceptOffersMessage) -> Vec<Effect> {
         let mut fx = Vec::new();
         let fid = msg.framework_id.clone();
-        if self.scheduler(&fid, from, "accept").is_none() {
+        if self.scheduler(&fid, from, "accept", &mut fx).is_none() {
             return fx;
         }
         let tasks_of = |ops: &[OfferOperation]| -> Vec<TaskInfo> {
@@ -138,7 +138,7 @@ impl Master {
     ) -> Vec<Effect> {
         let mut fx = Vec::new();
         let fid = accept.framework_id;
-        if self.scheduler(&fid, from, "accept").is_none() {
+        if self.scheduler(&fid, from, "accept", &mut fx).is_none() {
             return fx;
         }
         let why = format!("Invalid ACCEPT: {why}");

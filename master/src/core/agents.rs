@@ -595,6 +595,29 @@ impl Master {
                 shutdowns.insert(fid.clone());
                 continue;
             }
+            // A task this master holds as ended on this agent (the framework was told,
+            // e.g. `TASK_LOST` when an earlier re-registration did not report it because
+            // its `RunTaskMessage`, on an older connection, had not arrived yet): that is
+            // final for the framework, and the allocator got its resources back. Not
+            // adopted (its resources would count twice: offered and used); if it runs,
+            // it is killed, recorded with the agent's other kills of lost tasks (as
+            // `status_update` does for an update saying such a task lives).
+            let ended = self
+                .frameworks
+                .get(fid)
+                .and_then(|f| f.ended_on(&task.task_id, &id))
+                .is_some();
+            if ended {
+                tracing::warn!(agent = %id, framework = %fid, task = %task.task_id,
+                    state = %task.state.as_str(),
+                    "the re-registering agent has a task that ended here; not adopted");
+                if let Some(a) = self.agents.get_mut(&id) {
+                    let key = (fid.clone(), task.task_id.clone());
+                    if !a.killed_tasks.contains(&key) {
+                        Arc::make_mut(a).killed_tasks.insert(key);
+                    }
+                }
+            }
             let asked_to_kill = self.agents.get(&id).is_some_and(|a| {
                 a.killed_tasks
                     .contains(&(fid.clone(), task.task_id.clone()))

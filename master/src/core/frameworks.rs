@@ -77,6 +77,16 @@ impl Framework {
             None
         }
     }
+
+    /// How task `task` ended on `agent` if this master holds it as completed there (the
+    /// framework was told, or is being told): the newest such record.
+    pub fn ended_on(&self, task: &TaskId, agent: &AgentId) -> Option<TaskState> {
+        self.completed_tasks
+            .iter()
+            .rev()
+            .find(|t| &t.task_id == task && &t.agent_id == agent)
+            .map(|t| t.state)
+    }
 }
 
 impl Master {
@@ -279,11 +289,12 @@ impl Master {
         from: &Pid,
         msg: UnregisterFrameworkMessage,
     ) -> Vec<Effect> {
+        let mut fx = Vec::new();
         if self
-            .scheduler(&msg.framework_id, from, "teardown")
+            .scheduler(&msg.framework_id, from, "teardown", &mut fx)
             .is_none()
         {
-            return Vec::new();
+            return fx;
         }
         self.remove_framework(&msg.framework_id, "the framework unregistered")
     }
@@ -307,13 +318,13 @@ impl Master {
         from: &Pid,
         msg: DeactivateFrameworkMessage,
     ) -> Vec<Effect> {
+        let mut fx = Vec::new();
         if self
-            .scheduler(&msg.framework_id, from, "deactivation")
+            .scheduler(&msg.framework_id, from, "deactivation", &mut fx)
             .is_none()
         {
-            return Vec::new();
+            return fx;
         }
-        let mut fx = Vec::new();
         self.deactivate(&msg.framework_id, true, &mut fx);
         fx
     }

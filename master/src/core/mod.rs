@@ -293,10 +293,32 @@ impl Master {
         }
     }
 
-    /// The framework `id` if `from` is its connected scheduler.
-    fn scheduler(&self, id: &FrameworkId, from: &Pid, what: &str) -> Option<&Framework> {
+    /// The framework `id` if `from` is its connected scheduler. A call from the scheduler of
+    /// a framework held as disconnected (its link from the master broke; the scheduler's
+    /// own link may not have: a one-way partition) is answered, as Mesos does, with
+    /// `FrameworkErrorMessage("Framework disconnected")`: otherwise a scheduler connected in
+    /// its own eyes would never re-register, and the master would ignore it for good.
+    fn scheduler(
+        &self,
+        id: &FrameworkId,
+        from: &Pid,
+        what: &str,
+        fx: &mut Vec<Effect>,
+    ) -> Option<&Framework> {
         match self.frameworks.get(id) {
             Some(f) if f.connected_pid() == Some(from) => Some(f),
+            Some(f) if f.pid.as_ref() == Some(from) => {
+                self.refuse_sender();
+                tracing::warn!(framework = %id, %from, "refusing {what}: framework disconnected");
+                fx.push(Effect::Send(
+                    from.clone(),
+                    FrameworkErrorMessage {
+                        message: proto::messages::FRAMEWORK_DISCONNECTED.into(),
+                    }
+                    .into(),
+                ));
+                None
+            }
             Some(_) => {
                 self.refuse_sender();
                 tracing::warn!(framework = %id, %from, "ignoring {what}: not from the framework's connected scheduler");

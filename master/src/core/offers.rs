@@ -156,7 +156,10 @@ impl Master {
     /// `DeclineOffersMessage`.
     pub fn decline(&mut self, from: &Pid, msg: DeclineOffersMessage) -> Vec<Effect> {
         let mut fx = Vec::new();
-        if self.scheduler(&msg.framework_id, from, "decline").is_none() {
+        if self
+            .scheduler(&msg.framework_id, from, "decline", &mut fx)
+            .is_none()
+        {
             return fx;
         }
         for id in &msg.offer_ids {
@@ -228,8 +231,12 @@ impl Master {
 
     /// `ReviveOffersMessage`.
     pub fn revive(&mut self, from: &Pid, msg: ReviveOffersMessage) -> Vec<Effect> {
-        if self.scheduler(&msg.framework_id, from, "revive").is_none() {
-            return Vec::new();
+        let mut fx = Vec::new();
+        if self
+            .scheduler(&msg.framework_id, from, "revive", &mut fx)
+            .is_none()
+        {
+            return fx;
         }
         vec![Effect::Allocator(
             ReviveOffers {
@@ -242,11 +249,12 @@ impl Master {
 
     /// `SuppressOffersMessage`.
     pub fn suppress(&mut self, from: &Pid, msg: SuppressOffersMessage) -> Vec<Effect> {
+        let mut fx = Vec::new();
         if self
-            .scheduler(&msg.framework_id, from, "suppress")
+            .scheduler(&msg.framework_id, from, "suppress", &mut fx)
             .is_none()
         {
-            return Vec::new();
+            return fx;
         }
         vec![Effect::Allocator(
             SuppressOffers {

@@ -7,7 +7,7 @@ impl Master {
     /// `KillTaskMessage` from a scheduler.
     pub fn kill_task(&mut self, from: &Pid, msg: KillTaskMessage) -> Vec<Effect> {
         let mut fx = Vec::new();
-        let Some(f) = self.scheduler(&msg.framework_id, from, "kill") else {
+        let Some(f) = self.scheduler(&msg.framework_id, from, "kill", &mut fx) else {
             return fx;
         };
         match f.tasks.get(&msg.task_id) {
@@ -114,12 +114,7 @@ impl Master {
         let ended = match f.tasks.get(&status.task_id) {
             Some(t) => t.state.is_terminal().then_some(t.state),
             None if f.unreachable_tasks.contains_key(&status.task_id) => None,
-            None => f
-                .completed_tasks
-                .iter()
-                .rev()
-                .find(|t| t.task_id == status.task_id && t.agent_id == agent_id)
-                .map(|t| t.state),
+            None => f.ended_on(&status.task_id, &agent_id),
         };
         if let (Some(ended), false) = (ended, status.state.is_terminal()) {
             tracing::warn!(task = %status.task_id, framework = %fid, agent = %agent_id,
@@ -242,11 +237,12 @@ impl Master {
         from: &Pid,
         msg: StatusUpdateAcknowledgementMessage,
     ) -> Vec<Effect> {
+        let mut fx = Vec::new();
         if self
-            .scheduler(&msg.framework_id, from, "acknowledgement")
+            .scheduler(&msg.framework_id, from, "acknowledgement", &mut fx)
             .is_none()
         {
-            return Vec::new();
+            return fx;
         }
         match self.agents.get(&msg.agent_id) {
             Some(a) if a.connected => {
@@ -280,7 +276,7 @@ impl Master {
     /// (explicit) or of every task (implicit, empty list).
     pub fn reconcile(&mut self, from: &Pid, msg: ReconcileTasksMessage) -> Vec<Effect> {
         let mut fx = Vec::new();
-        let Some(f) = self.scheduler(&msg.framework_id, from, "reconciliation") else {
+        let Some(f) = self.scheduler(&msg.framework_id, from, "reconciliation", &mut fx) else {
             return fx;
         };
         let aware = f.info.is_partition_aware();
@@ -376,11 +372,12 @@ impl Master {
         from: &Pid,
         msg: FrameworkToExecutorMessage,
     ) -> Vec<Effect> {
+        let mut fx = Vec::new();
         if self
-            .scheduler(&msg.framework_id, from, "framework message")
+            .scheduler(&msg.framework_id, from, "framework message", &mut fx)
             .is_none()
         {
-            return Vec::new();
+            return fx;
         }
         match self.agents.get(&msg.agent_id) {
             Some(a) if a.connected => vec![Effect::Send(a.pid.clone(), msg.into())],

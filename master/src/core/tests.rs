@@ -359,6 +359,78 @@ fn accepts_from_another_pid_or_unknown_framework_are_ignored() {
     assert!(m.offers().contains_key(&o));
 }
 
+/// Sim seed 759: the master's side of the link to the scheduler broke, the driver's did
+/// not, so the driver never re-registers on its own. A call from the disconnected
+/// framework's own scheduler is refused with `FrameworkErrorMessage("Framework
+/// disconnected")` (Mesos's `Master::receive`), on which the driver re-registers; a call
+/// from another PID is ignored, unanswered, as before.
+#[test]
+fn a_call_from_a_disconnected_frameworks_scheduler_is_answered_with_an_error() {
+    let (mut m, a, f, o) = setup();
+    m.accept(
+        &pid(SCHED),
+        launch(&f, vec![o], vec![task("t1", &a, "cpus:1;mem:128")]),
+    );
+    m.exited(&pid(SCHED));
+    assert!(!m.frameworks()[&f].connected);
+    let refused = vec![Effect::Send(
+        pid(SCHED),
+        FrameworkErrorMessage {
+            message: proto::messages::FRAMEWORK_DISCONNECTED.into(),
+        }
+        .into(),
+    )];
+    let revive = || ReviveOffersMessage {
+        framework_id: f.clone(),
+        roles: vec![],
+    };
+    let reconcile = || ReconcileTasksMessage {
+        framework_id: f.clone(),
+        statuses: vec![],
+    };
+    let kill = || KillTaskMessage {
+        framework_id: f.clone(),
+        task_id: "t1".into(),
+        kill_policy: None,
+    };
+    assert_eq!(m.revive(&pid(SCHED), revive()), refused);
+    assert_eq!(m.reconcile(&pid(SCHED), reconcile()), refused);
+    assert_eq!(m.kill_task(&pid(SCHED), kill()), refused);
+    assert_eq!(m.acknowledge(&pid(SCHED), ack(&a, &f, "t1", 1)), refused);
+    assert_eq!(
+        m.unregister_framework(
+            &pid(SCHED),
+            UnregisterFrameworkMessage {
+                framework_id: f.clone()
+            }
+        ),
+        refused
+    );
+    assert!(m.frameworks().contains_key(&f), "the teardown was refused");
+    let impostor = pid("impostor@127.0.0.1:1");
+    assert!(m.revive(&impostor, revive()).is_empty());
+    assert!(m.reconcile(&impostor, reconcile()).is_empty());
+
+    // Re-registered, its calls are handled again.
+    let mut info = FrameworkInfo::new("fw", "root");
+    info.id = Some(f.clone());
+    m.reregister_framework(
+        &pid(SCHED),
+        ReregisterFrameworkMessage {
+            framework: info,
+            failover: false,
+        },
+    );
+    assert!(m.frameworks()[&f].connected);
+    let fx = m.revive(&pid(SCHED), revive());
+    assert!(sends(&fx).is_empty(), "{fx:?}");
+    assert!(matches!(
+        alloc_calls(&fx).as_slice(),
+        [ToAllocator::ReviveOffers(_)]
+    ));
+    assert_eq!(updates(&m.reconcile(&pid(SCHED), reconcile())).len(), 1);
+}
+
 #[test]
 fn decline_recovers_with_filters() {
     let (mut m, _a, f, o) = setup();
@@ -570,6 +642,47 @@ fn an_update_saying_an_ended_task_lives_is_not_forwarded_and_the_task_is_killed(
     assert_eq!(run_tasks(&fx).len(), 1, "{fx:?}");
     let fx = running(&mut m, &f, &a, "t1", TaskState::Running, 3);
     assert_eq!(updates(&fx)[0].state, TaskState::Running, "{fx:?}");
+}
+
+#[test]
+fn a_task_reported_by_a_reregistering_agent_after_it_ended_there_is_killed_not_adopted() {
+    // Seed 27 (3 masters, Marathon and Chronos): an agent whose link broke re-registers
+    // without t1 (its RunTaskMessage, on the older connection, has not arrived yet): t1
+    // is TASK_LOST and the allocator gets its resources back. The launch then arrives,
+    // the agent runs t1 and re-registers again reporting it. Adopted, t1 would count as
+    // used on the agent while the allocator offers its resources too.
+    let (mut m, a, f, o) = setup();
+    m.accept(
+        &pid(SCHED),
+        launch(&f, vec![o], vec![task("t1", &a, "cpus:1;mem:128")]),
+    );
+    m.exited(&pid(AGENT));
+    let fx = reregister(&mut m, AGENT, &a, vec![], vec![]);
+    assert_eq!(updates(&fx)[0].state, TaskState::Lost, "{fx:?}");
+    assert!(alloc_calls(&fx)
+        .iter()
+        .any(|c| matches!(c, ToAllocator::RecoverResources(r) if r.resources == "cpus:1;mem:128".parse().unwrap())));
+
+    m.exited(&pid(AGENT));
+    let mut t1 = Task::from_info(&task("t1", &a, "cpus:1;mem:128"), f.clone(), None);
+    t1.state = TaskState::Running;
+    let mut finfo = FrameworkInfo::new("fw", "root");
+    finfo.id = Some(f.clone());
+    let fx = reregister(&mut m, AGENT, &a, vec![t1], vec![finfo]);
+    assert!(!m.frameworks()[&f].tasks.contains_key(&TaskId::new("t1")));
+    assert!(
+        m.used_on_agent(&a).values().all(|r| r.is_empty()),
+        "{:?}",
+        m.used_on_agent(&a)
+    );
+    assert!(updates(&fx).is_empty(), "{fx:?}");
+    assert!(sends(&fx)
+        .iter()
+        .any(|(_, o)| matches!(o, Outbound::KillTaskMessage(k) if k.task_id == TaskId::new("t1"))));
+    // Recorded, durably, with the agent's other kills of lost tasks: its updates are not
+    // forwarded, and a next leader kills it too.
+    assert!(persists(&fx));
+    assert!(m.registry().killed_lost_tasks[&a].contains(&(f.clone(), TaskId::new("t1"))));
 }
 
 #[test]
