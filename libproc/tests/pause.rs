@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Event, Ping, Recorder, Tick};
+use common::{paused, Event, Ping, Recorder, Tick};
 use libproc::{Ctx, Handlers, MemNetwork, Node, NodeConfig, Pid, Process};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -25,15 +25,6 @@ impl Process for Timer {
     fn started(&mut self, ctx: &mut Ctx<Self>) {
         ctx.delay(Duration::from_secs(2), Tick(0));
     }
-}
-
-fn paused<F: std::future::Future>(fut: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .start_paused(true)
-        .build()
-        .unwrap()
-        .block_on(tokio::task::LocalSet::new().run_until(fut))
 }
 
 #[test]

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Event, Ping, Recorder};
+use common::{paused, Event, Ping, Recorder};
 use libproc::fault::{disk_write, set_thread_disk_rule, DiskTarget, DiskVerdict};
 use libproc::{Ctx, Handlers, MemNetwork, Node, NodeConfig, Pid, Process};
 use tokio::time::Instant;
@@ -74,16 +74,6 @@ async fn two_writes() -> (Vec<(u64, Duration)>, Duration) {
         .duration_since(start);
     let at = stamped.await.unwrap();
     (at, answered)
-}
-
-/// Runs `fut` on a current-thread runtime with a paused clock, inside a `LocalSet`.
-fn paused<F: std::future::Future>(fut: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .start_paused(true)
-        .build()
-        .unwrap()
-        .block_on(tokio::task::LocalSet::new().run_until(fut))
 }
 
 fn secs(s: u64) -> Duration {

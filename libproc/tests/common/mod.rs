@@ -98,3 +98,15 @@ pub async fn http_request(addr: SocketAddr, raw: &[u8]) -> (u16, String) {
     .expect("HTTP exchange");
     (status, body)
 }
+
+/// Runs `fut` on a current-thread runtime whose clock starts paused, inside a `LocalSet`
+/// (so actix can spawn): virtual time for a test of this crate (other crates use
+/// `libproc::testing::paused`, behind the `test-util` feature).
+pub fn paused<F: std::future::Future>(fut: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .expect("a current-thread runtime with a paused clock")
+        .block_on(tokio::task::LocalSet::new().run_until(fut))
+}
