@@ -916,12 +916,19 @@ impl Chronos {
     }
 
     /// Records to write: (name, revision, record or `None` for a deletion), for every job
-    /// whose record changed since it was last stored, skipping `in_flight` names.
+    /// whose record changed since it was last stored, skipping `in_flight` names. A job
+    /// waits while one of its children has changes not stored yet: a parent's success and
+    /// the trigger it gave its child are two records, and a leader that fails over between
+    /// the two writes must not have stored the success alone (the success, heard again by
+    /// the next leader, would find its run gone and trigger nothing). Stored child first,
+    /// the success heard again finds the trigger already counted.
     pub fn dirty(&self, in_flight: &BTreeSet<String>) -> Vec<(String, u64, Option<JobRecord>)> {
+        let unstored = |n: &str| self.jobs.get(n).is_some_and(|j| j.rev > j.durable);
         let mut out: Vec<(String, u64, Option<JobRecord>)> = self
             .jobs
             .iter()
             .filter(|(n, j)| j.rev > j.durable && !in_flight.contains(*n))
+            .filter(|(n, _)| !self.children(n).iter().any(|c| unstored(c)))
             .map(|(n, j)| (n.clone(), j.rev, Some(j.record())))
             .collect();
         out.extend(

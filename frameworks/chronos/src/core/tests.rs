@@ -328,6 +328,54 @@ fn a_repeated_parent_outcome_triggers_the_child_once() {
     assert_eq!(c2.job("k").unwrap().state.runs.len(), 1, "counted twice");
 }
 
+/// Found by the Jepsen test (a ZooKeeper restart during the writes): the parent's success
+/// was stored, the child's trigger was not, the leader failed over, and the next one,
+/// hearing the success again, found the run gone and triggered nothing: the child ran once
+/// fewer than its parent. The child's record is now written first.
+#[test]
+fn a_parent_is_stored_only_after_the_trigger_it_gave_its_child() {
+    let now = utc("2021-01-01T00:00:00Z");
+    let mut c = Chronos::new();
+    c.reconciled();
+    c.put(
+        JobDef::scheduled("p", "true", "R1/2021-01-01T00:00:00Z/PT1M"),
+        now,
+    )
+    .unwrap();
+    c.put(JobDef::dependent("k", "true", &["p"]), now).unwrap();
+    let store_all = |c: &mut Chronos| {
+        for (n, rev, _) in c.dirty(&BTreeSet::new()) {
+            c.written(&n, rev);
+        }
+    };
+    store_all(&mut c);
+    store_all(&mut c);
+    c.tick(now);
+    let l = c.match_offer("a1", 10.0, 1e5, 1e5, now);
+    store_all(&mut c);
+    c.status(&l[0].task_id, TaskEnd::Finished, "TASK_FINISHED", "", now);
+    let names = |c: &Chronos| -> Vec<String> {
+        c.dirty(&BTreeSet::new())
+            .into_iter()
+            .map(|(n, _, _)| n)
+            .collect()
+    };
+    assert_eq!(
+        names(&c),
+        vec!["k".to_string()],
+        "the child's trigger first"
+    );
+    // While the child's write is in flight, the parent still waits.
+    let in_flight: BTreeSet<String> = ["k".to_string()].into();
+    assert!(c.dirty(&in_flight).is_empty());
+    store_all(&mut c);
+    assert_eq!(
+        names(&c),
+        vec!["p".to_string()],
+        "then the parent's success"
+    );
+}
+
 #[test]
 fn retries_then_gives_up_and_lost_launches_do_not_count() {
     let now = utc("2021-01-01T00:00:00Z");
