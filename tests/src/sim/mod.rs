@@ -210,14 +210,45 @@ pub struct SimReport {
     pub digest: u64,
     /// One line per frame, when `SIM_NET_LOG` is set ([`SimNet::log`]).
     pub net_log: Vec<String>,
+    /// The command that replays this seed in the same shape ([`replay_command`]).
+    pub replay: String,
+}
+
+/// The `chaos` command that replays `seed` with `config`'s shape: a seed's run depends on
+/// the masters, the services, the follower faults, the fault kinds and the fault time.
+pub fn replay_command(seed: u64, config: &SimConfig) -> String {
+    let services = match config.marathon_chronos {
+        services::SeedShare::None => "none".to_string(),
+        services::SeedShare::All => "all".to_string(),
+        services::SeedShare::OneIn(n) => n.to_string(),
+    };
+    let kinds = match config.fault_kinds {
+        FaultKinds::Stop25 => "stop25",
+        FaultKinds::WallClockSteps => "wall-clock-steps",
+        FaultKinds::All => "all",
+    };
+    let mut cmd = format!(
+        "cargo run -p cluster --example chaos -- --seed {seed} --masters {} --marathon-chronos {services} --fault-kinds {kinds}",
+        config.masters.max(1)
+    );
+    if config.zk_faults_on_followers {
+        cmd.push_str(" --zk-followers");
+    }
+    if config.fault_time != SimConfig::default().fault_time {
+        cmd.push_str(&format!(" --fault-secs {}", config.fault_time.as_secs()));
+    }
+    if !config.faults {
+        cmd.push_str(" (with faults off: SimConfig::faults)");
+    }
+    cmd
 }
 
 impl SimReport {
     /// The seed, its breaks and its trace, for a failure message.
     pub fn explain(&self) -> String {
         let mut out = format!(
-            "seed {} broke invariants (replay: cargo run -p cluster --example chaos -- --seed {}):\n",
-            self.seed, self.seed
+            "seed {} broke invariants (replay: {}):\n",
+            self.seed, self.replay
         );
         for b in &self.breaks {
             out.push_str(&format!("  BREAK {b}\n"));
@@ -271,6 +302,7 @@ pub fn run_seed(seed: u64, config: &SimConfig) -> SimReport {
                 wall: wall.elapsed(),
                 digest: 0,
                 net_log: Vec::new(),
+                replay: replay_command(seed, config),
             }
         }
     };
@@ -446,6 +478,7 @@ async fn simulate(seed: u64, config: &SimConfig) -> SimReport {
         wall: Duration::ZERO,
         digest: sim.net.digest(),
         net_log: sim.net.log(),
+        replay: replay_command(seed, config),
     };
     sim.stop().await;
     report
@@ -1019,5 +1052,37 @@ impl Sim {
             ));
             self.count("zk_disconnect_follower");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A failing seed's replay hint names its shape: with the seed alone, `chaos` ran it
+    /// with its own defaults (3 masters), another run than the one that failed.
+    #[test]
+    fn the_replay_command_names_the_runs_shape() {
+        let one = SimConfig {
+            masters: 1,
+            marathon_chronos: services::SeedShare::None,
+            fault_kinds: FaultKinds::Stop25,
+            ..SimConfig::default()
+        };
+        assert_eq!(
+            replay_command(14, &one),
+            "cargo run -p cluster --example chaos -- --seed 14 --masters 1 --marathon-chronos none --fault-kinds stop25"
+        );
+        let three = SimConfig {
+            masters: 3,
+            zk_faults_on_followers: true,
+            marathon_chronos: services::SeedShare::OneIn(8),
+            fault_time: Duration::from_secs(60),
+            ..SimConfig::default()
+        };
+        assert_eq!(
+            replay_command(16, &three),
+            "cargo run -p cluster --example chaos -- --seed 16 --masters 3 --marathon-chronos 8 --fault-kinds all --zk-followers --fault-secs 60"
+        );
     }
 }
