@@ -290,8 +290,8 @@ fn a_child_runs_once_after_each_time_all_its_parents_succeeded() {
         .contains("does not exist"));
 }
 
-#[test]
-fn a_repeated_parent_outcome_triggers_the_child_once() {
+/// A scheduler with job `p` (one instant, due at the returned time) and its child `k`.
+fn parent_and_child() -> (Chronos, DateTime<Utc>) {
     let now = utc("2021-01-01T00:00:00Z");
     let mut c = Chronos::new();
     c.reconciled();
@@ -301,6 +301,12 @@ fn a_repeated_parent_outcome_triggers_the_child_once() {
     )
     .unwrap();
     c.put(JobDef::dependent("k", "true", &["p"]), now).unwrap();
+    (c, now)
+}
+
+#[test]
+fn a_repeated_parent_outcome_triggers_the_child_once() {
+    let (mut c, now) = parent_and_child();
     c.tick(now);
     let l = c.match_offer("a1", 10.0, 1e5, 1e5, now);
     assert_eq!(l.len(), 1);
@@ -334,15 +340,7 @@ fn a_repeated_parent_outcome_triggers_the_child_once() {
 /// fewer than its parent. The child's record is now written first.
 #[test]
 fn a_parent_is_stored_only_after_the_trigger_it_gave_its_child() {
-    let now = utc("2021-01-01T00:00:00Z");
-    let mut c = Chronos::new();
-    c.reconciled();
-    c.put(
-        JobDef::scheduled("p", "true", "R1/2021-01-01T00:00:00Z/PT1M"),
-        now,
-    )
-    .unwrap();
-    c.put(JobDef::dependent("k", "true", &["p"]), now).unwrap();
+    let (mut c, now) = parent_and_child();
     let store_all = |c: &mut Chronos| {
         for (n, rev, _) in c.dirty(&BTreeSet::new()) {
             c.written(&n, rev);
