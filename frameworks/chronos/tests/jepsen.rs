@@ -267,6 +267,25 @@ fn successes(jobs: &Value) -> BTreeMap<String, u64> {
         .collect()
 }
 
+/// How long before the end of the window an instant must be for the end-of-window checks
+/// to require it decided (run or missed).
+const CAUGHT_UP: chrono::Duration = chrono::Duration::seconds(15);
+
+/// Whether every scheduled job in `jobs` (`GET /v1/scheduler/jobs`) has decided each of
+/// its instants due before `cutoff`: its next undecided instant (`nextRun`) is not
+/// earlier.
+fn caught_up(jobs: &Value, cutoff: DateTime<Utc>) -> bool {
+    jobs.as_array().into_iter().flatten().all(|j| {
+        if j.get("schedule").is_none() {
+            return true;
+        }
+        match j["nextRun"].as_str() {
+            Some("") | None => true,
+            Some(next) => next.parse::<DateTime<Utc>>().is_ok_and(|n| n >= cutoff),
+        }
+    })
+}
+
 /// A fault: when it began and when the cluster was seen whole again.
 struct Fault {
     what: &'static str,
@@ -517,9 +536,19 @@ async fn twenty_jobs_run_exactly_once_through_chronos_master_zookeeper_and_agent
             t_test.elapsed()
         );
     }
-    // The window ends: disable every scheduled job (same schedule: its instants keep
-    // their numbers), then wait until nothing is queued or running.
+    // The window ends. A job that never overlaps (`concurrent: false`) and had a run
+    // hanging on the stopped agent works off its backlog one run at a time, so wait until
+    // every scheduled job has decided each instant due `CAUGHT_UP` before the end (bounded:
+    // the last of them is missed at the latest when its epsilon runs out). Then disable
+    // every scheduled job (same schedule: its instants keep their numbers), and wait until
+    // nothing is queued or running.
     let window_end = Utc::now();
+    t.wait_whole("the end of the window", &fid).await;
+    t.wait_jobs(
+        "every job deciding its instants due before the window ended",
+        |j| caught_up(j, window_end - CAUGHT_UP),
+    )
+    .await;
     let (l, _) = t.wait_whole("the end of the window", &fid).await;
     for s in specs.iter().filter(|s| s.parents.is_empty()) {
         let mut body = s.body.clone();
@@ -638,8 +667,8 @@ async fn twenty_jobs_run_exactly_once_through_chronos_master_zookeeper_and_agent
             problems.push(format!("{} skipped instants {gaps:?}", s.name));
         }
         // Every instant due well before the window ended was decided.
-        let due_before = ((window_end - chrono::Duration::seconds(15) - first).num_milliseconds()
-            / (s.period_s * 1000)) as u64;
+        let due_before =
+            ((window_end - CAUGHT_UP - first).num_milliseconds() / (s.period_s * 1000)) as u64;
         if n < due_before {
             problems.push(format!(
                 "{}: only {n} instants decided, {due_before} were due",
@@ -745,4 +774,22 @@ async fn twenty_jobs_run_exactly_once_through_chronos_master_zookeeper_and_agent
             problems.join("\n")
         ));
     }
+}
+
+#[test]
+fn caught_up_needs_every_scheduled_jobs_next_instant_at_or_after_the_cutoff() {
+    let cutoff: DateTime<Utc> = "2026-12-07T08:00:10Z".parse().expect("instant");
+    let jobs = |next: &str| {
+        json!([
+            {"name": "s", "schedule": "R/2026-12-07T08:00:00Z/PT2S", "nextRun": next},
+            {"name": "child", "parents": ["s"], "nextRun": ""},
+        ])
+    };
+    assert!(caught_up(&jobs("2026-12-07T08:00:10.000Z"), cutoff));
+    assert!(caught_up(&jobs("2026-12-07T08:00:12.000Z"), cutoff));
+    assert!(!caught_up(&jobs("2026-12-07T08:00:08.000Z"), cutoff));
+    assert!(
+        caught_up(&jobs(""), cutoff),
+        "a finished schedule has no next instant"
+    );
 }
