@@ -3,6 +3,8 @@
 //! cluster converging without faults. A seed that breaks an invariant fails with its seed
 //! and its trace; once understood it becomes a pinned test here.
 
+use std::collections::BTreeSet;
+
 use cluster::sim::services::SeedShare;
 use cluster::sim::{run_seed, run_seeds, FaultKinds, SimConfig};
 
@@ -337,6 +339,65 @@ fn pinned_seed_201_zk_followers_an_unknown_marathon_task_is_killed() {
 
 /// Fails on the budget's failing seeds. A seed replays exactly (`sim_determinism.rs`), so
 /// a seed that breaks once breaks on every replay: no second chance.
+/// The fault names the wall-clock kinds added to stop 25's ([`FaultKinds::WallClockSteps`]).
+const ADDED_BY_WALL_CLOCK_STEPS: &[&str] = &["wall_clock_step_back", "wall_clock_step_forward"];
+
+/// The fault names the kinds after those added ([`FaultKinds::All`]).
+const ADDED_BY_ALL: &[&str] = &[
+    "checkpoint_disk_slow",
+    "zk_slow",
+    "pause_master",
+    "pause_agent",
+    "pause_scheduler",
+];
+
+/// A pinned seed replays the run it was found in only while its set of fault kinds draws
+/// nothing added later: each set is checked on a dozen 3-master seeds (the shape with
+/// every kind), and every set's additions are seen drawn, so the names stay the
+/// simulation's.
+#[test]
+fn a_set_of_fault_kinds_draws_no_kind_added_after_it() {
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let drawn = |kinds: FaultKinds| -> BTreeSet<String> {
+        let config = SimConfig {
+            fault_kinds: kinds,
+            ..three_masters()
+        };
+        run_seeds(0..12, &config, workers)
+            .into_iter()
+            .flat_map(|r| r.faults.into_iter().filter(|(_, n)| *n > 0).map(|(k, _)| k))
+            .collect()
+    };
+    let later = |names: &[&str], set: &BTreeSet<String>| -> Vec<String> {
+        names
+            .iter()
+            .filter(|k| set.contains(**k))
+            .map(|k| k.to_string())
+            .collect()
+    };
+
+    let all = drawn(FaultKinds::All);
+    for k in ADDED_BY_WALL_CLOCK_STEPS.iter().chain(ADDED_BY_ALL) {
+        assert!(all.contains(*k), "every kind drew no {k}: {all:?}");
+    }
+    let steps = drawn(FaultKinds::WallClockSteps);
+    assert!(
+        !later(ADDED_BY_WALL_CLOCK_STEPS, &steps).is_empty(),
+        "wall-clock-steps drew no clock step: {steps:?}"
+    );
+    assert_eq!(later(ADDED_BY_ALL, &steps), Vec::<String>::new());
+    let stop25 = drawn(FaultKinds::Stop25);
+    assert_eq!(
+        later(ADDED_BY_WALL_CLOCK_STEPS, &stop25),
+        Vec::<String>::new()
+    );
+    assert_eq!(later(ADDED_BY_ALL, &stop25), Vec::<String>::new());
+    assert!(
+        stop25.contains("clock_jump"),
+        "stop25 drew no clock fault: {stop25:?}"
+    );
+}
+
 fn fail_on_breaks(reports: &[cluster::sim::SimReport]) {
     let failing: Vec<&cluster::sim::SimReport> =
         reports.iter().filter(|r| !r.breaks.is_empty()).collect();
