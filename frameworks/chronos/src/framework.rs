@@ -74,11 +74,31 @@ struct Waiter {
     ok: HttpResponse,
 }
 
+/// An offer held while the records of the launches matched to it are written: launched
+/// once they are durable, given back once it was held [`HOLD_OFFER`].
 struct HeldOffer {
     offer: OfferId,
     launches: Vec<Launch>,
     tasks: Vec<TaskInfo>,
-    until: DateTime<Utc>,
+    /// When it is given back, on the monotonic clock: a wall clock stepped back while the
+    /// offer is held would otherwise hold it for the step as well.
+    until: tokio::time::Instant,
+}
+
+impl HeldOffer {
+    fn new(offer: OfferId, launches: Vec<Launch>, tasks: Vec<TaskInfo>) -> HeldOffer {
+        HeldOffer {
+            offer,
+            launches,
+            tasks,
+            until: tokio::time::Instant::now() + HOLD_OFFER,
+        }
+    }
+
+    /// Whether it was held long enough to give it back.
+    fn overdue(&self) -> bool {
+        tokio::time::Instant::now() >= self.until
+    }
 }
 
 /// The Chronos framework.
@@ -212,7 +232,7 @@ impl ChronosScheduler {
                     }
                 }
                 driver.launch(vec![h.offer], h.tasks, Filters::default());
-            } else if h.until < now {
+            } else if h.overdue() {
                 for l in &h.launches {
                     self.core.unmatch(&l.job, &l.task_id);
                 }
@@ -615,12 +635,7 @@ impl Scheduler for ChronosScheduler {
                 .iter()
                 .map(|l| Self::task_info(l, &offer.agent_id))
                 .collect();
-            self.held.push(HeldOffer {
-                offer: offer.id,
-                launches,
-                tasks,
-                until: now + chrono::Duration::from_std(HOLD_OFFER).unwrap_or_default(),
-            });
+            self.held.push(HeldOffer::new(offer.id, launches, tasks));
         }
         self.pump(driver);
     }
@@ -698,6 +713,18 @@ mod tests {
         let state = &c.job("j").unwrap().state;
         assert!(state.missed.is_empty(), "{:?}", state.missed);
         assert_eq!(launched.len(), 1, "the instant runs, once");
+    }
+
+    /// A held offer goes back after [`HOLD_OFFER`] of monotonic time, whatever the wall
+    /// clock does meanwhile (its deadline was a wall-clock instant: a 60 s step back held
+    /// the offer 70 s).
+    #[tokio::test(start_paused = true)]
+    async fn a_held_offer_goes_back_after_hold_offer_of_monotonic_time() {
+        let h = HeldOffer::new(OfferId::from("o-1"), Vec::new(), Vec::new());
+        tokio::time::advance(HOLD_OFFER - Duration::from_millis(1)).await;
+        assert!(!h.overdue());
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert!(h.overdue());
     }
 
     #[test]
