@@ -124,6 +124,10 @@ pub trait ZkSession: Send + Sync {
     fn watch_exists(&self, path: &str) -> BoxFuture<'static, ZkResult<(bool, Watch)>>;
     /// Applies all of `ops` or none.
     fn multi(&self, ops: Vec<MultiOp>) -> BoxFuture<'static, Result<(), MultiError>>;
+    /// Makes the server this session is connected to catch up with the leader: the
+    /// session's later reads see every write committed before the sync (a follower may
+    /// otherwise answer them from older state).
+    fn sync(&self, path: &str) -> BoxFuture<'static, ZkResult<()>>;
     /// The current state.
     fn state(&self) -> SessionState;
     /// A stream of state changes, starting at the current state.
@@ -265,6 +269,10 @@ impl ZkSession for RealSession {
                 Err(e) => Err(MultiError::Request(e.into())),
             }
         })
+    }
+    fn sync(&self, path: &str) -> BoxFuture<'static, ZkResult<()>> {
+        let (c, path) = (self.0.clone(), path.to_string());
+        Box::pin(async move { c.sync(&path).await })
     }
     fn state(&self) -> SessionState {
         self.0.state()
