@@ -349,6 +349,7 @@ const ADDED_BY_ALL: &[&str] = &[
     "pause_master",
     "pause_agent",
     "pause_scheduler",
+    "zk_stale_reads",
 ];
 
 /// A pinned seed replays the run it was found in only while its set of fault kinds draws
