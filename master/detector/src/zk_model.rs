@@ -299,14 +299,16 @@ impl State {
     /// Holds `tx` until `sid`'s view reaches change `index` (committed at `at`).
     fn defer(&mut self, sid: u64, index: u64, at: Instant, tx: oneshot::Sender<WatchEvent>) {
         let now = Instant::now();
-        let Some(l) = self.lag_of(sid, now) else {
+        // (No runtime: a session dropped as its runtime shuts down; nothing will listen.)
+        let (Some(l), Ok(rt)) = (self.lag_of(sid, now), tokio::runtime::Handle::try_current())
+        else {
             let _ = tx.send(WatchEvent::Node);
             return;
         };
         self.pending.push(Pending { sid, index, tx });
         let due = (at + l.behind).min(l.until).max(now);
         let weak = self.me.clone();
-        tokio::spawn(async move {
+        rt.spawn(async move {
             tokio::time::sleep_until(due).await;
             if let Some(shared) = weak.upgrade() {
                 lock(&shared).advance(sid, false, Instant::now());
