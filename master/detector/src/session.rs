@@ -62,6 +62,20 @@ pub enum MultiOp {
         /// The expected version.
         version: Option<i32>,
     },
+    /// Creates a persistent node.
+    Create {
+        /// The node.
+        path: String,
+        /// Its data.
+        data: Vec<u8>,
+    },
+    /// Deletes a node (if its version is `version`, when given).
+    Delete {
+        /// The node.
+        path: String,
+        /// The expected version.
+        version: Option<i32>,
+    },
 }
 
 /// Why a transaction failed.
@@ -258,6 +272,12 @@ impl ZkSession for RealSession {
                         data,
                         version,
                     } => w.add_set_data(path, data, *version),
+                    MultiOp::Create { path, data } => w.add_create(
+                        path,
+                        data,
+                        &anyone(zookeeper_client::CreateMode::Persistent),
+                    ),
+                    MultiOp::Delete { path, version } => w.add_delete(path, *version),
                 }
                 .map_err(MultiError::Request)?;
             }

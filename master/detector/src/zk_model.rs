@@ -216,6 +216,50 @@ fn children_in(nodes: &BTreeMap<String, Znode>, path: &str) -> Vec<String> {
         .collect()
 }
 
+/// Checks `op` of a transaction against `tree`, and applies it there.
+fn dry_run(tree: &mut BTreeMap<String, Znode>, op: &MultiOp) -> ZkResult<()> {
+    let version_ok = |tree: &BTreeMap<String, Znode>, path: &str, version: Option<i32>| {
+        let n = tree.get(path).ok_or(Error::NoNode)?;
+        match version {
+            Some(v) if v != -1 && v != n.version => Err(Error::BadVersion),
+            _ => Ok(()),
+        }
+    };
+    match op {
+        MultiOp::Check { path, version } => version_ok(tree, path, Some(*version)),
+        MultiOp::SetData { path, version, .. } => {
+            version_ok(tree, path, *version)?;
+            if let Some(n) = tree.get_mut(path) {
+                n.version += 1;
+            }
+            Ok(())
+        }
+        MultiOp::Create { path, data } => {
+            valid(path)?;
+            let parent = parent_of(path).ok_or(Error::BadArguments(&"no parent"))?;
+            if tree.get(parent).ok_or(Error::NoNode)?.owner.is_some() {
+                return Err(Error::NoChildrenForEphemerals);
+            }
+            if tree.contains_key(path) {
+                return Err(Error::NodeExists);
+            }
+            tree.insert(path.clone(), Znode::new(data.clone(), None));
+            Ok(())
+        }
+        MultiOp::Delete { path, version } => {
+            if path == "/" {
+                return Err(Error::BadArguments(&"cannot delete /"));
+            }
+            version_ok(tree, path, *version)?;
+            if !children_in(tree, path).is_empty() {
+                return Err(Error::NotEmpty);
+            }
+            tree.remove(path);
+            Ok(())
+        }
+    }
+}
+
 impl State {
     /// How much later than now a request sent now is applied.
     fn commit_delay(&self, now: Instant) -> Duration {
@@ -468,28 +512,27 @@ impl State {
         Ok(())
     }
 
-    fn multi(&mut self, ops: &[MultiOp]) -> Result<(), MultiError> {
+    /// Applies all of `ops` or none: each is checked against the tree as the ones before
+    /// it left it (on a copy), then all are applied.
+    fn multi(&mut self, sid: u64, ops: &[MultiOp]) -> Result<(), MultiError> {
+        let mut tree = self.nodes.clone();
         for (index, op) in ops.iter().enumerate() {
-            let r = match op {
-                MultiOp::Check { path, version } => {
-                    self.check_version(path, Some(*version)).map(|_| ())
-                }
-                MultiOp::SetData { path, version, .. } => {
-                    self.check_version(path, *version).map(|_| ())
-                }
-            };
-            r.map_err(|source| MultiError::Operation { index, source })?;
+            dry_run(&mut tree, op).map_err(|source| MultiError::Operation { index, source })?;
         }
         for op in ops {
-            if let MultiOp::SetData {
-                path,
-                data,
-                version,
-            } = op
-            {
-                self.set_data(path, data, *version)
-                    .map_err(MultiError::Request)?;
+            match op {
+                MultiOp::Check { .. } => Ok(()),
+                MultiOp::SetData {
+                    path,
+                    data,
+                    version,
+                } => self.set_data(path, data, *version),
+                MultiOp::Create { path, data } => self
+                    .create(sid, path, data, CreateMode::Persistent)
+                    .map(|_| ()),
+                MultiOp::Delete { path, version } => self.delete(path, *version),
             }
+            .map_err(MultiError::Request)?;
         }
         Ok(())
     }
@@ -1156,7 +1199,7 @@ impl ZkSession for ModelSession {
         let shared = self.state.clone();
         let sid = self.sid;
         Box::pin(async move {
-            match request(shared, sid, true, move |st, _| Ok(st.multi(&ops))).await {
+            match request(shared, sid, true, move |st, sid| Ok(st.multi(sid, &ops))).await {
                 Ok(r) => r,
                 Err(e) => Err(MultiError::Request(e)),
             }

@@ -347,3 +347,35 @@ async fn a_lagging_follower_applies_changes_late_and_catches_up_when_the_lag_end
     a.set_data("/r", b"3", None).await.unwrap();
     assert_eq!(b.get_data("/r").await.unwrap().0, b"3");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_transaction_creates_and_deletes_in_order_or_not_at_all() {
+    let e = Ensemble::new("unit-multi-create");
+    let a = session(&e, "a").await;
+    a.mkdir("/j").await.unwrap();
+    let create = |p: &str| MultiOp::Create {
+        path: p.into(),
+        data: b"x".to_vec(),
+    };
+    let delete = |p: &str| MultiOp::Delete {
+        path: p.into(),
+        version: None,
+    };
+    a.multi(vec![create("/j/a"), create("/j/b")]).await.unwrap();
+    // Each operation sees what the ones before it did.
+    assert_eq!(
+        a.multi(vec![delete("/j/a"), create("/j/a"), create("/j/a")])
+            .await,
+        Err(MultiError::Operation {
+            index: 2,
+            source: Error::NodeExists
+        })
+    );
+    assert_eq!(e.children("/j"), vec!["a", "b"]);
+    assert_eq!(
+        a.multi(vec![delete("/j/a"), delete("/j/b"), delete("/j")])
+            .await,
+        Ok(())
+    );
+    assert_eq!(e.data("/j"), None);
+}
