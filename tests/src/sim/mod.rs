@@ -47,9 +47,10 @@
 //! the ensemble's restart does (sessions and data kept, timeouts started again once it is
 //! back). Not modelled (yet): failing registry writes with 3 masters (a real ZooKeeper does
 //! not fail a write; its outages are the ZooKeeper faults), executors that hang instead of
-//! dying, stale reads of the agents' and the scheduler's sessions, and per-node monotonic clocks (wall clocks are per node; timers run on the one
-//! shared clock, so a stopped program's timers fire late, as they would, but no node's
-//! timers run fast).
+//! dying, stale reads of the agents' and the scheduler's sessions (only masters' sessions
+//! reach a lagging follower), and per-node monotonic clocks (wall clocks are per node;
+//! timers run on the one shared clock, so a stopped program's timers fire late, as they
+//! would, but no node's timers run fast).
 //! By default only masters' sessions get ZooKeeper faults; with
 //! [`SimConfig::zk_faults_on_followers`] (`chaos --zk-followers`) the agents' and the
 //! scheduler's sessions get them too: expiry, disconnects, and a request cut in flight
