@@ -337,6 +337,21 @@ fn pinned_seed_201_zk_followers_an_unknown_marathon_task_is_killed() {
     assert!(r.breaks.is_empty(), "{}", r.explain());
 }
 
+/// Found by the follower-lag fault (`zk_stale_reads`) with the registry store's sync
+/// removed: master 2, elected while its new registry session was on a lagging follower,
+/// read an old manifest; its first store rewrote the chunks of the current generation,
+/// then failed its switch on the manifest's version, and every master after it found the
+/// registry corrupt ("expected 787 bytes, read 750"): none led again. The store now syncs
+/// before reading the manifest (unit tests
+/// `a_load_on_a_lagging_follower_returns_another_sessions_latest_store` and
+/// `a_store_on_a_lagging_follower_keeps_the_current_generation_intact`). Every fault kind:
+/// it needs the lag fault.
+#[test]
+fn pinned_seed_10_a_registry_read_from_a_lagging_follower_is_synced_first() {
+    let r = run_seed(10, &three_masters());
+    assert!(r.breaks.is_empty(), "{}", r.explain());
+}
+
 /// Fails on the budget's failing seeds. A seed replays exactly (`sim_determinism.rs`), so
 /// a seed that breaks once breaks on every replay: no second chance.
 /// The fault names the wall-clock kinds added to stop 25's ([`FaultKinds::WallClockSteps`]).
@@ -350,6 +365,7 @@ const ADDED_BY_ALL: &[&str] = &[
     "pause_agent",
     "pause_scheduler",
     "pause_executors",
+    "zk_stale_reads",
 ];
 
 /// A pinned seed replays the run it was found in only while its set of fault kinds draws

@@ -2,7 +2,9 @@
 //! [`Store`]. [`MemStore`] for tests; [`ZkStore`] keeps each job in its own znode
 //! `<path>/jobs/<name>` and the FrameworkID in `<path>/frameworkId`. Every ZooKeeper write
 //! is a multi-op that first checks a *fence* znode (the leader's candidacy) still exists,
-//! so a leader whose session is gone cannot overwrite what its successor wrote.
+//! so a leader whose session is gone cannot overwrite what its successor wrote. Reads sync
+//! first: the store's session may be on a follower behind the leader, and a new leader
+//! that loaded its predecessor's older job records would run an instant again.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -10,7 +12,8 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use detector::zk::{bounded, connect, ensure_path};
+use detector::session::{self, MultiError, MultiOp, Session};
+use detector::zk::{bounded, ensure_path_in};
 use detector::ZkUrl;
 use zookeeper_client as zk;
 
@@ -105,7 +108,7 @@ pub struct ZkStore {
     root: String,
     timeout: Duration,
     fence: Arc<Mutex<Option<String>>>,
-    client: Arc<tokio::sync::Mutex<Option<zk::Client>>>,
+    client: Arc<tokio::sync::Mutex<Option<Session>>>,
 }
 
 impl ZkStore {
@@ -131,7 +134,7 @@ impl ZkStore {
         self.fence.lock().ok().and_then(|g| g.clone())
     }
 
-    async fn client(&self) -> StoreResult<zk::Client> {
+    async fn client(&self) -> StoreResult<Session> {
         let mut g = self.client.lock().await;
         if let Some(c) = g.as_ref() {
             use zk::SessionState::*;
@@ -139,10 +142,10 @@ impl ZkStore {
                 return Ok(c.clone());
             }
         }
-        let c = connect(&self.servers, self.timeout)
+        let c = session::open(&self.servers, self.timeout)
             .await
             .map_err(|e| format!("cannot connect to ZooKeeper {}: {e}", self.servers))?;
-        ensure_path(&c, &format!("{}/jobs", self.root), self.timeout)
+        ensure_path_in(&*c, &format!("{}/jobs", self.root), self.timeout)
             .await
             .map_err(|e| format!("cannot create {}/jobs: {e}", self.root))?;
         *g = Some(c.clone());
@@ -154,33 +157,39 @@ impl ZkStore {
         let fence = self.fence();
         // Set (or delete); if the znode does not exist, create it.
         for create in [false, true] {
-            let mut w = c.new_multi_writer();
+            let mut ops = Vec::new();
             if let Some(f) = &fence {
-                w.add_check_version(f, -1).map_err(|e| e.to_string())?;
+                ops.push(MultiOp::Check {
+                    path: f.clone(),
+                    version: -1,
+                });
             }
-            match (&data, create) {
-                (Some(d), false) => w.add_set_data(&path, d, None),
-                (Some(d), true) => w.add_create(
-                    &path,
-                    d,
-                    &zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all()),
-                ),
-                (None, _) => w.add_delete(&path, None),
-            }
-            .map_err(|e| e.to_string())?;
+            ops.push(match (&data, create) {
+                (Some(d), false) => MultiOp::SetData {
+                    path: path.clone(),
+                    data: d.clone(),
+                    version: None,
+                },
+                (Some(d), true) => MultiOp::Create {
+                    path: path.clone(),
+                    data: d.clone(),
+                },
+                (None, _) => MultiOp::Delete {
+                    path: path.clone(),
+                    version: None,
+                },
+            });
             let at = usize::from(fence.is_some());
-            match tokio::time::timeout(self.timeout, w.commit()).await {
+            match tokio::time::timeout(self.timeout, c.multi(ops)).await {
                 Err(_) => return Err(format!("write {path}: timed out")),
-                Ok(Ok(_)) => return Ok(()),
-                Ok(Err(zk::MultiWriteError::OperationFailed { index: 0, source }))
-                    if fence.is_some() =>
-                {
+                Ok(Ok(())) => return Ok(()),
+                Ok(Err(MultiError::Operation { index: 0, source })) if fence.is_some() => {
                     return Err(format!(
                         "not the leader any more ({} is gone: {source})",
                         fence.unwrap_or_default()
                     ))
                 }
-                Ok(Err(zk::MultiWriteError::OperationFailed { index, source }))
+                Ok(Err(MultiError::Operation { index, source }))
                     if index == at && source == zk::Error::NoNode =>
                 {
                     if data.is_none() {
@@ -201,6 +210,9 @@ impl Store for ZkStore {
         Box::pin(async move {
             let c = me.client().await?;
             let dir = format!("{}/jobs", me.root);
+            bounded(me.timeout, c.sync(&dir))
+                .await
+                .map_err(|e| format!("sync {dir}: {e}"))?;
             let names = bounded(me.timeout, c.list_children(&dir))
                 .await
                 .map_err(|e| format!("list {dir}: {e}"))?;
@@ -238,6 +250,9 @@ impl Store for ZkStore {
         Box::pin(async move {
             let c = me.client().await?;
             let p = format!("{}/frameworkId", me.root);
+            bounded(me.timeout, c.sync(&p))
+                .await
+                .map_err(|e| format!("sync {p}: {e}"))?;
             match bounded(me.timeout, c.get_data(&p)).await {
                 Ok((d, _)) if d.is_empty() => Ok(None),
                 Ok((d, _)) => Ok(Some(String::from_utf8_lossy(&d).trim().to_string())),
@@ -253,5 +268,50 @@ impl Store for ZkStore {
             me.write(format!("{}/frameworkId", me.root), Some(id.into_bytes()))
                 .await
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::JobState;
+    use crate::job::JobDef;
+
+    fn record(next: u64) -> JobRecord {
+        let mut r = JobRecord {
+            def: JobDef::scheduled("j", "true", "R//PT1M"),
+            state: JobState::default(),
+        };
+        r.state.next = next;
+        r
+    }
+
+    fn on(e: &detector::zk_model::Ensemble, client: &str) -> ZkStore {
+        let url = ZkUrl {
+            servers: e.servers(client),
+            path: "/chronos/state".into(),
+        };
+        ZkStore::new(&url, Duration::from_secs(10))
+    }
+
+    /// A standby's store session may be on a follower behind the leader: once elected,
+    /// it must load the job's latest state (the instant already run), not an older one.
+    #[tokio::test(start_paused = true)]
+    async fn a_load_on_a_lagging_follower_returns_the_latest_job_records() {
+        let e = detector::zk_model::Ensemble::new("chronos-store-lag");
+        let old = on(&e, "c1");
+        old.put("j".into(), Some(record(1))).await.unwrap();
+        e.lag("c2", Duration::from_secs(30), Duration::from_secs(60));
+        let new = on(&e, "c2");
+        assert_eq!(new.load().await.unwrap()[0].state.next, 1);
+        old.set_framework_id("F-1".into()).await.unwrap();
+        assert_eq!(new.framework_id().await.unwrap().as_deref(), Some("F-1"));
+        old.put("j".into(), Some(record(2))).await.unwrap();
+        old.put("k".into(), Some(record(5))).await.unwrap();
+        old.put("j".into(), None).await.unwrap();
+        old.put("j".into(), Some(record(3))).await.unwrap();
+        let loaded = new.load().await.unwrap();
+        let nexts: Vec<u64> = loaded.iter().map(|r| r.state.next).collect();
+        assert_eq!(nexts, vec![3, 5]);
     }
 }

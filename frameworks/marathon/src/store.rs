@@ -1,6 +1,8 @@
 //! The state store behind a trait: an in-memory one (tests, `--zk` unset) and ZooKeeper,
 //! with one znode per record (`<root>/apps/<id>`, `<root>/instances/<task>`, …) so no
-//! znode nears the 1 MB limit however many apps there are.
+//! znode nears the 1 MB limit however many apps there are. A load syncs first: the
+//! store's session may be on a ZooKeeper follower behind the leader, and a new leader must
+//! not recover what its predecessor had already changed.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -8,6 +10,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use detector::session::{CreateMode, Session};
 use zookeeper_client as zk;
 
 use crate::core::StoreOp;
@@ -70,7 +73,7 @@ const DIRS: &[&str] = &["apps", "deployments", "instances"];
 /// ZooKeeper: `<root>/<key>` per record.
 #[derive(Clone)]
 pub struct ZkStore {
-    client: zk::Client,
+    session: Session,
     root: String,
     timeout: Duration,
 }
@@ -82,7 +85,7 @@ fn zerr(what: &str, e: zk::Error) -> String {
 impl ZkStore {
     /// Connects and creates the root and its directories.
     pub async fn connect(servers: &str, root: &str, timeout: Duration) -> Result<ZkStore, String> {
-        let client = detector::zk::connect(servers, timeout)
+        let session = detector::session::open(servers, timeout)
             .await
             .map_err(|e| zerr("connect", e))?;
         let root = root.trim_end_matches('/').to_string();
@@ -92,39 +95,32 @@ impl ZkStore {
             root
         };
         let store = ZkStore {
-            client,
+            session,
             root,
             timeout,
         };
         for d in DIRS {
             let path = format!("{}/{d}", store.root);
-            detector::zk::ensure_path(&store.client, &path, timeout)
+            detector::zk::ensure_path_in(&*store.session, &path, timeout)
                 .await
                 .map_err(|e| zerr(&format!("create {path}"), e))?;
         }
         Ok(store)
     }
 
-    /// The client (for leader election on the same session).
-    pub fn client(&self) -> &zk::Client {
-        &self.client
-    }
-
     async fn put(&self, key: &str, value: &[u8]) -> Result<(), String> {
         let path = format!("{}/{key}", self.root);
-        let opts = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
         let set =
-            detector::zk::bounded(self.timeout, self.client.set_data(&path, value, None)).await;
+            detector::zk::bounded(self.timeout, self.session.set_data(&path, value, None)).await;
         match set {
             Ok(_) => Ok(()),
             Err(zk::Error::NoNode) => {
-                match detector::zk::bounded(self.timeout, self.client.create(&path, value, &opts))
-                    .await
-                {
+                let create = self.session.create(&path, value, CreateMode::Persistent);
+                match detector::zk::bounded(self.timeout, create).await {
                     Ok(_) => Ok(()),
                     Err(zk::Error::NodeExists) => detector::zk::bounded(
                         self.timeout,
-                        self.client.set_data(&path, value, None),
+                        self.session.set_data(&path, value, None),
                     )
                     .await
                     .map(|_| ())
@@ -138,7 +134,7 @@ impl ZkStore {
 
     async fn delete(&self, key: &str) -> Result<(), String> {
         let path = format!("{}/{key}", self.root);
-        match detector::zk::bounded(self.timeout, self.client.delete(&path, None)).await {
+        match detector::zk::bounded(self.timeout, self.session.delete(&path, None)).await {
             Ok(()) | Err(zk::Error::NoNode) => Ok(()),
             Err(e) => Err(zerr(&format!("delete {path}"), e)),
         }
@@ -163,20 +159,23 @@ impl Store for ZkStore {
         let me = self.clone();
         Box::pin(async move {
             let mut out = Vec::new();
+            detector::zk::bounded(me.timeout, me.session.sync(&me.root))
+                .await
+                .map_err(|e| zerr(&format!("sync {}", me.root), e))?;
             let fid = format!("{}/{}", me.root, crate::core::FRAMEWORK_ID_KEY);
-            match detector::zk::bounded(me.timeout, me.client.get_data(&fid)).await {
+            match detector::zk::bounded(me.timeout, me.session.get_data(&fid)).await {
                 Ok((data, _)) => out.push((crate::core::FRAMEWORK_ID_KEY.to_string(), data)),
                 Err(zk::Error::NoNode) => {}
                 Err(e) => return Err(zerr("read framework id", e)),
             }
             for d in DIRS {
                 let dir = format!("{}/{d}", me.root);
-                let children = detector::zk::bounded(me.timeout, me.client.get_children(&dir))
+                let children = detector::zk::bounded(me.timeout, me.session.list_children(&dir))
                     .await
                     .map_err(|e| zerr(&format!("list {dir}"), e))?;
-                for child in children.0 {
+                for child in children {
                     let path = format!("{dir}/{child}");
-                    match detector::zk::bounded(me.timeout, me.client.get_data(&path)).await {
+                    match detector::zk::bounded(me.timeout, me.session.get_data(&path)).await {
                         Ok((data, _)) => out.push((format!("{d}/{child}"), data)),
                         Err(zk::Error::NoNode) => {}
                         Err(e) => return Err(zerr(&format!("read {path}"), e)),
@@ -211,5 +210,36 @@ mod tests {
             .apply(vec![StoreOp::Delete("apps/b".into())])
             .await
             .is_err());
+    }
+
+    /// A standby's store session may be on a follower behind the leader; once elected it
+    /// must load what its predecessor wrote last, not what that follower has applied.
+    #[tokio::test(start_paused = true)]
+    async fn a_load_on_a_lagging_follower_returns_the_latest_writes() {
+        let e = detector::zk_model::Ensemble::new("marathon-store-lag");
+        let t = Duration::from_secs(10);
+        let old = ZkStore::connect(&e.servers("m1"), "/marathon", t)
+            .await
+            .unwrap();
+        old.apply(vec![StoreOp::Put("apps/a".into(), b"1".to_vec())])
+            .await
+            .unwrap();
+        e.lag("m2", Duration::from_secs(30), Duration::from_secs(60));
+        let new = ZkStore::connect(&e.servers("m2"), "/marathon", t)
+            .await
+            .unwrap();
+        old.apply(vec![
+            StoreOp::Put("apps/a".into(), b"2".to_vec()),
+            StoreOp::Put("apps/b".into(), b"3".to_vec()),
+        ])
+        .await
+        .unwrap();
+        assert_eq!(
+            new.load().await.unwrap(),
+            vec![
+                ("apps/a".to_string(), b"2".to_vec()),
+                ("apps/b".to_string(), b"3".to_vec())
+            ]
+        );
     }
 }

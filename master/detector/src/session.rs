@@ -62,6 +62,20 @@ pub enum MultiOp {
         /// The expected version.
         version: Option<i32>,
     },
+    /// Creates a persistent node.
+    Create {
+        /// The node.
+        path: String,
+        /// Its data.
+        data: Vec<u8>,
+    },
+    /// Deletes a node (if its version is `version`, when given).
+    Delete {
+        /// The node.
+        path: String,
+        /// The expected version.
+        version: Option<i32>,
+    },
 }
 
 /// Why a transaction failed.
@@ -124,6 +138,10 @@ pub trait ZkSession: Send + Sync {
     fn watch_exists(&self, path: &str) -> BoxFuture<'static, ZkResult<(bool, Watch)>>;
     /// Applies all of `ops` or none.
     fn multi(&self, ops: Vec<MultiOp>) -> BoxFuture<'static, Result<(), MultiError>>;
+    /// Makes the server this session is connected to catch up with the leader: the
+    /// session's later reads see every write committed before the sync (a follower may
+    /// otherwise answer them from older state).
+    fn sync(&self, path: &str) -> BoxFuture<'static, ZkResult<()>>;
     /// The current state.
     fn state(&self) -> SessionState;
     /// A stream of state changes, starting at the current state.
@@ -254,6 +272,12 @@ impl ZkSession for RealSession {
                         data,
                         version,
                     } => w.add_set_data(path, data, *version),
+                    MultiOp::Create { path, data } => w.add_create(
+                        path,
+                        data,
+                        &anyone(zookeeper_client::CreateMode::Persistent),
+                    ),
+                    MultiOp::Delete { path, version } => w.add_delete(path, *version),
                 }
                 .map_err(MultiError::Request)?;
             }
@@ -265,6 +289,10 @@ impl ZkSession for RealSession {
                 Err(e) => Err(MultiError::Request(e.into())),
             }
         })
+    }
+    fn sync(&self, path: &str) -> BoxFuture<'static, ZkResult<()>> {
+        let (c, path) = (self.0.clone(), path.to_string());
+        Box::pin(async move { c.sync(&path).await })
     }
     fn state(&self) -> SessionState {
         self.0.state()

@@ -21,7 +21,10 @@
 //! [`Ensemble::heal`], [`Ensemble::restart`] the ensemble (every session disconnected;
 //! data and sessions persist, and the session timeouts start again once it is back: what a
 //! real ensemble does when it loses its quorum and regains it), and make it
-//! [`Ensemble::slow`] (a stalled disk: requests applied late, in order per session).
+//! [`Ensemble::slow`] (a stalled disk: requests applied late, in order per session), and
+//! make a follower [`Ensemble::lag`] behind the leader (a client's sessions opened meanwhile
+//! read stale state until they [`ZkSession::sync`] or it catches up: every committed
+//! change gets an index, and the tree after each is kept while a follower lags).
 //!
 //! Selection: [`Ensemble::new`] registers the ensemble under its name (names start with
 //! `sim-ensemble-`); [`crate::session::open`] reaches it for a servers string whose first
@@ -76,6 +79,7 @@ pub fn lookup(host: &str) -> Option<(Ensemble, String)> {
     ))
 }
 
+#[derive(Clone)]
 struct Znode {
     data: Vec<u8>,
     version: i32,
@@ -115,6 +119,44 @@ struct Sess {
     abandoned: bool,
     /// When its latest request is applied: its requests are applied in the order sent.
     applied_until: Instant,
+    /// It reached a lagging follower (a fault), until the follower catches up.
+    lag: Option<Lag>,
+    /// The latest change (its index) the session has seen: its reads never go back past it.
+    seen: u64,
+}
+
+/// A follower that falls behind the leader (see [`Ensemble::lag`]): from `from` it applies
+/// each change `behind` after the leader committed it, until `until`, when it catches up.
+#[derive(Clone, Copy)]
+struct Lag {
+    from: Instant,
+    behind: Duration,
+    until: Instant,
+}
+
+/// Which watches a change fires.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Data and existence watches on the path.
+    Node,
+    /// Child watches on the path.
+    Children,
+}
+
+/// A committed change, kept while a follower lags: the tree after it, and the watches it
+/// fired.
+struct Committed {
+    zxid: u64,
+    at: Instant,
+    tree: Arc<BTreeMap<String, Znode>>,
+    fired: Vec<(Kind, String)>,
+}
+
+/// A watch event a lagging session hears once its view reaches change `index`.
+struct Pending {
+    sid: u64,
+    index: u64,
+    tx: oneshot::Sender<WatchEvent>,
 }
 
 type Watchers = BTreeMap<String, Vec<(u64, oneshot::Sender<WatchEvent>)>>;
@@ -130,6 +172,20 @@ struct State {
     /// A slow ensemble (a stalled disk): until the instant, each request is applied this
     /// much later.
     slow: Option<(Instant, Duration)>,
+    /// The index of the latest committed change (its zxid).
+    zxid: u64,
+    /// The request being applied changed the tree (all its changes get one index).
+    dirty: bool,
+    /// Clients whose new sessions reach a lagging follower (see [`Ensemble::lag`]).
+    lags: BTreeMap<String, Lag>,
+    /// While a follower lags: every change committed since it fell behind.
+    history: Vec<Committed>,
+    /// The watches the request being applied fires (recorded while a follower lags).
+    touched: Vec<(Kind, String)>,
+    /// Watch events waiting for a lagging session's view to reach their change.
+    pending: Vec<Pending>,
+    /// Itself, for the timers that deliver pending events.
+    me: Weak<Mutex<State>>,
 }
 
 fn parent_of(path: &str) -> Option<&str> {
@@ -144,9 +200,63 @@ fn valid(path: &str) -> ZkResult<()> {
     Ok(())
 }
 
-fn fire(watchers: &mut Watchers, path: &str, ev: WatchEvent) {
-    for (_, tx) in watchers.remove(path).unwrap_or_default() {
-        let _ = tx.send(ev);
+fn children_in(nodes: &BTreeMap<String, Znode>, path: &str) -> Vec<String> {
+    let prefix = if path == "/" {
+        "/".to_string()
+    } else {
+        format!("{path}/")
+    };
+    nodes
+        .range(prefix.clone()..)
+        .take_while(|(p, _)| p.starts_with(&prefix))
+        .filter_map(|(p, _)| {
+            let rest = &p[prefix.len()..];
+            (!rest.is_empty() && !rest.contains('/')).then(|| rest.to_string())
+        })
+        .collect()
+}
+
+/// Checks `op` of a transaction against `tree`, and applies it there.
+fn dry_run(tree: &mut BTreeMap<String, Znode>, op: &MultiOp) -> ZkResult<()> {
+    let version_ok = |tree: &BTreeMap<String, Znode>, path: &str, version: Option<i32>| {
+        let n = tree.get(path).ok_or(Error::NoNode)?;
+        match version {
+            Some(v) if v != -1 && v != n.version => Err(Error::BadVersion),
+            _ => Ok(()),
+        }
+    };
+    match op {
+        MultiOp::Check { path, version } => version_ok(tree, path, Some(*version)),
+        MultiOp::SetData { path, version, .. } => {
+            version_ok(tree, path, *version)?;
+            if let Some(n) = tree.get_mut(path) {
+                n.version += 1;
+            }
+            Ok(())
+        }
+        MultiOp::Create { path, data } => {
+            valid(path)?;
+            let parent = parent_of(path).ok_or(Error::BadArguments(&"no parent"))?;
+            if tree.get(parent).ok_or(Error::NoNode)?.owner.is_some() {
+                return Err(Error::NoChildrenForEphemerals);
+            }
+            if tree.contains_key(path) {
+                return Err(Error::NodeExists);
+            }
+            tree.insert(path.clone(), Znode::new(data.clone(), None));
+            Ok(())
+        }
+        MultiOp::Delete { path, version } => {
+            if path == "/" {
+                return Err(Error::BadArguments(&"cannot delete /"));
+            }
+            version_ok(tree, path, *version)?;
+            if !children_in(tree, path).is_empty() {
+                return Err(Error::NotEmpty);
+            }
+            tree.remove(path);
+            Ok(())
+        }
     }
 }
 
@@ -166,19 +276,165 @@ impl State {
     }
 
     fn children(&self, path: &str) -> Vec<String> {
-        let prefix = if path == "/" {
-            "/".to_string()
-        } else {
-            format!("{path}/")
+        children_in(&self.nodes, path)
+    }
+
+    /// Whether a follower lags now (changes are kept for it).
+    fn keeping(&self, now: Instant) -> bool {
+        self.lags.values().any(|l| now < l.until)
+    }
+
+    /// Session `sid`'s follower lag, while it lasts.
+    fn lag_of(&self, sid: u64, now: Instant) -> Option<Lag> {
+        self.sessions
+            .get(&sid)
+            .and_then(|s| s.lag)
+            .filter(|l| now < l.until)
+    }
+
+    /// The change `sid`'s reads are answered at now: the head, or, on a lagging follower,
+    /// the latest change it applied (one committed `behind` ago), never below what the
+    /// session has seen.
+    fn view(&self, sid: u64, now: Instant) -> u64 {
+        let Some(l) = self.lag_of(sid, now) else {
+            return self.zxid;
         };
-        self.nodes
-            .range(prefix.clone()..)
-            .take_while(|(p, _)| p.starts_with(&prefix))
-            .filter_map(|(p, _)| {
-                let rest = &p[prefix.len()..];
-                (!rest.is_empty() && !rest.contains('/')).then(|| rest.to_string())
-            })
-            .collect()
+        let cutoff = now.checked_sub(l.behind).map_or(l.from, |t| t.max(l.from));
+        let applied = self
+            .history
+            .iter()
+            .rev()
+            .find(|c| c.at <= cutoff)
+            .map_or(self.zxid, |c| c.zxid);
+        let seen = self.sessions.get(&sid).map_or(0, |s| s.seen);
+        seen.max(applied)
+    }
+
+    /// The tree after change `index` (the head's, when it is not kept).
+    fn tree_at(&self, index: u64) -> &BTreeMap<String, Znode> {
+        if index == self.zxid {
+            return &self.nodes;
+        }
+        self.history
+            .iter()
+            .find(|c| c.zxid == index)
+            .map_or(&self.nodes, |c| &*c.tree)
+    }
+
+    /// `sid` sees its view (or, with `head`, the head: its writes and syncs go through the
+    /// leader), and hears the pending events its view has reached. Returns its view.
+    fn advance(&mut self, sid: u64, head: bool, now: Instant) -> u64 {
+        let v = if head { self.zxid } else { self.view(sid, now) };
+        let Some(s) = self.sessions.get_mut(&sid) else {
+            return v;
+        };
+        s.seen = s.seen.max(v);
+        let seen = s.seen;
+        let (due, later): (Vec<Pending>, Vec<Pending>) = std::mem::take(&mut self.pending)
+            .into_iter()
+            .partition(|p| p.sid == sid && p.index <= seen);
+        self.pending = later;
+        for p in due {
+            let _ = p.tx.send(WatchEvent::Node);
+        }
+        seen
+    }
+
+    /// Holds `tx` until `sid`'s view reaches change `index` (committed at `at`).
+    fn defer(&mut self, sid: u64, index: u64, at: Instant, tx: oneshot::Sender<WatchEvent>) {
+        let now = Instant::now();
+        // (No runtime: a session dropped as its runtime shuts down; nothing will listen.)
+        let (Some(l), Ok(rt)) = (self.lag_of(sid, now), tokio::runtime::Handle::try_current())
+        else {
+            let _ = tx.send(WatchEvent::Node);
+            return;
+        };
+        self.pending.push(Pending { sid, index, tx });
+        let due = (at + l.behind).min(l.until).max(now);
+        let weak = self.me.clone();
+        rt.spawn(async move {
+            tokio::time::sleep_until(due).await;
+            if let Some(shared) = weak.upgrade() {
+                lock(&shared).advance(sid, false, Instant::now());
+            }
+        });
+    }
+
+    /// The tree changed at `path`: the change gets the request's index, and fires the
+    /// watches `kind` on `path` (a lagging session's when its view reaches the change).
+    fn fire(&mut self, kind: Kind, path: &str) {
+        if !self.dirty {
+            self.dirty = true;
+            self.zxid += 1;
+        }
+        let now = Instant::now();
+        if self.keeping(now) {
+            self.touched.push((kind, path.to_string()));
+        }
+        let watchers = match kind {
+            Kind::Node => &mut self.node_watches,
+            Kind::Children => &mut self.child_watches,
+        }
+        .remove(path)
+        .unwrap_or_default();
+        for (sid, tx) in watchers {
+            if self.lag_of(sid, now).is_some() {
+                self.defer(sid, self.zxid, now, tx);
+            } else {
+                let _ = tx.send(WatchEvent::Node);
+            }
+        }
+    }
+
+    /// Ends the request being applied: its changes are committed, and kept while a
+    /// follower lags.
+    fn commit(&mut self, now: Instant) {
+        if !std::mem::take(&mut self.dirty) {
+            return;
+        }
+        let fired = std::mem::take(&mut self.touched);
+        if self.keeping(now) {
+            self.history.push(Committed {
+                zxid: self.zxid,
+                at: now,
+                tree: Arc::new(self.nodes.clone()),
+                fired,
+            });
+        } else {
+            self.history.clear();
+            self.lags.clear();
+        }
+    }
+
+    /// A watch `kind` on `path` for `sid`, which read it at change `view`: one of the
+    /// changes since (which its follower has yet to apply) fires it when the view reaches
+    /// it.
+    fn watch_at(
+        &mut self,
+        kind: Kind,
+        sid: u64,
+        path: &str,
+        view: u64,
+    ) -> oneshot::Receiver<WatchEvent> {
+        let (tx, rx) = oneshot::channel();
+        let missed = self
+            .history
+            .iter()
+            .find(|c| c.zxid > view && c.fired.iter().any(|(k, p)| *k == kind && p == path))
+            .map(|c| (c.zxid, c.at));
+        if let (true, Some((index, at))) = (view < self.zxid, missed) {
+            self.defer(sid, index, at, tx);
+            return rx;
+        }
+        let watchers = match kind {
+            Kind::Node => &mut self.node_watches,
+            Kind::Children => &mut self.child_watches,
+        };
+        watchers
+            .entry(path.to_string())
+            .or_default()
+            .push((sid, tx));
+        rx
     }
 
     fn create(&mut self, sid: u64, path: &str, data: &[u8], mode: CreateMode) -> ZkResult<String> {
@@ -201,8 +457,8 @@ impl State {
         }
         self.nodes
             .insert(name.clone(), Znode::new(data.to_vec(), owner));
-        fire(&mut self.node_watches, &name, WatchEvent::Node);
-        fire(&mut self.child_watches, parent, WatchEvent::Node);
+        self.fire(Kind::Node, &name);
+        self.fire(Kind::Children, parent);
         Ok(seq)
     }
 
@@ -236,7 +492,7 @@ impl State {
             n.data = data.to_vec();
             n.version += 1;
         }
-        fire(&mut self.node_watches, path, WatchEvent::Node);
+        self.fire(Kind::Node, path);
         Ok(())
     }
 
@@ -249,51 +505,36 @@ impl State {
             return Err(Error::NotEmpty);
         }
         self.nodes.remove(path);
-        fire(&mut self.node_watches, path, WatchEvent::Node);
+        self.fire(Kind::Node, path);
         if let Some(parent) = parent_of(path) {
-            fire(&mut self.child_watches, parent, WatchEvent::Node);
+            self.fire(Kind::Children, parent);
         }
         Ok(())
     }
 
-    fn multi(&mut self, ops: &[MultiOp]) -> Result<(), MultiError> {
+    /// Applies all of `ops` or none: each is checked against the tree as the ones before
+    /// it left it (on a copy), then all are applied.
+    fn multi(&mut self, sid: u64, ops: &[MultiOp]) -> Result<(), MultiError> {
+        let mut tree = self.nodes.clone();
         for (index, op) in ops.iter().enumerate() {
-            let r = match op {
-                MultiOp::Check { path, version } => {
-                    self.check_version(path, Some(*version)).map(|_| ())
-                }
-                MultiOp::SetData { path, version, .. } => {
-                    self.check_version(path, *version).map(|_| ())
-                }
-            };
-            r.map_err(|source| MultiError::Operation { index, source })?;
+            dry_run(&mut tree, op).map_err(|source| MultiError::Operation { index, source })?;
         }
         for op in ops {
-            if let MultiOp::SetData {
-                path,
-                data,
-                version,
-            } = op
-            {
-                self.set_data(path, data, *version)
-                    .map_err(MultiError::Request)?;
+            match op {
+                MultiOp::Check { .. } => Ok(()),
+                MultiOp::SetData {
+                    path,
+                    data,
+                    version,
+                } => self.set_data(path, data, *version),
+                MultiOp::Create { path, data } => self
+                    .create(sid, path, data, CreateMode::Persistent)
+                    .map(|_| ()),
+                MultiOp::Delete { path, version } => self.delete(path, *version),
             }
+            .map_err(MultiError::Request)?;
         }
         Ok(())
-    }
-
-    fn watch(
-        &mut self,
-        which: fn(&mut State) -> &mut Watchers,
-        sid: u64,
-        path: &str,
-    ) -> oneshot::Receiver<WatchEvent> {
-        let (tx, rx) = oneshot::channel();
-        which(self)
-            .entry(path.to_string())
-            .or_default()
-            .push((sid, tx));
-        rx
     }
 
     /// The server ends session `sid` (`Expired` or `Closed`): its ephemerals go, its
@@ -322,6 +563,8 @@ impl State {
                 list.retain_mut(|(owner, _)| *owner != sid);
             }
         }
+        self.pending.retain(|p| p.sid != sid);
+        self.commit(Instant::now());
         // The dropped senders wake the session's watches, which then report its end
         // (once the client knows it).
     }
@@ -424,16 +667,25 @@ impl Ensemble {
     pub fn new(name: &str) -> Ensemble {
         let mut nodes = BTreeMap::new();
         nodes.insert("/".to_string(), Znode::new(Vec::new(), None));
-        let state = Arc::new(Mutex::new(State {
-            nodes,
-            sessions: BTreeMap::new(),
-            next_session: 1,
-            child_watches: BTreeMap::new(),
-            node_watches: BTreeMap::new(),
-            down_until: None,
-            partitioned: BTreeSet::new(),
-            slow: None,
-        }));
+        let state = Arc::new_cyclic(|me| {
+            Mutex::new(State {
+                nodes,
+                sessions: BTreeMap::new(),
+                next_session: 1,
+                child_watches: BTreeMap::new(),
+                node_watches: BTreeMap::new(),
+                down_until: None,
+                partitioned: BTreeSet::new(),
+                slow: None,
+                zxid: 0,
+                dirty: false,
+                lags: BTreeMap::new(),
+                history: Vec::new(),
+                touched: Vec::new(),
+                pending: Vec::new(),
+                me: me.clone(),
+            })
+        });
         let mut reg = lock(registry());
         reg.retain(|_, w| w.strong_count() > 0);
         let base = if name.starts_with(NAME_PREFIX) {
@@ -473,6 +725,7 @@ impl Ensemble {
                 let mut st = lock(&self.state);
                 let now = Instant::now();
                 let up = st.down_until.is_none_or(|t| now >= t) && !st.partitioned.contains(client);
+                let lag = st.lags.get(client).copied().filter(|l| now < l.until);
                 up.then(|| {
                     let sid = st.next_session;
                     st.next_session += 1;
@@ -491,6 +744,8 @@ impl Ensemble {
                             cut_next: None,
                             abandoned: false,
                             applied_until: now,
+                            lag,
+                            seen: 0,
                         },
                     );
                     sid
@@ -615,6 +870,40 @@ impl Ensemble {
         lock(&self.state).slow = Some((Instant::now() + lasting, extra));
     }
 
+    /// A follower falls `behind` the leader for `lasting`, and the sessions `client` opens
+    /// meanwhile reach it (a real client picks a server per connection, so one process's
+    /// sessions may be on different servers). Their reads are answered from the follower's
+    /// state: each change shows `behind` after it was committed, never older than what the
+    /// session has seen (its own writes' results, its earlier reads), at once after a
+    /// [`ZkSession::sync`]; their watches fire when the follower applies the change. Their
+    /// writes go to the leader as ever. When it ends the follower has caught up.
+    pub fn lag(&self, client: &str, behind: Duration, lasting: Duration) {
+        let mut st = lock(&self.state);
+        let now = Instant::now();
+        if !st.keeping(now) {
+            st.history.clear();
+        }
+        if st.history.last().map(|c| c.zxid) != Some(st.zxid) {
+            let tree = Arc::new(st.nodes.clone());
+            let zxid = st.zxid;
+            st.history.push(Committed {
+                zxid,
+                at: now,
+                tree,
+                fired: Vec::new(),
+            });
+        }
+        let until = now + lasting;
+        st.lags.insert(
+            client.to_string(),
+            Lag {
+                from: now,
+                behind,
+                until,
+            },
+        );
+    }
+
     /// The data of `path`, if it exists (for checks).
     pub fn data(&self, path: &str) -> Option<Vec<u8>> {
         lock(&self.state).nodes.get(path).map(|n| n.data.clone())
@@ -664,6 +953,7 @@ impl Drop for ModelSession {
 async fn request<T: Send + 'static>(
     shared: Shared,
     sid: u64,
+    write: bool,
     op: impl FnOnce(&mut State, u64) -> Result<T, Error> + Send + 'static,
 ) -> Result<T, Error> {
     let mut op = Some(op);
@@ -721,6 +1011,10 @@ async fn request<T: Send + 'static>(
             if s.connected {
                 let conn = s.conn;
                 let reply = op_once(&mut op, &mut st, sid);
+                st.commit(now);
+                if write {
+                    st.advance(sid, true, now);
+                }
                 if let Some(outage) = st.sessions.get_mut(&sid).and_then(|s| s.cut_next.take()) {
                     if let Some(s) = st.sessions.get_mut(&sid) {
                         s.held_until = Some(now + outage);
@@ -809,22 +1103,36 @@ impl ZkSession for ModelSession {
         mode: CreateMode,
     ) -> BoxFuture<'static, ZkResult<String>> {
         let (path, data) = (path.to_string(), data.to_vec());
-        Box::pin(request(self.state.clone(), self.sid, move |st, sid| {
-            st.create(sid, &path, &data, mode)
-        }))
+        Box::pin(request(
+            self.state.clone(),
+            self.sid,
+            true,
+            move |st, sid| st.create(sid, &path, &data, mode),
+        ))
     }
     fn mkdir(&self, path: &str) -> BoxFuture<'static, ZkResult<()>> {
         let path = path.to_string();
-        Box::pin(request(self.state.clone(), self.sid, move |st, sid| {
-            st.mkdir(sid, &path)
-        }))
+        Box::pin(request(
+            self.state.clone(),
+            self.sid,
+            true,
+            move |st, sid| st.mkdir(sid, &path),
+        ))
     }
     fn get_data(&self, path: &str) -> BoxFuture<'static, ZkResult<(Vec<u8>, i32)>> {
         let path = path.to_string();
-        Box::pin(request(self.state.clone(), self.sid, move |st, _| {
-            st.check_version(&path, None)
-                .map(|n| (n.data.clone(), n.version))
-        }))
+        Box::pin(request(
+            self.state.clone(),
+            self.sid,
+            false,
+            move |st, sid| {
+                let view = st.advance(sid, false, Instant::now());
+                st.tree_at(view)
+                    .get(&path)
+                    .map(|n| (n.data.clone(), n.version))
+                    .ok_or(Error::NoNode)
+            },
+        ))
     }
     fn set_data(
         &self,
@@ -833,32 +1141,41 @@ impl ZkSession for ModelSession {
         version: Option<i32>,
     ) -> BoxFuture<'static, ZkResult<()>> {
         let (path, data) = (path.to_string(), data.to_vec());
-        Box::pin(request(self.state.clone(), self.sid, move |st, _| {
+        Box::pin(request(self.state.clone(), self.sid, true, move |st, _| {
             st.set_data(&path, &data, version)
         }))
     }
     fn delete(&self, path: &str, version: Option<i32>) -> BoxFuture<'static, ZkResult<()>> {
         let path = path.to_string();
-        Box::pin(request(self.state.clone(), self.sid, move |st, _| {
+        Box::pin(request(self.state.clone(), self.sid, true, move |st, _| {
             st.delete(&path, version)
         }))
     }
     fn list_children(&self, path: &str) -> BoxFuture<'static, ZkResult<Vec<String>>> {
         let path = path.to_string();
-        Box::pin(request(self.state.clone(), self.sid, move |st, _| {
-            st.check_version(&path, None)?;
-            Ok(st.children(&path))
-        }))
+        Box::pin(request(
+            self.state.clone(),
+            self.sid,
+            false,
+            move |st, sid| {
+                let view = st.advance(sid, false, Instant::now());
+                let tree = st.tree_at(view);
+                tree.get(&path).ok_or(Error::NoNode)?;
+                Ok(children_in(tree, &path))
+            },
+        ))
     }
     fn watch_children(&self, path: &str) -> BoxFuture<'static, ZkResult<(Vec<String>, Watch)>> {
         let path = path.to_string();
         let shared = self.state.clone();
         let sid = self.sid;
         Box::pin(async move {
-            let (children, rx) = request(shared.clone(), sid, move |st, sid| {
-                st.check_version(&path, None)?;
-                let rx = st.watch(|s| &mut s.child_watches, sid, &path);
-                Ok((st.children(&path), rx))
+            let (children, rx) = request(shared.clone(), sid, false, move |st, sid| {
+                let view = st.advance(sid, false, Instant::now());
+                let tree = st.tree_at(view);
+                tree.get(&path).ok_or(Error::NoNode)?;
+                let children = children_in(tree, &path);
+                Ok((children, st.watch_at(Kind::Children, sid, &path, view)))
             })
             .await?;
             Ok((children, deliver(&shared, sid, rx)))
@@ -869,9 +1186,10 @@ impl ZkSession for ModelSession {
         let shared = self.state.clone();
         let sid = self.sid;
         Box::pin(async move {
-            let (exists, rx) = request(shared.clone(), sid, move |st, sid| {
-                let rx = st.watch(|s| &mut s.node_watches, sid, &path);
-                Ok((st.nodes.contains_key(&path), rx))
+            let (exists, rx) = request(shared.clone(), sid, false, move |st, sid| {
+                let view = st.advance(sid, false, Instant::now());
+                let exists = st.tree_at(view).contains_key(&path);
+                Ok((exists, st.watch_at(Kind::Node, sid, &path, view)))
             })
             .await?;
             Ok((exists, deliver(&shared, sid, rx)))
@@ -881,11 +1199,18 @@ impl ZkSession for ModelSession {
         let shared = self.state.clone();
         let sid = self.sid;
         Box::pin(async move {
-            match request(shared, sid, move |st, _| Ok(st.multi(&ops))).await {
+            match request(shared, sid, true, move |st, sid| Ok(st.multi(sid, &ops))).await {
                 Ok(r) => r,
                 Err(e) => Err(MultiError::Request(e)),
             }
         })
+    }
+    fn sync(&self, path: &str) -> BoxFuture<'static, ZkResult<()>> {
+        let path = path.to_string();
+        // Through the leader, as a write: the session's view reaches the head.
+        Box::pin(request(self.state.clone(), self.sid, true, move |_, _| {
+            valid(&path)
+        }))
     }
     fn state(&self) -> SessionState {
         lock(&self.state)

@@ -130,8 +130,17 @@ impl ZkBlobStore {
         Ok(c)
     }
 
+    /// The manifest and its version, read after a sync: the session may be connected to a
+    /// follower behind the leader, and a stale manifest would make a new leader recover an
+    /// old registry, or a writer overwrite the chunks of the generation after it. The sync
+    /// and the read are sent together (a session's requests are answered in order): one
+    /// round trip.
     async fn manifest(&self, c: &Session) -> Result<Option<(Manifest, i32)>, StoreError> {
-        match bounded(self.timeout, c.get_data(&self.node)).await {
+        let read = bounded(self.timeout, async {
+            let (synced, read) = tokio::join!(biased; c.sync(&self.node), c.get_data(&self.node));
+            synced.and(read)
+        });
+        match read.await {
             Ok((data, version)) if data.is_empty() => Ok(Some((
                 Manifest {
                     generation: 0,
@@ -284,6 +293,45 @@ mod tests {
         let last = format!(r#"{{"generation":{},"chunks":0,"bytes":0}}"#, u64::MAX);
         assert!(Manifest::parse(last.as_bytes()).is_err());
         assert!(Manifest::parse(b"\xff\x00").is_err());
+    }
+
+    fn on(e: &crate::zk_model::Ensemble, client: &str) -> ZkBlobStore {
+        let url = ZkUrl {
+            servers: e.servers(client),
+            path: "/mesos".into(),
+        };
+        ZkBlobStore::new(&url, "registry", Duration::from_secs(10))
+    }
+
+    /// A new leader's store session may reach a follower that has not applied its
+    /// predecessor's last write: the load syncs first, so it recovers that write.
+    #[tokio::test(start_paused = true)]
+    async fn a_load_on_a_lagging_follower_returns_another_sessions_latest_store() {
+        let e = crate::zk_model::Ensemble::new("unit-store-lag-load");
+        let old = on(&e, "m1");
+        old.store(b"one", None).await.unwrap();
+        e.lag("m2", Duration::from_secs(30), Duration::from_secs(60));
+        let new = on(&e, "m2");
+        // Its session opens now, on the lagging follower.
+        assert_eq!(new.load().await.unwrap().as_deref(), Some(&b"one"[..]));
+        old.store(b"two", None).await.unwrap();
+        assert_eq!(new.load().await.unwrap().as_deref(), Some(&b"two"[..]));
+    }
+
+    /// A store on a lagging session reads the manifest after a sync too: from a stale one
+    /// it would rewrite the chunks of the current generation (and then fail its switch),
+    /// leaving a registry that no longer reads back.
+    #[tokio::test(start_paused = true)]
+    async fn a_store_on_a_lagging_follower_keeps_the_current_generation_intact() {
+        let e = crate::zk_model::Ensemble::new("unit-store-lag-store");
+        let old = on(&e, "m1");
+        old.store(b"one", None).await.unwrap();
+        e.lag("m2", Duration::from_secs(30), Duration::from_secs(60));
+        let new = on(&e, "m2");
+        assert_eq!(new.load().await.unwrap().as_deref(), Some(&b"one"[..]));
+        old.store(b"two!", None).await.unwrap();
+        new.store(b"three", None).await.unwrap();
+        assert_eq!(old.load().await.unwrap().as_deref(), Some(&b"three"[..]));
     }
 
     proptest! {

@@ -27,8 +27,11 @@
 //! the registry is in ZooKeeper, whose disk turns slow), and failing or slow agent
 //! checkpoint writes (see [`disk`]; a failed checkpoint stops the agent, which is
 //! restarted; a slow one holds the agent, and what it sends after the write, in virtual
-//! time), and a master, an agent or the scheduler stopped for up to 25 s, as by SIGSTOP
-//! (see [`pause`]: its processes paused in virtual time, its ZooKeeper session silent).
+//! time), and a master, an agent, the scheduler or an agent's executors stopped for up to
+//! 25 s, as by SIGSTOP
+//! (see [`pause`]: its processes paused in virtual time, its ZooKeeper session silent),
+//! and, with 3 masters, a ZooKeeper follower lagging the leader by up to 20 s, reached by
+//! the sessions one master opens meanwhile (stale reads: `Sim::lag_zk_follower`).
 //! What went down comes back after a while. Then faults stop, everything is
 //! brought back, and the *settle phase* waits (bounded, in simulated time) for the cluster
 //! to converge. [`check`] and [`acks`] hold the invariants (among them at most one acting
@@ -44,11 +47,11 @@
 //! Modelled: what is listed above. ZooKeeper losing its quorum and regaining it is what
 //! the ensemble's restart does (sessions and data kept, timeouts started again once it is
 //! back). Not modelled (yet): failing registry writes with 3 masters (a real ZooKeeper does
-//! not fail a write; its outages are the ZooKeeper faults), executors that hang instead of
-//! dying, stale reads from a lagging ZooKeeper follower (the model is one linearizable
-//! server), and per-node monotonic clocks (wall clocks are per node; timers run on the one
-//! shared clock, so a stopped program's timers fire late, as they would, but no node's
-//! timers run fast).
+//! not fail a write; its outages are the ZooKeeper faults), executors that hang for good
+//! (they stop for a while: see [`pause`]), stale reads of the agents' and the scheduler's sessions (only masters' sessions
+//! reach a lagging follower), and per-node monotonic clocks (wall clocks are per node;
+//! timers run on the one shared clock, so a stopped program's timers fire late, as they
+//! would, but no node's timers run fast).
 //! By default only masters' sessions get ZooKeeper faults; with
 //! [`SimConfig::zk_faults_on_followers`] (`chaos --zk-followers`) the agents' and the
 //! scheduler's sessions get them too: expiry, disconnects, and a request cut in flight
@@ -792,7 +795,8 @@ impl Sim {
 
     /// Now and then, one fault of another layer (drawn from `fault_rng`): an executor
     /// crashes, or the registry's disk turns slow or failing, or checkpoint writes fail or
-    /// turn slow, or a program stops for a while (see [`pause`]).
+    /// turn slow, or a program stops for a while (see [`pause`]), or a ZooKeeper follower
+    /// lags.
     fn inject_process_or_disk_fault(&mut self) {
         match self.fault_rng.next_u64() % 100 {
             0..=5 => self.crash_executor(),
@@ -801,6 +805,7 @@ impl Sim {
             11..=14 => self.fail_checkpoints(),
             15..=18 if self.fault_kinds >= FaultKinds::All => self.slow_checkpoints(),
             19..=21 if self.fault_kinds >= FaultKinds::All => self.pause_program(),
+            22..=24 if self.fault_kinds >= FaultKinds::All => self.lag_zk_follower(),
             _ => {}
         }
     }
@@ -1018,6 +1023,29 @@ impl Sim {
                 }
             }
         }
+    }
+
+    /// A ZooKeeper follower falls 1-20 s behind the leader for 10-60 s, and the sessions a
+    /// master (one not acting, if any: the acting one has its sessions) opens meanwhile
+    /// reach it: their reads are stale until they sync (see
+    /// `detector::zk_model::Ensemble::lag`). With 3 masters (ZooKeeper) and
+    /// [`FaultKinds::All`] only; drawn from `fault_rng`.
+    fn lag_zk_follower(&mut self) {
+        let Some(zk) = self.zk.clone() else { return };
+        let acting = self.acting_master();
+        let others: Vec<usize> = (0..self.masters.len())
+            .filter(|i| Some(*i) != acting)
+            .collect();
+        let pick = self.fault_rng.next_u64() as usize;
+        let i = others.get(pick % others.len().max(1)).copied().unwrap_or(0);
+        let behind = Duration::from_millis(1_000 + self.fault_rng.next_u64() % 19_000);
+        let lasting = Duration::from_secs(10 + self.fault_rng.next_u64() % 51);
+        zk.lag(&master_label(i), behind, lasting);
+        self.trace.note(format!(
+            "a ZooKeeper follower lags {behind:?} for {lasting:?}; master {}'s new sessions reach it",
+            i + 1
+        ));
+        self.count("zk_stale_reads");
     }
 
     /// A ZooKeeper fault on the session of an agent or the scheduler (`roll` in 0..=7):

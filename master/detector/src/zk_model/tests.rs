@@ -282,3 +282,100 @@ fn hosts_name_an_ensemble_and_a_client() {
     drop((e, found));
     assert!(lookup("sim-ensemble-unit-lookup").is_none());
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_session_on_a_lagging_follower_reads_old_state_until_it_syncs() {
+    let e = Ensemble::new("unit-lag-sync");
+    let a = session(&e, "a").await;
+    a.mkdir("/r").await.unwrap();
+    a.set_data("/r", b"1", None).await.unwrap();
+    e.lag("b", Duration::from_secs(5), Duration::from_secs(60));
+    let b = session(&e, "b").await;
+    let fresh = session(&e, "b").await;
+    a.set_data("/r", b"2", None).await.unwrap();
+    a.create("/r/c", b"", CreateMode::Persistent).await.unwrap();
+    assert_eq!(b.get_data("/r").await.unwrap(), (b"1".to_vec(), 1), "stale");
+    assert_eq!(b.list_children("/r").await.unwrap(), Vec::<String>::new());
+    // A versioned write goes to the leader: against the stale version it fails.
+    assert_eq!(
+        b.set_data("/r", b"x", Some(1)).await,
+        Err(Error::BadVersion)
+    );
+    // That error's reply came once the follower had caught up to it: nothing older after.
+    assert_eq!(b.get_data("/r").await.unwrap(), (b"2".to_vec(), 2));
+    // A sync makes the other session's reads current; without one they stay behind.
+    let c = session(&e, "c").await;
+    assert_eq!(c.get_data("/r").await.unwrap().0, b"2", "not lagging");
+    assert_eq!(fresh.get_data("/r").await.unwrap().0, b"1");
+    fresh.sync("/r").await.unwrap();
+    assert_eq!(fresh.get_data("/r").await.unwrap().0, b"2");
+    assert_eq!(fresh.list_children("/r").await.unwrap(), vec!["c"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lagging_follower_applies_changes_late_and_catches_up_when_the_lag_ends() {
+    let e = Ensemble::new("unit-lag-late");
+    let a = session(&e, "a").await;
+    a.mkdir("/r").await.unwrap();
+    e.lag("b", Duration::from_secs(5), Duration::from_secs(20));
+    let b = session(&e, "b").await;
+    let start = Instant::now();
+    a.set_data("/r", b"1", None).await.unwrap();
+    assert_eq!(b.get_data("/r").await.unwrap().0, b"");
+    // Its watch, set on the old state, fires when the follower applies the change.
+    let (exists, w) = b.watch_exists("/r").await.unwrap();
+    assert!(exists);
+    let w = tokio::spawn(w);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert!(!w.is_finished(), "not before the follower applied it");
+    assert_eq!(w.await.unwrap(), WatchEvent::Node);
+    assert!(start.elapsed() >= Duration::from_secs(5));
+    assert_eq!(b.get_data("/r").await.unwrap().0, b"1");
+    // A change after the watch was set fires it late too.
+    let (_, w) = b.watch_children("/r").await.unwrap();
+    let at = Instant::now();
+    a.create("/r/c", b"", CreateMode::Persistent).await.unwrap();
+    assert_eq!(w.await, WatchEvent::Node);
+    assert!(at.elapsed() >= Duration::from_secs(5));
+    assert_eq!(b.list_children("/r").await.unwrap(), vec!["c"]);
+    // Its own write it sees at once (and all before it).
+    a.set_data("/r", b"2", None).await.unwrap();
+    b.create("/r/d", b"", CreateMode::Persistent).await.unwrap();
+    assert_eq!(b.get_data("/r").await.unwrap().0, b"2");
+    // Once the lag is over the follower is current.
+    tokio::time::sleep_until(start + Duration::from_secs(20)).await;
+    a.set_data("/r", b"3", None).await.unwrap();
+    assert_eq!(b.get_data("/r").await.unwrap().0, b"3");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_transaction_creates_and_deletes_in_order_or_not_at_all() {
+    let e = Ensemble::new("unit-multi-create");
+    let a = session(&e, "a").await;
+    a.mkdir("/j").await.unwrap();
+    let create = |p: &str| MultiOp::Create {
+        path: p.into(),
+        data: b"x".to_vec(),
+    };
+    let delete = |p: &str| MultiOp::Delete {
+        path: p.into(),
+        version: None,
+    };
+    a.multi(vec![create("/j/a"), create("/j/b")]).await.unwrap();
+    // Each operation sees what the ones before it did.
+    assert_eq!(
+        a.multi(vec![delete("/j/a"), create("/j/a"), create("/j/a")])
+            .await,
+        Err(MultiError::Operation {
+            index: 2,
+            source: Error::NodeExists
+        })
+    );
+    assert_eq!(e.children("/j"), vec!["a", "b"]);
+    assert_eq!(
+        a.multi(vec![delete("/j/a"), delete("/j/b"), delete("/j")])
+            .await,
+        Ok(())
+    );
+    assert_eq!(e.data("/j"), None);
+}
