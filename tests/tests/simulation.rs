@@ -352,6 +352,27 @@ fn pinned_seed_10_a_registry_read_from_a_lagging_follower_is_synced_first() {
     assert!(r.breaks.is_empty(), "{}", r.explain());
 }
 
+/// Found by the slow Chronos store (`chronos_store_slow`): Chronos sends a matched run's
+/// launch only once its record is durable, and its store took seconds per write. Chronos
+/// re-registered meanwhile and reconciled its runs in flight, among them
+/// `ct:1800000030000:0:tick:s1`, whose launch had not gone out; the master, which had
+/// never seen it, answered `TASK_LOST` ("Reconciliation: Task is unknown to the agent";
+/// `TASK_GONE` to a partition-aware Chronos), Chronos retried the instant as lost, and
+/// the launch of attempt 0 went out all the same: the instant ran twice. Chronos no longer
+/// reconciles a run whose launch has not gone out (`Chronos::in_flight` skips the ones
+/// not `Chronos::sent` yet; unit test `a_run_whose_launch_has_not_gone_out_is_not_reconciled`).
+/// Every fault kind: it needs the slow store.
+#[test]
+fn pinned_seed_175_chronos_never_reconciles_a_run_whose_launch_has_not_gone_out() {
+    let config = SimConfig {
+        masters: 1,
+        marathon_chronos: SeedShare::All,
+        ..SimConfig::default()
+    };
+    let r = run_seed(175, &config);
+    assert!(r.breaks.is_empty(), "{}", r.explain());
+}
+
 /// Fails on the budget's failing seeds. A seed replays exactly (`sim_determinism.rs`), so
 /// a seed that breaks once breaks on every replay: no second chance.
 /// The fault names the wall-clock kinds added to stop 25's ([`FaultKinds::WallClockSteps`]).
@@ -366,6 +387,7 @@ const ADDED_BY_ALL: &[&str] = &[
     "pause_scheduler",
     "pause_executors",
     "zk_stale_reads",
+    "chronos_store_slow",
 ];
 
 /// A pinned seed replays the run it was found in only while its set of fault kinds draws

@@ -3,9 +3,12 @@
 //! simulated time (its wall clock is its node's: the simulated time from a fixed base wall
 //! time, plus its offset, which a clock fault steps; see [`super::clocks`]). Its runs
 //! are short: the test containerizer finishes each after a few seconds, and fails the first
-//! attempt of every fifth instant (so retries happen). Its store is a `MemStore` that
-//! outlives the scheduler: a crashed Chronos restarts from it and fails over with the
-//! stored FrameworkID.
+//! attempt of every fifth instant (so retries happen). Its store ([`SimStore`]) is a
+//! `MemStore` that outlives the scheduler: a crashed Chronos restarts from it and fails
+//! over with the stored FrameworkID. With [`super::FaultKinds::All`] the store turns slow
+//! for a while (each write takes a seeded 0.2-5 s of simulated time, applied in order): the
+//! window between a run matched with an offer and its launch, sent once its record is
+//! durable, is open that long.
 //!
 //! What is checked is Chronos's documented contract (its README, "Semantics"): every
 //! instant is decided once — run, or recorded as missed with a reason when it was decided
@@ -15,10 +18,15 @@
 //! twice; an instant succeeds at most once in Chronos's books. After faults stop: every
 //! instant decided, every launched run known to Chronos with an outcome, nothing in flight
 //! longer than a bound, and no instant due well after the faults stopped is missed.
+//! And no attempt is launched on an agent after Chronos recorded its end as unknown to the
+//! master (and so retried its instant): that launch runs the instant a second time
+//! ([`stale_launches`]).
 //! Not checked: that an instant's task ran only once on the agents — for a framework that
 //! is not partition-aware, `TASK_LOST` from a partitioned agent lets Chronos retry while
-//! the first attempt may still finish there (Mesos's at-least-once under partitions).
+//! the first attempt, launched before, may still finish there (Mesos's at-least-once under
+//! partitions).
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::Duration;
@@ -28,12 +36,15 @@ use chrono::{DateTime, Utc};
 use chronos::api::Route;
 use chronos::core::{Chronos, JobRecord, HISTORY};
 use chronos::framework::{ApiReply, ApiRequest, ChronosScheduler, Clock};
-use chronos::store::{MemStore, Store};
+use chronos::store::{Fut, MemStore, Store, StoreResult};
 use frameworks::scheduler::{self, MasterAddress, SchedulerConfig, SchedulerHandle};
+use libproc::rng::SplitMix64;
 use libproc::Node;
 use proto::{FrameworkId, FrameworkInfo, TaskState};
 use slave::containerizer::TaskOutcome;
+use tokio::time::Instant;
 
+use super::services::ServiceLaunches;
 use super::Trace;
 
 /// The job's name.
@@ -76,12 +87,175 @@ pub fn outcome(task: &str) -> TaskOutcome {
     }
 }
 
+/// The slowness of a [`SimStore`] and what it saw written.
+struct StoreState {
+    /// Writes issued before this take a drawn time each (`None`: fast).
+    slow_until: Option<Instant>,
+    /// Draws each slow write's time.
+    rng: SplitMix64,
+    /// When the last write issued is applied (writes apply in order).
+    tail: Instant,
+    /// Writes made slow so far.
+    slowed: u64,
+    /// Task id → how many service launches the agents had made when a record was first
+    /// written ending it as unknown to the master ([`UNKNOWN`]): a launch of that task at
+    /// that position or later came after Chronos recorded that end.
+    unknown_at: BTreeMap<String, usize>,
+}
+
+/// Chronos's durable store in the simulation: a [`MemStore`] whose writes can turn slow
+/// for a while ([`SimStore::slow_for`]: each takes a seeded 0.2-5 s of simulated time, and
+/// writes apply in the order issued), which notes when Chronos first wrote each task's end
+/// as unknown to the master (for [`stale_launches`]). A write in flight when Chronos crashes is lost with it.
+#[derive(Clone)]
+pub struct SimStore {
+    inner: MemStore,
+    state: Rc<RefCell<StoreState>>,
+    launches: ServiceLaunches,
+}
+
+/// The quickest and slowest write of a slow store, ms.
+const SLOW_WRITE_MS: (u64, u64) = (200, 5_000);
+
+impl SimStore {
+    /// A fast store; `launches` are the agents' service launches, in order.
+    pub fn new(launches: ServiceLaunches) -> SimStore {
+        SimStore {
+            inner: MemStore::new(),
+            state: Rc::new(RefCell::new(StoreState {
+                slow_until: None,
+                rng: SplitMix64::new(0),
+                tail: Instant::now(),
+                slowed: 0,
+                unknown_at: BTreeMap::new(),
+            })),
+            launches,
+        }
+    }
+
+    /// Writes issued during the next `lasting` take 0.2-5 s each (drawn from `seed`).
+    pub fn slow_for(&self, lasting: Duration, seed: u64) {
+        let mut s = self.state.borrow_mut();
+        s.slow_until = Some(Instant::now() + lasting);
+        s.rng = SplitMix64::new(seed);
+    }
+
+    /// Fast again (writes already issued still apply in order).
+    pub fn heal(&self) {
+        self.state.borrow_mut().slow_until = None;
+    }
+
+    /// Writes made slow so far.
+    pub fn slowed(&self) -> u64 {
+        self.state.borrow().slowed
+    }
+
+    /// Task id → how many service launches the agents had made when Chronos first wrote
+    /// its end as unknown to the master.
+    pub fn unknown_at(&self) -> BTreeMap<String, usize> {
+        self.state.borrow().unknown_at.clone()
+    }
+
+    /// When a write issued now is applied (`None`: at once, as a `MemStore`'s).
+    fn schedule(&self) -> Option<Instant> {
+        let mut s = self.state.borrow_mut();
+        let now = Instant::now();
+        let slow = s.slow_until.is_some_and(|u| now < u);
+        if !slow && s.tail <= now {
+            return None;
+        }
+        let mut at = s.tail.max(now);
+        if slow {
+            let (lo, hi) = SLOW_WRITE_MS;
+            at += Duration::from_millis(lo + s.rng.next_u64() % (hi - lo + 1));
+            s.slowed += 1;
+        }
+        s.tail = at;
+        Some(at)
+    }
+
+    /// `inner`, applied at `at`.
+    fn later<T: 'static>(at: Option<Instant>, inner: Fut<T>) -> Fut<T> {
+        match at {
+            None => inner,
+            Some(at) => Box::pin(async move {
+                tokio::time::sleep_until(at).await;
+                inner.await
+            }),
+        }
+    }
+}
+
+impl Store for SimStore {
+    fn load(&self) -> Fut<StoreResult<Vec<JobRecord>>> {
+        self.inner.load()
+    }
+
+    fn put(&self, name: String, record: Option<JobRecord>) -> Fut<StoreResult<()>> {
+        if let Some(r) = &record {
+            let n = self
+                .launches
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .len();
+            let mut s = self.state.borrow_mut();
+            for o in r
+                .state
+                .history
+                .iter()
+                .filter(|o| o.message.starts_with(UNKNOWN))
+            {
+                s.unknown_at.entry(o.task_id.clone()).or_insert(n);
+            }
+        }
+        let at = self.schedule();
+        Self::later(at, self.inner.put(name, record))
+    }
+
+    fn framework_id(&self) -> Fut<StoreResult<Option<String>>> {
+        self.inner.framework_id()
+    }
+
+    fn set_framework_id(&self, id: String) -> Fut<StoreResult<()>> {
+        let at = self.schedule();
+        Self::later(at, self.inner.set_framework_id(id))
+    }
+}
+
+/// How the master's answer to an explicit reconciliation begins when it does not know the
+/// task (`TASK_GONE`, or `TASK_LOST` to a framework that is not partition-aware, as
+/// Chronos is here): the agent is registered and has no such task, or the agent is
+/// unknown. Not a partition's `TASK_LOST` (its agent unreachable), after which a launch
+/// sent before may still run (Mesos's at-least-once).
+pub const UNKNOWN: &str = "Reconciliation: Task is unknown";
+
+/// Launches of Chronos tasks (`launched`: the service launches, in the agents' order) made
+/// after Chronos had written the task's end as unknown to the master (`unknown_at`, see
+/// [`SimStore::unknown_at`]): the master said it had no such task, Chronos retried the
+/// instant, and the task ran all the same: the instant ran twice (e.g. a launch that went
+/// out after its run was reconciled, before its launch was sent, and answered unknown).
+pub fn stale_launches(launched: &[String], unknown_at: &BTreeMap<String, usize>) -> Vec<String> {
+    launched
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| is_chronos_task(t))
+        .filter_map(|(i, t)| {
+            let at = *unknown_at.get(t)?;
+            (i >= at).then(|| {
+                format!(
+                    "chronos: task {t} was launched on an agent after Chronos recorded its end as unknown to the master (launch #{i}, that end written at #{at}): its instant ran twice"
+                )
+            })
+        })
+        .collect()
+}
+
 /// One Chronos: its node, its durable store, and (while up) its scheduler.
 pub struct ChronosSim {
     /// Its simulated node.
     pub node: Node,
     /// Its store (survives crashes).
-    pub store: MemStore,
+    pub store: SimStore,
     /// Its driver, while up.
     pub handle: Option<SchedulerHandle<ChronosScheduler>>,
     /// Whether the job was added.
@@ -100,11 +274,11 @@ pub struct ChronosView {
 }
 
 impl ChronosSim {
-    /// A Chronos, not started yet, on `node`.
-    pub fn new(node: Node) -> ChronosSim {
+    /// A Chronos, not started yet, on `node`; `launches`: the agents' service launches.
+    pub fn new(node: Node, launches: ServiceLaunches) -> ChronosSim {
         ChronosSim {
             node,
-            store: MemStore::new(),
+            store: SimStore::new(launches),
             handle: None,
             job_added: false,
         }
@@ -367,5 +541,53 @@ mod tests {
             }
         ));
         assert!(!is_chronos_task("i0-a1"));
+    }
+
+    /// A slow store applies each write 0.2-5 s of simulated time after the previous one,
+    /// in order; healed, a new write waits only for those still in flight.
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_store_applies_writes_late_and_in_order() {
+        let store = SimStore::new(ServiceLaunches::default());
+        let t0 = Instant::now();
+        store.slow_for(Duration::from_secs(60), 7);
+        let first = store.set_framework_id("a".into());
+        let second = store.set_framework_id("b".into());
+        store.heal();
+        let third = store.set_framework_id("c".into());
+        first.await.unwrap();
+        let t1 = t0.elapsed();
+        assert!(
+            t1 >= Duration::from_millis(200) && t1 <= Duration::from_secs(5),
+            "{t1:?}"
+        );
+        assert_eq!(store.framework_id().await.unwrap().as_deref(), Some("a"));
+        second.await.unwrap();
+        let t2 = t0.elapsed();
+        assert!(t2 >= t1 + Duration::from_millis(200), "{t1:?} {t2:?}");
+        third.await.unwrap();
+        assert_eq!(
+            t0.elapsed(),
+            t2,
+            "the third waits for the second, no longer"
+        );
+        assert_eq!(store.framework_id().await.unwrap().as_deref(), Some("c"));
+        assert_eq!(store.slowed(), 2);
+    }
+
+    /// A task launched after Chronos wrote its end as unknown to the master ran its
+    /// instant twice; one launched before that end (the answer came later, as after a
+    /// partition) did not break this rule.
+    #[test]
+    fn a_launch_after_the_master_said_the_task_was_unknown_is_a_break() {
+        let launched: Vec<String> = ["ct:1:0:tick:s0", "ct:2:0:tick:s1", "ct:2:1:tick:s1"]
+            .iter()
+            .map(|t| t.to_string())
+            .collect();
+        let before = BTreeMap::from([("ct:1:0:tick:s0".to_string(), 1)]);
+        assert_eq!(stale_launches(&launched, &before), Vec::<String>::new());
+        let after = BTreeMap::from([("ct:2:0:tick:s1".to_string(), 1)]);
+        let b = stale_launches(&launched, &after);
+        assert_eq!(b.len(), 1, "{b:?}");
+        assert!(b[0].contains("ct:2:0:tick:s1"), "{b:?}");
     }
 }

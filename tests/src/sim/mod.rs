@@ -31,7 +31,9 @@
 //! 25 s, as by SIGSTOP
 //! (see [`pause`]: its processes paused in virtual time, its ZooKeeper session silent),
 //! and, with 3 masters, a ZooKeeper follower lagging the leader by up to 20 s, reached by
-//! the sessions one master opens meanwhile (stale reads: `Sim::lag_zk_follower`).
+//! the sessions one master opens meanwhile (stale reads: `Sim::lag_zk_follower`), and, in
+//! seeds that run Chronos, its store turned slow for a while (each write 0.2-5 s, in order:
+//! [`chronos::SimStore`]).
 //! What went down comes back after a while. Then faults stop, everything is
 //! brought back, and the *settle phase* waits (bounded, in simulated time) for the cluster
 //! to converge. [`check`] and [`acks`] hold the invariants (among them at most one acting
@@ -174,8 +176,8 @@ pub enum FaultKinds {
     Stop25,
     /// And a clock fault steps one node's wall clock (two times in three, see [`clocks`]).
     WallClockSteps,
-    /// And slow checkpoint disks, stopped programs ([`pause`]), and a slow ZooKeeper with 3
-    /// masters.
+    /// And slow checkpoint disks, stopped programs ([`pause`]), a slow ZooKeeper and a
+    /// lagging follower with 3 masters, and a slow Chronos store ([`chronos::SimStore`]).
     All,
 }
 
@@ -469,6 +471,9 @@ async fn simulate(seed: u64, config: &SimConfig) -> SimReport {
     let (failed, slowed) = sim.checkpoint_writes_failed_and_slowed();
     faults.insert("checkpoint_writes_failed".into(), failed);
     faults.insert("checkpoint_writes_slow".into(), slowed);
+    if let Some(n) = sim.chronos_store_writes_slowed().filter(|n| *n > 0) {
+        faults.insert("chronos_store_writes_slow".into(), n);
+    }
     for (k, v) in sim.net.counts() {
         faults.insert(format!("net_{k}"), v);
     }
@@ -796,7 +801,7 @@ impl Sim {
     /// Now and then, one fault of another layer (drawn from `fault_rng`): an executor
     /// crashes, or the registry's disk turns slow or failing, or checkpoint writes fail or
     /// turn slow, or a program stops for a while (see [`pause`]), or a ZooKeeper follower
-    /// lags.
+    /// lags, or Chronos's store turns slow.
     fn inject_process_or_disk_fault(&mut self) {
         match self.fault_rng.next_u64() % 100 {
             0..=5 => self.crash_executor(),
@@ -806,6 +811,7 @@ impl Sim {
             15..=18 if self.fault_kinds >= FaultKinds::All => self.slow_checkpoints(),
             19..=21 if self.fault_kinds >= FaultKinds::All => self.pause_program(),
             22..=24 if self.fault_kinds >= FaultKinds::All => self.lag_zk_follower(),
+            25..=27 if self.fault_kinds >= FaultKinds::All => self.slow_chronos_store(),
             _ => {}
         }
     }

@@ -99,13 +99,14 @@ impl Services {
     pub(super) async fn new(seed: u64, net: &super::net::SimNet, clocks: ClockTable) -> Services {
         let m: SocketAddr = MARATHON_ADDR.parse().expect("a socket address");
         let c: SocketAddr = CHRONOS_ADDR.parse().expect("a socket address");
+        let launches: ServiceLaunches = Arc::default();
         Services {
             rng: SplitMix64::new(seed ^ 0x005E_2F1C_E50F_C0DE),
             start: Instant::now(),
             marathon: MarathonSim::new(bind(net, m).await),
-            chronos: ChronosSim::new(bind(net, c).await),
+            chronos: ChronosSim::new(bind(net, c).await, launches.clone()),
             pending: Vec::new(),
-            launches: Arc::default(),
+            launches,
             quiet_since: None,
             clocks,
         }
@@ -201,6 +202,27 @@ impl Sim {
         self.count(kind);
     }
 
+    /// Chronos's store turns slow for 20-90 s: each write takes 0.2-5 s of simulated time,
+    /// in order (see [`chr::SimStore`]), so a run matched with an offer waits that long for
+    /// its record before its launch goes out. With [`super::FaultKinds::All`] only, in the
+    /// seeds that run Chronos; drawn from `fault_rng` (nothing drawn in the other seeds).
+    pub(super) fn slow_chronos_store(&mut self) {
+        let Some(s) = self.services.as_ref() else {
+            return;
+        };
+        let lasting = Duration::from_secs(20 + self.fault_rng.next_u64() % 71);
+        s.chronos.store.slow_for(lasting, self.fault_rng.next_u64());
+        self.trace.note(format!(
+            "chronos's store is slow for {lasting:?}: each write takes 0.2-5 s"
+        ));
+        self.count("chronos_store_slow");
+    }
+
+    /// Writes Chronos's store made slow ([`Sim::slow_chronos_store`]), if this seed runs it.
+    pub(super) fn chronos_store_writes_slowed(&self) -> Option<u64> {
+        self.services.as_ref().map(|s| s.chronos.store.slowed())
+    }
+
     /// Brings back what is due (all, with `all`: the faults stopped); restarts a Marathon
     /// or Chronos whose driver stopped by itself.
     pub(super) async fn repair_services(&mut self, all: bool) {
@@ -209,6 +231,7 @@ impl Sim {
         };
         if all && s.quiet_since.is_none() {
             s.quiet_since = Some(Instant::now());
+            s.chronos.store.heal();
         }
         let now = Instant::now();
         let mut due: Vec<(Instant, Fix)> = Vec::new();
@@ -245,17 +268,24 @@ impl Sim {
         }
     }
 
-    /// What holds at every moment: no Marathon or Chronos task launched twice.
+    /// What holds at every moment: no Marathon or Chronos task launched twice, and no
+    /// Chronos task launched after Chronos recorded its end as unknown to the master
+    /// ([`chr::stale_launches`]).
     pub(super) fn check_services_now(&mut self) {
         let Some(s) = self.services.as_ref() else {
             return;
         };
+        let launched = s.launches.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let mut seen: BTreeMap<String, u32> = BTreeMap::new();
-        for t in s.launches.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+        for t in &launched {
             *seen.entry(t.clone()).or_default() += 1;
         }
-        for (t, n) in seen.into_iter().filter(|(_, n)| *n > 1) {
-            let b = format!("task {t} launched {n} times");
+        let twice = seen
+            .into_iter()
+            .filter(|(_, n)| *n > 1)
+            .map(|(t, n)| format!("task {t} launched {n} times"));
+        let stale = chr::stale_launches(&launched, &s.chronos.store.unknown_at());
+        for b in twice.chain(stale) {
             if !self.breaks.contains(&b) {
                 self.trace.note(format!("BREAK {b}"));
                 self.breaks.push(b);
