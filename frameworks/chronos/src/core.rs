@@ -355,6 +355,12 @@ pub struct Chronos {
     pub drift: Drift,
     /// Instants given up.
     pub missed_total: u64,
+    /// Task ids this process matched with an offer and has not handed to the driver yet
+    /// (their records are being written). The master cannot know them yet: asked about
+    /// one (explicit reconciliation), it answers `TASK_GONE`, and the launch that follows
+    /// the answer would run the task while its run is retried as lost. A new leader has
+    /// none: its predecessor may have sent any run it recorded.
+    unsent: BTreeSet<String>,
 }
 
 impl Chronos {
@@ -765,6 +771,7 @@ impl Chronos {
             let def = job.def.clone();
             let arguments = run.arguments.clone();
             job.state.runs[i] = run;
+            self.unsent.insert(id.clone());
             let rev = self.bump(&name);
             out.push(Launch {
                 job: name.clone(),
@@ -789,9 +796,16 @@ impl Chronos {
         })
     }
 
+    /// The launch of `task_id` goes to the driver now: from here on the master may know
+    /// it, and it is reconciled with the other runs in flight.
+    pub fn sent(&mut self, task_id: &str) {
+        self.unsent.remove(task_id);
+    }
+
     /// A launch could not happen (the record could not be written, or the offer went):
     /// the run waits for another offer.
     pub fn unmatch(&mut self, job: &str, task_id: &str) {
+        self.unsent.remove(task_id);
         if let Some(j) = self.jobs.get_mut(job) {
             if let Some(r) =
                 j.state.runs.iter_mut().find(|r| {
@@ -826,12 +840,14 @@ impl Chronos {
         })
     }
 
-    /// Every run with a task id: (task id, agent), for explicit reconciliation.
+    /// Every run with a task id whose launch may have gone out (by this process, or by a
+    /// predecessor that recorded it): (task id, agent), for explicit reconciliation.
     pub fn in_flight(&self) -> Vec<(String, Option<String>)> {
         self.jobs
             .values()
             .flat_map(|j| j.state.runs.iter())
             .filter_map(|r| r.task_id.clone().map(|t| (t, r.agent_id.clone())))
+            .filter(|(t, _)| !self.unsent.contains(t))
             .collect()
     }
 
@@ -870,6 +886,7 @@ impl Chronos {
             return StatusEffect::AckAfter(Vec::new());
         }
         let run = job.state.runs.remove(idx);
+        self.unsent.remove(task_id);
         job.state.history.push_back(Outcome {
             task_id: task_id.to_string(),
             due: run.due,

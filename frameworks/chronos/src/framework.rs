@@ -219,6 +219,7 @@ impl ChronosScheduler {
                 self.launched
                     .extend(h.launches.iter().map(|l| l.task_id.clone()));
                 for l in &h.launches {
+                    self.core.sent(&l.task_id);
                     if l.def.max_completion_time > 0 {
                         // maxCompletionTime (ms): kill a run that outlives it.
                         let task = l.task_id.clone();

@@ -12,7 +12,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use detector::session::{self, MultiError, MultiOp, Session};
+use detector::session::{self, Session};
 use detector::zk::{bounded, ensure_path_in};
 use detector::ZkUrl;
 use zookeeper_client as zk;
@@ -155,52 +155,7 @@ impl ZkStore {
     async fn write(&self, path: String, data: Option<Vec<u8>>) -> StoreResult<()> {
         let c = self.client().await?;
         let fence = self.fence();
-        // Set (or delete); if the znode does not exist, create it.
-        for create in [false, true] {
-            let mut ops = Vec::new();
-            if let Some(f) = &fence {
-                ops.push(MultiOp::Check {
-                    path: f.clone(),
-                    version: -1,
-                });
-            }
-            ops.push(match (&data, create) {
-                (Some(d), false) => MultiOp::SetData {
-                    path: path.clone(),
-                    data: d.clone(),
-                    version: None,
-                },
-                (Some(d), true) => MultiOp::Create {
-                    path: path.clone(),
-                    data: d.clone(),
-                },
-                (None, _) => MultiOp::Delete {
-                    path: path.clone(),
-                    version: None,
-                },
-            });
-            let at = usize::from(fence.is_some());
-            match tokio::time::timeout(self.timeout, c.multi(ops)).await {
-                Err(_) => return Err(format!("write {path}: timed out")),
-                Ok(Ok(())) => return Ok(()),
-                Ok(Err(MultiError::Operation { index: 0, source })) if fence.is_some() => {
-                    return Err(format!(
-                        "not the leader any more ({} is gone: {source})",
-                        fence.unwrap_or_default()
-                    ))
-                }
-                Ok(Err(MultiError::Operation { index, source }))
-                    if index == at && source == zk::Error::NoNode =>
-                {
-                    if data.is_none() {
-                        return Ok(()); // already deleted
-                    }
-                    continue;
-                }
-                Ok(Err(e)) => return Err(format!("write {path}: {e}")),
-            }
-        }
-        Err(format!("write {path}: created and deleted concurrently"))
+        detector::fenced::write(&*c, fence.as_deref(), &path, data.as_deref(), self.timeout).await
     }
 }
 

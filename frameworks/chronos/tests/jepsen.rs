@@ -79,7 +79,10 @@ impl Fleet {
         };
         let mut args = self.args.clone();
         args.push(format!("--http_port={}", self.ports[i]));
-        let p = Proc::start(&name, "chronos", &args, &self.logs).unwrap_or_else(|e| panic!("{e}"));
+        // At `info`, so that a failure can quote what chronos did with a task.
+        let env = [("RUST_LOG".to_string(), "info".to_string())];
+        let p = Proc::start_env(&name, "chronos", &args, &env, &self.logs)
+            .unwrap_or_else(|e| panic!("{e}"));
         self.starts[i] += 1;
         if let Some(old) = self.procs[i].replace(p) {
             self.retired.push(old);
@@ -233,6 +236,49 @@ fn side_effects(path: &Path) -> Vec<String> {
         .map(str::to_string)
         .filter(|l| !l.is_empty())
         .collect()
+}
+
+/// What is known of the runs of `job`'s trigger `tag`, for a failure message: the task
+/// ids the tasks wrote (their attempts), and how chronos recorded each attempt's end
+/// (`history` of `GET /job/stat`: state and message).
+fn run_story(job: &str, tag: &str, lines: &[String], stat: Option<&Value>) -> String {
+    let suffix = format!(":{job}:{tag}");
+    let written: Vec<&String> = lines.iter().filter(|l| l.ends_with(&suffix)).collect();
+    let ended: Vec<&Value> = stat
+        .and_then(|s| s["history"].as_array())
+        .into_iter()
+        .flatten()
+        .filter(|o| o["taskId"].as_str().is_some_and(|t| t.ends_with(&suffix)))
+        .collect();
+    format!("  {job} {tag}: the tasks wrote {written:?}; chronos recorded their ends as {ended:?}")
+}
+
+/// Every line of the logs in `dir` (chronos, masters, agents) that names `needle`, each
+/// prefixed with its log's name, in log order (at most 80).
+fn log_lines_naming(dir: &Path, needle: &str) -> String {
+    let mut out = Vec::new();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    for f in files {
+        let name = f
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .to_string();
+        let text = std::fs::read_to_string(&f).unwrap_or_default();
+        out.extend(
+            text.lines()
+                .filter(|l| l.contains(needle))
+                .map(|l| format!("    {name}: {l}")),
+        );
+    }
+    out.truncate(80);
+    format!("  log lines naming {needle}:\n{}", out.join("\n"))
 }
 
 /// `ct:<due ms>:<attempt>:<job>:<tag>` → (due ms, job, tag).
@@ -598,6 +644,11 @@ async fn twenty_jobs_run_exactly_once_through_chronos_master_zookeeper_and_agent
     for ((job, tag), n) in &seen {
         if *n > 1 {
             problems.push(format!("{job} {tag} ran {n} times"));
+            problems.push(run_story(job, tag, &lines, stats.get(job)));
+            problems.push(log_lines_naming(
+                &t.cluster.dir().join("logs"),
+                &format!(":{job}:{tag}"),
+            ));
         }
     }
     let mut report = Vec::new();

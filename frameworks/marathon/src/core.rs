@@ -355,6 +355,11 @@ pub struct Core {
     /// The rate limit on killing doomed (unhealthy) instances.
     pub kill_limit: KillLimit,
     last_version: String,
+    /// Task ids matched with an offer whose launch has not gone to the driver yet (their
+    /// records are being written). The master cannot know them: asked about one, it
+    /// answers `TASK_GONE`, the instance is replaced, and the launch that follows runs a
+    /// second copy nobody counts.
+    unsent: BTreeSet<String>,
 }
 
 /// The apps of group `body` under parent `parent`, with absolute ids and dependencies.
@@ -1032,6 +1037,7 @@ impl Core {
     }
 
     fn remove_instance(&mut self, task_id: &str) -> Option<Instance> {
+        self.unsent.remove(task_id);
         let i = self.instances.remove(task_id)?;
         if let Some(set) = self.by_app.get_mut(&i.rec.app_id) {
             set.remove(task_id);
@@ -1293,6 +1299,7 @@ impl Core {
                     staged_at: now,
                 };
                 self.add_instance(Self::fresh(irec.clone()));
+                self.unsent.insert(task_id.clone());
                 plans.push(LaunchPlan {
                     rec: irec,
                     app: rec.clone(),
@@ -1307,6 +1314,14 @@ impl Core {
     pub fn forget(&mut self, task_ids: &[String]) {
         for t in task_ids {
             self.remove_instance(t);
+        }
+    }
+
+    /// The launches of `task_ids` go to the driver now: from here on the master may know
+    /// them, and they are reconciled with the other instances.
+    pub fn sent(&mut self, task_ids: &[String]) {
+        for t in task_ids {
+            self.unsent.remove(t);
         }
     }
 
@@ -1548,10 +1563,12 @@ impl Core {
             })
     }
 
-    /// Explicit reconciliation: every instance the core knows.
+    /// Explicit reconciliation: every instance the core knows whose launch may have gone
+    /// out (by this process, or by a predecessor that stored it).
     pub fn known_tasks(&self) -> Vec<(String, String)> {
         self.instances
             .values()
+            .filter(|i| !self.unsent.contains(&i.rec.task_id))
             .map(|i| (i.rec.task_id.clone(), i.rec.agent_id.clone()))
             .collect()
     }

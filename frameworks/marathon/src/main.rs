@@ -108,14 +108,18 @@ fn main() -> ExitCode {
             }
         };
         let session = Duration::from_secs_f64(zk_timeout);
-        let store: Rc<dyn Store> = match &zk_url {
+        let zk_store = match &zk_url {
             Some(url) => match ZkStore::connect(&url.servers, &url.path, session).await {
-                Ok(s) => Rc::new(s),
+                Ok(s) => Some(s),
                 Err(e) => {
                     eprintln!("marathon: {e}");
                     return ExitCode::from(1);
                 }
             },
+            None => None,
+        };
+        let store: Rc<dyn Store> = match &zk_store {
+            Some(s) => Rc::new(s.clone()),
             None => Rc::new(MemStore::default()),
         };
         let shared = Shared::new(Core::new(cli::os_seed()), store, info.clone());
@@ -137,6 +141,7 @@ fn main() -> ExitCode {
             let lease = detector::contender::Lease::new();
             *shared.lease.borrow_mut() = Some(lease.clone());
             let sh = shared.clone();
+            let fenced = zk_store.clone();
             tokio::task::spawn_local(detector::contender::contend(url, session, me, lease, move |ev| {
                 use detector::contender::ContenderEvent;
                 match ev {
@@ -150,7 +155,13 @@ fn main() -> ExitCode {
                     ContenderEvent::Lost(why) => {
                         let _ = elected_tx.send(Err(why));
                     }
-                    ContenderEvent::Contending(_) => {}
+                    // Every write checks this candidacy still exists (a deposed leader's
+                    // write cannot overwrite its successor's).
+                    ContenderEvent::Contending(path) => {
+                        if let Some(s) = &fenced {
+                            s.set_fence(Some(path));
+                        }
+                    }
                 }
             }));
             match elected_rx.recv().await {

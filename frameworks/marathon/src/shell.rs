@@ -519,6 +519,7 @@ impl Scheduler for Marathon {
             d.spawn(fut, move |s: &mut Marathon, d, r| match r {
                 Ok(()) if !tasks.is_empty() => {
                     tracing::info!(tasks = ?ids, "launching");
+                    s.shared.core.borrow_mut().sent(&ids);
                     d.launch(vec![offer_id], tasks, Filters::default());
                 }
                 other => {

@@ -2,7 +2,9 @@
 //! with one znode per record (`<root>/apps/<id>`, `<root>/instances/<task>`, …) so no
 //! znode nears the 1 MB limit however many apps there are. A load syncs first: the
 //! store's session may be on a ZooKeeper follower behind the leader, and a new leader must
-//! not recover what its predecessor had already changed.
+//! not recover what its predecessor had already changed. Every write is fenced
+//! ([`detector::fenced`]): it checks the leader's candidacy znode first, so a deposed
+//! leader's write in flight cannot overwrite what its successor wrote.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -10,7 +12,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use detector::session::{CreateMode, Session};
+use detector::session::Session;
 use zookeeper_client as zk;
 
 use crate::core::StoreOp;
@@ -70,12 +72,13 @@ impl Store for MemStore {
 /// The directories under the root, one znode per record in each.
 const DIRS: &[&str] = &["apps", "deployments", "instances"];
 
-/// ZooKeeper: `<root>/<key>` per record.
+/// ZooKeeper: `<root>/<key>` per record, writes fenced by the leader's candidacy znode.
 #[derive(Clone)]
 pub struct ZkStore {
     session: Session,
     root: String,
     timeout: Duration,
+    fence: Arc<Mutex<Option<String>>>,
 }
 
 fn zerr(what: &str, e: zk::Error) -> String {
@@ -98,6 +101,7 @@ impl ZkStore {
             session,
             root,
             timeout,
+            fence: Arc::new(Mutex::new(None)),
         };
         for d in DIRS {
             let path = format!("{}/{d}", store.root);
@@ -108,36 +112,19 @@ impl ZkStore {
         Ok(store)
     }
 
-    async fn put(&self, key: &str, value: &[u8]) -> Result<(), String> {
-        let path = format!("{}/{key}", self.root);
-        let set =
-            detector::zk::bounded(self.timeout, self.session.set_data(&path, value, None)).await;
-        match set {
-            Ok(_) => Ok(()),
-            Err(zk::Error::NoNode) => {
-                let create = self.session.create(&path, value, CreateMode::Persistent);
-                match detector::zk::bounded(self.timeout, create).await {
-                    Ok(_) => Ok(()),
-                    Err(zk::Error::NodeExists) => detector::zk::bounded(
-                        self.timeout,
-                        self.session.set_data(&path, value, None),
-                    )
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| zerr(&format!("set {path}"), e)),
-                    Err(e) => Err(zerr(&format!("create {path}"), e)),
-                }
-            }
-            Err(e) => Err(zerr(&format!("set {path}"), e)),
+    /// Sets the znode every write checks first (this process's candidacy).
+    pub fn set_fence(&self, path: Option<String>) {
+        if let Ok(mut g) = self.fence.lock() {
+            *g = path;
         }
     }
 
-    async fn delete(&self, key: &str) -> Result<(), String> {
+    async fn write(&self, key: &str, value: Option<&[u8]>) -> Result<(), String> {
         let path = format!("{}/{key}", self.root);
-        match detector::zk::bounded(self.timeout, self.session.delete(&path, None)).await {
-            Ok(()) | Err(zk::Error::NoNode) => Ok(()),
-            Err(e) => Err(zerr(&format!("delete {path}"), e)),
-        }
+        let fence = self.fence.lock().ok().and_then(|g| g.clone());
+        detector::fenced::write(&*self.session, fence.as_deref(), &path, value, self.timeout)
+            .await
+            .map_err(|e| format!("ZooKeeper {e}"))
     }
 }
 
@@ -147,8 +134,8 @@ impl Store for ZkStore {
         Box::pin(async move {
             for op in ops {
                 match op {
-                    StoreOp::Put(k, v) => me.put(&k, &v).await?,
-                    StoreOp::Delete(k) => me.delete(&k).await?,
+                    StoreOp::Put(k, v) => me.write(&k, Some(&v)).await?,
+                    StoreOp::Delete(k) => me.write(&k, None).await?,
                 }
             }
             Ok(())
@@ -190,6 +177,7 @@ impl Store for ZkStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use detector::session::CreateMode;
 
     #[tokio::test]
     async fn mem_store_round_trip_and_failure() {
@@ -210,6 +198,75 @@ mod tests {
             .apply(vec![StoreOp::Delete("apps/b".into())])
             .await
             .is_err());
+    }
+
+    /// A leader deposed (its election session expired, its candidacy znode gone) whose
+    /// write was still to go out must not overwrite its successor's record: every write
+    /// checks the writer's candidacy znode in the same multi-op.
+    #[tokio::test(start_paused = true)]
+    async fn a_deposed_leaders_write_cannot_overwrite_its_successors() {
+        let e = detector::zk_model::Ensemble::new("marathon-store-fence");
+        let t = Duration::from_secs(10);
+        let candidacy = |client: &'static str| {
+            let servers = e.servers(client);
+            async move {
+                let s = detector::session::open(&servers, t).await.unwrap();
+                detector::zk::ensure_path_in(&*s, "/marathon/leader", t)
+                    .await
+                    .unwrap();
+                let seq = s
+                    .create(
+                        "/marathon/leader/json.info_",
+                        b"",
+                        CreateMode::EphemeralSequential,
+                    )
+                    .await
+                    .unwrap();
+                (s, format!("/marathon/leader/json.info_{seq}"))
+            }
+        };
+        let (_old_election, old_fence) = candidacy("m1-election").await;
+        let old = ZkStore::connect(&e.servers("m1"), "/marathon", t)
+            .await
+            .unwrap();
+        old.set_fence(Some(old_fence.clone()));
+        old.apply(vec![StoreOp::Put("apps/a".into(), b"1".to_vec())])
+            .await
+            .unwrap();
+        // The old leader's election session expires; a successor is elected and writes.
+        e.expire("m1-election");
+        // (Virtual time: the session times out, and its ephemeral znode goes.)
+        let gone = async {
+            while e.data(&old_fence).is_some() {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(60), gone)
+            .await
+            .expect("the old candidacy expires");
+        let (_new_election, new_fence) = candidacy("m2-election").await;
+        let new = ZkStore::connect(&e.servers("m2"), "/marathon", t)
+            .await
+            .unwrap();
+        new.set_fence(Some(new_fence));
+        new.apply(vec![StoreOp::Put("apps/a".into(), b"2".to_vec())])
+            .await
+            .unwrap();
+        // The deposed leader's store session lives on; its write is refused.
+        let refused = old
+            .apply(vec![StoreOp::Put("apps/a".into(), b"stale".to_vec())])
+            .await;
+        assert!(
+            refused
+                .as_ref()
+                .is_err_and(|e| e.contains("not the leader")),
+            "{refused:?}"
+        );
+        assert!(old
+            .apply(vec![StoreOp::Delete("apps/a".into())])
+            .await
+            .is_err());
+        assert_eq!(e.data("/marathon/apps/a"), Some(b"2".to_vec()));
     }
 
     /// A standby's store session may be on a follower behind the leader; once elected it

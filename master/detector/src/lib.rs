@@ -18,6 +18,7 @@
 //! with the process that owns it; nothing here creates actix Systems or Arbiters.
 
 pub mod contender;
+pub mod fenced;
 pub mod session;
 pub mod tcp_proxy;
 pub mod zk;

@@ -479,6 +479,48 @@ fn constrained_runs_go_only_to_agents_whose_attributes_match() {
     assert_eq!(l[0].agent_id, "a1");
 }
 
+/// A run matched with an offer is launched only once its record is durable. Explicit
+/// reconciliation meanwhile (every `RECONCILE_EVERY`) must not name it: the master, which
+/// has not seen the launch yet, answers `TASK_GONE`; the run would be retried as lost, and
+/// the launch sent once the record is durable would run the instant a second time (the
+/// Jepsen test saw `j05 s7 ran 2 times`). Once the launch went out, it is reconciled.
+#[test]
+fn a_run_whose_launch_has_not_gone_out_is_not_reconciled() {
+    let t0 = utc("2021-01-01T00:00:00Z");
+    let mut c = Chronos::new();
+    c.reconciled();
+    let mut def = JobDef::scheduled("j", "true", "R/2021-01-01T00:00:00Z/PT10S");
+    def.concurrent = true;
+    c.put(def, t0).unwrap();
+    c.tick(t0);
+    let l0 = c.match_offer("a", 10.0, 1e5, 1e5, t0).remove(0);
+    assert_eq!(c.in_flight(), vec![], "its record is still being written");
+    for (n, r, _) in c.dirty(&BTreeSet::new()) {
+        c.written(&n, r);
+    }
+    assert!(c.launchable(&l0));
+    c.sent(&l0.task_id);
+    assert_eq!(c.in_flight(), vec![(l0.task_id.clone(), Some("a".into()))]);
+    // A launch given back (the offer went) and matched again is unsent again.
+    let t1 = t0 + Duration::seconds(10);
+    c.tick(t1);
+    let l1 = c.match_offer("a", 10.0, 1e5, 1e5, t1).remove(0);
+    c.unmatch(&l1.job, &l1.task_id);
+    let l1 = c.match_offer("a", 10.0, 1e5, 1e5, t1).remove(0);
+    assert_eq!(c.in_flight().len(), 1, "only instant 0's run went out");
+    // A new leader may find runs its predecessor sent: every recorded one is reconciled.
+    for (n, r, _) in c.dirty(&BTreeSet::new()) {
+        c.written(&n, r);
+    }
+    let stored: Vec<JobRecord> = c.jobs().values().map(|j| j.record()).collect();
+    let (c2, _) = Chronos::recover(stored, t1);
+    let mut asked: Vec<String> = c2.in_flight().into_iter().map(|(t, _)| t).collect();
+    asked.sort();
+    let mut want = vec![l0.task_id, l1.task_id];
+    want.sort();
+    assert_eq!(asked, want);
+}
+
 #[test]
 fn a_new_leader_neither_reruns_nor_skips_instants() {
     // Leader 1 decides and launches instants, then dies; some writes never happened.

@@ -40,6 +40,7 @@ fn create(c: &mut Core, body: Value, now: f64) -> Planned {
 fn launch_all(c: &mut Core, o: &OfferView, now: f64) -> Vec<String> {
     let plans = c.match_offer(o, now);
     let ids: Vec<String> = plans.iter().map(|p| p.rec.task_id.clone()).collect();
+    c.sent(&ids);
     for id in &ids {
         c.status(id, TaskState::Running, Some(true), "", now);
     }
@@ -58,6 +59,38 @@ fn kill_all(c: &mut Core, kills: &[String], now: f64) {
     for k in kills {
         c.status(k, TaskState::Killed, None, "", now);
     }
+}
+
+/// An instance is launched once its record is stored. Explicit reconciliation meanwhile
+/// (after a re-registration, or of a lost agent's instances) must not name it: the master,
+/// which has not seen the launch, answers `TASK_GONE`, the instance is replaced, and the
+/// launch that follows runs a copy nobody counts. Once the launch went out, it is asked
+/// about; a launch given up is forgotten.
+#[test]
+fn an_instance_whose_launch_has_not_gone_out_is_not_reconciled() {
+    let mut c = ready_core();
+    create(
+        &mut c,
+        json!({"id": "/web", "cmd": "sleep 100", "instances": 2, "cpus": 0.1, "mem": 16}),
+        1.0,
+    );
+    let plans = c.match_offer(&offer("a", "r1"), 2.0);
+    let ids: Vec<String> = plans.iter().map(|p| p.rec.task_id.clone()).collect();
+    assert_eq!(ids.len(), 2);
+    assert_eq!(c.known_tasks(), vec![], "their records are being written");
+    c.sent(&ids[..1]);
+    assert_eq!(
+        c.known_tasks(),
+        vec![(ids[0].clone(), "agent-a".to_string())]
+    );
+    c.forget(&ids[1..]);
+    assert!(!c.instances.contains_key(&ids[1]));
+    c.sent(&ids[1..]);
+    assert_eq!(
+        c.known_tasks().len(),
+        1,
+        "a forgotten launch is not asked about"
+    );
 }
 
 #[test]
